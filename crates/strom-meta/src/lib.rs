@@ -1,1 +1,19 @@
-//! placeholder
+//! `strom-meta`: Strom's cluster model, its configuration catalogue, and the metadata stores.
+//!
+//! - [`config`]: Kafka's broker and topic configuration keys, their defaults, validation,
+//!   resolution (topic override, else broker synonym, else default) and DescribeConfigs entries.
+//! - [`topic`]: topic-name rules.
+//! - [`model`]: the cluster model the controller persists ([`ClusterMetadata`]).
+//! - [`store`]: the [`MetadataStore`] trait and the embedded [`FileStore`].
+//!
+//! This crate does no network I/O outside store implementations and holds no clock; callers pass
+//! time and randomness in (the only exception is [`new_cluster_id`], which is randomness by
+//! definition and has the pure twin [`model::cluster_id_from_uuid`]).
+
+pub mod model;
+pub mod store;
+pub mod topic;
+
+pub use model::{new_cluster_id, ClusterMetadata, TopicMetadata};
+pub use store::{FileStore, MetaError, MetadataStore};
+pub use topic::{topic_names_collide, validate_topic_name};
