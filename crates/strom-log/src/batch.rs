@@ -1,0 +1,610 @@
+//! The v2 record batch header (Kafka's `DefaultRecordBatch`), without per-record decoding.
+//!
+//! This module owns the byte layout of a record batch header, the checks the broker applies to a
+//! produce request's `records` blob before storing it, and the two in-place rewrites the broker is
+//! allowed (offset/leader epoch, LogAppendTime). It deliberately does not decode records, except
+//! for [`record_offsets_and_timestamps`], which only timestamp lookups use, and it never
+//! decompresses.
+//!
+//! Layout (big-endian): baseOffset i64 @0, batchLength i32 @8 (bytes after this field),
+//! partitionLeaderEpoch i32 @12, magic i8 @16, crc u32 @17 (CRC-32C over bytes 21..end),
+//! attributes i16 @21, lastOffsetDelta i32 @23, baseTimestamp i64 @27, maxTimestamp i64 @35,
+//! producerId i64 @43, producerEpoch i16 @51, baseSequence i32 @53, recordsCount i32 @57,
+//! then the records.
+
+/// Length of the fixed v2 batch header.
+pub const BATCH_HEADER_LEN: usize = 61;
+/// Size of the `baseOffset` and `batchLength` fields, which `batchLength` does not count.
+pub const LOG_OVERHEAD: usize = 12;
+/// The only record format this engine stores.
+pub const CURRENT_MAGIC: i8 = 2;
+
+const BATCH_LENGTH_OFFSET: usize = 8;
+const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
+const MAGIC_OFFSET: usize = 16;
+const CRC_OFFSET: usize = 17;
+const ATTRIBUTES_OFFSET: usize = 21;
+const LAST_OFFSET_DELTA_OFFSET: usize = 23;
+const BASE_TIMESTAMP_OFFSET: usize = 27;
+const MAX_TIMESTAMP_OFFSET: usize = 35;
+const PRODUCER_ID_OFFSET: usize = 43;
+const PRODUCER_EPOCH_OFFSET: usize = 51;
+const BASE_SEQUENCE_OFFSET: usize = 53;
+const RECORDS_COUNT_OFFSET: usize = 57;
+
+const COMPRESSION_MASK: i16 = 0x07;
+const TIMESTAMP_TYPE_MASK: i16 = 0x08;
+const TRANSACTIONAL_MASK: i16 = 0x10;
+const CONTROL_MASK: i16 = 0x20;
+
+/// Why bytes are not a valid v2 record batch. Every variant carries the numbers involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// Fewer bytes are present than the header or the declared length needs.
+    #[error("record batch at byte {position} truncated: need {needed} bytes, have {available}")]
+    Truncated {
+        /// Start of the batch within the buffer.
+        position: usize,
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes present.
+        available: usize,
+    },
+    /// `batchLength` is smaller than a header or larger than allowed.
+    #[error("record batch at byte {position} has invalid batchLength {batch_length}")]
+    InvalidLength {
+        /// Start of the batch within the buffer.
+        position: usize,
+        /// The declared `batchLength`.
+        batch_length: i32,
+    },
+    /// The magic byte is not 2 (v0/v1 message sets are not supported).
+    #[error("unsupported record format magic {0}; only v2 (magic 2) is supported")]
+    UnsupportedMagic(i8),
+    /// The stored CRC-32C does not match the bytes.
+    #[error("record batch CRC mismatch: header says {expected:#010x}, bytes give {actual:#010x}")]
+    CrcMismatch {
+        /// The CRC in the header.
+        expected: u32,
+        /// The CRC computed over the bytes.
+        actual: u32,
+    },
+    /// `lastOffsetDelta` and `recordsCount` disagree or are not positive.
+    #[error("record batch has lastOffsetDelta {last_offset_delta} and recordsCount {records_count}; need recordsCount = lastOffsetDelta + 1 > 0")]
+    InvalidOffsets {
+        /// The declared `lastOffsetDelta`.
+        last_offset_delta: i32,
+        /// The declared `recordsCount`.
+        records_count: i32,
+    },
+    /// A record inside an uncompressed batch could not be decoded.
+    #[error("record {index} of the batch is malformed: {reason}")]
+    InvalidRecord {
+        /// Index of the record within the batch.
+        index: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Records of a compressed batch were asked for; this module never decompresses.
+    #[error("record batch is compressed (codec {0}); records are not decoded")]
+    Compressed(u8),
+}
+
+/// The fixed 61-byte header of a v2 record batch. Field names follow Kafka's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Length of the batch after the `batchLength` field.
+    pub batch_length: i32,
+    /// Leader epoch of the broker that appended the batch.
+    pub partition_leader_epoch: i32,
+    /// Record format version; 2 for every batch this engine stores.
+    pub magic: i8,
+    /// CRC-32C over bytes 21..end.
+    pub crc: u32,
+    /// Compression (bits 0-2), timestamp type (3), transactional (4), control (5).
+    pub attributes: i16,
+    /// Offset of the last record relative to `base_offset`.
+    pub last_offset_delta: i32,
+    /// Timestamp of the first record.
+    pub base_timestamp: i64,
+    /// Largest record timestamp (or the append time for LogAppendTime batches).
+    pub max_timestamp: i64,
+    /// Idempotent/transactional producer id, -1 if none.
+    pub producer_id: i64,
+    /// Producer epoch, -1 if none.
+    pub producer_epoch: i16,
+    /// Sequence number of the first record, -1 if none.
+    pub base_sequence: i32,
+    /// Number of records in the batch.
+    pub records_count: i32,
+}
+
+fn be_i16(buf: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([buf[at], buf[at + 1]])
+}
+
+fn be_i32(buf: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(buf[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn be_i64(buf: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(buf[at..at + 8].try_into().expect("8 bytes"))
+}
+
+impl BatchHeader {
+    /// Parses the header at the start of `buf`, which must hold at least [`BATCH_HEADER_LEN`]
+    /// bytes. Neither the magic nor the CRC is checked.
+    pub fn parse(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+        if buf.len() < BATCH_HEADER_LEN {
+            return Err(BatchError::Truncated {
+                position: 0,
+                needed: BATCH_HEADER_LEN,
+                available: buf.len(),
+            });
+        }
+        Ok(BatchHeader {
+            base_offset: be_i64(buf, 0),
+            batch_length: be_i32(buf, BATCH_LENGTH_OFFSET),
+            partition_leader_epoch: be_i32(buf, PARTITION_LEADER_EPOCH_OFFSET),
+            magic: buf[MAGIC_OFFSET] as i8,
+            crc: u32::from_be_bytes(buf[CRC_OFFSET..CRC_OFFSET + 4].try_into().expect("4")),
+            attributes: be_i16(buf, ATTRIBUTES_OFFSET),
+            last_offset_delta: be_i32(buf, LAST_OFFSET_DELTA_OFFSET),
+            base_timestamp: be_i64(buf, BASE_TIMESTAMP_OFFSET),
+            max_timestamp: be_i64(buf, MAX_TIMESTAMP_OFFSET),
+            producer_id: be_i64(buf, PRODUCER_ID_OFFSET),
+            producer_epoch: be_i16(buf, PRODUCER_EPOCH_OFFSET),
+            base_sequence: be_i32(buf, BASE_SEQUENCE_OFFSET),
+            records_count: be_i32(buf, RECORDS_COUNT_OFFSET),
+        })
+    }
+
+    /// Total size of the batch in bytes: `batch_length` plus the 12 bytes before it. A negative
+    /// `batch_length` gives a value below [`BATCH_HEADER_LEN`], which callers reject.
+    pub fn total_len(&self) -> usize {
+        (self.batch_length.max(0) as usize) + LOG_OVERHEAD
+    }
+
+    /// Offset of the last record in the batch.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub fn compression(&self) -> u8 {
+        (self.attributes & COMPRESSION_MASK) as u8
+    }
+
+    /// Whether the batch belongs to a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_MASK != 0
+    }
+
+    /// Whether the batch is a control batch (transaction marker).
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_MASK != 0
+    }
+
+    /// Whether the batch's timestamps are the broker's append time (`LogAppendTime`).
+    pub fn timestamp_type_log_append(&self) -> bool {
+        self.attributes & TIMESTAMP_TYPE_MASK != 0
+    }
+
+    /// Sequence number of the last record, wrapping past `i32::MAX` to 0 as Kafka does; -1 if
+    /// the batch carries no sequence.
+    pub fn last_sequence(&self) -> i32 {
+        increment_sequence(self.base_sequence, self.last_offset_delta)
+    }
+}
+
+/// Kafka's `DefaultRecordBatch.incrementSequence`: adds `increment` to a sequence number,
+/// wrapping from `i32::MAX` to 0. A sequence of -1 (none) stays -1.
+pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    if sequence < 0 {
+        return sequence;
+    }
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
+    }
+}
+
+/// Checks one batch at the start of `buf` (which may hold more) and returns its header.
+/// `position` is only used in error messages.
+pub fn validate_batch(buf: &[u8], position: usize) -> Result<BatchHeader, BatchError> {
+    if buf.len() <= MAGIC_OFFSET {
+        return Err(BatchError::Truncated {
+            position,
+            needed: BATCH_HEADER_LEN,
+            available: buf.len(),
+        });
+    }
+    let magic = buf[MAGIC_OFFSET] as i8;
+    if magic != CURRENT_MAGIC {
+        return Err(BatchError::UnsupportedMagic(magic));
+    }
+    let header = BatchHeader::parse(buf).map_err(|_| BatchError::Truncated {
+        position,
+        needed: BATCH_HEADER_LEN,
+        available: buf.len(),
+    })?;
+    if header.batch_length < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32 {
+        return Err(BatchError::InvalidLength {
+            position,
+            batch_length: header.batch_length,
+        });
+    }
+    let total = header.total_len();
+    if total > buf.len() {
+        return Err(BatchError::Truncated {
+            position,
+            needed: total,
+            available: buf.len(),
+        });
+    }
+    let actual = crc32c::crc32c(&buf[ATTRIBUTES_OFFSET..total]);
+    if actual != header.crc {
+        return Err(BatchError::CrcMismatch {
+            expected: header.crc,
+            actual,
+        });
+    }
+    if header.last_offset_delta < 0
+        || header.records_count <= 0
+        || i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1
+    {
+        return Err(BatchError::InvalidOffsets {
+            last_offset_delta: header.last_offset_delta,
+            records_count: header.records_count,
+        });
+    }
+    Ok(header)
+}
+
+/// Splits a produce `records` blob into validated batches: each length sane and fully present,
+/// magic 2 (older magic gives [`BatchError::UnsupportedMagic`]), CRC-32C correct,
+/// `last_offset_delta >= 0` and `records_count == last_offset_delta + 1`.
+pub fn validate_batches(records: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
+    let mut headers = Vec::new();
+    let mut position = 0;
+    while position < records.len() {
+        let header = validate_batch(&records[position..], position)?;
+        position += header.total_len();
+        headers.push(header);
+    }
+    Ok(headers)
+}
+
+/// Rewrites `baseOffset` and `partitionLeaderEpoch` of the batch in place. Neither field is
+/// covered by the CRC, so the batch stays valid.
+pub fn assign_offset(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
+    assert!(
+        batch.len() >= BATCH_HEADER_LEN,
+        "assign_offset on a short batch"
+    );
+    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4]
+        .copy_from_slice(&leader_epoch.to_be_bytes());
+}
+
+/// Stamps the batch with the broker's append time as Kafka does for v2 batches
+/// (`DefaultRecordBatch.setMaxTimestamp`): sets the LogAppendTime attribute bit and
+/// `maxTimestamp`, leaves `baseTimestamp` and the records alone, and recomputes the CRC.
+/// Readers of a LogAppendTime batch use `maxTimestamp` for every record.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    assert!(
+        batch.len() >= BATCH_HEADER_LEN,
+        "set_log_append_time on a short batch"
+    );
+    let attributes = be_i16(batch, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_MASK;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Reads a zig-zag varint of at most `max_bytes` bytes from `buf[*at..]`.
+fn read_varlong(buf: &[u8], at: &mut usize, max_bytes: usize) -> Option<i64> {
+    let mut raw: u64 = 0;
+    for i in 0..max_bytes {
+        let byte = *buf.get(*at)?;
+        *at += 1;
+        raw |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+    }
+    None
+}
+
+/// Lists `(offset, timestamp)` of every record of an uncompressed batch (`batch` is exactly one
+/// batch, header included). For LogAppendTime batches every record's timestamp is the batch's
+/// `maxTimestamp`, as Kafka's readers do. Compressed batches give [`BatchError::Compressed`]:
+/// callers fall back to batch granularity.
+pub fn record_offsets_and_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.compression() != 0 {
+        return Err(BatchError::Compressed(header.compression()));
+    }
+    let end = header.total_len().min(batch.len());
+    let count = header.records_count.max(0) as usize;
+    let mut out = Vec::with_capacity(count.min(4096));
+    let mut at = BATCH_HEADER_LEN;
+    for index in 0..count {
+        let bad = |reason| BatchError::InvalidRecord { index, reason };
+        let length = read_varlong(&batch[..end], &mut at, 5).ok_or(bad("truncated length"))?;
+        if length < 0 || at as i64 + length > end as i64 {
+            return Err(bad("length beyond the batch"));
+        }
+        let record_end = at + length as usize;
+        let body = &batch[..record_end];
+        at += 1; // attributes
+        let timestamp_delta = read_varlong(body, &mut at, 10).ok_or(bad("bad timestamp delta"))?;
+        let offset_delta = read_varlong(body, &mut at, 5).ok_or(bad("bad offset delta"))?;
+        let timestamp = if header.timestamp_type_log_append() {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.wrapping_add(timestamp_delta)
+        };
+        out.push((header.base_offset.wrapping_add(offset_delta), timestamp));
+        at = record_end;
+    }
+    Ok(out)
+}
+
+/// A test-only encoder of v2 batches with real varint records and a correct CRC-32C.
+#[cfg(test)]
+pub(crate) mod test_builder {
+    use super::*;
+
+    /// Describes a batch to encode.
+    #[derive(Clone, Debug)]
+    pub struct TestBatch {
+        pub base_offset: i64,
+        pub producer_id: i64,
+        pub producer_epoch: i16,
+        pub base_sequence: i32,
+        pub attributes: i16,
+        pub base_timestamp: i64,
+        /// (timestamp delta, value) per record.
+        pub records: Vec<(i64, Vec<u8>)>,
+    }
+
+    impl TestBatch {
+        /// A plain batch of `values` with timestamps `base_timestamp + i`.
+        pub fn new(base_timestamp: i64, values: Vec<Vec<u8>>) -> TestBatch {
+            TestBatch {
+                base_offset: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                base_sequence: -1,
+                attributes: 0,
+                base_timestamp,
+                records: values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as i64, v))
+                    .collect(),
+            }
+        }
+
+        /// Sets the idempotent producer fields.
+        pub fn producer(mut self, id: i64, epoch: i16, base_sequence: i32) -> TestBatch {
+            self.producer_id = id;
+            self.producer_epoch = epoch;
+            self.base_sequence = base_sequence;
+            self
+        }
+
+        /// Encodes the batch.
+        pub fn encode(&self) -> Vec<u8> {
+            fn varlong(out: &mut Vec<u8>, value: i64) {
+                let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+                loop {
+                    if raw < 0x80 {
+                        out.push(raw as u8);
+                        return;
+                    }
+                    out.push((raw as u8 & 0x7f) | 0x80);
+                    raw >>= 7;
+                }
+            }
+            let mut records = Vec::new();
+            for (i, (ts_delta, value)) in self.records.iter().enumerate() {
+                let mut body = vec![0u8];
+                varlong(&mut body, *ts_delta);
+                varlong(&mut body, i as i64);
+                varlong(&mut body, -1); // null key
+                varlong(&mut body, value.len() as i64);
+                body.extend_from_slice(value);
+                varlong(&mut body, 0); // no headers
+                varlong(&mut records, body.len() as i64);
+                records.extend_from_slice(&body);
+            }
+            let count = self.records.len() as i32;
+            let max_ts = self
+                .records
+                .iter()
+                .map(|(d, _)| self.base_timestamp + d)
+                .max()
+                .unwrap_or(self.base_timestamp);
+            let mut out = Vec::with_capacity(BATCH_HEADER_LEN + records.len());
+            out.extend_from_slice(&self.base_offset.to_be_bytes());
+            let batch_length = (BATCH_HEADER_LEN - LOG_OVERHEAD + records.len()) as i32;
+            out.extend_from_slice(&batch_length.to_be_bytes());
+            out.extend_from_slice(&0i32.to_be_bytes());
+            out.push(2);
+            out.extend_from_slice(&0u32.to_be_bytes());
+            out.extend_from_slice(&self.attributes.to_be_bytes());
+            out.extend_from_slice(&(count - 1).to_be_bytes());
+            out.extend_from_slice(&self.base_timestamp.to_be_bytes());
+            out.extend_from_slice(&max_ts.to_be_bytes());
+            out.extend_from_slice(&self.producer_id.to_be_bytes());
+            out.extend_from_slice(&self.producer_epoch.to_be_bytes());
+            out.extend_from_slice(&self.base_sequence.to_be_bytes());
+            out.extend_from_slice(&count.to_be_bytes());
+            out.extend_from_slice(&records);
+            let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+            out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_builder::TestBatch;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Vec<u8> {
+        TestBatch::new(1_000, vec![b"a".to_vec(), b"bb".to_vec(), b"ccc".to_vec()]).encode()
+    }
+
+    #[test]
+    fn valid_batch_parses() {
+        let bytes = sample();
+        let headers = validate_batches(&bytes).unwrap();
+        assert_eq!(headers.len(), 1);
+        let h = headers[0];
+        assert_eq!(h.total_len(), bytes.len());
+        assert_eq!(h.records_count, 3);
+        assert_eq!(h.last_offset(), 2);
+        assert_eq!(h.max_timestamp, 1_002);
+        assert_eq!(h.compression(), 0);
+        assert!(!h.is_control() && !h.is_transactional() && !h.timestamp_type_log_append());
+        let two = [bytes.clone(), bytes].concat();
+        assert_eq!(validate_batches(&two).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn corrupt_crc_is_detected() {
+        let mut bytes = sample();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        assert!(matches!(
+            validate_batches(&bytes),
+            Err(BatchError::CrcMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn old_magic_is_unsupported() {
+        let mut bytes = sample();
+        bytes[16] = 1;
+        assert_eq!(
+            validate_batches(&bytes),
+            Err(BatchError::UnsupportedMagic(1))
+        );
+    }
+
+    #[test]
+    fn lying_length_is_detected() {
+        let mut bytes = sample();
+        bytes[8..12].copy_from_slice(&1_000i32.to_be_bytes());
+        assert!(matches!(
+            validate_batches(&bytes),
+            Err(BatchError::Truncated { needed: 1012, .. })
+        ));
+        bytes[8..12].copy_from_slice(&10i32.to_be_bytes());
+        assert!(matches!(
+            validate_batches(&bytes),
+            Err(BatchError::InvalidLength {
+                batch_length: 10,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn truncated_batch_is_detected() {
+        let bytes = sample();
+        for cut in [0, 5, 17, 60, bytes.len() - 1] {
+            let result = validate_batches(&bytes[..cut]);
+            if cut == 0 {
+                assert_eq!(result, Ok(vec![]));
+            } else {
+                assert!(matches!(result, Err(BatchError::Truncated { .. })), "{cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn inconsistent_offsets_are_detected() {
+        let mut batch = TestBatch::new(0, vec![b"x".to_vec(), b"y".to_vec()]);
+        batch.records.clear();
+        let bytes = batch.encode(); // records_count 0, last_offset_delta -1
+        assert!(matches!(
+            validate_batches(&bytes),
+            Err(BatchError::InvalidOffsets { .. })
+        ));
+    }
+
+    #[test]
+    fn assign_offset_keeps_crc_valid() {
+        let mut bytes = sample();
+        assign_offset(&mut bytes, 1234, 7);
+        let h = validate_batches(&bytes).unwrap()[0];
+        assert_eq!(h.base_offset, 1234);
+        assert_eq!(h.partition_leader_epoch, 7);
+        assert_eq!(h.last_offset(), 1236);
+    }
+
+    #[test]
+    fn log_append_time_rewrites_max_timestamp_and_crc() {
+        let mut bytes = sample();
+        set_log_append_time(&mut bytes, 99_999);
+        let h = validate_batches(&bytes).unwrap()[0];
+        assert!(h.timestamp_type_log_append());
+        assert_eq!(h.max_timestamp, 99_999);
+        assert_eq!(h.base_timestamp, 1_000);
+        let records = record_offsets_and_timestamps(&bytes).unwrap();
+        assert_eq!(records, vec![(0, 99_999), (1, 99_999), (2, 99_999)]);
+    }
+
+    #[test]
+    fn records_are_listed() {
+        let mut bytes = sample();
+        assign_offset(&mut bytes, 10, 0);
+        let records = record_offsets_and_timestamps(&bytes).unwrap();
+        assert_eq!(records, vec![(10, 1_000), (11, 1_001), (12, 1_002)]);
+        let mut compressed = TestBatch::new(0, vec![b"z".to_vec()]);
+        compressed.attributes = 4;
+        assert_eq!(
+            record_offsets_and_timestamps(&compressed.encode()),
+            Err(BatchError::Compressed(4))
+        );
+    }
+
+    #[test]
+    fn sequences_wrap_like_kafka() {
+        assert_eq!(increment_sequence(5, 3), 8);
+        assert_eq!(increment_sequence(i32::MAX, 1), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
+        assert_eq!(increment_sequence(-1, 3), -1);
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = validate_batches(&bytes);
+            let _ = BatchHeader::parse(&bytes);
+            let _ = record_offsets_and_timestamps(&bytes);
+        }
+
+        #[test]
+        fn mutated_batches_never_panic(index in 0usize..200, value in any::<u8>(), cut in 0usize..200) {
+            let mut bytes = TestBatch::new(5, vec![vec![1; 30], vec![2; 40]]).encode();
+            let i = index % bytes.len();
+            bytes[i] = value;
+            let _ = validate_batches(&bytes);
+            let _ = record_offsets_and_timestamps(&bytes);
+            let cut = cut % (bytes.len() + 1);
+            let _ = validate_batches(&bytes[..cut]);
+            let _ = record_offsets_and_timestamps(&bytes[..cut]);
+        }
+    }
+}
