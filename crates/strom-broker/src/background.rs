@@ -1,0 +1,57 @@
+//! Periodic storage work: retention, recovery-point checkpoints, and the relaxed-flush timer.
+//!
+//! Each pass runs on the blocking pool (it does file I/O) and logs failures without stopping
+//! the broker; the next tick tries again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+
+/// How often the relaxed-flush timer (`flush.ms`) is checked.
+const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Starts the background tasks; they end when `shutdown` becomes true.
+pub fn spawn(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let retention_every = Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1) as u64);
+    let checkpoint_every = Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms.max(1) as u64);
+    tokio::spawn(async move {
+        let mut shutdown = shutdown;
+        let mut retention = tokio::time::interval(retention_every);
+        let mut checkpoint = tokio::time::interval(checkpoint_every);
+        let mut flush = tokio::time::interval(FLUSH_CHECK_INTERVAL);
+        for timer in [&mut retention, &mut checkpoint, &mut flush] {
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = retention.tick() => run(&broker, "retention", |b| {
+                    let deleted = b.logs.retention_pass(crate::now_ms())?;
+                    if deleted > 0 {
+                        tracing::info!(segments = deleted, "retention deleted segments");
+                    }
+                    Ok(())
+                }).await,
+                _ = checkpoint.tick() => run(&broker, "checkpoint", |b| b.logs.checkpoint()).await,
+                _ = flush.tick() => run(&broker, "flush", |b| b.logs.flush_due(crate::now_ms())).await,
+            }
+        }
+    })
+}
+
+async fn run(
+    broker: &Arc<Broker>,
+    what: &'static str,
+    pass: impl FnOnce(&Broker) -> Result<(), strom_log::LogError> + Send + 'static,
+) {
+    let broker = broker.clone();
+    let outcome = tokio::task::spawn_blocking(move || pass(&broker)).await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(task = what, error = %e, "background storage task failed"),
+        Err(e) => tracing::error!(task = what, error = %e, "background storage task panicked"),
+    }
+}

@@ -1,0 +1,579 @@
+//! The broker's shared state and its lifecycle: open the log dirs and the metadata store,
+//! bind the listeners, serve, and shut down cleanly.
+//!
+//! [`Broker`] is shared by every connection behind an `Arc`. Topic-level changes (create,
+//! delete, add partitions, alter configs) go through its methods so that the metadata store,
+//! the in-memory model and the partition logs change together, under one lock
+//! (`metadata_change`), in that order: the store is written first, so a crash never leaves a
+//! log directory for a topic the metadata does not know about without it being cleaned up at
+//! the next start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use strom_log::{LogConfig, LogManager, TopicPartition};
+use strom_meta::config::{BrokerConfig, ConfigError, Listener, TopicConfig};
+use strom_meta::{ClusterMetadata, FileStore, MetadataStore, TopicMetadata};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::partition::Partition;
+use crate::producer_ids::ProducerIdAllocator;
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A log directory could not be opened or recovered.
+    #[error("opening the log directories failed: {0}")]
+    Log(#[from] strom_log::LogError),
+    /// The metadata store could not be read or written.
+    #[error("the metadata store failed: {0}")]
+    Meta(#[from] strom_meta::MetaError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address from `listeners`.
+        address: String,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// The stored metadata holds a topic configuration that no longer validates.
+    #[error("stored topic configuration is invalid: {0}")]
+    Config(#[from] ConfigError),
+    /// Any other I/O failure during start-up.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An error from a topic-level change, already mapped to a Kafka error code.
+#[derive(Debug, Clone)]
+pub struct TopicError {
+    /// The Kafka error code.
+    pub code: i16,
+    /// A message for the client's `error_message` field and the log.
+    pub message: String,
+}
+
+impl TopicError {
+    pub(crate) fn new(code: i16, message: impl Into<String>) -> TopicError {
+        TopicError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The node id of the only broker in single-node mode is `broker.id`; every partition is led
+/// by it with leader epoch 0.
+pub const LEADER_EPOCH: i32 = 0;
+
+/// State shared by all connections of one broker.
+pub struct Broker {
+    /// The static configuration the broker was started with.
+    pub config: BrokerConfig,
+    /// `broker.id`.
+    pub node_id: i32,
+    /// The cluster id from `meta.properties` (or newly generated).
+    pub cluster_id: String,
+    /// Advertised listeners with port 0 resolved to the bound port.
+    pub advertised: Vec<Listener>,
+    /// The partition logs.
+    pub logs: LogManager,
+    store: Box<dyn MetadataStore>,
+    metadata: RwLock<ClusterMetadata>,
+    /// Serialises metadata changes so store and memory change together.
+    metadata_change: Mutex<()>,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Producer ids for InitProducerId.
+    pub producer_ids: ProducerIdAllocator,
+}
+
+impl Broker {
+    /// Opens the metadata store and the log directories, recovering logs as needed.
+    ///
+    /// `advertised` must already have its ports resolved.
+    pub fn open(config: BrokerConfig, advertised: Vec<Listener>) -> Result<Broker, StartError> {
+        let first_dir = config
+            .log_dirs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("strom-data"));
+        std::fs::create_dir_all(&first_dir)?;
+        let store = FileStore::new(&first_dir);
+        let mut metadata = store.load()?.unwrap_or_default();
+        if metadata.cluster_id.is_empty() {
+            metadata.cluster_id = config
+                .cluster_id
+                .clone()
+                .unwrap_or_else(strom_meta::new_cluster_id);
+        }
+        let mut topic_configs: HashMap<String, LogConfig> = HashMap::new();
+        for topic in metadata.topics.values() {
+            let resolved = TopicConfig::resolve(&config, &topic.configs)?;
+            topic_configs.insert(topic.name.clone(), log_config(&resolved));
+        }
+        let default_log_config = log_config(&TopicConfig::resolve(&config, &BTreeMap::new())?);
+        let lookup = |topic: &str| {
+            topic_configs
+                .get(topic)
+                .cloned()
+                .unwrap_or_else(|| default_log_config.clone())
+        };
+        let started = std::time::Instant::now();
+        let logs = LogManager::open(
+            &config.log_dirs,
+            config.broker_id,
+            &metadata.cluster_id,
+            config.num_recovery_threads_per_data_dir.max(1) as usize,
+            &lookup,
+            crate::now_ms(),
+        )?;
+        metadata.cluster_id = logs.cluster_id().to_string();
+        store.save(&metadata)?;
+
+        // Partition directories for topics the metadata does not know (deleted while the
+        // broker was down, or created before a crash lost the metadata write) are removed.
+        let mut partitions = HashMap::new();
+        for (tp, log) in logs.all() {
+            let known = metadata
+                .topics
+                .get(&tp.topic)
+                .is_some_and(|t| tp.partition < t.partitions);
+            if known {
+                let durable = lookup(&tp.topic).flush_messages <= 1;
+                partitions.insert(tp.clone(), Arc::new(Partition::new(tp, log, durable)));
+            } else {
+                tracing::warn!(partition = %tp, "removing the log of a partition the metadata does not know");
+                logs.delete(&tp)?;
+            }
+        }
+        let producer_ids = ProducerIdAllocator::open(&first_dir)?;
+        let broker = Broker {
+            node_id: config.broker_id,
+            cluster_id: metadata.cluster_id.clone(),
+            advertised,
+            logs,
+            store: Box::new(store),
+            metadata: RwLock::new(metadata),
+            metadata_change: Mutex::new(()),
+            partitions: RwLock::new(partitions),
+            producer_ids,
+            config,
+        };
+        // Partitions the metadata knows but which have no directory yet (e.g. created just
+        // before a crash) get an empty log now.
+        let missing: Vec<(String, i32)> = {
+            let metadata = broker.metadata.read().unwrap();
+            let partitions = broker.partitions.read().unwrap();
+            metadata
+                .topics
+                .values()
+                .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), p)))
+                .filter(|(t, p)| !partitions.contains_key(&TopicPartition::new(t, *p)))
+                .collect()
+        };
+        for (topic, partition) in missing {
+            broker.open_partition(&topic, partition)?;
+        }
+        tracing::info!(
+            partitions = broker.partitions.read().unwrap().len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "logs loaded"
+        );
+        Ok(broker)
+    }
+
+    /// A snapshot of the cluster metadata.
+    pub fn metadata(&self) -> std::sync::RwLockReadGuard<'_, ClusterMetadata> {
+        self.metadata.read().unwrap()
+    }
+
+    /// The partition, if the topic and partition exist.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap()
+            .get(&TopicPartition::new(topic, partition))
+            .cloned()
+    }
+
+    /// Every partition this broker hosts.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().unwrap().values().cloned().collect()
+    }
+
+    /// The effective configuration of a topic.
+    pub fn topic_config(&self, topic: &TopicMetadata) -> TopicConfig {
+        TopicConfig::resolve(&self.config, &topic.configs)
+            .expect("stored topic overrides were validated when they were written")
+    }
+
+    fn open_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, StartError> {
+        let tp = TopicPartition::new(topic, partition);
+        let config = {
+            let metadata = self.metadata.read().unwrap();
+            let meta = metadata
+                .topics
+                .get(topic)
+                .expect("partitions are opened only for known topics");
+            log_config(&self.topic_config(meta))
+        };
+        let durable = config.flush_messages <= 1;
+        let log = self.logs.get_or_create(&tp, config, crate::now_ms())?;
+        let partition = Arc::new(Partition::new(tp.clone(), log, durable));
+        self.partitions
+            .write()
+            .unwrap()
+            .insert(tp, partition.clone());
+        Ok(partition)
+    }
+
+    /// Creates a topic (or only validates it with `validate_only`). The caller has resolved
+    /// defaults for `partitions` and `replication_factor`.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMetadata, TopicError> {
+        use kafka_protocol::error::ResponseError as E;
+        strom_meta::validate_topic_name(name)
+            .map_err(|m| TopicError::new(E::InvalidTopicException.code(), m))?;
+        if partitions < 1 {
+            return Err(TopicError::new(
+                E::InvalidPartitions.code(),
+                format!("number of partitions must be at least 1, got {partitions}"),
+            ));
+        }
+        if replication_factor < 1 {
+            return Err(TopicError::new(
+                E::InvalidReplicationFactor.code(),
+                format!("replication factor must be at least 1, got {replication_factor}"),
+            ));
+        }
+        if replication_factor > 1 {
+            return Err(TopicError::new(
+                E::InvalidReplicationFactor.code(),
+                format!(
+                    "replication factor {replication_factor} is larger than the number of live brokers (1)"
+                ),
+            ));
+        }
+        TopicConfig::validate_overrides(&configs)
+            .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
+        let _change = self.metadata_change.lock().unwrap();
+        {
+            let metadata = self.metadata.read().unwrap();
+            if metadata.topics.contains_key(name) {
+                return Err(TopicError::new(
+                    E::TopicAlreadyExists.code(),
+                    format!("topic '{name}' already exists"),
+                ));
+            }
+            if let Some(other) = metadata
+                .topics
+                .keys()
+                .find(|other| strom_meta::topic_names_collide(other, name))
+            {
+                return Err(TopicError::new(
+                    E::InvalidTopicException.code(),
+                    format!(
+                        "topic '{name}' collides with existing topic '{other}' ('.' and '_' are treated alike in metric names)"
+                    ),
+                ));
+            }
+        }
+        let topic = TopicMetadata {
+            name: name.to_string(),
+            topic_id: Uuid::new_v4(),
+            partitions,
+            replication_factor,
+            configs,
+            internal: name.starts_with("__"),
+        };
+        if validate_only {
+            return Ok(topic);
+        }
+        self.write_metadata(|m| {
+            m.topics.insert(name.to_string(), topic.clone());
+        })?;
+        for p in 0..partitions {
+            self.open_partition(name, p).map_err(storage_error)?;
+        }
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and removes its data from disk.
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMetadata, TopicError> {
+        use kafka_protocol::error::ResponseError as E;
+        if !self.config.delete_topic_enable {
+            return Err(TopicError::new(
+                E::TopicDeletionDisabled.code(),
+                "topic deletion is disabled (delete.topic.enable=false)",
+            ));
+        }
+        let _change = self.metadata_change.lock().unwrap();
+        let topic = self
+            .metadata
+            .read()
+            .unwrap()
+            .topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| {
+                TopicError::new(
+                    E::UnknownTopicOrPartition.code(),
+                    format!("topic '{name}' does not exist"),
+                )
+            })?;
+        self.write_metadata(|m| {
+            m.topics.remove(name);
+        })?;
+        for p in 0..topic.partitions {
+            let tp = TopicPartition::new(name, p);
+            if let Some(partition) = self.partitions.write().unwrap().remove(&tp) {
+                partition.mark_deleted();
+            }
+            self.logs.delete(&tp).map_err(storage_error)?;
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Raises a topic's partition count to `count`.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        use kafka_protocol::error::ResponseError as E;
+        let _change = self.metadata_change.lock().unwrap();
+        let current = self
+            .metadata
+            .read()
+            .unwrap()
+            .topics
+            .get(name)
+            .map(|t| t.partitions)
+            .ok_or_else(|| {
+                TopicError::new(
+                    E::UnknownTopicOrPartition.code(),
+                    format!("topic '{name}' does not exist"),
+                )
+            })?;
+        if count <= current {
+            return Err(TopicError::new(
+                E::InvalidPartitions.code(),
+                format!(
+                    "topic '{name}' has {current} partitions; the new count {count} must be larger"
+                ),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        self.write_metadata(|m| {
+            if let Some(t) = m.topics.get_mut(name) {
+                t.partitions = count;
+            }
+        })?;
+        for p in current..count {
+            self.open_partition(name, p).map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a topic's configuration overrides and applies them to its logs.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        use kafka_protocol::error::ResponseError as E;
+        TopicConfig::validate_overrides(&configs)
+            .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
+        let _change = self.metadata_change.lock().unwrap();
+        if !self.metadata.read().unwrap().topics.contains_key(name) {
+            return Err(TopicError::new(
+                E::UnknownTopicOrPartition.code(),
+                format!("topic '{name}' does not exist"),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let resolved = TopicConfig::resolve(&self.config, &configs)
+            .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
+        self.write_metadata(|m| {
+            if let Some(t) = m.topics.get_mut(name) {
+                t.configs = configs.clone();
+            }
+        })?;
+        let log_config = log_config(&resolved);
+        for partition in self.all_partitions() {
+            if partition.topic_partition.topic == name {
+                partition.update_config(log_config.clone());
+            }
+        }
+        tracing::info!(topic = name, "altered topic configuration");
+        Ok(())
+    }
+
+    fn write_metadata(&self, change: impl FnOnce(&mut ClusterMetadata)) -> Result<(), TopicError> {
+        let mut next = self.metadata.read().unwrap().clone();
+        change(&mut next);
+        next.version += 1;
+        self.store.save(&next).map_err(|e| {
+            tracing::error!(error = %e, "writing metadata failed");
+            TopicError::new(
+                kafka_protocol::error::ResponseError::KafkaStorageError.code(),
+                format!("writing metadata failed: {e}"),
+            )
+        })?;
+        *self.metadata.write().unwrap() = next;
+        Ok(())
+    }
+
+    /// Clean shutdown of the storage: flush, snapshots, checkpoints, clean-shutdown marker.
+    pub fn shutdown_storage(&self) -> Result<(), strom_log::LogError> {
+        self.logs.shutdown()
+    }
+}
+
+fn storage_error<E: std::fmt::Display>(e: E) -> TopicError {
+    tracing::error!(error = %e, "storage failure during a topic change");
+    TopicError::new(
+        kafka_protocol::error::ResponseError::KafkaStorageError.code(),
+        format!("storage failure: {e}"),
+    )
+}
+
+/// Translates a resolved topic configuration into the storage engine's terms.
+pub fn log_config(topic: &TopicConfig) -> LogConfig {
+    LogConfig {
+        segment_bytes: topic.segment_bytes.max(14) as u64,
+        segment_ms: topic.segment_ms,
+        retention_ms: topic.retention_ms,
+        retention_bytes: topic.retention_bytes,
+        index_interval_bytes: topic.index_interval_bytes.max(1) as u32,
+        max_message_bytes: topic.max_message_bytes.max(0) as u32,
+        flush_messages: topic.flush_messages,
+        flush_ms: topic.flush_ms,
+        timestamp_type_log_append: topic.message_timestamp_type == "LogAppendTime",
+        file_delete_delay_ms: topic.file_delete_delay_ms,
+    }
+}
+
+/// A running broker: its bound addresses and a way to stop it.
+pub struct BrokerHandle {
+    /// The broker's shared state.
+    pub broker: Arc<Broker>,
+    /// The addresses the listeners are bound to, in `listeners` order.
+    pub local_addrs: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BrokerHandle {
+    /// The first listener's bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.local_addrs[0]
+    }
+
+    /// `host:port` of the first listener, for client `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.addr().to_string()
+    }
+
+    /// Stops accepting, lets connections finish, and shuts the storage down cleanly.
+    pub async fn shutdown(self) -> Result<(), strom_log::LogError> {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        let broker = self.broker.clone();
+        tokio::task::spawn_blocking(move || broker.shutdown_storage())
+            .await
+            .expect("storage shutdown does not panic")
+    }
+
+    /// Waits until the broker stops (after [`BrokerHandle::shutdown`] from elsewhere is not
+    /// possible; this is for a process that runs until `signal` resolves).
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), strom_log::LogError> {
+        signal.await;
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}
+
+/// Binds the configured listeners, opens storage, and starts serving. Port 0 in a listener
+/// binds a free port, which is then advertised.
+pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
+    let mut listeners = Vec::new();
+    let mut local_addrs = Vec::new();
+    for listener in &config.listeners {
+        let address = format!("{}:{}", listener.host, listener.port);
+        let bound = TcpListener::bind(&address)
+            .await
+            .map_err(|source| StartError::Bind {
+                address: address.clone(),
+                source,
+            })?;
+        local_addrs.push(bound.local_addr()?);
+        listeners.push(bound);
+    }
+    let advertised: Vec<Listener> = config
+        .advertised_listeners
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            if a.port == 0 {
+                if let Some(i) = config.listeners.iter().position(|l| l.name == a.name) {
+                    a.port = local_addrs[i].port();
+                }
+            }
+            if a.host.is_empty() || a.host == "0.0.0.0" {
+                a.host = "127.0.0.1".to_string();
+            }
+            a
+        })
+        .collect();
+    let broker = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Broker::open(config, advertised))
+            .await
+            .expect("opening the broker does not panic")?
+    };
+    for ignored in &broker.config.ignored {
+        tracing::warn!(key = %ignored, "configuration key accepted but has no effect in Strom yet");
+    }
+    let broker = Arc::new(broker);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let background = crate::background::spawn(broker.clone(), shutdown_rx.clone());
+    let serve = crate::server::serve(broker.clone(), listeners, shutdown_rx);
+    let task = tokio::spawn(async move {
+        serve.await;
+        let _ = background.await;
+    });
+    tracing::info!(
+        broker_id = broker.node_id,
+        cluster_id = %broker.cluster_id,
+        listeners = ?local_addrs,
+        "broker started"
+    );
+    Ok(BrokerHandle {
+        broker,
+        local_addrs,
+        shutdown,
+        task,
+    })
+}

@@ -1,0 +1,188 @@
+//! Request dispatch: header decoding, version negotiation, and routing to the handlers.
+//!
+//! [`SUPPORTED`] is the single list of APIs and version ranges Strom implements; `ApiVersions`
+//! advertises exactly it, and a request outside it is refused the way Kafka refuses one: an
+//! `ApiVersions` request of a newer version gets an `UNSUPPORTED_VERSION` answer in version 0
+//! (so the client can retry with a version it shares), anything else closes the connection.
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::broker::Broker;
+use crate::handlers;
+use crate::server::Reply;
+
+/// The APIs Strom implements and the versions of each (inclusive).
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
+];
+
+/// The version range Strom supports for `key`, if any.
+pub fn supported_range(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, min, max)| (*min, *max))
+}
+
+/// Why a connection is closed instead of answered.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The frame is too short to hold a request header.
+    #[error("request frame of {0} bytes is too short for a request header")]
+    Truncated(usize),
+    /// The API key is not one Strom implements.
+    #[error("unsupported API key {key} (version {version})")]
+    UnknownApi {
+        /// The key sent.
+        key: i16,
+        /// The version sent.
+        version: i16,
+    },
+    /// The version is outside what Strom implements.
+    #[error("unsupported version {version} of {api:?} (supported {min}..={max}), client {client}")]
+    UnsupportedVersion {
+        /// The API.
+        api: ApiKey,
+        /// The version sent.
+        version: i16,
+        /// Lowest supported.
+        min: i16,
+        /// Highest supported.
+        max: i16,
+        /// The client id from the header.
+        client: String,
+    },
+    /// The header or body did not decode.
+    #[error("malformed {api:?} v{version} request from client {client}: {reason}")]
+    Malformed {
+        /// The API.
+        api: ApiKey,
+        /// The version.
+        version: i16,
+        /// The client id.
+        client: String,
+        /// The decoder's message.
+        reason: String,
+    },
+}
+
+/// Decodes one request frame (without its size prefix) and starts handling it.
+pub fn dispatch(broker: &Arc<Broker>, mut frame: Bytes) -> Result<Reply, Refusal> {
+    if frame.len() < 8 {
+        return Err(Refusal::Truncated(frame.len()));
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api = ApiKey::try_from(key).map_err(|_| Refusal::UnknownApi { key, version })?;
+    let Some((min, max)) = supported_range(api) else {
+        return Err(Refusal::UnknownApi { key, version });
+    };
+    if api == ApiKey::ApiVersions && version > max {
+        // Kafka answers with version 0 and UNSUPPORTED_VERSION so the client can downgrade.
+        let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        let body = handlers::api_versions::unsupported_version_response();
+        return Ok(Reply::Ready(encode_frame(correlation_id, api, 0, &body)));
+    }
+    let header_version = api.request_header_version(version);
+    let header = RequestHeader::decode(&mut frame, header_version).map_err(|e| {
+        Refusal::Malformed {
+            api,
+            version,
+            client: String::new(),
+            reason: e.to_string(),
+        }
+    })?;
+    let client = header
+        .client_id
+        .as_ref()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    if version < min {
+        return Err(Refusal::UnsupportedVersion {
+            api,
+            version,
+            min,
+            max,
+            client,
+        });
+    }
+    let context = RequestContext {
+        api,
+        version,
+        correlation_id: header.correlation_id,
+        client_id: client,
+    };
+    handlers::route(broker, context, frame).map_err(|reason| Refusal::Malformed {
+        api,
+        version,
+        client: header
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        reason,
+    })
+}
+
+/// What a handler knows about the request beyond its body.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The API.
+    pub api: ApiKey,
+    /// The request (and response) version.
+    pub version: i16,
+    /// Echoed in the response header.
+    pub correlation_id: i32,
+    /// The client id from the request header (empty when null).
+    pub client_id: String,
+}
+
+impl RequestContext {
+    /// Encodes a response body for this request as a complete frame.
+    pub fn respond<R: Encodable>(&self, body: &R) -> Bytes {
+        encode_frame(self.correlation_id, self.api, self.version, body)
+    }
+}
+
+/// Decodes a request body of type `R`, with the decoder's complaint as the error.
+pub fn decode<R: Decodable>(body: &mut Bytes, version: i16) -> Result<R, String> {
+    R::decode(body, version).map_err(|e| format!("{e:#}"))
+}
+
+/// Encodes `[size][response header][body]`.
+pub fn encode_frame<R: Encodable>(correlation_id: i32, api: ApiKey, version: i16, body: &R) -> Bytes {
+    let header_version = api.response_header_version(version);
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    let encoded = header
+        .encode(&mut buf, header_version)
+        .and_then(|()| body.encode(&mut buf, version));
+    if let Err(e) = encoded {
+        // A handler built a response its version cannot carry: a bug. The client gets no
+        // answer for this request (it times out and retries) rather than a corrupt frame.
+        tracing::error!(api = ?api, version, error = %e, "BUG: response does not encode");
+        return Bytes::new();
+    }
+    let size = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    buf.freeze()
+}

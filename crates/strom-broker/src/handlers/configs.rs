@@ -1,0 +1,220 @@
+//! `DescribeConfigs`, `AlterConfigs` and `IncrementalAlterConfigs`.
+//!
+//! Topic configurations are overrides stored in the cluster metadata; a change is validated
+//! as a whole, written to the store, and then applied to the topic's logs at once (so a
+//! `retention.ms` change takes effect at the next retention pass). Broker configurations are
+//! static in this version: they can be described but not altered.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use strom_meta::config::{ConfigEntry, ConfigType, TopicConfig};
+
+use super::str_bytes;
+use crate::broker::{Broker, TopicError};
+use crate::dispatch::RequestContext;
+
+/// Kafka's resource type codes.
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+/// Handles `DescribeConfigs`.
+pub fn describe_configs(broker: &Broker, ctx: &RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let mut response = DescribeConfigsResponse::default();
+    for resource in request.resources {
+        let mut result = DescribeConfigsResult::default();
+        result.resource_type = resource.resource_type;
+        result.resource_name = resource.resource_name.clone();
+        let name = resource.resource_name.to_string();
+        let keys: Option<Vec<String>> = resource
+            .configuration_keys
+            .as_ref()
+            .map(|k| k.iter().map(|s| s.to_string()).collect());
+        let entries: Result<Vec<ConfigEntry>, (i16, String)> = match resource.resource_type {
+            TOPIC => match broker.metadata().topics.get(&name) {
+                Some(topic) => Ok(TopicConfig::describe(
+                    &broker.config,
+                    &topic.configs,
+                    keys.as_deref(),
+                    request.include_synonyms,
+                    request.include_documentation,
+                )),
+                None => Err((E::UnknownTopicOrPartition.code(), format!("topic '{name}' does not exist"))),
+            },
+            BROKER if name.is_empty() || name == broker.node_id.to_string() => {
+                let mut all = broker.config.describe();
+                if let Some(keys) = &keys {
+                    all.retain(|e| keys.contains(&e.name));
+                }
+                Ok(all)
+            }
+            BROKER => Err((E::InvalidRequest.code(), format!("this is broker {}, not '{name}'", broker.node_id))),
+            other => Err((E::InvalidRequest.code(), format!("resource type {other} is not supported"))),
+        };
+        match entries {
+            Ok(entries) => {
+                for e in entries {
+                    result.configs.push(to_wire(e, ctx.version, request.include_synonyms, request.include_documentation));
+                }
+            }
+            Err((code, message)) => {
+                result.error_code = code;
+                result.error_message = Some(str_bytes(message));
+            }
+        }
+        response.results.push(result);
+    }
+    response
+}
+
+fn to_wire(e: ConfigEntry, version: i16, synonyms: bool, documentation: bool) -> DescribeConfigsResourceResult {
+    let mut r = DescribeConfigsResourceResult::default();
+    r.name = str_bytes(e.name);
+    r.value = if e.is_sensitive { None } else { e.value.map(str_bytes) };
+    r.read_only = e.read_only;
+    r.config_source = e.source.kafka_code();
+    r.is_sensitive = e.is_sensitive;
+    if synonyms {
+        r.synonyms = e
+            .synonyms
+            .into_iter()
+            .map(|s| {
+                let mut w = DescribeConfigsSynonym::default();
+                w.name = str_bytes(s.name);
+                w.value = Some(str_bytes(s.value));
+                w.source = s.source.kafka_code();
+                w
+            })
+            .collect();
+    }
+    if version >= 3 {
+        r.config_type = e.config_type.kafka_code();
+        if documentation {
+            r.documentation = Some(str_bytes(e.documentation));
+        }
+    }
+    r
+}
+
+/// Handles `AlterConfigs`: the given set replaces all of a topic's overrides.
+pub fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut response = AlterConfigsResponse::default();
+    for resource in request.resources {
+        let mut result = kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default();
+        result.resource_type = resource.resource_type;
+        result.resource_name = resource.resource_name.clone();
+        let name = resource.resource_name.to_string();
+        let outcome = match resource.resource_type {
+            TOPIC => {
+                let configs: BTreeMap<String, String> = resource
+                    .configs
+                    .iter()
+                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                    .collect();
+                broker.set_topic_configs(&name, configs, request.validate_only)
+            }
+            other => Err(unsupported_resource(other)),
+        };
+        if let Err(e) = outcome {
+            result.error_code = e.code;
+            result.error_message = Some(str_bytes(e.message));
+        }
+        response.responses.push(result);
+    }
+    response
+}
+
+/// Handles `IncrementalAlterConfigs`: SET, DELETE, APPEND and SUBTRACT on a topic's overrides.
+pub fn incremental_alter_configs(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    let mut response = IncrementalAlterConfigsResponse::default();
+    for resource in request.resources {
+        let mut result = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
+        result.resource_type = resource.resource_type;
+        result.resource_name = resource.resource_name.clone();
+        let name = resource.resource_name.to_string();
+        let outcome = match resource.resource_type {
+            TOPIC => incremental(broker, &name, &resource.configs).and_then(|configs| {
+                broker.set_topic_configs(&name, configs, request.validate_only)
+            }),
+            other => Err(unsupported_resource(other)),
+        };
+        if let Err(e) = outcome {
+            result.error_code = e.code;
+            result.error_message = Some(str_bytes(e.message));
+        }
+        response.responses.push(result);
+    }
+    response
+}
+
+fn unsupported_resource(resource_type: i8) -> TopicError {
+    let message = if resource_type == BROKER {
+        "broker configurations are static in Strom: set them in server.properties or with --set and restart".to_string()
+    } else {
+        format!("altering resource type {resource_type} is not supported")
+    };
+    TopicError::new(E::InvalidRequest.code(), message)
+}
+
+fn incremental(
+    broker: &Broker,
+    topic: &str,
+    operations: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
+) -> Result<BTreeMap<String, String>, TopicError> {
+    let mut configs = broker
+        .metadata()
+        .topics
+        .get(topic)
+        .map(|t| t.configs.clone())
+        .ok_or_else(|| TopicError::new(E::UnknownTopicOrPartition.code(), format!("topic '{topic}' does not exist")))?;
+    let mut touched = std::collections::HashSet::new();
+    for op in operations {
+        let key = op.name.to_string();
+        if !touched.insert(key.clone()) {
+            return Err(TopicError::new(E::InvalidRequest.code(), format!("configuration '{key}' appears more than once")));
+        }
+        if !TopicConfig::is_known_key(&key) {
+            return Err(TopicError::new(E::InvalidConfig.code(), format!("unknown topic configuration '{key}'")));
+        }
+        let value = op.value.as_ref().map(|v| v.to_string());
+        match op.config_operation {
+            0 => {
+                let value = value.ok_or_else(|| TopicError::new(E::InvalidRequest.code(), format!("SET of '{key}' without a value")))?;
+                configs.insert(key, value);
+            }
+            1 => {
+                configs.remove(&key);
+            }
+            2 | 3 => {
+                let current = TopicConfig::describe(&broker.config, &configs, Some(std::slice::from_ref(&key)), false, false);
+                let entry = current.into_iter().next().ok_or_else(|| TopicError::new(E::InvalidConfig.code(), format!("unknown topic configuration '{key}'")))?;
+                if entry.config_type != ConfigType::List {
+                    return Err(TopicError::new(E::InvalidConfig.code(), format!("APPEND and SUBTRACT apply only to list configurations; '{key}' is not one")));
+                }
+                let mut items: Vec<String> = entry.value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+                let given: Vec<String> = value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+                if op.config_operation == 2 {
+                    for g in given {
+                        if !items.contains(&g) {
+                            items.push(g);
+                        }
+                    }
+                } else {
+                    items.retain(|i| !given.contains(i));
+                }
+                configs.insert(key, items.join(","));
+            }
+            other => {
+                return Err(TopicError::new(E::InvalidRequest.code(), format!("unknown configuration operation {other} for '{key}'")));
+            }
+        }
+    }
+    Ok(configs)
+}

@@ -1,0 +1,84 @@
+//! `ListOffsets`: earliest, latest, by timestamp, max timestamp.
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::{Broker, LEADER_EPOCH};
+use crate::dispatch::RequestContext;
+
+/// `timestamp` values with special meaning (KIP-79, KIP-734, KIP-1005).
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+/// Handles `ListOffsets`.
+pub fn handle(broker: &Broker, _ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut response = ListOffsetsResponse::default();
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let mut topic_response = ListOffsetsTopicResponse::default();
+        topic_response.name = topic.name.clone();
+        for p in topic.partitions {
+            let mut out = ListOffsetsPartitionResponse::default();
+            out.partition_index = p.partition_index;
+            out.timestamp = -1;
+            out.offset = -1;
+            out.leader_epoch = -1;
+            let Some(partition) = broker.partition(&name, p.partition_index) else {
+                out.error_code = E::UnknownTopicOrPartition.code();
+                topic_response.partitions.push(out);
+                continue;
+            };
+            if p.current_leader_epoch >= 0 && p.current_leader_epoch < LEADER_EPOCH {
+                out.error_code = E::FencedLeaderEpoch.code();
+                topic_response.partitions.push(out);
+                continue;
+            }
+            if p.current_leader_epoch > LEADER_EPOCH {
+                out.error_code = E::UnknownLeaderEpoch.code();
+                topic_response.partitions.push(out);
+                continue;
+            }
+            let log = partition.log().lock().unwrap();
+            let found = match p.timestamp {
+                LATEST => Ok(Some((log.high_watermark(), -1))),
+                EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                LATEST_TIERED => Ok(Some((-1, -1))),
+                MAX_TIMESTAMP => log.max_timestamp_offset(),
+                ts if ts >= 0 => log.offset_for_timestamp(ts),
+                other => {
+                    out.error_code = E::InvalidRequest.code();
+                    tracing::debug!(timestamp = other, "ListOffsets with an invalid timestamp");
+                    Ok(None)
+                }
+            };
+            match found {
+                Ok(Some((offset, timestamp))) => {
+                    // A timestamp lookup may land above the high watermark: not visible yet.
+                    if p.timestamp >= 0 && offset >= log.high_watermark() {
+                        out.offset = -1;
+                    } else {
+                        out.offset = offset;
+                        out.timestamp = timestamp;
+                        if offset >= 0 {
+                            out.leader_epoch = LEADER_EPOCH;
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(partition = %partition.topic_partition, error = %e, "offset lookup failed");
+                    out.error_code = E::KafkaStorageError.code();
+                }
+            }
+            topic_response.partitions.push(out);
+        }
+        response.topics.push(topic_response);
+    }
+    response
+}

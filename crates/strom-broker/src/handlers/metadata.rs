@@ -1,0 +1,120 @@
+//! `Metadata`: brokers, topics and partitions, with auto-creation of topics.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use strom_meta::TopicMetadata;
+use uuid::Uuid;
+
+use super::{str_bytes, topic_name};
+use crate::broker::{Broker, LEADER_EPOCH};
+use crate::dispatch::RequestContext;
+
+/// Bits of the topic operations a client may perform (no authorizer: all of them):
+/// READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
+const TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
+/// Answers `Metadata`.
+pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let mut response = MetadataResponse::default();
+    for listener in broker.advertised.iter().take(1) {
+        let mut b = MetadataResponseBroker::default();
+        b.node_id = BrokerId(broker.node_id);
+        b.host = str_bytes(listener.host.clone());
+        b.port = listener.port as i32;
+        response.brokers.push(b);
+    }
+    response.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
+    response.controller_id = BrokerId(broker.node_id);
+    response.cluster_authorized_operations = i32::MIN;
+    let authorized = request.include_topic_authorized_operations;
+    // Version 0 uses an empty list for "all topics"; later versions use null.
+    let all = match &request.topics {
+        None => true,
+        Some(list) => list.is_empty() && ctx.version == 0,
+    };
+    if all {
+        let metadata = broker.metadata();
+        for topic in metadata.topics.values() {
+            response.topics.push(describe_topic(broker, topic, authorized));
+        }
+        return response;
+    }
+    let auto_create = broker.config.auto_create_topics_enable
+        && (ctx.version < 4 || request.allow_auto_topic_creation);
+    for requested in request.topics.unwrap_or_default() {
+        let name = requested.name.as_ref().map(|n| n.0.to_string());
+        let known = {
+            let metadata = broker.metadata();
+            match &name {
+                Some(name) => metadata.topics.get(name).cloned(),
+                None => metadata.topic_by_id(&requested.topic_id).cloned(),
+            }
+        };
+        let topic = match (known, name) {
+            (Some(topic), _) => Ok(topic),
+            (None, None) => Err((E::UnknownTopicId.code(), None, requested.topic_id)),
+            (None, Some(name)) => {
+                if let Err(reason) = strom_meta::validate_topic_name(&name) {
+                    tracing::debug!(topic = %name, %reason, "metadata for an invalid topic name");
+                    Err((E::InvalidTopicException.code(), Some(name), Uuid::nil()))
+                } else if auto_create {
+                    match broker.create_topic(
+                        &name,
+                        broker.config.num_partitions,
+                        broker.config.default_replication_factor,
+                        BTreeMap::new(),
+                        false,
+                    ) {
+                        Ok(topic) => Ok(topic),
+                        // Lost a race with another creator: describe what is there now.
+                        Err(e) if e.code == E::TopicAlreadyExists.code() => broker
+                            .metadata()
+                            .topics
+                            .get(&name)
+                            .cloned()
+                            .ok_or((E::UnknownTopicOrPartition.code(), Some(name), Uuid::nil())),
+                        Err(e) => Err((e.code, Some(name), Uuid::nil())),
+                    }
+                } else {
+                    Err((E::UnknownTopicOrPartition.code(), Some(name), Uuid::nil()))
+                }
+            }
+        };
+        match topic {
+            Ok(topic) => response.topics.push(describe_topic(broker, &topic, authorized)),
+            Err((code, name, id)) => {
+                let mut t = MetadataResponseTopic::default();
+                t.error_code = code;
+                t.name = name.as_deref().map(topic_name);
+                t.topic_id = id;
+                t.topic_authorized_operations = i32::MIN;
+                response.topics.push(t);
+            }
+        }
+    }
+    response
+}
+
+fn describe_topic(broker: &Broker, topic: &TopicMetadata, authorized: bool) -> MetadataResponseTopic {
+    let mut t = MetadataResponseTopic::default();
+    t.name = Some(topic_name(&topic.name));
+    t.topic_id = topic.topic_id;
+    t.is_internal = topic.internal;
+    t.topic_authorized_operations = if authorized { TOPIC_OPERATIONS } else { i32::MIN };
+    for p in 0..topic.partitions {
+        let mut partition = MetadataResponsePartition::default();
+        partition.partition_index = p;
+        partition.leader_id = BrokerId(broker.node_id);
+        partition.leader_epoch = LEADER_EPOCH;
+        partition.replica_nodes = vec![BrokerId(broker.node_id)];
+        partition.isr_nodes = vec![BrokerId(broker.node_id)];
+        t.partitions.push(partition);
+    }
+    t
+}

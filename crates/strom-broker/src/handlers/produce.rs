@@ -1,0 +1,136 @@
+//! `Produce`: validate and append inline (in request order), then acknowledge once the data
+//! is durable per the partition's flush policy.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use strom_log::{AppendError, BatchError};
+
+use super::{str_bytes, topic_name};
+use crate::broker::Broker;
+use crate::dispatch::RequestContext;
+use crate::partition::Partition;
+use crate::server::Reply;
+
+/// The Kafka error code for a refused append.
+pub fn append_error_code(error: &AppendError) -> i16 {
+    match error {
+        AppendError::CorruptMessage(BatchError::UnsupportedMagic(_)) => E::InvalidRecord.code(),
+        AppendError::CorruptMessage(_) => E::CorruptMessage.code(),
+        AppendError::InvalidRecord(_) => E::InvalidRecord.code(),
+        AppendError::MessageTooLarge { .. } => E::MessageTooLarge.code(),
+        AppendError::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber.code(),
+        AppendError::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch.code(),
+        AppendError::Io(_) => E::KafkaStorageError.code(),
+    }
+}
+
+/// Handles `Produce`.
+pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest) -> Reply {
+    let acks = request.acks;
+    let now = crate::now_ms();
+    let mut response = ProduceResponse::default();
+    // (topic index, partition index in the response, partition, end offset) to make durable.
+    let mut to_sync: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
+    for topic in request.topic_data {
+        let (name, known) = if ctx.version >= 13 {
+            let metadata = broker.metadata();
+            match metadata.topic_by_id(&topic.topic_id) {
+                Some(t) => (t.name.clone(), true),
+                None => (String::new(), false),
+            }
+        } else {
+            let name = topic.name.0.to_string();
+            let known = broker.metadata().topics.contains_key(&name);
+            (name, known)
+        };
+        let mut topic_response = TopicProduceResponse::default();
+        topic_response.name = topic.name.clone();
+        topic_response.topic_id = topic.topic_id;
+        if ctx.version < 13 {
+            topic_response.name = topic_name(&name);
+        }
+        let topic_index = response.responses.len();
+        for data in topic.partition_data {
+            let mut p = PartitionProduceResponse::default();
+            p.index = data.index;
+            p.base_offset = -1;
+            p.log_append_time_ms = -1;
+            p.log_start_offset = -1;
+            let partition = if known { broker.partition(&name, data.index) } else { None };
+            if !(acks == 0 || acks == 1 || acks == -1) {
+                p.error_code = E::InvalidRequiredAcks.code();
+            } else if !known && ctx.version >= 13 {
+                p.error_code = E::UnknownTopicId.code();
+            } else if let Some(partition) = partition {
+                match data.records {
+                    None => {
+                        p.error_code = E::InvalidRecord.code();
+                        p.error_message = Some(str_bytes("produce request without records"));
+                    }
+                    Some(records) => match partition.append(records, now) {
+                        Ok(info) => {
+                            p.base_offset = info.first_offset;
+                            p.log_append_time_ms = info.log_append_time_ms;
+                            p.log_start_offset = info.log_start_offset;
+                            to_sync.push((
+                                topic_index,
+                                topic_response.partition_responses.len(),
+                                partition,
+                                info.last_offset + 1,
+                            ));
+                        }
+                        Err(error) => {
+                            tracing::warn!(client = %ctx.client_id, topic = %name, partition = data.index, %error, "produce refused");
+                            p.error_code = append_error_code(&error);
+                            p.error_message = Some(str_bytes(error.to_string()));
+                        }
+                    },
+                }
+            } else {
+                p.error_code = E::UnknownTopicOrPartition.code();
+            }
+            topic_response.partition_responses.push(p);
+        }
+        response.responses.push(topic_response);
+    }
+    if acks == 0 {
+        // No response; the high watermark still has to move, which in durable mode takes a sync.
+        if !to_sync.is_empty() {
+            tokio::spawn(async move {
+                for (_, _, partition, end) in to_sync {
+                    if let Err(e) = partition.wait_durable(end).await {
+                        tracing::error!(partition = %partition.topic_partition, error = %e, "fdatasync failed");
+                    }
+                }
+            });
+        }
+        return Reply::Nothing;
+    }
+    if to_sync.is_empty() {
+        return Reply::Ready(ctx.respond(&response));
+    }
+    Reply::Later(tokio::spawn(async move {
+        let waits: Vec<_> = to_sync
+            .iter()
+            .map(|(_, _, partition, end)| {
+                let partition = partition.clone();
+                let end = *end;
+                tokio::spawn(async move { partition.wait_durable(end).await })
+            })
+            .collect();
+        for ((t, p, partition, _), wait) in to_sync.into_iter().zip(waits) {
+            let outcome = wait.await.expect("a durability wait does not panic");
+            if let Err(e) = outcome {
+                tracing::error!(partition = %partition.topic_partition, error = %e, "fdatasync failed; the produce is not acknowledged");
+                let slot = &mut response.responses[t].partition_responses[p];
+                slot.error_code = E::KafkaStorageError.code();
+                slot.error_message = Some(str_bytes(format!("fdatasync failed: {e}")));
+                slot.base_offset = -1;
+            }
+        }
+        ctx.respond(&response)
+    }))
+}

@@ -1,0 +1,32 @@
+//! `InitProducerId` for idempotent (non-transactional) producers.
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use crate::broker::Broker;
+use crate::dispatch::RequestContext;
+
+/// Hands out a fresh producer id with epoch 0. As in Kafka, a non-transactional producer
+/// always gets a new id, even when it sends its old id and epoch (KIP-360). Transactional ids
+/// need the transaction coordinator, which Strom does not have yet.
+pub fn handle(broker: &Broker, ctx: &RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse {
+    let mut response = InitProducerIdResponse::default();
+    response.producer_id = ProducerId(-1);
+    response.producer_epoch = -1;
+    if let Some(id) = &request.transactional_id {
+        tracing::warn!(client = %ctx.client_id, transactional_id = %id.0, "transactions are not supported yet");
+        response.error_code = E::CoordinatorNotAvailable.code();
+        return response;
+    }
+    match broker.producer_ids.next() {
+        Ok(id) => {
+            response.producer_id = ProducerId(id);
+            response.producer_epoch = 0;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "allocating a producer id failed");
+            response.error_code = E::KafkaStorageError.code();
+        }
+    }
+    response
+}

@@ -1,0 +1,46 @@
+//! `DeleteRecords`: raise a partition's log start offset.
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+use crate::broker::Broker;
+
+/// Handles `DeleteRecords`. Offset -1 means the high watermark, as in Kafka.
+pub fn delete_records(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let mut response = DeleteRecordsResponse::default();
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let mut topic_result = DeleteRecordsTopicResult::default();
+        topic_result.name = topic.name.clone();
+        for p in topic.partitions {
+            let mut result = DeleteRecordsPartitionResult::default();
+            result.partition_index = p.partition_index;
+            result.low_watermark = -1;
+            match broker.partition(&name, p.partition_index) {
+                None => result.error_code = E::UnknownTopicOrPartition.code(),
+                Some(partition) => {
+                    let mut log = partition.log().lock().unwrap();
+                    let high_watermark = log.high_watermark();
+                    let offset = if p.offset == -1 { high_watermark } else { p.offset };
+                    if offset < 0 || offset > high_watermark {
+                        result.error_code = E::OffsetOutOfRange.code();
+                    } else {
+                        match log.delete_records_before(offset) {
+                            Ok(low) => result.low_watermark = low,
+                            Err(e) => {
+                                tracing::error!(partition = %partition.topic_partition, error = %e, "DeleteRecords failed");
+                                result.error_code = E::KafkaStorageError.code();
+                            }
+                        }
+                    }
+                }
+            }
+            topic_result.partitions.push(result);
+        }
+        response.topics.push(topic_result);
+    }
+    response
+}

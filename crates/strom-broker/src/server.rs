@@ -1,0 +1,143 @@
+//! Listeners and connections: Kafka framing, pipelining, and response order.
+//!
+//! A connection has a reader and a writer. The reader takes one size-prefixed frame at a
+//! time, refuses frames larger than `socket.request.max.bytes` (the connection is closed, as
+//! Kafka does), and hands the frame to [`crate::dispatch`]. Dispatch runs the order-sensitive
+//! part of a request inline — a produce's append happens here, so two pipelined produces to one
+//! partition are appended in the order they were sent — and returns a [`Reply`]: a response
+//! that is ready, a task that will produce it (waiting for a sync or a long poll), or nothing
+//! (`acks=0`). The writer sends replies strictly in request order, batching whatever is ready
+//! into one write. At most [`MAX_IN_FLIGHT`] requests per connection are outstanding; the reader
+//! stops reading until the writer catches up, which is the connection's back-pressure.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+
+/// Requests a connection may have outstanding before the reader pauses.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// What the writer sends for one request, in order.
+pub enum Reply {
+    /// A complete response frame (size prefix included).
+    Ready(Bytes),
+    /// A task that yields the response frame.
+    Later(JoinHandle<Bytes>),
+    /// No response (a produce with `acks=0`).
+    Nothing,
+}
+
+/// Accepts connections on every listener until `shutdown` becomes true.
+pub async fn serve(broker: Arc<Broker>, listeners: Vec<TcpListener>, shutdown: watch::Receiver<bool>) {
+    let mut accept_tasks = Vec::new();
+    for listener in listeners {
+        let broker = broker.clone();
+        let mut shutdown = shutdown.clone();
+        accept_tasks.push(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, peer)) => {
+                            let _ = stream.set_nodelay(true);
+                            let broker = broker.clone();
+                            let shutdown = shutdown.clone();
+                            connections.spawn(connection(broker, stream, peer, shutdown));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                    },
+                    _ = shutdown.changed() => break,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+            // Give in-flight requests a moment to finish, then drop the rest.
+            let drain = async { while connections.join_next().await.is_some() {} };
+            if tokio::time::timeout(std::time::Duration::from_secs(5), drain).await.is_err() {
+                connections.abort_all();
+            }
+        }));
+    }
+    for task in accept_tasks {
+        let _ = task.await;
+    }
+}
+
+async fn connection(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (mut reader, writer) = stream.into_split();
+    let (replies, pending) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
+    let writer_task = tokio::spawn(write_replies(writer, pending));
+    let max_frame = broker.config.socket_request_max_bytes.max(1) as usize;
+    loop {
+        let mut size = [0u8; 4];
+        tokio::select! {
+            read = reader.read_exact(&mut size) => {
+                if read.is_err() {
+                    break;
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+        let size = i32::from_be_bytes(size);
+        if size < 0 || size as usize > max_frame {
+            tracing::warn!(%peer, size, max = max_frame, "closing connection: request frame size exceeds socket.request.max.bytes or is negative");
+            break;
+        }
+        let mut frame = BytesMut::zeroed(size as usize);
+        if reader.read_exact(&mut frame).await.is_err() {
+            break;
+        }
+        match crate::dispatch::dispatch(&broker, frame.freeze()) {
+            Ok(reply) => {
+                if replies.send(reply).await.is_err() {
+                    break;
+                }
+            }
+            Err(refusal) => {
+                tracing::warn!(%peer, "closing connection: {refusal}");
+                break;
+            }
+        }
+    }
+    drop(replies);
+    let _ = writer_task.await;
+}
+
+async fn write_replies(writer: tokio::net::tcp::OwnedWriteHalf, mut pending: mpsc::Receiver<Reply>) {
+    let mut writer = BufWriter::with_capacity(256 * 1024, writer);
+    while let Some(reply) = pending.recv().await {
+        let frame = match reply {
+            Reply::Ready(frame) => frame,
+            Reply::Later(task) => match task.await {
+                Ok(frame) => frame,
+                Err(e) => {
+                    tracing::error!(error = %e, "a request task failed; closing the connection");
+                    return;
+                }
+            },
+            Reply::Nothing => continue,
+        };
+        if writer.write_all(&frame).await.is_err() {
+            return;
+        }
+        // Flush when nothing else is ready, so pipelined responses share one write.
+        if pending.is_empty() && writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.flush().await;
+}
