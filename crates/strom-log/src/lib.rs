@@ -13,3 +13,12 @@ pub mod error;
 pub use batch::{BatchError, BatchHeader, BATCH_HEADER_LEN};
 pub use config::LogConfig;
 pub use error::{AppendError, LogError, ReadError};
+pub mod checkpoint;
+mod index;
+pub mod log;
+pub mod producer_state;
+pub mod segment;
+mod time_index;
+
+pub use checkpoint::TopicPartition;
+pub use log::{AppendInfo, FileSlice, Log, ReadInfo, RecoveryStats};

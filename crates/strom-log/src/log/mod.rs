@@ -1,0 +1,583 @@
+//! One partition's log: an ordered list of segments, the offsets that describe it (log start,
+//! high watermark, log end, recovery point), its idempotent-producer state, and the operations
+//! the broker performs on it (append, read, flush, retention, DeleteRecords, close).
+//!
+//! The log is not thread-safe by itself; the broker wraps it in a mutex ([`crate::SharedLog`])
+//! and holds that mutex only to compute a [`FileSlice`] or to append. File data is read (`pread`)
+//! and fsynced outside the mutex, so the log never rewrites bytes that a reader may have been
+//! handed: below the end, files are only ever deleted (readers keep their handle) or truncated by
+//! recovery before anyone can read them.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::batch::{assign_offset, set_log_append_time, validate_batches, BatchHeader};
+use crate::checkpoint::fsync_dir;
+use crate::config::LogConfig;
+use crate::error::{AppendError, LogError, ReadError};
+use crate::index::remove_if_exists;
+use crate::producer_state::{ProducerState, SequenceCheck};
+use crate::segment::{
+    parse_offset_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
+
+/// A byte range of a segment file, read outside the log's mutex.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    /// The segment file; still readable after the segment is deleted.
+    pub file: Arc<File>,
+    /// Start of the range in the file.
+    pub position: u64,
+    /// Length of the range in bytes.
+    pub len: usize,
+}
+
+impl FileSlice {
+    /// Reads the range with `pread`.
+    pub fn read_to_bytes(&self) -> io::Result<Bytes> {
+        let mut buffer = BytesMut::zeroed(self.len);
+        self.file.read_exact_at(&mut buffer, self.position)?;
+        Ok(buffer.freeze())
+    }
+}
+
+/// Result of a successful [`Log::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record of the batch.
+    pub first_offset: i64,
+    /// Offset of the last record of the batch.
+    pub last_offset: i64,
+    /// The append time stamped on the batch, -1 unless the topic uses LogAppendTime.
+    pub log_append_time_ms: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+    /// True if the batch was an idempotent retry: the offsets are those of the original batch and
+    /// nothing was written.
+    pub duplicate: bool,
+}
+
+/// Result of a successful [`Log::read`].
+#[derive(Debug, Clone)]
+pub struct ReadInfo {
+    /// The bytes to send, `None` if there is nothing to return.
+    pub slice: Option<FileSlice>,
+    /// High watermark at the time of the read.
+    pub high_watermark: i64,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+    /// Log end offset at the time of the read.
+    pub log_end_offset: i64,
+}
+
+/// Figures about the work [`Log::open`] did, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryStats {
+    /// Segments re-read batch by batch.
+    pub segments_recovered: usize,
+    /// Bytes re-read and CRC-checked.
+    pub bytes_reread: u64,
+    /// Bytes cut off torn or corrupt segment tails.
+    pub bytes_truncated: u64,
+    /// Segments deleted because they followed a truncation.
+    pub segments_deleted: usize,
+    /// Batch headers replayed into the producer state.
+    pub batches_replayed: u64,
+}
+
+/// One partition's log.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Invariant: never empty; sorted by base offset; each segment's offsets are at or above the
+    /// previous segment's end. The last one is the active segment, the only one appended to.
+    segments: Vec<Segment>,
+    /// Invariant: first segment's base offset <= log_start_offset <= high_watermark.
+    log_start_offset: i64,
+    /// Invariant: log_start_offset <= high_watermark <= log end offset.
+    high_watermark: i64,
+    /// Every offset below this is durable on disk. Invariant: <= log end offset; monotonic.
+    recovery_point: i64,
+    producer_state: ProducerState,
+    unflushed_records: i64,
+    first_unflushed_ms: Option<i64>,
+    recovery_stats: RecoveryStats,
+}
+
+impl Log {
+    /// Opens or creates the partition directory `dir`. With `clean_shutdown` false, every segment
+    /// holding offsets at or above `recovery_point` is re-read (length, CRC, monotonic offsets);
+    /// the first bad batch ends the log. Any segment whose indexes fail a sanity check is re-read
+    /// too. Producer state comes from the newest snapshot plus a replay of the log after it.
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        recovery_point: i64,
+        log_start_offset: i64,
+        clean_shutdown: bool,
+        now_ms: i64,
+    ) -> Result<Log, LogError> {
+        std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+        let bases = scan_dir(dir)?;
+        let mut stats = RecoveryStats::default();
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+        let mut truncated_at = None;
+        for (i, &base) in bases.iter().enumerate() {
+            let (mut segment, insane) = Segment::open(dir, base, &config, now_ms)?;
+            let next_base = bases.get(i + 1).copied();
+            let holds_unflushed = next_base.is_none_or(|next| next > recovery_point);
+            let min_offset = segments.last().map_or(base, Segment::next_offset);
+            if insane || (!clean_shutdown && holds_unflushed) || segment.next_offset() < min_offset
+            {
+                let outcome = segment.recover(&config, min_offset)?;
+                stats.segments_recovered += 1;
+                stats.bytes_reread += outcome.bytes_read;
+                stats.bytes_truncated += outcome.bytes_truncated;
+                if outcome.bytes_truncated > 0 {
+                    truncated_at = Some(i);
+                }
+            }
+            segments.push(segment);
+            if truncated_at.is_some() {
+                break;
+            }
+        }
+        if let Some(i) = truncated_at {
+            for &base in &bases[i + 1..] {
+                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    remove_if_exists(&crate::segment::segment_file(dir, base, suffix))?;
+                }
+                stats.segments_deleted += 1;
+            }
+        }
+        let mut log_start_offset = log_start_offset.max(0);
+        if segments.is_empty() {
+            segments.push(Segment::create(dir, log_start_offset, &config)?);
+            fsync_dir(dir)?;
+        }
+        log_start_offset = log_start_offset.max(segments[0].base_offset());
+        let log_end_offset = segments.last().expect("non-empty").next_offset();
+        if log_start_offset > log_end_offset {
+            // The checkpointed start is past everything that survived: start over there.
+            tracing::warn!(dir = %dir.display(), log_start_offset, log_end_offset,
+                "log start offset beyond the recovered end; emptying the log");
+            for segment in segments.drain(..) {
+                segment.delete_files(dir)?;
+            }
+            segments.push(Segment::create(dir, log_start_offset, &config)?);
+            fsync_dir(dir)?;
+        }
+        if stats.segments_deleted > 0 || stats.bytes_truncated > 0 {
+            fsync_dir(dir)?;
+        }
+        let log_end_offset = segments.last().expect("non-empty").next_offset();
+        let mut log = Log {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            high_watermark: log_end_offset,
+            recovery_point: log_end_offset,
+            producer_state: ProducerState::default(),
+            unflushed_records: 0,
+            first_unflushed_ms: None,
+            recovery_stats: stats,
+        };
+        log.load_producer_state()?;
+        if log.recovery_stats.segments_recovered > 0 {
+            tracing::info!(dir = %dir.display(), stats = ?log.recovery_stats, log_end_offset,
+                "recovered log");
+        }
+        log.check_invariants();
+        Ok(log)
+    }
+
+    /// Restores producer state from the newest snapshot at or below the end and replays the
+    /// batch headers after it.
+    fn load_producer_state(&mut self) -> Result<(), LogError> {
+        let end = self.log_end_offset();
+        let (from, state) = match ProducerState::load_latest(&self.dir, end)? {
+            Some((offset, state)) => (offset, state),
+            None => (self.segments[0].base_offset(), ProducerState::default()),
+        };
+        self.producer_state = state;
+        let mut replayed = 0;
+        for segment in &self.segments {
+            if segment.next_offset() <= from {
+                continue;
+            }
+            let Some((position, _)) = segment.find_batch(from)? else {
+                continue;
+            };
+            let state = &mut self.producer_state;
+            segment.for_each_batch(position, |_, header| {
+                state.update(header);
+                replayed += 1;
+                true
+            })?;
+        }
+        self.recovery_stats.batches_replayed = replayed;
+        Ok(())
+    }
+
+    fn check_invariants(&self) {
+        let first = &self.segments[0];
+        assert!(
+            first.base_offset() <= self.log_start_offset,
+            "log start below first segment"
+        );
+        assert!(
+            self.log_start_offset <= self.high_watermark,
+            "high watermark below log start"
+        );
+        assert!(
+            self.high_watermark <= self.log_end_offset(),
+            "high watermark above end"
+        );
+        assert!(
+            self.recovery_point <= self.log_end_offset(),
+            "recovery point above end"
+        );
+        for pair in self.segments.windows(2) {
+            assert!(
+                pair[0].next_offset() <= pair[1].base_offset(),
+                "segments overlap"
+            );
+        }
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments.last().expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .expect("a log always has a segment")
+    }
+
+    /// Validates and appends one produce `records` blob (exactly one v2 batch), applying the
+    /// idempotent-producer rules, offset assignment, LogAppendTime and segment rolling. Does not
+    /// fsync unless the relaxed flush policy says a flush is due.
+    pub fn append(
+        &mut self,
+        records: Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let headers = validate_batches(&records)?;
+        let header = match headers[..] {
+            [header] => header,
+            _ => {
+                return Err(AppendError::InvalidRecord(format!(
+                    "a produce request must carry exactly one record batch per partition, got {}",
+                    headers.len()
+                )))
+            }
+        };
+        if header.is_control() {
+            return Err(AppendError::InvalidRecord(
+                "clients may not send control batches".into(),
+            ));
+        }
+        if records.len() > self.config.max_message_bytes as usize {
+            return Err(AppendError::MessageTooLarge {
+                size: records.len(),
+                max: self.config.max_message_bytes,
+            });
+        }
+        let log_append_time = self.config.timestamp_type_log_append;
+        if header.producer_id >= 0 {
+            if header.base_sequence < 0 {
+                return Err(AppendError::InvalidRecord(format!(
+                    "batch has producer id {} but no base sequence",
+                    header.producer_id
+                )));
+            }
+            if let SequenceCheck::Duplicate(original) = self.producer_state.check(&header)? {
+                return Ok(AppendInfo {
+                    first_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    log_append_time_ms: if log_append_time {
+                        original.max_timestamp
+                    } else {
+                        -1
+                    },
+                    log_start_offset: self.log_start_offset,
+                    duplicate: true,
+                });
+            }
+        }
+        let base_offset = self.log_end_offset();
+        let mut bytes = BytesMut::from(records);
+        assign_offset(&mut bytes, base_offset, leader_epoch);
+        let log_append_time_ms = if log_append_time {
+            set_log_append_time(&mut bytes, now_ms);
+            now_ms
+        } else {
+            -1
+        };
+        let header = BatchHeader::parse(&bytes).expect("validated batch");
+        assert_eq!(header.base_offset, base_offset);
+        assert_eq!(header.total_len(), bytes.len());
+        if self
+            .active()
+            .should_roll(bytes.len(), header.last_offset(), &self.config, now_ms)
+        {
+            self.roll()?;
+        }
+        let config = &self.config;
+        self.segments
+            .last_mut()
+            .expect("active segment")
+            .append(&header, &bytes, config, now_ms)?;
+        self.producer_state.update(&header);
+        self.unflushed_records += i64::from(header.records_count);
+        self.first_unflushed_ms.get_or_insert(now_ms);
+        if self.flush_due(now_ms) {
+            self.flush()?;
+        }
+        Ok(AppendInfo {
+            first_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            log_append_time_ms,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    /// Starts a new active segment at the log end offset: seals and syncs the old one, creates
+    /// the new files, fsyncs the directory and writes a producer snapshot.
+    fn roll(&mut self) -> Result<(), LogError> {
+        let new_base = self.log_end_offset();
+        assert!(self.active().size() > 0, "rolling an empty segment");
+        self.active_mut().seal()?;
+        let segment = Segment::create(&self.dir, new_base, &self.config)?;
+        fsync_dir(&self.dir)?;
+        self.segments.push(segment);
+        self.mark_flushed(new_base);
+        self.write_producer_snapshot()?;
+        tracing::debug!(dir = %self.dir.display(), base_offset = new_base, "rolled segment");
+        Ok(())
+    }
+
+    /// Reads from the batch holding `fetch_offset`, at most `max_bytes` (at least that batch if
+    /// `min_one_message`), never past the batch holding `max_offset` (exclusive). The slice may
+    /// end mid-batch, as Kafka's does. Reads stay within one segment.
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_message: bool,
+    ) -> Result<ReadInfo, ReadError> {
+        let log_end_offset = self.log_end_offset();
+        if fetch_offset < self.log_start_offset || fetch_offset > log_end_offset {
+            return Err(ReadError::OffsetOutOfRange {
+                requested: fetch_offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset,
+            });
+        }
+        let mut info = ReadInfo {
+            slice: None,
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            log_end_offset,
+        };
+        if fetch_offset == log_end_offset || max_offset <= fetch_offset {
+            return Ok(info);
+        }
+        let first = self.segment_index_for(fetch_offset);
+        for segment in &self.segments[first..] {
+            let Some((position, header)) = segment.find_batch(fetch_offset)? else {
+                continue;
+            };
+            let max_position = if max_offset >= segment.next_offset() {
+                segment.size()
+            } else {
+                segment
+                    .find_batch(max_offset)?
+                    .map_or(segment.size(), |(p, _)| p)
+            };
+            if position >= max_position {
+                return Ok(info);
+            }
+            let available = usize::try_from(max_position - position).expect("segment fits usize");
+            let wanted = if min_one_message {
+                max_bytes.max(header.total_len())
+            } else {
+                max_bytes
+            };
+            let len = available.min(wanted);
+            if len > 0 {
+                info.slice = Some(FileSlice {
+                    file: Arc::clone(segment.file()),
+                    position,
+                    len,
+                });
+            }
+            return Ok(info);
+        }
+        Ok(info)
+    }
+
+    /// Index of the segment whose range holds `offset` (the last one based at or below it).
+    fn segment_index_for(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1)
+    }
+
+    /// The first offset of the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The offset the next record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+
+    /// The high watermark. On open it equals the log end offset; the broker lowers or advances it.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Sets the high watermark. Panics unless `log_start_offset <= offset <= log_end_offset`:
+    /// the broker computes it from offsets this log gave out.
+    pub fn set_high_watermark(&mut self, offset: i64) {
+        assert!(
+            self.log_start_offset <= offset && offset <= self.log_end_offset(),
+            "high watermark {offset} outside [{}, {}]",
+            self.log_start_offset,
+            self.log_end_offset()
+        );
+        self.high_watermark = offset;
+    }
+
+    /// The active segment's file and the end offset it covers, for a group-commit
+    /// `sync_data` done outside the log's mutex, followed by [`Log::mark_flushed`].
+    pub fn sync_target(&self) -> (Arc<File>, i64) {
+        (Arc::clone(self.active().file()), self.log_end_offset())
+    }
+
+    /// Records that every offset below `offset` is durable (raises the recovery point; never
+    /// lowers it).
+    pub fn mark_flushed(&mut self, offset: i64) {
+        let end = self.log_end_offset();
+        assert!(
+            offset <= end,
+            "flushed offset {offset} beyond log end {end}"
+        );
+        self.recovery_point = self.recovery_point.max(offset);
+        if self.recovery_point == end {
+            self.unflushed_records = 0;
+            self.first_unflushed_ms = None;
+        }
+    }
+
+    /// Every offset below this is durable.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    /// Fsyncs the active segment and its indexes (older segments were synced when they rolled)
+    /// and raises the recovery point to the end.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        self.active().sync_data()?;
+        let end = self.log_end_offset();
+        self.mark_flushed(end);
+        Ok(())
+    }
+
+    fn flush_due(&self, now_ms: i64) -> bool {
+        self.config.relaxed_flush()
+            && (self.unflushed_records >= self.config.flush_messages
+                || self
+                    .first_unflushed_ms
+                    .is_some_and(|first| now_ms.saturating_sub(first) >= self.config.flush_ms))
+    }
+
+    /// With the relaxed flush policy, flushes if `flush.messages` or `flush.ms` says so. Returns
+    /// whether it flushed.
+    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<bool, LogError> {
+        if self.flush_due(now_ms) {
+            self.flush()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Replaces the configuration; it applies from the next operation on.
+    pub fn update_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Statistics about what [`Log::open`] re-read and repaired.
+    pub fn recovery_stats(&self) -> RecoveryStats {
+        self.recovery_stats
+    }
+}
+
+/// Lists the segment base offsets of `dir` (ascending) and removes leftovers: temporary files,
+/// and index files whose `.log` file is gone.
+fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+        let entry = entry.map_err(|e| LogError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") {
+            remove_if_exists(&entry.path())?;
+        } else if let Some(base) = parse_offset_file_name(name, LOG_SUFFIX) {
+            logs.push(base);
+        } else if parse_offset_file_name(name, INDEX_SUFFIX)
+            .or_else(|| parse_offset_file_name(name, TIME_INDEX_SUFFIX))
+            .is_some()
+        {
+            indexes.push(entry.path());
+        }
+    }
+    logs.sort_unstable();
+    for path in indexes {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if !stem
+            .parse::<i64>()
+            .is_ok_and(|base| logs.binary_search(&base).is_ok())
+        {
+            remove_if_exists(&path)?;
+        }
+    }
+    Ok(logs)
+}
+
+/// A suffix that makes the name of a directory being deleted unique within this process run.
+pub(crate) fn delete_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}{:04x}-delete", std::process::id(), n)
+}
+
+mod maintenance;

@@ -1,0 +1,398 @@
+//! Idempotent-producer state of one partition (Kafka's `ProducerStateManager`, without
+//! transactions): per producer id the current epoch and the metadata of its last five batches,
+//! used to refuse out-of-order or fenced batches and to answer retries with the original offsets.
+//!
+//! This module owns the rules and the `<offset:020>.snapshot` file format. It does not read the
+//! log: [`crate::log::Log`] replays batch headers into it after loading a snapshot.
+//!
+//! Snapshot format (big-endian): version i16 (=1), CRC-32C u32 over everything after it,
+//! producer count i32, then per producer: producer id i64, epoch i16, batch count i32, and per
+//! batch: first sequence i32, last sequence i32, first offset i64, last offset i64, max timestamp
+//! i64. A snapshot named `N.snapshot` holds the state after every batch below offset `N`.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::batch::{increment_sequence, BatchHeader};
+use crate::checkpoint::fsync_dir;
+use crate::error::{AppendError, LogError};
+use crate::index::remove_if_exists;
+use crate::segment::parse_offset_file_name;
+
+/// How many recent batches per producer are remembered for duplicate detection (Kafka's value).
+pub const BATCHES_PER_PRODUCER: usize = 5;
+/// File name suffix of producer state snapshots.
+pub const SNAPSHOT_SUFFIX: &str = "snapshot";
+const SNAPSHOT_VERSION: i16 = 1;
+/// How many snapshot files are kept.
+const SNAPSHOTS_KEPT: usize = 2;
+
+/// What the log remembers about one appended batch of an idempotent producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchMetadata {
+    /// Sequence of the first record.
+    pub first_sequence: i32,
+    /// Sequence of the last record.
+    pub last_sequence: i32,
+    /// Offset assigned to the first record.
+    pub first_offset: i64,
+    /// Offset assigned to the last record.
+    pub last_offset: i64,
+    /// The batch's max timestamp (after LogAppendTime stamping).
+    pub max_timestamp: i64,
+}
+
+/// State of one producer id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProducerEntry {
+    /// Current epoch; batches with an older epoch are fenced.
+    pub epoch: i16,
+    /// The last batches, oldest first. Invariant: at most [`BATCHES_PER_PRODUCER`].
+    pub batches: VecDeque<BatchMetadata>,
+}
+
+/// Outcome of checking a batch against the producer state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// Append the batch.
+    Append,
+    /// The batch is a retry of one already in the log: answer with its metadata.
+    Duplicate(BatchMetadata),
+}
+
+/// Producer state of one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProducerState {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerState {
+    /// Checks an incoming batch (producer id >= 0) against the state, following Kafka's rules.
+    pub fn check(&self, header: &BatchHeader) -> Result<SequenceCheck, AppendError> {
+        let producer_id = header.producer_id;
+        assert!(producer_id >= 0, "check on a non-idempotent batch");
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(SequenceCheck::Append);
+        };
+        let got = header.base_sequence;
+        if header.producer_epoch < entry.epoch {
+            return Err(AppendError::InvalidProducerEpoch {
+                producer_id,
+                current: entry.epoch,
+                got: header.producer_epoch,
+            });
+        }
+        if header.producer_epoch > entry.epoch {
+            if got != 0 {
+                return Err(AppendError::OutOfOrderSequence {
+                    producer_id,
+                    expected: 0,
+                    got,
+                });
+            }
+            return Ok(SequenceCheck::Append);
+        }
+        let last_sequence = header.last_sequence();
+        if let Some(original) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_sequence == got && b.last_sequence == last_sequence)
+        {
+            return Ok(SequenceCheck::Duplicate(*original));
+        }
+        match entry.batches.back() {
+            None => Ok(SequenceCheck::Append),
+            Some(last) => {
+                let expected = increment_sequence(last.last_sequence, 1);
+                if got == expected {
+                    Ok(SequenceCheck::Append)
+                } else {
+                    Err(AppendError::OutOfOrderSequence {
+                        producer_id,
+                        expected,
+                        got,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Records a batch that is in the log (offsets assigned). Used both after an append and when
+    /// replaying the log; batches without a producer id are ignored, control batches only move
+    /// the epoch.
+    pub fn update(&mut self, header: &BatchHeader) {
+        if header.producer_id < 0 {
+            return;
+        }
+        let entry = self.producers.entry(header.producer_id).or_default();
+        if header.producer_epoch != entry.epoch {
+            entry.epoch = header.producer_epoch;
+            entry.batches.clear();
+        }
+        if header.is_control() || header.base_sequence < 0 {
+            return;
+        }
+        entry.batches.push_back(BatchMetadata {
+            first_sequence: header.base_sequence,
+            last_sequence: header.last_sequence(),
+            first_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp,
+        });
+        while entry.batches.len() > BATCHES_PER_PRODUCER {
+            entry.batches.pop_front();
+        }
+    }
+
+    /// The state of one producer, if known.
+    pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
+        self.producers.get(&producer_id)
+    }
+
+    /// Number of known producers.
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    /// Whether no producer is known.
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// Encodes the state in the snapshot format.
+    fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        let mut ids: Vec<_> = self.producers.keys().copied().collect();
+        ids.sort_unstable();
+        body.extend_from_slice(&(ids.len() as i32).to_be_bytes());
+        for id in ids {
+            let entry = &self.producers[&id];
+            body.extend_from_slice(&id.to_be_bytes());
+            body.extend_from_slice(&entry.epoch.to_be_bytes());
+            body.extend_from_slice(&(entry.batches.len() as i32).to_be_bytes());
+            for b in &entry.batches {
+                body.extend_from_slice(&b.first_sequence.to_be_bytes());
+                body.extend_from_slice(&b.last_sequence.to_be_bytes());
+                body.extend_from_slice(&b.first_offset.to_be_bytes());
+                body.extend_from_slice(&b.last_offset.to_be_bytes());
+                body.extend_from_slice(&b.max_timestamp.to_be_bytes());
+            }
+        }
+        let mut out = Vec::with_capacity(body.len() + 6);
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Decodes a snapshot; `None` if it is not a valid one.
+    fn decode(bytes: &[u8]) -> Option<ProducerState> {
+        struct Reader<'a>(&'a [u8]);
+        impl Reader<'_> {
+            fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+                let (head, rest) = self.0.split_at_checked(N)?;
+                self.0 = rest;
+                head.try_into().ok()
+            }
+            fn i16(&mut self) -> Option<i16> {
+                self.take().map(i16::from_be_bytes)
+            }
+            fn i32(&mut self) -> Option<i32> {
+                self.take().map(i32::from_be_bytes)
+            }
+            fn i64(&mut self) -> Option<i64> {
+                self.take().map(i64::from_be_bytes)
+            }
+        }
+        let mut r = Reader(bytes);
+        if r.i16()? != SNAPSHOT_VERSION {
+            return None;
+        }
+        let crc = u32::from_be_bytes(r.take()?);
+        if crc32c::crc32c(r.0) != crc {
+            return None;
+        }
+        let count = r.i32()?;
+        let mut state = ProducerState::default();
+        for _ in 0..count {
+            let id = r.i64()?;
+            let epoch = r.i16()?;
+            let batches = r.i32()?;
+            if !(0..=BATCHES_PER_PRODUCER as i32).contains(&batches) {
+                return None;
+            }
+            let mut entry = ProducerEntry {
+                epoch,
+                batches: VecDeque::new(),
+            };
+            for _ in 0..batches {
+                entry.batches.push_back(BatchMetadata {
+                    first_sequence: r.i32()?,
+                    last_sequence: r.i32()?,
+                    first_offset: r.i64()?,
+                    last_offset: r.i64()?,
+                    max_timestamp: r.i64()?,
+                });
+            }
+            state.producers.insert(id, entry);
+        }
+        r.0.is_empty().then_some(state)
+    }
+
+    /// Writes `<offset:020>.snapshot` atomically (temporary file, fsync, rename, directory fsync)
+    /// and removes all but the newest two snapshots.
+    pub fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<(), LogError> {
+        let path = snapshot_path(dir, offset);
+        let tmp = path.with_extension("snapshot.tmp");
+        let mut file = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
+        file.write_all(&self.encode())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| LogError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| LogError::io(&path, e))?;
+        fsync_dir(dir)?;
+        let snapshots = list_snapshots(dir)?;
+        for &old in snapshots.iter().rev().skip(SNAPSHOTS_KEPT) {
+            remove_if_exists(&snapshot_path(dir, old))?;
+        }
+        Ok(())
+    }
+
+    /// Loads the newest valid snapshot at or below `max_offset`, deleting snapshots above it
+    /// (they describe batches that are no longer in the log) and unreadable ones. Returns the
+    /// snapshot's offset and state.
+    pub fn load_latest(
+        dir: &Path,
+        max_offset: i64,
+    ) -> Result<Option<(i64, ProducerState)>, LogError> {
+        let mut snapshots = list_snapshots(dir)?;
+        while let Some(offset) = snapshots.pop() {
+            let path = snapshot_path(dir, offset);
+            if offset <= max_offset {
+                let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+                if let Some(state) = ProducerState::decode(&bytes) {
+                    return Ok(Some((offset, state)));
+                }
+                tracing::warn!(snapshot = %path.display(), "ignoring unreadable producer snapshot");
+            }
+            remove_if_exists(&path)?;
+        }
+        Ok(None)
+    }
+}
+
+/// Path of the snapshot for `offset`.
+pub fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}"))
+}
+
+/// Offsets of the snapshot files in `dir`, ascending.
+fn list_snapshots(dir: &Path) -> Result<Vec<i64>, LogError> {
+    let mut offsets = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+        let entry = entry.map_err(|e| LogError::io(dir, e))?;
+        if let Some(offset) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| parse_offset_file_name(name, SNAPSHOT_SUFFIX))
+        {
+            offsets.push(offset);
+        }
+    }
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::test_builder::TestBatch;
+    use crate::batch::{assign_offset, BatchHeader};
+
+    fn header(pid: i64, epoch: i16, seq: i32, records: usize, offset: i64) -> BatchHeader {
+        let mut bytes = TestBatch::new(0, vec![vec![0]; records])
+            .producer(pid, epoch, seq)
+            .encode();
+        assign_offset(&mut bytes, offset, 0);
+        BatchHeader::parse(&bytes).unwrap()
+    }
+
+    #[test]
+    fn rules() {
+        let mut state = ProducerState::default();
+        let first = header(7, 1, 10, 3, 100);
+        assert_eq!(state.check(&first).unwrap(), SequenceCheck::Append);
+        state.update(&first);
+        // Retry of the same batch.
+        match state.check(&header(7, 1, 10, 3, 0)).unwrap() {
+            SequenceCheck::Duplicate(m) => assert_eq!((m.first_offset, m.last_offset), (100, 102)),
+            other => panic!("{other:?}"),
+        }
+        // Gap.
+        assert!(matches!(
+            state.check(&header(7, 1, 14, 1, 0)),
+            Err(AppendError::OutOfOrderSequence {
+                expected: 13,
+                got: 14,
+                ..
+            })
+        ));
+        // Fenced epoch.
+        assert!(matches!(
+            state.check(&header(7, 0, 13, 1, 0)),
+            Err(AppendError::InvalidProducerEpoch {
+                current: 1,
+                got: 0,
+                ..
+            })
+        ));
+        // New epoch must start at 0.
+        assert!(state.check(&header(7, 2, 13, 1, 0)).is_err());
+        assert_eq!(
+            state.check(&header(7, 2, 0, 1, 0)).unwrap(),
+            SequenceCheck::Append
+        );
+        // Only the last five batches are remembered.
+        for i in 0..6 {
+            state.update(&header(7, 1, 13 + i, 1, 103 + i as i64));
+        }
+        assert_eq!(state.get(7).unwrap().batches.len(), BATCHES_PER_PRODUCER);
+        assert_eq!(
+            state
+                .check(&header(7, 1, 13, 1, 0))
+                .unwrap_err()
+                .to_string(),
+            "producer 7: expected sequence 19, got 13"
+        );
+    }
+
+    #[test]
+    fn sequence_wraps() {
+        let mut state = ProducerState::default();
+        state.update(&header(1, 0, i32::MAX - 1, 2, 0));
+        assert_eq!(
+            state.check(&header(1, 0, 0, 1, 0)).unwrap(),
+            SequenceCheck::Append
+        );
+    }
+
+    #[test]
+    fn snapshot_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = ProducerState::default();
+        state.update(&header(1, 0, 0, 2, 0));
+        state.update(&header(2, 3, 5, 1, 2));
+        for offset in [3, 10, 20] {
+            state.write_snapshot(dir.path(), offset).unwrap();
+        }
+        assert_eq!(list_snapshots(dir.path()).unwrap(), vec![10, 20]);
+        let (offset, loaded) = ProducerState::load_latest(dir.path(), 15).unwrap().unwrap();
+        assert_eq!((offset, &loaded), (10, &state));
+        assert_eq!(list_snapshots(dir.path()).unwrap(), vec![10]);
+        std::fs::write(snapshot_path(dir.path(), 10), b"garbage").unwrap();
+        assert!(ProducerState::load_latest(dir.path(), 15)
+            .unwrap()
+            .is_none());
+    }
+}

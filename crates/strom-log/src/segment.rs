@@ -1,0 +1,540 @@
+//! One segment of a partition log: the `.log` file of record batches and its two sparse indexes.
+//!
+//! # On-disk format
+//!
+//! A segment is named by its base offset, the offset of its first batch, zero-padded to 20
+//! digits:
+//!
+//! - `<base_offset:020>.log` is a sequence of whole v2 record batches exactly as the producer sent
+//!   them, except that `baseOffset` and `partitionLeaderEpoch` were assigned by the broker (and,
+//!   for LogAppendTime topics, `maxTimestamp` and the CRC). There is no file header, no padding
+//!   and no preallocation: the file's length is the end of the last batch. Offsets strictly
+//!   increase from batch to batch; the first batch's base offset is at or above the segment's
+//!   base offset and every offset is below the next segment's base offset.
+//! - `<base_offset:020>.index` holds 8-byte entries `(relative offset u32, position u32)`; see
+//!   [`crate::index`].
+//! - `<base_offset:020>.timeindex` holds 12-byte entries `(timestamp i64, relative offset u32)`;
+//!   see [`crate::time_index`].
+//!
+//! # Assumptions about the disk
+//!
+//! - `fdatasync` on a file returns only once every byte written to it before the call, and the
+//!   file's length, are durable. Nothing is assumed about data written after the last
+//!   `fdatasync`: after a power loss the tail of a file may hold any prefix of those writes, or
+//!   a length that covers blocks whose content never reached the disk (read back as zeros or as
+//!   stale bytes). That is what a *torn write* looks like here: a last batch cut short, a length
+//!   field pointing past the end of the file, zeros, or bytes whose CRC-32C does not match.
+//! - Creating or renaming a file is durable only once its directory is fsynced; the log does that
+//!   after creating segment files and checkpoint files.
+//! - Bytes that were made durable are read back unchanged; a CRC mismatch below the recovery
+//!   point is reported as corruption rather than silently repaired... except that recovery treats
+//!   the first bad batch of a segment it re-reads as the end of the log, as Kafka does.
+//! - A write of `n` bytes at the end of the file either fails or lands entirely in the page cache;
+//!   the in-memory size only advances after it succeeded, and readers never look past it.
+//!
+//! Indexes are hints that can always be rebuilt from the `.log` file; they are synced when the
+//! segment stops being active and on flush, and rebuilt when they fail a sanity check.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::batch::{validate_batch, BatchHeader, BATCH_HEADER_LEN, LOG_OVERHEAD};
+use crate::config::LogConfig;
+use crate::error::LogError;
+use crate::index::{remove_if_exists, OffsetIndex};
+use crate::time_index::TimeIndex;
+
+/// File name suffix of segment data files.
+pub const LOG_SUFFIX: &str = "log";
+/// File name suffix of offset index files.
+pub const INDEX_SUFFIX: &str = "index";
+/// File name suffix of time index files.
+pub const TIME_INDEX_SUFFIX: &str = "timeindex";
+
+/// Kafka's limit on the distance between a segment's base offset and any offset in it.
+const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
+/// Kafka's limit on a segment's size (positions are stored as u32, Kafka treats them as i32).
+const MAX_SEGMENT_SIZE: u64 = i32::MAX as u64;
+
+/// The path of the file of segment `base_offset` with the given suffix.
+pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{suffix}"))
+}
+
+/// The base offset encoded in a file name `<20 digits>.<suffix>`, if the name has that shape.
+pub fn parse_offset_file_name(name: &str, suffix: &str) -> Option<i64> {
+    let stem = name.strip_suffix(suffix)?.strip_suffix('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// What re-reading a segment found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RecoveryOutcome {
+    /// Bytes read and checked.
+    pub(crate) bytes_read: u64,
+    /// Bytes cut off the end because they did not form valid batches.
+    pub(crate) bytes_truncated: u64,
+}
+
+/// One segment: its open `.log` file, its in-memory indexes and what it knows about its batches.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    file: Arc<File>,
+    /// Invariant: bytes `0..size` of the file are whole batches that were checked before they
+    /// were written (or re-read by recovery); nothing at or past `size` is ever read.
+    size: u64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    bytes_since_index_entry: u64,
+    /// The offset after the last batch; the base offset when the segment is empty.
+    next_offset: i64,
+    /// Largest batch `maxTimestamp` seen, -1 if none.
+    max_timestamp: i64,
+    /// Last offset of the batch that first reached `max_timestamp`.
+    offset_of_max_timestamp: i64,
+    /// `now_ms` of the first append (or of opening a non-empty segment); `segment.ms` counts from
+    /// here.
+    rolling_base_ms: Option<i64>,
+}
+
+fn max_index_entries(config: &LogConfig) -> usize {
+    (config.segment_index_bytes as usize / 8).max(1)
+}
+
+impl Segment {
+    /// Creates an empty segment at `base_offset`, replacing leftover files of that name.
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+    ) -> Result<Segment, LogError> {
+        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .map_err(|e| LogError::io(&log_path, e))?;
+        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            remove_if_exists(&segment_file(dir, base_offset, suffix))?;
+        }
+        let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
+        let (offset_index, _) =
+            OffsetIndex::open(&index_path, base_offset, max_index_entries(config), 0)?;
+        let time_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        let (time_index, _) = TimeIndex::open(&time_path, base_offset, None)?;
+        Ok(Segment {
+            base_offset,
+            log_path,
+            file: Arc::new(file),
+            size: 0,
+            offset_index,
+            time_index,
+            bytes_since_index_entry: 0,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            rolling_base_ms: None,
+        })
+    }
+
+    /// Opens an existing segment without re-reading it: loads the indexes and scans the batch
+    /// headers after the last offset index entry to find the segment's end. Returns the segment
+    /// and whether it needs [`Segment::recover`] (an index failed its sanity check, or the tail
+    /// scan found something that is not a batch).
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<(Segment, bool), LogError> {
+        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .map_err(|e| LogError::io(&log_path, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| LogError::io(&log_path, e))?
+            .len();
+        let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
+        let time_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        let index_existed = index_path.exists();
+        let time_index_existed = time_path.exists();
+        let (offset_index, index_sane) =
+            OffsetIndex::open(&index_path, base_offset, max_index_entries(config), size)?;
+        let mut segment = Segment {
+            base_offset,
+            log_path,
+            file: Arc::new(file),
+            size,
+            offset_index,
+            // Replaced below once the end offset is known.
+            time_index: TimeIndex::open(&time_path, base_offset, Some(i64::MAX))?.0,
+            bytes_since_index_entry: 0,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            rolling_base_ms: (size > 0).then_some(now_ms),
+        };
+        let tail_ok = segment.scan_tail()?;
+        let (time_index, time_sane) =
+            TimeIndex::open(&time_path, base_offset, Some(segment.next_offset))?;
+        segment.time_index = time_index;
+        if let Some((timestamp, offset)) = segment.time_index.last() {
+            segment.max_timestamp = timestamp;
+            segment.offset_of_max_timestamp = offset;
+        }
+        let indexes_present = size == 0 || (index_existed && time_index_existed);
+        // A sealed non-empty segment always has a time index entry (its largest timestamp).
+        let time_index_complete = size == 0 || segment.time_index.last().is_some();
+        let needs_recovery =
+            !(index_sane && time_sane && tail_ok && indexes_present && time_index_complete);
+        Ok((segment, needs_recovery))
+    }
+
+    /// Walks batch headers from the last offset index entry to the end of the file, checking
+    /// lengths and offsets (not CRCs), and sets `next_offset`. Returns false if something there is
+    /// not a well-formed batch.
+    fn scan_tail(&mut self) -> Result<bool, LogError> {
+        let (mut expected, mut position) = self.offset_index.lookup(i64::MAX);
+        let mut first = self.offset_index.last().is_some();
+        self.next_offset = self.base_offset;
+        let mut since_entry = 0;
+        while position < self.size {
+            let Some(header) = self.read_header(position)? else {
+                return Ok(false);
+            };
+            let total = header.total_len() as u64;
+            let exact = !first || header.base_offset == expected;
+            if header.magic != 2
+                || total < BATCH_HEADER_LEN as u64
+                || position + total > self.size
+                || header.base_offset < expected
+                || !exact
+                || header.last_offset_delta < 0
+            {
+                return Ok(false);
+            }
+            first = false;
+            expected = header.last_offset() + 1;
+            self.next_offset = expected;
+            position += total;
+            since_entry += total;
+        }
+        self.bytes_since_index_entry = since_entry;
+        Ok(true)
+    }
+
+    /// Re-reads the whole segment batch by batch (length, magic, CRC-32C, increasing offsets),
+    /// rebuilds both indexes, and truncates the file at the first batch that fails. Offsets must
+    /// be at or above `min_offset` (the previous segment's end).
+    pub(crate) fn recover(
+        &mut self,
+        config: &LogConfig,
+        min_offset: i64,
+    ) -> Result<RecoveryOutcome, LogError> {
+        let file_len = self
+            .file
+            .metadata()
+            .map_err(|e| LogError::io(&self.log_path, e))?
+            .len();
+        self.offset_index.reset()?;
+        self.time_index.reset()?;
+        self.size = 0;
+        self.bytes_since_index_entry = 0;
+        self.next_offset = self.base_offset;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = self.base_offset;
+        let mut expected = min_offset.max(self.base_offset);
+        let mut position = 0u64;
+        let mut buffer = Vec::new();
+        while position < file_len {
+            let Some(header) = self.read_header_within(position, file_len)? else {
+                break;
+            };
+            let total = header.total_len();
+            if header.batch_length < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32
+                || position + total as u64 > file_len
+                || header.base_offset < expected
+                || header.last_offset() - self.base_offset > MAX_RELATIVE_OFFSET
+                || position + total as u64 > MAX_SEGMENT_SIZE
+            {
+                break;
+            }
+            buffer.resize(total, 0);
+            self.file
+                .read_exact_at(&mut buffer, position)
+                .map_err(|e| LogError::io(&self.log_path, e))?;
+            if validate_batch(&buffer, 0).is_err() {
+                break;
+            }
+            self.index_batch(&header, position, config)?;
+            expected = header.last_offset() + 1;
+            position += total as u64;
+            self.size = position;
+        }
+        if position < file_len {
+            tracing::warn!(
+                segment = %self.log_path.display(),
+                valid_bytes = position,
+                truncated_bytes = file_len - position,
+                "truncating torn or corrupt segment tail"
+            );
+            self.file
+                .set_len(position)
+                .map_err(|e| LogError::io(&self.log_path, e))?;
+        }
+        self.offset_index.trim_and_sync()?;
+        self.time_index.trim_and_sync()?;
+        self.file
+            .sync_data()
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        Ok(RecoveryOutcome {
+            bytes_read: position,
+            bytes_truncated: file_len - position,
+        })
+    }
+
+    /// Updates the in-memory state and the sparse indexes for a batch written at `position`.
+    fn index_batch(
+        &mut self,
+        header: &BatchHeader,
+        position: u64,
+        config: &LogConfig,
+    ) -> Result<(), LogError> {
+        if header.max_timestamp > self.max_timestamp {
+            self.max_timestamp = header.max_timestamp;
+            self.offset_of_max_timestamp = header.last_offset();
+        }
+        if self.bytes_since_index_entry > u64::from(config.index_interval_bytes) {
+            self.offset_index.append(header.base_offset, position)?;
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry += header.total_len() as u64;
+        self.next_offset = header.last_offset() + 1;
+        Ok(())
+    }
+
+    /// Whether a batch of `batch_len` bytes ending at `last_offset` must go to a new segment.
+    pub(crate) fn should_roll(
+        &self,
+        batch_len: usize,
+        last_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> bool {
+        if self.size == 0 {
+            return false;
+        }
+        let new_size = self.size + batch_len as u64;
+        new_size > config.segment_bytes
+            || new_size > MAX_SEGMENT_SIZE
+            || self
+                .rolling_base_ms
+                .is_some_and(|base| now_ms.saturating_sub(base) > config.segment_ms)
+            || self.offset_index.is_full()
+            || last_offset - self.base_offset > MAX_RELATIVE_OFFSET
+    }
+
+    /// Appends one validated batch (offsets already assigned) with a single write.
+    pub(crate) fn append(
+        &mut self,
+        header: &BatchHeader,
+        bytes: &[u8],
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        assert_eq!(header.total_len(), bytes.len(), "header/bytes length");
+        assert!(
+            header.base_offset >= self.next_offset,
+            "batch offset {} below segment end {}",
+            header.base_offset,
+            self.next_offset
+        );
+        let position = self.size;
+        self.file
+            .write_all_at(bytes, position)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.index_batch(header, position, config)?;
+        self.size += bytes.len() as u64;
+        self.rolling_base_ms.get_or_insert(now_ms);
+        Ok(())
+    }
+
+    /// Reads the batch header at `position`, or `None` at the end of the segment. Fewer than a
+    /// header's bytes before the end is corruption.
+    pub(crate) fn read_header(&self, position: u64) -> Result<Option<BatchHeader>, LogError> {
+        self.read_header_within(position, self.size)
+    }
+
+    fn read_header_within(&self, position: u64, end: u64) -> Result<Option<BatchHeader>, LogError> {
+        if position + BATCH_HEADER_LEN as u64 > end {
+            return Ok(None);
+        }
+        let mut buffer = [0u8; BATCH_HEADER_LEN];
+        self.file
+            .read_exact_at(&mut buffer, position)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        Ok(Some(BatchHeader::parse(&buffer).expect("61 bytes")))
+    }
+
+    /// A header read below `size` that makes no sense means the file changed under us.
+    fn corrupt(&self, position: u64, what: &str) -> LogError {
+        LogError::Corrupt {
+            path: self.log_path.clone(),
+            reason: format!("at byte {position}: {what}"),
+        }
+    }
+
+    /// Calls `visit(position, header)` for each batch from `position` on, until it returns false.
+    pub(crate) fn for_each_batch(
+        &self,
+        mut position: u64,
+        mut visit: impl FnMut(u64, &BatchHeader) -> bool,
+    ) -> Result<(), LogError> {
+        while position < self.size {
+            let header = self
+                .read_header(position)?
+                .ok_or_else(|| self.corrupt(position, "partial batch header"))?;
+            let total = header.total_len() as u64;
+            if total < BATCH_HEADER_LEN as u64 || position + total > self.size {
+                return Err(self.corrupt(position, "batch length beyond the segment"));
+            }
+            if !visit(position, &header) {
+                return Ok(());
+            }
+            position += total;
+        }
+        Ok(())
+    }
+
+    /// The first batch whose last offset is at or above `offset`, with its position.
+    pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let (_, start) = self.offset_index.lookup(offset);
+        let mut found = None;
+        self.for_each_batch(start, |position, header| {
+            if header.last_offset() >= offset {
+                found = Some((position, *header));
+                false
+            } else {
+                true
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// The first batch that may hold a record with a timestamp at or above `timestamp`.
+    pub(crate) fn find_batch_by_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let start_offset = self.time_index.lookup(timestamp);
+        let (_, start) = self.offset_index.lookup(start_offset);
+        let mut found = None;
+        self.for_each_batch(start, |position, header| {
+            if header.max_timestamp >= timestamp {
+                found = Some((position, *header));
+                false
+            } else {
+                true
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Reads `len` bytes at `position`.
+    pub(crate) fn read_bytes(&self, position: u64, len: usize) -> Result<Vec<u8>, LogError> {
+        assert!(position + len as u64 <= self.size, "read past segment end");
+        let mut buffer = vec![0; len];
+        self.file
+            .read_exact_at(&mut buffer, position)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        Ok(buffer)
+    }
+
+    /// Prepares the segment for being inactive: records its largest timestamp in the time index
+    /// and syncs the log file and both indexes.
+    pub(crate) fn seal(&mut self) -> Result<(), LogError> {
+        if self.size > 0 {
+            self.time_index
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
+        }
+        self.sync_all()
+    }
+
+    /// Syncs the log file and both indexes.
+    pub(crate) fn sync_all(&self) -> Result<(), LogError> {
+        self.file
+            .sync_data()
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.offset_index.trim_and_sync()?;
+        self.time_index.trim_and_sync()
+    }
+
+    /// Syncs only the log file's data (the indexes are rebuilt by recovery if needed).
+    pub(crate) fn sync_data(&self) -> Result<(), LogError> {
+        self.file
+            .sync_data()
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Clean close: cuts anything a failed write left past `size`, seals and syncs.
+    pub(crate) fn close(&mut self) -> Result<(), LogError> {
+        self.file
+            .set_len(self.size)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.seal()
+    }
+
+    /// Removes the segment's three files. Readers holding the `.log` file keep reading it.
+    pub(crate) fn delete_files(&self, dir: &Path) -> Result<(), LogError> {
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            remove_if_exists(&segment_file(dir, self.base_offset, suffix))?;
+        }
+        Ok(())
+    }
+
+    /// Offset of the segment's first batch (or of the next append, when empty).
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// The offset after the last batch.
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// Size of the `.log` file's valid content in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The shared handle of the `.log` file.
+    pub(crate) fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+
+    /// Largest batch timestamp and the last offset of that batch; timestamp -1 if none.
+    pub(crate) fn max_timestamp(&self) -> (i64, i64) {
+        (self.max_timestamp, self.offset_of_max_timestamp)
+    }
+
+    /// Path of the `.log` file.
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+}
