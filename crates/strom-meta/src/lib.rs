@@ -10,6 +10,7 @@
 //! time and randomness in (the only exception is [`new_cluster_id`], which is randomness by
 //! definition and has the pure twin [`model::cluster_id_from_uuid`]).
 
+pub mod config;
 pub mod model;
 pub mod store;
 pub mod topic;

@@ -1,0 +1,581 @@
+//! The broker's static configuration: loading `server.properties` plus `--set` overrides into
+//! typed fields, checking every value, and describing it for DescribeConfigs.
+//!
+//! This module owns interpretation (aliases, unit synonyms such as `log.retention.hours`,
+//! listener syntax, rules that span keys). The keys themselves are in [`super::broker_keys`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use super::broker_keys::{
+    broker_chain, broker_key, canonical_broker_key, is_ignored_broker_key, BROKER_ALIASES,
+    BROKER_KEYS,
+};
+use super::properties::{self, parse_override};
+use super::rule::{canonical, list_items, parse_bool, Rule, Synonym};
+use super::{ConfigEntry, ConfigError, ConfigSource, ConfigSynonym, ConfigType};
+
+/// One network listener, `NAME://host:port`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// The listener name, which is also its security protocol for now: always `PLAINTEXT`.
+    pub name: String,
+    /// The host or IP address, without IPv6 brackets; `0.0.0.0` means every interface.
+    pub host: String,
+    /// The TCP port; 0 in `listeners` asks the OS for a free port (used by tests).
+    pub port: u16,
+}
+
+impl Listener {
+    /// The `host:port` text for binding or connecting, with brackets around IPv6 addresses.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.name, self.address())
+    }
+}
+
+/// The broker's configuration with every value resolved and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokerConfig {
+    /// `broker.id` (alias `node.id`); Strom defaults to 0.
+    pub broker_id: i32,
+    /// `broker.rack`, if set.
+    pub broker_rack: Option<String>,
+    /// `listeners`; default `PLAINTEXT://127.0.0.1:9092`.
+    ///
+    /// Invariant: non-empty, every name is `PLAINTEXT`, names are unique.
+    pub listeners: Vec<Listener>,
+    /// `advertised.listeners`; defaults to `listeners`.
+    ///
+    /// Invariant: no host is `0.0.0.0`, `::` or empty.
+    pub advertised_listeners: Vec<Listener>,
+    /// `log.dirs`, else `log.dir`; default `strom-data`. Invariant: non-empty.
+    pub log_dirs: Vec<PathBuf>,
+    /// `num.partitions`, at least 1.
+    pub num_partitions: i32,
+    /// `default.replication.factor`, at least 1.
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics_enable: bool,
+    /// `delete.topic.enable`.
+    pub delete_topic_enable: bool,
+    /// `message.max.bytes`: the largest record batch accepted.
+    pub message_max_bytes: i32,
+    /// `socket.request.max.bytes`: the largest request read.
+    pub socket_request_max_bytes: i32,
+    /// `log.segment.bytes`.
+    pub log_segment_bytes: i32,
+    /// `log.roll.ms`, else `log.roll.hours` (default 168) in milliseconds.
+    pub log_roll_ms: i64,
+    /// `log.retention.ms`, else `log.retention.minutes`, else `log.retention.hours` (default 168),
+    /// in milliseconds; -1 keeps data forever.
+    pub log_retention_ms: i64,
+    /// `log.retention.bytes`; -1 means no size limit.
+    pub log_retention_bytes: i64,
+    /// `log.retention.check.interval.ms`.
+    pub log_retention_check_interval_ms: i64,
+    /// `log.index.interval.bytes`.
+    pub log_index_interval_bytes: i32,
+    /// `log.segment.delete.delay.ms`.
+    pub log_segment_delete_delay_ms: i64,
+    /// `log.flush.interval.messages` (alias `flush.messages`). Strom's default is 1: every append
+    /// is fdatasync'd before it is acknowledged, with group commit so concurrent producers share
+    /// one sync. Kafka's default is `Long.MAX` (leave flushing to the OS and rely on
+    /// replication), which a single-node Strom cannot afford.
+    pub log_flush_interval_messages: i64,
+    /// `log.flush.interval.ms` (alias `flush.ms`); default `i64::MAX` (Kafka's `Long.MAX`).
+    pub log_flush_interval_ms: i64,
+    /// `log.flush.offset.checkpoint.interval.ms`. Strom's default is 1000 (Kafka: 60000) so
+    /// recovery after `kill -9` re-reads little.
+    pub log_flush_offset_checkpoint_interval_ms: i64,
+    /// `log.message.timestamp.type`: `CreateTime` or `LogAppendTime`.
+    pub log_message_timestamp_type: String,
+    /// `log.cleanup.policy`: `delete`, `compact`, or `compact,delete`.
+    pub log_cleanup_policy: String,
+    /// `compression.type`.
+    pub compression_type: String,
+    /// `min.insync.replicas`.
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`.
+    pub unclean_leader_election_enable: bool,
+    /// `num.recovery.threads.per.data.dir`.
+    pub num_recovery_threads_per_data_dir: i32,
+    /// `num.network.threads`; accepted for compatibility.
+    pub num_network_threads: i32,
+    /// `num.io.threads`; accepted for compatibility.
+    pub num_io_threads: i32,
+    /// `cluster.id`, overriding the stored or generated cluster id.
+    pub cluster_id: Option<String>,
+    /// `offsets.topic.num.partitions`; 50 like Kafka.
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.retention.minutes`.
+    pub offsets_retention_minutes: i64,
+    /// `group.initial.rebalance.delay.ms`.
+    pub group_initial_rebalance_delay_ms: i64,
+    /// `group.min.session.timeout.ms`. Invariant: `<= group_max_session_timeout_ms`.
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub group_max_session_timeout_ms: i32,
+    /// Every key the user set explicitly (after alias resolution), for DescribeConfigs sources.
+    /// Values are as written, trimmed.
+    pub explicit: BTreeMap<String, String>,
+    /// Kafka keys the user set that Strom accepts and ignores, in first-seen order, so the
+    /// broker can log one warning.
+    pub ignored: Vec<String>,
+}
+
+impl Default for BrokerConfig {
+    /// Every key at its default.
+    fn default() -> BrokerConfig {
+        BrokerConfig::load(None, &[]).expect("the built-in defaults are valid")
+    }
+}
+
+impl BrokerConfig {
+    /// Parses a Java-properties text, then applies `overrides` (`key=value` strings from
+    /// `--set`, later ones winning), and checks every value.
+    ///
+    /// Aliases (`node.id`, `flush.messages`, `flush.ms`) are resolved to their canonical keys.
+    /// Well-known Kafka keys Strom does not use are collected in [`BrokerConfig::ignored`];
+    /// any other unknown key is an error suggesting the closest known key. Returns the first
+    /// error, naming the key, the value and the rule.
+    pub fn load(
+        properties_text: Option<&str>,
+        overrides: &[String],
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut pairs = Vec::new();
+        if let Some(text) = properties_text {
+            for property in properties::parse(text)? {
+                pairs.push((property.key, property.value));
+            }
+        }
+        for text in overrides {
+            pairs.push(parse_override(text)?);
+        }
+
+        let mut explicit = BTreeMap::new();
+        let mut ignored = Vec::new();
+        for (key, value) in pairs {
+            let canonical_key = canonical_broker_key(&key);
+            if let Some(spec) = broker_key(canonical_key) {
+                // Errors name the key as the user wrote it, alias or not.
+                super::rule::check(&key, spec.config_type, spec.rule, &value)?;
+                if spec.rule == Rule::Listeners {
+                    parse_listeners(&key, &value)?;
+                }
+                explicit.insert(canonical_key.to_string(), value.trim().to_string());
+            } else if is_ignored_broker_key(&key) {
+                if !ignored.contains(&key) {
+                    ignored.push(key);
+                }
+            } else {
+                return Err(ConfigError::unknown(
+                    &key,
+                    &value,
+                    BrokerConfig::known_keys(),
+                ));
+            }
+        }
+        BrokerConfig::from_explicit(explicit, ignored)
+    }
+
+    /// Every key `load` accepts as meaningful: catalogue keys and aliases.
+    pub fn known_keys() -> impl Iterator<Item = &'static str> {
+        BROKER_KEYS
+            .iter()
+            .map(|spec| spec.name)
+            .chain(BROKER_ALIASES.iter().map(|(alias, _)| *alias))
+    }
+
+    /// True if `key` is a broker key or an alias of one (ignored keys are not "known").
+    pub fn is_known_key(key: &str) -> bool {
+        broker_key(canonical_broker_key(key)).is_some()
+    }
+
+    /// Builds the typed fields from checked explicit values and the catalogue defaults, then
+    /// applies the rules that span keys.
+    fn from_explicit(
+        explicit: BTreeMap<String, String>,
+        ignored: Vec<String>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut config = BrokerConfig {
+            broker_id: 0,
+            broker_rack: None,
+            listeners: Vec::new(),
+            advertised_listeners: Vec::new(),
+            log_dirs: Vec::new(),
+            num_partitions: 0,
+            default_replication_factor: 0,
+            auto_create_topics_enable: false,
+            delete_topic_enable: false,
+            message_max_bytes: 0,
+            socket_request_max_bytes: 0,
+            log_segment_bytes: 0,
+            log_roll_ms: 0,
+            log_retention_ms: 0,
+            log_retention_bytes: 0,
+            log_retention_check_interval_ms: 0,
+            log_index_interval_bytes: 0,
+            log_segment_delete_delay_ms: 0,
+            log_flush_interval_messages: 0,
+            log_flush_interval_ms: 0,
+            log_flush_offset_checkpoint_interval_ms: 0,
+            log_message_timestamp_type: String::new(),
+            log_cleanup_policy: String::new(),
+            compression_type: String::new(),
+            min_insync_replicas: 0,
+            unclean_leader_election_enable: false,
+            num_recovery_threads_per_data_dir: 0,
+            num_network_threads: 0,
+            num_io_threads: 0,
+            cluster_id: None,
+            offsets_topic_num_partitions: 0,
+            offsets_retention_minutes: 0,
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 0,
+            group_max_session_timeout_ms: 0,
+            explicit,
+            ignored,
+        };
+        let c = &mut config;
+        c.broker_id = c.int("broker.id");
+        c.broker_rack = c.text("broker.rack");
+        c.num_partitions = c.int("num.partitions");
+        c.default_replication_factor = i16::try_from(c.int("default.replication.factor"))
+            .expect("default.replication.factor is checked to fit 16 bits");
+        c.auto_create_topics_enable = c.boolean("auto.create.topics.enable");
+        c.delete_topic_enable = c.boolean("delete.topic.enable");
+        c.message_max_bytes = c.int("message.max.bytes");
+        c.socket_request_max_bytes = c.int("socket.request.max.bytes");
+        c.log_segment_bytes = c.int("log.segment.bytes");
+        c.log_roll_ms = c.long("log.roll.ms");
+        c.log_retention_ms = c.long("log.retention.ms");
+        c.log_retention_bytes = c.long("log.retention.bytes");
+        c.log_retention_check_interval_ms = c.long("log.retention.check.interval.ms");
+        c.log_index_interval_bytes = c.int("log.index.interval.bytes");
+        c.log_segment_delete_delay_ms = c.long("log.segment.delete.delay.ms");
+        c.log_flush_interval_messages = c.long("log.flush.interval.messages");
+        c.log_flush_interval_ms = c.long("log.flush.interval.ms");
+        c.log_flush_offset_checkpoint_interval_ms =
+            c.long("log.flush.offset.checkpoint.interval.ms");
+        c.log_message_timestamp_type = c.required_text("log.message.timestamp.type");
+        c.log_cleanup_policy = c.required_text("log.cleanup.policy");
+        c.compression_type = c.required_text("compression.type");
+        c.min_insync_replicas = c.int("min.insync.replicas");
+        c.unclean_leader_election_enable = c.boolean("unclean.leader.election.enable");
+        c.num_recovery_threads_per_data_dir = c.int("num.recovery.threads.per.data.dir");
+        c.num_network_threads = c.int("num.network.threads");
+        c.num_io_threads = c.int("num.io.threads");
+        c.cluster_id = c.text("cluster.id");
+        c.offsets_topic_num_partitions = c.int("offsets.topic.num.partitions");
+        c.offsets_retention_minutes = c.long("offsets.retention.minutes");
+        c.group_initial_rebalance_delay_ms = c.long("group.initial.rebalance.delay.ms");
+        c.group_min_session_timeout_ms = c.int("group.min.session.timeout.ms");
+        c.group_max_session_timeout_ms = c.int("group.max.session.timeout.ms");
+        // log.dirs is a list; log.dir is one path, which may contain a comma.
+        c.log_dirs = match c.explicit.get("log.dirs") {
+            Some(dirs) => list_items(dirs).into_iter().map(PathBuf::from).collect(),
+            None => vec![PathBuf::from(c.required_text("log.dir"))],
+        };
+        c.check_cross_key_rules()?;
+        Ok(config)
+    }
+
+    /// The rules that relate several keys, checked after every key is resolved.
+    fn check_cross_key_rules(&mut self) -> Result<(), ConfigError> {
+        if self.log_dirs.is_empty() {
+            let (key, value) = self.first_set(&broker_chain("log.dirs"));
+            return Err(ConfigError::new(
+                key,
+                &value,
+                "must list at least one data directory",
+            ));
+        }
+        if self.log_retention_ms == 0 {
+            let (key, value) = self.first_set(&broker_chain("log.retention.ms"));
+            return Err(ConfigError::new(
+                key,
+                &value,
+                "retention must be -1 (keep forever) or at least 1 millisecond",
+            ));
+        }
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
+            return Err(ConfigError::new(
+                "group.min.session.timeout.ms",
+                &self.group_min_session_timeout_ms.to_string(),
+                format!(
+                    "must be <= group.max.session.timeout.ms ({})",
+                    self.group_max_session_timeout_ms
+                ),
+            ));
+        }
+        let listeners_text = self.required_text("listeners");
+        self.listeners = parse_listeners("listeners", &listeners_text)?;
+        self.advertised_listeners = match self.explicit.get("advertised.listeners") {
+            Some(text) => {
+                let advertised = parse_listeners("advertised.listeners", text)?;
+                check_routable("advertised.listeners", text, &advertised, false)?;
+                advertised
+            }
+            None => {
+                check_routable(
+                    "advertised.listeners",
+                    &listeners_text,
+                    &self.listeners,
+                    true,
+                )?;
+                self.listeners.clone()
+            }
+        };
+        Ok(())
+    }
+
+    /// The first key of `chain` the user set, with its value; else the first key with its
+    /// effective value. For naming the culprit of a cross-key error.
+    fn first_set(&self, chain: &[Synonym]) -> (&'static str, String) {
+        chain
+            .iter()
+            .find_map(|synonym| {
+                self.explicit
+                    .get(synonym.key)
+                    .map(|value| (synonym.key, value.clone()))
+            })
+            .unwrap_or_else(|| {
+                let key = chain[0].key;
+                (key, self.effective_value(key).unwrap_or_default())
+            })
+    }
+
+    /// Resolves a synonym chain: the first key the user set wins, else the first key with a
+    /// default. Returns the value converted to the chain's unit, whether it was set explicitly,
+    /// and the DescribeConfigs synonyms (every explicitly set key, then the default).
+    pub(crate) fn resolve_chain(
+        &self,
+        chain: &[Synonym],
+    ) -> Option<(String, ConfigSource, Vec<ConfigSynonym>)> {
+        let mut synonyms = Vec::new();
+        let mut value = None;
+        for synonym in chain {
+            let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
+            if let Some(raw) = self.explicit.get(synonym.key) {
+                synonyms.push(ConfigSynonym {
+                    name: synonym.key.to_string(),
+                    value: canonical(spec.config_type, raw),
+                    source: ConfigSource::StaticBroker,
+                });
+                value.get_or_insert_with(|| synonym.convert(spec.config_type, raw));
+            }
+        }
+        let source = if value.is_some() {
+            ConfigSource::StaticBroker
+        } else {
+            ConfigSource::Default
+        };
+        let default = chain.iter().find_map(|synonym| {
+            let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
+            spec.default
+                .map(|default| (synonym, spec.config_type, default))
+        });
+        if let Some((synonym, config_type, default)) = default {
+            synonyms.push(ConfigSynonym {
+                name: synonym.key.to_string(),
+                value: canonical(config_type, default),
+                source: ConfigSource::Default,
+            });
+            value.get_or_insert_with(|| synonym.convert(config_type, default));
+        }
+        value.map(|value| (value, source, synonyms))
+    }
+
+    /// The effective value of broker key `key` as DescribeConfigs text, following its unit
+    /// synonyms (`log.retention.ms` reflects `log.retention.hours`). `None` for unknown keys
+    /// and keys with no value.
+    pub fn effective_value(&self, key: &str) -> Option<String> {
+        let spec = broker_key(canonical_broker_key(key))?;
+        self.resolve_chain(&broker_chain(spec.name))
+            .map(|(value, _, _)| value)
+    }
+
+    /// DescribeConfigs for the BROKER resource: every broker key, with synonyms and
+    /// documentation. See [`BrokerConfig::describe_filtered`].
+    pub fn describe(&self) -> Vec<ConfigEntry> {
+        self.describe_filtered(None, true, true)
+    }
+
+    /// DescribeConfigs for the BROKER resource, limited to `keys` (None = all; unknown names are
+    /// skipped). Every entry is read-only, since Strom has no dynamic broker configs yet; the
+    /// source is StaticBroker if the key or a higher-precedence unit synonym was set, else
+    /// Default.
+    pub fn describe_filtered(
+        &self,
+        keys: Option<&[String]>,
+        include_synonyms: bool,
+        include_documentation: bool,
+    ) -> Vec<ConfigEntry> {
+        BROKER_KEYS
+            .iter()
+            .filter(|spec| keys.is_none_or(|keys| keys.iter().any(|key| key == spec.name)))
+            .map(|spec| {
+                let resolved = self.resolve_chain(&broker_chain(spec.name));
+                let (value, source, synonyms) = match resolved {
+                    Some((value, source, synonyms)) => (Some(value), source, synonyms),
+                    None => (None, ConfigSource::Default, Vec::new()),
+                };
+                let is_sensitive = spec.config_type == ConfigType::Password;
+                ConfigEntry {
+                    name: spec.name.to_string(),
+                    value: if is_sensitive { None } else { value },
+                    read_only: true,
+                    source,
+                    is_sensitive,
+                    config_type: spec.config_type,
+                    documentation: if include_documentation {
+                        spec.doc.to_string()
+                    } else {
+                        String::new()
+                    },
+                    synonyms: if include_synonyms {
+                        synonyms
+                    } else {
+                        Vec::new()
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The explicit value of `key`, else its default.
+    fn raw(&self, key: &str) -> Option<String> {
+        let spec = broker_key(key).expect("typed fields name catalogue keys");
+        self.explicit
+            .get(key)
+            .cloned()
+            .or_else(|| spec.default.map(str::to_string))
+    }
+
+    /// An optional text key.
+    fn text(&self, key: &str) -> Option<String> {
+        self.raw(key)
+    }
+
+    /// A text key resolved through its synonym chain, which always has a default.
+    fn required_text(&self, key: &'static str) -> String {
+        self.effective_value(key)
+            .unwrap_or_else(|| panic!("{key} has a default"))
+    }
+
+    /// A checked 32-bit integer key.
+    fn int(&self, key: &'static str) -> i32 {
+        self.required_text(key)
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is checked to be a 32-bit integer"))
+    }
+
+    /// A checked 64-bit integer key, resolved through its unit synonyms.
+    fn long(&self, key: &'static str) -> i64 {
+        self.required_text(key)
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is checked to be an integer"))
+    }
+
+    /// A checked boolean key.
+    fn boolean(&self, key: &'static str) -> bool {
+        parse_bool(&self.required_text(key))
+            .unwrap_or_else(|| panic!("{key} is checked to be a boolean"))
+    }
+}
+
+/// Parses a listener list, `NAME://host:port[,NAME://host:port...]`, under `key`'s rules.
+pub fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    let refuse = |rule: String| Err(ConfigError::new(key, value, rule));
+    let mut listeners: Vec<Listener> = Vec::new();
+    for item in list_items(value) {
+        let Some((name, address)) = item.split_once("://") else {
+            return refuse(format!(
+                "each listener must have the form NAME://host:port, and '{item}' does not"
+            ));
+        };
+        let name = name.trim().to_ascii_uppercase();
+        if name != "PLAINTEXT" {
+            return refuse(format!(
+                "only PLAINTEXT listeners are supported, and '{item}' uses {name}"
+            ));
+        }
+        let (host, port) = if let Some(rest) = address.strip_prefix('[') {
+            match rest.split_once("]:") {
+                Some((host, port)) => (host, port),
+                None => return refuse(format!("'{item}' has an unterminated IPv6 address")),
+            }
+        } else {
+            match address.rsplit_once(':') {
+                Some((host, port)) if !host.contains(':') => (host, port),
+                _ => {
+                    return refuse(format!(
+                        "each listener must have the form NAME://host:port, and '{item}' does \
+                         not (put IPv6 addresses in brackets)"
+                    ))
+                }
+            }
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            return refuse(format!(
+                "the port of '{item}' must be a number from 0 to 65535"
+            ));
+        };
+        if listeners.iter().any(|listener| listener.name == name) {
+            return refuse(format!(
+                "each listener must have a different name, and {name} appears twice"
+            ));
+        }
+        let host = if host.is_empty() { "0.0.0.0" } else { host };
+        listeners.push(Listener {
+            name,
+            host: host.to_string(),
+            port,
+        });
+    }
+    if listeners.is_empty() {
+        return refuse("must list at least one listener, as NAME://host:port".to_string());
+    }
+    Ok(listeners)
+}
+
+/// Kafka's rule for advertised listeners: clients must be able to connect to the host, so the
+/// wildcard addresses are refused. `inherited` says the value was copied from `listeners`.
+fn check_routable(
+    key: &str,
+    value: &str,
+    listeners: &[Listener],
+    inherited: bool,
+) -> Result<(), ConfigError> {
+    let wildcard = listeners
+        .iter()
+        .find(|listener| matches!(listener.host.as_str(), "0.0.0.0" | "::" | ""));
+    match wildcard {
+        None => Ok(()),
+        Some(listener) => {
+            let mut rule = format!(
+                "cannot use the non-routable address {} in {listener}; use a host name or IP \
+                 address clients can reach",
+                listener.host
+            );
+            if inherited {
+                rule.push_str(
+                    " (advertised.listeners defaults to listeners; set advertised.listeners \
+                     explicitly when listening on every interface)",
+                );
+            }
+            Err(ConfigError::new(key, value, rule))
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The broker catalogue: every `server.properties` key Strom understands, with Kafka's type,
+//! default and rule, plus the aliases it accepts and the Kafka keys it accepts but ignores.
+//!
+//! Defaults are Kafka's except where a comment on the entry says why Strom differs. This table
+//! is data only; [`super::BrokerConfig`] interprets it.
+
+use super::rule::{KeySpec, Rule, Synonym};
+use super::ConfigType::{self, Boolean, Double, Int, List, Long, String as Text};
+
+/// Kafka's `Long.MAX_VALUE`, the "never" of time and count limits.
+pub const LONG_MAX: &str = "9223372036854775807";
+
+/// The compression codecs a topic or broker may name.
+pub const COMPRESSION_TYPES: &[&str] =
+    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+/// The cleanup policies a topic or broker may list.
+pub const CLEANUP_POLICIES: &[&str] = &["delete", "compact"];
+
+/// The timestamp types a topic or broker may name.
+pub const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+
+/// Shorthand for a table row.
+const fn key(
+    name: &'static str,
+    config_type: ConfigType,
+    default: Option<&'static str>,
+    rule: Rule,
+    doc: &'static str,
+) -> KeySpec {
+    KeySpec {
+        name,
+        config_type,
+        default,
+        rule,
+        doc,
+    }
+}
+
+/// Every broker key, sorted by name.
+#[rustfmt::skip]
+pub static BROKER_KEYS: &[KeySpec] = &[
+    key("advertised.listeners", Text, None, Rule::Listeners,
+        "The listeners clients are told to connect to, as NAME://host:port. Defaults to \
+         `listeners`; the host must be routable, so 0.0.0.0 is refused."),
+    key("auto.create.topics.enable", Boolean, Some("true"), Rule::Any,
+        "Whether a Metadata request or produce for an unknown topic creates it with the broker \
+         defaults."),
+    // Strom runs single-node by default, so id 0 rather than Kafka's -1 (auto-generate).
+    key("broker.id", Int, Some("0"), Rule::AtLeast(0),
+        "This broker's id in the cluster; `node.id` is accepted as an alias. Strom defaults to 0."),
+    key("broker.rack", Text, None, Rule::Any,
+        "The rack (or zone) of this broker, used to spread a partition's replicas across racks."),
+    key("cluster.id", Text, None, Rule::NonEmpty,
+        "Overrides the cluster id clients see; by default one is generated when the metadata \
+         store is first created and kept from then on."),
+    key("compression.type", Text, Some("producer"), Rule::OneOf(COMPRESSION_TYPES),
+        "The default final compression of topic data; `producer` keeps whatever codec the \
+         producer used."),
+    key("default.replication.factor", Int, Some("1"), Rule::Between(1, 32767),
+        "The replication factor of automatically created topics and of CreateTopics requests \
+         that leave it to the broker."),
+    key("delete.topic.enable", Boolean, Some("true"), Rule::Any,
+        "Whether DeleteTopics is allowed; when false, deletion requests are refused."),
+    key("group.initial.rebalance.delay.ms", Int, Some("3000"), Rule::AtLeast(0),
+        "How long the coordinator waits for more members to join a new consumer group before \
+         its first rebalance."),
+    key("group.max.session.timeout.ms", Int, Some("1800000"), Rule::AtLeast(1),
+        "The largest session timeout a consumer group member may ask for."),
+    key("group.min.session.timeout.ms", Int, Some("6000"), Rule::AtLeast(1),
+        "The smallest session timeout a consumer group member may ask for."),
+    // Kafka binds all interfaces on its default port; Strom binds loopback so a first run is not
+    // exposed to the network.
+    key("listeners", Text, Some("PLAINTEXT://127.0.0.1:9092"), Rule::Listeners,
+        "The addresses the broker listens on, as a comma-separated list of NAME://host:port. \
+         Only PLAINTEXT is supported; port 0 picks a free port."),
+    key("log.cleaner.delete.retention.ms", Long, Some("86400000"), Rule::AtLeast(0),
+        "The default for the topic key delete.retention.ms: how long tombstones are kept on \
+         compacted topics."),
+    key("log.cleaner.max.compaction.lag.ms", Long, Some(LONG_MAX), Rule::AtLeast(1),
+        "The default for the topic key max.compaction.lag.ms."),
+    key("log.cleaner.min.cleanable.ratio", Double, Some("0.5"), Rule::Fraction(0.0, 1.0),
+        "The default for the topic key min.cleanable.dirty.ratio."),
+    key("log.cleaner.min.compaction.lag.ms", Long, Some("0"), Rule::AtLeast(0),
+        "The default for the topic key min.compaction.lag.ms."),
+    key("log.cleanup.policy", List, Some("delete"), Rule::SubsetOf(CLEANUP_POLICIES),
+        "The default for the topic key cleanup.policy: delete old segments, compact by key, or \
+         both."),
+    // Kafka's default is /tmp/kafka-logs; Strom keeps data next to where it was started.
+    key("log.dir", Text, Some("strom-data"), Rule::NonEmpty,
+        "The data directory, used when log.dirs is not set. Strom defaults to `strom-data`."),
+    key("log.dirs", List, None, Rule::NonEmpty,
+        "A comma-separated list of data directories; takes precedence over log.dir."),
+    // Kafka's default is Long.MAX (leave flushing to the OS). Strom fdatasyncs every append
+    // before acknowledging it (with group commit), so an acknowledged write survives power loss.
+    key("log.flush.interval.messages", Long, Some("1"), Rule::AtLeast(1),
+        "How many messages a partition accepts before its log is flushed to disk; `flush.messages` \
+         is accepted as an alias. Strom defaults to 1 (every append is fdatasync'd before it is \
+         acknowledged, with group commit), where Kafka defaults to 9223372036854775807 and \
+         relies on replication instead."),
+    key("log.flush.interval.ms", Long, Some(LONG_MAX), Rule::AtLeast(0),
+        "The longest a message may sit unflushed; `flush.ms` is accepted as an alias."),
+    // Kafka's default is 60000; Strom checkpoints recovery points every second so that recovery
+    // after kill -9 re-reads little.
+    key("log.flush.offset.checkpoint.interval.ms", Int, Some("1000"), Rule::AtLeast(0),
+        "How often the recovery-point checkpoint is written. Strom defaults to 1000 (Kafka: \
+         60000) so recovery after a crash re-reads little."),
+    key("log.index.interval.bytes", Int, Some("4096"), Rule::AtLeast(0),
+        "The default for the topic key index.interval.bytes."),
+    key("log.index.size.max.bytes", Int, Some("10485760"), Rule::AtLeast(4),
+        "The default for the topic key segment.index.bytes."),
+    key("log.message.downconversion.enable", Boolean, Some("true"), Rule::Any,
+        "The default for the topic key message.downconversion.enable."),
+    key("log.message.timestamp.after.max.ms", Long, Some(LONG_MAX), Rule::AtLeast(0),
+        "The default for the topic key message.timestamp.after.max.ms."),
+    key("log.message.timestamp.before.max.ms", Long, Some(LONG_MAX), Rule::AtLeast(0),
+        "The default for the topic key message.timestamp.before.max.ms."),
+    key("log.message.timestamp.type", Text, Some("CreateTime"), Rule::OneOf(TIMESTAMP_TYPES),
+        "The default for the topic key message.timestamp.type."),
+    key("log.preallocate", Boolean, Some("false"), Rule::Any,
+        "The default for the topic key preallocate."),
+    key("log.retention.bytes", Long, Some("-1"), Rule::Any,
+        "The default for the topic key retention.bytes; -1 means no size limit."),
+    key("log.retention.check.interval.ms", Long, Some("300000"), Rule::AtLeast(1),
+        "How often the broker looks for segments to delete under the retention rules."),
+    key("log.retention.hours", Int, Some("168"), Rule::Any,
+        "How long to keep data, in hours; used when log.retention.ms and log.retention.minutes \
+         are not set."),
+    key("log.retention.minutes", Int, None, Rule::Any,
+        "How long to keep data, in minutes; used when log.retention.ms is not set."),
+    key("log.retention.ms", Long, None, Rule::AtLeast(-1),
+        "How long to keep data, in milliseconds; -1 keeps it forever. Takes precedence over \
+         log.retention.minutes and log.retention.hours."),
+    key("log.roll.hours", Int, Some("168"), Rule::AtLeast(1),
+        "The longest a segment stays active before a new one is rolled, in hours; used when \
+         log.roll.ms is not set."),
+    key("log.roll.jitter.hours", Int, Some("0"), Rule::AtLeast(0),
+        "The largest random amount, in hours, subtracted from the roll time so segments of many \
+         partitions do not all roll at once."),
+    key("log.roll.jitter.ms", Long, None, Rule::AtLeast(0),
+        "Like log.roll.jitter.hours, in milliseconds; takes precedence."),
+    key("log.roll.ms", Long, None, Rule::AtLeast(1),
+        "The longest a segment stays active before a new one is rolled, in milliseconds; takes \
+         precedence over log.roll.hours."),
+    key("log.segment.bytes", Int, Some("1073741824"), Rule::AtLeast(14),
+        "The largest size of one segment file; the default for the topic key segment.bytes."),
+    key("log.segment.delete.delay.ms", Long, Some("60000"), Rule::AtLeast(0),
+        "How long a deleted segment's files linger before removal; the default for the topic \
+         key file.delete.delay.ms."),
+    key("message.max.bytes", Int, Some("1048588"), Rule::AtLeast(0),
+        "The largest record batch the broker accepts; the default for the topic key \
+         max.message.bytes."),
+    key("min.insync.replicas", Int, Some("1"), Rule::AtLeast(1),
+        "The fewest in-sync replicas that must hold a write for an acks=all produce to succeed."),
+    key("num.io.threads", Int, Some("8"), Rule::AtLeast(1),
+        "Threads that process requests. Accepted for compatibility; Strom sizes its runtime \
+         itself."),
+    key("num.network.threads", Int, Some("3"), Rule::AtLeast(1),
+        "Threads that read and write the network. Accepted for compatibility; Strom sizes its \
+         runtime itself."),
+    key("num.partitions", Int, Some("1"), Rule::AtLeast(1),
+        "The partition count of automatically created topics and of CreateTopics requests that \
+         leave it to the broker."),
+    key("num.recovery.threads.per.data.dir", Int, Some("2"), Rule::AtLeast(1),
+        "Threads per data directory that recover logs at startup and flush them at shutdown."),
+    key("offsets.retention.minutes", Int, Some("10080"), Rule::AtLeast(1),
+        "How long committed offsets of an empty consumer group are kept."),
+    key("offsets.topic.num.partitions", Int, Some("50"), Rule::AtLeast(1),
+        "The partition count of __consumer_offsets; fixed once the topic exists."),
+    key("socket.request.max.bytes", Int, Some("104857600"), Rule::AtLeast(1),
+        "The largest request the broker reads; a bigger one closes the connection."),
+    key("unclean.leader.election.enable", Boolean, Some("false"), Rule::Any,
+        "The default for the topic key unclean.leader.election.enable: whether a replica outside \
+         the ISR may become leader, at the cost of losing data."),
+];
+
+/// Alternative spellings accepted for a key, as (alias, canonical key). The topic-level names
+/// `flush.messages` and `flush.ms` are accepted in `server.properties` because users copy them
+/// from topic configurations.
+pub static BROKER_ALIASES: &[(&str, &str)] = &[
+    ("node.id", "broker.id"),
+    ("flush.messages", "log.flush.interval.messages"),
+    ("flush.ms", "log.flush.interval.ms"),
+];
+
+/// A synonym in the target's own unit.
+pub const fn same(key: &'static str) -> Synonym {
+    Synonym { key, scale: 1 }
+}
+
+/// A synonym counted in minutes, for a target in milliseconds.
+pub const fn minutes(key: &'static str) -> Synonym {
+    Synonym { key, scale: 60_000 }
+}
+
+/// A synonym counted in hours, for a target in milliseconds.
+pub const fn hours(key: &'static str) -> Synonym {
+    Synonym {
+        key,
+        scale: 3_600_000,
+    }
+}
+
+/// Broker keys that set the same thing in different units, highest precedence first: the
+/// first one set wins, else the first one with a default.
+pub static BROKER_SYNONYM_CHAINS: &[&[Synonym]] = &[
+    &[
+        same("log.retention.ms"),
+        minutes("log.retention.minutes"),
+        hours("log.retention.hours"),
+    ],
+    &[same("log.roll.ms"), hours("log.roll.hours")],
+    &[same("log.roll.jitter.ms"), hours("log.roll.jitter.hours")],
+    &[same("log.dirs"), same("log.dir")],
+];
+
+/// The synonym chain starting at broker key `name`: the rest of its chain from its own
+/// position, or just itself.
+pub fn broker_chain(name: &'static str) -> Vec<Synonym> {
+    for chain in BROKER_SYNONYM_CHAINS {
+        if let Some(position) = chain.iter().position(|synonym| synonym.key == name) {
+            return chain[position..].to_vec();
+        }
+    }
+    vec![same(name)]
+}
+
+/// Kafka broker keys Strom accepts and ignores, so an existing `server.properties` loads.
+/// The broker logs one warning listing the ones a file set.
+pub static IGNORED_BROKER_KEYS: &[&str] = &[
+    "auto.leader.rebalance.enable",
+    "background.threads",
+    "connections.max.idle.ms",
+    "controlled.shutdown.enable",
+    "controlled.shutdown.max.retries",
+    "controlled.shutdown.retry.backoff.ms",
+    "fetch.purgatory.purge.interval.requests",
+    "group.coordinator.rebalance.protocols",
+    "inter.broker.listener.name",
+    "inter.broker.protocol.version",
+    "kafka.metrics.polling.interval.secs",
+    "kafka.metrics.reporters",
+    "leader.imbalance.check.interval.seconds",
+    "leader.imbalance.per.broker.percentage",
+    "listener.security.protocol.map",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.enable",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.buffer.size",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.threads",
+    "log.flush.scheduler.interval.ms",
+    "log.flush.start.offset.checkpoint.interval.ms",
+    "log.message.format.version",
+    "max.connections",
+    "max.connections.per.ip",
+    "metric.reporters",
+    "metrics.num.samples",
+    "metrics.recording.level",
+    "metrics.sample.window.ms",
+    "num.replica.alter.log.dirs.threads",
+    "num.replica.fetchers",
+    "offsets.commit.timeout.ms",
+    "offsets.load.buffer.size",
+    "offsets.retention.check.interval.ms",
+    "offsets.topic.compression.codec",
+    "offsets.topic.replication.factor",
+    "offsets.topic.segment.bytes",
+    "process.roles",
+    "producer.purgatory.purge.interval.requests",
+    "queued.max.requests",
+    "replica.fetch.max.bytes",
+    "replica.fetch.min.bytes",
+    "replica.fetch.wait.max.ms",
+    "replica.high.watermark.checkpoint.interval.ms",
+    "replica.lag.time.max.ms",
+    "replica.socket.receive.buffer.bytes",
+    "replica.socket.timeout.ms",
+    "request.timeout.ms",
+    "security.inter.broker.protocol",
+    "socket.listen.backlog.size",
+    "socket.receive.buffer.bytes",
+    "socket.send.buffer.bytes",
+    "transaction.max.timeout.ms",
+    "transaction.state.log.min.isr",
+    "transaction.state.log.num.partitions",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.segment.bytes",
+    "transactional.id.expiration.ms",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "zookeeper.max.in.flight.requests",
+    "zookeeper.session.timeout.ms",
+    "zookeeper.set.acl",
+];
+
+/// Prefixes of Kafka key families Strom accepts and ignores. TLS and SASL settings are safe to
+/// ignore only because `listeners` refuses every protocol but PLAINTEXT, so none can be
+/// mistaken for enabled.
+pub static IGNORED_BROKER_KEY_PREFIXES: &[&str] = &[
+    "confluent.",
+    "controller.",
+    "listener.name.",
+    "metadata.",
+    "quorum.",
+    "remote.log.",
+    "sasl.",
+    "ssl.",
+    "zookeeper.",
+];
+
+/// The broker key named `name`, if it exists (aliases are not resolved here).
+pub fn broker_key(name: &str) -> Option<&'static KeySpec> {
+    BROKER_KEYS
+        .binary_search_by(|spec| spec.name.cmp(name))
+        .ok()
+        .map(|index| &BROKER_KEYS[index])
+}
+
+/// The canonical key for `name`: itself, or what it is an alias of.
+pub fn canonical_broker_key(name: &str) -> &str {
+    BROKER_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, canonical)| canonical)
+}
+
+/// True if Strom accepts and ignores `name`.
+pub fn is_ignored_broker_key(name: &str) -> bool {
+    IGNORED_BROKER_KEYS.contains(&name)
+        || IGNORED_BROKER_KEY_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        for pair in BROKER_KEYS.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} / {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+    }
+
+    #[test]
+    fn every_default_obeys_its_own_rule() {
+        for spec in BROKER_KEYS {
+            if let Some(default) = spec.default {
+                spec.check(default).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn chains_name_known_keys() {
+        for chain in BROKER_SYNONYM_CHAINS {
+            for synonym in chain.iter() {
+                assert!(broker_key(synonym.key).is_some(), "{}", synonym.key);
+            }
+        }
+        let keys: Vec<_> = broker_chain("log.retention.minutes")
+            .iter()
+            .map(|synonym| synonym.key)
+            .collect();
+        assert_eq!(keys, ["log.retention.minutes", "log.retention.hours"]);
+        assert_eq!(broker_chain("num.partitions"), vec![same("num.partitions")]);
+    }
+
+    #[test]
+    fn aliases_and_ignored_keys_do_not_shadow_known_keys() {
+        for (alias, canonical) in BROKER_ALIASES {
+            assert!(broker_key(alias).is_none(), "{alias}");
+            assert!(broker_key(canonical).is_some(), "{canonical}");
+        }
+        for name in IGNORED_BROKER_KEYS {
+            assert!(broker_key(name).is_none(), "{name}");
+        }
+        for spec in BROKER_KEYS {
+            assert!(!is_ignored_broker_key(spec.name), "{}", spec.name);
+        }
+    }
+}
