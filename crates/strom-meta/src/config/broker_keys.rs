@@ -215,11 +215,19 @@ pub static BROKER_SYNONYM_CHAINS: &[&[Synonym]] = &[
 ];
 
 /// The synonym chain starting at broker key `name`: the rest of its chain from its own
-/// position, or just itself.
+/// position, with scales converted to `name`'s unit (from `log.retention.minutes`, hours
+/// count 60), or just itself.
 pub fn broker_chain(name: &'static str) -> Vec<Synonym> {
     for chain in BROKER_SYNONYM_CHAINS {
         if let Some(position) = chain.iter().position(|synonym| synonym.key == name) {
-            return chain[position..].to_vec();
+            let unit = chain[position].scale;
+            return chain[position..]
+                .iter()
+                .map(|synonym| Synonym {
+                    key: synonym.key,
+                    scale: synonym.scale / unit,
+                })
+                .collect();
         }
     }
     vec![same(name)]
@@ -366,11 +374,14 @@ mod tests {
                 assert!(broker_key(synonym.key).is_some(), "{}", synonym.key);
             }
         }
-        let keys: Vec<_> = broker_chain("log.retention.minutes")
+        let chain: Vec<_> = broker_chain("log.retention.minutes")
             .iter()
-            .map(|synonym| synonym.key)
+            .map(|synonym| (synonym.key, synonym.scale))
             .collect();
-        assert_eq!(keys, ["log.retention.minutes", "log.retention.hours"]);
+        assert_eq!(
+            chain,
+            [("log.retention.minutes", 1), ("log.retention.hours", 60)]
+        );
         assert_eq!(broker_chain("num.partitions"), vec![same("num.partitions")]);
     }
 
