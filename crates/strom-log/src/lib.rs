@@ -22,3 +22,9 @@ mod time_index;
 
 pub use checkpoint::TopicPartition;
 pub use log::{AppendInfo, FileSlice, Log, ReadInfo, RecoveryStats};
+pub mod manager;
+
+pub use manager::{LogManager, SharedLog};
+
+#[cfg(test)]
+mod tests;

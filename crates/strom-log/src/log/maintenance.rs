@@ -194,6 +194,12 @@ impl Log {
     /// Clean close: flushes, trims and syncs the active segment and its indexes, and writes a
     /// producer snapshot, so that a clean reopen re-reads nothing.
     pub fn close(mut self) -> Result<(), LogError> {
+        self.close_in_place()
+    }
+
+    /// [`Log::close`] for a log behind a shared handle. The log stays usable (a later append goes
+    /// on in the same active segment), but the broker calls this only at shutdown.
+    pub(crate) fn close_in_place(&mut self) -> Result<(), LogError> {
         self.active_mut().close()?;
         let end = self.log_end_offset();
         self.mark_flushed(end);

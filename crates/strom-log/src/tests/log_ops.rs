@@ -1,0 +1,265 @@
+//! Log operations other than plain append/read: validation errors, LogAppendTime, timestamp
+//! lookups, retention, rolling by time, flushing.
+
+use bytes::Bytes;
+
+use super::{batch, read_all, small_config};
+use crate::batch::test_builder::TestBatch;
+use crate::{AppendError, Log, LogConfig, ReadError};
+
+fn open(dir: &tempfile::TempDir, config: LogConfig) -> Log {
+    Log::open(&dir.path().join("t-0"), config, 0, 0, true, 0).unwrap()
+}
+
+#[test]
+fn refused_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        &dir,
+        LogConfig {
+            max_message_bytes: 500,
+            ..small_config()
+        },
+    );
+    let two = [batch(1, 1, 0, 0), batch(1, 1, 0, 0)].concat();
+    assert!(matches!(
+        log.append(Bytes::from(two), 0, 0),
+        Err(AppendError::InvalidRecord(_))
+    ));
+    assert!(matches!(
+        log.append(Bytes::new(), 0, 0),
+        Err(AppendError::InvalidRecord(_))
+    ));
+    let mut control = TestBatch::new(0, vec![vec![0; 4]]);
+    control.attributes = 0x20;
+    assert!(matches!(
+        log.append(Bytes::from(control.encode()), 0, 0),
+        Err(AppendError::InvalidRecord(_))
+    ));
+    assert!(matches!(
+        log.append(batch(1, 600, 0, 0), 0, 0),
+        Err(AppendError::MessageTooLarge { max: 500, .. })
+    ));
+    let mut corrupt = batch(1, 10, 0, 0).to_vec();
+    corrupt[30] ^= 1;
+    assert!(matches!(
+        log.append(Bytes::from(corrupt), 0, 0),
+        Err(AppendError::CorruptMessage(_))
+    ));
+    assert_eq!(log.log_end_offset(), 0);
+    assert_eq!(log.size_bytes(), 0);
+}
+
+#[test]
+fn offsets_epoch_and_log_append_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        &dir,
+        LogConfig {
+            timestamp_type_log_append: true,
+            ..small_config()
+        },
+    );
+    log.append(batch(2, 10, 1, 100), 7, 5_000).unwrap();
+    let info = log.append(batch(3, 10, 2, 100), 7, 6_000).unwrap();
+    assert_eq!(
+        (info.first_offset, info.last_offset, info.log_append_time_ms),
+        (2, 4, 6_000)
+    );
+    let batches = read_all(&log);
+    assert_eq!(batches[1].0.partition_leader_epoch, 7);
+    assert!(batches[1].0.timestamp_type_log_append());
+    assert_eq!(batches[1].0.max_timestamp, 6_000);
+    assert_eq!(log.offset_for_timestamp(5_500).unwrap(), Some((2, 6_000)));
+    assert_eq!(log.max_timestamp_offset().unwrap(), Some((2, 6_000)));
+}
+
+#[test]
+fn read_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(&dir, small_config());
+    for i in 0..5 {
+        log.append(batch(2, 10, i, 0), 0, 0).unwrap();
+    }
+    assert!(matches!(
+        log.read(11, 100, 10, true),
+        Err(ReadError::OffsetOutOfRange { requested: 11, .. })
+    ));
+    assert!(log.read(10, 100, 10, true).unwrap().slice.is_none());
+    // Without min_one_message, a max_bytes below one batch gives a partial batch, as Kafka.
+    let partial = log.read(3, 1, 10, false).unwrap().slice.unwrap();
+    assert_eq!(partial.len, 1);
+    let one = log.read(3, 1, 10, true).unwrap().slice.unwrap();
+    let len = one.len;
+    // The high watermark bounds the read at batch granularity.
+    let bounded = log.read(2, 10_000, 6, true).unwrap().slice.unwrap();
+    assert_eq!(bounded.len, 2 * len);
+    assert!(log.read(2, 10_000, 2, true).unwrap().slice.is_none());
+    // A short max_bytes cuts mid-batch.
+    let cut = log.read(0, len + 5, 10, false).unwrap().slice.unwrap();
+    assert_eq!(cut.len, len + 5);
+    log.set_high_watermark(4);
+    assert_eq!(log.delete_records_before(3).unwrap(), 3);
+    assert!(matches!(
+        log.read(2, 100, 10, true),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
+    assert!(log.delete_records_before(5).is_err());
+}
+
+#[test]
+fn timestamp_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(&dir, small_config());
+    // Timestamps 1000.., 3 records per batch, several segments.
+    for i in 0..30 {
+        log.append(batch(3, 30, i as u8, 1_000 + 10 * i), 0, 0)
+            .unwrap();
+    }
+    assert!(log.segment_count() > 2);
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 1_000)));
+    assert_eq!(log.offset_for_timestamp(1_001).unwrap(), Some((1, 1_001)));
+    assert_eq!(log.offset_for_timestamp(1_003).unwrap(), Some((3, 1_010)));
+    assert_eq!(log.offset_for_timestamp(1_152).unwrap(), Some((47, 1_152)));
+    assert_eq!(log.offset_for_timestamp(1_293).unwrap(), None);
+    assert_eq!(log.max_timestamp_offset().unwrap(), Some((89, 1_292)));
+    // A compressed batch answers at batch granularity.
+    let mut compressed = TestBatch::new(5_000, vec![vec![1; 4]; 3]);
+    compressed.attributes = 1;
+    log.append(Bytes::from(compressed.encode()), 0, 0).unwrap();
+    assert_eq!(log.offset_for_timestamp(5_001).unwrap(), Some((90, 5_002)));
+    assert_eq!(log.max_timestamp_offset().unwrap(), Some((92, 5_002)));
+    // Survives a clean reopen (timestamps from the time index).
+    let path = log.dir().to_path_buf();
+    log.close().unwrap();
+    let log = Log::open(&path, small_config(), i64::MAX, 0, true, 0).unwrap();
+    assert_eq!(log.offset_for_timestamp(1_152).unwrap(), Some((47, 1_152)));
+    assert_eq!(log.max_timestamp_offset().unwrap(), Some((92, 5_002)));
+    let empty = tempfile::tempdir().unwrap();
+    let empty = open(&empty, small_config());
+    assert_eq!(empty.offset_for_timestamp(0).unwrap(), None);
+    assert_eq!(empty.max_timestamp_offset().unwrap(), None);
+}
+
+#[test]
+fn retention_by_time_rolls_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        &dir,
+        LogConfig {
+            retention_ms: 1_000,
+            ..small_config()
+        },
+    );
+    for i in 0..20 {
+        log.append(batch(1, 100, 0, 10 * i), 0, 0).unwrap();
+    }
+    log.set_high_watermark(20);
+    let segments = log.segment_count();
+    // Nothing is older than 1000 ms at now=1000.
+    assert_eq!(log.enforce_retention(1_000).unwrap(), 0);
+    // At now=1100, records with timestamps < 100 are expired: the first segment only if all of
+    // its records are.
+    let deleted = log.enforce_retention(1_101).unwrap();
+    assert!(deleted >= 1 && deleted < segments);
+    assert!(log.log_start_offset() > 0);
+    // Everything expired: even the active segment goes, after a roll.
+    assert_eq!(log.enforce_retention(100_000).unwrap(), segments - deleted);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_start_offset(), 20);
+    assert_eq!(log.log_end_offset(), 20);
+    assert_eq!(log.size_bytes(), 0);
+    assert_eq!(
+        log.append(batch(1, 1, 0, 0), 0, 0).unwrap().first_offset,
+        20
+    );
+}
+
+#[test]
+fn retention_waits_for_the_high_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        &dir,
+        LogConfig {
+            retention_bytes: 0,
+            ..small_config()
+        },
+    );
+    for _ in 0..20 {
+        log.append(batch(1, 100, 0, 0), 0, 0).unwrap();
+    }
+    log.set_high_watermark(0);
+    assert_eq!(log.enforce_retention(0).unwrap(), 0);
+    log.set_high_watermark(20);
+    assert!(log.enforce_retention(0).unwrap() > 0);
+    assert_eq!(log.size_bytes(), 0);
+}
+
+#[test]
+fn segment_ms_rolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        &dir,
+        LogConfig {
+            segment_ms: 100,
+            ..LogConfig::default()
+        },
+    );
+    log.append(batch(1, 1, 0, 0), 0, 1_000).unwrap();
+    log.append(batch(1, 1, 0, 0), 0, 1_100).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append(batch(1, 1, 0, 0), 0, 1_101).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    // A roll makes everything before it durable.
+    assert_eq!(log.recovery_point(), 2);
+}
+
+#[test]
+fn flush_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(&dir, LogConfig::default());
+    log.append(batch(5, 1, 0, 0), 0, 0).unwrap();
+    assert_eq!(
+        log.recovery_point(),
+        0,
+        "strict mode leaves flushing to the broker"
+    );
+    assert!(!log.flush_if_due(i64::MAX).unwrap());
+    let (file, end) = log.sync_target();
+    file.sync_data().unwrap();
+    log.mark_flushed(end);
+    assert_eq!(log.recovery_point(), 5);
+    log.mark_flushed(1);
+    assert_eq!(log.recovery_point(), 5, "monotonic");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        &dir,
+        LogConfig {
+            flush_messages: 10,
+            flush_ms: 1_000,
+            ..LogConfig::default()
+        },
+    );
+    log.append(batch(4, 1, 0, 0), 0, 0).unwrap();
+    log.append(batch(4, 1, 0, 0), 0, 10).unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    log.append(batch(4, 1, 0, 0), 0, 20).unwrap();
+    assert_eq!(log.recovery_point(), 12, "flush.messages reached");
+    log.append(batch(1, 1, 0, 0), 0, 30).unwrap();
+    assert!(!log.flush_if_due(1_029).unwrap());
+    assert!(log.flush_if_due(1_030).unwrap());
+    assert_eq!(log.recovery_point(), 13);
+}
+
+#[test]
+fn delete_removes_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(&dir, small_config());
+    log.append(batch(1, 1, 0, 0), 0, 0).unwrap();
+    let slice = log.read(0, 100, 1, true).unwrap().slice.unwrap();
+    log.delete().unwrap();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A reader that got its slice before the delete still reads it.
+    assert_eq!(slice.read_to_bytes().unwrap().len(), slice.len);
+}

@@ -1,0 +1,144 @@
+//! The log manager: identity, checkpoints, clean-shutdown marker, placement, deletion.
+
+use std::path::PathBuf;
+
+use super::{batch, small_config};
+use crate::manager::CLEAN_SHUTDOWN_MARKER;
+use crate::{LogConfig, LogError, LogManager, TopicPartition};
+
+fn config(_: &str) -> LogConfig {
+    small_config()
+}
+
+fn open(dirs: &[PathBuf]) -> Result<LogManager, LogError> {
+    LogManager::open(dirs, 1, "cluster-a", 2, &config, 0)
+}
+
+fn fill(manager: &LogManager, tp: &TopicPartition, n: usize) {
+    let log = manager.get_or_create(tp, small_config(), 0).unwrap();
+    let mut log = log.lock().unwrap();
+    for i in 0..n {
+        log.append(batch(2, 50, i as u8, 0), 0, 0).unwrap();
+    }
+    let end = log.log_end_offset();
+    log.set_high_watermark(end);
+}
+
+#[test]
+fn meta_properties_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = vec![dir.path().to_path_buf()];
+    let manager = open(&dirs).unwrap();
+    assert_eq!(manager.cluster_id(), "cluster-a");
+    drop(manager);
+    let text = std::fs::read_to_string(dir.path().join("meta.properties")).unwrap();
+    assert!(
+        text.contains("version=1")
+            && text.contains("broker.id=1")
+            && text.contains("cluster.id=cluster-a")
+    );
+    let err = LogManager::open(&dirs, 2, "cluster-a", 1, &config, 0)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("broker.id is 1"), "{err}");
+    let err = LogManager::open(&dirs, 1, "cluster-b", 1, &config, 0)
+        .err()
+        .unwrap();
+    assert!(matches!(
+        err,
+        LogError::MetaPropertiesMismatch {
+            key: "cluster.id",
+            ..
+        }
+    ));
+    let manager = LogManager::open(&dirs, 1, "", 1, &config, 0).unwrap();
+    assert_eq!(manager.cluster_id(), "cluster-a");
+}
+
+#[test]
+fn checkpoints_and_clean_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = vec![dir.path().to_path_buf()];
+    let manager = open(&dirs).unwrap();
+    let a = TopicPartition::new("orders-eu", 0);
+    let b = TopicPartition::new("orders-eu", 1);
+    fill(&manager, &a, 30);
+    fill(&manager, &b, 3);
+    manager
+        .get(&a)
+        .unwrap()
+        .lock()
+        .unwrap()
+        .delete_records_before(4)
+        .unwrap();
+    manager.shutdown().unwrap();
+    assert!(dir.path().join(CLEAN_SHUTDOWN_MARKER).exists());
+    drop(manager);
+
+    let manager = open(&dirs).unwrap();
+    assert!(
+        !dir.path().join(CLEAN_SHUTDOWN_MARKER).exists(),
+        "marker consumed"
+    );
+    assert_eq!(
+        manager.recovery_stats().bytes_reread,
+        0,
+        "clean shutdown skips recovery"
+    );
+    assert_eq!(manager.all().len(), 2);
+    let log = manager.get(&a).unwrap();
+    assert_eq!(log.lock().unwrap().log_start_offset(), 4);
+    assert_eq!(log.lock().unwrap().log_end_offset(), 60);
+    assert_eq!(manager.checkpointed_high_watermark(&a), Some(60));
+    assert_eq!(manager.get(&b).unwrap().lock().unwrap().log_end_offset(), 6);
+    let checkpoint =
+        std::fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
+    assert_eq!(checkpoint, "0\n2\norders-eu 0 60\norders-eu 1 6\n");
+    // Crash: no shutdown. The next open re-reads what the checkpoint does not cover.
+    fill(&manager, &a, 5);
+    manager.checkpoint().unwrap();
+    drop(log);
+    drop(manager);
+    let manager = open(&dirs).unwrap();
+    let stats = manager.recovery_stats();
+    assert!(stats.bytes_reread > 0, "{stats:?}");
+    assert_eq!(
+        manager.get(&a).unwrap().lock().unwrap().log_end_offset(),
+        70
+    );
+}
+
+#[test]
+fn placement_delete_and_leftovers() {
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    let dirs = vec![one.path().to_path_buf(), two.path().to_path_buf()];
+    std::fs::create_dir(one.path().join("old-0.abc-delete")).unwrap();
+    let manager = open(&dirs).unwrap();
+    assert!(!one.path().join("old-0.abc-delete").exists());
+    for p in 0..4 {
+        fill(&manager, &TopicPartition::new("t", p), 1);
+    }
+    let in_one = std::fs::read_dir(one.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(in_one, 2, "partitions spread over the log dirs");
+    let tp = TopicPartition::new("t", 0);
+    let path = manager
+        .get(&tp)
+        .unwrap()
+        .lock()
+        .unwrap()
+        .dir()
+        .to_path_buf();
+    manager.delete(&tp).unwrap();
+    assert!(!path.exists());
+    assert!(manager.get(&tp).is_none());
+    assert_eq!(manager.retention_pass(0).unwrap(), 0);
+    manager.flush_due(0).unwrap();
+    manager.shutdown().unwrap();
+    drop(manager);
+    let manager = open(&dirs).unwrap();
+    assert_eq!(manager.all().len(), 3);
+}
