@@ -344,7 +344,24 @@ fn advertised_listeners_must_be_routable() {
 fn group_session_timeouts_must_be_ordered() {
     let error = set(&["group.min.session.timeout.ms=2000000"]).unwrap_err();
     assert_eq!(error.key, "group.min.session.timeout.ms");
-    assert!(error.rule.contains("1800000"), "{error}");
+    assert!(
+        error
+            .rule
+            .contains("<= group.max.session.timeout.ms (1800000)"),
+        "{error}"
+    );
+    // The error names the key the user changed.
+    let error = set(&["group.max.session.timeout.ms=1"]).unwrap_err();
+    assert_eq!(
+        (error.key.as_str(), error.value.as_str()),
+        ("group.max.session.timeout.ms", "1")
+    );
+    assert!(
+        error
+            .rule
+            .contains(">= group.min.session.timeout.ms (6000)"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -425,4 +442,43 @@ fn describe_reports_sources_values_and_synonyms() {
     );
     assert_eq!(c.effective_value("node.id").as_deref(), Some("2"));
     assert_eq!(c.effective_value("no.such.key"), None);
+}
+
+/// Any value for any key is either accepted or refused with a ConfigError naming that key;
+/// none makes the loader panic (a value that passes its rule must also parse into its field).
+#[test]
+fn every_key_with_odd_values_never_panics() {
+    let values = [
+        "",
+        " ",
+        "0",
+        "-1",
+        "1",
+        " +7 ",
+        "TRUE",
+        "x",
+        "0.5",
+        "2147483648",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "PLAINTEXT://h:1",
+        "compact,delete",
+    ];
+    for key in BrokerConfig::known_keys() {
+        for value in values {
+            match set(&[&format!("{key}={value}")]) {
+                Ok(config) => {
+                    let _ = config.describe();
+                    let _ = strom_meta::config::TopicConfig::resolve(
+                        &config,
+                        &std::collections::BTreeMap::new(),
+                    );
+                }
+                Err(error) => assert!(
+                    BrokerConfig::is_known_key(&error.key),
+                    "{key}={value}: {error}"
+                ),
+            }
+        }
+    }
 }

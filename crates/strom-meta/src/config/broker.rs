@@ -208,86 +208,57 @@ impl BrokerConfig {
         explicit: BTreeMap<String, String>,
         ignored: Vec<String>,
     ) -> Result<BrokerConfig, ConfigError> {
+        let read = Reader {
+            explicit: &explicit,
+        };
+        // log.dirs is a list; log.dir is one path, which may contain a comma.
+        let log_dirs = match explicit.get("log.dirs") {
+            Some(dirs) => list_items(dirs).into_iter().map(PathBuf::from).collect(),
+            None => vec![PathBuf::from(read.text("log.dir"))],
+        };
         let mut config = BrokerConfig {
-            broker_id: 0,
-            broker_rack: None,
+            broker_id: read.int("broker.id"),
+            broker_rack: read.optional_text("broker.rack"),
+            // Listeners need the cross-key rules; they are filled in below.
             listeners: Vec::new(),
             advertised_listeners: Vec::new(),
-            log_dirs: Vec::new(),
-            num_partitions: 0,
-            default_replication_factor: 0,
-            auto_create_topics_enable: false,
-            delete_topic_enable: false,
-            message_max_bytes: 0,
-            socket_request_max_bytes: 0,
-            log_segment_bytes: 0,
-            log_roll_ms: 0,
-            log_retention_ms: 0,
-            log_retention_bytes: 0,
-            log_retention_check_interval_ms: 0,
-            log_index_interval_bytes: 0,
-            log_segment_delete_delay_ms: 0,
-            log_flush_interval_messages: 0,
-            log_flush_interval_ms: 0,
-            log_flush_offset_checkpoint_interval_ms: 0,
-            log_message_timestamp_type: String::new(),
-            log_cleanup_policy: String::new(),
-            compression_type: String::new(),
-            min_insync_replicas: 0,
-            unclean_leader_election_enable: false,
-            num_recovery_threads_per_data_dir: 0,
-            num_network_threads: 0,
-            num_io_threads: 0,
-            cluster_id: None,
-            offsets_topic_num_partitions: 0,
-            offsets_retention_minutes: 0,
-            group_initial_rebalance_delay_ms: 0,
-            group_min_session_timeout_ms: 0,
-            group_max_session_timeout_ms: 0,
+            log_dirs,
+            num_partitions: read.int("num.partitions"),
+            default_replication_factor: i16::try_from(read.int("default.replication.factor"))
+                .expect("default.replication.factor is checked to fit 16 bits"),
+            auto_create_topics_enable: read.boolean("auto.create.topics.enable"),
+            delete_topic_enable: read.boolean("delete.topic.enable"),
+            message_max_bytes: read.int("message.max.bytes"),
+            socket_request_max_bytes: read.int("socket.request.max.bytes"),
+            log_segment_bytes: read.int("log.segment.bytes"),
+            log_roll_ms: read.long("log.roll.ms"),
+            log_retention_ms: read.long("log.retention.ms"),
+            log_retention_bytes: read.long("log.retention.bytes"),
+            log_retention_check_interval_ms: read.long("log.retention.check.interval.ms"),
+            log_index_interval_bytes: read.int("log.index.interval.bytes"),
+            log_segment_delete_delay_ms: read.long("log.segment.delete.delay.ms"),
+            log_flush_interval_messages: read.long("log.flush.interval.messages"),
+            log_flush_interval_ms: read.long("log.flush.interval.ms"),
+            log_flush_offset_checkpoint_interval_ms: read
+                .long("log.flush.offset.checkpoint.interval.ms"),
+            log_message_timestamp_type: read.text("log.message.timestamp.type"),
+            log_cleanup_policy: read.text("log.cleanup.policy"),
+            compression_type: read.text("compression.type"),
+            min_insync_replicas: read.int("min.insync.replicas"),
+            unclean_leader_election_enable: read.boolean("unclean.leader.election.enable"),
+            num_recovery_threads_per_data_dir: read.int("num.recovery.threads.per.data.dir"),
+            num_network_threads: read.int("num.network.threads"),
+            num_io_threads: read.int("num.io.threads"),
+            cluster_id: read.optional_text("cluster.id"),
+            offsets_topic_num_partitions: read.int("offsets.topic.num.partitions"),
+            offsets_retention_minutes: read.long("offsets.retention.minutes"),
+            group_initial_rebalance_delay_ms: read.long("group.initial.rebalance.delay.ms"),
+            group_min_session_timeout_ms: read.int("group.min.session.timeout.ms"),
+            group_max_session_timeout_ms: read.int("group.max.session.timeout.ms"),
             explicit,
             ignored,
         };
-        let c = &mut config;
-        c.broker_id = c.int("broker.id");
-        c.broker_rack = c.text("broker.rack");
-        c.num_partitions = c.int("num.partitions");
-        c.default_replication_factor = i16::try_from(c.int("default.replication.factor"))
-            .expect("default.replication.factor is checked to fit 16 bits");
-        c.auto_create_topics_enable = c.boolean("auto.create.topics.enable");
-        c.delete_topic_enable = c.boolean("delete.topic.enable");
-        c.message_max_bytes = c.int("message.max.bytes");
-        c.socket_request_max_bytes = c.int("socket.request.max.bytes");
-        c.log_segment_bytes = c.int("log.segment.bytes");
-        c.log_roll_ms = c.long("log.roll.ms");
-        c.log_retention_ms = c.long("log.retention.ms");
-        c.log_retention_bytes = c.long("log.retention.bytes");
-        c.log_retention_check_interval_ms = c.long("log.retention.check.interval.ms");
-        c.log_index_interval_bytes = c.int("log.index.interval.bytes");
-        c.log_segment_delete_delay_ms = c.long("log.segment.delete.delay.ms");
-        c.log_flush_interval_messages = c.long("log.flush.interval.messages");
-        c.log_flush_interval_ms = c.long("log.flush.interval.ms");
-        c.log_flush_offset_checkpoint_interval_ms =
-            c.long("log.flush.offset.checkpoint.interval.ms");
-        c.log_message_timestamp_type = c.required_text("log.message.timestamp.type");
-        c.log_cleanup_policy = c.required_text("log.cleanup.policy");
-        c.compression_type = c.required_text("compression.type");
-        c.min_insync_replicas = c.int("min.insync.replicas");
-        c.unclean_leader_election_enable = c.boolean("unclean.leader.election.enable");
-        c.num_recovery_threads_per_data_dir = c.int("num.recovery.threads.per.data.dir");
-        c.num_network_threads = c.int("num.network.threads");
-        c.num_io_threads = c.int("num.io.threads");
-        c.cluster_id = c.text("cluster.id");
-        c.offsets_topic_num_partitions = c.int("offsets.topic.num.partitions");
-        c.offsets_retention_minutes = c.long("offsets.retention.minutes");
-        c.group_initial_rebalance_delay_ms = c.long("group.initial.rebalance.delay.ms");
-        c.group_min_session_timeout_ms = c.int("group.min.session.timeout.ms");
-        c.group_max_session_timeout_ms = c.int("group.max.session.timeout.ms");
-        // log.dirs is a list; log.dir is one path, which may contain a comma.
-        c.log_dirs = match c.explicit.get("log.dirs") {
-            Some(dirs) => list_items(dirs).into_iter().map(PathBuf::from).collect(),
-            None => vec![PathBuf::from(c.required_text("log.dir"))],
-        };
-        c.check_cross_key_rules()?;
+        config.check_cross_key_rules()?;
         Ok(config)
     }
 
@@ -309,17 +280,33 @@ impl BrokerConfig {
                 "retention must be -1 (keep forever) or at least 1 millisecond",
             ));
         }
-        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
-            return Err(ConfigError::new(
-                "group.min.session.timeout.ms",
-                &self.group_min_session_timeout_ms.to_string(),
-                format!(
-                    "must be <= group.max.session.timeout.ms ({})",
-                    self.group_max_session_timeout_ms
-                ),
-            ));
+        let (min, max) = (
+            self.group_min_session_timeout_ms,
+            self.group_max_session_timeout_ms,
+        );
+        if min > max {
+            // Blame the key the user set; if both, the minimum.
+            return Err(
+                if self.explicit.contains_key("group.min.session.timeout.ms")
+                    || !self.explicit.contains_key("group.max.session.timeout.ms")
+                {
+                    ConfigError::new(
+                        "group.min.session.timeout.ms",
+                        &min.to_string(),
+                        format!("must be <= group.max.session.timeout.ms ({max})"),
+                    )
+                } else {
+                    ConfigError::new(
+                        "group.max.session.timeout.ms",
+                        &max.to_string(),
+                        format!("must be >= group.min.session.timeout.ms ({min})"),
+                    )
+                },
+            );
         }
-        let listeners_text = self.required_text("listeners");
+        let listeners_text = self
+            .effective_value("listeners")
+            .expect("listeners has a default");
         self.listeners = parse_listeners("listeners", &listeners_text)?;
         self.advertised_listeners = match self.explicit.get("advertised.listeners") {
             Some(text) => {
@@ -356,45 +343,12 @@ impl BrokerConfig {
             })
     }
 
-    /// Resolves a synonym chain: the first key the user set wins, else the first key with a
-    /// default. Returns the value converted to the chain's unit, whether it was set explicitly,
-    /// and the DescribeConfigs synonyms (every explicitly set key, then the default).
+    /// Resolves a synonym chain against this broker's explicit settings; see [`resolve_chain`].
     pub(crate) fn resolve_chain(
         &self,
         chain: &[Synonym],
     ) -> Option<(String, ConfigSource, Vec<ConfigSynonym>)> {
-        let mut synonyms = Vec::new();
-        let mut value = None;
-        for synonym in chain {
-            let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
-            if let Some(raw) = self.explicit.get(synonym.key) {
-                synonyms.push(ConfigSynonym {
-                    name: synonym.key.to_string(),
-                    value: canonical(spec.config_type, raw),
-                    source: ConfigSource::StaticBroker,
-                });
-                value.get_or_insert_with(|| synonym.convert(spec.config_type, raw));
-            }
-        }
-        let source = if value.is_some() {
-            ConfigSource::StaticBroker
-        } else {
-            ConfigSource::Default
-        };
-        let default = chain.iter().find_map(|synonym| {
-            let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
-            spec.default
-                .map(|default| (synonym, spec.config_type, default))
-        });
-        if let Some((synonym, config_type, default)) = default {
-            synonyms.push(ConfigSynonym {
-                name: synonym.key.to_string(),
-                value: canonical(config_type, default),
-                source: ConfigSource::Default,
-            });
-            value.get_or_insert_with(|| synonym.convert(config_type, default));
-        }
-        value.map(|value| (value, source, synonyms))
+        resolve_chain(&self.explicit, chain)
     }
 
     /// The effective value of broker key `key` as DescribeConfigs text, following its unit
@@ -453,46 +407,84 @@ impl BrokerConfig {
             })
             .collect()
     }
+}
 
-    /// The explicit value of `key`, else its default.
-    fn raw(&self, key: &str) -> Option<String> {
-        let spec = broker_key(key).expect("typed fields name catalogue keys");
-        self.explicit
-            .get(key)
-            .cloned()
-            .or_else(|| spec.default.map(str::to_string))
-    }
+/// Typed reads of checked values, each following the key's unit synonyms and default.
+struct Reader<'a> {
+    explicit: &'a BTreeMap<String, String>,
+}
 
-    /// An optional text key.
-    fn text(&self, key: &str) -> Option<String> {
-        self.raw(key)
-    }
-
-    /// A text key resolved through its synonym chain, which always has a default.
-    fn required_text(&self, key: &'static str) -> String {
-        self.effective_value(key)
+impl Reader<'_> {
+    /// The effective text of a key that always has a value.
+    fn text(&self, key: &'static str) -> String {
+        self.optional_text(key)
             .unwrap_or_else(|| panic!("{key} has a default"))
+    }
+
+    /// The effective text of a key, if it has one.
+    fn optional_text(&self, key: &'static str) -> Option<String> {
+        resolve_chain(self.explicit, &broker_chain(key)).map(|(value, _, _)| value)
     }
 
     /// A checked 32-bit integer key.
     fn int(&self, key: &'static str) -> i32 {
-        self.required_text(key)
+        self.text(key)
             .parse()
             .unwrap_or_else(|_| panic!("{key} is checked to be a 32-bit integer"))
     }
 
-    /// A checked 64-bit integer key, resolved through its unit synonyms.
+    /// A checked 64-bit integer key.
     fn long(&self, key: &'static str) -> i64 {
-        self.required_text(key)
+        self.text(key)
             .parse()
             .unwrap_or_else(|_| panic!("{key} is checked to be an integer"))
     }
 
     /// A checked boolean key.
     fn boolean(&self, key: &'static str) -> bool {
-        parse_bool(&self.required_text(key))
-            .unwrap_or_else(|| panic!("{key} is checked to be a boolean"))
+        parse_bool(&self.text(key)).unwrap_or_else(|| panic!("{key} is checked to be a boolean"))
     }
+}
+
+/// Resolves a synonym chain: the first key the user set wins, else the first key with a
+/// default. Returns the value converted to the chain's unit, whether it was set explicitly,
+/// and the DescribeConfigs synonyms (every explicitly set key, then the default).
+fn resolve_chain(
+    explicit: &BTreeMap<String, String>,
+    chain: &[Synonym],
+) -> Option<(String, ConfigSource, Vec<ConfigSynonym>)> {
+    let mut synonyms = Vec::new();
+    let mut value = None;
+    for synonym in chain {
+        let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
+        if let Some(raw) = explicit.get(synonym.key) {
+            synonyms.push(ConfigSynonym {
+                name: synonym.key.to_string(),
+                value: canonical(spec.config_type, raw),
+                source: ConfigSource::StaticBroker,
+            });
+            value.get_or_insert_with(|| synonym.convert(spec.config_type, raw));
+        }
+    }
+    let source = if value.is_some() {
+        ConfigSource::StaticBroker
+    } else {
+        ConfigSource::Default
+    };
+    let default = chain.iter().find_map(|synonym| {
+        let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
+        spec.default
+            .map(|default| (synonym, spec.config_type, default))
+    });
+    if let Some((synonym, config_type, default)) = default {
+        synonyms.push(ConfigSynonym {
+            name: synonym.key.to_string(),
+            value: canonical(config_type, default),
+            source: ConfigSource::Default,
+        });
+        value.get_or_insert_with(|| synonym.convert(config_type, default));
+    }
+    value.map(|value| (value, source, synonyms))
 }
 
 /// Parses a listener list, `NAME://host:port[,NAME://host:port...]`, under `key`'s rules.

@@ -235,6 +235,31 @@ mod tests {
         assert_eq!((parsed[0].line, parsed[1].line), (3, 5));
     }
 
+    /// Every string up to five characters over the parser's special characters parses without
+    /// panicking, and every key and value comes back trimmed of unescaped blanks.
+    #[test]
+    fn never_panics_on_short_inputs() {
+        const ALPHABET: [char; 9] = ['a', '=', ':', ' ', '\\', '\n', '#', 'u', 'é'];
+        let mut inputs = vec![String::new()];
+        for _ in 0..5 {
+            let mut longer = Vec::with_capacity(inputs.len() * ALPHABET.len());
+            for input in &inputs {
+                for c in ALPHABET {
+                    longer.push(format!("{input}{c}"));
+                }
+            }
+            for input in &longer {
+                if let Ok(properties) = parse(input) {
+                    for property in properties {
+                        assert!(!property.key.ends_with(' ') || input.contains("\\ "));
+                    }
+                }
+                let _ = parse_override(input);
+            }
+            inputs = longer;
+        }
+    }
+
     #[test]
     fn overrides() {
         assert_eq!(parse_override("a=1").unwrap(), pair("a", "1"));
