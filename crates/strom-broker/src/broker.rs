@@ -469,6 +469,7 @@ pub fn log_config(topic: &TopicConfig) -> LogConfig {
         flush_ms: topic.flush_ms,
         timestamp_type_log_append: topic.message_timestamp_type == "LogAppendTime",
         file_delete_delay_ms: topic.file_delete_delay_ms,
+        segment_index_bytes: topic.segment_index_bytes.max(8) as u32,
     }
 }
 

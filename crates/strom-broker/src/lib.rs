@@ -9,6 +9,7 @@
 //! It deliberately does not own storage (that is `strom-log`) nor the configuration
 //! catalogue and cluster model (that is `strom-meta`).
 
+pub mod alloc;
 pub mod background;
 pub mod broker;
 pub mod dispatch;
