@@ -14,13 +14,18 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::TopicPartitionList;
 
-fn fill(bootstrap: &str, topic: &str, partition: i32, count: u64, size: usize) {
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Produces `count` records one at a time; record i has timestamp `base_ts + 1000 * (i + 1)`.
+fn fill(bootstrap: &str, topic: &str, partition: i32, count: u64, size: usize, base_ts: i64) {
     let producer = producer(bootstrap, &[("linger.ms", "0"), ("batch.num.messages", "1")]);
     client_runtime().block_on(async {
         for i in 0..count {
             let value = payload(i, size);
             producer
-                .send(FutureRecord::<(), _>::to(topic).partition(partition).payload(&value).timestamp(1_000 * (i as i64 + 1)), Duration::from_secs(10))
+                .send(FutureRecord::<(), _>::to(topic).partition(partition).payload(&value).timestamp(base_ts + 1_000 * (i as i64 + 1)), Duration::from_secs(10))
                 .await
                 .expect("delivery");
         }
@@ -92,7 +97,7 @@ fn alter_configs_take_effect_and_retention_deletes_segments() {
     let broker = TestBroker::start(&["log.retention.check.interval.ms=200"]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "retained", 1, &[("segment.bytes", "4096")]);
-    fill(&bootstrap, "retained", 0, 60, 1000);
+    fill(&bootstrap, "retained", 0, 60, 1000, now_ms() - 120_000);
     let dir = broker.dir.join("retained-0");
     let before = segment_files(&dir);
     assert!(before >= 10, "segment.bytes=4096 rolled many segments ({before})");
@@ -111,13 +116,13 @@ fn alter_configs_take_effect_and_retention_deletes_segments() {
     let remaining = consume(&bootstrap, "retained", &[0], (high - low) as usize, Duration::from_secs(10));
     assert_eq!(remaining[0].offset, low, "consumption from the beginning starts at the new log start offset");
 
-    // Time-based retention: every record is from 1970 (timestamps 1000..60000 ms).
-    let change = AlterConfig::new(ResourceSpecifier::Topic("retained")).set("retention.ms", "60000").set("segment.bytes", "4096");
+    // Time-based retention: every record is at least a minute old.
+    let change = AlterConfig::new(ResourceSpecifier::Topic("retained")).set("retention.ms", "30000").set("segment.bytes", "4096");
     assert!(rt.block_on(admin.alter_configs(&[change], &AdminOptions::new())).unwrap()[0].is_ok());
     wait_until("retention.ms deletes every segment", Duration::from_secs(10), || watermarks(&bootstrap, "retained", 0).0 == 60);
     let described = rt.block_on(admin.describe_configs(&[ResourceSpecifier::Topic("retained")], &AdminOptions::new())).unwrap();
     let resource = described[0].as_ref().unwrap();
-    assert_eq!(resource.get("retention.ms").unwrap().value.as_deref(), Some("60000"));
+    assert_eq!(resource.get("retention.ms").unwrap().value.as_deref(), Some("30000"));
     assert_eq!(resource.get("retention.bytes").unwrap().source, ConfigSource::Default, "AlterConfigs replaced the whole override set");
 }
 
@@ -148,6 +153,7 @@ fn incremental_alter_configs_set_delete_append() {
     let mut r = km::describe_configs_request::DescribeConfigsResource::default();
     r.resource_type = 2;
     r.resource_name = "incremental".to_string().into();
+    r.configuration_keys = None;
     describe.resources = vec![r];
     let described = raw.send(4, &describe);
     let get = |name: &str| described.results[0].configs.iter().find(|c| c.name.as_str() == name).unwrap().clone();
@@ -174,7 +180,7 @@ fn create_partitions_and_delete_records() {
     assert!(r[0].is_ok(), "{r:?}");
     let r = rt.block_on(admin.create_partitions(&[NewPartitions::new("grow", 2)], &AdminOptions::new())).unwrap();
     assert!(matches!(&r[0], Err((_, RDKafkaErrorCode::InvalidPartitions))), "shrinking is refused: {r:?}");
-    fill(&bootstrap, "grow", 3, 20, 50);
+    fill(&bootstrap, "grow", 3, 20, 50, now_ms());
     assert_eq!(watermarks(&bootstrap, "grow", 3), (0, 20));
 
     let mut offsets = TopicPartitionList::new();
@@ -201,7 +207,7 @@ fn delete_topic_removes_data() {
     let broker = TestBroker::start(&[]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "doomed", 2, &[]);
-    fill(&bootstrap, "doomed", 0, 10, 100);
+    fill(&bootstrap, "doomed", 0, 10, 100, now_ms());
     assert!(broker.dir.join("doomed-0").exists());
     let admin = admin(&bootstrap);
     let rt = client_runtime();
@@ -225,14 +231,15 @@ fn list_offsets_earliest_latest_timestamp_max() {
     let broker = TestBroker::start(&[]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "times", 1, &[]);
-    fill(&bootstrap, "times", 0, 10, 10); // timestamps 1000, 2000, ... 10000
+    let base = now_ms() - 60_000;
+    fill(&bootstrap, "times", 0, 10, 10, base); // timestamps base+1000 .. base+10000
     let consumer: BaseConsumer = client_config(&bootstrap, &[]).create().unwrap();
     let mut query = TopicPartitionList::new();
-    query.add_partition_offset("times", 0, rdkafka::Offset::Offset(2500)).unwrap();
+    query.add_partition_offset("times", 0, rdkafka::Offset::Offset(base + 2500)).unwrap();
     let found = consumer.offsets_for_times(query, Duration::from_secs(5)).unwrap();
     assert_eq!(found.find_partition("times", 0).unwrap().offset(), rdkafka::Offset::Offset(2), "first record with timestamp >= 2500 is the one at 3000");
     let mut late = TopicPartitionList::new();
-    late.add_partition_offset("times", 0, rdkafka::Offset::Offset(99_999)).unwrap();
+    late.add_partition_offset("times", 0, rdkafka::Offset::Offset(base + 99_999)).unwrap();
     let found = consumer.offsets_for_times(late, Duration::from_secs(5)).unwrap();
     assert_eq!(found.find_partition("times", 0).unwrap().offset(), rdkafka::Offset::End, "no record that late");
 
@@ -241,7 +248,7 @@ fn list_offsets_earliest_latest_timestamp_max() {
     request.replica_id = km::BrokerId(-1);
     let mut topic = km::list_offsets_request::ListOffsetsTopic::default();
     topic.name = km::TopicName("times".to_string().into());
-    for ts in [-1i64, -2, -3, 5000] {
+    for ts in [-1i64, -2, -3, base + 5000] {
         let mut p = km::list_offsets_request::ListOffsetsPartition::default();
         p.partition_index = 0;
         p.timestamp = ts;
@@ -254,8 +261,8 @@ fn list_offsets_earliest_latest_timestamp_max() {
         let expected = match ts {
             -1 => (10, -1),
             -2 => (0, -1),
-            -3 => (9, 10_000),
-            _ => (4, 5_000),
+            -3 => (9, base + 10_000),
+            _ => (4, base + 5_000),
         };
         assert_eq!((p.offset, p.timestamp), expected, "ListOffsets timestamp {ts}");
     }
