@@ -409,8 +409,9 @@ impl Segment {
                 .read_header(position)?
                 .ok_or_else(|| self.corrupt(position, "partial batch header"))?;
             let total = header.total_len() as u64;
-            if total < BATCH_HEADER_LEN as u64 || position + total > self.size {
-                return Err(self.corrupt(position, "batch length beyond the segment"));
+            if header.magic != 2 || total < BATCH_HEADER_LEN as u64 || position + total > self.size
+            {
+                return Err(self.corrupt(position, "not a batch header"));
             }
             if !visit(position, &header) {
                 return Ok(());
@@ -422,9 +423,16 @@ impl Segment {
 
     /// The first batch whose last offset is at or above `offset`, with its position.
     pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
-        let (_, start) = self.offset_index.lookup(offset);
+        let (entry_offset, start) = self.offset_index.lookup(offset);
         let mut found = None;
+        let mut index_wrong = false;
         self.for_each_batch(start, |position, header| {
+            // An index entry names the base offset of the batch at its position; a mismatch
+            // means the index file was damaged after it passed the open-time sanity check.
+            if position == start && start > 0 && header.base_offset != entry_offset {
+                index_wrong = true;
+                return false;
+            }
             if header.last_offset() >= offset {
                 found = Some((position, *header));
                 false
@@ -432,6 +440,9 @@ impl Segment {
                 true
             }
         })?;
+        if index_wrong {
+            return Err(self.corrupt(start, "offset index entry does not match the batch there"));
+        }
         Ok(found)
     }
 
