@@ -16,7 +16,8 @@ use rdkafka::Offset;
 fn produce_numbered(bootstrap: &str, topic: &str, count: u64, extra: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>, i64)> {
     let producer = producer(bootstrap, extra);
     let rt = client_runtime();
-    let base_ts = 1_700_000_000_000i64;
+    // Recent timestamps: older ones would be removed by the default 7-day retention.
+    let base_ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 600_000;
     let mut sent = Vec::new();
     rt.block_on(async {
         let mut futures = Vec::new();
