@@ -1,1 +1,284 @@
-fn main() {}
+//! The `strom` binary: argument parsing and wiring.
+//!
+//! `strom broker` runs a broker from `strom-broker`. The client commands (`topic`, `produce`,
+//! `consume`, `cluster`) talk to any Kafka-compatible cluster through librdkafka; they live in
+//! this crate's modules for now because they are thin uses of that client, not domain logic.
+//!
+//! Exit codes: 0 success, 1 a failed operation, 2 a usage error or refused configuration.
+
+mod broker;
+mod client;
+mod cluster;
+mod consume;
+mod format;
+mod native;
+mod output;
+mod produce;
+mod topic;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::client::{parse_key_values, ClientOptions};
+
+/// Strom: a Kafka-compatible broker and its command-line tools.
+#[derive(Debug, Parser)]
+#[command(name = "strom", version, about)]
+struct Cli {
+    /// Bootstrap brokers, HOST:PORT[,HOST:PORT..] (client commands) [env: STROM_BROKERS]
+    /// [default: 127.0.0.1:9092].
+    #[arg(short = 'b', long, global = true, value_name = "HOST:PORT[,..]")]
+    brokers: Option<String>,
+    /// Print machine-readable JSON instead of tables (client commands).
+    #[arg(long, global = true)]
+    json: bool,
+    /// How long one request may take, in milliseconds; also bounds a record's delivery in
+    /// `produce` (client commands).
+    #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
+    timeout_ms: u64,
+    /// A librdkafka client property, KEY=VALUE; repeatable (client commands).
+    #[arg(long = "prop", global = true, value_name = "KEY=VALUE")]
+    props: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a broker until SIGTERM or SIGINT.
+    Broker(broker::BrokerArgs),
+    /// Create, list, describe, reconfigure and delete topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Write one record per line of standard input to a topic.
+    Produce(produce::ProduceArgs),
+    /// Read records from a topic and print them.
+    Consume(consume::ConsumeArgs),
+    /// Show the cluster's brokers and controller.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Broker(args) = cli.command {
+        return broker::run(args);
+    }
+    match run_client(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a client command. librdkafka's own log lines are off unless `RUST_LOG` asks for
+/// them: a refused connection is retried and logged every second, and our final error
+/// already says what failed and where.
+fn run_client(cli: Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("warn,rdkafka=off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let options = ClientOptions {
+        brokers: brokers_or_default(cli.brokers),
+        timeout_ms: cli.timeout_ms,
+        props: parse_key_values(&cli.props, "--prop")?,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Broker(_) => unreachable!("handled in main"),
+        Command::Consume(args) => consume::run(&options, args),
+        Command::Cluster(command) => cluster::run(&options, command),
+        Command::Topic(command) => runtime()?.block_on(topic::run(&options, command)),
+        Command::Produce(args) => runtime()?.block_on(produce::run(&options, args)),
+    }
+}
+
+/// The bootstrap brokers: `--brokers`, else `STROM_BROKERS`, else the local default. (Read
+/// by hand because the workspace builds clap without its `env` feature.)
+fn brokers_or_default(flag: Option<String>) -> String {
+    flag.or_else(|| {
+        std::env::var("STROM_BROKERS")
+            .ok()
+            .filter(|v| !v.is_empty())
+    })
+    .unwrap_or_else(|| DEFAULT_BROKERS.to_owned())
+}
+
+/// Where client commands look for a broker when nothing else is given.
+const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
+
+/// A single-threaded runtime for the commands that await rdkafka futures; librdkafka does its
+/// network I/O on its own threads.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_before_and_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "strom",
+            "-b",
+            "h:1",
+            "topic",
+            "list",
+            "--json",
+            "--timeout-ms",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(brokers_or_default(cli.brokers), "h:1");
+        assert!(cli.json);
+        assert_eq!(cli.timeout_ms, 5);
+    }
+
+    #[test]
+    fn topic_create_takes_short_flags_and_repeated_configs() {
+        let cli = Cli::try_parse_from([
+            "strom",
+            "topic",
+            "create",
+            "t",
+            "-p",
+            "3",
+            "-r",
+            "1",
+            "-c",
+            "a=1",
+            "-c",
+            "b=2",
+            "--validate-only",
+        ])
+        .unwrap();
+        let Command::Topic(topic::TopicCommand::Create(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.partitions, Some(3));
+        assert_eq!(args.replicas, Some(1));
+        assert_eq!(args.configs, ["a=1", "b=2"]);
+        assert!(args.validate_only);
+    }
+
+    #[test]
+    fn alter_config_takes_sets_and_deletes() {
+        let cli = Cli::try_parse_from([
+            "strom",
+            "topic",
+            "alter-config",
+            "t",
+            "--set",
+            "a=1",
+            "--delete",
+            "b",
+        ])
+        .unwrap();
+        let Command::Topic(topic::TopicCommand::AlterConfig(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.sets, ["a=1"]);
+        assert_eq!(args.deletes, ["b"]);
+    }
+
+    #[test]
+    fn produce_parses_acks_compression_and_headers() {
+        let cli = Cli::try_parse_from([
+            "strom",
+            "produce",
+            "t",
+            "-k",
+            ":",
+            "-H",
+            "a=1",
+            "--acks",
+            "0",
+            "--compression",
+            "zstd",
+            "-p",
+            "2",
+        ])
+        .unwrap();
+        let Command::Produce(args) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.key_separator.as_deref(), Some(":"));
+        assert_eq!(args.headers, ["a=1"]);
+        assert_eq!(args.acks, produce::Acks::None);
+        assert_eq!(args.compression, produce::Compression::Zstd);
+        assert_eq!(args.partition, Some(2));
+    }
+
+    #[test]
+    fn produce_refuses_unknown_acks() {
+        assert!(Cli::try_parse_from(["strom", "produce", "t", "--acks", "2"]).is_err());
+    }
+
+    #[test]
+    fn consume_accepts_a_negative_start_and_repeated_partitions() {
+        let cli = Cli::try_parse_from([
+            "strom",
+            "consume",
+            "t",
+            "--from",
+            "-3",
+            "-p",
+            "0",
+            "-p",
+            "2",
+            "-n",
+            "10",
+            "-f",
+            "%k=%v\\n",
+            "--exit-at-end",
+        ])
+        .unwrap();
+        let Command::Consume(args) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.from.as_deref(), Some("-3"));
+        assert_eq!(args.partitions, [0, 2]);
+        assert_eq!(args.num, Some(10));
+        assert_eq!(args.format, "%k=%v\\n");
+        assert!(args.exit_at_end);
+    }
+
+    #[test]
+    fn broker_takes_a_file_and_repeated_sets() {
+        let cli = Cli::try_parse_from([
+            "strom",
+            "broker",
+            "--config",
+            "server.properties",
+            "--set",
+            "a=1",
+            "--set",
+            "b=2",
+        ])
+        .unwrap();
+        let Command::Broker(args) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.config.unwrap().to_str(), Some("server.properties"));
+        assert_eq!(args.sets, ["a=1", "b=2"]);
+    }
+}

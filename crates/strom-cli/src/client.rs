@@ -1,0 +1,193 @@
+//! What every client command shares: the connection options, building librdkafka clients from
+//! them, and turning librdkafka's terse errors into messages a person can act on.
+//!
+//! This module does not talk to a broker itself; the command modules do.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::metadata::Metadata;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+/// Connection options given on the command line, shared by every client command.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// `host:port[,host:port..]`, passed to librdkafka as `bootstrap.servers`.
+    pub brokers: String,
+    /// How long one request (metadata, admin operation, offset lookup) may take.
+    pub timeout_ms: u64,
+    /// Extra librdkafka properties (`--prop k=v`), applied last so they override ours.
+    pub props: Vec<(String, String)>,
+    /// Print JSON instead of tables.
+    pub json: bool,
+}
+
+impl ClientOptions {
+    /// The per-request timeout as a [`Duration`].
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// A librdkafka configuration with `bootstrap.servers`, the timeouts, and `extra`
+    /// followed by the user's `--prop` overrides.
+    pub fn config(&self, extra: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        config.set("client.id", "strom-cli");
+        for (key, value) in extra {
+            config.set(*key, *value);
+        }
+        for (key, value) in &self.props {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// A consumer used only for metadata and offset lookups: no group, no commits, and no
+    /// topic auto-creation as a side effect of asking about a topic.
+    pub fn metadata_consumer(&self) -> anyhow::Result<BaseConsumer> {
+        self.config(&[
+            ("enable.auto.commit", "false"),
+            ("allow.auto.create.topics", "false"),
+        ])
+        .create()
+        .context("could not create the Kafka client (check --prop values)")
+    }
+
+    /// An admin client for topic and config operations.
+    pub fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+        self.config(&[])
+            .create()
+            .context("could not create the Kafka admin client (check --prop values)")
+    }
+
+    /// Admin options carrying our timeout as both the request and the operation timeout.
+    pub fn admin_options(&self) -> AdminOptions {
+        AdminOptions::new()
+            .request_timeout(Some(self.timeout()))
+            .operation_timeout(Some(self.timeout()))
+    }
+
+    /// Fetches cluster metadata (for one topic, or all when `topic` is `None`), with an error
+    /// that says which brokers were tried and how to point the CLI elsewhere.
+    pub fn fetch_metadata(
+        &self,
+        consumer: &BaseConsumer,
+        topic: Option<&str>,
+    ) -> anyhow::Result<Metadata> {
+        consumer
+            .fetch_metadata(topic, self.timeout())
+            .map_err(|error| self.unreachable(error))
+    }
+
+    /// Looks up one offset per partition with ListOffsets: `timestamp` is a time in
+    /// milliseconds, or `-2` for the log start offset, or `-1` for the high watermark. Returns
+    /// the offset (`None` when there is none, e.g. no record at or after the time) and the
+    /// leader epoch the broker reported, per partition.
+    pub fn list_offsets(
+        &self,
+        consumer: &BaseConsumer,
+        topic: &str,
+        partitions: &[i32],
+        timestamp: i64,
+    ) -> anyhow::Result<BTreeMap<i32, ListedOffset>> {
+        let mut request = TopicPartitionList::with_capacity(partitions.len());
+        for &partition in partitions {
+            request
+                .add_partition_offset(topic, partition, Offset::Offset(timestamp))
+                .context("could not build the ListOffsets request")?;
+        }
+        let response = consumer
+            .offsets_for_times(request, self.timeout())
+            .map_err(|error| self.unreachable(error))?;
+        let epochs = crate::native::leader_epochs(&response);
+        let mut offsets = BTreeMap::new();
+        for element in response.elements() {
+            let offset = match (element.error(), element.offset()) {
+                (Ok(()), Offset::Offset(offset)) => Some(offset),
+                _ => None,
+            };
+            let leader_epoch = epochs
+                .get(&element.partition())
+                .copied()
+                .filter(|&epoch| epoch >= 0);
+            offsets.insert(
+                element.partition(),
+                ListedOffset {
+                    offset,
+                    leader_epoch,
+                },
+            );
+        }
+        Ok(offsets)
+    }
+
+    /// Wraps an error from a request that needs a broker with a hint about `--brokers`.
+    pub fn unreachable(&self, error: rdkafka::error::KafkaError) -> anyhow::Error {
+        anyhow::anyhow!(
+            "no answer from the cluster at {} within {} ms: {error} \
+             (is a broker listening there? set --brokers/-b or STROM_BROKERS, \
+             or raise --timeout-ms)",
+            self.brokers,
+            self.timeout_ms
+        )
+    }
+}
+
+/// One partition's answer to a ListOffsets lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListedOffset {
+    /// The offset found, if any.
+    pub offset: Option<i64>,
+    /// The leader epoch the broker returned with it (ListOffsets v4+), if any.
+    pub leader_epoch: Option<i32>,
+}
+
+/// Splits a `key=value` argument at the first `=`; `what` names the flag for the error.
+pub fn parse_key_value(argument: &str, what: &str) -> anyhow::Result<(String, String)> {
+    match argument.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => bail!("{what} expects KEY=VALUE, got {argument:?}"),
+    }
+}
+
+/// Parses every `key=value` argument of one flag, keeping their order.
+pub fn parse_key_values(arguments: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    arguments
+        .iter()
+        .map(|argument| parse_key_value(argument, what))
+        .collect()
+}
+
+/// Whether `topic` is internal by Kafka's naming convention (`__consumer_offsets`, ...).
+pub fn is_internal_topic(topic: &str) -> bool {
+    topic.starts_with("__")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_value_splits_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_key_value("a=b=c", "--set").unwrap(),
+            ("a".to_owned(), "b=c".to_owned())
+        );
+        assert_eq!(
+            parse_key_value("a=", "--set").unwrap(),
+            ("a".to_owned(), String::new())
+        );
+    }
+
+    #[test]
+    fn key_value_without_a_key_is_refused_with_the_flag_name() {
+        let error = parse_key_value("=x", "--header").unwrap_err().to_string();
+        assert!(error.contains("--header"), "{error}");
+        assert!(parse_key_value("novalue", "--set").is_err());
+    }
+}

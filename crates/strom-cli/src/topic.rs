@@ -1,0 +1,571 @@
+//! `strom topic ...`: create, list, describe, alter the configuration of, and delete topics,
+//! through librdkafka's admin client and metadata requests.
+//!
+//! Topic ids are not shown: librdkafka's Rust binding does not expose them in metadata.
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use rdkafka::admin::{
+    AlterConfig, ConfigEntry, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::types::RDKafkaErrorCode;
+use serde::Serialize;
+
+use crate::client::{is_internal_topic, parse_key_values, ClientOptions};
+use crate::output::{join_ids, print_json, Table};
+
+/// The `topic` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    Create(CreateArgs),
+    /// List topics with their partition and replica counts.
+    List(ListArgs),
+    /// Show a topic's configuration and partitions.
+    Describe(DescribeArgs),
+    /// Set or delete a topic's configuration overrides.
+    AlterConfig(AlterConfigArgs),
+    /// Delete one or more topics.
+    Delete(DeleteArgs),
+}
+
+/// Arguments of `topic create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The topic name.
+    pub name: String,
+    /// Number of partitions (default: the broker's `num.partitions`).
+    #[arg(short = 'p', long)]
+    pub partitions: Option<i32>,
+    /// Replication factor (default: the broker's `default.replication.factor`).
+    #[arg(short = 'r', long)]
+    pub replicas: Option<i32>,
+    /// A topic configuration override, KEY=VALUE; repeatable.
+    #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
+    pub configs: Vec<String>,
+    /// Ask the broker to validate the request without creating the topic.
+    #[arg(long)]
+    pub validate_only: bool,
+}
+
+/// Arguments of `topic list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Include internal topics (names starting with `__`).
+    #[arg(long)]
+    pub internal: bool,
+}
+
+/// Arguments of `topic describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The topic name.
+    pub name: String,
+    /// Show every configuration entry, not only the overridden ones.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Arguments of `topic alter-config`.
+#[derive(Debug, Args)]
+pub struct AlterConfigArgs {
+    /// The topic name.
+    pub name: String,
+    /// Set an override, KEY=VALUE; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Remove an override so the broker default applies again; repeatable.
+    #[arg(long = "delete", value_name = "KEY")]
+    pub deletes: Vec<String>,
+}
+
+/// Arguments of `topic delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The topics to delete.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// Runs one `topic` subcommand.
+pub async fn run(options: &ClientOptions, command: TopicCommand) -> anyhow::Result<()> {
+    match command {
+        TopicCommand::Create(args) => create(options, args).await,
+        TopicCommand::List(args) => list(options, args),
+        TopicCommand::Describe(args) => describe(options, args).await,
+        TopicCommand::AlterConfig(args) => alter_config(options, args).await,
+        TopicCommand::Delete(args) => delete(options, args).await,
+    }
+}
+
+/// Turns an admin-level error code into a sentence about `topic`.
+fn admin_failure(action: &str, topic: &str, code: RDKafkaErrorCode) -> anyhow::Error {
+    let hint = match code {
+        RDKafkaErrorCode::TopicAlreadyExists => " (use `strom topic describe` to inspect it)",
+        RDKafkaErrorCode::UnknownTopicOrPartition => " (use `strom topic list` to see topics)",
+        RDKafkaErrorCode::InvalidReplicationFactor => {
+            " (it cannot exceed the number of live brokers; see `strom cluster info`)"
+        }
+        RDKafkaErrorCode::InvalidConfig => " (check the KEY=VALUE overrides)",
+        _ => "",
+    };
+    anyhow::anyhow!("could not {action} topic {topic:?}: {code}{hint}")
+}
+
+async fn create(options: &ClientOptions, args: CreateArgs) -> anyhow::Result<()> {
+    let configs = parse_key_values(&args.configs, "--config")?;
+    let partitions = args.partitions.unwrap_or(-1);
+    let replicas = args.replicas.unwrap_or(-1);
+    if partitions == 0 || partitions < -1 {
+        bail!("--partitions must be at least 1, got {partitions}");
+    }
+    if replicas == 0 || replicas < -1 {
+        bail!("--replicas must be at least 1, got {replicas}");
+    }
+    let mut new_topic = NewTopic::new(&args.name, partitions, TopicReplication::Fixed(replicas));
+    for (key, value) in &configs {
+        new_topic = new_topic.set(key, value);
+    }
+    let admin = options.admin()?;
+    let admin_options = options.admin_options().validate_only(args.validate_only);
+    let results = admin
+        .create_topics([&new_topic], &admin_options)
+        .await
+        .map_err(|error| options.unreachable(error))?;
+    for result in results {
+        if let Err((topic, code)) = result {
+            return Err(admin_failure("create", &topic, code));
+        }
+    }
+    if options.json {
+        print_json(&serde_json::json!({
+            "topic": args.name,
+            "created": !args.validate_only,
+            "validate_only": args.validate_only,
+        }))
+    } else {
+        if args.validate_only {
+            println!(
+                "topic {:?} is valid (not created: --validate-only)",
+                args.name
+            );
+        } else {
+            println!("created topic {:?}", args.name);
+        }
+        Ok(())
+    }
+}
+
+/// One row of `topic list`.
+#[derive(Debug, Serialize)]
+struct TopicSummary {
+    name: String,
+    partitions: usize,
+    replicas: usize,
+}
+
+fn list(options: &ClientOptions, args: ListArgs) -> anyhow::Result<()> {
+    let consumer = options.metadata_consumer()?;
+    let metadata = options.fetch_metadata(&consumer, None)?;
+    let mut topics: Vec<TopicSummary> = metadata
+        .topics()
+        .iter()
+        .filter(|topic| args.internal || !is_internal_topic(topic.name()))
+        .map(|topic| TopicSummary {
+            name: topic.name().to_owned(),
+            partitions: topic.partitions().len(),
+            replicas: topic
+                .partitions()
+                .iter()
+                .map(|partition| partition.replicas().len())
+                .max()
+                .unwrap_or(0),
+        })
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    if options.json {
+        return print_json(&topics);
+    }
+    let mut table = Table::new(&["NAME", "PARTITIONS", "REPLICAS"]);
+    for topic in &topics {
+        table.row(vec![
+            topic.name.clone(),
+            topic.partitions.to_string(),
+            topic.replicas.to_string(),
+        ]);
+    }
+    Ok(table.print()?)
+}
+
+/// A configuration entry as shown by `topic describe`.
+#[derive(Debug, Serialize)]
+struct ConfigRow {
+    name: String,
+    value: Option<String>,
+    source: &'static str,
+    is_default: bool,
+    is_read_only: bool,
+    is_sensitive: bool,
+}
+
+/// A partition as shown by `topic describe`.
+#[derive(Debug, Serialize)]
+struct PartitionRow {
+    partition: i32,
+    leader: i32,
+    /// The leader epoch from ListOffsets (latest), when the broker reports one.
+    leader_epoch: Option<i32>,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    log_start_offset: Option<i64>,
+    high_watermark: Option<i64>,
+    error: Option<String>,
+}
+
+/// The whole answer of `topic describe --json`.
+#[derive(Debug, Serialize)]
+struct TopicDescription {
+    name: String,
+    /// Always `null`: librdkafka's Rust binding does not expose topic ids.
+    id: Option<String>,
+    partition_count: usize,
+    replication_factor: usize,
+    configs: Vec<ConfigRow>,
+    partitions: Vec<PartitionRow>,
+}
+
+/// Kafka's own names for config sources, as `kafka-configs.sh` prints them.
+fn source_name(source: &ConfigSource) -> &'static str {
+    match source {
+        ConfigSource::Unknown => "UNKNOWN",
+        ConfigSource::DynamicTopic => "DYNAMIC_TOPIC_CONFIG",
+        ConfigSource::DynamicBroker => "DYNAMIC_BROKER_CONFIG",
+        ConfigSource::DynamicDefaultBroker => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
+        ConfigSource::Default => "DEFAULT_CONFIG",
+    }
+}
+
+fn config_row(entry: &ConfigEntry) -> ConfigRow {
+    ConfigRow {
+        name: entry.name.clone(),
+        value: if entry.is_sensitive {
+            None
+        } else {
+            entry.value.clone()
+        },
+        source: source_name(&entry.source),
+        is_default: entry.is_default,
+        is_read_only: entry.is_read_only,
+        is_sensitive: entry.is_sensitive,
+    }
+}
+
+/// Describes the topic's configuration; `None` entries mean the broker refused the request.
+async fn describe_topic_configs(
+    options: &ClientOptions,
+    topic: &str,
+) -> anyhow::Result<Vec<ConfigEntry>> {
+    let admin = options.admin()?;
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options.admin_options())
+        .await
+        .map_err(|error| options.unreachable(error))?;
+    let Some(result) = results.into_iter().next() else {
+        bail!("the broker sent no DescribeConfigs result for topic {topic:?}");
+    };
+    let resource =
+        result.map_err(|code| admin_failure("describe the configuration of", topic, code))?;
+    Ok(resource.entries)
+}
+
+async fn describe(options: &ClientOptions, args: DescribeArgs) -> anyhow::Result<()> {
+    let consumer = options.metadata_consumer()?;
+    let metadata = options.fetch_metadata(&consumer, Some(&args.name))?;
+    let Some(topic) = metadata
+        .topics()
+        .iter()
+        .find(|topic| topic.name() == args.name)
+    else {
+        bail!(
+            "topic {:?} does not exist (use `strom topic list`)",
+            args.name
+        );
+    };
+    if let Some(error) = topic.error() {
+        let code = RDKafkaErrorCode::from(error);
+        return Err(admin_failure("describe", &args.name, code));
+    }
+    let mut partition_metadata: Vec<_> = topic.partitions().iter().collect();
+    partition_metadata.sort_by_key(|partition| partition.id());
+    let ids: Vec<i32> = partition_metadata.iter().map(|p| p.id()).collect();
+    let earliest = options.list_offsets(&consumer, &args.name, &ids, -2)?;
+    let latest = options.list_offsets(&consumer, &args.name, &ids, -1)?;
+
+    let partitions: Vec<PartitionRow> = partition_metadata
+        .iter()
+        .map(|partition| {
+            let latest = latest.get(&partition.id()).copied().unwrap_or_default();
+            PartitionRow {
+                partition: partition.id(),
+                leader: partition.leader(),
+                leader_epoch: latest.leader_epoch,
+                replicas: partition.replicas().to_vec(),
+                isr: partition.isr().to_vec(),
+                log_start_offset: earliest
+                    .get(&partition.id())
+                    .and_then(|listed| listed.offset),
+                high_watermark: latest.offset,
+                error: partition
+                    .error()
+                    .map(|error| RDKafkaErrorCode::from(error).to_string()),
+            }
+        })
+        .collect();
+
+    let mut configs: Vec<ConfigRow> = describe_topic_configs(options, &args.name)
+        .await?
+        .iter()
+        .filter(|entry| args.all || !entry.is_default)
+        .map(config_row)
+        .collect();
+    configs.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let description = TopicDescription {
+        name: args.name.clone(),
+        id: None,
+        partition_count: partitions.len(),
+        replication_factor: partitions
+            .iter()
+            .map(|p| p.replicas.len())
+            .max()
+            .unwrap_or(0),
+        configs,
+        partitions,
+    };
+    if options.json {
+        return print_json(&description);
+    }
+    print_description(&description, args.all)
+}
+
+fn print_description(description: &TopicDescription, all: bool) -> anyhow::Result<()> {
+    println!("NAME                {}", description.name);
+    println!("PARTITIONS          {}", description.partition_count);
+    println!("REPLICATION-FACTOR  {}", description.replication_factor);
+    println!();
+    if description.configs.is_empty() && !all {
+        println!("CONFIGS: none overridden (--all shows every entry)");
+    } else {
+        println!("CONFIGS");
+        let mut table = Table::new(&["NAME", "VALUE", "SOURCE"]);
+        for config in &description.configs {
+            let value = if config.is_sensitive {
+                "<sensitive>".to_owned()
+            } else {
+                config.value.clone().unwrap_or_else(|| "-".to_owned())
+            };
+            table.row(vec![config.name.clone(), value, config.source.to_owned()]);
+        }
+        table.print()?;
+    }
+    println!();
+    println!("PARTITIONS");
+    let mut table = Table::new(&[
+        "PARTITION",
+        "LEADER",
+        "EPOCH",
+        "REPLICAS",
+        "ISR",
+        "LOG-START-OFFSET",
+        "HIGH-WATERMARK",
+    ]);
+    let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
+    for partition in &description.partitions {
+        table.row(vec![
+            partition.partition.to_string(),
+            partition.leader.to_string(),
+            or_dash(partition.leader_epoch.map(|e| e.to_string())),
+            join_ids(&partition.replicas),
+            join_ids(&partition.isr),
+            or_dash(partition.log_start_offset.map(|o| o.to_string())),
+            or_dash(partition.high_watermark.map(|o| o.to_string())),
+        ]);
+    }
+    table.print()?;
+    for partition in &description.partitions {
+        if let Some(error) = &partition.error {
+            eprintln!("partition {}: {error}", partition.partition);
+        }
+    }
+    Ok(())
+}
+
+/// Computes the full override set after applying `sets` and then `deletes` to `current`.
+///
+/// Kept separate from the I/O so the read-modify-write rule is testable: a key both set and
+/// deleted in one command is refused, because the intent is ambiguous.
+fn apply_overrides(
+    current: BTreeMap<String, String>,
+    sets: &[(String, String)],
+    deletes: &[String],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut overrides = current;
+    for key in deletes {
+        if sets.iter().any(|(set_key, _)| set_key == key) {
+            bail!("{key:?} is given to both --set and --delete; choose one");
+        }
+        overrides.remove(key);
+    }
+    for (key, value) in sets {
+        overrides.insert(key.clone(), value.clone());
+    }
+    Ok(overrides)
+}
+
+/// Applies `--set`/`--delete` with the non-incremental AlterConfigs API, because rdkafka 0.39
+/// does not expose IncrementalAlterConfigs: the current overrides (source
+/// `DYNAMIC_TOPIC_CONFIG`) are read, changed, and the whole set is written back. A concurrent
+/// change by another client between the read and the write can be lost.
+async fn alter_config(options: &ClientOptions, args: AlterConfigArgs) -> anyhow::Result<()> {
+    if args.sets.is_empty() && args.deletes.is_empty() {
+        bail!("nothing to change: give --set KEY=VALUE and/or --delete KEY");
+    }
+    let sets = parse_key_values(&args.sets, "--set")?;
+    let entries = describe_topic_configs(options, &args.name).await?;
+    let mut current = BTreeMap::new();
+    for entry in entries
+        .iter()
+        .filter(|entry| entry.source == ConfigSource::DynamicTopic)
+    {
+        match &entry.value {
+            Some(value) => {
+                current.insert(entry.name.clone(), value.clone());
+            }
+            None if args.deletes.contains(&entry.name) => {}
+            None => bail!(
+                "cannot keep the override {:?}: the broker hides its value (sensitive), and \
+                 AlterConfigs replaces every override; delete it or set it again explicitly",
+                entry.name
+            ),
+        }
+    }
+    let not_overridden: Vec<&String> = args
+        .deletes
+        .iter()
+        .filter(|key| !current.contains_key(*key))
+        .collect();
+    let overrides = apply_overrides(current, &sets, &args.deletes)?;
+
+    let mut request = AlterConfig::new(ResourceSpecifier::Topic(&args.name));
+    for (key, value) in &overrides {
+        request = request.set(key, value);
+    }
+    let admin = options.admin()?;
+    let results = admin
+        .alter_configs([&request], &options.admin_options())
+        .await
+        .map_err(|error| options.unreachable(error))?;
+    for result in results {
+        if let Err((_, code)) = result {
+            return Err(admin_failure(
+                "alter the configuration of",
+                &args.name,
+                code,
+            ));
+        }
+    }
+    if options.json {
+        return print_json(&serde_json::json!({
+            "topic": args.name,
+            "overrides": overrides,
+        }));
+    }
+    for key in not_overridden {
+        eprintln!("note: {key:?} was not overridden; nothing to delete");
+    }
+    println!("altered configuration of topic {:?}", args.name);
+    if overrides.is_empty() {
+        println!("no overrides remain");
+    } else {
+        let mut table = Table::new(&["NAME", "VALUE"]);
+        for (key, value) in &overrides {
+            table.row(vec![key.clone(), value.clone()]);
+        }
+        table.print()?;
+    }
+    Ok(())
+}
+
+async fn delete(options: &ClientOptions, args: DeleteArgs) -> anyhow::Result<()> {
+    let admin = options.admin()?;
+    let names: Vec<&str> = args.names.iter().map(String::as_str).collect();
+    let results = admin
+        .delete_topics(&names, &options.admin_options())
+        .await
+        .map_err(|error| options.unreachable(error))?;
+    let mut deleted = Vec::new();
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(topic) => deleted.push(topic),
+            Err((topic, code)) => failures.push(admin_failure("delete", &topic, code)),
+        }
+    }
+    if options.json {
+        print_json(&serde_json::json!({
+            "deleted": deleted,
+            "failed": failures.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        for topic in &deleted {
+            println!("deleted topic {topic:?}");
+        }
+    }
+    match failures.len() {
+        0 => Ok(()),
+        1 => Err(failures.remove(0)),
+        count => {
+            for failure in &failures {
+                eprintln!("{failure}");
+            }
+            bail!(
+                "{count} of {} topics could not be deleted",
+                args.names.len()
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn overrides_keep_untouched_keys_and_apply_sets_and_deletes() {
+        let current = map(&[("retention.ms", "1000"), ("cleanup.policy", "compact")]);
+        let sets = vec![("segment.bytes".to_owned(), "1048576".to_owned())];
+        let deletes = vec!["retention.ms".to_owned(), "absent.key".to_owned()];
+        let result = apply_overrides(current, &sets, &deletes).unwrap();
+        assert_eq!(
+            result,
+            map(&[("cleanup.policy", "compact"), ("segment.bytes", "1048576")])
+        );
+    }
+
+    #[test]
+    fn a_key_both_set_and_deleted_is_refused() {
+        let sets = vec![("retention.ms".to_owned(), "5".to_owned())];
+        let deletes = vec!["retention.ms".to_owned()];
+        assert!(apply_overrides(BTreeMap::new(), &sets, &deletes).is_err());
+    }
+}
