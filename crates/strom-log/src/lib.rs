@@ -5,6 +5,22 @@
 //! The crate does no networking and reads no clock: time comes in as `now_ms` arguments. The
 //! broker drives it and does the group-commit fsync outside the log's mutex
 //! ([`Log::sync_target`], [`Log::mark_flushed`]).
+//!
+//! Code map: [`batch`] (v2 batch header, validation, in-place rewrites), [`segment`] (one
+//! `.log` file and its indexes; documents the on-disk format and the disk assumptions),
+//! `index`/`time_index` (the sparse index files), [`producer_state`] (idempotence rules and
+//! snapshots), [`log`] (one partition), [`checkpoint`] (checkpoint files, `meta.properties`
+//! helpers, atomic writes), [`manager`] (all partitions of the broker's log dirs).
+//!
+//! **Invariant:** for every log, `log_start_offset <= high_watermark <= log_end_offset`,
+//! `recovery_point <= log_end_offset` and only grows, and bytes handed out in a [`FileSlice`] are
+//! never rewritten: files below the end are only deleted (open handles keep reading) or truncated
+//! by recovery before the log is readable.
+//!
+//! **API boundary:** the broker passes whole produce `records` blobs and gets offsets or an
+//! [`AppendError`] to map to a Kafka error code; fetches get a [`FileSlice`] to `pread` (or
+//! `sendfile`) outside the lock. The crate never decodes records except for timestamp lookups
+//! and never decompresses.
 
 pub mod batch;
 pub mod config;

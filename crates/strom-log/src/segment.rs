@@ -237,11 +237,13 @@ impl Segment {
 
     /// Re-reads the whole segment batch by batch (length, magic, CRC-32C, increasing offsets),
     /// rebuilds both indexes, and truncates the file at the first batch that fails. Offsets must
-    /// be at or above `min_offset` (the previous segment's end).
+    /// be at or above `min_offset` (the previous segment's end) and below `end_bound` (the next
+    /// segment's base offset, if any).
     pub(crate) fn recover(
         &mut self,
         config: &LogConfig,
         min_offset: i64,
+        end_bound: Option<i64>,
     ) -> Result<RecoveryOutcome, LogError> {
         let file_len = self
             .file
@@ -266,6 +268,8 @@ impl Segment {
             if header.batch_length < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32
                 || position + total as u64 > file_len
                 || header.base_offset < expected
+                || header.last_offset_delta < 0
+                || end_bound.is_some_and(|bound| header.last_offset() >= bound)
                 || header.last_offset() - self.base_offset > MAX_RELATIVE_OFFSET
                 || position + total as u64 > MAX_SEGMENT_SIZE
             {

@@ -134,9 +134,9 @@ impl Log {
             let next_base = bases.get(i + 1).copied();
             let holds_unflushed = next_base.is_none_or(|next| next > recovery_point);
             let min_offset = segments.last().map_or(base, Segment::next_offset);
-            if insane || (!clean_shutdown && holds_unflushed) || segment.next_offset() < min_offset
-            {
-                let outcome = segment.recover(&config, min_offset)?;
+            let overlaps_next = next_base.is_some_and(|next| segment.next_offset() > next);
+            if insane || (!clean_shutdown && holds_unflushed) || overlaps_next {
+                let outcome = segment.recover(&config, min_offset, next_base)?;
                 stats.segments_recovered += 1;
                 stats.bytes_reread += outcome.bytes_read;
                 stats.bytes_truncated += outcome.bytes_truncated;

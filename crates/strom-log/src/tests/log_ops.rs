@@ -263,3 +263,20 @@ fn delete_removes_the_directory() {
     // A reader that got its slice before the delete still reads it.
     assert_eq!(slice.read_to_bytes().unwrap().len(), slice.len);
 }
+
+#[test]
+fn full_index_rolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_index_bytes: 16,
+        index_interval_bytes: 0,
+        ..LogConfig::default()
+    };
+    let mut log = open(&dir, config);
+    for i in 0..10 {
+        log.append(batch(1, 1, i, 0), 0, 0).unwrap();
+    }
+    // Two entries per segment: entries for the 2nd and 3rd batch, then a roll.
+    assert_eq!(log.segment_count(), 4);
+    assert_eq!(read_all(&log).len(), 10);
+}
