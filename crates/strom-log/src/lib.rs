@@ -31,6 +31,7 @@ pub use config::LogConfig;
 pub use error::{AppendError, LogError, ReadError};
 pub mod checkpoint;
 mod index;
+pub mod leader_epoch;
 pub mod log;
 pub mod producer_state;
 pub mod segment;

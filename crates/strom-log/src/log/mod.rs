@@ -106,6 +106,7 @@ pub struct Log {
     /// Every offset below this is durable on disk. Invariant: <= log end offset; monotonic.
     recovery_point: i64,
     producer_state: ProducerState,
+    leader_epochs: crate::leader_epoch::LeaderEpochCache,
     unflushed_records: i64,
     first_unflushed_ms: Option<i64>,
     recovery_stats: RecoveryStats,
@@ -178,6 +179,8 @@ impl Log {
             fsync_dir(dir)?;
         }
         let log_end_offset = segments.last().expect("non-empty").next_offset();
+        let mut leader_epochs = crate::leader_epoch::LeaderEpochCache::load(dir);
+        leader_epochs.truncate_from_end(log_end_offset)?;
         let mut log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -186,6 +189,7 @@ impl Log {
             high_watermark: log_end_offset,
             recovery_point: log_end_offset,
             producer_state: ProducerState::default(),
+            leader_epochs,
             unflushed_records: 0,
             first_unflushed_ms: None,
             recovery_stats: stats,
@@ -344,6 +348,9 @@ impl Log {
             .expect("active segment")
             .append(&header, &bytes, config, now_ms)?;
         self.producer_state.update(&header);
+        self.leader_epochs
+            .assign(leader_epoch, header.base_offset)
+            .map_err(AppendError::Io)?;
         self.unflushed_records += i64::from(header.records_count);
         self.first_unflushed_ms.get_or_insert(now_ms);
         if self.flush_due(now_ms) {
