@@ -178,9 +178,13 @@ impl Broker {
         for (topic, partition) in missing {
             broker.open_partition(&topic, partition)?;
         }
+        let stats = broker.logs.recovery_stats();
         tracing::info!(
             partitions = broker.partitions.read().unwrap().len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
+            segments_recovered = stats.segments_recovered,
+            bytes_reread = stats.bytes_reread,
+            bytes_truncated = stats.bytes_truncated,
             "logs loaded"
         );
         Ok(broker)

@@ -8,24 +8,39 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kafka_protocol::messages::{self as km};
-use rdkafka::admin::{AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::TopicPartitionList;
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// Produces `count` records one at a time; record i has timestamp `base_ts + 1000 * (i + 1)`.
 fn fill(bootstrap: &str, topic: &str, partition: i32, count: u64, size: usize, base_ts: i64) {
-    let producer = producer(bootstrap, &[("linger.ms", "0"), ("batch.num.messages", "1")]);
+    let producer = producer(
+        bootstrap,
+        &[("linger.ms", "0"), ("batch.num.messages", "1")],
+    );
     client_runtime().block_on(async {
         for i in 0..count {
             let value = payload(i, size);
             producer
-                .send(FutureRecord::<(), _>::to(topic).partition(partition).payload(&value).timestamp(base_ts + 1_000 * (i as i64 + 1)), Duration::from_secs(10))
+                .send(
+                    FutureRecord::<(), _>::to(topic)
+                        .partition(partition)
+                        .payload(&value)
+                        .timestamp(base_ts + 1_000 * (i as i64 + 1)),
+                    Duration::from_secs(10),
+                )
                 .await
                 .expect("delivery");
         }
@@ -34,7 +49,9 @@ fn fill(bootstrap: &str, topic: &str, partition: i32, count: u64, size: usize, b
 
 fn watermarks(bootstrap: &str, topic: &str, partition: i32) -> (i64, i64) {
     let consumer: BaseConsumer = client_config(bootstrap, &[]).create().unwrap();
-    consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)).unwrap()
+    consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(5))
+        .unwrap()
 }
 
 fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
@@ -46,7 +63,18 @@ fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
 }
 
 fn segment_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).map(|d| d.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log")).count()).unwrap_or(0)
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".log")
+            })
+            .count()
+        })
+        .unwrap_or(0)
 }
 
 #[test]
@@ -56,35 +84,83 @@ fn create_topics_with_configs_validate_only_and_errors() {
     let admin = admin(&bootstrap);
     let rt = client_runtime();
     let validate = AdminOptions::new().validate_only(true);
-    let r = rt.block_on(admin.create_topics(&[NewTopic::new("only-validated", 3, TopicReplication::Fixed(1))], &validate)).unwrap();
+    let r = rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(
+                "only-validated",
+                3,
+                TopicReplication::Fixed(1),
+            )],
+            &validate,
+        ))
+        .unwrap();
     assert!(r[0].is_ok(), "validate_only succeeds: {r:?}");
-    let consumer: BaseConsumer = client_config(&bootstrap, &[("allow.auto.create.topics", "false")]).create().unwrap();
-    let md = consumer.fetch_metadata(None, Duration::from_secs(5)).unwrap();
-    assert!(md.topics().iter().all(|t| t.name() != "only-validated"), "validate_only created nothing");
+    let consumer: BaseConsumer =
+        client_config(&bootstrap, &[("allow.auto.create.topics", "false")])
+            .create()
+            .unwrap();
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        md.topics().iter().all(|t| t.name() != "only-validated"),
+        "validate_only created nothing"
+    );
     assert!(!broker.dir.join("only-validated-0").exists());
 
-    let with_configs = NewTopic::new("configured", 2, TopicReplication::Fixed(1)).set("retention.ms", "3600000").set("cleanup.policy", "delete");
-    let r = rt.block_on(admin.create_topics(&[with_configs], &AdminOptions::new())).unwrap();
+    let with_configs = NewTopic::new("configured", 2, TopicReplication::Fixed(1))
+        .set("retention.ms", "3600000")
+        .set("cleanup.policy", "delete");
+    let r = rt
+        .block_on(admin.create_topics(&[with_configs], &AdminOptions::new()))
+        .unwrap();
     assert!(r[0].is_ok());
-    let described = rt.block_on(admin.describe_configs(&[ResourceSpecifier::Topic("configured")], &AdminOptions::new())).unwrap();
+    let described = rt
+        .block_on(admin.describe_configs(
+            &[ResourceSpecifier::Topic("configured")],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
     let resource = described[0].as_ref().unwrap();
     let retention = resource.get("retention.ms").unwrap();
     assert_eq!(retention.value.as_deref(), Some("3600000"));
     assert_eq!(retention.source, ConfigSource::DynamicTopic);
     let segment = resource.get("segment.bytes").unwrap();
     assert_eq!(segment.value.as_deref(), Some("1073741824"));
-    assert_eq!(segment.source, ConfigSource::Default, "a default is not shown as an override");
+    assert_eq!(
+        segment.source,
+        ConfigSource::Default,
+        "a default is not shown as an override"
+    );
 
     let cases: Vec<(NewTopic, RDKafkaErrorCode)> = vec![
-        (NewTopic::new("configured", 1, TopicReplication::Fixed(1)), RDKafkaErrorCode::TopicAlreadyExists),
-        (NewTopic::new("bad name!", 1, TopicReplication::Fixed(1)), RDKafkaErrorCode::InvalidTopic),
-        (NewTopic::new("too-many-replicas", 1, TopicReplication::Fixed(3)), RDKafkaErrorCode::InvalidReplicationFactor),
-        (NewTopic::new("bad-config", 1, TopicReplication::Fixed(1)).set("retention.ms", "soon"), RDKafkaErrorCode::InvalidConfig),
-        (NewTopic::new("unknown-config", 1, TopicReplication::Fixed(1)).set("retention.mss", "1"), RDKafkaErrorCode::InvalidConfig),
+        (
+            NewTopic::new("configured", 1, TopicReplication::Fixed(1)),
+            RDKafkaErrorCode::TopicAlreadyExists,
+        ),
+        (
+            NewTopic::new("bad name!", 1, TopicReplication::Fixed(1)),
+            RDKafkaErrorCode::InvalidTopic,
+        ),
+        (
+            NewTopic::new("too-many-replicas", 1, TopicReplication::Fixed(3)),
+            RDKafkaErrorCode::InvalidReplicationFactor,
+        ),
+        (
+            NewTopic::new("bad-config", 1, TopicReplication::Fixed(1)).set("retention.ms", "soon"),
+            RDKafkaErrorCode::InvalidConfig,
+        ),
+        (
+            NewTopic::new("unknown-config", 1, TopicReplication::Fixed(1))
+                .set("retention.mss", "1"),
+            RDKafkaErrorCode::InvalidConfig,
+        ),
     ];
     for (topic, expected) in cases {
         let name = topic.name.to_string();
-        let r = rt.block_on(admin.create_topics(&[topic], &AdminOptions::new())).unwrap();
+        let r = rt
+            .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+            .unwrap();
         match &r[0] {
             Err((_, code)) => assert_eq!(*code, expected, "{name}"),
             Ok(_) => panic!("{name} should have been refused"),
@@ -100,30 +176,74 @@ fn alter_configs_take_effect_and_retention_deletes_segments() {
     fill(&bootstrap, "retained", 0, 60, 1000, now_ms() - 120_000);
     let dir = broker.dir.join("retained-0");
     let before = segment_files(&dir);
-    assert!(before >= 10, "segment.bytes=4096 rolled many segments ({before})");
+    assert!(
+        before >= 10,
+        "segment.bytes=4096 rolled many segments ({before})"
+    );
     assert_eq!(watermarks(&bootstrap, "retained", 0), (0, 60));
 
     // Size-based retention, set with AlterConfigs (which replaces all overrides, so keep segment.bytes).
     let admin = admin(&bootstrap);
     let rt = client_runtime();
-    let change = AlterConfig::new(ResourceSpecifier::Topic("retained")).set("retention.bytes", "16384").set("segment.bytes", "4096");
-    let r = rt.block_on(admin.alter_configs(&[change], &AdminOptions::new())).unwrap();
+    let change = AlterConfig::new(ResourceSpecifier::Topic("retained"))
+        .set("retention.bytes", "16384")
+        .set("segment.bytes", "4096");
+    let r = rt
+        .block_on(admin.alter_configs(&[change], &AdminOptions::new()))
+        .unwrap();
     assert!(r[0].is_ok(), "{r:?}");
-    wait_until("retention.bytes deletes old segments", Duration::from_secs(10), || watermarks(&bootstrap, "retained", 0).0 > 0);
+    wait_until(
+        "retention.bytes deletes old segments",
+        Duration::from_secs(10),
+        || watermarks(&bootstrap, "retained", 0).0 > 0,
+    );
     let (low, high) = watermarks(&bootstrap, "retained", 0);
     assert_eq!(high, 60);
-    assert!(segment_files(&dir) < before, "segment files were deleted from disk");
-    let remaining = consume(&bootstrap, "retained", &[0], (high - low) as usize, Duration::from_secs(10));
-    assert_eq!(remaining[0].offset, low, "consumption from the beginning starts at the new log start offset");
+    assert!(
+        segment_files(&dir) < before,
+        "segment files were deleted from disk"
+    );
+    let remaining = consume(
+        &bootstrap,
+        "retained",
+        &[0],
+        (high - low) as usize,
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        remaining[0].offset, low,
+        "consumption from the beginning starts at the new log start offset"
+    );
 
     // Time-based retention: every record is at least a minute old.
-    let change = AlterConfig::new(ResourceSpecifier::Topic("retained")).set("retention.ms", "30000").set("segment.bytes", "4096");
-    assert!(rt.block_on(admin.alter_configs(&[change], &AdminOptions::new())).unwrap()[0].is_ok());
-    wait_until("retention.ms deletes every segment", Duration::from_secs(10), || watermarks(&bootstrap, "retained", 0).0 == 60);
-    let described = rt.block_on(admin.describe_configs(&[ResourceSpecifier::Topic("retained")], &AdminOptions::new())).unwrap();
+    let change = AlterConfig::new(ResourceSpecifier::Topic("retained"))
+        .set("retention.ms", "30000")
+        .set("segment.bytes", "4096");
+    assert!(rt
+        .block_on(admin.alter_configs(&[change], &AdminOptions::new()))
+        .unwrap()[0]
+        .is_ok());
+    wait_until(
+        "retention.ms deletes every segment",
+        Duration::from_secs(10),
+        || watermarks(&bootstrap, "retained", 0).0 == 60,
+    );
+    let described = rt
+        .block_on(admin.describe_configs(
+            &[ResourceSpecifier::Topic("retained")],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
     let resource = described[0].as_ref().unwrap();
-    assert_eq!(resource.get("retention.ms").unwrap().value.as_deref(), Some("30000"));
-    assert_eq!(resource.get("retention.bytes").unwrap().source, ConfigSource::Default, "AlterConfigs replaced the whole override set");
+    assert_eq!(
+        resource.get("retention.ms").unwrap().value.as_deref(),
+        Some("30000")
+    );
+    assert_eq!(
+        resource.get("retention.bytes").unwrap().source,
+        ConfigSource::Default,
+        "AlterConfigs replaced the whole override set"
+    );
 }
 
 #[test]
@@ -143,11 +263,19 @@ fn incremental_alter_configs_set_delete_append() {
     let mut resource = AlterConfigsResource::default();
     resource.resource_type = 2;
     resource.resource_name = "incremental".to_string().into();
-    resource.configs = vec![op("segment.ms", 0, Some("600000")), op("retention.ms", 1, None), op("cleanup.policy", 2, Some("compact"))];
+    resource.configs = vec![
+        op("segment.ms", 0, Some("600000")),
+        op("retention.ms", 1, None),
+        op("cleanup.policy", 2, Some("compact")),
+    ];
     let mut request = km::IncrementalAlterConfigsRequest::default();
     request.resources = vec![resource.clone()];
     let response = raw.send(1, &request);
-    assert_eq!(response.responses[0].error_code, 0, "{:?}", response.responses[0].error_message);
+    assert_eq!(
+        response.responses[0].error_code, 0,
+        "{:?}",
+        response.responses[0].error_message
+    );
 
     let mut describe = km::DescribeConfigsRequest::default();
     let mut r = km::describe_configs_request::DescribeConfigsResource::default();
@@ -156,11 +284,25 @@ fn incremental_alter_configs_set_delete_append() {
     r.configuration_keys = None;
     describe.resources = vec![r];
     let described = raw.send(4, &describe);
-    let get = |name: &str| described.results[0].configs.iter().find(|c| c.name.as_str() == name).unwrap().clone();
+    let get = |name: &str| {
+        described.results[0]
+            .configs
+            .iter()
+            .find(|c| c.name.as_str() == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(get("segment.ms").value.unwrap().as_str(), "600000");
     assert_eq!(get("segment.ms").config_source, 1, "DYNAMIC_TOPIC_CONFIG");
-    assert_eq!(get("retention.ms").config_source, 5, "deleted override falls back to the default");
-    assert_eq!(get("cleanup.policy").value.unwrap().as_str(), "delete,compact");
+    assert_eq!(
+        get("retention.ms").config_source,
+        5,
+        "deleted override falls back to the default"
+    );
+    assert_eq!(
+        get("cleanup.policy").value.unwrap().as_str(),
+        "delete,compact"
+    );
 
     // APPEND on a non-list config is refused with INVALID_CONFIG and changes nothing.
     resource.configs = vec![op("segment.ms", 2, Some("1"))];
@@ -176,26 +318,53 @@ fn create_partitions_and_delete_records() {
     create_topic(&bootstrap, "grow", 1, &[]);
     let admin = admin(&bootstrap);
     let rt = client_runtime();
-    let r = rt.block_on(admin.create_partitions(&[NewPartitions::new("grow", 4)], &AdminOptions::new())).unwrap();
+    let r = rt
+        .block_on(admin.create_partitions(&[NewPartitions::new("grow", 4)], &AdminOptions::new()))
+        .unwrap();
     assert!(r[0].is_ok(), "{r:?}");
-    let r = rt.block_on(admin.create_partitions(&[NewPartitions::new("grow", 2)], &AdminOptions::new())).unwrap();
-    assert!(matches!(&r[0], Err((_, RDKafkaErrorCode::InvalidPartitions))), "shrinking is refused: {r:?}");
+    let r = rt
+        .block_on(admin.create_partitions(&[NewPartitions::new("grow", 2)], &AdminOptions::new()))
+        .unwrap();
+    assert!(
+        matches!(&r[0], Err((_, RDKafkaErrorCode::InvalidPartitions))),
+        "shrinking is refused: {r:?}"
+    );
     fill(&bootstrap, "grow", 3, 20, 50, now_ms());
     assert_eq!(watermarks(&bootstrap, "grow", 3), (0, 20));
 
     let mut offsets = TopicPartitionList::new();
-    offsets.add_partition_offset("grow", 3, rdkafka::Offset::Offset(5)).unwrap();
-    let deleted = rt.block_on(admin.delete_records(&offsets, &AdminOptions::new())).unwrap();
+    offsets
+        .add_partition_offset("grow", 3, rdkafka::Offset::Offset(5))
+        .unwrap();
+    let deleted = rt
+        .block_on(admin.delete_records(&offsets, &AdminOptions::new()))
+        .unwrap();
     let element = deleted.find_partition("grow", 3).unwrap();
-    assert_eq!(element.offset(), rdkafka::Offset::Offset(5), "low watermark after DeleteRecords");
+    assert_eq!(
+        element.offset(),
+        rdkafka::Offset::Offset(5),
+        "low watermark after DeleteRecords"
+    );
     assert_eq!(watermarks(&bootstrap, "grow", 3), (5, 20));
     let got = consume(&bootstrap, "grow", &[3], 15, Duration::from_secs(10));
     assert_eq!(got[0].offset, 5);
 
     let mut beyond = TopicPartitionList::new();
-    beyond.add_partition_offset("grow", 3, rdkafka::Offset::Offset(50)).unwrap();
-    let refused = rt.block_on(admin.delete_records(&beyond, &AdminOptions::new())).unwrap();
-    assert_eq!(refused.find_partition("grow", 3).unwrap().error().unwrap_err().rdkafka_error_code(), Some(RDKafkaErrorCode::OffsetOutOfRange));
+    beyond
+        .add_partition_offset("grow", 3, rdkafka::Offset::Offset(50))
+        .unwrap();
+    let refused = rt
+        .block_on(admin.delete_records(&beyond, &AdminOptions::new()))
+        .unwrap();
+    assert_eq!(
+        refused
+            .find_partition("grow", 3)
+            .unwrap()
+            .error()
+            .unwrap_err()
+            .rdkafka_error_code(),
+        Some(RDKafkaErrorCode::OffsetOutOfRange)
+    );
 
     // The new log start offset survives a restart.
     let broker = broker.restart();
@@ -211,13 +380,29 @@ fn delete_topic_removes_data() {
     assert!(broker.dir.join("doomed-0").exists());
     let admin = admin(&bootstrap);
     let rt = client_runtime();
-    let r = rt.block_on(admin.delete_topics(&["doomed"], &AdminOptions::new())).unwrap();
+    let r = rt
+        .block_on(admin.delete_topics(&["doomed"], &AdminOptions::new()))
+        .unwrap();
     assert!(r[0].is_ok());
-    wait_until("partition directories are removed", Duration::from_secs(10), || {
-        std::fs::read_dir(&broker.dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("doomed"))
-    });
-    let r = rt.block_on(admin.delete_topics(&["doomed"], &AdminOptions::new())).unwrap();
-    assert!(matches!(&r[0], Err((_, RDKafkaErrorCode::UnknownTopicOrPartition))), "{r:?}");
+    wait_until(
+        "partition directories are removed",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_dir(&broker.dir).unwrap().all(|e| {
+                !e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("doomed")
+            })
+        },
+    );
+    let r = rt
+        .block_on(admin.delete_topics(&["doomed"], &AdminOptions::new()))
+        .unwrap();
+    assert!(
+        matches!(&r[0], Err((_, RDKafkaErrorCode::UnknownTopicOrPartition))),
+        "{r:?}"
+    );
     // Recreating the name starts from an empty log.
     create_topic(&bootstrap, "doomed", 1, &[]);
     assert_eq!(watermarks(&bootstrap, "doomed", 0), (0, 0));
@@ -235,13 +420,28 @@ fn list_offsets_earliest_latest_timestamp_max() {
     fill(&bootstrap, "times", 0, 10, 10, base); // timestamps base+1000 .. base+10000
     let consumer: BaseConsumer = client_config(&bootstrap, &[]).create().unwrap();
     let mut query = TopicPartitionList::new();
-    query.add_partition_offset("times", 0, rdkafka::Offset::Offset(base + 2500)).unwrap();
-    let found = consumer.offsets_for_times(query, Duration::from_secs(5)).unwrap();
-    assert_eq!(found.find_partition("times", 0).unwrap().offset(), rdkafka::Offset::Offset(2), "first record with timestamp >= 2500 is the one at 3000");
+    query
+        .add_partition_offset("times", 0, rdkafka::Offset::Offset(base + 2500))
+        .unwrap();
+    let found = consumer
+        .offsets_for_times(query, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        found.find_partition("times", 0).unwrap().offset(),
+        rdkafka::Offset::Offset(2),
+        "first record with timestamp >= 2500 is the one at 3000"
+    );
     let mut late = TopicPartitionList::new();
-    late.add_partition_offset("times", 0, rdkafka::Offset::Offset(base + 99_999)).unwrap();
-    let found = consumer.offsets_for_times(late, Duration::from_secs(5)).unwrap();
-    assert_eq!(found.find_partition("times", 0).unwrap().offset(), rdkafka::Offset::End, "no record that late");
+    late.add_partition_offset("times", 0, rdkafka::Offset::Offset(base + 99_999))
+        .unwrap();
+    let found = consumer
+        .offsets_for_times(late, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        found.find_partition("times", 0).unwrap().offset(),
+        rdkafka::Offset::End,
+        "no record that late"
+    );
 
     let mut raw = RawClient::connect(&bootstrap);
     let mut request = km::ListOffsetsRequest::default();
@@ -264,6 +464,10 @@ fn list_offsets_earliest_latest_timestamp_max() {
             -3 => (9, base + 10_000),
             _ => (4, base + 5_000),
         };
-        assert_eq!((p.offset, p.timestamp), expected, "ListOffsets timestamp {ts}");
+        assert_eq!(
+            (p.offset, p.timestamp),
+            expected,
+            "ListOffsets timestamp {ts}"
+        );
     }
 }

@@ -24,7 +24,11 @@ const TOPIC: &str = "crash";
 const PARTITIONS: i32 = 3;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn spawn_broker(dir: &Path, port: u16, round: usize) -> Child {
@@ -48,7 +52,10 @@ fn spawn_broker(dir: &Path, port: u16, round: usize) -> Child {
         .expect("start strom broker");
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "broker did not start listening (see broker-round-{round}.log)");
+        assert!(
+            Instant::now() < deadline,
+            "broker did not start listening (see broker-round-{round}.log)"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     child
@@ -74,14 +81,23 @@ fn checksum(bytes: &[u8]) -> u32 {
 /// (partition, offset) → (id, checksum) of every acknowledged record.
 type Acked = Arc<Mutex<HashMap<(i32, i64), (u64, u32)>>>;
 
-fn produce_until_killed(bootstrap: &str, stop: Arc<AtomicBool>, first_id: u64, size_seed: u64, acked: Acked) -> u64 {
-    let producer = producer(bootstrap, &[
-        ("acks", "all"),
-        ("enable.idempotence", "true"),
-        ("linger.ms", "2"),
-        ("message.timeout.ms", "4000"),
-        ("request.timeout.ms", "2000"),
-    ]);
+fn produce_until_killed(
+    bootstrap: &str,
+    stop: Arc<AtomicBool>,
+    first_id: u64,
+    size_seed: u64,
+    acked: Acked,
+) -> u64 {
+    let producer = producer(
+        bootstrap,
+        &[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "2"),
+            ("message.timeout.ms", "4000"),
+            ("request.timeout.ms", "2000"),
+        ],
+    );
     let rt = client_runtime();
     let mut id = first_id;
     rt.block_on(async {
@@ -97,7 +113,10 @@ fn produce_until_killed(bootstrap: &str, stop: Arc<AtomicBool>, first_id: u64, s
                     let this_id = id;
                     pending.push(tokio::spawn(async move {
                         if let Ok(Ok(d)) = delivery.await {
-                            acked.lock().unwrap().insert((d.partition, d.offset), (this_id, sum));
+                            acked
+                                .lock()
+                                .unwrap()
+                                .insert((d.partition, d.offset), (this_id, sum));
                         }
                     }));
                     id += 1;
@@ -117,10 +136,19 @@ fn produce_until_killed(bootstrap: &str, stop: Arc<AtomicBool>, first_id: u64, s
 
 #[test]
 fn acknowledged_records_survive_sigkill() {
-    let seed: u64 = std::env::var("STROM_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    });
-    let rounds: usize = std::env::var("STROM_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let seed: u64 = std::env::var("STROM_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    let rounds: usize = std::env::var("STROM_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     eprintln!("crash test seed {seed} ({rounds} rounds); replay with STROM_CRASH_SEED={seed}");
     let mut rng = Rng(seed | 1);
     let tmp = tempfile::tempdir().unwrap();
@@ -139,7 +167,9 @@ fn acknowledged_records_survive_sigkill() {
             let (bootstrap, stop, acked) = (bootstrap.clone(), stop.clone(), acked.clone());
             let first = next_id;
             let size_seed = rng.next();
-            std::thread::spawn(move || produce_until_killed(&bootstrap, stop, first, size_seed, acked))
+            std::thread::spawn(move || {
+                produce_until_killed(&bootstrap, stop, first, size_seed, acked)
+            })
         };
         let before = acked.lock().unwrap().len();
         std::thread::sleep(Duration::from_millis(rng.range(400, 2500)));
@@ -148,7 +178,10 @@ fn acknowledged_records_survive_sigkill() {
         stop.store(true, Ordering::Relaxed);
         next_id = producer.join().unwrap() + 1_000_000; // ids stay increasing across rounds
         let after = acked.lock().unwrap().len();
-        eprintln!("round {round}: {} records acknowledged before the kill", after - before);
+        eprintln!(
+            "round {round}: {} records acknowledged before the kill",
+            after - before
+        );
     }
 
     // Final restart: everything acknowledged must be there, once, in order, intact.
@@ -157,37 +190,75 @@ fn acknowledged_records_survive_sigkill() {
     let bootstrap = format!("127.0.0.1:{port}");
     let consumer: BaseConsumer = client_config(&bootstrap, &[]).create().unwrap();
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 100, "the test acknowledged too little to mean anything ({})", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the test acknowledged too little to mean anything ({})",
+        acked.len()
+    );
     let mut total = 0usize;
     let mut ends = HashMap::new();
     for p in 0..PARTITIONS {
-        let (low, high) = consumer.fetch_watermarks(TOPIC, p, Duration::from_secs(10)).unwrap();
+        let (low, high) = consumer
+            .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
+            .unwrap();
         assert_eq!(low, 0);
         ends.insert(p, high);
         total += high as usize;
     }
     let partitions: Vec<i32> = (0..PARTITIONS).collect();
-    let records = consume(&bootstrap, TOPIC, &partitions, total, Duration::from_secs(120));
+    let records = consume(
+        &bootstrap,
+        TOPIC,
+        &partitions,
+        total,
+        Duration::from_secs(120),
+    );
     let mut seen_ids: HashMap<u64, usize> = HashMap::new();
     let mut by_position = HashMap::new();
     let mut last: HashMap<i32, (i64, u64)> = HashMap::new();
     for r in &records {
         let id = u64::from_be_bytes(r.key.clone().unwrap().try_into().unwrap());
         let value = r.value.clone().unwrap();
-        assert_eq!(value, payload(id, value.len()), "record {id} at {}/{} has the payload it was sent with", r.partition, r.offset);
+        assert_eq!(
+            value,
+            payload(id, value.len()),
+            "record {id} at {}/{} has the payload it was sent with",
+            r.partition,
+            r.offset
+        );
         *seen_ids.entry(id).or_default() += 1;
         by_position.insert((r.partition, r.offset), (id, checksum(&value)));
         if let Some((offset, previous_id)) = last.insert(r.partition, (r.offset, id)) {
-            assert_eq!(r.offset, offset + 1, "offsets are contiguous in partition {}", r.partition);
-            assert!(id > previous_id, "records are in production order in partition {}", r.partition);
+            assert_eq!(
+                r.offset,
+                offset + 1,
+                "offsets are contiguous in partition {}",
+                r.partition
+            );
+            assert!(
+                id > previous_id,
+                "records are in production order in partition {}",
+                r.partition
+            );
         }
     }
     for ((partition, offset), (id, sum)) in &acked {
         let found = by_position.get(&(*partition, *offset));
-        assert_eq!(found, Some(&(*id, *sum)), "acknowledged record {id} at {partition}/{offset} is present and intact");
-        assert_eq!(seen_ids[id], 1, "acknowledged record {id} appears exactly once");
+        assert_eq!(
+            found,
+            Some(&(*id, *sum)),
+            "acknowledged record {id} at {partition}/{offset} is present and intact"
+        );
+        assert_eq!(
+            seen_ids[id], 1,
+            "acknowledged record {id} appears exactly once"
+        );
     }
-    eprintln!("{} acknowledged records verified among {} in the log", acked.len(), records.len());
+    eprintln!(
+        "{} acknowledged records verified among {} in the log",
+        acked.len(),
+        records.len()
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

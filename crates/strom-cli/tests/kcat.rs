@@ -11,8 +11,15 @@ use std::time::Duration;
 use common::*;
 
 fn kcat() -> Command {
-    let found = Command::new("kcat").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status();
-    assert!(matches!(found, Ok(s) if s.success()), "kcat is not installed: ./scripts/test installs it (apt-get install kcat)");
+    let found = Command::new("kcat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(
+        matches!(found, Ok(s) if s.success()),
+        "kcat is not installed: ./scripts/test installs it (apt-get install kcat)"
+    );
     Command::new("kcat")
 }
 
@@ -22,38 +29,92 @@ fn kcat_round_trip() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "kc", 2, &[]);
 
-    let listing = kcat().args(["-b", &bootstrap, "-L", "-t", "kc"]).output().unwrap();
+    let listing = kcat()
+        .args(["-b", &bootstrap, "-L", "-t", "kc"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&listing.stdout);
-    assert!(listing.status.success(), "kcat -L failed: {}", String::from_utf8_lossy(&listing.stderr));
-    assert!(text.contains("topic \"kc\" with 2 partitions"), "kcat -L output: {text}");
+    assert!(
+        listing.status.success(),
+        "kcat -L failed: {}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    assert!(
+        text.contains("topic \"kc\" with 2 partitions"),
+        "kcat -L output: {text}"
+    );
 
-    let lines: Vec<String> = (0..200).map(|i| format!("key{i}:value-{i}-{}", "x".repeat(i % 50))).collect();
+    let lines: Vec<String> = (0..200)
+        .map(|i| format!("key{i}:value-{i}-{}", "x".repeat(i % 50)))
+        .collect();
     let mut producer = kcat()
-        .args(["-b", &bootstrap, "-P", "-t", "kc", "-K:", "-z", "lz4", "-X", "acks=all"])
+        .args([
+            "-b", &bootstrap, "-P", "-t", "kc", "-K:", "-z", "lz4", "-X", "acks=all",
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    producer.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
+    producer
+        .stdin
+        .take()
+        .unwrap()
+        .write_all((lines.join("\n") + "\n").as_bytes())
+        .unwrap();
     let out = producer.wait_with_output().unwrap();
-    assert!(out.status.success(), "kcat -P failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kcat -P failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let consumed = kcat()
-        .args(["-b", &bootstrap, "-C", "-t", "kc", "-o", "beginning", "-e", "-q", "-f", "%k:%s\n"])
+        .args([
+            "-b",
+            &bootstrap,
+            "-C",
+            "-t",
+            "kc",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%k:%s\n",
+        ])
         .output()
         .unwrap();
-    assert!(consumed.status.success(), "kcat -C failed: {}", String::from_utf8_lossy(&consumed.stderr));
-    let mut got: Vec<String> = String::from_utf8_lossy(&consumed.stdout).lines().map(String::from).collect();
+    assert!(
+        consumed.status.success(),
+        "kcat -C failed: {}",
+        String::from_utf8_lossy(&consumed.stderr)
+    );
+    let mut got: Vec<String> = String::from_utf8_lossy(&consumed.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
     let mut expected = lines.clone();
     got.sort();
     expected.sort();
     assert_eq!(got, expected, "kcat reads back exactly what kcat wrote");
 
     // What kcat wrote, the rdkafka crate reads, with the same keys and values.
-    let records = consume(&bootstrap, "kc", &[0, 1], lines.len(), Duration::from_secs(20));
+    let records = consume(
+        &bootstrap,
+        "kc",
+        &[0, 1],
+        lines.len(),
+        Duration::from_secs(20),
+    );
     let mut via_crate: Vec<String> = records
         .iter()
-        .map(|r| format!("{}:{}", String::from_utf8_lossy(r.key.as_deref().unwrap()), String::from_utf8_lossy(r.value.as_deref().unwrap())))
+        .map(|r| {
+            format!(
+                "{}:{}",
+                String::from_utf8_lossy(r.key.as_deref().unwrap()),
+                String::from_utf8_lossy(r.value.as_deref().unwrap())
+            )
+        })
         .collect();
     via_crate.sort();
     assert_eq!(via_crate, expected);

@@ -13,11 +13,20 @@ use rdkafka::Offset;
 
 /// Produces `count` keyed records with a header and explicit timestamp; returns what was sent
 /// as (key, value, timestamp) in send order.
-fn produce_numbered(bootstrap: &str, topic: &str, count: u64, extra: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>, i64)> {
+fn produce_numbered(
+    bootstrap: &str,
+    topic: &str,
+    count: u64,
+    extra: &[(&str, &str)],
+) -> Vec<(Vec<u8>, Vec<u8>, i64)> {
     let producer = producer(bootstrap, extra);
     let rt = client_runtime();
     // Recent timestamps: older ones would be removed by the default 7-day retention.
-    let base_ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 600_000;
+    let base_ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 600_000;
     let mut sent = Vec::new();
     rt.block_on(async {
         let mut futures = Vec::new();
@@ -25,9 +34,21 @@ fn produce_numbered(bootstrap: &str, topic: &str, count: u64, extra: &[(&str, &s
             let key = format!("key-{i}").into_bytes();
             let value = payload(i, 100 + (i as usize * 37) % 900);
             let ts = base_ts + i as i64;
-            let headers = OwnedHeaders::new().insert(Header { key: "seq", value: Some(&i.to_be_bytes()) });
-            let record = FutureRecord::to(topic).key(&key).payload(&value).timestamp(ts).headers(headers);
-            futures.push(producer.send_result(record).map_err(|(e, _)| e).expect("enqueue"));
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "seq",
+                value: Some(&i.to_be_bytes()),
+            });
+            let record = FutureRecord::to(topic)
+                .key(&key)
+                .payload(&value)
+                .timestamp(ts)
+                .headers(headers);
+            futures.push(
+                producer
+                    .send_result(record)
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue"),
+            );
             sent.push((key.clone(), value.clone(), ts));
         }
         for f in futures {
@@ -48,28 +69,62 @@ fn every_codec_and_acks_level_round_trips() {
         for acks in ["0", "1", "all"] {
             let topic = format!("rt-{codec}-{acks}");
             create_topic(&bootstrap, &topic, 2, &[]);
-            let sent = produce_numbered(&bootstrap, &topic, 300, &[("compression.codec", codec), ("acks", acks), ("linger.ms", "5")]);
-            let got = consume(&bootstrap, &topic, &[0, 1], sent.len(), Duration::from_secs(30));
+            let sent = produce_numbered(
+                &bootstrap,
+                &topic,
+                300,
+                &[
+                    ("compression.codec", codec),
+                    ("acks", acks),
+                    ("linger.ms", "5"),
+                ],
+            );
+            let got = consume(
+                &bootstrap,
+                &topic,
+                &[0, 1],
+                sent.len(),
+                Duration::from_secs(30),
+            );
             assert_eq!(got.len(), sent.len(), "{topic}: count");
-            let by_key: HashMap<Vec<u8>, &(Vec<u8>, Vec<u8>, i64)> = sent.iter().map(|s| (s.0.clone(), s)).collect();
+            let by_key: HashMap<Vec<u8>, &(Vec<u8>, Vec<u8>, i64)> =
+                sent.iter().map(|s| (s.0.clone(), s)).collect();
             let mut last_seq_per_partition: HashMap<i32, u64> = HashMap::new();
             let mut last_offset_per_partition: HashMap<i32, i64> = HashMap::new();
             for record in &got {
                 let key = record.key.clone().expect("key");
-                let (_, value, ts) = by_key.get(&key).unwrap_or_else(|| panic!("{topic}: unexpected key"));
-                assert_eq!(record.value.as_ref().unwrap(), value, "{topic}: payload of {}", String::from_utf8_lossy(&key));
+                let (_, value, ts) = by_key
+                    .get(&key)
+                    .unwrap_or_else(|| panic!("{topic}: unexpected key"));
+                assert_eq!(
+                    record.value.as_ref().unwrap(),
+                    value,
+                    "{topic}: payload of {}",
+                    String::from_utf8_lossy(&key)
+                );
                 assert_eq!(record.timestamp, Some(*ts), "{topic}: timestamp");
                 assert_eq!(record.headers.len(), 1, "{topic}: headers");
                 let seq = u64::from_be_bytes(record.headers[0].1.clone().try_into().unwrap());
                 if let Some(prev) = last_seq_per_partition.insert(record.partition, seq) {
-                    assert!(seq > prev, "{topic}: order within partition {}", record.partition);
+                    assert!(
+                        seq > prev,
+                        "{topic}: order within partition {}",
+                        record.partition
+                    );
                 }
-                if let Some(prev) = last_offset_per_partition.insert(record.partition, record.offset) {
+                if let Some(prev) =
+                    last_offset_per_partition.insert(record.partition, record.offset)
+                {
                     assert_eq!(record.offset, prev + 1, "{topic}: offsets are contiguous");
                 }
             }
-            let distinct: std::collections::HashSet<_> = got.iter().map(|r| r.key.clone()).collect();
-            assert_eq!(distinct.len(), sent.len(), "{topic}: every record exactly once");
+            let distinct: std::collections::HashSet<_> =
+                got.iter().map(|r| r.key.clone()).collect();
+            assert_eq!(
+                distinct.len(),
+                sent.len(),
+                "{topic}: every record exactly once"
+            );
         }
     }
 }
@@ -79,20 +134,39 @@ fn large_records_up_to_the_limit_and_too_large_refused() {
     let broker = TestBroker::start(&["message.max.bytes=1048588"]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "large", 1, &[]);
-    let producer = producer(&bootstrap, &[("message.max.bytes", "3000000"), ("compression.codec", "none"), ("linger.ms", "0")]);
+    let producer = producer(
+        &bootstrap,
+        &[
+            ("message.max.bytes", "3000000"),
+            ("compression.codec", "none"),
+            ("linger.ms", "0"),
+        ],
+    );
     let rt = client_runtime();
     let near = payload(7, 1_048_000);
-    let delivered = rt.block_on(producer.send(FutureRecord::<(), _>::to("large").payload(&near), Duration::from_secs(10)));
-    assert!(delivered.is_ok(), "a record just under message.max.bytes is accepted: {delivered:?}");
+    let delivered = rt.block_on(producer.send(
+        FutureRecord::<(), _>::to("large").payload(&near),
+        Duration::from_secs(10),
+    ));
+    assert!(
+        delivered.is_ok(),
+        "a record just under message.max.bytes is accepted: {delivered:?}"
+    );
     let too_big = payload(8, 1_200_000);
-    let refused = rt.block_on(producer.send(FutureRecord::<(), _>::to("large").payload(&too_big), Duration::from_secs(10)));
+    let refused = rt.block_on(producer.send(
+        FutureRecord::<(), _>::to("large").payload(&too_big),
+        Duration::from_secs(10),
+    ));
     match refused {
         Err((e, _)) => assert_eq!(
             e.rdkafka_error_code(),
             Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge),
             "the broker refuses a batch over message.max.bytes: {e}"
         ),
-        Ok(d) => panic!("a record over message.max.bytes was accepted at offset {}", d.offset),
+        Ok(d) => panic!(
+            "a record over message.max.bytes was accepted at offset {}",
+            d.offset
+        ),
     }
     let got = consume(&bootstrap, "large", &[0], 1, Duration::from_secs(20));
     assert_eq!(got[0].value.as_deref(), Some(&near[..]));
@@ -110,7 +184,10 @@ fn one_hundred_topics() {
         .map(|n| rdkafka::admin::NewTopic::new(n, 2, rdkafka::admin::TopicReplication::Fixed(1)))
         .collect();
     let rt = client_runtime();
-    for r in rt.block_on(admin.create_topics(&topics, &rdkafka::admin::AdminOptions::new())).unwrap() {
+    for r in rt
+        .block_on(admin.create_topics(&topics, &rdkafka::admin::AdminOptions::new()))
+        .unwrap()
+    {
         r.unwrap();
     }
     let producer = producer(&bootstrap, &[("linger.ms", "20")]);
@@ -119,7 +196,12 @@ fn one_hundred_topics() {
         for n in &names {
             for i in 0..10u64 {
                 let key = i.to_be_bytes();
-                futures.push(producer.send_result(FutureRecord::to(n).key(&key).payload(n.as_bytes())).map_err(|(e, _)| e).expect("enqueue"));
+                futures.push(
+                    producer
+                        .send_result(FutureRecord::to(n).key(&key).payload(n.as_bytes()))
+                        .map_err(|(e, _)| e)
+                        .expect("enqueue"),
+                );
             }
         }
         for f in futures {
@@ -128,16 +210,26 @@ fn one_hundred_topics() {
     });
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = client_config(&bootstrap, &[]).create().unwrap();
-    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).unwrap();
-    let listed = metadata.topics().iter().filter(|t| t.name().starts_with("many-")).count();
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .unwrap();
+    let listed = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name().starts_with("many-"))
+        .count();
     assert_eq!(listed, 100);
     for n in names.iter().step_by(9) {
         let got = consume(&bootstrap, n, &[0, 1], 10, Duration::from_secs(20));
         assert!(got.iter().all(|r| r.value.as_deref() == Some(n.as_bytes())));
     }
     for n in &names {
-        let (low0, high0) = consumer.fetch_watermarks(n, 0, Duration::from_secs(5)).unwrap();
-        let (low1, high1) = consumer.fetch_watermarks(n, 1, Duration::from_secs(5)).unwrap();
+        let (low0, high0) = consumer
+            .fetch_watermarks(n, 0, Duration::from_secs(5))
+            .unwrap();
+        let (low1, high1) = consumer
+            .fetch_watermarks(n, 1, Duration::from_secs(5))
+            .unwrap();
         assert_eq!((low0, low1), (0, 0));
         assert_eq!(high0 + high1, 10, "{n}: ten records in all");
     }
@@ -151,18 +243,34 @@ fn long_poll_returns_as_soon_as_data_arrives() {
     let consumer_bootstrap = bootstrap.clone();
     let waiting = std::thread::spawn(move || {
         let started = Instant::now();
-        let got = consume_from(&consumer_bootstrap, "poll", &[0], Offset::Beginning, 1, Duration::from_secs(20), &[("fetch.wait.max.ms", "10000")]);
+        let got = consume_from(
+            &consumer_bootstrap,
+            "poll",
+            &[0],
+            Offset::Beginning,
+            1,
+            Duration::from_secs(20),
+            &[("fetch.wait.max.ms", "10000")],
+        );
         (got, started.elapsed())
     });
     std::thread::sleep(Duration::from_millis(1500));
     let producer = producer(&bootstrap, &[("linger.ms", "0")]);
     let sent_at = Instant::now();
-    client_runtime().block_on(producer.send(FutureRecord::<(), _>::to("poll").payload("hello"), Duration::from_secs(5))).unwrap();
+    client_runtime()
+        .block_on(producer.send(
+            FutureRecord::<(), _>::to("poll").payload("hello"),
+            Duration::from_secs(5),
+        ))
+        .unwrap();
     let (got, _) = waiting.join().unwrap();
     let latency = sent_at.elapsed();
     assert_eq!(got[0].value.as_deref(), Some(&b"hello"[..]));
     // The consumer's fetch was parked for up to 10 s; it must have been woken by the append.
-    assert!(latency < Duration::from_secs(5), "record arrived {latency:?} after it was produced; the fetch was not woken");
+    assert!(
+        latency < Duration::from_secs(5),
+        "record arrived {latency:?} after it was produced; the fetch was not woken"
+    );
 }
 
 #[test]
@@ -173,18 +281,45 @@ fn data_survives_clean_restart_and_new_appends_continue() {
     let first = produce_numbered(&bootstrap, "durable", 500, &[("acks", "all")]);
     let broker = broker.restart();
     let bootstrap = broker.bootstrap();
-    let got = consume(&bootstrap, "durable", &[0, 1, 2], first.len(), Duration::from_secs(30));
+    let got = consume(
+        &bootstrap,
+        "durable",
+        &[0, 1, 2],
+        first.len(),
+        Duration::from_secs(30),
+    );
     assert_eq!(got.len(), 500);
     let second = produce_numbered(&bootstrap, "durable", 100, &[("acks", "all")]);
-    let got = consume(&bootstrap, "durable", &[0, 1, 2], first.len() + second.len(), Duration::from_secs(30));
+    let got = consume(
+        &bootstrap,
+        "durable",
+        &[0, 1, 2],
+        first.len() + second.len(),
+        Duration::from_secs(30),
+    );
     let mut offsets: HashMap<i32, Vec<i64>> = HashMap::new();
     for r in &got {
         offsets.entry(r.partition).or_default().push(r.offset);
     }
     for (p, list) in offsets {
         let expected: Vec<i64> = (0..list.len() as i64).collect();
-        assert_eq!(list, expected, "partition {p}: offsets continue without gaps after restart");
+        assert_eq!(
+            list, expected,
+            "partition {p}: offsets continue without gaps after restart"
+        );
     }
-    let segments = std::fs::read_dir(broker.dir.join("durable-0")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log")).count();
-    assert!(segments > 1, "log.segment.bytes=20000 rolled segments ({segments})");
+    let segments = std::fs::read_dir(broker.dir.join("durable-0"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".log")
+        })
+        .count();
+    assert!(
+        segments > 1,
+        "log.segment.bytes=20000 rolled segments ({segments})"
+    );
 }

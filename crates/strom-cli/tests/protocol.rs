@@ -24,12 +24,21 @@ fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> km
     request
 }
 
-fn produce(raw: &mut RawClient, topic: &str, records: Bytes) -> km::produce_response::PartitionProduceResponse {
+fn produce(
+    raw: &mut RawClient,
+    topic: &str,
+    records: Bytes,
+) -> km::produce_response::PartitionProduceResponse {
     let response = raw.send(9, &produce_request(topic, 0, records, -1));
     response.responses[0].partition_responses[0].clone()
 }
 
-fn fetch(raw: &mut RawClient, topic: &str, offset: i64, max_wait_ms: i32) -> km::fetch_response::PartitionData {
+fn fetch(
+    raw: &mut RawClient,
+    topic: &str,
+    offset: i64,
+    max_wait_ms: i32,
+) -> km::fetch_response::PartitionData {
     let mut p = km::fetch_request::FetchPartition::default();
     p.partition = 0;
     p.fetch_offset = offset;
@@ -67,23 +76,41 @@ fn api_versions_advertises_exactly_what_is_implemented() {
     let mut raw = RawClient::connect(&broker.bootstrap());
     let response = raw.send(3, &km::ApiVersionsRequest::default());
     assert_eq!(response.error_code, 0);
-    let advertised: Vec<(i16, i16, i16)> = response.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)).collect();
-    let implemented: Vec<(i16, i16, i16)> = strom_broker::dispatch::SUPPORTED.iter().map(|(k, min, max)| (*k as i16, *min, *max)).collect();
+    let advertised: Vec<(i16, i16, i16)> = response
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, k.min_version, k.max_version))
+        .collect();
+    let implemented: Vec<(i16, i16, i16)> = strom_broker::dispatch::SUPPORTED
+        .iter()
+        .map(|(k, min, max)| (*k as i16, *min, *max))
+        .collect();
     assert_eq!(advertised, implemented);
     for (key, _, max) in &implemented {
         let api = ApiKey::try_from(*key).unwrap();
-        assert!(*max <= api.valid_versions().max, "{api:?} advertised beyond the codec");
+        assert!(
+            *max <= api.valid_versions().max,
+            "{api:?} advertised beyond the codec"
+        );
     }
 
     // A newer ApiVersions gets UNSUPPORTED_VERSION in a version-0 response with the list.
     let mut newer = RawClient::connect(&broker.bootstrap());
     // Header v1 (non-flexible), as clients send an ApiVersions of a version the broker may not know.
     let mut buf = Vec::new();
-    let body: Vec<u8> = [&18i16.to_be_bytes()[..], &99i16.to_be_bytes(), &7i32.to_be_bytes(), &(-1i16).to_be_bytes()].concat();
+    let body: Vec<u8> = [
+        &18i16.to_be_bytes()[..],
+        &99i16.to_be_bytes(),
+        &7i32.to_be_bytes(),
+        &(-1i16).to_be_bytes(),
+    ]
+    .concat();
     buf.extend_from_slice(&(body.len() as i32).to_be_bytes());
     buf.extend_from_slice(&body);
     newer.stream.write_all(&buf).unwrap();
-    let mut reply = newer.read_frame().expect("an answer, not a closed connection");
+    let mut reply = newer
+        .read_frame()
+        .expect("an answer, not a closed connection");
     use kafka_protocol::protocol::Decodable;
     let header = km::ResponseHeader::decode(&mut reply, 0).unwrap();
     assert_eq!(header.correlation_id, 7);
@@ -110,17 +137,25 @@ fn hostile_frames_close_the_connection_and_the_broker_keeps_serving() {
 
     // An unknown API key.
     let mut raw = RawClient::connect(&bootstrap);
-    raw.stream.write_all(&[0, 0, 0, 10, 0x03, 0xE7, 0, 0, 0, 0, 0, 1, 0xff, 0xff]).unwrap();
+    raw.stream
+        .write_all(&[0, 0, 0, 10, 0x03, 0xE7, 0, 0, 0, 0, 0, 1, 0xff, 0xff])
+        .unwrap();
     assert!(raw.is_closed(), "unknown API key closes the connection");
 
     // A known API below the supported range (Produce v2).
     let mut raw = RawClient::connect(&bootstrap);
-    raw.stream.write_all(&[0, 0, 0, 10, 0, 0, 0, 2, 0, 0, 0, 1, 0xff, 0xff]).unwrap();
+    raw.stream
+        .write_all(&[0, 0, 0, 10, 0, 0, 0, 2, 0, 0, 0, 1, 0xff, 0xff])
+        .unwrap();
     assert!(raw.is_closed(), "unsupported version closes the connection");
 
     // A header followed by garbage instead of a Metadata body.
     let mut raw = RawClient::connect(&bootstrap);
-    raw.stream.write_all(&[0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff]).unwrap();
+    raw.stream
+        .write_all(&[
+            0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
+        ])
+        .unwrap();
     assert!(raw.is_closed(), "undecodable body closes the connection");
 
     // A truncated frame followed by a hang-up.
@@ -132,19 +167,25 @@ fn hostile_frames_close_the_connection_and_the_broker_keeps_serving() {
     let mut seed = 0x1234_5678_9abc_def0u64;
     for _ in 0..50 {
         let mut raw = RawClient::connect(&bootstrap);
-        let junk: Vec<u8> = (0..64).map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        }).collect();
+        let junk: Vec<u8> = (0..64)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
         let _ = raw.stream.write_all(&junk);
     }
 
     // The broker still serves, and nothing reached the log.
     let mut raw = RawClient::connect(&bootstrap);
     assert_eq!(latest(&mut raw, "guarded"), 0);
-    let ok = produce(&mut raw, "guarded", record_batch(&[(None, b"fine")], -1, -1, -1, 1));
+    let ok = produce(
+        &mut raw,
+        "guarded",
+        record_batch(&[(None, b"fine")], -1, -1, -1, 1),
+    );
     assert_eq!((ok.error_code, ok.base_offset), (0, 0));
 }
 
@@ -159,7 +200,11 @@ fn corrupt_batches_get_error_codes_and_nothing_is_written() {
     let mut bad_crc = good.to_vec();
     let last = bad_crc.len() - 1;
     bad_crc[last] ^= 0xff;
-    assert_eq!(produce(&mut raw, "strict", Bytes::from(bad_crc)).error_code, 2, "bad CRC → CORRUPT_MESSAGE");
+    assert_eq!(
+        produce(&mut raw, "strict", Bytes::from(bad_crc)).error_code,
+        2,
+        "bad CRC → CORRUPT_MESSAGE"
+    );
 
     let mut bad_magic = good.to_vec();
     bad_magic[16] = 1;
@@ -168,18 +213,34 @@ fn corrupt_batches_get_error_codes_and_nothing_is_written() {
 
     let mut lying_length = good.to_vec();
     lying_length[8..12].copy_from_slice(&(10_000i32).to_be_bytes());
-    assert_eq!(produce(&mut raw, "strict", Bytes::from(lying_length)).error_code, 2, "lying length → CORRUPT_MESSAGE");
+    assert_eq!(
+        produce(&mut raw, "strict", Bytes::from(lying_length)).error_code,
+        2,
+        "lying length → CORRUPT_MESSAGE"
+    );
 
     let truncated = good.slice(0..30);
-    assert_eq!(produce(&mut raw, "strict", truncated).error_code, 2, "truncated batch → CORRUPT_MESSAGE");
+    assert_eq!(
+        produce(&mut raw, "strict", truncated).error_code,
+        2,
+        "truncated batch → CORRUPT_MESSAGE"
+    );
 
     let two_batches = Bytes::from([good.to_vec(), good.to_vec()].concat());
-    assert_eq!(produce(&mut raw, "strict", two_batches).error_code, 87, "two batches → INVALID_RECORD");
+    assert_eq!(
+        produce(&mut raw, "strict", two_batches).error_code,
+        87,
+        "two batches → INVALID_RECORD"
+    );
 
     assert_eq!(latest(&mut raw, "strict"), 0, "nothing was appended");
     let response = produce(&mut raw, "strict", good.clone());
     assert_eq!((response.error_code, response.base_offset), (0, 0));
-    assert_eq!(latest(&mut raw, "strict"), 2, "the end offset counts records, not batches");
+    assert_eq!(
+        latest(&mut raw, "strict"),
+        2,
+        "the end offset counts records, not batches"
+    );
 
     // Unknown topic and partition.
     let response = raw.send(9, &produce_request("no-such-topic", 0, good.clone(), -1));
@@ -187,15 +248,30 @@ fn corrupt_batches_get_error_codes_and_nothing_is_written() {
     let response = raw.send(9, &produce_request("strict", 7, good.clone(), -1));
     assert_eq!(response.responses[0].partition_responses[0].error_code, 3);
     let response = raw.send(9, &produce_request("strict", 0, good.clone(), 5));
-    assert_eq!(response.responses[0].partition_responses[0].error_code, 21, "INVALID_REQUIRED_ACKS");
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code, 21,
+        "INVALID_REQUIRED_ACKS"
+    );
 
     // Fetch offsets out of range, negative and huge; in range mid-batch returns the whole batch.
-    assert_eq!(fetch(&mut raw, "strict", -5, 0).error_code, 1, "negative offset → OFFSET_OUT_OF_RANGE");
-    assert_eq!(fetch(&mut raw, "strict", i64::MAX, 0).error_code, 1, "huge offset → OFFSET_OUT_OF_RANGE");
+    assert_eq!(
+        fetch(&mut raw, "strict", -5, 0).error_code,
+        1,
+        "negative offset → OFFSET_OUT_OF_RANGE"
+    );
+    assert_eq!(
+        fetch(&mut raw, "strict", i64::MAX, 0).error_code,
+        1,
+        "huge offset → OFFSET_OUT_OF_RANGE"
+    );
     let mid = fetch(&mut raw, "strict", 1, 0);
     assert_eq!(mid.error_code, 0);
     assert_eq!(mid.high_watermark, 2);
-    assert_eq!(batch_base_offsets(mid.records.unwrap()), vec![0], "fetch from the middle of a batch returns that batch");
+    assert_eq!(
+        batch_base_offsets(mid.records.unwrap()),
+        vec![0],
+        "fetch from the middle of a batch returns that batch"
+    );
     let at_end = fetch(&mut raw, "strict", 2, 0);
     assert_eq!(at_end.error_code, 0);
     assert!(at_end.records.map(|r| r.is_empty()).unwrap_or(true));
@@ -220,20 +296,30 @@ fn empty_fetch_waits_for_max_wait_and_returns_when_data_arrives() {
     let empty = fetch(&mut raw, "waits", 0, 400);
     let waited = started.elapsed();
     assert_eq!(empty.error_code, 0);
-    assert!(waited >= Duration::from_millis(350), "an empty fetch waits for max_wait_ms (waited {waited:?})");
+    assert!(
+        waited >= Duration::from_millis(350),
+        "an empty fetch waits for max_wait_ms (waited {waited:?})"
+    );
 
     let bootstrap2 = bootstrap.clone();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
         let mut raw = RawClient::connect(&bootstrap2);
-        produce(&mut raw, "waits", record_batch(&[(None, b"wake")], -1, -1, -1, 1))
+        produce(
+            &mut raw,
+            "waits",
+            record_batch(&[(None, b"wake")], -1, -1, -1, 1),
+        )
     });
     let started = std::time::Instant::now();
     let woken = fetch(&mut raw, "waits", 0, 20_000);
     let waited = started.elapsed();
     assert_eq!(writer.join().unwrap().error_code, 0);
     assert_eq!(batch_base_offsets(woken.records.unwrap()), vec![0]);
-    assert!(waited < Duration::from_secs(10), "the parked fetch was answered when data arrived ({waited:?})");
+    assert!(
+        waited < Duration::from_secs(10),
+        "the parked fetch was answered when data arrived ({waited:?})"
+    );
 }
 
 fn init_producer_id(raw: &mut RawClient) -> (i64, i16) {
@@ -257,26 +343,74 @@ fn idempotent_sequences_duplicates_gaps_epochs_and_restarts() {
     let (other_pid, _) = init_producer_id(&mut raw);
     assert_ne!(pid, other_pid, "each InitProducerId gets a new id");
 
-    let batch0 = record_batch(&[(None, b"a"), (None, b"b"), (None, b"c")], pid, epoch, 0, 1);
+    let batch0 = record_batch(
+        &[(None, b"a"), (None, b"b"), (None, b"c")],
+        pid,
+        epoch,
+        0,
+        1,
+    );
     assert_eq!(produce(&mut raw, "idem", batch0.clone()).base_offset, 0);
     let retry = produce(&mut raw, "idem", batch0.clone());
-    assert_eq!((retry.error_code, retry.base_offset), (0, 0), "a retried batch is a duplicate with its original offset");
-    assert_eq!(latest(&mut raw, "idem"), 3, "the duplicate was not written again");
+    assert_eq!(
+        (retry.error_code, retry.base_offset),
+        (0, 0),
+        "a retried batch is a duplicate with its original offset"
+    );
+    assert_eq!(
+        latest(&mut raw, "idem"),
+        3,
+        "the duplicate was not written again"
+    );
 
-    let gap = produce(&mut raw, "idem", record_batch(&[(None, b"x")], pid, epoch, 5, 1));
-    assert_eq!(gap.error_code, 45, "a sequence gap → OUT_OF_ORDER_SEQUENCE_NUMBER");
-    let next = produce(&mut raw, "idem", record_batch(&[(None, b"d")], pid, epoch, 3, 1));
+    let gap = produce(
+        &mut raw,
+        "idem",
+        record_batch(&[(None, b"x")], pid, epoch, 5, 1),
+    );
+    assert_eq!(
+        gap.error_code, 45,
+        "a sequence gap → OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+    let next = produce(
+        &mut raw,
+        "idem",
+        record_batch(&[(None, b"d")], pid, epoch, 3, 1),
+    );
     assert_eq!((next.error_code, next.base_offset), (0, 3));
 
     // Clean restart: the producer state comes back from its snapshot.
     let broker = broker.restart();
     let mut raw = RawClient::connect(&broker.bootstrap());
-    let retry = produce(&mut raw, "idem", record_batch(&[(None, b"d")], pid, epoch, 3, 1));
-    assert_eq!((retry.error_code, retry.base_offset), (0, 3), "duplicate recognised after a clean restart");
-    let bumped = produce(&mut raw, "idem", record_batch(&[(None, b"e")], pid, epoch + 1, 0, 1));
-    assert_eq!((bumped.error_code, bumped.base_offset), (0, 4), "a new epoch starts at sequence 0");
-    let fenced = produce(&mut raw, "idem", record_batch(&[(None, b"f")], pid, epoch, 4, 1));
-    assert_eq!(fenced.error_code, 47, "an older epoch → INVALID_PRODUCER_EPOCH");
+    let retry = produce(
+        &mut raw,
+        "idem",
+        record_batch(&[(None, b"d")], pid, epoch, 3, 1),
+    );
+    assert_eq!(
+        (retry.error_code, retry.base_offset),
+        (0, 3),
+        "duplicate recognised after a clean restart"
+    );
+    let bumped = produce(
+        &mut raw,
+        "idem",
+        record_batch(&[(None, b"e")], pid, epoch + 1, 0, 1),
+    );
+    assert_eq!(
+        (bumped.error_code, bumped.base_offset),
+        (0, 4),
+        "a new epoch starts at sequence 0"
+    );
+    let fenced = produce(
+        &mut raw,
+        "idem",
+        record_batch(&[(None, b"f")], pid, epoch, 4, 1),
+    );
+    assert_eq!(
+        fenced.error_code, 47,
+        "an older epoch → INVALID_PRODUCER_EPOCH"
+    );
 
     // Unclean stop (no shutdown, no clean-shutdown marker): state is rebuilt from the log.
     let mut broker = broker;
@@ -288,8 +422,16 @@ fn idempotent_sequences_duplicates_gaps_epochs_and_restarts() {
     std::thread::sleep(Duration::from_millis(200));
     let broker2 = TestBroker::start_in(&dir, &[]);
     let mut raw = RawClient::connect(&broker2.bootstrap());
-    let retry = produce(&mut raw, "idem", record_batch(&[(None, b"e")], pid, epoch + 1, 0, 1));
-    assert_eq!((retry.error_code, retry.base_offset), (0, 4), "duplicate recognised after an unclean restart");
+    let retry = produce(
+        &mut raw,
+        "idem",
+        record_batch(&[(None, b"e")], pid, epoch + 1, 0, 1),
+    );
+    assert_eq!(
+        (retry.error_code, retry.base_offset),
+        (0, 4),
+        "duplicate recognised after an unclean restart"
+    );
     assert_eq!(latest(&mut raw, "idem"), 5);
     drop(broker2);
     drop(broker);
@@ -301,7 +443,15 @@ fn topic_ids_in_metadata_and_fetch() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "by-id", 1, &[]);
     let mut raw = RawClient::connect(&bootstrap);
-    assert_eq!(produce(&mut raw, "by-id", record_batch(&[(None, b"one")], -1, -1, -1, 1)).error_code, 0);
+    assert_eq!(
+        produce(
+            &mut raw,
+            "by-id",
+            record_batch(&[(None, b"one")], -1, -1, -1, 1)
+        )
+        .error_code,
+        0
+    );
     let mut request = km::MetadataRequest::default();
     let mut t = km::metadata_request::MetadataRequestTopic::default();
     t.name = Some(km::TopicName("by-id".to_string().into()));
@@ -324,10 +474,16 @@ fn topic_ids_in_metadata_and_fetch() {
     let response = raw.send(13, &fetch);
     assert_eq!(response.responses[0].topic_id, id);
     assert_eq!(response.responses[0].partitions[0].error_code, 0);
-    assert_eq!(batch_base_offsets(response.responses[0].partitions[0].records.clone().unwrap()), vec![0]);
+    assert_eq!(
+        batch_base_offsets(response.responses[0].partitions[0].records.clone().unwrap()),
+        vec![0]
+    );
 
     ft.topic_id = uuid::Uuid::from_u128(42);
     fetch.topics = vec![ft];
     let response = raw.send(13, &fetch);
-    assert_eq!(response.responses[0].partitions[0].error_code, 100, "UNKNOWN_TOPIC_ID");
+    assert_eq!(
+        response.responses[0].partitions[0].error_code, 100,
+        "UNKNOWN_TOPIC_ID"
+    );
 }

@@ -81,7 +81,9 @@ impl TestBroker {
     /// Shuts down cleanly and starts again on the same data directory.
     pub fn restart(mut self) -> TestBroker {
         let handle = self.handle.take().unwrap();
-        self.runtime.block_on(handle.shutdown()).expect("clean shutdown");
+        self.runtime
+            .block_on(handle.shutdown())
+            .expect("clean shutdown");
         let sets: Vec<&str> = self.sets.iter().map(|s| s.as_str()).collect();
         let mut next = TestBroker::start_in(&self.dir, &sets);
         next._tmp = self._tmp.take();
@@ -113,7 +115,9 @@ pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
 }
 
 pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    client_config(bootstrap, &[]).create().expect("admin client")
+    client_config(bootstrap, &[])
+        .create()
+        .expect("admin client")
 }
 
 /// A current-thread runtime for client futures in a synchronous test.
@@ -152,8 +156,22 @@ pub struct Consumed {
 
 /// Reads `expected` records from the given partitions starting at the beginning, or panics
 /// after `timeout` with what it got.
-pub fn consume(bootstrap: &str, topic: &str, partitions: &[i32], expected: usize, timeout: Duration) -> Vec<Consumed> {
-    consume_from(bootstrap, topic, partitions, Offset::Beginning, expected, timeout, &[])
+pub fn consume(
+    bootstrap: &str,
+    topic: &str,
+    partitions: &[i32],
+    expected: usize,
+    timeout: Duration,
+) -> Vec<Consumed> {
+    consume_from(
+        bootstrap,
+        topic,
+        partitions,
+        Offset::Beginning,
+        expected,
+        timeout,
+        &[],
+    )
 }
 
 pub fn consume_from(
@@ -165,7 +183,10 @@ pub fn consume_from(
     timeout: Duration,
     extra: &[(&str, &str)],
 ) -> Vec<Consumed> {
-    let mut config = client_config(bootstrap, &[("group.id", "strom-test"), ("enable.auto.commit", "false")]);
+    let mut config = client_config(
+        bootstrap,
+        &[("group.id", "strom-test"), ("enable.auto.commit", "false")],
+    );
     for (k, v) in extra {
         config.set(*k, *v);
     }
@@ -178,7 +199,11 @@ pub fn consume_from(
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     while out.len() < expected {
-        assert!(Instant::now() < deadline, "consumed {} of {expected} records from {topic} before the timeout", out.len());
+        assert!(
+            Instant::now() < deadline,
+            "consumed {} of {expected} records from {topic} before the timeout",
+            out.len()
+        );
         match consumer.poll(Duration::from_millis(100)) {
             None => continue,
             Some(Err(e)) => panic!("consume error on {topic}: {e}"),
@@ -227,8 +252,13 @@ pub struct RawClient {
 impl RawClient {
     pub fn connect(addr: &str) -> RawClient {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        RawClient { stream, correlation: 0 }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        RawClient {
+            stream,
+            correlation: 0,
+        }
     }
 
     /// Sends `request` at `version` and decodes the response.
@@ -243,7 +273,12 @@ impl RawClient {
     }
 
     /// Encodes a complete request frame.
-    pub fn frame<R: Encodable + HeaderVersion>(&mut self, key: i16, version: i16, request: &R) -> Bytes {
+    pub fn frame<R: Encodable + HeaderVersion>(
+        &mut self,
+        key: i16,
+        version: i16,
+        request: &R,
+    ) -> Bytes {
         self.correlation += 1;
         let mut header = RequestHeader::default();
         header.request_api_key = key;
@@ -271,14 +306,21 @@ impl RawClient {
     /// True if the broker closed the connection (EOF) within the read timeout.
     pub fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0)) || matches!(self.stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+        matches!(self.stream.read(&mut byte), Ok(0))
+            || matches!(self.stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
     }
 }
 
 /// Builds an uncompressed v2 record batch (baseOffset 0) with the given records
 /// (key, value) and producer fields. Written here, independently of the broker, so the broker's
 /// validation is tested against a second implementation of the format.
-pub fn record_batch(records: &[(Option<&[u8]>, &[u8])], producer_id: i64, producer_epoch: i16, base_sequence: i32, timestamp: i64) -> Bytes {
+pub fn record_batch(
+    records: &[(Option<&[u8]>, &[u8])],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    timestamp: i64,
+) -> Bytes {
     fn varint(buf: &mut Vec<u8>, v: i64) {
         let mut z = ((v << 1) ^ (v >> 63)) as u64;
         loop {
