@@ -1,0 +1,43 @@
+//! Arbitrary bytes as one request frame (the bytes after the 4-byte size prefix), decoded the
+//! way the broker decodes every frame it reads: version checks, header, body. Whatever a
+//! client sends must give a request or a `Refusal`, never a panic or an abort.
+#![no_main]
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use libfuzzer_sys::fuzz_target;
+use strom_broker::dispatch::{decode_request, supported_range, Decoded};
+
+// The broker's own allocator. kafka-protocol reserves `Vec::with_capacity(n)` with `n` taken
+// from the wire before checking the frame holds `n` elements; the broker survives that because
+// this allocator serves huge requests with untouched `MAP_NORESERVE` mappings. Without it the
+// target would report the system allocator's refusal, a crash the real broker cannot have.
+// (`scripts/fuzz` also raises libFuzzer's malloc/RSS limits; see there.)
+#[global_allocator]
+static ALLOCATOR: strom_broker::alloc::GuardedAllocator = strom_broker::alloc::GuardedAllocator;
+
+fuzz_target!(|data: &[u8]| {
+    match decode_request(Bytes::copy_from_slice(data)) {
+        Ok(Decoded::Request(request)) => {
+            // Only what `SUPPORTED` lists may reach a handler.
+            let (min, max) = supported_range(request.context.api)
+                .expect("decode_request accepted an API missing from SUPPORTED");
+            assert!(
+                (min..=max).contains(&request.context.version),
+                "decode_request accepted {:?} v{} outside {min}..={max}",
+                request.context.api,
+                request.context.version
+            );
+        }
+        Ok(Decoded::ApiVersionsTooNew { correlation_id }) => {
+            // Only an ApiVersions request newer than supported is answered this way, and the
+            // correlation id is the one at bytes 4..8.
+            assert_eq!(&data[0..2], &(ApiKey::ApiVersions as i16).to_be_bytes());
+            let (_, max) = supported_range(ApiKey::ApiVersions).expect("ApiVersions supported");
+            assert!(i16::from_be_bytes([data[2], data[3]]) > max);
+            assert_eq!(&data[4..8], &correlation_id.to_be_bytes());
+        }
+        // The refusal is logged by the broker, so formatting it must not panic either.
+        Err(refusal) => drop(refusal.to_string()),
+    }
+});
