@@ -15,8 +15,10 @@ const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Starts the background tasks; they end when `shutdown` becomes true.
 pub fn spawn(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    let retention_every = Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1) as u64);
-    let checkpoint_every = Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms.max(1) as u64);
+    let retention_every =
+        Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1) as u64);
+    let checkpoint_every =
+        Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms.max(1) as u64);
     tokio::spawn(async move {
         let mut shutdown = shutdown;
         let mut retention = tokio::time::interval(retention_every);

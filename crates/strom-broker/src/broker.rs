@@ -70,6 +70,21 @@ impl TopicError {
 /// by it with leader epoch 0.
 pub const LEADER_EPOCH: i32 = 0;
 
+/// The error code for a request that names `current` as the leader epoch it believes in:
+/// `FENCED_LEADER_EPOCH` when it is older than ours, `UNKNOWN_LEADER_EPOCH` when newer, 0 when
+/// it matches or is not given (-1).
+pub fn leader_epoch_error(current: i32) -> i16 {
+    use kafka_protocol::error::ResponseError as E;
+    if current < 0 {
+        return 0;
+    }
+    match current.cmp(&LEADER_EPOCH) {
+        std::cmp::Ordering::Less => E::FencedLeaderEpoch.code(),
+        std::cmp::Ordering::Greater => E::UnknownLeaderEpoch.code(),
+        std::cmp::Ordering::Equal => 0,
+    }
+}
+
 /// State shared by all connections of one broker.
 pub struct Broker {
     /// The static configuration the broker was started with.

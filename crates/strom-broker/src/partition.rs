@@ -15,7 +15,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use strom_log::{AppendError, AppendInfo, LogConfig, ReadError, ReadInfo, SharedLog, TopicPartition};
+use strom_log::{
+    AppendError, AppendInfo, LogConfig, ReadError, ReadInfo, SharedLog, TopicPartition,
+};
 use tokio::sync::Notify;
 
 /// A partition hosted by this broker.

@@ -81,6 +81,9 @@ mod tests {
         drop(first);
         let second = ProducerIdAllocator::open(dir.path()).unwrap();
         let b = second.next().unwrap();
-        assert_eq!(b, BLOCK_SIZE, "a reopened allocator starts at the next block");
+        assert_eq!(
+            b, BLOCK_SIZE,
+            "a reopened allocator starts at the next block"
+        );
     }
 }

@@ -35,7 +35,11 @@ pub enum Reply {
 }
 
 /// Accepts connections on every listener until `shutdown` becomes true.
-pub async fn serve(broker: Arc<Broker>, listeners: Vec<TcpListener>, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    broker: Arc<Broker>,
+    listeners: Vec<TcpListener>,
+    shutdown: watch::Receiver<bool>,
+) {
     let mut accept_tasks = Vec::new();
     for listener in listeners {
         let broker = broker.clone();
@@ -62,7 +66,10 @@ pub async fn serve(broker: Arc<Broker>, listeners: Vec<TcpListener>, shutdown: w
             }
             // Give in-flight requests a moment to finish, then drop the rest.
             let drain = async { while connections.join_next().await.is_some() {} };
-            if tokio::time::timeout(std::time::Duration::from_secs(5), drain).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_secs(5), drain)
+                .await
+                .is_err()
+            {
                 connections.abort_all();
             }
         }));
@@ -117,7 +124,10 @@ async fn connection(
     let _ = writer_task.await;
 }
 
-async fn write_replies(writer: tokio::net::tcp::OwnedWriteHalf, mut pending: mpsc::Receiver<Reply>) {
+async fn write_replies(
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    mut pending: mpsc::Receiver<Reply>,
+) {
     let mut writer = BufWriter::with_capacity(256 * 1024, writer);
     while let Some(reply) = pending.recv().await {
         let frame = match reply {

@@ -168,8 +168,12 @@ impl BatchHeader {
     }
 
     /// Offset of the last record in the batch.
+    ///
+    /// Saturates instead of overflowing: `baseOffset` is not covered by the CRC, so a damaged
+    /// batch read back from disk can carry any value; recovery then sees offsets out of order.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.

@@ -7,7 +7,10 @@ use super::str_bytes;
 use crate::broker::Broker;
 
 /// Describes this single-node cluster: one broker, which is also the controller.
-pub fn describe_cluster(broker: &Broker, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn describe_cluster(
+    broker: &Broker,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let mut response = DescribeClusterResponse::default();
     response.endpoint_type = request.endpoint_type;
     response.cluster_id = str_bytes(broker.cluster_id.clone());

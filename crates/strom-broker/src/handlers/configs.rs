@@ -26,7 +26,11 @@ const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 
 /// Handles `DescribeConfigs`.
-pub fn describe_configs(broker: &Broker, ctx: &RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub fn describe_configs(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let mut response = DescribeConfigsResponse::default();
     for resource in request.resources {
         let mut result = DescribeConfigsResult::default();
@@ -46,7 +50,10 @@ pub fn describe_configs(broker: &Broker, ctx: &RequestContext, request: Describe
                     request.include_synonyms,
                     request.include_documentation,
                 )),
-                None => Err((E::UnknownTopicOrPartition.code(), format!("topic '{name}' does not exist"))),
+                None => Err((
+                    E::UnknownTopicOrPartition.code(),
+                    format!("topic '{name}' does not exist"),
+                )),
             },
             BROKER if name.is_empty() || name == broker.node_id.to_string() => {
                 let mut all = broker.config.describe();
@@ -55,13 +62,24 @@ pub fn describe_configs(broker: &Broker, ctx: &RequestContext, request: Describe
                 }
                 Ok(all)
             }
-            BROKER => Err((E::InvalidRequest.code(), format!("this is broker {}, not '{name}'", broker.node_id))),
-            other => Err((E::InvalidRequest.code(), format!("resource type {other} is not supported"))),
+            BROKER => Err((
+                E::InvalidRequest.code(),
+                format!("this is broker {}, not '{name}'", broker.node_id),
+            )),
+            other => Err((
+                E::InvalidRequest.code(),
+                format!("resource type {other} is not supported"),
+            )),
         };
         match entries {
             Ok(entries) => {
                 for e in entries {
-                    result.configs.push(to_wire(e, ctx.version, request.include_synonyms, request.include_documentation));
+                    result.configs.push(to_wire(
+                        e,
+                        ctx.version,
+                        request.include_synonyms,
+                        request.include_documentation,
+                    ));
                 }
             }
             Err((code, message)) => {
@@ -74,10 +92,19 @@ pub fn describe_configs(broker: &Broker, ctx: &RequestContext, request: Describe
     response
 }
 
-fn to_wire(e: ConfigEntry, version: i16, synonyms: bool, documentation: bool) -> DescribeConfigsResourceResult {
+fn to_wire(
+    e: ConfigEntry,
+    version: i16,
+    synonyms: bool,
+    documentation: bool,
+) -> DescribeConfigsResourceResult {
     let mut r = DescribeConfigsResourceResult::default();
     r.name = str_bytes(e.name);
-    r.value = if e.is_sensitive { None } else { e.value.map(str_bytes) };
+    r.value = if e.is_sensitive {
+        None
+    } else {
+        e.value.map(str_bytes)
+    };
     r.read_only = e.read_only;
     r.config_source = e.source.kafka_code();
     r.is_sensitive = e.is_sensitive;
@@ -107,7 +134,9 @@ fn to_wire(e: ConfigEntry, version: i16, synonyms: bool, documentation: bool) ->
 pub fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
     for resource in request.resources {
-        let mut result = kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default();
+        let mut result =
+            kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default(
+            );
         result.resource_type = resource.resource_type;
         result.resource_name = resource.resource_name.clone();
         let name = resource.resource_name.to_string();
@@ -116,7 +145,11 @@ pub fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConf
                 let configs: BTreeMap<String, String> = resource
                     .configs
                     .iter()
-                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                    .filter_map(|c| {
+                        c.value
+                            .as_ref()
+                            .map(|v| (c.name.to_string(), v.to_string()))
+                    })
                     .collect();
                 broker.set_topic_configs(&name, configs, request.validate_only)
             }
@@ -132,7 +165,10 @@ pub fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConf
 }
 
 /// Handles `IncrementalAlterConfigs`: SET, DELETE, APPEND and SUBTRACT on a topic's overrides.
-pub fn incremental_alter_configs(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub fn incremental_alter_configs(
+    broker: &Broker,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();
     for resource in request.resources {
         let mut result = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
@@ -173,33 +209,73 @@ fn incremental(
         .topics
         .get(topic)
         .map(|t| t.configs.clone())
-        .ok_or_else(|| TopicError::new(E::UnknownTopicOrPartition.code(), format!("topic '{topic}' does not exist")))?;
+        .ok_or_else(|| {
+            TopicError::new(
+                E::UnknownTopicOrPartition.code(),
+                format!("topic '{topic}' does not exist"),
+            )
+        })?;
     let mut touched = std::collections::HashSet::new();
     for op in operations {
         let key = op.name.to_string();
         if !touched.insert(key.clone()) {
-            return Err(TopicError::new(E::InvalidRequest.code(), format!("configuration '{key}' appears more than once")));
+            return Err(TopicError::new(
+                E::InvalidRequest.code(),
+                format!("configuration '{key}' appears more than once"),
+            ));
         }
         if !TopicConfig::is_known_key(&key) {
-            return Err(TopicError::new(E::InvalidConfig.code(), format!("unknown topic configuration '{key}'")));
+            return Err(TopicError::new(
+                E::InvalidConfig.code(),
+                format!("unknown topic configuration '{key}'"),
+            ));
         }
         let value = op.value.as_ref().map(|v| v.to_string());
         match op.config_operation {
             0 => {
-                let value = value.ok_or_else(|| TopicError::new(E::InvalidRequest.code(), format!("SET of '{key}' without a value")))?;
+                let value = value.ok_or_else(|| {
+                    TopicError::new(
+                        E::InvalidRequest.code(),
+                        format!("SET of '{key}' without a value"),
+                    )
+                })?;
                 configs.insert(key, value);
             }
             1 => {
                 configs.remove(&key);
             }
             2 | 3 => {
-                let current = TopicConfig::describe(&broker.config, &configs, Some(std::slice::from_ref(&key)), false, false);
-                let entry = current.into_iter().next().ok_or_else(|| TopicError::new(E::InvalidConfig.code(), format!("unknown topic configuration '{key}'")))?;
+                let current = TopicConfig::describe(
+                    &broker.config,
+                    &configs,
+                    Some(std::slice::from_ref(&key)),
+                    false,
+                    false,
+                );
+                let entry = current.into_iter().next().ok_or_else(|| {
+                    TopicError::new(
+                        E::InvalidConfig.code(),
+                        format!("unknown topic configuration '{key}'"),
+                    )
+                })?;
                 if entry.config_type != ConfigType::List {
                     return Err(TopicError::new(E::InvalidConfig.code(), format!("APPEND and SUBTRACT apply only to list configurations; '{key}' is not one")));
                 }
-                let mut items: Vec<String> = entry.value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-                let given: Vec<String> = value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+                let mut items: Vec<String> = entry
+                    .value
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                let given: Vec<String> = value
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
                 if op.config_operation == 2 {
                     for g in given {
                         if !items.contains(&g) {
@@ -212,7 +288,10 @@ fn incremental(
                 configs.insert(key, items.join(","));
             }
             other => {
-                return Err(TopicError::new(E::InvalidRequest.code(), format!("unknown configuration operation {other} for '{key}'")));
+                return Err(TopicError::new(
+                    E::InvalidRequest.code(),
+                    format!("unknown configuration operation {other} for '{key}'"),
+                ));
             }
         }
     }

@@ -17,8 +17,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use strom_log::ReadError;
 use tokio::sync::Notify;
 
-
-use crate::broker::{Broker, LEADER_EPOCH};
+use crate::broker::{leader_epoch_error, Broker};
 use crate::dispatch::RequestContext;
 use crate::partition::Partition;
 use crate::server::Reply;
@@ -67,12 +66,8 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
                 E::UnknownTopicId.code()
             } else if partition.is_none() {
                 E::UnknownTopicOrPartition.code()
-            } else if p.current_leader_epoch >= 0 && p.current_leader_epoch < LEADER_EPOCH {
-                E::FencedLeaderEpoch.code()
-            } else if p.current_leader_epoch > LEADER_EPOCH {
-                E::UnknownLeaderEpoch.code()
             } else {
-                0
+                leader_epoch_error(p.current_leader_epoch)
             };
             wanted.push(Wanted {
                 topic: topic_index,
@@ -86,7 +81,11 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
     }
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
-    let max_bytes = if request.max_bytes <= 0 { i32::MAX as usize } else { request.max_bytes as usize };
+    let max_bytes = if request.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        request.max_bytes as usize
+    };
     let read_committed = request.isolation_level == 1;
     Reply::Later(tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + max_wait;
@@ -98,13 +97,17 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
                 }
             }
             let (response, bytes, errors) =
-                read_all(&skeleton, &wanted, max_bytes, read_committed);
+                read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
             let now = tokio::time::Instant::now();
             if bytes >= min_bytes || errors || now >= deadline || wanted.is_empty() {
                 return ctx.respond(&response);
             }
-            if tokio::time::timeout_at(deadline, notify.notified()).await.is_err() {
-                let (response, _, _) = read_all(&skeleton, &wanted, max_bytes, read_committed);
+            if tokio::time::timeout_at(deadline, notify.notified())
+                .await
+                .is_err()
+            {
+                let (response, _, _) =
+                    read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
                 return ctx.respond(&response);
             }
         }
@@ -118,7 +121,10 @@ fn read_all(
     wanted: &[Wanted],
     max_bytes: usize,
     read_committed: bool,
+    version: i16,
 ) -> (FetchResponse, usize, bool) {
+    // The log start offset is carried from version 5; older versions keep the default.
+    let with_start = |offset: i64| if version >= 5 { offset } else { -1 };
     let mut response = skeleton.clone();
     let mut remaining = max_bytes;
     let mut total = 0usize;
@@ -128,7 +134,11 @@ fn read_all(
     for w in wanted {
         let mut data = PartitionData::default();
         data.partition_index = w.index;
-        data.aborted_transactions = if read_committed { Some(Vec::new()) } else { None };
+        data.aborted_transactions = if read_committed {
+            Some(Vec::new())
+        } else {
+            None
+        };
         data.error_code = w.error;
         match (&w.partition, w.error) {
             (Some(partition), 0) if partition.is_deleted() => {
@@ -140,7 +150,7 @@ fn read_all(
                     Ok(info) => {
                         data.high_watermark = info.high_watermark;
                         data.last_stable_offset = info.high_watermark;
-                        data.log_start_offset = info.log_start_offset;
+                        data.log_start_offset = with_start(info.log_start_offset);
                         if let Some(slice) = info.slice {
                             match slice.read_to_bytes() {
                                 Ok(bytes) => {
@@ -163,7 +173,7 @@ fn read_all(
                         data.error_code = E::OffsetOutOfRange.code();
                         data.high_watermark = high_watermark;
                         data.last_stable_offset = high_watermark;
-                        data.log_start_offset = log_start_offset;
+                        data.log_start_offset = with_start(log_start_offset);
                     }
                     Err(ReadError::Io(e)) => {
                         tracing::error!(partition = %partition.topic_partition, error = %e, "reading the log failed");
@@ -182,4 +192,3 @@ fn read_all(
     }
     (response, total, errors)
 }
-

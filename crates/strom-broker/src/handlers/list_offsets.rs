@@ -6,7 +6,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::broker::{Broker, LEADER_EPOCH};
+use crate::broker::{leader_epoch_error, Broker, LEADER_EPOCH};
 use crate::dispatch::RequestContext;
 
 /// `timestamp` values with special meaning (KIP-79, KIP-734, KIP-1005).
@@ -17,7 +17,11 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
 /// Handles `ListOffsets`.
-pub fn handle(broker: &Broker, _ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let mut response = ListOffsetsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -34,13 +38,9 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext, request: ListOffsetsReques
                 topic_response.partitions.push(out);
                 continue;
             };
-            if p.current_leader_epoch >= 0 && p.current_leader_epoch < LEADER_EPOCH {
-                out.error_code = E::FencedLeaderEpoch.code();
-                topic_response.partitions.push(out);
-                continue;
-            }
-            if p.current_leader_epoch > LEADER_EPOCH {
-                out.error_code = E::UnknownLeaderEpoch.code();
+            let epoch_error = leader_epoch_error(p.current_leader_epoch);
+            if epoch_error != 0 {
+                out.error_code = epoch_error;
                 topic_response.partitions.push(out);
                 continue;
             }
@@ -65,7 +65,7 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext, request: ListOffsetsReques
                     } else {
                         out.offset = offset;
                         out.timestamp = timestamp;
-                        if offset >= 0 {
+                        if offset >= 0 && ctx.version >= 4 {
                             out.leader_epoch = LEADER_EPOCH;
                         }
                     }

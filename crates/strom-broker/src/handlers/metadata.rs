@@ -29,8 +29,13 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
         b.port = listener.port as i32;
         response.brokers.push(b);
     }
-    response.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
-    response.controller_id = BrokerId(broker.node_id);
+    // Fields a version does not carry must stay at their defaults, or the encoder refuses.
+    if ctx.version >= 2 {
+        response.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
+    }
+    if ctx.version >= 1 {
+        response.controller_id = BrokerId(broker.node_id);
+    }
     response.cluster_authorized_operations = i32::MIN;
     let authorized = request.include_topic_authorized_operations;
     // Version 0 uses an empty list for "all topics"; later versions use null.
@@ -41,7 +46,9 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
     if all {
         let metadata = broker.metadata();
         for topic in metadata.topics.values() {
-            response.topics.push(describe_topic(broker, topic, authorized));
+            response
+                .topics
+                .push(describe_topic(broker, topic, authorized, ctx.version));
         }
         return response;
     }
@@ -87,12 +94,18 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
             }
         };
         match topic {
-            Ok(topic) => response.topics.push(describe_topic(broker, &topic, authorized)),
+            Ok(topic) => {
+                response
+                    .topics
+                    .push(describe_topic(broker, &topic, authorized, ctx.version))
+            }
             Err((code, name, id)) => {
                 let mut t = MetadataResponseTopic::default();
                 t.error_code = code;
                 t.name = name.as_deref().map(topic_name);
-                t.topic_id = id;
+                if ctx.version >= 10 {
+                    t.topic_id = id;
+                }
                 t.topic_authorized_operations = i32::MIN;
                 response.topics.push(t);
             }
@@ -101,17 +114,32 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
     response
 }
 
-fn describe_topic(broker: &Broker, topic: &TopicMetadata, authorized: bool) -> MetadataResponseTopic {
+fn describe_topic(
+    broker: &Broker,
+    topic: &TopicMetadata,
+    authorized: bool,
+    version: i16,
+) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(topic_name(&topic.name));
-    t.topic_id = topic.topic_id;
-    t.is_internal = topic.internal;
-    t.topic_authorized_operations = if authorized { TOPIC_OPERATIONS } else { i32::MIN };
+    if version >= 10 {
+        t.topic_id = topic.topic_id;
+    }
+    if version >= 1 {
+        t.is_internal = topic.internal;
+    }
+    t.topic_authorized_operations = if authorized {
+        TOPIC_OPERATIONS
+    } else {
+        i32::MIN
+    };
     for p in 0..topic.partitions {
         let mut partition = MetadataResponsePartition::default();
         partition.partition_index = p;
         partition.leader_id = BrokerId(broker.node_id);
-        partition.leader_epoch = LEADER_EPOCH;
+        if version >= 7 {
+            partition.leader_epoch = LEADER_EPOCH;
+        }
         partition.replica_nodes = vec![BrokerId(broker.node_id)];
         partition.isr_nodes = vec![BrokerId(broker.node_id)];
         t.partitions.push(partition);

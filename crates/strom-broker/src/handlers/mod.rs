@@ -29,20 +29,47 @@ pub fn route(broker: &Arc<Broker>, ctx: RequestContext, mut body: Bytes) -> Resu
     let ready = |bytes: Bytes| Ok(Reply::Ready(bytes));
     match ctx.api {
         ApiKey::ApiVersions => ready(ctx.respond(&api_versions::handle(&decode(&mut body, v)?))),
-        ApiKey::Metadata => ready(ctx.respond(&metadata::handle(broker, &ctx, decode(&mut body, v)?))),
+        ApiKey::Metadata => {
+            ready(ctx.respond(&metadata::handle(broker, &ctx, decode(&mut body, v)?)))
+        }
         ApiKey::Produce => Ok(produce::handle(broker, ctx.clone(), decode(&mut body, v)?)),
         ApiKey::Fetch => Ok(fetch::handle(broker, ctx.clone(), decode(&mut body, v)?)),
-        ApiKey::ListOffsets => ready(ctx.respond(&list_offsets::handle(broker, &ctx, decode(&mut body, v)?))),
-        ApiKey::CreateTopics => ready(ctx.respond(&topics::create_topics(broker, &ctx, decode(&mut body, v)?))),
-        ApiKey::DeleteTopics => ready(ctx.respond(&topics::delete_topics(broker, &ctx, decode(&mut body, v)?))),
-        ApiKey::CreatePartitions => ready(ctx.respond(&topics::create_partitions(broker, decode(&mut body, v)?))),
-        ApiKey::DeleteRecords => ready(ctx.respond(&records::delete_records(broker, decode(&mut body, v)?))),
-        ApiKey::DescribeConfigs => ready(ctx.respond(&configs::describe_configs(broker, &ctx, decode(&mut body, v)?))),
-        ApiKey::AlterConfigs => ready(ctx.respond(&configs::alter_configs(broker, decode(&mut body, v)?))),
-        ApiKey::IncrementalAlterConfigs => ready(ctx.respond(&configs::incremental_alter_configs(broker, decode(&mut body, v)?))),
-        ApiKey::InitProducerId => ready(ctx.respond(&producer_id::handle(broker, &ctx, decode(&mut body, v)?))),
-        ApiKey::DescribeCluster => ready(ctx.respond(&cluster::describe_cluster(broker, decode(&mut body, v)?))),
-        other => Err(format!("{other:?} is listed as supported but has no handler")),
+        ApiKey::ListOffsets => {
+            ready(ctx.respond(&list_offsets::handle(broker, &ctx, decode(&mut body, v)?)))
+        }
+        ApiKey::CreateTopics => {
+            ready(ctx.respond(&topics::create_topics(broker, &ctx, decode(&mut body, v)?)))
+        }
+        ApiKey::DeleteTopics => {
+            ready(ctx.respond(&topics::delete_topics(broker, &ctx, decode(&mut body, v)?)))
+        }
+        ApiKey::CreatePartitions => {
+            ready(ctx.respond(&topics::create_partitions(broker, decode(&mut body, v)?)))
+        }
+        ApiKey::DeleteRecords => {
+            ready(ctx.respond(&records::delete_records(broker, decode(&mut body, v)?)))
+        }
+        ApiKey::DescribeConfigs => ready(ctx.respond(&configs::describe_configs(
+            broker,
+            &ctx,
+            decode(&mut body, v)?,
+        ))),
+        ApiKey::AlterConfigs => {
+            ready(ctx.respond(&configs::alter_configs(broker, decode(&mut body, v)?)))
+        }
+        ApiKey::IncrementalAlterConfigs => ready(ctx.respond(&configs::incremental_alter_configs(
+            broker,
+            decode(&mut body, v)?,
+        ))),
+        ApiKey::InitProducerId => {
+            ready(ctx.respond(&producer_id::handle(broker, &ctx, decode(&mut body, v)?)))
+        }
+        ApiKey::DescribeCluster => {
+            ready(ctx.respond(&cluster::describe_cluster(broker, decode(&mut body, v)?)))
+        }
+        other => Err(format!(
+            "{other:?} is listed as supported but has no handler"
+        )),
     }
 }
 

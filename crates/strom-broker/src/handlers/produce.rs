@@ -59,7 +59,11 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
             p.base_offset = -1;
             p.log_append_time_ms = -1;
             p.log_start_offset = -1;
-            let partition = if known { broker.partition(&name, data.index) } else { None };
+            let partition = if known {
+                broker.partition(&name, data.index)
+            } else {
+                None
+            };
             if !(acks == 0 || acks == 1 || acks == -1) {
                 p.error_code = E::InvalidRequiredAcks.code();
             } else if !known && ctx.version >= 13 {
@@ -68,13 +72,17 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                 match data.records {
                     None => {
                         p.error_code = E::InvalidRecord.code();
-                        p.error_message = Some(str_bytes("produce request without records"));
+                        if ctx.version >= 8 {
+                            p.error_message = Some(str_bytes("produce request without records"));
+                        }
                     }
                     Some(records) => match partition.append(records, now) {
                         Ok(info) => {
                             p.base_offset = info.first_offset;
                             p.log_append_time_ms = info.log_append_time_ms;
-                            p.log_start_offset = info.log_start_offset;
+                            if ctx.version >= 5 {
+                                p.log_start_offset = info.log_start_offset;
+                            }
                             to_sync.push((
                                 topic_index,
                                 topic_response.partition_responses.len(),
@@ -85,7 +93,9 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                         Err(error) => {
                             tracing::warn!(client = %ctx.client_id, topic = %name, partition = data.index, %error, "produce refused");
                             p.error_code = append_error_code(&error);
-                            p.error_message = Some(str_bytes(error.to_string()));
+                            if ctx.version >= 8 {
+                                p.error_message = Some(str_bytes(error.to_string()));
+                            }
                         }
                     },
                 }
@@ -127,7 +137,9 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                 tracing::error!(partition = %partition.topic_partition, error = %e, "fdatasync failed; the produce is not acknowledged");
                 let slot = &mut response.responses[t].partition_responses[p];
                 slot.error_code = E::KafkaStorageError.code();
-                slot.error_message = Some(str_bytes(format!("fdatasync failed: {e}")));
+                if ctx.version >= 8 {
+                    slot.error_message = Some(str_bytes(format!("fdatasync failed: {e}")));
+                }
                 slot.base_offset = -1;
             }
         }

@@ -9,7 +9,11 @@ use crate::dispatch::RequestContext;
 /// Hands out a fresh producer id with epoch 0. As in Kafka, a non-transactional producer
 /// always gets a new id, even when it sends its old id and epoch (KIP-360). Transactional ids
 /// need the transaction coordinator, which Strom does not have yet.
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
     response.producer_id = ProducerId(-1);
     response.producer_epoch = -1;

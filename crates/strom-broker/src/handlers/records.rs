@@ -24,7 +24,11 @@ pub fn delete_records(broker: &Broker, request: DeleteRecordsRequest) -> DeleteR
                 Some(partition) => {
                     let mut log = partition.log().lock().unwrap();
                     let high_watermark = log.high_watermark();
-                    let offset = if p.offset == -1 { high_watermark } else { p.offset };
+                    let offset = if p.offset == -1 {
+                        high_watermark
+                    } else {
+                        p.offset
+                    };
                     if offset < 0 || offset > high_watermark {
                         result.error_code = E::OffsetOutOfRange.code();
                     } else {

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
@@ -17,7 +19,11 @@ use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 
 /// Handles `CreateTopics` (and its `validate_only` mode).
-pub fn create_topics(broker: &Broker, ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub fn create_topics(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut response = CreateTopicsResponse::default();
     let mut seen = std::collections::HashSet::new();
     for topic in request.topics {
@@ -28,7 +34,9 @@ pub fn create_topics(broker: &Broker, ctx: &RequestContext, request: CreateTopic
         result.replication_factor = -1;
         if !seen.insert(name.clone()) {
             result.error_code = E::InvalidRequest.code();
-            result.error_message = Some(str_bytes(format!("topic '{name}' appears more than once in the request")));
+            result.error_message = Some(str_bytes(format!(
+                "topic '{name}' appears more than once in the request"
+            )));
             response.topics.push(result);
             continue;
         }
@@ -39,27 +47,44 @@ pub fn create_topics(broker: &Broker, ctx: &RequestContext, request: CreateTopic
             }
         }
         let outcome = if !topic.assignments.is_empty() {
-            manual_assignment(broker, &topic.assignments, topic.num_partitions, topic.replication_factor)
+            manual_assignment(
+                broker,
+                &topic.assignments,
+                topic.num_partitions,
+                topic.replication_factor,
+            )
         } else {
-            let partitions = if topic.num_partitions == -1 { broker.config.num_partitions } else { topic.num_partitions };
-            let replication = if topic.replication_factor == -1 { broker.config.default_replication_factor } else { topic.replication_factor };
+            let partitions = if topic.num_partitions == -1 {
+                broker.config.num_partitions
+            } else {
+                topic.num_partitions
+            };
+            let replication = if topic.replication_factor == -1 {
+                broker.config.default_replication_factor
+            } else {
+                topic.replication_factor
+            };
             Ok((partitions, replication))
         };
         let created = outcome.and_then(|(partitions, replication)| {
-            broker.create_topic(&name, partitions, replication, configs, request.validate_only)
+            broker.create_topic(
+                &name,
+                partitions,
+                replication,
+                configs,
+                request.validate_only,
+            )
         });
         match created {
             Ok(meta) => {
-                if !request.validate_only || ctx.version >= 7 {
+                if ctx.version >= 7 && !request.validate_only {
                     result.topic_id = meta.topic_id;
                 }
-                if request.validate_only {
-                    result.topic_id = uuid::Uuid::nil();
-                }
-                result.num_partitions = meta.partitions;
-                result.replication_factor = meta.replication_factor;
                 if ctx.version >= 5 {
-                    let entries = TopicConfig::describe(&broker.config, &meta.configs, None, false, false);
+                    result.num_partitions = meta.partitions;
+                    result.replication_factor = meta.replication_factor;
+                    let entries =
+                        TopicConfig::describe(&broker.config, &meta.configs, None, false, false);
                     result.configs = Some(
                         entries
                             .into_iter()
@@ -123,20 +148,38 @@ fn manual_assignment(
             ));
         }
     }
-    Ok((assignments.len() as i32, assignments[0].broker_ids.len() as i16))
+    Ok((
+        assignments.len() as i32,
+        assignments[0].broker_ids.len() as i16,
+    ))
 }
 
 /// Handles `DeleteTopics`, by name (v1–5) or by name or id (v6+).
-pub fn delete_topics(broker: &Broker, ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub fn delete_topics(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let mut response = DeleteTopicsResponse::default();
     let wanted: Vec<(Option<String>, uuid::Uuid)> = if ctx.version >= 6 {
-        request.topics.iter().map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)).collect()
+        request
+            .topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id))
+            .collect()
     } else {
-        request.topic_names.iter().map(|n| (Some(n.0.to_string()), uuid::Uuid::nil())).collect()
+        request
+            .topic_names
+            .iter()
+            .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
+            .collect()
     };
     for (name, id) in wanted {
         let mut result = DeletableTopicResult::default();
-        result.topic_id = id;
+        let with_message = ctx.version >= 5;
+        if ctx.version >= 6 {
+            result.topic_id = id;
+        }
         let resolved = match &name {
             Some(n) => Some(n.clone()),
             None => broker.metadata().topic_by_id(&id).map(|t| t.name.clone()),
@@ -144,15 +187,23 @@ pub fn delete_topics(broker: &Broker, ctx: &RequestContext, request: DeleteTopic
         match resolved {
             None => {
                 result.error_code = E::UnknownTopicId.code();
-                result.error_message = Some(str_bytes(format!("no topic has id {id}")));
+                if with_message {
+                    result.error_message = Some(str_bytes(format!("no topic has id {id}")));
+                }
             }
             Some(n) => {
                 result.name = Some(topic_name(&n));
                 match broker.delete_topic(&n) {
-                    Ok(meta) => result.topic_id = meta.topic_id,
+                    Ok(meta) => {
+                        if ctx.version >= 6 {
+                            result.topic_id = meta.topic_id;
+                        }
+                    }
                     Err(e) => {
                         result.error_code = e.code;
-                        result.error_message = Some(str_bytes(e.message));
+                        if with_message {
+                            result.error_message = Some(str_bytes(e.message));
+                        }
                     }
                 }
             }
@@ -163,21 +214,29 @@ pub fn delete_topics(broker: &Broker, ctx: &RequestContext, request: DeleteTopic
 }
 
 /// Handles `CreatePartitions`.
-pub fn create_partitions(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub fn create_partitions(
+    broker: &Broker,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut response = CreatePartitionsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let mut result = CreatePartitionsTopicResult::default();
         result.name = topic.name.clone();
         let assignment_ok = topic.assignments.as_ref().is_none_or(|list| {
-            list.iter().all(|a| !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == broker.node_id))
+            list.iter().all(|a| {
+                !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == broker.node_id)
+            })
         });
         let outcome = if assignment_ok {
             broker.add_partitions(&name, topic.count, request.validate_only)
         } else {
             Err(crate::broker::TopicError::new(
                 E::InvalidReplicaAssignment.code(),
-                format!("new partitions may only be assigned to broker {}", broker.node_id),
+                format!(
+                    "new partitions may only be assigned to broker {}",
+                    broker.node_id
+                ),
             ))
         };
         if let Err(e) = outcome {
