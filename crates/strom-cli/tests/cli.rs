@@ -33,7 +33,11 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
 
 fn ok(args: &[&str], stdin: Option<&str>) -> String {
     let out = run(args, stdin);
-    assert!(out.status.success(), "strom {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "strom {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -42,27 +46,60 @@ fn invalid_configuration_is_refused_before_the_broker_starts() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_set = format!("log.dirs={}", data.display());
-    let out = run(&["broker", "--set", &data_set, "--set", "log.retention.ms=soon"], None);
+    let out = run(
+        &[
+            "broker",
+            "--set",
+            &data_set,
+            "--set",
+            "log.retention.ms=soon",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("log.retention.ms") && err.contains("soon"), "names the key and value: {err}");
+    assert!(
+        err.contains("log.retention.ms") && err.contains("soon"),
+        "names the key and value: {err}"
+    );
     assert!(!data.exists(), "nothing was created before the refusal");
 
-    let out = run(&["broker", "--set", &data_set, "--set", "num.partitons=3"], None);
+    let out = run(
+        &["broker", "--set", &data_set, "--set", "num.partitons=3"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("num.partitons") && err.contains("num.partitions"), "suggests the known key: {err}");
+    assert!(
+        err.contains("num.partitons") && err.contains("num.partitions"),
+        "suggests the known key: {err}"
+    );
 
     let file = dir.path().join("server.properties");
     std::fs::write(&file, "broker.id=1\nnum.partitions=zero\n").unwrap();
-    let out = run(&["broker", "--config", file.to_str().unwrap(), "--set", &data_set], None);
+    let out = run(
+        &[
+            "broker",
+            "--config",
+            file.to_str().unwrap(),
+            "--set",
+            &data_set,
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("num.partitions"));
 }
 
 fn spawn_broker(data: &Path, port: u16, log: &Path) -> Child {
     let child = strom()
-        .args(["broker", "--set", &format!("listeners=PLAINTEXT://127.0.0.1:{port}"), "--set", &format!("log.dirs={}", data.display())])
+        .args([
+            "broker",
+            "--set",
+            &format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
+            "--set",
+            &format!("log.dirs={}", data.display()),
+        ])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
@@ -70,7 +107,11 @@ fn spawn_broker(data: &Path, port: u16, log: &Path) -> Child {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "broker did not start: {}", std::fs::read_to_string(log).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "broker did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     child
@@ -78,20 +119,30 @@ fn spawn_broker(data: &Path, port: u16, log: &Path) -> Child {
 
 fn logs_loaded_line(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap();
-    text.lines().find(|l| l.contains("logs loaded")).unwrap_or_else(|| panic!("no 'logs loaded' line in:\n{text}")).to_string()
+    text.lines()
+        .find(|l| l.contains("logs loaded"))
+        .unwrap_or_else(|| panic!("no 'logs loaded' line in:\n{text}"))
+        .to_string()
 }
 
 #[test]
 fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let first_log = dir.path().join("first.log");
     let mut child = spawn_broker(&data, port, &first_log);
     let bootstrap = format!("127.0.0.1:{port}");
     create_topic(&bootstrap, "term", 2, &[]);
     let lines: String = (0..2000).map(|i| format!("record-{i}\n")).collect();
-    ok(&["-b", &bootstrap, "produce", "term", "--acks", "all"], Some(&lines));
+    ok(
+        &["-b", &bootstrap, "produce", "term", "--acks", "all"],
+        Some(&lines),
+    );
 
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -99,18 +150,40 @@ fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the broker did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the broker did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
-    assert!(data.join(".kafka_cleanshutdown").exists(), "the clean-shutdown marker is written");
+    assert!(
+        data.join(".kafka_cleanshutdown").exists(),
+        "the clean-shutdown marker is written"
+    );
     assert!(data.join("recovery-point-offset-checkpoint").exists());
 
     let second_log = dir.path().join("second.log");
     let mut child = spawn_broker(&data, port, &second_log);
     let line = logs_loaded_line(&second_log);
-    assert!(line.contains("bytes_reread=0"), "after a clean stop nothing is re-read: {line}");
-    let out = ok(&["-b", &bootstrap, "consume", "term", "--from", "beginning", "--exit-at-end", "-f", "%v\\n"], None);
+    assert!(
+        line.contains("bytes_reread=0"),
+        "after a clean stop nothing is re-read: {line}"
+    );
+    let out = ok(
+        &[
+            "-b",
+            &bootstrap,
+            "consume",
+            "term",
+            "--from",
+            "beginning",
+            "--exit-at-end",
+            "-f",
+            "%v\\n",
+        ],
+        None,
+    );
     assert_eq!(out.lines().count(), 2000);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -118,11 +191,34 @@ fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
     // After SIGKILL, the restart re-reads (at least) the unflushed tail.
     let third_log = dir.path().join("third.log");
     let mut child = spawn_broker(&data, port, &third_log);
-    assert!(!data.join(".kafka_cleanshutdown").exists(), "the marker is removed at startup");
+    assert!(
+        !data.join(".kafka_cleanshutdown").exists(),
+        "the marker is removed at startup"
+    );
     let line = logs_loaded_line(&third_log);
-    assert!(line.contains("segments_recovered=") && !line.contains("segments_recovered=0"), "a kill -9 leads to recovery: {line}");
-    let out = ok(&["-b", &bootstrap, "consume", "term", "--from", "beginning", "--exit-at-end", "-f", "%v\\n"], None);
-    assert_eq!(out.lines().count(), 2000, "everything is still there after recovery");
+    assert!(
+        line.contains("segments_recovered=") && !line.contains("segments_recovered=0"),
+        "a kill -9 leads to recovery: {line}"
+    );
+    let out = ok(
+        &[
+            "-b",
+            &bootstrap,
+            "consume",
+            "term",
+            "--from",
+            "beginning",
+            "--exit-at-end",
+            "-f",
+            "%v\\n",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.lines().count(),
+        2000,
+        "everything is still there after recovery"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -131,33 +227,113 @@ fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
 fn client_commands_against_a_broker() {
     let broker = TestBroker::start(&[]);
     let b = broker.bootstrap();
-    ok(&["-b", &b, "topic", "create", "tour", "-p", "3", "-c", "retention.ms=86400000"], None);
+    ok(
+        &[
+            "-b",
+            &b,
+            "topic",
+            "create",
+            "tour",
+            "-p",
+            "3",
+            "-c",
+            "retention.ms=86400000",
+        ],
+        None,
+    );
     let listed = ok(&["-b", &b, "topic", "list"], None);
     assert!(listed.contains("tour") && listed.contains('3'), "{listed}");
-    let listed: serde_json::Value = serde_json::from_str(&ok(&["-b", &b, "--json", "topic", "list"], None)).unwrap();
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&["-b", &b, "--json", "topic", "list"], None)).unwrap();
     assert!(listed.to_string().contains("\"tour\""), "{listed}");
 
-    let produced = run(&["-b", &b, "produce", "tour", "-k", ":", "-H", "source=cli", "-p", "1"], Some("k1:hello\nk2:world\n"));
-    assert!(produced.status.success(), "{}", String::from_utf8_lossy(&produced.stderr));
-    let consumed = ok(&["-b", &b, "consume", "tour", "-p", "1", "--from", "beginning", "--exit-at-end", "-f", "%p/%o %k=%v %h\\n"], None);
-    assert_eq!(consumed, "1/0 k1=hello source=cli\n1/1 k2=world source=cli\n");
-    let json = ok(&["-b", &b, "--json", "consume", "tour", "-p", "1", "--from", "1", "-n", "1"], None);
+    let produced = run(
+        &[
+            "-b",
+            &b,
+            "produce",
+            "tour",
+            "-k",
+            ":",
+            "-H",
+            "source=cli",
+            "-p",
+            "1",
+        ],
+        Some("k1:hello\nk2:world\n"),
+    );
+    assert!(
+        produced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&produced.stderr)
+    );
+    let consumed = ok(
+        &[
+            "-b",
+            &b,
+            "consume",
+            "tour",
+            "-p",
+            "1",
+            "--from",
+            "beginning",
+            "--exit-at-end",
+            "-f",
+            "%p/%o %k=%v %h\\n",
+        ],
+        None,
+    );
+    assert_eq!(
+        consumed,
+        "1/0 k1=hello source=cli\n1/1 k2=world source=cli\n"
+    );
+    let json = ok(
+        &[
+            "-b", &b, "--json", "consume", "tour", "-p", "1", "--from", "1", "-n", "1",
+        ],
+        None,
+    );
     let record: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(record["offset"], 1);
     assert_eq!(record["value"], "world");
 
     let described = ok(&["-b", &b, "topic", "describe", "tour"], None);
-    assert!(described.contains("retention.ms") && described.contains("86400000"), "{described}");
-    ok(&["-b", &b, "topic", "alter-config", "tour", "--set", "segment.ms=600000", "--delete", "retention.ms"], None);
+    assert!(
+        described.contains("retention.ms") && described.contains("86400000"),
+        "{described}"
+    );
+    ok(
+        &[
+            "-b",
+            &b,
+            "topic",
+            "alter-config",
+            "tour",
+            "--set",
+            "segment.ms=600000",
+            "--delete",
+            "retention.ms",
+        ],
+        None,
+    );
     let described = ok(&["-b", &b, "topic", "describe", "tour"], None);
-    assert!(described.contains("segment.ms") && !described.contains("86400000"), "{described}");
+    assert!(
+        described.contains("segment.ms") && !described.contains("86400000"),
+        "{described}"
+    );
 
     let info = ok(&["-b", &b, "cluster", "info"], None);
-    assert!(info.contains(&broker.handle.as_ref().unwrap().addr().port().to_string()), "{info}");
+    assert!(
+        info.contains(&broker.handle.as_ref().unwrap().addr().port().to_string()),
+        "{info}"
+    );
 
     ok(&["-b", &b, "topic", "delete", "tour"], None);
     let listed = ok(&["-b", &b, "topic", "list"], None);
     assert!(!listed.contains("tour"), "{listed}");
     let missing = run(&["-b", &b, "topic", "describe", "tour"], None);
-    assert!(!missing.status.success(), "describing a deleted topic fails");
+    assert!(
+        !missing.status.success(),
+        "describing a deleted topic fails"
+    );
 }

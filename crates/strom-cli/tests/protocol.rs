@@ -497,10 +497,21 @@ fn every_api_answers_at_every_supported_version() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "versions", 1, &[]);
     let mut raw = RawClient::connect(&bootstrap);
-    assert_eq!(produce(&mut raw, "versions", record_batch(&[(None, b"v")], -1, -1, -1, 1)).error_code, 0);
+    assert_eq!(
+        produce(
+            &mut raw,
+            "versions",
+            record_batch(&[(None, b"v")], -1, -1, -1, 1)
+        )
+        .error_code,
+        0
+    );
     let topic = || km::TopicName("versions".to_string().into());
     let range = |key: ApiKey| {
-        let (_, min, max) = *strom_broker::dispatch::SUPPORTED.iter().find(|(k, _, _)| *k == key).unwrap();
+        let (_, min, max) = *strom_broker::dispatch::SUPPORTED
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .unwrap();
         min..=max
     };
     for v in range(ApiKey::ApiVersions) {
@@ -522,24 +533,38 @@ fn every_api_answers_at_every_supported_version() {
         // All topics: null list from v1, empty list in v0.
         let mut all = km::MetadataRequest::default();
         all.topics = if v == 0 { Some(vec![]) } else { None };
-        assert!(!raw.send(v, &all).topics.is_empty(), "Metadata v{v} all topics");
+        assert!(
+            !raw.send(v, &all).topics.is_empty(),
+            "Metadata v{v} all topics"
+        );
     }
     for v in range(ApiKey::Produce) {
-        let mut request = produce_request("versions", 0, record_batch(&[(None, b"p")], -1, -1, -1, 1), -1);
+        let mut request = produce_request(
+            "versions",
+            0,
+            record_batch(&[(None, b"p")], -1, -1, -1, 1),
+            -1,
+        );
         if v >= 13 {
-            let id = raw.send(12, &{
-                let mut m = km::MetadataRequest::default();
-                let mut t = km::metadata_request::MetadataRequestTopic::default();
-                t.name = Some(topic());
-                m.topics = Some(vec![t]);
-                m
-            }).topics[0].topic_id;
+            let id = raw
+                .send(12, &{
+                    let mut m = km::MetadataRequest::default();
+                    let mut t = km::metadata_request::MetadataRequestTopic::default();
+                    t.name = Some(topic());
+                    m.topics = Some(vec![t]);
+                    m
+                })
+                .topics[0]
+                .topic_id;
             request.topic_data[0].name = km::TopicName(Default::default());
             request.topic_data[0].topic_id = id;
         }
         request.transactional_id = None;
         let response = raw.send(v, &request);
-        assert_eq!(response.responses[0].partition_responses[0].error_code, 0, "Produce v{v}");
+        assert_eq!(
+            response.responses[0].partition_responses[0].error_code, 0,
+            "Produce v{v}"
+        );
     }
     for v in range(ApiKey::Fetch) {
         if v >= 13 {
@@ -561,8 +586,17 @@ fn every_api_answers_at_every_supported_version() {
         request.session_epoch = -1;
         request.topics = vec![t];
         let response = raw.send(v, &request);
-        assert_eq!(response.responses[0].partitions[0].error_code, 0, "Fetch v{v}");
-        assert!(response.responses[0].partitions[0].records.as_ref().is_some_and(|r| !r.is_empty()), "Fetch v{v} returns data");
+        assert_eq!(
+            response.responses[0].partitions[0].error_code, 0,
+            "Fetch v{v}"
+        );
+        assert!(
+            response.responses[0].partitions[0]
+                .records
+                .as_ref()
+                .is_some_and(|r| !r.is_empty()),
+            "Fetch v{v} returns data"
+        );
     }
     for v in range(ApiKey::ListOffsets) {
         let mut request = km::ListOffsetsRequest::default();
@@ -575,8 +609,14 @@ fn every_api_answers_at_every_supported_version() {
         t.partitions = vec![p];
         request.topics = vec![t];
         let response = raw.send(v, &request);
-        assert_eq!(response.topics[0].partitions[0].error_code, 0, "ListOffsets v{v}");
-        assert!(response.topics[0].partitions[0].offset > 0, "ListOffsets v{v}");
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "ListOffsets v{v}"
+        );
+        assert!(
+            response.topics[0].partitions[0].offset > 0,
+            "ListOffsets v{v}"
+        );
     }
     for v in range(ApiKey::CreateTopics) {
         let mut t = km::create_topics_request::CreatableTopic::default();
@@ -614,7 +654,13 @@ fn every_api_answers_at_every_supported_version() {
         request.include_documentation = v >= 3;
         let response = raw.send(v, &request);
         assert_eq!(response.results[0].error_code, 0, "DescribeConfigs v{v}");
-        assert!(response.results[0].configs.iter().any(|c| c.name.as_str() == "retention.ms"), "DescribeConfigs v{v}");
+        assert!(
+            response.results[0]
+                .configs
+                .iter()
+                .any(|c| c.name.as_str() == "retention.ms"),
+            "DescribeConfigs v{v}"
+        );
     }
     for v in range(ApiKey::AlterConfigs) {
         let mut c = km::alter_configs_request::AlterableConfig::default();
@@ -626,7 +672,11 @@ fn every_api_answers_at_every_supported_version() {
         r.configs = vec![c];
         let mut request = km::AlterConfigsRequest::default();
         request.resources = vec![r];
-        assert_eq!(raw.send(v, &request).responses[0].error_code, 0, "AlterConfigs v{v}");
+        assert_eq!(
+            raw.send(v, &request).responses[0].error_code,
+            0,
+            "AlterConfigs v{v}"
+        );
     }
     for v in range(ApiKey::IncrementalAlterConfigs) {
         let mut c = km::incremental_alter_configs_request::AlterableConfig::default();
@@ -638,7 +688,11 @@ fn every_api_answers_at_every_supported_version() {
         r.configs = vec![c];
         let mut request = km::IncrementalAlterConfigsRequest::default();
         request.resources = vec![r];
-        assert_eq!(raw.send(v, &request).responses[0].error_code, 0, "IncrementalAlterConfigs v{v}");
+        assert_eq!(
+            raw.send(v, &request).responses[0].error_code,
+            0,
+            "IncrementalAlterConfigs v{v}"
+        );
     }
     for v in range(ApiKey::CreatePartitions) {
         let mut t = km::create_partitions_request::CreatePartitionsTopic::default();
@@ -648,7 +702,11 @@ fn every_api_answers_at_every_supported_version() {
         let mut request = km::CreatePartitionsRequest::default();
         request.topics = vec![t];
         request.timeout_ms = 5000;
-        assert_eq!(raw.send(v, &request).results[0].error_code, 0, "CreatePartitions v{v}");
+        assert_eq!(
+            raw.send(v, &request).results[0].error_code,
+            0,
+            "CreatePartitions v{v}"
+        );
     }
     for v in range(ApiKey::DeleteRecords) {
         let mut p = km::delete_records_request::DeleteRecordsPartition::default();
@@ -660,7 +718,10 @@ fn every_api_answers_at_every_supported_version() {
         request.topics = vec![t];
         request.timeout_ms = 5000;
         let response = raw.send(v, &request);
-        assert_eq!(response.topics[0].partitions[0].error_code, 0, "DeleteRecords v{v}");
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "DeleteRecords v{v}"
+        );
         assert_eq!(response.topics[0].partitions[0].low_watermark, 1 + v as i64);
     }
     for v in range(ApiKey::InitProducerId) {

@@ -288,7 +288,9 @@ impl RawClient {
         let mut buf = BytesMut::new();
         buf.put_i32(0);
         header.encode(&mut buf, R::header_version(version)).unwrap();
-        request.encode(&mut buf, version).unwrap_or_else(|e| panic!("encoding request API {key} v{version}: {e}"));
+        request
+            .encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("encoding request API {key} v{version}: {e}"));
         let len = (buf.len() - 4) as i32;
         buf[0..4].copy_from_slice(&len.to_be_bytes());
         buf.freeze()
