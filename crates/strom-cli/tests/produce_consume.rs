@@ -13,12 +13,10 @@ use rdkafka::Offset;
 
 /// Produces `count` keyed records with a header and explicit timestamp; returns what was sent
 /// as (key, value, timestamp) in send order.
-fn produce_numbered(
-    bootstrap: &str,
-    topic: &str,
-    count: u64,
-    extra: &[(&str, &str)],
-) -> Vec<(Vec<u8>, Vec<u8>, i64)> {
+/// What was sent: (key, value, timestamp).
+type Sent = (Vec<u8>, Vec<u8>, i64);
+
+fn produce_numbered(bootstrap: &str, topic: &str, count: u64, extra: &[(&str, &str)]) -> Vec<Sent> {
     let producer = producer(bootstrap, extra);
     let rt = client_runtime();
     // Recent timestamps: older ones would be removed by the default 7-day retention.
@@ -87,8 +85,7 @@ fn every_codec_and_acks_level_round_trips() {
                 Duration::from_secs(30),
             );
             assert_eq!(got.len(), sent.len(), "{topic}: count");
-            let by_key: HashMap<Vec<u8>, &(Vec<u8>, Vec<u8>, i64)> =
-                sent.iter().map(|s| (s.0.clone(), s)).collect();
+            let by_key: HashMap<Vec<u8>, &Sent> = sent.iter().map(|s| (s.0.clone(), s)).collect();
             let mut last_seq_per_partition: HashMap<i32, u64> = HashMap::new();
             let mut last_offset_per_partition: HashMap<i32, i64> = HashMap::new();
             for record in &got {
