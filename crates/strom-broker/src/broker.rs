@@ -476,12 +476,17 @@ fn storage_error<E: std::fmt::Display>(e: E) -> TopicError {
 }
 
 /// Translates a resolved topic configuration into the storage engine's terms.
+///
+/// Retention by time and size applies only where `cleanup.policy` includes `delete`, as in
+/// Kafka: a compact-only topic (such as `__consumer_offsets`) is never emptied by retention.
+/// Strom does not compact yet, so such a topic keeps every record.
 pub fn log_config(topic: &TopicConfig) -> LogConfig {
+    let deletes = topic.cleanup_policy.split(',').any(|p| p.trim() == "delete");
     LogConfig {
         segment_bytes: topic.segment_bytes.max(14) as u64,
         segment_ms: topic.segment_ms,
-        retention_ms: topic.retention_ms,
-        retention_bytes: topic.retention_bytes,
+        retention_ms: if deletes { topic.retention_ms } else { -1 },
+        retention_bytes: if deletes { topic.retention_bytes } else { -1 },
         index_interval_bytes: topic.index_interval_bytes.max(1) as u32,
         max_message_bytes: topic.max_message_bytes.max(0) as u32,
         flush_messages: topic.flush_messages,

@@ -311,7 +311,7 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
 }
 
 /// Reads a zig-zag varint of at most `max_bytes` bytes from `buf[*at..]`.
-fn read_varlong(buf: &[u8], at: &mut usize, max_bytes: usize) -> Option<i64> {
+pub(crate) fn read_varlong(buf: &[u8], at: &mut usize, max_bytes: usize) -> Option<i64> {
     let mut raw: u64 = 0;
     for i in 0..max_bytes {
         let byte = *buf.get(*at)?;

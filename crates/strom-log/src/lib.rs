@@ -34,6 +34,7 @@ mod index;
 pub mod leader_epoch;
 pub mod log;
 pub mod producer_state;
+pub mod records;
 pub mod segment;
 mod time_index;
 

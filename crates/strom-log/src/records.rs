@@ -1,0 +1,174 @@
+//! Whole records inside uncompressed v2 batches, for the broker's own internal topics
+//! (`__consumer_offsets`): encoding a batch of key/value records, and decoding one back.
+//!
+//! Client data never goes through here: the produce and fetch paths keep batches opaque. Internal
+//! topics are written uncompressed by the broker itself, so decoding them needs no codec; a
+//! compressed batch is refused with [`BatchError::Compressed`].
+
+use bytes::Bytes;
+
+use crate::batch::{read_varlong, BatchError, BatchHeader, BATCH_HEADER_LEN};
+
+/// One record: its offset and timestamp, and its key and value (`None` is null, a tombstone
+/// when it is the value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The record's offset.
+    pub offset: i64,
+    /// Its timestamp (ms).
+    pub timestamp: i64,
+    /// The key, or null.
+    pub key: Option<Bytes>,
+    /// The value, or null.
+    pub value: Option<Bytes>,
+}
+
+fn put_varlong(out: &mut Vec<u8>, value: i64) {
+    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+    loop {
+        if raw < 0x80 {
+            out.push(raw as u8);
+            return;
+        }
+        out.push((raw as u8 & 0x7f) | 0x80);
+        raw >>= 7;
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(b) => {
+            put_varlong(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+        None => put_varlong(out, -1),
+    }
+}
+
+/// Encodes an uncompressed v2 batch (base offset 0, no producer) of `records` (key, value), all
+/// with timestamp `timestamp_ms`. Panics on an empty list: a batch holds at least one record.
+pub fn encode_batch(records: &[(Option<&[u8]>, Option<&[u8]>)], timestamp_ms: i64) -> Vec<u8> {
+    assert!(!records.is_empty(), "a batch holds at least one record");
+    let mut body = Vec::new();
+    for (index, (key, value)) in records.iter().enumerate() {
+        let mut record = vec![0u8]; // attributes
+        put_varlong(&mut record, 0); // timestamp delta
+        put_varlong(&mut record, index as i64); // offset delta
+        put_bytes(&mut record, *key);
+        put_bytes(&mut record, *value);
+        put_varlong(&mut record, 0); // no headers
+        put_varlong(&mut body, record.len() as i64);
+        body.extend_from_slice(&record);
+    }
+    let count = records.len() as i32;
+    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + body.len());
+    out.extend_from_slice(&0i64.to_be_bytes()); // base offset, assigned on append
+    out.extend_from_slice(&((BATCH_HEADER_LEN - 12 + body.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch, assigned on append
+    out.push(2); // magic
+    out.extend_from_slice(&0u32.to_be_bytes()); // CRC, below
+    out.extend_from_slice(&0i16.to_be_bytes()); // attributes: uncompressed, CreateTime
+    out.extend_from_slice(&(count - 1).to_be_bytes());
+    out.extend_from_slice(&timestamp_ms.to_be_bytes());
+    out.extend_from_slice(&timestamp_ms.to_be_bytes());
+    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(&body);
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Decodes every record of one uncompressed batch (`batch` holds exactly that batch).
+pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.compression() != 0 {
+        return Err(BatchError::Compressed(header.compression()));
+    }
+    let end = header.total_len().min(batch.len());
+    let count = header.records_count.max(0) as usize;
+    let mut out = Vec::with_capacity(count.min(4096));
+    let mut at = BATCH_HEADER_LEN;
+    for index in 0..count {
+        let bad = |reason| BatchError::InvalidRecord { index, reason };
+        let length = read_varlong(&batch[..end], &mut at, 5).ok_or(bad("truncated length"))?;
+        if length < 0 || at as i64 + length > end as i64 {
+            return Err(bad("length beyond the batch"));
+        }
+        let record_end = at + length as usize;
+        let body = &batch[..record_end];
+        at += 1; // attributes
+        let timestamp_delta = read_varlong(body, &mut at, 10).ok_or(bad("bad timestamp delta"))?;
+        let offset_delta = read_varlong(body, &mut at, 5).ok_or(bad("bad offset delta"))?;
+        let mut field = |at: &mut usize| -> Result<Option<Bytes>, BatchError> {
+            let len = read_varlong(body, at, 5).ok_or(bad("bad field length"))?;
+            if len < 0 {
+                return Ok(None);
+            }
+            let start = *at;
+            let stop = start.checked_add(len as usize).filter(|s| *s <= record_end);
+            let stop = stop.ok_or(bad("field beyond the record"))?;
+            *at = stop;
+            Ok(Some(batch.slice(start..stop)))
+        };
+        let key = field(&mut at)?;
+        let value = field(&mut at)?;
+        out.push(Record {
+            offset: header.base_offset.wrapping_add(offset_delta),
+            timestamp: header.base_timestamp.wrapping_add(timestamp_delta),
+            key,
+            value,
+        });
+        at = record_end;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn encode_then_decode() {
+        let batch = encode_batch(
+            &[
+                (Some(b"k1"), Some(b"v1")),
+                (Some(b"k2"), None),
+                (None, Some(b"")),
+            ],
+            1234,
+        );
+        crate::batch::validate_batches(&batch).expect("a valid batch");
+        let records = decode_records(&Bytes::from(batch)).unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[0].key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(records[1].value, None);
+        assert_eq!(records[2].key, None);
+        assert_eq!(records[2].value.as_deref(), Some(&b""[..]));
+        assert_eq!(records[2].offset, 2);
+        assert!(records.iter().all(|r| r.timestamp == 1234));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_records(&Bytes::from(bytes));
+        }
+
+        #[test]
+        fn round_trip(records in proptest::collection::vec((proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)), proptest::option::of(proptest::collection::vec(any::<u8>(), 0..50))), 1..20)) {
+            let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> = records.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect();
+            let batch = Bytes::from(encode_batch(&refs, 7));
+            crate::batch::validate_batches(&batch).unwrap();
+            let decoded = decode_records(&batch).unwrap();
+            prop_assert_eq!(decoded.len(), records.len());
+            for (d, (k, v)) in decoded.iter().zip(&records) {
+                prop_assert_eq!(d.key.as_deref(), k.as_deref());
+                prop_assert_eq!(d.value.as_deref(), v.as_deref());
+            }
+        }
+    }
+}
