@@ -3,6 +3,7 @@
 //! Everything the broker does lives in `strom-broker`; this module only reads the file,
 //! reports a refused configuration before anything starts, and wires the shutdown signal.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,6 +54,7 @@ pub fn run(args: BrokerArgs) -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

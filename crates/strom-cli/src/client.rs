@@ -95,10 +95,12 @@ impl ClientOptions {
         partitions: &[i32],
         timestamp: i64,
     ) -> anyhow::Result<BTreeMap<i32, ListedOffset>> {
+        // librdkafka's offset sentinels are ListOffsets' timestamp sentinels (-2 earliest,
+        // -1 latest), so `from_raw` carries both kinds of request.
         let mut request = TopicPartitionList::with_capacity(partitions.len());
         for &partition in partitions {
             request
-                .add_partition_offset(topic, partition, Offset::Offset(timestamp))
+                .add_partition_offset(topic, partition, Offset::from_raw(timestamp))
                 .context("could not build the ListOffsets request")?;
         }
         let response = consumer

@@ -28,8 +28,6 @@ struct BrokerRow {
 struct ClusterInfo {
     cluster_id: Option<String>,
     controller_id: Option<i32>,
-    /// The broker that answered the metadata request.
-    answered_by: i32,
     brokers: Vec<BrokerRow>,
     /// Topics other than internal ones (names starting with `__`).
     topics: usize,
@@ -66,7 +64,6 @@ fn info(options: &ClientOptions) -> anyhow::Result<()> {
     let info = ClusterInfo {
         cluster_id,
         controller_id,
-        answered_by: metadata.orig_broker_id(),
         brokers,
         topics: metadata.topics().len() - internal_topics,
         internal_topics,

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -173,12 +173,18 @@ pub fn run(options: &ClientOptions, args: ConsumeArgs) -> anyhow::Result<()> {
             if args.exit_at_end { "true" } else { "false" },
         ),
     ];
+    // librdkafka's consumer cannot assign partitions without a group id, even though assign
+    // never joins the group; without `--group` a throwaway id is used and nothing is committed.
+    let throwaway_group = format!("strom-cli-assign-{}", std::process::id());
     match &args.group {
         Some(group) => {
             extra.push(("group.id", group));
             extra.push(("enable.auto.commit", "true"));
         }
-        None => extra.push(("enable.auto.commit", "false")),
+        None => {
+            extra.push(("group.id", &throwaway_group));
+            extra.push(("enable.auto.commit", "false"));
+        }
     }
     let consumer: BaseConsumer = options
         .config(&extra)
@@ -254,15 +260,16 @@ pub fn run(options: &ClientOptions, args: ConsumeArgs) -> anyhow::Result<()> {
     }
 
     install_stop_handler();
-    let result = consume_loop(
-        &consumer,
-        &args,
-        &format,
-        options.json,
-        &partitions,
+    let output = Output {
+        format,
+        json: options.json,
+    };
+    let watch = Watch {
+        partitions,
         subscribe,
-        &mut progress,
-    );
+        group_wait: options.timeout(),
+    };
+    let result = consume_loop(&consumer, &args, &output, &watch, &mut progress);
     if args.group.is_some() && !progress.to_commit.is_empty() {
         let mut list = TopicPartitionList::with_capacity(progress.to_commit.len());
         for (&partition, &offset) in &progress.to_commit {
@@ -299,6 +306,7 @@ fn starting_offsets(
             .iter()
             .map(|&p| (p, Offset::Offset(offset)))
             .collect(),
+        Some(StartPosition::Tail(0)) => partitions.iter().map(|&p| (p, Offset::End)).collect(),
         Some(StartPosition::Tail(count)) => partitions
             .iter()
             .map(|&p| (p, Offset::OffsetTail(count)))
@@ -353,18 +361,39 @@ fn mark_finished_before_start(
     Ok(())
 }
 
-/// Polls and prints until a stop condition holds.
+/// How records are printed.
+struct Output {
+    format: Format,
+    json: bool,
+}
+
+/// Which partitions the loop waits on: a fixed assignment, or the group's current one.
+struct Watch {
+    partitions: BTreeSet<i32>,
+    subscribe: bool,
+    /// How long to wait for a group assignment before warning.
+    group_wait: Duration,
+}
+
+/// Polls and prints until a stop condition holds. In subscribe mode a warning is printed once
+/// if the group has assigned nothing after `group_wait`.
 fn consume_loop(
     consumer: &BaseConsumer,
     args: &ConsumeArgs,
-    format: &Format,
-    json: bool,
-    partitions: &BTreeSet<i32>,
-    subscribe: bool,
+    output: &Output,
+    watch: &Watch,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
+    let Watch {
+        partitions,
+        subscribe,
+        group_wait,
+    } = watch;
+    let (subscribe, group_wait) = (*subscribe, *group_wait);
     let mut stdout = io::BufWriter::new(io::stdout().lock());
     let mut rendered = Vec::new();
+    let started = Instant::now();
+    let mut warned_unassigned = false;
     loop {
         if STOP_REQUESTED.load(Ordering::SeqCst) || args.num.is_some_and(|n| progress.printed >= n)
         {
@@ -377,6 +406,16 @@ fn consume_loop(
         };
         if progress.all_finished(&watched) {
             break;
+        }
+        if subscribe && watched.is_empty() && !warned_unassigned && started.elapsed() > group_wait {
+            warned_unassigned = true;
+            eprintln!(
+                "warning: group {:?} has assigned no partitions after {} ms; still waiting \
+                 (is the group coordinator reachable? RUST_LOG=rdkafka=debug --prop debug=cgrp \
+                 shows why)",
+                args.group.as_deref().unwrap_or_default(),
+                group_wait.as_millis()
+            );
         }
         let message = match consumer.poll(POLL_INTERVAL) {
             None => {
@@ -405,7 +444,7 @@ fn consume_loop(
             continue;
         }
         rendered.clear();
-        render(&message, format, json, &mut rendered)?;
+        render(&message, &output.format, output.json, &mut rendered)?;
         if write_or_stop(&mut stdout, &rendered)? {
             return Ok(());
         }

@@ -16,6 +16,7 @@ mod output;
 mod produce;
 mod topic;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -85,6 +86,7 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| EnvFilter::new("warn,rdkafka=off")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let options = ClientOptions {
         brokers: brokers_or_default(cli.brokers),

@@ -2,18 +2,20 @@
 //! through librdkafka's admin client and metadata requests.
 //!
 //! Topic ids are not shown: librdkafka's Rust binding does not expose them in metadata.
+//! `alter-config` uses IncrementalAlterConfigs through librdkafka's C API (see [`crate::native`]),
+//! because the binding's AlterConfigs replaces every override and ignores the broker's
+//! per-topic error.
 
 use std::collections::BTreeMap;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use rdkafka::admin::{
-    AlterConfig, ConfigEntry, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
-};
+use rdkafka::admin::{ConfigEntry, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 
 use crate::client::{is_internal_topic, parse_key_values, ClientOptions};
+use crate::native::ConfigChange;
 use crate::output::{join_ids, print_json, Table};
 
 /// The `topic` subcommands.
@@ -403,96 +405,65 @@ fn print_description(description: &TopicDescription, all: bool) -> anyhow::Resul
     Ok(())
 }
 
-/// Computes the full override set after applying `sets` and then `deletes` to `current`.
-///
-/// Kept separate from the I/O so the read-modify-write rule is testable: a key both set and
-/// deleted in one command is refused, because the intent is ambiguous.
-fn apply_overrides(
-    current: BTreeMap<String, String>,
+/// Turns `--set` and `--delete` into IncrementalAlterConfigs changes, refusing a key given to
+/// both because the intent is ambiguous.
+fn config_changes(
     sets: &[(String, String)],
     deletes: &[String],
-) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut overrides = current;
-    for key in deletes {
-        if sets.iter().any(|(set_key, _)| set_key == key) {
+) -> anyhow::Result<Vec<ConfigChange>> {
+    let mut changes = Vec::with_capacity(sets.len() + deletes.len());
+    for (key, value) in sets {
+        if deletes.contains(key) {
             bail!("{key:?} is given to both --set and --delete; choose one");
         }
-        overrides.remove(key);
+        changes.push(ConfigChange::Set(key.clone(), value.clone()));
     }
-    for (key, value) in sets {
-        overrides.insert(key.clone(), value.clone());
-    }
-    Ok(overrides)
+    changes.extend(deletes.iter().cloned().map(ConfigChange::Delete));
+    Ok(changes)
 }
 
-/// Applies `--set`/`--delete` with the non-incremental AlterConfigs API, because rdkafka 0.39
-/// does not expose IncrementalAlterConfigs: the current overrides (source
-/// `DYNAMIC_TOPIC_CONFIG`) are read, changed, and the whole set is written back. A concurrent
-/// change by another client between the read and the write can be lost.
+/// Applies `--set`/`--delete` with IncrementalAlterConfigs, so overrides not named are kept and
+/// the change is atomic on the broker, then shows the resulting overrides.
 async fn alter_config(options: &ClientOptions, args: AlterConfigArgs) -> anyhow::Result<()> {
     if args.sets.is_empty() && args.deletes.is_empty() {
         bail!("nothing to change: give --set KEY=VALUE and/or --delete KEY");
     }
     let sets = parse_key_values(&args.sets, "--set")?;
-    let entries = describe_topic_configs(options, &args.name).await?;
-    let mut current = BTreeMap::new();
-    for entry in entries
-        .iter()
-        .filter(|entry| entry.source == ConfigSource::DynamicTopic)
-    {
-        match &entry.value {
-            Some(value) => {
-                current.insert(entry.name.clone(), value.clone());
-            }
-            None if args.deletes.contains(&entry.name) => {}
-            None => bail!(
-                "cannot keep the override {:?}: the broker hides its value (sensitive), and \
-                 AlterConfigs replaces every override; delete it or set it again explicitly",
-                entry.name
-            ),
-        }
-    }
-    let not_overridden: Vec<&String> = args
-        .deletes
-        .iter()
-        .filter(|key| !current.contains_key(*key))
-        .collect();
-    let overrides = apply_overrides(current, &sets, &args.deletes)?;
-
-    let mut request = AlterConfig::new(ResourceSpecifier::Topic(&args.name));
-    for (key, value) in &overrides {
-        request = request.set(key, value);
-    }
+    let changes = config_changes(&sets, &args.deletes)?;
     let admin = options.admin()?;
-    let results = admin
-        .alter_configs([&request], &options.admin_options())
-        .await
-        .map_err(|error| options.unreachable(error))?;
-    for result in results {
-        if let Err((_, code)) = result {
-            return Err(admin_failure(
-                "alter the configuration of",
-                &args.name,
-                code,
-            ));
-        }
-    }
+    crate::native::incremental_alter_topic_configs(
+        admin.inner(),
+        &args.name,
+        &changes,
+        false,
+        options.timeout(),
+    )
+    .map_err(|error| {
+        anyhow::anyhow!(
+            "could not alter the configuration of topic {:?}: {error:#}",
+            args.name
+        )
+    })?;
+
+    let overrides: BTreeMap<String, Option<String>> = describe_topic_configs(options, &args.name)
+        .await?
+        .into_iter()
+        .filter(|entry| entry.source == ConfigSource::DynamicTopic)
+        .map(|entry| (entry.name, entry.value))
+        .collect();
     if options.json {
         return print_json(&serde_json::json!({
             "topic": args.name,
             "overrides": overrides,
         }));
     }
-    for key in not_overridden {
-        eprintln!("note: {key:?} was not overridden; nothing to delete");
-    }
     println!("altered configuration of topic {:?}", args.name);
     if overrides.is_empty() {
         println!("no overrides remain");
     } else {
         let mut table = Table::new(&["NAME", "VALUE"]);
-        for (key, value) in &overrides {
-            table.row(vec![key.clone(), value.clone()]);
+        for (key, value) in overrides {
+            table.row(vec![key, value.unwrap_or_else(|| "<sensitive>".to_owned())]);
         }
         table.print()?;
     }
@@ -543,22 +514,16 @@ async fn delete(options: &ClientOptions, args: DeleteArgs) -> anyhow::Result<()>
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
     #[test]
-    fn overrides_keep_untouched_keys_and_apply_sets_and_deletes() {
-        let current = map(&[("retention.ms", "1000"), ("cleanup.policy", "compact")]);
+    fn sets_and_deletes_become_changes_in_order() {
         let sets = vec![("segment.bytes".to_owned(), "1048576".to_owned())];
-        let deletes = vec!["retention.ms".to_owned(), "absent.key".to_owned()];
-        let result = apply_overrides(current, &sets, &deletes).unwrap();
+        let deletes = vec!["retention.ms".to_owned()];
         assert_eq!(
-            result,
-            map(&[("cleanup.policy", "compact"), ("segment.bytes", "1048576")])
+            config_changes(&sets, &deletes).unwrap(),
+            [
+                ConfigChange::Set("segment.bytes".to_owned(), "1048576".to_owned()),
+                ConfigChange::Delete("retention.ms".to_owned()),
+            ]
         );
     }
 
@@ -566,6 +531,7 @@ mod tests {
     fn a_key_both_set_and_deleted_is_refused() {
         let sets = vec![("retention.ms".to_owned(), "5".to_owned())];
         let deletes = vec!["retention.ms".to_owned()];
-        assert!(apply_overrides(BTreeMap::new(), &sets, &deletes).is_err());
+        let error = config_changes(&sets, &deletes).unwrap_err().to_string();
+        assert!(error.contains("retention.ms"), "{error}");
     }
 }
