@@ -24,6 +24,10 @@ use tracing_subscriber::EnvFilter;
 
 use crate::client::{parse_key_values, ClientOptions};
 
+/// Hostile array lengths in requests must not abort the broker (see `strom_broker::alloc`).
+#[global_allocator]
+static ALLOCATOR: strom_broker::alloc::GuardedAllocator = strom_broker::alloc::GuardedAllocator;
+
 /// Strom: a Kafka-compatible broker and its command-line tools.
 #[derive(Debug, Parser)]
 #[command(name = "strom", version, about)]
