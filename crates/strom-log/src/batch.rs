@@ -3,8 +3,8 @@
 //! This module owns the byte layout of a record batch header, the checks the broker applies to a
 //! produce request's `records` blob before storing it, and the two in-place rewrites the broker is
 //! allowed (offset/leader epoch, LogAppendTime). It deliberately does not decode records, except
-//! for [`record_offsets_and_timestamps`], which only timestamp lookups use, and it never
-//! decompresses.
+//! for [`record_offsets_and_timestamps`], which only timestamp lookups use and which inflates a
+//! compressed batch's records through [`crate::compression`] (capped in size).
 //!
 //! Layout (big-endian): baseOffset i64 @0, batchLength i32 @8 (bytes after this field),
 //! partitionLeaderEpoch i32 @12, magic i8 @16, crc u32 @17 (CRC-32C over bytes 21..end),
@@ -18,6 +18,8 @@ pub const BATCH_HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 /// The only record format this engine stores.
 pub const CURRENT_MAGIC: i8 = 2;
+
+use crate::compression::{decompress_records, DecompressError, MAX_DECOMPRESSED_BYTES};
 
 const BATCH_LENGTH_OFFSET: usize = 8;
 const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
@@ -85,9 +87,14 @@ pub enum BatchError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// Records of a compressed batch were asked for; this module never decompresses.
+    /// Records of a compressed batch were asked for where only uncompressed batches are decoded
+    /// (the broker's internal topics, [`crate::records`]).
     #[error("record batch is compressed (codec {0}); records are not decoded")]
     Compressed(u8),
+    /// The records of a compressed batch could not be inflated (malformed, unknown codec, or
+    /// past the size cap).
+    #[error("record batch cannot be decompressed: {0}")]
+    Decompression(#[from] DecompressError),
 }
 
 /// The fixed 61-byte header of a v2 record batch. Field names follow Kafka's.
@@ -324,27 +331,35 @@ pub(crate) fn read_varlong(buf: &[u8], at: &mut usize, max_bytes: usize) -> Opti
     None
 }
 
-/// Lists `(offset, timestamp)` of every record of an uncompressed batch (`batch` is exactly one
-/// batch, header included). For LogAppendTime batches every record's timestamp is the batch's
-/// `maxTimestamp`, as Kafka's readers do. Compressed batches give [`BatchError::Compressed`]:
-/// callers fall back to batch granularity.
+/// Lists `(offset, timestamp)` of every record of a batch (`batch` is exactly one batch, header
+/// included). A compressed batch's records are inflated first, to at most
+/// [`MAX_DECOMPRESSED_BYTES`]; past that, or if they are malformed, the answer is
+/// [`BatchError::Decompression`]. For LogAppendTime batches every record's timestamp is the
+/// batch's `maxTimestamp`, as Kafka's readers do.
 pub fn record_offsets_and_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, BatchError> {
+    record_offsets_and_timestamps_capped(batch, MAX_DECOMPRESSED_BYTES)
+}
+
+/// [`record_offsets_and_timestamps`] with the decompression cap as an argument.
+pub(crate) fn record_offsets_and_timestamps_capped(
+    batch: &[u8],
+    limit: usize,
+) -> Result<Vec<(i64, i64)>, BatchError> {
     let header = BatchHeader::parse(batch)?;
-    if header.compression() != 0 {
-        return Err(BatchError::Compressed(header.compression()));
-    }
-    let end = header.total_len().min(batch.len());
+    let records = decompress_records(batch, &header, limit)?;
+    let records = &records[..];
+    let end = records.len();
     let count = header.records_count.max(0) as usize;
     let mut out = Vec::with_capacity(count.min(4096));
-    let mut at = BATCH_HEADER_LEN;
+    let mut at = 0;
     for index in 0..count {
         let bad = |reason| BatchError::InvalidRecord { index, reason };
-        let length = read_varlong(&batch[..end], &mut at, 5).ok_or(bad("truncated length"))?;
+        let length = read_varlong(records, &mut at, 5).ok_or(bad("truncated length"))?;
         if length < 0 || at as i64 + length > end as i64 {
             return Err(bad("length beyond the batch"));
         }
         let record_end = at + length as usize;
-        let body = &batch[..record_end];
+        let body = &records[..record_end];
         at += 1; // attributes
         let timestamp_delta = read_varlong(body, &mut at, 10).ok_or(bad("bad timestamp delta"))?;
         let offset_delta = read_varlong(body, &mut at, 5).ok_or(bad("bad offset delta"))?;
@@ -403,8 +418,22 @@ pub(crate) mod test_builder {
             self
         }
 
-        /// Encodes the batch.
+        /// Encodes the batch; a codec in `attributes & 7` compresses the records for real, with
+        /// [`crate::compression::test_encode::compress`] (snappy xerial-framed).
         pub fn encode(&self) -> Vec<u8> {
+            let codec = (self.attributes & COMPRESSION_MASK) as u8;
+            self.encode_with(|records| crate::compression::test_encode::compress(codec, records))
+        }
+
+        /// Encodes the batch as snappy (codec 2) in one raw block, without xerial framing.
+        pub fn encode_raw_snappy(&self) -> Vec<u8> {
+            let mut batch = self.clone();
+            batch.attributes = (self.attributes & !COMPRESSION_MASK) | 2;
+            batch.encode_with(crate::compression::test_encode::raw_snappy)
+        }
+
+        /// Encodes the batch with `compress` applied to the records section.
+        fn encode_with(&self, compress: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
             fn varlong(out: &mut Vec<u8>, value: i64) {
                 let mut raw = ((value << 1) ^ (value >> 63)) as u64;
                 loop {
@@ -428,6 +457,7 @@ pub(crate) mod test_builder {
                 varlong(&mut records, body.len() as i64);
                 records.extend_from_slice(&body);
             }
+            let records = compress(&records);
             let count = self.records.len() as i32;
             let max_ts = self
                 .records
@@ -575,12 +605,92 @@ mod tests {
         assign_offset(&mut bytes, 10, 0);
         let records = record_offsets_and_timestamps(&bytes).unwrap();
         assert_eq!(records, vec![(10, 1_000), (11, 1_001), (12, 1_002)]);
-        let mut compressed = TestBatch::new(0, vec![b"z".to_vec()]);
-        compressed.attributes = 4;
+    }
+
+    /// A batch of 50 records with timestamps out of order: 1000 + (7 * i) % 50, so the largest
+    /// (1049) is at index 7.
+    fn unordered(codec: i16) -> TestBatch {
+        let mut batch = TestBatch::new(1_000, vec![]);
+        batch.records = (0..50)
+            .map(|i| ((7 * i) % 50, vec![i as u8; 20 + i as usize]))
+            .collect();
+        batch.attributes = codec;
+        batch
+    }
+
+    #[test]
+    fn compressed_records_are_listed_exactly() {
+        let want: Vec<(i64, i64)> = (0..50).map(|i| (100 + i, 1_000 + (7 * i) % 50)).collect();
+        let mut encoded: Vec<(String, Vec<u8>)> = (1..=4)
+            .map(|codec| (format!("codec {codec}"), unordered(codec).encode()))
+            .collect();
+        encoded.push(("raw snappy".into(), unordered(0).encode_raw_snappy()));
+        for (name, mut bytes) in encoded {
+            let header = validate_batches(&bytes).unwrap()[0];
+            assert_ne!(header.compression(), 0, "{name}");
+            assert_eq!(header.max_timestamp, 1_049);
+            assert!(
+                bytes.len() < unordered(0).encode().len(),
+                "{name} compresses"
+            );
+            assign_offset(&mut bytes, 100, 0);
+            let records = record_offsets_and_timestamps(&bytes).unwrap();
+            assert_eq!(records, want, "{name}");
+            set_log_append_time(&mut bytes, 7_777);
+            let records = record_offsets_and_timestamps(&bytes).unwrap();
+            assert!(records.iter().all(|&(_, t)| t == 7_777), "{name}");
+        }
+    }
+
+    #[test]
+    fn compressed_batches_that_do_not_inflate_are_errors() {
+        // Records claimed to be gzip but stored plain.
+        let mut fake = unordered(0);
+        let mut bytes = fake.encode();
+        bytes[ATTRIBUTES_OFFSET + 1] |= 1;
+        assert!(matches!(
+            record_offsets_and_timestamps(&bytes),
+            Err(BatchError::Decompression(DecompressError::Malformed {
+                codec: "gzip",
+                ..
+            }))
+        ));
+        bytes[ATTRIBUTES_OFFSET + 1] |= 7;
         assert_eq!(
-            record_offsets_and_timestamps(&compressed.encode()),
-            Err(BatchError::Compressed(4))
+            record_offsets_and_timestamps(&bytes),
+            Err(BatchError::Decompression(DecompressError::UnknownCodec(7)))
         );
+        // A batch whose records inflate past the cap.
+        fake.attributes = 4;
+        let bytes = fake.encode();
+        assert!(matches!(
+            record_offsets_and_timestamps_capped(&bytes, 100),
+            Err(BatchError::Decompression(DecompressError::TooLarge {
+                limit: 100,
+                ..
+            }))
+        ));
+        // Fewer records inflate than the header counts.
+        fake.records.truncate(10);
+        let mut bytes = fake.encode();
+        bytes[RECORDS_COUNT_OFFSET + 3] = 50;
+        assert!(matches!(
+            record_offsets_and_timestamps(&bytes),
+            Err(BatchError::InvalidRecord { index: 10, .. })
+        ));
+    }
+
+    /// A small zstd batch whose records inflate past the real 64 MiB cap is an error, not an OOM.
+    #[test]
+    fn decompression_bomb_batch_is_an_error() {
+        let mut bomb = TestBatch::new(0, vec![vec![0; MAX_DECOMPRESSED_BYTES / 4]; 5]);
+        bomb.attributes = 4;
+        let bytes = bomb.encode();
+        assert!(bytes.len() < 64 * 1024, "{}", bytes.len());
+        assert!(matches!(
+            record_offsets_and_timestamps(&bytes),
+            Err(BatchError::Decompression(DecompressError::TooLarge { .. }))
+        ));
     }
 
     #[test]
@@ -597,6 +707,32 @@ mod tests {
             let _ = validate_batches(&bytes);
             let _ = BatchHeader::parse(&bytes);
             let _ = record_offsets_and_timestamps(&bytes);
+        }
+
+        #[test]
+        fn random_records_declared_compressed_never_panic(
+            codec in 0i16..8,
+            records in proptest::collection::vec(any::<u8>(), 0..300),
+            count in 1i32..100,
+        ) {
+            let mut bytes = TestBatch::new(0, vec![vec![1]]).encode();
+            bytes.truncate(BATCH_HEADER_LEN);
+            bytes.extend_from_slice(&records);
+            let batch_length = (bytes.len() - LOG_OVERHEAD) as i32;
+            bytes[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4].copy_from_slice(&batch_length.to_be_bytes());
+            bytes[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&codec.to_be_bytes());
+            bytes[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4].copy_from_slice(&count.to_be_bytes());
+            let _ = record_offsets_and_timestamps(&bytes);
+        }
+
+        #[test]
+        fn mutated_compressed_batches_never_panic(codec in 1i16..5, index in 0usize..2000, value in any::<u8>(), cut in 0usize..2000) {
+            let mut bytes = unordered(codec).encode();
+            let i = index % bytes.len();
+            bytes[i] = value;
+            let _ = record_offsets_and_timestamps(&bytes);
+            let cut = cut % (bytes.len() + 1);
+            let _ = record_offsets_and_timestamps(&bytes[..cut]);
         }
 
         #[test]

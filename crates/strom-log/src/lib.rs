@@ -6,7 +6,8 @@
 //! broker drives it and does the group-commit fsync outside the log's mutex
 //! ([`Log::sync_target`], [`Log::mark_flushed`]).
 //!
-//! Code map: [`batch`] (v2 batch header, validation, in-place rewrites), [`segment`] (one
+//! Code map: [`batch`] (v2 batch header, validation, in-place rewrites), [`compression`]
+//! (inflating a compressed batch's records for timestamp lookups), [`segment`] (one
 //! `.log` file and its indexes; documents the on-disk format and the disk assumptions),
 //! `index`/`time_index` (the sparse index files), [`producer_state`] (idempotence rules and
 //! snapshots), [`log`] (one partition), [`checkpoint`] (checkpoint files, `meta.properties`
@@ -19,10 +20,12 @@
 //!
 //! **API boundary:** the broker passes whole produce `records` blobs and gets offsets or an
 //! [`AppendError`] to map to a Kafka error code; fetches get a [`FileSlice`] to `pread` (or
-//! `sendfile`) outside the lock. The crate never decodes records except for timestamp lookups
-//! and never decompresses.
+//! `sendfile`) outside the lock. The crate decodes records only for timestamp lookups (and the
+//! broker's own uncompressed internal-topic batches, [`records`]), and decompresses only for
+//! timestamp lookups ([`compression`], capped in size): produce and fetch keep batches opaque.
 
 pub mod batch;
+pub mod compression;
 pub mod config;
 pub mod error;
 

@@ -45,9 +45,12 @@ fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
+/// A record's key and value to encode; `None` is null.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// Encodes an uncompressed v2 batch (base offset 0, no producer) of `records` (key, value), all
 /// with timestamp `timestamp_ms`. Panics on an empty list: a batch holds at least one record.
-pub fn encode_batch(records: &[(Option<&[u8]>, Option<&[u8]>)], timestamp_ms: i64) -> Vec<u8> {
+pub fn encode_batch(records: &[KeyValue<'_>], timestamp_ms: i64) -> Vec<u8> {
     assert!(!records.is_empty(), "a batch holds at least one record");
     let mut body = Vec::new();
     for (index, (key, value)) in records.iter().enumerate() {
@@ -102,7 +105,7 @@ pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
         at += 1; // attributes
         let timestamp_delta = read_varlong(body, &mut at, 10).ok_or(bad("bad timestamp delta"))?;
         let offset_delta = read_varlong(body, &mut at, 5).ok_or(bad("bad offset delta"))?;
-        let mut field = |at: &mut usize| -> Result<Option<Bytes>, BatchError> {
+        let field = |at: &mut usize| -> Result<Option<Bytes>, BatchError> {
             let len = read_varlong(body, at, 5).ok_or(bad("bad field length"))?;
             if len < 0 {
                 return Ok(None);
@@ -160,7 +163,7 @@ mod tests {
 
         #[test]
         fn round_trip(records in proptest::collection::vec((proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)), proptest::option::of(proptest::collection::vec(any::<u8>(), 0..50))), 1..20)) {
-            let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> = records.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect();
+            let refs: Vec<KeyValue<'_>> = records.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect();
             let batch = Bytes::from(encode_batch(&refs, 7));
             crate::batch::validate_batches(&batch).unwrap();
             let decoded = decode_records(&batch).unwrap();

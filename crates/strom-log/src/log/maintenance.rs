@@ -10,9 +10,9 @@ use crate::segment::Segment;
 
 impl Log {
     /// ListOffsets by timestamp: the first offset at or above the log start whose record
-    /// timestamp is at or above `timestamp_ms`, with that timestamp. Exact for uncompressed
-    /// batches; for a compressed batch, its base offset and max timestamp. `None` if there is no
-    /// such record.
+    /// timestamp is at or above `timestamp_ms`, with that timestamp, as Kafka's
+    /// `FileRecords.searchForTimestamp`: exact for every codec, since a compressed batch whose
+    /// max timestamp qualifies is inflated to find the record. `None` if there is no such record.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
         for segment in &self.segments {
             if segment.next_offset() <= self.log_start_offset
@@ -40,8 +40,12 @@ impl Log {
     }
 
     /// Within one batch, the first record at or above the log start whose timestamp satisfies
-    /// `accept`. A compressed batch answers with its base offset (at least the log start) and its
-    /// max timestamp.
+    /// `accept`. A compressed batch is inflated (up to
+    /// [`crate::compression::MAX_DECOMPRESSED_BYTES`]). Undecodable records of an uncompressed
+    /// batch are [`LogError::Corrupt`]; a compressed batch that cannot be inflated or decoded
+    /// (malformed, or a decompression bomb: the broker stores client batches without inflating
+    /// them) answers at batch granularity, its base offset (at least the log start) and max
+    /// timestamp, with a warning, so that one bad batch does not fail every lookup.
     fn search_batch(
         &self,
         segment: &Segment,
@@ -49,23 +53,36 @@ impl Log {
         header: &BatchHeader,
         accept: impl Fn(i64) -> bool,
     ) -> Result<Option<(i64, i64)>, LogError> {
-        if header.compression() != 0 {
-            let offset = header.base_offset.max(self.log_start_offset);
-            return Ok(accept(header.max_timestamp).then_some((offset, header.max_timestamp)));
-        }
         let bytes = segment.read_bytes(position, header.total_len())?;
-        let records = record_offsets_and_timestamps(&bytes).map_err(|e| LogError::Corrupt {
-            path: segment.log_path().to_path_buf(),
-            reason: format!("batch at byte {position}: {e}"),
-        })?;
+        let records = match record_offsets_and_timestamps(&bytes) {
+            Ok(records) => records,
+            Err(e) if header.compression() != 0 => {
+                tracing::warn!(
+                    segment = %segment.log_path().display(),
+                    position,
+                    base_offset = header.base_offset,
+                    codec = crate::compression::codec_name(header.compression()),
+                    error = %e,
+                    "compressed batch not decodable; timestamp lookup answers at batch granularity"
+                );
+                let offset = header.base_offset.max(self.log_start_offset);
+                return Ok(accept(header.max_timestamp).then_some((offset, header.max_timestamp)));
+            }
+            Err(e) => {
+                return Err(LogError::Corrupt {
+                    path: segment.log_path().to_path_buf(),
+                    reason: format!("batch at byte {position}: {e}"),
+                })
+            }
+        };
         Ok(records
             .into_iter()
             .find(|&(offset, timestamp)| offset >= self.log_start_offset && accept(timestamp)))
     }
 
     /// ListOffsets `MAX_TIMESTAMP`: the offset and timestamp of the record with the largest
-    /// timestamp (the first such record; for a compressed batch, its last offset). `None` if the
-    /// log holds no record.
+    /// timestamp (the first such record, as Kafka; inside a compressed batch too, which is inflated
+    /// to find it). `None` if the log holds no record.
     pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
         let mut best: Option<&Segment> = None;
         for segment in &self.segments {
@@ -83,9 +100,6 @@ impl Log {
         let Some((position, header)) = segment.find_batch(shallow_offset)? else {
             return Ok(None);
         };
-        if header.compression() != 0 {
-            return Ok(Some((header.last_offset(), header.max_timestamp)));
-        }
         Ok(self
             .search_batch(segment, position, &header, |t| t >= max_timestamp)?
             .or(Some((header.last_offset(), header.max_timestamp))))

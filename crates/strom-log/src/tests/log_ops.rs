@@ -123,11 +123,11 @@ fn timestamp_lookups() {
     assert_eq!(log.offset_for_timestamp(1_152).unwrap(), Some((47, 1_152)));
     assert_eq!(log.offset_for_timestamp(1_293).unwrap(), None);
     assert_eq!(log.max_timestamp_offset().unwrap(), Some((89, 1_292)));
-    // A compressed batch answers at batch granularity.
+    // A compressed (gzip) batch answers exactly too.
     let mut compressed = TestBatch::new(5_000, vec![vec![1; 4]; 3]);
     compressed.attributes = 1;
     log.append(Bytes::from(compressed.encode()), 0, 0).unwrap();
-    assert_eq!(log.offset_for_timestamp(5_001).unwrap(), Some((90, 5_002)));
+    assert_eq!(log.offset_for_timestamp(5_001).unwrap(), Some((91, 5_001)));
     assert_eq!(log.max_timestamp_offset().unwrap(), Some((92, 5_002)));
     // Survives a clean reopen (timestamps from the time index).
     let path = log.dir().to_path_buf();
@@ -139,6 +139,95 @@ fn timestamp_lookups() {
     let empty = open(&empty, small_config());
     assert_eq!(empty.offset_for_timestamp(0).unwrap(), None);
     assert_eq!(empty.max_timestamp_offset().unwrap(), None);
+}
+
+/// A batch of 40 records of `codec` with timestamps out of order, `ts + (7 * i) % 40`: the
+/// largest (`ts + 39`) is record 17, the first at or above `ts + 20` is record 3 (`ts + 21`).
+fn unordered(codec: i16, ts: i64) -> TestBatch {
+    let mut batch = TestBatch::new(ts, vec![]);
+    batch.records = (0..40).map(|i| ((7 * i) % 40, vec![i as u8; 30])).collect();
+    batch.attributes = codec;
+    batch
+}
+
+/// Every codec (snappy both xerial-framed and raw): lookups name the exact record inside the
+/// compressed batch, as Kafka does, and respect the log start offset within it.
+#[test]
+fn timestamp_lookups_inside_compressed_batches() {
+    type Encode = fn(i64) -> Vec<u8>;
+    let kinds: Vec<(&str, Encode)> = vec![
+        ("none", |ts| unordered(0, ts).encode()),
+        ("gzip", |ts| unordered(1, ts).encode()),
+        ("snappy xerial", |ts| unordered(2, ts).encode()),
+        ("snappy raw", |ts| unordered(0, ts).encode_raw_snappy()),
+        ("lz4", |ts| unordered(3, ts).encode()),
+        ("zstd", |ts| unordered(4, ts).encode()),
+    ];
+    for (name, encode) in kinds {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(&dir, LogConfig::default());
+        log.append(Bytes::from(encode(1_000)), 0, 0).unwrap();
+        log.append(Bytes::from(encode(2_000)), 0, 0).unwrap();
+        log.set_high_watermark(80);
+        assert_eq!(
+            log.offset_for_timestamp(0).unwrap(),
+            Some((0, 1_000)),
+            "{name}"
+        );
+        assert_eq!(
+            log.offset_for_timestamp(1_020).unwrap(),
+            Some((3, 1_021)),
+            "{name}"
+        );
+        assert_eq!(
+            log.offset_for_timestamp(1_039).unwrap(),
+            Some((17, 1_039)),
+            "{name}"
+        );
+        assert_eq!(
+            log.offset_for_timestamp(1_040).unwrap(),
+            Some((40, 2_000)),
+            "{name}"
+        );
+        assert_eq!(
+            log.offset_for_timestamp(2_021).unwrap(),
+            Some((43, 2_021)),
+            "{name}"
+        );
+        assert_eq!(log.offset_for_timestamp(2_040).unwrap(), None, "{name}");
+        assert_eq!(
+            log.max_timestamp_offset().unwrap(),
+            Some((57, 2_039)),
+            "{name}"
+        );
+        // Records below the log start are skipped inside the batch.
+        log.delete_records_before(45).unwrap();
+        assert_eq!(
+            log.offset_for_timestamp(2_021).unwrap(),
+            Some((45, 2_035)),
+            "{name}"
+        );
+        assert_eq!(
+            log.max_timestamp_offset().unwrap(),
+            Some((57, 2_039)),
+            "{name}"
+        );
+    }
+}
+
+/// A compressed batch that cannot be inflated (here: records said to be zstd but stored plain)
+/// falls back to batch granularity instead of failing every lookup.
+#[test]
+fn undecodable_compressed_batch_answers_at_batch_granularity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(&dir, LogConfig::default());
+    let mut bytes = unordered(0, 1_000).encode();
+    bytes[22] |= 4; // attributes low byte: codec zstd
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    log.append(Bytes::from(bytes), 0, 0).unwrap();
+    assert_eq!(log.offset_for_timestamp(1_020).unwrap(), Some((0, 1_039)));
+    assert_eq!(log.max_timestamp_offset().unwrap(), Some((0, 1_039)));
 }
 
 #[test]
