@@ -1,8 +1,9 @@
 //! The `strom` binary: argument parsing and wiring.
 //!
 //! `strom broker` runs a broker from `strom-broker`. The client commands (`topic`, `produce`,
-//! `consume`, `cluster`) talk to any Kafka-compatible cluster through librdkafka; they live in
-//! this crate's modules for now because they are thin uses of that client, not domain logic.
+//! `consume`, `group`, `cluster`) talk to any Kafka-compatible cluster through librdkafka; they
+//! live in this crate's modules for now because they are thin uses of that client, not domain
+//! logic.
 //!
 //! Exit codes: 0 success, 1 a failed operation, 2 a usage error or refused configuration.
 
@@ -11,6 +12,7 @@ mod client;
 mod cluster;
 mod consume;
 mod format;
+mod group;
 mod native;
 mod output;
 mod produce;
@@ -61,6 +63,9 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Read records from a topic and print them.
     Consume(consume::ConsumeArgs),
+    /// List, describe and delete consumer groups, and reset their offsets.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Show the cluster's brokers and controller.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -104,6 +109,7 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(command) => cluster::run(&options, command),
         Command::Topic(command) => runtime()?.block_on(topic::run(&options, command)),
         Command::Produce(args) => runtime()?.block_on(produce::run(&options, args)),
+        Command::Group(command) => runtime()?.block_on(group::run(&options, command)),
     }
 }
 
@@ -266,6 +272,61 @@ mod tests {
         assert_eq!(args.num, Some(10));
         assert_eq!(args.format, "%k=%v\\n");
         assert!(args.exit_at_end);
+    }
+
+    #[test]
+    fn group_reset_offsets_takes_one_target_and_a_negative_shift() {
+        let cli = Cli::try_parse_from([
+            "strom",
+            "group",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "-p",
+            "0",
+            "-p",
+            "2",
+            "--shift-by",
+            "-3",
+            "--execute",
+        ])
+        .unwrap();
+        let Command::Group(group::GroupCommand::ResetOffsets(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.group, "g");
+        assert_eq!(args.topic, "t");
+        assert_eq!(args.partitions, [0, 2]);
+        assert_eq!(args.target.shift_by, Some(-3));
+        assert!(args.execute);
+        let base = ["strom", "group", "reset-offsets", "g", "--topic", "t"];
+        assert!(Cli::try_parse_from(base).is_err(), "a target is required");
+        let two = [&base[..], &["--to-earliest", "--to-latest"]].concat();
+        assert!(Cli::try_parse_from(two).is_err(), "only one target");
+        let both = [&base[..], &["--to-latest", "--execute", "--dry-run"]].concat();
+        assert!(
+            Cli::try_parse_from(both).is_err(),
+            "--dry-run conflicts with --execute"
+        );
+    }
+
+    #[test]
+    fn group_list_and_delete_parse() {
+        let cli = Cli::try_parse_from([
+            "strom", "group", "list", "--state", "Stable", "--state", "empty",
+        ])
+        .unwrap();
+        let Command::Group(group::GroupCommand::List(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.states, ["Stable", "empty"]);
+        assert!(Cli::try_parse_from(["strom", "group", "delete"]).is_err());
+        let cli = Cli::try_parse_from(["strom", "group", "delete", "a", "b"]).unwrap();
+        let Command::Group(group::GroupCommand::Delete(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.groups, ["a", "b"]);
     }
 
     #[test]

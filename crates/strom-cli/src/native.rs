@@ -1,7 +1,9 @@
 //! The parts of librdkafka that the `rdkafka` crate (0.39) does not wrap, used through its raw
 //! bindings: the leader epoch that ListOffsets returns per partition, the controller id from
-//! cluster metadata, and IncrementalAlterConfigs (the crate only wraps the older AlterConfigs,
-//! which replaces every override and drops the per-resource error the broker returns).
+//! cluster metadata, IncrementalAlterConfigs (the crate only wraps the older AlterConfigs,
+//! which replaces every override and drops the per-resource error the broker returns), group
+//! listing that neither panics on strings that are not UTF-8 nor drops the per-group error,
+//! and every committed offset of a group (ListConsumerGroupOffsets).
 //!
 //! Every `unsafe` block in the CLI lives here, each with the reason it is sound.
 
@@ -247,4 +249,272 @@ pub fn incremental_alter_topic_configs<C: ClientContext>(
         }
     }
     Ok(())
+}
+
+/// One member of a consumer group as DescribeGroups reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupMember {
+    pub member_id: String,
+    pub client_id: String,
+    pub client_host: String,
+    /// The member's assignment as the group leader wrote it (for `consumer` groups, a
+    /// ConsumerProtocolAssignment); empty while a rebalance is under way.
+    pub assignment: Vec<u8>,
+}
+
+/// One consumer group as ListGroups + DescribeGroups report it, copied out of librdkafka.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group: String,
+    /// The error DescribeGroups returned for this group, if any.
+    pub error: Option<RDKafkaErrorCode>,
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<GroupMember>,
+}
+
+/// Copies a C string owned by librdkafka, lossily, with null and empty both becoming `""`.
+///
+/// # Safety
+/// `text` must be null or point to a NUL-terminated string that stays valid for this call.
+unsafe fn lossy_text(text: *const c_char) -> String {
+    owned_text(text).unwrap_or_default()
+}
+
+/// Copies `size` bytes at `data`, or nothing for a null pointer or a non-positive size.
+///
+/// # Safety
+/// `data` must be null or point to at least `size` readable bytes.
+unsafe fn owned_bytes(data: *const std::ffi::c_void, size: std::ffi::c_int) -> Vec<u8> {
+    match usize::try_from(size) {
+        Ok(size) if !data.is_null() && size > 0 => {
+            std::slice::from_raw_parts(data.cast::<u8>(), size).to_vec()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Lists the cluster's groups with their state and members (librdkafka's
+/// `rd_kafka_list_groups`: ListGroups to every broker, then DescribeGroups for what each
+/// lists). With `group`, only that group is described; it is absent from the answer when no
+/// broker lists it.
+///
+/// This is the call `rdkafka`'s `fetch_group_list` makes, done here so that strings that are
+/// not UTF-8 are copied lossily instead of panicking, and so the per-group error is kept.
+pub fn list_groups<C: ClientContext>(
+    client: &Client<C>,
+    group: Option<&str>,
+    timeout: Duration,
+) -> Result<Vec<GroupDescription>, RDKafkaErrorCode> {
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // A group id with a NUL byte cannot exist on the broker either: nothing to list.
+    let wanted = match group.map(CString::new).transpose() {
+        Ok(wanted) => wanted,
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mut list: *const bindings::rd_kafka_group_list = std::ptr::null();
+    // SAFETY: `client.native_ptr()` is the live handle owned by `client`; `wanted` outlives
+    // the call, which does not keep it. On success `list` is a group list librdkafka
+    // allocated for us: `groups` holds `group_cnt` initialised entries and each entry's
+    // `members` holds `member_cnt`; every string is NUL-terminated (or null) and every byte
+    // buffer has the size beside it. All of it is copied before the list is destroyed, once.
+    unsafe {
+        let error = bindings::rd_kafka_list_groups(
+            client.native_ptr(),
+            wanted.as_ref().map_or(std::ptr::null(), |w| w.as_ptr()),
+            &mut list,
+            timeout_ms,
+        );
+        if error != bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            if !list.is_null() {
+                bindings::rd_kafka_group_list_destroy(list);
+            }
+            return Err(RDKafkaErrorCode::from(error));
+        }
+        if list.is_null() {
+            return Ok(Vec::new());
+        }
+        let native = &*list;
+        let mut groups = Vec::new();
+        let group_count = usize::try_from(native.group_cnt).unwrap_or(0);
+        for index in 0..group_count {
+            if native.groups.is_null() {
+                break;
+            }
+            let info = &*native.groups.add(index);
+            let mut members = Vec::new();
+            let member_count = usize::try_from(info.member_cnt).unwrap_or(0);
+            for member_index in 0..member_count {
+                if info.members.is_null() {
+                    break;
+                }
+                let member = &*info.members.add(member_index);
+                members.push(GroupMember {
+                    member_id: lossy_text(member.member_id),
+                    client_id: lossy_text(member.client_id),
+                    client_host: lossy_text(member.client_host),
+                    assignment: owned_bytes(
+                        member.member_assignment,
+                        member.member_assignment_size,
+                    ),
+                });
+            }
+            groups.push(GroupDescription {
+                group: lossy_text(info.group),
+                error: (info.err != bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR)
+                    .then(|| RDKafkaErrorCode::from(info.err)),
+                state: lossy_text(info.state),
+                protocol_type: lossy_text(info.protocol_type),
+                protocol: lossy_text(info.protocol),
+                members,
+            });
+        }
+        bindings::rd_kafka_group_list_destroy(list);
+        Ok(groups)
+    }
+}
+
+/// Frees the librdkafka objects of one ListConsumerGroupOffsets request on every path.
+struct OffsetsRequest {
+    queue: *mut bindings::rd_kafka_queue_t,
+    options: *mut bindings::rd_kafka_AdminOptions_t,
+    request: *mut bindings::rd_kafka_ListConsumerGroupOffsets_t,
+    event: *mut bindings::rd_kafka_event_t,
+}
+
+impl Drop for OffsetsRequest {
+    fn drop(&mut self) {
+        // SAFETY: each pointer is null or an object this request created and still owns;
+        // librdkafka copies the request object when the call is made and keeps no reference
+        // to any of them once the result event has been polled.
+        unsafe {
+            if !self.event.is_null() {
+                bindings::rd_kafka_event_destroy(self.event);
+            }
+            if !self.request.is_null() {
+                bindings::rd_kafka_ListConsumerGroupOffsets_destroy(self.request);
+            }
+            if !self.options.is_null() {
+                bindings::rd_kafka_AdminOptions_destroy(self.options);
+            }
+            if !self.queue.is_null() {
+                bindings::rd_kafka_queue_destroy(self.queue);
+            }
+        }
+    }
+}
+
+/// Every offset `group` has committed, by topic and partition (OffsetFetch for all topics,
+/// through librdkafka's ListConsumerGroupOffsets: the `rdkafka` crate only fetches committed
+/// offsets for partitions named in advance). Partitions the broker reports an error for are
+/// left out; a group with no commits gives an empty map.
+pub fn committed_offsets_of_group<C: ClientContext>(
+    client: &Client<C>,
+    group: &str,
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let group_id = CString::new(group).context("a group id cannot contain a NUL byte")?;
+    let rk = client.native_ptr();
+    let mut call = OffsetsRequest {
+        queue: std::ptr::null_mut(),
+        options: std::ptr::null_mut(),
+        request: std::ptr::null_mut(),
+        event: std::ptr::null_mut(),
+    };
+    let mut error_text = [0 as c_char; 512];
+    let mut offsets = BTreeMap::new();
+    // SAFETY: `rk` is the live handle owned by `client`, which outlives this function. The
+    // objects created are owned by `call` and destroyed by its `Drop`; `group_id` outlives
+    // the call that copies it. The result (groups, their partition lists and strings) is
+    // owned by `call.event` and read before it is destroyed; each list holds `cnt` elements.
+    unsafe {
+        call.queue = bindings::rd_kafka_queue_new(rk);
+        call.options = bindings::rd_kafka_AdminOptions_new(
+            rk,
+            bindings::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+        );
+        // Null partitions: every committed offset of the group.
+        call.request =
+            bindings::rd_kafka_ListConsumerGroupOffsets_new(group_id.as_ptr(), std::ptr::null());
+        if call.queue.is_null() || call.options.is_null() || call.request.is_null() {
+            bail!("librdkafka could not prepare the ListConsumerGroupOffsets request");
+        }
+        let error = bindings::rd_kafka_AdminOptions_set_request_timeout(
+            call.options,
+            timeout_ms,
+            error_text.as_mut_ptr(),
+            error_text.len(),
+        );
+        if error != bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            bail!(
+                "invalid --timeout-ms for ListConsumerGroupOffsets: {}",
+                owned_text(error_text.as_ptr()).unwrap_or_default()
+            );
+        }
+        let mut requests = [call.request];
+        bindings::rd_kafka_ListConsumerGroupOffsets(
+            rk,
+            requests.as_mut_ptr(),
+            requests.len(),
+            call.options,
+            call.queue,
+        );
+        call.event = bindings::rd_kafka_queue_poll(call.queue, timeout_ms.saturating_add(1000));
+        if call.event.is_null() {
+            bail!("no answer to OffsetFetch for group {group:?} within {timeout_ms} ms");
+        }
+        let error = bindings::rd_kafka_event_error(call.event);
+        if error != bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            let code = RDKafkaErrorCode::from(error);
+            let message = owned_text(bindings::rd_kafka_event_error_string(call.event));
+            bail!(
+                "could not fetch the committed offsets of group {group:?}: {code}{}",
+                message.map(|m| format!(": {m}")).unwrap_or_default()
+            );
+        }
+        let result = bindings::rd_kafka_event_ListConsumerGroupOffsets_result(call.event);
+        if result.is_null() {
+            bail!("librdkafka returned a result of the wrong type for ListConsumerGroupOffsets");
+        }
+        let mut count = 0;
+        let groups = bindings::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count);
+        for index in 0..count {
+            if groups.is_null() {
+                break;
+            }
+            let group_result = *groups.add(index);
+            let error = bindings::rd_kafka_group_result_error(group_result);
+            if !error.is_null() {
+                let code = RDKafkaErrorCode::from(bindings::rd_kafka_error_code(error));
+                let message = owned_text(bindings::rd_kafka_error_string(error));
+                bail!(
+                    "could not fetch the committed offsets of group {group:?}: {code}{}",
+                    message.map(|m| format!(": {m}")).unwrap_or_default()
+                );
+            }
+            let partitions = bindings::rd_kafka_group_result_partitions(group_result);
+            if partitions.is_null() {
+                continue;
+            }
+            let list = &*partitions;
+            let elements = usize::try_from(list.cnt).unwrap_or(0);
+            for element_index in 0..elements {
+                if list.elems.is_null() {
+                    break;
+                }
+                let element = &*list.elems.add(element_index);
+                if element.err == bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                    && element.offset >= 0
+                {
+                    offsets.insert(
+                        (lossy_text(element.topic), element.partition),
+                        element.offset,
+                    );
+                }
+            }
+        }
+    }
+    Ok(offsets)
 }
