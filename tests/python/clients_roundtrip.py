@@ -26,13 +26,9 @@ import traceback
 N = 500
 PARTITIONS = 3
 TIMEOUT_S = 60
-RUN = os.urandom(3).hex()
-# Kafka answers ListOffsets-by-timestamp with the exact record even inside a compressed batch
-# (FileRecords.searchForTimestamp decompresses it). Strom, for now, answers a compressed batch
-# with its base offset (strom-log Log::offset_for_timestamp / search_batch). Until that changes,
-# a compressed phase accepts an earlier offset of the same run and says so; set
-# STROM_EXACT_COMPRESSED_TIMESTAMP_LOOKUP=1 to demand the exact answer.
-EXACT_COMPRESSED_LOOKUP = os.environ.get("STROM_EXACT_COMPRESSED_TIMESTAMP_LOOKUP") == "1"  # topic names are new on every run, even against a reused broker
+RUN = os.urandom(3).hex()  # topic names are new on every run, even against a reused broker
+# ListOffsets-by-timestamp must name the exact record even inside a compressed batch, as Kafka
+# does (FileRecords.searchForTimestamp decompresses it; so does strom-log for this lookup).
 
 FAILURES = []
 
@@ -152,7 +148,7 @@ def verify(phase, sent, acked, got, partitions):
     return bad == 0
 
 
-def verify_offsets(phase, sent, partitions, earliest, latest, for_times, compressed):
+def verify_offsets(phase, sent, partitions, earliest, latest, for_times):
     """earliest/latest: {p: offset}; for_times: {(p, ts): offset or None} for the queries
     from offset_queries()."""
     ok = True
@@ -164,18 +160,11 @@ def verify_offsets(phase, sent, partitions, earliest, latest, for_times, compres
         if latest.get(p) != count:
             fail(f"[{phase}] latest offset of partition {p}: {latest.get(p)}, expected {count}")
             ok = False
-    coarse = 0
     for (p, ts), want in offset_queries(sent, partitions).items():
         got = for_times.get((p, ts), "missing")
-        if compressed and not EXACT_COMPRESSED_LOOKUP and isinstance(got, int) and want is not None and 0 <= got < want:
-            # Batch granularity: an earlier offset whose batch holds the wanted record.
-            coarse += 1
-            continue
         if got != want:
             fail(f"[{phase}] offsets_for_times partition {p} ts {ts}: {got}, expected {want}")
             ok = False
-    if coarse:
-        info(f"[{phase}] NOTE: {coarse} offsets_for_times answers were a compressed batch's base offset, not the exact record (Kafka answers exactly)")
     return ok
 
 
@@ -739,8 +728,7 @@ def run_phase(client, phase, codec, acks, idempotent, create):
     ok = verify(phase, records, None if acks == 0 else acked, got, n_parts)
     queries = list(offset_queries(records, n_parts))
     earliest, latest, for_times = client.list_offsets(topic, n_parts, queries)
-    compressed = codec not in (None, "none")
-    ok = verify_offsets(phase, records, n_parts, earliest, latest, for_times, compressed) and ok
+    ok = verify_offsets(phase, records, n_parts, earliest, latest, for_times) and ok
     if create and hasattr(client, "describe_configs"):
         check_retention(phase, client.describe_configs(topic))
     info(f"[{phase}] {'ok' if ok else 'MISMATCH'}: {len(records)} records, codec {codec or 'none'}, acks={acks}, idempotent={idempotent}, {n_parts} partition(s), {time.time() - t0:.1f}s")
