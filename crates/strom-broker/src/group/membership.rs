@@ -70,7 +70,7 @@ impl Default for GroupConfig {
 }
 
 /// A classic group's state, as Kafka names it (`GroupState` in `GroupMetadata.scala`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GroupState {
     /// No members; offsets may still be committed with generation -1.
     Empty,
@@ -138,9 +138,6 @@ pub struct JoinRequest {
     pub rebalance_timeout_ms: i32,
     /// JoinGroup v4+: a new member must first obtain a member id (`MEMBER_ID_REQUIRED`).
     pub require_known_member_id: bool,
-    /// JoinGroup v9+ (KIP-814): the client understands `skip_assignment`. Older clients
-    /// are told the previous leader id instead when a static leader rejoins in Stable.
-    pub supports_skip_assignment: bool,
     /// JoinGroup v8+: why the client joins, for the log.
     pub reason: Option<String>,
 }
@@ -496,12 +493,34 @@ impl Group {
             .collect()
     }
 
+    /// JoinGroup for a client before KIP-814 (JoinGroup v0-v8); see
+    /// [`Group::join_with_skip_assignment`]. Also safe for newer clients: a restarted static
+    /// leader is merely not told that it leads until the next rebalance.
+    pub fn join(&mut self, request: JoinRequest, now_ms: i64, fresh_id: u128) -> Vec<Effect> {
+        self.join_with_skip_assignment(request, now_ms, fresh_id, false)
+    }
+
     /// JoinGroup. `fresh_id` is random bits for a member id, should one be created; the
     /// id is `{group.instance.id or client_id}-{fresh_id as a UUID}` as in Kafka.
-    pub fn join(&mut self, request: JoinRequest, now_ms: i64, fresh_id: u128) -> Vec<Effect> {
+    /// `supports_skip_assignment` is JoinGroup v9+ (KIP-814): when a static leader rejoins
+    /// in Stable it is told it leads, with `skip_assignment`; older clients are told the
+    /// previous leader id instead, so they do not run a pointless assignment.
+    pub fn join_with_skip_assignment(
+        &mut self,
+        request: JoinRequest,
+        now_ms: i64,
+        fresh_id: u128,
+        supports_skip_assignment: bool,
+    ) -> Vec<Effect> {
         self.observe(now_ms);
         let mut effects = Vec::new();
-        self.join_inner(request, now_ms, fresh_id, &mut effects);
+        self.join_inner(
+            request,
+            now_ms,
+            fresh_id,
+            supports_skip_assignment,
+            &mut effects,
+        );
         // Kafka's `rebalancePurgatory.checkAndComplete` at the end of `handleJoinGroup`.
         self.try_complete_join(now_ms, &mut effects);
         self.check_invariants();
@@ -513,6 +532,7 @@ impl Group {
         request: JoinRequest,
         now_ms: i64,
         fresh_id: u128,
+        supports_skip_assignment: bool,
         effects: &mut Vec<Effect>,
     ) {
         let token = request.token;
@@ -546,7 +566,7 @@ impl Group {
             return answer(effects, reply_id, E::InconsistentGroupProtocol);
         }
         if is_new_member {
-            self.join_new_member(request, now_ms, fresh_id, effects);
+            self.join_new_member(request, now_ms, fresh_id, supports_skip_assignment, effects);
         } else {
             self.join_current_member(request, now_ms, effects);
         }
@@ -558,6 +578,7 @@ impl Group {
         request: JoinRequest,
         now_ms: i64,
         fresh_id: u128,
+        supports_skip_assignment: bool,
         effects: &mut Vec<Effect>,
     ) {
         let prefix = request
@@ -574,7 +595,14 @@ impl Group {
             .as_deref()
             .and_then(|instance| self.index_of_instance(instance));
         if let Some(index) = static_index {
-            self.update_static_member_and_rebalance(index, new_member_id, request, now_ms, effects);
+            self.update_static_member_and_rebalance(
+                index,
+                new_member_id,
+                request,
+                now_ms,
+                supports_skip_assignment,
+                effects,
+            );
         } else if request.group_instance_id.is_none() && request.require_known_member_id {
             let deadline_ms = now_ms + i64::from(request.session_timeout_ms);
             self.pending_members
@@ -746,6 +774,7 @@ impl Group {
         new_member_id: String,
         request: JoinRequest,
         now_ms: i64,
+        supports_skip_assignment: bool,
         effects: &mut Vec<Effect>,
     ) {
         let previous_leader = self.leader_id.clone().unwrap_or_default();
@@ -761,7 +790,7 @@ impl Group {
                     effects.push(Effect::Persist);
                     let is_leader = self.leader_id.as_deref() == Some(new_member_id.as_str());
                     let mut result = self.current_generation_result(&new_member_id, false);
-                    if request.supports_skip_assignment {
+                    if supports_skip_assignment {
                         result.skip_assignment = is_leader;
                         if is_leader {
                             result.members = self.current_member_metadata();

@@ -1,0 +1,87 @@
+//! The offset table, including Kafka's expiry rules.
+
+use crate::group::{CommittedOffset, OffsetTable};
+
+fn at(offset: i64, commit_timestamp_ms: i64) -> CommittedOffset {
+    CommittedOffset {
+        offset,
+        leader_epoch: -1,
+        metadata: None,
+        commit_timestamp_ms,
+        expire_timestamp_ms: None,
+    }
+}
+
+#[test]
+fn commit_get_delete() {
+    let mut table = OffsetTable::new();
+    table.commit("g", "b", 1, at(10, 0));
+    table.commit("g", "a", 2, at(20, 0));
+    table.commit("g", "a", 0, at(30, 0));
+    table.commit("g", "a", 0, at(31, 1));
+    table.commit("h", "a", 0, at(5, 0));
+    assert_eq!(
+        table.get("g", "a", 0).map(|o| o.offset),
+        Some(31),
+        "last commit wins"
+    );
+    assert_eq!(table.get("g", "a", 1), None);
+    let keys: Vec<(String, i32)> = table
+        .group_offsets("g")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, [("a".into(), 0), ("a".into(), 2), ("b".into(), 1)]);
+    assert_eq!(table.groups(), ["g", "h"]);
+    assert!(table.delete("h", "a", 0));
+    assert!(!table.delete("h", "a", 0));
+    assert_eq!(table.groups(), ["g"], "a group without offsets disappears");
+    assert_eq!(table.delete_group("g"), 3);
+    assert_eq!(table.delete_group("g"), 0);
+    assert!(table.groups().is_empty());
+}
+
+#[test]
+fn expiry_only_for_empty_groups_after_retention() {
+    let retention = 1_000;
+    let mut table = OffsetTable::new();
+    table.commit("empty", "t", 0, at(1, 100));
+    table.commit("empty", "t", 1, at(1, 5_000)); // committed after the group emptied
+    table.commit("active", "t", 0, at(1, 0));
+    table.commit("manual", "t", 0, at(1, 2_000));
+    table.commit("manual", "t", 1, at(1, 2_500));
+    let mut explicit = at(1, 0);
+    explicit.expire_timestamp_ms = Some(3_000);
+    table.commit("v1", "t", 0, explicit);
+
+    let empty_since = |group: &str| match group {
+        "empty" => Some(2_000),
+        "active" => None,
+        "manual" | "v1" => Some(i64::MIN),
+        other => panic!("unexpected group {other}"),
+    };
+    assert!(
+        table.expire(2_999, retention, &empty_since).is_empty(),
+        "within retention"
+    );
+    let expired = table.expire(3_000, retention, &empty_since);
+    assert_eq!(
+        expired,
+        [
+            ("empty".into(), "t".into(), 0),
+            ("manual".into(), "t".into(), 0),
+            ("v1".into(), "t".into(), 0),
+        ]
+    );
+    assert!(
+        table.get("empty", "t", 1).is_some(),
+        "recent commit survives"
+    );
+    assert!(
+        table.get("active", "t", 0).is_some(),
+        "groups with members never expire"
+    );
+    let expired = table.expire(i64::MAX, retention, &empty_since);
+    assert_eq!(expired.len(), 2);
+    assert_eq!(table.groups(), ["active"]);
+}

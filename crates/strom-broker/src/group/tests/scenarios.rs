@@ -1,0 +1,937 @@
+//! Hand-written scenarios, one Kafka rule each.
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError as E;
+
+use super::{consumer, join_result, rejoin, sync_result, Harness, REBALANCE_MS, SESSION_MS};
+use crate::group::{Effect, Group, GroupConfig, GroupState, JoinRequest, SyncRequest};
+
+fn is_persist(effect: &Effect) -> bool {
+    matches!(effect, Effect::Persist)
+}
+
+fn static_consumer(instance: &str) -> JoinRequest {
+    let mut request = consumer(&format!("client-{instance}"));
+    request.group_instance_id = Some(instance.to_string());
+    request
+}
+
+#[test]
+fn single_member_join_sync_stable() {
+    let mut h = Harness::new();
+    let (token, effects) = h.join(consumer("solo"));
+    assert!(
+        effects.is_empty(),
+        "the initial rebalance delay parks the join"
+    );
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.group.next_deadline(), Some(3_000));
+    assert!(h.tick_to(2_999).is_empty());
+
+    let effects = h.finish_join();
+    let joined = join_result(&effects, token);
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.generation_id, 1);
+    assert!(
+        joined.member_id.starts_with("solo-"),
+        "{}",
+        joined.member_id
+    );
+    assert_eq!(joined.leader, joined.member_id);
+    assert_eq!(joined.protocol_type.as_deref(), Some("consumer"));
+    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+    assert_eq!(joined.members.len(), 1);
+    assert_eq!(joined.members[0].metadata, Bytes::from_static(b"topic-a"));
+    assert_eq!(h.group.state(), GroupState::CompletingRebalance);
+    let member_id = joined.member_id.clone();
+
+    let (sync_token, effects) = h.sync(&member_id, 1, vec![(member_id.clone(), "p0".into())]);
+    assert!(
+        is_persist(&effects[0]),
+        "persist before answering: {effects:?}"
+    );
+    let synced = sync_result(&effects, sync_token);
+    assert_eq!(synced.error_code, 0);
+    assert_eq!(synced.assignment, Bytes::from_static(b"p0"));
+    assert_eq!(synced.protocol_name.as_deref(), Some("range"));
+    assert_eq!(h.group.state(), GroupState::Stable);
+    assert_eq!(h.heartbeat(&member_id, 1), 0);
+    let described = h.group.members();
+    assert_eq!(described[0].assignment, Bytes::from_static(b"p0"));
+    assert_eq!(described[0].metadata, Bytes::from_static(b"topic-a"));
+    assert_eq!(
+        h.group.snapshot().members[0].assignment,
+        Bytes::from_static(b"p0")
+    );
+}
+
+#[test]
+fn initial_delay_extends_while_members_keep_joining() {
+    let mut h = Harness::new();
+    let (a, _) = h.join(consumer("a"));
+    h.now = 1_000;
+    let (b, effects) = h.join(consumer("b"));
+    assert!(effects.is_empty());
+    // A member arrived during the first delay: the delay is extended once more.
+    assert!(h.tick_to(3_000).is_empty());
+    assert_eq!(h.group.next_deadline(), Some(6_000));
+    h.now = 5_000;
+    let (c, effects) = h.join(consumer("c"));
+    assert!(effects.is_empty());
+    assert!(h.tick_to(6_000).is_empty());
+    assert_eq!(h.group.next_deadline(), Some(9_000));
+    let effects = h.tick_to(9_000);
+    let (ra, rb, rc) = (
+        join_result(&effects, a),
+        join_result(&effects, b),
+        join_result(&effects, c),
+    );
+    assert!([ra, rb, rc]
+        .iter()
+        .all(|r| r.error_code == 0 && r.generation_id == 1));
+    assert_eq!(ra.leader, ra.member_id, "the first member to join leads");
+    assert_eq!(ra.members.len(), 3);
+    assert!(
+        rb.members.is_empty() && rc.members.is_empty(),
+        "only the leader gets members"
+    );
+}
+
+#[test]
+fn initial_delay_is_capped_by_the_rebalance_timeout() {
+    let config = GroupConfig {
+        initial_rebalance_delay_ms: 3_000,
+        ..GroupConfig::default()
+    };
+    let mut h = Harness::with_config(config);
+    let mut first = consumer("a");
+    first.rebalance_timeout_ms = 5_000;
+    let (a, _) = h.join(first);
+    let mut t = 0;
+    // Someone new joins before every expiry; the total wait still ends at 5 s.
+    loop {
+        t += 1_000;
+        h.now = t;
+        let mut late = consumer("late");
+        late.rebalance_timeout_ms = 5_000;
+        h.join(late);
+        let deadline = h.group.next_deadline().unwrap();
+        let effects = h.tick_to(deadline);
+        if !effects.is_empty() {
+            assert_eq!(join_result(&effects, a).generation_id, 1);
+            assert!(deadline <= 5_000, "waited until {deadline}");
+            break;
+        }
+        t = deadline;
+    }
+}
+
+#[test]
+fn member_leaving_triggers_rebalance_for_the_rest() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(3);
+    let (codes, effects) = h.group.leave(&[(ids[2].clone(), None)], h.now);
+    assert_eq!(codes, vec![0]);
+    assert!(effects.is_empty());
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.heartbeat(&ids[0], 1), E::RebalanceInProgress.code());
+    assert_eq!(h.heartbeat(&ids[2], 1), E::UnknownMemberId.code());
+
+    let (a, effects) = h.join(rejoin(consumer("c0"), &ids[0]));
+    assert!(effects.is_empty(), "waits for the other member");
+    let (b, effects) = h.join(rejoin(consumer("c1"), &ids[1]));
+    let (ra, rb) = (join_result(&effects, a), join_result(&effects, b));
+    assert_eq!((ra.generation_id, rb.generation_id), (2, 2));
+    assert_eq!(ra.leader, ids[0]);
+    assert_eq!(ra.members.len(), 2);
+    assert_eq!(h.group.state(), GroupState::CompletingRebalance);
+}
+
+#[test]
+fn last_member_leaving_empties_the_group() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(1);
+    let (codes, effects) = h.group.leave(&[(ids[0].clone(), None)], h.now);
+    assert_eq!(codes, vec![0]);
+    assert_eq!(effects, vec![Effect::Persist]);
+    assert_eq!(h.group.state(), GroupState::Empty);
+    assert_eq!(h.group.generation_id(), 2);
+    assert_eq!(h.group.leader(), None);
+    assert_eq!(
+        h.group.protocol_type(),
+        Some("consumer"),
+        "kept for DescribeGroups"
+    );
+}
+
+#[test]
+fn session_expiry_removes_the_silent_member() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(2);
+    let start = h.now;
+    for t in (start..start + 3 * i64::from(SESSION_MS)).step_by(2_000) {
+        assert!(h.tick_to(t).is_empty() || h.group.state() != GroupState::Stable);
+        if h.group.state() != GroupState::Stable {
+            break;
+        }
+        assert_eq!(h.heartbeat(&ids[0], 1), 0);
+    }
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    assert!(!h.group.has_member(&ids[1]));
+    let (a, effects) = h.join(rejoin(consumer("c0"), &ids[0]));
+    let ra = join_result(&effects, a);
+    assert_eq!((ra.generation_id, ra.members.len()), (2, 1));
+}
+
+#[test]
+fn rebalance_timeout_removes_members_that_never_rejoin() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(2);
+    // The leader rejoining in Stable forces a rebalance.
+    let (a, effects) = h.join(rejoin(consumer("c0"), &ids[0]));
+    assert!(effects.is_empty());
+    let started = h.now;
+    // The follower keeps its session alive but never rejoins.
+    let mut t = started;
+    while t + 2_000 < started + i64::from(REBALANCE_MS) {
+        t += 2_000;
+        assert!(h.tick_to(t).is_empty());
+        assert_eq!(h.heartbeat(&ids[1], 1), E::RebalanceInProgress.code());
+    }
+    assert_eq!(
+        h.group.next_deadline(),
+        Some(started + i64::from(REBALANCE_MS))
+    );
+    let effects = h.tick_to(started + i64::from(REBALANCE_MS));
+    let ra = join_result(&effects, a);
+    assert_eq!(
+        (ra.error_code, ra.generation_id, ra.members.len()),
+        (0, 2, 1)
+    );
+    assert!(!h.group.has_member(&ids[1]));
+    assert_eq!(h.heartbeat(&ids[1], 2), E::UnknownMemberId.code());
+}
+
+#[test]
+fn member_id_required_then_rejoin() {
+    let mut h = Harness::new();
+    let mut request = consumer("k");
+    request.require_known_member_id = true;
+    let (token, effects) = h.join(request.clone());
+    let answer = join_result(&effects, token);
+    assert_eq!(answer.error_code, E::MemberIdRequired.code());
+    assert!(answer.member_id.starts_with("k-"));
+    assert_eq!(
+        h.group.state(),
+        GroupState::Empty,
+        "a pending member is not a member"
+    );
+    let member_id = answer.member_id.clone();
+
+    let (token, effects) = h.join(rejoin(request.clone(), &member_id));
+    assert!(effects.is_empty());
+    let effects = h.finish_join();
+    assert_eq!(join_result(&effects, token).member_id, member_id);
+
+    // A pending member that never comes back expires after its session timeout.
+    let (token, effects) = h.join(request.clone());
+    let stale = join_result(&effects, token).member_id.clone();
+    h.tick_to(h.now + i64::from(SESSION_MS));
+    let (token, effects) = h.join(rejoin(request, &stale));
+    assert_eq!(
+        join_result(&effects, token).error_code,
+        E::UnknownMemberId.code()
+    );
+}
+
+#[test]
+fn pending_member_holds_back_the_rebalance() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(1);
+    let mut newcomer = consumer("n");
+    newcomer.require_known_member_id = true;
+    let (token, effects) = h.join(newcomer.clone());
+    let pending_id = join_result(&effects, token).member_id.clone();
+    // The leader rejoins: everyone known has joined, but the pending member has not.
+    let (a, effects) = h.join(rejoin(consumer("c0"), &ids[0]));
+    assert!(effects.is_empty());
+    let (n, effects) = h.join(rejoin(newcomer, &pending_id));
+    assert_eq!(join_result(&effects, a).members.len(), 2);
+    assert_eq!(join_result(&effects, n).generation_id, 2);
+}
+
+fn with_protocols(client: &str, names: &[&str]) -> JoinRequest {
+    let mut request = consumer(client);
+    request.protocols = names
+        .iter()
+        .map(|n| (n.to_string(), Bytes::from(format!("{n}-md"))))
+        .collect();
+    request
+}
+
+fn selected_protocol(preferences: &[&[&str]]) -> String {
+    let mut h = Harness::new();
+    let tokens: Vec<u64> = preferences
+        .iter()
+        .enumerate()
+        .map(|(i, names)| {
+            let (token, effects) = h.join(with_protocols(&format!("c{i}"), names));
+            assert!(effects.is_empty(), "{effects:?}");
+            token
+        })
+        .collect();
+    let effects = h.finish_join();
+    let leader = join_result(&effects, tokens[0]);
+    let protocol = leader.protocol_name.clone().unwrap();
+    for member in &leader.members {
+        assert_eq!(
+            member.metadata,
+            Bytes::from(format!("{protocol}-md")),
+            "selected metadata"
+        );
+    }
+    protocol
+}
+
+#[test]
+fn protocol_selection_follows_kafka_votes() {
+    // Every member votes for its most preferred protocol that all members support.
+    assert_eq!(
+        selected_protocol(&[
+            &["range", "roundrobin"],
+            &["roundrobin", "range"],
+            &["roundrobin", "range", "cooperative-sticky"]
+        ]),
+        "roundrobin"
+    );
+    // The top preference of some member is not common: it votes for its next choice.
+    assert_eq!(
+        selected_protocol(&[
+            &["cooperative-sticky", "range"],
+            &["range"],
+            &["cooperative-sticky", "range"]
+        ]),
+        "range"
+    );
+    assert_eq!(
+        selected_protocol(&[
+            &["cooperative-sticky", "range"],
+            &["cooperative-sticky", "range"],
+            &["range", "cooperative-sticky"]
+        ]),
+        "cooperative-sticky"
+    );
+    // A tie goes to the vote of the earliest member.
+    assert_eq!(
+        selected_protocol(&[&["roundrobin", "range"], &["range", "roundrobin"]]),
+        "roundrobin"
+    );
+}
+
+#[test]
+fn inconsistent_group_protocol() {
+    let mut h = Harness::new();
+    let mut empty_type = consumer("x");
+    empty_type.protocol_type = String::new();
+    let (t, effects) = h.join(empty_type);
+    assert_eq!(
+        join_result(&effects, t).error_code,
+        E::InconsistentGroupProtocol.code()
+    );
+    let (t, effects) = h.join(with_protocols("x", &[]));
+    assert_eq!(
+        join_result(&effects, t).error_code,
+        E::InconsistentGroupProtocol.code()
+    );
+
+    h.join(with_protocols("a", &["range", "roundrobin"]));
+    let mut connect = consumer("b");
+    connect.protocol_type = "connect".to_string();
+    let (t, effects) = h.join(connect);
+    assert_eq!(
+        join_result(&effects, t).error_code,
+        E::InconsistentGroupProtocol.code()
+    );
+    let (t, effects) = h.join(with_protocols("b", &["cooperative-sticky"]));
+    assert_eq!(
+        join_result(&effects, t).error_code,
+        E::InconsistentGroupProtocol.code()
+    );
+    let (_, effects) = h.join(with_protocols("b", &["cooperative-sticky", "roundrobin"]));
+    assert!(effects.is_empty(), "one common protocol is enough");
+}
+
+#[test]
+fn invalid_session_timeout() {
+    let mut h = Harness::new();
+    for timeout in [5_999, 1_800_001] {
+        let mut request = consumer("a");
+        request.session_timeout_ms = timeout;
+        let (t, effects) = h.join(request);
+        assert_eq!(
+            join_result(&effects, t).error_code,
+            E::InvalidSessionTimeout.code()
+        );
+    }
+}
+
+#[test]
+fn heartbeat_and_sync_errors() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(2);
+    assert_eq!(h.heartbeat(&ids[1], 0), E::IllegalGeneration.code());
+    assert_eq!(h.heartbeat("nobody", 1), E::UnknownMemberId.code());
+    let (code, _) = h.group.heartbeat(&ids[1], Some("instance"), 1, h.now);
+    assert_eq!(code, E::UnknownMemberId.code(), "unknown instance");
+    let (t, effects) = h.sync(&ids[1], 7, vec![]);
+    assert_eq!(
+        sync_result(&effects, t).error_code,
+        E::IllegalGeneration.code()
+    );
+    let (t, effects) = h.sync("nobody", 1, vec![]);
+    assert_eq!(
+        sync_result(&effects, t).error_code,
+        E::UnknownMemberId.code()
+    );
+    let mut request = SyncRequest {
+        token: 99,
+        member_id: ids[1].clone(),
+        generation_id: 1,
+        group_instance_id: None,
+        protocol_type: Some("consumer".into()),
+        protocol_name: Some("roundrobin".into()),
+        assignments: vec![],
+    };
+    let effects = h.group.sync(request.clone(), h.now);
+    assert_eq!(
+        sync_result(&effects, 99).error_code,
+        E::InconsistentGroupProtocol.code()
+    );
+    request.protocol_name = Some("range".into());
+    request.protocol_type = Some("connect".into());
+    let effects = h.group.sync(request, h.now);
+    assert_eq!(
+        sync_result(&effects, 99).error_code,
+        E::InconsistentGroupProtocol.code()
+    );
+
+    // A follower changing its metadata forces a rebalance; meanwhile heartbeats and syncs
+    // say so.
+    let mut changed = rejoin(consumer("c1"), &ids[1]);
+    changed.protocols = vec![("range".into(), Bytes::from_static(b"topic-b"))];
+    let (parked, effects) = h.join(changed);
+    assert!(effects.is_empty());
+    assert_eq!(h.heartbeat(&ids[0], 1), E::RebalanceInProgress.code());
+    let (t, effects) = h.sync(&ids[0], 1, vec![]);
+    assert_eq!(
+        sync_result(&effects, t).error_code,
+        E::RebalanceInProgress.code()
+    );
+    let (_, effects) = h.join(rejoin(consumer("c0"), &ids[0]));
+    assert_eq!(join_result(&effects, parked).generation_id, 2);
+    assert_eq!(
+        h.heartbeat(&ids[0], 2),
+        0,
+        "heartbeats are fine while completing"
+    );
+}
+
+#[test]
+fn follower_sync_waits_for_the_leader() {
+    let mut h = Harness::new();
+    let (a, _) = h.join(consumer("a"));
+    let (b, _) = h.join(consumer("b"));
+    let effects = h.finish_join();
+    let (leader, follower) = (
+        join_result(&effects, a).clone(),
+        join_result(&effects, b).clone(),
+    );
+    let (fb, effects) = h.sync(&follower.member_id, 1, vec![]);
+    assert!(effects.is_empty(), "parked until the leader's assignment");
+    // The leader forgets the follower: it gets an empty assignment.
+    let assignments = vec![(leader.member_id.clone(), Bytes::from_static(b"all"))];
+    let (fa, effects) = h.sync(&leader.member_id, 1, assignments);
+    assert!(is_persist(&effects[0]));
+    assert_eq!(
+        sync_result(&effects, fa).assignment,
+        Bytes::from_static(b"all")
+    );
+    assert_eq!(sync_result(&effects, fb).error_code, 0);
+    assert_eq!(sync_result(&effects, fb).assignment, Bytes::new());
+    assert_eq!(h.group.state(), GroupState::Stable);
+}
+
+#[test]
+fn member_that_never_syncs_is_removed() {
+    let mut h = Harness::new();
+    let (a, _) = h.join(consumer("a"));
+    let (b, _) = h.join(consumer("b"));
+    let effects = h.finish_join();
+    let (leader, follower) = (
+        join_result(&effects, a).clone(),
+        join_result(&effects, b).clone(),
+    );
+    let (fa, effects) = h.sync(&leader.member_id, 1, vec![]);
+    assert_eq!(sync_result(&effects, fa).error_code, 0);
+    // The follower heartbeats (Stable says 0) but never sends SyncGroup.
+    let sync_deadline = h.now + i64::from(REBALANCE_MS);
+    while h.now + 2_000 < sync_deadline {
+        let next = h.now + 2_000;
+        assert!(h.tick_to(next).is_empty());
+        assert_eq!(h.heartbeat(&leader.member_id, 1), 0);
+        assert_eq!(h.heartbeat(&follower.member_id, 1), 0);
+    }
+    let effects = h.tick_to(sync_deadline);
+    assert!(effects.is_empty());
+    assert!(!h.group.has_member(&follower.member_id));
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    assert_eq!(
+        h.heartbeat(&leader.member_id, 1),
+        E::RebalanceInProgress.code()
+    );
+}
+
+#[test]
+fn join_of_unchanged_follower_in_stable_returns_the_current_generation() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(2);
+    let (t, effects) = h.join(rejoin(consumer("c1"), &ids[1]));
+    let answer = join_result(&effects, t);
+    assert_eq!((answer.error_code, answer.generation_id), (0, 1));
+    assert_eq!(answer.leader, ids[0]);
+    assert_eq!(h.group.state(), GroupState::Stable);
+}
+
+/// Two static members, Stable at generation 1; returns (member ids, assignments).
+fn static_pair(h: &mut Harness) -> Vec<String> {
+    let (a, _) = h.join(static_consumer("s0"));
+    let (b, _) = h.join(static_consumer("s1"));
+    let effects = h.finish_join();
+    let ids = vec![
+        join_result(&effects, a).member_id.clone(),
+        join_result(&effects, b).member_id.clone(),
+    ];
+    assert!(
+        ids[0].starts_with("s0-"),
+        "static ids start with the instance id"
+    );
+    let assignments = ids
+        .iter()
+        .map(|id| (id.clone(), Bytes::from(format!("for-{id}"))))
+        .collect();
+    h.sync(&ids[0], 1, assignments);
+    assert_eq!(h.group.state(), GroupState::Stable);
+    ids
+}
+
+#[test]
+fn static_member_restart_keeps_its_assignment_without_rebalance() {
+    let mut h = Harness::new();
+    let ids = static_pair(&mut h);
+    h.now = 5_000;
+    let (t, effects) = h.join(static_consumer("s1"));
+    assert!(
+        is_persist(&effects[0]),
+        "the new member id is persisted: {effects:?}"
+    );
+    let answer = join_result(&effects, t).clone();
+    assert_eq!((answer.error_code, answer.generation_id), (0, 1));
+    assert_ne!(answer.member_id, ids[1]);
+    assert_eq!(answer.leader, ids[0]);
+    assert!(!answer.skip_assignment && answer.members.is_empty());
+    assert_eq!(h.group.state(), GroupState::Stable);
+    assert_eq!(h.group.generation_id(), 1);
+
+    let request = SyncRequest {
+        token: 77,
+        member_id: answer.member_id.clone(),
+        generation_id: 1,
+        group_instance_id: Some("s1".into()),
+        protocol_type: None,
+        protocol_name: None,
+        assignments: vec![],
+    };
+    let effects = h.group.sync(request, h.now);
+    assert_eq!(
+        sync_result(&effects, 77).assignment,
+        Bytes::from(format!("for-{}", ids[1]))
+    );
+
+    // The previous incarnation is fenced.
+    let (code, _) = h.group.heartbeat(&ids[1], Some("s1"), 1, h.now);
+    assert_eq!(code, E::FencedInstanceId.code());
+    let (code, _) = h.group.heartbeat(&answer.member_id, Some("s1"), 1, h.now);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn static_leader_restart_skips_assignment() {
+    for supports_skip in [true, false] {
+        let mut h = Harness::new();
+        let ids = static_pair(&mut h);
+        let (t, effects) = h.join_version(static_consumer("s0"), supports_skip);
+        let answer = join_result(&effects, t);
+        assert_eq!(answer.generation_id, 1);
+        assert_eq!(
+            h.group.leader(),
+            Some(answer.member_id.as_str()),
+            "leadership follows the instance"
+        );
+        if supports_skip {
+            assert!(answer.skip_assignment);
+            assert_eq!(answer.leader, answer.member_id);
+            assert_eq!(answer.members.len(), 2);
+        } else {
+            assert!(!answer.skip_assignment);
+            assert_eq!(
+                answer.leader, ids[0],
+                "old leader id, so the client does not assign"
+            );
+            assert!(answer.members.is_empty());
+        }
+    }
+}
+
+#[test]
+fn static_member_with_changed_protocol_choice_rebalances() {
+    let mut h = Harness::new();
+    let mut a = static_consumer("s0");
+    a.protocols = vec![
+        ("range".into(), Bytes::new()),
+        ("roundrobin".into(), Bytes::new()),
+    ];
+    let mut b = static_consumer("s1");
+    b.protocols = a.protocols.clone();
+    let (ta, _) = h.join(a.clone());
+    h.join(b.clone());
+    let effects = h.finish_join();
+    let leader = join_result(&effects, ta).member_id.clone();
+    h.sync(&leader, 1, vec![]);
+    // s1 restarts preferring roundrobin: the vote becomes a 1-1 tie won by s0 (range), so
+    // no rebalance; then s0 restarts preferring roundrobin too: the selection changes.
+    b.protocols.reverse();
+    h.join(b);
+    assert_eq!(h.group.state(), GroupState::Stable);
+    a.protocols.reverse();
+    let (t, effects) = h.join(a);
+    assert!(effects
+        .iter()
+        .all(|e| !matches!(e, Effect::Join(token, _) if *token == t)));
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+}
+
+#[test]
+fn static_member_fencing_of_parked_requests() {
+    let mut h = Harness::new();
+    let ids = static_pair(&mut h);
+    // The old incarnation of s0 (the leader) rejoins, which starts a rebalance...
+    let old = rejoin(static_consumer("s0"), &ids[0]);
+    let (old_token, effects) = h.join(old.clone());
+    assert!(effects.is_empty());
+    // ...and a new incarnation shows up: the old parked join is fenced.
+    let (new_token, effects) = h.join(static_consumer("s0"));
+    assert_eq!(
+        join_result(&effects, old_token).error_code,
+        E::FencedInstanceId.code()
+    );
+    assert!(effects
+        .iter()
+        .all(|e| !matches!(e, Effect::Join(t, _) if *t == new_token)));
+    // The old incarnation keeps being fenced.
+    let (t, effects) = h.join(old);
+    assert_eq!(
+        join_result(&effects, t).error_code,
+        E::FencedInstanceId.code()
+    );
+    let (_, effects) = h.join(rejoin(static_consumer("s1"), &ids[1]));
+    let answer = join_result(&effects, new_token);
+    assert_eq!((answer.error_code, answer.generation_id), (0, 2));
+    assert_eq!(answer.leader, answer.member_id);
+}
+
+#[test]
+fn static_member_leave_by_instance_id_and_session_expiry() {
+    let mut h = Harness::new();
+    let ids = static_pair(&mut h);
+    let (codes, _) = h.group.leave(
+        &[
+            (String::new(), Some("s1".into())),
+            (String::new(), Some("zz".into())),
+        ],
+        h.now,
+    );
+    assert_eq!(codes, vec![0, E::UnknownMemberId.code()]);
+    assert!(!h.group.has_member(&ids[1]));
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    let (_, effects) = h.join(rejoin(static_consumer("s0"), &ids[0]));
+    assert_eq!(h.group.generation_id(), 2, "{effects:?}");
+    h.sync(&ids[0], 2, vec![]);
+
+    // A static member that goes silent is removed when its session expires.
+    let effects = h.tick_to(h.now + i64::from(SESSION_MS));
+    assert_eq!(
+        effects,
+        vec![Effect::Persist],
+        "last member gone: the group is empty"
+    );
+    assert_eq!(h.group.state(), GroupState::Empty);
+}
+
+#[test]
+fn static_member_that_does_not_rejoin_stays_in_the_generation() {
+    let mut h = Harness::new();
+    let ids = static_pair(&mut h);
+    let (t, _) = h.join(rejoin(static_consumer("s0"), &ids[0]));
+    let deadline = h.now + i64::from(REBALANCE_MS);
+    // s1 stays alive (heartbeats) but does not rejoin before the rebalance timeout.
+    while h.now + 2_000 < deadline {
+        let next = h.now + 2_000;
+        assert!(h.tick_to(next).is_empty());
+        let (code, _) = h.group.heartbeat(&ids[1], Some("s1"), 1, h.now);
+        assert_eq!(code, E::RebalanceInProgress.code());
+    }
+    let effects = h.tick_to(deadline);
+    let answer = join_result(&effects, t);
+    assert_eq!(
+        answer.members.len(),
+        2,
+        "KIP-345: static members survive a missed rejoin"
+    );
+    assert!(h.group.has_member(&ids[1]));
+}
+
+#[test]
+fn validate_commit_rules() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.group.validate_commit("", None, -1),
+        Ok(()),
+        "simple commit on Empty"
+    );
+    assert_eq!(
+        h.group.validate_commit("m", None, 0),
+        Err(E::UnknownMemberId.code())
+    );
+    let ids = h.stable_group(2);
+    let g = &h.group;
+    assert_eq!(g.validate_commit(&ids[1], None, 1), Ok(()));
+    assert_eq!(
+        g.validate_commit("", None, -1),
+        Err(E::UnknownMemberId.code())
+    );
+    assert_eq!(
+        g.validate_txn_commit("", None, -1),
+        Ok(()),
+        "old TxnOffsetCommit"
+    );
+    assert_eq!(
+        g.validate_commit(&ids[1], None, 0),
+        Err(E::IllegalGeneration.code())
+    );
+    assert_eq!(
+        g.validate_commit("nobody", None, 1),
+        Err(E::UnknownMemberId.code())
+    );
+    assert_eq!(
+        g.validate_commit(&ids[1], Some("s"), 1),
+        Err(E::UnknownMemberId.code())
+    );
+
+    let mut s = Harness::new();
+    let static_ids = static_pair(&mut s);
+    assert_eq!(
+        s.group.validate_commit(&static_ids[0], Some("s1"), 1),
+        Err(E::FencedInstanceId.code())
+    );
+    assert_eq!(
+        s.group.validate_commit(&static_ids[1], Some("s1"), 1),
+        Ok(())
+    );
+
+    // PreparingRebalance: members with the current generation may still commit.
+    let (_, _) = h.join(rejoin(consumer("c0"), &ids[0]));
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.group.validate_commit(&ids[1], None, 1), Ok(()));
+    // CompletingRebalance: not until the assignment arrived.
+    h.join(rejoin(consumer("c1"), &ids[1]));
+    assert_eq!(h.group.state(), GroupState::CompletingRebalance);
+    assert_eq!(
+        h.group.validate_commit(&ids[1], None, 2),
+        Err(E::RebalanceInProgress.code())
+    );
+    assert_eq!(h.group.validate_txn_commit(&ids[1], None, 2), Ok(()));
+
+    let mut dead = Group::new("d".into(), GroupConfig::default());
+    dead.mark_dead();
+    assert_eq!(
+        dead.validate_commit("", None, -1),
+        Err(E::CoordinatorNotAvailable.code())
+    );
+}
+
+#[test]
+fn commit_counts_as_heartbeat() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(1);
+    let deadline = h.group.next_deadline().unwrap();
+    h.now = deadline - 1;
+    h.group.record_commit(&ids[0], h.now);
+    assert_eq!(h.group.next_deadline(), Some(h.now + i64::from(SESSION_MS)));
+}
+
+#[test]
+fn snapshot_restore_round_trip() {
+    let mut h = Harness::new();
+    let (a, _) = h.join(static_consumer("s0"));
+    let (b, _) = h.join(consumer("dyn"));
+    let effects = h.finish_join();
+    let (ia, ib) = (
+        join_result(&effects, a).member_id.clone(),
+        join_result(&effects, b).member_id.clone(),
+    );
+    h.sync(
+        &ia,
+        1,
+        vec![(ia.clone(), "A".into()), (ib.clone(), "B".into())],
+    );
+    let snapshot = h.group.snapshot();
+    assert_eq!(snapshot.leader.as_deref(), Some(ia.as_str()));
+    assert_eq!(snapshot.members[0].group_instance_id.as_deref(), Some("s0"));
+    assert_eq!(
+        snapshot.members[1].subscription,
+        Bytes::from_static(b"topic-a")
+    );
+    assert_eq!(
+        snapshot.current_state_timestamp_ms, h.now,
+        "became Stable just now"
+    );
+
+    let restored = Group::restore("g".into(), GroupConfig::default(), snapshot.clone(), 50_000);
+    assert_eq!(restored.snapshot(), snapshot);
+    assert_eq!(restored.state(), GroupState::Stable);
+    assert_eq!(
+        restored.next_deadline(),
+        Some(50_000 + i64::from(SESSION_MS)),
+        "sessions restart"
+    );
+    let mut restored = restored;
+    let (code, _) = restored.heartbeat(&ia, Some("s0"), 1, 50_001);
+    assert_eq!(code, 0);
+    // A restarted static member is recognised after a reload.
+    let mut request = static_consumer("s0");
+    request.token = 5;
+    let effects = restored.join(request, 50_002, 42);
+    assert_eq!(join_result(&effects, 5).generation_id, 1);
+
+    // An Empty group round-trips too.
+    let mut empty = Harness::new();
+    let ids = empty.stable_group(1);
+    empty.group.leave(&[(ids[0].clone(), None)], empty.now);
+    let snapshot = empty.group.snapshot();
+    let restored = Group::restore("g".into(), GroupConfig::default(), snapshot.clone(), 9);
+    assert_eq!(
+        (restored.state(), restored.snapshot()),
+        (GroupState::Empty, snapshot)
+    );
+}
+
+#[test]
+fn restore_repairs_a_bad_record_and_honours_max_size() {
+    let mut h = Harness::new();
+    h.stable_group(3);
+    let mut snapshot = h.group.snapshot();
+    snapshot.leader = Some("ghost".into());
+    let config = GroupConfig {
+        max_size: Some(2),
+        ..GroupConfig::default()
+    };
+    let restored = Group::restore("g".into(), config, snapshot.clone(), 0);
+    assert_eq!(
+        restored.leader(),
+        Some(snapshot.members[0].member_id.as_str())
+    );
+    assert_eq!(
+        restored.state(),
+        GroupState::PreparingRebalance,
+        "over capacity"
+    );
+}
+
+#[test]
+fn group_max_size() {
+    let config = GroupConfig {
+        max_size: Some(2),
+        ..GroupConfig::default()
+    };
+    let mut h = Harness::with_config(config);
+    h.join(consumer("a"));
+    h.join(consumer("b"));
+    let (t, effects) = h.join(consumer("c"));
+    assert_eq!(
+        join_result(&effects, t).error_code,
+        E::GroupMaxSizeReached.code()
+    );
+}
+
+#[test]
+fn delete_and_unload_answer_parked_requests() {
+    let mut h = Harness::new();
+    let (t, _) = h.join(consumer("a"));
+    let effects = h.group.unload();
+    assert_eq!(
+        join_result(&effects, t).error_code,
+        E::NotCoordinator.code()
+    );
+    assert_eq!(h.group.state(), GroupState::Dead);
+    let (t, effects) = h.join(consumer("b"));
+    assert_eq!(
+        join_result(&effects, t).error_code,
+        E::CoordinatorNotAvailable.code()
+    );
+    let (code, _) = h.group.heartbeat("x", None, 1, 0);
+    assert_eq!(code, E::CoordinatorNotAvailable.code());
+
+    let mut empty = Group::new("e".into(), GroupConfig::default());
+    assert_eq!(empty.mark_dead(), vec![Effect::Persist]);
+    assert_eq!(empty.state().to_string(), "Dead");
+}
+
+#[test]
+fn superseded_parked_join_is_answered() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(2);
+    let mut changed = rejoin(consumer("c1"), &ids[1]);
+    changed.protocols[0].1 = Bytes::from_static(b"other");
+    let (first, effects) = h.join(changed.clone());
+    assert!(effects.is_empty(), "changed metadata parks the join");
+    changed.protocols[0].1 = Bytes::from_static(b"yet another");
+    let (_, effects) = h.join(changed);
+    assert_eq!(
+        join_result(&effects, first).error_code,
+        E::RebalanceInProgress.code()
+    );
+}
+
+#[test]
+fn state_names_are_kafkas() {
+    let names: Vec<String> = [
+        GroupState::Empty,
+        GroupState::PreparingRebalance,
+        GroupState::CompletingRebalance,
+        GroupState::Stable,
+        GroupState::Dead,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "Empty",
+            "PreparingRebalance",
+            "CompletingRebalance",
+            "Stable",
+            "Dead"
+        ]
+    );
+}
