@@ -104,6 +104,8 @@ pub struct Broker {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Producer ids for InitProducerId.
     pub producer_ids: ProducerIdAllocator,
+    /// The consumer-group coordinator.
+    pub groups: crate::coordinator::GroupCoordinator,
 }
 
 impl Broker {
@@ -176,6 +178,10 @@ impl Broker {
             metadata_change: Mutex::new(()),
             partitions: RwLock::new(partitions),
             producer_ids,
+            groups: crate::coordinator::GroupCoordinator::new(
+                &config,
+                crate::now_ms() as u64 ^ u64::from(std::process::id()),
+            ),
             config,
         };
         // Partitions the metadata knows but which have no directory yet (e.g. created just
@@ -193,6 +199,7 @@ impl Broker {
         for (topic, partition) in missing {
             broker.open_partition(&topic, partition)?;
         }
+        broker.groups.load(&broker, crate::now_ms());
         let stats = broker.logs.recovery_stats();
         tracing::info!(
             partitions = broker.partitions.read().unwrap().len(),
@@ -481,7 +488,10 @@ fn storage_error<E: std::fmt::Display>(e: E) -> TopicError {
 /// Kafka: a compact-only topic (such as `__consumer_offsets`) is never emptied by retention.
 /// Strom does not compact yet, so such a topic keeps every record.
 pub fn log_config(topic: &TopicConfig) -> LogConfig {
-    let deletes = topic.cleanup_policy.split(',').any(|p| p.trim() == "delete");
+    let deletes = topic
+        .cleanup_policy
+        .split(',')
+        .any(|p| p.trim() == "delete");
     LogConfig {
         segment_bytes: topic.segment_bytes.max(14) as u64,
         segment_ms: topic.segment_ms,
@@ -584,10 +594,13 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
     let broker = Arc::new(broker);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let background = crate::background::spawn(broker.clone(), shutdown_rx.clone());
+    let group_timers =
+        crate::coordinator::GroupCoordinator::spawn_timers(broker.clone(), shutdown_rx.clone());
     let serve = crate::server::serve(broker.clone(), listeners, shutdown_rx);
     let task = tokio::spawn(async move {
         serve.await;
         let _ = background.await;
+        let _ = group_timers.await;
     });
     tracing::info!(
         broker_id = broker.node_id,

@@ -36,6 +36,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The version range Strom supports for `key`, if any.
@@ -124,6 +135,17 @@ pub enum RequestBody {
     CreatePartitions(CreatePartitionsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
+    FindCoordinator(kafka_protocol::messages::FindCoordinatorRequest),
+    JoinGroup(kafka_protocol::messages::JoinGroupRequest),
+    SyncGroup(kafka_protocol::messages::SyncGroupRequest),
+    Heartbeat(kafka_protocol::messages::HeartbeatRequest),
+    LeaveGroup(kafka_protocol::messages::LeaveGroupRequest),
+    OffsetCommit(kafka_protocol::messages::OffsetCommitRequest),
+    OffsetFetch(kafka_protocol::messages::OffsetFetchRequest),
+    ListGroups(kafka_protocol::messages::ListGroupsRequest),
+    DescribeGroups(kafka_protocol::messages::DescribeGroupsRequest),
+    DeleteGroups(kafka_protocol::messages::DeleteGroupsRequest),
+    OffsetDelete(kafka_protocol::messages::OffsetDeleteRequest),
 }
 
 impl RequestBody {
@@ -148,6 +170,17 @@ impl RequestBody {
                 RequestBody::IncrementalAlterConfigs(decode(body, v)?)
             }
             ApiKey::DescribeCluster => RequestBody::DescribeCluster(decode(body, v)?),
+            ApiKey::FindCoordinator => RequestBody::FindCoordinator(decode(body, v)?),
+            ApiKey::JoinGroup => RequestBody::JoinGroup(decode(body, v)?),
+            ApiKey::SyncGroup => RequestBody::SyncGroup(decode(body, v)?),
+            ApiKey::Heartbeat => RequestBody::Heartbeat(decode(body, v)?),
+            ApiKey::LeaveGroup => RequestBody::LeaveGroup(decode(body, v)?),
+            ApiKey::OffsetCommit => RequestBody::OffsetCommit(decode(body, v)?),
+            ApiKey::OffsetFetch => RequestBody::OffsetFetch(decode(body, v)?),
+            ApiKey::ListGroups => RequestBody::ListGroups(decode(body, v)?),
+            ApiKey::DescribeGroups => RequestBody::DescribeGroups(decode(body, v)?),
+            ApiKey::DeleteGroups => RequestBody::DeleteGroups(decode(body, v)?),
+            ApiKey::OffsetDelete => RequestBody::OffsetDelete(decode(body, v)?),
             // Same wording as `route` for the same gap, so `decode_request` and `dispatch`
             // refuse such a request identically.
             other => {
@@ -190,9 +223,17 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded<DecodedRequest>, Refus
 }
 
 /// Decodes one request frame (without its size prefix) and starts handling it.
-pub fn dispatch(broker: &Arc<Broker>, mut frame: Bytes) -> Result<Reply, Refusal> {
+pub fn dispatch(
+    broker: &Arc<Broker>,
+    mut frame: Bytes,
+    peer: std::net::SocketAddr,
+) -> Result<Reply, Refusal> {
     let context = match decode_header(&mut frame)? {
-        Decoded::Request(context) => context,
+        Decoded::Request(mut context) => {
+            // Kafka reports a member's host as `/` + its address.
+            context.client_host = format!("/{}", peer.ip());
+            context
+        }
         Decoded::ApiVersionsTooNew { correlation_id } => {
             // Kafka answers with version 0 and UNSUPPORTED_VERSION so the client can downgrade.
             let body = handlers::api_versions::unsupported_version_response();
@@ -257,6 +298,7 @@ fn decode_header(frame: &mut Bytes) -> Result<Decoded<RequestContext>, Refusal> 
         version,
         correlation_id: header.correlation_id,
         client_id: client,
+        client_host: String::new(),
     }))
 }
 
@@ -271,6 +313,8 @@ pub struct RequestContext {
     pub correlation_id: i32,
     /// The client id from the request header (empty when null).
     pub client_id: String,
+    /// The client's address as Kafka reports it (`/127.0.0.1`); empty outside a connection.
+    pub client_host: String,
 }
 
 impl RequestContext {
@@ -372,8 +416,8 @@ mod tests {
             Err(Refusal::UnsupportedVersion { min: 3, .. })
         ));
         assert!(matches!(
-            decode_request(frame(ApiKey::OffsetCommit, 8, &[])),
-            Err(Refusal::UnknownApi { key: 8, .. })
+            decode_request(frame(ApiKey::AddPartitionsToTxn, 3, &[])),
+            Err(Refusal::UnknownApi { key: 24, .. })
         ));
         assert!(matches!(
             decode_request(frame(ApiKey::Metadata, 12, &[0x05])),

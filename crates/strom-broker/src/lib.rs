@@ -12,7 +12,9 @@
 pub mod alloc;
 pub mod background;
 pub mod broker;
+pub mod coordinator;
 pub mod dispatch;
+pub mod group;
 pub mod handlers;
 pub mod partition;
 pub mod producer_ids;

@@ -108,7 +108,7 @@ async fn connection(
         if reader.read_exact(&mut frame).await.is_err() {
             break;
         }
-        match crate::dispatch::dispatch(&broker, frame.freeze()) {
+        match crate::dispatch::dispatch(&broker, frame.freeze(), peer) {
             Ok(reply) => {
                 if replies.send(reply).await.is_err() {
                     break;

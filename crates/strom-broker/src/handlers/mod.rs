@@ -5,8 +5,10 @@ pub mod api_versions;
 pub mod cluster;
 pub mod configs;
 pub mod fetch;
+pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod records;
@@ -67,6 +69,51 @@ pub fn route(broker: &Arc<Broker>, ctx: RequestContext, mut body: Bytes) -> Resu
         ApiKey::DescribeCluster => {
             ready(ctx.respond(&cluster::describe_cluster(broker, decode(&mut body, v)?)))
         }
+        ApiKey::FindCoordinator => ready(ctx.respond(&groups::find_coordinator(
+            broker,
+            &ctx,
+            decode(&mut body, v)?,
+        ))),
+        ApiKey::JoinGroup => Ok(groups::join_group(
+            broker,
+            ctx.clone(),
+            decode(&mut body, v)?,
+        )),
+        ApiKey::SyncGroup => Ok(groups::sync_group(
+            broker,
+            ctx.clone(),
+            decode(&mut body, v)?,
+        )),
+        ApiKey::Heartbeat => ready(ctx.respond(&groups::heartbeat(broker, decode(&mut body, v)?))),
+        ApiKey::LeaveGroup => {
+            ready(ctx.respond(&groups::leave_group(broker, &ctx, decode(&mut body, v)?)))
+        }
+        ApiKey::ListGroups => {
+            ready(ctx.respond(&groups::list_groups(broker, &ctx, decode(&mut body, v)?)))
+        }
+        ApiKey::DescribeGroups => ready(ctx.respond(&groups::describe_groups(
+            broker,
+            &ctx,
+            decode(&mut body, v)?,
+        ))),
+        ApiKey::DeleteGroups => Ok(groups::delete_groups(
+            broker,
+            ctx.clone(),
+            decode(&mut body, v)?,
+        )),
+        ApiKey::OffsetCommit => Ok(offsets::offset_commit(
+            broker,
+            ctx.clone(),
+            decode(&mut body, v)?,
+        )),
+        ApiKey::OffsetFetch => {
+            ready(ctx.respond(&offsets::offset_fetch(broker, &ctx, decode(&mut body, v)?)))
+        }
+        ApiKey::OffsetDelete => Ok(offsets::offset_delete(
+            broker,
+            ctx.clone(),
+            decode(&mut body, v)?,
+        )),
         other => Err(format!(
             "{other:?} is listed as supported but has no handler"
         )),

@@ -1,0 +1,780 @@
+//! The group coordinator's async shell: it owns every group's pure state machine
+//! ([`crate::group::Group`]) and the committed offsets ([`crate::group::OffsetTable`]), parks
+//! JoinGroup/SyncGroup requests until their group answers them, drives the groups' timers, and
+//! writes every change to `__consumer_offsets` before it is acknowledged.
+//!
+//! State lives in the compacted internal topic `__consumer_offsets` (Kafka's record layout, see
+//! [`records`]); a group's records go to partition `abs(java_hash(group)) % partitions`, as in
+//! Kafka. At startup the whole topic is replayed to rebuild groups and offsets, so a later
+//! issue can move a partition's groups between brokers by replaying just that partition. A
+//! single node coordinates every group.
+//!
+//! Time and member-id randomness enter here (the wall clock, a seed from the clock at start);
+//! the state machines below take them as inputs.
+
+pub mod records;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use strom_log::records::{decode_records, encode_batch};
+use strom_log::BatchHeader;
+use tokio::sync::oneshot;
+
+use crate::broker::Broker;
+use crate::group::{
+    CommittedOffset, Effect, Group, GroupConfig, GroupState, JoinRequest, JoinResult, OffsetTable,
+    RequestToken, SyncRequest, SyncResult,
+};
+use records::{OffsetValue, RecordKey};
+
+/// The internal topic holding group metadata and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// How often group timers (sessions, rebalance timeouts, delays) are checked.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Kafka's `String.hashCode`-based partitioning of group ids over `__consumer_offsets`.
+pub fn partition_for(group: &str, partitions: i32) -> i32 {
+    let mut hash: i32 = 0;
+    for unit in group.encode_utf16() {
+        hash = hash.wrapping_mul(31).wrapping_add(i32::from(unit));
+    }
+    (hash & 0x7fff_ffff) % partitions.max(1)
+}
+
+struct State {
+    groups: HashMap<String, Group>,
+    offsets: OffsetTable,
+    joins: HashMap<RequestToken, oneshot::Sender<JoinResult>>,
+    syncs: HashMap<RequestToken, oneshot::Sender<SyncResult>>,
+    next_token: RequestToken,
+    /// xorshift state for fresh member ids.
+    id_seed: u64,
+    /// When each group last became empty, for offset expiry.
+    empty_since: HashMap<String, i64>,
+}
+
+/// The coordinator of every consumer group on this broker.
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    partitions: i32,
+    offsets_retention_ms: i64,
+    state: Mutex<State>,
+}
+
+/// Why a commit or a group operation could not be written.
+pub type ErrorCode = i16;
+
+impl GroupCoordinator {
+    /// A coordinator configured from the broker's `group.*` and `offsets.*` settings.
+    pub fn new(config: &strom_meta::config::BrokerConfig, seed: u64) -> GroupCoordinator {
+        GroupCoordinator {
+            config: GroupConfig {
+                min_session_timeout_ms: config.group_min_session_timeout_ms,
+                max_session_timeout_ms: config.group_max_session_timeout_ms,
+                initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+                max_size: None,
+            },
+            partitions: config.offsets_topic_num_partitions.max(1),
+            offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+            state: Mutex::new(State {
+                groups: HashMap::new(),
+                offsets: OffsetTable::default(),
+                joins: HashMap::new(),
+                syncs: HashMap::new(),
+                next_token: 1,
+                id_seed: seed | 1,
+                empty_since: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet (Kafka creates it on the first
+    /// coordinator lookup).
+    pub fn ensure_topic(&self, broker: &Broker) -> Result<(), ErrorCode> {
+        if broker.metadata().topics.contains_key(OFFSETS_TOPIC) {
+            return Ok(());
+        }
+        let mut configs = std::collections::BTreeMap::new();
+        configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        configs.insert("segment.bytes".to_string(), "104857600".to_string());
+        match broker.create_topic(OFFSETS_TOPIC, self.partitions, 1, configs, false) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == kafka_protocol::error::ResponseError::TopicAlreadyExists.code() => {
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(reason = %e.message, "creating __consumer_offsets failed");
+                Err(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code())
+            }
+        }
+    }
+
+    /// Rebuilds groups and offsets by replaying `__consumer_offsets`. Called once at startup.
+    pub fn load(&self, broker: &Broker, now_ms: i64) {
+        let Some(topic) = broker.metadata().topics.get(OFFSETS_TOPIC).cloned() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let mut snapshots: HashMap<String, Option<crate::group::GroupSnapshot>> = HashMap::new();
+        let mut state = self.state.lock().unwrap();
+        let mut records_read = 0usize;
+        for p in 0..topic.partitions {
+            let Some(partition) = broker.partition(OFFSETS_TOPIC, p) else {
+                continue;
+            };
+            for_each_record(&partition, |key, value| {
+                records_read += 1;
+                match RecordKey::decode(key) {
+                    Ok(RecordKey::Offset {
+                        group,
+                        topic,
+                        partition,
+                    }) => match value {
+                        None => {
+                            state.offsets.delete(&group, &topic, partition);
+                        }
+                        Some(value) => match OffsetValue::decode(value) {
+                            Ok(v) => state
+                                .offsets
+                                .commit(&group, &topic, partition, committed(&v)),
+                            Err(e) => {
+                                tracing::warn!(%group, error = %e, "skipping an offset record")
+                            }
+                        },
+                    },
+                    Ok(RecordKey::Group { group }) => {
+                        let snapshot = value.and_then(|v| match records::decode_group(v) {
+                            Ok(s) => Some(s),
+                            Err(e) => {
+                                tracing::warn!(%group, error = %e, "skipping a group record");
+                                None
+                            }
+                        });
+                        snapshots.insert(group, snapshot);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "skipping a record of __consumer_offsets"),
+                }
+            });
+        }
+        for (group_id, snapshot) in snapshots {
+            if let Some(snapshot) = snapshot {
+                let group = Group::restore(group_id.clone(), self.config.clone(), snapshot, now_ms);
+                if group.state() == GroupState::Empty {
+                    state.empty_since.insert(group_id.clone(), now_ms);
+                }
+                state.groups.insert(group_id, group);
+            }
+        }
+        for group_id in state.offsets.groups() {
+            if !state.groups.contains_key(&group_id) {
+                state.empty_since.entry(group_id).or_insert(now_ms);
+            }
+        }
+        tracing::info!(
+            groups = state.groups.len(),
+            records = records_read,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "group coordinator loaded __consumer_offsets"
+        );
+    }
+
+    /// Runs the timers of every group until the broker shuts down.
+    pub fn spawn_timers(
+        broker: Arc<Broker>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_expiry = crate::now_ms();
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tick.tick() => {
+                        let now = crate::now_ms();
+                        broker.groups.tick(&broker, now);
+                        if now - last_expiry >= 60_000 {
+                            last_expiry = now;
+                            broker.groups.expire_offsets(&broker, now);
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn tick(&self, broker: &Broker, now_ms: i64) {
+        let mut state = self.state.lock().unwrap();
+        let ids: Vec<String> = state
+            .groups
+            .iter()
+            .filter(|(_, g)| g.next_deadline().is_some_and(|d| d <= now_ms))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let effects = state
+                .groups
+                .get_mut(&id)
+                .map(|g| g.tick(now_ms))
+                .unwrap_or_default();
+            self.apply(broker, &mut state, &id, effects, now_ms);
+        }
+    }
+
+    /// Deletes offsets of empty groups older than `offsets.retention.minutes`, writing
+    /// tombstones.
+    fn expire_offsets(&self, broker: &Broker, now_ms: i64) {
+        let mut state = self.state.lock().unwrap();
+        let empty_since = state.empty_since.clone();
+        let groups_state: HashMap<String, GroupState> = state
+            .groups
+            .iter()
+            .map(|(k, g)| (k.clone(), g.state()))
+            .collect();
+        let is_empty_since = |group: &str| -> Option<i64> {
+            match groups_state.get(group) {
+                Some(GroupState::Empty) | None => {
+                    Some(empty_since.get(group).copied().unwrap_or(0))
+                }
+                Some(_) => None,
+            }
+        };
+        let expired = state
+            .offsets
+            .expire(now_ms, self.offsets_retention_ms, &is_empty_since);
+        drop(state);
+        for (group, topic, partition) in &expired {
+            let key = RecordKey::Offset {
+                group: group.clone(),
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            self.write(broker, group, &[(key.encode(), None)], now_ms);
+        }
+        if !expired.is_empty() {
+            tracing::info!(
+                offsets = expired.len(),
+                "expired committed offsets of empty groups"
+            );
+        }
+    }
+
+    fn token(state: &mut State) -> RequestToken {
+        let token = state.next_token;
+        state.next_token += 1;
+        token
+    }
+
+    fn fresh_id(state: &mut State) -> u128 {
+        let mut next = || {
+            state.id_seed ^= state.id_seed << 13;
+            state.id_seed ^= state.id_seed >> 7;
+            state.id_seed ^= state.id_seed << 17;
+            state.id_seed
+        };
+        (u128::from(next()) << 64) | u128::from(next())
+    }
+
+    /// JoinGroup: the answer arrives on the returned channel when the group completes the join.
+    pub fn join(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        mut request: JoinRequest,
+        supports_skip_assignment: bool,
+        now_ms: i64,
+    ) -> oneshot::Receiver<JoinResult> {
+        let (tx, rx) = oneshot::channel();
+        let mut state = self.state.lock().unwrap();
+        let token = Self::token(&mut state);
+        request.token = token;
+        state.joins.insert(token, tx);
+        let fresh = Self::fresh_id(&mut state);
+        let config = self.config.clone();
+        let group = state
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id.to_string(), config));
+        let effects =
+            group.join_with_skip_assignment(request, now_ms, fresh, supports_skip_assignment);
+        self.apply(broker, &mut state, group_id, effects, now_ms);
+        rx
+    }
+
+    /// SyncGroup: the answer arrives when the leader's assignment is in.
+    pub fn sync(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        mut request: SyncRequest,
+        now_ms: i64,
+    ) -> oneshot::Receiver<SyncResult> {
+        let (tx, rx) = oneshot::channel();
+        let mut state = self.state.lock().unwrap();
+        let token = Self::token(&mut state);
+        request.token = token;
+        state.syncs.insert(token, tx);
+        let effects = match state.groups.get_mut(group_id) {
+            Some(group) => group.sync(request, now_ms),
+            None => vec![Effect::Sync(
+                token,
+                SyncResult {
+                    error_code: kafka_protocol::error::ResponseError::UnknownMemberId.code(),
+                    protocol_type: None,
+                    protocol_name: None,
+                    assignment: Bytes::new(),
+                },
+            )],
+        };
+        self.apply(broker, &mut state, group_id, effects, now_ms);
+        rx
+    }
+
+    /// Heartbeat.
+    pub fn heartbeat(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+        now_ms: i64,
+    ) -> ErrorCode {
+        let mut state = self.state.lock().unwrap();
+        let Some(group) = state.groups.get_mut(group_id) else {
+            return kafka_protocol::error::ResponseError::UnknownMemberId.code();
+        };
+        let (code, effects) = group.heartbeat(member_id, instance, generation, now_ms);
+        self.apply(broker, &mut state, group_id, effects, now_ms);
+        code
+    }
+
+    /// LeaveGroup for one or more members; one error code per member.
+    pub fn leave(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        now_ms: i64,
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        let mut state = self.state.lock().unwrap();
+        let Some(group) = state.groups.get_mut(group_id) else {
+            return Err(kafka_protocol::error::ResponseError::UnknownMemberId.code());
+        };
+        let (codes, effects) = group.leave(members, now_ms);
+        self.apply(broker, &mut state, group_id, effects, now_ms);
+        Ok(codes)
+    }
+
+    fn apply(
+        &self,
+        broker: &Broker,
+        state: &mut State,
+        group_id: &str,
+        effects: Vec<Effect>,
+        now_ms: i64,
+    ) {
+        for effect in effects {
+            match effect {
+                Effect::Join(token, result) => {
+                    if let Some(tx) = state.joins.remove(&token) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Effect::Sync(token, result) => {
+                    if let Some(tx) = state.syncs.remove(&token) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Effect::Persist => {
+                    let Some(group) = state.groups.get(group_id) else {
+                        continue;
+                    };
+                    if group.state() == GroupState::Empty {
+                        state.empty_since.insert(group_id.to_string(), now_ms);
+                    } else {
+                        state.empty_since.remove(group_id);
+                    }
+                    let key = RecordKey::Group {
+                        group: group_id.to_string(),
+                    }
+                    .encode();
+                    let value = if group.state() == GroupState::Dead {
+                        None
+                    } else {
+                        Some(records::encode_group(&group.snapshot()))
+                    };
+                    self.write(broker, group_id, &[(key, value)], now_ms);
+                }
+            }
+        }
+    }
+
+    /// Appends records to the group's `__consumer_offsets` partition and returns the end offset
+    /// to wait for (None if the topic or partition is missing or the append failed).
+    fn write(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        records: &[(Bytes, Option<Bytes>)],
+        now_ms: i64,
+    ) -> Option<(Arc<crate::partition::Partition>, i64)> {
+        if self.ensure_topic(broker).is_err() {
+            return None;
+        }
+        let partition =
+            broker.partition(OFFSETS_TOPIC, partition_for(group_id, self.partitions))?;
+        let refs: Vec<strom_log::records::KeyValue> = records
+            .iter()
+            .map(|(k, v)| (Some(&k[..]), v.as_deref()))
+            .collect();
+        let batch = encode_batch(&refs, now_ms);
+        match partition.append(Bytes::from(batch), now_ms) {
+            Ok(info) => Some((partition, info.last_offset + 1)),
+            Err(e) => {
+                tracing::error!(group = group_id, error = %e, "writing to __consumer_offsets failed");
+                None
+            }
+        }
+    }
+
+    /// Checks that a commit by (member, generation) is allowed now.
+    pub fn validate_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ErrorCode> {
+        let state = self.state.lock().unwrap();
+        match state.groups.get(group_id) {
+            Some(group) => group.validate_commit(member_id, instance, generation),
+            None if generation < 0 => Ok(()),
+            None => Err(kafka_protocol::error::ResponseError::IllegalGeneration.code()),
+        }
+    }
+
+    /// Writes committed offsets and, once they are durable, records them. Returns an error code
+    /// when they could not be written.
+    pub async fn commit(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        member_id: &str,
+        offsets: Vec<(String, i32, CommittedOffset)>,
+        now_ms: i64,
+    ) -> Result<(), ErrorCode> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let storage = kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code();
+        let records: Vec<(Bytes, Option<Bytes>)> = offsets
+            .iter()
+            .map(|(topic, partition, c)| {
+                let key = RecordKey::Offset {
+                    group: group_id.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                let value = OffsetValue {
+                    offset: c.offset,
+                    leader_epoch: c.leader_epoch,
+                    metadata: c.metadata.clone().unwrap_or_default(),
+                    commit_timestamp_ms: c.commit_timestamp_ms,
+                    expire_timestamp_ms: None,
+                };
+                (key.encode(), Some(value.encode()))
+            })
+            .collect();
+        let (partition, end) = self
+            .write(broker, group_id, &records, now_ms)
+            .ok_or(storage)?;
+        partition.wait_durable(end).await.map_err(|e| {
+            tracing::error!(group = group_id, error = %e, "fdatasync of committed offsets failed");
+            storage
+        })?;
+        let mut state = self.state.lock().unwrap();
+        for (topic, partition, c) in offsets {
+            state.offsets.commit(group_id, &topic, partition, c);
+        }
+        if let Some(group) = state.groups.get_mut(group_id) {
+            group.record_commit(member_id, now_ms);
+        }
+        if !state.groups.contains_key(group_id) {
+            state
+                .empty_since
+                .entry(group_id.to_string())
+                .or_insert(now_ms);
+        }
+        Ok(())
+    }
+
+    /// The committed offset of one partition.
+    pub fn committed(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<CommittedOffset> {
+        self.state
+            .lock()
+            .unwrap()
+            .offsets
+            .get(group_id, topic, partition)
+            .cloned()
+    }
+
+    /// Every committed offset of a group, sorted by topic and partition.
+    pub fn group_offsets(&self, group_id: &str) -> Vec<((String, i32), CommittedOffset)> {
+        self.state.lock().unwrap().offsets.group_offsets(group_id)
+    }
+
+    /// Every known group with its protocol type and state (groups with only offsets are Empty).
+    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+        let state = self.state.lock().unwrap();
+        let mut out: Vec<(String, String, GroupState)> = state
+            .groups
+            .iter()
+            .filter(|(_, g)| g.state() != GroupState::Dead)
+            .map(|(id, g)| {
+                (
+                    id.clone(),
+                    g.protocol_type().unwrap_or("").to_string(),
+                    g.state(),
+                )
+            })
+            .collect();
+        for id in state.offsets.groups() {
+            if !state.groups.contains_key(&id) {
+                out.push((id, String::new(), GroupState::Empty));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Runs `f` on the group, if it exists (for DescribeGroups).
+    pub fn with_group<T>(&self, group_id: &str, f: impl FnOnce(Option<&Group>, bool) -> T) -> T {
+        let state = self.state.lock().unwrap();
+        let has_offsets = !state.offsets.group_offsets(group_id).is_empty();
+        f(state.groups.get(group_id), has_offsets)
+    }
+
+    /// DeleteGroups for one group: only an empty group (or one with only offsets) can go.
+    pub async fn delete_group(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        now_ms: i64,
+    ) -> Result<(), ErrorCode> {
+        use kafka_protocol::error::ResponseError as E;
+        let offsets = {
+            let mut state = self.state.lock().unwrap();
+            let known = state.groups.contains_key(group_id)
+                || !state.offsets.group_offsets(group_id).is_empty();
+            if !known {
+                return Err(E::GroupIdNotFound.code());
+            }
+            if let Some(group) = state.groups.get(group_id) {
+                if group.state() != GroupState::Empty && group.state() != GroupState::Dead {
+                    return Err(E::NonEmptyGroup.code());
+                }
+            }
+            let offsets = state.offsets.group_offsets(group_id);
+            if let Some(mut group) = state.groups.remove(group_id) {
+                let effects = group.mark_dead();
+                state.groups.insert(group_id.to_string(), group);
+                self.apply(broker, &mut state, group_id, effects, now_ms);
+                state.groups.remove(group_id);
+            }
+            state.offsets.delete_group(group_id);
+            state.empty_since.remove(group_id);
+            offsets
+        };
+        let mut records: Vec<(Bytes, Option<Bytes>)> = offsets
+            .into_iter()
+            .map(|((topic, partition), _)| {
+                (
+                    RecordKey::Offset {
+                        group: group_id.to_string(),
+                        topic,
+                        partition,
+                    }
+                    .encode(),
+                    None,
+                )
+            })
+            .collect();
+        records.push((
+            RecordKey::Group {
+                group: group_id.to_string(),
+            }
+            .encode(),
+            None,
+        ));
+        if let Some((partition, end)) = self.write(broker, group_id, &records, now_ms) {
+            partition
+                .wait_durable(end)
+                .await
+                .map_err(|_| E::CoordinatorNotAvailable.code())?;
+        }
+        Ok(())
+    }
+
+    /// OffsetDelete: removes the given partitions' offsets unless the group is active and
+    /// subscribed to the topic. Returns per-partition error codes.
+    pub async fn delete_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        wanted: Vec<(String, i32)>,
+        now_ms: i64,
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        use kafka_protocol::error::ResponseError as E;
+        let (codes, removed) = {
+            let mut state = self.state.lock().unwrap();
+            let known = state.groups.contains_key(group_id)
+                || !state.offsets.group_offsets(group_id).is_empty();
+            if !known {
+                return Err(E::GroupIdNotFound.code());
+            }
+            let subscribed: Vec<String> = state
+                .groups
+                .get(group_id)
+                .filter(|g| g.state() != GroupState::Empty && g.state() != GroupState::Dead)
+                .map(subscribed_topics)
+                .unwrap_or_default();
+            let mut codes = Vec::new();
+            let mut removed = Vec::new();
+            for (topic, partition) in wanted {
+                if subscribed.contains(&topic) {
+                    codes.push(E::GroupSubscribedToTopic.code());
+                } else {
+                    if state.offsets.delete(group_id, &topic, partition) {
+                        removed.push((topic, partition));
+                    }
+                    codes.push(0);
+                }
+            }
+            (codes, removed)
+        };
+        let records: Vec<(Bytes, Option<Bytes>)> = removed
+            .into_iter()
+            .map(|(topic, partition)| {
+                (
+                    RecordKey::Offset {
+                        group: group_id.to_string(),
+                        topic,
+                        partition,
+                    }
+                    .encode(),
+                    None,
+                )
+            })
+            .collect();
+        if !records.is_empty() {
+            if let Some((partition, end)) = self.write(broker, group_id, &records, now_ms) {
+                partition
+                    .wait_durable(end)
+                    .await
+                    .map_err(|_| E::CoordinatorNotAvailable.code())?;
+            }
+        }
+        Ok(codes)
+    }
+}
+
+/// The topics the members of a "consumer" group subscribe to (from their join metadata).
+fn subscribed_topics(group: &Group) -> Vec<String> {
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::Decodable;
+    if group.protocol_type() != Some("consumer") {
+        return Vec::new();
+    }
+    let mut topics = Vec::new();
+    for member in group.members() {
+        let mut metadata = member.metadata.clone();
+        if metadata.len() < 2 {
+            continue;
+        }
+        let version = i16::from_be_bytes([metadata[0], metadata[1]]);
+        let _ = bytes::Buf::get_i16(&mut metadata);
+        if let Ok(subscription) =
+            ConsumerProtocolSubscription::decode(&mut metadata, version.clamp(0, 3))
+        {
+            topics.extend(subscription.topics.into_iter().map(|t| t.to_string()));
+        }
+    }
+    topics.sort();
+    topics.dedup();
+    topics
+}
+
+fn committed(v: &OffsetValue) -> CommittedOffset {
+    CommittedOffset {
+        offset: v.offset,
+        leader_epoch: v.leader_epoch,
+        metadata: Some(v.metadata.clone()),
+        commit_timestamp_ms: v.commit_timestamp_ms,
+        expire_timestamp_ms: v.expire_timestamp_ms,
+    }
+}
+
+/// Calls `f(key, value)` for every record of a partition from its start to its high watermark.
+fn for_each_record(
+    partition: &crate::partition::Partition,
+    mut f: impl FnMut(Bytes, Option<Bytes>),
+) {
+    let (high_watermark, mut offset, _) = partition.offsets();
+    while offset < high_watermark {
+        let info = match partition.read(offset, 1 << 20, true) {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::error!(partition = %partition.topic_partition, error = ?e, "replaying __consumer_offsets failed");
+                return;
+            }
+        };
+        let Some(slice) = info.slice else { return };
+        let bytes = match slice.read_to_bytes() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "reading __consumer_offsets failed");
+                return;
+            }
+        };
+        let mut at = 0usize;
+        let mut progressed = false;
+        while bytes.len() - at >= strom_log::BATCH_HEADER_LEN {
+            let Ok(header) = BatchHeader::parse(&bytes[at..]) else {
+                break;
+            };
+            let len = header.total_len();
+            if at + len > bytes.len() {
+                break;
+            }
+            let batch = bytes.slice(at..at + len);
+            at += len;
+            progressed = true;
+            offset = header.last_offset() + 1;
+            match decode_records(&batch) {
+                Ok(records) => {
+                    for r in records {
+                        if let Some(key) = r.key {
+                            f(key, r.value);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an undecodable batch of __consumer_offsets")
+                }
+            }
+        }
+        if !progressed {
+            return;
+        }
+    }
+}

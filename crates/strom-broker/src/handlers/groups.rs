@@ -1,0 +1,391 @@
+//! Group membership APIs: `FindCoordinator`, `JoinGroup`, `SyncGroup`, `Heartbeat`,
+//! `LeaveGroup`, `ListGroups`, `DescribeGroups`, `DeleteGroups`.
+//!
+//! The logic is the coordinator's; these functions translate between the wire types and its
+//! inputs, and keep every response field a version lacks at its default.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{
+    BrokerId, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest,
+    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
+    ListGroupsRequest, ListGroupsResponse, SyncGroupRequest, SyncGroupResponse,
+};
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::dispatch::RequestContext;
+use crate::group::{GroupState, JoinRequest, SyncRequest};
+use crate::server::Reply;
+
+/// Handles `FindCoordinator`: this broker coordinates every group. Transaction coordinators do
+/// not exist yet.
+pub fn find_coordinator(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let keys: Vec<String> = if ctx.version >= 4 {
+        request
+            .coordinator_keys
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    } else {
+        vec![request.key.to_string()]
+    };
+    let listener = broker.advertised.first();
+    let answer = |key: &str| -> (i16, Option<String>) {
+        if request.key_type != 0 {
+            return (
+                E::CoordinatorNotAvailable.code(),
+                Some("transactions are not supported yet".into()),
+            );
+        }
+        if key.is_empty() {
+            return (
+                E::InvalidGroupId.code(),
+                Some("the group id is empty".into()),
+            );
+        }
+        match broker.groups.ensure_topic(broker) {
+            Ok(()) => (0, None),
+            Err(code) => (code, Some("__consumer_offsets is not available".into())),
+        }
+    };
+    let mut response = FindCoordinatorResponse::default();
+    if ctx.version >= 4 {
+        for key in keys {
+            let (code, message) = answer(&key);
+            let mut c = Coordinator::default();
+            c.key = str_bytes(key);
+            c.error_code = code;
+            c.error_message = message.map(str_bytes);
+            if code == 0 {
+                c.node_id = BrokerId(broker.node_id);
+                c.host = str_bytes(listener.map(|l| l.host.clone()).unwrap_or_default());
+                c.port = listener.map(|l| l.port as i32).unwrap_or(-1);
+            } else {
+                c.node_id = BrokerId(-1);
+                c.port = -1;
+            }
+            response.coordinators.push(c);
+        }
+    } else {
+        let (code, message) = answer(&keys[0]);
+        response.error_code = code;
+        if ctx.version >= 1 {
+            response.error_message = message.map(str_bytes);
+        }
+        if code == 0 {
+            response.node_id = BrokerId(broker.node_id);
+            response.host = str_bytes(listener.map(|l| l.host.clone()).unwrap_or_default());
+            response.port = listener.map(|l| l.port as i32).unwrap_or(-1);
+        } else {
+            response.node_id = BrokerId(-1);
+            response.port = -1;
+        }
+    }
+    response
+}
+
+/// Handles `JoinGroup`; the response waits until the group completes the join.
+pub fn join_group(broker: &Arc<Broker>, ctx: RequestContext, request: JoinGroupRequest) -> Reply {
+    let group_id = request.group_id.0.to_string();
+    let version = ctx.version;
+    if group_id.is_empty() {
+        let mut response = JoinGroupResponse::default();
+        response.error_code = E::InvalidGroupId.code();
+        response.generation_id = -1;
+        return Reply::Ready(ctx.respond(&response));
+    }
+    let join = JoinRequest {
+        token: 0,
+        member_id: request.member_id.to_string(),
+        group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        client_id: ctx.client_id.clone(),
+        client_host: ctx.client_host.clone(),
+        protocol_type: request.protocol_type.to_string(),
+        protocols: request
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
+        session_timeout_ms: request.session_timeout_ms,
+        // Version 0 has no rebalance timeout: Kafka uses the session timeout.
+        rebalance_timeout_ms: if version >= 1 {
+            request.rebalance_timeout_ms
+        } else {
+            request.session_timeout_ms
+        },
+        require_known_member_id: version >= 4,
+        reason: request.reason.as_ref().map(|s| s.to_string()),
+    };
+    let answer = broker
+        .groups
+        .join(broker, &group_id, join, version >= 9, crate::now_ms());
+    Reply::Later(tokio::spawn(async move {
+        let mut response = JoinGroupResponse::default();
+        match answer.await {
+            Ok(result) => {
+                response.error_code = result.error_code;
+                response.generation_id = result.generation_id;
+                if version >= 7 {
+                    response.protocol_type = result.protocol_type.map(str_bytes);
+                }
+                response.protocol_name = result.protocol_name.map(str_bytes);
+                if version < 7 && response.protocol_name.is_none() {
+                    response.protocol_name = Some(str_bytes(""));
+                }
+                response.leader = str_bytes(result.leader);
+                if version >= 9 {
+                    response.skip_assignment = result.skip_assignment;
+                }
+                response.member_id = str_bytes(result.member_id);
+                response.members = result
+                    .members
+                    .into_iter()
+                    .map(|m| {
+                        let mut member = JoinGroupResponseMember::default();
+                        member.member_id = str_bytes(m.member_id);
+                        if version >= 5 {
+                            member.group_instance_id = m.group_instance_id.map(str_bytes);
+                        }
+                        member.metadata = m.metadata;
+                        member
+                    })
+                    .collect();
+            }
+            Err(_) => {
+                response.error_code = E::CoordinatorNotAvailable.code();
+                response.generation_id = -1;
+            }
+        }
+        ctx.respond(&response)
+    }))
+}
+
+/// Handles `SyncGroup`; followers wait for the leader's assignment.
+pub fn sync_group(broker: &Arc<Broker>, ctx: RequestContext, request: SyncGroupRequest) -> Reply {
+    let group_id = request.group_id.0.to_string();
+    let version = ctx.version;
+    let sync = SyncRequest {
+        token: 0,
+        member_id: request.member_id.to_string(),
+        generation_id: request.generation_id,
+        group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        protocol_type: request.protocol_type.as_ref().map(|s| s.to_string()),
+        protocol_name: request.protocol_name.as_ref().map(|s| s.to_string()),
+        assignments: request
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            .collect(),
+    };
+    let answer = broker.groups.sync(broker, &group_id, sync, crate::now_ms());
+    Reply::Later(tokio::spawn(async move {
+        let mut response = SyncGroupResponse::default();
+        match answer.await {
+            Ok(result) => {
+                response.error_code = result.error_code;
+                if version >= 5 {
+                    response.protocol_type = result.protocol_type.map(str_bytes);
+                    response.protocol_name = result.protocol_name.map(str_bytes);
+                }
+                response.assignment = result.assignment;
+            }
+            Err(_) => response.error_code = E::CoordinatorNotAvailable.code(),
+        }
+        ctx.respond(&response)
+    }))
+}
+
+/// Handles `Heartbeat`.
+pub fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
+    let mut response = HeartbeatResponse::default();
+    response.error_code = broker.groups.heartbeat(
+        broker,
+        &request.group_id.0,
+        &request.member_id,
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+        crate::now_ms(),
+    );
+    response
+}
+
+/// Handles `LeaveGroup`: one member (v0–2) or a batch with instance ids (v3+).
+pub fn leave_group(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
+    let mut response = LeaveGroupResponse::default();
+    let members: Vec<(String, Option<String>)> = if ctx.version >= 3 {
+        request
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                )
+            })
+            .collect()
+    } else {
+        vec![(request.member_id.to_string(), None)]
+    };
+    match broker
+        .groups
+        .leave(broker, &request.group_id.0, &members, crate::now_ms())
+    {
+        Ok(codes) => {
+            if ctx.version >= 3 {
+                for ((member_id, instance), code) in members.into_iter().zip(codes) {
+                    let mut m = MemberResponse::default();
+                    m.member_id = str_bytes(member_id);
+                    m.group_instance_id = instance.map(str_bytes);
+                    m.error_code = code;
+                    response.members.push(m);
+                }
+            } else {
+                response.error_code = codes.first().copied().unwrap_or(0);
+            }
+        }
+        Err(code) => response.error_code = code,
+    }
+    response
+}
+
+/// Handles `ListGroups` with Kafka's state filter (v4+) and type filter (v5+).
+pub fn list_groups(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let states: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|s| s.to_lowercase())
+        .collect();
+    let types: Vec<String> = request
+        .types_filter
+        .iter()
+        .map(|s| s.to_lowercase())
+        .collect();
+    let mut response = ListGroupsResponse::default();
+    for (id, protocol_type, state) in broker.groups.list() {
+        let state_name = state.to_string();
+        if !states.is_empty() && !states.contains(&state_name.to_lowercase()) {
+            continue;
+        }
+        if !types.is_empty() && !types.contains(&"classic".to_string()) {
+            continue;
+        }
+        let mut g = ListedGroup::default();
+        g.group_id = kafka_protocol::messages::GroupId(str_bytes(id));
+        g.protocol_type = str_bytes(protocol_type);
+        if ctx.version >= 4 {
+            g.group_state = str_bytes(state_name);
+        }
+        if ctx.version >= 5 {
+            g.group_type = str_bytes("classic");
+        }
+        response.groups.push(g);
+    }
+    response
+}
+
+/// Handles `DescribeGroups`. An unknown group is described as `Dead` (v0–5) or answered with
+/// `GROUP_ID_NOT_FOUND` (v6+), as Kafka does.
+pub fn describe_groups(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let mut response = DescribeGroupsResponse::default();
+    for id in request.groups {
+        let mut d = DescribedGroup::default();
+        d.group_id = id.clone();
+        if ctx.version >= 3 {
+            d.authorized_operations = if request.include_authorized_operations {
+                // READ 3, DELETE 6, DESCRIBE 8 (no authorizer: all allowed).
+                (1 << 3) | (1 << 6) | (1 << 8)
+            } else {
+                i32::MIN
+            };
+        }
+        broker
+            .groups
+            .with_group(&id.0, |group, has_offsets| match group {
+                Some(group) if group.state() != GroupState::Dead => {
+                    d.group_state = str_bytes(group.state().to_string());
+                    d.protocol_type = str_bytes(group.protocol_type().unwrap_or(""));
+                    // Kafka shows the protocol only once the group is stable.
+                    if group.state() == GroupState::Stable {
+                        d.protocol_data = str_bytes(group.protocol_name().unwrap_or(""));
+                    }
+                    for m in group.members() {
+                        let mut member = DescribedGroupMember::default();
+                        member.member_id = str_bytes(m.member_id);
+                        if ctx.version >= 4 {
+                            member.group_instance_id = m.group_instance_id.map(str_bytes);
+                        }
+                        member.client_id = str_bytes(m.client_id);
+                        member.client_host = str_bytes(m.client_host);
+                        if group.state() == GroupState::Stable {
+                            member.member_metadata = m.metadata;
+                            member.member_assignment = m.assignment;
+                        }
+                        d.members.push(member);
+                    }
+                }
+                _ if has_offsets => {
+                    d.group_state = str_bytes("Empty");
+                }
+                _ => {
+                    d.group_state = str_bytes("Dead");
+                    if ctx.version >= 6 {
+                        d.error_code = E::GroupIdNotFound.code();
+                        d.error_message =
+                            Some(str_bytes(format!("group '{}' does not exist", id.0)));
+                    }
+                }
+            });
+        response.groups.push(d);
+    }
+    response
+}
+
+/// Handles `DeleteGroups`.
+pub fn delete_groups(
+    broker: &Arc<Broker>,
+    ctx: RequestContext,
+    request: DeleteGroupsRequest,
+) -> Reply {
+    let broker = broker.clone();
+    Reply::Later(tokio::spawn(async move {
+        let mut response = DeleteGroupsResponse::default();
+        for id in request.groups_names {
+            let mut result = DeletableGroupResult::default();
+            result.group_id = id.clone();
+            if let Err(code) = broker
+                .groups
+                .delete_group(&broker, &id.0, crate::now_ms())
+                .await
+            {
+                result.error_code = code;
+            }
+            response.results.push(result);
+        }
+        ctx.respond(&response)
+    }))
+}

@@ -1,0 +1,258 @@
+//! Committed offsets: `OffsetCommit`, `OffsetFetch` (single and multi-group versions) and
+//! `OffsetDelete`.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse,
+};
+
+use super::{str_bytes, topic_name};
+use crate::broker::Broker;
+use crate::dispatch::RequestContext;
+use crate::group::CommittedOffset;
+use crate::server::Reply;
+
+/// Kafka's `offset.metadata.max.bytes` default.
+const METADATA_MAX_BYTES: usize = 4096;
+
+/// Handles `OffsetCommit`: validated against the group's generation, written to
+/// `__consumer_offsets` and acknowledged once durable.
+pub fn offset_commit(
+    broker: &Arc<Broker>,
+    ctx: RequestContext,
+    request: OffsetCommitRequest,
+) -> Reply {
+    let group_id = request.group_id.0.to_string();
+    let now = crate::now_ms();
+    let mut response = OffsetCommitResponse::default();
+    let validation = if group_id.is_empty() {
+        Err(E::InvalidGroupId.code())
+    } else {
+        broker.groups.validate_commit(
+            &group_id,
+            &request.member_id,
+            request.group_instance_id.as_deref(),
+            request.generation_id_or_member_epoch,
+        )
+    };
+    let mut to_write = Vec::new();
+    // (topic index, partition index) of each accepted partition, in to_write order.
+    let mut slots = Vec::new();
+    for topic in &request.topics {
+        let name = topic.name.0.to_string();
+        let mut t = OffsetCommitResponseTopic::default();
+        t.name = topic_name(&name);
+        for p in &topic.partitions {
+            let mut out = OffsetCommitResponsePartition::default();
+            out.partition_index = p.partition_index;
+            let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
+            out.error_code = if let Err(code) = validation {
+                code
+            } else if broker.partition(&name, p.partition_index).is_none() {
+                E::UnknownTopicOrPartition.code()
+            } else if metadata_len > METADATA_MAX_BYTES {
+                E::OffsetMetadataTooLarge.code()
+            } else {
+                slots.push((response.topics.len(), t.partitions.len()));
+                to_write.push((
+                    name.clone(),
+                    p.partition_index,
+                    CommittedOffset {
+                        offset: p.committed_offset,
+                        leader_epoch: if ctx.version >= 6 {
+                            p.committed_leader_epoch
+                        } else {
+                            -1
+                        },
+                        metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                        commit_timestamp_ms: now,
+                        expire_timestamp_ms: None,
+                    },
+                ));
+                0
+            };
+            t.partitions.push(out);
+        }
+        response.topics.push(t);
+    }
+    if let Err(code) = validation {
+        tracing::debug!(client = %ctx.client_id, group = %group_id, code, "offset commit refused");
+    }
+    let broker = broker.clone();
+    let member_id = request.member_id.to_string();
+    Reply::Later(tokio::spawn(async move {
+        if let Err(code) = broker
+            .groups
+            .commit(&broker, &group_id, &member_id, to_write, now)
+            .await
+        {
+            for (t, p) in slots {
+                response.topics[t].partitions[p].error_code = code;
+            }
+        }
+        ctx.respond(&response)
+    }))
+}
+
+/// One group's committed offsets for the requested partitions (None = every committed one):
+/// (topic, [(partition, offset, leader epoch, metadata, error)]).
+type Fetched = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
+
+fn fetch_group(
+    broker: &Broker,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Fetched {
+    match topics {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(topic, partitions)| {
+                let rows = partitions
+                    .into_iter()
+                    .map(|p| match broker.groups.committed(group_id, &topic, p) {
+                        Some(c) => (
+                            p,
+                            c.offset,
+                            c.leader_epoch,
+                            c.metadata.unwrap_or_default(),
+                            0,
+                        ),
+                        None => (p, -1, -1, String::new(), 0),
+                    })
+                    .collect();
+                (topic, rows)
+            })
+            .collect(),
+        None => {
+            let mut out: Fetched = Vec::new();
+            for ((topic, p), c) in broker.groups.group_offsets(group_id) {
+                let row = (
+                    p,
+                    c.offset,
+                    c.leader_epoch,
+                    c.metadata.unwrap_or_default(),
+                    0,
+                );
+                match out.last_mut() {
+                    Some((t, rows)) if *t == topic => rows.push(row),
+                    _ => out.push((topic, vec![row])),
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Handles `OffsetFetch`: one group (v1–7) or several (v8+).
+pub fn offset_fetch(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let mut response = OffsetFetchResponse::default();
+    if ctx.version >= 8 {
+        for group in request.groups {
+            let topics = group.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                    .collect()
+            });
+            let mut g = OffsetFetchResponseGroup::default();
+            g.group_id = group.group_id.clone();
+            for (topic, rows) in fetch_group(broker, &group.group_id.0, topics) {
+                let mut t = OffsetFetchResponseTopics::default();
+                t.name = topic_name(&topic);
+                for (p, offset, epoch, metadata, error) in rows {
+                    let mut out = OffsetFetchResponsePartitions::default();
+                    out.partition_index = p;
+                    out.committed_offset = offset;
+                    out.committed_leader_epoch = epoch;
+                    out.metadata = Some(str_bytes(metadata));
+                    out.error_code = error;
+                    t.partitions.push(out);
+                }
+                g.topics.push(t);
+            }
+            response.groups.push(g);
+        }
+        return response;
+    }
+    let topics = request.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+            .collect()
+    });
+    for (topic, rows) in fetch_group(broker, &request.group_id.0, topics) {
+        let mut t = OffsetFetchResponseTopic::default();
+        t.name = topic_name(&topic);
+        for (p, offset, epoch, metadata, error) in rows {
+            let mut out = OffsetFetchResponsePartition::default();
+            out.partition_index = p;
+            out.committed_offset = offset;
+            if ctx.version >= 5 {
+                out.committed_leader_epoch = epoch;
+            }
+            out.metadata = Some(str_bytes(metadata));
+            out.error_code = error;
+            t.partitions.push(out);
+        }
+        response.topics.push(t);
+    }
+    response
+}
+
+/// Handles `OffsetDelete`.
+pub fn offset_delete(
+    broker: &Arc<Broker>,
+    ctx: RequestContext,
+    request: OffsetDeleteRequest,
+) -> Reply {
+    let broker = broker.clone();
+    Reply::Later(tokio::spawn(async move {
+        let mut response = OffsetDeleteResponse::default();
+        let wanted: Vec<(String, i32)> = request
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.name.0.to_string(), p.partition_index))
+            })
+            .collect();
+        match broker
+            .groups
+            .delete_offsets(&broker, &request.group_id.0, wanted, crate::now_ms())
+            .await
+        {
+            Err(code) => response.error_code = code,
+            Ok(codes) => {
+                let mut codes = codes.into_iter();
+                for topic in &request.topics {
+                    let mut t = OffsetDeleteResponseTopic::default();
+                    t.name = topic.name.clone();
+                    for p in &topic.partitions {
+                        let mut out = OffsetDeleteResponsePartition::default();
+                        out.partition_index = p.partition_index;
+                        out.error_code = codes.next().unwrap_or(0);
+                        t.partitions.push(out);
+                    }
+                    response.topics.push(t);
+                }
+            }
+        }
+        ctx.respond(&response)
+    }))
+}

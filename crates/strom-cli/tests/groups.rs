@@ -1,0 +1,619 @@
+//! Consumer groups with real librdkafka consumers: partitions shared without overlap, rebalance
+//! on join, leave and crash, every assignment strategy, static membership, committed offsets
+//! that survive restarts; plus the group APIs' error codes through raw requests.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kafka_protocol::messages::{self as km};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// Produces `count` records numbered from `first`, spread over `partitions` (record i goes to
+/// partition i % partitions); the value is the record number.
+fn produce_spread(bootstrap: &str, topic: &str, partitions: i32, first: u64, count: u64) {
+    let producer = producer(bootstrap, &[("linger.ms", "5")]);
+    client_runtime().block_on(async {
+        let mut pending = Vec::new();
+        for i in first..first + count {
+            let value = i.to_string();
+            let record = FutureRecord::<(), _>::to(topic)
+                .partition((i % partitions as u64) as i32)
+                .payload(&value);
+            pending.push(
+                producer
+                    .send_result(record)
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue"),
+            );
+        }
+        for p in pending {
+            p.await.expect("delivery future").expect("delivery");
+        }
+    });
+}
+
+/// A group member running in its own thread: polls, records what it consumed, commits after
+/// processing each record, and stops when told to (closing cleanly) or when `crash` is set
+/// (dropped without leaving — librdkafka still leaves on drop, so crashes use a process).
+struct Member {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    consumed: Arc<Mutex<Vec<(i32, i64, u64)>>>,
+    assignment: Arc<Mutex<BTreeSet<i32>>>,
+}
+
+fn member(bootstrap: &str, group: &str, topic: &str, extra: &[(&str, &str)]) -> Member {
+    let mut config = client_config(
+        bootstrap,
+        &[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ],
+    );
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    let consumer: BaseConsumer = config.create().expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumed = Arc::new(Mutex::new(Vec::new()));
+    let assignment = Arc::new(Mutex::new(BTreeSet::new()));
+    let thread = {
+        let (stop, consumed, assignment) = (stop.clone(), consumed.clone(), assignment.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(result) = consumer.poll(Duration::from_millis(100)) {
+                    let m = result.expect("no consume errors");
+                    let n: u64 = std::str::from_utf8(m.payload().unwrap())
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    consumed
+                        .lock()
+                        .unwrap()
+                        .push((m.partition(), m.offset(), n));
+                    consumer
+                        .commit_message(&m, CommitMode::Sync)
+                        .expect("commit after processing");
+                }
+                if let Ok(list) = consumer.assignment() {
+                    *assignment.lock().unwrap() =
+                        list.elements().iter().map(|e| e.partition()).collect();
+                }
+            }
+            consumer.unsubscribe();
+            drop(consumer);
+        })
+    };
+    Member {
+        stop,
+        thread: Some(thread),
+        consumed,
+        assignment,
+    }
+}
+
+impl Member {
+    fn consumed_numbers(&self) -> Vec<u64> {
+        self.consumed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, n)| *n)
+            .collect()
+    }
+    fn assignment(&self) -> BTreeSet<i32> {
+        self.assignment.lock().unwrap().clone()
+    }
+    fn stop(mut self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        self.consumed_numbers()
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The assignments of `members` are disjoint and together cover `0..partitions`.
+fn partitioned(members: &[&Member], partitions: i32) -> bool {
+    let mut seen = BTreeSet::new();
+    for m in members {
+        for p in m.assignment() {
+            if !seen.insert(p) {
+                return false;
+            }
+        }
+    }
+    seen == (0..partitions).collect()
+}
+
+fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = client_config(bootstrap, &[("group.id", group)])
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let got = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("OffsetFetch");
+    got.elements()
+        .iter()
+        .map(|e| {
+            (
+                e.partition(),
+                match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => -1,
+                },
+            )
+        })
+        .collect()
+}
+
+fn run_group(strategy: &str) {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bootstrap = broker.bootstrap();
+    let topic = format!("grouped-{strategy}");
+    create_topic(&bootstrap, &topic, 6, &[]);
+    produce_spread(&bootstrap, &topic, 6, 0, 600);
+    let group = format!("g-{strategy}");
+    let props = [("partition.assignment.strategy", strategy)];
+    let a = member(&bootstrap, &group, &topic, &props);
+    let b = member(&bootstrap, &group, &topic, &props);
+    let c = member(&bootstrap, &group, &topic, &props);
+    wait_until(
+        "three members split six partitions",
+        Duration::from_secs(30),
+        || partitioned(&[&a, &b, &c], 6) && [&a, &b, &c].iter().all(|m| m.assignment().len() == 2),
+    );
+    wait_until(
+        "the first 600 records are consumed",
+        Duration::from_secs(30),
+        || {
+            let all: BTreeSet<u64> = [&a, &b, &c]
+                .iter()
+                .flat_map(|m| m.consumed_numbers())
+                .collect();
+            all.len() == 600
+        },
+    );
+    // One member leaves: the other two take over its partitions.
+    let consumed_by_c = c.stop();
+    wait_until(
+        "two members split six partitions",
+        Duration::from_secs(30),
+        || partitioned(&[&a, &b], 6),
+    );
+    produce_spread(&bootstrap, &topic, 6, 600, 600);
+    wait_until(
+        "the next 600 records are consumed",
+        Duration::from_secs(30),
+        || {
+            let all: BTreeSet<u64> = [&a, &b]
+                .iter()
+                .flat_map(|m| m.consumed_numbers())
+                .chain(consumed_by_c.iter().copied())
+                .collect();
+            all.len() == 1200
+        },
+    );
+    let all: BTreeSet<u64> = [&a, &b]
+        .iter()
+        .flat_map(|m| m.consumed_numbers())
+        .chain(consumed_by_c)
+        .collect();
+    assert_eq!(
+        all,
+        (0..1200).collect(),
+        "every record was consumed ({strategy})"
+    );
+    a.stop();
+    b.stop();
+    let offsets = committed(&bootstrap, &group, &topic, 6);
+    assert_eq!(
+        offsets,
+        (0..6).map(|p| (p, 200)).collect(),
+        "committed positions are the log ends ({strategy})"
+    );
+}
+
+#[test]
+fn range_group_shares_partitions_and_rebalances() {
+    run_group("range");
+}
+
+#[test]
+fn roundrobin_group_shares_partitions_and_rebalances() {
+    run_group("roundrobin");
+}
+
+#[test]
+fn cooperative_sticky_group_shares_partitions_and_rebalances() {
+    run_group("cooperative-sticky");
+}
+
+#[test]
+fn crashed_member_is_replaced_after_its_session_times_out() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "crashy", 4, &[]);
+    produce_spread(&bootstrap, "crashy", 4, 0, 400);
+    let survivor = member(&bootstrap, "g-crash", "crashy", &[]);
+    wait_until(
+        "the survivor owns everything",
+        Duration::from_secs(20),
+        || survivor.assignment().len() == 4,
+    );
+    // The victim is a separate process (the strom CLI), killed with SIGKILL: it cannot leave.
+    let mut victim = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args([
+            "-b",
+            &bootstrap,
+            "consume",
+            "crashy",
+            "--group",
+            "g-crash",
+            "--prop",
+            "session.timeout.ms=6000",
+            "--prop",
+            "heartbeat.interval.ms=500",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the victim takes half", Duration::from_secs(20), || {
+        survivor.assignment().len() == 2
+    });
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let killed_at = Instant::now();
+    wait_until(
+        "the survivor gets the victim's partitions back",
+        Duration::from_secs(30),
+        || survivor.assignment().len() == 4,
+    );
+    let reassigned_after = killed_at.elapsed();
+    eprintln!("partitions of a SIGKILLed member were reassigned after {reassigned_after:?} (session.timeout.ms=6000)");
+    assert!(
+        reassigned_after >= Duration::from_secs(3),
+        "reassignment waited for the session timeout"
+    );
+    produce_spread(&bootstrap, "crashy", 4, 400, 400);
+    wait_until(
+        "records after the crash are consumed",
+        Duration::from_secs(30),
+        || {
+            survivor
+                .consumed_numbers()
+                .iter()
+                .filter(|n| **n >= 400)
+                .count()
+                == 400
+        },
+    );
+    survivor.stop();
+}
+
+#[test]
+fn static_member_restart_keeps_its_partitions_without_rebalance() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "static", 4, &[]);
+    let a = member(
+        &bootstrap,
+        "g-static",
+        "static",
+        &[("group.instance.id", "a"), ("session.timeout.ms", "30000")],
+    );
+    let b = member(
+        &bootstrap,
+        "g-static",
+        "static",
+        &[("group.instance.id", "b"), ("session.timeout.ms", "30000")],
+    );
+    wait_until(
+        "two static members split the partitions",
+        Duration::from_secs(30),
+        || partitioned(&[&a, &b], 4) && a.assignment().len() == 2,
+    );
+    let before_b = b.assignment();
+    let before_a = a.assignment();
+    // A static member does not send LeaveGroup when it closes; it comes back with the same
+    // instance id within the session timeout.
+    b.stop();
+    let b2 = member(
+        &bootstrap,
+        "g-static",
+        "static",
+        &[("group.instance.id", "b"), ("session.timeout.ms", "30000")],
+    );
+    wait_until(
+        "the restarted static member has partitions",
+        Duration::from_secs(30),
+        || !b2.assignment().is_empty(),
+    );
+    assert_eq!(b2.assignment(), before_b, "the same partitions come back");
+    assert_eq!(
+        a.assignment(),
+        before_a,
+        "the other member kept its partitions"
+    );
+    let mut raw = RawClient::connect(&bootstrap);
+    let mut describe = km::DescribeGroupsRequest::default();
+    describe.groups = vec![km::GroupId("g-static".to_string().into())];
+    let described = raw.send(5, &describe);
+    assert_eq!(described.groups[0].group_state.as_str(), "Stable");
+    assert_eq!(described.groups[0].members.len(), 2);
+    let instances: BTreeSet<String> = described.groups[0]
+        .members
+        .iter()
+        .map(|m| m.group_instance_id.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        instances,
+        ["a".to_string(), "b".to_string()].into_iter().collect()
+    );
+    a.stop();
+    b2.stop();
+}
+
+#[test]
+fn committed_offsets_survive_clean_restart() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "kept", 2, &[]);
+    produce_spread(&bootstrap, "kept", 2, 0, 100);
+    let m = member(&bootstrap, "g-kept", "kept", &[]);
+    wait_until("100 consumed", Duration::from_secs(30), || {
+        m.consumed_numbers().len() == 100
+    });
+    m.stop();
+    let broker = broker.restart();
+    let bootstrap = broker.bootstrap();
+    assert_eq!(
+        committed(&bootstrap, "g-kept", "kept", 2),
+        [(0, 50), (1, 50)].into_iter().collect()
+    );
+    produce_spread(&bootstrap, "kept", 2, 100, 20);
+    let m = member(&bootstrap, "g-kept", "kept", &[]);
+    wait_until(
+        "the 20 new records are consumed",
+        Duration::from_secs(30),
+        || m.consumed_numbers().len() == 20,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let again = m.stop();
+    assert_eq!(
+        again.iter().copied().collect::<BTreeSet<u64>>(),
+        (100..120).collect(),
+        "resumed at the committed position: nothing skipped, nothing repeated"
+    );
+}
+
+/// Simple (memberless) commits, as tools and the mirror make them, and the group APIs' errors.
+#[test]
+fn group_apis_and_error_codes() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "apis", 2, &[]);
+    let mut raw = RawClient::connect(&bootstrap);
+
+    let mut find = km::FindCoordinatorRequest::default();
+    find.coordinator_keys = vec!["tools".to_string().into(), "other".to_string().into()];
+    let found = raw.send(4, &find);
+    assert_eq!(found.coordinators.len(), 2, "batched FindCoordinator");
+    assert!(found
+        .coordinators
+        .iter()
+        .all(|c| c.error_code == 0 && c.port > 0));
+
+    // A simple commit with metadata, then fetch it back (v7 single group and v8 multi-group).
+    let mut commit = km::OffsetCommitRequest::default();
+    commit.group_id = km::GroupId("tools".to_string().into());
+    commit.generation_id_or_member_epoch = -1;
+    let mut t = km::offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = km::TopicName("apis".to_string().into());
+    let mut p = km::offset_commit_request::OffsetCommitRequestPartition::default();
+    p.partition_index = 1;
+    p.committed_offset = 42;
+    p.committed_leader_epoch = -1;
+    p.committed_metadata = Some("from a tool".to_string().into());
+    t.partitions = vec![p.clone()];
+    commit.topics = vec![t.clone()];
+    let response = raw.send(8, &commit);
+    assert_eq!(response.topics[0].partitions[0].error_code, 0);
+
+    let mut fetch = km::OffsetFetchRequest::default();
+    fetch.group_id = km::GroupId("tools".to_string().into());
+    fetch.topics = None;
+    let fetched = raw.send(7, &fetch);
+    assert_eq!(fetched.topics.len(), 1);
+    assert_eq!(fetched.topics[0].partitions[0].committed_offset, 42);
+    assert_eq!(
+        fetched.topics[0].partitions[0]
+            .metadata
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "from a tool"
+    );
+    let mut multi = km::OffsetFetchRequest::default();
+    let mut g1 = km::offset_fetch_request::OffsetFetchRequestGroup::default();
+    g1.group_id = km::GroupId("tools".to_string().into());
+    g1.topics = None;
+    let mut g2 = g1.clone();
+    g2.group_id = km::GroupId("nobody".to_string().into());
+    multi.groups = vec![g1, g2];
+    let fetched = raw.send(8, &multi);
+    assert_eq!(fetched.groups.len(), 2);
+    assert_eq!(
+        fetched.groups[0].topics[0].partitions[0].committed_offset,
+        42
+    );
+    assert!(fetched.groups[1].topics.is_empty());
+
+    // Commits to an unknown partition and with a stale generation.
+    let mut bad = commit.clone();
+    bad.topics[0].partitions[0].partition_index = 9;
+    assert_eq!(
+        raw.send(8, &bad).topics[0].partitions[0].error_code,
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    let mut member_commit = commit.clone();
+    member_commit.generation_id_or_member_epoch = 5;
+    member_commit.member_id = "ghost".to_string().into();
+    // A member commit to a group without members: Kafka's ILLEGAL_GENERATION.
+    assert_eq!(
+        raw.send(8, &member_commit).topics[0].partitions[0].error_code,
+        22
+    );
+
+    // JoinGroup with a session timeout out of range, and v4+ member id required.
+    let mut join = km::JoinGroupRequest::default();
+    join.group_id = km::GroupId("joiners".to_string().into());
+    join.session_timeout_ms = 1000;
+    join.rebalance_timeout_ms = 10_000;
+    join.protocol_type = "consumer".to_string().into();
+    let mut protocol = km::join_group_request::JoinGroupRequestProtocol::default();
+    protocol.name = "range".to_string().into();
+    protocol.metadata = bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    join.protocols = vec![protocol];
+    assert_eq!(raw.send(5, &join).error_code, 26, "INVALID_SESSION_TIMEOUT");
+    join.session_timeout_ms = 10_000;
+    let first = raw.send(5, &join);
+    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED");
+    assert!(!first.member_id.is_empty());
+    join.member_id = first.member_id.clone();
+    let joined = raw.send(5, &join);
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.leader, first.member_id, "the only member leads");
+    assert_eq!(joined.members.len(), 1);
+    let generation = joined.generation_id;
+
+    let mut sync = km::SyncGroupRequest::default();
+    sync.group_id = km::GroupId("joiners".to_string().into());
+    sync.member_id = first.member_id.clone();
+    sync.generation_id = generation;
+    let mut assignment = km::sync_group_request::SyncGroupRequestAssignment::default();
+    assignment.member_id = first.member_id.clone();
+    assignment.assignment = bytes::Bytes::from_static(b"mine");
+    sync.assignments = vec![assignment];
+    let synced = raw.send(3, &sync);
+    assert_eq!(
+        (synced.error_code, &synced.assignment[..]),
+        (0, &b"mine"[..])
+    );
+
+    let mut heartbeat = km::HeartbeatRequest::default();
+    heartbeat.group_id = km::GroupId("joiners".to_string().into());
+    heartbeat.member_id = first.member_id.clone();
+    heartbeat.generation_id = generation;
+    assert_eq!(raw.send(3, &heartbeat).error_code, 0);
+    heartbeat.generation_id = generation + 7;
+    assert_eq!(raw.send(3, &heartbeat).error_code, 22, "ILLEGAL_GENERATION");
+    heartbeat.member_id = "stranger".to_string().into();
+    assert_eq!(raw.send(3, &heartbeat).error_code, 25, "UNKNOWN_MEMBER_ID");
+
+    // Listing and describing, with the state filter.
+    let mut list = km::ListGroupsRequest::default();
+    list.states_filter = vec!["Stable".to_string().into()];
+    let listed = raw.send(4, &list);
+    let names: Vec<String> = listed
+        .groups
+        .iter()
+        .map(|g| g.group_id.0.to_string())
+        .collect();
+    assert_eq!(names, vec!["joiners".to_string()]);
+    let listed = raw.send(4, &km::ListGroupsRequest::default());
+    let all: BTreeSet<String> = listed
+        .groups
+        .iter()
+        .map(|g| g.group_id.0.to_string())
+        .collect();
+    assert!(all.contains("joiners") && all.contains("tools"), "{all:?}");
+
+    let mut describe = km::DescribeGroupsRequest::default();
+    describe.groups = vec![
+        km::GroupId("joiners".to_string().into()),
+        km::GroupId("missing".to_string().into()),
+    ];
+    let described = raw.send(5, &describe);
+    assert_eq!(described.groups[0].group_state.as_str(), "Stable");
+    assert_eq!(described.groups[0].protocol_data.as_str(), "range");
+    assert_eq!(
+        &described.groups[0].members[0].member_assignment[..],
+        b"mine"
+    );
+    assert_eq!(
+        described.groups[0].members[0].client_host.as_str(),
+        "/127.0.0.1"
+    );
+    assert_eq!(described.groups[1].group_state.as_str(), "Dead");
+    let described = raw.send(6, &describe);
+    assert_eq!(
+        described.groups[1].error_code, 69,
+        "GROUP_ID_NOT_FOUND at v6"
+    );
+
+    // Deleting an active group is refused; after the member leaves it works.
+    let mut delete = km::DeleteGroupsRequest::default();
+    delete.groups_names = vec![km::GroupId("joiners".to_string().into())];
+    assert_eq!(
+        raw.send(2, &delete).results[0].error_code,
+        68,
+        "NON_EMPTY_GROUP"
+    );
+    let mut leave = km::LeaveGroupRequest::default();
+    leave.group_id = km::GroupId("joiners".to_string().into());
+    let mut identity = km::leave_group_request::MemberIdentity::default();
+    identity.member_id = first.member_id.clone();
+    leave.members = vec![identity];
+    let left = raw.send(4, &leave);
+    assert_eq!((left.error_code, left.members[0].error_code), (0, 0));
+    assert_eq!(raw.send(2, &delete).results[0].error_code, 0);
+    assert_eq!(
+        raw.send(2, &delete).results[0].error_code,
+        69,
+        "GROUP_ID_NOT_FOUND once deleted"
+    );
+
+    // OffsetDelete on the simple group, then the offset is gone.
+    let mut offset_delete = km::OffsetDeleteRequest::default();
+    offset_delete.group_id = km::GroupId("tools".to_string().into());
+    let mut dt = km::offset_delete_request::OffsetDeleteRequestTopic::default();
+    dt.name = km::TopicName("apis".to_string().into());
+    let mut dp = km::offset_delete_request::OffsetDeleteRequestPartition::default();
+    dp.partition_index = 1;
+    dt.partitions = vec![dp];
+    offset_delete.topics = vec![dt];
+    let deleted = raw.send(0, &offset_delete);
+    assert_eq!(
+        (
+            deleted.error_code,
+            deleted.topics[0].partitions[0].error_code
+        ),
+        (0, 0)
+    );
+    let fetched = raw.send(7, &fetch);
+    assert!(fetched.topics.is_empty(), "the deleted offset is gone");
+}
