@@ -617,3 +617,173 @@ fn group_apis_and_error_codes() {
     let fetched = raw.send(7, &fetch);
     assert!(fetched.topics.is_empty(), "the deleted offset is gone");
 }
+
+/// A kafka-python member and a librdkafka member share one group: the broker picks a protocol
+/// both support, each partition goes to exactly one of them, and together they read everything.
+#[test]
+fn kafka_python_and_librdkafka_share_a_group() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "mixed", 6, &[]);
+    produce_spread(&bootstrap, "mixed", 6, 0, 600);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/group_member.py"
+    );
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import kafka"])
+        .status();
+    assert!(
+        matches!(found, Ok(s) if s.success()),
+        "kafka-python is not installed: ./scripts/test installs it"
+    );
+    let mut python = std::process::Command::new("python3")
+        .args([script, &bootstrap, "g-mixed", "mixed", "25"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let events: Arc<Mutex<Vec<serde_json::Value>>> = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let events = events.clone();
+        let stdout = python.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let line = line.unwrap();
+                events
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&line).unwrap());
+            }
+        })
+    };
+    let python_assignment = || -> BTreeSet<i32> {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find_map(|e| e.get("assigned"))
+            .map(|a| {
+                a.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_i64().unwrap() as i32)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_until(
+        "kafka-python owns all six partitions",
+        Duration::from_secs(20),
+        || python_assignment().len() == 6,
+    );
+    let rd = member(
+        &bootstrap,
+        "g-mixed",
+        "mixed",
+        &[("partition.assignment.strategy", "range")],
+    );
+    wait_until(
+        "the two clients split the partitions",
+        Duration::from_secs(30),
+        || {
+            let py = python_assignment();
+            let mine = rd.assignment();
+            !py.is_empty()
+                && !mine.is_empty()
+                && py.is_disjoint(&mine)
+                && py.len() + mine.len() == 6
+        },
+    );
+    produce_spread(&bootstrap, "mixed", 6, 600, 600);
+    let python_numbers = || -> Vec<u64> {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.get("v"))
+            .map(|v| v.as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    wait_until(
+        "every record is consumed by one of the two",
+        Duration::from_secs(30),
+        || {
+            let all: BTreeSet<u64> = python_numbers()
+                .into_iter()
+                .chain(rd.consumed_numbers())
+                .collect();
+            all.len() == 1200
+        },
+    );
+    let rd_numbers = rd.stop();
+    python.kill().ok();
+    python.wait().ok();
+    reader.join().ok();
+    let all: BTreeSet<u64> = python_numbers().into_iter().chain(rd_numbers).collect();
+    assert_eq!(all, (0..1200).collect());
+}
+
+/// Committed offsets are acknowledged only once durable: after the broker process is killed
+/// with SIGKILL, a restarted broker has every commit that was acknowledged.
+#[test]
+fn committed_offsets_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let start = || {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args([
+                "broker",
+                "--set",
+                &format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
+                "--set",
+                &format!("log.dirs={}", dir.path().display()),
+                "--set",
+                "group.initial.rebalance.delay.ms=0",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("broker listening", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        child
+    };
+    let mut broker = start();
+    let bootstrap = format!("127.0.0.1:{port}");
+    create_topic(&bootstrap, "durable-commits", 3, &[]);
+    produce_spread(&bootstrap, "durable-commits", 3, 0, 300);
+    let m = member(&bootstrap, "g-durable", "durable-commits", &[]);
+    wait_until(
+        "300 consumed and committed",
+        Duration::from_secs(30),
+        || m.consumed_numbers().len() == 300,
+    );
+    // Every commit_message above returned only after the broker acknowledged it.
+    m.stop();
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+    let mut broker = start();
+    assert_eq!(
+        committed(&bootstrap, "g-durable", "durable-commits", 3),
+        (0..3).map(|p| (p, 100)).collect()
+    );
+    let mut raw = RawClient::connect(&bootstrap);
+    let mut describe = km::DescribeGroupsRequest::default();
+    describe.groups = vec![km::GroupId("g-durable".to_string().into())];
+    let described = raw.send(5, &describe);
+    assert_eq!(
+        described.groups[0].group_state.as_str(),
+        "Empty",
+        "the group is known again after replay"
+    );
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+}
