@@ -740,3 +740,190 @@ fn every_api_answers_at_every_supported_version() {
         assert_eq!(response.brokers.len(), 1);
     }
 }
+
+/// The group APIs answer at every supported version (see the test above for why).
+#[test]
+fn every_group_api_answers_at_every_supported_version() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "gv", 1, &[]);
+    let mut raw = RawClient::connect(&bootstrap);
+    let range = |key: ApiKey| {
+        let (_, min, max) = *strom_broker::dispatch::SUPPORTED
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .unwrap();
+        min..=max
+    };
+    let gid = |s: &str| km::GroupId(s.to_string().into());
+    for v in range(ApiKey::FindCoordinator) {
+        let mut request = km::FindCoordinatorRequest::default();
+        if v >= 4 {
+            request.coordinator_keys = vec!["g".to_string().into()];
+            let response = raw.send(v, &request);
+            assert_eq!(
+                response.coordinators[0].error_code, 0,
+                "FindCoordinator v{v}"
+            );
+        } else {
+            request.key = "g".to_string().into();
+            let response = raw.send(v, &request);
+            assert_eq!(response.error_code, 0, "FindCoordinator v{v}");
+            assert!(response.port > 0);
+        }
+    }
+    // Joins a fresh one-member group at JoinGroup version `v`; returns (member id, generation).
+    let join = |raw: &mut RawClient, group: &str, v: i16| -> (String, i32) {
+        let mut request = km::JoinGroupRequest::default();
+        request.group_id = gid(group);
+        request.session_timeout_ms = 10_000;
+        if v >= 1 {
+            request.rebalance_timeout_ms = 10_000;
+        }
+        request.protocol_type = "consumer".to_string().into();
+        let mut protocol = km::join_group_request::JoinGroupRequestProtocol::default();
+        protocol.name = "range".to_string().into();
+        protocol.metadata = Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        request.protocols = vec![protocol];
+        let mut response = raw.send(v, &request);
+        if v >= 4 {
+            assert_eq!(
+                response.error_code, 79,
+                "JoinGroup v{v} asks for a member id"
+            );
+            request.member_id = response.member_id.clone();
+            response = raw.send(v, &request);
+        }
+        assert_eq!(response.error_code, 0, "JoinGroup v{v}");
+        assert_eq!(
+            response.members.len(),
+            1,
+            "JoinGroup v{v}: the leader gets the members"
+        );
+        (response.member_id.to_string(), response.generation_id)
+    };
+    for v in range(ApiKey::JoinGroup) {
+        join(&mut raw, &format!("join-v{v}"), v);
+    }
+    for v in range(ApiKey::SyncGroup) {
+        let group = format!("sync-v{v}");
+        let (member, generation) = join(&mut raw, &group, 5);
+        let mut request = km::SyncGroupRequest::default();
+        request.group_id = gid(&group);
+        request.member_id = member.clone().into();
+        request.generation_id = generation;
+        if v >= 5 {
+            request.protocol_type = Some("consumer".to_string().into());
+            request.protocol_name = Some("range".to_string().into());
+        }
+        let mut a = km::sync_group_request::SyncGroupRequestAssignment::default();
+        a.member_id = member.clone().into();
+        a.assignment = Bytes::from_static(b"x");
+        request.assignments = vec![a];
+        let response = raw.send(v, &request);
+        assert_eq!(
+            (response.error_code, &response.assignment[..]),
+            (0, &b"x"[..]),
+            "SyncGroup v{v}"
+        );
+    }
+    for v in range(ApiKey::Heartbeat) {
+        let group = format!("hb-v{v}");
+        let (member, generation) = join(&mut raw, &group, 5);
+        let mut request = km::HeartbeatRequest::default();
+        request.group_id = gid(&group);
+        request.member_id = member.into();
+        request.generation_id = generation;
+        let code = raw.send(v, &request).error_code;
+        assert_eq!(code, 0, "Heartbeat v{v}");
+    }
+    for v in range(ApiKey::ListGroups) {
+        let response = raw.send(v, &km::ListGroupsRequest::default());
+        assert!(response.groups.len() >= 10, "ListGroups v{v}");
+    }
+    for v in range(ApiKey::DescribeGroups) {
+        let mut request = km::DescribeGroupsRequest::default();
+        let group = format!("describe-v{v}");
+        join(&mut raw, &group, 5);
+        request.groups = vec![gid(&group)];
+        let response = raw.send(v, &request);
+        assert_eq!(response.groups[0].members.len(), 1, "DescribeGroups v{v}");
+    }
+    for v in range(ApiKey::LeaveGroup) {
+        let group = format!("leave-v{v}");
+        let (member, _) = join(&mut raw, &group, 5);
+        let mut request = km::LeaveGroupRequest::default();
+        request.group_id = gid(&group);
+        if v >= 3 {
+            let mut identity = km::leave_group_request::MemberIdentity::default();
+            identity.member_id = member.into();
+            request.members = vec![identity];
+            let response = raw.send(v, &request);
+            assert_eq!(response.members[0].error_code, 0, "LeaveGroup v{v}");
+        } else {
+            request.member_id = member.into();
+            assert_eq!(raw.send(v, &request).error_code, 0, "LeaveGroup v{v}");
+        }
+    }
+    for v in range(ApiKey::OffsetCommit) {
+        let mut request = km::OffsetCommitRequest::default();
+        request.group_id = gid("committer");
+        request.generation_id_or_member_epoch = -1;
+        let mut t = km::offset_commit_request::OffsetCommitRequestTopic::default();
+        t.name = km::TopicName("gv".to_string().into());
+        let mut p = km::offset_commit_request::OffsetCommitRequestPartition::default();
+        p.committed_offset = 10 + v as i64;
+        p.committed_leader_epoch = -1;
+        p.committed_metadata = Some("m".to_string().into());
+        t.partitions = vec![p];
+        request.topics = vec![t];
+        assert_eq!(
+            raw.send(v, &request).topics[0].partitions[0].error_code,
+            0,
+            "OffsetCommit v{v}"
+        );
+    }
+    for v in range(ApiKey::OffsetFetch) {
+        let mut request = km::OffsetFetchRequest::default();
+        if v >= 8 {
+            let mut g = km::offset_fetch_request::OffsetFetchRequestGroup::default();
+            g.group_id = gid("committer");
+            g.topics = None;
+            request.groups = vec![g];
+            let response = raw.send(v, &request);
+            assert_eq!(
+                response.groups[0].topics[0].partitions[0].committed_offset, 19,
+                "OffsetFetch v{v}"
+            );
+        } else {
+            request.group_id = gid("committer");
+            let mut t = km::offset_fetch_request::OffsetFetchRequestTopic::default();
+            t.name = km::TopicName("gv".to_string().into());
+            t.partition_indexes = vec![0];
+            request.topics = Some(vec![t]);
+            let response = raw.send(v, &request);
+            assert_eq!(
+                response.topics[0].partitions[0].committed_offset, 19,
+                "OffsetFetch v{v}"
+            );
+        }
+    }
+    for v in range(ApiKey::OffsetDelete) {
+        let mut request = km::OffsetDeleteRequest::default();
+        request.group_id = gid("committer");
+        let mut t = km::offset_delete_request::OffsetDeleteRequestTopic::default();
+        t.name = km::TopicName("gv".to_string().into());
+        t.partitions = vec![km::offset_delete_request::OffsetDeleteRequestPartition::default()];
+        request.topics = vec![t];
+        assert_eq!(raw.send(v, &request).error_code, 0, "OffsetDelete v{v}");
+    }
+    for v in range(ApiKey::DeleteGroups) {
+        let mut request = km::DeleteGroupsRequest::default();
+        request.groups_names = vec![gid(&format!("leave-v{v}"))];
+        assert_eq!(
+            raw.send(v, &request).results[0].error_code,
+            0,
+            "DeleteGroups v{v}"
+        );
+    }
+}
