@@ -44,7 +44,7 @@ enum Phase {
     Down,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Client {
     client_id: String,
     instance: Option<String>,
@@ -58,6 +58,10 @@ struct Client {
     protocols: Vec<(String, Bytes)>,
     session_timeout_ms: i32,
     rebalance_timeout_ms: i32,
+    /// A previous incarnation of a static client that kept running after its replacement
+    /// started (a partitioned host): it owns stale partitions until it hears
+    /// `FENCED_INSTANCE_ID`, and never restarts.
+    zombie: bool,
 }
 
 struct Sim {
@@ -71,6 +75,8 @@ struct Sim {
     answered: BTreeSet<u64>,
     max_generation: i32,
     trace: Vec<String>,
+    /// How often each interesting thing happened, to check the simulation reaches it.
+    coverage: BTreeMap<&'static str, u64>,
 }
 
 fn protocols_for(rng: &mut Rng) -> Vec<(String, Bytes)> {
@@ -103,6 +109,7 @@ impl Sim {
                 generation: -1,
                 phase: Phase::Idle,
                 incarnation: 0,
+                zombie: false,
                 require_known_member_id: rng.percent(50),
                 supports_skip_assignment: rng.percent(50),
                 protocols: protocols_for(&mut rng),
@@ -120,6 +127,7 @@ impl Sim {
             answered: BTreeSet::new(),
             max_generation: 0,
             trace: Vec::new(),
+            coverage: BTreeMap::new(),
         }
     }
 
@@ -180,6 +188,10 @@ impl Sim {
         self.apply(effects);
     }
 
+    fn saw(&mut self, what: &'static str) {
+        *self.coverage.entry(what).or_default() += 1;
+    }
+
     fn apply(&mut self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
@@ -209,8 +221,21 @@ impl Sim {
 
     fn on_join(&mut self, index: usize, result: JoinResult) {
         self.trace.push(format!("  join answer {result:?}"));
+        self.saw(match result.error_code.err() {
+            None if result.skip_assignment => "join skip_assignment",
+            None => "join ok",
+            Some(E::MemberIdRequired) => "join member id required",
+            Some(E::FencedInstanceId) => "join fenced",
+            Some(E::UnknownMemberId) => "join unknown member",
+            Some(_) => "join other error",
+        });
         let c = &mut self.clients[index];
         assert_eq!(c.phase, Phase::Joining);
+        if c.zombie && result.error_code != 0 {
+            // A zombie gives up at the first error; it never reclaims its instance id.
+            c.phase = Phase::Down;
+            return;
+        }
         match result.error_code.err() {
             None => {
                 c.member_id = result.member_id.clone();
@@ -244,8 +269,18 @@ impl Sim {
 
     fn on_sync(&mut self, index: usize, result: SyncResult) {
         self.trace.push(format!("  sync answer {result:?}"));
+        self.saw(match result.error_code.err() {
+            None => "sync ok",
+            Some(E::RebalanceInProgress) => "sync rebalance in progress",
+            Some(_) => "sync other error",
+        });
         let c = &mut self.clients[index];
         assert_eq!(c.phase, Phase::Syncing);
+        if c.zombie && result.error_code != 0 {
+            // A zombie gives up at the first error; it never reclaims its instance id.
+            c.phase = Phase::Down;
+            return;
+        }
         match result.error_code.err() {
             None => {
                 c.phase = Phase::Stable {
@@ -269,8 +304,19 @@ impl Sim {
                 .heartbeat(&c.member_id, c.instance.as_deref(), c.generation, self.now);
         self.trace
             .push(format!("{} heartbeat {} -> {code}", self.now, c.member_id));
+        self.saw(match code.err() {
+            None => "heartbeat ok",
+            Some(E::RebalanceInProgress) => "heartbeat rebalance in progress",
+            Some(E::FencedInstanceId) => "heartbeat fenced",
+            Some(_) => "heartbeat other error",
+        });
         assert!(effects.is_empty());
         let c = &mut self.clients[index];
+        if c.zombie && code != 0 {
+            // A zombie gives up at the first error; it never reclaims its instance id.
+            c.phase = Phase::Down;
+            return;
+        }
         match code.err() {
             None => {}
             Some(E::RebalanceInProgress | E::IllegalGeneration) => c.phase = Phase::Idle,
@@ -297,7 +343,7 @@ impl Sim {
         let c = &mut self.clients[index];
         c.member_id.clear();
         c.generation = -1;
-        c.phase = Phase::Idle;
+        c.phase = if c.zombie { Phase::Down } else { Phase::Idle };
         self.apply(effects);
     }
 
@@ -353,12 +399,26 @@ impl Sim {
             79..=82 if matches!(self.clients[index].phase, Phase::Stable { .. }) => {
                 self.leave(index)
             }
+            83..=86 if self.clients[index].zombie => self.clients[index].phase = Phase::Down,
             83..=86 => {
                 if self.clients[index].phase == Phase::Down || self.rng.percent(50) {
                     self.restart(index);
                 } else {
                     self.clients[index].phase = Phase::Down;
                 }
+            }
+            89..=90
+                if self.clients[index].instance.is_some()
+                    && !self.clients[index].zombie
+                    && self.clients.len() < 8
+                    && matches!(self.clients[index].phase, Phase::Stable { .. }) =>
+            {
+                // The host is partitioned away and a replacement starts with the same
+                // group.instance.id, while the old process keeps running.
+                let mut zombie = self.clients[index].clone();
+                zombie.zombie = true;
+                self.clients.push(zombie);
+                self.restart(index);
             }
             87..=88 if matches!(self.clients[index].phase, Phase::Stable { .. }) => {
                 // New subscription metadata: the client rejoins, which forces a rebalance.
@@ -397,7 +457,8 @@ impl Sim {
             );
         }
         let mut by_generation: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
-        for c in &self.clients {
+        // Zombies are excluded: until fenced they may hold what their replacement holds.
+        for c in self.clients.iter().filter(|c| !c.zombie) {
             if let Phase::Stable { partitions } = &c.phase {
                 by_generation
                     .entry(c.generation)
@@ -417,7 +478,12 @@ impl Sim {
         }
     }
 
-    fn check_persist(&self) {
+    fn check_persist(&mut self) {
+        self.saw(if self.group.state() == GroupState::Empty {
+            "persist empty"
+        } else {
+            "persist"
+        });
         let snapshot = self.group.snapshot();
         if matches!(self.group.state(), GroupState::Stable | GroupState::Empty) {
             let restored = Group::restore(
@@ -438,7 +504,7 @@ impl Sim {
     /// client in it, at the group's generation.
     fn settle(&mut self) {
         for index in 0..self.clients.len() {
-            if self.clients[index].phase == Phase::Down {
+            if self.clients[index].phase == Phase::Down && !self.clients[index].zombie {
                 self.restart(index);
             }
         }
@@ -449,12 +515,12 @@ impl Sim {
             self.advance(500);
             self.check();
             let generation = self.group.generation_id();
-            let settled = self.group.state() == GroupState::Stable
-                && self.group.size() == self.clients.len()
-                && self
-                    .clients
-                    .iter()
-                    .all(|c| matches!(c.phase, Phase::Stable { .. }) && c.generation == generation);
+            let settled =
+                self.group.state() == GroupState::Stable
+                    && self.group.size() == self.clients.iter().filter(|c| !c.zombie).count()
+                    && self.clients.iter().filter(|c| !c.zombie).all(|c| {
+                        matches!(c.phase, Phase::Stable { .. }) && c.generation == generation
+                    });
             if settled {
                 let effects = self.group.unload();
                 self.apply(effects);
@@ -487,7 +553,7 @@ fn round_robin(members: &[JoinedMember]) -> Vec<(String, Bytes)> {
         .collect()
 }
 
-fn run(seed: u64) {
+fn run(seed: u64, coverage: &mut BTreeMap<&'static str, u64>) {
     let mut sim = Sim::new(seed);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         for _ in 0..STEPS {
@@ -501,14 +567,39 @@ fn run(seed: u64) {
         eprintln!("simulation failed: replay with STROM_GROUP_SEED={seed}");
         std::panic::resume_unwind(panic);
     }
+    *coverage.entry("generations formed").or_default() += sim.max_generation.unsigned_abs() as u64;
+    for (what, count) in sim.coverage {
+        *coverage.entry(what).or_default() += count;
+    }
 }
 
 #[test]
 fn seeded_consumers_keep_the_group_consistent() {
+    let mut coverage = BTreeMap::new();
     if let Ok(seed) = std::env::var("STROM_GROUP_SEED") {
-        return run(seed.parse().expect("STROM_GROUP_SEED is a u64"));
+        return run(
+            seed.parse().expect("STROM_GROUP_SEED is a u64"),
+            &mut coverage,
+        );
     }
     for seed in 0..SEEDS {
-        run(seed);
+        run(seed, &mut coverage);
+    }
+    eprintln!("simulation coverage: {coverage:#?}");
+    for what in [
+        "join ok",
+        "join skip_assignment",
+        "join member id required",
+        "heartbeat fenced",
+        "sync ok",
+        "sync rebalance in progress",
+        "heartbeat rebalance in progress",
+        "persist",
+        "persist empty",
+    ] {
+        assert!(
+            coverage.get(what).copied().unwrap_or(0) > 0,
+            "the simulation never saw {what}"
+        );
     }
 }
