@@ -214,7 +214,7 @@ pub enum Effect {
     /// Answer the parked SyncGroup.
     Sync(RequestToken, SyncResult),
     /// The group's membership changed in a way that must be written to
-    /// `__consumer_offsets` ([`Group::snapshot`]; a tombstone if the group is Dead): a
+    /// `__consumer_offsets` ([`Group::snapshot`](super::Group::snapshot); a tombstone if the group is Dead): a
     /// generation completed through the leader's SyncGroup, a static member was replaced in
     /// Stable, or the group became Empty or Dead. Write it before the answers after it.
     Persist,
