@@ -338,12 +338,14 @@ fn log_end_offsets<'a>(
     consumer: &BaseConsumer,
     keys: impl Iterator<Item = &'a (String, i32)>,
 ) -> BTreeMap<(String, i32), i64> {
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    // A partition both committed and assigned comes twice; ListOffsets refuses duplicates.
+    let mut by_topic: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
     for (topic, partition) in keys {
-        by_topic.entry(topic).or_default().push(*partition);
+        by_topic.entry(topic).or_default().insert(*partition);
     }
     let mut ends = BTreeMap::new();
     for (topic, partitions) in by_topic {
+        let partitions: Vec<i32> = partitions.into_iter().collect();
         match options.list_offsets(consumer, topic, &partitions, -1) {
             Ok(listed) => {
                 for (partition, offset) in listed {
