@@ -219,6 +219,14 @@ fn dash_if_empty(text: &str) -> String {
     }
 }
 
+/// `1 member`, `3 members`.
+fn member_count(count: usize) -> String {
+    match count {
+        1 => "1 member".to_owned(),
+        count => format!("{count} members"),
+    }
+}
+
 fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
@@ -404,14 +412,11 @@ fn describe(options: &ClientOptions, args: DescribeArgs) -> anyhow::Result<()> {
     if options.json {
         return print_json(&details);
     }
-    let members = match details.members {
-        1 => "1 member".to_owned(),
-        count => format!("{count} members"),
-    };
     println!(
-        "Consumer group {:?}: state {}, {members}",
+        "Consumer group {:?}: state {}, {}",
         details.group,
-        dash_if_empty(&details.state)
+        dash_if_empty(&details.state),
+        member_count(details.members)
     );
     println!();
     if details.rows.is_empty() {
@@ -653,11 +658,11 @@ fn reset_offsets(options: &ClientOptions, args: ResetOffsetsArgs) -> anyhow::Res
     if let Some(description) = fetch_group(options, &consumer, &args.group)? {
         if is_active(&description.state, description.members.len()) {
             bail!(
-                "group {:?} is active (state {}, {} members): offsets can only be reset while \
-                 it has no members; stop its consumers first",
+                "group {:?} is active (state {}, {}): offsets can only be reset while it has \
+                 no members; stop its consumers first",
                 args.group,
                 dash_if_empty(&description.state),
-                description.members.len()
+                member_count(description.members.len())
             );
         }
     }
