@@ -337,3 +337,160 @@ fn client_commands_against_a_broker() {
         "describing a deleted topic fails"
     );
 }
+
+#[test]
+fn group_commands_list_describe_reset_and_delete() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let b = broker.bootstrap();
+    ok(&["-b", &b, "topic", "create", "gt", "-p", "2"], None);
+    let lines: String = (0..10).map(|i| format!("r{i}\n")).collect();
+    ok(&["-b", &b, "produce", "gt", "-p", "0"], Some(&lines));
+    ok(&["-b", &b, "produce", "gt", "-p", "1"], Some(&lines));
+    // A group consumer reads six records and commits what it printed.
+    let printed = ok(
+        &[
+            "-b",
+            &b,
+            "consume",
+            "gt",
+            "--group",
+            "cli-g",
+            "-n",
+            "6",
+            "--from",
+            "beginning",
+        ],
+        None,
+    );
+    assert_eq!(printed.lines().count(), 6);
+
+    let listed = ok(&["-b", &b, "group", "list"], None);
+    assert!(
+        listed.contains("cli-g") && listed.contains("Empty"),
+        "{listed}"
+    );
+    let described = ok(&["-b", &b, "group", "describe", "cli-g"], None);
+    for column in [
+        "GROUP",
+        "TOPIC",
+        "PARTITION",
+        "CURRENT-OFFSET",
+        "LOG-END-OFFSET",
+        "LAG",
+        "CONSUMER-ID",
+        "HOST",
+        "CLIENT-ID",
+    ] {
+        assert!(
+            described.contains(column),
+            "describe prints {column}: {described}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &["-b", &b, "--json", "group", "describe", "cli-g"],
+        None,
+    ))
+    .unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    let committed: i64 = rows
+        .iter()
+        .map(|r| r["current_offset"].as_i64().unwrap_or(0))
+        .sum();
+    let lag: i64 = rows.iter().map(|r| r["lag"].as_i64().unwrap_or(0)).sum();
+    // Rows are the partitions with a commit; each has ten records.
+    assert_eq!(committed, 6, "six records were committed: {json}");
+    assert_eq!(
+        lag,
+        10 * rows.len() as i64 - 6,
+        "lag = log end - committed: {json}"
+    );
+
+    // Dry run by default: nothing changes.
+    let dry = ok(
+        &[
+            "-b",
+            &b,
+            "group",
+            "reset-offsets",
+            "cli-g",
+            "--topic",
+            "gt",
+            "--to-earliest",
+        ],
+        None,
+    );
+    assert!(dry.contains("NEW-OFFSET"), "{dry}");
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &["-b", &b, "--json", "group", "describe", "cli-g"],
+        None,
+    ))
+    .unwrap();
+    let still: i64 = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["current_offset"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(still, 6, "a dry run commits nothing");
+    ok(
+        &[
+            "-b",
+            &b,
+            "group",
+            "reset-offsets",
+            "cli-g",
+            "--topic",
+            "gt",
+            "--to-offset",
+            "8",
+            "--execute",
+        ],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &["-b", &b, "--json", "group", "describe", "cli-g"],
+        None,
+    ))
+    .unwrap();
+    let offsets: Vec<i64> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["current_offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![8, 8]);
+    ok(
+        &[
+            "-b",
+            &b,
+            "group",
+            "reset-offsets",
+            "cli-g",
+            "--topic",
+            "gt",
+            "--shift-by",
+            "-3",
+            "--execute",
+        ],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &["-b", &b, "--json", "group", "describe", "cli-g"],
+        None,
+    ))
+    .unwrap();
+    let offsets: Vec<i64> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["current_offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![5, 5]);
+
+    ok(&["-b", &b, "group", "delete", "cli-g"], None);
+    let listed = ok(&["-b", &b, "group", "list"], None);
+    assert!(!listed.contains("cli-g"), "{listed}");
+    assert!(!run(&["-b", &b, "group", "describe", "cli-g"], None)
+        .status
+        .success());
+}
