@@ -82,9 +82,24 @@ fn member(bootstrap: &str, group: &str, topic: &str, extra: &[(&str, &str)]) -> 
                         .lock()
                         .unwrap()
                         .push((m.partition(), m.offset(), n));
-                    consumer
-                        .commit_message(&m, CommitMode::Sync)
-                        .expect("commit after processing");
+                    // A commit during a rebalance is refused (REBALANCE_IN_PROGRESS and friends)
+                    // as in Kafka; the record is then consumed again by the partition's next
+                    // owner (at least once), which the final committed-offset check covers.
+                    if let Err(e) = consumer.commit_message(&m, CommitMode::Sync) {
+                        use rdkafka::types::RDKafkaErrorCode as C;
+                        let code = e.rdkafka_error_code();
+                        assert!(
+                            matches!(
+                                code,
+                                Some(
+                                    C::RebalanceInProgress
+                                        | C::IllegalGeneration
+                                        | C::UnknownMemberId
+                                )
+                            ),
+                            "commit after processing failed: {e}"
+                        );
+                    }
                 }
                 if let Ok(list) = consumer.assignment() {
                     *assignment.lock().unwrap() =
