@@ -47,6 +47,8 @@ struct Member {
     thread: Option<std::thread::JoinHandle<()>>,
     consumed: Arc<Mutex<Vec<(i32, i64, u64)>>>,
     assignment: Arc<Mutex<BTreeSet<i32>>>,
+    /// Every distinct assignment the member has had, in order.
+    history: Arc<Mutex<Vec<BTreeSet<i32>>>>,
 }
 
 fn member(bootstrap: &str, group: &str, topic: &str, extra: &[(&str, &str)]) -> Member {
@@ -68,8 +70,10 @@ fn member(bootstrap: &str, group: &str, topic: &str, extra: &[(&str, &str)]) -> 
     let stop = Arc::new(AtomicBool::new(false));
     let consumed = Arc::new(Mutex::new(Vec::new()));
     let assignment = Arc::new(Mutex::new(BTreeSet::new()));
+    let history = Arc::new(Mutex::new(Vec::new()));
     let thread = {
         let (stop, consumed, assignment) = (stop.clone(), consumed.clone(), assignment.clone());
+        let history = history.clone();
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 if let Some(result) = consumer.poll(Duration::from_millis(100)) {
@@ -102,8 +106,13 @@ fn member(bootstrap: &str, group: &str, topic: &str, extra: &[(&str, &str)]) -> 
                     }
                 }
                 if let Ok(list) = consumer.assignment() {
-                    *assignment.lock().unwrap() =
+                    let now: BTreeSet<i32> =
                         list.elements().iter().map(|e| e.partition()).collect();
+                    let mut history = history.lock().unwrap();
+                    if history.last() != Some(&now) {
+                        history.push(now.clone());
+                    }
+                    *assignment.lock().unwrap() = now;
                 }
             }
             consumer.unsubscribe();
@@ -115,6 +124,7 @@ fn member(bootstrap: &str, group: &str, topic: &str, extra: &[(&str, &str)]) -> 
         thread: Some(thread),
         consumed,
         assignment,
+        history,
     }
 }
 
@@ -211,12 +221,24 @@ fn run_group(strategy: &str) {
         },
     );
     // One member leaves: the other two take over its partitions.
+    let (kept_a, since) = (a.assignment(), a.history.lock().unwrap().len());
     let consumed_by_c = c.stop();
     wait_until(
         "two members split six partitions",
         Duration::from_secs(30),
         || partitioned(&[&a, &b], 6),
     );
+    if strategy == "cooperative-sticky" {
+        // Incremental cooperative rebalancing: a member keeps consuming the partitions it
+        // already had; it is never revoked and reassigned them.
+        let history = a.history.lock().unwrap().clone();
+        for (i, set) in history.iter().enumerate().skip(since.saturating_sub(1)) {
+            assert!(
+                set.is_superset(&kept_a),
+                "cooperative: member kept {kept_a:?} but had {set:?} at step {i} of {history:?}"
+            );
+        }
+    }
     produce_spread(&bootstrap, &topic, 6, 600, 600);
     wait_until(
         "the next 600 records are consumed",
@@ -801,4 +823,55 @@ fn committed_offsets_survive_sigkill() {
     );
     broker.kill().unwrap();
     broker.wait().unwrap();
+}
+
+/// Offsets of an empty group expire `offsets.retention.minutes` after the last commit (1 minute,
+/// Kafka's minimum, so this test waits about a minute); a live group's offsets do not.
+#[test]
+fn offsets_of_an_empty_group_expire_and_a_live_groups_do_not() {
+    let broker = TestBroker::start(&[
+        "group.initial.rebalance.delay.ms=0",
+        "offsets.retention.minutes=1",
+        "offsets.retention.check.interval.ms=500",
+    ]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "ageing", 1, &[]);
+    produce_spread(&bootstrap, "ageing", 1, 0, 10);
+    // The "old" group only commits (no members).
+    let old: BaseConsumer = client_config(&bootstrap, &[("group.id", "old")])
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset("ageing", 0, Offset::Offset(7))
+        .unwrap();
+    old.commit(&list, CommitMode::Sync).expect("simple commit");
+    assert_eq!(
+        committed(&bootstrap, "old", "ageing", 1),
+        [(0, 7)].into_iter().collect()
+    );
+    // The "live" group keeps a member for the whole test.
+    let live = member(&bootstrap, "live", "ageing", &[]);
+    wait_until("the live member consumed", Duration::from_secs(30), || {
+        live.consumed_numbers().len() == 10
+    });
+    let started = Instant::now();
+    wait_until(
+        "the empty group's offset expires",
+        Duration::from_secs(120),
+        || committed(&bootstrap, "old", "ageing", 1)[&0] == -1,
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(40),
+        "not before the retention ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(
+        committed(&bootstrap, "live", "ageing", 1),
+        [(0, 10)].into_iter().collect(),
+        "a live group keeps its offsets"
+    );
+    live.stop();
+    // The expiry was written as a tombstone: it survives a restart.
+    let broker = broker.restart();
+    assert_eq!(committed(&broker.bootstrap(), "old", "ageing", 1)[&0], -1);
 }

@@ -191,13 +191,14 @@ impl GroupCoordinator {
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_expiry = crate::now_ms();
+            let expiry_every = broker.config.offsets_retention_check_interval_ms.max(1);
             loop {
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = tick.tick() => {
                         let now = crate::now_ms();
                         broker.groups.tick(&broker, now);
-                        if now - last_expiry >= 60_000 {
+                        if now - last_expiry >= expiry_every {
                             last_expiry = now;
                             broker.groups.expire_offsets(&broker, now);
                         }

@@ -120,6 +120,8 @@ pub struct BrokerConfig {
     pub offsets_topic_num_partitions: i32,
     /// `offsets.retention.minutes`.
     pub offsets_retention_minutes: i64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: i64,
     /// `group.initial.rebalance.delay.ms`.
     pub group_initial_rebalance_delay_ms: i64,
     /// `group.min.session.timeout.ms`. Invariant: `<= group_max_session_timeout_ms`.
@@ -252,6 +254,7 @@ impl BrokerConfig {
             cluster_id: read.optional_text("cluster.id"),
             offsets_topic_num_partitions: read.int("offsets.topic.num.partitions"),
             offsets_retention_minutes: read.long("offsets.retention.minutes"),
+            offsets_retention_check_interval_ms: read.long("offsets.retention.check.interval.ms"),
             group_initial_rebalance_delay_ms: read.long("group.initial.rebalance.delay.ms"),
             group_min_session_timeout_ms: read.int("group.min.session.timeout.ms"),
             group_max_session_timeout_ms: read.int("group.max.session.timeout.ms"),
