@@ -875,3 +875,49 @@ fn offsets_of_an_empty_group_expire_and_a_live_groups_do_not() {
     let broker = broker.restart();
     assert_eq!(committed(&broker.bootstrap(), "old", "ageing", 1)[&0], -1);
 }
+
+/// OffsetDelete refuses a topic an active consumer group subscribes to, and allows others.
+#[test]
+fn offset_delete_refuses_subscribed_topics_of_an_active_group() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "subscribed", 1, &[]);
+    create_topic(&bootstrap, "elsewhere", 1, &[]);
+    produce_spread(&bootstrap, "subscribed", 1, 0, 5);
+    let m = member(&bootstrap, "g-subs", "subscribed", &[]);
+    wait_until("the member consumed", Duration::from_secs(30), || {
+        m.consumed_numbers().len() == 5
+    });
+    let mut raw = RawClient::connect(&bootstrap);
+    let request = |topic: &str| {
+        let mut r = km::OffsetDeleteRequest::default();
+        r.group_id = km::GroupId("g-subs".to_string().into());
+        let mut t = km::offset_delete_request::OffsetDeleteRequestTopic::default();
+        t.name = km::TopicName(topic.to_string().into());
+        t.partitions = vec![km::offset_delete_request::OffsetDeleteRequestPartition::default()];
+        r.topics = vec![t];
+        r
+    };
+    let refused = raw.send(0, &request("subscribed"));
+    assert_eq!(
+        refused.topics[0].partitions[0].error_code, 86,
+        "GROUP_SUBSCRIBED_TO_TOPIC"
+    );
+    assert_eq!(
+        committed(&bootstrap, "g-subs", "subscribed", 1)[&0],
+        5,
+        "the offset is kept"
+    );
+    let allowed = raw.send(0, &request("elsewhere"));
+    assert_eq!(
+        (
+            allowed.error_code,
+            allowed.topics[0].partitions[0].error_code
+        ),
+        (0, 0)
+    );
+    m.stop();
+    let mut unknown = request("subscribed");
+    unknown.group_id = km::GroupId("no-such-group".to_string().into());
+    assert_eq!(raw.send(0, &unknown).error_code, 69, "GROUP_ID_NOT_FOUND");
+}
