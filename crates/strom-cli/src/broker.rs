@@ -57,6 +57,7 @@ pub fn run(args: BrokerArgs) -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,5 +108,31 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = terminate.recv() => tracing::info!("received SIGTERM"),
         _ = interrupt.recv() => tracing::info!("received SIGINT"),
+    }
+}
+
+/// A broker keeps three files open per segment (log, offset index, time index) plus one per
+/// connection, so the common soft limit of 1024 runs out near 300 partitions. Raise the soft
+/// limit to the hard limit, as Kafka's documentation asks operators to do by hand.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
+        {
+            return;
+        }
+        let before = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+            tracing::info!(
+                from = before,
+                to = limit.rlim_max,
+                "raised the open-file limit"
+            );
+        }
     }
 }
