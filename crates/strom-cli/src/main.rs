@@ -1,7 +1,7 @@
 //! The `strom` binary: argument parsing and wiring.
 //!
 //! `strom broker` runs a broker from `strom-broker`. The client commands (`topic`, `produce`,
-//! `consume`, `group`, `cluster`) talk to any Kafka-compatible cluster through librdkafka; they
+//! `consume`, `group`, `cluster`, `perf`) talk to any Kafka-compatible cluster through librdkafka; they
 //! live in this crate's modules for now because they are thin uses of that client, not domain
 //! logic.
 //!
@@ -15,6 +15,7 @@ mod format;
 mod group;
 mod native;
 mod output;
+mod perf;
 mod produce;
 mod topic;
 
@@ -69,6 +70,9 @@ enum Command {
     /// Show the cluster's brokers and controller.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Load generators: produce and consume throughput, send and end-to-end latency.
+    #[command(subcommand)]
+    Perf(perf::PerfCommand),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +114,7 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
         Command::Topic(command) => runtime()?.block_on(topic::run(&options, command)),
         Command::Produce(args) => runtime()?.block_on(produce::run(&options, args)),
         Command::Group(command) => runtime()?.block_on(group::run(&options, command)),
+        Command::Perf(command) => perf::run(&options, command),
     }
 }
 

@@ -1,0 +1,207 @@
+//! The load producer shared by `perf produce` and `perf e2e`.
+//!
+//! Records are enqueued with `ThreadedProducer::send`, which returns at once (a full local
+//! queue comes back as `QueueFull`, and the loop backs off briefly and retries), so many
+//! records are in flight. Each record carries its enqueue time, in nanoseconds since the run's
+//! origin, as its delivery opaque (a plain `usize`, so no allocation per record); librdkafka's
+//! delivery report, handled on the producer's polling thread, turns it into the send →
+//! acknowledgement latency the moment the acknowledgement is processed. (A `FutureProducer`
+//! would only observe a delivery when the send loop got round to awaiting its future, which
+//! inflates latencies under load.) The payload is copied by librdkafka at enqueue, so one
+//! buffer serves every record.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer,
+};
+use rdkafka::ClientConfig;
+
+use super::histogram::Histogram;
+use super::pacing::Pacer;
+use super::Window;
+use crate::client::ClientOptions;
+use crate::produce::{Acks, Compression};
+
+/// How long the send loop waits before retrying when librdkafka's queue is full.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_micros(500);
+
+/// librdkafka's `message.timeout.ms` unless the user sets it: Kafka's `delivery.timeout.ms`
+/// default. It bounds how long any record may stay unacknowledged.
+pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 120_000;
+
+/// How many failure reasons are kept to print.
+const FAILURES_KEPT: usize = 5;
+
+/// What the delivery reports told so far.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    /// Send → acknowledgement latency of every acknowledged record, in microseconds.
+    pub latency: Histogram,
+    /// Acknowledged records.
+    pub delivered: u64,
+    /// Records that failed, at enqueue or in delivery.
+    pub failed: u64,
+    /// The first few failure reasons.
+    pub failures: Vec<String>,
+    /// Acknowledgements since the last progress line.
+    pub window: Window,
+}
+
+impl DeliveryStats {
+    fn fail(&mut self, reason: String) {
+        self.failed += 1;
+        if self.failures.len() < FAILURES_KEPT {
+            self.failures.push(reason);
+        }
+    }
+}
+
+/// The producer context: the run's clock origin and the delivery statistics.
+pub struct LoadContext {
+    origin: Instant,
+    stats: Mutex<DeliveryStats>,
+}
+
+impl LoadContext {
+    /// Nanoseconds since the run's origin.
+    pub fn now_ns(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+
+    /// The statistics, locked.
+    pub fn stats(&self) -> MutexGuard<'_, DeliveryStats> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ClientContext for LoadContext {}
+
+impl ProducerContext for LoadContext {
+    /// The enqueue time in nanoseconds since the origin.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_ns: usize) {
+        let latency_us = self.now_ns().saturating_sub(sent_ns as u64) / 1000;
+        let mut stats = self.stats();
+        match result {
+            Ok(_) => {
+                stats.delivered += 1;
+                stats.latency.record(latency_us);
+                stats.window.record(latency_us);
+            }
+            Err((error, _)) => stats.fail(error.to_string()),
+        }
+    }
+}
+
+/// The producer used by the load generators.
+pub type LoadProducer = ThreadedProducer<LoadContext>;
+
+/// Creates the load producer from a complete configuration; `origin` is the clock every
+/// latency is measured against.
+pub fn create(config: &ClientConfig, origin: Instant) -> anyhow::Result<LoadProducer> {
+    config
+        .create_with_context(LoadContext {
+            origin,
+            stats: Mutex::new(DeliveryStats::default()),
+        })
+        .context("could not create the Kafka producer (check --producer-prop/--prop values)")
+}
+
+/// Enqueues `count` records of `payload` to `topic`, at most `rate` per second when given.
+/// Before each attempt `stamp(payload, now_ns)` may write the send time into the payload.
+/// Returns how many records were enqueued; failures to enqueue are counted in the stats.
+pub fn send_all(
+    producer: &LoadProducer,
+    topic: &str,
+    payload: &mut [u8],
+    count: u64,
+    rate: Option<u64>,
+    mut stamp: impl FnMut(&mut [u8], u64),
+) -> u64 {
+    let context = producer.context();
+    let mut pacer = rate.map(|rate| Pacer::new(rate, context.now_ns()));
+    let mut enqueued = 0;
+    for _ in 0..count {
+        if let Some(pacer) = &mut pacer {
+            while let Some(wait) = pacer.acquire(context.now_ns()) {
+                thread::sleep(wait);
+            }
+        }
+        loop {
+            let sent_ns = context.now_ns();
+            stamp(payload, sent_ns);
+            let record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, sent_ns as usize)
+                .payload(&*payload);
+            match producer.send(record) {
+                Ok(()) => {
+                    enqueued += 1;
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    thread::sleep(QUEUE_FULL_BACKOFF);
+                }
+                Err((error, _)) => {
+                    context.stats().fail(format!("could not enqueue: {error}"));
+                    break;
+                }
+            }
+        }
+    }
+    enqueued
+}
+
+/// Waits for every enqueued record to be acknowledged or to fail. Records still in flight
+/// after `timeout` are purged, which reports them to the delivery callback as failed.
+pub fn finish(producer: &LoadProducer, timeout: Duration) {
+    if let Err(error) = producer.flush(timeout) {
+        let stuck = producer.in_flight_count().max(0);
+        producer.purge(PurgeConfig::default().queue().inflight());
+        let _ = producer.flush(Duration::from_secs(5));
+        producer.context().stats().failures.insert(
+            0,
+            format!(
+                "{stuck} record(s) still unacknowledged after {} s: {error}",
+                timeout.as_secs()
+            ),
+        );
+    }
+}
+
+/// The flush timeout for a producer whose `message.timeout.ms` is `message_timeout_ms`:
+/// long enough for every record to either be acknowledged or time out.
+pub fn flush_timeout(message_timeout_ms: u64) -> Duration {
+    Duration::from_millis(message_timeout_ms.saturating_add(10_000))
+}
+
+/// The producer configuration of a load run: our connection options, the acks and
+/// compression flags, [`DEFAULT_MESSAGE_TIMEOUT_MS`], then the user's `--producer-prop`
+/// overrides. Returns it with the flush timeout that fits its `message.timeout.ms`.
+pub fn producer_config(
+    options: &ClientOptions,
+    acks: Acks,
+    compression: Compression,
+    producer_props: &[(String, String)],
+) -> (ClientConfig, Duration) {
+    let default_timeout = DEFAULT_MESSAGE_TIMEOUT_MS.to_string();
+    let mut config = options.config(&[
+        ("client.id", "strom-perf"),
+        ("acks", super::acks_value(acks)),
+        ("compression.type", super::compression_value(compression)),
+        ("message.timeout.ms", &default_timeout),
+    ]);
+    for (key, value) in producer_props {
+        config.set(key, value);
+    }
+    let message_timeout_ms = ["message.timeout.ms", "delivery.timeout.ms"]
+        .iter()
+        .find_map(|key| config.get(key).and_then(|value| value.parse::<u64>().ok()))
+        .unwrap_or(DEFAULT_MESSAGE_TIMEOUT_MS);
+    (config, flush_timeout(message_timeout_ms))
+}
