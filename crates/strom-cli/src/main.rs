@@ -335,6 +335,48 @@ mod tests {
     }
 
     #[test]
+    fn perf_produce_takes_an_unlimited_throughput_and_repeated_props() {
+        let cli = Cli::try_parse_from([
+            "strom",
+            "perf",
+            "produce",
+            "--topic",
+            "t",
+            "--num-records",
+            "10",
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+            "--acks",
+            "1",
+            "--producer-prop",
+            "linger.ms=1",
+            "--producer-prop",
+            "batch.size=65536",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Perf(perf::PerfCommand::Produce(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.throughput, -1);
+        assert_eq!(args.acks, produce::Acks::Leader);
+        assert_eq!(args.producer_props, ["linger.ms=1", "batch.size=65536"]);
+        assert!(cli.json);
+        let e2e = ["strom", "perf", "e2e", "--topic", "t", "--rate", "10"];
+        assert!(Cli::try_parse_from(e2e).is_err(), "--duration is required");
+        let cli = Cli::try_parse_from([&e2e[..], &["--duration", "2.5"]].concat()).unwrap();
+        let Command::Perf(perf::PerfCommand::E2e(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(
+            (args.rate, args.duration, args.record_size),
+            (10, 2.5, 1024)
+        );
+    }
+
+    #[test]
     fn broker_takes_a_file_and_repeated_sets() {
         let cli = Cli::try_parse_from([
             "strom",

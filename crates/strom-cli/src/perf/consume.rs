@@ -131,6 +131,10 @@ pub fn run(options: &ClientOptions, args: ConsumeArgs) -> anyhow::Result<()> {
         .create()
         .context("could not create the Kafka consumer (check --consumer-prop/--prop values)")?;
 
+    // Learn the leaders on this client before the clock starts: librdkafka defers the first
+    // offset lookup of a partition whose leader it does not know yet by its retry interval
+    // (500 ms), which would count as start-up time that no real, running consumer has.
+    options.fetch_metadata(&consumer, Some(&args.topic))?;
     let start = Instant::now();
     if args.group.is_some() {
         consumer
