@@ -132,13 +132,20 @@ async fn write_replies(
     while let Some(reply) = pending.recv().await {
         let frame = match reply {
             Reply::Ready(frame) => frame,
-            Reply::Later(task) => match task.await {
-                Ok(frame) => frame,
-                Err(e) => {
-                    tracing::error!(error = %e, "a request task failed; closing the connection");
+            Reply::Later(task) => {
+                // Whatever is buffered must not wait behind a reply that is still being
+                // worked on (a produce waiting for its sync, a parked fetch).
+                if !task.is_finished() && writer.flush().await.is_err() {
                     return;
                 }
-            },
+                match task.await {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a request task failed; closing the connection");
+                        return;
+                    }
+                }
+            }
             Reply::Nothing => continue,
         };
         if writer.write_all(&frame).await.is_err() {
