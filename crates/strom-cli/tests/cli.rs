@@ -420,17 +420,7 @@ fn group_commands_list_describe_reset_and_delete() {
         None,
     );
     assert!(dry.contains("NEW-OFFSET"), "{dry}");
-    let json: serde_json::Value = serde_json::from_str(&ok(
-        &["-b", &b, "--json", "group", "describe", "cli-g"],
-        None,
-    ))
-    .unwrap();
-    let still: i64 = json["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["current_offset"].as_i64().unwrap_or(0))
-        .sum();
+    let still: i64 = described_offsets(&b, "cli-g").iter().flatten().sum();
     assert_eq!(still, 6, "a dry run commits nothing");
     ok(
         &[
@@ -447,18 +437,7 @@ fn group_commands_list_describe_reset_and_delete() {
         ],
         None,
     );
-    let json: serde_json::Value = serde_json::from_str(&ok(
-        &["-b", &b, "--json", "group", "describe", "cli-g"],
-        None,
-    ))
-    .unwrap();
-    let offsets: Vec<i64> = json["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["current_offset"].as_i64().unwrap())
-        .collect();
-    assert_eq!(offsets, vec![8, 8]);
+    assert_eq!(described_offsets(&b, "cli-g"), vec![Some(8), Some(8)]);
     ok(
         &[
             "-b",
@@ -474,18 +453,7 @@ fn group_commands_list_describe_reset_and_delete() {
         ],
         None,
     );
-    let json: serde_json::Value = serde_json::from_str(&ok(
-        &["-b", &b, "--json", "group", "describe", "cli-g"],
-        None,
-    ))
-    .unwrap();
-    let offsets: Vec<i64> = json["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["current_offset"].as_i64().unwrap())
-        .collect();
-    assert_eq!(offsets, vec![5, 5]);
+    assert_eq!(described_offsets(&b, "cli-g"), vec![Some(5), Some(5)]);
 
     ok(&["-b", &b, "group", "delete", "cli-g"], None);
     let listed = ok(&["-b", &b, "group", "list"], None);
@@ -493,4 +461,19 @@ fn group_commands_list_describe_reset_and_delete() {
     assert!(!run(&["-b", &b, "group", "describe", "cli-g"], None)
         .status
         .success());
+}
+
+/// The CURRENT-OFFSET column of `strom group describe --json` (None where nothing is committed).
+fn described_offsets(bootstrap: &str, group: &str) -> Vec<Option<i64>> {
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &["-b", bootstrap, "--json", "group", "describe", group],
+        None,
+    ))
+    .unwrap();
+    json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["current_offset"].as_i64())
+        .collect()
 }

@@ -434,17 +434,7 @@ pub(crate) mod test_builder {
 
         /// Encodes the batch with `compress` applied to the records section.
         fn encode_with(&self, compress: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
-            fn varlong(out: &mut Vec<u8>, value: i64) {
-                let mut raw = ((value << 1) ^ (value >> 63)) as u64;
-                loop {
-                    if raw < 0x80 {
-                        out.push(raw as u8);
-                        return;
-                    }
-                    out.push((raw as u8 & 0x7f) | 0x80);
-                    raw >>= 7;
-                }
-            }
+            use crate::records::put_varlong as varlong;
             let mut records = Vec::new();
             for (i, (ts_delta, value)) in self.records.iter().enumerate() {
                 let mut body = vec![0u8];

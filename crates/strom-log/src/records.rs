@@ -23,7 +23,8 @@ pub struct Record {
     pub value: Option<Bytes>,
 }
 
-fn put_varlong(out: &mut Vec<u8>, value: i64) {
+/// Appends a zig-zag varint (the record format's varlong).
+pub(crate) fn put_varlong(out: &mut Vec<u8>, value: i64) {
     let mut raw = ((value << 1) ^ (value >> 63)) as u64;
     loop {
         if raw < 0x80 {
