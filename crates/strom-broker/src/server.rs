@@ -104,10 +104,9 @@ async fn connection(
             tracing::warn!(%peer, size, max = max_frame, "closing connection: request frame size exceeds socket.request.max.bytes or is negative");
             break;
         }
-        let mut frame = BytesMut::zeroed(size as usize);
-        if reader.read_exact(&mut frame).await.is_err() {
+        let Some(frame) = read_frame(&mut reader, size as usize).await else {
             break;
-        }
+        };
         match crate::dispatch::dispatch(&broker, frame.freeze(), peer) {
             Ok(reply) => {
                 if replies.send(reply).await.is_err() {
@@ -122,6 +121,22 @@ async fn connection(
     }
     drop(replies);
     let _ = writer_task.await;
+}
+
+/// Reads a frame body of exactly `size` bytes into uninitialised capacity (no zeroing pass:
+/// produce frames are large). `None` when the connection ends first.
+async fn read_frame(reader: &mut tokio::net::tcp::OwnedReadHalf, size: usize) -> Option<BytesMut> {
+    use bytes::BufMut;
+    let mut frame = BytesMut::with_capacity(size);
+    while frame.len() < size {
+        let wanted = size - frame.len();
+        // `limit` keeps the read inside this frame even when the allocation has spare room.
+        match reader.read_buf(&mut (&mut frame).limit(wanted)).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+    Some(frame)
 }
 
 async fn write_replies(

@@ -356,11 +356,13 @@ impl Segment {
     pub(crate) fn append(
         &mut self,
         header: &BatchHeader,
-        bytes: &[u8],
+        head: &[u8],
+        tail: &[u8],
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<(), LogError> {
-        assert_eq!(header.total_len(), bytes.len(), "header/bytes length");
+        let len = head.len() + tail.len();
+        assert_eq!(header.total_len(), len, "header/bytes length");
         assert!(
             header.base_offset >= self.next_offset,
             "batch offset {} below segment end {}",
@@ -368,11 +370,15 @@ impl Segment {
             self.next_offset
         );
         let position = self.size;
+        // Two writes (the rewritten header, then the records from the request's buffer) cost
+        // less than copying the batch; a crash between them leaves a torn tail, which recovery
+        // truncates like any other.
         self.file
-            .write_all_at(bytes, position)
+            .write_all_at(head, position)
+            .and_then(|()| self.file.write_all_at(tail, position + head.len() as u64))
             .map_err(|e| LogError::io(&self.log_path, e))?;
         self.index_batch(header, position, config)?;
-        self.size += bytes.len() as u64;
+        self.size += len as u64;
         self.rolling_base_ms.get_or_insert(now_ms);
         Ok(())
     }

@@ -325,28 +325,40 @@ impl Log {
             }
         }
         let base_offset = self.log_end_offset();
-        let mut bytes = BytesMut::from(records);
-        assign_offset(&mut bytes, base_offset, leader_epoch);
-        let log_append_time_ms = if log_append_time {
-            set_log_append_time(&mut bytes, now_ms);
-            now_ms
+        // Only the batch header changes. baseOffset and partitionLeaderEpoch are outside the
+        // CRC, so the header is rewritten in a small copy and the records are written straight
+        // from the request's buffer. LogAppendTime changes CRC-covered fields and the CRC, so
+        // that case rewrites a copy of the whole batch.
+        let (head, tail, log_append_time_ms) = if log_append_time {
+            let mut whole = BytesMut::from(records);
+            assign_offset(&mut whole, base_offset, leader_epoch);
+            set_log_append_time(&mut whole, now_ms);
+            let whole = whole.freeze();
+            let mut head = [0u8; crate::BATCH_HEADER_LEN];
+            head.copy_from_slice(&whole[..crate::BATCH_HEADER_LEN]);
+            (head, whole.slice(crate::BATCH_HEADER_LEN..), now_ms)
         } else {
-            -1
+            let mut head = [0u8; crate::BATCH_HEADER_LEN];
+            head.copy_from_slice(&records[..crate::BATCH_HEADER_LEN]);
+            assign_offset(&mut head, base_offset, leader_epoch);
+            (head, records.slice(crate::BATCH_HEADER_LEN..), -1)
         };
-        let header = BatchHeader::parse(&bytes).expect("validated batch");
+        let header = BatchHeader::parse(&head).expect("validated batch");
         assert_eq!(header.base_offset, base_offset);
-        assert_eq!(header.total_len(), bytes.len());
-        if self
-            .active()
-            .should_roll(bytes.len(), header.last_offset(), &self.config, now_ms)
-        {
+        assert_eq!(header.total_len(), crate::BATCH_HEADER_LEN + tail.len());
+        if self.active().should_roll(
+            header.total_len(),
+            header.last_offset(),
+            &self.config,
+            now_ms,
+        ) {
             self.roll()?;
         }
         let config = &self.config;
         self.segments
             .last_mut()
             .expect("active segment")
-            .append(&header, &bytes, config, now_ms)?;
+            .append(&header, &head, &tail, config, now_ms)?;
         self.producer_state.update(&header);
         self.leader_epochs
             .assign(leader_epoch, header.base_offset)
