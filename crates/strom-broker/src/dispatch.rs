@@ -337,7 +337,10 @@ pub fn encode_frame<R: Encodable>(
     body: &R,
 ) -> Bytes {
     let header_version = api.response_header_version(version);
-    let mut buf = BytesMut::with_capacity(64);
+    // Sized up front: a fetch response carries megabytes of records, and growing the buffer
+    // by doubling would copy them several times.
+    let body_size = body.compute_size(version).unwrap_or(0);
+    let mut buf = BytesMut::with_capacity(64 + body_size);
     buf.put_i32(0);
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
