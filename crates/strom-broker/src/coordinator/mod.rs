@@ -248,13 +248,17 @@ impl GroupCoordinator {
             .offsets
             .expire(now_ms, self.offsets_retention_ms, &is_empty_since);
         drop(state);
+        // One batch of tombstones per group, not one write per offset.
+        let mut by_group: HashMap<&str, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
         for (group, topic, partition) in &expired {
-            let key = RecordKey::Offset {
-                group: group.clone(),
-                topic: topic.clone(),
-                partition: *partition,
-            };
-            self.write(broker, group, &[(key.encode(), None)], now_ms);
+            by_group.entry(group).or_default().push(offset_tombstone(
+                group,
+                topic.clone(),
+                *partition,
+            ));
+        }
+        for (group, records) in by_group {
+            self.write(broker, group, &records, now_ms);
         }
         if !expired.is_empty() {
             tracing::info!(
@@ -443,6 +447,28 @@ impl GroupCoordinator {
         }
     }
 
+    /// Writes records to the group's partition and waits until they are on disk. A write that
+    /// cannot be made or synced is `COORDINATOR_NOT_AVAILABLE`, so the client retries.
+    async fn write_durable(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        records: &[(Bytes, Option<Bytes>)],
+        now_ms: i64,
+    ) -> Result<(), ErrorCode> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let unavailable = kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code();
+        let (partition, end) = self
+            .write(broker, group_id, records, now_ms)
+            .ok_or(unavailable)?;
+        partition.wait_durable(end).await.map_err(|e| {
+            tracing::error!(group = group_id, error = %e, "fdatasync of __consumer_offsets failed");
+            unavailable
+        })
+    }
+
     /// Checks that a commit by (member, generation) is allowed now.
     pub fn validate_commit(
         &self,
@@ -472,7 +498,6 @@ impl GroupCoordinator {
         if offsets.is_empty() {
             return Ok(());
         }
-        let storage = kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code();
         let records: Vec<(Bytes, Option<Bytes>)> = offsets
             .iter()
             .map(|(topic, partition, c)| {
@@ -491,13 +516,8 @@ impl GroupCoordinator {
                 (key.encode(), Some(value.encode()))
             })
             .collect();
-        let (partition, end) = self
-            .write(broker, group_id, &records, now_ms)
-            .ok_or(storage)?;
-        partition.wait_durable(end).await.map_err(|e| {
-            tracing::error!(group = group_id, error = %e, "fdatasync of committed offsets failed");
-            storage
-        })?;
+        self.write_durable(broker, group_id, &records, now_ms)
+            .await?;
         let mut state = self.state.lock().unwrap();
         for (topic, partition, c) in offsets {
             state.offsets.commit(group_id, &topic, partition, c);
@@ -596,34 +616,12 @@ impl GroupCoordinator {
             state.empty_since.remove(group_id);
             offsets
         };
-        let mut records: Vec<(Bytes, Option<Bytes>)> = offsets
+        // The group record's tombstone was written by `mark_dead`'s Persist effect above.
+        let records: Vec<_> = offsets
             .into_iter()
-            .map(|((topic, partition), _)| {
-                (
-                    RecordKey::Offset {
-                        group: group_id.to_string(),
-                        topic,
-                        partition,
-                    }
-                    .encode(),
-                    None,
-                )
-            })
+            .map(|((topic, partition), _)| offset_tombstone(group_id, topic, partition))
             .collect();
-        records.push((
-            RecordKey::Group {
-                group: group_id.to_string(),
-            }
-            .encode(),
-            None,
-        ));
-        if let Some((partition, end)) = self.write(broker, group_id, &records, now_ms) {
-            partition
-                .wait_durable(end)
-                .await
-                .map_err(|_| E::CoordinatorNotAvailable.code())?;
-        }
-        Ok(())
+        self.write_durable(broker, group_id, &records, now_ms).await
     }
 
     /// OffsetDelete: removes the given partitions' offsets unless the group is active and
@@ -663,28 +661,12 @@ impl GroupCoordinator {
             }
             (codes, removed)
         };
-        let records: Vec<(Bytes, Option<Bytes>)> = removed
+        let records: Vec<_> = removed
             .into_iter()
-            .map(|(topic, partition)| {
-                (
-                    RecordKey::Offset {
-                        group: group_id.to_string(),
-                        topic,
-                        partition,
-                    }
-                    .encode(),
-                    None,
-                )
-            })
+            .map(|(topic, partition)| offset_tombstone(group_id, topic, partition))
             .collect();
-        if !records.is_empty() {
-            if let Some((partition, end)) = self.write(broker, group_id, &records, now_ms) {
-                partition
-                    .wait_durable(end)
-                    .await
-                    .map_err(|_| E::CoordinatorNotAvailable.code())?;
-            }
-        }
+        self.write_durable(broker, group_id, &records, now_ms)
+            .await?;
         Ok(codes)
     }
 }
@@ -778,4 +760,14 @@ fn for_each_record(
             return;
         }
     }
+}
+
+/// The record that deletes a committed offset.
+fn offset_tombstone(group: &str, topic: String, partition: i32) -> (Bytes, Option<Bytes>) {
+    let key = RecordKey::Offset {
+        group: group.to_string(),
+        topic,
+        partition,
+    };
+    (key.encode(), None)
 }
