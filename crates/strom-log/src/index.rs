@@ -8,11 +8,10 @@
 //! position at or before the batch holding any larger offset. The index is a hint: recovery
 //! rebuilds it from the log, and a reader always confirms it by reading batch headers.
 
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::entry_file::EntryFile;
 use crate::error::LogError;
 
 const ENTRY_LEN: usize = 8;
@@ -20,8 +19,7 @@ const ENTRY_LEN: usize = 8;
 /// The offset index of one segment: in memory as a vector, on disk as an append-only file.
 #[derive(Debug)]
 pub(crate) struct OffsetIndex {
-    path: PathBuf,
-    file: File,
+    file: EntryFile,
     base_offset: i64,
     /// Invariant: both fields strictly increase from one entry to the next.
     entries: Vec<(u32, u32)>,
@@ -38,16 +36,8 @@ impl OffsetIndex {
         max_entries: usize,
         log_size: u64,
     ) -> Result<(OffsetIndex, bool), LogError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| LogError::io(path, e))?;
-        let bytes = std::fs::read(path).map_err(|e| LogError::io(path, e))?;
+        let (file, bytes) = EntryFile::open(path, ENTRY_LEN)?;
         let mut index = OffsetIndex {
-            path: path.to_path_buf(),
             file,
             base_offset,
             entries: Vec::with_capacity(bytes.len() / ENTRY_LEN),
@@ -115,10 +105,7 @@ impl OffsetIndex {
         let mut entry = [0u8; ENTRY_LEN];
         entry[0..4].copy_from_slice(&relative.to_be_bytes());
         entry[4..8].copy_from_slice(&position.to_be_bytes());
-        let at = (self.entries.len() * ENTRY_LEN) as u64;
-        self.file
-            .write_all_at(&entry, at)
-            .map_err(|e| LogError::io(&self.path, e))?;
+        self.file.write(self.entries.len(), &entry)?;
         self.entries.push((relative, position));
         Ok(())
     }
@@ -126,25 +113,17 @@ impl OffsetIndex {
     /// Drops every entry and empties the file, before a rebuild.
     pub(crate) fn reset(&mut self) -> Result<(), LogError> {
         self.entries.clear();
-        self.file
-            .set_len(0)
-            .map_err(|e| LogError::io(&self.path, e))
+        self.file.clear()
     }
 
     /// Trims the file to its entries (a failed append may have left a partial entry) and syncs it.
     pub(crate) fn trim_and_sync(&self) -> Result<(), LogError> {
-        let len = (self.entries.len() * ENTRY_LEN) as u64;
-        self.file
-            .set_len(len)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| LogError::io(&self.path, e))
+        self.file.trim_and_sync(self.entries.len())
     }
 
     /// Syncs the file's data.
     pub(crate) fn sync(&self) -> Result<(), LogError> {
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))
+        self.file.sync()
     }
 
     /// Number of entries.

@@ -33,6 +33,7 @@ pub use batch::{BatchError, BatchHeader, BATCH_HEADER_LEN};
 pub use config::LogConfig;
 pub use error::{AppendError, LogError, ReadError};
 pub mod checkpoint;
+mod entry_file;
 mod index;
 pub mod leader_epoch;
 pub mod log;

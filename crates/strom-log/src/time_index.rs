@@ -7,10 +7,9 @@
 //! offset index's cadence, and once more when the segment stops being active, so the last entry
 //! of an inactive segment is its largest timestamp. Both fields strictly increase.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::entry_file::EntryFile;
 use crate::error::LogError;
 
 const ENTRY_LEN: usize = 12;
@@ -18,8 +17,7 @@ const ENTRY_LEN: usize = 12;
 /// The time index of one segment: in memory as a vector, on disk as an append-only file.
 #[derive(Debug)]
 pub(crate) struct TimeIndex {
-    path: PathBuf,
-    file: File,
+    file: EntryFile,
     base_offset: i64,
     /// Invariant: timestamps and relative offsets both strictly increase.
     entries: Vec<(i64, u32)>,
@@ -34,16 +32,8 @@ impl TimeIndex {
         base_offset: i64,
         next_offset_bound: Option<i64>,
     ) -> Result<(TimeIndex, bool), LogError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| LogError::io(path, e))?;
-        let bytes = std::fs::read(path).map_err(|e| LogError::io(path, e))?;
+        let (file, bytes) = EntryFile::open(path, ENTRY_LEN)?;
         let mut index = TimeIndex {
-            path: path.to_path_buf(),
             file,
             base_offset,
             entries: Vec::with_capacity(bytes.len() / ENTRY_LEN),
@@ -101,10 +91,7 @@ impl TimeIndex {
         let mut entry = [0u8; ENTRY_LEN];
         entry[0..8].copy_from_slice(&timestamp.to_be_bytes());
         entry[8..12].copy_from_slice(&relative.to_be_bytes());
-        let at = (self.entries.len() * ENTRY_LEN) as u64;
-        self.file
-            .write_all_at(&entry, at)
-            .map_err(|e| LogError::io(&self.path, e))?;
+        self.file.write(self.entries.len(), &entry)?;
         self.entries.push((timestamp, relative));
         Ok(())
     }
@@ -112,25 +99,17 @@ impl TimeIndex {
     /// Drops every entry and empties the file, before a rebuild.
     pub(crate) fn reset(&mut self) -> Result<(), LogError> {
         self.entries.clear();
-        self.file
-            .set_len(0)
-            .map_err(|e| LogError::io(&self.path, e))
+        self.file.clear()
     }
 
     /// Trims the file to its entries and syncs it.
     pub(crate) fn trim_and_sync(&self) -> Result<(), LogError> {
-        let len = (self.entries.len() * ENTRY_LEN) as u64;
-        self.file
-            .set_len(len)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| LogError::io(&self.path, e))
+        self.file.trim_and_sync(self.entries.len())
     }
 
     /// Syncs the file's data.
     pub(crate) fn sync(&self) -> Result<(), LogError> {
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))
+        self.file.sync()
     }
 }
 
