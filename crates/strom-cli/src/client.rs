@@ -3,7 +3,7 @@
 //!
 //! This module does not talk to a broker itself; the command modules do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -82,6 +82,33 @@ impl ClientOptions {
         consumer
             .fetch_metadata(topic, self.timeout())
             .map_err(|error| self.unreachable(error))
+    }
+
+    /// The topic's partition ids, ascending; `None` when the topic does not exist (or has an
+    /// error or no partitions).
+    pub fn partitions_of(
+        &self,
+        consumer: &BaseConsumer,
+        topic: &str,
+    ) -> anyhow::Result<Option<BTreeSet<i32>>> {
+        let metadata = self.fetch_metadata(consumer, Some(topic))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|found| found.name() == topic)
+            .filter(|found| found.error().is_none() && !found.partitions().is_empty())
+            .map(|found| found.partitions().iter().map(|p| p.id()).collect()))
+    }
+
+    /// As [`ClientOptions::partitions_of`], with a missing topic as an error that says so.
+    pub fn existing_partitions(
+        &self,
+        consumer: &BaseConsumer,
+        topic: &str,
+    ) -> anyhow::Result<BTreeSet<i32>> {
+        self.partitions_of(consumer, topic)?.ok_or_else(|| {
+            anyhow::anyhow!("topic {topic:?} does not exist (use `strom topic list`)")
+        })
     }
 
     /// Looks up one offset per partition with ListOffsets: `timestamp` is a time in

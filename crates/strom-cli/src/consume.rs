@@ -191,19 +191,7 @@ pub fn run(options: &ClientOptions, args: ConsumeArgs) -> anyhow::Result<()> {
         .create()
         .context("could not create the Kafka consumer (check --prop values)")?;
 
-    let metadata = options.fetch_metadata(&consumer, Some(&args.topic))?;
-    let topic = metadata
-        .topics()
-        .iter()
-        .find(|topic| topic.name() == args.topic)
-        .filter(|topic| topic.error().is_none() && !topic.partitions().is_empty());
-    let Some(topic) = topic else {
-        bail!(
-            "topic {:?} does not exist (use `strom topic list`)",
-            args.topic
-        );
-    };
-    let all_partitions: BTreeSet<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+    let all_partitions = options.existing_partitions(&consumer, &args.topic)?;
     for partition in &args.partitions {
         if !all_partitions.contains(partition) {
             bail!(

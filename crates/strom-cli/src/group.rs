@@ -667,19 +667,7 @@ fn reset_offsets(options: &ClientOptions, args: ResetOffsetsArgs) -> anyhow::Res
         }
     }
 
-    let metadata = options.fetch_metadata(&consumer, Some(&args.topic))?;
-    let topic = metadata
-        .topics()
-        .iter()
-        .find(|topic| topic.name() == args.topic)
-        .filter(|topic| topic.error().is_none() && !topic.partitions().is_empty());
-    let Some(topic) = topic else {
-        bail!(
-            "topic {:?} does not exist (use `strom topic list`)",
-            args.topic
-        );
-    };
-    let existing: BTreeSet<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+    let existing = options.existing_partitions(&consumer, &args.topic)?;
     let partitions: Vec<i32> = if args.partitions.is_empty() {
         existing.iter().copied().collect()
     } else {

@@ -145,17 +145,8 @@ fn topic_partitions(
 ) -> anyhow::Result<Option<Vec<i32>>> {
     let consumer = options.metadata_consumer()?;
     let lookup = || -> anyhow::Result<Option<Vec<i32>>> {
-        let metadata = options.fetch_metadata(&consumer, Some(topic))?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .find(|found| found.name() == topic)
-            .filter(|found| found.error().is_none() && !found.partitions().is_empty())
-            .map(|found| {
-                let mut ids: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
-                ids.sort_unstable();
-                ids
-            }))
+        let partitions = options.partitions_of(&consumer, topic)?;
+        Ok(partitions.map(|ids| ids.into_iter().collect()))
     };
     if let Some(partitions) = lookup()? {
         if let Some(wanted) = create.filter(|&n| n as usize != partitions.len()) {
