@@ -123,16 +123,25 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
         return Reply::Ready(ctx.respond(&response));
     }
     Reply::Later(tokio::spawn(async move {
-        let waits: Vec<_> = to_sync
-            .iter()
-            .map(|(_, _, partition, end)| {
-                let partition = partition.clone();
-                let end = *end;
-                tokio::spawn(async move { partition.wait_durable(end).await })
-            })
-            .collect();
-        for ((t, p, partition, _), wait) in to_sync.into_iter().zip(waits) {
-            let outcome = wait.await.expect("a durability wait does not panic");
+        // Partitions sync concurrently; the usual single-partition produce needs no extra task.
+        let outcomes: Vec<std::io::Result<()>> = if let [(_, _, partition, end)] = &to_sync[..] {
+            vec![partition.wait_durable(*end).await]
+        } else {
+            let waits: Vec<_> = to_sync
+                .iter()
+                .map(|(_, _, partition, end)| {
+                    let partition = partition.clone();
+                    let end = *end;
+                    tokio::spawn(async move { partition.wait_durable(end).await })
+                })
+                .collect();
+            let mut outcomes = Vec::with_capacity(waits.len());
+            for wait in waits {
+                outcomes.push(wait.await.expect("a durability wait does not panic"));
+            }
+            outcomes
+        };
+        for ((t, p, partition, _), outcome) in to_sync.into_iter().zip(outcomes) {
             if let Err(e) = outcome {
                 tracing::error!(partition = %partition.topic_partition, error = %e, "fdatasync failed; the produce is not acknowledged");
                 let slot = &mut response.responses[t].partition_responses[p];
