@@ -117,12 +117,21 @@ fn spawn_broker(data: &Path, port: u16, log: &Path) -> Child {
     child
 }
 
+/// The broker binds its listener before it opens storage (a port conflict fails fast), so a
+/// connectable port does not mean recovery is over: wait for the line itself.
 fn logs_loaded_line(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap();
-    text.lines()
-        .find(|l| l.contains("logs loaded"))
-        .unwrap_or_else(|| panic!("no 'logs loaded' line in:\n{text}"))
-        .to_string()
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("logs loaded")) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 'logs loaded' line in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
