@@ -14,6 +14,7 @@ pub mod background;
 pub mod broker;
 pub mod coordinator;
 pub mod dispatch;
+pub mod frame;
 pub mod group;
 pub mod handlers;
 pub mod partition;

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
+use crate::frame::{Frame, Part};
 
 /// Requests a connection may have outstanding before the reader pauses.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -30,6 +31,8 @@ pub enum Reply {
     Ready(Bytes),
     /// A task that yields the response frame.
     Later(JoinHandle<Bytes>),
+    /// A task that yields a response frame with file ranges in it (a fetch).
+    LaterFrame(JoinHandle<Frame>),
     /// No response (a produce with `acks=0`).
     Nothing,
 }
@@ -146,25 +149,29 @@ async fn write_replies(
     let mut writer = BufWriter::with_capacity(256 * 1024, writer);
     while let Some(reply) = pending.recv().await {
         let frame = match reply {
-            Reply::Ready(frame) => frame,
-            Reply::Later(task) => {
-                // Whatever is buffered must not wait behind a reply that is still being
-                // worked on (a produce waiting for its sync, a parked fetch).
-                if !task.is_finished() && writer.flush().await.is_err() {
-                    return;
-                }
-                match task.await {
-                    Ok(frame) => frame,
-                    Err(e) => {
-                        tracing::error!(error = %e, "a request task failed; closing the connection");
-                        return;
-                    }
-                }
-            }
+            Reply::Ready(frame) => Frame::from_bytes(frame),
+            Reply::Later(task) => match finish(&mut writer, task).await {
+                Some(frame) => Frame::from_bytes(frame),
+                None => return,
+            },
+            Reply::LaterFrame(task) => match finish(&mut writer, task).await {
+                Some(frame) => frame,
+                None => return,
+            },
             Reply::Nothing => continue,
         };
-        if writer.write_all(&frame).await.is_err() {
-            return;
+        for part in &frame.parts {
+            let sent = match part {
+                Part::Bytes(bytes) => writer.write_all(bytes).await,
+                Part::File(slice) => match writer.flush().await {
+                    Ok(()) => crate::frame::send_file(writer.get_ref().as_ref(), slice).await,
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "writing a response failed; closing the connection");
+                return;
+            }
         }
         // Flush when nothing else is ready, so pipelined responses share one write.
         if pending.is_empty() && writer.flush().await.is_err() {
@@ -172,4 +179,23 @@ async fn write_replies(
         }
     }
     let _ = writer.flush().await;
+}
+
+/// Waits for a reply that is still being worked on. Whatever is buffered is flushed first, so
+/// it does not wait behind a produce waiting for its sync or a parked fetch. `None` closes the
+/// connection.
+async fn finish<T>(
+    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    task: JoinHandle<T>,
+) -> Option<T> {
+    if !task.is_finished() && writer.flush().await.is_err() {
+        return None;
+    }
+    match task.await {
+        Ok(frame) => Some(frame),
+        Err(e) => {
+            tracing::error!(error = %e, "a request task failed; closing the connection");
+            None
+        }
+    }
 }

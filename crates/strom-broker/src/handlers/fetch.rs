@@ -11,14 +11,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
-use strom_log::ReadError;
+use strom_log::{FileSlice, ReadError};
 use tokio::sync::Notify;
 
 use crate::broker::{leader_epoch_error, Broker};
 use crate::dispatch::RequestContext;
+use crate::frame::{Frame, Part};
 use crate::partition::Partition;
 use crate::server::Reply;
 
@@ -87,7 +89,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
         request.max_bytes as usize
     };
     let read_committed = request.isolation_level == 1;
-    Reply::Later(tokio::spawn(async move {
+    Reply::LaterFrame(tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + max_wait;
         let notify = Arc::new(Notify::new());
         loop {
@@ -96,42 +98,58 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
                     partition.add_waiter(&notify);
                 }
             }
-            let (response, bytes, errors) =
-                read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
+            let read = read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
             let now = tokio::time::Instant::now();
-            if bytes >= min_bytes || errors || now >= deadline || wanted.is_empty() {
-                return ctx.respond(&response);
+            if read.bytes >= min_bytes || read.errors || now >= deadline || wanted.is_empty() {
+                return encode_response(&ctx, read.response, read.files);
             }
             if tokio::time::timeout_at(deadline, notify.notified())
                 .await
                 .is_err()
             {
-                let (response, _, _) =
-                    read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
-                return ctx.respond(&response);
+                let read = read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
+                return encode_response(&ctx, read.response, read.files);
             }
         }
     }))
 }
 
-/// Reads every wanted partition once. Returns the response, the record bytes in it, and
-/// whether any partition has an error.
+/// Record data at least this large is sent from the segment file with `sendfile`; smaller
+/// ranges are read into the response buffer, where a copy costs less than the extra syscalls.
+pub const SENDFILE_MIN_BYTES: usize = 32 * 1024;
+
+/// One pass over the wanted partitions.
+struct Read {
+    /// The response; partitions whose records are in `files` have `records: None` here.
+    response: FetchResponse,
+    /// Per partition, in response order, the file range that holds its records, if they are
+    /// to be sent from the file.
+    files: Vec<Option<FileSlice>>,
+    /// Record bytes in the response.
+    bytes: usize,
+    /// True if any partition has an error.
+    errors: bool,
+}
+
+/// Reads every wanted partition once.
 fn read_all(
     skeleton: &FetchResponse,
     wanted: &[Wanted],
     max_bytes: usize,
     read_committed: bool,
     version: i16,
-) -> (FetchResponse, usize, bool) {
+) -> Read {
     // The log start offset is carried from version 5; older versions keep the default.
     let with_start = |offset: i64| if version >= 5 { offset } else { -1 };
     let mut response = skeleton.clone();
     let mut remaining = max_bytes;
     let mut total = 0usize;
     let mut errors = false;
+    let mut files = Vec::with_capacity(wanted.len());
     // Like Kafka: the first partition that returns data may exceed the limits by one batch.
     let mut min_one_message = true;
     for w in wanted {
+        let mut file = None;
         let mut data = PartitionData::default();
         data.partition_index = w.index;
         data.aborted_transactions = if read_committed {
@@ -152,18 +170,23 @@ fn read_all(
                         data.last_stable_offset = info.high_watermark;
                         data.log_start_offset = with_start(info.log_start_offset);
                         if let Some(slice) = info.slice {
-                            match slice.read_to_bytes() {
-                                Ok(bytes) => {
-                                    total += bytes.len();
-                                    remaining = remaining.saturating_sub(bytes.len());
-                                    if !bytes.is_empty() {
-                                        min_one_message = false;
+                            let len = slice.len;
+                            if len >= SENDFILE_MIN_BYTES {
+                                file = Some(slice);
+                            } else {
+                                match slice.read_to_bytes() {
+                                    Ok(bytes) => data.records = Some(bytes),
+                                    Err(e) => {
+                                        tracing::error!(partition = %partition.topic_partition, error = %e, "reading the log failed");
+                                        data.error_code = E::KafkaStorageError.code();
                                     }
-                                    data.records = Some(bytes);
                                 }
-                                Err(e) => {
-                                    tracing::error!(partition = %partition.topic_partition, error = %e, "reading the log failed");
-                                    data.error_code = E::KafkaStorageError.code();
+                            }
+                            if data.error_code == 0 {
+                                total += len;
+                                remaining = remaining.saturating_sub(len);
+                                if len > 0 {
+                                    min_one_message = false;
                                 }
                             }
                         }
@@ -189,6 +212,399 @@ fn read_all(
             errors = true;
         }
         response.responses[w.topic].partitions.push(data);
+        files.push(file);
     }
-    (response, total, errors)
+    Read {
+        response,
+        files,
+        bytes: total,
+        errors,
+    }
+}
+
+/// Encodes a fetch response as a frame whose record data comes from `files` where given (one
+/// entry per partition, in response order) and from `records` otherwise.
+///
+/// kafka-protocol can only encode records held in memory, so this is Strom's own writer for
+/// the fields Strom fills in; a response using anything else (tagged fields such as
+/// `diverging_epoch`, node endpoints) is encoded by kafka-protocol after reading the files.
+/// The test below checks both writers give the same bytes at every version.
+pub fn encode_response(
+    ctx: &RequestContext,
+    mut response: FetchResponse,
+    files: Vec<Option<FileSlice>>,
+) -> Frame {
+    if !only_plain_fields(&response) {
+        let mut files = files.into_iter();
+        for topic in &mut response.responses {
+            for partition in &mut topic.partitions {
+                if let Some(slice) = files.next().flatten() {
+                    match slice.read_to_bytes() {
+                        Ok(bytes) => partition.records = Some(bytes),
+                        Err(e) => {
+                            tracing::error!(error = %e, "reading the log failed");
+                            partition.error_code = E::KafkaStorageError.code();
+                        }
+                    }
+                }
+            }
+        }
+        return Frame::from_bytes(ctx.respond(&response));
+    }
+    let version = ctx.version;
+    let flexible = version >= 12;
+    let mut out = FrameWriter::default();
+    out.buf.put_i32(ctx.correlation_id);
+    if flexible {
+        put_uvarint(&mut out.buf, 0); // response header tagged fields
+    }
+    out.buf.put_i32(response.throttle_time_ms);
+    if version >= 7 {
+        out.buf.put_i16(response.error_code);
+        out.buf.put_i32(response.session_id);
+    }
+    put_array_len(&mut out.buf, response.responses.len(), flexible);
+    let mut files = files.into_iter();
+    for topic in &response.responses {
+        if version <= 12 {
+            let name = topic.topic.0.as_bytes();
+            if flexible {
+                put_uvarint(&mut out.buf, name.len() as u32 + 1);
+            } else {
+                out.buf.put_i16(name.len() as i16);
+            }
+            out.buf.put_slice(name);
+        }
+        if version >= 13 {
+            out.buf.put_slice(topic.topic_id.as_bytes());
+        }
+        put_array_len(&mut out.buf, topic.partitions.len(), flexible);
+        for p in &topic.partitions {
+            out.buf.put_i32(p.partition_index);
+            out.buf.put_i16(p.error_code);
+            out.buf.put_i64(p.high_watermark);
+            out.buf.put_i64(p.last_stable_offset);
+            if version >= 5 {
+                out.buf.put_i64(p.log_start_offset);
+            }
+            match &p.aborted_transactions {
+                None if flexible => put_uvarint(&mut out.buf, 0),
+                None => out.buf.put_i32(-1),
+                Some(aborted) => {
+                    put_array_len(&mut out.buf, aborted.len(), flexible);
+                    for a in aborted {
+                        out.buf.put_i64(a.producer_id.0);
+                        out.buf.put_i64(a.first_offset);
+                        if flexible {
+                            put_uvarint(&mut out.buf, 0);
+                        }
+                    }
+                }
+            }
+            if version >= 11 {
+                out.buf.put_i32(p.preferred_read_replica.0);
+            }
+            let file = files.next().flatten();
+            let records_len = match (&file, &p.records) {
+                (Some(slice), _) => Some(slice.len),
+                (None, Some(records)) => Some(records.len()),
+                (None, None) => None,
+            };
+            match records_len {
+                None if flexible => put_uvarint(&mut out.buf, 0),
+                None => out.buf.put_i32(-1),
+                Some(len) if flexible => put_uvarint(&mut out.buf, len as u32 + 1),
+                Some(len) => out.buf.put_i32(len as i32),
+            }
+            match (file, &p.records) {
+                (Some(slice), _) => out.file(slice),
+                (None, Some(records)) if records.len() >= SENDFILE_MIN_BYTES => {
+                    out.bytes(records.clone())
+                }
+                (None, Some(records)) => out.buf.put_slice(records),
+                (None, None) => {}
+            }
+            if flexible {
+                put_uvarint(&mut out.buf, 0); // partition tagged fields
+            }
+        }
+        if flexible {
+            put_uvarint(&mut out.buf, 0); // topic tagged fields
+        }
+    }
+    if flexible {
+        put_uvarint(&mut out.buf, 0); // response tagged fields
+    }
+    out.finish()
+}
+
+/// True if the response uses only the fields [`encode_response`] writes itself.
+fn only_plain_fields(response: &FetchResponse) -> bool {
+    response.unknown_tagged_fields.is_empty()
+        && response.node_endpoints.is_empty()
+        && response.responses.iter().all(|t| {
+            t.unknown_tagged_fields.is_empty()
+                && t.partitions.iter().all(|p| {
+                    p.unknown_tagged_fields.is_empty()
+                        && p.diverging_epoch == Default::default()
+                        && p.current_leader == Default::default()
+                        && p.snapshot_id == Default::default()
+                        && p.aborted_transactions
+                            .as_ref()
+                            .is_none_or(|a| a.iter().all(|a| a.unknown_tagged_fields.is_empty()))
+                })
+        })
+}
+
+/// Builds a [`Frame`]: small fields go into `buf`, which is cut into a part whenever a file
+/// range or a large buffer is added.
+#[derive(Default)]
+struct FrameWriter {
+    buf: BytesMut,
+    parts: Vec<Part>,
+}
+
+impl FrameWriter {
+    fn file(&mut self, slice: FileSlice) {
+        self.cut();
+        self.parts.push(Part::File(slice));
+    }
+
+    fn bytes(&mut self, bytes: Bytes) {
+        self.cut();
+        self.parts.push(Part::Bytes(bytes));
+    }
+
+    fn cut(&mut self) {
+        if !self.buf.is_empty() {
+            self.parts.push(Part::Bytes(self.buf.split().freeze()));
+        }
+    }
+
+    /// The frame: a size prefix, then the parts.
+    fn finish(mut self) -> Frame {
+        self.cut();
+        let size: usize = self.parts.iter().map(Part::len).sum();
+        let mut parts = Vec::with_capacity(self.parts.len() + 1);
+        parts.push(Part::Bytes(Bytes::copy_from_slice(
+            &(size as i32).to_be_bytes(),
+        )));
+        parts.append(&mut self.parts);
+        Frame { parts }
+    }
+}
+
+/// An array length: `INT32` in classic versions, `UNSIGNED_VARINT` of length + 1 in flexible.
+fn put_array_len(buf: &mut BytesMut, len: usize, flexible: bool) {
+    if flexible {
+        put_uvarint(buf, len as u32 + 1);
+    } else {
+        buf.put_i32(len as i32);
+    }
+}
+
+fn put_uvarint(buf: &mut BytesMut, mut value: u32) {
+    while value >= 0x80 {
+        buf.put_u8((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    buf.put_u8(value as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use kafka_protocol::messages::fetch_response::{AbortedTransaction, EpochEndOffset};
+    use kafka_protocol::messages::{ApiKey, ProducerId};
+    use kafka_protocol::protocol::Decodable;
+
+    use super::*;
+
+    fn ctx(version: i16) -> RequestContext {
+        RequestContext {
+            api: ApiKey::Fetch,
+            version,
+            correlation_id: 0x1234_5678,
+            client_id: "test".into(),
+            client_host: String::new(),
+        }
+    }
+
+    /// Pseudo-random bytes, different for every `seed`.
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// A response with two topics and partitions of every shape: an error, no records, small
+    /// and large records in memory, and two file ranges; plus what `expected` must carry.
+    fn sample(version: i16, file: &Arc<std::fs::File>) -> (FetchResponse, Vec<Option<FileSlice>>) {
+        let mut response = FetchResponse::default();
+        response.throttle_time_ms = 7;
+        if version >= 7 {
+            response.error_code = 0;
+            response.session_id = 0;
+        }
+        let mut files = Vec::new();
+        for t in 0..2u8 {
+            let mut topic = FetchableTopicResponse::default();
+            if version >= 13 {
+                topic.topic_id = uuid::Uuid::from_bytes([t + 1; 16]);
+            } else {
+                topic.topic = crate::handlers::topic_name(&format!("topic-{t}"));
+            }
+            for (i, shape) in ["error", "none", "small", "large", "file", "file-at-40000"]
+                .iter()
+                .enumerate()
+            {
+                let mut p = PartitionData::default();
+                p.partition_index = i as i32;
+                p.high_watermark = 1000 + i as i64;
+                p.last_stable_offset = 1000 + i as i64;
+                if version >= 5 {
+                    p.log_start_offset = i as i64;
+                }
+                if t == 1 {
+                    p.aborted_transactions = Some(vec![AbortedTransaction::default()
+                        .with_producer_id(ProducerId(9))
+                        .with_first_offset(3)]);
+                }
+                let mut slice = None;
+                match *shape {
+                    "error" => {
+                        p.error_code = E::OffsetOutOfRange.code();
+                        p.high_watermark = -1;
+                    }
+                    "none" => {}
+                    "small" => p.records = Some(Bytes::from(noise(300, i as u64))),
+                    "large" => p.records = Some(Bytes::from(noise(70_000, i as u64))),
+                    "file" => {
+                        slice = Some(FileSlice {
+                            file: file.clone(),
+                            position: 0,
+                            len: 40_000,
+                        })
+                    }
+                    _ => {
+                        slice = Some(FileSlice {
+                            file: file.clone(),
+                            position: 40_000,
+                            len: 60_000,
+                        })
+                    }
+                }
+                topic.partitions.push(p);
+                files.push(slice);
+            }
+            response.responses.push(topic);
+        }
+        (response, files)
+    }
+
+    fn data_file() -> (tempfile::TempDir, Arc<std::fs::File>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.log");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&noise(100_000, 77))
+            .unwrap();
+        (dir, Arc::new(std::fs::File::open(&path).unwrap()))
+    }
+
+    /// What kafka-protocol encodes for the response with the file ranges read into memory.
+    fn reference(version: i16, mut response: FetchResponse, files: &[Option<FileSlice>]) -> Bytes {
+        let mut files = files.iter();
+        for topic in &mut response.responses {
+            for p in &mut topic.partitions {
+                if let Some(slice) = files.next().unwrap() {
+                    p.records = Some(slice.read_to_bytes().unwrap());
+                }
+            }
+        }
+        ctx(version).respond(&response)
+    }
+
+    #[test]
+    fn own_writer_matches_kafka_protocol_at_every_version() {
+        let (_dir, file) = data_file();
+        for version in 4..=18 {
+            let (response, files) = sample(version, &file);
+            let expected = reference(version, response.clone(), &files);
+            let frame = encode_response(&ctx(version), response, files);
+            assert_eq!(
+                frame
+                    .parts
+                    .iter()
+                    .filter(|p| matches!(p, Part::File(_)))
+                    .count(),
+                4,
+                "v{version}: the four file ranges stay file ranges"
+            );
+            assert_eq!(frame.len(), expected.len(), "v{version}: frame length");
+            assert_eq!(
+                frame.to_bytes().unwrap(),
+                expected,
+                "v{version}: frame bytes"
+            );
+            // And a client decodes it back.
+            let mut body = expected.slice(4..);
+            let header = kafka_protocol::messages::ResponseHeader::decode(
+                &mut body,
+                ApiKey::Fetch.response_header_version(version),
+            )
+            .unwrap();
+            assert_eq!(header.correlation_id, 0x1234_5678);
+            let decoded =
+                <FetchResponse as kafka_protocol::protocol::Decodable>::decode(&mut body, version)
+                    .unwrap();
+            assert_eq!(
+                decoded.responses[1].partitions[5]
+                    .records
+                    .as_ref()
+                    .unwrap()
+                    .len(),
+                60_000
+            );
+        }
+    }
+
+    #[test]
+    fn responses_with_other_fields_fall_back_to_kafka_protocol() {
+        let (_dir, file) = data_file();
+        for version in 12..=18 {
+            let (mut response, files) = sample(version, &file);
+            response.responses[0].partitions[4].diverging_epoch =
+                EpochEndOffset::default().with_epoch(3).with_end_offset(17);
+            let expected = reference(version, response.clone(), &files);
+            let frame = encode_response(&ctx(version), response, files);
+            assert_eq!(frame.parts.len(), 1, "v{version}: one buffer");
+            assert_eq!(frame.to_bytes().unwrap(), expected, "v{version}");
+        }
+    }
+
+    #[test]
+    fn uvarints_are_little_endian_base_128() {
+        let cases: [(u32, &[u8]); 7] = [
+            (0, &[0x00]),
+            (1, &[0x01]),
+            (127, &[0x7f]),
+            (128, &[0x80, 0x01]),
+            (300, &[0xac, 0x02]),
+            (16_384, &[0x80, 0x80, 0x01]),
+            (u32::MAX, &[0xff, 0xff, 0xff, 0xff, 0x0f]),
+        ];
+        for (value, expected) in cases {
+            let mut buf = BytesMut::new();
+            put_uvarint(&mut buf, value);
+            assert_eq!(&buf[..], expected, "{value}");
+        }
+    }
 }
