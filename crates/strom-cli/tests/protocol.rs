@@ -927,3 +927,94 @@ fn every_group_api_answers_at_every_supported_version() {
         );
     }
 }
+
+/// Fetch responses carry large record ranges straight from the segment file (`sendfile`) and
+/// small ones from memory. At every Fetch version, a response mixing both — big batches in
+/// partition 0, one small batch in partition 1 — holds exactly the stored bytes, in order.
+#[test]
+fn fetch_sends_file_ranges_and_small_records_intact_at_every_version() {
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "zero-copy", 2, &[]);
+    let mut raw = RawClient::connect(&bootstrap);
+    let mut sent = Vec::new();
+    for i in 0..3u64 {
+        let value = payload(i, 50_000);
+        let batch = record_batch(&[(None, &value)], -1, -1, -1, 1_000 + i as i64);
+        let response = raw.send(9, &produce_request("zero-copy", 0, batch.clone(), -1));
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+        sent.push(batch);
+    }
+    let small = record_batch(&[(Some(b"k"), b"small")], -1, -1, -1, 5);
+    let response = raw.send(9, &produce_request("zero-copy", 1, small.clone(), -1));
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+
+    let mut metadata = km::MetadataRequest::default();
+    let mut t = km::metadata_request::MetadataRequestTopic::default();
+    t.name = Some(km::TopicName("zero-copy".to_string().into()));
+    metadata.topics = Some(vec![t]);
+    let topic_id = raw.send(12, &metadata).topics[0].topic_id;
+
+    // What the log holds: the batches as sent, with the base offset and leader epoch set.
+    let stored = |batch: &Bytes, offset: i64| {
+        let mut b = batch.to_vec();
+        b[0..8].copy_from_slice(&offset.to_be_bytes());
+        b[12..16].copy_from_slice(&0i32.to_be_bytes());
+        b
+    };
+    let big: Vec<u8> = sent
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| stored(b, i as i64))
+        .collect();
+    let small_stored = stored(&small, 0);
+
+    for version in 4..=18i16 {
+        let mut ft = km::fetch_request::FetchTopic::default();
+        if version >= 13 {
+            ft.topic_id = topic_id;
+        } else {
+            ft.topic = km::TopicName("zero-copy".to_string().into());
+        }
+        for partition in 0..2 {
+            let mut p = km::fetch_request::FetchPartition::default();
+            p.partition = partition;
+            p.partition_max_bytes = 1 << 20;
+            p.current_leader_epoch = -1;
+            if version >= 5 {
+                p.log_start_offset = -1;
+            }
+            ft.partitions.push(p);
+        }
+        let mut request = km::FetchRequest::default();
+        request.replica_id = km::BrokerId(-1);
+        request.max_bytes = 50 << 20;
+        request.min_bytes = 1;
+        if version >= 7 {
+            request.session_epoch = -1;
+        }
+        request.topics = vec![ft];
+        let response = raw.send(version, &request);
+        let partitions = &response.responses[0].partitions;
+        assert_eq!(partitions.len(), 2, "v{version}");
+        assert_eq!(partitions[0].error_code, 0, "v{version}");
+        assert_eq!(partitions[0].high_watermark, 3, "v{version}");
+        let records = partitions[0].records.as_ref().expect("records");
+        assert_eq!(records.len(), big.len(), "v{version}: partition 0 length");
+        assert!(
+            records[..] == big[..],
+            "v{version}: partition 0 bytes differ"
+        );
+        assert_eq!(partitions[1].error_code, 0, "v{version}");
+        assert_eq!(
+            partitions[1].records.as_deref(),
+            Some(&small_stored[..]),
+            "v{version}: partition 1"
+        );
+    }
+    // The connection is still in step: a plain fetch answers after all those frames.
+    assert_eq!(
+        batch_base_offsets(fetch(&mut raw, "zero-copy", 1, 0).records.unwrap()),
+        vec![1, 2]
+    );
+}
