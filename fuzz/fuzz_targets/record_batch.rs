@@ -6,14 +6,34 @@
 use libfuzzer_sys::fuzz_target;
 use strom_log::batch::{
     assign_offset, record_offsets_and_timestamps, set_log_append_time, validate_batch,
-    validate_batches, BatchHeader, BATCH_HEADER_LEN, CURRENT_MAGIC, LOG_OVERHEAD,
+    validate_batches, validate_stored_batch, BatchHeader, BATCH_HEADER_LEN, CURRENT_MAGIC,
+    LOG_OVERHEAD,
 };
+use strom_log::cleaner::{filter_batch, Filtered, OffsetMap};
+
+/// Compaction reads the records of stored batches; a producer's batch is stored with its CRC
+/// checked but its records undecoded, so the cleaner's decoder gets arbitrary records. A batch
+/// it rewrites must stay a valid stored batch with the same offsets and no more records.
+fn compact(header: &BatchHeader, batch: &[u8], checked: bool) {
+    let mut map = OffsetMap::default();
+    let _ = map.add_batch(header, batch);
+    let keep = |r: &strom_log::cleaner::RecordView<'_>| r.offset % 2 == 0 && r.key.is_some();
+    if let Ok(Filtered::Rewritten(out)) = filter_batch(header, batch, true, keep) {
+        if checked {
+            let after = validate_stored_batch(&out, 0).expect("a compacted batch stays valid");
+            assert_eq!(after.base_offset, header.base_offset);
+            assert_eq!(after.last_offset(), header.last_offset());
+            assert!(after.records_count <= header.records_count);
+        }
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     // `parse` reads any 61 bytes, checking nothing else.
     match BatchHeader::parse(data) {
         Ok(header) => {
             assert!(data.len() >= BATCH_HEADER_LEN);
+            compact(&header, data, false);
             // Accessors the broker calls on headers before validation must be total.
             let _ = (
                 header.total_len(),
@@ -61,6 +81,7 @@ fuzz_target!(|data: &[u8]| {
         // Defined for validated headers only (it needs last_offset_delta >= 0); the producer
         // state machine calls it on every accepted idempotent batch.
         let _ = header.last_sequence();
+        compact(header, batch, true);
         if let Ok(records) = record_offsets_and_timestamps(batch) {
             assert_eq!(records.len(), header.records_count as usize);
         }

@@ -1,4 +1,5 @@
-//! Periodic storage work: retention, recovery-point checkpoints, and the relaxed-flush timer.
+//! Periodic storage work: retention, compaction, recovery-point checkpoints, and the
+//! relaxed-flush timer.
 //!
 //! Each pass runs on the blocking pool (it does file I/O) and logs failures without stopping
 //! the broker; the next tick tries again.
@@ -19,17 +20,23 @@ pub fn spawn(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) -> tokio::tas
         Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1) as u64);
     let checkpoint_every =
         Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms.max(1) as u64);
+    let cleaner_enabled = broker.config.log_cleaner_enable;
+    let cleaner_every = Duration::from_millis(broker.config.log_cleaner_backoff_ms.max(1) as u64);
     tokio::spawn(async move {
         let mut shutdown = shutdown;
         let mut retention = tokio::time::interval(retention_every);
         let mut checkpoint = tokio::time::interval(checkpoint_every);
         let mut flush = tokio::time::interval(FLUSH_CHECK_INTERVAL);
-        for timer in [&mut retention, &mut checkpoint, &mut flush] {
+        let mut cleaner = tokio::time::interval(cleaner_every);
+        for timer in [&mut retention, &mut checkpoint, &mut flush, &mut cleaner] {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
+                _ = cleaner.tick(), if cleaner_enabled => run(&broker, "compaction", |b| {
+                    b.logs.compaction_pass(crate::now_ms()).map(|_| ())
+                }).await,
                 _ = retention.tick() => run(&broker, "retention", |b| {
                     let deleted = b.logs.retention_pass(crate::now_ms())?;
                     if deleted > 0 {

@@ -504,6 +504,13 @@ pub fn log_config(topic: &TopicConfig) -> LogConfig {
         timestamp_type_log_append: topic.message_timestamp_type == "LogAppendTime",
         file_delete_delay_ms: topic.file_delete_delay_ms,
         segment_index_bytes: topic.segment_index_bytes.max(8) as u32,
+        compact: topic
+            .cleanup_policy
+            .split(',')
+            .any(|p| p.trim() == "compact"),
+        min_cleanable_dirty_ratio: topic.min_cleanable_dirty_ratio,
+        min_compaction_lag_ms: topic.min_compaction_lag_ms,
+        delete_retention_ms: topic.delete_retention_ms,
     }
 }
 

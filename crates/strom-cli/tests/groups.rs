@@ -921,3 +921,71 @@ fn offset_delete_refuses_subscribed_topics_of_an_active_group() {
     unknown.group_id = km::GroupId("no-such-group".to_string().into());
     assert_eq!(raw.send(0, &unknown).error_code, 69, "GROUP_ID_NOT_FOUND");
 }
+
+/// Sum of the `.log` file sizes of a partition directory.
+fn log_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// `__consumer_offsets` is compacted: hundreds of commits of the same partitions shrink to the
+/// latest commit of each, which is what OffsetFetch answers before and after a restart (the
+/// restart rebuilds the offsets by replaying the compacted log).
+#[test]
+fn consumer_offsets_are_compacted_to_the_latest_commit_of_each_partition() {
+    let broker = TestBroker::start(&[
+        "offsets.topic.num.partitions=1",
+        "offsets.topic.segment.bytes=4096",
+        "log.cleaner.backoff.ms=100",
+    ]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "squeezed", 3, &[]);
+    produce_spread(&bootstrap, "squeezed", 3, 0, 3000);
+    let consumer: BaseConsumer = client_config(&bootstrap, &[("group.id", "g-squeezed")])
+        .create()
+        .unwrap();
+    let commits = 300i64;
+    for i in 1..=commits {
+        let mut list = TopicPartitionList::new();
+        for p in 0..3 {
+            list.add_partition_offset("squeezed", p, Offset::Offset(i * (p as i64 + 1)))
+                .unwrap();
+        }
+        consumer
+            .commit(&list, rdkafka::consumer::CommitMode::Sync)
+            .expect("commit");
+    }
+    let offsets_dir = broker.dir.join("__consumer_offsets-0");
+    let expected: BTreeMap<i32, i64> = (0..3).map(|p| (p, commits * (p as i64 + 1))).collect();
+    // 900 commit records of ~100 bytes each were written; the active segment holds at most
+    // 4 KiB and the cleaned ones only the three latest records.
+    wait_until(
+        "__consumer_offsets is compacted",
+        Duration::from_secs(60),
+        || log_bytes(&offsets_dir) < 10_000,
+    );
+    assert_eq!(committed(&bootstrap, "g-squeezed", "squeezed", 3), expected);
+    let segments = std::fs::read_dir(&offsets_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .count();
+    assert!(
+        segments <= 3,
+        "segments left empty are deleted: {segments} remain"
+    );
+    drop(consumer);
+
+    let broker = broker.restart();
+    let bootstrap = broker.bootstrap();
+    assert_eq!(
+        committed(&bootstrap, "g-squeezed", "squeezed", 3),
+        expected,
+        "the replayed compacted log gives the latest commits"
+    );
+    assert!(log_bytes(&broker.dir.join("__consumer_offsets-0")) < 10_000);
+}

@@ -223,9 +223,27 @@ pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
     }
 }
 
-/// Checks one batch at the start of `buf` (which may hold more) and returns its header.
-/// `position` is only used in error messages.
+/// Checks one batch at the start of `buf` (which may hold more) as a producer must send it and
+/// returns its header: [`validate_stored_batch`], and its records are dense
+/// (`records_count == last_offset_delta + 1`). `position` is only used in error messages.
 pub fn validate_batch(buf: &[u8], position: usize) -> Result<BatchHeader, BatchError> {
+    let header = validate_stored_batch(buf, position)?;
+    if header.records_count <= 0
+        || i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1
+    {
+        return Err(BatchError::InvalidOffsets {
+            last_offset_delta: header.last_offset_delta,
+            records_count: header.records_count,
+        });
+    }
+    Ok(header)
+}
+
+/// Checks one batch at the start of `buf` as the log may hold it: length sane and fully present,
+/// magic 2, CRC-32C correct, `last_offset_delta >= 0` and at most `last_offset_delta + 1`
+/// records. Compaction leaves batches with fewer records than offsets (even none: the last
+/// batch of a producer is kept empty), so recovery accepts those.
+pub fn validate_stored_batch(buf: &[u8], position: usize) -> Result<BatchHeader, BatchError> {
     if buf.len() <= MAGIC_OFFSET {
         return Err(BatchError::Truncated {
             position,
@@ -264,8 +282,8 @@ pub fn validate_batch(buf: &[u8], position: usize) -> Result<BatchHeader, BatchE
         });
     }
     if header.last_offset_delta < 0
-        || header.records_count <= 0
-        || i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1
+        || header.records_count < 0
+        || i64::from(header.records_count) > i64::from(header.last_offset_delta) + 1
     {
         return Err(BatchError::InvalidOffsets {
             last_offset_delta: header.last_offset_delta,
@@ -317,6 +335,72 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// One record of a batch's records section, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// Absolute offset (the batch's base offset plus the record's delta).
+    pub offset: i64,
+    /// The record's timestamp delta from the batch's base timestamp.
+    pub timestamp_delta: i64,
+    /// The key, `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// The value, `None` for a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// The whole record as stored: its length varint and its body.
+    pub raw: &'a [u8],
+}
+
+/// Calls `each` for every record of a batch's records section (`records`, already inflated if
+/// the batch is compressed), checking every length against the section. Headers of records are
+/// not parsed. The one record decoder of the crate: timestamp lookups, internal-topic decoding
+/// and compaction all read records through it.
+pub fn for_each_record<'a>(
+    header: &BatchHeader,
+    records: &'a [u8],
+    mut each: impl FnMut(RecordView<'a>),
+) -> Result<(), BatchError> {
+    let count = header.records_count.max(0) as usize;
+    let end = records.len();
+    let mut at = 0;
+    for index in 0..count {
+        let bad = |reason| BatchError::InvalidRecord { index, reason };
+        let start = at;
+        let length = read_varlong(records, &mut at, 5).ok_or(bad("truncated length"))?;
+        if length < 0 || at as i64 + length > end as i64 {
+            return Err(bad("length beyond the batch"));
+        }
+        let record_end = at + length as usize;
+        let body = &records[..record_end];
+        at += 1; // attributes
+        let timestamp_delta = read_varlong(body, &mut at, 10).ok_or(bad("bad timestamp delta"))?;
+        let offset_delta = read_varlong(body, &mut at, 5).ok_or(bad("bad offset delta"))?;
+        let mut field = |what| -> Result<Option<&'a [u8]>, BatchError> {
+            let len = read_varlong(body, &mut at, 5).ok_or(bad(what))?;
+            if len < 0 {
+                return Ok(None);
+            }
+            let stop = at
+                .checked_add(len as usize)
+                .filter(|s| *s <= record_end)
+                .ok_or(bad(what))?;
+            let field = &records[at..stop];
+            at = stop;
+            Ok(Some(field))
+        };
+        let key = field("bad key length")?;
+        let value = field("bad value length")?;
+        each(RecordView {
+            offset: header.base_offset.wrapping_add(offset_delta),
+            timestamp_delta,
+            key,
+            value,
+            raw: &records[start..record_end],
+        });
+        at = record_end;
+    }
+    Ok(())
+}
+
 /// Reads a zig-zag varint of at most `max_bytes` bytes from `buf[*at..]`.
 pub(crate) fn read_varlong(buf: &[u8], at: &mut usize, max_bytes: usize) -> Option<i64> {
     let mut raw: u64 = 0;
@@ -347,30 +431,15 @@ pub(crate) fn record_offsets_and_timestamps_capped(
 ) -> Result<Vec<(i64, i64)>, BatchError> {
     let header = BatchHeader::parse(batch)?;
     let records = decompress_records(batch, &header, limit)?;
-    let records = &records[..];
-    let end = records.len();
-    let count = header.records_count.max(0) as usize;
-    let mut out = Vec::with_capacity(count.min(4096));
-    let mut at = 0;
-    for index in 0..count {
-        let bad = |reason| BatchError::InvalidRecord { index, reason };
-        let length = read_varlong(records, &mut at, 5).ok_or(bad("truncated length"))?;
-        if length < 0 || at as i64 + length > end as i64 {
-            return Err(bad("length beyond the batch"));
-        }
-        let record_end = at + length as usize;
-        let body = &records[..record_end];
-        at += 1; // attributes
-        let timestamp_delta = read_varlong(body, &mut at, 10).ok_or(bad("bad timestamp delta"))?;
-        let offset_delta = read_varlong(body, &mut at, 5).ok_or(bad("bad offset delta"))?;
+    let mut out = Vec::with_capacity((header.records_count.max(0) as usize).min(4096));
+    for_each_record(&header, &records, |record| {
         let timestamp = if header.timestamp_type_log_append() {
             header.max_timestamp
         } else {
-            header.base_timestamp.wrapping_add(timestamp_delta)
+            header.base_timestamp.wrapping_add(record.timestamp_delta)
         };
-        out.push((header.base_offset.wrapping_add(offset_delta), timestamp));
-        at = record_end;
-    }
+        out.push((record.offset, timestamp));
+    })?;
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 //! broker's job.
 
 /// Configuration of one partition log. Field names follow Kafka's topic config keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: a segment is rolled before an append would make it larger than this.
     pub segment_bytes: u64,
@@ -33,6 +33,16 @@ pub struct LogConfig {
     /// `file.delete.delay.ms`: Strom deletes segment files immediately (open readers keep their
     /// file handle), so this is kept only to report the configuration.
     pub file_delete_delay_ms: i64,
+    /// `cleanup.policy` includes `compact`: the log is compacted by key.
+    pub compact: bool,
+    /// `min.cleanable.dirty.ratio`: compaction starts once the segments not yet cleaned are at
+    /// least this fraction of the cleanable ones.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a segment is cleaned only once its newest record is this old.
+    pub min_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone survives compaction, counted from its
+    /// segment's largest timestamp.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -49,6 +59,10 @@ impl Default for LogConfig {
             flush_ms: i64::MAX,
             timestamp_type_log_append: false,
             file_delete_delay_ms: 60_000,
+            compact: false,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
         }
     }
 }

@@ -33,6 +33,7 @@ pub use batch::{BatchError, BatchHeader, BATCH_HEADER_LEN};
 pub use config::LogConfig;
 pub use error::{AppendError, LogError, ReadError};
 pub mod checkpoint;
+pub mod cleaner;
 mod entry_file;
 mod index;
 pub mod leader_epoch;
@@ -43,7 +44,7 @@ pub mod segment;
 mod time_index;
 
 pub use checkpoint::TopicPartition;
-pub use log::{AppendInfo, FileSlice, Log, ReadInfo, RecoveryStats};
+pub use log::{AppendInfo, CompactionStats, FileSlice, Log, ReadInfo, RecoveryStats};
 pub mod manager;
 
 pub use manager::{LogManager, SharedLog};

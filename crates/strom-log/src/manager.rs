@@ -268,6 +268,30 @@ impl LogManager {
         Ok(deleted)
     }
 
+    /// Compacts every log that is compacted and dirty enough (see [`crate::log::CompactionPlan`]):
+    /// each log's mutex is held only to plan and to swap the compacted segments in, not while
+    /// segments are read and written.
+    pub fn compaction_pass(&self, now_ms: i64) -> Result<crate::CompactionStats, LogError> {
+        let mut total = crate::CompactionStats::default();
+        for (tp, log) in self.all() {
+            let Some(plan) = lock(&log).compaction_plan(now_ms) else {
+                continue;
+            };
+            let done = plan.run()?;
+            let stats = lock(&log).install_compaction(done)?;
+            if stats.segments_cleaned > 0 {
+                tracing::info!(partition = %tp, segments = stats.segments_cleaned,
+                    bytes_before = stats.bytes_before, bytes_after = stats.bytes_after,
+                    keys = stats.keys, "compacted");
+            }
+            total.segments_cleaned += stats.segments_cleaned;
+            total.bytes_before += stats.bytes_before;
+            total.bytes_after += stats.bytes_after;
+            total.keys += stats.keys;
+        }
+        Ok(total)
+    }
+
     /// Runs the relaxed flush policy of every log.
     pub fn flush_due(&self, now_ms: i64) -> Result<(), LogError> {
         for (_, log) in self.all() {

@@ -146,6 +146,15 @@ impl ProducerState {
         }
     }
 
+    /// `(producer id, last offset)` of every batch the state remembers (the last
+    /// [`BATCHES_PER_PRODUCER`] of each producer): compaction keeps these batches, emptied if
+    /// need be, so duplicate detection and sequence checks survive it.
+    pub fn remembered_batches(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.producers
+            .iter()
+            .flat_map(|(id, entry)| entry.batches.iter().map(move |b| (*id, b.last_offset)))
+    }
+
     /// The state of one producer, if known.
     pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)

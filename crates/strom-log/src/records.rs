@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::batch::{read_varlong, BatchError, BatchHeader, BATCH_HEADER_LEN};
+use crate::batch::{for_each_record, BatchError, BatchHeader, BATCH_HEADER_LEN};
 
 /// One record: its offset and timestamp, and its key and value (`None` is null, a tombstone
 /// when it is the value).
@@ -91,42 +91,17 @@ pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
     if header.compression() != 0 {
         return Err(BatchError::Compressed(header.compression()));
     }
-    let end = header.total_len().min(batch.len());
-    let count = header.records_count.max(0) as usize;
-    let mut out = Vec::with_capacity(count.min(4096));
-    let mut at = BATCH_HEADER_LEN;
-    for index in 0..count {
-        let bad = |reason| BatchError::InvalidRecord { index, reason };
-        let length = read_varlong(&batch[..end], &mut at, 5).ok_or(bad("truncated length"))?;
-        if length < 0 || at as i64 + length > end as i64 {
-            return Err(bad("length beyond the batch"));
-        }
-        let record_end = at + length as usize;
-        let body = &batch[..record_end];
-        at += 1; // attributes
-        let timestamp_delta = read_varlong(body, &mut at, 10).ok_or(bad("bad timestamp delta"))?;
-        let offset_delta = read_varlong(body, &mut at, 5).ok_or(bad("bad offset delta"))?;
-        let field = |at: &mut usize| -> Result<Option<Bytes>, BatchError> {
-            let len = read_varlong(body, at, 5).ok_or(bad("bad field length"))?;
-            if len < 0 {
-                return Ok(None);
-            }
-            let start = *at;
-            let stop = start.checked_add(len as usize).filter(|s| *s <= record_end);
-            let stop = stop.ok_or(bad("field beyond the record"))?;
-            *at = stop;
-            Ok(Some(batch.slice(start..stop)))
-        };
-        let key = field(&mut at)?;
-        let value = field(&mut at)?;
+    let end = header.total_len().min(batch.len()).max(BATCH_HEADER_LEN);
+    let section = batch.slice(BATCH_HEADER_LEN.min(batch.len())..end.min(batch.len()));
+    let mut out = Vec::with_capacity((header.records_count.max(0) as usize).min(4096));
+    for_each_record(&header, &section, |record| {
         out.push(Record {
-            offset: header.base_offset.wrapping_add(offset_delta),
-            timestamp: header.base_timestamp.wrapping_add(timestamp_delta),
-            key,
-            value,
+            offset: record.offset,
+            timestamp: header.base_timestamp.wrapping_add(record.timestamp_delta),
+            key: record.key.map(|k| section.slice_ref(k)),
+            value: record.value.map(|v| section.slice_ref(v)),
         });
-        at = record_end;
-    }
+    })?;
     Ok(out)
 }
 

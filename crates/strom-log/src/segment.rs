@@ -40,7 +40,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::batch::{validate_batch, BatchHeader, BATCH_HEADER_LEN, LOG_OVERHEAD};
+use crate::batch::{validate_stored_batch, BatchHeader, BATCH_HEADER_LEN, LOG_OVERHEAD};
 use crate::config::LogConfig;
 use crate::error::LogError;
 use crate::index::{remove_if_exists, OffsetIndex};
@@ -279,7 +279,7 @@ impl Segment {
             self.file
                 .read_exact_at(&mut buffer, position)
                 .map_err(|e| LogError::io(&self.log_path, e))?;
-            if validate_batch(&buffer, 0).is_err() {
+            if validate_stored_batch(&buffer, 0).is_err() {
                 break;
             }
             self.index_batch(&header, position, config)?;

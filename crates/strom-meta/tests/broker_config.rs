@@ -279,14 +279,15 @@ num.partitions=2
             "offsets.topic.replication.factor",
             "transaction.state.log.replication.factor",
             "transaction.state.log.min.isr",
-            "log.cleaner.enable",
             "inter.broker.listener.name",
             "listener.security.protocol.map",
             "controller.quorum.voters",
             "process.roles",
         ]
     );
-    assert_eq!(c.explicit.len(), 1);
+    // num.partitions and log.cleaner.enable, which Strom uses.
+    assert_eq!(c.explicit.len(), 2);
+    assert!(c.log_cleaner_enable);
 }
 
 #[test]

@@ -100,7 +100,10 @@ impl GroupCoordinator {
         }
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
-        configs.insert("segment.bytes".to_string(), "104857600".to_string());
+        configs.insert(
+            "segment.bytes".to_string(),
+            broker.config.offsets_topic_segment_bytes.to_string(),
+        );
         match broker.create_topic(OFFSETS_TOPIC, self.partitions, 1, configs, false) {
             Ok(_) => Ok(()),
             Err(e) if e.code == kafka_protocol::error::ResponseError::TopicAlreadyExists.code() => {

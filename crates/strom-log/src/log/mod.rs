@@ -110,6 +110,9 @@ pub struct Log {
     unflushed_records: i64,
     first_unflushed_ms: Option<i64>,
     recovery_stats: RecoveryStats,
+    /// Compaction has cleaned every segment below this offset (in this process; a restart
+    /// starts from the log start offset and the first pass re-cleans, which changes nothing).
+    cleaned_up_to: i64,
 }
 
 impl Log {
@@ -193,6 +196,7 @@ impl Log {
             unflushed_records: 0,
             first_unflushed_ms: None,
             recovery_stats: stats,
+            cleaned_up_to: log_start_offset,
         };
         log.load_producer_state()?;
         if log.recovery_stats.segments_recovered > 0 {
@@ -565,7 +569,8 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
         let entry = entry.map_err(|e| LogError::io(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".tmp") {
+        if name.ends_with(".tmp") || name.ends_with(compaction::CLEANED_SUFFIX) {
+            // An interrupted checkpoint write or compaction: the old file is still in place.
             remove_if_exists(&entry.path())?;
         } else if let Some(base) = parse_offset_file_name(name, LOG_SUFFIX) {
             logs.push(base);
@@ -599,4 +604,7 @@ pub(crate) fn delete_suffix() -> String {
     format!("{:x}{:04x}-delete", std::process::id(), n)
 }
 
+mod compaction;
 mod maintenance;
+
+pub use compaction::{Compacted, CompactionPlan, CompactionStats, CLEANED_SUFFIX};

@@ -1,5 +1,6 @@
 //! Tests of the log and the manager through their public API, with a small batch encoder.
 
+mod compaction;
 mod idempotence;
 mod log_ops;
 mod manager;
@@ -46,7 +47,7 @@ pub(crate) fn parse_batches(mut bytes: &[u8]) -> Vec<(BatchHeader, Vec<u8>)> {
         if len > bytes.len() {
             break;
         }
-        crate::batch::validate_batch(&bytes[..len], 0).expect("stored batch is valid");
+        crate::batch::validate_stored_batch(&bytes[..len], 0).expect("stored batch is valid");
         out.push((header, bytes[..len].to_vec()));
         bytes = &bytes[len..];
     }

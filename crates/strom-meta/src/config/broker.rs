@@ -122,6 +122,12 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: i64,
     /// `offsets.retention.check.interval.ms`.
     pub offsets_retention_check_interval_ms: i64,
+    /// `offsets.topic.segment.bytes`: `segment.bytes` of `__consumer_offsets` at creation.
+    pub offsets_topic_segment_bytes: i32,
+    /// `log.cleaner.enable`: whether compacted topics are compacted.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`: the interval between compaction passes.
+    pub log_cleaner_backoff_ms: i64,
     /// `group.initial.rebalance.delay.ms`.
     pub group_initial_rebalance_delay_ms: i64,
     /// `group.min.session.timeout.ms`. Invariant: `<= group_max_session_timeout_ms`.
@@ -255,6 +261,9 @@ impl BrokerConfig {
             offsets_topic_num_partitions: read.int("offsets.topic.num.partitions"),
             offsets_retention_minutes: read.long("offsets.retention.minutes"),
             offsets_retention_check_interval_ms: read.long("offsets.retention.check.interval.ms"),
+            offsets_topic_segment_bytes: read.int("offsets.topic.segment.bytes"),
+            log_cleaner_enable: read.boolean("log.cleaner.enable"),
+            log_cleaner_backoff_ms: read.long("log.cleaner.backoff.ms"),
             group_initial_rebalance_delay_ms: read.long("group.initial.rebalance.delay.ms"),
             group_min_session_timeout_ms: read.int("group.min.session.timeout.ms"),
             group_max_session_timeout_ms: read.int("group.max.session.timeout.ms"),

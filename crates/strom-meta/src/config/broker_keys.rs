@@ -74,9 +74,15 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("listeners", Text, Some("PLAINTEXT://127.0.0.1:9092"), Rule::Listeners,
         "The addresses the broker listens on, as a comma-separated list of NAME://host:port. \
          Only PLAINTEXT is supported; port 0 picks a free port."),
+    key("log.cleaner.backoff.ms", Long, Some("15000"), Rule::AtLeast(0),
+        "How often the log cleaner looks for compacted topics (cleanup.policy=compact) with \
+         enough uncleaned data to compact."),
     key("log.cleaner.delete.retention.ms", Long, Some("86400000"), Rule::AtLeast(0),
         "The default for the topic key delete.retention.ms: how long tombstones are kept on \
          compacted topics."),
+    key("log.cleaner.enable", Boolean, Some("true"), Rule::Any,
+        "Whether compacted topics (cleanup.policy=compact, such as __consumer_offsets) are \
+         compacted; when false they keep every record."),
     key("log.cleaner.max.compaction.lag.ms", Long, Some(LONG_MAX), Rule::AtLeast(1),
         "The default for the topic key max.compaction.lag.ms."),
     key("log.cleaner.min.cleanable.ratio", Double, Some("0.5"), Rule::Fraction(0.0, 1.0),
@@ -169,6 +175,9 @@ pub static BROKER_KEYS: &[KeySpec] = &[
         "How long committed offsets of an empty consumer group are kept."),
     key("offsets.topic.num.partitions", Int, Some("50"), Rule::AtLeast(1),
         "The partition count of __consumer_offsets; fixed once the topic exists."),
+    key("offsets.topic.segment.bytes", Int, Some("104857600"), Rule::AtLeast(1),
+        "The segment size of __consumer_offsets, set when the topic is created; smaller \
+         segments are compacted sooner."),
     key("socket.request.max.bytes", Int, Some("104857600"), Rule::AtLeast(1),
         "The largest request the broker reads; a bigger one closes the connection."),
     key("unclean.leader.election.enable", Boolean, Some("false"), Rule::Any,
@@ -253,9 +262,7 @@ pub static IGNORED_BROKER_KEYS: &[&str] = &[
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
     "listener.security.protocol.map",
-    "log.cleaner.backoff.ms",
     "log.cleaner.dedupe.buffer.size",
-    "log.cleaner.enable",
     "log.cleaner.io.buffer.load.factor",
     "log.cleaner.io.buffer.size",
     "log.cleaner.io.max.bytes.per.second",
@@ -275,7 +282,6 @@ pub static IGNORED_BROKER_KEYS: &[&str] = &[
     "offsets.load.buffer.size",
     "offsets.topic.compression.codec",
     "offsets.topic.replication.factor",
-    "offsets.topic.segment.bytes",
     "process.roles",
     "producer.purgatory.purge.interval.requests",
     "queued.max.requests",

@@ -1,0 +1,356 @@
+//! Log compaction (`cleanup.policy=compact`): keep only the latest record of each key.
+//!
+//! Compaction runs in three steps so that appends and fetches wait only for the first and the
+//! last, which are short:
+//!
+//! 1. [`Log::compaction_plan`] (under the log's mutex) picks the cleanable segments — every
+//!    segment before the active one whose data is durable, below the high watermark and older
+//!    than `min.compaction.lag.ms` — and decides whether the dirty part (the segments not yet
+//!    cleaned) is at least `min.cleanable.dirty.ratio` of them.
+//! 2. [`CompactionPlan::run`] (no lock) reads the dirty segments into an [`OffsetMap`] of each
+//!    key's latest offset, then writes a filtered copy of every cleanable segment the map covers
+//!    to `<base>.log.cleaned` and fsyncs it. Segments are immutable below the active one, so
+//!    this reads what step 1 saw.
+//! 3. [`Log::install_compaction`] (under the mutex) swaps each copy in: it removes the segment's
+//!    indexes, renames the copy over the `.log` (atomic), fsyncs the directory and reopens the
+//!    segment, rebuilding its indexes (a segment left empty is deleted instead, unless it is the
+//!    first). A crash before the rename leaves a `.cleaned` file that
+//!    the next open deletes; after it, the missing indexes make the open rebuild them. Open
+//!    readers keep the old file through their handle.
+//!
+//! What stays (Kafka's rules, plus one of Strom's: a batch whose records do not decode is kept
+//! whole, with a warning, since the produce path validates batches but not their records): a record whose key's latest offset is its own or beyond the map
+//! (keys only in the clean part keep their records); a tombstone only while its segment's largest
+//! timestamp is within `delete.retention.ms`; no record without a key; control batches as they
+//! are; and the batches the idempotent-producer state remembers (the last five of each producer),
+//! emptied if nothing in them stays, so sequence checks and duplicate detection survive. Offsets never change.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Log;
+use crate::batch::{BatchHeader, BATCH_HEADER_LEN};
+use crate::checkpoint::fsync_dir;
+use crate::cleaner::{filter_batch, Filtered, OffsetMap};
+use crate::error::LogError;
+use crate::index::remove_if_exists;
+use crate::segment::{segment_file, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+
+/// Suffix of a segment's compacted copy before it replaces the segment.
+pub const CLEANED_SUFFIX: &str = "log.cleaned";
+
+/// Largest memory the offset map may take before the dirty range is cut short (Kafka's
+/// `log.cleaner.dedupe.buffer.size` default is 128 MiB for all cleaner threads).
+const MAX_MAP_BYTES: usize = 64 << 20;
+
+/// What one compaction pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactionStats {
+    /// Segments rewritten.
+    pub segments_cleaned: usize,
+    /// Bytes of those segments before.
+    pub bytes_before: u64,
+    /// Bytes of those segments after.
+    pub bytes_after: u64,
+    /// Distinct keys in the offset map.
+    pub keys: usize,
+}
+
+/// A segment as step 1 saw it.
+#[derive(Debug, Clone)]
+struct SegmentView {
+    base_offset: i64,
+    next_offset: i64,
+    size: u64,
+    max_timestamp: i64,
+    file: Arc<File>,
+    path: PathBuf,
+}
+
+/// The work step 2 does without the log's mutex.
+#[derive(Debug)]
+pub struct CompactionPlan {
+    dir: PathBuf,
+    /// The cleanable segments, oldest first.
+    segments: Vec<SegmentView>,
+    /// Index in `segments` of the first segment not cleaned before.
+    first_dirty: usize,
+    /// Tombstones in segments whose largest timestamp is below this are removed.
+    delete_horizon_ms: i64,
+    /// `(producer id, last offset)` of the batches the producer state remembers: they are kept,
+    /// even emptied.
+    producer_batches: HashSet<(i64, i64)>,
+}
+
+/// What step 2 wrote, for step 3 to install.
+#[derive(Debug)]
+pub struct Compacted {
+    /// Per rewritten segment: base offset, size step 1 saw, the copy's path and size.
+    copies: Vec<(i64, u64, PathBuf, u64)>,
+    /// The offset up to which the log is now clean.
+    cleaned_up_to: i64,
+    keys: usize,
+}
+
+impl Log {
+    /// Step 1: the compaction to run now, if the log is compacted and dirty enough.
+    pub fn compaction_plan(&self, now_ms: i64) -> Option<CompactionPlan> {
+        if !self.config.compact {
+            return None;
+        }
+        let durable_end = self.high_watermark.min(self.recovery_point);
+        let lag = self.config.min_compaction_lag_ms.max(0);
+        let active = self.segments.len() - 1;
+        let cleanable: Vec<SegmentView> = self.segments[..active]
+            .iter()
+            .take_while(|s| {
+                s.next_offset() <= durable_end && now_ms.saturating_sub(s.max_timestamp().0) >= lag
+            })
+            .map(|s| SegmentView {
+                base_offset: s.base_offset(),
+                next_offset: s.next_offset(),
+                size: s.size(),
+                max_timestamp: s.max_timestamp().0,
+                file: s.file().clone(),
+                path: s.log_path().to_path_buf(),
+            })
+            .collect();
+        let first_dirty = cleanable
+            .iter()
+            .position(|s| s.next_offset > self.cleaned_up_to && s.size > 0)?;
+        let total: u64 = cleanable.iter().map(|s| s.size).sum();
+        let dirty: u64 = cleanable[first_dirty..].iter().map(|s| s.size).sum();
+        if total == 0 || (dirty as f64) < self.config.min_cleanable_dirty_ratio * total as f64 {
+            return None;
+        }
+        let producer_batches = self.producer_state.remembered_batches().collect();
+        Some(CompactionPlan {
+            dir: self.dir.clone(),
+            segments: cleanable,
+            first_dirty,
+            delete_horizon_ms: now_ms.saturating_sub(self.config.delete_retention_ms),
+            producer_batches,
+        })
+    }
+
+    /// Step 3: swaps the compacted copies in. A segment that changed since step 1 (retention or
+    /// DeleteRecords removed it) keeps its old file and its copy is deleted.
+    pub fn install_compaction(&mut self, done: Compacted) -> Result<CompactionStats, LogError> {
+        let mut stats = CompactionStats {
+            keys: done.keys,
+            ..CompactionStats::default()
+        };
+        let mut all_installed = true;
+        for (base, size_seen, copy, copy_size) in done.copies {
+            let active = self.segments.len() - 1;
+            let Some(i) = self.segments[..active]
+                .iter()
+                .position(|s| s.base_offset() == base && s.size() == size_seen)
+            else {
+                remove_if_exists(&copy)?;
+                all_installed = false;
+                continue;
+            };
+            stats.segments_cleaned += 1;
+            stats.bytes_before += size_seen;
+            stats.bytes_after += copy_size;
+            if copy_size == 0 && i > 0 {
+                // Nothing of the segment is left: drop it rather than keep three empty files.
+                // (The first segment stays: it anchors the log start offset.)
+                self.segments[i].delete_files(&self.dir)?;
+                self.segments.remove(i);
+                remove_if_exists(&copy)?;
+                fsync_dir(&self.dir)?;
+                continue;
+            }
+            for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                remove_if_exists(&segment_file(&self.dir, base, suffix))?;
+            }
+            let target = segment_file(&self.dir, base, LOG_SUFFIX);
+            std::fs::rename(&copy, &target).map_err(|e| LogError::io(&target, e))?;
+            fsync_dir(&self.dir)?;
+            let min_offset = if i == 0 {
+                base
+            } else {
+                self.segments[i - 1].next_offset()
+            };
+            let next_base = Some(self.segments[i + 1].base_offset());
+            let (mut segment, needs_recovery) = Segment::open(&self.dir, base, &self.config, 0)?;
+            if needs_recovery {
+                segment.recover(&self.config, min_offset, next_base)?;
+            }
+            segment.seal()?;
+            self.segments[i] = segment;
+        }
+        if all_installed {
+            self.cleaned_up_to = self.cleaned_up_to.max(done.cleaned_up_to);
+        }
+        self.check_invariants();
+        Ok(stats)
+    }
+
+    /// Runs all three steps on a log the caller holds exclusively (tests, tools).
+    pub fn compact_now(&mut self, now_ms: i64) -> Result<Option<CompactionStats>, LogError> {
+        let Some(plan) = self.compaction_plan(now_ms) else {
+            return Ok(None);
+        };
+        let done = plan.run()?;
+        self.install_compaction(done).map(Some)
+    }
+
+    /// The offset below which the log was compacted by this process (the log start offset
+    /// right after opening).
+    pub fn cleaned_up_to(&self) -> i64 {
+        self.cleaned_up_to
+    }
+}
+
+impl CompactionPlan {
+    /// Step 2: builds the offset map and writes the compacted copies.
+    pub fn run(self) -> Result<Compacted, LogError> {
+        let mut map = OffsetMap::default();
+        let mut mapped_end = self.first_dirty;
+        for segment in &self.segments[self.first_dirty..] {
+            for_each_stored_batch(segment, |header, batch| {
+                if let Err(e) = map.add_batch(header, batch) {
+                    undecodable(segment, header, &e.to_string());
+                }
+                Ok(())
+            })?;
+            mapped_end += 1;
+            if map.bytes() >= MAX_MAP_BYTES {
+                break;
+            }
+        }
+        let cleaned_up_to = self.segments[mapped_end - 1].next_offset;
+        let mut copies = Vec::new();
+        for segment in &self.segments[..mapped_end] {
+            let copy = segment_file(&self.dir, segment.base_offset, CLEANED_SUFFIX);
+            match self.clean_segment(segment, &map, &copy) {
+                Ok(Some(size)) => copies.push((segment.base_offset, segment.size, copy, size)),
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = std::fs::remove_file(&copy);
+                    for (_, _, path, _) in &copies {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Compacted {
+            copies,
+            cleaned_up_to,
+            keys: map.len(),
+        })
+    }
+
+    /// Writes the compacted copy of one segment and fsyncs it; `None` (and no file) if nothing
+    /// in it would change.
+    fn clean_segment(
+        &self,
+        segment: &SegmentView,
+        map: &OffsetMap,
+        copy: &Path,
+    ) -> Result<Option<u64>, LogError> {
+        let mut out = std::io::BufWriter::with_capacity(
+            1 << 20,
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(copy)
+                .map_err(|e| LogError::io(copy, e))?,
+        );
+        let mut changed = false;
+        let mut written = 0u64;
+        let tombstones_expire = segment.max_timestamp < self.delete_horizon_ms;
+        for_each_stored_batch(segment, |header, batch| {
+            let keep_empty = header.producer_id >= 0
+                && self
+                    .producer_batches
+                    .contains(&(header.producer_id, header.last_offset()));
+            let filtered = filter_batch(header, batch, keep_empty, |record| {
+                let Some(key) = record.key else {
+                    return false;
+                };
+                let latest = map.latest(key).is_none_or(|latest| record.offset >= latest);
+                latest && !(record.value.is_none() && tombstones_expire)
+            })
+            .unwrap_or_else(|e| {
+                undecodable(segment, header, &e.to_string());
+                Filtered::Unchanged
+            });
+            let bytes: &[u8] = match &filtered {
+                Filtered::Unchanged => batch,
+                Filtered::Rewritten(bytes) => {
+                    changed = true;
+                    bytes
+                }
+                Filtered::Removed => {
+                    changed = true;
+                    &[]
+                }
+            };
+            out.write_all(bytes).map_err(|e| LogError::io(copy, e))?;
+            written += bytes.len() as u64;
+            Ok(())
+        })?;
+        let file = out
+            .into_inner()
+            .map_err(|e| LogError::io(copy, e.into_error()))?;
+        if !changed {
+            drop(file);
+            remove_if_exists(copy)?;
+            return Ok(None);
+        }
+        file.sync_data().map_err(|e| LogError::io(copy, e))?;
+        Ok(Some(written))
+    }
+}
+
+/// Calls `visit(header, whole batch)` for every batch of the segment as step 1 saw it.
+fn for_each_stored_batch(
+    segment: &SegmentView,
+    mut visit: impl FnMut(&BatchHeader, &[u8]) -> Result<(), LogError>,
+) -> Result<(), LogError> {
+    let mut position = 0u64;
+    let mut buffer = Vec::new();
+    while position < segment.size {
+        let mut head = [0u8; BATCH_HEADER_LEN];
+        segment
+            .file
+            .read_exact_at(&mut head, position)
+            .map_err(|e| LogError::io(&segment.path, e))?;
+        let header = BatchHeader::parse(&head).map_err(|e| LogError::Corrupt {
+            path: segment.path.clone(),
+            reason: format!("at byte {position}: {e}"),
+        })?;
+        let total = header.total_len();
+        if total < BATCH_HEADER_LEN || position + total as u64 > segment.size {
+            return Err(LogError::Corrupt {
+                path: segment.path.clone(),
+                reason: format!("at byte {position}: batch length {total} past the segment end"),
+            });
+        }
+        buffer.resize(total, 0);
+        segment
+            .file
+            .read_exact_at(&mut buffer, position)
+            .map_err(|e| LogError::io(&segment.path, e))?;
+        visit(&header, &buffer)?;
+        position += total as u64;
+    }
+    Ok(())
+}
+
+/// A batch whose CRC was right when it was produced but whose records do not decode (the
+/// produce path checks batches, not records): compaction keeps it as it is and says so.
+fn undecodable(segment: &SegmentView, header: &BatchHeader, reason: &str) {
+    tracing::warn!(segment = %segment.path.display(), offset = header.base_offset,
+        "compaction keeps a batch whose records do not decode: {reason}");
+}
