@@ -320,3 +320,143 @@ fn data_survives_clean_restart_and_new_appends_continue() {
         "log.segment.bytes=20000 rolled segments ({segments})"
     );
 }
+
+/// A compacted topic read back through librdkafka: after compaction the consumer sees, for
+/// every key, only its latest value at the offset it was produced at; deleted keys (tombstones
+/// older than `delete.retention.ms`) are gone; offsets only increase, and the sparse and empty
+/// batches compaction leaves (the idempotent producer's batches are kept emptied) do not stall
+/// the consumer.
+#[test]
+fn compacted_topic_serves_the_latest_value_of_each_key() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, TopicPartitionList};
+
+    let broker = TestBroker::start(&["log.cleaner.backoff.ms=100"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(
+        &bootstrap,
+        "latest-only",
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "4096"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "0"),
+        ],
+    );
+    let idempotent = producer(
+        &bootstrap,
+        // Small batches, so segments roll between them (a batch never spans segments).
+        &[
+            ("enable.idempotence", "true"),
+            ("linger.ms", "0"),
+            ("batch.size", "1000"),
+        ],
+    );
+    // A second, plain producer writes last, so the idempotent producer's remembered batches
+    // (its tombstones) are emptied by compaction and kept: the consumer must step over them.
+    let plain = producer(&bootstrap, &[("linger.ms", "0"), ("batch.size", "1000")]);
+    let rt = client_runtime();
+    // key -> (offset, value) of its latest record; None for a deleted key.
+    let mut latest: HashMap<String, Option<(i64, Vec<u8>)>> = HashMap::new();
+    rt.block_on(async {
+        let send =
+            |via: &rdkafka::producer::FutureProducer, key: String, value: Option<Vec<u8>>| {
+                let record = match &value {
+                    Some(v) => FutureRecord::to("latest-only").key(&key).payload(v),
+                    None => FutureRecord::to("latest-only").key(&key),
+                };
+                let future = via
+                    .send_result(record)
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue");
+                (key, value, future)
+            };
+        let mut pending = Vec::new();
+        for i in 0..2000u64 {
+            pending.push(send(
+                &idempotent,
+                format!("key-{}", i % 50),
+                Some(payload(i, 60)),
+            ));
+        }
+        for k in 40..50 {
+            pending.push(send(&idempotent, format!("key-{k}"), None));
+        }
+        for (key, value, future) in pending.drain(..) {
+            let offset = future.await.expect("delivery").expect("delivered").offset;
+            latest.insert(key, value.map(|v| (offset, v)));
+        }
+        // Unique keys after the tombstones, so they leave the active segment.
+        for j in 0..150u64 {
+            pending.push(send(
+                &plain,
+                format!("filler-{j}"),
+                Some(payload(10_000 + j, 60)),
+            ));
+        }
+        for (key, value, future) in pending {
+            let offset = future.await.expect("delivery").expect("delivered").offset;
+            latest.insert(key, value.map(|v| (offset, v)));
+        }
+    });
+    let mut want: Vec<(i64, String, Vec<u8>)> = latest
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|(o, v)| (*o, k.clone(), v.clone())))
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 40 + 150);
+
+    let consumer: BaseConsumer = client_config(
+        &bootstrap,
+        &[
+            ("group.id", "compact-reader"),
+            ("enable.auto.commit", "false"),
+        ],
+    )
+    .create()
+    .unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks("latest-only", 0, Duration::from_secs(10))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = Vec::new();
+    while Instant::now() < deadline {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset("latest-only", 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&list).unwrap();
+        got.clear();
+        let pass_end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < pass_end {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+                    got.push((m.offset(), key, m.payload().map(|v| v.to_vec())));
+                    if m.offset() == high - 1 {
+                        break;
+                    }
+                }
+                Some(Err(e)) => panic!("consume error: {e}"),
+                None => {}
+            }
+        }
+        assert_eq!(
+            got.last().map(|g| g.0),
+            Some(high - 1),
+            "the consumer reaches the end through compacted batches"
+        );
+        if got.len() == want.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let got: Vec<(i64, String, Vec<u8>)> = got
+        .into_iter()
+        .map(|(o, k, v)| (o, k, v.expect("no tombstone is left")))
+        .collect();
+    assert_eq!(
+        got, want,
+        "exactly the latest value of each live key, at its offset"
+    );
+}
