@@ -321,7 +321,8 @@ fn data_survives_clean_restart_and_new_appends_continue() {
     );
 }
 
-/// A compacted topic read back through librdkafka: after compaction the consumer sees, for
+/// A compacted topic read back through librdkafka (after refusing a keyless record with
+/// INVALID_RECORD): after compaction the consumer sees, for
 /// every key, only its latest value at the offset it was produced at; deleted keys (tombstones
 /// older than `delete.retention.ms`) are gone; offsets only increase, and the sparse and empty
 /// batches compaction leaves (the idempotent producer's batches are kept emptied) do not stall
@@ -357,6 +358,19 @@ fn compacted_topic_serves_the_latest_value_of_each_key() {
     // (its tombstones) are emptied by compaction and kept: the consumer must step over them.
     let plain = producer(&bootstrap, &[("linger.ms", "0"), ("batch.size", "1000")]);
     let rt = client_runtime();
+    // A compacted topic refuses a record without a key, as Kafka does.
+    let refused = rt.block_on(plain.send(
+        FutureRecord::<(), _>::to("latest-only").payload("no key"),
+        Duration::from_secs(10),
+    ));
+    match refused {
+        Err((e, _)) => assert_eq!(
+            e.rdkafka_error_code(),
+            Some(rdkafka::types::RDKafkaErrorCode::InvalidRecord),
+            "{e}"
+        ),
+        Ok(delivery) => panic!("a keyless record was accepted: {delivery:?}"),
+    }
     // key -> (offset, value) of its latest record; None for a deleted key.
     let mut latest: HashMap<String, Option<(i64, Vec<u8>)>> = HashMap::new();
     rt.block_on(async {

@@ -306,6 +306,9 @@ impl Log {
                 max: self.config.max_message_bytes,
             });
         }
+        if self.config.compact {
+            check_keys(&records, &header)?;
+        }
         let log_append_time = self.config.timestamp_type_log_append;
         if header.producer_id >= 0 {
             if header.base_sequence < 0 {
@@ -562,6 +565,31 @@ impl Log {
 
 /// Lists the segment base offsets of `dir` (ascending) and removes leftovers: temporary files,
 /// and index files whose `.log` file is gone.
+/// A compacted topic keeps the latest record per key, so every record needs one (Kafka's
+/// `LogValidator` rule): records that do not decode are `CORRUPT_MESSAGE`, a record without a
+/// key is `INVALID_RECORD`. Only compacted topics pay for decoding records on append.
+fn check_keys(batch: &[u8], header: &BatchHeader) -> Result<(), AppendError> {
+    let records = crate::compression::decompress_records(
+        batch,
+        header,
+        crate::compression::MAX_DECOMPRESSED_BYTES,
+    )
+    .map_err(|e| AppendError::CorruptMessage(e.into()))?;
+    let mut keyless = None;
+    crate::batch::for_each_record(header, &records, |record| {
+        if record.key.is_none() && keyless.is_none() {
+            keyless = Some(record.offset - header.base_offset);
+        }
+    })?;
+    match keyless {
+        Some(index) => Err(AppendError::InvalidRecord(format!(
+            "compacted topic cannot accept a record without a key (record {index} of the batch); \
+             cleanup.policy=compact keeps the latest record per key"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();

@@ -141,7 +141,20 @@ fn tombstones_go_once_older_than_delete_retention_and_keyless_records_go() {
         delete_retention_ms: 1_000,
         ..compact_config()
     };
-    let mut log = Log::open(dir.path(), config, 0, 0, true, NOW).unwrap();
+    // The keyless record was written before the topic became compacted (a compacted topic
+    // refuses keyless records on append).
+    let mut log = Log::open(
+        dir.path(),
+        LogConfig {
+            compact: false,
+            ..config.clone()
+        },
+        0,
+        0,
+        true,
+        NOW,
+    )
+    .unwrap();
     let old = NOW - 10_000;
     // The padding fills the segment, so this old batch is alone in it (tombstones expire by
     // their segment's largest timestamp).
@@ -155,6 +168,7 @@ fn tombstones_go_once_older_than_delete_retention_and_keyless_records_go() {
     ];
     log.append(Bytes::from(encode_batch(&records, old)), 0, old)
         .unwrap();
+    log.update_config(config);
     // Fill past a roll with fresh records of other keys, so the first segment is cleanable.
     let mut rng = Rng(7);
     let mut later = Vec::new();
@@ -288,13 +302,19 @@ fn a_leftover_cleaned_file_is_removed_at_open_and_the_old_segment_kept() {
 #[test]
 fn a_batch_whose_records_do_not_decode_is_kept_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = Log::open(dir.path(), compact_config(), 0, 0, true, NOW).unwrap();
-    // A batch with a correct CRC over records that are garbage (a record length past the end).
+    let plain = LogConfig {
+        compact: false,
+        ..compact_config()
+    };
+    let mut log = Log::open(dir.path(), plain, 0, 0, true, NOW).unwrap();
+    // A batch with a correct CRC over records that are garbage (a record length past the end),
+    // written before the topic became compacted.
     let mut bad = encode_batch(&[(Some(b"k"), Some(b"v"))], NOW);
     bad[crate::batch::BATCH_HEADER_LEN] = 0x7f;
     let crc = crc32c::crc32c(&bad[21..]);
     bad[17..21].copy_from_slice(&crc.to_be_bytes());
     log.append(Bytes::from(bad.clone()), 0, NOW).unwrap();
+    log.update_config(compact_config());
     let mut rng = Rng(9);
     while log.segment_count() < 3 {
         fill(&mut log, &mut rng, 1, 3, NOW);
@@ -307,4 +327,32 @@ fn a_batch_whose_records_do_not_decode_is_kept_whole() {
     // Byte for byte, apart from the leader epoch the append assigned.
     assert_eq!(first.1[..12], bad[..12]);
     assert_eq!(first.1[16..], bad[16..], "kept byte for byte");
+}
+
+#[test]
+fn a_compacted_log_refuses_keyless_and_undecodable_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compact_config(), 0, 0, true, NOW).unwrap();
+    let keyless = encode_batch(&[(Some(b"k"), Some(b"v")), (None, Some(b"v"))], NOW);
+    match log.append(Bytes::from(keyless), 0, NOW) {
+        Err(crate::AppendError::InvalidRecord(message)) => {
+            assert!(message.contains("without a key"), "{message}");
+            assert!(message.contains("record 1"), "{message}");
+        }
+        other => panic!("expected INVALID_RECORD, got {other:?}"),
+    }
+    let mut bad = encode_batch(&[(Some(b"k"), Some(b"v"))], NOW);
+    bad[crate::batch::BATCH_HEADER_LEN] = 0x7f;
+    let crc = crc32c::crc32c(&bad[21..]);
+    bad[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert!(matches!(
+        log.append(Bytes::from(bad), 0, NOW),
+        Err(crate::AppendError::CorruptMessage(_))
+    ));
+    assert_eq!(log.log_end_offset(), 0, "nothing was written");
+    let keyed = encode_batch(&[(Some(b"k"), None)], NOW);
+    assert_eq!(
+        log.append(Bytes::from(keyed), 0, NOW).unwrap().first_offset,
+        0
+    );
 }
