@@ -5,8 +5,9 @@
 //!
 //! Files per log dir: `meta.properties` (`version=1`, `broker.id=`, `cluster.id=`),
 //! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,
-//! `replication-offset-checkpoint` (see [`crate::checkpoint`]), and `.kafka_cleanshutdown`, which
-//! exists only between a clean shutdown and the next startup.
+//! `replication-offset-checkpoint`, `cleaner-offset-checkpoint` (compacted logs only; see
+//! [`crate::checkpoint`]), and `.kafka_cleanshutdown`, which exists only between a clean shutdown
+//! and the next startup.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 /// Name of the high watermark checkpoint file.
 pub const REPLICATION_CHECKPOINT: &str = "replication-offset-checkpoint";
+/// Name of the checkpoint of how far each compacted log is cleaned.
+pub const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 /// Name of the clean shutdown marker.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 /// Name of the broker identity file.
@@ -59,6 +62,7 @@ struct OpenJob {
     path: PathBuf,
     recovery_point: i64,
     log_start_offset: i64,
+    cleaned_up_to: i64,
     clean: bool,
 }
 
@@ -88,6 +92,7 @@ impl LogManager {
         for (dir_index, dir) in log_dirs.iter().enumerate() {
             let recovery_points = read_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT))?;
             let log_starts = read_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT))?;
+            let cleaned = read_checkpoint(&dir.join(CLEANER_CHECKPOINT))?;
             checkpointed_high_watermarks
                 .extend(read_checkpoint(&dir.join(REPLICATION_CHECKPOINT))?);
             let clean = dir.join(CLEAN_SHUTDOWN_MARKER).exists();
@@ -114,6 +119,7 @@ impl LogManager {
                     dir_index,
                     recovery_point: recovery_points.get(&tp).copied().unwrap_or(0),
                     log_start_offset: log_starts.get(&tp).copied().unwrap_or(0),
+                    cleaned_up_to: cleaned.get(&tp).copied().unwrap_or(0),
                     tp,
                     path,
                     clean,
@@ -124,7 +130,8 @@ impl LogManager {
         let opened = open_in_parallel(jobs, recovery_threads, topic_config, now_ms)?;
         let mut logs = BTreeMap::new();
         let mut stats = RecoveryStats::default();
-        for (job, log) in opened {
+        for (job, mut log) in opened {
+            log.restore_cleaned_up_to(job.cleaned_up_to);
             let s = log.recovery_stats();
             stats.segments_recovered += s.segments_recovered;
             stats.bytes_reread += s.bytes_reread;
@@ -240,21 +247,32 @@ impl LogManager {
         log.delete_in_place()
     }
 
-    /// Writes the three checkpoint files of every log dir.
+    /// Writes the four checkpoint files of every log dir.
     pub fn checkpoint(&self) -> Result<(), LogError> {
-        let mut per_dir =
-            vec![[BTreeMap::new(), BTreeMap::new(), BTreeMap::new()]; self.log_dirs.len()];
+        let mut per_dir = vec![
+            [
+                BTreeMap::new(),
+                BTreeMap::new(),
+                BTreeMap::new(),
+                BTreeMap::new()
+            ];
+            self.log_dirs.len()
+        ];
         for (tp, entry) in self.logs().iter() {
             let log = lock(&entry.log);
             let maps = &mut per_dir[entry.dir_index];
             maps[0].insert(tp.clone(), log.recovery_point());
             maps[1].insert(tp.clone(), log.log_start_offset());
             maps[2].insert(tp.clone(), log.high_watermark());
+            if log.config().compact {
+                maps[3].insert(tp.clone(), log.cleaned_up_to());
+            }
         }
         for (dir, maps) in self.log_dirs.iter().zip(&per_dir) {
             write_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT), &maps[0])?;
             write_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT), &maps[1])?;
             write_checkpoint(&dir.join(REPLICATION_CHECKPOINT), &maps[2])?;
+            write_checkpoint(&dir.join(CLEANER_CHECKPOINT), &maps[3])?;
         }
         Ok(())
     }

@@ -202,10 +202,15 @@ impl Log {
         self.install_compaction(done).map(Some)
     }
 
-    /// The offset below which the log was compacted by this process (the log start offset
-    /// right after opening).
+    /// The offset below which the log is compacted (Kafka's cleaner checkpoint).
     pub fn cleaned_up_to(&self) -> i64 {
         self.cleaned_up_to
+    }
+
+    /// Restores [`Log::cleaned_up_to`] from `cleaner-offset-checkpoint` after opening, clamped
+    /// into the log: a pass is never skipped for data the log does not hold.
+    pub fn restore_cleaned_up_to(&mut self, offset: i64) {
+        self.cleaned_up_to = offset.clamp(self.log_start_offset, self.log_end_offset());
     }
 }
 

@@ -110,8 +110,8 @@ pub struct Log {
     unflushed_records: i64,
     first_unflushed_ms: Option<i64>,
     recovery_stats: RecoveryStats,
-    /// Compaction has cleaned every segment below this offset (in this process; a restart
-    /// starts from the log start offset and the first pass re-cleans, which changes nothing).
+    /// Compaction has cleaned every segment below this offset; kept across restarts in
+    /// `cleaner-offset-checkpoint` by the manager.
     cleaned_up_to: i64,
 }
 

@@ -142,3 +142,46 @@ fn placement_delete_and_leftovers() {
     let manager = open(&dirs).unwrap();
     assert_eq!(manager.all().len(), 3);
 }
+
+#[test]
+fn the_cleaner_checkpoint_keeps_how_far_compacted_logs_are_cleaned() {
+    use bytes::Bytes;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = vec![dir.path().to_path_buf()];
+    let compacted = |_: &str| LogConfig {
+        compact: true,
+        min_cleanable_dirty_ratio: 0.0,
+        ..small_config()
+    };
+    let manager = LogManager::open(&dirs, 1, "cluster-a", 1, &compacted, 0).unwrap();
+    let tp = TopicPartition::new("table", 0);
+    let log = manager.get_or_create(&tp, compacted("table"), 0).unwrap();
+    {
+        let mut log = log.lock().unwrap();
+        for i in 0..60u32 {
+            let key = format!("k{}", i % 4);
+            let value = vec![b'v'; 40];
+            let batch = crate::records::encode_batch(&[(Some(key.as_bytes()), Some(&value))], 0);
+            log.append(Bytes::from(batch), 0, 0).unwrap();
+        }
+        log.flush().unwrap();
+        let end = log.log_end_offset();
+        log.set_high_watermark(end);
+    }
+    let stats = manager.compaction_pass(10).unwrap();
+    assert!(stats.segments_cleaned > 0);
+    let cleaned = log.lock().unwrap().cleaned_up_to();
+    assert!(cleaned > 0);
+    manager.shutdown().unwrap();
+    drop(log);
+    drop(manager);
+    let text = std::fs::read_to_string(dir.path().join("cleaner-offset-checkpoint")).unwrap();
+    assert!(text.contains(&format!("table 0 {cleaned}")), "{text}");
+
+    let manager = LogManager::open(&dirs, 1, "cluster-a", 1, &compacted, 0).unwrap();
+    let log = manager.get(&tp).unwrap();
+    assert_eq!(log.lock().unwrap().cleaned_up_to(), cleaned);
+    // Nothing new was written, so the restart has nothing to clean.
+    assert_eq!(manager.compaction_pass(20).unwrap().segments_cleaned, 0);
+}
