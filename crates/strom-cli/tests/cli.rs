@@ -4,9 +4,7 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -91,61 +89,19 @@ fn invalid_configuration_is_refused_before_the_broker_starts() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("num.partitions"));
 }
 
-fn spawn_broker(data: &Path, port: u16, log: &Path) -> Child {
-    let child = strom()
-        .args([
-            "broker",
-            "--set",
-            &format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
-            "--set",
-            &format!("log.dirs={}", data.display()),
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "broker did not start: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
-/// The broker binds its listener before it opens storage (a port conflict fails fast), so a
-/// connectable port does not mean recovery is over: wait for the line itself.
-fn logs_loaded_line(log: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| l.contains("logs loaded")) {
-            return line.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no 'logs loaded' line in:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// The "logs loaded" line of a broker that has started (so the line is written).
+fn logs_loaded_line(broker: &BrokerProcess) -> String {
+    broker
+        .log_line("logs loaded")
+        .expect("a started broker has logged 'logs loaded'")
 }
 
 #[test]
 fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let first_log = dir.path().join("first.log");
-    let mut child = spawn_broker(&data, port, &first_log);
-    let bootstrap = format!("127.0.0.1:{port}");
+    let mut broker = spawn_broker_process(&data, &dir.path().join("first.log"), &[]);
+    let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "term", 2, &[]);
     let lines: String = (0..2000).map(|i| format!("record-{i}\n")).collect();
     ok(
@@ -153,10 +109,10 @@ fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
         Some(&lines),
     );
 
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(broker.child.id() as i32, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = broker.child.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -172,9 +128,9 @@ fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
     );
     assert!(data.join("recovery-point-offset-checkpoint").exists());
 
-    let second_log = dir.path().join("second.log");
-    let mut child = spawn_broker(&data, port, &second_log);
-    let line = logs_loaded_line(&second_log);
+    let mut broker = spawn_broker_process(&data, &dir.path().join("second.log"), &[]);
+    let bootstrap = broker.bootstrap();
+    let line = logs_loaded_line(&broker);
     assert!(
         line.contains("bytes_reread=0"),
         "after a clean stop nothing is re-read: {line}"
@@ -194,17 +150,17 @@ fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
         None,
     );
     assert_eq!(out.lines().count(), 2000);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
 
     // After SIGKILL, the restart re-reads (at least) the unflushed tail.
-    let third_log = dir.path().join("third.log");
-    let mut child = spawn_broker(&data, port, &third_log);
+    let mut broker = spawn_broker_process(&data, &dir.path().join("third.log"), &[]);
+    let bootstrap = broker.bootstrap();
     assert!(
         !data.join(".kafka_cleanshutdown").exists(),
         "the marker is removed at startup"
     );
-    let line = logs_loaded_line(&third_log);
+    let line = logs_loaded_line(&broker);
     assert!(
         line.contains("segments_recovered=") && !line.contains("segments_recovered=0"),
         "a kill -9 leads to recovery: {line}"
@@ -228,8 +184,8 @@ fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
         2000,
         "everything is still there after recovery"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
 }
 
 #[test]

@@ -9,12 +9,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -23,42 +21,14 @@ use rdkafka::producer::FutureRecord;
 const TOPIC: &str = "crash";
 const PARTITIONS: i32 = 3;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_broker(dir: &Path, port: u16, round: usize) -> Child {
-    let log = std::fs::File::create(dir.join(format!("broker-round-{round}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_strom"))
-        .args([
-            "broker",
-            "--set",
-            &format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
-            "--set",
-            &format!("log.dirs={}", dir.join("data").display()),
-            "--set",
-            "log.segment.bytes=262144",
-            "--set",
-            &format!("num.partitions={PARTITIONS}"),
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start strom broker");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "broker did not start listening (see broker-round-{round}.log)"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
+fn spawn_broker(dir: &Path, round: usize) -> BrokerProcess {
+    let segment = "log.segment.bytes=262144".to_string();
+    let partitions = format!("num.partitions={PARTITIONS}");
+    spawn_broker_process(
+        &dir.join("data"),
+        &dir.join(format!("broker-round-{round}.log")),
+        &[&segment, &partitions],
+    )
 }
 
 struct Rng(u64);
@@ -156,9 +126,8 @@ fn acknowledged_records_survive_sigkill() {
     let acked: Acked = Arc::new(Mutex::new(HashMap::new()));
     let mut next_id = 0u64;
     for round in 0..rounds {
-        let port = free_port();
-        let mut child = spawn_broker(dir, port, round);
-        let bootstrap = format!("127.0.0.1:{port}");
+        let mut broker = spawn_broker(dir, round);
+        let bootstrap = broker.bootstrap();
         if round == 0 {
             create_topic(&bootstrap, TOPIC, PARTITIONS, &[]);
         }
@@ -173,8 +142,8 @@ fn acknowledged_records_survive_sigkill() {
         };
         let before = acked.lock().unwrap().len();
         std::thread::sleep(Duration::from_millis(rng.range(400, 2500)));
-        child.kill().expect("SIGKILL the broker");
-        child.wait().unwrap();
+        broker.child.kill().expect("SIGKILL the broker");
+        broker.child.wait().unwrap();
         stop.store(true, Ordering::Relaxed);
         next_id = producer.join().unwrap() + 1_000_000; // ids stay increasing across rounds
         let after = acked.lock().unwrap().len();
@@ -185,9 +154,8 @@ fn acknowledged_records_survive_sigkill() {
     }
 
     // Final restart: everything acknowledged must be there, once, in order, intact.
-    let port = free_port();
-    let mut child = spawn_broker(dir, port, rounds);
-    let bootstrap = format!("127.0.0.1:{port}");
+    let mut broker = spawn_broker(dir, rounds);
+    let bootstrap = broker.bootstrap();
     let consumer: BaseConsumer = client_config(&bootstrap, &[]).create().unwrap();
     let acked = acked.lock().unwrap().clone();
     assert!(
@@ -199,7 +167,7 @@ fn acknowledged_records_survive_sigkill() {
     let mut ends = HashMap::new();
     for p in 0..PARTITIONS {
         let (low, high) = consumer
-            .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
+            .fetch_watermarks(TOPIC, p, Duration::from_secs(60))
             .unwrap();
         assert_eq!(low, 0);
         ends.insert(p, high);
@@ -259,6 +227,6 @@ fn acknowledged_records_survive_sigkill() {
         acked.len(),
         records.len()
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
 }

@@ -137,6 +137,11 @@ impl Member {
             .map(|(_, _, n)| *n)
             .collect()
     }
+    /// The distinct record numbers consumed: delivery is at least once, so a record seen twice
+    /// (after a rebalance) must not make a count overshoot its target.
+    fn distinct_numbers(&self) -> BTreeSet<u64> {
+        self.consumed_numbers().into_iter().collect()
+    }
     fn assignment(&self) -> BTreeSet<i32> {
         self.assignment.lock().unwrap().clone()
     }
@@ -340,7 +345,7 @@ fn crashed_member_is_replaced_after_its_session_times_out() {
         Duration::from_secs(30),
         || {
             survivor
-                .consumed_numbers()
+                .distinct_numbers()
                 .iter()
                 .filter(|n| **n >= 400)
                 .count()
@@ -421,7 +426,7 @@ fn committed_offsets_survive_clean_restart() {
     produce_spread(&bootstrap, "kept", 2, 0, 100);
     let m = member(&bootstrap, "g-kept", "kept", &[]);
     wait_until("100 consumed", Duration::from_secs(30), || {
-        m.consumed_numbers().len() == 100
+        m.distinct_numbers().len() == 100
     });
     m.stop();
     let broker = broker.restart();
@@ -435,7 +440,7 @@ fn committed_offsets_survive_clean_restart() {
     wait_until(
         "the 20 new records are consumed",
         Duration::from_secs(30),
-        || m.consumed_numbers().len() == 20,
+        || m.consumed_numbers().len() >= 20,
     );
     std::thread::sleep(Duration::from_millis(500));
     let again = m.stop();
@@ -675,7 +680,7 @@ fn kafka_python_and_librdkafka_share_a_group() {
         "kafka-python is not installed: ./scripts/test installs it"
     );
     let mut python = std::process::Command::new("python3")
-        .args([script, &bootstrap, "g-mixed", "mixed", "25"])
+        .args([script, &bootstrap, "g-mixed", "mixed", "300"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
@@ -768,46 +773,30 @@ fn kafka_python_and_librdkafka_share_a_group() {
 #[test]
 fn committed_offsets_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let start = || {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-            .args([
-                "broker",
-                "--set",
-                &format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
-                "--set",
-                &format!("log.dirs={}", dir.path().display()),
-                "--set",
-                "group.initial.rebalance.delay.ms=0",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_until("broker listening", Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        child
+    let data = dir.path().join("data");
+    let start = |name: &str| {
+        spawn_broker_process(
+            &data,
+            &dir.path().join(name),
+            &["group.initial.rebalance.delay.ms=0"],
+        )
     };
-    let mut broker = start();
-    let bootstrap = format!("127.0.0.1:{port}");
+    let mut broker = start("first.log");
+    let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "durable-commits", 3, &[]);
     produce_spread(&bootstrap, "durable-commits", 3, 0, 300);
     let m = member(&bootstrap, "g-durable", "durable-commits", &[]);
     wait_until(
         "300 consumed and committed",
         Duration::from_secs(30),
-        || m.consumed_numbers().len() == 300,
+        || m.distinct_numbers().len() == 300,
     );
     // Every commit_message above returned only after the broker acknowledged it.
     m.stop();
-    broker.kill().unwrap();
-    broker.wait().unwrap();
-    let mut broker = start();
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
+    let mut broker = start("second.log");
+    let bootstrap = broker.bootstrap();
     assert_eq!(
         committed(&bootstrap, "g-durable", "durable-commits", 3),
         (0..3).map(|p| (p, 100)).collect()
@@ -821,8 +810,8 @@ fn committed_offsets_survive_sigkill() {
         "Empty",
         "the group is known again after replay"
     );
-    broker.kill().unwrap();
-    broker.wait().unwrap();
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
 }
 
 /// Offsets of an empty group expire `offsets.retention.minutes` after the last commit (1 minute,
@@ -845,6 +834,8 @@ fn offsets_of_an_empty_group_expire_and_a_live_groups_do_not() {
     list.add_partition_offset("ageing", 0, Offset::Offset(7))
         .unwrap();
     old.commit(&list, CommitMode::Sync).expect("simple commit");
+    // The broker stamped the commit before this instant, so it expires at most 60 s after it.
+    let committed_at = Instant::now();
     assert_eq!(
         committed(&bootstrap, "old", "ageing", 1),
         [(0, 7)].into_iter().collect()
@@ -852,18 +843,17 @@ fn offsets_of_an_empty_group_expire_and_a_live_groups_do_not() {
     // The "live" group keeps a member for the whole test.
     let live = member(&bootstrap, "live", "ageing", &[]);
     wait_until("the live member consumed", Duration::from_secs(30), || {
-        live.consumed_numbers().len() == 10
+        live.distinct_numbers().len() == 10
     });
-    let started = Instant::now();
     wait_until(
         "the empty group's offset expires",
         Duration::from_secs(120),
         || committed(&bootstrap, "old", "ageing", 1)[&0] == -1,
     );
     assert!(
-        started.elapsed() >= Duration::from_secs(40),
-        "not before the retention ({:?})",
-        started.elapsed()
+        committed_at.elapsed() >= Duration::from_secs(55),
+        "not before the retention of 60 s ({:?} after the commit)",
+        committed_at.elapsed()
     );
     assert_eq!(
         committed(&bootstrap, "live", "ageing", 1),
@@ -886,7 +876,7 @@ fn offset_delete_refuses_subscribed_topics_of_an_active_group() {
     produce_spread(&bootstrap, "subscribed", 1, 0, 5);
     let m = member(&bootstrap, "g-subs", "subscribed", &[]);
     wait_until("the member consumed", Duration::from_secs(30), || {
-        m.consumed_numbers().len() == 5
+        m.distinct_numbers().len() == 5
     });
     let mut raw = RawClient::connect(&bootstrap);
     let request = |topic: &str| {
@@ -928,7 +918,9 @@ fn log_bytes(dir: &std::path::Path) -> u64 {
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
-        .map(|e| e.metadata().unwrap().len())
+        // The cleaner may delete a segment between the listing and the stat.
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
         .sum()
 }
 

@@ -251,8 +251,16 @@ fn long_poll_returns_as_soon_as_data_arrives() {
         );
         (got, started.elapsed())
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    // The producer is connected before the clock starts, so only the delivery is timed.
     let producer = producer(&bootstrap, &[("linger.ms", "0")]);
+    {
+        use rdkafka::producer::Producer;
+        producer
+            .client()
+            .fetch_metadata(Some("poll"), Duration::from_secs(10))
+            .expect("metadata");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
     let sent_at = Instant::now();
     client_runtime()
         .block_on(producer.send(

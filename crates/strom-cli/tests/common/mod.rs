@@ -243,6 +243,88 @@ pub fn payload(i: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A `strom broker` child process, started and ready to serve.
+pub struct BrokerProcess {
+    pub child: std::process::Child,
+    /// The port it bound (it is started with port 0, so no other test can take it first).
+    pub port: u16,
+    /// Its log (stderr, `RUST_LOG=info`).
+    pub log: PathBuf,
+}
+
+impl BrokerProcess {
+    /// `127.0.0.1:port` for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The first line of its log containing `needle`.
+    pub fn log_line(&self, needle: &str) -> Option<String> {
+        std::fs::read_to_string(&self.log)
+            .ok()?
+            .lines()
+            .find(|l| l.contains(needle))
+            .map(str::to_string)
+    }
+}
+
+/// Starts the `strom` binary as a broker on data directory `data` with `sets` (`key=value`)
+/// added, logging to `log`, and returns once it has logged "broker started" (its logs are
+/// loaded and it serves). The listener binds port 0 and the port is read from that line: a port
+/// picked by the test and bound later could be taken in between by another test. Panics with
+/// the log if the process exits or is not ready within two minutes.
+pub fn spawn_broker_process(data: &Path, log: &Path, sets: &[&str]) -> BrokerProcess {
+    let mut args = vec![
+        "broker".to_string(),
+        "--set".to_string(),
+        "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+        "--set".to_string(),
+        format!("log.dirs={}", data.display()),
+    ];
+    for set in sets {
+        args.push("--set".to_string());
+        args.push(set.to_string());
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(&args)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("broker log file"))
+        .spawn()
+        .expect("start the strom broker");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(port) = text
+            .lines()
+            .filter(|l| l.contains("broker started"))
+            .find_map(started_port)
+        {
+            return BrokerProcess {
+                child,
+                port,
+                log: log.to_path_buf(),
+            };
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the broker exited ({status}) before it was ready:\n{text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broker was not ready within 120 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The port in a "broker started … addresses=[127.0.0.1:PORT]" log line.
+fn started_port(line: &str) -> Option<u16> {
+    let after = &line[line.find("addresses")?..];
+    let after = &after[after.find("127.0.0.1:")? + "127.0.0.1:".len()..];
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// A raw Kafka protocol connection for crafted requests.
 pub struct RawClient {
     pub stream: TcpStream,
