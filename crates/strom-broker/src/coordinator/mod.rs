@@ -386,6 +386,8 @@ impl GroupCoordinator {
         effects: Vec<Effect>,
         now_ms: i64,
     ) {
+        let mut syncs = Vec::new();
+        let mut persisted = None;
         for effect in effects {
             match effect {
                 Effect::Join(token, result) => {
@@ -395,7 +397,7 @@ impl GroupCoordinator {
                 }
                 Effect::Sync(token, result) => {
                     if let Some(tx) = state.syncs.remove(&token) {
-                        let _ = tx.send(result);
+                        syncs.push((tx, result));
                     }
                 }
                 Effect::Persist => {
@@ -416,10 +418,11 @@ impl GroupCoordinator {
                     } else {
                         Some(records::encode_group(&group.snapshot()))
                     };
-                    self.write(broker, group_id, &[(key, value)], now_ms);
+                    persisted = Some(self.write(broker, group_id, &[(key, value)], now_ms));
                 }
             }
         }
+        answer_syncs(group_id, syncs, persisted);
     }
 
     /// Appends records to the group's `__consumer_offsets` partition and returns the end offset
@@ -675,6 +678,49 @@ impl GroupCoordinator {
 }
 
 /// The topics the members of a "consumer" group subscribe to (from their join metadata).
+/// Sends SyncGroup answers. When the same step wrote the group's record (the leader's
+/// assignment completing a rebalance), the answers wait until that record is durable, as Kafka's
+/// wait for the group metadata append: an acknowledged assignment survives a crash. A record
+/// that could not be written or synced turns every answer into `COORDINATOR_NOT_AVAILABLE`;
+/// the members then rejoin, which starts a new rebalance.
+fn answer_syncs(
+    group_id: &str,
+    syncs: Vec<(oneshot::Sender<SyncResult>, SyncResult)>,
+    persisted: Option<Option<(Arc<crate::partition::Partition>, i64)>>,
+) {
+    if syncs.is_empty() {
+        return;
+    }
+    let unavailable = kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code();
+    let send = move |syncs: Vec<(oneshot::Sender<SyncResult>, SyncResult)>, ok: bool| {
+        for (tx, result) in syncs {
+            let _ = tx.send(if ok {
+                result
+            } else {
+                SyncResult::error(unavailable)
+            });
+        }
+    };
+    match persisted {
+        None => send(syncs, true),
+        Some(None) => send(syncs, false),
+        Some(Some((partition, end))) => match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let group_id = group_id.to_string();
+                runtime.spawn(async move {
+                    let durable = partition.wait_durable(end).await;
+                    if let Err(e) = &durable {
+                        tracing::error!(group = %group_id, error = %e, "fdatasync of the group's record failed; its members must rejoin");
+                    }
+                    send(syncs, durable.is_ok());
+                });
+            }
+            // Outside a runtime (never in the broker) there is nothing to wait with.
+            Err(_) => send(syncs, true),
+        },
+    }
+}
+
 fn subscribed_topics(group: &Group) -> Vec<String> {
     use kafka_protocol::messages::ConsumerProtocolSubscription;
     use kafka_protocol::protocol::Decodable;
