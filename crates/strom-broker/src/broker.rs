@@ -106,6 +106,8 @@ pub struct Broker {
     pub producer_ids: ProducerIdAllocator,
     /// The consumer-group coordinator.
     pub groups: crate::coordinator::GroupCoordinator,
+    /// Counters for the Prometheus endpoint.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Broker {
@@ -153,6 +155,7 @@ impl Broker {
 
         // Partition directories for topics the metadata does not know (deleted while the
         // broker was down, or created before a crash lost the metadata write) are removed.
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let mut partitions = HashMap::new();
         for (tp, log) in logs.all() {
             let known = metadata
@@ -161,7 +164,10 @@ impl Broker {
                 .is_some_and(|t| tp.partition < t.partitions);
             if known {
                 let durable = lookup(&tp.topic).flush_messages <= 1;
-                partitions.insert(tp.clone(), Arc::new(Partition::new(tp, log, durable)));
+                partitions.insert(
+                    tp.clone(),
+                    Arc::new(Partition::new(tp, log, durable, metrics.clone())),
+                );
             } else {
                 tracing::warn!(partition = %tp, "removing the log of a partition the metadata does not know");
                 logs.delete(&tp)?;
@@ -183,6 +189,7 @@ impl Broker {
                 crate::now_ms() as u64 ^ u64::from(std::process::id()),
             ),
             config,
+            metrics,
         };
         // Partitions the metadata knows but which have no directory yet (e.g. created just
         // before a crash) get an empty log now.
@@ -249,7 +256,12 @@ impl Broker {
         };
         let durable = config.flush_messages <= 1;
         let log = self.logs.get_or_create(&tp, config, crate::now_ms())?;
-        let partition = Arc::new(Partition::new(tp.clone(), log, durable));
+        let partition = Arc::new(Partition::new(
+            tp.clone(),
+            log,
+            durable,
+            self.metrics.clone(),
+        ));
         self.partitions
             .write()
             .unwrap()
@@ -520,6 +532,8 @@ pub struct BrokerHandle {
     pub broker: Arc<Broker>,
     /// The addresses the listeners are bound to, in `listeners` order.
     pub local_addrs: Vec<SocketAddr>,
+    /// Where `GET /metrics` is served (`strom.metrics.listener`), if it is on.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -573,6 +587,22 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
         local_addrs.push(bound.local_addr()?);
         listeners.push(bound);
     }
+    let metrics_listener = match &config.metrics_listener {
+        Some(address) => {
+            let bound = TcpListener::bind(address)
+                .await
+                .map_err(|source| StartError::Bind {
+                    address: address.clone(),
+                    source,
+                })?;
+            Some(bound)
+        }
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
     let advertised: Vec<Listener> = config
         .advertised_listeners
         .iter()
@@ -603,9 +633,14 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
     let background = crate::background::spawn(broker.clone(), shutdown_rx.clone());
     let group_timers =
         crate::coordinator::GroupCoordinator::spawn_timers(broker.clone(), shutdown_rx.clone());
-    let serve = crate::server::serve(broker.clone(), listeners, shutdown_rx);
+    let serve = crate::server::serve(broker.clone(), listeners, shutdown_rx.clone());
+    let metrics_task = metrics_listener
+        .map(|listener| tokio::spawn(crate::metrics::serve(broker.clone(), listener, shutdown_rx)));
     let task = tokio::spawn(async move {
         serve.await;
+        if let Some(metrics) = metrics_task {
+            let _ = metrics.await;
+        }
         let _ = background.await;
         let _ = group_timers.await;
     });
@@ -613,11 +648,13 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
         broker_id = broker.node_id,
         cluster_id = %broker.cluster_id,
         listeners = ?local_addrs,
+        metrics = ?metrics_addr,
         "broker started"
     );
     Ok(BrokerHandle {
         broker,
         local_addrs,
+        metrics_addr,
         shutdown,
         task,
     })

@@ -248,6 +248,7 @@ pub fn dispatch(
     // The body is left to `route`, which decodes it straight into the type its handler takes
     // (going through `RequestBody` would only add a match to unwrap it again).
     let (api, version, client) = (context.api, context.version, context.client_id.clone());
+    broker.metrics.request(api);
     handlers::route(broker, context, frame).map_err(|reason| Refusal::Malformed {
         api,
         version,

@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod frame;
 pub mod group;
 pub mod handlers;
+pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod server;

@@ -32,11 +32,17 @@ pub struct Partition {
     /// Fetches waiting for the high watermark to move.
     waiters: Mutex<Vec<Weak<Notify>>>,
     deleted: AtomicBool,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Partition {
     /// Wraps an opened log.
-    pub fn new(topic_partition: TopicPartition, log: SharedLog, durable: bool) -> Partition {
+    pub fn new(
+        topic_partition: TopicPartition,
+        log: SharedLog,
+        durable: bool,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Partition {
         if !durable {
             // Everything recovered is visible at once in relaxed mode.
             let mut guard = log.lock().unwrap();
@@ -50,6 +56,7 @@ impl Partition {
             sync_lock: tokio::sync::Mutex::new(()),
             waiters: Mutex::new(Vec::new()),
             deleted: AtomicBool::new(false),
+            metrics,
         }
     }
 
@@ -91,9 +98,11 @@ impl Partition {
             }
             log.sync_target()
         };
+        let started = std::time::Instant::now();
         tokio::task::spawn_blocking(move || file.sync_data())
             .await
             .expect("fdatasync does not panic")?;
+        self.metrics.synced(started.elapsed());
         {
             let mut log = self.log.lock().unwrap();
             log.mark_flushed(target);

@@ -88,6 +88,7 @@ async fn connection(
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    broker.metrics.connection_opened();
     let (mut reader, writer) = stream.into_split();
     let (replies, pending) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_replies(writer, pending));
@@ -124,6 +125,7 @@ async fn connection(
     }
     drop(replies);
     let _ = writer_task.await;
+    broker.metrics.connection_closed();
 }
 
 /// Reads a frame body of exactly `size` bytes into uninitialised capacity (no zeroing pass:

@@ -471,3 +471,159 @@ fn list_offsets_earliest_latest_timestamp_max() {
         );
     }
 }
+
+/// GET `path` from the metrics endpoint; (status line, body).
+fn http_get(addr: std::net::SocketAddr, request: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
+}
+
+/// The value of the sample `name{labels}` (labels exactly as rendered), if present.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The Prometheus endpoint counts what real clients did: records and bytes in and out per topic,
+/// requests per API, fdatasyncs; and reports the log of every partition and the groups.
+#[test]
+fn prometheus_metrics_count_produce_fetch_and_syncs() {
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    let addr = broker
+        .handle
+        .as_ref()
+        .unwrap()
+        .metrics_addr
+        .expect("metrics on");
+    create_topic(&bootstrap, "measured", 2, &[]);
+    let producer = producer(&bootstrap, &[("acks", "all"), ("linger.ms", "5")]);
+    let rt = client_runtime();
+    let records = 500u64;
+    rt.block_on(async {
+        let mut futures = Vec::new();
+        for i in 0..records {
+            let value = payload(i, 200);
+            futures.push(
+                producer
+                    .send_result(
+                        rdkafka::producer::FutureRecord::<(), _>::to("measured")
+                            .partition((i % 2) as i32)
+                            .payload(&value),
+                    )
+                    .map_err(|(e, _)| e)
+                    .unwrap(),
+            );
+        }
+        for f in futures {
+            f.await.unwrap().unwrap();
+        }
+    });
+    let got = consume(
+        &bootstrap,
+        "measured",
+        &[0, 1],
+        records as usize,
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(got.len(), records as usize);
+
+    let (status, body) = http_get(addr, "GET /metrics HTTP/1.1\r\nHost: strom\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let topic = "{topic=\"measured\"}";
+    assert_eq!(
+        sample(
+            &body,
+            &format!("kafka_server_brokertopicmetrics_messagesin_total{topic}")
+        ),
+        Some(records as f64)
+    );
+    let bytes_in = sample(
+        &body,
+        &format!("kafka_server_brokertopicmetrics_bytesin_total{topic}"),
+    )
+    .expect("bytes in");
+    assert!(bytes_in > (records * 200) as f64, "{bytes_in}");
+    let bytes_out = sample(
+        &body,
+        &format!("kafka_server_brokertopicmetrics_bytesout_total{topic}"),
+    )
+    .expect("bytes out");
+    assert!(
+        bytes_out >= bytes_in,
+        "everything was read once: {bytes_out} < {bytes_in}"
+    );
+    let ends: f64 = (0..2)
+        .map(|p| {
+            sample(
+                &body,
+                &format!("kafka_log_log_logendoffset{{topic=\"measured\",partition=\"{p}\"}}"),
+            )
+            .expect("log end offset")
+        })
+        .sum();
+    assert_eq!(ends, records as f64);
+    assert!(
+        sample(
+            &body,
+            "kafka_network_requestmetrics_requests_total{request=\"Produce\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        sample(
+            &body,
+            "kafka_network_requestmetrics_requests_total{request=\"Fetch\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(sample(&body, "strom_log_fdatasync_seconds_count").unwrap() >= 1.0);
+    // Two of ours, and __consumer_offsets if the consumer's group id created it.
+    let partitions = sample(&body, "kafka_server_replicamanager_partitioncount").unwrap();
+    assert!(partitions == 2.0 || partitions == 52.0, "{partitions}");
+    assert_eq!(
+        body.lines()
+            .filter(|l| l.starts_with("kafka_log_log_size{"))
+            .count() as f64,
+        partitions,
+        "one log size per partition"
+    );
+    assert!(sample(&body, "process_resident_memory_bytes").unwrap() > 0.0);
+    assert!(body.contains("# TYPE kafka_log_log_size gauge"));
+
+    // Anything else is refused politely; a hostile request gets 400 and the endpoint lives on.
+    assert_eq!(
+        http_get(addr, "GET / HTTP/1.1\r\n\r\n").0,
+        "HTTP/1.1 404 Not Found"
+    );
+    assert_eq!(
+        http_get(addr, "DELETE /metrics HTTP/1.1\r\n\r\n").0,
+        "HTTP/1.1 405 Method Not Allowed"
+    );
+    assert_eq!(
+        http_get(addr, "\u{1}\u{2}garbage\r\n\r\n").0,
+        "HTTP/1.1 400 Bad Request"
+    );
+    let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    assert_eq!(
+        http_get(addr, &huge).0,
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    assert_eq!(
+        http_get(addr, "GET /metrics HTTP/1.0\r\n\r\n").0,
+        "HTTP/1.1 200 OK"
+    );
+}

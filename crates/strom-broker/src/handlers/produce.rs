@@ -76,8 +76,12 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                             p.error_message = Some(str_bytes("produce request without records"));
                         }
                     }
-                    Some(records) => match partition.append(records, now) {
-                        Ok(info) => {
+                    Some(records) => match (records.len(), partition.append(records, now)) {
+                        (bytes, Ok(info)) => {
+                            if !info.duplicate {
+                                let count = (info.last_offset - info.first_offset + 1) as u64;
+                                broker.metrics.produced(&name, count, bytes as u64);
+                            }
                             p.base_offset = info.first_offset;
                             p.log_append_time_ms = info.log_append_time_ms;
                             if ctx.version >= 5 {
@@ -90,7 +94,8 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                                 info.last_offset + 1,
                             ));
                         }
-                        Err(error) => {
+                        (_, Err(error)) => {
+                            broker.metrics.produce_failed(&name);
                             tracing::warn!(client = %ctx.client_id, topic = %name, partition = data.index, %error, "produce refused");
                             p.error_code = append_error_code(&error);
                             if ctx.version >= 8 {

@@ -52,6 +52,7 @@ impl TestBroker {
             .try_init();
         let mut all: Vec<String> = vec![
             "listeners=PLAINTEXT://127.0.0.1:0".into(),
+            "strom.metrics.listener=127.0.0.1:0".into(),
             format!("log.dirs={}", dir.display()),
         ];
         all.extend(sets.iter().map(|s| s.to_string()));
@@ -278,6 +279,8 @@ pub fn spawn_broker_process(data: &Path, log: &Path, sets: &[&str]) -> BrokerPro
         "broker".to_string(),
         "--set".to_string(),
         "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+        "--set".to_string(),
+        "strom.metrics.listener=127.0.0.1:0".to_string(),
         "--set".to_string(),
         format!("log.dirs={}", data.display()),
     ];

@@ -128,6 +128,8 @@ pub struct BrokerConfig {
     pub log_cleaner_enable: bool,
     /// `log.cleaner.backoff.ms`: the interval between compaction passes.
     pub log_cleaner_backoff_ms: i64,
+    /// `strom.metrics.listener`: `host:port` of the Prometheus endpoint, `None` when off.
+    pub metrics_listener: Option<String>,
     /// `group.initial.rebalance.delay.ms`.
     pub group_initial_rebalance_delay_ms: i64,
     /// `group.min.session.timeout.ms`. Invariant: `<= group_max_session_timeout_ms`.
@@ -264,6 +266,8 @@ impl BrokerConfig {
             offsets_topic_segment_bytes: read.int("offsets.topic.segment.bytes"),
             log_cleaner_enable: read.boolean("log.cleaner.enable"),
             log_cleaner_backoff_ms: read.long("log.cleaner.backoff.ms"),
+            metrics_listener: Some(read.text("strom.metrics.listener"))
+                .filter(|text| !text.trim().is_empty()),
             group_initial_rebalance_delay_ms: read.long("group.initial.rebalance.delay.ms"),
             group_min_session_timeout_ms: read.int("group.min.session.timeout.ms"),
             group_max_session_timeout_ms: read.int("group.max.session.timeout.ms"),

@@ -180,6 +180,9 @@ pub static BROKER_KEYS: &[KeySpec] = &[
          segments are compacted sooner."),
     key("socket.request.max.bytes", Int, Some("104857600"), Rule::AtLeast(1),
         "The largest request the broker reads; a bigger one closes the connection."),
+    key("strom.metrics.listener", Text, Some("127.0.0.1:9644"), Rule::HostPortOrEmpty,
+        "Where the broker serves its metrics for Prometheus over HTTP (GET /metrics), as \
+         host:port; port 0 picks a free port, empty turns the endpoint off. Strom's own key."),
     key("unclean.leader.election.enable", Boolean, Some("false"), Rule::Any,
         "The default for the topic key unclean.leader.election.enable: whether a replica outside \
          the ISR may become leader, at the cost of losing data."),

@@ -28,6 +28,8 @@ pub enum Rule {
     Listeners,
     /// A key Strom knows but whose only accepted value is this one, with the reason.
     Only(&'static str, &'static str),
+    /// `host:port` (port 0 picks a free one), or empty to turn the feature off.
+    HostPortOrEmpty,
 }
 
 /// One step of a synonym chain: a broker key and how many milliseconds one of its units is.
@@ -150,11 +152,28 @@ pub fn check(
                 Rule::NonEmpty if text.is_empty() => {
                     return refuse("must not be empty".to_string());
                 }
+                Rule::HostPortOrEmpty if !text.is_empty() && parse_host_port(text).is_none() => {
+                    return refuse(
+                        "must be host:port (e.g. 127.0.0.1:9644; port 0 picks a free one) or \
+                         empty to turn it off"
+                            .to_string(),
+                    );
+                }
                 _ => {}
             }
         }
     }
     Ok(())
+}
+
+/// Splits `host:port` (the host may be empty or a bracketed IPv6 address).
+pub fn parse_host_port(text: &str) -> Option<(&str, u16)> {
+    let (host, port) = text.trim().rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    if host.contains(char::is_whitespace) {
+        return None;
+    }
+    Some((host, port))
 }
 
 /// The range an integer type can hold.
@@ -308,6 +327,17 @@ mod tests {
         assert!(rule_of(ConfigType::List, subset, "").is_some());
         assert!(rule_of(ConfigType::List, subset, "delete,archive").is_some());
         assert!(rule_of(ConfigType::String, Rule::NonEmpty, " ").is_some());
+        assert_eq!(rule_of(ConfigType::String, Rule::HostPortOrEmpty, ""), None);
+        assert_eq!(
+            rule_of(ConfigType::String, Rule::HostPortOrEmpty, "127.0.0.1:0"),
+            None
+        );
+        for bad in ["9644", "host:port", "127.0.0.1:70000", "a b:1"] {
+            assert!(
+                rule_of(ConfigType::String, Rule::HostPortOrEmpty, bad).is_some(),
+                "{bad}"
+            );
+        }
         assert_eq!(
             rule_of(ConfigType::Boolean, Rule::Only("false", "no"), "true").unwrap(),
             "must be false: no"
