@@ -204,7 +204,8 @@ impl Broker {
                 .collect()
         };
         for (topic, partition) in missing {
-            broker.open_partition(&topic, partition)?;
+            let config = broker.stored_log_config(&topic);
+            broker.open_partition(&topic, partition, &config)?;
         }
         broker.groups.load(&broker, crate::now_ms());
         let stats = broker.logs.recovery_stats();
@@ -244,18 +245,27 @@ impl Broker {
             .expect("stored topic overrides were validated when they were written")
     }
 
-    fn open_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, StartError> {
+    /// The log configuration of a topic from its stored overrides.
+    fn stored_log_config(&self, topic: &str) -> LogConfig {
+        let metadata = self.metadata.read().unwrap();
+        let meta = metadata
+            .topics
+            .get(topic)
+            .expect("partitions are opened only for known topics");
+        log_config(&self.topic_config(meta))
+    }
+
+    fn open_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: &LogConfig,
+    ) -> Result<Arc<Partition>, StartError> {
         let tp = TopicPartition::new(topic, partition);
-        let config = {
-            let metadata = self.metadata.read().unwrap();
-            let meta = metadata
-                .topics
-                .get(topic)
-                .expect("partitions are opened only for known topics");
-            log_config(&self.topic_config(meta))
-        };
         let durable = config.flush_messages <= 1;
-        let log = self.logs.get_or_create(&tp, config, crate::now_ms())?;
+        let log = self
+            .logs
+            .get_or_create(&tp, config.clone(), crate::now_ms())?;
         let partition = Arc::new(Partition::new(
             tp.clone(),
             log,
@@ -302,7 +312,10 @@ impl Broker {
                 ),
             ));
         }
-        TopicConfig::validate_overrides(&configs)
+        // Resolving (not only validating the overrides) also checks how they combine with the
+        // broker's defaults (e.g. min.compaction.lag.ms against the broker's maximum), so
+        // nothing is stored that could not be opened.
+        let resolved = TopicConfig::resolve(&self.config, &configs)
             .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
         let _change = self.metadata_change.lock().unwrap();
         {
@@ -332,7 +345,7 @@ impl Broker {
             partitions,
             replication_factor,
             configs,
-            internal: name.starts_with("__"),
+            internal: strom_meta::topic::is_internal_topic(name),
         };
         if validate_only {
             return Ok(topic);
@@ -340,8 +353,10 @@ impl Broker {
         self.write_metadata(|m| {
             m.topics.insert(name.to_string(), topic.clone());
         })?;
+        let config = log_config(&resolved);
         for p in 0..partitions {
-            self.open_partition(name, p).map_err(storage_error)?;
+            self.open_partition(name, p, &config)
+                .map_err(storage_error)?;
         }
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
@@ -422,8 +437,10 @@ impl Broker {
                 t.partitions = count;
             }
         })?;
+        let config = self.stored_log_config(name);
         for p in current..count {
-            self.open_partition(name, p).map_err(storage_error)?;
+            self.open_partition(name, p, &config)
+                .map_err(storage_error)?;
         }
         Ok(())
     }
@@ -436,7 +453,8 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), TopicError> {
         use kafka_protocol::error::ResponseError as E;
-        TopicConfig::validate_overrides(&configs)
+        // As in create_topic: resolve, so validate_only checks what a real change would.
+        let resolved = TopicConfig::resolve(&self.config, &configs)
             .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
         let _change = self.metadata_change.lock().unwrap();
         if !self.metadata.read().unwrap().topics.contains_key(name) {
@@ -448,8 +466,6 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let resolved = TopicConfig::resolve(&self.config, &configs)
-            .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
         self.write_metadata(|m| {
             if let Some(t) = m.topics.get_mut(name) {
                 t.configs = configs.clone();

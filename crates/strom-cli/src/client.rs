@@ -192,11 +192,6 @@ pub fn parse_key_values(arguments: &[String], what: &str) -> anyhow::Result<Vec<
         .collect()
 }
 
-/// Whether `topic` is internal by Kafka's naming convention (`__consumer_offsets`, ...).
-pub fn is_internal_topic(topic: &str) -> bool {
-    topic.starts_with("__")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

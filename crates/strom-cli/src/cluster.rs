@@ -5,7 +5,9 @@ use clap::Subcommand;
 use rdkafka::consumer::Consumer;
 use serde::Serialize;
 
-use crate::client::{is_internal_topic, ClientOptions};
+use strom_meta::topic::is_internal_topic;
+
+use crate::client::ClientOptions;
 use crate::output::{print_json, Table};
 
 /// The `cluster` subcommands.

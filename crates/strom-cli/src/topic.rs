@@ -14,7 +14,9 @@ use rdkafka::admin::{ConfigEntry, ConfigSource, NewTopic, ResourceSpecifier, Top
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 
-use crate::client::{is_internal_topic, parse_key_values, ClientOptions};
+use strom_meta::topic::is_internal_topic;
+
+use crate::client::{parse_key_values, ClientOptions};
 use crate::native::ConfigChange;
 use crate::output::{join_ids, print_json, Table};
 

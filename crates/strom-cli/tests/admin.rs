@@ -627,3 +627,52 @@ fn prometheus_metrics_count_produce_fetch_and_syncs() {
         "HTTP/1.1 200 OK"
     );
 }
+
+/// An override that is valid alone but conflicts with a broker default (Kafka's rule
+/// min.compaction.lag.ms <= max.compaction.lag.ms) is refused with INVALID_CONFIG by CreateTopics
+/// and AlterConfigs (validate-only too), and nothing is stored: before, such a topic was written
+/// and then could not be opened.
+#[test]
+fn overrides_that_conflict_with_broker_defaults_are_refused() {
+    let broker = TestBroker::start(&["log.cleaner.max.compaction.lag.ms=5000"]);
+    let bootstrap = broker.bootstrap();
+    let admin = admin(&bootstrap);
+    let rt = client_runtime();
+    let lagging = NewTopic::new("lagging", 1, TopicReplication::Fixed(1))
+        .set("min.compaction.lag.ms", "10000");
+    let r = rt
+        .block_on(admin.create_topics(&[lagging], &AdminOptions::new()))
+        .unwrap();
+    assert!(
+        matches!(&r[0], Err((_, RDKafkaErrorCode::InvalidConfig))),
+        "{r:?}"
+    );
+    create_topic(&bootstrap, "lagged", 1, &[]);
+    // Raw requests: the rdkafka crate drops per-resource AlterConfigs errors.
+    let mut raw = RawClient::connect(&bootstrap);
+    for validate_only in [false, true] {
+        let mut entry = km::alter_configs_request::AlterableConfig::default();
+        entry.name = "min.compaction.lag.ms".to_string().into();
+        entry.value = Some("10000".to_string().into());
+        let mut resource = km::alter_configs_request::AlterConfigsResource::default();
+        resource.resource_type = 2; // TOPIC
+        resource.resource_name = "lagged".to_string().into();
+        resource.configs = vec![entry];
+        let mut request = km::AlterConfigsRequest::default();
+        request.resources = vec![resource];
+        request.validate_only = validate_only;
+        let response = raw.send(2, &request);
+        assert_eq!(
+            response.responses[0].error_code, 40,
+            "INVALID_CONFIG (validate_only {validate_only})"
+        );
+    }
+    // Nothing was stored: the broker restarts and has only the valid topic.
+    let broker = broker.restart();
+    let consumer: BaseConsumer = client_config(&broker.bootstrap(), &[]).create().unwrap();
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .unwrap();
+    let names: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["lagged"]);
+}
