@@ -30,8 +30,7 @@ use crate::group::{
 };
 use records::{OffsetValue, RecordKey};
 
-/// The internal topic holding group metadata and committed offsets.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use strom_meta::topic::OFFSETS_TOPIC;
 
 /// How often group timers (sessions, rebalance timeouts, delays) are checked.
 const TICK: Duration = Duration::from_millis(100);
@@ -49,7 +48,7 @@ struct State {
     groups: HashMap<String, Group>,
     offsets: OffsetTable,
     joins: HashMap<RequestToken, oneshot::Sender<JoinResult>>,
-    syncs: HashMap<RequestToken, oneshot::Sender<SyncResult>>,
+    syncs: HashMap<RequestToken, oneshot::Sender<SyncAnswer>>,
     next_token: RequestToken,
     /// xorshift state for fresh member ids.
     id_seed: u64,
@@ -63,6 +62,22 @@ pub struct GroupCoordinator {
     partitions: i32,
     offsets_retention_ms: i64,
     state: Mutex<State>,
+}
+
+/// A parked SyncGroup's answer, with the group record (if any) that must be durable first;
+/// see [`GroupCoordinator::settle`].
+pub struct SyncAnswer {
+    result: SyncResult,
+    record: Option<GroupRecord>,
+}
+
+/// The group record written by the step that answered a SyncGroup.
+#[derive(Clone)]
+enum GroupRecord {
+    /// Appended to this partition, durable once its recovery point reaches the offset.
+    Written(Arc<crate::partition::Partition>, i64),
+    /// The append failed.
+    Failed,
 }
 
 /// Why a commit or a group operation could not be written.
@@ -320,7 +335,7 @@ impl GroupCoordinator {
         group_id: &str,
         mut request: SyncRequest,
         now_ms: i64,
-    ) -> oneshot::Receiver<SyncResult> {
+    ) -> oneshot::Receiver<SyncAnswer> {
         let (tx, rx) = oneshot::channel();
         let mut state = self.state.lock().unwrap();
         let token = Self::token(&mut state);
@@ -387,7 +402,8 @@ impl GroupCoordinator {
         now_ms: i64,
     ) {
         let mut syncs = Vec::new();
-        let mut persisted = None;
+        // The group's record written in this step, which its SyncGroup answers wait for.
+        let mut record = None;
         for effect in effects {
             match effect {
                 Effect::Join(token, result) => {
@@ -418,11 +434,42 @@ impl GroupCoordinator {
                     } else {
                         Some(records::encode_group(&group.snapshot()))
                     };
-                    persisted = Some(self.write(broker, group_id, &[(key, value)], now_ms));
+                    record = Some(
+                        match self.write(broker, group_id, &[(key, value)], now_ms) {
+                            Some((partition, end)) => GroupRecord::Written(partition, end),
+                            None => GroupRecord::Failed,
+                        },
+                    );
                 }
             }
         }
-        answer_syncs(group_id, syncs, persisted);
+        for (tx, result) in syncs {
+            let _ = tx.send(SyncAnswer {
+                result,
+                record: record.clone(),
+            });
+        }
+    }
+
+    /// The SyncGroup answer to send. When the step that produced it wrote the group's record
+    /// (the leader's assignment completing a rebalance), the answer waits until that record is
+    /// durable, as Kafka waits for the group metadata append: an acknowledged assignment
+    /// survives a crash. A record that could not be written or synced turns the answer into
+    /// `COORDINATOR_NOT_AVAILABLE`; the members then rejoin, which starts a new rebalance.
+    pub async fn settle(group_id: &str, answer: SyncAnswer) -> SyncResult {
+        let unavailable =
+            SyncResult::error(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code());
+        match answer.record {
+            None => answer.result,
+            Some(GroupRecord::Failed) => unavailable,
+            Some(GroupRecord::Written(partition, end)) => match partition.wait_durable(end).await {
+                Ok(()) => answer.result,
+                Err(e) => {
+                    tracing::error!(group = group_id, error = %e, "fdatasync of the group's record failed; its members must rejoin");
+                    unavailable
+                }
+            },
+        }
     }
 
     /// Appends records to the group's `__consumer_offsets` partition and returns the end offset
@@ -678,49 +725,6 @@ impl GroupCoordinator {
 }
 
 /// The topics the members of a "consumer" group subscribe to (from their join metadata).
-/// Sends SyncGroup answers. When the same step wrote the group's record (the leader's
-/// assignment completing a rebalance), the answers wait until that record is durable, as Kafka's
-/// wait for the group metadata append: an acknowledged assignment survives a crash. A record
-/// that could not be written or synced turns every answer into `COORDINATOR_NOT_AVAILABLE`;
-/// the members then rejoin, which starts a new rebalance.
-fn answer_syncs(
-    group_id: &str,
-    syncs: Vec<(oneshot::Sender<SyncResult>, SyncResult)>,
-    persisted: Option<Option<(Arc<crate::partition::Partition>, i64)>>,
-) {
-    if syncs.is_empty() {
-        return;
-    }
-    let unavailable = kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code();
-    let send = move |syncs: Vec<(oneshot::Sender<SyncResult>, SyncResult)>, ok: bool| {
-        for (tx, result) in syncs {
-            let _ = tx.send(if ok {
-                result
-            } else {
-                SyncResult::error(unavailable)
-            });
-        }
-    };
-    match persisted {
-        None => send(syncs, true),
-        Some(None) => send(syncs, false),
-        Some(Some((partition, end))) => match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let group_id = group_id.to_string();
-                runtime.spawn(async move {
-                    let durable = partition.wait_durable(end).await;
-                    if let Err(e) = &durable {
-                        tracing::error!(group = %group_id, error = %e, "fdatasync of the group's record failed; its members must rejoin");
-                    }
-                    send(syncs, durable.is_ok());
-                });
-            }
-            // Outside a runtime (never in the broker) there is nothing to wait with.
-            Err(_) => send(syncs, true),
-        },
-    }
-}
-
 fn subscribed_topics(group: &Group) -> Vec<String> {
     use kafka_protocol::messages::ConsumerProtocolSubscription;
     use kafka_protocol::protocol::Decodable;

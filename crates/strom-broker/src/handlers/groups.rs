@@ -22,6 +22,7 @@ use kafka_protocol::messages::{
 
 use super::str_bytes;
 use crate::broker::Broker;
+use crate::coordinator::GroupCoordinator;
 use crate::dispatch::RequestContext;
 use crate::group::{GroupState, JoinRequest, SyncRequest};
 use crate::server::Reply;
@@ -194,7 +195,8 @@ pub fn sync_group(broker: &Arc<Broker>, ctx: RequestContext, request: SyncGroupR
     Reply::Later(tokio::spawn(async move {
         let mut response = SyncGroupResponse::default();
         match answer.await {
-            Ok(result) => {
+            Ok(answer) => {
+                let result = GroupCoordinator::settle(&group_id, answer).await;
                 response.error_code = result.error_code;
                 if version >= 5 {
                     response.protocol_type = result.protocol_type.map(str_bytes);
