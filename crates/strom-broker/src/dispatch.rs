@@ -226,12 +226,11 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded<DecodedRequest>, Refus
 pub fn dispatch(
     broker: &Arc<Broker>,
     mut frame: Bytes,
-    peer: std::net::SocketAddr,
+    client_host: &Arc<str>,
 ) -> Result<Reply, Refusal> {
     let context = match decode_header(&mut frame)? {
         Decoded::Request(mut context) => {
-            // Kafka reports a member's host as `/` + its address.
-            context.client_host = format!("/{}", peer.ip());
+            context.client_host = client_host.clone();
             context
         }
         Decoded::ApiVersionsTooNew { correlation_id } => {
@@ -299,7 +298,7 @@ fn decode_header(frame: &mut Bytes) -> Result<Decoded<RequestContext>, Refusal> 
         version,
         correlation_id: header.correlation_id,
         client_id: client,
-        client_host: String::new(),
+        client_host: Arc::from(""),
     }))
 }
 
@@ -315,7 +314,8 @@ pub struct RequestContext {
     /// The client id from the request header (empty when null).
     pub client_id: String,
     /// The client's address as Kafka reports it (`/127.0.0.1`); empty outside a connection.
-    pub client_host: String,
+    /// Shared by every request of a connection.
+    pub client_host: Arc<str>,
 }
 
 impl RequestContext {

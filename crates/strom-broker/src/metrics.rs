@@ -27,9 +27,10 @@ const SYNC_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
-/// Per-topic counters (Kafka's `BrokerTopicMetrics`).
+/// Per-topic counters (Kafka's `BrokerTopicMetrics`). Each partition holds its topic's, so
+/// the request paths count without a lookup.
 #[derive(Debug, Default)]
-struct TopicCounters {
+pub struct TopicCounters {
     messages_in: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -66,8 +67,32 @@ impl Default for Metrics {
     }
 }
 
+impl TopicCounters {
+    /// A produce appended `records` records in `bytes` bytes.
+    pub fn produced(&self, records: u64, bytes: u64) {
+        self.messages_in.fetch_add(records, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A produce was refused.
+    pub fn produce_failed(&self) {
+        self.failed_produce.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A fetch returned `bytes` bytes of records.
+    pub fn fetched(&self, bytes: u64) {
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A fetch of a partition failed.
+    pub fn fetch_failed(&self) {
+        self.failed_fetch.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
-    fn topic(&self, topic: &str) -> Arc<TopicCounters> {
+    /// The counters of `topic`, created on first use.
+    pub fn topic(&self, topic: &str) -> Arc<TopicCounters> {
         if let Some(counters) = self.topics.read().unwrap().get(topic) {
             return counters.clone();
         }
@@ -77,36 +102,6 @@ impl Metrics {
             .entry(topic.to_string())
             .or_default()
             .clone()
-    }
-
-    /// A produce appended `records` records in `bytes` bytes to `topic`.
-    pub fn produced(&self, topic: &str, records: u64, bytes: u64) {
-        let t = self.topic(topic);
-        t.messages_in.fetch_add(records, Ordering::Relaxed);
-        t.bytes_in.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    /// A produce to `topic` was refused.
-    pub fn produce_failed(&self, topic: &str) {
-        self.topic(topic)
-            .failed_produce
-            .fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A fetch returned `bytes` bytes of records of `topic`.
-    pub fn fetched(&self, topic: &str, bytes: u64) {
-        if bytes > 0 {
-            self.topic(topic)
-                .bytes_out
-                .fetch_add(bytes, Ordering::Relaxed);
-        }
-    }
-
-    /// A fetch of a partition of `topic` failed.
-    pub fn fetch_failed(&self, topic: &str) {
-        self.topic(topic)
-            .failed_fetch
-            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// One request of `api` was dispatched.

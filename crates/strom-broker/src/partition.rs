@@ -33,6 +33,8 @@ pub struct Partition {
     waiters: Mutex<Vec<Weak<Notify>>>,
     deleted: AtomicBool,
     metrics: Arc<crate::metrics::Metrics>,
+    /// This partition's topic's counters.
+    pub counters: Arc<crate::metrics::TopicCounters>,
 }
 
 impl Partition {
@@ -49,6 +51,7 @@ impl Partition {
             let end = guard.log_end_offset();
             guard.set_high_watermark(end);
         }
+        let counters = metrics.topic(&topic_partition.topic);
         Partition {
             topic_partition,
             log,
@@ -57,7 +60,13 @@ impl Partition {
             waiters: Mutex::new(Vec::new()),
             deleted: AtomicBool::new(false),
             metrics,
+            counters,
         }
+    }
+
+    /// True while acknowledgements wait for `fdatasync` (`flush.messages` <= 1).
+    pub fn is_durable(&self) -> bool {
+        self.durable.load(Ordering::Relaxed)
     }
 
     /// The underlying log (for operations without a dedicated method here).

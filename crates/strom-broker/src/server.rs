@@ -89,6 +89,8 @@ async fn connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     broker.metrics.connection_opened();
+    // Kafka reports a member's host as `/` + its address.
+    let client_host: Arc<str> = Arc::from(format!("/{}", peer.ip()));
     let (mut reader, writer) = stream.into_split();
     let (replies, pending) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_replies(writer, pending));
@@ -111,7 +113,7 @@ async fn connection(
         let Some(frame) = read_frame(&mut reader, size as usize).await else {
             break;
         };
-        match crate::dispatch::dispatch(&broker, frame.freeze(), peer) {
+        match crate::dispatch::dispatch(&broker, frame.freeze(), &client_host) {
             Ok(reply) => {
                 if replies.send(reply).await.is_err() {
                     break;

@@ -89,7 +89,6 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
         request.max_bytes as usize
     };
     let read_committed = request.isolation_level == 1;
-    let broker = broker.clone();
     Reply::LaterFrame(tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + max_wait;
         let notify = Arc::new(Notify::new());
@@ -102,7 +101,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
             let read = read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
             let now = tokio::time::Instant::now();
             if read.bytes >= min_bytes || read.errors || now >= deadline || wanted.is_empty() {
-                count(&broker, &wanted, &read);
+                count(&wanted, &read);
                 return encode_response(&ctx, read.response, read.files);
             }
             if tokio::time::timeout_at(deadline, notify.notified())
@@ -110,7 +109,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
                 .is_err()
             {
                 let read = read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
-                count(&broker, &wanted, &read);
+                count(&wanted, &read);
                 return encode_response(&ctx, read.response, read.files);
             }
         }
@@ -135,22 +134,23 @@ struct Read {
 }
 
 /// Counts what a fetch answer carries for the metrics: record bytes and errors per topic.
-fn count(broker: &Broker, wanted: &[Wanted], read: &Read) {
+fn count(wanted: &[Wanted], read: &Read) {
     let partitions = read.response.responses.iter().flat_map(|t| &t.partitions);
     for ((w, data), file) in wanted.iter().zip(partitions).zip(&read.files) {
         let Some(partition) = &w.partition else {
             continue;
         };
-        let topic = &partition.topic_partition.topic;
         if data.error_code != 0 {
-            broker.metrics.fetch_failed(topic);
+            partition.counters.fetch_failed();
         }
         let bytes = match (file, &data.records) {
             (Some(slice), _) => slice.len,
             (None, Some(records)) => records.len(),
             (None, None) => 0,
         };
-        broker.metrics.fetched(topic, bytes as u64);
+        if bytes > 0 {
+            partition.counters.fetched(bytes as u64);
+        }
     }
 }
 
@@ -450,7 +450,7 @@ mod tests {
             version,
             correlation_id: 0x1234_5678,
             client_id: "test".into(),
-            client_host: String::new(),
+            client_host: Arc::from(""),
         }
     }
 

@@ -113,7 +113,7 @@ pub fn join_group(broker: &Arc<Broker>, ctx: RequestContext, request: JoinGroupR
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
         client_id: ctx.client_id.clone(),
-        client_host: ctx.client_host.clone(),
+        client_host: ctx.client_host.to_string(),
         protocol_type: request.protocol_type.to_string(),
         protocols: request
             .protocols

@@ -8,7 +8,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use strom_log::{AppendError, BatchError};
 
-use super::{str_bytes, topic_name};
+use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::RequestContext;
 use crate::partition::Partition;
@@ -49,9 +49,6 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
         let mut topic_response = TopicProduceResponse::default();
         topic_response.name = topic.name.clone();
         topic_response.topic_id = topic.topic_id;
-        if ctx.version < 13 {
-            topic_response.name = topic_name(&name);
-        }
         let topic_index = response.responses.len();
         for data in topic.partition_data {
             let mut p = PartitionProduceResponse::default();
@@ -80,22 +77,26 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                         (bytes, Ok(info)) => {
                             if !info.duplicate {
                                 let count = (info.last_offset - info.first_offset + 1) as u64;
-                                broker.metrics.produced(&name, count, bytes as u64);
+                                partition.counters.produced(count, bytes as u64);
                             }
                             p.base_offset = info.first_offset;
                             p.log_append_time_ms = info.log_append_time_ms;
                             if ctx.version >= 5 {
                                 p.log_start_offset = info.log_start_offset;
                             }
-                            to_sync.push((
-                                topic_index,
-                                topic_response.partition_responses.len(),
-                                partition,
-                                info.last_offset + 1,
-                            ));
+                            // A relaxed partition is acknowledged at once (wait_durable would
+                            // return at once): it needs no task and no later reply.
+                            if partition.is_durable() {
+                                to_sync.push((
+                                    topic_index,
+                                    topic_response.partition_responses.len(),
+                                    partition,
+                                    info.last_offset + 1,
+                                ));
+                            }
                         }
                         (_, Err(error)) => {
-                            broker.metrics.produce_failed(&name);
+                            partition.counters.produce_failed();
                             tracing::warn!(client = %ctx.client_id, topic = %name, partition = data.index, %error, "produce refused");
                             p.error_code = append_error_code(&error);
                             if ctx.version >= 8 {
