@@ -482,3 +482,29 @@ fn compacted_topic_serves_the_latest_value_of_each_key() {
         "exactly the latest value of each live key, at its offset"
     );
 }
+
+/// Kafka's relaxed flush (`log.flush.interval.messages` > 1): produces at every acks level are
+/// acknowledged without waiting for fdatasync, and everything acknowledged is readable at once.
+#[test]
+fn relaxed_flush_acknowledges_and_serves_every_acks_level() {
+    let broker = TestBroker::start(&["log.flush.interval.messages=1000000"]);
+    let bootstrap = broker.bootstrap();
+    for acks in ["0", "1", "all"] {
+        let topic = format!("relaxed-{acks}");
+        create_topic(&bootstrap, &topic, 2, &[]);
+        let sent = produce_numbered(&bootstrap, &topic, 300, &[("acks", acks)]);
+        let got = consume(
+            &bootstrap,
+            &topic,
+            &[0, 1],
+            sent.len(),
+            Duration::from_secs(30),
+        );
+        assert_eq!(got.len(), sent.len(), "{topic}: count");
+        let by_key: HashMap<Vec<u8>, &Sent> = sent.iter().map(|s| (s.0.clone(), s)).collect();
+        for record in &got {
+            let (_, value, _) = by_key[record.key.as_ref().expect("key")];
+            assert_eq!(record.value.as_ref(), Some(value), "{topic}: payload");
+        }
+    }
+}
