@@ -5,9 +5,10 @@
 //! temporary file, fsync, rename), so a restart — clean or not — never reuses an id. At most a
 //! block of ids is skipped per restart, as with Kafka's `AllocateProducerIds`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use strom_log::checkpoint::write_atomically;
 
 /// Ids reserved per write of the block file.
 pub const BLOCK_SIZE: i64 = 1000;
@@ -47,25 +48,14 @@ impl ProducerIdAllocator {
         let mut state = self.state.lock().unwrap();
         if state.0 >= state.1 {
             let reserved_end = state.1 + BLOCK_SIZE;
-            write_atomically(&self.path, &reserved_end.to_string())?;
+            write_atomically(&self.path, reserved_end.to_string().as_bytes())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             state.1 = reserved_end;
         }
         let id = state.0;
         state.0 += 1;
         Ok(id)
     }
-}
-
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

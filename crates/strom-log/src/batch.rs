@@ -331,8 +331,27 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     let attributes = be_i16(batch, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_MASK;
     batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
     batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now_ms.to_be_bytes());
+    seal(batch);
+}
+
+/// Makes a batch whose fields or records were changed consistent again: `batchLength` from the
+/// buffer's length (which must be exactly the batch) and the CRC-32C over the attributes on.
+pub(crate) fn seal(batch: &mut [u8]) {
+    let length = (batch.len() - LOG_OVERHEAD) as i32;
+    batch[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4].copy_from_slice(&length.to_be_bytes());
     let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Finishes a batch whose records section was replaced by `records_count` uncompressed
+/// records (compaction): clears the codec bits, sets the count and seals it. Everything else in
+/// the header (base offset, `lastOffsetDelta`, timestamps, producer fields) stays.
+pub(crate) fn seal_rewritten(batch: &mut [u8], records_count: i32) {
+    let attributes = be_i16(batch, ATTRIBUTES_OFFSET) & !COMPRESSION_MASK;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4]
+        .copy_from_slice(&records_count.to_be_bytes());
+    seal(batch);
 }
 
 /// One record of a batch's records section, borrowed from it.
@@ -401,6 +420,18 @@ pub fn for_each_record<'a>(
     Ok(())
 }
 
+/// [`for_each_record`] over a whole batch (`batch` starts at its header), inflating a
+/// compressed batch first (to at most `limit` bytes).
+pub fn for_each_record_in(
+    batch: &[u8],
+    header: &BatchHeader,
+    limit: usize,
+    each: impl FnMut(RecordView<'_>),
+) -> Result<(), BatchError> {
+    let records = decompress_records(batch, header, limit)?;
+    for_each_record(header, &records, each)
+}
+
 /// Reads a zig-zag varint of at most `max_bytes` bytes from `buf[*at..]`.
 pub(crate) fn read_varlong(buf: &[u8], at: &mut usize, max_bytes: usize) -> Option<i64> {
     let mut raw: u64 = 0;
@@ -430,9 +461,8 @@ pub(crate) fn record_offsets_and_timestamps_capped(
     limit: usize,
 ) -> Result<Vec<(i64, i64)>, BatchError> {
     let header = BatchHeader::parse(batch)?;
-    let records = decompress_records(batch, &header, limit)?;
     let mut out = Vec::with_capacity((header.records_count.max(0) as usize).min(4096));
-    for_each_record(&header, &records, |record| {
+    for_each_record_in(batch, &header, limit, |record| {
         let timestamp = if header.timestamp_type_log_append() {
             header.max_timestamp
         } else {

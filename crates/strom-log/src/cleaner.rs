@@ -11,11 +11,8 @@
 use std::collections::HashMap;
 
 pub use crate::batch::RecordView;
-use crate::batch::{for_each_record, BatchError, BatchHeader, BATCH_HEADER_LEN};
-use crate::compression::{decompress_records, MAX_DECOMPRESSED_BYTES};
-
-/// Attribute bits that select the compression codec.
-const COMPRESSION_BITS: i16 = 0x07;
+use crate::batch::{for_each_record_in, seal_rewritten, BatchError, BatchHeader, BATCH_HEADER_LEN};
+use crate::compression::MAX_DECOMPRESSED_BYTES;
 
 /// Each key's latest offset over the part of the log being compacted.
 #[derive(Debug, Default)]
@@ -30,8 +27,7 @@ impl OffsetMap {
         if header.is_control() {
             return Ok(());
         }
-        let records = decompress_records(batch, header, MAX_DECOMPRESSED_BYTES)?;
-        for_each_record(header, &records, |record| {
+        for_each_record_in(batch, header, MAX_DECOMPRESSED_BYTES, |record| {
             if let Some(key) = record.key {
                 match self.latest.get_mut(key) {
                     Some(offset) => *offset = (*offset).max(record.offset),
@@ -88,14 +84,14 @@ pub fn filter_batch(
     if header.is_control() {
         return Ok(Filtered::Unchanged);
     }
-    let records = decompress_records(batch, header, MAX_DECOMPRESSED_BYTES)?;
-    let mut kept = Vec::new();
+    // The header as it was, then the kept records straight after it.
+    let mut out = batch[..BATCH_HEADER_LEN.min(batch.len())].to_vec();
     let mut kept_count = 0i32;
     let mut total = 0i32;
-    for_each_record(header, &records, |record| {
+    for_each_record_in(batch, header, MAX_DECOMPRESSED_BYTES, |record| {
         total += 1;
         if keep(&record) {
-            kept.extend_from_slice(record.raw);
+            out.extend_from_slice(record.raw);
             kept_count += 1;
         }
     })?;
@@ -105,16 +101,7 @@ pub fn filter_batch(
     if kept_count == 0 && !keep_empty {
         return Ok(Filtered::Removed);
     }
-    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + kept.len());
-    out.extend_from_slice(&batch[..BATCH_HEADER_LEN]);
-    out.extend_from_slice(&kept);
-    let batch_length = (out.len() - 12) as i32;
-    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
-    let attributes = header.attributes & !COMPRESSION_BITS;
-    out[21..23].copy_from_slice(&attributes.to_be_bytes());
-    out[57..61].copy_from_slice(&kept_count.to_be_bytes());
-    let crc = crc32c::crc32c(&out[21..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    seal_rewritten(&mut out, kept_count);
     Ok(Filtered::Rewritten(out))
 }
 

@@ -58,11 +58,4 @@ impl EntryFile {
             .and_then(|()| self.file.sync_data())
             .map_err(|e| LogError::io(&self.path, e))
     }
-
-    /// Syncs the file's data.
-    pub(crate) fn sync(&self) -> Result<(), LogError> {
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))
-    }
 }

@@ -121,11 +121,6 @@ impl OffsetIndex {
         self.file.trim_and_sync(self.entries.len())
     }
 
-    /// Syncs the file's data.
-    pub(crate) fn sync(&self) -> Result<(), LogError> {
-        self.file.sync()
-    }
-
     /// Number of entries.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -11,12 +11,10 @@
 //! i64. A snapshot named `N.snapshot` holds the state after every batch below offset `N`.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::batch::{increment_sequence, BatchHeader};
-use crate::checkpoint::fsync_dir;
+use crate::checkpoint::write_atomically;
 use crate::error::{AppendError, LogError};
 use crate::index::remove_if_exists;
 use crate::segment::parse_offset_file_name;
@@ -253,14 +251,7 @@ impl ProducerState {
     /// Writes `<offset:020>.snapshot` atomically (temporary file, fsync, rename, directory fsync)
     /// and removes all but the newest two snapshots.
     pub fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<(), LogError> {
-        let path = snapshot_path(dir, offset);
-        let tmp = path.with_extension("snapshot.tmp");
-        let mut file = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
-        file.write_all(&self.encode())
-            .and_then(|()| file.sync_data())
-            .map_err(|e| LogError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| LogError::io(&path, e))?;
-        fsync_dir(dir)?;
+        write_atomically(&snapshot_path(dir, offset), &self.encode())?;
         let snapshots = list_snapshots(dir)?;
         for &old in snapshots.iter().rev().skip(SNAPSHOTS_KEPT) {
             remove_if_exists(&snapshot_path(dir, old))?;

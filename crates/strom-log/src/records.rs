@@ -67,10 +67,10 @@ pub fn encode_batch(records: &[KeyValue<'_>], timestamp_ms: i64) -> Vec<u8> {
     let count = records.len() as i32;
     let mut out = Vec::with_capacity(BATCH_HEADER_LEN + body.len());
     out.extend_from_slice(&0i64.to_be_bytes()); // base offset, assigned on append
-    out.extend_from_slice(&((BATCH_HEADER_LEN - 12 + body.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes()); // batch length, set by seal
     out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch, assigned on append
     out.push(2); // magic
-    out.extend_from_slice(&0u32.to_be_bytes()); // CRC, below
+    out.extend_from_slice(&0u32.to_be_bytes()); // CRC, set by seal
     out.extend_from_slice(&0i16.to_be_bytes()); // attributes: uncompressed, CreateTime
     out.extend_from_slice(&(count - 1).to_be_bytes());
     out.extend_from_slice(&timestamp_ms.to_be_bytes());
@@ -80,8 +80,7 @@ pub fn encode_batch(records: &[KeyValue<'_>], timestamp_ms: i64) -> Vec<u8> {
     out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
     out.extend_from_slice(&count.to_be_bytes());
     out.extend_from_slice(&body);
-    let crc = crc32c::crc32c(&out[21..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    crate::batch::seal(&mut out);
     out
 }
 

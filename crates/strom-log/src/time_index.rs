@@ -106,11 +106,6 @@ impl TimeIndex {
     pub(crate) fn trim_and_sync(&self) -> Result<(), LogError> {
         self.file.trim_and_sync(self.entries.len())
     }
-
-    /// Syncs the file's data.
-    pub(crate) fn sync(&self) -> Result<(), LogError> {
-        self.file.sync()
-    }
 }
 
 #[cfg(test)]

@@ -520,8 +520,8 @@ impl Log {
         self.recovery_point
     }
 
-    /// Fsyncs the active segment and its indexes (older segments were synced when they rolled)
-    /// and raises the recovery point to the end.
+    /// Fsyncs the active segment's data (older segments were synced when they rolled) and
+    /// raises the recovery point to the end.
     pub fn flush(&mut self) -> Result<(), LogError> {
         self.active().sync_data()?;
         let end = self.log_end_offset();
@@ -563,24 +563,21 @@ impl Log {
     }
 }
 
-/// Lists the segment base offsets of `dir` (ascending) and removes leftovers: temporary files,
-/// and index files whose `.log` file is gone.
 /// A compacted topic keeps the latest record per key, so every record needs one (Kafka's
 /// `LogValidator` rule): records that do not decode are `CORRUPT_MESSAGE`, a record without a
 /// key is `INVALID_RECORD`. Only compacted topics pay for decoding records on append.
 fn check_keys(batch: &[u8], header: &BatchHeader) -> Result<(), AppendError> {
-    let records = crate::compression::decompress_records(
+    let mut keyless = None;
+    crate::batch::for_each_record_in(
         batch,
         header,
         crate::compression::MAX_DECOMPRESSED_BYTES,
-    )
-    .map_err(|e| AppendError::CorruptMessage(e.into()))?;
-    let mut keyless = None;
-    crate::batch::for_each_record(header, &records, |record| {
-        if record.key.is_none() && keyless.is_none() {
-            keyless = Some(record.offset - header.base_offset);
-        }
-    })?;
+        |record| {
+            if record.key.is_none() && keyless.is_none() {
+                keyless = Some(record.offset - header.base_offset);
+            }
+        },
+    )?;
     match keyless {
         Some(index) => Err(AppendError::InvalidRecord(format!(
             "compacted topic cannot accept a record without a key (record {index} of the batch); \
@@ -590,6 +587,8 @@ fn check_keys(batch: &[u8], header: &BatchHeader) -> Result<(), AppendError> {
     }
 }
 
+/// Lists the segment base offsets of `dir` (ascending) and removes leftovers: temporary files,
+/// and index files whose `.log` file is gone.
 fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
