@@ -383,6 +383,20 @@ impl Segment {
         Ok(())
     }
 
+    /// Indexes a batch that was written to this segment's file through another handle (compaction
+    /// writes its copies through a buffer) at the end, as [`Segment::append`] would.
+    pub(crate) fn record_written(
+        &mut self,
+        header: &BatchHeader,
+        position: u64,
+        config: &LogConfig,
+    ) -> Result<(), LogError> {
+        assert_eq!(position, self.size, "batches are recorded in order");
+        self.index_batch(header, position, config)?;
+        self.size += header.total_len() as u64;
+        Ok(())
+    }
+
     /// Reads the batch header at `position`, or `None` at the end of the segment. Fewer than a
     /// header's bytes before the end is corruption.
     pub(crate) fn read_header(&self, position: u64) -> Result<Option<BatchHeader>, LogError> {

@@ -8,15 +8,16 @@
 //!    than `min.compaction.lag.ms` — and decides whether the dirty part (the segments not yet
 //!    cleaned) is at least `min.cleanable.dirty.ratio` of them.
 //! 2. [`CompactionPlan::run`] (no lock) reads the dirty segments into an [`OffsetMap`] of each
-//!    key's latest offset, then writes a filtered copy of every cleanable segment the map covers
-//!    to `<base>.log.cleaned` and fsyncs it. Segments are immutable below the active one, so
-//!    this reads what step 1 saw.
-//! 3. [`Log::install_compaction`] (under the mutex) swaps each copy in: it removes the segment's
-//!    indexes, renames the copy over the `.log` (atomic), fsyncs the directory and reopens the
-//!    segment, rebuilding its indexes (a segment left empty is deleted instead, unless it is the
-//!    first). A crash before the rename leaves a `.cleaned` file that
-//!    the next open deletes; after it, the missing indexes make the open rebuild them. Open
-//!    readers keep the old file through their handle.
+//!    key's latest offset, then writes a filtered copy of every cleanable segment the map covers,
+//!    with its indexes, as a sealed segment in the staging directory `compaction.tmp/` of the
+//!    partition. Segments are immutable below the active one, so this reads what step 1 saw.
+//! 3. [`Log::install_compaction`] (under the mutex) swaps each copy in: it removes the old
+//!    segment's indexes, renames the copy's `.log` over the old one (atomic), fsyncs the
+//!    directory, then moves the copy's indexes in, and opens the result (indexes and tail are
+//!    checked, nothing is re-read). A segment left empty is deleted instead, unless it is the
+//!    first. A crash before the `.log` rename leaves the staging directory, which the next open
+//!    deletes; after it, missing indexes make the open rebuild them. Open readers keep the old
+//!    file through their handle.
 //!
 //! What stays (Kafka's rules, plus one of Strom's: a batch whose records do not decode is kept
 //! whole, with a warning, since the produce path validates batches but not their records): a record whose key's latest offset is its own or beyond the map
@@ -36,12 +37,13 @@ use super::Log;
 use crate::batch::{BatchHeader, BATCH_HEADER_LEN};
 use crate::checkpoint::fsync_dir;
 use crate::cleaner::{filter_batch, Filtered, OffsetMap};
+use crate::config::LogConfig;
 use crate::error::LogError;
 use crate::index::remove_if_exists;
 use crate::segment::{segment_file, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
-/// Suffix of a segment's compacted copy before it replaces the segment.
-pub const CLEANED_SUFFIX: &str = "log.cleaned";
+/// The directory, inside a partition's, where compacted copies of segments are built.
+pub const STAGING_DIR: &str = "compaction.tmp";
 
 /// Largest memory the offset map may take before the dirty range is cut short (Kafka's
 /// `log.cleaner.dedupe.buffer.size` default is 128 MiB for all cleaner threads).
@@ -75,6 +77,7 @@ struct SegmentView {
 #[derive(Debug)]
 pub struct CompactionPlan {
     dir: PathBuf,
+    config: LogConfig,
     /// The cleanable segments, oldest first.
     segments: Vec<SegmentView>,
     /// Index in `segments` of the first segment not cleaned before.
@@ -89,8 +92,9 @@ pub struct CompactionPlan {
 /// What step 2 wrote, for step 3 to install.
 #[derive(Debug)]
 pub struct Compacted {
-    /// Per rewritten segment: base offset, size step 1 saw, the copy's path and size.
-    copies: Vec<(i64, u64, PathBuf, u64)>,
+    /// Per rewritten segment (staged in [`STAGING_DIR`] under its own base offset): base offset,
+    /// size step 1 saw, the copy's size.
+    copies: Vec<(i64, u64, u64)>,
     /// The offset up to which the log is now clean.
     cleaned_up_to: i64,
     keys: usize,
@@ -130,6 +134,7 @@ impl Log {
         let producer_batches = self.producer_state.remembered_batches().collect();
         Some(CompactionPlan {
             dir: self.dir.clone(),
+            config: self.config.clone(),
             segments: cleanable,
             first_dirty,
             delete_horizon_ms: now_ms.saturating_sub(self.config.delete_retention_ms),
@@ -144,48 +149,70 @@ impl Log {
             keys: done.keys,
             ..CompactionStats::default()
         };
+        let staging = self.dir.join(STAGING_DIR);
+        let staged = |base: i64, suffix: &str| segment_file(&staging, base, suffix);
+        let remove_staged = |base: i64| -> Result<(), LogError> {
+            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                remove_if_exists(&staged(base, suffix))?;
+            }
+            Ok(())
+        };
         let mut all_installed = true;
-        for (base, size_seen, copy, copy_size) in done.copies {
+        let mut changed = false;
+        for (base, size_seen, copy_size) in done.copies {
             let active = self.segments.len() - 1;
             let Some(i) = self.segments[..active]
                 .iter()
                 .position(|s| s.base_offset() == base && s.size() == size_seen)
             else {
-                remove_if_exists(&copy)?;
+                remove_staged(base)?;
                 all_installed = false;
                 continue;
             };
             stats.segments_cleaned += 1;
             stats.bytes_before += size_seen;
             stats.bytes_after += copy_size;
+            changed = true;
             if copy_size == 0 && i > 0 {
                 // Nothing of the segment is left: drop it rather than keep three empty files.
                 // (The first segment stays: it anchors the log start offset.)
                 self.segments[i].delete_files(&self.dir)?;
                 self.segments.remove(i);
-                remove_if_exists(&copy)?;
-                fsync_dir(&self.dir)?;
+                remove_staged(base)?;
                 continue;
             }
+            // Old indexes out, new .log in, durably, before the new indexes appear: a crash
+            // never pairs a .log with indexes of the other version.
             for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                 remove_if_exists(&segment_file(&self.dir, base, suffix))?;
             }
-            let target = segment_file(&self.dir, base, LOG_SUFFIX);
-            std::fs::rename(&copy, &target).map_err(|e| LogError::io(&target, e))?;
-            fsync_dir(&self.dir)?;
-            let min_offset = if i == 0 {
-                base
-            } else {
-                self.segments[i - 1].next_offset()
-            };
-            let next_base = Some(self.segments[i + 1].base_offset());
+            for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                let target = segment_file(&self.dir, base, suffix);
+                std::fs::rename(staged(base, suffix), &target)
+                    .map_err(|e| LogError::io(&target, e))?;
+                if suffix == LOG_SUFFIX {
+                    fsync_dir(&self.dir)?;
+                }
+            }
             let (mut segment, needs_recovery) = Segment::open(&self.dir, base, &self.config, 0)?;
             if needs_recovery {
+                // Only if the staged indexes did not survive the move intact.
+                tracing::warn!(segment = base, dir = %self.dir.display(), "rebuilding the indexes of a compacted segment");
+                let min_offset = if i == 0 {
+                    base
+                } else {
+                    self.segments[i - 1].next_offset()
+                };
+                let next_base = Some(self.segments[i + 1].base_offset());
                 segment.recover(&self.config, min_offset, next_base)?;
+                segment.seal()?;
             }
-            segment.seal()?;
             self.segments[i] = segment;
         }
+        if changed {
+            fsync_dir(&self.dir)?;
+        }
+        let _ = std::fs::remove_dir(&staging);
         if all_installed {
             self.cleaned_up_to = self.cleaned_up_to.max(done.cleaned_up_to);
         }
@@ -232,17 +259,15 @@ impl CompactionPlan {
             }
         }
         let cleaned_up_to = self.segments[mapped_end - 1].next_offset;
+        let staging = self.dir.join(STAGING_DIR);
+        std::fs::create_dir_all(&staging).map_err(|e| LogError::io(&staging, e))?;
         let mut copies = Vec::new();
         for segment in &self.segments[..mapped_end] {
-            let copy = segment_file(&self.dir, segment.base_offset, CLEANED_SUFFIX);
-            match self.clean_segment(segment, &map, &copy) {
-                Ok(Some(size)) => copies.push((segment.base_offset, segment.size, copy, size)),
+            match self.clean_segment(segment, &map, &staging) {
+                Ok(Some(size)) => copies.push((segment.base_offset, segment.size, size)),
                 Ok(None) => {}
                 Err(e) => {
-                    let _ = std::fs::remove_file(&copy);
-                    for (_, _, path, _) in &copies {
-                        let _ = std::fs::remove_file(path);
-                    }
+                    let _ = std::fs::remove_dir_all(&staging);
                     return Err(e);
                 }
             }
@@ -254,22 +279,23 @@ impl CompactionPlan {
         })
     }
 
-    /// Writes the compacted copy of one segment and fsyncs it; `None` (and no file) if nothing
-    /// in it would change.
+    /// Writes the compacted copy of one segment into `staging` as a sealed segment (data and
+    /// indexes synced) and returns its size; `None` (and no files) if nothing in it would change.
     fn clean_segment(
         &self,
         segment: &SegmentView,
         map: &OffsetMap,
-        copy: &Path,
+        staging: &Path,
     ) -> Result<Option<u64>, LogError> {
+        let mut copy = Segment::create(staging, segment.base_offset, &self.config)?;
+        // The data goes through a buffer (compacted batches are small); the segment indexes it.
+        let path = copy.log_path().to_path_buf();
         let mut out = std::io::BufWriter::with_capacity(
             1 << 20,
             OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
-                .open(copy)
-                .map_err(|e| LogError::io(copy, e))?,
+                .open(&path)
+                .map_err(|e| LogError::io(&path, e))?,
         );
         let mut changed = false;
         let mut written = 0u64;
@@ -290,30 +316,31 @@ impl CompactionPlan {
                 undecodable(segment, header, &e.to_string());
                 Filtered::Unchanged
             });
-            let bytes: &[u8] = match &filtered {
-                Filtered::Unchanged => batch,
+            let (bytes, kept_header): (&[u8], BatchHeader) = match &filtered {
+                Filtered::Unchanged => (batch, *header),
                 Filtered::Rewritten(bytes) => {
                     changed = true;
-                    bytes
+                    let rewritten =
+                        BatchHeader::parse(bytes).expect("a rewritten batch has a header");
+                    (bytes, rewritten)
                 }
                 Filtered::Removed => {
                     changed = true;
-                    &[]
+                    return Ok(());
                 }
             };
-            out.write_all(bytes).map_err(|e| LogError::io(copy, e))?;
+            out.write_all(bytes).map_err(|e| LogError::io(&path, e))?;
+            copy.record_written(&kept_header, written, &self.config)?;
             written += bytes.len() as u64;
             Ok(())
         })?;
-        let file = out
-            .into_inner()
-            .map_err(|e| LogError::io(copy, e.into_error()))?;
+        out.into_inner()
+            .map_err(|e| LogError::io(&path, e.into_error()))?;
         if !changed {
-            drop(file);
-            remove_if_exists(copy)?;
+            copy.delete_files(staging)?;
             return Ok(None);
         }
-        file.sync_data().map_err(|e| LogError::io(copy, e))?;
+        copy.seal()?;
         Ok(Some(written))
     }
 }

@@ -596,8 +596,11 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
         let entry = entry.map_err(|e| LogError::io(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".tmp") || name.ends_with(compaction::CLEANED_SUFFIX) {
-            // An interrupted checkpoint write or compaction: the old file is still in place.
+        if name == compaction::STAGING_DIR {
+            // An interrupted compaction: the old segments are still in place.
+            std::fs::remove_dir_all(entry.path()).map_err(|e| LogError::io(entry.path(), e))?;
+        } else if name.ends_with(".tmp") {
+            // An interrupted checkpoint write: the old file is still in place.
             remove_if_exists(&entry.path())?;
         } else if let Some(base) = parse_offset_file_name(name, LOG_SUFFIX) {
             logs.push(base);
@@ -634,4 +637,4 @@ pub(crate) fn delete_suffix() -> String {
 mod compaction;
 mod maintenance;
 
-pub use compaction::{Compacted, CompactionPlan, CompactionStats, CLEANED_SUFFIX};
+pub use compaction::{Compacted, CompactionPlan, CompactionStats, STAGING_DIR};
