@@ -382,28 +382,42 @@ fn consume_loop(
     let mut rendered = Vec::new();
     let started = Instant::now();
     let mut warned_unassigned = false;
+    // In subscribe mode the assignment is asked of librdkafka's group thread (a round trip), so
+    // at most once per poll interval and only while something needs it.
+    let mut assignment: Option<(Instant, BTreeSet<i32>)> = None;
     loop {
         if STOP_REQUESTED.load(Ordering::SeqCst) || args.num.is_some_and(|n| progress.printed >= n)
         {
             break;
         }
-        let watched = if subscribe {
-            assigned_partitions(consumer)
+        let may_warn = subscribe && !warned_unassigned && started.elapsed() > group_wait;
+        if progress.end_offsets.is_none() && !may_warn {
+            // Nothing below looks at the watched partitions.
+        } else if !subscribe {
+            if progress.all_finished(partitions) {
+                break;
+            }
         } else {
-            partitions.clone()
-        };
-        if progress.all_finished(&watched) {
-            break;
-        }
-        if subscribe && watched.is_empty() && !warned_unassigned && started.elapsed() > group_wait {
-            warned_unassigned = true;
-            eprintln!(
-                "warning: group {:?} has assigned no partitions after {} ms; still waiting \
+            if assignment
+                .as_ref()
+                .is_none_or(|(at, _)| at.elapsed() >= POLL_INTERVAL)
+            {
+                assignment = Some((Instant::now(), assigned_partitions(consumer)));
+            }
+            let watched = &assignment.as_ref().expect("just set").1;
+            if progress.all_finished(watched) {
+                break;
+            }
+            if watched.is_empty() && may_warn {
+                warned_unassigned = true;
+                eprintln!(
+                    "warning: group {:?} has assigned no partitions after {} ms; still waiting \
                  (is the group coordinator reachable? RUST_LOG=rdkafka=debug --prop debug=cgrp \
                  shows why)",
-                args.group.as_deref().unwrap_or_default(),
-                group_wait.as_millis()
-            );
+                    args.group.as_deref().unwrap_or_default(),
+                    group_wait.as_millis()
+                );
+            }
         }
         let message = match consumer.poll(POLL_INTERVAL) {
             None => {

@@ -248,27 +248,6 @@ impl Window {
     }
 }
 
-/// Parses clap's validated `--acks` into librdkafka's value.
-fn acks_value(acks: crate::produce::Acks) -> &'static str {
-    match acks {
-        crate::produce::Acks::None => "0",
-        crate::produce::Acks::Leader => "1",
-        crate::produce::Acks::All => "all",
-    }
-}
-
-/// librdkafka's `compression.type` for `--compression`.
-fn compression_value(compression: crate::produce::Compression) -> &'static str {
-    use crate::produce::Compression;
-    match compression {
-        Compression::None => "none",
-        Compression::Gzip => "gzip",
-        Compression::Snappy => "snappy",
-        Compression::Lz4 => "lz4",
-        Compression::Zstd => "zstd",
-    }
-}
-
 /// Prints `value` as JSON, or `text` on standard output.
 fn print_result<T: Serialize>(
     options: &ClientOptions,

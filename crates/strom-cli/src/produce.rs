@@ -43,7 +43,8 @@ pub enum Acks {
 }
 
 impl Acks {
-    fn config_value(self) -> &'static str {
+    /// librdkafka's `acks` value.
+    pub fn config_value(self) -> &'static str {
         match self {
             Acks::None => "0",
             Acks::Leader => "1",
@@ -68,7 +69,8 @@ pub enum Compression {
 }
 
 impl Compression {
-    fn config_value(self) -> &'static str {
+    /// librdkafka's `compression.type` value.
+    pub fn config_value(self) -> &'static str {
         match self {
             Compression::None => "none",
             Compression::Gzip => "gzip",

@@ -328,6 +328,22 @@ fn group_commands_list_describe_reset_and_delete() {
         None,
     );
     assert_eq!(printed.lines().count(), 6);
+    // A group consumer with --exit-at-end stops once its assigned partitions are read.
+    let everything = ok(
+        &[
+            "-b",
+            &b,
+            "consume",
+            "gt",
+            "--group",
+            "cli-whole",
+            "--from",
+            "beginning",
+            "--exit-at-end",
+        ],
+        None,
+    );
+    assert_eq!(everything.lines().count(), 20);
 
     let listed = ok(&["-b", &b, "group", "list"], None);
     assert!(

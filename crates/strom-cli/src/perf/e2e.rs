@@ -186,7 +186,7 @@ pub fn run(options: &ClientOptions, args: E2eArgs) -> anyhow::Result<()> {
         rate: args.rate,
         duration_s: args.duration,
         record_size: args.record_size,
-        acks: super::acks_value(args.acks),
+        acks: args.acks.config_value(),
         sent: count,
         acked: stats.delivered,
         errors: stats.failed,

@@ -192,8 +192,8 @@ pub fn producer_config(
     let default_timeout = DEFAULT_MESSAGE_TIMEOUT_MS.to_string();
     let mut config = options.config(&[
         ("client.id", "strom-perf"),
-        ("acks", super::acks_value(acks)),
-        ("compression.type", super::compression_value(compression)),
+        ("acks", acks.config_value()),
+        ("compression.type", compression.config_value()),
         ("message.timeout.ms", &default_timeout),
     ]);
     for (key, value) in producer_props {

@@ -116,8 +116,8 @@ pub fn run(options: &ClientOptions, args: ProduceArgs) -> anyhow::Result<()> {
         elapsed_s: elapsed.as_secs_f64(),
         records_per_sec: per_second(stats.delivered as f64, elapsed),
         mib_per_sec: per_second(mib(bytes), elapsed),
-        acks: super::acks_value(args.acks),
-        compression: super::compression_value(args.compression),
+        acks: args.acks.config_value(),
+        compression: args.compression.config_value(),
         throughput_limit: rate,
         latency: LatencySummary::of(&stats.latency),
     };
