@@ -184,6 +184,20 @@ pub fn parse_key_value(argument: &str, what: &str) -> anyhow::Result<(String, St
     }
 }
 
+/// librdkafka's default `message.timeout.ms`.
+const LIBRDKAFKA_MESSAGE_TIMEOUT_MS: u64 = 300_000;
+
+/// How long to flush a producer built from `config`: long enough for every record to be
+/// acknowledged or to time out by its `message.timeout.ms` (or the alias `delivery.timeout.ms`;
+/// librdkafka's default when neither is set), plus a margin.
+pub fn flush_timeout(config: &ClientConfig) -> Duration {
+    let message_timeout_ms = ["message.timeout.ms", "delivery.timeout.ms"]
+        .iter()
+        .find_map(|key| config.get(key).and_then(|value| value.parse::<u64>().ok()))
+        .unwrap_or(LIBRDKAFKA_MESSAGE_TIMEOUT_MS);
+    Duration::from_millis(message_timeout_ms.saturating_add(10_000))
+}
+
 /// Parses every `key=value` argument of one flag, keeping their order.
 pub fn parse_key_values(arguments: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
     arguments

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer, PurgeConfig};
 use serde::Serialize;
 
 use crate::client::{parse_key_values, ClientOptions};
@@ -21,9 +21,6 @@ use crate::output::print_json;
 /// How many deliveries may be awaited at once before reading more input; librdkafka's own
 /// queue (`queue.buffering.max.messages`, 100 000 by default) bounds it further.
 const MAX_IN_FLIGHT: usize = 50_000;
-
-/// How long the final flush may wait for outstanding deliveries.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many failed deliveries are described individually before only counting them.
 const FAILURES_SHOWN: usize = 5;
@@ -190,6 +187,7 @@ pub async fn run(options: &ClientOptions, args: ProduceArgs) -> anyhow::Result<(
     for (key, value) in &producer_props {
         config.set(key, value);
     }
+    let flush_timeout = crate::client::flush_timeout(&config);
     let producer: FutureProducer = config
         .create()
         .context("could not create the Kafka producer (check --producer-prop/--prop values)")?;
@@ -259,13 +257,17 @@ pub async fn run(options: &ClientOptions, args: ProduceArgs) -> anyhow::Result<(
     }
     drop(input);
 
-    let flushed = producer.flush(FLUSH_TIMEOUT);
+    let flushed = producer.flush(flush_timeout);
+    if flushed.is_err() {
+        // What is still queued or in flight fails now, so every delivery future below resolves.
+        producer.purge(PurgeConfig::default().queue().inflight());
+    }
     for future in in_flight {
         summary.record(settle(future).await);
     }
     if let Err(error) = flushed {
         summary.failures.push(format!(
-            "flush did not finish within {FLUSH_TIMEOUT:?}: {error}"
+            "flush did not finish within {flush_timeout:?}: {error}"
         ));
     }
     report(options, &summary)

@@ -174,12 +174,6 @@ pub fn finish(producer: &LoadProducer, timeout: Duration) {
     }
 }
 
-/// The flush timeout for a producer whose `message.timeout.ms` is `message_timeout_ms`:
-/// long enough for every record to either be acknowledged or time out.
-pub fn flush_timeout(message_timeout_ms: u64) -> Duration {
-    Duration::from_millis(message_timeout_ms.saturating_add(10_000))
-}
-
 /// The producer configuration of a load run: our connection options, the acks and
 /// compression flags, [`DEFAULT_MESSAGE_TIMEOUT_MS`], then the user's `--producer-prop`
 /// overrides. Returns it with the flush timeout that fits its `message.timeout.ms`.
@@ -199,9 +193,6 @@ pub fn producer_config(
     for (key, value) in producer_props {
         config.set(key, value);
     }
-    let message_timeout_ms = ["message.timeout.ms", "delivery.timeout.ms"]
-        .iter()
-        .find_map(|key| config.get(key).and_then(|value| value.parse::<u64>().ok()))
-        .unwrap_or(DEFAULT_MESSAGE_TIMEOUT_MS);
-    (config, flush_timeout(message_timeout_ms))
+    let flush_timeout = crate::client::flush_timeout(&config);
+    (config, flush_timeout)
 }
