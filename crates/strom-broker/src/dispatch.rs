@@ -150,7 +150,7 @@ pub enum RequestBody {
 
 impl RequestBody {
     /// Decodes the body of an `api` request of `version`, with the decoder's complaint as the
-    /// error (worded as [`decode`] words it, which the handlers' `route` uses).
+    /// error.
     pub fn decode(api: ApiKey, body: &mut Bytes, version: i16) -> Result<RequestBody, String> {
         let v = version;
         Ok(match api {
@@ -181,8 +181,6 @@ impl RequestBody {
             ApiKey::DescribeGroups => RequestBody::DescribeGroups(decode(body, v)?),
             ApiKey::DeleteGroups => RequestBody::DeleteGroups(decode(body, v)?),
             ApiKey::OffsetDelete => RequestBody::OffsetDelete(decode(body, v)?),
-            // Same wording as `route` for the same gap, so `decode_request` and `dispatch`
-            // refuse such a request identically.
             other => {
                 return Err(format!(
                     "{other:?} is listed as supported but has no handler"
@@ -202,8 +200,8 @@ pub struct DecodedRequest {
 }
 
 /// Decodes one request frame (without its size prefix): header checks against [`SUPPORTED`],
-/// the header, then the body. Needs no broker, so it is what the fuzz target drives; it
-/// applies exactly the checks [`dispatch`] applies, in the same order, with the same refusals.
+/// the header, then the body. Needs no broker, so the fuzz target drives exactly what
+/// [`dispatch`] runs before a handler.
 pub fn decode_request(mut frame: Bytes) -> Result<Decoded<DecodedRequest>, Refusal> {
     let context = match decode_header(&mut frame)? {
         Decoded::Request(context) => context,
@@ -225,14 +223,11 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded<DecodedRequest>, Refus
 /// Decodes one request frame (without its size prefix) and starts handling it.
 pub fn dispatch(
     broker: &Arc<Broker>,
-    mut frame: Bytes,
+    frame: Bytes,
     client_host: &Arc<str>,
 ) -> Result<Reply, Refusal> {
-    let context = match decode_header(&mut frame)? {
-        Decoded::Request(mut context) => {
-            context.client_host = client_host.clone();
-            context
-        }
+    let DecodedRequest { mut context, body } = match decode_request(frame)? {
+        Decoded::Request(request) => request,
         Decoded::ApiVersionsTooNew { correlation_id } => {
             // Kafka answers with version 0 and UNSUPPORTED_VERSION so the client can downgrade.
             let body = handlers::api_versions::unsupported_version_response();
@@ -244,16 +239,9 @@ pub fn dispatch(
             )));
         }
     };
-    // The body is left to `route`, which decodes it straight into the type its handler takes
-    // (going through `RequestBody` would only add a match to unwrap it again).
-    let (api, version, client) = (context.api, context.version, context.client_id.clone());
-    broker.metrics.request(api);
-    handlers::route(broker, context, frame).map_err(|reason| Refusal::Malformed {
-        api,
-        version,
-        client,
-        reason,
-    })
+    context.client_host = client_host.clone();
+    broker.metrics.request(context.api);
+    Ok(handlers::route(broker, context, body))
 }
 
 /// Checks the API key and version against [`SUPPORTED`] and decodes the request header,
@@ -326,7 +314,7 @@ impl RequestContext {
 }
 
 /// Decodes a request body of type `R`, with the decoder's complaint as the error.
-pub fn decode<R: Decodable>(body: &mut Bytes, version: i16) -> Result<R, String> {
+fn decode<R: Decodable>(body: &mut Bytes, version: i16) -> Result<R, String> {
     R::decode(body, version).map_err(|e| format!("{e:#}"))
 }
 
@@ -382,9 +370,8 @@ mod tests {
 
     #[test]
     fn every_supported_api_has_a_body_type() {
-        // `RequestBody::decode` and `handlers::route` each map APIs to types; an API added to
-        // SUPPORTED and `route` but not here would make the fuzz target refuse what the broker
-        // serves. An empty body may well be malformed, but not for want of a variant.
+        // An API added to SUPPORTED but not to `RequestBody::decode` would be refused as
+        // having no handler. An empty body may well be malformed, but not for want of a variant.
         for &(api, min, max) in SUPPORTED {
             for version in [min, max] {
                 if let Err(e) = RequestBody::decode(api, &mut Bytes::new(), version) {
