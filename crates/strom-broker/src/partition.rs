@@ -171,13 +171,19 @@ impl Partition {
     /// Applies a changed topic configuration.
     pub fn update_config(&self, config: LogConfig) {
         let durable = config.flush_messages <= 1;
-        let mut log = self.log.lock().unwrap();
-        log.update_config(config);
-        if !durable {
-            let end = log.log_end_offset();
-            log.set_high_watermark(end);
+        {
+            let mut log = self.log.lock().unwrap();
+            log.update_config(config);
+            if !durable {
+                let end = log.log_end_offset();
+                log.set_high_watermark(end);
+            }
         }
         self.durable.store(durable, Ordering::Relaxed);
+        if !durable {
+            // The high watermark may just have moved: parked fetches should see it now.
+            self.wake_waiters();
+        }
     }
 
     /// Marks the partition deleted and wakes its waiters, so fetches notice promptly.
