@@ -19,14 +19,15 @@ pub(crate) struct EntryFile {
 impl EntryFile {
     /// Opens (creating if missing) the file and returns it with its current content.
     pub(crate) fn open(path: &Path, entry_len: usize) -> Result<(EntryFile, Vec<u8>), LogError> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)
             .map_err(|e| LogError::io(path, e))?;
-        let bytes = std::fs::read(path).map_err(|e| LogError::io(path, e))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| LogError::io(path, e))?;
         let entry_file = EntryFile {
             path: path.to_path_buf(),
             file,

@@ -56,11 +56,11 @@ pub fn describe_configs(
                 )),
             },
             BROKER if name.is_empty() || name == broker.node_id.to_string() => {
-                let mut all = broker.config.describe();
-                if let Some(keys) = &keys {
-                    all.retain(|e| keys.contains(&e.name));
-                }
-                Ok(all)
+                Ok(broker.config.describe_filtered(
+                    keys.as_deref(),
+                    request.include_synonyms,
+                    request.include_documentation,
+                ))
             }
             BROKER => Err((
                 E::InvalidRequest.code(),
