@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use kafka_protocol::messages::{self as km};
@@ -52,14 +52,6 @@ fn watermarks(bootstrap: &str, topic: &str, partition: i32) -> (i64, i64) {
     consumer
         .fetch_watermarks(topic, partition, Duration::from_secs(5))
         .unwrap()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn segment_files(dir: &std::path::Path) -> usize {

@@ -152,14 +152,6 @@ impl Member {
     }
 }
 
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The assignments of `members` are disjoint and together cover `0..partitions`.
 fn partitioned(members: &[&Member], partitions: i32) -> bool {
     let mut seen = BTreeSet::new();

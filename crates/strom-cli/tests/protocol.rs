@@ -10,6 +10,12 @@ use bytes::Bytes;
 use common::*;
 use kafka_protocol::messages::{self as km, ApiKey};
 
+/// The versions of `key` Strom supports.
+fn range(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+    let (min, max) = strom_broker::dispatch::supported_range(key).expect("supported");
+    min..=max
+}
+
 fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> km::ProduceRequest {
     let mut data = km::produce_request::PartitionProduceData::default();
     data.index = partition;
@@ -508,13 +514,6 @@ fn every_api_answers_at_every_supported_version() {
         0
     );
     let topic = || km::TopicName("versions".to_string().into());
-    let range = |key: ApiKey| {
-        let (_, min, max) = *strom_broker::dispatch::SUPPORTED
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .unwrap();
-        min..=max
-    };
     for v in range(ApiKey::ApiVersions) {
         let mut request = km::ApiVersionsRequest::default();
         if v >= 3 {
@@ -575,9 +574,6 @@ fn every_api_answers_at_every_supported_version() {
         p.fetch_offset = 0;
         p.partition_max_bytes = 1 << 20;
         p.current_leader_epoch = -1;
-        if v < 9 {
-            p.current_leader_epoch = -1;
-        }
         let mut t = km::fetch_request::FetchTopic::default();
         t.topic = topic();
         t.partitions = vec![p];
@@ -749,13 +745,6 @@ fn every_group_api_answers_at_every_supported_version() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "gv", 1, &[]);
     let mut raw = RawClient::connect(&bootstrap);
-    let range = |key: ApiKey| {
-        let (_, min, max) = *strom_broker::dispatch::SUPPORTED
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .unwrap();
-        min..=max
-    };
     let gid = |s: &str| km::GroupId(s.to_string().into());
     for v in range(ApiKey::FindCoordinator) {
         let mut request = km::FindCoordinatorRequest::default();

@@ -244,6 +244,15 @@ pub fn payload(i: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Polls `check` every 100 ms until it is true; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A `strom broker` child process, started and ready to serve.
 pub struct BrokerProcess {
     pub child: std::process::Child,
