@@ -1008,3 +1008,146 @@ fn fetch_sends_file_ranges_and_small_records_intact_at_every_version() {
         vec![1, 2]
     );
 }
+
+// --- Issue 7 §3: authorized operations --------------------------------------------------------
+
+/// Without an authorizer Kafka answers every operation valid for the resource type, as a
+/// bitfield of `AclOperation` codes: a topic READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7,
+/// DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11; a group READ, DELETE, DESCRIBE; the
+/// cluster CREATE, ALTER, DESCRIBE, CLUSTER_ACTION 9, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+/// IDEMPOTENT_WRITE 12. Not asked for, the field is `i32::MIN`.
+const TOPIC_OPERATIONS: i32 = 3576;
+const GROUP_OPERATIONS: i32 = 328;
+const CLUSTER_OPERATIONS: i32 = 8096;
+
+#[test]
+fn authorized_operations_are_kafkas_bitfields_when_asked_for() {
+    assert_eq!(
+        TOPIC_OPERATIONS,
+        [3, 4, 5, 6, 7, 8, 10, 11]
+            .iter()
+            .map(|b| 1 << b)
+            .sum::<i32>()
+    );
+    assert_eq!(
+        GROUP_OPERATIONS,
+        [3, 6, 8].iter().map(|b| 1 << b).sum::<i32>()
+    );
+    assert_eq!(
+        CLUSTER_OPERATIONS,
+        [5, 7, 8, 9, 10, 11, 12].iter().map(|b| 1 << b).sum::<i32>()
+    );
+    let broker = TestBroker::start(&["auto.create.topics.enable=false"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "ops", 1, &[]);
+    let mut raw = RawClient::connect(&bootstrap);
+
+    // DescribeCluster, every version.
+    for version in range(ApiKey::DescribeCluster) {
+        for asked in [false, true] {
+            let mut request = km::DescribeClusterRequest::default();
+            request.include_cluster_authorized_operations = asked;
+            let response = raw.send(version, &request);
+            assert_eq!(response.error_code, 0);
+            assert_eq!(
+                response.cluster_authorized_operations,
+                if asked { CLUSTER_OPERATIONS } else { i32::MIN },
+                "DescribeCluster v{version} asked={asked}"
+            );
+        }
+    }
+
+    // Metadata: topic operations from v8, cluster operations in v8-10 only.
+    let topic = |name: &str| {
+        let mut t = km::metadata_request::MetadataRequestTopic::default();
+        t.name = Some(km::TopicName(name.to_string().into()));
+        t
+    };
+    for version in range(ApiKey::Metadata).filter(|v| *v >= 8) {
+        for asked in [false, true] {
+            let mut request = km::MetadataRequest::default();
+            request.topics = Some(vec![topic("ops"), topic("no-such-topic")]);
+            request.include_topic_authorized_operations = asked;
+            if version <= 10 {
+                request.include_cluster_authorized_operations = asked;
+            }
+            let response = raw.send(version, &request);
+            let expected = if asked { TOPIC_OPERATIONS } else { i32::MIN };
+            assert_eq!(response.topics.len(), 2);
+            assert_eq!(response.topics[0].error_code, 0);
+            assert_eq!(
+                response.topics[0].topic_authorized_operations, expected,
+                "Metadata v{version} asked={asked}: a known topic"
+            );
+            assert_eq!(
+                response.topics[1].error_code, 3,
+                "UNKNOWN_TOPIC_OR_PARTITION"
+            );
+            assert_eq!(
+                response.topics[1].topic_authorized_operations, expected,
+                "Metadata v{version} asked={asked}: Kafka describes an unknown topic's too"
+            );
+            let cluster = if asked && version <= 10 {
+                CLUSTER_OPERATIONS
+            } else {
+                i32::MIN
+            };
+            assert_eq!(
+                response.cluster_authorized_operations, cluster,
+                "Metadata v{version} asked={asked}: cluster operations"
+            );
+        }
+        // All topics.
+        let mut request = km::MetadataRequest::default();
+        request.topics = None;
+        request.include_topic_authorized_operations = true;
+        let response = raw.send(version, &request);
+        assert!(!response.topics.is_empty());
+        assert!(response
+            .topics
+            .iter()
+            .all(|t| t.topic_authorized_operations == TOPIC_OPERATIONS));
+    }
+
+    // DescribeGroups from v3: a group described without error gets the group operations; an
+    // unknown one at v6 (GROUP_ID_NOT_FOUND) keeps the default, as in Kafka.
+    let mut commit = km::OffsetCommitRequest::default();
+    commit.group_id = km::GroupId("ops-group".to_string().into());
+    commit.generation_id_or_member_epoch = -1;
+    let mut t = km::offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = km::TopicName("ops".to_string().into());
+    let mut p = km::offset_commit_request::OffsetCommitRequestPartition::default();
+    p.committed_offset = 0;
+    p.committed_leader_epoch = -1;
+    t.partitions = vec![p];
+    commit.topics = vec![t];
+    assert_eq!(raw.send(8, &commit).topics[0].partitions[0].error_code, 0);
+    for version in range(ApiKey::DescribeGroups).filter(|v| *v >= 3) {
+        for asked in [false, true] {
+            let mut request = km::DescribeGroupsRequest::default();
+            request.groups = vec![
+                km::GroupId("ops-group".to_string().into()),
+                km::GroupId("no-such-group".to_string().into()),
+            ];
+            request.include_authorized_operations = asked;
+            let response = raw.send(version, &request);
+            assert_eq!(response.groups[0].error_code, 0);
+            assert_eq!(
+                response.groups[0].authorized_operations,
+                if asked { GROUP_OPERATIONS } else { i32::MIN },
+                "DescribeGroups v{version} asked={asked}"
+            );
+            let unknown = &response.groups[1];
+            let expected = if asked && unknown.error_code == 0 {
+                GROUP_OPERATIONS
+            } else {
+                i32::MIN
+            };
+            assert_eq!(
+                (unknown.error_code, unknown.authorized_operations),
+                (if version >= 6 { 69 } else { 0 }, expected),
+                "DescribeGroups v{version} asked={asked}: unknown group"
+            );
+        }
+    }
+}

@@ -15,7 +15,10 @@ pub fn describe_cluster(
     response.endpoint_type = request.endpoint_type;
     response.cluster_id = str_bytes(broker.cluster_id.clone());
     response.controller_id = BrokerId(broker.node_id);
-    response.cluster_authorized_operations = i32::MIN;
+    response.cluster_authorized_operations = super::authorized::field(
+        request.include_cluster_authorized_operations,
+        super::authorized::CLUSTER,
+    );
     if let Some(listener) = broker.advertised.first() {
         let mut b = DescribeClusterBroker::default();
         b.broker_id = BrokerId(broker.node_id);

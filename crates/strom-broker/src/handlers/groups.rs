@@ -317,14 +317,7 @@ pub fn describe_groups(
     for id in request.groups {
         let mut d = DescribedGroup::default();
         d.group_id = id.clone();
-        if ctx.version >= 3 {
-            d.authorized_operations = if request.include_authorized_operations {
-                // READ 3, DELETE 6, DESCRIBE 8 (no authorizer: all allowed).
-                (1 << 3) | (1 << 6) | (1 << 8)
-            } else {
-                i32::MIN
-            };
-        }
+        d.authorized_operations = super::authorized::NOT_REQUESTED;
         broker
             .groups
             .with_group(&id.0, |group, has_offsets| match group {
@@ -362,6 +355,10 @@ pub fn describe_groups(
                     }
                 }
             });
+        // Kafka fills in the group's operations only for a group described without error.
+        if ctx.version >= 3 && request.include_authorized_operations && d.error_code == 0 {
+            d.authorized_operations = super::authorized::GROUP;
+        }
         response.groups.push(d);
     }
     response

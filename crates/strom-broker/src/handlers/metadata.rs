@@ -14,11 +14,6 @@ use super::{str_bytes, topic_name};
 use crate::broker::{Broker, LEADER_EPOCH};
 use crate::dispatch::RequestContext;
 
-/// Bits of the topic operations a client may perform (no authorizer: all of them):
-/// READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
-const TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-
 /// Answers `Metadata`.
 pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let mut response = MetadataResponse::default();
@@ -36,8 +31,12 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
     if ctx.version >= 1 {
         response.controller_id = BrokerId(broker.node_id);
     }
-    response.cluster_authorized_operations = i32::MIN;
-    let authorized = request.include_topic_authorized_operations;
+    // Versions 8-10 carry the cluster's operations; 11+ moved them to DescribeCluster.
+    response.cluster_authorized_operations = super::authorized::field(
+        (8..=10).contains(&ctx.version) && request.include_cluster_authorized_operations,
+        super::authorized::CLUSTER,
+    );
+    let authorized = ctx.version >= 8 && request.include_topic_authorized_operations;
     // Version 0 uses an empty list for "all topics"; later versions use null.
     let all = match &request.topics {
         None => true,
@@ -106,7 +105,12 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
                 if ctx.version >= 10 {
                     t.topic_id = id;
                 }
-                t.topic_authorized_operations = i32::MIN;
+                // Kafka describes the operations of a topic it does not know by name as well;
+                // an unknown topic id keeps the default.
+                t.topic_authorized_operations = super::authorized::field(
+                    authorized && t.name.is_some(),
+                    super::authorized::TOPIC,
+                );
                 response.topics.push(t);
             }
         }
@@ -128,11 +132,7 @@ fn describe_topic(
     if version >= 1 {
         t.is_internal = topic.internal;
     }
-    t.topic_authorized_operations = if authorized {
-        TOPIC_OPERATIONS
-    } else {
-        i32::MIN
-    };
+    t.topic_authorized_operations = super::authorized::field(authorized, super::authorized::TOPIC);
     for p in 0..topic.partitions {
         let mut partition = MetadataResponsePartition::default();
         partition.partition_index = p;

@@ -2,6 +2,7 @@
 //! body into a [`RequestBody`] and [`route`] calls the handler, which returns a [`Reply`].
 
 pub mod api_versions;
+pub mod authorized;
 pub mod cluster;
 pub mod configs;
 pub mod fetch;
