@@ -12,6 +12,7 @@
 //! Time and member-id randomness enter here (the wall clock, a seed from the clock at start);
 //! the state machines below take them as inputs.
 
+mod commits;
 pub mod records;
 
 use std::collections::HashMap;
@@ -28,12 +29,10 @@ use crate::group::{
     CommittedOffset, Effect, Group, GroupConfig, GroupState, JoinRequest, JoinResult, OffsetTable,
     RequestToken, SyncRequest, SyncResult,
 };
+pub use commits::PendingCommit;
 use records::{OffsetValue, RecordKey};
 
 pub use strom_meta::topic::OFFSETS_TOPIC;
-
-/// How often group timers (sessions, rebalance timeouts, delays) are checked.
-const TICK: Duration = Duration::from_millis(100);
 
 /// Kafka's `String.hashCode`-based partitioning of group ids over `__consumer_offsets`.
 pub fn partition_for(group: &str, partitions: i32) -> i32 {
@@ -54,6 +53,9 @@ struct State {
     id_seed: u64,
     /// When each group last became empty, for offset expiry.
     empty_since: HashMap<String, i64>,
+    /// The time the timer task sleeps until (`i64::MAX`: no deadline); a step that gives a
+    /// group an earlier deadline wakes it.
+    timer_wake_ms: i64,
 }
 
 /// The coordinator of every consumer group on this broker.
@@ -62,6 +64,8 @@ pub struct GroupCoordinator {
     partitions: i32,
     offsets_retention_ms: i64,
     state: Mutex<State>,
+    /// Wakes the timer task when a deadline earlier than the one it sleeps until appears.
+    timers: tokio::sync::Notify,
 }
 
 /// A parked SyncGroup's answer, with the group record (if any) that must be durable first;
@@ -103,7 +107,9 @@ impl GroupCoordinator {
                 next_token: 1,
                 id_seed: seed | 1,
                 empty_since: HashMap::new(),
+                timer_wake_ms: i64::MAX,
             }),
+            timers: tokio::sync::Notify::new(),
         }
     }
 
@@ -200,33 +206,39 @@ impl GroupCoordinator {
         );
     }
 
-    /// Runs the timers of every group until the broker shuts down.
+    /// Runs the timers of every group until the broker shuts down. The task sleeps until the
+    /// earliest deadline over all groups (each group's [`Group::next_deadline`]: sessions,
+    /// rebalance and sync timeouts, the initial delay, pending members) or the next offset
+    /// expiry check, and is woken early when a request gives a group an earlier deadline, so
+    /// a session expires at its deadline (to the millisecond) rather than on a periodic tick.
     pub fn spawn_timers(
         broker: Arc<Broker>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(TICK);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_expiry = crate::now_ms();
             let expiry_every = broker.config.offsets_retention_check_interval_ms.max(1);
             loop {
+                let now = crate::now_ms();
+                let next_deadline = broker.groups.tick(&broker, now);
+                if now - last_expiry >= expiry_every {
+                    last_expiry = now;
+                    broker.groups.expire_offsets(&broker, now);
+                }
+                let wake_ms = next_deadline.min(last_expiry.saturating_add(expiry_every));
+                let sleep_ms = wake_ms.saturating_sub(now).clamp(0, 3_600_000);
                 tokio::select! {
                     _ = shutdown.changed() => return,
-                    _ = tick.tick() => {
-                        let now = crate::now_ms();
-                        broker.groups.tick(&broker, now);
-                        if now - last_expiry >= expiry_every {
-                            last_expiry = now;
-                            broker.groups.expire_offsets(&broker, now);
-                        }
-                    }
+                    _ = broker.groups.timers.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
                 }
             }
         })
     }
 
-    fn tick(&self, broker: &Broker, now_ms: i64) {
+    /// Fires every group deadline at or before `now_ms` and returns the earliest deadline
+    /// left (`i64::MAX` if none), which the timer task then sleeps until.
+    fn tick(&self, broker: &Broker, now_ms: i64) -> i64 {
         let mut state = self.state.lock().unwrap();
         let ids: Vec<String> = state
             .groups
@@ -241,6 +253,33 @@ impl GroupCoordinator {
                 .map(|g| g.tick(now_ms))
                 .unwrap_or_default();
             self.apply(broker, &mut state, &id, effects, now_ms);
+        }
+        let next = state
+            .groups
+            .values()
+            .filter_map(Group::next_deadline)
+            .min()
+            .unwrap_or(i64::MAX);
+        state.timer_wake_ms = next;
+        next
+    }
+
+    /// Fires the group's overdue deadlines before a request looks at it, so every request
+    /// sees the group as it is at `now_ms` even if the timer task has not run yet (a member
+    /// whose session ended a millisecond ago is gone for DeleteGroups, as in Kafka).
+    fn catch_up(&self, broker: &Broker, state: &mut State, group_id: &str, now_ms: i64) {
+        let overdue = state
+            .groups
+            .get(group_id)
+            .and_then(Group::next_deadline)
+            .is_some_and(|deadline| deadline <= now_ms);
+        if overdue {
+            let effects = state
+                .groups
+                .get_mut(group_id)
+                .map(|g| g.tick(now_ms))
+                .unwrap_or_default();
+            self.apply(broker, state, group_id, effects, now_ms);
         }
     }
 
@@ -316,6 +355,7 @@ impl GroupCoordinator {
         let token = Self::token(&mut state);
         request.token = token;
         state.joins.insert(token, tx);
+        self.catch_up(broker, &mut state, group_id, now_ms);
         let fresh = Self::fresh_id(&mut state);
         let config = self.config.clone();
         let group = state
@@ -341,6 +381,7 @@ impl GroupCoordinator {
         let token = Self::token(&mut state);
         request.token = token;
         state.syncs.insert(token, tx);
+        self.catch_up(broker, &mut state, group_id, now_ms);
         let effects = match state.groups.get_mut(group_id) {
             Some(group) => group.sync(request, now_ms),
             None => vec![Effect::Sync(
@@ -368,6 +409,7 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> ErrorCode {
         let mut state = self.state.lock().unwrap();
+        self.catch_up(broker, &mut state, group_id, now_ms);
         let Some(group) = state.groups.get_mut(group_id) else {
             return kafka_protocol::error::ResponseError::UnknownMemberId.code();
         };
@@ -385,6 +427,7 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
         let mut state = self.state.lock().unwrap();
+        self.catch_up(broker, &mut state, group_id, now_ms);
         let Some(group) = state.groups.get_mut(group_id) else {
             return Err(kafka_protocol::error::ResponseError::UnknownMemberId.code());
         };
@@ -448,6 +491,14 @@ impl GroupCoordinator {
                 result,
                 record: record.clone(),
             });
+        }
+        // Wake the timer task if this step gave the group an earlier deadline than the one it
+        // sleeps until.
+        if let Some(deadline) = state.groups.get(group_id).and_then(Group::next_deadline) {
+            if deadline < state.timer_wake_ms {
+                state.timer_wake_ms = deadline;
+                self.timers.notify_one();
+            }
         }
     }
 
@@ -525,12 +576,15 @@ impl GroupCoordinator {
     /// Checks that a commit by (member, generation) is allowed now.
     pub fn validate_commit(
         &self,
+        broker: &Broker,
         group_id: &str,
         member_id: &str,
         instance: Option<&str>,
         generation: i32,
+        now_ms: i64,
     ) -> Result<(), ErrorCode> {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        self.catch_up(broker, &mut state, group_id, now_ms);
         match state.groups.get(group_id) {
             Some(group) => group.validate_commit(member_id, instance, generation),
             None if generation < 0 => Ok(()),
@@ -538,68 +592,19 @@ impl GroupCoordinator {
         }
     }
 
-    /// Writes committed offsets and, once they are durable, records them. Returns an error code
-    /// when they could not be written.
-    pub async fn commit(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        member_id: &str,
-        offsets: Vec<(String, i32, CommittedOffset)>,
-        now_ms: i64,
-    ) -> Result<(), ErrorCode> {
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let records: Vec<(Bytes, Option<Bytes>)> = offsets
-            .iter()
-            .map(|(topic, partition, c)| {
-                let key = RecordKey::Offset {
-                    group: group_id.to_string(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                };
-                let value = OffsetValue {
-                    offset: c.offset,
-                    leader_epoch: c.leader_epoch,
-                    metadata: c.metadata.clone().unwrap_or_default(),
-                    commit_timestamp_ms: c.commit_timestamp_ms,
-                    expire_timestamp_ms: None,
-                };
-                (key.encode(), Some(value.encode()))
-            })
-            .collect();
-        self.write_durable(broker, group_id, &records, now_ms)
-            .await?;
-        let mut state = self.state.lock().unwrap();
-        for (topic, partition, c) in offsets {
-            state.offsets.commit(group_id, &topic, partition, c);
-        }
-        if let Some(group) = state.groups.get_mut(group_id) {
-            group.record_commit(member_id, now_ms);
-        }
-        if !state.groups.contains_key(group_id) {
-            state
-                .empty_since
-                .entry(group_id.to_string())
-                .or_insert(now_ms);
-        }
-        Ok(())
-    }
-
-    /// The committed offset of one partition.
+    /// The committed offset of one partition (the last acknowledged commit), and whether a
+    /// commit for it is still in flight.
     pub fn committed(
         &self,
         group_id: &str,
         topic: &str,
         partition: i32,
-    ) -> Option<CommittedOffset> {
-        self.state
-            .lock()
-            .unwrap()
-            .offsets
-            .get(group_id, topic, partition)
-            .cloned()
+    ) -> (Option<CommittedOffset>, bool) {
+        let state = self.state.lock().unwrap();
+        (
+            state.offsets.get(group_id, topic, partition).cloned(),
+            state.offsets.is_pending(group_id, topic, partition),
+        )
     }
 
     /// Every committed offset of a group, sorted by topic and partition.
@@ -648,6 +653,7 @@ impl GroupCoordinator {
         use kafka_protocol::error::ResponseError as E;
         let offsets = {
             let mut state = self.state.lock().unwrap();
+            self.catch_up(broker, &mut state, group_id, now_ms);
             let known = state.groups.contains_key(group_id)
                 || !state.offsets.group_offsets(group_id).is_empty();
             if !known {
@@ -689,6 +695,7 @@ impl GroupCoordinator {
         use kafka_protocol::error::ResponseError as E;
         let (codes, removed) = {
             let mut state = self.state.lock().unwrap();
+            self.catch_up(broker, &mut state, group_id, now_ms);
             let known = state.groups.contains_key(group_id)
                 || !state.offsets.group_offsets(group_id).is_empty();
             if !known {

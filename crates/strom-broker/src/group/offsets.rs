@@ -2,11 +2,21 @@
 //! what OffsetCommit writes, what OffsetFetch reads, and Kafka's offset expiry
 //! (`offsets.retention.minutes`, KIP-211).
 //!
+//! Commits are applied in the order the broker received them, whatever order their writes
+//! to `__consumer_offsets` complete in. The shell [`OffsetTable::stage`]s a commit when the
+//! request arrives (in receive order, which is also the order of its records in the log) and
+//! gets a [`CommitId`]; once the write is durable, or has failed, it calls
+//! [`OffsetTable::complete`]. A durable commit replaces a partition's offset only if it was
+//! received after the commit the table holds (Kafka's `pendingOffsetCommits` and
+//! `olderThan` on the appended offset), so a slow write of commit 13 that completes after
+//! the write of commit 50 cannot take the offset back to 13, and a failed write leaves the
+//! last acknowledged commit in place. Deleting an offset (OffsetDelete, DeleteGroups)
+//! cancels the commits staged before it, as Kafka's `removeOffsets` drops pending ones.
+//!
 //! It does not validate commits (that is [`super::Group::validate_commit`]), encode
-//! `__consumer_offsets` records, or hold transactional commits that are not yet decided;
-//! the shell applies a commit here once its record is durable.
+//! `__consumer_offsets` records, or hold transactional commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One committed offset (Kafka's `OffsetAndMetadata`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,11 +33,38 @@ pub struct CommittedOffset {
     pub expire_timestamp_ms: Option<i64>,
 }
 
-/// group → (topic, partition) → committed offset.
+/// Identifies a staged commit. Ids grow in the order commits are staged (received), so
+/// comparing two ids compares their receive order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommitId(u64);
+
+/// An offset in the table with the commit that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Applied {
+    offset: CommittedOffset,
+    id: CommitId,
+}
+
+/// A commit received but not yet durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Staged {
+    group: String,
+    offsets: Vec<(String, i32, CommittedOffset)>,
+}
+
+/// group → (topic, partition) → committed offset, and the commits in flight.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OffsetTable {
+    /// What OffsetFetch answers: per partition, the durable commit received last.
     /// Invariant: no group maps to an empty table (a group with no offsets is absent).
-    groups: BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>,
+    groups: BTreeMap<String, BTreeMap<(String, i32), Applied>>,
+    /// Every staged commit not yet completed.
+    staged: BTreeMap<CommitId, Staged>,
+    /// (group, topic, partition) → the staged commits that may still apply to it.
+    /// Invariant: every id here is in `staged` and names that partition; no set is empty.
+    pending: BTreeMap<(String, String, i32), BTreeSet<CommitId>>,
+    /// The last id handed out.
+    last_id: u64,
 }
 
 impl OffsetTable {
@@ -36,17 +73,91 @@ impl OffsetTable {
         OffsetTable::default()
     }
 
-    /// Records `offset` for the partition, replacing any earlier commit.
+    /// Records `offset` for the partition at once, as the newest commit (replaying the log at
+    /// startup, in log order). Commits staged earlier no longer apply to this partition.
     pub fn commit(&mut self, group: &str, topic: &str, partition: i32, offset: CommittedOffset) {
-        self.groups
-            .entry(group.to_string())
-            .or_default()
-            .insert((topic.to_string(), partition), offset);
+        let id = self.stage(group, vec![(topic.to_string(), partition, offset)]);
+        self.complete(id, true);
+    }
+
+    /// Stages a commit received now; it takes effect when [`OffsetTable::complete`] reports
+    /// it durable. A partition named twice keeps its last offset, as Kafka's map does.
+    pub fn stage(&mut self, group: &str, offsets: Vec<(String, i32, CommittedOffset)>) -> CommitId {
+        self.last_id += 1;
+        let id = CommitId(self.last_id);
+        let mut unique: BTreeMap<(String, i32), CommittedOffset> = BTreeMap::new();
+        for (topic, partition, offset) in offsets {
+            unique.insert((topic, partition), offset);
+        }
+        let offsets: Vec<(String, i32, CommittedOffset)> = unique
+            .into_iter()
+            .map(|((topic, partition), offset)| (topic, partition, offset))
+            .collect();
+        for (topic, partition, _) in &offsets {
+            self.pending
+                .entry((group.to_string(), topic.clone(), *partition))
+                .or_default()
+                .insert(id);
+        }
+        self.staged.insert(
+            id,
+            Staged {
+                group: group.to_string(),
+                offsets,
+            },
+        );
+        id
+    }
+
+    /// Ends a staged commit. When `durable`, each of its partitions takes its offset unless
+    /// the table already holds a commit received later, or the partition's offset was
+    /// deleted after this commit was staged; when not, it is dropped and the table keeps what
+    /// it had. Completing an id twice, or one never staged, is a bug in the shell.
+    pub fn complete(&mut self, id: CommitId, durable: bool) {
+        let staged = self
+            .staged
+            .remove(&id)
+            .expect("each staged commit is completed once");
+        for (topic, partition, offset) in staged.offsets {
+            let key = (staged.group.clone(), topic, partition);
+            let Some(ids) = self.pending.get_mut(&key) else {
+                continue;
+            };
+            if !ids.remove(&id) {
+                continue;
+            }
+            if ids.is_empty() {
+                self.pending.remove(&key);
+            }
+            if !durable {
+                continue;
+            }
+            let (group, topic, partition) = key;
+            let offsets = self.groups.entry(group).or_default();
+            let newer_applied = offsets
+                .get(&(topic.clone(), partition))
+                .is_some_and(|applied| applied.id > id);
+            if !newer_applied {
+                offsets.insert((topic, partition), Applied { offset, id });
+            }
+        }
+        self.check_invariants();
+    }
+
+    /// True while a commit staged for the partition has not completed. OffsetFetch with
+    /// `require_stable` then answers `UNSTABLE_OFFSET_COMMIT`, as Kafka's classic coordinator
+    /// does, so the client retries and reads the offset once the commit has settled.
+    pub fn is_pending(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.pending
+            .contains_key(&(group.to_string(), topic.to_string(), partition))
     }
 
     /// The committed offset of one partition.
     pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<&CommittedOffset> {
-        self.groups.get(group)?.get(&(topic.to_string(), partition))
+        self.groups
+            .get(group)?
+            .get(&(topic.to_string(), partition))
+            .map(|applied| &applied.offset)
     }
 
     /// Every committed offset of `group`, sorted by topic then partition.
@@ -56,14 +167,17 @@ impl OffsetTable {
             .map(|offsets| {
                 offsets
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .map(|(k, v)| (k.clone(), v.offset.clone()))
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// Removes one partition's offset (OffsetDelete, deleted topics); true if it existed.
+    /// Removes one partition's offset (OffsetDelete, deleted topics) and cancels the commits
+    /// staged for it so far; true if an offset existed.
     pub fn delete(&mut self, group: &str, topic: &str, partition: i32) -> bool {
+        self.pending
+            .remove(&(group.to_string(), topic.to_string(), partition));
         let Some(offsets) = self.groups.get_mut(group) else {
             return false;
         };
@@ -74,14 +188,35 @@ impl OffsetTable {
         removed
     }
 
-    /// Removes every offset of `group` (DeleteGroups); returns how many there were.
+    /// Removes every offset of `group` (DeleteGroups) and cancels its staged commits;
+    /// returns how many offsets there were.
     pub fn delete_group(&mut self, group: &str) -> usize {
+        self.pending.retain(|(g, _, _), _| g != group);
         self.groups.remove(group).map_or(0, |offsets| offsets.len())
     }
 
     /// Groups with at least one committed offset, sorted.
     pub fn groups(&self) -> Vec<String> {
         self.groups.keys().cloned().collect()
+    }
+
+    /// Panics if a documented invariant does not hold.
+    fn check_invariants(&self) {
+        assert!(self.groups.values().all(|offsets| !offsets.is_empty()));
+        for ((group, topic, partition), ids) in &self.pending {
+            assert!(!ids.is_empty(), "a pending set is never empty");
+            for id in ids {
+                let staged = self.staged.get(id).expect("pending ids are staged");
+                assert!(
+                    staged.group == *group
+                        && staged
+                            .offsets
+                            .iter()
+                            .any(|(t, p, _)| t == topic && p == partition),
+                    "a pending id names its partition"
+                );
+            }
+        }
     }
 
     /// Kafka's offset expiry. Only groups without members expire offsets:
@@ -91,7 +226,8 @@ impl OffsetTable {
     /// timestamp, or, without one, when `retention_ms` has passed since the later of its
     /// commit and the moment the group became empty. (Kafka measures from the moment the
     /// group became empty alone; taking the later of the two never expires an offset
-    /// committed less than `retention_ms` ago.) Returns the removed (group, topic,
+    /// committed less than `retention_ms` ago.) A partition with a commit in flight does not
+    /// expire (Kafka skips pending commits too). Returns the removed (group, topic,
     /// partition) so the shell can write tombstones.
     pub fn expire(
         &mut self,
@@ -104,7 +240,12 @@ impl OffsetTable {
             let Some(empty_since_ms) = is_empty_since(group) else {
                 continue;
             };
-            offsets.retain(|(topic, partition), offset| {
+            let pending = &self.pending;
+            offsets.retain(|(topic, partition), applied| {
+                if pending.contains_key(&(group.clone(), topic.clone(), *partition)) {
+                    return true;
+                }
+                let offset = &applied.offset;
                 let expires = match offset.expire_timestamp_ms {
                     Some(expire_ms) => now_ms >= expire_ms,
                     None => {
@@ -119,7 +260,7 @@ impl OffsetTable {
             });
         }
         self.groups.retain(|_, offsets| !offsets.is_empty());
-        assert!(self.groups.values().all(|offsets| !offsets.is_empty()));
+        self.check_invariants();
         expired
     }
 }

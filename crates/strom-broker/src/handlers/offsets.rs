@@ -28,8 +28,9 @@ use crate::server::Reply;
 /// Kafka's `offset.metadata.max.bytes` default.
 const METADATA_MAX_BYTES: usize = 4096;
 
-/// Handles `OffsetCommit`: validated against the group's generation, written to
-/// `__consumer_offsets` and acknowledged once durable.
+/// Handles `OffsetCommit`: validated against the group's generation, staged and written to
+/// `__consumer_offsets` here, on the connection's reader (so commits apply in the order they
+/// were received, see [`crate::coordinator::PendingCommit`]), and acknowledged once durable.
 pub fn offset_commit(
     broker: &Arc<Broker>,
     ctx: RequestContext,
@@ -42,10 +43,12 @@ pub fn offset_commit(
         Err(E::InvalidGroupId.code())
     } else {
         broker.groups.validate_commit(
+            broker,
             &group_id,
             &request.member_id,
             request.group_instance_id.as_deref(),
             request.generation_id_or_member_epoch,
+            now,
         )
     };
     let mut to_write = Vec::new();
@@ -91,14 +94,11 @@ pub fn offset_commit(
     if let Err(code) = validation {
         tracing::debug!(client = %ctx.client_id, group = %group_id, code, "offset commit refused");
     }
-    let broker = broker.clone();
-    let member_id = request.member_id.to_string();
+    let pending = broker
+        .groups
+        .begin_commit(broker, &group_id, &request.member_id, to_write, now);
     Reply::Later(tokio::spawn(async move {
-        if let Err(code) = broker
-            .groups
-            .commit(&broker, &group_id, &member_id, to_write, now)
-            .await
-        {
+        if let Err(code) = pending.finish().await {
             for (t, p) in slots {
                 response.topics[t].partitions[p].error_code = code;
             }
@@ -111,10 +111,15 @@ pub fn offset_commit(
 /// (topic, [(partition, offset, leader epoch, metadata, error)]).
 type Fetched = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
 
+/// The offsets of the requested partitions: the last acknowledged commit of each. With
+/// `require_stable` (v7+), a partition with a commit still in flight answers
+/// `UNSTABLE_OFFSET_COMMIT` (the client retries) instead of an offset about to change, as
+/// Kafka's classic coordinator does; like Kafka, a request for every partition does not check.
 fn fetch_group(
     broker: &Broker,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Fetched {
     match topics {
         Some(topics) => topics
@@ -123,14 +128,17 @@ fn fetch_group(
                 let rows = partitions
                     .into_iter()
                     .map(|p| match broker.groups.committed(group_id, &topic, p) {
-                        Some(c) => (
+                        (_, true) if require_stable => {
+                            (p, -1, -1, String::new(), E::UnstableOffsetCommit.code())
+                        }
+                        (Some(c), _) => (
                             p,
                             c.offset,
                             c.leader_epoch,
                             c.metadata.unwrap_or_default(),
                             0,
                         ),
-                        None => (p, -1, -1, String::new(), 0),
+                        (None, _) => (p, -1, -1, String::new(), 0),
                     })
                     .collect();
                 (topic, rows)
@@ -172,7 +180,8 @@ pub fn offset_fetch(
             });
             let mut g = OffsetFetchResponseGroup::default();
             g.group_id = group.group_id.clone();
-            for (topic, rows) in fetch_group(broker, &group.group_id.0, topics) {
+            let rows = fetch_group(broker, &group.group_id.0, topics, request.require_stable);
+            for (topic, rows) in rows {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = topic_name(&topic);
                 for (p, offset, epoch, metadata, error) in rows {
@@ -195,7 +204,8 @@ pub fn offset_fetch(
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    for (topic, rows) in fetch_group(broker, &request.group_id.0, topics) {
+    let require_stable = ctx.version >= 7 && request.require_stable;
+    for (topic, rows) in fetch_group(broker, &request.group_id.0, topics, require_stable) {
         let mut t = OffsetFetchResponseTopic::default();
         t.name = topic_name(&topic);
         for (p, offset, epoch, metadata, error) in rows {

@@ -1,9 +1,11 @@
 //! Tests of the group core: hand-written scenarios (`scenarios`), the offset table
-//! (`offsets`), and a seeded simulation of real-looking consumers (`simulation`).
+//! (`offsets`), a seeded simulation of real-looking consumers (`simulation`), and a seeded
+//! simulation of pipelined commits whose writes complete in random order (`commit_order`).
 //!
 //! Everything runs on a fake clock (a plain `i64` the test advances) and seeded
 //! randomness, so any failure replays exactly.
 
+mod commit_order;
 mod offsets;
 mod scenarios;
 mod simulation;

@@ -935,3 +935,99 @@ fn state_names_are_kafkas() {
         ]
     );
 }
+
+/// `next_deadline` is the earliest of every member's session expiry (issue 7: the shell
+/// sleeps until it instead of ticking every 100 ms), and a tick fires a session exactly at
+/// its deadline, not a millisecond before; with the last member gone the group is Empty.
+#[test]
+fn next_deadline_is_the_earliest_session_and_fires_exactly_then() {
+    let mut h = Harness::new();
+    let ids = h.stable_group(2);
+    let generation = h.group.generation_id();
+    let start = h.now;
+    assert_eq!(
+        h.group.next_deadline(),
+        Some(start + i64::from(SESSION_MS)),
+        "both sessions started together"
+    );
+    // The first member heartbeats later: the second's session is now the earliest.
+    h.now = start + 4_000;
+    assert_eq!(h.heartbeat(&ids[0], generation), 0);
+    assert_eq!(h.group.next_deadline(), Some(start + i64::from(SESSION_MS)));
+    h.now = start + 6_000;
+    assert_eq!(h.heartbeat(&ids[1], generation), 0);
+    let first_expiry = start + 4_000 + i64::from(SESSION_MS);
+    assert_eq!(h.group.next_deadline(), Some(first_expiry));
+
+    assert!(h.tick_to(first_expiry - 1).is_empty());
+    assert_eq!(h.group.members().len(), 2, "not a millisecond early");
+    h.tick_to(first_expiry);
+    assert_eq!(h.group.members().len(), 1, "expired at its deadline");
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    // Now the earliest is the rebalance timeout or the survivor's session, whichever is first.
+    let rebalance_deadline = first_expiry + i64::from(REBALANCE_MS);
+    let survivor_expiry = start + 6_000 + i64::from(SESSION_MS);
+    assert_eq!(
+        h.group.next_deadline(),
+        Some(rebalance_deadline.min(survivor_expiry))
+    );
+    // The survivor stops too: at its deadline the group is left Empty, with no deadline.
+    h.tick_to(survivor_expiry);
+    assert!(h.group.members().is_empty());
+    assert_eq!(h.group.state(), GroupState::Empty);
+    assert_eq!(h.group.next_deadline(), None, "an Empty group has no timer");
+}
+
+/// The join phase's deadlines: the initial delay of an empty group's first join, then for a
+/// Stable group the rebalance timeout of a member that does not rejoin.
+#[test]
+fn next_deadline_covers_the_initial_delay_and_the_rebalance_timeout() {
+    let config = GroupConfig {
+        initial_rebalance_delay_ms: 500,
+        ..GroupConfig::default()
+    };
+    let mut h = Harness::with_config(config);
+    h.now = 1_000;
+    let (_, effects) = h.join(consumer("a"));
+    assert!(effects.is_empty());
+    assert_eq!(h.group.next_deadline(), Some(1_500), "the initial delay");
+    let effects = h.finish_join();
+    assert!(!effects.is_empty());
+    let leader = h.group.members()[0].member_id.clone();
+    let generation = h.group.generation_id();
+    h.sync(&leader, generation, vec![(leader.clone(), Bytes::new())]);
+    assert_eq!(h.group.state(), GroupState::Stable);
+    // A second member joins at t: the leader must rejoin before its rebalance timeout.
+    let t = h.now + 100;
+    h.now = t;
+    assert_eq!(h.heartbeat(&leader, generation), 0);
+    let (_, effects) = h.join(consumer("b"));
+    assert!(effects.is_empty());
+    assert_eq!(h.group.state(), GroupState::PreparingRebalance);
+    assert_eq!(
+        h.group.next_deadline(),
+        Some(t + i64::from(SESSION_MS)),
+        "the leader's session ends before the rebalance timeout"
+    );
+    // The leader keeps heartbeating (told to rejoin) but never does: now the rebalance
+    // timeout is the earliest deadline, and the join completes without it exactly then.
+    for at in [9_000, 18_000, 27_000] {
+        h.now = t + at;
+        assert_eq!(
+            h.heartbeat(&leader, generation),
+            27,
+            "REBALANCE_IN_PROGRESS"
+        );
+    }
+    let rebalance_deadline = t + i64::from(REBALANCE_MS);
+    assert_eq!(h.group.next_deadline(), Some(rebalance_deadline));
+    assert!(h.tick_to(rebalance_deadline - 1).is_empty());
+    let effects = h.tick_to(rebalance_deadline);
+    assert!(!effects.is_empty(), "the parked join is answered");
+    assert_eq!(
+        h.group.members().len(),
+        1,
+        "the leader that did not rejoin is gone"
+    );
+    assert_eq!(h.group.state(), GroupState::CompletingRebalance);
+}

@@ -1,0 +1,137 @@
+//! OffsetCommit in two halves, so that commits apply in the order the broker received them.
+//!
+//! [`GroupCoordinator::begin_commit`] runs on the connection's reader, under the coordinator's
+//! lock: it stages the commit in the [`crate::group::OffsetTable`] (which numbers it in
+//! receive order) and appends its records to the group's `__consumer_offsets` partition in
+//! that same critical section, so the log's order is the receive order too.
+//! [`PendingCommit::finish`] then waits until the records are durable and completes the
+//! staged commit; the table applies it only if nothing received later has been applied, so
+//! commits whose syncs finish out of order (every waiter of one fdatasync wakes at once)
+//! never take an offset backwards. A [`PendingCommit`] dropped before it finishes (its task
+//! cancelled) completes as failed, so no partition stays pending forever.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::records::{OffsetValue, RecordKey};
+use super::{ErrorCode, GroupCoordinator};
+use crate::broker::Broker;
+use crate::group::{CommitId, CommittedOffset};
+use crate::partition::Partition;
+
+/// A commit staged and written at receipt whose durability is not known yet.
+pub struct PendingCommit {
+    broker: Arc<Broker>,
+    group_id: String,
+    /// None once completed (or when there was nothing to commit).
+    id: Option<CommitId>,
+    /// The partition and end offset to wait for, or the error the write already gave.
+    write: Result<Option<(Arc<Partition>, i64)>, ErrorCode>,
+}
+
+impl GroupCoordinator {
+    /// Stages `offsets` (already validated) and appends their records, in receive order.
+    /// The commit counts as the member's heartbeat, as in Kafka.
+    pub fn begin_commit(
+        &self,
+        broker: &Arc<Broker>,
+        group_id: &str,
+        member_id: &str,
+        offsets: Vec<(String, i32, CommittedOffset)>,
+        now_ms: i64,
+    ) -> PendingCommit {
+        let mut pending = PendingCommit {
+            broker: broker.clone(),
+            group_id: group_id.to_string(),
+            id: None,
+            write: Ok(None),
+        };
+        if offsets.is_empty() {
+            return pending;
+        }
+        let records: Vec<(Bytes, Option<Bytes>)> = offsets
+            .iter()
+            .map(|(topic, partition, c)| {
+                let key = RecordKey::Offset {
+                    group: group_id.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                let value = OffsetValue {
+                    offset: c.offset,
+                    leader_epoch: c.leader_epoch,
+                    metadata: c.metadata.clone().unwrap_or_default(),
+                    commit_timestamp_ms: c.commit_timestamp_ms,
+                    expire_timestamp_ms: None,
+                };
+                (key.encode(), Some(value.encode()))
+            })
+            .collect();
+        let mut state = self.state.lock().unwrap();
+        let id = state.offsets.stage(group_id, offsets);
+        match self.write(broker, group_id, &records, now_ms) {
+            Some(written) => {
+                pending.id = Some(id);
+                pending.write = Ok(Some(written));
+            }
+            None => {
+                state.offsets.complete(id, false);
+                pending.write =
+                    Err(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code());
+            }
+        }
+        if let Some(group) = state.groups.get_mut(group_id) {
+            group.record_commit(member_id, now_ms);
+        }
+        if !state.groups.contains_key(group_id) {
+            state
+                .empty_since
+                .entry(group_id.to_string())
+                .or_insert(now_ms);
+        }
+        pending
+    }
+}
+
+impl PendingCommit {
+    /// Waits until the commit's records are durable, then applies it (in receive order) and
+    /// returns; a write or sync that failed is `COORDINATOR_NOT_AVAILABLE`, so the client
+    /// retries, and leaves the table as it was.
+    pub async fn finish(mut self) -> Result<(), ErrorCode> {
+        let written = match std::mem::replace(&mut self.write, Ok(None)) {
+            Err(code) => return Err(code),
+            Ok(None) => return Ok(()),
+            Ok(Some(written)) => written,
+        };
+        let (partition, end) = written;
+        let durable = match partition.wait_durable(end).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(group = %self.group_id, error = %e, "fdatasync of __consumer_offsets failed");
+                false
+            }
+        };
+        self.complete(durable);
+        if durable {
+            Ok(())
+        } else {
+            Err(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code())
+        }
+    }
+
+    fn complete(&mut self, durable: bool) {
+        if let Some(id) = self.id.take() {
+            // A poisoned lock means a panic elsewhere; do not add a second one in drop.
+            if let Ok(mut state) = self.broker.groups.state.lock() {
+                state.offsets.complete(id, durable);
+            }
+        }
+    }
+}
+
+impl Drop for PendingCommit {
+    fn drop(&mut self) {
+        self.complete(false);
+    }
+}
