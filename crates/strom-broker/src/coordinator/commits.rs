@@ -7,8 +7,10 @@
 //! [`PendingCommit::finish`] then waits until the records are durable and completes the
 //! staged commit; the table applies it only if nothing received later has been applied, so
 //! commits whose syncs finish out of order (every waiter of one fdatasync wakes at once)
-//! never take an offset backwards. A [`PendingCommit`] dropped before it finishes (its task
-//! cancelled) completes as failed, so no partition stays pending forever.
+//! never take an offset backwards. An OffsetFetch waits for the commits of its group staged
+//! before it ([`GroupCoordinator::wait_commits`]), so a client reads its own pipelined
+//! commits. A [`PendingCommit`] dropped before it finishes (its task cancelled) completes as
+//! failed, so nothing waits for it forever.
 
 use std::sync::Arc;
 
@@ -126,6 +128,7 @@ impl PendingCommit {
             if let Ok(mut state) = self.broker.groups.state.lock() {
                 state.offsets.complete(id, durable);
             }
+            self.broker.groups.commits_done.notify_waiters();
         }
     }
 }

@@ -26,8 +26,8 @@ use tokio::sync::oneshot;
 
 use crate::broker::Broker;
 use crate::group::{
-    CommittedOffset, Effect, Group, GroupConfig, GroupState, JoinRequest, JoinResult, OffsetTable,
-    RequestToken, SyncRequest, SyncResult,
+    CommitId, CommittedOffset, Effect, Group, GroupConfig, GroupState, JoinRequest, JoinResult,
+    OffsetTable, RequestToken, SyncRequest, SyncResult,
 };
 pub use commits::PendingCommit;
 use records::{OffsetValue, RecordKey};
@@ -66,6 +66,9 @@ pub struct GroupCoordinator {
     state: Mutex<State>,
     /// Wakes the timer task when a deadline earlier than the one it sleeps until appears.
     timers: tokio::sync::Notify,
+    /// Wakes OffsetFetches waiting for commits received before them (after every commit
+    /// completes).
+    commits_done: tokio::sync::Notify,
 }
 
 /// A parked SyncGroup's answer, with the group record (if any) that must be durable first;
@@ -110,6 +113,7 @@ impl GroupCoordinator {
                 timer_wake_ms: i64::MAX,
             }),
             timers: tokio::sync::Notify::new(),
+            commits_done: tokio::sync::Notify::new(),
         }
     }
 
@@ -592,19 +596,48 @@ impl GroupCoordinator {
         }
     }
 
-    /// The committed offset of one partition (the last acknowledged commit), and whether a
-    /// commit for it is still in flight.
+    /// The committed offset of one partition: the last acknowledged commit.
     pub fn committed(
         &self,
         group_id: &str,
         topic: &str,
         partition: i32,
-    ) -> (Option<CommittedOffset>, bool) {
-        let state = self.state.lock().unwrap();
-        (
-            state.offsets.get(group_id, topic, partition).cloned(),
-            state.offsets.is_pending(group_id, topic, partition),
-        )
+    ) -> Option<CommittedOffset> {
+        self.state
+            .lock()
+            .unwrap()
+            .offsets
+            .get(group_id, topic, partition)
+            .cloned()
+    }
+
+    /// What an OffsetFetch received now must reflect: every commit staged so far.
+    pub fn fetch_barrier(&self) -> CommitId {
+        self.state.lock().unwrap().offsets.last_staged()
+    }
+
+    /// True when every commit of `group_id` staged up to `barrier` has completed.
+    pub fn commits_settled(&self, group_id: &str, barrier: CommitId) -> bool {
+        !self
+            .state
+            .lock()
+            .unwrap()
+            .offsets
+            .has_staged(group_id, barrier)
+    }
+
+    /// Waits until every commit of `group_id` staged up to `barrier` has completed (each one
+    /// does: its [`PendingCommit`] finishes or is dropped).
+    pub async fn wait_commits(&self, group_id: &str, barrier: CommitId) {
+        loop {
+            let notified = self.commits_done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.commits_settled(group_id, barrier) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Every committed offset of a group, sorted by topic and partition.

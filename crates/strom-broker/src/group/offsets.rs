@@ -11,7 +11,9 @@
 //! `olderThan` on the appended offset), so a slow write of commit 13 that completes after
 //! the write of commit 50 cannot take the offset back to 13, and a failed write leaves the
 //! last acknowledged commit in place. Deleting an offset (OffsetDelete, DeleteGroups)
-//! cancels the commits staged before it, as Kafka's `removeOffsets` drops pending ones.
+//! cancels the commits staged before it, as Kafka's `removeOffsets` drops pending ones. An
+//! OffsetFetch waits for the group's commits staged before it ([`OffsetTable::has_staged`]),
+//! so it reads its own connection's earlier commits, as in Kafka.
 //!
 //! It does not validate commits (that is [`super::Group::validate_commit`]), encode
 //! `__consumer_offsets` records, or hold transactional commits.
@@ -144,9 +146,24 @@ impl OffsetTable {
         self.check_invariants();
     }
 
-    /// True while a commit staged for the partition has not completed. OffsetFetch with
-    /// `require_stable` then answers `UNSTABLE_OFFSET_COMMIT`, as Kafka's classic coordinator
-    /// does, so the client retries and reads the offset once the commit has settled.
+    /// The id of the last commit staged so far: an OffsetFetch received now must reflect every
+    /// commit up to it (see [`OffsetTable::has_staged`]).
+    pub fn last_staged(&self) -> CommitId {
+        CommitId(self.last_id)
+    }
+
+    /// True while a commit of `group` staged at or before `up_to` has not completed. An
+    /// OffsetFetch waits until this is false, so it never answers an offset older than a
+    /// commit received before it (Kafka gets the same from reading one request of a
+    /// connection at a time).
+    pub fn has_staged(&self, group: &str, up_to: CommitId) -> bool {
+        self.staged
+            .range(..=up_to)
+            .any(|(_, staged)| staged.group == group)
+    }
+
+    /// True while a commit staged for the partition has not completed and may still apply
+    /// to it.
     pub fn is_pending(&self, group: &str, topic: &str, partition: i32) -> bool {
         self.pending
             .contains_key(&(group.to_string(), topic.to_string(), partition))

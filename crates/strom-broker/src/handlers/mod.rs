@@ -55,7 +55,7 @@ pub fn route(broker: &Arc<Broker>, ctx: RequestContext, body: RequestBody) -> Re
         R::DescribeGroups(r) => ready(ctx.respond(&groups::describe_groups(broker, &ctx, r))),
         R::DeleteGroups(r) => groups::delete_groups(broker, ctx, r),
         R::OffsetCommit(r) => offsets::offset_commit(broker, ctx, r),
-        R::OffsetFetch(r) => ready(ctx.respond(&offsets::offset_fetch(broker, &ctx, r))),
+        R::OffsetFetch(r) => offsets::offset_fetch(broker, ctx, r),
         R::OffsetDelete(r) => offsets::offset_delete(broker, ctx, r),
     }
 }

@@ -111,15 +111,11 @@ pub fn offset_commit(
 /// (topic, [(partition, offset, leader epoch, metadata, error)]).
 type Fetched = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
 
-/// The offsets of the requested partitions: the last acknowledged commit of each. With
-/// `require_stable` (v7+), a partition with a commit still in flight answers
-/// `UNSTABLE_OFFSET_COMMIT` (the client retries) instead of an offset about to change, as
-/// Kafka's classic coordinator does; like Kafka, a request for every partition does not check.
+/// The offsets of the requested partitions: the last acknowledged commit of each.
 fn fetch_group(
     broker: &Broker,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
-    require_stable: bool,
 ) -> Fetched {
     match topics {
         Some(topics) => topics
@@ -128,17 +124,14 @@ fn fetch_group(
                 let rows = partitions
                     .into_iter()
                     .map(|p| match broker.groups.committed(group_id, &topic, p) {
-                        (_, true) if require_stable => {
-                            (p, -1, -1, String::new(), E::UnstableOffsetCommit.code())
-                        }
-                        (Some(c), _) => (
+                        Some(c) => (
                             p,
                             c.offset,
                             c.leader_epoch,
                             c.metadata.unwrap_or_default(),
                             0,
                         ),
-                        (None, _) => (p, -1, -1, String::new(), 0),
+                        None => (p, -1, -1, String::new(), 0),
                     })
                     .collect();
                 (topic, rows)
@@ -164,8 +157,43 @@ fn fetch_group(
     }
 }
 
-/// Handles `OffsetFetch`: one group (v1–7) or several (v8+).
+/// Handles `OffsetFetch`: one group (v1–7) or several (v8+). The answer reflects every commit
+/// received before the fetch (on any connection): if one of the groups has commits still in
+/// flight, the answer waits until they complete, so a client that pipelines commits and then
+/// a fetch reads its own commits, as with Kafka, which reads one request of a connection at a
+/// time. `require_stable` then needs nothing more: Kafka 4's coordinator answers
+/// `UNSTABLE_OFFSET_COMMIT` only for pending transactional offsets, which Strom does not have.
 pub fn offset_fetch(
+    broker: &Arc<Broker>,
+    ctx: RequestContext,
+    request: OffsetFetchRequest,
+) -> Reply {
+    let barrier = broker.groups.fetch_barrier();
+    let groups: Vec<String> = if ctx.version >= 8 {
+        request
+            .groups
+            .iter()
+            .map(|g| g.group_id.0.to_string())
+            .collect()
+    } else {
+        vec![request.group_id.0.to_string()]
+    };
+    if groups
+        .iter()
+        .all(|g| broker.groups.commits_settled(g, barrier))
+    {
+        return Reply::Ready(ctx.respond(&fetch_response(broker, &ctx, request)));
+    }
+    let broker = broker.clone();
+    Reply::Later(tokio::spawn(async move {
+        for group in &groups {
+            broker.groups.wait_commits(group, barrier).await;
+        }
+        ctx.respond(&fetch_response(&broker, &ctx, request))
+    }))
+}
+
+fn fetch_response(
     broker: &Broker,
     ctx: &RequestContext,
     request: OffsetFetchRequest,
@@ -180,8 +208,7 @@ pub fn offset_fetch(
             });
             let mut g = OffsetFetchResponseGroup::default();
             g.group_id = group.group_id.clone();
-            let rows = fetch_group(broker, &group.group_id.0, topics, request.require_stable);
-            for (topic, rows) in rows {
+            for (topic, rows) in fetch_group(broker, &group.group_id.0, topics) {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = topic_name(&topic);
                 for (p, offset, epoch, metadata, error) in rows {
@@ -204,8 +231,7 @@ pub fn offset_fetch(
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    let require_stable = ctx.version >= 7 && request.require_stable;
-    for (topic, rows) in fetch_group(broker, &request.group_id.0, topics, require_stable) {
+    for (topic, rows) in fetch_group(broker, &request.group_id.0, topics) {
         let mut t = OffsetFetchResponseTopic::default();
         t.name = topic_name(&topic);
         for (p, offset, epoch, metadata, error) in rows {

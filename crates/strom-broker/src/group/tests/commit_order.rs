@@ -203,6 +203,17 @@ impl Sim {
     }
 
     fn check(&self) {
+        // An OffsetFetch received now waits exactly while a commit of its group is in flight.
+        for group in GROUPS {
+            let in_flight = self.received.iter().any(|r| {
+                matches!(r, Received::Commit { group: g, outcome: Outcome::InFlight, .. } if *g == group)
+            });
+            assert_eq!(
+                self.table.has_staged(group, self.table.last_staged()),
+                in_flight,
+                "{group}: a fetch waits while a commit received before it is in flight"
+            );
+        }
         for ((group, topic, p), (offset, pending)) in self.expected() {
             assert_eq!(
                 self.table.get(group, topic, p).map(|c| c.offset),
@@ -298,4 +309,19 @@ fn an_earlier_commit_completing_late_does_not_take_the_offset_back() {
     assert!(table.delete("g", "t", 0));
     table.complete(fourth, true);
     assert_eq!(table.get("g", "t", 0), None);
+
+    // A fetch's barrier covers the commits staged before it, not those staged after.
+    let fifth = table.stage("g", vec![("t".into(), 0, at(90))]);
+    let barrier = table.last_staged();
+    let sixth = table.stage("g", vec![("t".into(), 0, at(91))]);
+    assert!(table.has_staged("g", barrier));
+    assert!(!table.has_staged("other", barrier));
+    table.complete(fifth, true);
+    assert!(
+        !table.has_staged("g", barrier),
+        "the later commit is not waited for"
+    );
+    assert!(table.has_staged("g", table.last_staged()));
+    table.complete(sixth, false);
+    assert_eq!(table.get("g", "t", 0).map(|c| c.offset), Some(90));
 }
