@@ -1121,8 +1121,9 @@ fn pipelined_async_commits_apply_in_the_order_sent() {
     );
 }
 
-/// Issue 7 §2 on the wire: 400 simple OffsetCommits with growing offsets and, after every 20th,
-/// an OffsetFetch, all written to one connection before any answer is read. Every commit
+/// Issue 7 §2 on the wire. 1,000 simple OffsetCommits with growing offsets written to one
+/// connection before any answer is read: once all are answered, the offset is the last one.
+/// Then 400 commits and, after every 20th, an OffsetFetch, written the same way. Every commit
 /// succeeds, and every fetch answers at least the commit sent just before it (a fetch waits
 /// for the commits received before it; commits received after it may have completed too),
 /// never less than the previous fetch: a client reads its own pipelined commits, as with
@@ -1134,8 +1135,7 @@ fn pipelined_raw_commits_and_fetches_read_their_own_commits() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "raw-pipelined", 1, &[]);
     let mut raw = RawClient::connect(&bootstrap);
-    let group = "raw-pipelined";
-    let commit = |offset: i64| {
+    let commit = |group: &str, offset: i64| {
         let mut p = km::offset_commit_request::OffsetCommitRequestPartition::default();
         p.partition_index = 0;
         p.committed_offset = offset;
@@ -1149,6 +1149,31 @@ fn pipelined_raw_commits_and_fetches_read_their_own_commits() {
         request.topics = vec![t];
         request
     };
+
+    // First 1,000 commits alone, read back once all are answered: the last one sent.
+    let mut frames = bytes::BytesMut::new();
+    for offset in 1..=1000i64 {
+        frames.extend_from_slice(&raw.frame(8, 8, &commit("raw-commits-only", offset)));
+    }
+    std::io::Write::write_all(&mut raw.stream, &frames).unwrap();
+    for offset in 1..=1000i64 {
+        let mut body = raw.read_frame().expect("a response");
+        let header_version = km::OffsetCommitResponse::header_version(8);
+        km::ResponseHeader::decode(&mut body, header_version).unwrap();
+        let response = km::OffsetCommitResponse::decode(&mut body, 8).unwrap();
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "commit {offset}"
+        );
+    }
+    assert_eq!(
+        raw_fetch_offset(&mut raw, "raw-commits-only", "raw-pipelined", false),
+        (1000, 0),
+        "every commit acknowledged: the table holds the last one sent"
+    );
+
+    // Then commits and fetches interleaved.
+    let group = "raw-pipelined";
     let mut fetch = km::OffsetFetchRequest::default();
     let mut g = km::offset_fetch_request::OffsetFetchRequestGroup::default();
     g.group_id = km::GroupId(group.to_string().into());
@@ -1162,7 +1187,7 @@ fn pipelined_raw_commits_and_fetches_read_their_own_commits() {
     let mut expected = Vec::new();
     let mut frames = bytes::BytesMut::new();
     for offset in 1..=400i64 {
-        frames.extend_from_slice(&raw.frame(8, 8, &commit(offset)));
+        frames.extend_from_slice(&raw.frame(8, 8, &commit(group, offset)));
         expected.push((false, offset));
         if offset % 20 == 0 {
             frames.extend_from_slice(&raw.frame(9, 8, &fetch));
