@@ -571,6 +571,12 @@ impl GroupCoordinator {
             .collect();
         self.write_durable(broker, group_id, &records, now_ms)
             .await?;
+        // OffsetCommit v1 may date a commit in the past; a group without members then counts
+        // as empty since then, so expiry runs from the client's timestamp as in Kafka.
+        let earliest = offsets
+            .iter()
+            .map(|(_, _, c)| c.commit_timestamp_ms)
+            .fold(now_ms, i64::min);
         let mut state = self.state.lock().unwrap();
         for (topic, partition, c) in offsets {
             state.offsets.commit(group_id, &topic, partition, c);
@@ -582,7 +588,8 @@ impl GroupCoordinator {
             state
                 .empty_since
                 .entry(group_id.to_string())
-                .or_insert(now_ms);
+                .and_modify(|since| *since = (*since).min(earliest))
+                .or_insert(earliest);
         }
         Ok(())
     }
