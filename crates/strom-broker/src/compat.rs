@@ -34,9 +34,20 @@ pub fn bridge_version(api: ApiKey) -> i16 {
     api.valid_versions().min
 }
 
-/// True if requests of `api` at `version` are converted by this module.
+/// The APIs whose old versions this module converts. Produce v0–2 and Fetch v0–3 carry
+/// message sets of the old formats and have their own path.
+const CONVERTED: &[ApiKey] = &[
+    ApiKey::ListOffsets,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+    ApiKey::DescribeConfigs,
+];
+
+/// True if requests of `api` at `version` (and their responses) are converted by this module.
 pub fn is_legacy(api: ApiKey, version: i16) -> bool {
-    version < bridge_version(api)
+    version < bridge_version(api) && CONVERTED.contains(&api)
 }
 
 /// An OffsetCommit v0 or v1 request: the request as the handler sees it, plus what v1 carries
@@ -210,7 +221,13 @@ mod tests {
         assert_eq!(bridge_version(ApiKey::CreateTopics), 2);
         assert_eq!(bridge_version(ApiKey::DeleteTopics), 1);
         assert_eq!(bridge_version(ApiKey::DescribeConfigs), 1);
+        assert!(is_legacy(ApiKey::OffsetCommit, 1));
+        assert!(!is_legacy(ApiKey::OffsetCommit, 2));
         assert!(!is_legacy(ApiKey::Metadata, 0));
+        assert!(
+            !is_legacy(ApiKey::Produce, 2),
+            "the data path converts its own"
+        );
     }
 
     #[test]
