@@ -1466,3 +1466,46 @@ fn offset_commit_v0_v1_and_offset_fetch_v0() {
     );
     assert_eq!(present(&mut raw), vec![-1, 101, -1]);
 }
+
+/// A Metadata request that auto-creates `__consumer_offsets` (Burrow 1.2 asks for it before any
+/// group exists) creates it as the coordinator would, with `offsets.topic.num.partitions`
+/// partitions and compaction, and groups that map to any of its partitions then work.
+#[test]
+fn metadata_auto_creation_of_the_offsets_topic_uses_its_settings() {
+    let broker = TestBroker::start(&["offsets.topic.num.partitions=7"]);
+    let bootstrap = broker.bootstrap();
+    let mut raw = RawClient::connect(&bootstrap);
+    let mut request = km::MetadataRequest::default();
+    let mut t = km::metadata_request::MetadataRequestTopic::default();
+    t.name = Some(km::TopicName("__consumer_offsets".to_string().into()));
+    request.topics = Some(vec![t]);
+    let response = raw.send(0, &request);
+    assert_eq!(response.topics[0].error_code, 0);
+    assert_eq!(
+        response.topics[0].partitions.len(),
+        7,
+        "offsets.topic.num.partitions"
+    );
+    let mut r = km::describe_configs_request::DescribeConfigsResource::default();
+    r.resource_type = 2;
+    r.resource_name = "__consumer_offsets".to_string().into();
+    r.configuration_keys = Some(vec!["cleanup.policy".to_string().into()]);
+    let mut describe = km::DescribeConfigsRequest::default();
+    describe.resources = vec![r];
+    let configs = raw.send(1, &describe);
+    assert_eq!(
+        configs.results[0].configs[0].value.as_deref(),
+        Some("compact")
+    );
+    create_topic(&bootstrap, "meta-oc", 1, &[]);
+    // Groups spread over the offsets topic's partitions; every commit lands.
+    for g in 0..20 {
+        let group = format!("group-{g}");
+        assert_eq!(
+            offset_commit_old(&mut raw, 1, &group, (-1, ""), "meta-oc", &[(0, g, -1)]),
+            vec![0],
+            "{group}"
+        );
+        assert_eq!(offset_fetch_v0(&mut raw, &group, "meta-oc", &[0])[0].1, g);
+    }
+}
