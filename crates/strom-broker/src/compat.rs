@@ -325,6 +325,43 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seeds_of_old_versions_decode() {
+        use crate::dispatch::{decode_request, Decoded, DecodedRequest};
+        let decode = |frame: &'static [u8]| match decode_request(Bytes::from_static(frame)) {
+            Ok(Decoded::Request(DecodedRequest { body, .. })) => body,
+            other => panic!("{other:?}"),
+        };
+        match decode(include_bytes!(
+            "../../../fuzz/seeds/request_frame/list_offsets_v0"
+        )) {
+            RequestBody::ListOffsetsV0(r) => {
+                let p = &r.topics[0].partitions[0];
+                assert_eq!((p.timestamp, p.max_num_offsets), (-1, 10));
+            }
+            other => panic!("{other:?}"),
+        }
+        match decode(include_bytes!(
+            "../../../fuzz/seeds/request_frame/offset_commit_v1"
+        )) {
+            RequestBody::OffsetCommitV0V1(c) => {
+                assert_eq!(c.commit_timestamps, vec![1_700_000_000_000]);
+                assert_eq!(c.request.generation_id_or_member_epoch, 3);
+                assert_eq!(c.request.topics[0].partitions[0].committed_offset, 42);
+            }
+            other => panic!("{other:?}"),
+        }
+        match decode(include_bytes!(
+            "../../../fuzz/seeds/request_frame/describe_configs_v0"
+        )) {
+            RequestBody::DescribeConfigs(r) => {
+                assert_eq!(r.resources[0].resource_name.as_str(), "events");
+                assert!(r.resources[0].configuration_keys.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn garbage_is_a_decode_error_not_a_panic() {
         for api in [
             ApiKey::ListOffsets,
