@@ -96,6 +96,23 @@ def main():
     write("request_frame", "produce_v3",
           header_v1(0, 3, 7, b"seed") + struct.pack(">hhii", -1, 1, 30000, 1) + topic_data)
 
+    # Versions Kafka 4 removed, converted by compat.rs. ListOffsets v0: replica -1, one
+    # partition, LATEST, max_num_offsets 10.
+    def string(b):
+        return struct.pack(">h", len(b)) + b
+    write("request_frame", "list_offsets_v0",
+          header_v1(2, 0, 8, b"seed") + struct.pack(">ii", -1, 1) + string(b"events")
+          + struct.pack(">iiqi", 1, 0, -1, 10))
+    # OffsetCommit v1: group, generation, member, one partition with a commit timestamp.
+    write("request_frame", "offset_commit_v1",
+          header_v1(8, 1, 9, b"seed") + string(b"group") + struct.pack(">i", 3) + string(b"m-1")
+          + struct.pack(">i", 1) + string(b"events") + struct.pack(">iiqq", 1, 0, 42, 1_700_000_000_000)
+          + string(b"meta"))
+    # DescribeConfigs v0: one topic, all keys (null key array).
+    write("request_frame", "describe_configs_v0",
+          header_v1(32, 0, 10, b"seed") + struct.pack(">ib", 1, 2) + string(b"events")
+          + struct.pack(">i", -1))
+
     write("record_batch", "two_records", batch)
     write("record_batch", "idempotent", idempotent)
     write("record_batch", "two_batches", batch + idempotent)

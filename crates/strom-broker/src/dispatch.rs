@@ -24,14 +24,14 @@ use crate::server::Reply;
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 18),
-    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::ListOffsets, 0, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
-    (ApiKey::CreateTopics, 2, 7),
-    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreateTopics, 0, 7),
+    (ApiKey::DeleteTopics, 0, 6),
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 5),
-    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -41,8 +41,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 5),
-    (ApiKey::OffsetCommit, 2, 9),
-    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::DeleteGroups, 0, 2),
@@ -146,6 +146,10 @@ pub enum RequestBody {
     DescribeGroups(kafka_protocol::messages::DescribeGroupsRequest),
     DeleteGroups(kafka_protocol::messages::DeleteGroupsRequest),
     OffsetDelete(kafka_protocol::messages::OffsetDeleteRequest),
+    /// ListOffsets v0 (`max_num_offsets`, answered with `old_style_offsets`): the 3.9 type.
+    ListOffsetsV0(kafka_protocol_3x::messages::ListOffsetsRequest),
+    /// OffsetCommit v0–v1, converted, with v1's commit timestamps.
+    OffsetCommitV0V1(crate::compat::LegacyOffsetCommit),
 }
 
 impl RequestBody {
@@ -153,6 +157,9 @@ impl RequestBody {
     /// error.
     pub fn decode(api: ApiKey, body: &mut Bytes, version: i16) -> Result<RequestBody, String> {
         let v = version;
+        if crate::compat::is_legacy(api, version) {
+            return crate::compat::decode_request(api, body, version);
+        }
         Ok(match api {
             ApiKey::Produce => RequestBody::Produce(decode(body, v)?),
             ApiKey::Fetch => RequestBody::Fetch(decode(body, v)?),
@@ -325,6 +332,22 @@ pub fn encode_frame<R: Encodable>(
     version: i16,
     body: &R,
 ) -> Bytes {
+    if crate::compat::is_legacy(api, version) {
+        let ctx = RequestContext {
+            api,
+            version,
+            correlation_id,
+            client_id: String::new(),
+            client_host: Arc::from(""),
+        };
+        return match crate::compat::encode_response_body(api, version, body) {
+            Ok(body) => crate::compat::frame(&ctx, &body),
+            Err(e) => {
+                tracing::error!(api = ?api, version, error = %e, "BUG: response does not convert");
+                Bytes::new()
+            }
+        };
+    }
     let header_version = api.response_header_version(version);
     // Sized up front: a fetch response carries megabytes of records, and growing the buffer
     // by doubling would copy them several times.

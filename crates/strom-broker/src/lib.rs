@@ -12,6 +12,7 @@
 pub mod alloc;
 pub mod background;
 pub mod broker;
+pub mod compat;
 pub mod coordinator;
 pub mod dispatch;
 pub mod frame;

@@ -70,6 +70,12 @@ impl GroupCoordinator {
                 (key.encode(), Some(value.encode()))
             })
             .collect();
+        // OffsetCommit v1 may date a commit in the past; a group without members then counts
+        // as empty since then, so expiry runs from the client's timestamp as in Kafka.
+        let earliest = offsets
+            .iter()
+            .map(|(_, _, c)| c.commit_timestamp_ms)
+            .fold(now_ms, i64::min);
         let mut state = self.state.lock().unwrap();
         let id = state.offsets.stage(group_id, offsets);
         match self.write(broker, group_id, &records, now_ms) {
@@ -90,7 +96,8 @@ impl GroupCoordinator {
             state
                 .empty_since
                 .entry(group_id.to_string())
-                .or_insert(now_ms);
+                .and_modify(|since| *since = (*since).min(earliest))
+                .or_insert(earliest);
         }
         pending
     }

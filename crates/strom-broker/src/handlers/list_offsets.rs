@@ -5,6 +5,7 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol_3x::messages as k3;
 
 use crate::broker::{leader_epoch_error, Broker, LEADER_EPOCH};
 use crate::dispatch::RequestContext;
@@ -71,6 +72,58 @@ pub fn handle(
                     }
                 }
                 Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(partition = %partition.topic_partition, error = %e, "offset lookup failed");
+                    out.error_code = E::KafkaStorageError.code();
+                }
+            }
+            topic_response.partitions.push(out);
+        }
+        response.topics.push(topic_response);
+    }
+    response
+}
+
+/// Handles `ListOffsets` v0, on Kafka 3.9's message types: each partition answers
+/// `old_style_offsets`, up to `max_num_offsets` segment-granular offsets in descending order
+/// (`Log::legacy_offsets_before`), as Kafka 3.9's `handleListOffsetRequestV0` did. For a
+/// consumer (replica id -1) offsets above the high watermark are replaced by the high
+/// watermark itself, so a consumer is never pointed at records it cannot read yet.
+pub fn handle_v0(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: k3::ListOffsetsRequest,
+) -> k3::ListOffsetsResponse {
+    let from_consumer = request.replica_id.0 == -1;
+    let now = crate::now_ms();
+    let mut response = k3::ListOffsetsResponse::default();
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let mut topic_response = k3::list_offsets_response::ListOffsetsTopicResponse::default();
+        topic_response.name = topic.name.clone();
+        for p in topic.partitions {
+            let mut out = k3::list_offsets_response::ListOffsetsPartitionResponse::default();
+            out.partition_index = p.partition_index;
+            let Some(partition) = broker.partition(&name, p.partition_index) else {
+                out.error_code = E::UnknownTopicOrPartition.code();
+                topic_response.partitions.push(out);
+                continue;
+            };
+            let log = partition.log().lock().unwrap();
+            match log.legacy_offsets_before(p.timestamp, p.max_num_offsets, now) {
+                Ok(Some(mut offsets)) => {
+                    let high_watermark = log.high_watermark();
+                    if from_consumer && offsets.iter().any(|&o| o > high_watermark) {
+                        offsets.retain(|&o| o <= high_watermark);
+                        offsets.insert(0, high_watermark);
+                    }
+                    out.old_style_offsets = offsets;
+                }
+                Ok(None) => {
+                    // Kafka 3.9 failed on the negative array size: UNKNOWN_SERVER_ERROR.
+                    tracing::debug!(client = %ctx.client_id, max = p.max_num_offsets, "ListOffsets v0 with a negative max_num_offsets");
+                    out.error_code = E::UnknownServerError.code();
+                }
                 Err(e) => {
                     tracing::error!(partition = %partition.topic_partition, error = %e, "offset lookup failed");
                     out.error_code = E::KafkaStorageError.code();

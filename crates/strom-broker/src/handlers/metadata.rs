@@ -69,6 +69,19 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
                 if let Err(reason) = strom_meta::validate_topic_name(&name) {
                     tracing::debug!(topic = %name, %reason, "metadata for an invalid topic name");
                     Err((E::InvalidTopicException.code(), Some(name), Uuid::nil()))
+                } else if auto_create && name == crate::coordinator::OFFSETS_TOPIC {
+                    // Kafka creates the internal topic with its own settings (partitions,
+                    // compaction), not as an ordinary auto-created topic: a tool that asks for
+                    // it first (Burrow does) must not leave the coordinator a 1-partition,
+                    // time-retained __consumer_offsets.
+                    match broker.groups.ensure_topic(broker) {
+                        Ok(()) => broker.metadata().topics.get(&name).cloned().ok_or((
+                            E::UnknownTopicOrPartition.code(),
+                            Some(name),
+                            Uuid::nil(),
+                        )),
+                        Err(code) => Err((code, Some(name), Uuid::nil())),
+                    }
                 } else if auto_create {
                     match broker.create_topic(
                         &name,

@@ -57,6 +57,13 @@ pub fn route(broker: &Arc<Broker>, ctx: RequestContext, body: RequestBody) -> Re
         R::OffsetCommit(r) => offsets::offset_commit(broker, ctx, r),
         R::OffsetFetch(r) => offsets::offset_fetch(broker, ctx, r),
         R::OffsetDelete(r) => offsets::offset_delete(broker, ctx, r),
+        R::ListOffsetsV0(r) => ready(crate::compat::respond3(
+            &ctx,
+            &list_offsets::handle_v0(broker, &ctx, r),
+        )),
+        R::OffsetCommitV0V1(r) => {
+            offsets::offset_commit_with_timestamps(broker, ctx, r.request, &r.commit_timestamps)
+        }
     }
 }
 

@@ -36,6 +36,20 @@ pub fn offset_commit(
     ctx: RequestContext,
     request: OffsetCommitRequest,
 ) -> Reply {
+    offset_commit_with_timestamps(broker, ctx, request, &[])
+}
+
+/// [`offset_commit`] for OffsetCommit v0–v1 too: `commit_timestamps` holds v1's per-partition
+/// commit timestamp in request order (-1 or missing: the broker's clock, as for every later
+/// version). Kafka stores a client's commit timestamp as the commit's time, so offset expiry
+/// (`offsets.retention.minutes`) counts from it.
+pub fn offset_commit_with_timestamps(
+    broker: &Arc<Broker>,
+    ctx: RequestContext,
+    request: OffsetCommitRequest,
+    commit_timestamps: &[i64],
+) -> Reply {
+    let mut commit_timestamps = commit_timestamps.iter().copied();
     let group_id = request.group_id.0.to_string();
     let now = crate::now_ms();
     let mut response = OffsetCommitResponse::default();
@@ -59,6 +73,10 @@ pub fn offset_commit(
         let mut t = OffsetCommitResponseTopic::default();
         t.name = topic_name(&name);
         for p in &topic.partitions {
+            let commit_timestamp_ms = match commit_timestamps.next() {
+                Some(ts) if ts != -1 => ts,
+                _ => now,
+            };
             let mut out = OffsetCommitResponsePartition::default();
             out.partition_index = p.partition_index;
             let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
@@ -81,7 +99,7 @@ pub fn offset_commit(
                             -1
                         },
                         metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-                        commit_timestamp_ms: now,
+                        commit_timestamp_ms,
                         expire_timestamp_ms: None,
                     },
                 ));

@@ -390,6 +390,43 @@ impl RawClient {
         buf.freeze()
     }
 
+    /// Sends `request` at `version` with Kafka 3.9's message types (`kafka-protocol-3x`), for
+    /// the versions Kafka 4 removed, and decodes the response with them.
+    pub fn send3<R: kafka_protocol_3x::protocol::Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+    ) -> R::Response {
+        use kafka_protocol_3x::protocol::Decodable as _;
+        self.correlation += 1;
+        let mut header = RequestHeader::default();
+        header.request_api_key = R::KEY;
+        header.request_api_version = version;
+        header.correlation_id = self.correlation;
+        header.client_id = Some(StrBytes::from_static_str("strom-raw-test"));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header.encode(&mut buf, R::header_version(version)).unwrap();
+        request
+            .encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("encoding request API {} v{version}: {e}", R::KEY));
+        let len = (buf.len() - 4) as i32;
+        buf[0..4].copy_from_slice(&len.to_be_bytes());
+        self.stream.write_all(&buf).unwrap();
+        let mut body = self.read_frame().expect("a response frame");
+        let header_version =
+            <R::Response as kafka_protocol_3x::protocol::HeaderVersion>::header_version(version);
+        let header = ResponseHeader::decode(&mut body, header_version).unwrap();
+        assert_eq!(header.correlation_id, self.correlation);
+        let response = R::Response::decode(&mut body, version).expect("response decodes");
+        assert!(
+            body.is_empty(),
+            "{} bytes left after the v{version} response",
+            body.len()
+        );
+        response
+    }
+
     /// Reads one frame; None when the broker closed the connection.
     pub fn read_frame(&mut self) -> Option<Bytes> {
         let mut size = [0u8; 4];

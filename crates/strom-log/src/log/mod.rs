@@ -635,6 +635,7 @@ pub(crate) fn delete_suffix() -> String {
 }
 
 mod compaction;
+mod legacy;
 mod maintenance;
 
 pub use compaction::{Compacted, CompactionPlan, CompactionStats, STAGING_DIR};

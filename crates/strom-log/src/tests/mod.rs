@@ -2,6 +2,7 @@
 
 mod compaction;
 mod idempotence;
+mod legacy;
 mod log_ops;
 mod manager;
 mod model;
