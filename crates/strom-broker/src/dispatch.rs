@@ -22,8 +22,8 @@ use crate::server::Reply;
 
 /// The APIs Strom implements and the versions of each (inclusive).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 13),
-    (ApiKey::Fetch, 4, 18),
+    (ApiKey::Produce, 0, 13),
+    (ApiKey::Fetch, 0, 18),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
@@ -154,6 +154,13 @@ impl RequestBody {
     pub fn decode(api: ApiKey, body: &mut Bytes, version: i16) -> Result<RequestBody, String> {
         let v = version;
         Ok(match api {
+            // Versions kafka-protocol 0.18 lacks (Kafka 4 removed them) come from 3.9's specs.
+            ApiKey::Produce if v < handlers::legacy::PRODUCE_MODERN_MIN => {
+                RequestBody::Produce(handlers::legacy::decode_produce(body, v)?)
+            }
+            ApiKey::Fetch if v < handlers::legacy::FETCH_MODERN_MIN => {
+                RequestBody::Fetch(handlers::legacy::decode_fetch(body, v)?)
+            }
             ApiKey::Produce => RequestBody::Produce(decode(body, v)?),
             ApiKey::Fetch => RequestBody::Fetch(decode(body, v)?),
             ApiKey::ListOffsets => RequestBody::ListOffsets(decode(body, v)?),
@@ -402,9 +409,14 @@ mod tests {
             decode_request(frame(ApiKey::ApiVersions, 9, &[0, 0, 0])),
             Ok(Decoded::ApiVersionsTooNew { correlation_id: 42 })
         ));
+        // Any API whose range starts above 0 refuses the version below its floor.
+        let &(floored, min, _) = SUPPORTED
+            .iter()
+            .find(|(_, min, _)| *min > 0)
+            .expect("an API with a floor");
         assert!(matches!(
-            decode_request(frame(ApiKey::Produce, 2, &[])),
-            Err(Refusal::UnsupportedVersion { min: 3, .. })
+            decode_request(frame(floored, min - 1, &[])),
+            Err(Refusal::UnsupportedVersion { min: m, .. }) if m == min
         ));
         assert!(matches!(
             decode_request(frame(ApiKey::AddPartitionsToTxn, 3, &[])),
