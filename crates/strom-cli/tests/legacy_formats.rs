@@ -754,3 +754,87 @@ fn librdkafka_with_0_8_and_0_9_protocols_produces_and_consumes() {
         }
     }
 }
+
+/// Debian 12's kcat (librdkafka 2.0.2, an older build than the rdkafka crate's) forced to the
+/// 0.8.2 and 0.9.0 protocols: produce with every codec, read back with the same protocol and
+/// with kcat's newest. `./scripts/test` installs kcat; without it this test fails and says so.
+#[test]
+fn kcat_with_0_8_and_0_9_protocols_round_trips() {
+    use std::process::{Command, Stdio};
+    let found = Command::new("kcat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(
+        matches!(found, Ok(s) if s.success()),
+        "kcat is not installed: ./scripts/test installs it (apt-get install kcat)"
+    );
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    let lines: Vec<String> = (0..300)
+        .map(|i| format!("key{i}:value-{i}-{}", "y".repeat(i % 70)))
+        .collect();
+    for fallback in ["0.8.2", "0.9.0"] {
+        for (_, codec) in CODECS {
+            let topic = format!("kcat-{fallback}-{codec}");
+            create_topic(&bootstrap, &topic, 1, &[]);
+            let old = [
+                "-X",
+                "api.version.request=false",
+                "-X",
+                &format!("broker.version.fallback={fallback}"),
+            ];
+            let mut producer = Command::new("kcat")
+                .args([
+                    "-b", &bootstrap, "-P", "-t", &topic, "-p", "0", "-K:", "-z", codec,
+                ])
+                .args(["-X", "acks=all"])
+                .args(old)
+                .stdin(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            producer
+                .stdin
+                .take()
+                .unwrap()
+                .write_all((lines.join("\n") + "\n").as_bytes())
+                .unwrap();
+            let out = producer.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{topic}: kcat -P failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for protocol in [&old[..], &[]] {
+                let consumed = Command::new("kcat")
+                    .args(["-b", &bootstrap, "-C", "-t", &topic, "-p", "0", "-o", "0"])
+                    .args(["-e", "-q", "-f", "%o %k:%s\n"])
+                    .args(protocol)
+                    .output()
+                    .unwrap();
+                assert!(
+                    consumed.status.success(),
+                    "{topic}: kcat -C failed: {}",
+                    String::from_utf8_lossy(&consumed.stderr)
+                );
+                let got: Vec<String> = String::from_utf8_lossy(&consumed.stdout)
+                    .lines()
+                    .map(String::from)
+                    .collect();
+                let expected: Vec<String> = lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| format!("{i} {l}"))
+                    .collect();
+                assert_eq!(
+                    got,
+                    expected,
+                    "{topic}: old protocol: {}",
+                    !protocol.is_empty()
+                );
+            }
+        }
+    }
+}
