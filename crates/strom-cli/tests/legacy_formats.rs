@@ -21,6 +21,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::Offset;
 
 const CORRUPT_MESSAGE: i16 = 2;
+const INVALID_TIMESTAMP: i16 = 32;
 const UNSUPPORTED_VERSION: i16 = 35;
 const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 const INVALID_RECORD: i16 = 87;
@@ -653,6 +654,12 @@ fn bad_message_sets_get_error_codes_and_nothing_is_written() {
     assert_eq!(
         produce_old(&mut raw, 2, "bad", Bytes::from(wrapper)).error_code,
         INVALID_RECORD
+    );
+    // Only the broker may stamp LogAppendTime (v1 attribute bit 3).
+    let stamped = message(0, 1, 8, BASE_TIMESTAMP, None, Some(b"mine"));
+    assert_eq!(
+        produce_old(&mut raw, 2, "bad", Bytes::from(stamped)).error_code,
+        INVALID_TIMESTAMP
     );
     assert_eq!(
         fetch_modern(&mut raw, 4, "bad", 0).high_watermark,

@@ -19,6 +19,7 @@
 //!   is `zstd` answers `UNSUPPORTED_COMPRESSION_TYPE` below Fetch v10; a zstd batch met while
 //!   down-converting ends the conversion (the same error if it is the first batch).
 //! - `message.downconversion.enable=false` answers `UNSUPPORTED_VERSION` below Fetch v4.
+//! - A produced v1 message with the LogAppendTime attribute gets `INVALID_TIMESTAMP`.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError as E;
@@ -137,6 +138,13 @@ pub fn produce_records(version: i16, records: Option<Bytes>) -> Result<Option<By
     }
     let set =
         legacy::decode_message_set(&records, MAX_DECOMPRESSED_BYTES).map_err(|e| refused(&e))?;
+    if set.records.iter().any(|r| r.log_append_time) {
+        // Only the broker stamps LogAppendTime; Kafka's LogValidator refuses it from clients.
+        return Err(Refused {
+            code: E::InvalidTimestamp.code(),
+            reason: "a produced message claims LogAppendTime".into(),
+        });
+    }
     match legacy::to_v2_batch(&set).map_err(|e| refused(&e))? {
         Some(batch) => Ok(Some(Bytes::from(batch))),
         None => Err(Refused {
