@@ -61,6 +61,19 @@ def record_batch(values, base_timestamp=1_700_000_000_000, producer=(-1, -1, -1)
     return struct.pack(">qiibI", 0, batch_length, -1, 2, crc) + after_crc
 
 
+def legacy_message(offset, magic, attributes, key, value, timestamp=1_700_000_000_000):
+    # Message format v0/v1: offset, size, CRC-32 (IEEE) over magic..end, magic, attributes,
+    # [timestamp], key, value (i32 lengths, -1 for null).
+    import zlib
+    body = struct.pack(">bb", magic, attributes)
+    if magic == 1:
+        body += struct.pack(">q", timestamp)
+    for field in (key, value):
+        body += struct.pack(">i", -1) if field is None else struct.pack(">i", len(field)) + field
+    message = struct.pack(">I", zlib.crc32(body)) + body
+    return struct.pack(">qi", offset, len(message)) + message
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, target)
     os.makedirs(directory, exist_ok=True)
@@ -116,6 +129,23 @@ def main():
     write("record_batch", "two_records", batch)
     write("record_batch", "idempotent", idempotent)
     write("record_batch", "two_batches", batch + idempotent)
+
+    import gzip
+    import io
+    v0 = legacy_message(0, 0, 0, b"k", b"v0") + legacy_message(1, 0, 0, None, b"hello")
+    v1 = legacy_message(0, 1, 0, b"k", b"v1") + legacy_message(1, 1, 0, b"t", None)
+    write("message_set", "magic0", v0)
+    write("message_set", "magic1", v1)
+    inner = legacy_message(0, 1, 0, b"a", b"x") + legacy_message(1, 1, 0, None, b"y")
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as f:
+        f.write(inner)
+    write("message_set", "magic1_gzip", legacy_message(1, 1, 1, None, buffer.getvalue()))
+    # Produce v2 with the magic 1 set.
+    partition = struct.pack(">ii", 0, len(v1)) + v1
+    topic_data = struct.pack(">h", 6) + b"events" + struct.pack(">i", 1) + partition
+    write("request_frame", "produce_v2",
+          header_v1(0, 2, 8, b"seed") + struct.pack(">hii", 1, 30000, 1) + topic_data)
 
     write("broker_config", "server.properties", b"""# a small server.properties
 node.id=1

@@ -22,8 +22,8 @@ use crate::server::Reply;
 
 /// The APIs Strom implements and the versions of each (inclusive).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 13),
-    (ApiKey::Fetch, 4, 18),
+    (ApiKey::Produce, 0, 13),
+    (ApiKey::Fetch, 0, 18),
     (ApiKey::ListOffsets, 0, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
@@ -161,6 +161,13 @@ impl RequestBody {
             return crate::compat::decode_request(api, body, version);
         }
         Ok(match api {
+            // Versions kafka-protocol 0.18 lacks (Kafka 4 removed them) come from 3.9's specs.
+            ApiKey::Produce if v < handlers::legacy::PRODUCE_MODERN_MIN => {
+                RequestBody::Produce(handlers::legacy::decode_produce(body, v)?)
+            }
+            ApiKey::Fetch if v < handlers::legacy::FETCH_MODERN_MIN => {
+                RequestBody::Fetch(handlers::legacy::decode_fetch(body, v)?)
+            }
             ApiKey::Produce => RequestBody::Produce(decode(body, v)?),
             ApiKey::Fetch => RequestBody::Fetch(decode(body, v)?),
             ApiKey::ListOffsets => RequestBody::ListOffsets(decode(body, v)?),
@@ -425,10 +432,18 @@ mod tests {
             decode_request(frame(ApiKey::ApiVersions, 9, &[0, 0, 0])),
             Ok(Decoded::ApiVersionsTooNew { correlation_id: 42 })
         ));
-        assert!(matches!(
-            decode_request(frame(ApiKey::Produce, 2, &[])),
-            Err(Refusal::UnsupportedVersion { min: 3, .. })
-        ));
+        // Every API starts at Kafka 3.9's floor (0 for all of them) and ends at Kafka 4.1's
+        // newest version, which is also the protocol crate's: a version above is refused
+        // (the header of a version the crate does not know does not decode).
+        let (_, max) = supported_range(ApiKey::ListOffsets).unwrap();
+        let refused = decode_request(frame(ApiKey::ListOffsets, max + 1, &[]));
+        assert!(
+            matches!(
+                refused,
+                Err(Refusal::UnsupportedVersion { .. } | Refusal::Malformed { .. })
+            ),
+            "{refused:?}"
+        );
         assert!(matches!(
             decode_request(frame(ApiKey::AddPartitionsToTxn, 3, &[])),
             Err(Refusal::UnknownApi { key: 24, .. })

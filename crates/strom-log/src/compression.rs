@@ -191,6 +191,155 @@ fn snappy(data: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
     Ok(out)
 }
 
+/// Compresses `data` with `codec` the way Kafka's Java clients write it, for records this
+/// broker builds itself: v2 batches converted from produced message sets (v0/v1) and message
+/// sets down-converted for old fetches. gzip (RFC 1952), snappy in snappy-java's xerial stream
+/// (32 KiB blocks), lz4 as one LZ4 frame (64 KiB independent blocks, no checksums beyond the
+/// header's). `broken_lz4_header` writes the frame-descriptor checksum as magic 0 readers
+/// expect it (Kafka's pre-KIP-57 bug: the hash also covers the frame's 4-byte magic number).
+/// zstd is never written here: no v0/v1 reader knows it, and v2 conversions keep the
+/// producer's codec, which for a message set is never zstd (it is refused first).
+pub fn compress(
+    codec: u8,
+    data: &[u8],
+    broken_lz4_header: bool,
+) -> Result<Vec<u8>, DecompressError> {
+    use std::io::Write;
+    let failed = |codec: &'static str, e: std::io::Error| malformed(codec, e);
+    match codec {
+        0 => Ok(data.to_vec()),
+        1 => {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(data.len() / 2 + 64),
+                flate2::Compression::default(),
+            );
+            encoder.write_all(data).map_err(|e| failed("gzip", e))?;
+            encoder.finish().map_err(|e| failed("gzip", e))
+        }
+        2 => {
+            let mut out = Vec::with_capacity(XERIAL_HEADER_LEN + data.len() / 2 + 64);
+            out.extend_from_slice(&XERIAL_MAGIC);
+            out.extend_from_slice(&1i32.to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes());
+            let mut encoder = snap::raw::Encoder::new();
+            for chunk in data.chunks(XERIAL_BLOCK_LEN) {
+                let block = encoder
+                    .compress_vec(chunk)
+                    .map_err(|e| malformed("snappy", e))?;
+                out.extend_from_slice(&(block.len() as i32).to_be_bytes());
+                out.extend_from_slice(&block);
+            }
+            Ok(out)
+        }
+        3 => {
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                .block_mode(lz4_flex::frame::BlockMode::Independent);
+            let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(
+                info,
+                Vec::with_capacity(data.len() / 2 + 64),
+            );
+            encoder.write_all(data).map_err(|e| failed("lz4", e))?;
+            let mut out = encoder.finish().map_err(|e| malformed("lz4", e))?;
+            if broken_lz4_header {
+                set_lz4_header_checksum(&mut out, true);
+            }
+            Ok(out)
+        }
+        other => Err(DecompressError::UnknownCodec(other)),
+    }
+}
+
+/// Block size of the xerial snappy stream [`compress`] writes (snappy-java's default).
+const XERIAL_BLOCK_LEN: usize = 32 * 1024;
+
+/// The LZ4 frame magic number, little-endian on the wire.
+const LZ4_FRAME_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+
+/// Rewrites the header checksum byte of the LZ4 frame at the start of `frame`: the standard
+/// one (`broken` false: xxHash32 of the frame descriptor, FLG to the end of the optional
+/// fields) or the one Kafka's magic 0 writers produced (`broken`: the hash starts at the
+/// frame's magic number, KIP-57). Returns false, changing nothing, if `frame` does not start
+/// with a whole LZ4 frame header.
+pub fn set_lz4_header_checksum(frame: &mut [u8], broken: bool) -> bool {
+    if frame.len() < 7 || frame[..4] != LZ4_FRAME_MAGIC {
+        return false;
+    }
+    let flags = frame[4];
+    let mut checksum_at = 6;
+    if flags & 0x08 != 0 {
+        checksum_at += 8; // content size
+    }
+    if flags & 0x01 != 0 {
+        checksum_at += 4; // dictionary id
+    }
+    if frame.len() <= checksum_at {
+        return false;
+    }
+    let hashed = if broken {
+        &frame[..checksum_at]
+    } else {
+        &frame[4..checksum_at]
+    };
+    frame[checksum_at] = (xxhash32(hashed, 0) >> 8) as u8;
+    true
+}
+
+/// xxHash32 (the LZ4 frame format's header checksum), for the few bytes of a frame header.
+fn xxhash32(data: &[u8], seed: u32) -> u32 {
+    const P1: u32 = 2_654_435_761;
+    const P2: u32 = 2_246_822_519;
+    const P3: u32 = 3_266_489_917;
+    const P4: u32 = 668_265_263;
+    const P5: u32 = 374_761_393;
+    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let round = |acc: u32, lane: u32| {
+        acc.wrapping_add(lane.wrapping_mul(P2))
+            .rotate_left(13)
+            .wrapping_mul(P1)
+    };
+    let mut rest = data;
+    let mut hash = if data.len() >= 16 {
+        let mut v = [
+            seed.wrapping_add(P1).wrapping_add(P2),
+            seed.wrapping_add(P2),
+            seed,
+            seed.wrapping_sub(P1),
+        ];
+        while rest.len() >= 16 {
+            for (i, lane) in v.iter_mut().enumerate() {
+                *lane = round(*lane, word(&rest[i * 4..]));
+            }
+            rest = &rest[16..];
+        }
+        v[0].rotate_left(1)
+            .wrapping_add(v[1].rotate_left(7))
+            .wrapping_add(v[2].rotate_left(12))
+            .wrapping_add(v[3].rotate_left(18))
+    } else {
+        seed.wrapping_add(P5)
+    };
+    hash = hash.wrapping_add(data.len() as u32);
+    while rest.len() >= 4 {
+        hash = hash
+            .wrapping_add(word(rest).wrapping_mul(P3))
+            .rotate_left(17)
+            .wrapping_mul(P4);
+        rest = &rest[4..];
+    }
+    for &byte in rest {
+        hash = hash
+            .wrapping_add(u32::from(byte).wrapping_mul(P5))
+            .rotate_left(11)
+            .wrapping_mul(P1);
+    }
+    hash ^= hash >> 15;
+    hash = hash.wrapping_mul(P2);
+    hash ^= hash >> 13;
+    hash = hash.wrapping_mul(P3);
+    hash ^ (hash >> 16)
+}
+
 /// Test-only encoders, with the same crates, in the forms Kafka's clients send.
 #[cfg(test)]
 pub(crate) mod test_encode {
@@ -251,6 +400,49 @@ mod tests {
         (0..200_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect()
+    }
+
+    #[test]
+    fn own_compressor_round_trips_through_the_decoder() {
+        let data = sample();
+        for codec in 0..=3 {
+            let compressed = super::compress(codec, &data, false).unwrap();
+            assert_eq!(
+                decompress(codec, &compressed, usize::MAX).unwrap(),
+                data,
+                "codec {codec}"
+            );
+        }
+        assert!(super::compress(4, &data, false).is_err());
+    }
+
+    #[test]
+    fn lz4_header_checksums_standard_and_kip_57() {
+        // lz4_flex writes (and checks) the standard checksum: recomputing it changes nothing.
+        let standard = compress(3, b"hello hello hello hello");
+        let mut copy = standard.clone();
+        assert!(set_lz4_header_checksum(&mut copy, false));
+        assert_eq!(copy, standard);
+        // The magic 0 variant differs, fails the standard check, and converts back.
+        let mut broken = standard.clone();
+        assert!(set_lz4_header_checksum(&mut broken, true));
+        assert_ne!(broken, standard);
+        assert!(decompress(3, &broken, usize::MAX).is_err());
+        assert!(set_lz4_header_checksum(&mut broken, false));
+        assert_eq!(broken, standard);
+        assert!(!set_lz4_header_checksum(&mut [0u8; 3], false));
+    }
+
+    #[test]
+    fn xxhash32_known_values() {
+        // Reference values of the xxHash32 specification's test suite.
+        assert_eq!(xxhash32(b"", 0), 0x02cc_5d05);
+        assert_eq!(xxhash32(b"a", 0), 0x550d_7456);
+        assert_eq!(xxhash32(b"abc", 0), 0x32d1_53ff);
+        assert_eq!(
+            xxhash32(b"Nobody inspects the spammish repetition", 0),
+            0xe229_3b2f
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! Code map: [`batch`] (v2 batch header, validation, in-place rewrites), [`compression`]
 //! (inflating a compressed batch's records for timestamp lookups), [`segment`] (one
 //! `.log` file and its indexes; documents the on-disk format and the disk assumptions),
-//! `index`/`time_index` (the sparse index files), [`producer_state`] (idempotence rules and
+//! `index`/`time_index` (the sparse index files), [`legacy`] (message formats v0/v1: converted
+//! to v2 on produce, down-converted for old fetches), [`producer_state`] (idempotence rules and
 //! snapshots), [`log`] (one partition), [`checkpoint`] (checkpoint files, `meta.properties`
 //! helpers, atomic writes), [`manager`] (all partitions of the broker's log dirs).
 //!
@@ -37,6 +38,7 @@ pub mod cleaner;
 mod entry_file;
 mod index;
 pub mod leader_epoch;
+pub mod legacy;
 pub mod log;
 pub mod producer_state;
 pub mod records;

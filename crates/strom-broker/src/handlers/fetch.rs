@@ -53,6 +53,14 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
         } else {
             Some(topic.topic.0.to_string())
         };
+        // Old clients' protections (KIP-110 zstd, down-conversion switch), from the topic's
+        // configuration; a modern fetch skips the lookup.
+        let topic_error = match (&resolved_name, ctx.version < super::legacy::FETCH_ZSTD_MIN) {
+            (Some(name), true) => broker.metadata().topics.get(name).map_or(0, |meta| {
+                super::legacy::fetch_topic_error(ctx.version, &broker.topic_config(meta))
+            }),
+            _ => 0,
+        };
         let mut topic_response = FetchableTopicResponse::default();
         if ctx.version >= 13 {
             topic_response.topic_id = topic.topic_id;
@@ -68,6 +76,8 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
                 E::UnknownTopicId.code()
             } else if partition.is_none() {
                 E::UnknownTopicOrPartition.code()
+            } else if topic_error != 0 {
+                topic_error
             } else {
                 leader_epoch_error(p.current_leader_epoch)
             };
@@ -193,8 +203,22 @@ fn read_all(
                         data.last_stable_offset = info.high_watermark;
                         data.log_start_offset = with_start(info.log_start_offset);
                         if let Some(slice) = info.slice {
-                            let len = slice.len;
-                            if len >= SENDFILE_MIN_BYTES {
+                            let mut len = slice.len;
+                            if version < super::legacy::FETCH_MODERN_MIN {
+                                // Old clients read message sets: down-convert in memory.
+                                match super::legacy::fetch_records(
+                                    version,
+                                    &slice,
+                                    w.fetch_offset,
+                                    limit,
+                                ) {
+                                    Ok(records) => {
+                                        len = records.len();
+                                        data.records = Some(records);
+                                    }
+                                    Err(code) => data.error_code = code,
+                                }
+                            } else if len >= SENDFILE_MIN_BYTES {
                                 file = Some(slice);
                             } else {
                                 match slice.read_to_bytes() {
@@ -251,13 +275,15 @@ fn read_all(
 /// kafka-protocol can only encode records held in memory, so this is Strom's own writer for
 /// the fields Strom fills in; a response using anything else (tagged fields such as
 /// `diverging_epoch`, node endpoints) is encoded by kafka-protocol after reading the files.
-/// The test below checks both writers give the same bytes at every version.
+/// The test below checks both writers give the same bytes at every version. Versions 0–3
+/// (records down-converted in memory, [`super::legacy`]) are written here too; the test
+/// compares them with kafka-protocol 0.14, which still has them.
 pub fn encode_response(
     ctx: &RequestContext,
     mut response: FetchResponse,
     files: Vec<Option<FileSlice>>,
 ) -> Frame {
-    if !only_plain_fields(&response) {
+    if ctx.version >= super::legacy::FETCH_MODERN_MIN && !only_plain_fields(&response) {
         let mut files = files.into_iter();
         for topic in &mut response.responses {
             for partition in &mut topic.partitions {
@@ -281,7 +307,9 @@ pub fn encode_response(
     if flexible {
         put_uvarint(&mut out.buf, 0); // response header tagged fields
     }
-    out.buf.put_i32(response.throttle_time_ms);
+    if version >= 1 {
+        out.buf.put_i32(response.throttle_time_ms);
+    }
     if version >= 7 {
         out.buf.put_i16(response.error_code);
         out.buf.put_i32(response.session_id);
@@ -306,11 +334,14 @@ pub fn encode_response(
             out.buf.put_i32(p.partition_index);
             out.buf.put_i16(p.error_code);
             out.buf.put_i64(p.high_watermark);
-            out.buf.put_i64(p.last_stable_offset);
+            if version >= 4 {
+                out.buf.put_i64(p.last_stable_offset);
+            }
             if version >= 5 {
                 out.buf.put_i64(p.log_start_offset);
             }
             match &p.aborted_transactions {
+                _ if version < 4 => {}
                 None if flexible => put_uvarint(&mut out.buf, 0),
                 None => out.buf.put_i32(-1),
                 Some(aborted) => {
@@ -596,6 +627,47 @@ mod tests {
                     .len(),
                 60_000
             );
+        }
+    }
+
+    #[test]
+    fn own_writer_matches_kafka_protocol_3x_at_versions_0_to_3() {
+        use kafka_protocol_3x::messages::fetch_response as old;
+        use kafka_protocol_3x::protocol::Encodable as _;
+        let (_dir, file) = data_file();
+        for version in 0..=3 {
+            let (mut response, files) = sample(version, &file);
+            let mut expected = kafka_protocol_3x::messages::FetchResponse::default();
+            expected.throttle_time_ms = if version >= 1 { 7 } else { 0 };
+            let mut slices = files.iter();
+            for topic in &mut response.responses {
+                let mut t = old::FetchableTopicResponse::default();
+                t.topic = kafka_protocol_3x::messages::TopicName(
+                    kafka_protocol_3x::protocol::StrBytes::from_string(topic.topic.0.to_string()),
+                );
+                for p in &mut topic.partitions {
+                    // Fields these versions lack stay at their defaults.
+                    p.aborted_transactions = None;
+                    let mut q = old::PartitionData::default();
+                    q.partition_index = p.partition_index;
+                    q.error_code = p.error_code;
+                    q.high_watermark = p.high_watermark;
+                    q.records = match slices.next().unwrap() {
+                        Some(slice) => Some(slice.read_to_bytes().unwrap()),
+                        None => p.records.clone(),
+                    };
+                    t.partitions.push(q);
+                }
+                expected.responses.push(t);
+            }
+            let mut bytes = BytesMut::new();
+            bytes.put_i32(0);
+            bytes.put_i32(0x1234_5678);
+            expected.encode(&mut bytes, version).unwrap();
+            let size = bytes.len() as i32 - 4;
+            bytes[0..4].copy_from_slice(&size.to_be_bytes());
+            let frame = encode_response(&ctx(version), response, files);
+            assert_eq!(frame.to_bytes().unwrap(), bytes.freeze(), "v{version}");
         }
     }
 

@@ -71,14 +71,25 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
             } else if !known && ctx.version >= 13 {
                 p.error_code = E::UnknownTopicId.code();
             } else if let Some(partition) = partition {
-                match data.records {
-                    None => {
+                match super::legacy::produce_records(ctx.version, data.records) {
+                    Err(refused) => {
+                        // Code 0: an empty v0-v2 message set, answered like Kafka (offset -1).
+                        if refused.code != 0 {
+                            partition.counters.produce_failed();
+                            tracing::warn!(client = %ctx.client_id, topic = %name, partition = data.index, reason = %refused.reason, "produce refused");
+                        }
+                        p.error_code = refused.code;
+                        if ctx.version >= 8 {
+                            p.error_message = Some(str_bytes(refused.reason));
+                        }
+                    }
+                    Ok(None) => {
                         p.error_code = E::InvalidRecord.code();
                         if ctx.version >= 8 {
                             p.error_message = Some(str_bytes("produce request without records"));
                         }
                     }
-                    Some(records) => match (records.len(), partition.append(records, now)) {
+                    Ok(Some(records)) => match (records.len(), partition.append(records, now)) {
                         (bytes, Ok(info)) => {
                             if !info.duplicate {
                                 let count = (info.last_offset - info.first_offset + 1) as u64;
@@ -131,7 +142,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
         return Reply::Nothing;
     }
     if to_sync.is_empty() {
-        return Reply::Ready(ctx.respond(&response));
+        return Reply::Ready(super::legacy::produce_response(&ctx, &response));
     }
     Reply::Later(tokio::spawn(async move {
         // Partitions sync concurrently; the usual single-partition produce needs no extra task.
@@ -163,6 +174,6 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                 slot.base_offset = -1;
             }
         }
-        ctx.respond(&response)
+        super::legacy::produce_response(&ctx, &response)
     }))
 }
