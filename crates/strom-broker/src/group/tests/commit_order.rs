@@ -203,6 +203,7 @@ impl Sim {
     }
 
     fn check(&self) {
+        self.table.check_invariants();
         // An OffsetFetch received now waits exactly while a commit of its group is in flight.
         for group in GROUPS {
             let in_flight = self.received.iter().any(|r| {
