@@ -687,8 +687,7 @@ impl GroupCoordinator {
         let offsets = {
             let mut state = self.state.lock().unwrap();
             self.catch_up(broker, &mut state, group_id, now_ms);
-            let known = state.groups.contains_key(group_id)
-                || !state.offsets.group_offsets(group_id).is_empty();
+            let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
             if !known {
                 return Err(E::GroupIdNotFound.code());
             }
@@ -697,21 +696,22 @@ impl GroupCoordinator {
                     return Err(E::NonEmptyGroup.code());
                 }
             }
-            let offsets = state.offsets.group_offsets(group_id);
             if let Some(mut group) = state.groups.remove(group_id) {
                 let effects = group.mark_dead();
                 state.groups.insert(group_id.to_string(), group);
                 self.apply(broker, &mut state, group_id, effects, now_ms);
                 state.groups.remove(group_id);
             }
-            state.offsets.delete_group(group_id);
+            // Tombstones for every offset and every commit in flight (its record is in the
+            // log already).
+            let offsets = state.offsets.delete_group(group_id);
             state.empty_since.remove(group_id);
             offsets
         };
         // The group record's tombstone was written by `mark_dead`'s Persist effect above.
         let records: Vec<_> = offsets
             .into_iter()
-            .map(|((topic, partition), _)| offset_tombstone(group_id, topic, partition))
+            .map(|(topic, partition)| offset_tombstone(group_id, topic, partition))
             .collect();
         self.write_durable(broker, group_id, &records, now_ms).await
     }
@@ -729,8 +729,7 @@ impl GroupCoordinator {
         let (codes, removed) = {
             let mut state = self.state.lock().unwrap();
             self.catch_up(broker, &mut state, group_id, now_ms);
-            let known = state.groups.contains_key(group_id)
-                || !state.offsets.group_offsets(group_id).is_empty();
+            let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
             if !known {
                 return Err(E::GroupIdNotFound.code());
             }

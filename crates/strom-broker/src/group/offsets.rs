@@ -201,25 +201,59 @@ impl OffsetTable {
     }
 
     /// Removes one partition's offset (OffsetDelete, deleted topics) and cancels the commits
-    /// staged for it so far; true if an offset existed.
+    /// staged for it so far. True if the partition needs a tombstone: it had an offset, or a
+    /// commit in flight, whose record is already in the log (staging appends it) and would
+    /// otherwise come back when the log is replayed.
     pub fn delete(&mut self, group: &str, topic: &str, partition: i32) -> bool {
-        self.pending
-            .remove(&(group.to_string(), topic.to_string(), partition));
+        let cancelled = self
+            .pending
+            .remove(&(group.to_string(), topic.to_string(), partition))
+            .is_some();
         let Some(offsets) = self.groups.get_mut(group) else {
-            return false;
+            return cancelled;
         };
         let removed = offsets.remove(&(topic.to_string(), partition)).is_some();
         if offsets.is_empty() {
             self.groups.remove(group);
         }
-        removed
+        removed || cancelled
     }
 
-    /// Removes every offset of `group` (DeleteGroups) and cancels its staged commits;
-    /// returns how many offsets there were.
-    pub fn delete_group(&mut self, group: &str) -> usize {
-        self.pending.retain(|(g, _, _), _| g != group);
-        self.groups.remove(group).map_or(0, |offsets| offsets.len())
+    /// Removes every offset of `group` (DeleteGroups) and cancels its staged commits. Returns
+    /// the partitions that need a tombstone, sorted: those with an offset and those with a
+    /// commit in flight (see [`OffsetTable::delete`]).
+    pub fn delete_group(&mut self, group: &str) -> Vec<(String, i32)> {
+        let mut partitions: BTreeSet<(String, i32)> = self
+            .groups
+            .remove(group)
+            .map(|offsets| offsets.into_keys().collect())
+            .unwrap_or_default();
+        let pending: Vec<(String, String, i32)> = self
+            .pending_range(group)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in pending {
+            self.pending.remove(&key);
+            let (_, topic, partition) = key;
+            partitions.insert((topic, partition));
+        }
+        partitions.into_iter().collect()
+    }
+
+    /// True if `group` has an offset or a commit in flight (a group known to the offsets,
+    /// whether or not it has members).
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups.contains_key(group) || self.pending_range(group).next().is_some()
+    }
+
+    /// The pending entries of one group.
+    fn pending_range<'a>(
+        &'a self,
+        group: &'a str,
+    ) -> impl Iterator<Item = (&'a (String, String, i32), &'a BTreeSet<CommitId>)> + 'a {
+        self.pending
+            .range((group.to_string(), String::new(), i32::MIN)..)
+            .take_while(move |((g, _, _), _)| g == group)
     }
 
     /// Groups with at least one committed offset, sorted.
