@@ -13,6 +13,7 @@
 //! the state machines below take them as inputs.
 
 mod commits;
+mod deletes;
 pub mod records;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use crate::group::{
     OffsetTable, RequestToken, SyncRequest, SyncResult,
 };
 pub use commits::PendingCommit;
+pub use deletes::Appended;
 use records::{OffsetValue, RecordKey};
 
 pub use strom_meta::topic::OFFSETS_TOPIC;
@@ -308,8 +310,10 @@ impl GroupCoordinator {
         let expired = state
             .offsets
             .expire(now_ms, self.offsets_retention_ms, &is_empty_since);
-        drop(state);
-        // One batch of tombstones per group, not one write per offset.
+        // One batch of tombstones per group, not one write per offset, appended under the
+        // lock (as commits are) so that no commit received after the expiry can be appended
+        // before its tombstone. Nobody waits for them to be durable: a crash before the next
+        // sync only brings back offsets that expire again.
         let mut by_group: HashMap<&str, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
         for (group, topic, partition) in &expired {
             by_group.entry(group).or_default().push(offset_tombstone(
@@ -555,28 +559,6 @@ impl GroupCoordinator {
         }
     }
 
-    /// Writes records to the group's partition and waits until they are on disk. A write that
-    /// cannot be made or synced is `COORDINATOR_NOT_AVAILABLE`, so the client retries.
-    async fn write_durable(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        records: &[(Bytes, Option<Bytes>)],
-        now_ms: i64,
-    ) -> Result<(), ErrorCode> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let unavailable = kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code();
-        let (partition, end) = self
-            .write(broker, group_id, records, now_ms)
-            .ok_or(unavailable)?;
-        partition.wait_durable(end).await.map_err(|e| {
-            tracing::error!(group = group_id, error = %e, "fdatasync of __consumer_offsets failed");
-            unavailable
-        })
-    }
-
     /// Checks that a commit by (member, generation) is allowed now.
     pub fn validate_commit(
         &self,
@@ -675,96 +657,10 @@ impl GroupCoordinator {
         let has_offsets = !state.offsets.group_offsets(group_id).is_empty();
         f(state.groups.get(group_id), has_offsets)
     }
-
-    /// DeleteGroups for one group: only an empty group (or one with only offsets) can go.
-    pub async fn delete_group(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        now_ms: i64,
-    ) -> Result<(), ErrorCode> {
-        use kafka_protocol::error::ResponseError as E;
-        let offsets = {
-            let mut state = self.state.lock().unwrap();
-            self.catch_up(broker, &mut state, group_id, now_ms);
-            let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
-            if !known {
-                return Err(E::GroupIdNotFound.code());
-            }
-            if let Some(group) = state.groups.get(group_id) {
-                if group.state() != GroupState::Empty && group.state() != GroupState::Dead {
-                    return Err(E::NonEmptyGroup.code());
-                }
-            }
-            if let Some(mut group) = state.groups.remove(group_id) {
-                let effects = group.mark_dead();
-                state.groups.insert(group_id.to_string(), group);
-                self.apply(broker, &mut state, group_id, effects, now_ms);
-                state.groups.remove(group_id);
-            }
-            // Tombstones for every offset and every commit in flight (its record is in the
-            // log already).
-            let offsets = state.offsets.delete_group(group_id);
-            state.empty_since.remove(group_id);
-            offsets
-        };
-        // The group record's tombstone was written by `mark_dead`'s Persist effect above.
-        let records: Vec<_> = offsets
-            .into_iter()
-            .map(|(topic, partition)| offset_tombstone(group_id, topic, partition))
-            .collect();
-        self.write_durable(broker, group_id, &records, now_ms).await
-    }
-
-    /// OffsetDelete: removes the given partitions' offsets unless the group is active and
-    /// subscribed to the topic. Returns per-partition error codes.
-    pub async fn delete_offsets(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        wanted: Vec<(String, i32)>,
-        now_ms: i64,
-    ) -> Result<Vec<ErrorCode>, ErrorCode> {
-        use kafka_protocol::error::ResponseError as E;
-        let (codes, removed) = {
-            let mut state = self.state.lock().unwrap();
-            self.catch_up(broker, &mut state, group_id, now_ms);
-            let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
-            if !known {
-                return Err(E::GroupIdNotFound.code());
-            }
-            let subscribed: Vec<String> = state
-                .groups
-                .get(group_id)
-                .filter(|g| g.state() != GroupState::Empty && g.state() != GroupState::Dead)
-                .map(subscribed_topics)
-                .unwrap_or_default();
-            let mut codes = Vec::new();
-            let mut removed = Vec::new();
-            for (topic, partition) in wanted {
-                if subscribed.contains(&topic) {
-                    codes.push(E::GroupSubscribedToTopic.code());
-                } else {
-                    if state.offsets.delete(group_id, &topic, partition) {
-                        removed.push((topic, partition));
-                    }
-                    codes.push(0);
-                }
-            }
-            (codes, removed)
-        };
-        let records: Vec<_> = removed
-            .into_iter()
-            .map(|(topic, partition)| offset_tombstone(group_id, topic, partition))
-            .collect();
-        self.write_durable(broker, group_id, &records, now_ms)
-            .await?;
-        Ok(codes)
-    }
 }
 
 /// The topics the members of a "consumer" group subscribe to (from their join metadata).
-fn subscribed_topics(group: &Group) -> Vec<String> {
+pub(super) fn subscribed_topics(group: &Group) -> Vec<String> {
     use kafka_protocol::messages::ConsumerProtocolSubscription;
     use kafka_protocol::protocol::Decodable;
     if group.protocol_type() != Some("consumer") {
@@ -855,7 +751,11 @@ fn for_each_record(
 }
 
 /// The record that deletes a committed offset.
-fn offset_tombstone(group: &str, topic: String, partition: i32) -> (Bytes, Option<Bytes>) {
+pub(super) fn offset_tombstone(
+    group: &str,
+    topic: String,
+    partition: i32,
+) -> (Bytes, Option<Bytes>) {
     let key = RecordKey::Offset {
         group: group.to_string(),
         topic,

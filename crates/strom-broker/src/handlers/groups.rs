@@ -376,11 +376,12 @@ pub fn delete_groups(
         for id in request.groups_names {
             let mut result = DeletableGroupResult::default();
             result.group_id = id.clone();
-            if let Err(code) = broker
-                .groups
-                .delete_group(&broker, &id.0, crate::now_ms())
-                .await
-            {
+            let deleted = broker.groups.delete_group(&broker, &id.0, crate::now_ms());
+            let deleted = match deleted {
+                Ok(appended) => appended.durable(&id.0).await,
+                Err(code) => Err(code),
+            };
+            if let Err(code) = deleted {
                 result.error_code = code;
             }
             response.results.push(result);

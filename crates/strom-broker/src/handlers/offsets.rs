@@ -268,11 +268,15 @@ pub fn offset_delete(
                     .map(move |p| (t.name.0.to_string(), p.partition_index))
             })
             .collect();
-        match broker
-            .groups
-            .delete_offsets(&broker, &request.group_id.0, wanted, crate::now_ms())
-            .await
-        {
+        let deleted =
+            broker
+                .groups
+                .delete_offsets(&broker, &request.group_id.0, wanted, crate::now_ms());
+        let deleted = match deleted {
+            Ok((codes, appended)) => appended.durable(&request.group_id.0).await.map(|()| codes),
+            Err(code) => Err(code),
+        };
+        match deleted {
             Err(code) => response.error_code = code,
             Ok(codes) => {
                 let mut codes = codes.into_iter();
