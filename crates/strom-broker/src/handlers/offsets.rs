@@ -250,30 +250,33 @@ fn fetch_response(
     response
 }
 
-/// Handles `OffsetDelete`.
+/// Handles `OffsetDelete`. The offsets are removed, the commits received before it
+/// cancelled and the tombstones appended here, on the connection's reader, so the delete
+/// takes its place among the connection's commits in the order they were sent (a commit
+/// sent after it applies); only the wait until the tombstones are durable is in the reply's
+/// task.
 pub fn offset_delete(
     broker: &Arc<Broker>,
     ctx: RequestContext,
     request: OffsetDeleteRequest,
 ) -> Reply {
-    let broker = broker.clone();
+    let group_id = request.group_id.0.to_string();
+    let wanted: Vec<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.0.to_string(), p.partition_index))
+        })
+        .collect();
+    let deleted = broker
+        .groups
+        .delete_offsets(broker, &group_id, wanted, crate::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = OffsetDeleteResponse::default();
-        let wanted: Vec<(String, i32)> = request
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(move |p| (t.name.0.to_string(), p.partition_index))
-            })
-            .collect();
-        let deleted =
-            broker
-                .groups
-                .delete_offsets(&broker, &request.group_id.0, wanted, crate::now_ms());
         let deleted = match deleted {
-            Ok((codes, appended)) => appended.durable(&request.group_id.0).await.map(|()| codes),
+            Ok((codes, appended)) => appended.durable(&group_id).await.map(|()| codes),
             Err(code) => Err(code),
         };
         match deleted {
