@@ -33,24 +33,35 @@ pub struct PendingCommit {
 }
 
 impl GroupCoordinator {
-    /// Stages `offsets` (already validated) and appends their records, in receive order.
-    /// The commit counts as the member's heartbeat, as in Kafka.
+    /// Checks that (member, generation) may commit now, then stages `offsets` and appends
+    /// their records, in receive order, all in one critical section: no rebalance or session
+    /// expiry can come between the check and the staging. A refused commit is the error code
+    /// for every partition and stages nothing. The commit counts as the member's heartbeat,
+    /// as in Kafka.
     pub fn begin_commit(
         &self,
         broker: &Arc<Broker>,
         group_id: &str,
-        member_id: &str,
+        member: (&str, Option<&str>, i32),
         offsets: Vec<(String, i32, CommittedOffset)>,
         now_ms: i64,
-    ) -> PendingCommit {
+    ) -> Result<PendingCommit, ErrorCode> {
+        let (member_id, instance, generation) = member;
         let mut pending = PendingCommit {
             broker: broker.clone(),
             group_id: group_id.to_string(),
             id: None,
             write: Ok(None),
         };
+        let mut state = self.state.lock().unwrap();
+        self.catch_up(broker, &mut state, group_id, now_ms);
+        match state.groups.get(group_id) {
+            Some(group) => group.validate_commit(member_id, instance, generation)?,
+            None if generation < 0 => {}
+            None => return Err(kafka_protocol::error::ResponseError::IllegalGeneration.code()),
+        }
         if offsets.is_empty() {
-            return pending;
+            return Ok(pending);
         }
         let records: Vec<(Bytes, Option<Bytes>)> = offsets
             .iter()
@@ -70,7 +81,6 @@ impl GroupCoordinator {
                 (key.encode(), Some(value.encode()))
             })
             .collect();
-        let mut state = self.state.lock().unwrap();
         let id = state.offsets.stage(group_id, offsets);
         match self.write(broker, group_id, &records, now_ms) {
             Some(written) => {
@@ -92,7 +102,7 @@ impl GroupCoordinator {
                 .entry(group_id.to_string())
                 .or_insert(now_ms);
         }
-        pending
+        Ok(pending)
     }
 }
 

@@ -559,25 +559,6 @@ impl GroupCoordinator {
         }
     }
 
-    /// Checks that a commit by (member, generation) is allowed now.
-    pub fn validate_commit(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        member_id: &str,
-        instance: Option<&str>,
-        generation: i32,
-        now_ms: i64,
-    ) -> Result<(), ErrorCode> {
-        let mut state = self.state.lock().unwrap();
-        self.catch_up(broker, &mut state, group_id, now_ms);
-        match state.groups.get(group_id) {
-            Some(group) => group.validate_commit(member_id, instance, generation),
-            None if generation < 0 => Ok(()),
-            None => Err(kafka_protocol::error::ResponseError::IllegalGeneration.code()),
-        }
-    }
-
     /// The committed offset of one partition: the last acknowledged commit.
     pub fn committed(
         &self,
