@@ -232,7 +232,10 @@ impl GroupCoordinator {
                     broker.groups.expire_offsets(&broker, now);
                 }
                 let wake_ms = next_deadline.min(last_expiry.saturating_add(expiry_every));
-                let sleep_ms = wake_ms.saturating_sub(now).clamp(0, 3_600_000);
+                // The clock is read again after the work: tick and expiry can take a while
+                // under load (or wait for the lock), and a sleep measured from `now` would
+                // wake that much after the deadline.
+                let sleep_ms = wake_ms.saturating_sub(crate::now_ms()).clamp(0, 3_600_000);
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = broker.groups.timers.notified() => {}
