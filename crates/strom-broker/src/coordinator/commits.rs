@@ -138,7 +138,7 @@ impl PendingCommit {
             if let Ok(mut state) = self.broker.groups.state.lock() {
                 state.offsets.complete(id, durable);
             }
-            self.broker.groups.commits_done.notify_waiters();
+            self.broker.groups.commit_completed(&self.group_id);
         }
     }
 }

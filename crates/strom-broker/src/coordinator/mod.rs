@@ -68,9 +68,10 @@ pub struct GroupCoordinator {
     state: Mutex<State>,
     /// Wakes the timer task when a deadline earlier than the one it sleeps until appears.
     timers: tokio::sync::Notify,
-    /// Wakes OffsetFetches waiting for commits received before them (after every commit
-    /// completes).
-    commits_done: tokio::sync::Notify,
+    /// Per group, wakes the OffsetFetches waiting for its commits received before them; a
+    /// commit's completion wakes only its own group's waiters. An entry exists while the
+    /// group has a waiter and commits in flight.
+    fetch_waiters: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 /// A parked SyncGroup's answer, with the group record (if any) that must be durable first;
@@ -115,7 +116,7 @@ impl GroupCoordinator {
                 timer_wake_ms: i64::MAX,
             }),
             timers: tokio::sync::Notify::new(),
-            commits_done: tokio::sync::Notify::new(),
+            fetch_waiters: Mutex::new(HashMap::new()),
         }
     }
 
@@ -593,16 +594,40 @@ impl GroupCoordinator {
     }
 
     /// Waits until every commit of `group_id` staged up to `barrier` has completed (each one
-    /// does: its [`PendingCommit`] finishes or is dropped).
+    /// does: its [`PendingCommit`] finishes or is dropped). Only completions of this group's
+    /// commits wake it ([`GroupCoordinator::commit_completed`]).
     pub async fn wait_commits(&self, group_id: &str, barrier: CommitId) {
         loop {
-            let notified = self.commits_done.notified();
+            let notify = self
+                .fetch_waiters
+                .lock()
+                .unwrap()
+                .entry(group_id.to_string())
+                .or_default()
+                .clone();
+            let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // Checked after registering: a completion in between has either notified us
+            // or is visible here.
             if self.commits_settled(group_id, barrier) {
                 return;
             }
             notified.await;
+        }
+    }
+
+    /// Called after a commit of `group_id` completed: wakes that group's waiting fetches, and
+    /// forgets the group's entry once it has no commit in flight (a fetch that registers
+    /// later checks the table after registering, so it misses nothing).
+    fn commit_completed(&self, group_id: &str) {
+        let mut waiters = self.fetch_waiters.lock().unwrap();
+        if let Some(notify) = waiters.get(group_id) {
+            notify.notify_waiters();
+            let settled = self.commits_settled(group_id, CommitId::MAX);
+            if settled {
+                waiters.remove(group_id);
+            }
         }
     }
 

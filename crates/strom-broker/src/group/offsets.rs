@@ -40,6 +40,11 @@ pub struct CommittedOffset {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CommitId(u64);
 
+impl CommitId {
+    /// After every commit: a barrier that covers all commits in flight.
+    pub const MAX: CommitId = CommitId(u64::MAX);
+}
+
 /// An offset in the table with the commit that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Applied {
@@ -62,6 +67,10 @@ pub struct OffsetTable {
     groups: BTreeMap<String, BTreeMap<(String, i32), Applied>>,
     /// Every staged commit not yet completed.
     staged: BTreeMap<CommitId, Staged>,
+    /// group → the ids of its staged commits, so that an OffsetFetch's check of its group
+    /// costs O(log n), not a scan of every group's commits in flight.
+    /// Invariant: exactly the ids in `staged`, each under its group; no set is empty.
+    staged_by_group: BTreeMap<String, BTreeSet<CommitId>>,
     /// (group, topic, partition) → the staged commits that may still apply to it.
     /// Invariant: every id here is in `staged` and names that partition; no set is empty.
     pending: BTreeMap<(String, String, i32), BTreeSet<CommitId>>,
@@ -109,6 +118,10 @@ impl OffsetTable {
                 .or_default()
                 .insert(id);
         }
+        self.staged_by_group
+            .entry(group.to_string())
+            .or_default()
+            .insert(id);
         self.staged.insert(
             id,
             Staged {
@@ -130,6 +143,12 @@ impl OffsetTable {
             .expect("each staged commit is completed once");
         if cfg!(debug_assertions) {
             self.check_partitions(id, &staged);
+        }
+        if let Some(ids) = self.staged_by_group.get_mut(&staged.group) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.staged_by_group.remove(&staged.group);
+            }
         }
         for (topic, partition, offset) in staged.offsets {
             let key = (staged.group.clone(), topic, partition);
@@ -167,9 +186,10 @@ impl OffsetTable {
     /// commit received before it (Kafka gets the same from reading one request of a
     /// connection at a time).
     pub fn has_staged(&self, group: &str, up_to: CommitId) -> bool {
-        self.staged
-            .range(..=up_to)
-            .any(|(_, staged)| staged.group == group)
+        self.staged_by_group
+            .get(group)
+            .and_then(|ids| ids.first())
+            .is_some_and(|first| *first <= up_to)
     }
 
     /// True while a commit staged for the partition has not completed and may still apply
@@ -285,6 +305,20 @@ impl OffsetTable {
     /// call it in debug builds only.
     pub(crate) fn check_invariants(&self) {
         assert!(self.groups.values().all(|offsets| !offsets.is_empty()));
+        let by_group: usize = self.staged_by_group.values().map(BTreeSet::len).sum();
+        assert_eq!(
+            by_group,
+            self.staged.len(),
+            "staged_by_group holds every staged id"
+        );
+        for (group, ids) in &self.staged_by_group {
+            assert!(!ids.is_empty(), "a staged_by_group set is never empty");
+            assert!(
+                ids.iter()
+                    .all(|id| self.staged.get(id).is_some_and(|s| s.group == *group)),
+                "staged_by_group files each id under its group"
+            );
+        }
         for ((group, topic, partition), ids) in &self.pending {
             assert!(!ids.is_empty(), "a pending set is never empty");
             for id in ids {
