@@ -122,6 +122,7 @@ impl GroupCoordinator {
                 codes.push(0);
             }
         }
+        Self::forget_if_gone(&mut state, group_id);
         Ok((codes, self.append(broker, group_id, &records, now_ms)))
     }
 

@@ -15,6 +15,8 @@
 mod commits;
 mod deletes;
 pub mod records;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -314,6 +316,9 @@ impl GroupCoordinator {
         let expired = state
             .offsets
             .expire(now_ms, self.offsets_retention_ms, &is_empty_since);
+        for (group, _, _) in &expired {
+            Self::forget_if_gone(&mut state, group);
+        }
         // One batch of tombstones per group, not one write per offset, appended under the
         // lock (as commits are) so that no commit received after the expiry can be appended
         // before its tombstone. Nobody waits for them to be durable: a crash before the next
@@ -334,6 +339,15 @@ impl GroupCoordinator {
                 offsets = expired.len(),
                 "expired committed offsets of empty groups"
             );
+        }
+    }
+
+    /// Forgets when `group_id` became empty once nothing is left of it: no group object, no
+    /// offsets, no commit in flight. A group known only by its offsets (simple commits)
+    /// would otherwise keep its entry after its last offset expired or was deleted.
+    fn forget_if_gone(state: &mut State, group_id: &str) {
+        if !state.groups.contains_key(group_id) && !state.offsets.has_group(group_id) {
+            state.empty_since.remove(group_id);
         }
     }
 
