@@ -1,9 +1,11 @@
 //! OffsetCommit in two halves, so that commits apply in the order the broker received them.
 //!
 //! [`GroupCoordinator::begin_commit`] runs on the connection's reader, under the coordinator's
-//! lock: it stages the commit in the [`crate::group::OffsetTable`] (which numbers it in
-//! receive order) and appends its records to the group's `__consumer_offsets` partition in
-//! that same critical section, so the log's order is the receive order too.
+//! lock: it checks the member and generation, stages the commit in the
+//! [`crate::group::OffsetTable`] (which numbers it in receive order) and appends its records
+//! to the group's `__consumer_offsets` partition in that same critical section, so no
+//! rebalance comes between the check and the staging, and the log's order is the receive
+//! order too (deletes append their tombstones the same way, see `deletes.rs`).
 //! [`PendingCommit::finish`] then waits until the records are durable and completes the
 //! staged commit; the table applies it only if nothing received later has been applied, so
 //! commits whose syncs finish out of order (every waiter of one fdatasync wakes at once)
