@@ -1313,3 +1313,126 @@ fn sessions_expire_at_their_deadline_not_on_a_tick() {
         );
     }
 }
+
+// --- Issue 7 review: deletes take their place among a connection's commits -----------------
+
+/// A simple OffsetCommit (generation -1) of partition 0.
+fn simple_commit(group: &str, topic: &str, offset: i64) -> km::OffsetCommitRequest {
+    let mut p = km::offset_commit_request::OffsetCommitRequestPartition::default();
+    p.partition_index = 0;
+    p.committed_offset = offset;
+    p.committed_leader_epoch = -1;
+    let mut t = km::offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = km::TopicName(topic.to_string().into());
+    t.partitions = vec![p];
+    let mut request = km::OffsetCommitRequest::default();
+    request.group_id = km::GroupId(group.to_string().into());
+    request.generation_id_or_member_epoch = -1;
+    request.topics = vec![t];
+    request
+}
+
+/// Reads one pipelined response of type `R` at `version`.
+fn read_response<R>(raw: &mut RawClient, version: i16) -> R
+where
+    R: kafka_protocol::protocol::Decodable + kafka_protocol::protocol::HeaderVersion,
+{
+    use kafka_protocol::protocol::Decodable;
+    let mut body = raw.read_frame().expect("a response");
+    km::ResponseHeader::decode(&mut body, R::header_version(version)).expect("response header");
+    R::decode(&mut body, version).expect("response decodes")
+}
+
+/// OffsetDelete of a partition then OffsetCommit of it, written together on one connection:
+/// the delete comes first, so the commit must apply and survive a restart. When the delete
+/// ran in its reply's task, the commit (staged on the reader) was usually received first by
+/// the coordinator and cancelled by the delete, though the client was told it succeeded:
+/// the fetch after round 1 answered -1.
+#[test]
+fn offset_delete_then_commit_on_one_connection_keeps_the_commit() {
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    let (group, topic) = ("delete-then-commit", "delete-then-commit");
+    create_topic(&bootstrap, topic, 1, &[]);
+    let mut raw = RawClient::connect(&bootstrap);
+    let response = raw.send(8, &simple_commit(group, topic, 1));
+    assert_eq!(response.topics[0].partitions[0].error_code, 0);
+    let mut delete = km::OffsetDeleteRequest::default();
+    delete.group_id = km::GroupId(group.to_string().into());
+    let mut t = km::offset_delete_request::OffsetDeleteRequestTopic::default();
+    t.name = km::TopicName(topic.to_string().into());
+    t.partitions = vec![km::offset_delete_request::OffsetDeleteRequestPartition::default()];
+    delete.topics = vec![t];
+    const ROUNDS: i64 = 40;
+    for round in 1..=ROUNDS {
+        let mut frames = bytes::BytesMut::new();
+        frames.extend_from_slice(&raw.frame(47, 0, &delete));
+        frames.extend_from_slice(&raw.frame(8, 8, &simple_commit(group, topic, round * 10)));
+        std::io::Write::write_all(&mut raw.stream, &frames).unwrap();
+        let deleted: km::OffsetDeleteResponse = read_response(&mut raw, 0);
+        assert_eq!(deleted.error_code, 0, "round {round}: delete");
+        assert_eq!(deleted.topics[0].partitions[0].error_code, 0);
+        let committed: km::OffsetCommitResponse = read_response(&mut raw, 8);
+        assert_eq!(
+            committed.topics[0].partitions[0].error_code, 0,
+            "round {round}: commit"
+        );
+        assert_eq!(
+            raw_fetch_offset(&mut raw, group, topic, false),
+            (round * 10, 0),
+            "round {round}: the commit sent after the delete was acknowledged"
+        );
+    }
+    let broker = broker.restart();
+    let mut raw = RawClient::connect(&broker.bootstrap());
+    assert_eq!(
+        raw_fetch_offset(&mut raw, group, topic, false),
+        (ROUNDS * 10, 0),
+        "after a restart, the log's order is the order acknowledged"
+    );
+}
+
+/// OffsetCommit then DeleteGroups of its group, written together on one connection: the
+/// delete cancels the commit (still in flight when the delete is received) and its offset
+/// must stay deleted after a restart. Staging appends the commit's record at once, so the
+/// delete has to write a tombstone for it; it used to write tombstones only for offsets
+/// already applied, and the commits in flight came back when the log was replayed.
+#[test]
+fn group_deleted_while_its_commit_is_in_flight_stays_deleted_after_restart() {
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    let topic = "delete-in-flight";
+    create_topic(&bootstrap, topic, 1, &[]);
+    let mut raw = RawClient::connect(&bootstrap);
+    const GROUPS: usize = 30;
+    let groups: Vec<String> = (0..GROUPS)
+        .map(|i| format!("delete-in-flight-{i}"))
+        .collect();
+    let mut frames = bytes::BytesMut::new();
+    for (i, group) in groups.iter().enumerate() {
+        frames.extend_from_slice(&raw.frame(8, 8, &simple_commit(group, topic, 100 + i as i64)));
+        let mut delete = km::DeleteGroupsRequest::default();
+        delete.groups_names = vec![km::GroupId(group.clone().into())];
+        frames.extend_from_slice(&raw.frame(42, 2, &delete));
+    }
+    std::io::Write::write_all(&mut raw.stream, &frames).unwrap();
+    for group in &groups {
+        let committed: km::OffsetCommitResponse = read_response(&mut raw, 8);
+        assert_eq!(committed.topics[0].partitions[0].error_code, 0, "{group}");
+        let deleted: km::DeleteGroupsResponse = read_response(&mut raw, 2);
+        assert_eq!(
+            deleted.results[0].error_code, 0,
+            "{group}: a group whose only commit is in flight exists"
+        );
+    }
+    for group in &groups {
+        assert_eq!(raw_fetch_offset(&mut raw, group, topic, false), (-1, 0));
+    }
+    let broker = broker.restart();
+    let mut raw = RawClient::connect(&broker.bootstrap());
+    let back: Vec<&String> = groups
+        .iter()
+        .filter(|group| raw_fetch_offset(&mut raw, group, topic, false).0 != -1)
+        .collect();
+    assert!(back.is_empty(), "deleted offsets came back: {back:?}");
+}

@@ -1,9 +1,11 @@
 //! OffsetCommit in two halves, so that commits apply in the order the broker received them.
 //!
 //! [`GroupCoordinator::begin_commit`] runs on the connection's reader, under the coordinator's
-//! lock: it stages the commit in the [`crate::group::OffsetTable`] (which numbers it in
-//! receive order) and appends its records to the group's `__consumer_offsets` partition in
-//! that same critical section, so the log's order is the receive order too.
+//! lock: it checks the member and generation, stages the commit in the
+//! [`crate::group::OffsetTable`] (which numbers it in receive order) and appends its records
+//! to the group's `__consumer_offsets` partition in that same critical section, so no
+//! rebalance comes between the check and the staging, and the log's order is the receive
+//! order too (deletes append their tombstones the same way, see `deletes.rs`).
 //! [`PendingCommit::finish`] then waits until the records are durable and completes the
 //! staged commit; the table applies it only if nothing received later has been applied, so
 //! commits whose syncs finish out of order (every waiter of one fdatasync wakes at once)
@@ -33,24 +35,35 @@ pub struct PendingCommit {
 }
 
 impl GroupCoordinator {
-    /// Stages `offsets` (already validated) and appends their records, in receive order.
-    /// The commit counts as the member's heartbeat, as in Kafka.
+    /// Checks that (member, generation) may commit now, then stages `offsets` and appends
+    /// their records, in receive order, all in one critical section: no rebalance or session
+    /// expiry can come between the check and the staging. A refused commit is the error code
+    /// for every partition and stages nothing. The commit counts as the member's heartbeat,
+    /// as in Kafka.
     pub fn begin_commit(
         &self,
         broker: &Arc<Broker>,
         group_id: &str,
-        member_id: &str,
+        member: (&str, Option<&str>, i32),
         offsets: Vec<(String, i32, CommittedOffset)>,
         now_ms: i64,
-    ) -> PendingCommit {
+    ) -> Result<PendingCommit, ErrorCode> {
+        let (member_id, instance, generation) = member;
         let mut pending = PendingCommit {
             broker: broker.clone(),
             group_id: group_id.to_string(),
             id: None,
             write: Ok(None),
         };
+        let mut state = self.state.lock().unwrap();
+        self.catch_up(broker, &mut state, group_id, now_ms);
+        match state.groups.get(group_id) {
+            Some(group) => group.validate_commit(member_id, instance, generation)?,
+            None if generation < 0 => {}
+            None => return Err(kafka_protocol::error::ResponseError::IllegalGeneration.code()),
+        }
         if offsets.is_empty() {
-            return pending;
+            return Ok(pending);
         }
         let records: Vec<(Bytes, Option<Bytes>)> = offsets
             .iter()
@@ -76,7 +89,6 @@ impl GroupCoordinator {
             .iter()
             .map(|(_, _, c)| c.commit_timestamp_ms)
             .fold(now_ms, i64::min);
-        let mut state = self.state.lock().unwrap();
         let id = state.offsets.stage(group_id, offsets);
         match self.write(broker, group_id, &records, now_ms) {
             Some(written) => {
@@ -99,7 +111,7 @@ impl GroupCoordinator {
                 .and_modify(|since| *since = (*since).min(earliest))
                 .or_insert(earliest);
         }
-        pending
+        Ok(pending)
     }
 }
 
@@ -135,7 +147,7 @@ impl PendingCommit {
             if let Ok(mut state) = self.broker.groups.state.lock() {
                 state.offsets.complete(id, durable);
             }
-            self.broker.groups.commits_done.notify_waiters();
+            self.broker.groups.commit_completed(&self.group_id);
         }
     }
 }

@@ -13,7 +13,10 @@
 //! the state machines below take them as inputs.
 
 mod commits;
+mod deletes;
 pub mod records;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +33,7 @@ use crate::group::{
     OffsetTable, RequestToken, SyncRequest, SyncResult,
 };
 pub use commits::PendingCommit;
+pub use deletes::Appended;
 use records::{OffsetValue, RecordKey};
 
 pub use strom_meta::topic::OFFSETS_TOPIC;
@@ -66,9 +70,10 @@ pub struct GroupCoordinator {
     state: Mutex<State>,
     /// Wakes the timer task when a deadline earlier than the one it sleeps until appears.
     timers: tokio::sync::Notify,
-    /// Wakes OffsetFetches waiting for commits received before them (after every commit
-    /// completes).
-    commits_done: tokio::sync::Notify,
+    /// Per group, wakes the OffsetFetches waiting for its commits received before them; a
+    /// commit's completion wakes only its own group's waiters. An entry exists while the
+    /// group has a waiter and commits in flight.
+    fetch_waiters: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 /// A parked SyncGroup's answer, with the group record (if any) that must be durable first;
@@ -113,7 +118,7 @@ impl GroupCoordinator {
                 timer_wake_ms: i64::MAX,
             }),
             timers: tokio::sync::Notify::new(),
-            commits_done: tokio::sync::Notify::new(),
+            fetch_waiters: Mutex::new(HashMap::new()),
         }
     }
 
@@ -230,7 +235,10 @@ impl GroupCoordinator {
                     broker.groups.expire_offsets(&broker, now);
                 }
                 let wake_ms = next_deadline.min(last_expiry.saturating_add(expiry_every));
-                let sleep_ms = wake_ms.saturating_sub(now).clamp(0, 3_600_000);
+                // The clock is read again after the work: tick and expiry can take a while
+                // under load (or wait for the lock), and a sleep measured from `now` would
+                // wake that much after the deadline.
+                let sleep_ms = wake_ms.saturating_sub(crate::now_ms()).clamp(0, 3_600_000);
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = broker.groups.timers.notified() => {}
@@ -308,8 +316,13 @@ impl GroupCoordinator {
         let expired = state
             .offsets
             .expire(now_ms, self.offsets_retention_ms, &is_empty_since);
-        drop(state);
-        // One batch of tombstones per group, not one write per offset.
+        for (group, _, _) in &expired {
+            Self::forget_if_gone(&mut state, group);
+        }
+        // One batch of tombstones per group, not one write per offset, appended under the
+        // lock (as commits are) so that no commit received after the expiry can be appended
+        // before its tombstone. Nobody waits for them to be durable: a crash before the next
+        // sync only brings back offsets that expire again.
         let mut by_group: HashMap<&str, Vec<(Bytes, Option<Bytes>)>> = HashMap::new();
         for (group, topic, partition) in &expired {
             by_group.entry(group).or_default().push(offset_tombstone(
@@ -326,6 +339,15 @@ impl GroupCoordinator {
                 offsets = expired.len(),
                 "expired committed offsets of empty groups"
             );
+        }
+    }
+
+    /// Forgets when `group_id` became empty once nothing is left of it: no group object, no
+    /// offsets, no commit in flight. A group known only by its offsets (simple commits)
+    /// would otherwise keep its entry after its last offset expired or was deleted.
+    fn forget_if_gone(state: &mut State, group_id: &str) {
+        if !state.groups.contains_key(group_id) && !state.offsets.has_group(group_id) {
+            state.empty_since.remove(group_id);
         }
     }
 
@@ -555,47 +577,6 @@ impl GroupCoordinator {
         }
     }
 
-    /// Writes records to the group's partition and waits until they are on disk. A write that
-    /// cannot be made or synced is `COORDINATOR_NOT_AVAILABLE`, so the client retries.
-    async fn write_durable(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        records: &[(Bytes, Option<Bytes>)],
-        now_ms: i64,
-    ) -> Result<(), ErrorCode> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let unavailable = kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code();
-        let (partition, end) = self
-            .write(broker, group_id, records, now_ms)
-            .ok_or(unavailable)?;
-        partition.wait_durable(end).await.map_err(|e| {
-            tracing::error!(group = group_id, error = %e, "fdatasync of __consumer_offsets failed");
-            unavailable
-        })
-    }
-
-    /// Checks that a commit by (member, generation) is allowed now.
-    pub fn validate_commit(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        member_id: &str,
-        instance: Option<&str>,
-        generation: i32,
-        now_ms: i64,
-    ) -> Result<(), ErrorCode> {
-        let mut state = self.state.lock().unwrap();
-        self.catch_up(broker, &mut state, group_id, now_ms);
-        match state.groups.get(group_id) {
-            Some(group) => group.validate_commit(member_id, instance, generation),
-            None if generation < 0 => Ok(()),
-            None => Err(kafka_protocol::error::ResponseError::IllegalGeneration.code()),
-        }
-    }
-
     /// The committed offset of one partition: the last acknowledged commit.
     pub fn committed(
         &self,
@@ -627,16 +608,40 @@ impl GroupCoordinator {
     }
 
     /// Waits until every commit of `group_id` staged up to `barrier` has completed (each one
-    /// does: its [`PendingCommit`] finishes or is dropped).
+    /// does: its [`PendingCommit`] finishes or is dropped). Only completions of this group's
+    /// commits wake it ([`GroupCoordinator::commit_completed`]).
     pub async fn wait_commits(&self, group_id: &str, barrier: CommitId) {
         loop {
-            let notified = self.commits_done.notified();
+            let notify = self
+                .fetch_waiters
+                .lock()
+                .unwrap()
+                .entry(group_id.to_string())
+                .or_default()
+                .clone();
+            let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // Checked after registering: a completion in between has either notified us
+            // or is visible here.
             if self.commits_settled(group_id, barrier) {
                 return;
             }
             notified.await;
+        }
+    }
+
+    /// Called after a commit of `group_id` completed: wakes that group's waiting fetches, and
+    /// forgets the group's entry once it has no commit in flight (a fetch that registers
+    /// later checks the table after registering, so it misses nothing).
+    fn commit_completed(&self, group_id: &str) {
+        let mut waiters = self.fetch_waiters.lock().unwrap();
+        if let Some(notify) = waiters.get(group_id) {
+            notify.notify_waiters();
+            let settled = self.commits_settled(group_id, CommitId::MAX);
+            if settled {
+                waiters.remove(group_id);
+            }
         }
     }
 
@@ -675,97 +680,10 @@ impl GroupCoordinator {
         let has_offsets = !state.offsets.group_offsets(group_id).is_empty();
         f(state.groups.get(group_id), has_offsets)
     }
-
-    /// DeleteGroups for one group: only an empty group (or one with only offsets) can go.
-    pub async fn delete_group(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        now_ms: i64,
-    ) -> Result<(), ErrorCode> {
-        use kafka_protocol::error::ResponseError as E;
-        let offsets = {
-            let mut state = self.state.lock().unwrap();
-            self.catch_up(broker, &mut state, group_id, now_ms);
-            let known = state.groups.contains_key(group_id)
-                || !state.offsets.group_offsets(group_id).is_empty();
-            if !known {
-                return Err(E::GroupIdNotFound.code());
-            }
-            if let Some(group) = state.groups.get(group_id) {
-                if group.state() != GroupState::Empty && group.state() != GroupState::Dead {
-                    return Err(E::NonEmptyGroup.code());
-                }
-            }
-            let offsets = state.offsets.group_offsets(group_id);
-            if let Some(mut group) = state.groups.remove(group_id) {
-                let effects = group.mark_dead();
-                state.groups.insert(group_id.to_string(), group);
-                self.apply(broker, &mut state, group_id, effects, now_ms);
-                state.groups.remove(group_id);
-            }
-            state.offsets.delete_group(group_id);
-            state.empty_since.remove(group_id);
-            offsets
-        };
-        // The group record's tombstone was written by `mark_dead`'s Persist effect above.
-        let records: Vec<_> = offsets
-            .into_iter()
-            .map(|((topic, partition), _)| offset_tombstone(group_id, topic, partition))
-            .collect();
-        self.write_durable(broker, group_id, &records, now_ms).await
-    }
-
-    /// OffsetDelete: removes the given partitions' offsets unless the group is active and
-    /// subscribed to the topic. Returns per-partition error codes.
-    pub async fn delete_offsets(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        wanted: Vec<(String, i32)>,
-        now_ms: i64,
-    ) -> Result<Vec<ErrorCode>, ErrorCode> {
-        use kafka_protocol::error::ResponseError as E;
-        let (codes, removed) = {
-            let mut state = self.state.lock().unwrap();
-            self.catch_up(broker, &mut state, group_id, now_ms);
-            let known = state.groups.contains_key(group_id)
-                || !state.offsets.group_offsets(group_id).is_empty();
-            if !known {
-                return Err(E::GroupIdNotFound.code());
-            }
-            let subscribed: Vec<String> = state
-                .groups
-                .get(group_id)
-                .filter(|g| g.state() != GroupState::Empty && g.state() != GroupState::Dead)
-                .map(subscribed_topics)
-                .unwrap_or_default();
-            let mut codes = Vec::new();
-            let mut removed = Vec::new();
-            for (topic, partition) in wanted {
-                if subscribed.contains(&topic) {
-                    codes.push(E::GroupSubscribedToTopic.code());
-                } else {
-                    if state.offsets.delete(group_id, &topic, partition) {
-                        removed.push((topic, partition));
-                    }
-                    codes.push(0);
-                }
-            }
-            (codes, removed)
-        };
-        let records: Vec<_> = removed
-            .into_iter()
-            .map(|(topic, partition)| offset_tombstone(group_id, topic, partition))
-            .collect();
-        self.write_durable(broker, group_id, &records, now_ms)
-            .await?;
-        Ok(codes)
-    }
 }
 
 /// The topics the members of a "consumer" group subscribe to (from their join metadata).
-fn subscribed_topics(group: &Group) -> Vec<String> {
+pub(super) fn subscribed_topics(group: &Group) -> Vec<String> {
     use kafka_protocol::messages::ConsumerProtocolSubscription;
     use kafka_protocol::protocol::Decodable;
     if group.protocol_type() != Some("consumer") {
@@ -856,7 +774,11 @@ fn for_each_record(
 }
 
 /// The record that deletes a committed offset.
-fn offset_tombstone(group: &str, topic: String, partition: i32) -> (Bytes, Option<Bytes>) {
+pub(super) fn offset_tombstone(
+    group: &str,
+    topic: String,
+    partition: i32,
+) -> (Bytes, Option<Bytes>) {
     let key = RecordKey::Offset {
         group: group.to_string(),
         topic,

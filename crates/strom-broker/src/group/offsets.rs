@@ -40,6 +40,11 @@ pub struct CommittedOffset {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CommitId(u64);
 
+impl CommitId {
+    /// After every commit: a barrier that covers all commits in flight.
+    pub const MAX: CommitId = CommitId(u64::MAX);
+}
+
 /// An offset in the table with the commit that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Applied {
@@ -62,6 +67,10 @@ pub struct OffsetTable {
     groups: BTreeMap<String, BTreeMap<(String, i32), Applied>>,
     /// Every staged commit not yet completed.
     staged: BTreeMap<CommitId, Staged>,
+    /// group → the ids of its staged commits, so that an OffsetFetch's check of its group
+    /// costs O(log n), not a scan of every group's commits in flight.
+    /// Invariant: exactly the ids in `staged`, each under its group; no set is empty.
+    staged_by_group: BTreeMap<String, BTreeSet<CommitId>>,
     /// (group, topic, partition) → the staged commits that may still apply to it.
     /// Invariant: every id here is in `staged` and names that partition; no set is empty.
     pending: BTreeMap<(String, String, i32), BTreeSet<CommitId>>,
@@ -77,9 +86,17 @@ impl OffsetTable {
 
     /// Records `offset` for the partition at once, as the newest commit (replaying the log at
     /// startup, in log order). Commits staged earlier no longer apply to this partition.
+    ///
+    /// No staging: this is one id and one insertion, so replaying millions of records at
+    /// startup costs O(records · log(offsets)). A commit staged earlier stays pending, but
+    /// this newer id wins over it when it completes, as if it had been received first.
     pub fn commit(&mut self, group: &str, topic: &str, partition: i32, offset: CommittedOffset) {
-        let id = self.stage(group, vec![(topic.to_string(), partition, offset)]);
-        self.complete(id, true);
+        self.last_id += 1;
+        let id = CommitId(self.last_id);
+        self.groups
+            .entry(group.to_string())
+            .or_default()
+            .insert((topic.to_string(), partition), Applied { offset, id });
     }
 
     /// Stages a commit received now; it takes effect when [`OffsetTable::complete`] reports
@@ -101,6 +118,10 @@ impl OffsetTable {
                 .or_default()
                 .insert(id);
         }
+        self.staged_by_group
+            .entry(group.to_string())
+            .or_default()
+            .insert(id);
         self.staged.insert(
             id,
             Staged {
@@ -120,6 +141,15 @@ impl OffsetTable {
             .staged
             .remove(&id)
             .expect("each staged commit is completed once");
+        if cfg!(debug_assertions) {
+            self.check_partitions(id, &staged);
+        }
+        if let Some(ids) = self.staged_by_group.get_mut(&staged.group) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.staged_by_group.remove(&staged.group);
+            }
+        }
         for (topic, partition, offset) in staged.offsets {
             let key = (staged.group.clone(), topic, partition);
             let Some(ids) = self.pending.get_mut(&key) else {
@@ -143,7 +173,6 @@ impl OffsetTable {
                 offsets.insert((topic, partition), Applied { offset, id });
             }
         }
-        self.check_invariants();
     }
 
     /// The id of the last commit staged so far: an OffsetFetch received now must reflect every
@@ -157,9 +186,10 @@ impl OffsetTable {
     /// commit received before it (Kafka gets the same from reading one request of a
     /// connection at a time).
     pub fn has_staged(&self, group: &str, up_to: CommitId) -> bool {
-        self.staged
-            .range(..=up_to)
-            .any(|(_, staged)| staged.group == group)
+        self.staged_by_group
+            .get(group)
+            .and_then(|ids| ids.first())
+            .is_some_and(|first| *first <= up_to)
     }
 
     /// True while a commit staged for the partition has not completed and may still apply
@@ -191,25 +221,59 @@ impl OffsetTable {
     }
 
     /// Removes one partition's offset (OffsetDelete, deleted topics) and cancels the commits
-    /// staged for it so far; true if an offset existed.
+    /// staged for it so far. True if the partition needs a tombstone: it had an offset, or a
+    /// commit in flight, whose record is already in the log (staging appends it) and would
+    /// otherwise come back when the log is replayed.
     pub fn delete(&mut self, group: &str, topic: &str, partition: i32) -> bool {
-        self.pending
-            .remove(&(group.to_string(), topic.to_string(), partition));
+        let cancelled = self
+            .pending
+            .remove(&(group.to_string(), topic.to_string(), partition))
+            .is_some();
         let Some(offsets) = self.groups.get_mut(group) else {
-            return false;
+            return cancelled;
         };
         let removed = offsets.remove(&(topic.to_string(), partition)).is_some();
         if offsets.is_empty() {
             self.groups.remove(group);
         }
-        removed
+        removed || cancelled
     }
 
-    /// Removes every offset of `group` (DeleteGroups) and cancels its staged commits;
-    /// returns how many offsets there were.
-    pub fn delete_group(&mut self, group: &str) -> usize {
-        self.pending.retain(|(g, _, _), _| g != group);
-        self.groups.remove(group).map_or(0, |offsets| offsets.len())
+    /// Removes every offset of `group` (DeleteGroups) and cancels its staged commits. Returns
+    /// the partitions that need a tombstone, sorted: those with an offset and those with a
+    /// commit in flight (see [`OffsetTable::delete`]).
+    pub fn delete_group(&mut self, group: &str) -> Vec<(String, i32)> {
+        let mut partitions: BTreeSet<(String, i32)> = self
+            .groups
+            .remove(group)
+            .map(|offsets| offsets.into_keys().collect())
+            .unwrap_or_default();
+        let pending: Vec<(String, String, i32)> = self
+            .pending_range(group)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in pending {
+            self.pending.remove(&key);
+            let (_, topic, partition) = key;
+            partitions.insert((topic, partition));
+        }
+        partitions.into_iter().collect()
+    }
+
+    /// True if `group` has an offset or a commit in flight (a group known to the offsets,
+    /// whether or not it has members).
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups.contains_key(group) || self.pending_range(group).next().is_some()
+    }
+
+    /// The pending entries of one group.
+    fn pending_range<'a>(
+        &'a self,
+        group: &'a str,
+    ) -> impl Iterator<Item = (&'a (String, String, i32), &'a BTreeSet<CommitId>)> + 'a {
+        self.pending
+            .range((group.to_string(), String::new(), i32::MIN)..)
+            .take_while(move |((g, _, _), _)| g == group)
     }
 
     /// Groups with at least one committed offset, sorted.
@@ -217,9 +281,44 @@ impl OffsetTable {
         self.groups.keys().cloned().collect()
     }
 
-    /// Panics if a documented invariant does not hold.
-    fn check_invariants(&self) {
+    /// Panics if a documented invariant of the partitions a completing commit names does
+    /// not hold: no pending set of them is empty, and every id in one is staged (or is the
+    /// completing commit's `id`, just taken out of `staged`). This is
+    /// O(k log n) for a commit of k partitions, so `complete` can afford it on every call;
+    /// it runs in debug builds only (tests and the simulations), as the full check does.
+    fn check_partitions(&self, id: CommitId, completing: &Staged) {
+        for (topic, partition, _) in &completing.offsets {
+            let key = (completing.group.clone(), topic.clone(), *partition);
+            if let Some(ids) = self.pending.get(&key) {
+                assert!(!ids.is_empty(), "a pending set is never empty");
+                assert!(
+                    ids.iter().all(|i| *i == id || self.staged.contains_key(i)),
+                    "pending ids of {key:?} are staged"
+                );
+            }
+        }
+    }
+
+    /// Panics if a documented invariant does not hold. This walks the whole table
+    /// (O(groups + staged partitions)), so nothing calls it on the request path: the seeded
+    /// simulation calls it after every event, and the rare whole-table operations (expiry)
+    /// call it in debug builds only.
+    pub(crate) fn check_invariants(&self) {
         assert!(self.groups.values().all(|offsets| !offsets.is_empty()));
+        let by_group: usize = self.staged_by_group.values().map(BTreeSet::len).sum();
+        assert_eq!(
+            by_group,
+            self.staged.len(),
+            "staged_by_group holds every staged id"
+        );
+        for (group, ids) in &self.staged_by_group {
+            assert!(!ids.is_empty(), "a staged_by_group set is never empty");
+            assert!(
+                ids.iter()
+                    .all(|id| self.staged.get(id).is_some_and(|s| s.group == *group)),
+                "staged_by_group files each id under its group"
+            );
+        }
         for ((group, topic, partition), ids) in &self.pending {
             assert!(!ids.is_empty(), "a pending set is never empty");
             for id in ids {
@@ -277,7 +376,9 @@ impl OffsetTable {
             });
         }
         self.groups.retain(|_, offsets| !offsets.is_empty());
-        self.check_invariants();
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
         expired
     }
 }

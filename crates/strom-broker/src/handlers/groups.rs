@@ -364,25 +364,36 @@ pub fn describe_groups(
     response
 }
 
-/// Handles `DeleteGroups`.
+/// Handles `DeleteGroups`. Each group is deleted (its offsets removed, its commits in
+/// flight cancelled, its tombstones appended) here, on the connection's reader, in the order
+/// of the connection's requests, as OffsetDelete is; the reply's task waits until the
+/// tombstones are durable.
 pub fn delete_groups(
     broker: &Arc<Broker>,
     ctx: RequestContext,
     request: DeleteGroupsRequest,
 ) -> Reply {
-    let broker = broker.clone();
+    let now = crate::now_ms();
+    let deleted: Vec<_> = request
+        .groups_names
+        .into_iter()
+        .map(|id| {
+            let deleted = broker.groups.delete_group(broker, &id.0, now);
+            (id, deleted)
+        })
+        .collect();
     Reply::Later(tokio::spawn(async move {
         let mut response = DeleteGroupsResponse::default();
-        for id in request.groups_names {
+        for (id, deleted) in deleted {
             let mut result = DeletableGroupResult::default();
-            result.group_id = id.clone();
-            if let Err(code) = broker
-                .groups
-                .delete_group(&broker, &id.0, crate::now_ms())
-                .await
-            {
+            let deleted = match deleted {
+                Ok(appended) => appended.durable(&id.0).await,
+                Err(code) => Err(code),
+            };
+            if let Err(code) = deleted {
                 result.error_code = code;
             }
+            result.group_id = id;
             response.results.push(result);
         }
         ctx.respond(&response)

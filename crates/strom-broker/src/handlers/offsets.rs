@@ -29,7 +29,7 @@ use crate::server::Reply;
 const METADATA_MAX_BYTES: usize = 4096;
 
 /// Handles `OffsetCommit`: validated against the group's generation, staged and written to
-/// `__consumer_offsets` here, on the connection's reader (so commits apply in the order they
+/// `__consumer_offsets` in one critical section here, on the connection's reader (so commits apply in the order they
 /// were received, see [`crate::coordinator::PendingCommit`]), and acknowledged once durable.
 pub fn offset_commit(
     broker: &Arc<Broker>,
@@ -53,18 +53,6 @@ pub fn offset_commit_with_timestamps(
     let group_id = request.group_id.0.to_string();
     let now = crate::now_ms();
     let mut response = OffsetCommitResponse::default();
-    let validation = if group_id.is_empty() {
-        Err(E::InvalidGroupId.code())
-    } else {
-        broker.groups.validate_commit(
-            broker,
-            &group_id,
-            &request.member_id,
-            request.group_instance_id.as_deref(),
-            request.generation_id_or_member_epoch,
-            now,
-        )
-    };
     let mut to_write = Vec::new();
     // (topic index, partition index) of each accepted partition, in to_write order.
     let mut slots = Vec::new();
@@ -80,9 +68,7 @@ pub fn offset_commit_with_timestamps(
             let mut out = OffsetCommitResponsePartition::default();
             out.partition_index = p.partition_index;
             let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
-            out.error_code = if let Err(code) = validation {
-                code
-            } else if broker.partition(&name, p.partition_index).is_none() {
+            out.error_code = if broker.partition(&name, p.partition_index).is_none() {
                 E::UnknownTopicOrPartition.code()
             } else if metadata_len > METADATA_MAX_BYTES {
                 E::OffsetMetadataTooLarge.code()
@@ -109,12 +95,32 @@ pub fn offset_commit_with_timestamps(
         }
         response.topics.push(t);
     }
-    if let Err(code) = validation {
-        tracing::debug!(client = %ctx.client_id, group = %group_id, code, "offset commit refused");
-    }
-    let pending = broker
-        .groups
-        .begin_commit(broker, &group_id, &request.member_id, to_write, now);
+    let pending = if group_id.is_empty() {
+        Err(E::InvalidGroupId.code())
+    } else {
+        // Validated against the group's generation and staged in one critical section.
+        let member = (
+            request.member_id.as_str(),
+            request.group_instance_id.as_deref(),
+            request.generation_id_or_member_epoch,
+        );
+        broker
+            .groups
+            .begin_commit(broker, &group_id, member, to_write, now)
+    };
+    let pending = match pending {
+        Ok(pending) => pending,
+        Err(code) => {
+            // A refused commit is the group's error for every partition, as in Kafka.
+            tracing::debug!(client = %ctx.client_id, group = %group_id, code, "offset commit refused");
+            for t in &mut response.topics {
+                for p in &mut t.partitions {
+                    p.error_code = code;
+                }
+            }
+            return Reply::Ready(ctx.respond(&response));
+        }
+    };
     Reply::Later(tokio::spawn(async move {
         if let Err(code) = pending.finish().await {
             for (t, p) in slots {
@@ -268,29 +274,36 @@ fn fetch_response(
     response
 }
 
-/// Handles `OffsetDelete`.
+/// Handles `OffsetDelete`. The offsets are removed, the commits received before it
+/// cancelled and the tombstones appended here, on the connection's reader, so the delete
+/// takes its place among the connection's commits in the order they were sent (a commit
+/// sent after it applies); only the wait until the tombstones are durable is in the reply's
+/// task.
 pub fn offset_delete(
     broker: &Arc<Broker>,
     ctx: RequestContext,
     request: OffsetDeleteRequest,
 ) -> Reply {
-    let broker = broker.clone();
+    let group_id = request.group_id.0.to_string();
+    let wanted: Vec<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.0.to_string(), p.partition_index))
+        })
+        .collect();
+    let deleted = broker
+        .groups
+        .delete_offsets(broker, &group_id, wanted, crate::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = OffsetDeleteResponse::default();
-        let wanted: Vec<(String, i32)> = request
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(move |p| (t.name.0.to_string(), p.partition_index))
-            })
-            .collect();
-        match broker
-            .groups
-            .delete_offsets(&broker, &request.group_id.0, wanted, crate::now_ms())
-            .await
-        {
+        let deleted = match deleted {
+            Ok((codes, appended)) => appended.durable(&group_id).await.map(|()| codes),
+            Err(code) => Err(code),
+        };
+        match deleted {
             Err(code) => response.error_code = code,
             Ok(codes) => {
                 let mut codes = codes.into_iter();

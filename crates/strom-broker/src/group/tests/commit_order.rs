@@ -108,13 +108,41 @@ impl Sim {
             } else {
                 None
             };
-            match partition {
+            // Every partition with an offset or a commit in flight (whose record is
+            // already in the log) needs a tombstone, or a restart brings the offset back.
+            let needs_tombstone: Vec<(String, i32)> = self
+                .expected()
+                .into_iter()
+                .filter(|((g, t, p), (offset, pending))| {
+                    *g == group
+                        && partition.is_none_or(|(dt, dp)| dt == *t && dp == *p)
+                        && (offset.is_some() || *pending)
+                })
+                .map(|((_, t, p), _)| (t.to_string(), p))
+                .collect();
+            let tombstones = match partition {
                 Some((topic, p)) => {
-                    self.table.delete(group, topic, p);
+                    if self.table.delete(group, topic, p) {
+                        vec![(topic.to_string(), p)]
+                    } else {
+                        vec![]
+                    }
                 }
-                None => {
-                    self.table.delete_group(group);
-                }
+                None => self.table.delete_group(group),
+            };
+            assert_eq!(
+                tombstones, needs_tombstone,
+                "{group} {partition:?}: tombstones for every offset and commit in flight"
+            );
+            if self
+                .expected()
+                .iter()
+                .any(|((g, _, _), (offset, pending))| *g == group && *pending && offset.is_none())
+            {
+                *self
+                    .coverage
+                    .entry("delete of an in-flight commit only")
+                    .or_default() += 1;
             }
             self.trace.push(format!("delete {group} {partition:?}"));
             *self.coverage.entry("delete").or_default() += 1;
@@ -203,6 +231,7 @@ impl Sim {
     }
 
     fn check(&self) {
+        self.table.check_invariants();
         // An OffsetFetch received now waits exactly while a commit of its group is in flight.
         for group in GROUPS {
             let in_flight = self.received.iter().any(|r| {
@@ -277,7 +306,12 @@ fn commits_apply_in_receive_order_whatever_order_writes_complete() {
         run(seed, &mut coverage);
     }
     eprintln!("commit-order coverage: {coverage:#?}");
-    for what in ["completed out of order", "failed write", "delete"] {
+    for what in [
+        "completed out of order",
+        "failed write",
+        "delete",
+        "delete of an in-flight commit only",
+    ] {
         assert!(
             coverage.get(what).copied().unwrap_or(0) > 100,
             "the simulation rarely saw {what}"

@@ -1,0 +1,81 @@
+//! The coordinator's shell against a real broker (a temporary data directory, no listener).
+
+use std::sync::Arc;
+
+use crate::broker::Broker;
+use crate::group::CommittedOffset;
+
+fn open_broker(dir: &std::path::Path) -> Arc<Broker> {
+    let sets = [
+        format!("log.dirs={}", dir.display()),
+        "offsets.retention.minutes=1".to_string(),
+    ];
+    let config = crate::BrokerConfig::load(None, &sets).expect("test config is valid");
+    Arc::new(Broker::open(config, Vec::new()).expect("broker opens"))
+}
+
+fn simple_commit(broker: &Arc<Broker>, group: &str, partition: i32, now_ms: i64) {
+    let offsets = vec![(
+        "t".to_string(),
+        partition,
+        CommittedOffset {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: None,
+            commit_timestamp_ms: now_ms,
+            expire_timestamp_ms: None,
+        },
+    )];
+    let pending = broker
+        .groups
+        .begin_commit(broker, group, ("", None, -1), offsets, now_ms)
+        .expect("a simple commit of a group without members is allowed");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(pending.finish()).expect("commit durable");
+}
+
+/// A group known only by its simple commits has an `empty_since` entry (its offsets expire
+/// by it). Once its last offset expires, or is deleted, nothing is left of the group and the
+/// entry goes too; before, such entries stayed forever, one per group ever committed to.
+#[test]
+fn a_group_known_only_by_its_offsets_is_forgotten_when_they_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_broker(dir.path());
+    let coordinator = &broker.groups;
+    let now = crate::now_ms();
+    simple_commit(&broker, "expires", 0, now);
+    // Committed later: still within retention at the expiry check below.
+    simple_commit(&broker, "deleted", 0, now + 30_000);
+    simple_commit(&broker, "deleted", 1, now + 30_000);
+    let has_entry = |group: &str| {
+        coordinator
+            .state
+            .lock()
+            .unwrap()
+            .empty_since
+            .contains_key(group)
+    };
+    assert!(has_entry("expires") && has_entry("deleted"));
+
+    coordinator.expire_offsets(&broker, now + 60_000);
+    assert_eq!(coordinator.group_offsets("expires"), []);
+    assert!(!has_entry("expires"), "forgotten once its offsets expired");
+    assert_eq!(coordinator.group_offsets("deleted").len(), 2);
+
+    let (codes, appended) = coordinator
+        .delete_offsets(&broker, "deleted", vec![("t".into(), 0)], now)
+        .expect("known group");
+    assert_eq!(codes, [0]);
+    drop(appended);
+    assert!(has_entry("deleted"), "partition 1 still has an offset");
+    let (_, appended) = coordinator
+        .delete_offsets(&broker, "deleted", vec![("t".into(), 1)], now)
+        .expect("known group");
+    drop(appended);
+    assert!(
+        !has_entry("deleted"),
+        "forgotten once its last offset was deleted"
+    );
+}
