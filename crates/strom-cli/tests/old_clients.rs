@@ -3,7 +3,8 @@
 //! LinkedIn's Burrow 1.2 and kafka-python 2.0.2 (Debian's python3-kafka, on Debian's
 //! /usr/bin/python3). `./scripts/test` installs the Debian packages; the Go programs in
 //! `tests/go/<name>/` are built here in GOPATH mode from Debian's Go sources, offline, and
-//! cached under the target directory. Without the packages these tests fail and say so.
+//! cached under the target directory; Burrow's ZooKeeper is Debian's `zookeeper` package.
+//! Without the packages these tests fail and say so.
 //!
 //! Each client produces records, consumes them back in a consumer group and commits; the
 //! client checks every payload, the order within each partition and that nothing is lost or
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::zookeeper::ZooKeeper;
 use common::*;
 use kafka_protocol::messages as km;
 
@@ -345,93 +347,6 @@ fn kafka_python_2_0_2_debian() {
 
 // --- Burrow ---------------------------------------------------------------------------------
 
-/// A stand-in for the ZooKeeper ensemble Burrow 1.2 insists on connecting to at start (it keeps
-/// its own coordination data there, nothing about Kafka): it answers the session handshake,
-/// pings, `exists` (a node exists once created) and `create`, and `NONODE` to anything else.
-/// The Kafka side, which this test is about, is the real broker.
-struct FakeZookeeper {
-    port: u16,
-}
-
-impl FakeZookeeper {
-    fn start() -> FakeZookeeper {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                std::thread::spawn(move || {
-                    let _ = FakeZookeeper::serve(stream);
-                });
-            }
-        });
-        FakeZookeeper { port }
-    }
-
-    fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len)?;
-        let len = i32::from_be_bytes(len);
-        if !(0..=1 << 20).contains(&len) {
-            return Err(std::io::Error::other("bad frame length"));
-        }
-        let mut frame = vec![0u8; len as usize];
-        stream.read_exact(&mut frame)?;
-        Ok(frame)
-    }
-
-    fn serve(mut stream: TcpStream) -> std::io::Result<()> {
-        // ConnectRequest: protocol version, last zxid, timeout, session id, password.
-        let connect = FakeZookeeper::read_frame(&mut stream)?;
-        let timeout = connect.get(12..16).unwrap_or(&[0, 0, 23, 112]);
-        let mut reply = Vec::new();
-        reply.extend_from_slice(&0i32.to_be_bytes());
-        reply.extend_from_slice(timeout);
-        reply.extend_from_slice(&0x5752_4f4di64.to_be_bytes());
-        reply.extend_from_slice(&16i32.to_be_bytes());
-        reply.extend_from_slice(&[0u8; 16]);
-        stream.write_all(&(reply.len() as i32).to_be_bytes())?;
-        stream.write_all(&reply)?;
-        let mut nodes = std::collections::HashSet::from(["/".to_string()]);
-        loop {
-            let frame = FakeZookeeper::read_frame(&mut stream)?;
-            if frame.len() < 8 {
-                return Ok(());
-            }
-            let xid = i32::from_be_bytes(frame[0..4].try_into().unwrap());
-            let opcode = i32::from_be_bytes(frame[4..8].try_into().unwrap());
-            let path = || -> String {
-                let len = frame.get(8..12).map_or(0, |b| {
-                    i32::from_be_bytes(b.try_into().unwrap()).max(0) as usize
-                });
-                String::from_utf8_lossy(frame.get(12..12 + len).unwrap_or(&[])).into_owned()
-            };
-            const NO_NODE: i32 = -101;
-            let (error, body): (i32, Vec<u8>) = match opcode {
-                -11 => return Ok(()),  // close
-                11 => (0, Vec::new()), // ping
-                1 => {
-                    // create: answers the created path
-                    let path = path();
-                    let mut body = (path.len() as i32).to_be_bytes().to_vec();
-                    body.extend_from_slice(path.as_bytes());
-                    nodes.insert(path);
-                    (0, body)
-                }
-                3 if nodes.contains(&path()) => (0, vec![0u8; 68]), // exists: a zeroed Stat
-                _ => (NO_NODE, Vec::new()),
-            };
-            let mut reply = Vec::new();
-            reply.extend_from_slice(&xid.to_be_bytes());
-            reply.extend_from_slice(&1i64.to_be_bytes());
-            reply.extend_from_slice(&error.to_be_bytes());
-            reply.extend_from_slice(&body);
-            stream.write_all(&(reply.len() as i32).to_be_bytes())?;
-            stream.write_all(&reply)?;
-        }
-    }
-}
-
 /// A child process killed when dropped.
 struct Killed(std::process::Child);
 
@@ -479,7 +394,9 @@ fn commit(raw: &mut RawClient, group: &str, topic: &str, offsets: &[(i32, i64)])
 
 /// LinkedIn's Burrow 1.2 (Debian's `burrow`) with its default client profile (Kafka 0.8:
 /// ListOffsets v0 for the log end offsets, Fetch v0 to read `__consumer_offsets`) reports the
-/// topic's log end offsets and a lagging group's per-partition lag over its HTTP API.
+/// topic's log end offsets and a lagging group's per-partition lag over its HTTP API. Burrow
+/// will not start without a ZooKeeper, where it keeps its own coordination data (nothing about
+/// Kafka): it gets a real one, Debian's `zookeeper` 3.8 (`common::zookeeper`).
 #[test]
 fn burrow_1_2_reports_end_offsets_and_lag() {
     let burrow = Path::new("/usr/bin/Burrow");
@@ -516,7 +433,7 @@ fn burrow_1_2_reports_end_offsets_and_lag() {
     // __consumer_offsets (with its configured partitions) before Burrow looks for it.
     commit(&mut raw, "lagger", "lagging", &[(0, 5), (1, 10)]);
 
-    let zookeeper = FakeZookeeper::start();
+    let zookeeper = ZooKeeper::start();
     let http_port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -531,7 +448,7 @@ pidfile="{dir}/burrow.pid"
 level="info"
 
 [zookeeper]
-servers=["127.0.0.1:{zk}"]
+servers=["{zk}"]
 timeout=6
 root-path="/burrow"
 
@@ -563,7 +480,7 @@ expire-group=604800
 min-distance=1
 "#,
         dir = dir.path().display(),
-        zk = zookeeper.port,
+        zk = zookeeper.connect_string(),
     );
     std::fs::write(dir.path().join("burrow.toml"), config).unwrap();
     let log = dir.path().join("burrow.log");
