@@ -6,6 +6,7 @@ mod log_ops;
 mod manager;
 mod model;
 mod recovery;
+mod validation;
 
 use bytes::Bytes;
 
