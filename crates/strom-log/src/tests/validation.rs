@@ -320,7 +320,8 @@ fn malformed_records_and_offset_deltas_are_refused() {
     assert!(check(&raw_batch(&with_header, 2, 0), &config, 0).is_ok());
 }
 
-/// A producer may not set the LogAppendTime bit: INVALID_TIMESTAMP for every record.
+/// A producer may not set the LogAppendTime bit: INVALID_TIMESTAMP for the whole batch (no
+/// record list: a short batch can claim billions of records).
 #[test]
 fn producer_log_append_time_bit_is_refused() {
     let mut batch = TestBatch::new(1_000, vec![vec![1]; 3]);
@@ -337,7 +338,7 @@ fn producer_log_append_time_bit_is_refused() {
                 timestamp: true,
                 records,
                 ..
-            }) => assert_eq!(indexes(&records), vec![0, 1, 2]),
+            }) => assert!(records.is_empty()),
             other => panic!("{other:?}"),
         }
     }
