@@ -451,3 +451,56 @@ mod model {
         }
     }
 }
+
+/// The cost of the uncompressed walk beside the CRC-32C the broker computes anyway, over
+/// about 1 MiB batches of 1 KiB and 100 B records, each walk right after the CRC of the same
+/// batch (as on the produce path), in thread CPU time (the machine is shared, so wall time
+/// would count time spent descheduled). Run in release for figures:
+/// `cargo test --release -p strom-log validation_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn validation_cost() {
+    fn cpu_ns() -> u128 {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec to write into.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        assert_eq!(rc, 0);
+        t.tv_sec as u128 * 1_000_000_000 + t.tv_nsec as u128
+    }
+    let config = LogConfig::default();
+    for (size, count) in [(1024usize, 1000usize), (100, 9000)] {
+        let bytes = TestBatch::new(1_000, vec![vec![b'x'; size]; count]).encode();
+        let header = validate_batch(&bytes, 0).unwrap();
+        let rounds = 2000;
+        let (mut crc, mut walk) = (0u128, 0u128);
+        for _ in 0..rounds {
+            let t0 = cpu_ns();
+            std::hint::black_box(crc32c::crc32c(std::hint::black_box(&bytes[21..])));
+            let t1 = cpu_ns();
+            let checked = check_records(
+                std::hint::black_box(&bytes),
+                &header,
+                &config,
+                0,
+                std::path::Path::new("t-0"),
+            );
+            std::hint::black_box(checked.unwrap());
+            let t2 = cpu_ns();
+            crc += t1 - t0;
+            walk += t2 - t1;
+        }
+        let (crc, walk) = (crc / rounds, walk / rounds);
+        let mb = bytes.len() as f64 / 1e6;
+        println!(
+            "{count} x {size} B ({mb:.2} MB): CRC-32C {crc} ns ({:.0} MB/s), record walk {walk} ns \
+             ({:.0} MB/s, {:.1} ns/record, {:.3} CPU-s/GB)",
+            mb * 1e9 / crc as f64,
+            mb * 1e9 / walk as f64,
+            walk as f64 / count as f64,
+            walk as f64 * 1e-6 / mb
+        );
+    }
+}
