@@ -49,11 +49,15 @@ fuzz_target!(|data: &[u8]| {
     let checked = match check_records(&batch, &header, &config, now_ms, dir) {
         Ok(checked) => checked,
         Err(AppendError::InvalidRecords { records, .. }) => {
-            // Every listed record exists, in ascending order, once.
-            assert!(!records.is_empty());
-            assert!(records.windows(2).all(|w| w[0].batch_index < w[1].batch_index));
-            assert!(records.iter().all(|r| r.batch_index >= 0
-                && r.batch_index < header.records_count));
+            // Every listed record exists, in ascending order, once; only a batch carrying the
+            // LogAppendTime bit is refused without a list.
+            assert!(!records.is_empty() || header.timestamp_type_log_append());
+            assert!(records
+                .windows(2)
+                .all(|w| w[0].batch_index < w[1].batch_index));
+            assert!(records
+                .iter()
+                .all(|r| r.batch_index >= 0 && r.batch_index < header.records_count));
             return;
         }
         Err(_) => return,
@@ -69,8 +73,16 @@ fuzz_target!(|data: &[u8]| {
     let stored = validate_batch(&batch, 0).expect("an accepted batch stays a valid batch");
     assert_eq!(stored.records_count, header.records_count);
     assert_eq!(
-        (stored.base_offset, stored.last_offset_delta, stored.attributes),
-        (header.base_offset, header.last_offset_delta, header.attributes)
+        (
+            stored.base_offset,
+            stored.last_offset_delta,
+            stored.attributes
+        ),
+        (
+            header.base_offset,
+            header.last_offset_delta,
+            header.attributes
+        )
     );
     if !decoded {
         // A compressed batch kept as sent: only a plausible header gets here.
@@ -95,7 +107,10 @@ fn check_stored(
         let timestamp = stored.base_timestamp.wrapping_add(record.timestamp_delta);
         largest = largest.max(timestamp);
         if config.compact {
-            assert!(record.key.is_some(), "a compacted topic accepted a keyless record");
+            assert!(
+                record.key.is_some(),
+                "a compacted topic accepted a keyless record"
+            );
         }
         if !config.timestamp_type_log_append
             && config.timestamp_before_max_ms != i64::MAX
@@ -110,7 +125,10 @@ fn check_stored(
     assert_eq!(count, i64::from(stored.records_count));
     if !config.timestamp_type_log_append {
         assert_eq!(max_timestamp, Some(largest));
-        assert_eq!(stored.max_timestamp, largest, "stored max is the records' max");
+        assert_eq!(
+            stored.max_timestamp, largest,
+            "stored max is the records' max"
+        );
     } else {
         assert_eq!(max_timestamp, None);
     }
@@ -122,7 +140,11 @@ fn crc32c_of(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

@@ -504,3 +504,38 @@ fn validation_cost() {
         );
     }
 }
+
+/// A segment in which no batch has a timestamp (records without timestamps, or batches stored
+/// before the broker computed the max) ages by its file's modification time, as Kafka's
+/// `LogSegment.largestTimestamp`, not as the oldest possible segment.
+#[test]
+fn segments_without_timestamps_age_by_modification_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(
+        &dir,
+        LogConfig {
+            retention_ms: 10_000,
+            ..small_config()
+        },
+    );
+    let untimed = || {
+        let mut batch = TestBatch::new(-1, vec![vec![3; 400]; 2]);
+        batch.records.iter_mut().for_each(|r| r.0 = 0);
+        Bytes::from(batch.encode())
+    };
+    log.append(untimed(), 0, 0).unwrap();
+    log.append(untimed(), 0, 0).unwrap();
+    log.set_high_watermark(log.log_end_offset());
+    assert_eq!(read_all(&log)[0].0.max_timestamp, -1);
+    assert!(log.segment_count() > 1);
+    let wall_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Once read as -1 (deleted at any clock); now young by the file's age.
+    assert_eq!(log.enforce_retention(61_000).unwrap(), 0);
+    assert_eq!(log.enforce_retention(wall_ms + 5_000).unwrap(), 0);
+    // A minute later both files are older than retention.ms.
+    assert!(log.enforce_retention(wall_ms + 60_000).unwrap() > 0);
+    assert_eq!(log.log_start_offset(), 4);
+}
