@@ -481,3 +481,47 @@ fn librdkafka_fails_only_the_keyless_records() {
     let outcome = rt.block_on(delivery.map_err(|(e, _)| e).expect("queued"));
     assert!(matches!(outcome, Ok(Ok(_))), "{outcome:?}");
 }
+
+/// The deprecated `message.timestamp.difference.max.ms` bounds both sides while the new keys are
+/// at their defaults, as in Kafka 3.6–3.9; a new key that is set wins on its side.
+#[test]
+fn the_deprecated_difference_key_still_bounds_timestamps() {
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(
+        &bootstrap,
+        "diff",
+        1,
+        &[("message.timestamp.difference.max.ms", "3600000")],
+    );
+    create_topic(
+        &bootstrap,
+        "diff-after",
+        1,
+        &[
+            ("message.timestamp.difference.max.ms", "3600000"),
+            ("message.timestamp.after.max.ms", "86400000"),
+        ],
+    );
+    let mut raw = RawClient::connect(&bootstrap);
+    let now = now_ms();
+    let hour = 3_600_000;
+    let records = [rec(0), rec(-2 * hour), rec(2 * hour)];
+    let p = produce_at(&mut raw, 9, "diff", batch(&records, now, now + 2 * hour, 0));
+    assert_eq!(p.error_code, 32);
+    let indexes: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(indexes, vec![1, 2]);
+    let p = produce_at(
+        &mut raw,
+        9,
+        "diff-after",
+        batch(&records, now, now + 2 * hour, 0),
+    );
+    assert_eq!(p.error_code, 32);
+    let indexes: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(
+        indexes,
+        vec![1],
+        "after.max.ms=1 day admits the record 2 h ahead"
+    );
+}
