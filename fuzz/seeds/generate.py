@@ -146,6 +146,15 @@ def main():
     topic_data = struct.pack(">h", 6) + b"events" + struct.pack(">i", 1) + partition
     write("request_frame", "produce_v2",
           header_v1(0, 2, 8, b"seed") + struct.pack(">hii", 1, 30000, 1) + topic_data)
+    # produce_validator: a configuration byte (1 compacted, 2 bounds, 4 LogAppendTime), the
+    # broker's clock (i64), then one batch; the target fixes length, magic and CRC itself.
+    now = struct.pack(">q", 1_700_000_000_000)
+    lying = bytearray(record_batch([b"a", b"bb", b"ccc"]))
+    lying[35:43] = struct.pack(">q", -1)  # maxTimestamp -1, as sarama 1.22 writes it
+    write("produce_validator", "plain", b"\0" + now + batch)
+    write("produce_validator", "max_minus_one", b"\0" + now + bytes(lying))
+    write("produce_validator", "compacted_bounded", b"\3" + now + batch)
+    write("produce_validator", "log_append_time", b"\4" + now + bytes(lying))
 
     write("broker_config", "server.properties", b"""# a small server.properties
 node.id=1

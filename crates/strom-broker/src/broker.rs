@@ -530,6 +530,8 @@ pub fn log_config(topic: &TopicConfig) -> LogConfig {
         flush_messages: topic.flush_messages,
         flush_ms: topic.flush_ms,
         timestamp_type_log_append: topic.message_timestamp_type == "LogAppendTime",
+        timestamp_before_max_ms: topic.message_timestamp_before_max_ms,
+        timestamp_after_max_ms: topic.message_timestamp_after_max_ms,
         file_delete_delay_ms: topic.file_delete_delay_ms,
         segment_index_bytes: topic.segment_index_bytes.max(8) as u32,
         compact: topic

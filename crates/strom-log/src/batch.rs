@@ -2,7 +2,7 @@
 //!
 //! This module owns the byte layout of a record batch header, the checks the broker applies to a
 //! produce request's `records` blob before storing it, and the two in-place rewrites the broker is
-//! allowed (offset/leader epoch, LogAppendTime). It deliberately does not decode records, except
+//! allowed (offset/leader epoch, LogAppendTime or the true max timestamp). It deliberately does not decode records, except
 //! for [`record_offsets_and_timestamps`], which only timestamp lookups use and which inflates a
 //! compressed batch's records through [`crate::compression`] (capped in size).
 //!
@@ -334,6 +334,19 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     seal(batch);
 }
 
+/// Sets a CreateTime batch's `maxTimestamp` to the largest record timestamp the broker found
+/// ([`crate::validate::check_records`]) and recomputes the CRC, as Kafka's `LogValidator` does
+/// (`setMaxTimestamp`). The records and every other field stay.
+pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: i64) {
+    assert!(
+        batch.len() >= BATCH_HEADER_LEN,
+        "set_max_timestamp on a short batch"
+    );
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+        .copy_from_slice(&max_timestamp.to_be_bytes());
+    seal(batch);
+}
+
 /// Makes a batch whose fields or records were changed consistent again: `batchLength` from the
 /// buffer's length (which must be exactly the batch) and the CRC-32C over the attributes on.
 pub(crate) fn seal(batch: &mut [u8]) {
@@ -489,6 +502,10 @@ pub(crate) mod test_builder {
         pub base_timestamp: i64,
         /// (timestamp delta, value) per record.
         pub records: Vec<(i64, Vec<u8>)>,
+        /// Keys by record index; records past the end of the list have a null key.
+        pub keys: Vec<Option<Vec<u8>>>,
+        /// The header's `maxTimestamp` if not the true one (a lying producer).
+        pub header_max_timestamp: Option<i64>,
     }
 
     impl TestBatch {
@@ -506,6 +523,8 @@ pub(crate) mod test_builder {
                     .enumerate()
                     .map(|(i, v)| (i as i64, v))
                     .collect(),
+                keys: Vec::new(),
+                header_max_timestamp: None,
             }
         }
 
@@ -539,7 +558,13 @@ pub(crate) mod test_builder {
                 let mut body = vec![0u8];
                 varlong(&mut body, *ts_delta);
                 varlong(&mut body, i as i64);
-                varlong(&mut body, -1); // null key
+                match self.keys.get(i) {
+                    Some(Some(key)) => {
+                        varlong(&mut body, key.len() as i64);
+                        body.extend_from_slice(key);
+                    }
+                    _ => varlong(&mut body, -1), // null key
+                }
                 varlong(&mut body, value.len() as i64);
                 body.extend_from_slice(value);
                 varlong(&mut body, 0); // no headers
@@ -554,6 +579,7 @@ pub(crate) mod test_builder {
                 .map(|(d, _)| self.base_timestamp + d)
                 .max()
                 .unwrap_or(self.base_timestamp);
+            let max_ts = self.header_max_timestamp.unwrap_or(max_ts);
             let mut out = Vec::with_capacity(BATCH_HEADER_LEN + records.len());
             out.extend_from_slice(&self.base_offset.to_be_bytes());
             let batch_length = (BATCH_HEADER_LEN - LOG_OVERHEAD + records.len()) as i32;

@@ -1,4 +1,5 @@
-//! Decompression of a v2 record batch's records section, for timestamp lookups only.
+//! Decompression of a v2 record batch's records section, for timestamp lookups, compaction and
+//! the produce checks that must see a compressed batch's records (`crate::validate`).
 //!
 //! The produce and fetch paths keep batches opaque and never come here. ListOffsets by timestamp
 //! (and `MAX_TIMESTAMP`) must name the exact record inside a compressed batch, as Kafka's

@@ -30,6 +30,14 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `message.timestamp.type=LogAppendTime`: the broker stamps each batch with its append time.
     pub timestamp_type_log_append: bool,
+    /// `message.timestamp.before.max.ms`: with CreateTime, a record whose timestamp is more than
+    /// this before the broker's clock is refused (`INVALID_TIMESTAMP`). `i64::MAX`, Kafka 3.9's
+    /// default, means no bound.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: with CreateTime, a record whose timestamp is more than
+    /// this after the broker's clock is refused (`INVALID_TIMESTAMP`). `i64::MAX`, Kafka 3.9's
+    /// default, means no bound (Kafka 4.0 lowered it to one hour, KIP-1030).
+    pub timestamp_after_max_ms: i64,
     /// `file.delete.delay.ms`: Strom deletes segment files immediately (open readers keep their
     /// file handle), so this is kept only to report the configuration.
     pub file_delete_delay_ms: i64,
@@ -58,6 +66,8 @@ impl Default for LogConfig {
             flush_messages: 1,
             flush_ms: i64::MAX,
             timestamp_type_log_append: false,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: i64::MAX,
             file_delete_delay_ms: 60_000,
             compact: false,
             min_cleanable_dirty_ratio: 0.5,

@@ -84,6 +84,19 @@ pub enum AppendError {
     /// The request is well formed but not allowed: `INVALID_RECORD` (87).
     #[error("invalid record: {0}")]
     InvalidRecord(String),
+    /// Some records of the batch break a per-record rule (a record without a key on a compacted
+    /// topic, a timestamp out of bounds): `INVALID_TIMESTAMP` (32) if any record's timestamp is
+    /// out of bounds, else `INVALID_RECORD` (87). `records` lists every offending record, in
+    /// batch order, for the Produce response's `record_errors` (KIP-467); nothing is appended.
+    #[error("{message}")]
+    InvalidRecords {
+        /// Whether any record was refused for its timestamp.
+        timestamp: bool,
+        /// The partition-level message.
+        message: String,
+        /// The offending records, by index in the batch, ascending.
+        records: Vec<RecordError>,
+    },
     /// The batch is larger than `max.message.bytes`: `MESSAGE_TOO_LARGE` (10).
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     MessageTooLarge {
@@ -117,6 +130,16 @@ pub enum AppendError {
     /// The append failed on I/O; the log is unchanged in memory.
     #[error(transparent)]
     Io(#[from] LogError),
+}
+
+/// One refused record of a batch: its index in the batch and why (KIP-467's
+/// `BatchIndexAndErrorMessage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// Index of the record within its batch (0 for the first).
+    pub batch_index: i32,
+    /// What is wrong with it.
+    pub message: String,
 }
 
 /// Why a fetch could not be served.

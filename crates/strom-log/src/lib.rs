@@ -6,7 +6,8 @@
 //! broker drives it and does the group-commit fsync outside the log's mutex
 //! ([`Log::sync_target`], [`Log::mark_flushed`]).
 //!
-//! Code map: [`batch`] (v2 batch header, validation, in-place rewrites), [`compression`]
+//! Code map: [`batch`] (v2 batch header, validation, in-place rewrites), [`validate`]
+//! (record-level checks of a produce batch and its true max timestamp), [`compression`]
 //! (inflating a compressed batch's records for timestamp lookups), [`segment`] (one
 //! `.log` file and its indexes; documents the on-disk format and the disk assumptions),
 //! `index`/`time_index` (the sparse index files), [`legacy`] (message formats v0/v1: converted
@@ -21,9 +22,11 @@
 //!
 //! **API boundary:** the broker passes whole produce `records` blobs and gets offsets or an
 //! [`AppendError`] to map to a Kafka error code; fetches get a [`FileSlice`] to `pread` (or
-//! `sendfile`) outside the lock. The crate decodes records only for timestamp lookups (and the
-//! broker's own uncompressed internal-topic batches, [`records`]), and decompresses only for
-//! timestamp lookups ([`compression`], capped in size): produce and fetch keep batches opaque.
+//! `sendfile`) outside the lock. The crate decodes records for the produce checks
+//! ([`validate`]: the record headers of every uncompressed batch; a compressed batch only where
+//! its header cannot be trusted, the topic is compacted or timestamp bounds are set), timestamp
+//! lookups, compaction and the broker's own internal-topic batches ([`records`]), and
+//! decompresses ([`compression`], capped in size) only for those: fetch keeps batches opaque.
 
 pub mod batch;
 pub mod compression;
@@ -32,7 +35,7 @@ pub mod error;
 
 pub use batch::{BatchError, BatchHeader, BATCH_HEADER_LEN};
 pub use config::LogConfig;
-pub use error::{AppendError, LogError, ReadError};
+pub use error::{AppendError, LogError, ReadError, RecordError};
 pub mod checkpoint;
 pub mod cleaner;
 mod entry_file;
@@ -44,6 +47,7 @@ pub mod producer_state;
 pub mod records;
 pub mod segment;
 mod time_index;
+pub mod validate;
 
 pub use checkpoint::TopicPartition;
 pub use log::{AppendInfo, CompactionStats, FileSlice, Log, ReadInfo, RecoveryStats};

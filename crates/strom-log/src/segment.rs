@@ -568,6 +568,24 @@ impl Segment {
         (self.max_timestamp, self.offset_of_max_timestamp)
     }
 
+    /// The segment's age for retention and the compaction lag, as Kafka's
+    /// `LogSegment.largestTimestamp`: the largest batch timestamp, or, if no batch carries one
+    /// (every `maxTimestamp` is -1: records without timestamps, or batches stored before the
+    /// broker computed the max itself), the `.log` file's modification time, so such a segment
+    /// is neither the oldest (deleted at once) nor kept forever. `i64::MAX` (never expires) if the
+    /// file cannot be inspected.
+    pub(crate) fn largest_timestamp(&self) -> i64 {
+        if self.max_timestamp >= 0 {
+            return self.max_timestamp;
+        }
+        self.file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(i64::MAX, |d| d.as_millis() as i64)
+    }
+
     /// Path of the `.log` file.
     pub(crate) fn log_path(&self) -> &Path {
         &self.log_path

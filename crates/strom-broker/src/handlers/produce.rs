@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use strom_log::{AppendError, BatchError};
 
@@ -18,6 +20,15 @@ use crate::server::Reply;
 pub fn append_error_code(error: &AppendError) -> i16 {
     match error {
         AppendError::CorruptMessage(BatchError::UnsupportedMagic(_)) => E::InvalidRecord.code(),
+        // Kafka's InvalidRecordException: records that do not decode, a count that does not
+        // match the offsets.
+        AppendError::CorruptMessage(
+            BatchError::InvalidRecord { .. } | BatchError::InvalidOffsets { .. },
+        ) => E::InvalidRecord.code(),
+        AppendError::InvalidRecords {
+            timestamp: true, ..
+        } => E::InvalidTimestamp.code(),
+        AppendError::InvalidRecords { .. } => E::InvalidRecord.code(),
         AppendError::CorruptMessage(_) => E::CorruptMessage.code(),
         AppendError::InvalidRecord(_) => E::InvalidRecord.code(),
         AppendError::MessageTooLarge { .. } => E::MessageTooLarge.code(),
@@ -25,6 +36,24 @@ pub fn append_error_code(error: &AppendError) -> i16 {
         AppendError::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch.code(),
         AppendError::Io(_) => E::KafkaStorageError.code(),
     }
+}
+
+/// KIP-467 (Produce v8+): the records of a refused batch that broke a per-record rule, by index
+/// in the batch, so that a client fails only those (librdkafka fails the others with the local
+/// `_INVALID_DIFFERENT_RECORD`). Empty for every other error.
+fn record_errors(error: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
+    let AppendError::InvalidRecords { records, .. } = error else {
+        return Vec::new();
+    };
+    records
+        .iter()
+        .map(|record| {
+            let mut entry = BatchIndexAndErrorMessage::default();
+            entry.batch_index = record.batch_index;
+            entry.batch_index_error_message = Some(str_bytes(record.message.clone()));
+            entry
+        })
+        .collect()
 }
 
 /// Handles `Produce`.
@@ -117,6 +146,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                             p.error_code = append_error_code(&error);
                             if ctx.version >= 8 {
                                 p.error_message = Some(str_bytes(error.to_string()));
+                                p.record_errors = record_errors(&error);
                             }
                         }
                     },

@@ -112,7 +112,8 @@ impl Log {
         let cleanable: Vec<SegmentView> = self.segments[..active]
             .iter()
             .take_while(|s| {
-                s.next_offset() <= durable_end && now_ms.saturating_sub(s.max_timestamp().0) >= lag
+                s.next_offset() <= durable_end
+                    && now_ms.saturating_sub(s.largest_timestamp()) >= lag
             })
             .map(|s| SegmentView {
                 base_offset: s.base_offset(),

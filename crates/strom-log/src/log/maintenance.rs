@@ -169,7 +169,7 @@ impl Log {
         let retention_ms = self.config.retention_ms;
         if retention_ms >= 0 {
             deleted += self.delete_old_segments(|segment, _| {
-                now_ms.saturating_sub(segment.max_timestamp().0) > retention_ms
+                now_ms.saturating_sub(segment.largest_timestamp()) > retention_ms
             })?;
         }
         let retention_bytes = self.config.retention_bytes;

@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::batch::{assign_offset, set_log_append_time, validate_batches, BatchHeader};
+use crate::batch::{
+    assign_offset, set_log_append_time, set_max_timestamp, validate_batches, BatchHeader,
+};
 use crate::checkpoint::fsync_dir;
 use crate::config::LogConfig;
 use crate::error::{AppendError, LogError, ReadError};
@@ -26,6 +28,7 @@ use crate::producer_state::{ProducerState, SequenceCheck};
 use crate::segment::{
     parse_offset_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use crate::validate::check_records;
 
 /// A byte range of a segment file, read outside the log's mutex.
 #[derive(Debug, Clone)]
@@ -277,6 +280,7 @@ impl Log {
     }
 
     /// Validates and appends one produce `records` blob (exactly one v2 batch), applying the
+    /// record checks ([`check_records`]: keys, timestamp bounds, the true max timestamp), the
     /// idempotent-producer rules, offset assignment, LogAppendTime and segment rolling. Does not
     /// fsync unless the relaxed flush policy says a flush is due.
     pub fn append(
@@ -306,9 +310,12 @@ impl Log {
                 max: self.config.max_message_bytes,
             });
         }
-        if self.config.compact {
-            check_keys(&records, &header)?;
-        }
+        let checked = check_records(&records, &header, &self.config, now_ms, &self.dir)?;
+        // The header's maxTimestamp is rewritten only where it is wrong: a CreateTime batch
+        // whose records were decoded and whose largest timestamp differs from the header's.
+        let true_max_timestamp = checked
+            .max_timestamp
+            .filter(|&max| max != header.max_timestamp);
         let log_append_time = self.config.timestamp_type_log_append;
         if header.producer_id >= 0 {
             if header.base_sequence < 0 {
@@ -334,16 +341,27 @@ impl Log {
         let base_offset = self.log_end_offset();
         // Only the batch header changes. baseOffset and partitionLeaderEpoch are outside the
         // CRC, so the header is rewritten in a small copy and the records are written straight
-        // from the request's buffer. LogAppendTime changes CRC-covered fields and the CRC, so
-        // that case rewrites a copy of the whole batch.
-        let (head, tail, log_append_time_ms) = if log_append_time {
+        // from the request's buffer. LogAppendTime and a corrected maxTimestamp change
+        // CRC-covered fields and the CRC, so those cases rewrite a copy of the whole batch.
+        let (head, tail, log_append_time_ms) = if log_append_time || true_max_timestamp.is_some() {
             let mut whole = BytesMut::from(records);
             assign_offset(&mut whole, base_offset, leader_epoch);
-            set_log_append_time(&mut whole, now_ms);
+            let log_append_time_ms = if log_append_time {
+                set_log_append_time(&mut whole, now_ms);
+                now_ms
+            } else {
+                let max = true_max_timestamp.expect("a corrected max timestamp");
+                set_max_timestamp(&mut whole, max);
+                -1
+            };
             let whole = whole.freeze();
             let mut head = [0u8; crate::BATCH_HEADER_LEN];
             head.copy_from_slice(&whole[..crate::BATCH_HEADER_LEN]);
-            (head, whole.slice(crate::BATCH_HEADER_LEN..), now_ms)
+            (
+                head,
+                whole.slice(crate::BATCH_HEADER_LEN..),
+                log_append_time_ms,
+            )
         } else {
             let mut head = [0u8; crate::BATCH_HEADER_LEN];
             head.copy_from_slice(&records[..crate::BATCH_HEADER_LEN]);
@@ -560,30 +578,6 @@ impl Log {
     /// Statistics about what [`Log::open`] re-read and repaired.
     pub fn recovery_stats(&self) -> RecoveryStats {
         self.recovery_stats
-    }
-}
-
-/// A compacted topic keeps the latest record per key, so every record needs one (Kafka's
-/// `LogValidator` rule): records that do not decode are `CORRUPT_MESSAGE`, a record without a
-/// key is `INVALID_RECORD`. Only compacted topics pay for decoding records on append.
-fn check_keys(batch: &[u8], header: &BatchHeader) -> Result<(), AppendError> {
-    let mut keyless = None;
-    crate::batch::for_each_record_in(
-        batch,
-        header,
-        crate::compression::MAX_DECOMPRESSED_BYTES,
-        |record| {
-            if record.key.is_none() && keyless.is_none() {
-                keyless = Some(record.offset - header.base_offset);
-            }
-        },
-    )?;
-    match keyless {
-        Some(index) => Err(AppendError::InvalidRecord(format!(
-            "compacted topic cannot accept a record without a key (record {index} of the batch); \
-             cleanup.policy=compact keeps the latest record per key"
-        ))),
-        None => Ok(()),
     }
 }
 

@@ -314,10 +314,12 @@ fn a_batch_whose_records_do_not_decode_is_kept_whole() {
         ..compact_config()
     };
     let mut log = Log::open(dir.path(), plain, 0, 0, true, NOW).unwrap();
-    // A batch with a correct CRC over records that are garbage (a record length past the end),
-    // written before the topic became compacted.
+    // A batch with a correct CRC over records that are garbage (said to be gzip, they are not
+    // even that), written before the topic became compacted: a compressed batch with a
+    // plausible header is stored without being inflated.
     let mut bad = encode_batch(&[(Some(b"k"), Some(b"v"))], NOW);
     bad[crate::batch::BATCH_HEADER_LEN] = 0x7f;
+    bad[22] |= 1;
     let crc = crc32c::crc32c(&bad[21..]);
     bad[17..21].copy_from_slice(&crc.to_be_bytes());
     log.append(Bytes::from(bad.clone()), 0, NOW).unwrap();
@@ -342,9 +344,15 @@ fn a_compacted_log_refuses_keyless_and_undecodable_records() {
     let mut log = Log::open(dir.path(), compact_config(), 0, 0, true, NOW).unwrap();
     let keyless = encode_batch(&[(Some(b"k"), Some(b"v")), (None, Some(b"v"))], NOW);
     match log.append(Bytes::from(keyless), 0, NOW) {
-        Err(crate::AppendError::InvalidRecord(message)) => {
-            assert!(message.contains("without a key"), "{message}");
-            assert!(message.contains("record 1"), "{message}");
+        Err(crate::AppendError::InvalidRecords {
+            timestamp: false,
+            message,
+            records,
+        }) => {
+            assert!(message.contains("1 of 2 records"), "{message}");
+            assert_eq!(records.len(), 1);
+            assert_eq!(records[0].batch_index, 1);
+            assert!(records[0].message.contains("no key"), "{records:?}");
         }
         other => panic!("expected INVALID_RECORD, got {other:?}"),
     }

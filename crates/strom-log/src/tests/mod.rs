@@ -7,6 +7,7 @@ mod log_ops;
 mod manager;
 mod model;
 mod recovery;
+mod validation;
 
 use bytes::Bytes;
 

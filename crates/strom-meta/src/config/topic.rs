@@ -33,9 +33,11 @@ pub struct TopicConfig {
     pub max_message_bytes: i32,
     /// `message.timestamp.type`: `CreateTime` or `LogAppendTime`.
     pub message_timestamp_type: String,
-    /// `message.timestamp.before.max.ms`.
+    /// `message.timestamp.before.max.ms`, or, while that is at its default (`Long.MAX`), the
+    /// deprecated `message.timestamp.difference.max.ms`, as Kafka 3.6+ resolves it.
     pub message_timestamp_before_max_ms: i64,
-    /// `message.timestamp.after.max.ms`.
+    /// `message.timestamp.after.max.ms`, or, while that is at its default (`Long.MAX`), the
+    /// deprecated `message.timestamp.difference.max.ms`, as Kafka 3.6+ resolves it.
     pub message_timestamp_after_max_ms: i64,
     /// `min.insync.replicas`.
     pub min_insync_replicas: i32,
@@ -126,6 +128,8 @@ impl TopicConfig {
         let boolean = |key: &str| -> bool {
             parse_bool(&text(key)).unwrap_or_else(|| panic!("{key} is checked to be a boolean"))
         };
+        let difference = long("message.timestamp.difference.max.ms");
+        let or_difference = |bound: i64| if bound == i64::MAX { difference } else { bound };
         let config = TopicConfig {
             cleanup_policy: text("cleanup.policy"),
             compression_type: text("compression.type"),
@@ -136,8 +140,8 @@ impl TopicConfig {
             index_interval_bytes: int("index.interval.bytes"),
             max_message_bytes: int("max.message.bytes"),
             message_timestamp_type: text("message.timestamp.type"),
-            message_timestamp_before_max_ms: long("message.timestamp.before.max.ms"),
-            message_timestamp_after_max_ms: long("message.timestamp.after.max.ms"),
+            message_timestamp_before_max_ms: or_difference(long("message.timestamp.before.max.ms")),
+            message_timestamp_after_max_ms: or_difference(long("message.timestamp.after.max.ms")),
             min_insync_replicas: int("min.insync.replicas"),
             retention_bytes: long("retention.bytes"),
             retention_ms: long("retention.ms"),
