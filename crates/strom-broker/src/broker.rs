@@ -321,6 +321,29 @@ impl Broker {
         Ok(created)
     }
 
+    /// Refuses, before anything is created, a change that would take the broker past the
+    /// partitions its open-file budget can hold (`POLICY_VIOLATION`, the code Kafka uses when
+    /// a broker-side rule refuses a topic change; the message names the limit and the fix).
+    fn check_partition_budget(&self, adding: i32) -> Result<(), TopicError> {
+        let hosted = self.logs.partition_count();
+        let max = self.logs.max_partitions();
+        let adding = usize::try_from(adding).unwrap_or(0);
+        if hosted + adding <= max {
+            return Ok(());
+        }
+        let limit = strom_log::open_files::open_files_limit()
+            .map_or_else(|| "unlimited".to_string(), |l| l.to_string());
+        Err(TopicError::new(
+            kafka_protocol::error::ResponseError::PolicyViolation.code(),
+            format!(
+                "this broker can host at most {max} partitions with its open-file limit \
+                 (RLIMIT_NOFILE {limit}, one open file per partition plus headroom for \
+                 connections); it hosts {hosted} and the request adds {adding}. Raise the limit \
+                 (ulimit -n, systemd LimitNOFILE=) and restart the broker"
+            ),
+        ))
+    }
+
     /// Deletes logs created by a topic change that did not complete.
     fn delete_logs(&self, created: Vec<(TopicPartition, strom_log::SharedLog)>) {
         for (tp, log) in created {
@@ -400,6 +423,7 @@ impl Broker {
             configs,
             internal: strom_meta::topic::is_internal_topic(name),
         };
+        self.check_partition_budget(partitions)?;
         if validate_only {
             return Ok(topic);
         }
@@ -485,6 +509,7 @@ impl Broker {
                 ),
             ));
         }
+        self.check_partition_budget(count - current)?;
         if validate_only {
             return Ok(());
         }

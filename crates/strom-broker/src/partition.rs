@@ -105,7 +105,7 @@ impl Partition {
             if log.recovery_point() >= end_offset {
                 return Ok(());
             }
-            log.sync_target()
+            log.sync_target().map_err(std::io::Error::other)?
         };
         let started = std::time::Instant::now();
         tokio::task::spawn_blocking(move || file.sync_data())

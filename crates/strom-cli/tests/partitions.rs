@@ -20,7 +20,9 @@ fn partition_dirs(data: &Path, topic: &str) -> Vec<String> {
     let prefix = format!("{topic}-");
     let mut names: Vec<String> = std::fs::read_dir(data)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| {
             n.strip_prefix(&prefix)
                 .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
@@ -119,6 +121,18 @@ fn failed_creation_leaves_nothing_and_strays_are_quarantined() {
     assert_eq!(partition_dirs(&data, "big"), Vec::<String>::new());
     assert!(!topic_names(&bootstrap).contains(&"big".to_string()));
 
+    // A creation that fails half-way (partition 60's path is taken by a file the broker cannot
+    // move aside) removes the 60 partitions it had created.
+    std::fs::write(data.join("half-60"), b"in the way").unwrap();
+    let failed = try_create(&bootstrap, "half", 100);
+    assert_eq!(failed, Err("KafkaStorageError".to_string()));
+    assert_eq!(partition_dirs(&data, "half"), Vec::<String>::new());
+    assert!(!topic_names(&bootstrap).contains(&"half".to_string()));
+    assert!(broker
+        .log_line("the partitions created so far were removed")
+        .is_some());
+    std::fs::remove_file(data.join("half-60")).unwrap();
+
     // Later creations succeed and serve.
     try_create(&bootstrap, "small", 8).expect("a small topic after the refused one");
     assert_eq!(partition_dirs(&data, "small").len(), 8);
@@ -157,6 +171,108 @@ fn failed_creation_leaves_nothing_and_strays_are_quarantined() {
     // The quarantined directory stays quarantined, untouched.
     assert_eq!(entries_starting(&data, "ghost-0."), quarantined);
     try_create(&bootstrap, "after-restart", 4).expect("creation after the restart");
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
+}
+
+/// Under `RLIMIT_NOFILE` 2000 the broker hosts 1000 partitions (three files each on disk, far
+/// more than 2000/3), writes to and reads back every one, survives kill -9, and refuses up front
+/// a topic beyond its budget with POLICY_VIOLATION and a message naming the limit.
+#[test]
+fn a_thousand_partitions_within_two_thousand_open_files() {
+    const PARTITIONS: i32 = 1000;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let spawn = |name: &str| {
+        spawn_broker_process_with_file_limit(
+            &data,
+            &tmp.path().join(format!("{name}.log")),
+            &["auto.create.topics.enable=false"],
+            Some(2000),
+        )
+    };
+    let mut broker = spawn("first");
+    let bootstrap = broker.bootstrap();
+    try_create(&bootstrap, "wide", PARTITIONS).expect("1000 partitions with 2000 files");
+    assert_eq!(partition_dirs(&data, "wide").len(), PARTITIONS as usize);
+    // Beyond the budget (2000 minus a quarter of headroom = 1500 partitions): refused before
+    // anything is created, with the limit in the message.
+    let admin = admin(&bootstrap);
+    let results = client_runtime()
+        .block_on(admin.create_topics(
+            &[NewTopic::new("too-wide", 600, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        ))
+        .expect("CreateTopics request");
+    match &results[0] {
+        Err((_, code)) => assert_eq!(
+            *code,
+            rdkafka::types::RDKafkaErrorCode::PolicyViolation,
+            "refused with {code:?}"
+        ),
+        Ok(_) => panic!("a topic beyond the open-file budget was created"),
+    }
+    assert!(partition_dirs(&data, "too-wide").is_empty());
+    let refusal = broker
+        .log_line("can host at most")
+        .unwrap_or_else(|| "(not logged)".into());
+    assert!(refusal.contains("RLIMIT_NOFILE 2000"), "{refusal}");
+
+    let producer = producer(&bootstrap, &[("acks", "all"), ("linger.ms", "5")]);
+    let values: Vec<String> = (0..PARTITIONS)
+        .map(|p| format!("record of partition {p}"))
+        .collect();
+    let deliveries: Vec<_> = (0..PARTITIONS)
+        .map(|p| {
+            producer
+                .send_result(
+                    FutureRecord::to("wide")
+                        .partition(p)
+                        .key("k")
+                        .payload(&values[p as usize]),
+                )
+                .unwrap_or_else(|(e, _)| panic!("enqueue for partition {p}: {e}"))
+        })
+        .collect();
+    client_runtime().block_on(async {
+        for (p, delivery) in deliveries.into_iter().enumerate() {
+            let delivered = delivery
+                .await
+                .expect("delivery future")
+                .unwrap_or_else(|(e, _)| panic!("partition {p}: {e}"));
+            assert_eq!((delivered.partition, delivered.offset), (p as i32, 0));
+        }
+    });
+    drop(producer);
+    let check = |bootstrap: &str| {
+        let consumed = consume(
+            bootstrap,
+            "wide",
+            &(0..PARTITIONS).collect::<Vec<_>>(),
+            PARTITIONS as usize,
+            Duration::from_secs(120),
+        );
+        let mut seen: Vec<(i32, String)> = consumed
+            .iter()
+            .map(|c| {
+                (
+                    c.partition,
+                    String::from_utf8(c.value.clone().unwrap()).unwrap(),
+                )
+            })
+            .collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), PARTITIONS as usize);
+        for (p, value) in seen {
+            assert_eq!(value, format!("record of partition {p}"));
+        }
+    };
+    check(&bootstrap);
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
+    let mut broker = spawn("second");
+    check(&broker.bootstrap());
     broker.child.kill().unwrap();
     broker.child.wait().unwrap();
 }

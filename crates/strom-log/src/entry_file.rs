@@ -2,17 +2,19 @@
 //! `.timeindex`): opening it and reading what it holds, writing entry `n`, emptying it, trimming
 //! it to its whole entries and syncing it. The entry layout belongs to the index modules.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::LogError;
+use crate::open_files::CachedFile;
 
-/// An index file of `entry_len`-byte entries.
+/// An index file of `entry_len`-byte entries, opened through the open-file budget: the entries
+/// live in memory (the index modules), so the file is needed only to append, trim and sync.
 #[derive(Debug)]
 pub(crate) struct EntryFile {
     path: PathBuf,
-    file: File,
+    file: CachedFile,
     entry_len: usize,
 }
 
@@ -30,7 +32,7 @@ impl EntryFile {
         std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| LogError::io(path, e))?;
         let entry_file = EntryFile {
             path: path.to_path_buf(),
-            file,
+            file: CachedFile::opened(path, file, true),
             entry_len,
         };
         Ok((entry_file, bytes))
@@ -40,6 +42,7 @@ impl EntryFile {
     pub(crate) fn write(&self, index: usize, entry: &[u8]) -> Result<(), LogError> {
         assert_eq!(entry.len(), self.entry_len, "index entry length");
         self.file
+            .get()?
             .write_all_at(entry, (index * self.entry_len) as u64)
             .map_err(|e| LogError::io(&self.path, e))
     }
@@ -47,6 +50,7 @@ impl EntryFile {
     /// Empties the file, before a rebuild.
     pub(crate) fn clear(&self) -> Result<(), LogError> {
         self.file
+            .get()?
             .set_len(0)
             .map_err(|e| LogError::io(&self.path, e))
     }
@@ -54,9 +58,14 @@ impl EntryFile {
     /// Trims the file to `entries` whole entries (a failed write may have left a partial one)
     /// and syncs it.
     pub(crate) fn trim_and_sync(&self, entries: usize) -> Result<(), LogError> {
-        self.file
-            .set_len((entries * self.entry_len) as u64)
-            .and_then(|()| self.file.sync_data())
+        let file = self.file.get()?;
+        file.set_len((entries * self.entry_len) as u64)
+            .and_then(|()| file.sync_data())
             .map_err(|e| LogError::io(&self.path, e))
+    }
+
+    /// Closes the cached handle; the next write or sync reopens the file.
+    pub(crate) fn close(&self) {
+        self.file.close();
     }
 }

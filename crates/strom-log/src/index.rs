@@ -116,6 +116,12 @@ impl OffsetIndex {
         self.file.clear()
     }
 
+    /// Closes the file's cached handle: the entries stay in memory, and the file is reopened
+    /// only if it is written or synced again.
+    pub(crate) fn close_file(&self) {
+        self.file.close();
+    }
+
     /// Trims the file to its entries (a failed append may have left a partial entry) and syncs it.
     pub(crate) fn trim_and_sync(&self) -> Result<(), LogError> {
         self.file.trim_and_sync(self.entries.len())

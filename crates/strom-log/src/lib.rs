@@ -38,6 +38,7 @@ mod entry_file;
 mod index;
 pub mod leader_epoch;
 pub mod log;
+pub mod open_files;
 pub mod producer_state;
 pub mod records;
 pub mod segment;

@@ -110,6 +110,8 @@ impl LogManager {
         now_ms: i64,
     ) -> Result<LogManager, LogError> {
         assert!(!log_dirs.is_empty(), "at least one log dir");
+        // The caller may have raised the limit since the budget was first derived.
+        crate::open_files::set_capacity(crate::open_files::capacity_for_limit());
         let mut cluster_id = cluster_id.to_string();
         for dir in log_dirs {
             std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
@@ -222,6 +224,7 @@ impl LogManager {
             partitions,
             offline = offline.len(),
             strays,
+            open_files_budget = crate::open_files::capacity(),
             clean_dirs,
             log_dirs = log_dirs.len(),
             segments_recovered = stats.segments_recovered,
@@ -254,6 +257,19 @@ impl LogManager {
             .lock()
             .expect("offline mutex poisoned")
             .contains_key(tp)
+    }
+
+    /// How many partitions this broker can host: one cached open file each (the active
+    /// segment's `.log`), so the process's open-file budget ([`crate::open_files::capacity`],
+    /// `RLIMIT_NOFILE` minus headroom for sockets and short-lived files). Index files and
+    /// inactive segments share what is left and are reopened on demand.
+    pub fn max_partitions(&self) -> usize {
+        crate::open_files::capacity()
+    }
+
+    /// How many partitions this broker hosts (offline ones included).
+    pub fn partition_count(&self) -> usize {
+        self.logs().len() + self.offline.lock().expect("offline mutex poisoned").len()
     }
 
     /// The cluster id: the one in `meta.properties` if it existed, else the one given to `open`.
