@@ -109,6 +109,8 @@ pub struct Broker {
     pub groups: crate::coordinator::GroupCoordinator,
     /// Counters for the Prometheus endpoint.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Broker-wide group commit.
+    sync: Arc<crate::sync::SyncDriver>,
 }
 
 impl Broker {
@@ -165,12 +167,19 @@ impl Broker {
         store.save(&metadata)?;
 
         let metrics = Arc::new(crate::metrics::Metrics::default());
+        let sync = Arc::new(crate::sync::SyncDriver::new(metrics.clone()));
         let mut partitions = HashMap::new();
         for (tp, log) in logs.all() {
             let durable = lookup(&tp.topic).flush_messages <= 1;
             partitions.insert(
                 tp.clone(),
-                Arc::new(Partition::new(tp, log, durable, metrics.clone())),
+                Arc::new(Partition::new(
+                    tp,
+                    log,
+                    durable,
+                    metrics.clone(),
+                    sync.clone(),
+                )),
             );
         }
         let producer_ids = ProducerIdAllocator::open(&first_dir)?;
@@ -190,6 +199,7 @@ impl Broker {
             ),
             config,
             metrics,
+            sync,
         };
         // Partitions the metadata knows but which have no directory yet (e.g. created just
         // before a crash) get an empty log now.
@@ -283,6 +293,7 @@ impl Broker {
             log,
             durable,
             self.metrics.clone(),
+            self.sync.clone(),
         ));
         self.partitions
             .write()
