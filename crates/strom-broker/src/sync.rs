@@ -12,7 +12,9 @@
 //!
 //! `syncfs(2)` on the log dir's filesystem would be one call per pass, but it flushes every
 //! dirty page of the filesystem, other processes' included, so its cost depends on what else
-//! writes to the disk; per-file `fdatasync` costs only this broker's data.
+//! writes to the disk; per-file `fdatasync` costs only this broker's data. Measured on the
+//! shared benchmark machine (BENCHMARKS.md, issue 7): a pass of 16 or more partitions done with
+//! one `syncfs` made 1,000-partition produce 3× slower than per-file `fdatasync`.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};

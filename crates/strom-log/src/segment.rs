@@ -32,15 +32,17 @@
 //! - A write of `n` bytes at the end of the file either fails or lands entirely in the page cache;
 //!   the in-memory size only advances after it succeeded, and readers never look past it.
 //!
-//! Indexes are hints that can always be rebuilt from the `.log` file; they are synced when the
-//! segment stops being active and on flush, and rebuilt when they fail a sanity check.
+//! Indexes are hints that can always be rebuilt from the `.log` file; the active segment's
+//! entries are kept in memory and written and synced when the segment stops being active (or is
+//! closed cleanly), and indexes are rebuilt when they fail a sanity check or belong to a segment
+//! that recovery re-reads.
 //!
 //! # Open files
 //!
 //! The three files are reached through the process's open-file budget
 //! ([`crate::open_files`]): a handle is opened on first use and may be closed when other files
 //! need the room, then reopened on demand. Index entries live in memory, so an index file is
-//! opened only to append, trim or sync, and its handle is closed when the segment is sealed.
+//! opened only to be written and synced at seal, and its handle is closed right after.
 //! A `FileSlice` holds its own `Arc<File>`, so a range handed to a reader stays readable after
 //! the cached handle is closed.
 
@@ -523,7 +525,7 @@ impl Segment {
     }
 
     /// Syncs the log file and both indexes.
-    pub(crate) fn sync_all(&self) -> Result<(), LogError> {
+    pub(crate) fn sync_all(&mut self) -> Result<(), LogError> {
         self.file
             .get()?
             .sync_data()
