@@ -329,6 +329,12 @@ impl Broker {
                 }
             }
         }
+        // One fsync per log dir makes every new directory entry durable before the metadata
+        // names the partitions.
+        if let Err(e) = self.logs.sync_log_dirs() {
+            self.delete_logs(created);
+            return Err(storage_error(e));
+        }
         Ok(created)
     }
 

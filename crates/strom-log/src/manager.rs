@@ -302,13 +302,23 @@ impl LogManager {
         if let Some(entry) = self.logs().get(tp) {
             return Ok(Arc::clone(&entry.log));
         }
-        self.create(tp, config, now_ms)
+        let log = self.create(tp, config, now_ms)?;
+        self.sync_log_dirs()?;
+        Ok(log)
+    }
+
+    /// Fsyncs every log dir, making the creation of the partition directories in it durable.
+    /// [`LogManager::create`] leaves this to its caller, so that creating many partitions costs
+    /// one fsync per log dir rather than one per partition.
+    pub fn sync_log_dirs(&self) -> Result<(), LogError> {
+        self.log_dirs.iter().try_for_each(|dir| fsync_dir(dir))
     }
 
     /// Creates the empty log of `tp` (in the log dir holding the fewest partitions). All or
     /// nothing: if any step fails, the directory is removed again. A directory of that name that
     /// no open log owns (left by an earlier failure) is first handled like a stray found at
-    /// startup. Fails if `tp` already has a log or is offline.
+    /// startup. Fails if `tp` already has a log or is offline. The new directory's entry in its
+    /// log dir is durable only after [`LogManager::sync_log_dirs`].
     pub fn create(
         &self,
         tp: &TopicPartition,
@@ -336,9 +346,7 @@ impl LogManager {
                 quarantine_stray(dir, &leftover, now_ms)?;
             }
         }
-        let opened = Log::open(&path, config, 0, 0, true, now_ms)
-            .and_then(|log| fsync_dir(&self.log_dirs[dir_index]).map(|()| log));
-        let log = match opened {
+        let log = match Log::open(&path, config, 0, 0, true, now_ms) {
             Ok(log) => log,
             Err(error) => {
                 if let Err(e) = std::fs::remove_dir_all(&path) {
