@@ -4,9 +4,10 @@
 //! [`Broker`] is shared by every connection behind an `Arc`. Topic-level changes (create,
 //! delete, add partitions, alter configs) go through its methods so that the metadata store,
 //! the in-memory model and the partition logs change together, under one lock
-//! (`metadata_change`), in that order: the store is written first, so a crash never leaves a
-//! log directory for a topic the metadata does not know about without it being cleaned up at
-//! the next start.
+//! (`metadata_change`). Creation is all or nothing: every new partition's log is created
+//! first, then the metadata is written, and a failure at either step removes the logs created
+//! so far. A crash in between leaves directories the metadata does not know, which the next
+//! start removes (no records) or moves aside as strays (see `strom_log::manager`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -108,6 +109,8 @@ pub struct Broker {
     pub groups: crate::coordinator::GroupCoordinator,
     /// Counters for the Prometheus endpoint.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Broker-wide group commit.
+    sync: Arc<crate::sync::SyncDriver>,
 }
 
 impl Broker {
@@ -142,36 +145,42 @@ impl Broker {
                 .unwrap_or_else(|| default_log_config.clone())
         };
         let started = std::time::Instant::now();
+        // Partition directories the metadata does not know (a creation cut short by a crash,
+        // a topic deleted while the broker was down) are not opened: the log manager removes
+        // them when they hold no records and moves them aside as strays otherwise.
+        let is_known = |tp: &TopicPartition| {
+            metadata
+                .topics
+                .get(&tp.topic)
+                .is_some_and(|t| tp.partition < t.partitions)
+        };
         let logs = LogManager::open(
             &config.log_dirs,
             config.broker_id,
             &metadata.cluster_id,
             config.num_recovery_threads_per_data_dir.max(1) as usize,
             &lookup,
+            &is_known,
             crate::now_ms(),
         )?;
         metadata.cluster_id = logs.cluster_id().to_string();
         store.save(&metadata)?;
 
-        // Partition directories for topics the metadata does not know (deleted while the
-        // broker was down, or created before a crash lost the metadata write) are removed.
         let metrics = Arc::new(crate::metrics::Metrics::default());
+        let sync = Arc::new(crate::sync::SyncDriver::new(metrics.clone()));
         let mut partitions = HashMap::new();
         for (tp, log) in logs.all() {
-            let known = metadata
-                .topics
-                .get(&tp.topic)
-                .is_some_and(|t| tp.partition < t.partitions);
-            if known {
-                let durable = lookup(&tp.topic).flush_messages <= 1;
-                partitions.insert(
-                    tp.clone(),
-                    Arc::new(Partition::new(tp, log, durable, metrics.clone())),
-                );
-            } else {
-                tracing::warn!(partition = %tp, "removing the log of a partition the metadata does not know");
-                logs.delete(&tp)?;
-            }
+            let durable = lookup(&tp.topic).flush_messages <= 1;
+            partitions.insert(
+                tp.clone(),
+                Arc::new(Partition::new(
+                    tp,
+                    log,
+                    durable,
+                    metrics.clone(),
+                    sync.clone(),
+                )),
+            );
         }
         let producer_ids = ProducerIdAllocator::open(&first_dir)?;
         let broker = Broker {
@@ -190,6 +199,7 @@ impl Broker {
             ),
             config,
             metrics,
+            sync,
         };
         // Partitions the metadata knows but which have no directory yet (e.g. created just
         // before a crash) get an empty log now.
@@ -200,7 +210,9 @@ impl Broker {
                 .topics
                 .values()
                 .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), p)))
-                .filter(|(t, p)| !partitions.contains_key(&TopicPartition::new(t, *p)))
+                .map(|(t, p)| TopicPartition::new(&t, p))
+                .filter(|tp| !partitions.contains_key(tp) && !broker.logs.is_offline(tp))
+                .map(|tp| (tp.topic, tp.partition))
                 .collect()
         };
         for (topic, partition) in missing {
@@ -262,21 +274,102 @@ impl Broker {
         config: &LogConfig,
     ) -> Result<Arc<Partition>, StartError> {
         let tp = TopicPartition::new(topic, partition);
-        let durable = config.flush_messages <= 1;
         let log = self
             .logs
             .get_or_create(&tp, config.clone(), crate::now_ms())?;
+        Ok(self.host(tp, log, config))
+    }
+
+    /// Serves an opened log as a partition.
+    fn host(
+        &self,
+        tp: TopicPartition,
+        log: strom_log::SharedLog,
+        config: &LogConfig,
+    ) -> Arc<Partition> {
+        let durable = config.flush_messages <= 1;
         let partition = Arc::new(Partition::new(
             tp.clone(),
             log,
             durable,
             self.metrics.clone(),
+            self.sync.clone(),
         ));
         self.partitions
             .write()
             .unwrap()
             .insert(tp, partition.clone());
-        Ok(partition)
+        partition
+    }
+
+    /// Creates the logs of partitions `range` of `topic`, all or none: on the first failure the
+    /// logs created so far are deleted again and a `KAFKA_STORAGE_ERROR` names the cause.
+    fn create_logs(
+        &self,
+        topic: &str,
+        range: std::ops::Range<i32>,
+        config: &LogConfig,
+    ) -> Result<Vec<(TopicPartition, strom_log::SharedLog)>, TopicError> {
+        let mut created = Vec::with_capacity(range.len());
+        for p in range {
+            let tp = TopicPartition::new(topic, p);
+            match self.logs.create(&tp, config.clone(), crate::now_ms()) {
+                Ok(log) => created.push((tp, log)),
+                Err(e) => {
+                    let count = created.len();
+                    self.delete_logs(created);
+                    tracing::error!(topic, partition = p, error = %e, rolled_back = count,
+                        "creating a partition failed; the partitions created so far were removed");
+                    return Err(TopicError::new(
+                        kafka_protocol::error::ResponseError::KafkaStorageError.code(),
+                        format!(
+                            "creating partition {p} of topic '{topic}' failed, nothing was created: {e}"
+                        ),
+                    ));
+                }
+            }
+        }
+        // One fsync per log dir makes every new directory entry durable before the metadata
+        // names the partitions.
+        if let Err(e) = self.logs.sync_log_dirs() {
+            self.delete_logs(created);
+            return Err(storage_error(e));
+        }
+        Ok(created)
+    }
+
+    /// Refuses, before anything is created, a change that would take the broker past the
+    /// partitions its open-file budget can hold (`POLICY_VIOLATION`, the code Kafka uses when
+    /// a broker-side rule refuses a topic change; the message names the limit and the fix).
+    fn check_partition_budget(&self, adding: i32) -> Result<(), TopicError> {
+        let hosted = self.logs.partition_count();
+        let max = self.logs.max_partitions();
+        let adding = usize::try_from(adding).unwrap_or(0);
+        if hosted + adding <= max {
+            return Ok(());
+        }
+        let limit = strom_log::open_files::open_files_limit()
+            .map_or_else(|| "unlimited".to_string(), |l| l.to_string());
+        Err(TopicError::new(
+            kafka_protocol::error::ResponseError::PolicyViolation.code(),
+            format!(
+                "this broker can host at most {max} partitions with its open-file limit \
+                 (RLIMIT_NOFILE {limit}, one open file per partition plus headroom for \
+                 connections); it hosts {hosted} and the request adds {adding}. Raise the limit \
+                 (ulimit -n, systemd LimitNOFILE=) and restart the broker"
+            ),
+        ))
+    }
+
+    /// Deletes logs created by a topic change that did not complete.
+    fn delete_logs(&self, created: Vec<(TopicPartition, strom_log::SharedLog)>) {
+        for (tp, log) in created {
+            drop(log);
+            if let Err(e) = self.logs.delete(&tp) {
+                tracing::error!(partition = %tp, error = %e,
+                    "cannot remove a partition log while rolling back; the next start handles it");
+            }
+        }
     }
 
     /// Creates a topic (or only validates it with `validate_only`). The caller has resolved
@@ -347,16 +440,20 @@ impl Broker {
             configs,
             internal: strom_meta::topic::is_internal_topic(name),
         };
+        self.check_partition_budget(partitions)?;
         if validate_only {
             return Ok(topic);
         }
-        self.write_metadata(|m| {
-            m.topics.insert(name.to_string(), topic.clone());
-        })?;
         let config = log_config(&resolved);
-        for p in 0..partitions {
-            self.open_partition(name, p, &config)
-                .map_err(storage_error)?;
+        let created = self.create_logs(name, 0..partitions, &config)?;
+        if let Err(e) = self.write_metadata(|m| {
+            m.topics.insert(name.to_string(), topic.clone());
+        }) {
+            self.delete_logs(created);
+            return Err(e);
+        }
+        for (tp, log) in created {
+            self.host(tp, log, &config);
         }
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
@@ -429,18 +526,22 @@ impl Broker {
                 ),
             ));
         }
+        self.check_partition_budget(count - current)?;
         if validate_only {
             return Ok(());
         }
-        self.write_metadata(|m| {
+        let config = self.stored_log_config(name);
+        let created = self.create_logs(name, current..count, &config)?;
+        if let Err(e) = self.write_metadata(|m| {
             if let Some(t) = m.topics.get_mut(name) {
                 t.partitions = count;
             }
-        })?;
-        let config = self.stored_log_config(name);
-        for p in current..count {
-            self.open_partition(name, p, &config)
-                .map_err(storage_error)?;
+        }) {
+            self.delete_logs(created);
+            return Err(e);
+        }
+        for (tp, log) in created {
+            self.host(tp, log, &config);
         }
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! This crate owns the network side of a broker: the listener, per-connection framing and
 //! response ordering ([`server`]), request dispatch and version negotiation ([`dispatch`]),
 //! one handler module per Kafka API family ([`handlers`]), the partition wrapper that turns
-//! appends into durable acknowledgements with group commit ([`partition`]), and the
+//! appends into durable acknowledgements ([`partition`]) with broker-wide group commit
+//! ([`sync`]), and the
 //! background tasks (retention, checkpoints, relaxed flush).
 //!
 //! It deliberately does not own storage (that is `strom-log`) nor the configuration
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod server;
+pub mod sync;
 
 pub use broker::{start, Broker, BrokerHandle, StartError};
 pub use strom_meta::config::BrokerConfig;

@@ -3,16 +3,17 @@
 //!
 //! Appends happen under the log's mutex and cost one `write` into the page cache. Durability
 //! is a separate step: [`Partition::wait_durable`] makes sure an `fdatasync` that started after
-//! the append has finished. Syncs are serialised per partition by an async mutex, and each
-//! sync covers everything appended before it started, so concurrent producers share one sync
-//! (group commit) instead of paying one each.
+//! the append has finished. The broker's [`crate::sync::SyncDriver`] runs those syncs in
+//! passes that cover every partition with waiting data; each sync covers everything appended
+//! before it started, so concurrent producers share one sync (group commit) instead of paying
+//! one each, across partitions as well as within one.
 //!
 //! In durable mode (`flush.messages` = 1, Strom's default) the high watermark only moves to
 //! offsets that are on disk, so a consumer never sees a record that a crash could take back.
 //! In relaxed mode (`flush.messages` > 1, Kafka's page-cache behaviour) it moves to the log
 //! end offset at once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use strom_log::{
@@ -27,12 +28,16 @@ pub struct Partition {
     log: SharedLog,
     /// True while `flush.messages` <= 1: acknowledgements wait for `fdatasync`.
     durable: AtomicBool,
-    /// Held while an `fdatasync` of this partition is in progress.
-    sync_lock: tokio::sync::Mutex<()>,
+    /// The broker's sync driver.
+    sync: Arc<crate::sync::SyncDriver>,
+    /// True while the partition is registered for the driver's next pass.
+    pub(crate) sync_queued: AtomicBool,
+    /// Failed syncs so far, and the last failure's message.
+    sync_failures: AtomicU64,
+    last_sync_error: Mutex<String>,
     /// Fetches waiting for the high watermark to move.
     waiters: Mutex<Vec<Weak<Notify>>>,
     deleted: AtomicBool,
-    metrics: Arc<crate::metrics::Metrics>,
     /// This partition's topic's counters.
     pub counters: Arc<crate::metrics::TopicCounters>,
 }
@@ -44,6 +49,7 @@ impl Partition {
         log: SharedLog,
         durable: bool,
         metrics: Arc<crate::metrics::Metrics>,
+        sync: Arc<crate::sync::SyncDriver>,
     ) -> Partition {
         if !durable {
             // Everything recovered is visible at once in relaxed mode.
@@ -56,10 +62,12 @@ impl Partition {
             topic_partition,
             log,
             durable: AtomicBool::new(durable),
-            sync_lock: tokio::sync::Mutex::new(()),
+            sync,
+            sync_queued: AtomicBool::new(false),
+            sync_failures: AtomicU64::new(0),
+            last_sync_error: Mutex::new(String::new()),
             waiters: Mutex::new(Vec::new()),
             deleted: AtomicBool::new(false),
-            metrics,
             counters,
         }
     }
@@ -92,26 +100,90 @@ impl Partition {
         Ok(info)
     }
 
-    /// Returns once every offset below `end_offset` is on disk, running an `fdatasync` if no
-    /// finished one covers it yet. In relaxed mode it returns at once.
-    pub async fn wait_durable(&self, end_offset: i64) -> std::io::Result<()> {
-        if !self.durable.load(Ordering::Relaxed) || self.recovery_point() >= end_offset {
+    /// Returns once every offset below `end_offset` is on disk, registering the partition for
+    /// the sync driver's next pass if no finished sync covers it yet. In relaxed mode it returns
+    /// at once. A failed sync of this partition after the call started is an error.
+    pub async fn wait_durable(self: &Arc<Self>, end_offset: i64) -> std::io::Result<()> {
+        if !self.durable.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let _sync = self.sync_lock.lock().await;
-        // Another waiter's sync may have covered us while we queued.
-        let (file, target) = {
-            let log = self.log.lock().unwrap();
-            if log.recovery_point() >= end_offset {
+        let failures_before = self.sync_failures.load(Ordering::SeqCst);
+        loop {
+            // Subscribed before the check, so a pass that finishes in between is not missed.
+            let mut passes = self.sync.subscribe();
+            if self.recovery_point() >= end_offset || !self.durable.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            log.sync_target()
+            if self.sync_failures.load(Ordering::SeqCst) != failures_before {
+                let message = self.last_sync_error.lock().unwrap().clone();
+                return Err(std::io::Error::other(message));
+            }
+            self.sync.request(self);
+            if passes.changed().await.is_err() {
+                return Err(std::io::Error::other("the sync driver stopped"));
+            }
+        }
+    }
+
+    /// [`Partition::wait_durable`] for several partitions at once, in one task: every
+    /// partition is registered before the first wait, so they share the driver's passes.
+    /// Returns one outcome per entry, in order.
+    pub async fn wait_all_durable(waits: &[(Arc<Partition>, i64)]) -> Vec<std::io::Result<()>> {
+        let mut outcomes: Vec<Option<std::io::Result<()>>> = waits.iter().map(|_| None).collect();
+        let failures_before: Vec<u64> = waits
+            .iter()
+            .map(|(p, _)| p.sync_failures.load(Ordering::SeqCst))
+            .collect();
+        let Some((first, _)) = waits.first() else {
+            return Vec::new();
         };
-        let started = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .expect("fdatasync does not panic")?;
-        self.metrics.synced(started.elapsed());
+        loop {
+            let mut passes = first.sync.subscribe();
+            let mut waiting = false;
+            for (i, (partition, end)) in waits.iter().enumerate() {
+                if outcomes[i].is_some() {
+                    continue;
+                }
+                if !partition.durable.load(Ordering::Relaxed) || partition.recovery_point() >= *end
+                {
+                    outcomes[i] = Some(Ok(()));
+                } else if partition.sync_failures.load(Ordering::SeqCst) != failures_before[i] {
+                    let message = partition.last_sync_error.lock().unwrap().clone();
+                    outcomes[i] = Some(Err(std::io::Error::other(message)));
+                } else {
+                    partition.sync.request(partition);
+                    waiting = true;
+                }
+            }
+            if !waiting {
+                return outcomes.into_iter().map(|o| o.expect("decided")).collect();
+            }
+            if passes.changed().await.is_err() {
+                return outcomes
+                    .into_iter()
+                    .map(|o| {
+                        o.unwrap_or_else(|| Err(std::io::Error::other("the sync driver stopped")))
+                    })
+                    .collect();
+            }
+        }
+    }
+
+    /// The active segment's file and the end offset a sync of it would cover, or `None` if
+    /// everything is already durable (or the partition is relaxed).
+    pub(crate) fn sync_target(
+        &self,
+    ) -> Result<Option<(Arc<std::fs::File>, i64)>, strom_log::LogError> {
+        let log = self.log.lock().unwrap();
+        if !self.durable.load(Ordering::Relaxed) || log.recovery_point() >= log.log_end_offset() {
+            return Ok(None);
+        }
+        log.sync_target().map(Some)
+    }
+
+    /// Records a finished sync covering offsets below `target`: the recovery point and the
+    /// high watermark move, and parked fetches are woken.
+    pub(crate) fn synced(&self, target: i64) {
         {
             let mut log = self.log.lock().unwrap();
             log.mark_flushed(target);
@@ -119,7 +191,13 @@ impl Partition {
             log.set_high_watermark(high_watermark);
         }
         self.wake_waiters();
-        Ok(())
+    }
+
+    /// Records a failed sync: the produces waiting on it answer with an error.
+    pub(crate) fn sync_failed(&self, message: String) {
+        tracing::error!(partition = %self.topic_partition, error = %message, "fdatasync failed");
+        *self.last_sync_error.lock().unwrap() = message;
+        self.sync_failures.fetch_add(1, Ordering::SeqCst);
     }
 
     fn recovery_point(&self) -> i64 {

@@ -111,9 +111,9 @@ async fn shutdown_signal() {
     }
 }
 
-/// A broker keeps three files open per segment (log, offset index, time index) plus one per
-/// connection, so the common soft limit of 1024 runs out near 300 partitions. Raise the soft
-/// limit to the hard limit, as Kafka's documentation asks operators to do by hand.
+/// The broker's open-file budget (segment files it keeps open, and so the partitions it can
+/// host) is derived from the soft `RLIMIT_NOFILE`, whose common value of 1024 is small. Raise
+/// the soft limit to the hard limit, as Kafka's documentation asks operators to do by hand.
 fn raise_open_file_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,

@@ -3,7 +3,8 @@
 //! This module owns the index file and its in-memory copy. An entry is 8 bytes, big-endian:
 //! the offset of a batch relative to the segment's base offset (u32), then the file position of
 //! that batch in the `.log` file (u32). Entries are appended (not preallocated, unlike Kafka's
-//! mmapped files) every `index.interval.bytes` of log data; both fields strictly increase. The
+//! mmapped files) every `index.interval.bytes` of log data, in memory, and written to the file when
+//! the segment is sealed (see `entry_file`); both fields strictly increase. The
 //! entry offset is the *base offset* of the batch found at the position, so a lookup gives a
 //! position at or before the batch holding any larger offset. The index is a hint: recovery
 //! rebuilds it from the log, and a reader always confirms it by reading batch headers.
@@ -116,8 +117,14 @@ impl OffsetIndex {
         self.file.clear()
     }
 
+    /// Closes the file's cached handle: the entries stay in memory, and the file is reopened
+    /// only if it is written or synced again.
+    pub(crate) fn close_file(&self) {
+        self.file.close();
+    }
+
     /// Trims the file to its entries (a failed append may have left a partial entry) and syncs it.
-    pub(crate) fn trim_and_sync(&self) -> Result<(), LogError> {
+    pub(crate) fn trim_and_sync(&mut self) -> Result<(), LogError> {
         self.file.trim_and_sync(self.entries.len())
     }
 
@@ -153,6 +160,8 @@ mod tests {
         assert_eq!(index.lookup(110), (110, 500));
         assert_eq!(index.lookup(119), (110, 500));
         assert_eq!(index.lookup(1000), (120, 900));
+        // Entries reach the file when the segment is sealed.
+        index.trim_and_sync().unwrap();
         drop(index);
         let (index, sane) = OffsetIndex::open(&path, 100, 10, 1000).unwrap();
         assert!(sane);

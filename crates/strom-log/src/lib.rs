@@ -43,6 +43,7 @@ mod index;
 pub mod leader_epoch;
 pub mod legacy;
 pub mod log;
+pub mod open_files;
 pub mod producer_state;
 pub mod records;
 pub mod segment;

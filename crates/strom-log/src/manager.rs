@@ -8,6 +8,13 @@
 //! `replication-offset-checkpoint`, `cleaner-offset-checkpoint` (compacted logs only; see
 //! [`crate::checkpoint`]), and `.kafka_cleanshutdown`, which exists only between a clean shutdown
 //! and the next startup.
+//!
+//! A partition directory the caller's metadata does not know is never opened and never
+//! silently deleted: [`LogManager::open`] removes it if it holds no record bytes (a creation cut
+//! short by a crash) and otherwise renames it aside to `<topic>-<partition>.<unique>-stray`,
+//! as Kafka does with stray logs, for an operator to inspect or remove. A partition that fails
+//! to open is left *offline* (logged, skipped, its checkpoint entries kept) instead of stopping
+//! the broker from starting.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +43,8 @@ pub const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 /// Name of the broker identity file.
 pub const META_PROPERTIES: &str = "meta.properties";
+/// Suffix of a partition directory moved aside because the metadata does not know it.
+pub const STRAY_SUFFIX: &str = "-stray";
 
 fn lock(log: &SharedLog) -> MutexGuard<'_, Log> {
     log.lock().expect("a log mutex was poisoned by a panic")
@@ -46,11 +55,29 @@ struct Entry {
     dir_index: usize,
 }
 
+/// A partition whose directory exists but could not be opened at startup.
+#[derive(Debug, Clone)]
+pub struct OfflineLog {
+    /// Index of its log dir.
+    pub dir_index: usize,
+    /// Its directory.
+    pub path: PathBuf,
+    /// Why it could not be opened.
+    pub error: String,
+    recovery_point: i64,
+    log_start_offset: i64,
+    high_watermark: Option<i64>,
+    cleaned_up_to: Option<i64>,
+}
+
 /// All partition logs of this broker.
 pub struct LogManager {
     log_dirs: Vec<PathBuf>,
     cluster_id: String,
     logs: Mutex<BTreeMap<TopicPartition, Entry>>,
+    /// Partitions whose directory could not be opened at startup: never served, never
+    /// recreated, their checkpoint entries carried over unchanged.
+    offline: Mutex<BTreeMap<TopicPartition, OfflineLog>>,
     recovery_stats: RecoveryStats,
     checkpointed_high_watermarks: BTreeMap<TopicPartition, i64>,
 }
@@ -68,19 +95,23 @@ struct OpenJob {
 
 impl LogManager {
     /// Opens every log dir (creating missing ones), checks or writes `meta.properties`, reads the
-    /// checkpoints, opens every partition with up to `recovery_threads` threads (re-reading only
-    /// what the clean-shutdown marker and recovery points require), removes `*-delete` leftovers,
-    /// and finally removes the clean-shutdown markers. An empty `cluster_id` accepts the one on
-    /// disk.
+    /// checkpoints, opens every partition `is_known` accepts with up to `recovery_threads`
+    /// threads (re-reading only what the clean-shutdown marker and recovery points require),
+    /// moves the others aside as strays, removes `*-delete` leftovers, and finally removes the
+    /// clean-shutdown markers. An empty `cluster_id` accepts the one on disk. A partition that
+    /// fails to open is reported by [`LogManager::offline`] instead of failing the whole open.
     pub fn open(
         log_dirs: &[PathBuf],
         broker_id: i32,
         cluster_id: &str,
         recovery_threads: usize,
         topic_config: &(dyn Fn(&str) -> LogConfig + Sync),
+        is_known: &dyn Fn(&TopicPartition) -> bool,
         now_ms: i64,
     ) -> Result<LogManager, LogError> {
         assert!(!log_dirs.is_empty(), "at least one log dir");
+        // The caller may have raised the limit since the budget was first derived.
+        crate::open_files::set_capacity(crate::open_files::capacity_for_limit());
         let mut cluster_id = cluster_id.to_string();
         for dir in log_dirs {
             std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
@@ -88,7 +119,9 @@ impl LogManager {
         }
         let mut jobs = Vec::new();
         let mut checkpointed_high_watermarks = BTreeMap::new();
+        let mut cleaned_checkpoints = BTreeMap::new();
         let mut clean_dirs = 0;
+        let mut strays = 0;
         for (dir_index, dir) in log_dirs.iter().enumerate() {
             let recovery_points = read_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT))?;
             let log_starts = read_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT))?;
@@ -108,6 +141,12 @@ impl LogManager {
                     std::fs::remove_dir_all(&path).map_err(|e| LogError::io(&path, e))?;
                     continue;
                 }
+                if name.ends_with(STRAY_SUFFIX) {
+                    tracing::warn!(dir = %path.display(),
+                        "quarantined stray partition directory is still present; \
+                         inspect it and remove it by hand");
+                    continue;
+                }
                 let tp: TopicPartition = match name.parse() {
                     Ok(tp) => tp,
                     Err(e) => {
@@ -115,6 +154,14 @@ impl LogManager {
                         continue;
                     }
                 };
+                if !is_known(&tp) {
+                    quarantine_stray(dir, &path, now_ms)?;
+                    strays += 1;
+                    continue;
+                }
+                if let Some(&offset) = cleaned.get(&tp) {
+                    cleaned_checkpoints.insert(tp.clone(), offset);
+                }
                 jobs.push(OpenJob {
                     dir_index,
                     recovery_point: recovery_points.get(&tp).copied().unwrap_or(0),
@@ -127,7 +174,24 @@ impl LogManager {
             }
         }
         let partitions = jobs.len();
-        let opened = open_in_parallel(jobs, recovery_threads, topic_config, now_ms)?;
+        let (opened, failed) = open_in_parallel(jobs, recovery_threads, topic_config, now_ms);
+        let mut offline = BTreeMap::new();
+        for (job, error) in failed {
+            tracing::error!(partition = %job.tp, dir = %job.path.display(), %error,
+                "cannot open the partition's log; it stays offline until the next start");
+            offline.insert(
+                job.tp.clone(),
+                OfflineLog {
+                    dir_index: job.dir_index,
+                    path: job.path,
+                    error: error.to_string(),
+                    recovery_point: job.recovery_point,
+                    log_start_offset: job.log_start_offset,
+                    high_watermark: checkpointed_high_watermarks.get(&job.tp).copied(),
+                    cleaned_up_to: cleaned_checkpoints.get(&job.tp).copied(),
+                },
+            );
+        }
         let mut logs = BTreeMap::new();
         let mut stats = RecoveryStats::default();
         for (job, mut log) in opened {
@@ -158,6 +222,9 @@ impl LogManager {
         }
         tracing::info!(
             partitions,
+            offline = offline.len(),
+            strays,
+            open_files_budget = crate::open_files::capacity(),
             clean_dirs,
             log_dirs = log_dirs.len(),
             segments_recovered = stats.segments_recovered,
@@ -169,6 +236,7 @@ impl LogManager {
             log_dirs: log_dirs.to_vec(),
             cluster_id,
             logs: Mutex::new(logs),
+            offline: Mutex::new(offline),
             recovery_stats: stats,
             checkpointed_high_watermarks,
         })
@@ -176,6 +244,32 @@ impl LogManager {
 
     fn logs(&self) -> MutexGuard<'_, BTreeMap<TopicPartition, Entry>> {
         self.logs.lock().expect("log manager mutex poisoned")
+    }
+
+    /// Partitions whose directory could not be opened at startup, with the reason.
+    pub fn offline(&self) -> BTreeMap<TopicPartition, OfflineLog> {
+        self.offline.lock().expect("offline mutex poisoned").clone()
+    }
+
+    /// Whether `tp` could not be opened at startup.
+    pub fn is_offline(&self, tp: &TopicPartition) -> bool {
+        self.offline
+            .lock()
+            .expect("offline mutex poisoned")
+            .contains_key(tp)
+    }
+
+    /// How many partitions this broker can host: one cached open file each (the active
+    /// segment's `.log`), so the process's open-file budget ([`crate::open_files::capacity`],
+    /// `RLIMIT_NOFILE` minus headroom for sockets and short-lived files). Index files and
+    /// inactive segments share what is left and are reopened on demand.
+    pub fn max_partitions(&self) -> usize {
+        crate::open_files::capacity()
+    }
+
+    /// How many partitions this broker hosts (offline ones included).
+    pub fn partition_count(&self) -> usize {
+        self.logs().len() + self.offline.lock().expect("offline mutex poisoned").len()
     }
 
     /// The cluster id: the one in `meta.properties` if it existed, else the one given to `open`.
@@ -205,10 +299,33 @@ impl LogManager {
         config: LogConfig,
         now_ms: i64,
     ) -> Result<SharedLog, LogError> {
-        let mut logs = self.logs();
-        if let Some(entry) = logs.get(tp) {
+        if let Some(entry) = self.logs().get(tp) {
             return Ok(Arc::clone(&entry.log));
         }
+        let log = self.create(tp, config, now_ms)?;
+        self.sync_log_dirs()?;
+        Ok(log)
+    }
+
+    /// Fsyncs every log dir, making the creation of the partition directories in it durable.
+    /// [`LogManager::create`] leaves this to its caller, so that creating many partitions costs
+    /// one fsync per log dir rather than one per partition.
+    pub fn sync_log_dirs(&self) -> Result<(), LogError> {
+        self.log_dirs.iter().try_for_each(|dir| fsync_dir(dir))
+    }
+
+    /// Creates the empty log of `tp` (in the log dir holding the fewest partitions). All or
+    /// nothing: if any step fails, the directory is removed again. A directory of that name that
+    /// no open log owns (left by an earlier failure) is first handled like a stray found at
+    /// startup. Fails if `tp` already has a log or is offline. The new directory's entry in its
+    /// log dir is durable only after [`LogManager::sync_log_dirs`].
+    pub fn create(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<SharedLog, LogError> {
+        let mut logs = self.logs();
         let mut counts = vec![0usize; self.log_dirs.len()];
         for entry in logs.values() {
             counts[entry.dir_index] += 1;
@@ -217,8 +334,30 @@ impl LogManager {
             .min_by_key(|&i| counts[i])
             .expect("at least one log dir");
         let path = self.log_dirs[dir_index].join(tp.to_string());
-        let log = Log::open(&path, config, 0, 0, true, now_ms)?;
-        fsync_dir(&self.log_dirs[dir_index])?;
+        if logs.contains_key(tp) || self.is_offline(tp) {
+            return Err(LogError::Corrupt {
+                path,
+                reason: format!("partition {tp} already has a log"),
+            });
+        }
+        for dir in &self.log_dirs {
+            let leftover = dir.join(tp.to_string());
+            if leftover.exists() {
+                quarantine_stray(dir, &leftover, now_ms)?;
+            }
+        }
+        let log = match Log::open(&path, config, 0, 0, true, now_ms) {
+            Ok(log) => log,
+            Err(error) => {
+                if let Err(e) = std::fs::remove_dir_all(&path) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::error!(dir = %path.display(), error = %e,
+                            "cannot remove the directory of a partition whose creation failed");
+                    }
+                }
+                return Err(error);
+            }
+        };
         let log = Arc::new(Mutex::new(log));
         logs.insert(
             tp.clone(),
@@ -238,8 +377,17 @@ impl LogManager {
             .collect()
     }
 
-    /// Deletes the partition's log and directory. Holders of its [`SharedLog`] must drop it.
+    /// Deletes the partition's log and directory (also of an offline partition). Holders of its
+    /// [`SharedLog`] must drop it.
     pub fn delete(&self, tp: &TopicPartition) -> Result<(), LogError> {
+        let offline = self
+            .offline
+            .lock()
+            .expect("offline mutex poisoned")
+            .remove(tp);
+        if let Some(offline) = offline {
+            return remove_dir_renamed(&offline.path);
+        }
         let Some(entry) = self.logs().remove(tp) else {
             return Ok(());
         };
@@ -266,6 +414,18 @@ impl LogManager {
             maps[2].insert(tp.clone(), log.high_watermark());
             if log.config().compact {
                 maps[3].insert(tp.clone(), log.cleaned_up_to());
+            }
+        }
+        // An offline partition keeps the entries it had when the broker started.
+        for (tp, offline) in self.offline.lock().expect("offline mutex poisoned").iter() {
+            let maps = &mut per_dir[offline.dir_index];
+            maps[0].insert(tp.clone(), offline.recovery_point);
+            maps[1].insert(tp.clone(), offline.log_start_offset);
+            if let Some(high_watermark) = offline.high_watermark {
+                maps[2].insert(tp.clone(), high_watermark);
+            }
+            if let Some(cleaned) = offline.cleaned_up_to {
+                maps[3].insert(tp.clone(), cleaned);
             }
         }
         for (dir, maps) in self.log_dirs.iter().zip(&per_dir) {
@@ -320,11 +480,22 @@ impl LogManager {
 
     /// Clean shutdown: flushes, closes and snapshots every log, writes the checkpoints, then the
     /// clean-shutdown marker of each log dir (fsynced), which lets the next startup skip recovery.
+    /// With an offline partition no marker is written: it was not closed cleanly by this run, so
+    /// the next start must recover it (the others re-read only past their recovery points).
     pub fn shutdown(&self) -> Result<(), LogError> {
         for (_, log) in self.all() {
             lock(&log).close_in_place()?;
         }
         self.checkpoint()?;
+        if !self
+            .offline
+            .lock()
+            .expect("offline mutex poisoned")
+            .is_empty()
+        {
+            tracing::warn!("some partitions were offline: no clean-shutdown marker written");
+            return Ok(());
+        }
         for dir in &self.log_dirs {
             write_atomically(&dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
         }
@@ -375,13 +546,69 @@ fn check_meta_properties(
     }
 }
 
-/// Opens the partitions with up to `threads` worker threads; the first error wins.
+/// Handles a partition directory `path` (in log dir `dir`) that no metadata knows: removed if
+/// it holds no record bytes (a creation cut short), else renamed to
+/// `<name>.<unique>-stray` in the same log dir, logged, and kept for an operator. Returns the
+/// new path, if it was kept.
+fn quarantine_stray(dir: &Path, path: &Path, now_ms: i64) -> Result<Option<PathBuf>, LogError> {
+    let mut record_bytes = 0u64;
+    for entry in std::fs::read_dir(path).map_err(|e| LogError::io(path, e))? {
+        let entry = entry.map_err(|e| LogError::io(path, e))?;
+        let name = entry.file_name();
+        let is_log = name.to_str().is_some_and(|n| {
+            crate::segment::parse_offset_file_name(n, crate::segment::LOG_SUFFIX).is_some()
+        });
+        if is_log {
+            record_bytes += entry.metadata().map_err(|e| LogError::io(path, e))?.len();
+        }
+    }
+    if record_bytes == 0 {
+        tracing::warn!(dir = %path.display(),
+            "removing a partition directory the metadata does not know (it holds no records)");
+        remove_dir_renamed(path)?;
+        return Ok(None);
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("partition");
+    let target = dir.join(format!(
+        "{name}.{now_ms:x}{}{STRAY_SUFFIX}",
+        crate::log::delete_suffix().trim_end_matches("-delete")
+    ));
+    std::fs::rename(path, &target).map_err(|e| LogError::io(path, e))?;
+    fsync_dir(dir)?;
+    tracing::warn!(dir = %path.display(), moved_to = %target.display(), record_bytes,
+        "the metadata does not know this partition directory; moved it aside as a stray \
+         (its records are kept: inspect it, then remove it by hand)");
+    Ok(Some(target))
+}
+
+/// Removes a directory by first renaming it to a `-delete` name, so that a crash half-way
+/// leaves a name the next start removes.
+fn remove_dir_renamed(path: &Path) -> Result<(), LogError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("partition");
+    let target = path.with_file_name(format!("{name}.{}", crate::log::delete_suffix()));
+    std::fs::rename(path, &target).map_err(|e| LogError::io(path, e))?;
+    if let Some(parent) = target.parent() {
+        fsync_dir(parent)?;
+    }
+    std::fs::remove_dir_all(&target).map_err(|e| LogError::io(&target, e))
+}
+
+/// The partitions that opened, and those that failed with their error.
+type OpenResults = (Vec<(OpenJob, Log)>, Vec<(OpenJob, LogError)>);
+
+/// Opens the partitions with up to `threads` worker threads.
 fn open_in_parallel(
     jobs: Vec<OpenJob>,
     threads: usize,
     topic_config: &(dyn Fn(&str) -> LogConfig + Sync),
     now_ms: i64,
-) -> Result<Vec<(OpenJob, Log)>, LogError> {
+) -> OpenResults {
     let threads = threads.clamp(1, jobs.len().max(1));
     let queue = Mutex::new(jobs.into_iter());
     let results = Mutex::new(Vec::new());
@@ -400,12 +627,17 @@ fn open_in_parallel(
                     job.clean,
                     now_ms,
                 );
-                results
-                    .lock()
-                    .expect("results")
-                    .push(result.map(|log| (job, log)));
+                results.lock().expect("results").push((job, result));
             });
         }
     });
-    results.into_inner().expect("results").into_iter().collect()
+    let mut opened = Vec::new();
+    let mut failed = Vec::new();
+    for (job, result) in results.into_inner().expect("results") {
+        match result {
+            Ok(log) => opened.push((job, log)),
+            Err(error) => failed.push((job, error)),
+        }
+    }
+    (opened, failed)
 }

@@ -32,8 +32,19 @@
 //! - A write of `n` bytes at the end of the file either fails or lands entirely in the page cache;
 //!   the in-memory size only advances after it succeeded, and readers never look past it.
 //!
-//! Indexes are hints that can always be rebuilt from the `.log` file; they are synced when the
-//! segment stops being active and on flush, and rebuilt when they fail a sanity check.
+//! Indexes are hints that can always be rebuilt from the `.log` file; the active segment's
+//! entries are kept in memory and written and synced when the segment stops being active (or is
+//! closed cleanly), and indexes are rebuilt when they fail a sanity check or belong to a segment
+//! that recovery re-reads.
+//!
+//! # Open files
+//!
+//! The three files are reached through the process's open-file budget
+//! ([`crate::open_files`]): a handle is opened on first use and may be closed when other files
+//! need the room, then reopened on demand. Index entries live in memory, so an index file is
+//! opened only to be written and synced at seal, and its handle is closed right after.
+//! A `FileSlice` holds its own `Arc<File>`, so a range handed to a reader stays readable after
+//! the cached handle is closed.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -44,6 +55,7 @@ use crate::batch::{validate_stored_batch, BatchHeader, BATCH_HEADER_LEN, LOG_OVE
 use crate::config::LogConfig;
 use crate::error::LogError;
 use crate::index::{remove_if_exists, OffsetIndex};
+use crate::open_files::CachedFile;
 use crate::time_index::TimeIndex;
 
 /// File name suffix of segment data files.
@@ -86,7 +98,7 @@ pub(crate) struct RecoveryOutcome {
 pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    file: Arc<File>,
+    file: CachedFile,
     /// Invariant: bytes `0..size` of the file are whole batches that were checked before they
     /// were written (or re-read by recovery); nothing at or past `size` is ever read.
     size: u64,
@@ -133,8 +145,8 @@ impl Segment {
         let (time_index, _) = TimeIndex::open(&time_path, base_offset, None)?;
         Ok(Segment {
             base_offset,
+            file: CachedFile::opened(&log_path, file, false),
             log_path,
-            file: Arc::new(file),
             size: 0,
             offset_index,
             time_index,
@@ -174,8 +186,8 @@ impl Segment {
             OffsetIndex::open(&index_path, base_offset, max_index_entries(config), size)?;
         let mut segment = Segment {
             base_offset,
+            file: CachedFile::opened(&log_path, file, false),
             log_path,
-            file: Arc::new(file),
             size,
             offset_index,
             // Replaced below once the end offset is known.
@@ -245,8 +257,8 @@ impl Segment {
         min_offset: i64,
         end_bound: Option<i64>,
     ) -> Result<RecoveryOutcome, LogError> {
-        let file_len = self
-            .file
+        let file = self.file.get()?;
+        let file_len = file
             .metadata()
             .map_err(|e| LogError::io(&self.log_path, e))?
             .len();
@@ -276,8 +288,7 @@ impl Segment {
                 break;
             }
             buffer.resize(total, 0);
-            self.file
-                .read_exact_at(&mut buffer, position)
+            file.read_exact_at(&mut buffer, position)
                 .map_err(|e| LogError::io(&self.log_path, e))?;
             if validate_stored_batch(&buffer, 0).is_err() {
                 break;
@@ -294,14 +305,12 @@ impl Segment {
                 truncated_bytes = file_len - position,
                 "truncating torn or corrupt segment tail"
             );
-            self.file
-                .set_len(position)
+            file.set_len(position)
                 .map_err(|e| LogError::io(&self.log_path, e))?;
         }
         self.offset_index.trim_and_sync()?;
         self.time_index.trim_and_sync()?;
-        self.file
-            .sync_data()
+        file.sync_data()
             .map_err(|e| LogError::io(&self.log_path, e))?;
         Ok(RecoveryOutcome {
             bytes_read: position,
@@ -373,9 +382,9 @@ impl Segment {
         // Two writes (the rewritten header, then the records from the request's buffer) cost
         // less than copying the batch; a crash between them leaves a torn tail, which recovery
         // truncates like any other.
-        self.file
-            .write_all_at(head, position)
-            .and_then(|()| self.file.write_all_at(tail, position + head.len() as u64))
+        let file = self.file.get()?;
+        file.write_all_at(head, position)
+            .and_then(|()| file.write_all_at(tail, position + head.len() as u64))
             .map_err(|e| LogError::io(&self.log_path, e))?;
         self.index_batch(header, position, config)?;
         self.size += len as u64;
@@ -409,6 +418,7 @@ impl Segment {
         }
         let mut buffer = [0u8; BATCH_HEADER_LEN];
         self.file
+            .get()?
             .read_exact_at(&mut buffer, position)
             .map_err(|e| LogError::io(&self.log_path, e))?;
         Ok(Some(BatchHeader::parse(&buffer).expect("61 bytes")))
@@ -494,24 +504,30 @@ impl Segment {
         assert!(position + len as u64 <= self.size, "read past segment end");
         let mut buffer = vec![0; len];
         self.file
+            .get()?
             .read_exact_at(&mut buffer, position)
             .map_err(|e| LogError::io(&self.log_path, e))?;
         Ok(buffer)
     }
 
-    /// Prepares the segment for being inactive: records its largest timestamp in the time index
-    /// and syncs the log file and both indexes.
+    /// Prepares the segment for being inactive: records its largest timestamp in the time index,
+    /// syncs the log file and both indexes, and closes the index files (nothing appends to them
+    /// any more; lookups use the entries in memory).
     pub(crate) fn seal(&mut self) -> Result<(), LogError> {
         if self.size > 0 {
             self.time_index
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
         }
-        self.sync_all()
+        self.sync_all()?;
+        self.offset_index.close_file();
+        self.time_index.close_file();
+        Ok(())
     }
 
     /// Syncs the log file and both indexes.
-    pub(crate) fn sync_all(&self) -> Result<(), LogError> {
+    pub(crate) fn sync_all(&mut self) -> Result<(), LogError> {
         self.file
+            .get()?
             .sync_data()
             .map_err(|e| LogError::io(&self.log_path, e))?;
         self.offset_index.trim_and_sync()?;
@@ -523,6 +539,7 @@ impl Segment {
     /// the segment is sealed.
     pub(crate) fn sync_data(&self) -> Result<(), LogError> {
         self.file
+            .get()?
             .sync_data()
             .map_err(|e| LogError::io(&self.log_path, e))
     }
@@ -530,6 +547,7 @@ impl Segment {
     /// Clean close: cuts anything a failed write left past `size`, seals and syncs.
     pub(crate) fn close(&mut self) -> Result<(), LogError> {
         self.file
+            .get()?
             .set_len(self.size)
             .map_err(|e| LogError::io(&self.log_path, e))?;
         self.seal()
@@ -558,9 +576,9 @@ impl Segment {
         self.size
     }
 
-    /// The shared handle of the `.log` file.
-    pub(crate) fn file(&self) -> &Arc<File> {
-        &self.file
+    /// The shared handle of the `.log` file, opened if the budget had closed it.
+    pub(crate) fn file(&self) -> Result<Arc<File>, LogError> {
+        self.file.get()
     }
 
     /// Largest batch timestamp and the last offset of that batch; timestamp -1 if none.
@@ -578,8 +596,8 @@ impl Segment {
         if self.max_timestamp >= 0 {
             return self.max_timestamp;
         }
-        self.file
-            .metadata()
+        // By path: the segment's file handle may be closed (open_files.rs) and needs none.
+        std::fs::metadata(&self.log_path)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())

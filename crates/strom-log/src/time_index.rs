@@ -5,7 +5,8 @@
 //! the batch that first reached that timestamp (Kafka's "shallow" offset: the batch's last
 //! offset). Entries are appended only when the segment's largest timestamp so far grows, at the
 //! offset index's cadence, and once more when the segment stops being active, so the last entry
-//! of an inactive segment is its largest timestamp. Both fields strictly increase.
+//! of an inactive segment is its largest timestamp. Both fields strictly increase. As for the offset
+//! index, entries reach the file when the segment is sealed.
 
 use std::path::Path;
 
@@ -102,8 +103,14 @@ impl TimeIndex {
         self.file.clear()
     }
 
+    /// Closes the file's cached handle: the entries stay in memory, and the file is reopened
+    /// only if it is written or synced again.
+    pub(crate) fn close_file(&self) {
+        self.file.close();
+    }
+
     /// Trims the file to its entries and syncs it.
-    pub(crate) fn trim_and_sync(&self) -> Result<(), LogError> {
+    pub(crate) fn trim_and_sync(&mut self) -> Result<(), LogError> {
         self.file.trim_and_sync(self.entries.len())
     }
 }
@@ -126,6 +133,7 @@ mod tests {
         assert_eq!(index.lookup(100), 10);
         assert_eq!(index.lookup(101), 12);
         assert_eq!(index.lookup(1000), 20);
+        index.trim_and_sync().unwrap();
         drop(index);
         let (index, sane) = TimeIndex::open(&path, 10, Some(21)).unwrap();
         assert!(sane);

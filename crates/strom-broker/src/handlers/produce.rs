@@ -175,23 +175,15 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
         return Reply::Ready(super::legacy::produce_response(&ctx, &response));
     }
     Reply::Later(tokio::spawn(async move {
-        // Partitions sync concurrently; the usual single-partition produce needs no extra task.
+        // Every partition joins the broker's next sync pass; one task waits for them all.
         let outcomes: Vec<std::io::Result<()>> = if let [(_, _, partition, end)] = &to_sync[..] {
             vec![partition.wait_durable(*end).await]
         } else {
             let waits: Vec<_> = to_sync
                 .iter()
-                .map(|(_, _, partition, end)| {
-                    let partition = partition.clone();
-                    let end = *end;
-                    tokio::spawn(async move { partition.wait_durable(end).await })
-                })
+                .map(|(_, _, partition, end)| (partition.clone(), *end))
                 .collect();
-            let mut outcomes = Vec::with_capacity(waits.len());
-            for wait in waits {
-                outcomes.push(wait.await.expect("a durability wait does not panic"));
-            }
-            outcomes
+            crate::partition::Partition::wait_all_durable(&waits).await
         };
         for ((t, p, partition, _), outcome) in to_sync.into_iter().zip(outcomes) {
             if let Err(e) = outcome {

@@ -67,13 +67,15 @@ pub fn create_topics(
             Ok((partitions, replication))
         };
         let created = outcome.and_then(|(partitions, replication)| {
-            broker.create_topic(
-                &name,
-                partitions,
-                replication,
-                configs,
-                request.validate_only,
-            )
+            off_worker(|| {
+                broker.create_topic(
+                    &name,
+                    partitions,
+                    replication,
+                    configs,
+                    request.validate_only,
+                )
+            })
         });
         match created {
             Ok(meta) => {
@@ -229,7 +231,7 @@ pub fn create_partitions(
             })
         });
         let outcome = if assignment_ok {
-            broker.add_partitions(&name, topic.count, request.validate_only)
+            off_worker(|| broker.add_partitions(&name, topic.count, request.validate_only))
         } else {
             Err(crate::broker::TopicError::new(
                 E::InvalidReplicaAssignment.code(),
@@ -246,4 +248,17 @@ pub fn create_partitions(
         response.results.push(result);
     }
     response
+}
+
+/// Runs a topic change that may create thousands of partition directories (tens of seconds)
+/// without stalling the other connections served by this runtime worker: on the multi-threaded
+/// runtime, `block_in_place` hands them to another thread meanwhile.
+fn off_worker<T>(change: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(change)
+        }
+        _ => change(),
+    }
 }

@@ -286,6 +286,17 @@ impl BrokerProcess {
 /// picked by the test and bound later could be taken in between by another test. Panics with
 /// the log if the process exits or is not ready within two minutes.
 pub fn spawn_broker_process(data: &Path, log: &Path, sets: &[&str]) -> BrokerProcess {
+    spawn_broker_process_with_file_limit(data, log, sets, None)
+}
+
+/// [`spawn_broker_process`] with the child's `RLIMIT_NOFILE` (soft and hard) set to
+/// `open_files_max` before it runs, as `prlimit --nofile=N:N` would.
+pub fn spawn_broker_process_with_file_limit(
+    data: &Path,
+    log: &Path,
+    sets: &[&str],
+    open_files_max: Option<u64>,
+) -> BrokerProcess {
     let mut args = vec![
         "broker".to_string(),
         "--set".to_string(),
@@ -299,13 +310,29 @@ pub fn spawn_broker_process(data: &Path, log: &Path, sets: &[&str]) -> BrokerPro
         args.push("--set".to_string());
         args.push(set.to_string());
     }
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_strom"));
+    command
         .args(&args)
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(log).expect("broker log file"))
-        .spawn()
-        .expect("start the strom broker");
+        .stderr(std::fs::File::create(log).expect("broker log file"));
+    if let Some(limit) = open_files_max {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe and only reads the struct passed by pointer.
+        unsafe {
+            command.pre_exec(move || {
+                let value = libc::rlimit {
+                    rlim_cur: limit as libc::rlim_t,
+                    rlim_max: limit as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &value) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = command.spawn().expect("start the strom broker");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();

@@ -115,15 +115,18 @@ impl Log {
                 s.next_offset() <= durable_end
                     && now_ms.saturating_sub(s.largest_timestamp()) >= lag
             })
-            .map(|s| SegmentView {
-                base_offset: s.base_offset(),
-                next_offset: s.next_offset(),
-                size: s.size(),
-                max_timestamp: s.max_timestamp().0,
-                file: s.file().clone(),
-                path: s.log_path().to_path_buf(),
+            .map(|s| {
+                Some(SegmentView {
+                    base_offset: s.base_offset(),
+                    next_offset: s.next_offset(),
+                    size: s.size(),
+                    max_timestamp: s.max_timestamp().0,
+                    // A file that cannot be opened now: no plan this pass.
+                    file: s.file().ok()?,
+                    path: s.log_path().to_path_buf(),
+                })
             })
-            .collect();
+            .collect::<Option<Vec<_>>>()?;
         let first_dirty = cleanable
             .iter()
             .position(|s| s.next_offset > self.cleaned_up_to && s.size > 0)?;

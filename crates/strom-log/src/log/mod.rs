@@ -468,7 +468,7 @@ impl Log {
             let len = available.min(wanted);
             if len > 0 {
                 info.slice = Some(FileSlice {
-                    file: Arc::clone(segment.file()),
+                    file: segment.file()?,
                     position,
                     len,
                 });
@@ -514,8 +514,8 @@ impl Log {
 
     /// The active segment's file and the end offset it covers, for a group-commit
     /// `sync_data` done outside the log's mutex, followed by [`Log::mark_flushed`].
-    pub fn sync_target(&self) -> (Arc<File>, i64) {
-        (Arc::clone(self.active().file()), self.log_end_offset())
+    pub fn sync_target(&self) -> Result<(Arc<File>, i64), LogError> {
+        Ok((self.active().file()?, self.log_end_offset()))
     }
 
     /// Records that every offset below `offset` is durable (raises the recovery point; never

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{batch, read_all, small_config};
+use super::{batch, parse_batches, read_all, small_config};
 use crate::batch::test_builder::TestBatch;
 use crate::{AppendError, Log, LogConfig, ReadError};
 
@@ -314,7 +314,7 @@ fn flush_policies() {
         "strict mode leaves flushing to the broker"
     );
     assert!(!log.flush_if_due(i64::MAX).unwrap());
-    let (file, end) = log.sync_target();
+    let (file, end) = log.sync_target().unwrap();
     file.sync_data().unwrap();
     log.mark_flushed(end);
     assert_eq!(log.recovery_point(), 5);
@@ -368,4 +368,73 @@ fn full_index_rolls() {
     // Two entries per segment: entries for the 2nd and 3rd batch, then a roll.
     assert_eq!(log.segment_count(), 4);
     assert_eq!(read_all(&log).len(), 10);
+}
+
+/// With an open-file budget far below the files the logs hold, every log still appends,
+/// reads back, recovers and reopens: files are closed and reopened on demand, the cached
+/// handles stay within the budget, and a slice handed out before its file's handle was closed
+/// still reads.
+#[test]
+fn many_segments_and_logs_within_a_small_open_file_budget() {
+    crate::open_files::set_capacity(6);
+    let root = tempfile::tempdir().unwrap();
+    let mut logs: Vec<Log> = (0..5)
+        .map(|i| {
+            Log::open(
+                &root.path().join(format!("t-{i}")),
+                small_config(),
+                0,
+                0,
+                true,
+                0,
+            )
+            .unwrap()
+        })
+        .collect();
+    // Interleaved appends: each log rolls several segments (1 KiB each).
+    for round in 0..40u8 {
+        for log in &mut logs {
+            log.append(batch(2, 60, round, i64::from(round)), 0, 0)
+                .unwrap();
+            assert!(crate::open_files::open_count() <= 6);
+        }
+    }
+    let held = logs[0].read(0, 100, i64::MAX, true).unwrap().slice.unwrap();
+    for log in &logs {
+        assert!(log.segment_count() > 3, "{}", log.segment_count());
+        let all = read_all(log);
+        assert_eq!(all.len(), 40);
+        for (round, (header, _)) in all.iter().enumerate() {
+            assert_eq!(header.base_offset, 2 * round as i64);
+        }
+        assert!(crate::open_files::open_count() <= 6);
+    }
+    // The first slice's handle was closed by the budget long ago; the slice still reads.
+    let bytes = held.read_to_bytes().unwrap();
+    assert_eq!(parse_batches(&bytes)[0].0.base_offset, 0);
+    assert!(
+        crate::open_files::opens_total() > 5 * 3 * 4,
+        "files were reopened"
+    );
+    // Timestamp lookups and a crash-style reopen (full recovery) also work within the budget.
+    let (offset, timestamp) = logs[2].offset_for_timestamp(10).unwrap().unwrap();
+    assert!(
+        timestamp >= 10 && (19..=20).contains(&offset),
+        "{offset} {timestamp}"
+    );
+    drop(logs);
+    for i in 0..5 {
+        let log = Log::open(
+            &root.path().join(format!("t-{i}")),
+            small_config(),
+            0,
+            0,
+            false,
+            0,
+        )
+        .unwrap();
+        assert_eq!(log.log_end_offset(), 80);
+        assert_eq!(read_all(&log).len(), 40);
+        assert!(crate::open_files::open_count() <= 6);
+    }
 }

@@ -11,7 +11,7 @@ fn config(_: &str) -> LogConfig {
 }
 
 fn open(dirs: &[PathBuf]) -> Result<LogManager, LogError> {
-    LogManager::open(dirs, 1, "cluster-a", 2, &config, 0)
+    LogManager::open(dirs, 1, "cluster-a", 2, &config, &|_| true, 0)
 }
 
 fn fill(manager: &LogManager, tp: &TopicPartition, n: usize) {
@@ -37,11 +37,11 @@ fn meta_properties_are_checked() {
             && text.contains("broker.id=1")
             && text.contains("cluster.id=cluster-a")
     );
-    let err = LogManager::open(&dirs, 2, "cluster-a", 1, &config, 0)
+    let err = LogManager::open(&dirs, 2, "cluster-a", 1, &config, &|_| true, 0)
         .err()
         .unwrap();
     assert!(err.to_string().contains("broker.id is 1"), "{err}");
-    let err = LogManager::open(&dirs, 1, "cluster-b", 1, &config, 0)
+    let err = LogManager::open(&dirs, 1, "cluster-b", 1, &config, &|_| true, 0)
         .err()
         .unwrap();
     assert!(matches!(
@@ -51,7 +51,7 @@ fn meta_properties_are_checked() {
             ..
         }
     ));
-    let manager = LogManager::open(&dirs, 1, "", 1, &config, 0).unwrap();
+    let manager = LogManager::open(&dirs, 1, "", 1, &config, &|_| true, 0).unwrap();
     assert_eq!(manager.cluster_id(), "cluster-a");
 }
 
@@ -154,7 +154,7 @@ fn the_cleaner_checkpoint_keeps_how_far_compacted_logs_are_cleaned() {
         min_cleanable_dirty_ratio: 0.0,
         ..small_config()
     };
-    let manager = LogManager::open(&dirs, 1, "cluster-a", 1, &compacted, 0).unwrap();
+    let manager = LogManager::open(&dirs, 1, "cluster-a", 1, &compacted, &|_| true, 0).unwrap();
     let tp = TopicPartition::new("table", 0);
     let log = manager.get_or_create(&tp, compacted("table"), 0).unwrap();
     {
@@ -179,9 +179,78 @@ fn the_cleaner_checkpoint_keeps_how_far_compacted_logs_are_cleaned() {
     let text = std::fs::read_to_string(dir.path().join("cleaner-offset-checkpoint")).unwrap();
     assert!(text.contains(&format!("table 0 {cleaned}")), "{text}");
 
-    let manager = LogManager::open(&dirs, 1, "cluster-a", 1, &compacted, 0).unwrap();
+    let manager = LogManager::open(&dirs, 1, "cluster-a", 1, &compacted, &|_| true, 0).unwrap();
     let log = manager.get(&tp).unwrap();
     assert_eq!(log.lock().unwrap().cleaned_up_to(), cleaned);
     // Nothing new was written, so the restart has nothing to clean.
     assert_eq!(manager.compaction_pass(20).unwrap().segments_cleaned, 0);
+}
+
+#[test]
+fn unknown_directories_are_quarantined_and_unopenable_ones_stay_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = vec![dir.path().to_path_buf()];
+    let manager = open(&dirs).unwrap();
+    let known = TopicPartition::new("known", 0);
+    let gone = TopicPartition::new("gone", 0);
+    let empty = TopicPartition::new("empty", 0);
+    fill(&manager, &known, 3);
+    fill(&manager, &gone, 3);
+    manager.get_or_create(&empty, small_config(), 0).unwrap();
+    manager.shutdown().unwrap();
+    drop(manager);
+    // A partition whose segment cannot be opened (a directory where its .log file should be).
+    let broken = TopicPartition::new("broken", 0);
+    std::fs::create_dir_all(dir.path().join("broken-0").join("00000000000000000000.log")).unwrap();
+    let checkpoint = dir.path().join("recovery-point-offset-checkpoint");
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    std::fs::write(&checkpoint, text.replace("0\n3\n", "0\n4\nbroken 0 17\n")).unwrap();
+
+    let is_known = |tp: &TopicPartition| tp.topic == "known" || tp.topic == "broken";
+    let manager = LogManager::open(&dirs, 1, "cluster-a", 2, &config, &is_known, 0).unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let strays: Vec<&String> = names.iter().filter(|n| n.ends_with("-stray")).collect();
+    assert_eq!(strays.len(), 1, "{names:?}");
+    assert!(strays[0].starts_with("gone-0."), "{names:?}");
+    assert!(
+        std::fs::metadata(dir.path().join(strays[0]).join("00000000000000000000.log"))
+            .unwrap()
+            .len()
+            > 0,
+        "the stray keeps its records"
+    );
+    assert!(!dir.path().join("gone-0").exists());
+    assert!(
+        !dir.path().join("empty-0").exists(),
+        "an empty stray is removed"
+    );
+    assert_eq!(
+        manager
+            .all()
+            .into_iter()
+            .map(|(tp, _)| tp)
+            .collect::<Vec<_>>(),
+        vec![known.clone()]
+    );
+    let offline = manager.offline();
+    assert_eq!(offline.keys().collect::<Vec<_>>(), vec![&broken]);
+    assert!(manager.is_offline(&broken));
+    assert!(manager.create(&broken, small_config(), 0).is_err());
+    // The offline partition keeps its checkpoint entry, and without a clean close of every
+    // partition there is no clean-shutdown marker.
+    manager.shutdown().unwrap();
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    assert!(text.contains("broken 0 17"), "{text}");
+    assert!(!dir.path().join(CLEAN_SHUTDOWN_MARKER).exists());
+    manager.delete(&broken).unwrap();
+    assert!(!dir.path().join("broken-0").exists());
+    drop(manager);
+    // The quarantined directory is left alone at the next start.
+    let manager = LogManager::open(&dirs, 1, "cluster-a", 2, &config, &is_known, 0).unwrap();
+    assert!(dir.path().join(strays[0]).exists());
+    assert_eq!(manager.all().len(), 1);
+    assert!(manager.offline().is_empty());
 }
