@@ -291,19 +291,8 @@ fn fetch_modern(
     topic: &str,
     offset: i64,
 ) -> km::fetch_response::PartitionData {
-    let mut p = km::fetch_request::FetchPartition::default();
-    p.fetch_offset = offset;
-    p.partition_max_bytes = 1 << 20;
-    p.current_leader_epoch = -1;
-    let mut t = km::fetch_request::FetchTopic::default();
-    t.topic = km::TopicName(topic.to_string().into());
-    t.partitions = vec![p];
-    let mut request = km::FetchRequest::default();
-    request.replica_id = km::BrokerId(-1);
+    let mut request = fetch_request(topic, offset);
     request.max_wait_ms = 100;
-    request.max_bytes = 50 << 20;
-    request.session_epoch = -1;
-    request.topics = vec![t];
     raw.send(version, &request).responses[0].partitions[0].clone()
 }
 

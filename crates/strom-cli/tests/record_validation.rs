@@ -146,19 +146,7 @@ fn list_offset(raw: &mut RawClient, topic: &str, timestamp: i64) -> (i64, i64) {
 /// The headers of every batch of `topic` from `offset` on, each checked for a correct CRC-32C:
 /// (base offset, base timestamp, max timestamp).
 fn stored_headers(raw: &mut RawClient, topic: &str, offset: i64) -> Vec<(i64, i64, i64)> {
-    let mut p = km::fetch_request::FetchPartition::default();
-    p.fetch_offset = offset;
-    p.partition_max_bytes = 1 << 20;
-    p.current_leader_epoch = -1;
-    let mut t = km::fetch_request::FetchTopic::default();
-    t.topic = km::TopicName(topic.to_string().into());
-    t.partitions = vec![p];
-    let mut request = km::FetchRequest::default();
-    request.replica_id = km::BrokerId(-1);
-    request.max_bytes = 50 << 20;
-    request.session_epoch = -1;
-    request.topics = vec![t];
-    let response = raw.send(12, &request);
+    let response = raw.send(12, &fetch_request(topic, offset));
     assert_eq!(response.responses[0].partitions[0].error_code, 0);
     let mut records = response.responses[0].partitions[0]
         .records

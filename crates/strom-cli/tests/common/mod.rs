@@ -534,6 +534,26 @@ pub fn record_batch(
     batch.freeze()
 }
 
+/// A Fetch request for partition 0 of `topic` from `offset`: no session, 1 MiB for the
+/// partition and 50 MiB in all, no wait and no minimum (callers set `max_wait_ms` and
+/// `min_bytes` where they matter).
+pub fn fetch_request(topic: &str, offset: i64) -> kafka_protocol::messages::FetchRequest {
+    use kafka_protocol::messages::{fetch_request, BrokerId, FetchRequest, TopicName};
+    let mut p = fetch_request::FetchPartition::default();
+    p.fetch_offset = offset;
+    p.partition_max_bytes = 1 << 20;
+    p.current_leader_epoch = -1;
+    let mut t = fetch_request::FetchTopic::default();
+    t.topic = TopicName(topic.to_string().into());
+    t.partitions = vec![p];
+    let mut request = FetchRequest::default();
+    request.replica_id = BrokerId(-1);
+    request.max_bytes = 50 << 20;
+    request.session_epoch = -1;
+    request.topics = vec![t];
+    request
+}
+
 /// Reads the base offsets of the batches in a fetched `records` blob.
 pub fn batch_base_offsets(mut records: Bytes) -> Vec<i64> {
     let mut out = Vec::new();
