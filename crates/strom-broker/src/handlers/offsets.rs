@@ -202,18 +202,25 @@ pub fn offset_fetch(
     } else {
         vec![request.group_id.0.to_string()]
     };
-    if groups
-        .iter()
-        .all(|g| broker.groups.commits_settled(g, barrier))
+    let turns = broker.groups.take_fetch_turn(&groups);
+    if turns.ready()
+        && groups
+            .iter()
+            .all(|g| broker.groups.commits_settled(g, barrier))
     {
-        return Reply::Ready(ctx.respond(&fetch_response(broker, &ctx, request)));
+        let response = ctx.respond(&fetch_response(broker, &ctx, request));
+        drop(turns);
+        return Reply::Ready(response);
     }
     let broker = broker.clone();
     Reply::Later(tokio::spawn(async move {
         for group in &groups {
             broker.groups.wait_commits(group, barrier).await;
         }
-        ctx.respond(&fetch_response(&broker, &ctx, request))
+        turns.wait().await;
+        let response = ctx.respond(&fetch_response(&broker, &ctx, request));
+        drop(turns);
+        response
     }))
 }
 
