@@ -401,6 +401,29 @@ fn an_offline_partition_answers_kafka_storage_error() {
             (2, 0, node.0, vec![]),
         ]
     );
+
+    // OffsetCommit checks the partition against the metadata only, as Kafka does: a commit for
+    // the offline partition is taken (it is written to __consumer_offsets, not to its log).
+    let mut commit = km::OffsetCommitRequest::default();
+    commit.group_id = km::GroupId("tool".to_string().into());
+    commit.generation_id_or_member_epoch = -1;
+    let mut t = km::offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = km::TopicName("store".to_string().into());
+    for partition in [1, 3] {
+        let mut p = km::offset_commit_request::OffsetCommitRequestPartition::default();
+        p.partition_index = partition;
+        p.committed_offset = 7;
+        p.committed_leader_epoch = -1;
+        t.partitions.push(p);
+    }
+    commit.topics = vec![t];
+    let response = raw.send(8, &commit);
+    let codes: Vec<(i32, i16)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.error_code))
+        .collect();
+    assert_eq!(codes, vec![(1, 0), (3, 3)]);
     broker.child.kill().unwrap();
     broker.child.wait().unwrap();
 }
