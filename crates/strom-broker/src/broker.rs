@@ -246,6 +246,27 @@ impl Broker {
             .cloned()
     }
 
+    /// The error for a partition [`Broker::partition`] did not find: KAFKA_STORAGE_ERROR when
+    /// the broker hosts it but its log failed to open at startup (it stays offline, as a
+    /// partition on a failed log dir does in Kafka), UNKNOWN_TOPIC_OR_PARTITION otherwise.
+    pub fn absent_partition_error(&self, topic: &str, partition: i32) -> i16 {
+        if self.logs.is_offline(&TopicPartition::new(topic, partition)) {
+            kafka_protocol::error::ResponseError::KafkaStorageError.code()
+        } else {
+            kafka_protocol::error::ResponseError::UnknownTopicOrPartition.code()
+        }
+    }
+
+    /// The partitions of `topic` whose logs failed to open at startup (usually none).
+    pub fn offline_partitions(&self, topic: &str) -> Vec<i32> {
+        self.logs
+            .offline()
+            .into_keys()
+            .filter(|tp| tp.topic == topic)
+            .map(|tp| tp.partition)
+            .collect()
+    }
+
     /// Every partition this broker hosts.
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
         self.partitions.read().unwrap().values().cloned().collect()

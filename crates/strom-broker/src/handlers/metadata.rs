@@ -146,6 +146,7 @@ fn describe_topic(
         t.is_internal = topic.internal;
     }
     t.topic_authorized_operations = super::authorized::field(authorized, super::authorized::TOPIC);
+    let offline = broker.offline_partitions(&topic.name);
     for p in 0..topic.partitions {
         let mut partition = MetadataResponsePartition::default();
         partition.partition_index = p;
@@ -155,6 +156,15 @@ fn describe_topic(
         }
         partition.replica_nodes = vec![BrokerId(broker.node_id)];
         partition.isr_nodes = vec![BrokerId(broker.node_id)];
+        // A partition whose log failed to open at startup is described as Kafka describes one
+        // on a failed log dir: no leader, this broker its offline replica.
+        if offline.contains(&p) {
+            partition.error_code = E::KafkaStorageError.code();
+            partition.leader_id = BrokerId(-1);
+            if version >= 5 {
+                partition.offline_replicas = vec![BrokerId(broker.node_id)];
+            }
+        }
         t.partitions.push(partition);
     }
     t

@@ -68,7 +68,12 @@ pub fn offset_commit_with_timestamps(
             let mut out = OffsetCommitResponsePartition::default();
             out.partition_index = p.partition_index;
             let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
-            out.error_code = if broker.partition(&name, p.partition_index).is_none() {
+            // Kafka checks the partition against its metadata only: a partition whose log is
+            // offline still takes commits (they go to __consumer_offsets, not to its log).
+            out.error_code = if broker.partition(&name, p.partition_index).is_none()
+                && broker.absent_partition_error(&name, p.partition_index)
+                    == E::UnknownTopicOrPartition.code()
+            {
                 E::UnknownTopicOrPartition.code()
             } else if metadata_len > METADATA_MAX_BYTES {
                 E::OffsetMetadataTooLarge.code()

@@ -152,7 +152,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                     },
                 }
             } else {
-                p.error_code = E::UnknownTopicOrPartition.code();
+                p.error_code = broker.absent_partition_error(&name, data.index);
             }
             topic_response.partition_responses.push(p);
         }

@@ -20,7 +20,7 @@ pub fn delete_records(broker: &Broker, request: DeleteRecordsRequest) -> DeleteR
             result.partition_index = p.partition_index;
             result.low_watermark = -1;
             match broker.partition(&name, p.partition_index) {
-                None => result.error_code = E::UnknownTopicOrPartition.code(),
+                None => result.error_code = broker.absent_partition_error(&name, p.partition_index),
                 Some(partition) => {
                     let mut log = partition.log().lock().unwrap();
                     let high_watermark = log.high_watermark();

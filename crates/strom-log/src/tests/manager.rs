@@ -254,3 +254,30 @@ fn unknown_directories_are_quarantined_and_unopenable_ones_stay_offline() {
     assert_eq!(manager.all().len(), 1);
     assert!(manager.offline().is_empty());
 }
+
+/// A checkpoint file whose contents would not change is not rewritten (each rewrite is a new
+/// file renamed into place, so its inode tells); one whose contents change is, and the other
+/// files of the same checkpoint are left alone.
+#[test]
+fn unchanged_checkpoint_files_are_not_rewritten() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = vec![dir.path().to_path_buf()];
+    let manager = open(&dirs).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    fill(&manager, &tp, 3);
+    manager.checkpoint().unwrap();
+    let inode = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().ino();
+    let hw = inode(crate::manager::REPLICATION_CHECKPOINT);
+    let start = inode(crate::manager::LOG_START_OFFSET_CHECKPOINT);
+    manager.checkpoint().unwrap();
+    assert_eq!(inode(crate::manager::REPLICATION_CHECKPOINT), hw);
+    assert_eq!(inode(crate::manager::LOG_START_OFFSET_CHECKPOINT), start);
+    fill(&manager, &tp, 2);
+    manager.checkpoint().unwrap();
+    assert_ne!(inode(crate::manager::REPLICATION_CHECKPOINT), hw);
+    assert_eq!(inode(crate::manager::LOG_START_OFFSET_CHECKPOINT), start);
+    let text =
+        std::fs::read_to_string(dir.path().join(crate::manager::REPLICATION_CHECKPOINT)).unwrap();
+    assert!(text.ends_with("t 0 10\n"), "{text}");
+}
