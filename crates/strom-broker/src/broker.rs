@@ -10,15 +10,12 @@
 //! start removes (no records) or moves aside as strays (see `strom_log::manager`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use strom_log::{LogConfig, LogManager, TopicPartition};
 use strom_meta::config::{BrokerConfig, ConfigError, Listener, TopicConfig};
 use strom_meta::{ClusterMetadata, FileStore, MetadataStore, TopicMetadata};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::partition::Partition;
@@ -666,136 +663,5 @@ pub fn log_config(topic: &TopicConfig) -> LogConfig {
     }
 }
 
-/// A running broker: its bound addresses and a way to stop it.
-pub struct BrokerHandle {
-    /// The broker's shared state.
-    pub broker: Arc<Broker>,
-    /// The addresses the listeners are bound to, in `listeners` order.
-    pub local_addrs: Vec<SocketAddr>,
-    /// Where `GET /metrics` is served (`strom.metrics.listener`), if it is on.
-    pub metrics_addr: Option<SocketAddr>,
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl BrokerHandle {
-    /// The first listener's bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.local_addrs[0]
-    }
-
-    /// `host:port` of the first listener, for client `bootstrap.servers`.
-    pub fn bootstrap(&self) -> String {
-        self.addr().to_string()
-    }
-
-    /// Stops accepting, lets connections finish, and shuts the storage down cleanly.
-    pub async fn shutdown(self) -> Result<(), strom_log::LogError> {
-        let _ = self.shutdown.send(true);
-        let _ = self.task.await;
-        let broker = self.broker.clone();
-        tokio::task::spawn_blocking(move || broker.shutdown_storage())
-            .await
-            .expect("storage shutdown does not panic")
-    }
-
-    /// Waits until the broker stops (after [`BrokerHandle::shutdown`] from elsewhere is not
-    /// possible; this is for a process that runs until `signal` resolves).
-    pub async fn run_until(
-        self,
-        signal: impl std::future::Future<Output = ()>,
-    ) -> Result<(), strom_log::LogError> {
-        signal.await;
-        tracing::info!("shutting down");
-        self.shutdown().await
-    }
-}
-
-/// Binds the configured listeners, opens storage, and starts serving. Port 0 in a listener
-/// binds a free port, which is then advertised.
-pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
-    let mut listeners = Vec::new();
-    let mut local_addrs = Vec::new();
-    for listener in &config.listeners {
-        let address = format!("{}:{}", listener.host, listener.port);
-        let bound = TcpListener::bind(&address)
-            .await
-            .map_err(|source| StartError::Bind {
-                address: address.clone(),
-                source,
-            })?;
-        local_addrs.push(bound.local_addr()?);
-        listeners.push(bound);
-    }
-    let metrics_listener = match &config.metrics_listener {
-        Some(address) => {
-            let bound = TcpListener::bind(address)
-                .await
-                .map_err(|source| StartError::Bind {
-                    address: address.clone(),
-                    source,
-                })?;
-            Some(bound)
-        }
-        None => None,
-    };
-    let metrics_addr = match &metrics_listener {
-        Some(listener) => Some(listener.local_addr()?),
-        None => None,
-    };
-    let advertised: Vec<Listener> = config
-        .advertised_listeners
-        .iter()
-        .map(|a| {
-            let mut a = a.clone();
-            if a.port == 0 {
-                if let Some(i) = config.listeners.iter().position(|l| l.name == a.name) {
-                    a.port = local_addrs[i].port();
-                }
-            }
-            if a.host.is_empty() || a.host == "0.0.0.0" {
-                a.host = "127.0.0.1".to_string();
-            }
-            a
-        })
-        .collect();
-    let broker = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || Broker::open(config, advertised))
-            .await
-            .expect("opening the broker does not panic")?
-    };
-    for ignored in &broker.config.ignored {
-        tracing::warn!(key = %ignored, "configuration key accepted but has no effect in Strom yet");
-    }
-    let broker = Arc::new(broker);
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let background = crate::background::spawn(broker.clone(), shutdown_rx.clone());
-    let group_timers =
-        crate::coordinator::GroupCoordinator::spawn_timers(broker.clone(), shutdown_rx.clone());
-    let serve = crate::server::serve(broker.clone(), listeners, shutdown_rx.clone());
-    let metrics_task = metrics_listener
-        .map(|listener| tokio::spawn(crate::metrics::serve(broker.clone(), listener, shutdown_rx)));
-    let task = tokio::spawn(async move {
-        serve.await;
-        if let Some(metrics) = metrics_task {
-            let _ = metrics.await;
-        }
-        let _ = background.await;
-        let _ = group_timers.await;
-    });
-    tracing::info!(
-        broker_id = broker.node_id,
-        cluster_id = %broker.cluster_id,
-        listeners = ?local_addrs,
-        metrics = ?metrics_addr,
-        "broker started"
-    );
-    Ok(BrokerHandle {
-        broker,
-        local_addrs,
-        metrics_addr,
-        shutdown,
-        task,
-    })
-}
+mod handle;
+pub use handle::{start, BrokerHandle};
