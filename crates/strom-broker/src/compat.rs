@@ -363,14 +363,7 @@ mod tests {
 
     #[test]
     fn garbage_is_a_decode_error_not_a_panic() {
-        for api in [
-            ApiKey::ListOffsets,
-            ApiKey::OffsetCommit,
-            ApiKey::OffsetFetch,
-            ApiKey::CreateTopics,
-            ApiKey::DeleteTopics,
-            ApiKey::DescribeConfigs,
-        ] {
+        for &api in CONVERTED {
             for bytes in [&[][..], &[0xff; 7][..], &[0, 0, 0, 1, 0xff, 0xff][..]] {
                 let _ = decode_request(api, &mut Bytes::copy_from_slice(bytes), 0);
             }

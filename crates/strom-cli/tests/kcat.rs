@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -47,25 +46,12 @@ fn kcat_round_trip() {
     let lines: Vec<String> = (0..200)
         .map(|i| format!("key{i}:value-{i}-{}", "x".repeat(i % 50)))
         .collect();
-    let mut producer = kcat()
-        .args([
-            "-b", &bootstrap, "-P", "-t", "kc", "-K:", "-z", "lz4", "-X", "acks=all",
-        ])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    producer
-        .stdin
-        .take()
-        .unwrap()
-        .write_all((lines.join("\n") + "\n").as_bytes())
-        .unwrap();
-    let out = producer.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kcat -P failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    kcat(); // checks that kcat is installed
+    kcat_produce(
+        &[
+            "-b", &bootstrap, "-t", "kc", "-K:", "-z", "lz4", "-X", "acks=all",
+        ],
+        &lines,
     );
 
     let consumed = kcat()

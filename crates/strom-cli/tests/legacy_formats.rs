@@ -781,28 +781,11 @@ fn kcat_with_0_8_and_0_9_protocols_round_trips() {
                 "-X",
                 &format!("broker.version.fallback={fallback}"),
             ];
-            let mut producer = Command::new("kcat")
-                .args([
-                    "-b", &bootstrap, "-P", "-t", &topic, "-p", "0", "-K:", "-z", codec,
-                ])
-                .args(["-X", "acks=all"])
-                .args(old)
-                .stdin(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            producer
-                .stdin
-                .take()
-                .unwrap()
-                .write_all((lines.join("\n") + "\n").as_bytes())
-                .unwrap();
-            let out = producer.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{topic}: kcat -P failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let mut args = vec![
+                "-b", &bootstrap, "-t", &topic, "-p", "0", "-K:", "-z", codec, "-X", "acks=all",
+            ];
+            args.extend_from_slice(&old);
+            kcat_produce(&args, &lines);
             for protocol in [&old[..], &[]] {
                 let consumed = Command::new("kcat")
                     .args(["-b", &bootstrap, "-C", "-t", &topic, "-p", "0", "-o", "0"])

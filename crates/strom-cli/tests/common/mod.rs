@@ -534,6 +534,31 @@ pub fn record_batch(
     batch.freeze()
 }
 
+/// Runs `kcat -P` with `args`, writes `lines` (one record each) to its stdin, and asserts it
+/// exits successfully (its stderr in the message).
+pub fn kcat_produce(args: &[&str], lines: &[String]) {
+    use std::process::{Command, Stdio};
+    let mut producer = Command::new("kcat")
+        .arg("-P")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kcat runs (scripts/test installs it)");
+    producer
+        .stdin
+        .take()
+        .unwrap()
+        .write_all((lines.join("\n") + "\n").as_bytes())
+        .unwrap();
+    let out = producer.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kcat -P {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A Fetch request for partition 0 of `topic` from `offset`: no session, 1 MiB for the
 /// partition and 50 MiB in all, no wait and no minimum (callers set `max_wait_ms` and
 /// `min_bytes` where they matter).
