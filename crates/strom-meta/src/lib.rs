@@ -4,6 +4,8 @@
 //!   resolution (topic override, else broker synonym, else default) and DescribeConfigs entries.
 //! - [`topic`]: topic-name rules.
 //! - [`model`]: the cluster model the controller persists ([`ClusterMetadata`]).
+//! - [`replication`]: brokers, replica assignments, leaders, epochs and ISRs of a replicated
+//!   cluster.
 //! - [`store`]: the [`MetadataStore`] trait and the embedded [`FileStore`].
 //!
 //! This crate does no network I/O outside store implementations and holds no clock; callers pass
@@ -12,6 +14,7 @@
 
 pub mod config;
 pub mod model;
+pub mod replication;
 pub mod store;
 pub mod topic;
 
