@@ -272,21 +272,18 @@ num.partitions=2
     assert_eq!(
         c.ignored,
         [
-            "zookeeper.connect",
-            "zookeeper.connection.timeout.ms",
             "socket.send.buffer.bytes",
             "socket.receive.buffer.bytes",
-            "offsets.topic.replication.factor",
             "transaction.state.log.replication.factor",
             "transaction.state.log.min.isr",
-            "inter.broker.listener.name",
             "listener.security.protocol.map",
             "controller.quorum.voters",
             "process.roles",
         ]
     );
-    // num.partitions and log.cleaner.enable, which Strom uses.
-    assert_eq!(c.explicit.len(), 2);
+    // The cluster keys, num.partitions and log.cleaner.enable, which Strom uses.
+    assert_eq!(c.explicit.len(), 6);
+    assert_eq!(c.cluster.offsets_topic_replication_factor, 1);
     assert!(c.log_cleaner_enable);
 }
 
@@ -369,7 +366,8 @@ fn group_session_timeouts_must_be_ordered() {
 fn known_keys() {
     assert!(BrokerConfig::is_known_key("num.partitions"));
     assert!(BrokerConfig::is_known_key("node.id"));
-    assert!(!BrokerConfig::is_known_key("zookeeper.connect"));
+    assert!(BrokerConfig::is_known_key("zookeeper.connect"));
+    assert!(!BrokerConfig::is_known_key("zookeeper.set.acl"));
     assert!(!BrokerConfig::is_known_key("retention.ms"));
 }
 
@@ -482,4 +480,48 @@ fn every_key_with_odd_values_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn cluster_keys_have_kafka_defaults_and_rules() {
+    let defaults = BrokerConfig::default();
+    assert_eq!(defaults.cluster.zookeeper_connect, None);
+    assert_eq!(defaults.cluster.zookeeper_session_timeout_ms, 18000);
+    assert_eq!(defaults.cluster.zookeeper_connection_timeout_ms, 18000);
+    assert_eq!(defaults.cluster.replica_lag_time_max_ms, 30000);
+    assert_eq!(defaults.cluster.replica_fetch_wait_max_ms, 500);
+    assert_eq!(defaults.cluster.offsets_topic_replication_factor, 3);
+
+    let set = BrokerConfig::load(
+        Some(
+            "zookeeper.connect=127.0.0.1:2181,127.0.0.1:2182/strom\n\
+             zookeeper.session.timeout.ms=6000\n\
+             broker.rack=r1\n",
+        ),
+        &[],
+    )
+    .unwrap();
+    let zk = set.cluster.zookeeper_connect.as_ref().unwrap();
+    assert_eq!(zk.servers_text(), "127.0.0.1:2181,127.0.0.1:2182");
+    assert_eq!(zk.chroot.as_deref(), Some("/strom"));
+    assert_eq!(set.cluster.zookeeper_connection_timeout_ms, 6000);
+    assert!(set.ignored.is_empty(), "{:?}", set.ignored);
+
+    let error = BrokerConfig::load(
+        Some("replica.fetch.wait.max.ms=30000\nreplica.lag.time.max.ms=30000\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("replica.fetch.wait.max.ms"),
+        "{error}"
+    );
+    let error =
+        BrokerConfig::load(Some("inter.broker.listener.name=REPLICATION\n"), &[]).unwrap_err();
+    assert!(
+        error.to_string().contains("advertised.listeners"),
+        "{error}"
+    );
+    let error = BrokerConfig::load(Some("zookeeper.connect=zk:0\n"), &[]).unwrap_err();
+    assert!(error.to_string().contains("zookeeper.connect"), "{error}");
 }

@@ -12,6 +12,7 @@ use super::broker_keys::{
     broker_chain, broker_key, canonical_broker_key, is_ignored_broker_key, BROKER_ALIASES,
     BROKER_KEYS,
 };
+use super::cluster::{ClusterSettings, ZkConnect};
 use super::properties::{self, parse_override};
 use super::rule::{canonical, list_items, parse_bool, Rule, Synonym};
 use super::{ConfigEntry, ConfigError, ConfigSource, ConfigSynonym, ConfigType};
@@ -136,6 +137,8 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: i32,
     /// `group.max.session.timeout.ms`.
     pub group_max_session_timeout_ms: i32,
+    /// The replicated cluster's settings (`zookeeper.*`, `replica.*`, ...).
+    pub cluster: ClusterSettings,
     /// Every key the user set explicitly (after alias resolution), for DescribeConfigs sources.
     /// Values are as written, trimmed.
     pub explicit: BTreeMap<String, String>,
@@ -271,6 +274,32 @@ impl BrokerConfig {
             group_initial_rebalance_delay_ms: read.long("group.initial.rebalance.delay.ms"),
             group_min_session_timeout_ms: read.int("group.min.session.timeout.ms"),
             group_max_session_timeout_ms: read.int("group.max.session.timeout.ms"),
+            cluster: ClusterSettings {
+                zookeeper_connect: read
+                    .optional_text("zookeeper.connect")
+                    .map(|text| ZkConnect::parse("zookeeper.connect", &text))
+                    .transpose()?,
+                zookeeper_session_timeout_ms: read.int("zookeeper.session.timeout.ms"),
+                zookeeper_connection_timeout_ms: read
+                    .optional_text("zookeeper.connection.timeout.ms")
+                    .map(|_| read.int("zookeeper.connection.timeout.ms"))
+                    .unwrap_or_else(|| read.int("zookeeper.session.timeout.ms")),
+                inter_broker_listener_name: read.optional_text("inter.broker.listener.name"),
+                controller_socket_timeout_ms: read.int("controller.socket.timeout.ms"),
+                replica_lag_time_max_ms: read.long("replica.lag.time.max.ms"),
+                replica_fetch_max_bytes: read.int("replica.fetch.max.bytes"),
+                replica_fetch_min_bytes: read.int("replica.fetch.min.bytes"),
+                replica_fetch_wait_max_ms: read.int("replica.fetch.wait.max.ms"),
+                replica_fetch_backoff_ms: read.int("replica.fetch.backoff.ms"),
+                replica_socket_timeout_ms: read.int("replica.socket.timeout.ms"),
+                replica_high_watermark_checkpoint_interval_ms: read
+                    .long("replica.high.watermark.checkpoint.interval.ms"),
+                num_replica_fetchers: read.int("num.replica.fetchers"),
+                offsets_topic_replication_factor: i16::try_from(
+                    read.int("offsets.topic.replication.factor"),
+                )
+                .expect("offsets.topic.replication.factor is checked to fit 16 bits"),
+            },
             explicit,
             ignored,
         };
@@ -286,6 +315,19 @@ impl BrokerConfig {
                 key,
                 &value,
                 "must list at least one data directory",
+            ));
+        }
+        if i64::from(self.cluster.replica_fetch_wait_max_ms) >= self.cluster.replica_lag_time_max_ms
+        {
+            let (key, value) = self.first_set(&broker_chain("replica.fetch.wait.max.ms"));
+            return Err(ConfigError::new(
+                key,
+                &value,
+                format!(
+                    "must be below replica.lag.time.max.ms ({}), or followers would fall out \
+                     of the ISR while their fetch waits",
+                    self.cluster.replica_lag_time_max_ms
+                ),
             ));
         }
         if self.log_retention_ms == 0 {
@@ -340,6 +382,15 @@ impl BrokerConfig {
                 self.listeners.clone()
             }
         };
+        if let Some(name) = &self.cluster.inter_broker_listener_name {
+            if !self.advertised_listeners.iter().any(|l| &l.name == name) {
+                return Err(ConfigError::new(
+                    "inter.broker.listener.name",
+                    name,
+                    "must name one of advertised.listeners",
+                ));
+            }
+        }
         Ok(())
     }
 

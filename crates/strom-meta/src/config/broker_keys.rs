@@ -5,7 +5,7 @@
 //! is data only; [`super::BrokerConfig`] interprets it.
 
 use super::rule::{KeySpec, Rule, Synonym};
-use super::ConfigType::{self, Boolean, Double, Int, List, Long, String as Text};
+use super::ConfigType::{self, Boolean, Double, Int, List, Long, Short, String as Text};
 
 /// Kafka's `Long.MAX_VALUE`, the "never" of time and count limits.
 pub const LONG_MAX: &str = "9223372036854775807";
@@ -57,6 +57,9 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("compression.type", Text, Some("producer"), Rule::OneOf(COMPRESSION_TYPES),
         "The default final compression of topic data; `producer` keeps whatever codec the \
          producer used."),
+    key("controller.socket.timeout.ms", Int, Some("30000"), Rule::AtLeast(1),
+        "How long the controller waits for a broker to answer a LeaderAndIsr, UpdateMetadata or \
+         StopReplica request before it retries on a new connection."),
     key("default.replication.factor", Int, Some("1"), Rule::Between(1, 32767),
         "The replication factor of automatically created topics and of CreateTopics requests \
          that leave it to the broker."),
@@ -69,6 +72,9 @@ pub static BROKER_KEYS: &[KeySpec] = &[
         "The largest session timeout a consumer group member may ask for."),
     key("group.min.session.timeout.ms", Int, Some("6000"), Rule::AtLeast(1),
         "The smallest session timeout a consumer group member may ask for."),
+    key("inter.broker.listener.name", Text, None, Rule::NonEmpty,
+        "The listener brokers use to reach each other (replica fetches, controller requests); \
+         defaults to the first of `advertised.listeners`."),
     // Kafka binds all interfaces on its default port; Strom binds loopback so a first run is not
     // exposed to the network.
     key("listeners", Text, Some("PLAINTEXT://127.0.0.1:9092"), Rule::Listeners,
@@ -169,15 +175,37 @@ pub static BROKER_KEYS: &[KeySpec] = &[
          leave it to the broker."),
     key("num.recovery.threads.per.data.dir", Int, Some("2"), Rule::AtLeast(1),
         "Threads per data directory that recover logs at startup and flush them at shutdown."),
+    key("num.replica.fetchers", Int, Some("1"), Rule::AtLeast(1),
+        "Fetcher connections per source broker that copy partitions this broker follows."),
     key("offsets.retention.check.interval.ms", Long, Some("600000"), Rule::AtLeast(1),
         "How often the group coordinator looks for committed offsets to expire."),
     key("offsets.retention.minutes", Int, Some("10080"), Rule::AtLeast(1),
         "How long committed offsets of an empty consumer group are kept."),
     key("offsets.topic.num.partitions", Int, Some("50"), Rule::AtLeast(1),
         "The partition count of __consumer_offsets; fixed once the topic exists."),
+    key("offsets.topic.replication.factor", Short, Some("3"), Rule::Between(1, 32767),
+        "The replication factor of `__consumer_offsets`, capped at creation by the number of \
+         live brokers (a single node creates it with 1)."),
     key("offsets.topic.segment.bytes", Int, Some("104857600"), Rule::AtLeast(1),
         "The segment size of __consumer_offsets, set when the topic is created; smaller \
          segments are compacted sooner."),
+    key("replica.fetch.backoff.ms", Int, Some("1000"), Rule::AtLeast(0),
+        "How long a follower waits before fetching again after a fetch error."),
+    key("replica.fetch.max.bytes", Int, Some("1048576"), Rule::AtLeast(0),
+        "The bytes a follower asks for per partition in one fetch (at least one whole batch is \
+         always returned)."),
+    key("replica.fetch.min.bytes", Int, Some("1"), Rule::AtLeast(1),
+        "The bytes a follower's fetch waits for before the leader answers it."),
+    key("replica.fetch.wait.max.ms", Int, Some("500"), Rule::AtLeast(0),
+        "The longest a leader holds a follower's fetch waiting for data; must be below \
+         `replica.lag.time.max.ms`."),
+    key("replica.high.watermark.checkpoint.interval.ms", Long, Some("5000"), Rule::AtLeast(1),
+        "How often the high watermarks are written to `replication-offset-checkpoint`."),
+    key("replica.lag.time.max.ms", Long, Some("30000"), Rule::AtLeast(1),
+        "A follower that has not caught up to the leader's log end for this long is removed \
+         from the ISR."),
+    key("replica.socket.timeout.ms", Int, Some("30000"), Rule::AtLeast(1),
+        "How long a follower waits for a fetch response before it reconnects."),
     key("socket.request.max.bytes", Int, Some("104857600"), Rule::AtLeast(1),
         "The largest request the broker reads; a bigger one closes the connection."),
     key("strom.metrics.listener", Text, Some("127.0.0.1:9644"), Rule::HostPortOrEmpty,
@@ -186,6 +214,15 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("unclean.leader.election.enable", Boolean, Some("false"), Rule::Any,
         "The default for the topic key unclean.leader.election.enable: whether a replica outside \
          the ISR may become leader, at the cost of losing data."),
+    key("zookeeper.connect", Text, None, Rule::NonEmpty,
+        "The ZooKeeper ensemble of a cluster, `host:port[,host:port...][/chroot]`. Unset, the \
+         broker is a single node with embedded metadata."),
+    key("zookeeper.connection.timeout.ms", Int, None, Rule::AtLeast(1),
+        "How long the broker waits to connect to ZooKeeper; defaults to \
+         `zookeeper.session.timeout.ms`."),
+    key("zookeeper.session.timeout.ms", Int, Some("18000"), Rule::AtLeast(1),
+        "The ZooKeeper session timeout: a broker whose session expires loses its registration \
+         and its leaderships."),
 ];
 
 /// Alternative spellings accepted for a key, as (alias, canonical key). The topic-level names
@@ -258,7 +295,6 @@ pub static IGNORED_BROKER_KEYS: &[&str] = &[
     "controlled.shutdown.retry.backoff.ms",
     "fetch.purgatory.purge.interval.requests",
     "group.coordinator.rebalance.protocols",
-    "inter.broker.listener.name",
     "inter.broker.protocol.version",
     "kafka.metrics.polling.interval.secs",
     "kafka.metrics.reporters",
@@ -280,21 +316,13 @@ pub static IGNORED_BROKER_KEYS: &[&str] = &[
     "metrics.recording.level",
     "metrics.sample.window.ms",
     "num.replica.alter.log.dirs.threads",
-    "num.replica.fetchers",
     "offsets.commit.timeout.ms",
     "offsets.load.buffer.size",
     "offsets.topic.compression.codec",
-    "offsets.topic.replication.factor",
     "process.roles",
     "producer.purgatory.purge.interval.requests",
     "queued.max.requests",
-    "replica.fetch.max.bytes",
-    "replica.fetch.min.bytes",
-    "replica.fetch.wait.max.ms",
-    "replica.high.watermark.checkpoint.interval.ms",
-    "replica.lag.time.max.ms",
     "replica.socket.receive.buffer.bytes",
-    "replica.socket.timeout.ms",
     "request.timeout.ms",
     "security.inter.broker.protocol",
     "socket.listen.backlog.size",
@@ -306,10 +334,7 @@ pub static IGNORED_BROKER_KEYS: &[&str] = &[
     "transaction.state.log.replication.factor",
     "transaction.state.log.segment.bytes",
     "transactional.id.expiration.ms",
-    "zookeeper.connect",
-    "zookeeper.connection.timeout.ms",
     "zookeeper.max.in.flight.requests",
-    "zookeeper.session.timeout.ms",
     "zookeeper.set.acl",
 ];
 
@@ -346,10 +371,11 @@ pub fn canonical_broker_key(name: &str) -> &str {
 
 /// True if Strom accepts and ignores `name`.
 pub fn is_ignored_broker_key(name: &str) -> bool {
-    IGNORED_BROKER_KEYS.contains(&name)
-        || IGNORED_BROKER_KEY_PREFIXES
-            .iter()
-            .any(|prefix| name.starts_with(prefix))
+    broker_key(name).is_none()
+        && (IGNORED_BROKER_KEYS.contains(&name)
+            || IGNORED_BROKER_KEY_PREFIXES
+                .iter()
+                .any(|prefix| name.starts_with(prefix)))
 }
 
 #[cfg(test)]

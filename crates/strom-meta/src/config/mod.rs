@@ -11,12 +11,14 @@
 
 mod broker;
 pub mod broker_keys;
+pub mod cluster;
 pub mod properties;
 pub mod rule;
 mod topic;
 pub mod topic_keys;
 
 pub use broker::{parse_listeners, BrokerConfig, Listener};
+pub use cluster::{ClusterSettings, ZkConnect};
 pub use topic::TopicConfig;
 
 use std::fmt;
