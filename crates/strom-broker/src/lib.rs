@@ -21,6 +21,7 @@ pub mod group;
 pub mod handlers;
 pub mod metrics;
 pub mod partition;
+pub mod peer;
 pub mod producer_ids;
 pub mod server;
 pub mod sync;
