@@ -1,17 +1,23 @@
 //! What every client command shares: the connection options, building librdkafka clients from
 //! them, and turning librdkafka's terse errors into messages a person can act on.
 //!
-//! This module does not talk to a broker itself; the command modules do.
+//! This module does not talk to a broker itself, except for [`ClientOptions::raw_metadata`];
+//! the command modules do.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use kafka_protocol::messages::{
+    metadata_request::MetadataRequestTopic, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::Metadata;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use strom_broker::peer::PeerConnection;
 
 /// Connection options given on the command line, shared by every client command.
 #[derive(Debug, Clone)]
@@ -45,6 +51,52 @@ impl ClientOptions {
             config.set(key, value);
         }
         config
+    }
+
+    /// One Metadata request (v12) sent over a plain Kafka-protocol connection to the first
+    /// bootstrap broker that answers, for what librdkafka's metadata leaves out (racks,
+    /// offline replicas, per-partition errors). `topics: None` asks for every topic.
+    pub fn raw_metadata(&self, topics: Option<&[String]>) -> anyhow::Result<MetadataResponse> {
+        let mut request = MetadataRequest::default();
+        request.allow_auto_topic_creation = false;
+        request.topics = topics.map(|names| {
+            names
+                .iter()
+                .map(|name| {
+                    let mut topic = MetadataRequestTopic::default();
+                    topic.name = Some(TopicName(StrBytes::from_string(name.clone())));
+                    topic
+                })
+                .collect()
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("could not start the async runtime")?;
+        let timeout = self.timeout();
+        let mut failures = Vec::new();
+        for server in self
+            .brokers
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let answer = runtime.block_on(async {
+                let peer = PeerConnection::connect(server, "strom-cli", timeout).await?;
+                let answer = peer.call(&request, 12, timeout).await;
+                peer.close();
+                answer
+            });
+            match answer {
+                Ok(answer) => return Ok(answer),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        bail!(
+            "no broker of {} answered a metadata request: {}",
+            self.brokers,
+            failures.join("; ")
+        )
     }
 
     /// A consumer used only for metadata and offset lookups: no group, no commits, and no

@@ -1,7 +1,7 @@
 //! The parts of librdkafka that the `rdkafka` crate (0.39) does not wrap, used through its raw
-//! bindings: the leader epoch that ListOffsets returns per partition, the controller id from
-//! cluster metadata, IncrementalAlterConfigs (the crate only wraps the older AlterConfigs,
-//! which replaces every override and drops the per-resource error the broker returns), group
+//! bindings: the leader epoch that ListOffsets returns per partition, IncrementalAlterConfigs
+//! (the crate only wraps the older AlterConfigs, which replaces every override and drops the
+//! per-resource error the broker returns), group
 //! listing that neither panics on strings that are not UTF-8 nor drops the per-group error,
 //! and every committed offset of a group (ListConsumerGroupOffsets).
 //!
@@ -35,16 +35,6 @@ pub fn leader_epochs(list: &TopicPartitionList) -> BTreeMap<i32, i32> {
         }
     }
     epochs
-}
-
-/// The id of the cluster's controller as librdkafka learnt it from metadata, waiting up to
-/// `timeout` for a metadata response; `None` when unknown.
-pub fn controller_id<C: ClientContext>(client: &Client<C>, timeout: Duration) -> Option<i32> {
-    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: `client.native_ptr()` is the live `rd_kafka_t` handle owned by `client`, which
-    // outlives this call; `rd_kafka_controllerid` is thread-safe and only reads metadata.
-    let id = unsafe { bindings::rd_kafka_controllerid(client.native_ptr(), timeout_ms) };
-    (id >= 0).then_some(id)
 }
 
 /// One change of an IncrementalAlterConfigs request.

@@ -190,7 +190,7 @@ fn sigterm_shuts_down_cleanly_and_the_restart_reads_nothing_again() {
 
 #[test]
 fn client_commands_against_a_broker() {
-    let broker = TestBroker::start(&[]);
+    let broker = TestBroker::start(&["broker.rack=rack-a"]);
     let b = broker.bootstrap();
     ok(
         &[
@@ -292,6 +292,23 @@ fn client_commands_against_a_broker() {
         info.contains(&broker.handle.as_ref().unwrap().addr().port().to_string()),
         "{info}"
     );
+    assert!(
+        info.contains("rack-a") && info.contains("UNDER-REPLICATED  0"),
+        "{info}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["-b", &b, "--json", "cluster", "info"], None)).unwrap();
+    assert_eq!(json["brokers"][0]["rack"], "rack-a", "{json}");
+    assert_eq!(json["controller_id"], json["brokers"][0]["id"], "{json}");
+    // The "tour" topic's partitions, all led by the one broker.
+    let partitions = json["partitions"].as_u64().unwrap();
+    assert!(partitions >= 1, "{json}");
+    assert_eq!(
+        json["brokers"][0]["leaders"].as_u64(),
+        Some(partitions),
+        "{json}"
+    );
+    assert_eq!(json["offline"].as_array().map(Vec::len), Some(0), "{json}");
 
     ok(&["-b", &b, "topic", "delete", "tour"], None);
     let listed = ok(&["-b", &b, "topic", "list"], None);

@@ -24,6 +24,7 @@ pub fn describe_cluster(
         b.broker_id = BrokerId(broker.node_id);
         b.host = str_bytes(listener.host.clone());
         b.port = listener.port as i32;
+        b.rack = broker.config.broker_rack.clone().map(str_bytes);
         response.brokers.push(b);
     }
     response

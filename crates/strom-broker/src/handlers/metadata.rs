@@ -22,6 +22,9 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
         b.node_id = BrokerId(broker.node_id);
         b.host = str_bytes(listener.host.clone());
         b.port = listener.port as i32;
+        if ctx.version >= 1 {
+            b.rack = broker.config.broker_rack.clone().map(str_bytes);
+        }
         response.brokers.push(b);
     }
     // Fields a version does not carry must stay at their defaults, or the encoder refuses.
