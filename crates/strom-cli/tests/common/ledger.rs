@@ -21,10 +21,13 @@ pub fn payload_len(id: u64) -> usize {
     100 + (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % 2900
 }
 
-/// (partition, offset) → (id, checksum) of every acknowledged record.
+/// (partition, offset) → (id, checksum).
+type Positions = HashMap<(i32, i64), (u64, u32)>;
+
+/// Every acknowledged record, shared between the producer's delivery callbacks and the test.
 #[derive(Clone, Default)]
 pub struct Ledger {
-    acked: Arc<Mutex<HashMap<(i32, i64), (u64, u32)>>>,
+    acked: Arc<Mutex<Positions>>,
 }
 
 /// What [`Ledger::verify`] found.
