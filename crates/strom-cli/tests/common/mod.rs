@@ -3,6 +3,7 @@
 //! protocol client for requests that a well-behaved client never sends.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod ledger;
 pub mod zookeeper;
 

@@ -1,0 +1,237 @@
+//! A real cluster for the replication tests: one ZooKeeper server (see [`super::zookeeper`]) and
+//! N `strom broker` processes on loopback, each with its own data directory, `broker.id` 1..=N,
+//! and `zookeeper.connect` with the chroot `/strom`.
+//!
+//! Brokers start on port 0; a restarted broker binds the port it had, as a real broker keeps
+//! its address, so clients' bootstrap lists stay valid. Metadata is read over a raw connection
+//! (`Metadata` v12), so the tests see exactly what the broker answers (leaders, ISRs, racks,
+//! the controller) and not librdkafka's cache of it.
+//!
+//! Keep the value on the thread that created it: the ZooKeeper JVM dies with that thread.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+
+use super::zookeeper::ZooKeeper;
+use super::{spawn_broker_process, BrokerProcess, RawClient};
+
+/// A ZooKeeper server and its brokers.
+pub struct TestCluster {
+    /// The ensemble (one server).
+    pub zookeeper: ZooKeeper,
+    /// Data and log files of every broker.
+    pub dir: tempfile::TempDir,
+    /// Each broker's process, `None` while it is killed; index `i` is `broker.id` `i + 1`.
+    brokers: Vec<Option<BrokerProcess>>,
+    /// Each broker's port (kept across restarts).
+    ports: Vec<u16>,
+    /// How many times each broker was started (names its log files).
+    starts: Vec<usize>,
+    /// The settings every broker gets, plus per-broker ones.
+    settings: Vec<Vec<String>>,
+}
+
+impl TestCluster {
+    /// Starts ZooKeeper and `count` brokers with `settings` (`key=value`) each, and waits until
+    /// every broker lists all of them and a controller.
+    pub fn start(count: usize, settings: &[&str]) -> TestCluster {
+        Self::start_with(count, |_| settings.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// Like [`TestCluster::start`], with per-broker settings (e.g. `broker.rack`) from
+    /// `settings(id)`.
+    pub fn start_with(count: usize, settings: impl Fn(i32) -> Vec<String>) -> TestCluster {
+        let zookeeper = ZooKeeper::start();
+        let dir = tempfile::tempdir().expect("cluster directory");
+        let mut cluster = TestCluster {
+            zookeeper,
+            dir,
+            brokers: Vec::new(),
+            ports: vec![0; count],
+            starts: vec![0; count],
+            settings: (1..=count as i32).map(settings).collect(),
+        };
+        for id in 1..=count as i32 {
+            cluster.brokers.push(None);
+            cluster.launch(id);
+        }
+        cluster.wait_for("every broker registered and a controller elected", |m| {
+            m.brokers.len() == count && m.controller_id.0 > 0
+        });
+        cluster
+    }
+
+    /// Starts broker `id` (its first start, or a restart on its data and port).
+    fn launch(&mut self, id: i32) {
+        let index = (id - 1) as usize;
+        let data: PathBuf = self.dir.path().join(format!("broker-{id}"));
+        let log = self
+            .dir
+            .path()
+            .join(format!("broker-{id}.{}.log", self.starts[index]));
+        let mut sets = vec![
+            format!("broker.id={id}"),
+            format!(
+                "zookeeper.connect={}/strom",
+                self.zookeeper.connect_string()
+            ),
+        ];
+        if self.ports[index] != 0 {
+            sets.push(format!(
+                "listeners=PLAINTEXT://127.0.0.1:{}",
+                self.ports[index]
+            ));
+        }
+        sets.extend(self.settings[index].iter().cloned());
+        let refs: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let process = spawn_broker_process(&data, &log, &refs);
+        self.ports[index] = process.port;
+        self.starts[index] += 1;
+        self.brokers[index] = Some(process);
+    }
+
+    /// The ids of the brokers that are running.
+    pub fn live(&self) -> Vec<i32> {
+        (1..=self.brokers.len() as i32)
+            .filter(|id| self.brokers[(*id - 1) as usize].is_some())
+            .collect()
+    }
+
+    /// `bootstrap.servers` naming every broker, running or not (as a client's would).
+    pub fn bootstrap(&self) -> String {
+        let addrs: Vec<String> = self
+            .ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        addrs.join(",")
+    }
+
+    /// Broker `id`'s address.
+    pub fn addr(&self, id: i32) -> String {
+        format!("127.0.0.1:{}", self.ports[(id - 1) as usize])
+    }
+
+    /// Broker `id`'s log so far (all its starts), for failure messages.
+    pub fn log(&self, id: i32) -> String {
+        let index = (id - 1) as usize;
+        (0..self.starts[index])
+            .map(|start| {
+                let path = self.dir.path().join(format!("broker-{id}.{start}.log"));
+                std::fs::read_to_string(path).unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("\n--- restart ---\n")
+    }
+
+    /// SIGKILLs broker `id` and waits for it to die.
+    pub fn kill(&mut self, id: i32) {
+        let index = (id - 1) as usize;
+        let mut process = self.brokers[index]
+            .take()
+            .unwrap_or_else(|| panic!("broker {id} is not running"));
+        process.child.kill().expect("SIGKILL the broker");
+        process.child.wait().expect("reap the broker");
+    }
+
+    /// Starts killed broker `id` again on its data directory and port.
+    pub fn restart(&mut self, id: i32) {
+        assert!(
+            self.brokers[(id - 1) as usize].is_none(),
+            "broker {id} is still running"
+        );
+        self.launch(id);
+    }
+
+    /// Broker `id`'s process, if running.
+    pub fn process(&mut self, id: i32) -> Option<&mut BrokerProcess> {
+        self.brokers[(id - 1) as usize].as_mut()
+    }
+
+    /// Metadata for every topic as broker `id` answers it, or `None` if it does not answer.
+    pub fn metadata_from(&self, id: i32) -> Option<MetadataResponse> {
+        let addr = self.addr(id);
+        // A cheap reachability check first: RawClient panics on a refused connection.
+        TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+        let mut client = RawClient::connect(&addr);
+        Some(client.send(12, &MetadataRequest::default()))
+    }
+
+    /// Metadata from the first running broker that answers.
+    pub fn metadata(&self) -> MetadataResponse {
+        self.live()
+            .into_iter()
+            .find_map(|id| self.metadata_from(id))
+            .expect("some running broker answers Metadata")
+    }
+
+    /// Polls every 100 ms until `check` holds for the metadata of every running broker, or
+    /// panics after 60 s naming `what` and showing the last answers.
+    pub fn wait_for(&self, what: &str, check: impl Fn(&MetadataResponse) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answers: Vec<(i32, Option<MetadataResponse>)> = self
+                .live()
+                .into_iter()
+                .map(|id| (id, self.metadata_from(id)))
+                .collect();
+            if answers
+                .iter()
+                .all(|(_, answer)| answer.as_ref().is_some_and(&check))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for: {what}; last answers: {answers:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The controller as broker answers report it (`-1` if none).
+    pub fn controller(&self) -> i32 {
+        self.metadata().controller_id.0
+    }
+
+    /// The leader, replicas and ISR of `topic`'s `partition`.
+    pub fn partition(&self, topic: &str, partition: i32) -> (i32, Vec<i32>, Vec<i32>) {
+        partition_of(&self.metadata(), topic, partition)
+            .unwrap_or_else(|| panic!("{topic}-{partition} is not in the metadata"))
+    }
+}
+
+/// The leader, replicas and ISR of `topic`'s `partition` in `metadata`.
+pub fn partition_of(
+    metadata: &MetadataResponse,
+    topic: &str,
+    partition: i32,
+) -> Option<(i32, Vec<i32>, Vec<i32>)> {
+    let topic = metadata
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))?;
+    let p = topic
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)?;
+    Some((
+        p.leader_id.0,
+        p.replica_nodes.iter().map(|id| id.0).collect(),
+        p.isr_nodes.iter().map(|id| id.0).collect(),
+    ))
+}
+
+impl Drop for TestCluster {
+    /// Kills the brokers before ZooKeeper goes, so none is left running (or waiting for a
+    /// ZooKeeper that is gone) after the test.
+    fn drop(&mut self) {
+        for process in self.brokers.iter_mut().flatten() {
+            let _ = process.child.kill();
+            let _ = process.child.wait();
+        }
+    }
+}
