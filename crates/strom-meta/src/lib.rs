@@ -6,6 +6,8 @@
 //! - [`model`]: the cluster model the controller persists ([`ClusterMetadata`]).
 //! - [`replication`]: brokers, replica assignments, leaders, epochs and ISRs of a replicated
 //!   cluster.
+//! - [`replica`]: one partition's replica state (leader epoch, ISR, follower positions, high
+//!   watermark, acks=all) as a pure state machine.
 //! - [`store`]: the [`MetadataStore`] trait and the embedded [`FileStore`].
 //!
 //! This crate does no network I/O outside store implementations and holds no clock; callers pass
@@ -14,6 +16,7 @@
 
 pub mod config;
 pub mod model;
+pub mod replica;
 pub mod replication;
 pub mod store;
 pub mod topic;
