@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: Kafka's broker and topic configuration keys, their defaults, validation,
 //!   resolution (topic override, else broker synonym, else default) and DescribeConfigs entries.
+//! - [`controller`]: the ZooKeeper-era controller as a pure state machine, and replica
+//!   placement.
 //! - [`topic`]: topic-name rules.
 //! - [`model`]: the cluster model the controller persists ([`ClusterMetadata`]).
 //! - [`replication`]: brokers, replica assignments, leaders, epochs and ISRs of a replicated
@@ -15,6 +17,7 @@
 //! definition and has the pure twin [`model::cluster_id_from_uuid`]).
 
 pub mod config;
+pub mod controller;
 pub mod model;
 pub mod replica;
 pub mod replication;
