@@ -2,10 +2,14 @@
 //!
 //! - [`config`]: Kafka's broker and topic configuration keys, their defaults, validation,
 //!   resolution (topic override, else broker synonym, else default) and DescribeConfigs entries.
+//! - [`controller`]: the ZooKeeper-era controller as a pure state machine, and replica
+//!   placement.
 //! - [`topic`]: topic-name rules.
 //! - [`model`]: the cluster model the controller persists ([`ClusterMetadata`]).
 //! - [`replication`]: brokers, replica assignments, leaders, epochs and ISRs of a replicated
 //!   cluster.
+//! - [`replica`]: one partition's replica state (leader epoch, ISR, follower positions, high
+//!   watermark, acks=all) as a pure state machine.
 //! - [`store`]: the [`MetadataStore`] trait and the embedded [`FileStore`].
 //!
 //! This crate does no network I/O outside store implementations and holds no clock; callers pass
@@ -13,7 +17,9 @@
 //! definition and has the pure twin [`model::cluster_id_from_uuid`]).
 
 pub mod config;
+pub mod controller;
 pub mod model;
+pub mod replica;
 pub mod replication;
 pub mod store;
 pub mod topic;

@@ -1,0 +1,244 @@
+//! The ZooKeeper-era controller (Kafka's `KafkaController` with its partition and replica
+//! state machines) as a pure state machine, and replica placement ([`assignment`]).
+//!
+//! [`Controller::step`] takes an [`Input`] (what the shell read from ZooKeeper or heard from a
+//! watch or a broker) and returns [`Effect`]s (conditional znode writes, reads, requests to
+//! brokers). It does no I/O and reads no clock. The shell owns the election itself (creating
+//! the ephemeral `/controller`, bumping `/controller_epoch` conditionally, then loading a
+//! [`ClusterSnapshot`]), the watches, the ZooKeeper client, and the inter-broker connections;
+//! it performs every [`Effect::WriteState`] as one ZooKeeper `multi` of a version check on
+//! `/controller_epoch` and the conditional write, so a controller that lost the election can
+//! write nothing (Kafka 2.2+'s zkVersion fencing). This module does not own reassignment,
+//! preferred-leader election or controlled shutdown (out of scope for issue 8).
+//!
+//! Rules, as Kafka's: a new partition's leader is its first live replica and its ISR the live
+//! replicas; a partition whose leader is gone elects the first live ISR member in assignment
+//! order, or, only when the topic sets `unclean.leader.election.enable`, the first live
+//! replica with the ISR reset to it; a dead broker leaves every ISR (the last member stays, so
+//! the partition can come back cleanly); every such change bumps the leader epoch; every write
+//! is conditional on the version last read, and a conflict re-reads and decides again.
+
+pub mod assignment;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use state::Controller;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::replication::{BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition, Versioned};
+
+/// A topic as the controller sees it: its assignment and the one setting elections read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// The `/brokers/topics/<t>` znode.
+    pub assignment: crate::replication::TopicAssignment,
+    /// The topic's `unclean.leader.election.enable` (resolved; false by default).
+    pub unclean_leader_election: bool,
+}
+
+/// A registered broker and its broker epoch (the creation zxid of its `/brokers/ids/<id>`
+/// znode): a broker that restarted between two reads has the same id and a new epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveBroker {
+    /// The registration.
+    pub registration: BrokerRegistration,
+    /// The creation zxid of its registration.
+    pub broker_epoch: i64,
+}
+
+/// Everything a newly elected controller loads from ZooKeeper.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSnapshot {
+    /// The epoch this controller won (the value it wrote to `/controller_epoch`).
+    pub controller_epoch: i32,
+    /// The version of `/controller_epoch` after that write: every write checks it.
+    pub controller_epoch_version: i32,
+    /// The registered brokers.
+    pub brokers: Vec<LiveBroker>,
+    /// Every topic.
+    pub topics: BTreeMap<String, TopicInfo>,
+    /// Every partition-state znode that exists.
+    pub states: BTreeMap<TopicPartition, Versioned<LeaderAndIsr>>,
+    /// The children of `/admin/delete_topics`.
+    pub deleting: BTreeSet<String>,
+}
+
+/// A partition's state as sent to brokers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// Its state znode and version.
+    pub state: Versioned<LeaderAndIsr>,
+    /// Its assigned replicas.
+    pub replicas: Vec<BrokerId>,
+}
+
+/// What happens to the controller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// This broker won the election; here is what it loaded.
+    Elected(ClusterSnapshot),
+    /// `/controller` changed or vanished (`None`): unless it names this broker, resign.
+    ControllerChanged {
+        /// The broker id in `/controller`, if any.
+        controller: Option<BrokerId>,
+    },
+    /// This broker's ZooKeeper session expired: resign.
+    SessionExpired,
+    /// The children of `/brokers/ids` (with their data) as read after a watch fired.
+    BrokersChanged {
+        /// Every registered broker.
+        brokers: Vec<LiveBroker>,
+    },
+    /// The children of `/brokers/topics` (with their data and configs) after a watch fired.
+    TopicsChanged {
+        /// Every topic.
+        topics: BTreeMap<String, TopicInfo>,
+    },
+    /// A topic's `unclean.leader.election.enable` changed (`/config/changes`).
+    TopicConfigChanged {
+        /// The topic.
+        topic: String,
+        /// The new setting.
+        unclean_leader_election: bool,
+    },
+    /// Entries appeared under `/isr_change_notification` naming these partitions.
+    IsrChangeNotification {
+        /// The partitions whose ISR a leader changed.
+        partitions: Vec<TopicPartition>,
+    },
+    /// The answer to [`Effect::ReadStates`]: `None` for a znode that does not exist.
+    StatesRead {
+        /// Each partition read.
+        states: Vec<(TopicPartition, Option<Versioned<LeaderAndIsr>>)>,
+    },
+    /// [`Effect::WriteState`] succeeded.
+    StateWritten {
+        /// The partition.
+        partition: TopicPartition,
+        /// The znode's new version.
+        version: i32,
+    },
+    /// [`Effect::WriteState`] failed its version condition on the partition state.
+    StateWriteConflict {
+        /// The partition.
+        partition: TopicPartition,
+    },
+    /// A write failed the `/controller_epoch` check: another controller was elected.
+    ControllerEpochMismatch,
+    /// A child appeared under `/admin/delete_topics`.
+    TopicDeletionRequested {
+        /// The topic.
+        topic: String,
+    },
+    /// A broker answered a StopReplica(delete) for the topic's partitions it holds.
+    StopReplicaDone {
+        /// The broker.
+        broker: BrokerId,
+        /// The topic.
+        topic: String,
+    },
+}
+
+/// What the shell must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Write the partition-state znode: create it when `expected_version` is `None`, else
+    /// set it if its version is still that; in one `multi` with a check that
+    /// `/controller_epoch` is at `controller_epoch_version`. Answer with
+    /// [`Input::StateWritten`], [`Input::StateWriteConflict`] or
+    /// [`Input::ControllerEpochMismatch`].
+    WriteState {
+        /// The partition.
+        partition: TopicPartition,
+        /// The version the write is conditional on; `None` creates the znode.
+        expected_version: Option<i32>,
+        /// The new state.
+        state: LeaderAndIsr,
+        /// The `/controller_epoch` version this controller won at.
+        controller_epoch_version: i32,
+    },
+    /// Read these partition-state znodes and answer [`Input::StatesRead`].
+    ReadStates {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+    },
+    /// Send LeaderAndIsr to `broker`.
+    SendLeaderAndIsr {
+        /// The receiver.
+        broker: BrokerId,
+        /// This controller's epoch.
+        controller_epoch: i32,
+        /// The partitions it holds a replica of.
+        partitions: Vec<PartitionInfo>,
+        /// The registrations of their leaders (so followers can connect).
+        leaders: Vec<BrokerRegistration>,
+    },
+    /// Send UpdateMetadata to `broker`.
+    SendUpdateMetadata {
+        /// The receiver.
+        broker: BrokerId,
+        /// This controller's epoch.
+        controller_epoch: i32,
+        /// Every live broker.
+        brokers: Vec<BrokerRegistration>,
+        /// The partitions whose state changed (all of them after an election or a startup).
+        partitions: Vec<PartitionInfo>,
+        /// Partitions of deleted topics to forget.
+        deleted: Vec<TopicPartition>,
+    },
+    /// Send StopReplica to `broker`; with `delete`, it removes the logs and answers
+    /// [`Input::StopReplicaDone`].
+    SendStopReplica {
+        /// The receiver.
+        broker: BrokerId,
+        /// This controller's epoch.
+        controller_epoch: i32,
+        /// The topic.
+        topic: String,
+        /// Its partitions the broker holds.
+        partitions: Vec<TopicPartition>,
+        /// Delete the logs.
+        delete: bool,
+    },
+    /// Every replica deleted the topic: remove `/brokers/topics/<t>` (recursively),
+    /// `/config/topics/<t>` and `/admin/delete_topics/<t>` (checking `/controller_epoch`).
+    DeleteTopicZnodes {
+        /// The topic.
+        topic: String,
+        /// The `/controller_epoch` version this controller won at.
+        controller_epoch_version: i32,
+    },
+    /// This broker is no longer the controller; the shell may run for election again.
+    Resigned,
+}
+
+/// A broker's fence against stale controllers: it remembers the highest controller epoch it
+/// has seen and refuses requests from older ones with STALE_CONTROLLER_EPOCH (11).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ControllerEpochFence {
+    latest: i32,
+}
+
+/// Kafka's STALE_CONTROLLER_EPOCH error code.
+pub const STALE_CONTROLLER_EPOCH: i16 = 11;
+
+impl ControllerEpochFence {
+    /// Accepts a request carrying `controller_epoch` (raising the fence) or refuses it.
+    pub fn accept(&mut self, controller_epoch: i32) -> Result<(), i16> {
+        if controller_epoch < self.latest {
+            return Err(STALE_CONTROLLER_EPOCH);
+        }
+        self.latest = controller_epoch;
+        Ok(())
+    }
+
+    /// The highest controller epoch seen.
+    pub fn latest(&self) -> i32 {
+        self.latest
+    }
+}

@@ -1,0 +1,389 @@
+//! Unit tests of the controller: each Kafka rule on its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::replication::{TopicAssignment, NO_LEADER};
+
+fn broker(id: BrokerId, epoch: i64) -> LiveBroker {
+    LiveBroker {
+        registration: BrokerRegistration {
+            id,
+            endpoints: Vec::new(),
+            rack: None,
+        },
+        broker_epoch: epoch,
+    }
+}
+
+fn topic(replicas: &[&[BrokerId]], unclean: bool) -> TopicInfo {
+    TopicInfo {
+        assignment: TopicAssignment {
+            topic_id: uuid::Uuid::nil(),
+            partitions: replicas
+                .iter()
+                .enumerate()
+                .map(|(p, r)| (p as i32, r.to_vec()))
+                .collect(),
+        },
+        unclean_leader_election: unclean,
+    }
+}
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition::new("t", p)
+}
+
+fn lai(
+    leader: BrokerId,
+    leader_epoch: i32,
+    isr: &[BrokerId],
+    controller_epoch: i32,
+) -> LeaderAndIsr {
+    LeaderAndIsr {
+        leader,
+        leader_epoch,
+        isr: isr.to_vec(),
+        controller_epoch,
+    }
+}
+
+/// A controller elected at epoch 3 over brokers `live` with topic `t` and the given states.
+fn elected(
+    live: &[BrokerId],
+    info: TopicInfo,
+    states: &[(i32, LeaderAndIsr, i32)],
+) -> (Controller, Vec<Effect>) {
+    let mut controller = Controller::new(live[0]);
+    let effects = controller.step(Input::Elected(ClusterSnapshot {
+        controller_epoch: 3,
+        controller_epoch_version: 2,
+        brokers: live
+            .iter()
+            .map(|&id| broker(id, 100 + i64::from(id)))
+            .collect(),
+        topics: BTreeMap::from([("t".to_string(), info)]),
+        states: states
+            .iter()
+            .map(|(p, s, v)| {
+                (
+                    tp(*p),
+                    Versioned {
+                        value: s.clone(),
+                        version: *v,
+                    },
+                )
+            })
+            .collect(),
+        deleting: BTreeSet::new(),
+    }));
+    (controller, effects)
+}
+
+fn writes(effects: &[Effect]) -> Vec<(TopicPartition, Option<i32>, LeaderAndIsr)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::WriteState {
+                partition,
+                expected_version,
+                state,
+                controller_epoch_version,
+            } => {
+                assert_eq!(*controller_epoch_version, 2);
+                Some((partition.clone(), *expected_version, state.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn leader_and_isr_receivers(effects: &[Effect]) -> Vec<BrokerId> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendLeaderAndIsr {
+                broker,
+                controller_epoch,
+                ..
+            } => {
+                assert_eq!(*controller_epoch, 3);
+                Some(*broker)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn new_topic_leader_is_the_first_live_replica() {
+    let (mut c, effects) = elected(&[1, 2, 3], topic(&[], false), &[]);
+    assert!(writes(&effects).is_empty());
+    let effects = c.step(Input::TopicsChanged {
+        topics: BTreeMap::from([("t".into(), topic(&[&[4, 2, 3], &[3, 1, 2]], false))]),
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![
+            (tp(0), None, lai(2, 0, &[2, 3], 3)),
+            (tp(1), None, lai(3, 0, &[3, 1, 2], 3)),
+        ]
+    );
+    let effects = c.step(Input::StateWritten {
+        partition: tp(0),
+        version: 0,
+    });
+    assert_eq!(leader_and_isr_receivers(&effects), vec![2, 3]);
+    let update_metadata = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::SendUpdateMetadata { .. }))
+        .count();
+    assert_eq!(update_metadata, 3, "every live broker");
+}
+
+#[test]
+fn leader_failure_elects_the_first_live_isr_member_in_assignment_order() {
+    let (mut c, effects) = elected(
+        &[1, 2, 3],
+        topic(&[&[1, 2, 3]], false),
+        &[(0, lai(1, 4, &[1, 3, 2], 2), 9)],
+    );
+    assert!(writes(&effects).is_empty());
+    assert_eq!(leader_and_isr_receivers(&effects), vec![1, 2, 3]);
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(2, 102), broker(3, 103)],
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(9), lai(2, 5, &[3, 2], 3))]
+    );
+}
+
+#[test]
+fn follower_failure_leaves_the_isr_with_an_epoch_bump() {
+    let (mut c, _) = elected(
+        &[1, 2, 3],
+        topic(&[&[1, 2, 3]], false),
+        &[(0, lai(1, 4, &[1, 2, 3], 2), 9)],
+    );
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(1, 101), broker(2, 102)],
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(9), lai(1, 5, &[1, 2], 3))]
+    );
+}
+
+#[test]
+fn no_live_isr_member_means_offline_unless_unclean() {
+    let state = lai(1, 4, &[1], 2);
+    let (mut c, _) = elected(&[1, 2], topic(&[&[1, 2]], false), &[(0, state.clone(), 9)]);
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(2, 102)],
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(9), lai(NO_LEADER, 5, &[1], 3))],
+        "offline, the last ISR member kept"
+    );
+    c.step(Input::StateWritten {
+        partition: tp(0),
+        version: 10,
+    });
+    // Broker 1 returns: it leads again, cleanly.
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(1, 201), broker(2, 102)],
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(10), lai(1, 6, &[1], 3))]
+    );
+
+    let (mut c, _) = elected(&[1, 2], topic(&[&[1, 2]], true), &[(0, state, 9)]);
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(2, 102)],
+    });
+    assert_eq!(writes(&effects), vec![(tp(0), Some(9), lai(2, 5, &[2], 3))]);
+}
+
+#[test]
+fn a_conflict_rereads_and_decides_again() {
+    let (mut c, _) = elected(
+        &[1, 2, 3],
+        topic(&[&[1, 2, 3]], false),
+        &[(0, lai(1, 4, &[1, 2, 3], 2), 9)],
+    );
+    c.step(Input::BrokersChanged {
+        brokers: vec![broker(2, 102), broker(3, 103)],
+    });
+    let effects = c.step(Input::StateWriteConflict { partition: tp(0) });
+    assert_eq!(
+        effects,
+        vec![Effect::ReadStates {
+            partitions: vec![tp(0)]
+        }]
+    );
+    // The old leader had shrunk the ISR to {1, 3} meanwhile: 3 is elected, not 2.
+    let effects = c.step(Input::StatesRead {
+        states: vec![(
+            tp(0),
+            Some(Versioned {
+                value: lai(1, 4, &[1, 3], 2),
+                version: 10,
+            }),
+        )],
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(10), lai(3, 5, &[3], 3))]
+    );
+}
+
+#[test]
+fn a_restarted_broker_gets_its_leader_and_isr() {
+    let (mut c, _) = elected(
+        &[1, 2, 3],
+        topic(&[&[1, 2, 3]], false),
+        &[(0, lai(1, 4, &[1, 2], 2), 9)],
+    );
+    // Broker 3 restarted between two reads: same id, new broker epoch.
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(1, 101), broker(2, 102), broker(3, 999)],
+    });
+    assert!(writes(&effects).is_empty());
+    assert_eq!(leader_and_isr_receivers(&effects), vec![3]);
+}
+
+#[test]
+fn isr_change_notification_rereads_and_updates_metadata() {
+    let (mut c, _) = elected(
+        &[1, 2],
+        topic(&[&[1, 2]], false),
+        &[(0, lai(1, 4, &[1], 2), 9)],
+    );
+    let effects = c.step(Input::IsrChangeNotification {
+        partitions: vec![tp(0), TopicPartition::new("unknown", 0)],
+    });
+    assert_eq!(
+        effects,
+        vec![Effect::ReadStates {
+            partitions: vec![tp(0)]
+        }]
+    );
+    let effects = c.step(Input::StatesRead {
+        states: vec![(
+            tp(0),
+            Some(Versioned {
+                value: lai(1, 4, &[1, 2], 2),
+                version: 10,
+            }),
+        )],
+    });
+    let sent: Vec<BrokerId> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendUpdateMetadata {
+                broker, partitions, ..
+            } => {
+                assert_eq!(partitions[0].state.value.isr, vec![1, 2]);
+                Some(*broker)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![1, 2]);
+    assert_eq!(c.state(&tp(0)).unwrap().version, 10);
+}
+
+#[test]
+fn deletion_waits_for_every_replica_even_a_down_one() {
+    let (mut c, _) = elected(
+        &[1, 2],
+        topic(&[&[1, 2, 3]], false),
+        &[(0, lai(1, 4, &[1, 2], 2), 9)],
+    );
+    let effects = c.step(Input::TopicDeletionRequested { topic: "t".into() });
+    let stops: Vec<BrokerId> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendStopReplica { broker, delete, .. } if *delete => Some(*broker),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stops, vec![1, 2]);
+    c.step(Input::StopReplicaDone {
+        broker: 1,
+        topic: "t".into(),
+    });
+    assert!(c
+        .step(Input::StopReplicaDone {
+            broker: 2,
+            topic: "t".into()
+        })
+        .is_empty());
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(1, 101), broker(2, 102), broker(3, 103)],
+    });
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::SendStopReplica { broker: 3, .. })));
+    assert!(
+        writes(&effects).is_empty(),
+        "no election for a topic being deleted"
+    );
+    let effects = c.step(Input::StopReplicaDone {
+        broker: 3,
+        topic: "t".into(),
+    });
+    assert!(effects.contains(&Effect::DeleteTopicZnodes {
+        topic: "t".into(),
+        controller_epoch_version: 2
+    }));
+    assert!(effects.iter().any(
+        |e| matches!(e, Effect::SendUpdateMetadata { deleted, .. } if deleted == &vec![tp(0)])
+    ));
+    assert!(c.state(&tp(0)).is_none());
+}
+
+#[test]
+fn resigns_when_it_loses_controller() {
+    let (mut c, _) = elected(
+        &[1, 2],
+        topic(&[&[1, 2]], false),
+        &[(0, lai(1, 4, &[1], 2), 9)],
+    );
+    assert!(c
+        .step(Input::ControllerChanged {
+            controller: Some(1)
+        })
+        .is_empty());
+    assert_eq!(
+        c.step(Input::ControllerChanged {
+            controller: Some(2)
+        }),
+        vec![Effect::Resigned]
+    );
+    assert!(!c.is_active());
+    // Late answers to a resigned controller do nothing.
+    assert!(c
+        .step(Input::BrokersChanged {
+            brokers: vec![broker(2, 102)]
+        })
+        .is_empty());
+    let (mut c, _) = elected(&[1, 2], topic(&[&[1, 2]], false), &[]);
+    assert_eq!(
+        c.step(Input::ControllerEpochMismatch),
+        vec![Effect::Resigned]
+    );
+}
+
+#[test]
+fn brokers_refuse_older_controller_epochs() {
+    let mut fence = ControllerEpochFence::default();
+    assert_eq!(fence.accept(3), Ok(()));
+    assert_eq!(fence.accept(3), Ok(()));
+    assert_eq!(fence.accept(2), Err(STALE_CONTROLLER_EPOCH));
+    assert_eq!(fence.accept(4), Ok(()));
+    assert_eq!(fence.latest(), 4);
+}
