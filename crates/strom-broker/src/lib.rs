@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod frame;
 pub mod group;
 pub mod handlers;
+pub mod interbroker;
 pub mod metrics;
 pub mod partition;
 pub mod peer;
