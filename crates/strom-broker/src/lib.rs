@@ -14,6 +14,7 @@ pub mod alloc;
 pub mod background;
 pub mod broker;
 pub mod compat;
+pub mod controller_channel;
 pub mod coordinator;
 pub mod dispatch;
 pub mod frame;
