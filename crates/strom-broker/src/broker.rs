@@ -18,8 +18,8 @@ use strom_meta::config::{BrokerConfig, ConfigError, Listener, TopicConfig};
 use strom_meta::{ClusterMetadata, FileStore, MetadataStore, TopicMetadata};
 use uuid::Uuid;
 
-use crate::partition::Partition;
-use crate::producer_ids::ProducerIdAllocator;
+use crate::services::producer_ids::ProducerIdAllocator;
+use crate::services::replica::partition::Partition;
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -103,11 +103,11 @@ pub struct Broker {
     /// Producer ids for InitProducerId.
     pub producer_ids: ProducerIdAllocator,
     /// The consumer-group coordinator.
-    pub groups: crate::coordinator::GroupCoordinator,
+    pub groups: crate::services::coordinator::GroupCoordinator,
     /// Counters for the Prometheus endpoint.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Broker-wide group commit.
-    sync: Arc<crate::sync::SyncDriver>,
+    sync: Arc<crate::services::replica::sync::SyncDriver>,
 }
 
 impl Broker {
@@ -164,7 +164,9 @@ impl Broker {
         store.save(&metadata)?;
 
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let sync = Arc::new(crate::sync::SyncDriver::new(metrics.clone()));
+        let sync = Arc::new(crate::services::replica::sync::SyncDriver::new(
+            metrics.clone(),
+        ));
         let mut partitions = HashMap::new();
         for (tp, log) in logs.all() {
             let durable = lookup(&tp.topic).flush_messages <= 1;
@@ -190,7 +192,7 @@ impl Broker {
             metadata_change: Mutex::new(()),
             partitions: RwLock::new(partitions),
             producer_ids,
-            groups: crate::coordinator::GroupCoordinator::new(
+            groups: crate::services::coordinator::GroupCoordinator::new(
                 &config,
                 crate::now_ms() as u64 ^ u64::from(std::process::id()),
             ),

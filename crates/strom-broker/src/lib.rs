@@ -11,21 +11,15 @@
 //! catalogue and cluster model (that is `strom-meta`).
 
 pub mod alloc;
-pub mod background;
 pub mod broker;
-pub mod compat;
-pub mod coordinator;
-pub mod dispatch;
-pub mod frame;
-pub mod group;
+pub mod connection;
 pub mod handlers;
 pub mod metrics;
-pub mod partition;
-pub mod producer_ids;
-pub mod server;
-pub mod sync;
+pub mod services;
 
 pub use broker::{start, Broker, BrokerHandle, StartError};
+/// Request decoding and [`dispatch::SUPPORTED`], at the path tools and tests have used.
+pub use connection::dispatch;
 pub use strom_meta::config::BrokerConfig;
 
 /// Milliseconds since the Unix epoch: the broker's one source of wall-clock time, passed

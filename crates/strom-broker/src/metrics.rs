@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::broker::Broker;
-use crate::dispatch::SUPPORTED;
+use crate::connection::dispatch::SUPPORTED;
 
 /// Upper bounds (seconds) of the fdatasync latency histogram buckets.
 const SYNC_BUCKETS: [f64; 12] = [

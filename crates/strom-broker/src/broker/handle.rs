@@ -114,10 +114,12 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
     }
     let broker = Arc::new(broker);
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let background = crate::background::spawn(broker.clone(), shutdown_rx.clone());
-    let group_timers =
-        crate::coordinator::GroupCoordinator::spawn_timers(broker.clone(), shutdown_rx.clone());
-    let serve = crate::server::serve(broker.clone(), listeners, shutdown_rx.clone());
+    let background = crate::services::background::spawn(broker.clone(), shutdown_rx.clone());
+    let group_timers = crate::services::coordinator::GroupCoordinator::spawn_timers(
+        broker.clone(),
+        shutdown_rx.clone(),
+    );
+    let serve = crate::connection::server::serve(broker.clone(), listeners, shutdown_rx.clone());
     let metrics_task = metrics_listener
         .map(|listener| tokio::spawn(crate::metrics::serve(broker.clone(), listener, shutdown_rx)));
     let task = tokio::spawn(async move {

@@ -19,7 +19,7 @@ use strom_meta::config::{ConfigEntry, ConfigType, TopicConfig};
 
 use super::str_bytes;
 use crate::broker::{Broker, TopicError};
-use crate::dispatch::RequestContext;
+use crate::connection::dispatch::RequestContext;
 
 /// Kafka's resource type codes.
 const TOPIC: i8 = 2;

@@ -19,10 +19,10 @@ use strom_log::{FileSlice, ReadError};
 use tokio::sync::Notify;
 
 use crate::broker::{leader_epoch_error, Broker};
-use crate::dispatch::RequestContext;
-use crate::frame::{Frame, Part};
-use crate::partition::Partition;
-use crate::server::Reply;
+use crate::connection::dispatch::RequestContext;
+use crate::connection::frame::{Frame, Part};
+use crate::connection::server::Reply;
+use crate::services::replica::partition::Partition;
 
 /// One partition of a fetch, resolved.
 struct Wanted {

@@ -22,10 +22,10 @@ use kafka_protocol::messages::{
 
 use super::str_bytes;
 use crate::broker::Broker;
-use crate::coordinator::GroupCoordinator;
-use crate::dispatch::RequestContext;
-use crate::group::{GroupState, JoinRequest, SyncRequest};
-use crate::server::Reply;
+use crate::connection::dispatch::RequestContext;
+use crate::connection::server::Reply;
+use crate::services::coordinator::GroupCoordinator;
+use crate::services::group::{GroupState, JoinRequest, SyncRequest};
 
 /// Handles `FindCoordinator`: this broker coordinates every group. Transaction coordinators do
 /// not exist yet.

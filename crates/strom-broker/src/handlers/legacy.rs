@@ -33,7 +33,7 @@ use strom_log::compression::MAX_DECOMPRESSED_BYTES;
 use strom_log::legacy::{self, LegacyError};
 use strom_log::FileSlice;
 
-use crate::dispatch::RequestContext;
+use crate::connection::dispatch::RequestContext;
 
 /// The lowest Produce version kafka-protocol 0.18 decodes; below it is this module's.
 pub const PRODUCE_MODERN_MIN: i16 = 3;

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol_3x::messages as k3;
 
 use crate::broker::{leader_epoch_error, Broker, LEADER_EPOCH};
-use crate::dispatch::RequestContext;
+use crate::connection::dispatch::RequestContext;
 
 /// `timestamp` values with special meaning (KIP-79, KIP-734, KIP-1005).
 const LATEST: i64 = -1;

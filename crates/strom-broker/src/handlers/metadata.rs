@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
 use crate::broker::{Broker, LEADER_EPOCH};
-use crate::dispatch::RequestContext;
+use crate::connection::dispatch::RequestContext;
 
 /// Answers `Metadata`.
 pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
@@ -69,7 +69,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
                 if let Err(reason) = strom_meta::validate_topic_name(&name) {
                     tracing::debug!(topic = %name, %reason, "metadata for an invalid topic name");
                     Err((E::InvalidTopicException.code(), Some(name), Uuid::nil()))
-                } else if auto_create && name == crate::coordinator::OFFSETS_TOPIC {
+                } else if auto_create && name == crate::services::coordinator::OFFSETS_TOPIC {
                     // Kafka creates the internal topic with its own settings (partitions,
                     // compaction), not as an ordinary auto-created topic: a tool that asks for
                     // it first (Burrow does) must not leave the coordinator a 1-partition,

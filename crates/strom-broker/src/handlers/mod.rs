@@ -23,8 +23,8 @@ use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::dispatch::{RequestBody, RequestContext};
-use crate::server::Reply;
+use crate::connection::dispatch::{RequestBody, RequestContext};
+use crate::connection::server::Reply;
 
 /// Runs the handler of a decoded request.
 pub fn route(broker: &Arc<Broker>, ctx: RequestContext, body: RequestBody) -> Reply {
@@ -58,7 +58,7 @@ pub fn route(broker: &Arc<Broker>, ctx: RequestContext, body: RequestBody) -> Re
         R::OffsetCommit(r) => offsets::offset_commit(broker, ctx, r),
         R::OffsetFetch(r) => offsets::offset_fetch(broker, ctx, r),
         R::OffsetDelete(r) => offsets::offset_delete(broker, ctx, r),
-        R::ListOffsetsV0(r) => ready(crate::compat::respond3(
+        R::ListOffsetsV0(r) => ready(crate::connection::compat::respond3(
             &ctx,
             &list_offsets::handle_v0(broker, &ctx, r),
         )),

@@ -21,16 +21,16 @@ use kafka_protocol::messages::{
 
 use super::{str_bytes, topic_name};
 use crate::broker::Broker;
-use crate::dispatch::RequestContext;
-use crate::group::CommittedOffset;
-use crate::server::Reply;
+use crate::connection::dispatch::RequestContext;
+use crate::connection::server::Reply;
+use crate::services::group::CommittedOffset;
 
 /// Kafka's `offset.metadata.max.bytes` default.
 const METADATA_MAX_BYTES: usize = 4096;
 
 /// Handles `OffsetCommit`: validated against the group's generation, staged and written to
 /// `__consumer_offsets` in one critical section here, on the connection's reader (so commits apply in the order they
-/// were received, see [`crate::coordinator::PendingCommit`]), and acknowledged once durable.
+/// were received, see [`crate::services::coordinator::PendingCommit`]), and acknowledged once durable.
 pub fn offset_commit(
     broker: &Arc<Broker>,
     ctx: RequestContext,

@@ -12,9 +12,9 @@ use strom_log::{AppendError, BatchError};
 
 use super::{str_bytes, topic_name};
 use crate::broker::Broker;
-use crate::dispatch::RequestContext;
-use crate::partition::Partition;
-use crate::server::Reply;
+use crate::connection::dispatch::RequestContext;
+use crate::connection::server::Reply;
+use crate::services::replica::partition::Partition;
 
 /// The Kafka error code for a refused append.
 pub fn append_error_code(error: &AppendError) -> i16 {
@@ -183,7 +183,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                 .iter()
                 .map(|(_, _, partition, end)| (partition.clone(), *end))
                 .collect();
-            crate::partition::Partition::wait_all_durable(&waits).await
+            crate::services::replica::partition::Partition::wait_all_durable(&waits).await
         };
         for ((t, p, partition, _), outcome) in to_sync.into_iter().zip(outcomes) {
             if let Err(e) = outcome {

@@ -4,7 +4,7 @@ use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::broker::Broker;
-use crate::dispatch::RequestContext;
+use crate::connection::dispatch::RequestContext;
 
 /// Hands out a fresh producer id with epoch 0. As in Kafka, a non-transactional producer
 /// always gets a new id, even when it sends its old id and epoch (KIP-360). Transactional ids

@@ -16,7 +16,7 @@ use strom_meta::config::TopicConfig;
 
 use super::{str_bytes, topic_name};
 use crate::broker::Broker;
-use crate::dispatch::RequestContext;
+use crate::connection::dispatch::RequestContext;
 
 /// Handles `CreateTopics` (and its `validate_only` mode).
 pub fn create_topics(

@@ -17,8 +17,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::broker::Broker;
+use crate::connection::server::Reply;
 use crate::handlers;
-use crate::server::Reply;
 
 /// The APIs Strom implements and the versions of each (inclusive).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -149,7 +149,7 @@ pub enum RequestBody {
     /// ListOffsets v0 (`max_num_offsets`, answered with `old_style_offsets`): the 3.9 type.
     ListOffsetsV0(kafka_protocol_3x::messages::ListOffsetsRequest),
     /// OffsetCommit v0–v1, converted, with v1's commit timestamps.
-    OffsetCommitV0V1(crate::compat::LegacyOffsetCommit),
+    OffsetCommitV0V1(crate::connection::compat::LegacyOffsetCommit),
 }
 
 impl RequestBody {
@@ -157,8 +157,8 @@ impl RequestBody {
     /// error.
     pub fn decode(api: ApiKey, body: &mut Bytes, version: i16) -> Result<RequestBody, String> {
         let v = version;
-        if crate::compat::is_legacy(api, version) {
-            return crate::compat::decode_request(api, body, version);
+        if crate::connection::compat::is_legacy(api, version) {
+            return crate::connection::compat::decode_request(api, body, version);
         }
         Ok(match api {
             // Versions kafka-protocol 0.18 lacks (Kafka 4 removed them) come from 3.9's specs.
@@ -339,7 +339,7 @@ pub fn encode_frame<R: Encodable>(
     version: i16,
     body: &R,
 ) -> Bytes {
-    if crate::compat::is_legacy(api, version) {
+    if crate::connection::compat::is_legacy(api, version) {
         let ctx = RequestContext {
             api,
             version,
@@ -347,8 +347,8 @@ pub fn encode_frame<R: Encodable>(
             client_id: String::new(),
             client_host: Arc::from(""),
         };
-        return match crate::compat::encode_response_body(api, version, body) {
-            Ok(body) => crate::compat::frame(&ctx, &body),
+        return match crate::connection::compat::encode_response_body(api, version, body) {
+            Ok(body) => crate::connection::compat::frame(&ctx, &body),
             Err(e) => {
                 tracing::error!(api = ?api, version, error = %e, "BUG: response does not convert");
                 Bytes::new()

@@ -1,5 +1,5 @@
 //! The group coordinator's async shell: it owns every group's pure state machine
-//! ([`crate::group::Group`]) and the committed offsets ([`crate::group::OffsetTable`]), parks
+//! ([`crate::services::group::Group`]) and the committed offsets ([`crate::services::group::OffsetTable`]), parks
 //! JoinGroup/SyncGroup requests until their group answers them, drives the groups' timers, and
 //! writes every change to `__consumer_offsets` before it is acknowledged.
 //!
@@ -31,7 +31,7 @@ use strom_log::BatchHeader;
 use tokio::sync::oneshot;
 
 use crate::broker::Broker;
-use crate::group::{
+use crate::services::group::{
     CommitId, CommittedOffset, Effect, Group, GroupConfig, GroupState, JoinRequest, JoinResult,
     OffsetTable, RequestToken, SyncRequest, SyncResult,
 };
@@ -94,7 +94,7 @@ pub struct SyncAnswer {
 #[derive(Clone)]
 enum GroupRecord {
     /// Appended to this partition, durable once its recovery point reaches the offset.
-    Written(Arc<crate::partition::Partition>, i64),
+    Written(Arc<crate::services::replica::partition::Partition>, i64),
     /// The append failed.
     Failed,
 }
@@ -160,7 +160,8 @@ impl GroupCoordinator {
             return;
         };
         let started = std::time::Instant::now();
-        let mut snapshots: HashMap<String, Option<crate::group::GroupSnapshot>> = HashMap::new();
+        let mut snapshots: HashMap<String, Option<crate::services::group::GroupSnapshot>> =
+            HashMap::new();
         let mut state = self.state.lock().unwrap();
         let mut records_read = 0usize;
         for p in 0..topic.partitions {
@@ -565,7 +566,7 @@ impl GroupCoordinator {
         group_id: &str,
         records: &[(Bytes, Option<Bytes>)],
         now_ms: i64,
-    ) -> Option<(Arc<crate::partition::Partition>, i64)> {
+    ) -> Option<(Arc<crate::services::replica::partition::Partition>, i64)> {
         if self.ensure_topic(broker).is_err() {
             return None;
         }
@@ -728,7 +729,7 @@ fn committed(v: &OffsetValue) -> CommittedOffset {
 
 /// Calls `f(key, value)` for every record of a partition from its start to its high watermark.
 fn for_each_record(
-    partition: &crate::partition::Partition,
+    partition: &crate::services::replica::partition::Partition,
     mut f: impl FnMut(Bytes, Option<Bytes>),
 ) {
     let (high_watermark, mut offset, _) = partition.offsets();

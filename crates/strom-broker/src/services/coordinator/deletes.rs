@@ -16,8 +16,8 @@ use kafka_protocol::error::ResponseError as E;
 
 use super::{offset_tombstone, subscribed_topics, ErrorCode, GroupCoordinator, OFFSETS_TOPIC};
 use crate::broker::Broker;
-use crate::group::GroupState;
-use crate::partition::Partition;
+use crate::services::group::GroupState;
+use crate::services::replica::partition::Partition;
 
 /// Records appended to `__consumer_offsets` whose durability is not known yet: the partition
 /// and the end offset to wait for (None: nothing to wait for), or the error the append gave.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::broker::Broker;
-use crate::group::CommittedOffset;
+use crate::services::group::CommittedOffset;
 
 fn open_broker(dir: &std::path::Path) -> Arc<Broker> {
     let sets = [

@@ -2,7 +2,7 @@
 //!
 //! A connection has a reader and a writer. The reader takes one size-prefixed frame at a
 //! time, refuses frames larger than `socket.request.max.bytes` (the connection is closed, as
-//! Kafka does), and hands the frame to [`crate::dispatch`]. Dispatch runs the order-sensitive
+//! Kafka does), and hands the frame to [`crate::connection::dispatch`]. Dispatch runs the order-sensitive
 //! part of a request inline — a produce's append happens here, so two pipelined produces to one
 //! partition are appended in the order they were sent — and returns a [`Reply`]: a response
 //! that is ready, a task that will produce it (waiting for a sync or a long poll), or nothing
@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
-use crate::frame::{Frame, Part};
+use crate::connection::frame::{Frame, Part};
 
 /// Requests a connection may have outstanding before the reader pauses.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -113,7 +113,7 @@ async fn connection(
         let Some(frame) = read_frame(&mut reader, size as usize).await else {
             break;
         };
-        match crate::dispatch::dispatch(&broker, frame.freeze(), &client_host) {
+        match crate::connection::dispatch::dispatch(&broker, frame.freeze(), &client_host) {
             Ok(reply) => {
                 if replies.send(reply).await.is_err() {
                     break;
@@ -168,7 +168,9 @@ async fn write_replies(
             let sent = match part {
                 Part::Bytes(bytes) => writer.write_all(bytes).await,
                 Part::File(slice) => match writer.flush().await {
-                    Ok(()) => crate::frame::send_file(writer.get_ref().as_ref(), slice).await,
+                    Ok(()) => {
+                        crate::connection::frame::send_file(writer.get_ref().as_ref(), slice).await
+                    }
                     Err(e) => Err(e),
                 },
             };

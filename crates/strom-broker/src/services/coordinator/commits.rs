@@ -2,7 +2,7 @@
 //!
 //! [`GroupCoordinator::begin_commit`] runs on the connection's reader, under the coordinator's
 //! lock: it checks the member and generation, stages the commit in the
-//! [`crate::group::OffsetTable`] (which numbers it in receive order) and appends its records
+//! [`crate::services::group::OffsetTable`] (which numbers it in receive order) and appends its records
 //! to the group's `__consumer_offsets` partition in that same critical section, so no
 //! rebalance comes between the check and the staging, and the log's order is the receive
 //! order too (deletes append their tombstones the same way, see `deletes.rs`).
@@ -21,8 +21,8 @@ use bytes::Bytes;
 use super::records::{OffsetValue, RecordKey};
 use super::{ErrorCode, GroupCoordinator};
 use crate::broker::Broker;
-use crate::group::{CommitId, CommittedOffset};
-use crate::partition::Partition;
+use crate::services::group::{CommitId, CommittedOffset};
+use crate::services::replica::partition::Partition;
 
 /// A commit staged and written at receipt whose durability is not known yet.
 pub struct PendingCommit {
