@@ -1,11 +1,18 @@
 //! The Strom broker: a Kafka-protocol server over `strom-log` partitions.
 //!
-//! This crate owns the network side of a broker: the listener, per-connection framing and
-//! response ordering ([`server`]), request dispatch and version negotiation ([`dispatch`]),
-//! one handler module per Kafka API family ([`handlers`]), the partition wrapper that turns
-//! appends into durable acknowledgements ([`partition`]) with broker-wide group commit
-//! ([`sync`]), and the
-//! background tasks (retention, checkpoints, relaxed flush).
+//! The crate is built in layers, each a folder, and a module imports only downwards (the
+//! rules are checked by `tests/layers.rs`):
+//!
+//! - [`broker`]: the wiring — opens storage and metadata, builds the services, starts the
+//!   listeners and tasks. Nothing imports it.
+//! - [`connection`]: listeners and connections — framing, pipelining, response order, request
+//!   decoding and version negotiation; it routes each request to its handler.
+//! - [`handlers`]: one module per Kafka API family; they reach the broker's state only through
+//!   the [`services::Services`] context they are given.
+//! - [`services`]: the replica manager (partitions, durable acknowledgement, watermark waits),
+//!   the metadata cache, topic changes, the group coordinator, producer ids and the background
+//!   storage tasks.
+//! - [`metrics`] and [`alloc`]: counters and the allocation guard, used by every layer.
 //!
 //! It deliberately does not own storage (that is `strom-log`) nor the configuration
 //! catalogue and cluster model (that is `strom-meta`).

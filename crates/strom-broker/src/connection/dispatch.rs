@@ -16,9 +16,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use crate::broker::Broker;
 use crate::connection::server::Reply;
 use crate::handlers;
+use crate::services::Services;
 
 /// The APIs Strom implements and the versions of each (inclusive).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -236,7 +236,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded<DecodedRequest>, Refus
 
 /// Decodes one request frame (without its size prefix) and starts handling it.
 pub fn dispatch(
-    broker: &Arc<Broker>,
+    services: &Arc<Services>,
     frame: Bytes,
     client_host: &Arc<str>,
 ) -> Result<Reply, Refusal> {
@@ -254,8 +254,8 @@ pub fn dispatch(
         }
     };
     context.client_host = client_host.clone();
-    broker.metrics.request(context.api);
-    Ok(handlers::route(broker, context, body))
+    services.metrics.request(context.api);
+    Ok(handlers::route(services, context, body))
 }
 
 /// Checks the API key and version against [`SUPPORTED`] and decodes the request header,

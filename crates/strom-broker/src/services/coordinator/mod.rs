@@ -30,11 +30,13 @@ use strom_log::records::{decode_records, encode_batch};
 use strom_log::BatchHeader;
 use tokio::sync::oneshot;
 
-use crate::broker::Broker;
 use crate::services::group::{
     CommitId, CommittedOffset, Effect, Group, GroupConfig, GroupState, JoinRequest, JoinResult,
     OffsetTable, RequestToken, SyncRequest, SyncResult,
 };
+use crate::services::metadata_cache::MetadataCache;
+use crate::services::replica::ReplicaManager;
+use crate::services::topics::TopicAdmin;
 pub use commits::PendingCommit;
 pub use deletes::Appended;
 use records::{OffsetValue, RecordKey};
@@ -68,6 +70,16 @@ struct State {
 /// The coordinator of every consumer group on this broker.
 pub struct GroupCoordinator {
     config: GroupConfig,
+    /// Where `__consumer_offsets` is (does it exist, how many partitions).
+    metadata: Arc<MetadataCache>,
+    /// The `__consumer_offsets` partitions the records go to.
+    replicas: Arc<ReplicaManager>,
+    /// Creates `__consumer_offsets` on first use.
+    topics: Arc<TopicAdmin>,
+    /// `offsets.topic.segment.bytes`, for creating `__consumer_offsets`.
+    offsets_topic_segment_bytes: i32,
+    /// `offsets.retention.check.interval.ms`.
+    offsets_retention_check_interval_ms: i64,
     partitions: i32,
     offsets_retention_ms: i64,
     state: Mutex<State>,
@@ -104,8 +116,19 @@ pub type ErrorCode = i16;
 
 impl GroupCoordinator {
     /// A coordinator configured from the broker's `group.*` and `offsets.*` settings.
-    pub fn new(config: &strom_meta::config::BrokerConfig, seed: u64) -> GroupCoordinator {
+    pub fn new(
+        config: &strom_meta::config::BrokerConfig,
+        seed: u64,
+        metadata: Arc<MetadataCache>,
+        replicas: Arc<ReplicaManager>,
+        topics: Arc<TopicAdmin>,
+    ) -> GroupCoordinator {
         GroupCoordinator {
+            metadata,
+            replicas,
+            topics,
+            offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
+            offsets_retention_check_interval_ms: config.offsets_retention_check_interval_ms,
             config: GroupConfig {
                 min_session_timeout_ms: config.group_min_session_timeout_ms,
                 max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -132,17 +155,20 @@ impl GroupCoordinator {
 
     /// Creates `__consumer_offsets` if it does not exist yet (Kafka creates it on the first
     /// coordinator lookup).
-    pub fn ensure_topic(&self, broker: &Broker) -> Result<(), ErrorCode> {
-        if broker.metadata().topics.contains_key(OFFSETS_TOPIC) {
+    pub fn ensure_topic(&self) -> Result<(), ErrorCode> {
+        if self.metadata.cluster().topics.contains_key(OFFSETS_TOPIC) {
             return Ok(());
         }
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert(
             "segment.bytes".to_string(),
-            broker.config.offsets_topic_segment_bytes.to_string(),
+            self.offsets_topic_segment_bytes.to_string(),
         );
-        match broker.create_topic(OFFSETS_TOPIC, self.partitions, 1, configs, false) {
+        match self
+            .topics
+            .create_topic(OFFSETS_TOPIC, self.partitions, 1, configs, false)
+        {
             Ok(_) => Ok(()),
             Err(e) if e.code == kafka_protocol::error::ResponseError::TopicAlreadyExists.code() => {
                 Ok(())
@@ -155,8 +181,8 @@ impl GroupCoordinator {
     }
 
     /// Rebuilds groups and offsets by replaying `__consumer_offsets`. Called once at startup.
-    pub fn load(&self, broker: &Broker, now_ms: i64) {
-        let Some(topic) = broker.metadata().topics.get(OFFSETS_TOPIC).cloned() else {
+    pub fn load(&self, now_ms: i64) {
+        let Some(topic) = self.metadata.cluster().topics.get(OFFSETS_TOPIC).cloned() else {
             return;
         };
         let started = std::time::Instant::now();
@@ -165,7 +191,7 @@ impl GroupCoordinator {
         let mut state = self.state.lock().unwrap();
         let mut records_read = 0usize;
         for p in 0..topic.partitions {
-            let Some(partition) = broker.partition(OFFSETS_TOPIC, p) else {
+            let Some(partition) = self.replicas.partition(OFFSETS_TOPIC, p) else {
                 continue;
             };
             for_each_record(&partition, |key, value| {
@@ -230,18 +256,18 @@ impl GroupCoordinator {
     /// expiry check, and is woken early when a request gives a group an earlier deadline, so
     /// a session expires at its deadline (to the millisecond) rather than on a periodic tick.
     pub fn spawn_timers(
-        broker: Arc<Broker>,
+        self: Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut last_expiry = crate::now_ms();
-            let expiry_every = broker.config.offsets_retention_check_interval_ms.max(1);
+            let expiry_every = self.offsets_retention_check_interval_ms.max(1);
             loop {
                 let now = crate::now_ms();
-                let next_deadline = broker.groups.tick(&broker, now);
+                let next_deadline = self.tick(now);
                 if now - last_expiry >= expiry_every {
                     last_expiry = now;
-                    broker.groups.expire_offsets(&broker, now);
+                    self.expire_offsets(now);
                 }
                 let wake_ms = next_deadline.min(last_expiry.saturating_add(expiry_every));
                 // The clock is read again after the work: tick and expiry can take a while
@@ -250,7 +276,7 @@ impl GroupCoordinator {
                 let sleep_ms = wake_ms.saturating_sub(crate::now_ms()).clamp(0, 3_600_000);
                 tokio::select! {
                     _ = shutdown.changed() => return,
-                    _ = broker.groups.timers.notified() => {}
+                    _ = self.timers.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
                 }
             }
@@ -259,7 +285,7 @@ impl GroupCoordinator {
 
     /// Fires every group deadline at or before `now_ms` and returns the earliest deadline
     /// left (`i64::MAX` if none), which the timer task then sleeps until.
-    fn tick(&self, broker: &Broker, now_ms: i64) -> i64 {
+    fn tick(&self, now_ms: i64) -> i64 {
         let mut state = self.state.lock().unwrap();
         let ids: Vec<String> = state
             .groups
@@ -273,7 +299,7 @@ impl GroupCoordinator {
                 .get_mut(&id)
                 .map(|g| g.tick(now_ms))
                 .unwrap_or_default();
-            self.apply(broker, &mut state, &id, effects, now_ms);
+            self.apply(&mut state, &id, effects, now_ms);
         }
         let next = state
             .groups
@@ -288,7 +314,7 @@ impl GroupCoordinator {
     /// Fires the group's overdue deadlines before a request looks at it, so every request
     /// sees the group as it is at `now_ms` even if the timer task has not run yet (a member
     /// whose session ended a millisecond ago is gone for DeleteGroups, as in Kafka).
-    fn catch_up(&self, broker: &Broker, state: &mut State, group_id: &str, now_ms: i64) {
+    fn catch_up(&self, state: &mut State, group_id: &str, now_ms: i64) {
         let overdue = state
             .groups
             .get(group_id)
@@ -300,13 +326,13 @@ impl GroupCoordinator {
                 .get_mut(group_id)
                 .map(|g| g.tick(now_ms))
                 .unwrap_or_default();
-            self.apply(broker, state, group_id, effects, now_ms);
+            self.apply(state, group_id, effects, now_ms);
         }
     }
 
     /// Deletes offsets of empty groups older than `offsets.retention.minutes`, writing
     /// tombstones.
-    fn expire_offsets(&self, broker: &Broker, now_ms: i64) {
+    fn expire_offsets(&self, now_ms: i64) {
         let mut state = self.state.lock().unwrap();
         let empty_since = state.empty_since.clone();
         let groups_state: HashMap<String, GroupState> = state
@@ -341,7 +367,7 @@ impl GroupCoordinator {
             ));
         }
         for (group, records) in by_group {
-            self.write(broker, group, &records, now_ms);
+            self.write(group, &records, now_ms);
         }
         if !expired.is_empty() {
             tracing::info!(
@@ -379,7 +405,6 @@ impl GroupCoordinator {
     /// JoinGroup: the answer arrives on the returned channel when the group completes the join.
     pub fn join(
         &self,
-        broker: &Broker,
         group_id: &str,
         mut request: JoinRequest,
         supports_skip_assignment: bool,
@@ -390,7 +415,7 @@ impl GroupCoordinator {
         let token = Self::token(&mut state);
         request.token = token;
         state.joins.insert(token, tx);
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let fresh = Self::fresh_id(&mut state);
         let config = self.config.clone();
         let group = state
@@ -399,14 +424,13 @@ impl GroupCoordinator {
             .or_insert_with(|| Group::new(group_id.to_string(), config));
         let effects =
             group.join_with_skip_assignment(request, now_ms, fresh, supports_skip_assignment);
-        self.apply(broker, &mut state, group_id, effects, now_ms);
+        self.apply(&mut state, group_id, effects, now_ms);
         rx
     }
 
     /// SyncGroup: the answer arrives when the leader's assignment is in.
     pub fn sync(
         &self,
-        broker: &Broker,
         group_id: &str,
         mut request: SyncRequest,
         now_ms: i64,
@@ -416,7 +440,7 @@ impl GroupCoordinator {
         let token = Self::token(&mut state);
         request.token = token;
         state.syncs.insert(token, tx);
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let effects = match state.groups.get_mut(group_id) {
             Some(group) => group.sync(request, now_ms),
             None => vec![Effect::Sync(
@@ -429,14 +453,13 @@ impl GroupCoordinator {
                 },
             )],
         };
-        self.apply(broker, &mut state, group_id, effects, now_ms);
+        self.apply(&mut state, group_id, effects, now_ms);
         rx
     }
 
     /// Heartbeat.
     pub fn heartbeat(
         &self,
-        broker: &Broker,
         group_id: &str,
         member_id: &str,
         instance: Option<&str>,
@@ -444,41 +467,33 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> ErrorCode {
         let mut state = self.state.lock().unwrap();
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let Some(group) = state.groups.get_mut(group_id) else {
             return kafka_protocol::error::ResponseError::UnknownMemberId.code();
         };
         let (code, effects) = group.heartbeat(member_id, instance, generation, now_ms);
-        self.apply(broker, &mut state, group_id, effects, now_ms);
+        self.apply(&mut state, group_id, effects, now_ms);
         code
     }
 
     /// LeaveGroup for one or more members; one error code per member.
     pub fn leave(
         &self,
-        broker: &Broker,
         group_id: &str,
         members: &[(String, Option<String>)],
         now_ms: i64,
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
         let mut state = self.state.lock().unwrap();
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let Some(group) = state.groups.get_mut(group_id) else {
             return Err(kafka_protocol::error::ResponseError::UnknownMemberId.code());
         };
         let (codes, effects) = group.leave(members, now_ms);
-        self.apply(broker, &mut state, group_id, effects, now_ms);
+        self.apply(&mut state, group_id, effects, now_ms);
         Ok(codes)
     }
 
-    fn apply(
-        &self,
-        broker: &Broker,
-        state: &mut State,
-        group_id: &str,
-        effects: Vec<Effect>,
-        now_ms: i64,
-    ) {
+    fn apply(&self, state: &mut State, group_id: &str, effects: Vec<Effect>, now_ms: i64) {
         let mut syncs = Vec::new();
         // The group's record written in this step, which its SyncGroup answers wait for.
         let mut record = None;
@@ -512,12 +527,10 @@ impl GroupCoordinator {
                     } else {
                         Some(records::encode_group(&group.snapshot()))
                     };
-                    record = Some(
-                        match self.write(broker, group_id, &[(key, value)], now_ms) {
-                            Some((partition, end)) => GroupRecord::Written(partition, end),
-                            None => GroupRecord::Failed,
-                        },
-                    );
+                    record = Some(match self.write(group_id, &[(key, value)], now_ms) {
+                        Some((partition, end)) => GroupRecord::Written(partition, end),
+                        None => GroupRecord::Failed,
+                    });
                 }
             }
         }
@@ -562,16 +575,16 @@ impl GroupCoordinator {
     /// to wait for (None if the topic or partition is missing or the append failed).
     fn write(
         &self,
-        broker: &Broker,
         group_id: &str,
         records: &[(Bytes, Option<Bytes>)],
         now_ms: i64,
     ) -> Option<(Arc<crate::services::replica::partition::Partition>, i64)> {
-        if self.ensure_topic(broker).is_err() {
+        if self.ensure_topic().is_err() {
             return None;
         }
-        let partition =
-            broker.partition(OFFSETS_TOPIC, partition_for(group_id, self.partitions))?;
+        let partition = self
+            .replicas
+            .partition(OFFSETS_TOPIC, partition_for(group_id, self.partitions))?;
         let refs: Vec<strom_log::records::KeyValue> = records
             .iter()
             .map(|(k, v)| (Some(&k[..]), v.as_deref()))

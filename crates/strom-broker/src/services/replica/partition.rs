@@ -87,7 +87,7 @@ impl Partition {
     pub fn append(&self, records: bytes::Bytes, now_ms: i64) -> Result<AppendInfo, AppendError> {
         let info = {
             let mut log = self.log.lock().unwrap();
-            let info = log.append(records, crate::broker::LEADER_EPOCH, now_ms)?;
+            let info = log.append(records, super::LEADER_EPOCH, now_ms)?;
             if !self.durable.load(Ordering::Relaxed) {
                 let end = log.log_end_offset();
                 log.set_high_watermark(end);
