@@ -109,7 +109,7 @@ impl Broker {
 
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::new(
-            crate::connection::dispatch::SUPPORTED
+            crate::protocol::request::SUPPORTED
                 .iter()
                 .map(|(api, _, _)| *api),
         ));

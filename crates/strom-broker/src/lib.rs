@@ -5,13 +5,16 @@
 //!
 //! - [`broker`]: the wiring — opens storage and metadata, builds the services, starts the
 //!   listeners and tasks. Nothing imports it.
-//! - [`connection`]: listeners and connections — framing, pipelining, response order, request
-//!   decoding and version negotiation; it routes each request to its handler.
+//! - [`connection`]: listeners and connections — framing, pipelining, response order; it
+//!   decodes each request and routes it to its handler.
 //! - [`handlers`]: one module per Kafka API family; they reach the broker's state only through
 //!   the [`services::Services`] context they are given.
 //! - [`services`]: the replica manager (partitions, durable acknowledgement, watermark waits),
 //!   the metadata cache, topic changes, the group coordinator, producer ids and the background
 //!   storage tasks.
+//! - [`protocol`]: the wire protocol without state — supported APIs, request decoding (old
+//!   versions included), response encoding, reply frames; used by the connection and the
+//!   handlers.
 //! - [`metrics`] and [`alloc`]: counters and the allocation guard, used by every layer.
 //!
 //! It deliberately does not own storage (that is `strom-log`) nor the configuration
@@ -22,11 +25,10 @@ pub mod broker;
 pub mod connection;
 pub mod handlers;
 pub mod metrics;
+pub mod protocol;
 pub mod services;
 
 pub use broker::{start, Broker, BrokerHandle, StartError};
-/// Request decoding and [`dispatch::SUPPORTED`], at the path tools and tests have used.
-pub use connection::dispatch;
 pub use strom_meta::config::BrokerConfig;
 
 /// Milliseconds since the Unix epoch: the broker's one source of wall-clock time, passed

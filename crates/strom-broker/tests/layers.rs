@@ -5,26 +5,24 @@
 //! The layers, each a folder a reader can see (top to bottom, in the direction of a request):
 //!
 //! - wiring: `lib.rs`, `broker.rs`, `broker/` — builds the services and starts the tasks;
-//! - connection: `connection/` — framing, response order, decoding, version negotiation;
+//! - connection: `connection/` — listeners, framing, response order, dispatch;
 //! - handlers: `handlers/` — one module per Kafka API family;
 //! - services: `services/` — replica manager, metadata cache, topic admin, group coordinator,
 //!   producer ids, background tasks;
-//! - base: `metrics.rs`, `alloc.rs` — counters and the allocator guard, known to everyone;
-//!   below them only `strom-log` and `strom-meta`.
+//! - below them, known to whoever needs them: protocol (`protocol/` — the wire protocol without
+//!   state: request decoding, response encoding, reply frames; used by the connection and the
+//!   handlers) and base (`metrics.rs`, `alloc.rs`); then `strom-log` and `strom-meta`.
 //!
 //! The rules:
 //!
 //! 1. Nothing outside the wiring names `crate::broker` (nor what `lib.rs` re-exports from it).
 //!    Test-only files (`tests.rs`, `tests/`) may, to open a real broker.
-//! 2. Services name only services and base: never a handler, the connection layer or the wiring.
+//! 2. Services never name a handler, the connection layer, the wire protocol or the wiring.
 //! 3. The connection layer names no service's internals: of `crate::services` it names only the
 //!    [`Services`] context it hands to the handlers.
-//! 4. Handlers name the connection layer only for the request/response contract it defines
-//!    ([`CONTRACT`]: the decoded request and its context, the reply, response frames, the API list, the
-//!    legacy-response framing). This is the one two-way seam between two layers, kept to those
-//!    types; the connection's side of it is calling `handlers::route` and the legacy body
-//!    decoders.
-//! 5. Base names nothing of the crate but root items (`now_ms`).
+//! 4. Handlers never name the connection layer: what they take and answer is `protocol`'s.
+//! 5. The protocol names nothing above it (only itself and base); base names nothing of the
+//!    crate but root items (`now_ms`).
 //!
 //! Why this test fails when someone adds a forbidden import: every path that starts with
 //! `crate`, `super` or `self` in a non-comment, non-string part of a file under `src/` becomes
@@ -33,23 +31,13 @@
 //! crossing); `lib.rs`'s `pub use` re-exports are mapped back to the module they come from, so
 //! `crate::Broker` counts as `crate::broker::Broker`. A handler that writes
 //! `use crate::broker::Broker;`, `crate::Broker`, or `super::super::broker::Broker` therefore
-//! produces a reference from layer "handlers" to layer "wiring", which rule 1 rejects, and the
+//! produces a reference from layer "handlers" to layer "wiring", which rule 1 rejects (and one
+//! that writes `use crate::connection::server::Reply;` a reference to "connection", rule 4), and the
 //! assertion lists it with its file. [`a_forbidden_import_is_reported`] runs the same checker on
 //! such a file to show it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// What the handlers may name of the connection layer (rule 4): module path prefixes.
-const CONTRACT: &[&str] = &[
-    "connection::dispatch::RequestContext",
-    "connection::dispatch::RequestBody",
-    "connection::dispatch::SUPPORTED",
-    "connection::server::Reply",
-    "connection::frame::Frame",
-    "connection::frame::Part",
-    "connection::compat::respond3",
-];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layer {
@@ -57,6 +45,7 @@ enum Layer {
     Connection,
     Handlers,
     Services,
+    Protocol,
     Base,
     /// Items of `lib.rs` itself (`now_ms`) and anything outside the crate.
     Root,
@@ -69,6 +58,7 @@ fn layer_of(module: &[String]) -> Layer {
         Some("connection") => Layer::Connection,
         Some("handlers") => Layer::Handlers,
         Some("services") => Layer::Services,
+        Some("protocol") => Layer::Protocol,
         Some("metrics") | Some("alloc") => Layer::Base,
         _ => Layer::Root,
     }
@@ -363,16 +353,17 @@ fn violation(from: Layer, test_only: bool, target: &[String]) -> Option<&'static
         return Some("rule 1: nothing outside the wiring imports crate::broker");
     }
     match from {
-        Layer::Services if matches!(to, Layer::Handlers | Layer::Connection) => {
-            Some("rule 2: services never import handlers or the connection layer")
+        Layer::Services if matches!(to, Layer::Handlers | Layer::Connection | Layer::Protocol) => {
+            Some("rule 2: services never import handlers, the connection or the protocol")
         }
         Layer::Connection if to == Layer::Services && joined != "services::Services" => {
             Some("rule 3: the connection layer names only the Services context of the services")
         }
-        Layer::Handlers
-            if to == Layer::Connection && !CONTRACT.iter().any(|c| joined.starts_with(c)) =>
-        {
-            Some("rule 4: handlers name only the connection's request/response contract")
+        Layer::Handlers if to == Layer::Connection => {
+            Some("rule 4: handlers never import the connection layer")
+        }
+        Layer::Protocol if !matches!(to, Layer::Protocol | Layer::Base | Layer::Root) => {
+            Some("rule 5: the protocol imports nothing above it")
         }
         Layer::Base if to != Layer::Root && to != Layer::Base => {
             Some("rule 5: base modules import nothing of the crate")
@@ -453,21 +444,23 @@ fn no_module_imports_across_the_never_imports_rules() {
 
 #[test]
 fn a_forbidden_import_is_reported() {
-    let aliases = aliases("pub use broker::{start, Broker};\npub use connection::dispatch;\n");
+    let aliases = aliases("pub use broker::{start, Broker};\npub use connection::server;\n");
     let handler = r#"
         //! A handler. `crate::broker::Broker` in a comment does not count.
         use crate::services::Services;
-        use crate::{broker::Broker, connection::dispatch::RequestContext};
+        use crate::{broker::Broker, protocol::request::RequestContext};
         fn f(b: &crate::Broker) { let s = "crate::broker::Broker"; let c = 'x'; }
         fn g<'a>(x: &'a str) -> &'a str { super::super::broker::start; x }
-        use crate::connection::server::serve;
-        use crate::dispatch::decode_request;
+        use crate::connection::dispatch::dispatch;
+        use crate::server::serve;
     "#;
     let found = check_file(Path::new("handlers/fake.rs"), handler, &aliases);
     assert_eq!(found.len(), 5, "{found:#?}");
     assert!(found[0].contains("`crate::broker::Broker`") && found[0].contains("rule 1"));
-    assert!(found[1].contains("`crate::connection::server::serve`") && found[1].contains("rule 4"));
-    assert!(found[2].contains("`crate::dispatch::decode_request`") && found[2].contains("rule 4"));
+    assert!(
+        found[1].contains("`crate::connection::dispatch::dispatch`") && found[1].contains("rule 4")
+    );
+    assert!(found[2].contains("`crate::server::serve`") && found[2].contains("rule 4"));
     assert!(found[3].contains("`crate::Broker`") && found[3].contains("rule 1"));
     assert!(found[4].contains("super::super::broker::start") && found[4].contains("rule 1"));
 
@@ -481,6 +474,11 @@ fn a_forbidden_import_is_reported() {
     let found = check_file(Path::new("connection/fake.rs"), connection, &aliases);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(found[0].contains("rule 3"));
+
+    let protocol = "use crate::handlers::legacy;\nuse super::frame::Reply;\n";
+    let found = check_file(Path::new("protocol/request.rs"), protocol, &aliases);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].contains("rule 5"));
 
     let base = "use crate::services::Services;\nfn t() -> i64 { crate::now_ms() }\n";
     let found = check_file(Path::new("metrics.rs"), base, &aliases);

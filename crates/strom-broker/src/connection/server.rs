@@ -13,29 +13,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::connection::frame::{Frame, Part};
+use crate::protocol::frame::{Frame, Part, Reply};
 use crate::services::Services;
 
 /// Requests a connection may have outstanding before the reader pauses.
 pub const MAX_IN_FLIGHT: usize = 64;
-
-/// What the writer sends for one request, in order.
-pub enum Reply {
-    /// A complete response frame (size prefix included).
-    Ready(Bytes),
-    /// A task that yields the response frame.
-    Later(JoinHandle<Bytes>),
-    /// A task that yields a response frame with file ranges in it (a fetch).
-    LaterFrame(JoinHandle<Frame>),
-    /// No response (a produce with `acks=0`).
-    Nothing,
-}
 
 /// Accepts connections on every listener until `shutdown` becomes true.
 pub async fn serve(
@@ -169,7 +157,7 @@ async fn write_replies(
                 Part::Bytes(bytes) => writer.write_all(bytes).await,
                 Part::File(slice) => match writer.flush().await {
                     Ok(()) => {
-                        crate::connection::frame::send_file(writer.get_ref().as_ref(), slice).await
+                        crate::protocol::frame::send_file(writer.get_ref().as_ref(), slice).await
                     }
                     Err(e) => Err(e),
                 },

@@ -1,10 +1,10 @@
-//! `ApiVersions`: advertises exactly [`crate::connection::dispatch::SUPPORTED`].
+//! `ApiVersions`: advertises exactly [`crate::protocol::request::SUPPORTED`].
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use crate::connection::dispatch::SUPPORTED;
+use crate::protocol::request::SUPPORTED;
 
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED

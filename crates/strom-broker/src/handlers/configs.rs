@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
 use strom_meta::config::{ConfigEntry, ConfigType, TopicConfig};
 
 use super::str_bytes;
-use crate::connection::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
 use crate::services::topics::TopicError;
 use crate::services::Services;
 

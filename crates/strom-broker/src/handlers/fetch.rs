@@ -18,9 +18,9 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use strom_log::{FileSlice, ReadError};
 use tokio::sync::Notify;
 
-use crate::connection::dispatch::RequestContext;
-use crate::connection::frame::{Frame, Part};
-use crate::connection::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::frame::{Frame, Part};
+use crate::protocol::request::RequestContext;
 use crate::services::replica::leader_epoch_error;
 use crate::services::replica::partition::Partition;
 use crate::services::Services;
@@ -216,7 +216,7 @@ fn read_all(
                         data.log_start_offset = with_start(info.log_start_offset);
                         if let Some(slice) = info.slice {
                             let mut len = slice.len;
-                            if version < super::legacy::FETCH_MODERN_MIN {
+                            if version < crate::protocol::legacy::FETCH_MODERN_MIN {
                                 // Old clients read message sets: down-convert in memory.
                                 match super::legacy::fetch_records(
                                     version,
@@ -295,7 +295,7 @@ pub fn encode_response(
     mut response: FetchResponse,
     files: Vec<Option<FileSlice>>,
 ) -> Frame {
-    if ctx.version >= super::legacy::FETCH_MODERN_MIN && !only_plain_fields(&response) {
+    if ctx.version >= crate::protocol::legacy::FETCH_MODERN_MIN && !only_plain_fields(&response) {
         let mut files = files.into_iter();
         for topic in &mut response.responses {
             for partition in &mut topic.partitions {

@@ -21,8 +21,8 @@ use kafka_protocol::messages::{
 };
 
 use super::str_bytes;
-use crate::connection::dispatch::RequestContext;
-use crate::connection::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::request::RequestContext;
 use crate::services::coordinator::GroupCoordinator;
 use crate::services::group::{GroupState, JoinRequest, SyncRequest};
 use crate::services::Services;

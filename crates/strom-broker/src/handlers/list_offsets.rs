@@ -7,7 +7,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol_3x::messages as k3;
 
-use crate::connection::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
 use crate::services::replica::{leader_epoch_error, LEADER_EPOCH};
 use crate::services::Services;
 

@@ -11,7 +11,7 @@ use strom_meta::TopicMetadata;
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
-use crate::connection::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
 use crate::services::replica::LEADER_EPOCH;
 use crate::services::Services;
 

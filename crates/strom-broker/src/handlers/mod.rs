@@ -22,8 +22,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::connection::dispatch::{RequestBody, RequestContext};
-use crate::connection::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::request::{RequestBody, RequestContext};
 use crate::services::Services;
 
 /// Runs the handler of a decoded request.
@@ -58,7 +58,7 @@ pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -
         R::OffsetCommit(r) => offsets::offset_commit(services, ctx, r),
         R::OffsetFetch(r) => offsets::offset_fetch(services, ctx, r),
         R::OffsetDelete(r) => offsets::offset_delete(services, ctx, r),
-        R::ListOffsetsV0(r) => ready(crate::connection::compat::respond3(
+        R::ListOffsetsV0(r) => ready(crate::protocol::compat::respond3(
             &ctx,
             &list_offsets::handle_v0(services, &ctx, r),
         )),

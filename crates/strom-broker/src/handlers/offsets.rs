@@ -20,8 +20,8 @@ use kafka_protocol::messages::{
 };
 
 use super::{str_bytes, topic_name};
-use crate::connection::dispatch::RequestContext;
-use crate::connection::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::request::RequestContext;
 use crate::services::group::CommittedOffset;
 use crate::services::Services;
 

@@ -11,8 +11,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use strom_log::{AppendError, BatchError};
 
 use super::{str_bytes, topic_name};
-use crate::connection::dispatch::RequestContext;
-use crate::connection::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::request::RequestContext;
 use crate::services::replica::partition::Partition;
 use crate::services::Services;
 

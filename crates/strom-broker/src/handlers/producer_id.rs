@@ -3,7 +3,7 @@
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::connection::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
 use crate::services::Services;
 
 /// Hands out a fresh producer id with epoch 0. As in Kafka, a non-transactional producer

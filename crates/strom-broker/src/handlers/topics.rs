@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 use strom_meta::config::TopicConfig;
 
 use super::{str_bytes, topic_name};
-use crate::connection::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
 use crate::services::Services;
 
 /// Handles `CreateTopics` (and its `validate_only` mode).

@@ -26,7 +26,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use kafka_protocol_3x::messages as k3;
 use kafka_protocol_3x::protocol::{Decodable as Decodable3, Encodable as Encodable3};
 
-use crate::connection::dispatch::{RequestBody, RequestContext};
+use crate::protocol::request::{RequestBody, RequestContext};
 
 /// The lowest version of `api` the 0.18 crate (Kafka 4.1's specs) can decode and encode; below
 /// it, a request goes through this module.
@@ -326,7 +326,7 @@ mod tests {
 
     #[test]
     fn the_fuzz_seeds_of_old_versions_decode() {
-        use crate::connection::dispatch::{decode_request, Decoded, DecodedRequest};
+        use crate::protocol::request::{decode_request, Decoded, DecodedRequest};
         let decode = |frame: &'static [u8]| match decode_request(Bytes::from_static(frame)) {
             Ok(Decoded::Request(DecodedRequest { body, .. })) => body,
             other => panic!("{other:?}"),
