@@ -21,6 +21,7 @@ pub mod group;
 pub mod metadata_cache;
 pub mod producer_ids;
 pub mod replica;
+pub mod topic_error;
 pub mod topics;
 
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use strom_log::{LogConfig, LogManager, SharedLog, TopicPartition};
 
 use crate::metrics::Metrics;
-use crate::services::topics::TopicError;
+use crate::services::topic_error::TopicError;
 use partition::Partition;
 use sync::SyncDriver;
 
