@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use libfuzzer_sys::fuzz_target;
-use strom_broker::dispatch::{decode_request, supported_range, Decoded};
+use strom_broker::protocol::request::{decode_request, supported_range, Decoded};
 
 // The broker's own allocator. kafka-protocol reserves `Vec::with_capacity(n)` with `n` taken
 // from the wire before checking the frame holds `n` elements; the broker survives that because

@@ -1,32 +1,36 @@
 //! The Strom broker: a Kafka-protocol server over `strom-log` partitions.
 //!
-//! This crate owns the network side of a broker: the listener, per-connection framing and
-//! response ordering ([`server`]), request dispatch and version negotiation ([`dispatch`]),
-//! one handler module per Kafka API family ([`handlers`]), the partition wrapper that turns
-//! appends into durable acknowledgements ([`partition`]) with broker-wide group commit
-//! ([`sync`]), and the
-//! background tasks (retention, checkpoints, relaxed flush).
+//! The crate is built in layers, each a folder, and a module imports only downwards (the
+//! rules are checked by `tests/layers.rs`):
+//!
+//! - [`broker`]: the wiring — opens storage and metadata, builds the services, starts the
+//!   listeners and tasks. Nothing imports it.
+//! - [`connection`]: listeners and connections — framing, pipelining, response order; it
+//!   decodes each request and routes it to its handler.
+//! - [`handlers`]: one module per Kafka API family; they reach the broker's state only through
+//!   the [`services::Services`] context they are given.
+//! - [`services`]: the replica manager (partitions, durable acknowledgement, watermark waits),
+//!   the metadata cache, topic changes, the group coordinator, producer ids and the background
+//!   storage tasks.
+//! - [`protocol`]: the wire protocol without state — supported APIs, request decoding (old
+//!   versions included), response encoding, reply frames; used by the connection and the
+//!   handlers.
+//! - [`interbroker`]: the client side of broker-to-broker traffic — peer connections, the
+//!   controller's requests on the wire, the controller channel; used by the services (and by
+//!   the handlers that read controller requests).
+//! - [`metrics`] and [`alloc`]: counters and the allocation guard, used by every layer.
 //!
 //! It deliberately does not own storage (that is `strom-log`) nor the configuration
 //! catalogue and cluster model (that is `strom-meta`).
 
 pub mod alloc;
-pub mod background;
 pub mod broker;
-pub mod compat;
-pub mod controller_channel;
-pub mod coordinator;
-pub mod dispatch;
-pub mod frame;
-pub mod group;
+pub mod connection;
 pub mod handlers;
 pub mod interbroker;
 pub mod metrics;
-pub mod partition;
-pub mod peer;
-pub mod producer_ids;
-pub mod server;
-pub mod sync;
+pub mod protocol;
+pub mod services;
 
 pub use broker::{start, Broker, BrokerHandle, StartError};
 pub use strom_meta::config::BrokerConfig;

@@ -19,9 +19,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::broker::Broker;
-use crate::dispatch::SUPPORTED;
-
 /// Upper bounds (seconds) of the fdatasync latency histogram buckets.
 const SYNC_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -42,8 +39,8 @@ pub struct TopicCounters {
 #[derive(Debug)]
 pub struct Metrics {
     topics: RwLock<BTreeMap<String, Arc<TopicCounters>>>,
-    /// Requests per API, indexed like [`SUPPORTED`].
-    requests: Vec<AtomicU64>,
+    /// Requests per API, in the order the broker lists the APIs it supports.
+    requests: Vec<(ApiKey, AtomicU64)>,
     connections_accepted: AtomicU64,
     connections_closed: AtomicU64,
     sync_buckets: [AtomicU64; SYNC_BUCKETS.len()],
@@ -52,11 +49,15 @@ pub struct Metrics {
     started_unix_s: f64,
 }
 
-impl Default for Metrics {
-    fn default() -> Metrics {
+impl Metrics {
+    /// Counters for a broker that serves `apis` (one request counter each, in this order).
+    pub fn new(apis: impl IntoIterator<Item = ApiKey>) -> Metrics {
         Metrics {
             topics: RwLock::new(BTreeMap::new()),
-            requests: SUPPORTED.iter().map(|_| AtomicU64::new(0)).collect(),
+            requests: apis
+                .into_iter()
+                .map(|api| (api, AtomicU64::new(0)))
+                .collect(),
             connections_accepted: AtomicU64::new(0),
             connections_closed: AtomicU64::new(0),
             sync_buckets: Default::default(),
@@ -106,8 +107,8 @@ impl Metrics {
 
     /// One request of `api` was dispatched.
     pub fn request(&self, api: ApiKey) {
-        if let Some(i) = SUPPORTED.iter().position(|(k, _, _)| *k == api) {
-            self.requests[i].fetch_add(1, Ordering::Relaxed);
+        if let Some((_, count)) = self.requests.iter().find(|(k, _)| *k == api) {
+            count.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -149,9 +150,34 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One partition's storage gauges, read at scrape time.
+#[derive(Debug, Clone)]
+pub struct PartitionGauges {
+    /// The topic.
+    pub topic: String,
+    /// The partition index.
+    pub partition: i32,
+    /// Bytes of the partition's segments.
+    pub size_bytes: u64,
+    /// The log end offset.
+    pub log_end_offset: u64,
+    /// The log start offset.
+    pub log_start_offset: u64,
+    /// Segments of the partition.
+    pub segments: u64,
+}
+
+/// What the endpoint reads from the broker's state at scrape time (the services implement it;
+/// this module does not know them).
+pub trait Gauges: Send + Sync {
+    /// Every hosted partition that is not deleted, sorted by topic and partition.
+    fn partitions(&self) -> Vec<PartitionGauges>;
+    /// The state of every group this broker coordinates (`Stable`, `Empty`, ...).
+    fn group_states(&self) -> Vec<String>;
+}
+
 /// The Prometheus text exposition (version 0.0.4) of the broker's metrics.
-pub fn render(broker: &Broker) -> String {
-    let m = &broker.metrics;
+pub fn render(m: &Metrics, gauges: &dyn Gauges) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let topics: Vec<(String, Arc<TopicCounters>)> = m
         .topics
@@ -209,7 +235,7 @@ pub fn render(broker: &Broker) -> String {
         "counter",
         "Requests received, per API.",
     );
-    for ((api, _, _), count) in SUPPORTED.iter().zip(&m.requests) {
+    for (api, count) in &m.requests {
         let _ = writeln!(
             out,
             "kafka_network_requestmetrics_requests_total{{request=\"{api:?}\"}} {}",
@@ -263,12 +289,7 @@ pub fn render(broker: &Broker) -> String {
     );
     let _ = writeln!(out, "strom_log_fdatasync_seconds_count {count}");
 
-    let mut partitions: Vec<_> = broker
-        .all_partitions()
-        .into_iter()
-        .filter(|p| !p.is_deleted())
-        .collect();
-    partitions.sort_by(|a, b| a.topic_partition.cmp(&b.topic_partition));
+    let partitions = gauges.partitions();
     family(
         &mut out,
         "kafka_server_replicamanager_partitioncount",
@@ -302,18 +323,17 @@ pub fn render(broker: &Broker) -> String {
         "kafka_server_replicamanager_underreplicatedpartitions 0"
     );
 
-    let logs: Vec<(String, i32, [u64; 4])> = partitions
+    let logs: Vec<(&str, i32, [u64; 4])> = partitions
         .iter()
         .map(|p| {
-            let log = p.log().lock().unwrap();
             (
-                p.topic_partition.topic.clone(),
-                p.topic_partition.partition,
+                p.topic.as_str(),
+                p.partition,
                 [
-                    log.size_bytes(),
-                    log.log_end_offset().max(0) as u64,
-                    log.log_start_offset().max(0) as u64,
-                    log.segment_count() as u64,
+                    p.size_bytes,
+                    p.log_end_offset,
+                    p.log_start_offset,
+                    p.segments,
                 ],
             )
         })
@@ -345,8 +365,8 @@ pub fn render(broker: &Broker) -> String {
     }
 
     let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
-    for (_, _, state) in broker.groups.list() {
-        *by_state.entry(format!("{state:?}")).or_default() += 1;
+    for state in gauges.group_states() {
+        *by_state.entry(state).or_default() += 1;
     }
     family(
         &mut out,
@@ -459,7 +479,8 @@ pub fn route(head: &[u8]) -> Route {
 /// Serves `GET /metrics` on `listener` until `shutdown` becomes true. One request per
 /// connection (`Connection: close`); a client gets 10 s to send its request head.
 pub async fn serve(
-    broker: Arc<Broker>,
+    metrics: Arc<Metrics>,
+    gauges: Arc<dyn Gauges>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -470,9 +491,9 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                let broker = broker.clone();
+                let (metrics, gauges) = (metrics.clone(), gauges.clone());
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), answer(&broker, stream)).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(10), answer(metrics, gauges, stream)).await;
                 });
             }
             _ = shutdown.changed() => return,
@@ -480,7 +501,11 @@ pub async fn serve(
     }
 }
 
-async fn answer(broker: &Arc<Broker>, mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
+async fn answer(
+    metrics: Arc<Metrics>,
+    gauges: Arc<dyn Gauges>,
+    mut stream: tokio::net::TcpStream,
+) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
@@ -501,8 +526,7 @@ async fn answer(broker: &Arc<Broker>, mut stream: tokio::net::TcpStream) -> std:
     }
     match route(&head) {
         Route::Metrics { head_only } => {
-            let broker = broker.clone();
-            let body = tokio::task::spawn_blocking(move || render(&broker))
+            let body = tokio::task::spawn_blocking(move || render(&metrics, gauges.as_ref()))
                 .await
                 .unwrap_or_default();
             respond(&mut stream, "200 OK", &body, head_only).await
@@ -581,7 +605,7 @@ mod tests {
 
     #[test]
     fn the_sync_histogram_is_cumulative() {
-        let m = Metrics::default();
+        let m = Metrics::new([]);
         m.synced(Duration::from_micros(300));
         m.synced(Duration::from_millis(3));
         m.synced(Duration::from_secs(2));

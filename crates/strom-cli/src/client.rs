@@ -17,7 +17,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::Metadata;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use strom_broker::peer::PeerConnection;
+use strom_broker::interbroker::peer::PeerConnection;
 
 /// Connection options given on the command line, shared by every client command.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{self as km, ApiKey};
 /// older ones Kafka 3.9 still accepted are sent with its own types, by the tests after
 /// `removed_versions_answer_at_every_advertised_version`.
 fn range(key: ApiKey) -> std::ops::RangeInclusive<i16> {
-    let (min, max) = strom_broker::dispatch::supported_range(key).expect("supported");
+    let (min, max) = strom_broker::protocol::request::supported_range(key).expect("supported");
     min.max(key.valid_versions().min)..=max
 }
 
@@ -77,7 +77,7 @@ fn api_versions_advertises_exactly_what_is_implemented() {
         .iter()
         .map(|k| (k.api_key, k.min_version, k.max_version))
         .collect();
-    let implemented: Vec<(i16, i16, i16)> = strom_broker::dispatch::SUPPORTED
+    let implemented: Vec<(i16, i16, i16)> = strom_broker::protocol::request::SUPPORTED
         .iter()
         .map(|(k, min, max)| (*k as i16, *min, *max))
         .collect();
@@ -1254,13 +1254,13 @@ fn removed_versions_answer_at_every_advertised_version() {
         ApiKey::DeleteTopics,
         ApiKey::DescribeConfigs,
     ];
-    for &(api, min, _) in strom_broker::dispatch::SUPPORTED {
+    for &(api, min, _) in strom_broker::protocol::request::SUPPORTED {
         if min < api.valid_versions().min && !matches!(api, ApiKey::Produce | ApiKey::Fetch) {
             assert!(covered.contains(&api), "{api:?} v{min} has no case here");
         }
     }
     let old = |api: ApiKey| {
-        let (min, _) = strom_broker::dispatch::supported_range(api).unwrap();
+        let (min, _) = strom_broker::protocol::request::supported_range(api).unwrap();
         min..api.valid_versions().min
     };
     // Kafka 3.9's ranges, from its own message specs: exactly what is advertised below 0.18's.

@@ -109,17 +109,27 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
             .await
             .expect("opening the broker does not panic")?
     };
-    for ignored in &broker.config.ignored {
+    for ignored in &broker.services.config.ignored {
         tracing::warn!(key = %ignored, "configuration key accepted but has no effect in Strom yet");
     }
     let broker = Arc::new(broker);
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let background = crate::background::spawn(broker.clone(), shutdown_rx.clone());
-    let group_timers =
-        crate::coordinator::GroupCoordinator::spawn_timers(broker.clone(), shutdown_rx.clone());
-    let serve = crate::server::serve(broker.clone(), listeners, shutdown_rx.clone());
-    let metrics_task = metrics_listener
-        .map(|listener| tokio::spawn(crate::metrics::serve(broker.clone(), listener, shutdown_rx)));
+    let services = broker.services.clone();
+    let background = crate::services::background::spawn(
+        services.replicas.clone(),
+        &services.config,
+        shutdown_rx.clone(),
+    );
+    let group_timers = services.groups.clone().spawn_timers(shutdown_rx.clone());
+    let serve = crate::connection::server::serve(services.clone(), listeners, shutdown_rx.clone());
+    let metrics_task = metrics_listener.map(|listener| {
+        tokio::spawn(crate::metrics::serve(
+            services.metrics.clone(),
+            services.clone(),
+            listener,
+            shutdown_rx,
+        ))
+    });
     let task = tokio::spawn(async move {
         serve.await;
         if let Some(metrics) = metrics_task {
@@ -129,8 +139,8 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
         let _ = group_timers.await;
     });
     tracing::info!(
-        broker_id = broker.node_id,
-        cluster_id = %broker.cluster_id,
+        broker_id = services.metadata.local_broker_id(),
+        cluster_id = %services.metadata.cluster_id(),
         listeners = ?local_addrs,
         metrics = ?metrics_addr,
         "broker started"

@@ -1,10 +1,10 @@
-//! `ApiVersions`: advertises exactly [`crate::dispatch::SUPPORTED`].
+//! `ApiVersions`: advertises exactly [`crate::protocol::request::SUPPORTED`].
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use crate::dispatch::SUPPORTED;
+use crate::protocol::request::SUPPORTED;
 
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED

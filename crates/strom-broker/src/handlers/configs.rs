@@ -18,8 +18,9 @@ use kafka_protocol::messages::{
 use strom_meta::config::{ConfigEntry, ConfigType, TopicConfig};
 
 use super::str_bytes;
-use crate::broker::{Broker, TopicError};
-use crate::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
+use crate::services::topics::TopicError;
+use crate::services::Services;
 
 /// Kafka's resource type codes.
 const TOPIC: i8 = 2;
@@ -27,7 +28,7 @@ const BROKER: i8 = 4;
 
 /// Handles `DescribeConfigs`.
 pub fn describe_configs(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
@@ -42,9 +43,9 @@ pub fn describe_configs(
             .as_ref()
             .map(|k| k.iter().map(|s| s.to_string()).collect());
         let entries: Result<Vec<ConfigEntry>, (i16, String)> = match resource.resource_type {
-            TOPIC => match broker.metadata().topics.get(&name) {
+            TOPIC => match services.metadata.cluster().topics.get(&name) {
                 Some(topic) => Ok(TopicConfig::describe(
-                    &broker.config,
+                    &services.config,
                     &topic.configs,
                     keys.as_deref(),
                     request.include_synonyms,
@@ -55,8 +56,10 @@ pub fn describe_configs(
                     format!("topic '{name}' does not exist"),
                 )),
             },
-            BROKER if name.is_empty() || name == broker.node_id.to_string() => {
-                Ok(broker.config.describe_filtered(
+            BROKER
+                if name.is_empty() || name == services.metadata.local_broker_id().to_string() =>
+            {
+                Ok(services.config.describe_filtered(
                     keys.as_deref(),
                     request.include_synonyms,
                     request.include_documentation,
@@ -64,7 +67,10 @@ pub fn describe_configs(
             }
             BROKER => Err((
                 E::InvalidRequest.code(),
-                format!("this is broker {}, not '{name}'", broker.node_id),
+                format!(
+                    "this is broker {}, not '{name}'",
+                    services.metadata.local_broker_id()
+                ),
             )),
             other => Err((
                 E::InvalidRequest.code(),
@@ -131,7 +137,7 @@ fn to_wire(
 }
 
 /// Handles `AlterConfigs`: the given set replaces all of a topic's overrides.
-pub fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub fn alter_configs(services: &Services, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
     for resource in request.resources {
         let mut result =
@@ -151,7 +157,9 @@ pub fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConf
                             .map(|v| (c.name.to_string(), v.to_string()))
                     })
                     .collect();
-                broker.set_topic_configs(&name, configs, request.validate_only)
+                services
+                    .topics
+                    .set_topic_configs(&name, configs, request.validate_only)
             }
             other => Err(unsupported_resource(other)),
         };
@@ -166,7 +174,7 @@ pub fn alter_configs(broker: &Broker, request: AlterConfigsRequest) -> AlterConf
 
 /// Handles `IncrementalAlterConfigs`: SET, DELETE, APPEND and SUBTRACT on a topic's overrides.
 pub fn incremental_alter_configs(
-    broker: &Broker,
+    services: &Services,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();
@@ -176,8 +184,10 @@ pub fn incremental_alter_configs(
         result.resource_name = resource.resource_name.clone();
         let name = resource.resource_name.to_string();
         let outcome = match resource.resource_type {
-            TOPIC => incremental(broker, &name, &resource.configs).and_then(|configs| {
-                broker.set_topic_configs(&name, configs, request.validate_only)
+            TOPIC => incremental(services, &name, &resource.configs).and_then(|configs| {
+                services
+                    .topics
+                    .set_topic_configs(&name, configs, request.validate_only)
             }),
             other => Err(unsupported_resource(other)),
         };
@@ -200,12 +210,13 @@ fn unsupported_resource(resource_type: i8) -> TopicError {
 }
 
 fn incremental(
-    broker: &Broker,
+    services: &Services,
     topic: &str,
     operations: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
 ) -> Result<BTreeMap<String, String>, TopicError> {
-    let mut configs = broker
-        .metadata()
+    let mut configs = services
+        .metadata
+        .cluster()
         .topics
         .get(topic)
         .map(|t| t.configs.clone())
@@ -246,7 +257,7 @@ fn incremental(
             }
             2 | 3 => {
                 let current = TopicConfig::describe(
-                    &broker.config,
+                    &services.config,
                     &configs,
                     Some(std::slice::from_ref(&key)),
                     false,

@@ -18,11 +18,12 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use strom_log::{FileSlice, ReadError};
 use tokio::sync::Notify;
 
-use crate::broker::{leader_epoch_error, Broker};
-use crate::dispatch::RequestContext;
-use crate::frame::{Frame, Part};
-use crate::partition::Partition;
-use crate::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::frame::{Frame, Part};
+use crate::protocol::request::RequestContext;
+use crate::services::replica::leader_epoch_error;
+use crate::services::replica::partition::Partition;
+use crate::services::Services;
 
 /// One partition of a fetch, resolved.
 struct Wanted {
@@ -36,7 +37,7 @@ struct Wanted {
 }
 
 /// Handles `Fetch`.
-pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) -> Reply {
+pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchRequest) -> Reply {
     let mut skeleton = FetchResponse::default();
     if request.session_epoch > 0 {
         // An incremental fetch on a session Strom never created.
@@ -46,8 +47,9 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
     let mut wanted = Vec::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let resolved_name = if ctx.version >= 13 {
-            broker
-                .metadata()
+            services
+                .metadata
+                .cluster()
                 .topic_by_id(&topic.topic_id)
                 .map(|t| t.name.clone())
         } else {
@@ -56,9 +58,17 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
         // Old clients' protections (KIP-110 zstd, down-conversion switch), from the topic's
         // configuration; a modern fetch skips the lookup.
         let topic_error = match (&resolved_name, ctx.version < super::legacy::FETCH_ZSTD_MIN) {
-            (Some(name), true) => broker.metadata().topics.get(name).map_or(0, |meta| {
-                super::legacy::fetch_topic_error(ctx.version, &broker.topic_config(meta))
-            }),
+            (Some(name), true) => services
+                .metadata
+                .cluster()
+                .topics
+                .get(name)
+                .map_or(0, |meta| {
+                    super::legacy::fetch_topic_error(
+                        ctx.version,
+                        &services.topics.topic_config(meta),
+                    )
+                }),
             _ => 0,
         };
         let mut topic_response = FetchableTopicResponse::default();
@@ -71,11 +81,13 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: FetchRequest) 
         for p in &topic.partitions {
             let partition = resolved_name
                 .as_deref()
-                .and_then(|name| broker.partition(name, p.partition));
+                .and_then(|name| services.replicas.partition(name, p.partition));
             let error = if resolved_name.is_none() {
                 E::UnknownTopicId.code()
             } else if partition.is_none() {
-                broker.absent_partition_error(resolved_name.as_deref().unwrap_or(""), p.partition)
+                services
+                    .replicas
+                    .absent_partition_error(resolved_name.as_deref().unwrap_or(""), p.partition)
             } else if topic_error != 0 {
                 topic_error
             } else {
@@ -204,7 +216,7 @@ fn read_all(
                         data.log_start_offset = with_start(info.log_start_offset);
                         if let Some(slice) = info.slice {
                             let mut len = slice.len;
-                            if version < super::legacy::FETCH_MODERN_MIN {
+                            if version < crate::protocol::legacy::FETCH_MODERN_MIN {
                                 // Old clients read message sets: down-convert in memory.
                                 match super::legacy::fetch_records(
                                     version,
@@ -283,7 +295,7 @@ pub fn encode_response(
     mut response: FetchResponse,
     files: Vec<Option<FileSlice>>,
 ) -> Frame {
-    if ctx.version >= super::legacy::FETCH_MODERN_MIN && !only_plain_fields(&response) {
+    if ctx.version >= crate::protocol::legacy::FETCH_MODERN_MIN && !only_plain_fields(&response) {
         let mut files = files.into_iter();
         for topic in &mut response.responses {
             for partition in &mut topic.partitions {

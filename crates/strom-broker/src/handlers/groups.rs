@@ -21,16 +21,16 @@ use kafka_protocol::messages::{
 };
 
 use super::str_bytes;
-use crate::broker::Broker;
-use crate::coordinator::GroupCoordinator;
-use crate::dispatch::RequestContext;
-use crate::group::{GroupState, JoinRequest, SyncRequest};
-use crate::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::request::RequestContext;
+use crate::services::coordinator::GroupCoordinator;
+use crate::services::group::{GroupState, JoinRequest, SyncRequest};
+use crate::services::Services;
 
 /// Handles `FindCoordinator`: this broker coordinates every group. Transaction coordinators do
 /// not exist yet.
 pub fn find_coordinator(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
@@ -43,7 +43,7 @@ pub fn find_coordinator(
     } else {
         vec![request.key.to_string()]
     };
-    let listener = broker.advertised.first();
+    let listener = services.metadata.advertised().first();
     let answer = |key: &str| -> (i16, Option<String>) {
         if request.key_type != 0 {
             return (
@@ -57,7 +57,7 @@ pub fn find_coordinator(
                 Some("the group id is empty".into()),
             );
         }
-        match broker.groups.ensure_topic(broker) {
+        match services.groups.ensure_topic() {
             Ok(()) => (0, None),
             Err(code) => (code, Some("__consumer_offsets is not available".into())),
         }
@@ -71,7 +71,7 @@ pub fn find_coordinator(
             c.error_code = code;
             c.error_message = message.map(str_bytes);
             if code == 0 {
-                c.node_id = BrokerId(broker.node_id);
+                c.node_id = BrokerId(services.metadata.local_broker_id());
                 c.host = str_bytes(listener.map(|l| l.host.clone()).unwrap_or_default());
                 c.port = listener.map(|l| l.port as i32).unwrap_or(-1);
             } else {
@@ -87,7 +87,7 @@ pub fn find_coordinator(
             response.error_message = message.map(str_bytes);
         }
         if code == 0 {
-            response.node_id = BrokerId(broker.node_id);
+            response.node_id = BrokerId(services.metadata.local_broker_id());
             response.host = str_bytes(listener.map(|l| l.host.clone()).unwrap_or_default());
             response.port = listener.map(|l| l.port as i32).unwrap_or(-1);
         } else {
@@ -99,7 +99,11 @@ pub fn find_coordinator(
 }
 
 /// Handles `JoinGroup`; the response waits until the group completes the join.
-pub fn join_group(broker: &Arc<Broker>, ctx: RequestContext, request: JoinGroupRequest) -> Reply {
+pub fn join_group(
+    services: &Arc<Services>,
+    ctx: RequestContext,
+    request: JoinGroupRequest,
+) -> Reply {
     let group_id = request.group_id.0.to_string();
     let version = ctx.version;
     if group_id.is_empty() {
@@ -130,9 +134,9 @@ pub fn join_group(broker: &Arc<Broker>, ctx: RequestContext, request: JoinGroupR
         require_known_member_id: version >= 4,
         reason: request.reason.as_ref().map(|s| s.to_string()),
     };
-    let answer = broker
+    let answer = services
         .groups
-        .join(broker, &group_id, join, version >= 9, crate::now_ms());
+        .join(&group_id, join, version >= 9, crate::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = JoinGroupResponse::default();
         match answer.await {
@@ -175,7 +179,11 @@ pub fn join_group(broker: &Arc<Broker>, ctx: RequestContext, request: JoinGroupR
 }
 
 /// Handles `SyncGroup`; followers wait for the leader's assignment.
-pub fn sync_group(broker: &Arc<Broker>, ctx: RequestContext, request: SyncGroupRequest) -> Reply {
+pub fn sync_group(
+    services: &Arc<Services>,
+    ctx: RequestContext,
+    request: SyncGroupRequest,
+) -> Reply {
     let group_id = request.group_id.0.to_string();
     let version = ctx.version;
     let sync = SyncRequest {
@@ -191,7 +199,7 @@ pub fn sync_group(broker: &Arc<Broker>, ctx: RequestContext, request: SyncGroupR
             .map(|a| (a.member_id.to_string(), a.assignment.clone()))
             .collect(),
     };
-    let answer = broker.groups.sync(broker, &group_id, sync, crate::now_ms());
+    let answer = services.groups.sync(&group_id, sync, crate::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = SyncGroupResponse::default();
         match answer.await {
@@ -211,10 +219,9 @@ pub fn sync_group(broker: &Arc<Broker>, ctx: RequestContext, request: SyncGroupR
 }
 
 /// Handles `Heartbeat`.
-pub fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
+pub fn heartbeat(services: &Services, request: HeartbeatRequest) -> HeartbeatResponse {
     let mut response = HeartbeatResponse::default();
-    response.error_code = broker.groups.heartbeat(
-        broker,
+    response.error_code = services.groups.heartbeat(
         &request.group_id.0,
         &request.member_id,
         request.group_instance_id.as_deref(),
@@ -226,7 +233,7 @@ pub fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatRespons
 
 /// Handles `LeaveGroup`: one member (v0–2) or a batch with instance ids (v3+).
 pub fn leave_group(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
@@ -245,9 +252,9 @@ pub fn leave_group(
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    match broker
+    match services
         .groups
-        .leave(broker, &request.group_id.0, &members, crate::now_ms())
+        .leave(&request.group_id.0, &members, crate::now_ms())
     {
         Ok(codes) => {
             if ctx.version >= 3 {
@@ -269,7 +276,7 @@ pub fn leave_group(
 
 /// Handles `ListGroups` with Kafka's state filter (v4+) and type filter (v5+).
 pub fn list_groups(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
@@ -284,7 +291,7 @@ pub fn list_groups(
         .map(|s| s.to_lowercase())
         .collect();
     let mut response = ListGroupsResponse::default();
-    for (id, protocol_type, state) in broker.groups.list() {
+    for (id, protocol_type, state) in services.groups.list() {
         let state_name = state.to_string();
         if !states.is_empty() && !states.contains(&state_name.to_lowercase()) {
             continue;
@@ -309,7 +316,7 @@ pub fn list_groups(
 /// Handles `DescribeGroups`. An unknown group is described as `Dead` (v0–5) or answered with
 /// `GROUP_ID_NOT_FOUND` (v6+), as Kafka does.
 pub fn describe_groups(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
@@ -318,7 +325,7 @@ pub fn describe_groups(
         let mut d = DescribedGroup::default();
         d.group_id = id.clone();
         d.authorized_operations = super::authorized::NOT_REQUESTED;
-        broker
+        services
             .groups
             .with_group(&id.0, |group, has_offsets| match group {
                 Some(group) if group.state() != GroupState::Dead => {
@@ -369,7 +376,7 @@ pub fn describe_groups(
 /// of the connection's requests, as OffsetDelete is; the reply's task waits until the
 /// tombstones are durable.
 pub fn delete_groups(
-    broker: &Arc<Broker>,
+    services: &Arc<Services>,
     ctx: RequestContext,
     request: DeleteGroupsRequest,
 ) -> Reply {
@@ -378,7 +385,7 @@ pub fn delete_groups(
         .groups_names
         .into_iter()
         .map(|id| {
-            let deleted = broker.groups.delete_group(broker, &id.0, now);
+            let deleted = services.groups.delete_group(&id.0, now);
             (id, deleted)
         })
         .collect();

@@ -7,8 +7,9 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol_3x::messages as k3;
 
-use crate::broker::{leader_epoch_error, Broker, LEADER_EPOCH};
-use crate::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
+use crate::services::replica::{leader_epoch_error, LEADER_EPOCH};
+use crate::services::Services;
 
 /// `timestamp` values with special meaning (KIP-79, KIP-734, KIP-1005).
 const LATEST: i64 = -1;
@@ -19,7 +20,7 @@ const LATEST_TIERED: i64 = -5;
 
 /// Handles `ListOffsets`.
 pub fn handle(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
@@ -34,8 +35,10 @@ pub fn handle(
             out.timestamp = -1;
             out.offset = -1;
             out.leader_epoch = -1;
-            let Some(partition) = broker.partition(&name, p.partition_index) else {
-                out.error_code = broker.absent_partition_error(&name, p.partition_index);
+            let Some(partition) = services.replicas.partition(&name, p.partition_index) else {
+                out.error_code = services
+                    .replicas
+                    .absent_partition_error(&name, p.partition_index);
                 topic_response.partitions.push(out);
                 continue;
             };
@@ -90,7 +93,7 @@ pub fn handle(
 /// consumer (replica id -1) offsets above the high watermark are replaced by the high
 /// watermark itself, so a consumer is never pointed at records it cannot read yet.
 pub fn handle_v0(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: k3::ListOffsetsRequest,
 ) -> k3::ListOffsetsResponse {
@@ -104,8 +107,10 @@ pub fn handle_v0(
         for p in topic.partitions {
             let mut out = k3::list_offsets_response::ListOffsetsPartitionResponse::default();
             out.partition_index = p.partition_index;
-            let Some(partition) = broker.partition(&name, p.partition_index) else {
-                out.error_code = broker.absent_partition_error(&name, p.partition_index);
+            let Some(partition) = services.replicas.partition(&name, p.partition_index) else {
+                out.error_code = services
+                    .replicas
+                    .absent_partition_error(&name, p.partition_index);
                 topic_response.partitions.push(out);
                 continue;
             };

@@ -11,28 +11,33 @@ use strom_meta::TopicMetadata;
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
-use crate::broker::{Broker, LEADER_EPOCH};
-use crate::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
+use crate::services::replica::LEADER_EPOCH;
+use crate::services::Services;
 
 /// Answers `Metadata`.
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+pub fn handle(
+    services: &Services,
+    ctx: &RequestContext,
+    request: MetadataRequest,
+) -> MetadataResponse {
     let mut response = MetadataResponse::default();
-    for listener in broker.advertised.iter().take(1) {
+    for listener in services.metadata.advertised().iter().take(1) {
         let mut b = MetadataResponseBroker::default();
-        b.node_id = BrokerId(broker.node_id);
+        b.node_id = BrokerId(services.metadata.local_broker_id());
         b.host = str_bytes(listener.host.clone());
         b.port = listener.port as i32;
         if ctx.version >= 1 {
-            b.rack = broker.config.broker_rack.clone().map(str_bytes);
+            b.rack = services.config.broker_rack.clone().map(str_bytes);
         }
         response.brokers.push(b);
     }
     // Fields a version does not carry must stay at their defaults, or the encoder refuses.
     if ctx.version >= 2 {
-        response.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
+        response.cluster_id = Some(str_bytes(services.metadata.cluster_id().to_string()));
     }
     if ctx.version >= 1 {
-        response.controller_id = BrokerId(broker.node_id);
+        response.controller_id = BrokerId(services.metadata.local_broker_id());
     }
     // Versions 8-10 carry the cluster's operations; 11+ moved them to DescribeCluster.
     response.cluster_authorized_operations = super::authorized::field(
@@ -46,20 +51,20 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
         Some(list) => list.is_empty() && ctx.version == 0,
     };
     if all {
-        let metadata = broker.metadata();
+        let metadata = services.metadata.cluster();
         for topic in metadata.topics.values() {
             response
                 .topics
-                .push(describe_topic(broker, topic, authorized, ctx.version));
+                .push(describe_topic(services, topic, authorized, ctx.version));
         }
         return response;
     }
-    let auto_create = broker.config.auto_create_topics_enable
+    let auto_create = services.config.auto_create_topics_enable
         && (ctx.version < 4 || request.allow_auto_topic_creation);
     for requested in request.topics.unwrap_or_default() {
         let name = requested.name.as_ref().map(|n| n.0.to_string());
         let known = {
-            let metadata = broker.metadata();
+            let metadata = services.metadata.cluster();
             match &name {
                 Some(name) => metadata.topics.get(name).cloned(),
                 None => metadata.topic_by_id(&requested.topic_id).cloned(),
@@ -72,31 +77,34 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
                 if let Err(reason) = strom_meta::validate_topic_name(&name) {
                     tracing::debug!(topic = %name, %reason, "metadata for an invalid topic name");
                     Err((E::InvalidTopicException.code(), Some(name), Uuid::nil()))
-                } else if auto_create && name == crate::coordinator::OFFSETS_TOPIC {
+                } else if auto_create && name == crate::services::coordinator::OFFSETS_TOPIC {
                     // Kafka creates the internal topic with its own settings (partitions,
                     // compaction), not as an ordinary auto-created topic: a tool that asks for
                     // it first (Burrow does) must not leave the coordinator a 1-partition,
                     // time-retained __consumer_offsets.
-                    match broker.groups.ensure_topic(broker) {
-                        Ok(()) => broker.metadata().topics.get(&name).cloned().ok_or((
-                            E::UnknownTopicOrPartition.code(),
-                            Some(name),
-                            Uuid::nil(),
-                        )),
+                    match services.groups.ensure_topic() {
+                        Ok(()) => services
+                            .metadata
+                            .cluster()
+                            .topics
+                            .get(&name)
+                            .cloned()
+                            .ok_or((E::UnknownTopicOrPartition.code(), Some(name), Uuid::nil())),
                         Err(code) => Err((code, Some(name), Uuid::nil())),
                     }
                 } else if auto_create {
-                    match broker.create_topic(
+                    match services.topics.create_topic(
                         &name,
-                        broker.config.num_partitions,
-                        broker.config.default_replication_factor,
+                        services.config.num_partitions,
+                        services.config.default_replication_factor,
                         BTreeMap::new(),
                         false,
                     ) {
                         Ok(topic) => Ok(topic),
                         // Lost a race with another creator: describe what is there now.
-                        Err(e) if e.code == E::TopicAlreadyExists.code() => broker
-                            .metadata()
+                        Err(e) if e.code == E::TopicAlreadyExists.code() => services
+                            .metadata
+                            .cluster()
                             .topics
                             .get(&name)
                             .cloned()
@@ -112,7 +120,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
             Ok(topic) => {
                 response
                     .topics
-                    .push(describe_topic(broker, &topic, authorized, ctx.version))
+                    .push(describe_topic(services, &topic, authorized, ctx.version))
             }
             Err((code, name, id)) => {
                 let mut t = MetadataResponseTopic::default();
@@ -135,7 +143,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
 }
 
 fn describe_topic(
-    broker: &Broker,
+    services: &Services,
     topic: &TopicMetadata,
     authorized: bool,
     version: i16,
@@ -149,23 +157,23 @@ fn describe_topic(
         t.is_internal = topic.internal;
     }
     t.topic_authorized_operations = super::authorized::field(authorized, super::authorized::TOPIC);
-    let offline = broker.offline_partitions(&topic.name);
+    let offline = services.replicas.offline_partitions(&topic.name);
     for p in 0..topic.partitions {
         let mut partition = MetadataResponsePartition::default();
         partition.partition_index = p;
-        partition.leader_id = BrokerId(broker.node_id);
+        partition.leader_id = BrokerId(services.metadata.local_broker_id());
         if version >= 7 {
             partition.leader_epoch = LEADER_EPOCH;
         }
-        partition.replica_nodes = vec![BrokerId(broker.node_id)];
-        partition.isr_nodes = vec![BrokerId(broker.node_id)];
+        partition.replica_nodes = vec![BrokerId(services.metadata.local_broker_id())];
+        partition.isr_nodes = vec![BrokerId(services.metadata.local_broker_id())];
         // A partition whose log failed to open at startup is described as Kafka describes one
         // on a failed log dir: no leader, this broker its offline replica.
         if offline.contains(&p) {
             partition.error_code = E::KafkaStorageError.code();
             partition.leader_id = BrokerId(-1);
             if version >= 5 {
-                partition.offline_replicas = vec![BrokerId(broker.node_id)];
+                partition.offline_replicas = vec![BrokerId(services.metadata.local_broker_id())];
             }
         }
         t.partitions.push(partition);

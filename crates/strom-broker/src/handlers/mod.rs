@@ -22,48 +22,48 @@ use bytes::Bytes;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
-use crate::dispatch::{RequestBody, RequestContext};
-use crate::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::request::{RequestBody, RequestContext};
+use crate::services::Services;
 
 /// Runs the handler of a decoded request.
-pub fn route(broker: &Arc<Broker>, ctx: RequestContext, body: RequestBody) -> Reply {
+pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -> Reply {
     use RequestBody as R;
     let ready = |bytes: Bytes| Reply::Ready(bytes);
     match body {
         R::ApiVersions(r) => ready(ctx.respond(&api_versions::handle(&r))),
-        R::Metadata(r) => ready(ctx.respond(&metadata::handle(broker, &ctx, r))),
-        R::Produce(r) => produce::handle(broker, ctx, r),
-        R::Fetch(r) => fetch::handle(broker, ctx, r),
-        R::ListOffsets(r) => ready(ctx.respond(&list_offsets::handle(broker, &ctx, r))),
-        R::CreateTopics(r) => ready(ctx.respond(&topics::create_topics(broker, &ctx, r))),
-        R::DeleteTopics(r) => ready(ctx.respond(&topics::delete_topics(broker, &ctx, r))),
-        R::CreatePartitions(r) => ready(ctx.respond(&topics::create_partitions(broker, r))),
-        R::DeleteRecords(r) => ready(ctx.respond(&records::delete_records(broker, r))),
-        R::DescribeConfigs(r) => ready(ctx.respond(&configs::describe_configs(broker, &ctx, r))),
-        R::AlterConfigs(r) => ready(ctx.respond(&configs::alter_configs(broker, r))),
+        R::Metadata(r) => ready(ctx.respond(&metadata::handle(services, &ctx, r))),
+        R::Produce(r) => produce::handle(services, ctx, r),
+        R::Fetch(r) => fetch::handle(services, ctx, r),
+        R::ListOffsets(r) => ready(ctx.respond(&list_offsets::handle(services, &ctx, r))),
+        R::CreateTopics(r) => ready(ctx.respond(&topics::create_topics(services, &ctx, r))),
+        R::DeleteTopics(r) => ready(ctx.respond(&topics::delete_topics(services, &ctx, r))),
+        R::CreatePartitions(r) => ready(ctx.respond(&topics::create_partitions(services, r))),
+        R::DeleteRecords(r) => ready(ctx.respond(&records::delete_records(services, r))),
+        R::DescribeConfigs(r) => ready(ctx.respond(&configs::describe_configs(services, &ctx, r))),
+        R::AlterConfigs(r) => ready(ctx.respond(&configs::alter_configs(services, r))),
         R::IncrementalAlterConfigs(r) => {
-            ready(ctx.respond(&configs::incremental_alter_configs(broker, r)))
+            ready(ctx.respond(&configs::incremental_alter_configs(services, r)))
         }
-        R::InitProducerId(r) => ready(ctx.respond(&producer_id::handle(broker, &ctx, r))),
-        R::DescribeCluster(r) => ready(ctx.respond(&cluster::describe_cluster(broker, r))),
-        R::FindCoordinator(r) => ready(ctx.respond(&groups::find_coordinator(broker, &ctx, r))),
-        R::JoinGroup(r) => groups::join_group(broker, ctx, r),
-        R::SyncGroup(r) => groups::sync_group(broker, ctx, r),
-        R::Heartbeat(r) => ready(ctx.respond(&groups::heartbeat(broker, r))),
-        R::LeaveGroup(r) => ready(ctx.respond(&groups::leave_group(broker, &ctx, r))),
-        R::ListGroups(r) => ready(ctx.respond(&groups::list_groups(broker, &ctx, r))),
-        R::DescribeGroups(r) => ready(ctx.respond(&groups::describe_groups(broker, &ctx, r))),
-        R::DeleteGroups(r) => groups::delete_groups(broker, ctx, r),
-        R::OffsetCommit(r) => offsets::offset_commit(broker, ctx, r),
-        R::OffsetFetch(r) => offsets::offset_fetch(broker, ctx, r),
-        R::OffsetDelete(r) => offsets::offset_delete(broker, ctx, r),
-        R::ListOffsetsV0(r) => ready(crate::compat::respond3(
+        R::InitProducerId(r) => ready(ctx.respond(&producer_id::handle(services, &ctx, r))),
+        R::DescribeCluster(r) => ready(ctx.respond(&cluster::describe_cluster(services, r))),
+        R::FindCoordinator(r) => ready(ctx.respond(&groups::find_coordinator(services, &ctx, r))),
+        R::JoinGroup(r) => groups::join_group(services, ctx, r),
+        R::SyncGroup(r) => groups::sync_group(services, ctx, r),
+        R::Heartbeat(r) => ready(ctx.respond(&groups::heartbeat(services, r))),
+        R::LeaveGroup(r) => ready(ctx.respond(&groups::leave_group(services, &ctx, r))),
+        R::ListGroups(r) => ready(ctx.respond(&groups::list_groups(services, &ctx, r))),
+        R::DescribeGroups(r) => ready(ctx.respond(&groups::describe_groups(services, &ctx, r))),
+        R::DeleteGroups(r) => groups::delete_groups(services, ctx, r),
+        R::OffsetCommit(r) => offsets::offset_commit(services, ctx, r),
+        R::OffsetFetch(r) => offsets::offset_fetch(services, ctx, r),
+        R::OffsetDelete(r) => offsets::offset_delete(services, ctx, r),
+        R::ListOffsetsV0(r) => ready(crate::protocol::compat::respond3(
             &ctx,
-            &list_offsets::handle_v0(broker, &ctx, r),
+            &list_offsets::handle_v0(services, &ctx, r),
         )),
         R::OffsetCommitV0V1(r) => {
-            offsets::offset_commit_with_timestamps(broker, ctx, r.request, &r.commit_timestamps)
+            offsets::offset_commit_with_timestamps(services, ctx, r.request, &r.commit_timestamps)
         }
     }
 }

@@ -20,23 +20,23 @@ use kafka_protocol::messages::{
 };
 
 use super::{str_bytes, topic_name};
-use crate::broker::Broker;
-use crate::dispatch::RequestContext;
-use crate::group::CommittedOffset;
-use crate::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::request::RequestContext;
+use crate::services::group::CommittedOffset;
+use crate::services::Services;
 
 /// Kafka's `offset.metadata.max.bytes` default.
 const METADATA_MAX_BYTES: usize = 4096;
 
 /// Handles `OffsetCommit`: validated against the group's generation, staged and written to
 /// `__consumer_offsets` in one critical section here, on the connection's reader (so commits apply in the order they
-/// were received, see [`crate::coordinator::PendingCommit`]), and acknowledged once durable.
+/// were received, see [`crate::services::coordinator::PendingCommit`]), and acknowledged once durable.
 pub fn offset_commit(
-    broker: &Arc<Broker>,
+    services: &Arc<Services>,
     ctx: RequestContext,
     request: OffsetCommitRequest,
 ) -> Reply {
-    offset_commit_with_timestamps(broker, ctx, request, &[])
+    offset_commit_with_timestamps(services, ctx, request, &[])
 }
 
 /// [`offset_commit`] for OffsetCommit v0–v1 too: `commit_timestamps` holds v1's per-partition
@@ -44,7 +44,7 @@ pub fn offset_commit(
 /// version). Kafka stores a client's commit timestamp as the commit's time, so offset expiry
 /// (`offsets.retention.minutes`) counts from it.
 pub fn offset_commit_with_timestamps(
-    broker: &Arc<Broker>,
+    services: &Arc<Services>,
     ctx: RequestContext,
     request: OffsetCommitRequest,
     commit_timestamps: &[i64],
@@ -70,8 +70,13 @@ pub fn offset_commit_with_timestamps(
             let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
             // Kafka checks the partition against its metadata only: a partition whose log is
             // offline still takes commits (they go to __consumer_offsets, not to its log).
-            out.error_code = if broker.partition(&name, p.partition_index).is_none()
-                && broker.absent_partition_error(&name, p.partition_index)
+            out.error_code = if services
+                .replicas
+                .partition(&name, p.partition_index)
+                .is_none()
+                && services
+                    .replicas
+                    .absent_partition_error(&name, p.partition_index)
                     == E::UnknownTopicOrPartition.code()
             {
                 E::UnknownTopicOrPartition.code()
@@ -109,9 +114,9 @@ pub fn offset_commit_with_timestamps(
             request.group_instance_id.as_deref(),
             request.generation_id_or_member_epoch,
         );
-        broker
+        services
             .groups
-            .begin_commit(broker, &group_id, member, to_write, now)
+            .begin_commit(&group_id, member, to_write, now)
     };
     let pending = match pending {
         Ok(pending) => pending,
@@ -142,7 +147,7 @@ type Fetched = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
 
 /// The offsets of the requested partitions: the last acknowledged commit of each.
 fn fetch_group(
-    broker: &Broker,
+    services: &Services,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
 ) -> Fetched {
@@ -152,7 +157,7 @@ fn fetch_group(
             .map(|(topic, partitions)| {
                 let rows = partitions
                     .into_iter()
-                    .map(|p| match broker.groups.committed(group_id, &topic, p) {
+                    .map(|p| match services.groups.committed(group_id, &topic, p) {
                         Some(c) => (
                             p,
                             c.offset,
@@ -168,7 +173,7 @@ fn fetch_group(
             .collect(),
         None => {
             let mut out: Fetched = Vec::new();
-            for ((topic, p), c) in broker.groups.group_offsets(group_id) {
+            for ((topic, p), c) in services.groups.group_offsets(group_id) {
                 let row = (
                     p,
                     c.offset,
@@ -193,11 +198,11 @@ fn fetch_group(
 /// time. `require_stable` then needs nothing more: Kafka 4's coordinator answers
 /// `UNSTABLE_OFFSET_COMMIT` only for pending transactional offsets, which Strom does not have.
 pub fn offset_fetch(
-    broker: &Arc<Broker>,
+    services: &Arc<Services>,
     ctx: RequestContext,
     request: OffsetFetchRequest,
 ) -> Reply {
-    let barrier = broker.groups.fetch_barrier();
+    let barrier = services.groups.fetch_barrier();
     let groups: Vec<String> = if ctx.version >= 8 {
         request
             .groups
@@ -207,30 +212,30 @@ pub fn offset_fetch(
     } else {
         vec![request.group_id.0.to_string()]
     };
-    let turns = broker.groups.take_fetch_turn(&groups);
+    let turns = services.groups.take_fetch_turn(&groups);
     if turns.ready()
         && groups
             .iter()
-            .all(|g| broker.groups.commits_settled(g, barrier))
+            .all(|g| services.groups.commits_settled(g, barrier))
     {
-        let response = ctx.respond(&fetch_response(broker, &ctx, request));
+        let response = ctx.respond(&fetch_response(services, &ctx, request));
         drop(turns);
         return Reply::Ready(response);
     }
-    let broker = broker.clone();
+    let services = services.clone();
     Reply::Later(tokio::spawn(async move {
         for group in &groups {
-            broker.groups.wait_commits(group, barrier).await;
+            services.groups.wait_commits(group, barrier).await;
         }
         turns.wait().await;
-        let response = ctx.respond(&fetch_response(&broker, &ctx, request));
+        let response = ctx.respond(&fetch_response(&services, &ctx, request));
         drop(turns);
         response
     }))
 }
 
 fn fetch_response(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
@@ -244,7 +249,7 @@ fn fetch_response(
             });
             let mut g = OffsetFetchResponseGroup::default();
             g.group_id = group.group_id.clone();
-            for (topic, rows) in fetch_group(broker, &group.group_id.0, topics) {
+            for (topic, rows) in fetch_group(services, &group.group_id.0, topics) {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = topic_name(&topic);
                 for (p, offset, epoch, metadata, error) in rows {
@@ -267,7 +272,7 @@ fn fetch_response(
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    for (topic, rows) in fetch_group(broker, &request.group_id.0, topics) {
+    for (topic, rows) in fetch_group(services, &request.group_id.0, topics) {
         let mut t = OffsetFetchResponseTopic::default();
         t.name = topic_name(&topic);
         for (p, offset, epoch, metadata, error) in rows {
@@ -292,7 +297,7 @@ fn fetch_response(
 /// sent after it applies); only the wait until the tombstones are durable is in the reply's
 /// task.
 pub fn offset_delete(
-    broker: &Arc<Broker>,
+    services: &Arc<Services>,
     ctx: RequestContext,
     request: OffsetDeleteRequest,
 ) -> Reply {
@@ -306,9 +311,9 @@ pub fn offset_delete(
                 .map(move |p| (t.name.0.to_string(), p.partition_index))
         })
         .collect();
-    let deleted = broker
+    let deleted = services
         .groups
-        .delete_offsets(broker, &group_id, wanted, crate::now_ms());
+        .delete_offsets(&group_id, wanted, crate::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = OffsetDeleteResponse::default();
         let deleted = match deleted {

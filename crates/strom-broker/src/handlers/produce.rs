@@ -11,10 +11,10 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use strom_log::{AppendError, BatchError};
 
 use super::{str_bytes, topic_name};
-use crate::broker::Broker;
-use crate::dispatch::RequestContext;
-use crate::partition::Partition;
-use crate::server::Reply;
+use crate::protocol::frame::Reply;
+use crate::protocol::request::RequestContext;
+use crate::services::replica::partition::Partition;
+use crate::services::Services;
 
 /// The Kafka error code for a refused append.
 pub fn append_error_code(error: &AppendError) -> i16 {
@@ -57,7 +57,7 @@ fn record_errors(error: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
 }
 
 /// Handles `Produce`.
-pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest) -> Reply {
+pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceRequest) -> Reply {
     let acks = request.acks;
     let now = crate::now_ms();
     let mut response = ProduceResponse::default();
@@ -65,14 +65,14 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
     let mut to_sync: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
     for topic in request.topic_data {
         let (name, known) = if ctx.version >= 13 {
-            let metadata = broker.metadata();
+            let metadata = services.metadata.cluster();
             match metadata.topic_by_id(&topic.topic_id) {
                 Some(t) => (t.name.clone(), true),
                 None => (String::new(), false),
             }
         } else {
             let name = topic.name.0.to_string();
-            let known = broker.metadata().topics.contains_key(&name);
+            let known = services.metadata.cluster().topics.contains_key(&name);
             (name, known)
         };
         let mut topic_response = TopicProduceResponse::default();
@@ -91,7 +91,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
             p.log_append_time_ms = -1;
             p.log_start_offset = -1;
             let partition = if known {
-                broker.partition(&name, data.index)
+                services.replicas.partition(&name, data.index)
             } else {
                 None
             };
@@ -152,7 +152,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                     },
                 }
             } else {
-                p.error_code = broker.absent_partition_error(&name, data.index);
+                p.error_code = services.replicas.absent_partition_error(&name, data.index);
             }
             topic_response.partition_responses.push(p);
         }
@@ -183,7 +183,7 @@ pub fn handle(broker: &Arc<Broker>, ctx: RequestContext, request: ProduceRequest
                 .iter()
                 .map(|(_, _, partition, end)| (partition.clone(), *end))
                 .collect();
-            crate::partition::Partition::wait_all_durable(&waits).await
+            crate::services::replica::partition::Partition::wait_all_durable(&waits).await
         };
         for ((t, p, partition, _), outcome) in to_sync.into_iter().zip(outcomes) {
             if let Err(e) = outcome {

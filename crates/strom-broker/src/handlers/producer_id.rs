@@ -3,14 +3,14 @@
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::broker::Broker;
-use crate::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
+use crate::services::Services;
 
 /// Hands out a fresh producer id with epoch 0. As in Kafka, a non-transactional producer
 /// always gets a new id, even when it sends its old id and epoch (KIP-360). Transactional ids
 /// need the transaction coordinator, which Strom does not have yet.
 pub fn handle(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
@@ -22,7 +22,7 @@ pub fn handle(
         response.error_code = E::CoordinatorNotAvailable.code();
         return response;
     }
-    match broker.producer_ids.next() {
+    match services.producer_ids.next() {
         Ok(id) => {
             response.producer_id = ProducerId(id);
             response.producer_epoch = 0;

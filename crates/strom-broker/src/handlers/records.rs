@@ -6,10 +6,10 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use crate::broker::Broker;
+use crate::services::Services;
 
 /// Handles `DeleteRecords`. Offset -1 means the high watermark, as in Kafka.
-pub fn delete_records(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub fn delete_records(services: &Services, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut response = DeleteRecordsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -19,8 +19,12 @@ pub fn delete_records(broker: &Broker, request: DeleteRecordsRequest) -> DeleteR
             let mut result = DeleteRecordsPartitionResult::default();
             result.partition_index = p.partition_index;
             result.low_watermark = -1;
-            match broker.partition(&name, p.partition_index) {
-                None => result.error_code = broker.absent_partition_error(&name, p.partition_index),
+            match services.replicas.partition(&name, p.partition_index) {
+                None => {
+                    result.error_code = services
+                        .replicas
+                        .absent_partition_error(&name, p.partition_index)
+                }
                 Some(partition) => {
                     let mut log = partition.log().lock().unwrap();
                     let high_watermark = log.high_watermark();

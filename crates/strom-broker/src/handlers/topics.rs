@@ -15,12 +15,12 @@ use kafka_protocol::messages::{
 use strom_meta::config::TopicConfig;
 
 use super::{str_bytes, topic_name};
-use crate::broker::Broker;
-use crate::dispatch::RequestContext;
+use crate::protocol::request::RequestContext;
+use crate::services::Services;
 
 /// Handles `CreateTopics` (and its `validate_only` mode).
 pub fn create_topics(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
@@ -48,19 +48,19 @@ pub fn create_topics(
         }
         let outcome = if !topic.assignments.is_empty() {
             manual_assignment(
-                broker,
+                services,
                 &topic.assignments,
                 topic.num_partitions,
                 topic.replication_factor,
             )
         } else {
             let partitions = if topic.num_partitions == -1 {
-                broker.config.num_partitions
+                services.config.num_partitions
             } else {
                 topic.num_partitions
             };
             let replication = if topic.replication_factor == -1 {
-                broker.config.default_replication_factor
+                services.config.default_replication_factor
             } else {
                 topic.replication_factor
             };
@@ -68,7 +68,7 @@ pub fn create_topics(
         };
         let created = outcome.and_then(|(partitions, replication)| {
             off_worker(|| {
-                broker.create_topic(
+                services.topics.create_topic(
                     &name,
                     partitions,
                     replication,
@@ -86,7 +86,7 @@ pub fn create_topics(
                     result.num_partitions = meta.partitions;
                     result.replication_factor = meta.replication_factor;
                     let entries =
-                        TopicConfig::describe(&broker.config, &meta.configs, None, false, false);
+                        TopicConfig::describe(&services.config, &meta.configs, None, false, false);
                     result.configs = Some(
                         entries
                             .into_iter()
@@ -117,12 +117,12 @@ pub fn create_topics(
 /// Checks a manual replica assignment: partitions numbered 0..n, every replica list is
 /// exactly this broker. Returns (partitions, replication factor).
 fn manual_assignment(
-    broker: &Broker,
+    services: &Services,
     assignments: &[kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment],
     num_partitions: i32,
     replication_factor: i16,
-) -> Result<(i32, i16), crate::broker::TopicError> {
-    use crate::broker::TopicError;
+) -> Result<(i32, i16), crate::services::topics::TopicError> {
+    use crate::services::topics::TopicError;
     if num_partitions != -1 || replication_factor != -1 {
         return Err(TopicError::new(
             E::InvalidRequest.code(),
@@ -138,14 +138,18 @@ fn manual_assignment(
         ));
     }
     for a in assignments {
-        if a.broker_ids.iter().any(|b| b.0 != broker.node_id) || a.broker_ids.is_empty() {
+        if a.broker_ids
+            .iter()
+            .any(|b| b.0 != services.metadata.local_broker_id())
+            || a.broker_ids.is_empty()
+        {
             return Err(TopicError::new(
                 E::InvalidReplicaAssignment.code(),
                 format!(
                     "partition {} is assigned to brokers {:?}; the only live broker is {}",
                     a.partition_index,
                     a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(),
-                    broker.node_id
+                    services.metadata.local_broker_id()
                 ),
             ));
         }
@@ -158,7 +162,7 @@ fn manual_assignment(
 
 /// Handles `DeleteTopics`, by name (v1–5) or by name or id (v6+).
 pub fn delete_topics(
-    broker: &Broker,
+    services: &Services,
     ctx: &RequestContext,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -184,7 +188,11 @@ pub fn delete_topics(
         }
         let resolved = match &name {
             Some(n) => Some(n.clone()),
-            None => broker.metadata().topic_by_id(&id).map(|t| t.name.clone()),
+            None => services
+                .metadata
+                .cluster()
+                .topic_by_id(&id)
+                .map(|t| t.name.clone()),
         };
         match resolved {
             None => {
@@ -195,7 +203,7 @@ pub fn delete_topics(
             }
             Some(n) => {
                 result.name = Some(topic_name(&n));
-                match broker.delete_topic(&n) {
+                match services.topics.delete_topic(&n) {
                     Ok(meta) => {
                         if ctx.version >= 6 {
                             result.topic_id = meta.topic_id;
@@ -217,7 +225,7 @@ pub fn delete_topics(
 
 /// Handles `CreatePartitions`.
 pub fn create_partitions(
-    broker: &Broker,
+    services: &Services,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut response = CreatePartitionsResponse::default();
@@ -227,17 +235,24 @@ pub fn create_partitions(
         result.name = topic.name.clone();
         let assignment_ok = topic.assignments.as_ref().is_none_or(|list| {
             list.iter().all(|a| {
-                !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == broker.node_id)
+                !a.broker_ids.is_empty()
+                    && a.broker_ids
+                        .iter()
+                        .all(|b| b.0 == services.metadata.local_broker_id())
             })
         });
         let outcome = if assignment_ok {
-            off_worker(|| broker.add_partitions(&name, topic.count, request.validate_only))
+            off_worker(|| {
+                services
+                    .topics
+                    .add_partitions(&name, topic.count, request.validate_only)
+            })
         } else {
-            Err(crate::broker::TopicError::new(
+            Err(crate::services::topics::TopicError::new(
                 E::InvalidReplicaAssignment.code(),
                 format!(
                     "new partitions may only be assigned to broker {}",
-                    broker.node_id
+                    services.metadata.local_broker_id()
                 ),
             ))
         };

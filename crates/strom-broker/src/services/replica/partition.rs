@@ -3,7 +3,7 @@
 //!
 //! Appends happen under the log's mutex and cost one `write` into the page cache. Durability
 //! is a separate step: [`Partition::wait_durable`] makes sure an `fdatasync` that started after
-//! the append has finished. The broker's [`crate::sync::SyncDriver`] runs those syncs in
+//! the append has finished. The broker's [`crate::services::replica::sync::SyncDriver`] runs those syncs in
 //! passes that cover every partition with waiting data; each sync covers everything appended
 //! before it started, so concurrent producers share one sync (group commit) instead of paying
 //! one each, across partitions as well as within one.
@@ -29,7 +29,7 @@ pub struct Partition {
     /// True while `flush.messages` <= 1: acknowledgements wait for `fdatasync`.
     durable: AtomicBool,
     /// The broker's sync driver.
-    sync: Arc<crate::sync::SyncDriver>,
+    sync: Arc<crate::services::replica::sync::SyncDriver>,
     /// True while the partition is registered for the driver's next pass.
     pub(crate) sync_queued: AtomicBool,
     /// Failed syncs so far, and the last failure's message.
@@ -49,7 +49,7 @@ impl Partition {
         log: SharedLog,
         durable: bool,
         metrics: Arc<crate::metrics::Metrics>,
-        sync: Arc<crate::sync::SyncDriver>,
+        sync: Arc<crate::services::replica::sync::SyncDriver>,
     ) -> Partition {
         if !durable {
             // Everything recovered is visible at once in relaxed mode.
@@ -87,7 +87,7 @@ impl Partition {
     pub fn append(&self, records: bytes::Bytes, now_ms: i64) -> Result<AppendInfo, AppendError> {
         let info = {
             let mut log = self.log.lock().unwrap();
-            let info = log.append(records, crate::broker::LEADER_EPOCH, now_ms)?;
+            let info = log.append(records, super::LEADER_EPOCH, now_ms)?;
             if !self.durable.load(Ordering::Relaxed) {
                 let end = log.log_end_offset();
                 log.set_high_watermark(end);

@@ -1,4 +1,4 @@
-//! Request dispatch: header decoding, version negotiation, and routing to the handlers.
+//! Requests: header decoding, version negotiation, body decoding, and response encoding.
 //!
 //! [`SUPPORTED`] is the single list of APIs and version ranges Strom implements; `ApiVersions`
 //! advertises exactly it, and a request outside it is refused the way Kafka refuses one: an
@@ -15,10 +15,6 @@ use kafka_protocol::messages::{
     MetadataRequest, ProduceRequest, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
-
-use crate::broker::Broker;
-use crate::handlers;
-use crate::server::Reply;
 
 /// The APIs Strom implements and the versions of each (inclusive).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -149,7 +145,7 @@ pub enum RequestBody {
     /// ListOffsets v0 (`max_num_offsets`, answered with `old_style_offsets`): the 3.9 type.
     ListOffsetsV0(kafka_protocol_3x::messages::ListOffsetsRequest),
     /// OffsetCommit v0–v1, converted, with v1's commit timestamps.
-    OffsetCommitV0V1(crate::compat::LegacyOffsetCommit),
+    OffsetCommitV0V1(crate::protocol::compat::LegacyOffsetCommit),
 }
 
 impl RequestBody {
@@ -157,16 +153,16 @@ impl RequestBody {
     /// error.
     pub fn decode(api: ApiKey, body: &mut Bytes, version: i16) -> Result<RequestBody, String> {
         let v = version;
-        if crate::compat::is_legacy(api, version) {
-            return crate::compat::decode_request(api, body, version);
+        if crate::protocol::compat::is_legacy(api, version) {
+            return crate::protocol::compat::decode_request(api, body, version);
         }
         Ok(match api {
             // Versions kafka-protocol 0.18 lacks (Kafka 4 removed them) come from 3.9's specs.
-            ApiKey::Produce if v < handlers::legacy::PRODUCE_MODERN_MIN => {
-                RequestBody::Produce(handlers::legacy::decode_produce(body, v)?)
+            ApiKey::Produce if v < crate::protocol::legacy::PRODUCE_MODERN_MIN => {
+                RequestBody::Produce(crate::protocol::legacy::decode_produce(body, v)?)
             }
-            ApiKey::Fetch if v < handlers::legacy::FETCH_MODERN_MIN => {
-                RequestBody::Fetch(handlers::legacy::decode_fetch(body, v)?)
+            ApiKey::Fetch if v < crate::protocol::legacy::FETCH_MODERN_MIN => {
+                RequestBody::Fetch(crate::protocol::legacy::decode_fetch(body, v)?)
             }
             ApiKey::Produce => RequestBody::Produce(decode(body, v)?),
             ApiKey::Fetch => RequestBody::Fetch(decode(body, v)?),
@@ -215,7 +211,7 @@ pub struct DecodedRequest {
 
 /// Decodes one request frame (without its size prefix): header checks against [`SUPPORTED`],
 /// the header, then the body. Needs no broker, so the fuzz target drives exactly what
-/// [`dispatch`] runs before a handler.
+/// the connection's `dispatch` runs before a handler.
 pub fn decode_request(mut frame: Bytes) -> Result<Decoded<DecodedRequest>, Refusal> {
     let context = match decode_header(&mut frame)? {
         Decoded::Request(context) => context,
@@ -232,30 +228,6 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded<DecodedRequest>, Refus
             reason,
         }),
     }
-}
-
-/// Decodes one request frame (without its size prefix) and starts handling it.
-pub fn dispatch(
-    broker: &Arc<Broker>,
-    frame: Bytes,
-    client_host: &Arc<str>,
-) -> Result<Reply, Refusal> {
-    let DecodedRequest { mut context, body } = match decode_request(frame)? {
-        Decoded::Request(request) => request,
-        Decoded::ApiVersionsTooNew { correlation_id } => {
-            // Kafka answers with version 0 and UNSUPPORTED_VERSION so the client can downgrade.
-            let body = handlers::api_versions::unsupported_version_response();
-            return Ok(Reply::Ready(encode_frame(
-                correlation_id,
-                ApiKey::ApiVersions,
-                0,
-                &body,
-            )));
-        }
-    };
-    context.client_host = client_host.clone();
-    broker.metrics.request(context.api);
-    Ok(handlers::route(broker, context, body))
 }
 
 /// Checks the API key and version against [`SUPPORTED`] and decodes the request header,
@@ -339,7 +311,7 @@ pub fn encode_frame<R: Encodable>(
     version: i16,
     body: &R,
 ) -> Bytes {
-    if crate::compat::is_legacy(api, version) {
+    if crate::protocol::compat::is_legacy(api, version) {
         let ctx = RequestContext {
             api,
             version,
@@ -347,8 +319,8 @@ pub fn encode_frame<R: Encodable>(
             client_id: String::new(),
             client_host: Arc::from(""),
         };
-        return match crate::compat::encode_response_body(api, version, body) {
-            Ok(body) => crate::compat::frame(&ctx, &body),
+        return match crate::protocol::compat::encode_response_body(api, version, body) {
+            Ok(body) => crate::protocol::compat::frame(&ctx, &body),
             Err(e) => {
                 tracing::error!(api = ?api, version, error = %e, "BUG: response does not convert");
                 Bytes::new()

@@ -418,4 +418,5 @@ pub async fn probe(addr: SocketAddr, timeout: Duration) -> Probe {
 }
 
 #[cfg(test)]
+#[path = "tests/peer.rs"]
 mod tests;

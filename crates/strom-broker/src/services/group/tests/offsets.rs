@@ -1,6 +1,6 @@
 //! The offset table, including Kafka's expiry rules.
 
-use crate::group::{CommittedOffset, OffsetTable};
+use crate::services::group::{CommittedOffset, OffsetTable};
 
 fn at(offset: i64, commit_timestamp_ms: i64) -> CommittedOffset {
     CommittedOffset {

@@ -9,19 +9,25 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::broker::Broker;
+use strom_meta::config::BrokerConfig;
+
+use crate::services::replica::ReplicaManager;
 
 /// How often the relaxed-flush timer (`flush.ms`) is checked.
 const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Starts the background tasks; they end when `shutdown` becomes true.
-pub fn spawn(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    replicas: Arc<ReplicaManager>,
+    config: &BrokerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let retention_every =
-        Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1) as u64);
+        Duration::from_millis(config.log_retention_check_interval_ms.max(1) as u64);
     let checkpoint_every =
-        Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms.max(1) as u64);
-    let cleaner_enabled = broker.config.log_cleaner_enable;
-    let cleaner_every = Duration::from_millis(broker.config.log_cleaner_backoff_ms.max(1) as u64);
+        Duration::from_millis(config.log_flush_offset_checkpoint_interval_ms.max(1) as u64);
+    let cleaner_enabled = config.log_cleaner_enable;
+    let cleaner_every = Duration::from_millis(config.log_cleaner_backoff_ms.max(1) as u64);
     tokio::spawn(async move {
         let mut shutdown = shutdown;
         let mut retention = tokio::time::interval(retention_every);
@@ -34,30 +40,30 @@ pub fn spawn(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) -> tokio::tas
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = cleaner.tick(), if cleaner_enabled => run(&broker, "compaction", |b| {
+                _ = cleaner.tick(), if cleaner_enabled => run(&replicas, "compaction", |b| {
                     b.logs.compaction_pass(crate::now_ms()).map(|_| ())
                 }).await,
-                _ = retention.tick() => run(&broker, "retention", |b| {
+                _ = retention.tick() => run(&replicas, "retention", |b| {
                     let deleted = b.logs.retention_pass(crate::now_ms())?;
                     if deleted > 0 {
                         tracing::info!(segments = deleted, "retention deleted segments");
                     }
                     Ok(())
                 }).await,
-                _ = checkpoint.tick() => run(&broker, "checkpoint", |b| b.logs.checkpoint()).await,
-                _ = flush.tick() => run(&broker, "flush", |b| b.logs.flush_due(crate::now_ms())).await,
+                _ = checkpoint.tick() => run(&replicas, "checkpoint", |b| b.logs.checkpoint()).await,
+                _ = flush.tick() => run(&replicas, "flush", |b| b.logs.flush_due(crate::now_ms())).await,
             }
         }
     })
 }
 
 async fn run(
-    broker: &Arc<Broker>,
+    replicas: &Arc<ReplicaManager>,
     what: &'static str,
-    pass: impl FnOnce(&Broker) -> Result<(), strom_log::LogError> + Send + 'static,
+    pass: impl FnOnce(&ReplicaManager) -> Result<(), strom_log::LogError> + Send + 'static,
 ) {
-    let broker = broker.clone();
-    let outcome = tokio::task::spawn_blocking(move || pass(&broker)).await;
+    let replicas = replicas.clone();
+    let outcome = tokio::task::spawn_blocking(move || pass(&replicas)).await;
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(task = what, error = %e, "background storage task failed"),

@@ -2,7 +2,7 @@
 //!
 //! A connection has a reader and a writer. The reader takes one size-prefixed frame at a
 //! time, refuses frames larger than `socket.request.max.bytes` (the connection is closed, as
-//! Kafka does), and hands the frame to [`crate::dispatch`]. Dispatch runs the order-sensitive
+//! Kafka does), and hands the frame to [`crate::connection::dispatch`]. Dispatch runs the order-sensitive
 //! part of a request inline — a produce's append happens here, so two pipelined produces to one
 //! partition are appended in the order they were sent — and returns a [`Reply`]: a response
 //! that is ready, a task that will produce it (waiting for a sync or a long poll), or nothing
@@ -13,39 +13,27 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::broker::Broker;
-use crate::frame::{Frame, Part};
+use crate::protocol::frame::{Frame, Part, Reply};
+use crate::services::Services;
 
 /// Requests a connection may have outstanding before the reader pauses.
 pub const MAX_IN_FLIGHT: usize = 64;
 
-/// What the writer sends for one request, in order.
-pub enum Reply {
-    /// A complete response frame (size prefix included).
-    Ready(Bytes),
-    /// A task that yields the response frame.
-    Later(JoinHandle<Bytes>),
-    /// A task that yields a response frame with file ranges in it (a fetch).
-    LaterFrame(JoinHandle<Frame>),
-    /// No response (a produce with `acks=0`).
-    Nothing,
-}
-
 /// Accepts connections on every listener until `shutdown` becomes true.
 pub async fn serve(
-    broker: Arc<Broker>,
+    services: Arc<Services>,
     listeners: Vec<TcpListener>,
     shutdown: watch::Receiver<bool>,
 ) {
     let mut accept_tasks = Vec::new();
     for listener in listeners {
-        let broker = broker.clone();
+        let services = services.clone();
         let mut shutdown = shutdown.clone();
         accept_tasks.push(tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
@@ -54,9 +42,9 @@ pub async fn serve(
                     accepted = listener.accept() => match accepted {
                         Ok((stream, peer)) => {
                             let _ = stream.set_nodelay(true);
-                            let broker = broker.clone();
+                            let services = services.clone();
                             let shutdown = shutdown.clone();
-                            connections.spawn(connection(broker, stream, peer, shutdown));
+                            connections.spawn(connection(services, stream, peer, shutdown));
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "accept failed");
@@ -83,18 +71,18 @@ pub async fn serve(
 }
 
 async fn connection(
-    broker: Arc<Broker>,
+    services: Arc<Services>,
     stream: TcpStream,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    broker.metrics.connection_opened();
+    services.metrics.connection_opened();
     // Kafka reports a member's host as `/` + its address.
     let client_host: Arc<str> = Arc::from(format!("/{}", peer.ip()));
     let (mut reader, writer) = stream.into_split();
     let (replies, pending) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_replies(writer, pending));
-    let max_frame = broker.config.socket_request_max_bytes.max(1) as usize;
+    let max_frame = services.config.socket_request_max_bytes.max(1) as usize;
     loop {
         let mut size = [0u8; 4];
         tokio::select! {
@@ -113,7 +101,7 @@ async fn connection(
         let Some(frame) = read_frame(&mut reader, size as usize).await else {
             break;
         };
-        match crate::dispatch::dispatch(&broker, frame.freeze(), &client_host) {
+        match crate::connection::dispatch::dispatch(&services, frame.freeze(), &client_host) {
             Ok(reply) => {
                 if replies.send(reply).await.is_err() {
                     break;
@@ -127,7 +115,7 @@ async fn connection(
     }
     drop(replies);
     let _ = writer_task.await;
-    broker.metrics.connection_closed();
+    services.metrics.connection_closed();
 }
 
 /// Reads a frame body of exactly `size` bytes into uninitialised capacity (no zeroing pass:
@@ -168,7 +156,9 @@ async fn write_replies(
             let sent = match part {
                 Part::Bytes(bytes) => writer.write_all(bytes).await,
                 Part::File(slice) => match writer.flush().await {
-                    Ok(()) => crate::frame::send_file(writer.get_ref().as_ref(), slice).await,
+                    Ok(()) => {
+                        crate::protocol::frame::send_file(writer.get_ref().as_ref(), slice).await
+                    }
                     Err(e) => Err(e),
                 },
             };

@@ -15,9 +15,8 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
 
 use super::{offset_tombstone, subscribed_topics, ErrorCode, GroupCoordinator, OFFSETS_TOPIC};
-use crate::broker::Broker;
-use crate::group::GroupState;
-use crate::partition::Partition;
+use crate::services::group::GroupState;
+use crate::services::replica::partition::Partition;
 
 /// Records appended to `__consumer_offsets` whose durability is not known yet: the partition
 /// and the end offset to wait for (None: nothing to wait for), or the error the append gave.
@@ -43,14 +42,9 @@ impl GroupCoordinator {
     /// Removes the group and its offsets, cancels its commits in flight and appends the
     /// tombstones, all under the coordinator's lock; the delete is acknowledged once
     /// [`Appended::durable`] returns.
-    pub fn delete_group(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        now_ms: i64,
-    ) -> Result<Appended, ErrorCode> {
+    pub fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<Appended, ErrorCode> {
         let mut state = self.state.lock().unwrap();
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
         if !known {
             return Err(E::GroupIdNotFound.code());
@@ -65,7 +59,7 @@ impl GroupCoordinator {
             Some(mut group) => {
                 let effects = group.mark_dead();
                 state.groups.insert(group_id.to_string(), group);
-                self.apply(broker, &mut state, group_id, effects, now_ms);
+                self.apply(&mut state, group_id, effects, now_ms);
                 state.groups.remove(group_id);
                 true
             }
@@ -80,10 +74,10 @@ impl GroupCoordinator {
             .map(|(topic, partition)| offset_tombstone(group_id, topic, partition))
             .collect();
         state.empty_since.remove(group_id);
-        let appended = self.append(broker, group_id, &records, now_ms);
+        let appended = self.append(group_id, &records, now_ms);
         if had_group && records.is_empty() {
             // Only the group's tombstone: wait for the partition's end as it is now.
-            return Ok(Appended(Ok(self.log_end(broker, group_id))));
+            return Ok(Appended(Ok(self.log_end(group_id))));
         }
         Ok(appended)
     }
@@ -93,13 +87,12 @@ impl GroupCoordinator {
     /// tombstones, under the coordinator's lock. Returns per-partition error codes.
     pub fn delete_offsets(
         &self,
-        broker: &Broker,
         group_id: &str,
         wanted: Vec<(String, i32)>,
         now_ms: i64,
     ) -> Result<(Vec<ErrorCode>, Appended), ErrorCode> {
         let mut state = self.state.lock().unwrap();
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
         if !known {
             return Err(E::GroupIdNotFound.code());
@@ -123,29 +116,23 @@ impl GroupCoordinator {
             }
         }
         Self::forget_if_gone(&mut state, group_id);
-        Ok((codes, self.append(broker, group_id, &records, now_ms)))
+        Ok((codes, self.append(group_id, &records, now_ms)))
     }
 
     /// Appends `records` (if any) to the group's partition; the caller holds the lock.
-    fn append(
-        &self,
-        broker: &Broker,
-        group_id: &str,
-        records: &[(Bytes, Option<Bytes>)],
-        now_ms: i64,
-    ) -> Appended {
+    fn append(&self, group_id: &str, records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Appended {
         if records.is_empty() {
             return Appended(Ok(None));
         }
-        match self.write(broker, group_id, records, now_ms) {
+        match self.write(group_id, records, now_ms) {
             Some(written) => Appended(Ok(Some(written))),
             None => Appended(Err(E::CoordinatorNotAvailable.code())),
         }
     }
 
     /// The group's partition and its log end offset now.
-    fn log_end(&self, broker: &Broker, group_id: &str) -> Option<(Arc<Partition>, i64)> {
-        let partition = broker.partition(
+    fn log_end(&self, group_id: &str) -> Option<(Arc<Partition>, i64)> {
+        let partition = self.replicas.partition(
             OFFSETS_TOPIC,
             super::partition_for(group_id, self.partitions),
         )?;

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
 
 use super::{consumer, join_result, rejoin, sync_result, Harness, REBALANCE_MS, SESSION_MS};
-use crate::group::{Effect, Group, GroupConfig, GroupState, JoinRequest, SyncRequest};
+use crate::services::group::{Effect, Group, GroupConfig, GroupState, JoinRequest, SyncRequest};
 
 fn is_persist(effect: &Effect) -> bool {
     matches!(effect, Effect::Persist)

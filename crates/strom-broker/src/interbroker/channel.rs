@@ -6,7 +6,7 @@
 //! and lost connections back to the controller runtime as [`ChannelEvent`]s. A lost connection
 //! is the first sign of a dead broker (see `docs/replication.md`, "Finding a dead broker"); the
 //! runtime decides what it means. It does not own what to send (the controller's effects) or
-//! how requests are encoded ([`crate::interbroker`]).
+//! how requests are encoded ([`super`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,8 +15,8 @@ use kafka_protocol_3x::messages::{LeaderAndIsrRequest, StopReplicaRequest, Updat
 use strom_meta::replication::BrokerId;
 use tokio::sync::mpsc;
 
-use crate::interbroker::{LEADER_AND_ISR_VERSION, STOP_REPLICA_VERSION, UPDATE_METADATA_VERSION};
-use crate::peer::PeerConnection;
+use super::peer::PeerConnection;
+use super::{LEADER_AND_ISR_VERSION, STOP_REPLICA_VERSION, UPDATE_METADATA_VERSION};
 
 /// One request for a broker.
 #[derive(Clone, Debug)]
@@ -259,4 +259,5 @@ async fn send_loop(
 }
 
 #[cfg(test)]
+#[path = "tests/channel.rs"]
 mod tests;

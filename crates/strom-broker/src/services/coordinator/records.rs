@@ -11,7 +11,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::group::{GroupSnapshot, SnapshotMember};
+use crate::services::group::{GroupSnapshot, SnapshotMember};
 
 /// What a `__consumer_offsets` record key names.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! Response frames made of memory and file ranges, and sending file ranges with `sendfile`.
+//! What a handler answers ([`Reply`]), response frames made of memory and file ranges, and
+//! sending file ranges with `sendfile`.
 //!
 //! Most responses are encoded into one buffer. A fetch response is mostly record data that is
 //! already on disk in the wire format, so the fetch handler builds a [`Frame`]: its own fields
@@ -13,6 +14,19 @@ use bytes::Bytes;
 use strom_log::FileSlice;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+/// What the writer sends for one request, in order.
+pub enum Reply {
+    /// A complete response frame (size prefix included).
+    Ready(Bytes),
+    /// A task that yields the response frame.
+    Later(JoinHandle<Bytes>),
+    /// A task that yields a response frame with file ranges in it (a fetch).
+    LaterFrame(JoinHandle<Frame>),
+    /// No response (a produce with `acks=0`).
+    Nothing,
+}
 
 /// A piece of a response frame.
 #[derive(Debug, Clone)]

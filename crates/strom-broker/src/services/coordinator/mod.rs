@@ -1,5 +1,5 @@
 //! The group coordinator's async shell: it owns every group's pure state machine
-//! ([`crate::group::Group`]) and the committed offsets ([`crate::group::OffsetTable`]), parks
+//! ([`crate::services::group::Group`]) and the committed offsets ([`crate::services::group::OffsetTable`]), parks
 //! JoinGroup/SyncGroup requests until their group answers them, drives the groups' timers, and
 //! writes every change to `__consumer_offsets` before it is acknowledged.
 //!
@@ -15,6 +15,7 @@
 mod commits;
 mod deletes;
 mod fetch_turns;
+mod load;
 pub mod records;
 
 pub use fetch_turns::{FetchTurn, FetchTurns};
@@ -26,18 +27,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use strom_log::records::{decode_records, encode_batch};
-use strom_log::BatchHeader;
+use strom_log::records::encode_batch;
 use tokio::sync::oneshot;
 
-use crate::broker::Broker;
-use crate::group::{
+use crate::services::group::{
     CommitId, CommittedOffset, Effect, Group, GroupConfig, GroupState, JoinRequest, JoinResult,
     OffsetTable, RequestToken, SyncRequest, SyncResult,
 };
+use crate::services::metadata_cache::MetadataCache;
+use crate::services::replica::ReplicaManager;
+use crate::services::topics::TopicAdmin;
 pub use commits::PendingCommit;
 pub use deletes::Appended;
-use records::{OffsetValue, RecordKey};
+use records::RecordKey;
 
 pub use strom_meta::topic::OFFSETS_TOPIC;
 
@@ -68,6 +70,16 @@ struct State {
 /// The coordinator of every consumer group on this broker.
 pub struct GroupCoordinator {
     config: GroupConfig,
+    /// Where `__consumer_offsets` is (does it exist, how many partitions).
+    metadata: Arc<MetadataCache>,
+    /// The `__consumer_offsets` partitions the records go to.
+    replicas: Arc<ReplicaManager>,
+    /// Creates `__consumer_offsets` on first use.
+    topics: Arc<TopicAdmin>,
+    /// `offsets.topic.segment.bytes`, for creating `__consumer_offsets`.
+    offsets_topic_segment_bytes: i32,
+    /// `offsets.retention.check.interval.ms`.
+    offsets_retention_check_interval_ms: i64,
     partitions: i32,
     offsets_retention_ms: i64,
     state: Mutex<State>,
@@ -94,7 +106,7 @@ pub struct SyncAnswer {
 #[derive(Clone)]
 enum GroupRecord {
     /// Appended to this partition, durable once its recovery point reaches the offset.
-    Written(Arc<crate::partition::Partition>, i64),
+    Written(Arc<crate::services::replica::partition::Partition>, i64),
     /// The append failed.
     Failed,
 }
@@ -104,8 +116,19 @@ pub type ErrorCode = i16;
 
 impl GroupCoordinator {
     /// A coordinator configured from the broker's `group.*` and `offsets.*` settings.
-    pub fn new(config: &strom_meta::config::BrokerConfig, seed: u64) -> GroupCoordinator {
+    pub fn new(
+        config: &strom_meta::config::BrokerConfig,
+        seed: u64,
+        metadata: Arc<MetadataCache>,
+        replicas: Arc<ReplicaManager>,
+        topics: Arc<TopicAdmin>,
+    ) -> GroupCoordinator {
         GroupCoordinator {
+            metadata,
+            replicas,
+            topics,
+            offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
+            offsets_retention_check_interval_ms: config.offsets_retention_check_interval_ms,
             config: GroupConfig {
                 min_session_timeout_ms: config.group_min_session_timeout_ms,
                 max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -132,17 +155,20 @@ impl GroupCoordinator {
 
     /// Creates `__consumer_offsets` if it does not exist yet (Kafka creates it on the first
     /// coordinator lookup).
-    pub fn ensure_topic(&self, broker: &Broker) -> Result<(), ErrorCode> {
-        if broker.metadata().topics.contains_key(OFFSETS_TOPIC) {
+    pub fn ensure_topic(&self) -> Result<(), ErrorCode> {
+        if self.metadata.cluster().topics.contains_key(OFFSETS_TOPIC) {
             return Ok(());
         }
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert(
             "segment.bytes".to_string(),
-            broker.config.offsets_topic_segment_bytes.to_string(),
+            self.offsets_topic_segment_bytes.to_string(),
         );
-        match broker.create_topic(OFFSETS_TOPIC, self.partitions, 1, configs, false) {
+        match self
+            .topics
+            .create_topic(OFFSETS_TOPIC, self.partitions, 1, configs, false)
+        {
             Ok(_) => Ok(()),
             Err(e) if e.code == kafka_protocol::error::ResponseError::TopicAlreadyExists.code() => {
                 Ok(())
@@ -154,93 +180,24 @@ impl GroupCoordinator {
         }
     }
 
-    /// Rebuilds groups and offsets by replaying `__consumer_offsets`. Called once at startup.
-    pub fn load(&self, broker: &Broker, now_ms: i64) {
-        let Some(topic) = broker.metadata().topics.get(OFFSETS_TOPIC).cloned() else {
-            return;
-        };
-        let started = std::time::Instant::now();
-        let mut snapshots: HashMap<String, Option<crate::group::GroupSnapshot>> = HashMap::new();
-        let mut state = self.state.lock().unwrap();
-        let mut records_read = 0usize;
-        for p in 0..topic.partitions {
-            let Some(partition) = broker.partition(OFFSETS_TOPIC, p) else {
-                continue;
-            };
-            for_each_record(&partition, |key, value| {
-                records_read += 1;
-                match RecordKey::decode(key) {
-                    Ok(RecordKey::Offset {
-                        group,
-                        topic,
-                        partition,
-                    }) => match value {
-                        None => {
-                            state.offsets.delete(&group, &topic, partition);
-                        }
-                        Some(value) => match OffsetValue::decode(value) {
-                            Ok(v) => state
-                                .offsets
-                                .commit(&group, &topic, partition, committed(&v)),
-                            Err(e) => {
-                                tracing::warn!(%group, error = %e, "skipping an offset record")
-                            }
-                        },
-                    },
-                    Ok(RecordKey::Group { group }) => {
-                        let snapshot = value.and_then(|v| match records::decode_group(v) {
-                            Ok(s) => Some(s),
-                            Err(e) => {
-                                tracing::warn!(%group, error = %e, "skipping a group record");
-                                None
-                            }
-                        });
-                        snapshots.insert(group, snapshot);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "skipping a record of __consumer_offsets"),
-                }
-            });
-        }
-        for (group_id, snapshot) in snapshots {
-            if let Some(snapshot) = snapshot {
-                let group = Group::restore(group_id.clone(), self.config.clone(), snapshot, now_ms);
-                if group.state() == GroupState::Empty {
-                    state.empty_since.insert(group_id.clone(), now_ms);
-                }
-                state.groups.insert(group_id, group);
-            }
-        }
-        for group_id in state.offsets.groups() {
-            if !state.groups.contains_key(&group_id) {
-                state.empty_since.entry(group_id).or_insert(now_ms);
-            }
-        }
-        tracing::info!(
-            groups = state.groups.len(),
-            records = records_read,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "group coordinator loaded __consumer_offsets"
-        );
-    }
-
     /// Runs the timers of every group until the broker shuts down. The task sleeps until the
     /// earliest deadline over all groups (each group's [`Group::next_deadline`]: sessions,
     /// rebalance and sync timeouts, the initial delay, pending members) or the next offset
     /// expiry check, and is woken early when a request gives a group an earlier deadline, so
     /// a session expires at its deadline (to the millisecond) rather than on a periodic tick.
     pub fn spawn_timers(
-        broker: Arc<Broker>,
+        self: Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut last_expiry = crate::now_ms();
-            let expiry_every = broker.config.offsets_retention_check_interval_ms.max(1);
+            let expiry_every = self.offsets_retention_check_interval_ms.max(1);
             loop {
                 let now = crate::now_ms();
-                let next_deadline = broker.groups.tick(&broker, now);
+                let next_deadline = self.tick(now);
                 if now - last_expiry >= expiry_every {
                     last_expiry = now;
-                    broker.groups.expire_offsets(&broker, now);
+                    self.expire_offsets(now);
                 }
                 let wake_ms = next_deadline.min(last_expiry.saturating_add(expiry_every));
                 // The clock is read again after the work: tick and expiry can take a while
@@ -249,7 +206,7 @@ impl GroupCoordinator {
                 let sleep_ms = wake_ms.saturating_sub(crate::now_ms()).clamp(0, 3_600_000);
                 tokio::select! {
                     _ = shutdown.changed() => return,
-                    _ = broker.groups.timers.notified() => {}
+                    _ = self.timers.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
                 }
             }
@@ -258,7 +215,7 @@ impl GroupCoordinator {
 
     /// Fires every group deadline at or before `now_ms` and returns the earliest deadline
     /// left (`i64::MAX` if none), which the timer task then sleeps until.
-    fn tick(&self, broker: &Broker, now_ms: i64) -> i64 {
+    fn tick(&self, now_ms: i64) -> i64 {
         let mut state = self.state.lock().unwrap();
         let ids: Vec<String> = state
             .groups
@@ -272,7 +229,7 @@ impl GroupCoordinator {
                 .get_mut(&id)
                 .map(|g| g.tick(now_ms))
                 .unwrap_or_default();
-            self.apply(broker, &mut state, &id, effects, now_ms);
+            self.apply(&mut state, &id, effects, now_ms);
         }
         let next = state
             .groups
@@ -287,7 +244,7 @@ impl GroupCoordinator {
     /// Fires the group's overdue deadlines before a request looks at it, so every request
     /// sees the group as it is at `now_ms` even if the timer task has not run yet (a member
     /// whose session ended a millisecond ago is gone for DeleteGroups, as in Kafka).
-    fn catch_up(&self, broker: &Broker, state: &mut State, group_id: &str, now_ms: i64) {
+    fn catch_up(&self, state: &mut State, group_id: &str, now_ms: i64) {
         let overdue = state
             .groups
             .get(group_id)
@@ -299,13 +256,13 @@ impl GroupCoordinator {
                 .get_mut(group_id)
                 .map(|g| g.tick(now_ms))
                 .unwrap_or_default();
-            self.apply(broker, state, group_id, effects, now_ms);
+            self.apply(state, group_id, effects, now_ms);
         }
     }
 
     /// Deletes offsets of empty groups older than `offsets.retention.minutes`, writing
     /// tombstones.
-    fn expire_offsets(&self, broker: &Broker, now_ms: i64) {
+    fn expire_offsets(&self, now_ms: i64) {
         let mut state = self.state.lock().unwrap();
         let empty_since = state.empty_since.clone();
         let groups_state: HashMap<String, GroupState> = state
@@ -340,7 +297,7 @@ impl GroupCoordinator {
             ));
         }
         for (group, records) in by_group {
-            self.write(broker, group, &records, now_ms);
+            self.write(group, &records, now_ms);
         }
         if !expired.is_empty() {
             tracing::info!(
@@ -378,7 +335,6 @@ impl GroupCoordinator {
     /// JoinGroup: the answer arrives on the returned channel when the group completes the join.
     pub fn join(
         &self,
-        broker: &Broker,
         group_id: &str,
         mut request: JoinRequest,
         supports_skip_assignment: bool,
@@ -389,7 +345,7 @@ impl GroupCoordinator {
         let token = Self::token(&mut state);
         request.token = token;
         state.joins.insert(token, tx);
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let fresh = Self::fresh_id(&mut state);
         let config = self.config.clone();
         let group = state
@@ -398,14 +354,13 @@ impl GroupCoordinator {
             .or_insert_with(|| Group::new(group_id.to_string(), config));
         let effects =
             group.join_with_skip_assignment(request, now_ms, fresh, supports_skip_assignment);
-        self.apply(broker, &mut state, group_id, effects, now_ms);
+        self.apply(&mut state, group_id, effects, now_ms);
         rx
     }
 
     /// SyncGroup: the answer arrives when the leader's assignment is in.
     pub fn sync(
         &self,
-        broker: &Broker,
         group_id: &str,
         mut request: SyncRequest,
         now_ms: i64,
@@ -415,7 +370,7 @@ impl GroupCoordinator {
         let token = Self::token(&mut state);
         request.token = token;
         state.syncs.insert(token, tx);
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let effects = match state.groups.get_mut(group_id) {
             Some(group) => group.sync(request, now_ms),
             None => vec![Effect::Sync(
@@ -428,14 +383,13 @@ impl GroupCoordinator {
                 },
             )],
         };
-        self.apply(broker, &mut state, group_id, effects, now_ms);
+        self.apply(&mut state, group_id, effects, now_ms);
         rx
     }
 
     /// Heartbeat.
     pub fn heartbeat(
         &self,
-        broker: &Broker,
         group_id: &str,
         member_id: &str,
         instance: Option<&str>,
@@ -443,41 +397,33 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> ErrorCode {
         let mut state = self.state.lock().unwrap();
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let Some(group) = state.groups.get_mut(group_id) else {
             return kafka_protocol::error::ResponseError::UnknownMemberId.code();
         };
         let (code, effects) = group.heartbeat(member_id, instance, generation, now_ms);
-        self.apply(broker, &mut state, group_id, effects, now_ms);
+        self.apply(&mut state, group_id, effects, now_ms);
         code
     }
 
     /// LeaveGroup for one or more members; one error code per member.
     pub fn leave(
         &self,
-        broker: &Broker,
         group_id: &str,
         members: &[(String, Option<String>)],
         now_ms: i64,
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
         let mut state = self.state.lock().unwrap();
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         let Some(group) = state.groups.get_mut(group_id) else {
             return Err(kafka_protocol::error::ResponseError::UnknownMemberId.code());
         };
         let (codes, effects) = group.leave(members, now_ms);
-        self.apply(broker, &mut state, group_id, effects, now_ms);
+        self.apply(&mut state, group_id, effects, now_ms);
         Ok(codes)
     }
 
-    fn apply(
-        &self,
-        broker: &Broker,
-        state: &mut State,
-        group_id: &str,
-        effects: Vec<Effect>,
-        now_ms: i64,
-    ) {
+    fn apply(&self, state: &mut State, group_id: &str, effects: Vec<Effect>, now_ms: i64) {
         let mut syncs = Vec::new();
         // The group's record written in this step, which its SyncGroup answers wait for.
         let mut record = None;
@@ -511,12 +457,10 @@ impl GroupCoordinator {
                     } else {
                         Some(records::encode_group(&group.snapshot()))
                     };
-                    record = Some(
-                        match self.write(broker, group_id, &[(key, value)], now_ms) {
-                            Some((partition, end)) => GroupRecord::Written(partition, end),
-                            None => GroupRecord::Failed,
-                        },
-                    );
+                    record = Some(match self.write(group_id, &[(key, value)], now_ms) {
+                        Some((partition, end)) => GroupRecord::Written(partition, end),
+                        None => GroupRecord::Failed,
+                    });
                 }
             }
         }
@@ -561,16 +505,16 @@ impl GroupCoordinator {
     /// to wait for (None if the topic or partition is missing or the append failed).
     fn write(
         &self,
-        broker: &Broker,
         group_id: &str,
         records: &[(Bytes, Option<Bytes>)],
         now_ms: i64,
-    ) -> Option<(Arc<crate::partition::Partition>, i64)> {
-        if self.ensure_topic(broker).is_err() {
+    ) -> Option<(Arc<crate::services::replica::partition::Partition>, i64)> {
+        if self.ensure_topic().is_err() {
             return None;
         }
-        let partition =
-            broker.partition(OFFSETS_TOPIC, partition_for(group_id, self.partitions))?;
+        let partition = self
+            .replicas
+            .partition(OFFSETS_TOPIC, partition_for(group_id, self.partitions))?;
         let refs: Vec<strom_log::records::KeyValue> = records
             .iter()
             .map(|(k, v)| (Some(&k[..]), v.as_deref()))
@@ -714,71 +658,6 @@ pub(super) fn subscribed_topics(group: &Group) -> Vec<String> {
     topics.sort();
     topics.dedup();
     topics
-}
-
-fn committed(v: &OffsetValue) -> CommittedOffset {
-    CommittedOffset {
-        offset: v.offset,
-        leader_epoch: v.leader_epoch,
-        metadata: Some(v.metadata.clone()),
-        commit_timestamp_ms: v.commit_timestamp_ms,
-        expire_timestamp_ms: v.expire_timestamp_ms,
-    }
-}
-
-/// Calls `f(key, value)` for every record of a partition from its start to its high watermark.
-fn for_each_record(
-    partition: &crate::partition::Partition,
-    mut f: impl FnMut(Bytes, Option<Bytes>),
-) {
-    let (high_watermark, mut offset, _) = partition.offsets();
-    while offset < high_watermark {
-        let info = match partition.read(offset, 1 << 20, true) {
-            Ok(info) => info,
-            Err(e) => {
-                tracing::error!(partition = %partition.topic_partition, error = ?e, "replaying __consumer_offsets failed");
-                return;
-            }
-        };
-        let Some(slice) = info.slice else { return };
-        let bytes = match slice.read_to_bytes() {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "reading __consumer_offsets failed");
-                return;
-            }
-        };
-        let mut at = 0usize;
-        let mut progressed = false;
-        while bytes.len() - at >= strom_log::BATCH_HEADER_LEN {
-            let Ok(header) = BatchHeader::parse(&bytes[at..]) else {
-                break;
-            };
-            let len = header.total_len();
-            if at + len > bytes.len() {
-                break;
-            }
-            let batch = bytes.slice(at..at + len);
-            at += len;
-            progressed = true;
-            offset = header.last_offset() + 1;
-            match decode_records(&batch) {
-                Ok(records) => {
-                    for r in records {
-                        if let Some(key) = r.key {
-                            f(key, r.value);
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "skipping an undecodable batch of __consumer_offsets")
-                }
-            }
-        }
-        if !progressed {
-            return;
-        }
-    }
 }
 
 /// The record that deletes a committed offset.

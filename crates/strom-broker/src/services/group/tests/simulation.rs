@@ -19,7 +19,7 @@ use bytes::Bytes;
 use kafka_protocol::error::{ParseResponseErrorCode, ResponseError as E};
 
 use super::Rng;
-use crate::group::{
+use crate::services::group::{
     Effect, Group, GroupConfig, GroupState, JoinRequest, JoinResult, JoinedMember, SyncRequest,
     SyncResult,
 };

@@ -1,10 +1,11 @@
-//! The controller's requests to brokers on the wire: LeaderAndIsr, UpdateMetadata and
+//! The client side of broker-to-broker traffic: [`peer`] connections, the controller's
+//! [`channel`] to every broker, and (this file) the controller's requests on the wire: LeaderAndIsr, UpdateMetadata and
 //! StopReplica in Kafka's ZooKeeper-era formats (the `kafka-protocol` 0.14 types, Kafka 3.9's
 //! specs), built from the controller's effects and read back into commands a broker applies.
 //!
 //! This module owns the mapping between those messages and Strom's model
 //! (`strom_meta::replication`, `strom_meta::controller`), and the versions Strom's brokers
-//! speak to each other. It is pure: no sockets (see [`crate::peer`]) and no broker state (the
+//! speak to each other. It is pure: no sockets (see [`peer`]) and no broker state (the
 //! replica manager and metadata cache apply the commands).
 //!
 //! Versions: a Strom controller sends LeaderAndIsr v6, UpdateMetadata v7 and StopReplica v3
@@ -34,6 +35,9 @@ use strom_meta::replication::{
     BrokerId, BrokerRegistration, Endpoint, LeaderAndIsr, TopicPartition, Versioned,
 };
 use uuid::Uuid;
+
+pub mod channel;
+pub mod peer;
 
 /// The LeaderAndIsr version a Strom controller sends.
 pub const LEADER_AND_ISR_VERSION: i16 = 6;

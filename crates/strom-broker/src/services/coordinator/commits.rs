@@ -2,7 +2,7 @@
 //!
 //! [`GroupCoordinator::begin_commit`] runs on the connection's reader, under the coordinator's
 //! lock: it checks the member and generation, stages the commit in the
-//! [`crate::group::OffsetTable`] (which numbers it in receive order) and appends its records
+//! [`crate::services::group::OffsetTable`] (which numbers it in receive order) and appends its records
 //! to the group's `__consumer_offsets` partition in that same critical section, so no
 //! rebalance comes between the check and the staging, and the log's order is the receive
 //! order too (deletes append their tombstones the same way, see `deletes.rs`).
@@ -20,13 +20,12 @@ use bytes::Bytes;
 
 use super::records::{OffsetValue, RecordKey};
 use super::{ErrorCode, GroupCoordinator};
-use crate::broker::Broker;
-use crate::group::{CommitId, CommittedOffset};
-use crate::partition::Partition;
+use crate::services::group::{CommitId, CommittedOffset};
+use crate::services::replica::partition::Partition;
 
 /// A commit staged and written at receipt whose durability is not known yet.
 pub struct PendingCommit {
-    broker: Arc<Broker>,
+    coordinator: Arc<GroupCoordinator>,
     group_id: String,
     /// None once completed (or when there was nothing to commit).
     id: Option<CommitId>,
@@ -41,8 +40,7 @@ impl GroupCoordinator {
     /// for every partition and stages nothing. The commit counts as the member's heartbeat,
     /// as in Kafka.
     pub fn begin_commit(
-        &self,
-        broker: &Arc<Broker>,
+        self: &Arc<Self>,
         group_id: &str,
         member: (&str, Option<&str>, i32),
         offsets: Vec<(String, i32, CommittedOffset)>,
@@ -50,13 +48,13 @@ impl GroupCoordinator {
     ) -> Result<PendingCommit, ErrorCode> {
         let (member_id, instance, generation) = member;
         let mut pending = PendingCommit {
-            broker: broker.clone(),
+            coordinator: self.clone(),
             group_id: group_id.to_string(),
             id: None,
             write: Ok(None),
         };
         let mut state = self.state.lock().unwrap();
-        self.catch_up(broker, &mut state, group_id, now_ms);
+        self.catch_up(&mut state, group_id, now_ms);
         match state.groups.get(group_id) {
             Some(group) => group.validate_commit(member_id, instance, generation)?,
             None if generation < 0 => {}
@@ -90,7 +88,7 @@ impl GroupCoordinator {
             .map(|(_, _, c)| c.commit_timestamp_ms)
             .fold(now_ms, i64::min);
         let id = state.offsets.stage(group_id, offsets);
-        match self.write(broker, group_id, &records, now_ms) {
+        match self.write(group_id, &records, now_ms) {
             Some(written) => {
                 pending.id = Some(id);
                 pending.write = Ok(Some(written));
@@ -144,10 +142,10 @@ impl PendingCommit {
     fn complete(&mut self, durable: bool) {
         if let Some(id) = self.id.take() {
             // A poisoned lock means a panic elsewhere; do not add a second one in drop.
-            if let Ok(mut state) = self.broker.groups.state.lock() {
+            if let Ok(mut state) = self.coordinator.state.lock() {
                 state.offsets.complete(id, durable);
             }
-            self.broker.groups.commit_completed(&self.group_id);
+            self.coordinator.commit_completed(&self.group_id);
         }
     }
 }

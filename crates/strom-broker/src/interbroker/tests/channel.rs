@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::interbroker::{stop_replica_request, ControllerHeader};
+use crate::interbroker::{stop_replica_request, ControllerHeader, STOP_REPLICA_VERSION};
 use strom_meta::replication::TopicPartition;
 
 async fn read_request(socket: &mut TcpStream) -> Option<(i32, String)> {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::partition::Partition;
+use crate::services::replica::partition::Partition;
 
 /// How many `fdatasync` calls of one pass run at the same time. The disk's queue absorbs a few
 /// (and the filesystem journal commits them together); beyond that they only queue.

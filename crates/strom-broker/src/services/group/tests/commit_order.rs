@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::Rng;
-use crate::group::{CommitId, CommittedOffset, OffsetTable};
+use crate::services::group::{CommitId, CommittedOffset, OffsetTable};
 
 const SEEDS: u64 = 100;
 const STEPS: usize = 200;

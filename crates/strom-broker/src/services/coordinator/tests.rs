@@ -1,20 +1,24 @@
 //! The coordinator's shell against a real broker (a temporary data directory, no listener).
+//! Test code: it opens the broker's wiring to get the services, which production code of a
+//! service never does.
 
 use std::sync::Arc;
 
+use super::GroupCoordinator;
 use crate::broker::Broker;
-use crate::group::CommittedOffset;
+use crate::services::group::CommittedOffset;
 
-fn open_broker(dir: &std::path::Path) -> Arc<Broker> {
+fn open_coordinator(dir: &std::path::Path) -> Arc<GroupCoordinator> {
     let sets = [
         format!("log.dirs={}", dir.display()),
         "offsets.retention.minutes=1".to_string(),
     ];
     let config = crate::BrokerConfig::load(None, &sets).expect("test config is valid");
-    Arc::new(Broker::open(config, Vec::new()).expect("broker opens"))
+    let broker = Broker::open(config, Vec::new()).expect("broker opens");
+    broker.services.groups.clone()
 }
 
-fn simple_commit(broker: &Arc<Broker>, group: &str, partition: i32, now_ms: i64) {
+fn simple_commit(coordinator: &Arc<GroupCoordinator>, group: &str, partition: i32, now_ms: i64) {
     let offsets = vec![(
         "t".to_string(),
         partition,
@@ -26,9 +30,8 @@ fn simple_commit(broker: &Arc<Broker>, group: &str, partition: i32, now_ms: i64)
             expire_timestamp_ms: None,
         },
     )];
-    let pending = broker
-        .groups
-        .begin_commit(broker, group, ("", None, -1), offsets, now_ms)
+    let pending = coordinator
+        .begin_commit(group, ("", None, -1), offsets, now_ms)
         .expect("a simple commit of a group without members is allowed");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -42,13 +45,12 @@ fn simple_commit(broker: &Arc<Broker>, group: &str, partition: i32, now_ms: i64)
 #[test]
 fn a_group_known_only_by_its_offsets_is_forgotten_when_they_go() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = open_broker(dir.path());
-    let coordinator = &broker.groups;
+    let coordinator = &open_coordinator(dir.path());
     let now = crate::now_ms();
-    simple_commit(&broker, "expires", 0, now);
+    simple_commit(coordinator, "expires", 0, now);
     // Committed later: still within retention at the expiry check below.
-    simple_commit(&broker, "deleted", 0, now + 30_000);
-    simple_commit(&broker, "deleted", 1, now + 30_000);
+    simple_commit(coordinator, "deleted", 0, now + 30_000);
+    simple_commit(coordinator, "deleted", 1, now + 30_000);
     let has_entry = |group: &str| {
         coordinator
             .state
@@ -59,19 +61,19 @@ fn a_group_known_only_by_its_offsets_is_forgotten_when_they_go() {
     };
     assert!(has_entry("expires") && has_entry("deleted"));
 
-    coordinator.expire_offsets(&broker, now + 60_000);
+    coordinator.expire_offsets(now + 60_000);
     assert_eq!(coordinator.group_offsets("expires"), []);
     assert!(!has_entry("expires"), "forgotten once its offsets expired");
     assert_eq!(coordinator.group_offsets("deleted").len(), 2);
 
     let (codes, appended) = coordinator
-        .delete_offsets(&broker, "deleted", vec![("t".into(), 0)], now)
+        .delete_offsets("deleted", vec![("t".into(), 0)], now)
         .expect("known group");
     assert_eq!(codes, [0]);
     drop(appended);
     assert!(has_entry("deleted"), "partition 1 still has an offset");
     let (_, appended) = coordinator
-        .delete_offsets(&broker, "deleted", vec![("t".into(), 1)], now)
+        .delete_offsets("deleted", vec![("t".into(), 1)], now)
         .expect("known group");
     drop(appended);
     assert!(

@@ -1,0 +1,88 @@
+//! The services layer: what the handlers call and what owns the broker's state.
+//!
+//! - [`replica`]: the replica manager — the hosted partitions, their durable acknowledgement
+//!   and the waits on their watermarks;
+//! - [`metadata_cache`]: what this broker believes about the cluster (topics, brokers,
+//!   leaders);
+//! - [`topics`]: topic-level changes (create, delete, add partitions, alter configs);
+//! - [`coordinator`], over the pure state machines of [`group`]: consumer groups and committed
+//!   offsets;
+//! - [`producer_ids`]: producer ids for idempotent producers;
+//! - [`background`]: the periodic storage work.
+//!
+//! [`Services`] bundles them into the one context the handlers are given. Services sit on the
+//! storage and metadata crates (`strom-log`, `strom-meta`) and never reach up: no service
+//! imports a handler, the connection layer or the broker's wiring (checked by
+//! `tests/layers.rs`).
+
+pub mod background;
+pub mod coordinator;
+pub mod group;
+pub mod metadata_cache;
+pub mod producer_ids;
+pub mod replica;
+pub mod topic_error;
+pub mod topics;
+
+use std::sync::Arc;
+
+use strom_meta::config::BrokerConfig;
+
+use crate::metrics::{Gauges, Metrics, PartitionGauges};
+use coordinator::GroupCoordinator;
+use metadata_cache::MetadataCache;
+use producer_ids::ProducerIdAllocator;
+use replica::ReplicaManager;
+use topics::TopicAdmin;
+
+/// The context every handler is given: the broker's services, shared by all connections.
+pub struct Services {
+    /// The static configuration the broker was started with.
+    pub config: Arc<BrokerConfig>,
+    /// Topics, brokers and leaders as this broker knows them.
+    pub metadata: Arc<MetadataCache>,
+    /// The hosted partitions.
+    pub replicas: Arc<ReplicaManager>,
+    /// Topic-level changes.
+    pub topics: Arc<TopicAdmin>,
+    /// The consumer-group coordinator.
+    pub groups: Arc<GroupCoordinator>,
+    /// Producer ids for InitProducerId.
+    pub producer_ids: ProducerIdAllocator,
+    /// Counters for the Prometheus endpoint.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Gauges for Services {
+    fn partitions(&self) -> Vec<PartitionGauges> {
+        let mut partitions: Vec<_> = self
+            .replicas
+            .all_partitions()
+            .into_iter()
+            .filter(|p| !p.is_deleted())
+            .collect();
+        partitions.sort_by(|a, b| a.topic_partition.cmp(&b.topic_partition));
+        partitions
+            .iter()
+            .map(|p| {
+                let log = p.log().lock().unwrap();
+                PartitionGauges {
+                    topic: p.topic_partition.topic.clone(),
+                    partition: p.topic_partition.partition,
+                    size_bytes: log.size_bytes(),
+                    log_end_offset: log.log_end_offset().max(0) as u64,
+                    log_start_offset: log.log_start_offset().max(0) as u64,
+                    segments: log.segment_count() as u64,
+                }
+            })
+            .collect()
+    }
+
+    fn group_states(&self) -> Vec<String> {
+        self.groups
+            .list()
+            .into_iter()
+            .map(|(_, _, state)| format!("{state:?}"))
+            .collect()
+    }
+}
