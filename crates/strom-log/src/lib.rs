@@ -35,7 +35,7 @@ pub mod error;
 
 pub use batch::{BatchError, BatchHeader, BATCH_HEADER_LEN};
 pub use config::LogConfig;
-pub use error::{AppendError, LogError, ReadError, RecordError};
+pub use error::{AppendError, FollowerAppendError, LogError, ReadError, RecordError};
 pub mod checkpoint;
 pub mod cleaner;
 mod entry_file;
