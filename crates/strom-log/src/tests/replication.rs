@@ -1,0 +1,1 @@
+//! Follower appends, truncation and epoch lookups through the log's public API.

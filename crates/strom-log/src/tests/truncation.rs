@@ -1,0 +1,1 @@
+//! Crashes in the middle of a truncation.
