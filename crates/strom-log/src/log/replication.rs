@@ -23,7 +23,7 @@
 //!    writes a producer snapshot.
 //!
 //! [`Log::truncate_fully_and_start_at`] removes every snapshot, deletes every segment (highest
-//! first), creates the empty segment at the new start and then clears the epoch cache.
+//! first), clears the epoch cache and then creates the empty segment at the new start.
 //!
 //! A crash after any step leaves, on disk, the old log cut at a batch boundary at or above
 //! the target (steps 2 and 3 only ever remove a suffix), or no segment at all (then
@@ -363,13 +363,13 @@ impl Log {
         if !proceed() {
             return Ok(None);
         }
-        let segment = Segment::create(&self.dir, offset, &self.config)?;
-        fsync_dir(&self.dir)?;
-        self.segments = vec![segment];
+        self.leader_epochs.clear()?;
         if !proceed() {
             return Ok(None);
         }
-        self.leader_epochs.clear()?;
+        let segment = Segment::create(&self.dir, offset, &self.config)?;
+        fsync_dir(&self.dir)?;
+        self.segments = vec![segment];
         self.producer_state = ProducerState::default();
         self.log_start_offset = offset;
         self.high_watermark = offset;
