@@ -6,11 +6,13 @@
 //! digits:
 //!
 //! - `<base_offset:020>.log` is a sequence of whole v2 record batches exactly as the producer sent
-//!   them, except that `baseOffset` and `partitionLeaderEpoch` were assigned by the broker (and,
-//!   for LogAppendTime topics, `maxTimestamp` and the CRC). There is no file header, no padding
+//!   them, except that `baseOffset` and `partitionLeaderEpoch` were assigned by the leader (and,
+//!   for LogAppendTime topics or a wrong `maxTimestamp`, `maxTimestamp` and the CRC); a
+//!   follower stores the leader's bytes unchanged. There is no file header, no padding
 //!   and no preallocation: the file's length is the end of the last batch. Offsets strictly
-//!   increase from batch to batch; the first batch's base offset is at or above the segment's
-//!   base offset and every offset is below the next segment's base offset.
+//!   increase from batch to batch (with gaps where compaction removed batches); the first
+//!   batch's base offset is at or above the segment's base offset and every offset is below
+//!   the next segment's base offset.
 //! - `<base_offset:020>.index` holds 8-byte entries `(relative offset u32, position u32)`; see
 //!   [`crate::index`].
 //! - `<base_offset:020>.timeindex` holds 12-byte entries `(timestamp i64, relative offset u32)`;

@@ -1,12 +1,14 @@
 //! One partition's log: an ordered list of segments, the offsets that describe it (log start,
-//! high watermark, log end, recovery point), its idempotent-producer state, and the operations
-//! the broker performs on it (append, read, flush, retention, DeleteRecords, close).
+//! high watermark, log end, recovery point), its idempotent-producer state and leader-epoch
+//! cache, and the operations the broker performs on it (append, read, flush, retention,
+//! DeleteRecords, close; a follower's append and truncation in `replication.rs`).
 //!
 //! The log is not thread-safe by itself; the broker wraps it in a mutex ([`crate::SharedLog`])
 //! and holds that mutex only to compute a [`FileSlice`] or to append. File data is read (`pread`)
 //! and fsynced outside the mutex, so the log never rewrites bytes that a reader may have been
-//! handed: below the end, files are only ever deleted (readers keep their handle) or truncated by
-//! recovery before anyone can read them.
+//! handed: below the end, files are only ever deleted (readers keep their handle) or cut, by
+//! recovery before anyone can read them or by a replication truncation, after which the writes
+//! go to a new segment (a reader past the cut gets a short read).
 
 use std::fs::File;
 use std::io;
@@ -106,7 +108,8 @@ pub struct Log {
     log_start_offset: i64,
     /// Invariant: log_start_offset <= high_watermark <= log end offset.
     high_watermark: i64,
-    /// Every offset below this is durable on disk. Invariant: <= log end offset; monotonic.
+    /// Every offset below this is durable on disk. Invariant: <= log end offset; monotonic
+    /// except that a truncation lowers it to the new end.
     recovery_point: i64,
     producer_state: ProducerState,
     leader_epochs: crate::leader_epoch::LeaderEpochCache,
