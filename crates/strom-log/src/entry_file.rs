@@ -63,6 +63,20 @@ impl EntryFile {
         Ok(())
     }
 
+    /// Keeps only the first `entries` entries. Entries already in the file stay there until the
+    /// next [`EntryFile::trim_and_sync`] cuts the file to the entries it has, so a crash before
+    /// that leaves an index with entries past its segment's end, which the open-time sanity
+    /// check (or recovery of the active segment) rebuilds.
+    pub(crate) fn truncate(&mut self, entries: usize) {
+        if entries >= self.persisted {
+            self.pending
+                .truncate((entries - self.persisted) * self.entry_len);
+        } else {
+            self.persisted = entries;
+            self.pending.clear();
+        }
+    }
+
     /// Empties the file, before a rebuild.
     pub(crate) fn clear(&mut self) -> Result<(), LogError> {
         self.pending.clear();

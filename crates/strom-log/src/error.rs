@@ -127,7 +127,72 @@ pub enum AppendError {
         /// The batch's epoch.
         got: i16,
     },
+    /// The caller appended as leader with an epoch older than one the log already holds (a
+    /// fenced leader): `NOT_LEADER_OR_FOLLOWER` (6). Nothing is appended.
+    #[error("leader epoch {epoch} is older than the log's latest leader epoch {latest}")]
+    StaleLeaderEpoch {
+        /// The epoch the caller passed.
+        epoch: i32,
+        /// The newest epoch in the log's leader-epoch cache.
+        latest: i32,
+    },
     /// The append failed on I/O; the log is unchanged in memory.
+    #[error(transparent)]
+    Io(#[from] LogError),
+}
+
+/// Why a follower could not append the batches it fetched from the leader
+/// ([`crate::Log::append_as_follower`]). Every variant but [`FollowerAppendError::Io`] is
+/// detected before anything is written: the log is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerAppendError {
+    /// A batch failed a framing, magic or CRC check. `position` is its start in the blob.
+    #[error("corrupt record batch at byte {position} of the fetched records: {source}")]
+    Corrupt {
+        /// Start of the batch within the blob.
+        position: usize,
+        /// What is wrong with it.
+        #[source]
+        source: BatchError,
+    },
+    /// The first batch starts below the log end offset (Kafka's `UnexpectedAppendOffset`): the
+    /// follower fetched from the wrong offset or did not truncate first.
+    #[error("first batch holds offsets {first_offset}..={last_offset} but the log ends at {log_end_offset}")]
+    UnexpectedOffset {
+        /// The follower's log end offset.
+        log_end_offset: i64,
+        /// Base offset of the first batch.
+        first_offset: i64,
+        /// Last offset of the first batch.
+        last_offset: i64,
+    },
+    /// A batch does not start after the previous one ends, or its offsets overflow (Kafka's
+    /// `OffsetsOutOfOrder`).
+    #[error("batch at byte {position} has base offset {base_offset} and last offset delta {last_offset_delta}, after offset {previous_last_offset}")]
+    OffsetsOutOfOrder {
+        /// Start of the batch within the blob.
+        position: usize,
+        /// Its base offset.
+        base_offset: i64,
+        /// Its last offset delta.
+        last_offset_delta: i32,
+        /// The last offset before it (the log's, for the first batch).
+        previous_last_offset: i64,
+    },
+    /// A batch carries a negative leader epoch, or one below the epoch before it (in the blob or
+    /// the log's leader-epoch cache): a leader never writes epochs that go back.
+    #[error("batch at byte {position} (base offset {base_offset}) has leader epoch {epoch}, below {latest_epoch}")]
+    InvalidLeaderEpoch {
+        /// Start of the batch within the blob.
+        position: usize,
+        /// Its base offset.
+        base_offset: i64,
+        /// Its `partitionLeaderEpoch`.
+        epoch: i32,
+        /// The epoch it must not be below (0 for a negative epoch).
+        latest_epoch: i32,
+    },
+    /// Writing failed; the batches before the failing one may be in the log (each whole).
     #[error(transparent)]
     Io(#[from] LogError),
 }

@@ -13,12 +13,27 @@
 //! `index`/`time_index` (the sparse index files), [`legacy`] (message formats v0/v1: converted
 //! to v2 on produce, down-converted for old fetches), [`producer_state`] (idempotence rules and
 //! snapshots), [`log`] (one partition), [`checkpoint`] (checkpoint files, `meta.properties`
-//! helpers, atomic writes), [`manager`] (all partitions of the broker's log dirs).
+//! helpers, atomic writes), [`leader_epoch`] (the leader-epoch cache and its
+//! `leader-epoch-checkpoint` file), [`manager`] (all partitions of the broker's log dirs).
+//!
+//! **Replication** (`log/replication.rs`): a leader appends with [`Log::append`], passing its
+//! leader epoch (stamped on the batch, recorded in the epoch cache when new, refused when older
+//! than the cache's latest) and records a new epoch before its first append with
+//! [`Log::start_leader_epoch`]. A follower stores what it fetched with
+//! [`Log::append_as_follower`] (the batches verbatim, after framing, CRC, offset and epoch checks
+//! that all run before anything is written), cuts a diverged tail with [`Log::truncate_to`] or
+//! restarts an emptied log with [`Log::truncate_fully_and_start_at`] (both durable, and
+//! consistent after a crash in the middle: see that module), and finds where to cut with
+//! [`Log::truncation_point`] from the leader's [`Log::end_offset_for_epoch`] (Kafka's
+//! OffsetForLeaderEpoch) for its [`Log::latest_leader_epoch`].
 //!
 //! **Invariant:** for every log, `log_start_offset <= high_watermark <= log_end_offset`,
-//! `recovery_point <= log_end_offset` and only grows, and bytes handed out in a [`FileSlice`] are
-//! never rewritten: files below the end are only deleted (open handles keep reading) or truncated
-//! by recovery before the log is readable.
+//! `recovery_point <= log_end_offset` and only grows except when a truncation lowers it to the
+//! new end, and bytes handed out in a [`FileSlice`] are never rewritten: files below the end are
+//! only deleted (open handles keep reading) or cut, by recovery before the log is readable or by
+//! a truncation, after which a new segment takes the writes (a reader past the cut gets a short
+//! read). Every stored batch's leader epoch is the one the epoch cache gives its offsets, and
+//! producer state is what a replay of the stored batch headers gives.
 //!
 //! **API boundary:** the broker passes whole produce `records` blobs and gets offsets or an
 //! [`AppendError`] to map to a Kafka error code; fetches get a [`FileSlice`] to `pread` (or
@@ -35,7 +50,7 @@ pub mod error;
 
 pub use batch::{BatchError, BatchHeader, BATCH_HEADER_LEN};
 pub use config::LogConfig;
-pub use error::{AppendError, LogError, ReadError, RecordError};
+pub use error::{AppendError, FollowerAppendError, LogError, ReadError, RecordError};
 pub mod checkpoint;
 pub mod cleaner;
 mod entry_file;
@@ -51,7 +66,9 @@ mod time_index;
 pub mod validate;
 
 pub use checkpoint::TopicPartition;
-pub use log::{AppendInfo, CompactionStats, FileSlice, Log, ReadInfo, RecoveryStats};
+pub use log::{
+    AppendInfo, CompactionStats, FileSlice, Log, ReadInfo, RecoveryStats, TruncationPoint,
+};
 pub mod manager;
 
 pub use manager::{LogManager, SharedLog};

@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use crate::batch::{increment_sequence, BatchHeader};
-use crate::checkpoint::write_atomically;
+use crate::checkpoint::{fsync_dir, write_atomically};
 use crate::error::{AppendError, LogError};
 use crate::index::remove_if_exists;
 use crate::segment::parse_offset_file_name;
@@ -267,18 +267,43 @@ impl ProducerState {
         max_offset: i64,
     ) -> Result<Option<(i64, ProducerState)>, LogError> {
         let mut snapshots = list_snapshots(dir)?;
+        let mut found = None;
+        let mut removed = false;
         while let Some(offset) = snapshots.pop() {
             let path = snapshot_path(dir, offset);
             if offset <= max_offset {
                 let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
                 if let Some(state) = ProducerState::decode(&bytes) {
-                    return Ok(Some((offset, state)));
+                    found = Some((offset, state));
+                    break;
                 }
                 tracing::warn!(snapshot = %path.display(), "ignoring unreadable producer snapshot");
             }
             remove_if_exists(&path)?;
+            removed = true;
         }
-        Ok(None)
+        // The removals must be durable before the log writes past them again: a snapshot
+        // above the end that came back after a crash would describe batches no longer there.
+        if removed {
+            fsync_dir(dir)?;
+        }
+        Ok(found)
+    }
+
+    /// Removes every snapshot above `offset` (all of them for a negative `offset`), durably.
+    /// Returns how many were removed.
+    pub fn remove_snapshots_above(dir: &Path, offset: i64) -> Result<usize, LogError> {
+        let mut removed = 0;
+        for snapshot in list_snapshots(dir)? {
+            if snapshot > offset {
+                remove_if_exists(&snapshot_path(dir, snapshot))?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            fsync_dir(dir)?;
+        }
+        Ok(removed)
     }
 }
 

@@ -6,11 +6,13 @@
 //! digits:
 //!
 //! - `<base_offset:020>.log` is a sequence of whole v2 record batches exactly as the producer sent
-//!   them, except that `baseOffset` and `partitionLeaderEpoch` were assigned by the broker (and,
-//!   for LogAppendTime topics, `maxTimestamp` and the CRC). There is no file header, no padding
+//!   them, except that `baseOffset` and `partitionLeaderEpoch` were assigned by the leader (and,
+//!   for LogAppendTime topics or a wrong `maxTimestamp`, `maxTimestamp` and the CRC); a
+//!   follower stores the leader's bytes unchanged. There is no file header, no padding
 //!   and no preallocation: the file's length is the end of the last batch. Offsets strictly
-//!   increase from batch to batch; the first batch's base offset is at or above the segment's
-//!   base offset and every offset is below the next segment's base offset.
+//!   increase from batch to batch (with gaps where compaction removed batches); the first
+//!   batch's base offset is at or above the segment's base offset and every offset is below
+//!   the next segment's base offset.
 //! - `<base_offset:020>.index` holds 8-byte entries `(relative offset u32, position u32)`; see
 //!   [`crate::index`].
 //! - `<base_offset:020>.timeindex` holds 12-byte entries `(timestamp i64, relative offset u32)`;
@@ -66,7 +68,7 @@ pub const INDEX_SUFFIX: &str = "index";
 pub const TIME_INDEX_SUFFIX: &str = "timeindex";
 
 /// Kafka's limit on the distance between a segment's base offset and any offset in it.
-const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
+pub(crate) const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
 /// Kafka's limit on a segment's size (positions are stored as u32, Kafka treats them as i32).
 const MAX_SEGMENT_SIZE: u64 = i32::MAX as u64;
 
@@ -390,6 +392,49 @@ impl Segment {
         self.size += len as u64;
         self.rolling_base_ms.get_or_insert(now_ms);
         Ok(())
+    }
+
+    /// Replication's truncation: cuts every batch whose last offset is at or above `offset` off
+    /// the end of the file (fsynced, so the cut is durable before anything is written after
+    /// it), drops their index entries and recomputes the segment's end offset and largest
+    /// timestamp. Returns the bytes removed (0 if no batch reaches `offset`).
+    ///
+    /// The file is cut in place, so a reader holding a [`crate::FileSlice`] over the removed
+    /// range gets a short read, never other bytes: the caller starts a new segment for what
+    /// comes next instead of writing over the cut range (see `Log::truncate_to`).
+    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, LogError> {
+        let Some((position, first_removed)) = self.find_batch(offset)? else {
+            return Ok(0);
+        };
+        let removed = self.size - position;
+        let file = self.file.get()?;
+        file.set_len(position)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.size = position;
+        self.offset_index
+            .truncate_to_offset(first_removed.base_offset);
+        self.time_index
+            .truncate_to_offset(first_removed.base_offset);
+        // The remaining time index entries hold the largest timestamp up to the last remaining
+        // offset index entry; only the batches from that entry on need their headers read.
+        let (_, scan_from) = self.offset_index.lookup(i64::MAX);
+        let (mut max_timestamp, mut offset_of_max) =
+            self.time_index.last().unwrap_or((-1, self.base_offset));
+        let mut next_offset = self.base_offset;
+        self.for_each_batch(scan_from, |_, header| {
+            if header.max_timestamp > max_timestamp {
+                max_timestamp = header.max_timestamp;
+                offset_of_max = header.last_offset();
+            }
+            next_offset = header.last_offset() + 1;
+            true
+        })?;
+        self.next_offset = next_offset;
+        self.max_timestamp = max_timestamp;
+        self.offset_of_max_timestamp = offset_of_max;
+        self.bytes_since_index_entry = position - scan_from;
+        Ok(removed)
     }
 
     /// Indexes a batch that was written to this segment's file through another handle (compaction

@@ -97,6 +97,15 @@ impl TimeIndex {
         Ok(())
     }
 
+    /// Drops the entries whose offset is at or above `offset` (the segment was truncated there).
+    pub(crate) fn truncate_to_offset(&mut self, offset: i64) {
+        let keep = self
+            .entries
+            .partition_point(|&(_, r)| self.base_offset + i64::from(r) < offset);
+        self.entries.truncate(keep);
+        self.file.truncate(keep);
+    }
+
     /// Drops every entry and empties the file, before a rebuild.
     pub(crate) fn reset(&mut self) -> Result<(), LogError> {
         self.entries.clear();

@@ -34,6 +34,7 @@ pub fn append_error_code(error: &AppendError) -> i16 {
         AppendError::MessageTooLarge { .. } => E::MessageTooLarge.code(),
         AppendError::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber.code(),
         AppendError::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch.code(),
+        AppendError::StaleLeaderEpoch { .. } => E::NotLeaderOrFollower.code(),
         AppendError::Io(_) => E::KafkaStorageError.code(),
     }
 }

@@ -117,6 +117,8 @@ impl Log {
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
             self.delete_below_log_start()?;
+            self.leader_epochs
+                .truncate_from_start(self.log_start_offset)?;
         }
         Ok(self.log_start_offset)
     }
@@ -157,6 +159,8 @@ impl Log {
         }
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
         self.high_watermark = self.high_watermark.max(self.log_start_offset);
+        self.leader_epochs
+            .truncate_from_start(self.log_start_offset)?;
         self.check_invariants();
         Ok(count)
     }

@@ -1,12 +1,14 @@
 //! One partition's log: an ordered list of segments, the offsets that describe it (log start,
-//! high watermark, log end, recovery point), its idempotent-producer state, and the operations
-//! the broker performs on it (append, read, flush, retention, DeleteRecords, close).
+//! high watermark, log end, recovery point), its idempotent-producer state and leader-epoch
+//! cache, and the operations the broker performs on it (append, read, flush, retention,
+//! DeleteRecords, close; a follower's append and truncation in `replication.rs`).
 //!
 //! The log is not thread-safe by itself; the broker wraps it in a mutex ([`crate::SharedLog`])
 //! and holds that mutex only to compute a [`FileSlice`] or to append. File data is read (`pread`)
 //! and fsynced outside the mutex, so the log never rewrites bytes that a reader may have been
-//! handed: below the end, files are only ever deleted (readers keep their handle) or truncated by
-//! recovery before anyone can read them.
+//! handed: below the end, files are only ever deleted (readers keep their handle) or cut, by
+//! recovery before anyone can read them or by a replication truncation, after which the writes
+//! go to a new segment (a reader past the cut gets a short read).
 
 use std::fs::File;
 use std::io;
@@ -106,7 +108,8 @@ pub struct Log {
     log_start_offset: i64,
     /// Invariant: log_start_offset <= high_watermark <= log end offset.
     high_watermark: i64,
-    /// Every offset below this is durable on disk. Invariant: <= log end offset; monotonic.
+    /// Every offset below this is durable on disk. Invariant: <= log end offset; monotonic
+    /// except that a truncation lowers it to the new end.
     recovery_point: i64,
     producer_state: ProducerState,
     leader_epochs: crate::leader_epoch::LeaderEpochCache,
@@ -185,8 +188,11 @@ impl Log {
             fsync_dir(dir)?;
         }
         let log_end_offset = segments.last().expect("non-empty").next_offset();
+        // The cache may run ahead of the log (an epoch is recorded before its first batch is
+        // written, and a truncation cuts the log before the cache) or behind its start.
         let mut leader_epochs = crate::leader_epoch::LeaderEpochCache::load(dir);
         leader_epochs.truncate_from_end(log_end_offset)?;
+        leader_epochs.truncate_from_start(log_start_offset)?;
         let mut log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -279,16 +285,31 @@ impl Log {
             .expect("a log always has a segment")
     }
 
-    /// Validates and appends one produce `records` blob (exactly one v2 batch), applying the
-    /// record checks ([`check_records`]: keys, timestamp bounds, the true max timestamp), the
-    /// idempotent-producer rules, offset assignment, LogAppendTime and segment rolling. Does not
-    /// fsync unless the relaxed flush policy says a flush is due.
+    /// Validates and appends one produce `records` blob (exactly one v2 batch) as the leader
+    /// of `leader_epoch`, applying the record checks ([`check_records`]: keys, timestamp
+    /// bounds, the true max timestamp), the idempotent-producer rules, offset assignment,
+    /// LogAppendTime and segment rolling. The batch is stamped with `leader_epoch`
+    /// (`partitionLeaderEpoch`, outside the CRC), and an epoch newer than the log's latest is
+    /// recorded in the leader-epoch cache at the batch's base offset before the batch is
+    /// written. An epoch older than the latest is refused ([`AppendError::StaleLeaderEpoch`]).
+    /// Does not fsync unless the relaxed flush policy says a flush is due.
+    ///
+    /// Panics if `leader_epoch` is negative: the broker always knows its epoch.
     pub fn append(
         &mut self,
         records: Bytes,
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
+        assert!(leader_epoch >= 0, "leader append with epoch {leader_epoch}");
+        if let Some(latest) = self.leader_epochs.latest_epoch() {
+            if leader_epoch < latest {
+                return Err(AppendError::StaleLeaderEpoch {
+                    epoch: leader_epoch,
+                    latest,
+                });
+            }
+        }
         let headers = validate_batches(&records)?;
         let header = match headers[..] {
             [header] => header,
@@ -379,15 +400,17 @@ impl Log {
         ) {
             self.roll()?;
         }
+        // The epoch first, as Kafka does: after a crash the cache may name an epoch whose first
+        // batch is missing (open cuts it), never hold a batch whose epoch it lacks.
+        self.leader_epochs
+            .assign(leader_epoch, header.base_offset)
+            .map_err(AppendError::Io)?;
         let config = &self.config;
         self.segments
             .last_mut()
             .expect("active segment")
             .append(&header, &head, &tail, config, now_ms)?;
         self.producer_state.update(&header);
-        self.leader_epochs
-            .assign(leader_epoch, header.base_offset)
-            .map_err(AppendError::Io)?;
         self.unflushed_records += i64::from(header.records_count);
         self.first_unflushed_ms.get_or_insert(now_ms);
         if self.flush_due(now_ms) {
@@ -405,7 +428,16 @@ impl Log {
     /// Starts a new active segment at the log end offset: seals and syncs the old one, creates
     /// the new files, fsyncs the directory and writes a producer snapshot.
     fn roll(&mut self) -> Result<(), LogError> {
-        let new_base = self.log_end_offset();
+        self.roll_at(self.log_end_offset())
+    }
+
+    /// [`Log::roll`] with the new segment based at `new_base`, at or above the log end offset
+    /// (a follower's next batch may start past it, after offsets compaction removed).
+    fn roll_at(&mut self, new_base: i64) -> Result<(), LogError> {
+        assert!(
+            new_base >= self.log_end_offset(),
+            "rolling to {new_base} below the log end"
+        );
         assert!(self.active().size() > 0, "rolling an empty segment");
         self.active_mut().seal()?;
         let segment = Segment::create(&self.dir, new_base, &self.config)?;
@@ -579,6 +611,11 @@ impl Log {
     pub fn recovery_stats(&self) -> RecoveryStats {
         self.recovery_stats
     }
+
+    /// The idempotent-producer state: what a replay of the log's batch headers gives.
+    pub fn producer_state(&self) -> &ProducerState {
+        &self.producer_state
+    }
 }
 
 /// Lists the segment base offsets of `dir` (ascending) and removes leftovers: temporary files,
@@ -631,5 +668,7 @@ pub(crate) fn delete_suffix() -> String {
 mod compaction;
 mod legacy;
 mod maintenance;
+mod replication;
 
 pub use compaction::{Compacted, CompactionPlan, CompactionStats, STAGING_DIR};
+pub use replication::TruncationPoint;

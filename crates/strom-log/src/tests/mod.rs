@@ -7,6 +7,9 @@ mod log_ops;
 mod manager;
 mod model;
 mod recovery;
+mod replica_model;
+mod replication;
+mod truncation;
 mod validation;
 
 use bytes::Bytes;
@@ -38,6 +41,27 @@ pub(crate) fn idempotent_batch(pid: i64, epoch: i16, seq: i32, records: usize) -
             .producer(pid, epoch, seq)
             .encode(),
     )
+}
+
+/// A batch as a leader stored it: `records` records of `size` bytes filled with `fill`, at
+/// `base_offset` with leader epoch `epoch`, timestamps from `ts`, optionally idempotent
+/// (`(producer id, producer epoch, base sequence)`).
+pub(crate) fn stored_batch(
+    base_offset: i64,
+    epoch: i32,
+    records: usize,
+    size: usize,
+    fill: u8,
+    ts: i64,
+    producer: Option<(i64, i16, i32)>,
+) -> Vec<u8> {
+    let mut batch = TestBatch::new(ts, vec![vec![fill; size]; records]);
+    if let Some((id, producer_epoch, sequence)) = producer {
+        batch = batch.producer(id, producer_epoch, sequence);
+    }
+    let mut bytes = batch.encode();
+    crate::batch::assign_offset(&mut bytes, base_offset, epoch);
+    bytes
 }
 
 /// Splits fetched bytes into whole batches (dropping a partial trailing one, as clients do).
