@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod configs;
 pub mod fetch;
 pub mod groups;
+pub mod leader_epoch;
 pub mod legacy;
 pub mod list_offsets;
 pub mod metadata;
@@ -36,6 +37,7 @@ pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -
         R::Produce(r) => produce::handle(services, ctx, r),
         R::Fetch(r) => fetch::handle(services, ctx, r),
         R::ListOffsets(r) => ready(ctx.respond(&list_offsets::handle(services, &ctx, r))),
+        R::OffsetForLeaderEpoch(r) => ready(ctx.respond(&leader_epoch::handle(services, r))),
         R::CreateTopics(r) => ready(ctx.respond(&topics::create_topics(services, &ctx, r))),
         R::DeleteTopics(r) => ready(ctx.respond(&topics::delete_topics(services, &ctx, r))),
         R::CreatePartitions(r) => ready(ctx.respond(&topics::create_partitions(services, r))),

@@ -43,6 +43,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
 ];
 
 /// The version range Strom supports for `key`, if any.
@@ -142,6 +143,7 @@ pub enum RequestBody {
     DescribeGroups(kafka_protocol::messages::DescribeGroupsRequest),
     DeleteGroups(kafka_protocol::messages::DeleteGroupsRequest),
     OffsetDelete(kafka_protocol::messages::OffsetDeleteRequest),
+    OffsetForLeaderEpoch(kafka_protocol::messages::OffsetForLeaderEpochRequest),
     /// ListOffsets v0 (`max_num_offsets`, answered with `old_style_offsets`): the 3.9 type.
     ListOffsetsV0(kafka_protocol_3x::messages::ListOffsetsRequest),
     /// OffsetCommit v0–v1, converted, with v1's commit timestamps.
@@ -191,6 +193,7 @@ impl RequestBody {
             ApiKey::DescribeGroups => RequestBody::DescribeGroups(decode(body, v)?),
             ApiKey::DeleteGroups => RequestBody::DeleteGroups(decode(body, v)?),
             ApiKey::OffsetDelete => RequestBody::OffsetDelete(decode(body, v)?),
+            ApiKey::OffsetForLeaderEpoch => RequestBody::OffsetForLeaderEpoch(decode(body, v)?),
             other => {
                 return Err(format!(
                     "{other:?} is listed as supported but has no handler"
