@@ -7,6 +7,7 @@
 //! - [`replication`]: brokers, replica assignments, leaders, epochs and ISRs of a replicated
 //!   cluster.
 //! - [`store`]: the [`MetadataStore`] trait and the embedded [`FileStore`].
+//! - [`zk`]: the ZooKeeper store of a replicated cluster, in Kafka's znode layout.
 //!
 //! This crate does no network I/O outside store implementations and holds no clock; callers pass
 //! time and randomness in (the only exception is [`new_cluster_id`], which is randomness by
@@ -17,6 +18,7 @@ pub mod model;
 pub mod replication;
 pub mod store;
 pub mod topic;
+pub mod zk;
 
 pub use model::{new_cluster_id, ClusterMetadata, TopicMetadata};
 pub use store::{FileStore, MetaError, MetadataStore};
