@@ -3,8 +3,6 @@
 //! protocol client for requests that a well-behaved client never sends.
 #![allow(dead_code)]
 
-pub mod zookeeper;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
