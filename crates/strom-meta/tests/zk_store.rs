@@ -224,13 +224,16 @@ async fn broker_registration_lives_and_dies_with_the_session() {
         })
         .await;
 
-        // Closing that session too removes the registration, and the watch tells.
+        // Closing that session too removes the registration, and the watch tells. The store's
+        // own watch tasks do not keep its session open.
+        let second_events = second.watch().await.unwrap();
         drop(second);
         expect_event(&mut events, ZkEvent::BrokersChanged).await;
         eventually("no live broker", || async {
             observer.brokers().await.unwrap().is_empty()
         })
         .await;
+        drop(second_events);
     })
     .await;
 }
@@ -281,6 +284,11 @@ impl Proxy {
 async fn session_expiry_then_a_new_session_registers_again() {
     // A 100 ms tick lets ZooKeeper grant a 2 s session (2 to 20 ticks).
     let server = ZooKeeper::start_with_tick_ms(100);
+    // RUST_LOG=zookeeper_client=debug shows the client's reconnections.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     bounded(async {
         let proxy = Proxy::start(server.port()).await;
         let observer = connect(format!("{}/strom", server.connect_string())).await;
@@ -305,6 +313,12 @@ async fn session_expiry_then_a_new_session_registers_again() {
         expect_event(&mut events, ZkEvent::Session(SessionEvent::Reconnected)).await;
         assert_eq!(observer.brokers().await.unwrap()[&7].broker_epoch, epoch);
         assert!(store.brokers().await.unwrap().contains_key(&7));
+        // The watches survived the reconnection.
+        observer
+            .register_broker(&registration(8, 9093), -1, 1, Duration::ZERO)
+            .await
+            .unwrap();
+        expect_event(&mut events, ZkEvent::BrokersChanged).await;
 
         // Cut the link for longer than the session timeout: ZooKeeper expires the session and
         // deletes its registration.
@@ -329,6 +343,7 @@ async fn session_expiry_then_a_new_session_registers_again() {
         assert!(new_epoch > epoch);
         let brokers = observer.brokers().await.unwrap();
         assert_eq!(brokers[&7].broker_epoch, new_epoch);
+        assert_eq!(brokers.keys().copied().collect::<Vec<_>>(), vec![7, 8]);
     })
     .await;
 }

@@ -2,6 +2,7 @@
 //! producer id blocks. Topic and partition znodes are in `topics.rs`, watches in `watch.rs`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -68,7 +69,8 @@ pub struct IsrChange {
 /// ephemeral znodes (the broker registration, `/controller` if held).
 #[derive(Clone, Debug)]
 pub struct ZkStore {
-    pub(super) client: Client,
+    /// Shared with the watch tasks only weakly, so dropping the last store closes the session.
+    pub(super) client: Arc<Client>,
     config: ZkConfig,
 }
 
@@ -137,7 +139,7 @@ impl ZkStore {
                 .map_err(client_error("create", path))?;
         }
         Ok(ZkStore {
-            client,
+            client: Arc::new(client),
             config: config.clone(),
         })
     }

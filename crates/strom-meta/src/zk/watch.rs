@@ -1,16 +1,29 @@
 //! The store's watches as a channel of typed events.
 //!
-//! ZooKeeper persistent watches (3.6+) on the paths the controller follows, set once and kept
-//! across reconnections by the client, plus the session's state. An event says *what* changed,
-//! not the new content: the receiver reads what it needs (as Kafka's controller handlers do),
-//! so events may be coalesced or arrive for a change already read without harm.
+//! One task per watched path keeps a one-shot ZooKeeper watch armed on it, as Kafka's
+//! controller does: a children watch on `/brokers/ids`, `/brokers/topics`,
+//! `/admin/delete_topics` and `/isr_change_notification`, an existence watch on `/controller`.
+//! When a watch fires the task arms the next one *before* it sends the event, so a receiver
+//! that reads after the event sees every change that did not give it a further event. An event
+//! says *what* changed, not the new content: the receiver reads what it needs, so coalesced or
+//! repeated events do no harm.
 //!
-//! Events during a disconnection can be lost (ZOOKEEPER-4698), so after
-//! [`SessionEvent::Reconnected`] the receiver must read everything again; after
+//! Persistent watches (ZooKeeper 3.6+) would save the re-arming, but `zookeeper-client` 0.11.2
+//! re-sends them with the old `SetWatches` request after a reconnection, which drops them
+//! (`resend_watches` never raises the request's index past 0): a store would then go deaf after
+//! its first lost connection. One-shot watches are re-sent correctly, and the server fires them
+//! for changes made while the client was away.
+//!
+//! The tasks hold the client weakly: dropping the last [`ZkStore`] clone still closes the
+//! session, which ends the tasks. After [`SessionEvent::Reconnected`] a receiver should read
+//! everything again anyway (cheap, and safe against any event lost in the gap); after
 //! [`SessionEvent::Expired`] no more events come and the store is dead.
 
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
 use tokio::sync::mpsc;
-use zookeeper_client::{AddWatchMode, EventType, SessionState};
+use zookeeper_client::{Client, Error as ClientError, EventType, OneshotWatcher, SessionState};
 
 use super::store::ZkStore;
 use super::znode::paths;
@@ -63,14 +76,99 @@ impl SessionEvent {
     }
 }
 
-/// The watched paths and the event each one's changes give.
-const WATCHED: &[(&str, ZkEvent)] = &[
-    (paths::BROKER_IDS, ZkEvent::BrokersChanged),
-    (paths::TOPICS, ZkEvent::TopicsChanged),
-    (paths::DELETE_TOPICS, ZkEvent::TopicDeletionsChanged),
-    (paths::ISR_CHANGES, ZkEvent::IsrChangesNotified),
-    (paths::CONTROLLER, ZkEvent::ControllerChanged),
+/// What a watch on a path looks at.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// The path's children (and its deletion).
+    Children,
+    /// The path's existence and data.
+    Existence,
+}
+
+/// The watched paths, what is watched on each, and the event its changes give.
+const WATCHED: &[(&str, Kind, ZkEvent)] = &[
+    (paths::BROKER_IDS, Kind::Children, ZkEvent::BrokersChanged),
+    (paths::TOPICS, Kind::Children, ZkEvent::TopicsChanged),
+    (
+        paths::DELETE_TOPICS,
+        Kind::Children,
+        ZkEvent::TopicDeletionsChanged,
+    ),
+    (
+        paths::ISR_CHANGES,
+        Kind::Children,
+        ZkEvent::IsrChangesNotified,
+    ),
+    (
+        paths::CONTROLLER,
+        Kind::Existence,
+        ZkEvent::ControllerChanged,
+    ),
 ];
+
+/// How long a watch task waits before arming again after a failure other than the end of the
+/// session (a lost connection, a missing parent).
+const REARM_DELAY: Duration = Duration::from_millis(100);
+
+/// Arms one watch on `path`.
+async fn arm(client: &Client, path: &str, kind: Kind) -> Result<OneshotWatcher, ClientError> {
+    match kind {
+        Kind::Children => client
+            .list_and_watch_children(path)
+            .await
+            .map(|(_, watcher)| watcher),
+        Kind::Existence => client
+            .check_and_watch_stat(path)
+            .await
+            .map(|(_, watcher)| watcher),
+    }
+}
+
+/// Arms a watch on `path`, retrying until it is armed; `None` once the session has ended or
+/// the store is gone.
+async fn arm_until_armed(client: &Weak<Client>, path: &str, kind: Kind) -> Option<OneshotWatcher> {
+    loop {
+        let outcome = {
+            let client = client.upgrade()?;
+            arm(&client, path, kind).await
+        };
+        match outcome {
+            Ok(watcher) => return Some(watcher),
+            Err(
+                ClientError::SessionExpired | ClientError::ClientClosed | ClientError::AuthFailed,
+            ) => return None,
+            Err(error) => {
+                tracing::debug!("watch on {path} not armed ({error}); trying again");
+                tokio::time::sleep(REARM_DELAY).await;
+            }
+        }
+    }
+}
+
+/// Keeps a watch armed on `path` and sends `event` for each change, until the session ends,
+/// the store is dropped or the receiver is.
+async fn watch_path(
+    client: Weak<Client>,
+    path: &'static str,
+    kind: Kind,
+    event: ZkEvent,
+    mut watcher: OneshotWatcher,
+    sender: mpsc::UnboundedSender<ZkEvent>,
+) {
+    loop {
+        let fired = watcher.changed().await;
+        if fired.event_type == EventType::Session && fired.session_state.is_terminated() {
+            return;
+        }
+        match arm_until_armed(&client, path, kind).await {
+            Some(next) => watcher = next,
+            None => return,
+        }
+        if sender.send(event).is_err() {
+            return;
+        }
+    }
+}
 
 /// The receiving end of [`ZkStore::watch`]. Dropping it stops the watch tasks at their next
 /// event.
@@ -97,38 +195,29 @@ impl ZkEvents {
 }
 
 impl ZkStore {
-    /// Sets the watches and returns their events. The watches are in place when this returns:
+    /// Arms the watches and returns their events. The watches are in place when this returns:
     /// every change after that point gives an event, so a caller watches first and reads
     /// second.
     pub async fn watch(&self) -> Result<ZkEvents, ZkError> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let mut watchers = Vec::with_capacity(WATCHED.len());
-        for (path, event) in WATCHED {
-            let watcher = self
-                .client
-                .watch(path, AddWatchMode::Persistent)
-                .await
-                .map_err(client_error("watch", path))?;
-            watchers.push((watcher, *event));
+        for (path, kind, _) in WATCHED {
+            watchers.push(
+                arm(&self.client, path, *kind)
+                    .await
+                    .map_err(client_error("watch", path))?,
+            );
         }
-        for (mut watcher, event) in watchers {
-            let sender = sender.clone();
-            tokio::spawn(async move {
-                loop {
-                    let watched = watcher.changed().await;
-                    if watched.event_type == EventType::Session {
-                        // The session task reports these; after a terminal one this watcher
-                        // must not be polled again.
-                        if watched.session_state.is_terminated() {
-                            return;
-                        }
-                        continue;
-                    }
-                    if sender.send(event).is_err() {
-                        return;
-                    }
-                }
-            });
+        for ((path, kind, event), watcher) in WATCHED.iter().zip(watchers) {
+            let client = Arc::downgrade(&self.client);
+            tokio::spawn(watch_path(
+                client,
+                path,
+                *kind,
+                *event,
+                watcher,
+                sender.clone(),
+            ));
         }
         let mut states = self.client.state_watcher();
         tokio::spawn(async move {
