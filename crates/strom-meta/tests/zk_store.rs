@@ -234,6 +234,24 @@ async fn broker_registration_lives_and_dies_with_the_session() {
         })
         .await;
         drop(second_events);
+
+        // Each change gives an event, however many come in a row (the watch is re-armed
+        // before each event is sent).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        while events.try_next().is_some() {} // the earlier changes' events not yet taken
+        let extra = connect(url.clone()).await;
+        for id in 10..16 {
+            extra
+                .register_broker(&registration(id, 9100), -1, 0, Duration::ZERO)
+                .await
+                .unwrap();
+            expect_event(&mut events, ZkEvent::BrokersChanged).await;
+            assert_eq!(observer.brokers().await.unwrap().len(), (id - 9) as usize);
+        }
+        assert!(events.try_next().is_none(), "an event without a change");
+        drop(extra);
+        expect_event(&mut events, ZkEvent::BrokersChanged).await;
+        assert!(observer.brokers().await.unwrap().is_empty());
     })
     .await;
 }
