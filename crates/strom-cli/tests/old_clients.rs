@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::zookeeper::ZooKeeper;
 use common::*;
 use kafka_protocol::messages as km;
+use strom_testkit::zookeeper::ZooKeeper;
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -1,14 +1,11 @@
-//! The test harness's real ZooKeeper (`common/zookeeper.rs`, Debian's `zookeeper` package):
+//! The test harness's real ZooKeeper (`strom_testkit::zookeeper`, Debian's `zookeeper` package):
 //! servers start side by side on their own ports, answer, and are gone once dropped or once
 //! the thread that started them ends. Only that module is included, not the broker harness.
-
-#[path = "common/zookeeper.rs"]
-mod zookeeper;
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use zookeeper::{four_letter_word, ZooKeeper};
+use strom_testkit::zookeeper::{four_letter_word, ZooKeeper};
 
 /// Polls `gone` every 50 ms for up to 10 s.
 fn eventually(what: &str, mut gone: impl FnMut() -> bool) {

@@ -11,6 +11,7 @@
 //! - [`replica`]: one partition's replica state (leader epoch, ISR, follower positions, high
 //!   watermark, acks=all) as a pure state machine.
 //! - [`store`]: the [`MetadataStore`] trait and the embedded [`FileStore`].
+//! - [`zk`]: the ZooKeeper store of a replicated cluster, in Kafka's znode layout.
 //!
 //! This crate does no network I/O outside store implementations and holds no clock; callers pass
 //! time and randomness in (the only exception is [`new_cluster_id`], which is randomness by
@@ -23,6 +24,7 @@ pub mod replica;
 pub mod replication;
 pub mod store;
 pub mod topic;
+pub mod zk;
 
 pub use model::{new_cluster_id, ClusterMetadata, TopicMetadata};
 pub use store::{FileStore, MetaError, MetadataStore};

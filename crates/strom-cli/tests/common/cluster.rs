@@ -1,4 +1,4 @@
-//! A real cluster for the replication tests: one ZooKeeper server (see [`super::zookeeper`]) and
+//! A real cluster for the replication tests: one ZooKeeper server (see `strom_testkit::zookeeper`) and
 //! N `strom broker` processes on loopback, each with its own data directory, `broker.id` 1..=N,
 //! and `zookeeper.connect` with the chroot `/strom`.
 //!
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
 
-use super::zookeeper::ZooKeeper;
+use strom_testkit::zookeeper::ZooKeeper;
 use super::{spawn_broker_process, BrokerProcess, RawClient};
 
 /// A ZooKeeper server and its brokers.

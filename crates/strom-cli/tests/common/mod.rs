@@ -5,7 +5,6 @@
 
 pub mod cluster;
 pub mod ledger;
-pub mod zookeeper;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

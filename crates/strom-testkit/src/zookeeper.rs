@@ -3,9 +3,9 @@
 //! server per [`ZooKeeper`] value, each in its own temporary directory (configuration, data and
 //! log), on its own loopback port. Several can run at once, in one test process or in several.
 //!
-//! This module uses only `std`, `libc` and `tempfile`, so a test binary can include it on its
-//! own (`#[path = "common/zookeeper.rs"] mod zookeeper;`) without the rest of the harness.
-#![allow(dead_code)]
+//! This module uses only `std`, `libc` and `tempfile`. [`ZooKeeper::start_with_tick_ms`] runs
+//! a server with a shorter tick, for tests of session expiry: ZooKeeper grants session
+//! timeouts between 2 and 20 ticks.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,6 +27,9 @@ const MAIN_CLASS: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 
 /// How long a server may take to answer `ruok` after its process starts.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// ZooKeeper's default `tickTime`: sessions may last 4–40 s.
+const DEFAULT_TICK_MS: u32 = 2000;
 
 /// How many ports are tried before giving up, when the one picked was taken in between.
 const PORT_ATTEMPTS: usize = 5;
@@ -51,6 +54,12 @@ impl ZooKeeper {
     /// process takes the port in between, the server exits on the bind and the next attempt
     /// picks another. Panics with the server's log if it does not get ready within 30 s.
     pub fn start() -> ZooKeeper {
+        ZooKeeper::start_with_tick_ms(DEFAULT_TICK_MS)
+    }
+
+    /// Like [`ZooKeeper::start`], with `tickTime` set to `tick_ms` (ZooKeeper's default is
+    /// 2000): sessions may then last from 2 to 20 ticks.
+    pub fn start_with_tick_ms(tick_ms: u32) -> ZooKeeper {
         for jar in CLASSPATH.split(':') {
             assert!(
                 Path::new(jar).is_file(),
@@ -64,7 +73,7 @@ impl ZooKeeper {
             let data = dir.path().join(format!("data-{attempt}"));
             std::fs::create_dir_all(&data).unwrap();
             let config = dir.path().join(format!("zoo-{attempt}.cfg"));
-            std::fs::write(&config, zoo_cfg(&data, port)).unwrap();
+            std::fs::write(&config, zoo_cfg(&data, port, tick_ms)).unwrap();
             let log = dir.path().join(format!("zookeeper-{attempt}.log"));
             let mut child = spawn_server(&config, &log);
             let outcome = wait_ready(&mut child, port, &data, &log);
@@ -161,10 +170,10 @@ enum Exit {
 
 /// The configuration of a standalone server: data in `data`, clients on 127.0.0.1:`port`
 /// only, no admin HTTP server (it would want port 8080), and the four-letter commands the
-/// harness uses. The tick is ZooKeeper's default, 2 s, so sessions may last 4–40 s.
-fn zoo_cfg(data: &Path, port: u16) -> String {
+/// harness uses. Sessions may last from 2 to 20 ticks of `tick_ms`.
+fn zoo_cfg(data: &Path, port: u16, tick_ms: u32) -> String {
     format!(
-        "tickTime=2000\n\
+        "tickTime={tick_ms}\n\
          dataDir={data}\n\
          clientPort={port}\n\
          clientPortAddress=127.0.0.1\n\

@@ -1,0 +1,7 @@
+//! `strom-testkit`: helpers for the tests of several Strom crates, as a dev-dependency only
+//! (`publish = false`; no production crate depends on it).
+//!
+//! - [`zookeeper`]: a real ZooKeeper server (Debian's `zookeeper` package) on a loopback port,
+//!   used by `strom-meta`'s ZooKeeper store tests and `strom-cli`'s integration tests.
+
+pub mod zookeeper;
