@@ -594,6 +594,10 @@ async fn topics_partition_states_deletion_and_notifications() {
         let name = store.set_topic_config("orders", &changed).await.unwrap();
         assert!(name.starts_with("config_change_"), "{name}");
         assert_eq!(store.topic_config("orders").await.unwrap(), changed);
+        assert_eq!(
+            store.config_changes().await.unwrap(),
+            vec![(name, "topics/orders".to_string())]
+        );
 
         // ISR change notifications: created in order, read, deleted.
         let first = store
