@@ -171,6 +171,25 @@ advertised.listeners=PLAINTEXT://\\
     localhost:9092
 """)
 
+    # znode_json: the data of each znode kind as Kafka 3.x writes it (ZkData.scala).
+    znodes = {
+        "broker_v5": '{"features":{},"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},'
+                     '"endpoints":["PLAINTEXT://localhost:9091"],"jmx_port":-1,"port":9091,'
+                     '"host":"localhost","version":5,"timestamp":"1707276552023","rack":"r1"}',
+        "controller": '{"version":2,"brokerid":0,"timestamp":"1685460739018","kraftControllerEpoch":-1}',
+        "controller_epoch": '7',
+        "topic": '{"partitions":{"0":[2,3,1],"1":[3,1,2]},"topic_id":"cMr3GpVESX2L3byPGf93lQ",'
+                 '"adding_replicas":{"1":[2]},"removing_replicas":{},"version":3}',
+        "partition_state": '{"controller_epoch":1,"leader":2,"version":1,"leader_epoch":0,"isr":[2,3,1]}',
+        "topic_config": '{"version":1,"config":{"retention.ms":"100000"}}',
+        "config_change": '{"version":2,"entity_path":"topics/my-topic"}',
+        "isr_change": '{"version":1,"partitions":[{"topic":"orders","partition":0}]}',
+        "cluster_id": '{"version":"1","id":"Sfr7YvlkRHSHrmSrwq9mug"}',
+        "producer_id_block": '{"version":1,"broker":0,"block_start":"0","block_end":"999"}',
+    }
+    for name, text in znodes.items():
+        write("znode_json", name, text.encode())
+
 
 if __name__ == "__main__":
     main()

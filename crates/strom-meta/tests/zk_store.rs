@@ -594,6 +594,10 @@ async fn topics_partition_states_deletion_and_notifications() {
         let name = store.set_topic_config("orders", &changed).await.unwrap();
         assert!(name.starts_with("config_change_"), "{name}");
         assert_eq!(store.topic_config("orders").await.unwrap(), changed);
+        assert_eq!(
+            store.config_changes().await.unwrap(),
+            vec![(name, "topics/orders".to_string())]
+        );
 
         // ISR change notifications: created in order, read, deleted.
         let first = store
@@ -682,4 +686,52 @@ async fn producer_id_blocks_are_unique_across_concurrent_allocators() {
         }
     })
     .await;
+}
+
+/// Every operation's future is `Send`, so the broker can run them on spawned tasks (checked
+/// when this file compiles; never called).
+#[allow(dead_code)]
+fn every_operation_is_send(store: &ZkStore, fence: &ControllerFence) {
+    fn send<T: Send>(_: T) {}
+    let tp = TopicPartition::new("t", 0);
+    let state = LeaderAndIsr {
+        leader: 1,
+        leader_epoch: 0,
+        isr: vec![1],
+        controller_epoch: 1,
+    };
+    let assignment = TopicAssignment {
+        topic_id: uuid::Uuid::nil(),
+        partitions: BTreeMap::new(),
+    };
+    let config = BTreeMap::new();
+    send(ZkStore::connect(store.config()));
+    send(store.reconnect());
+    send(store.get_or_create_cluster_id("id"));
+    send(store.register_broker(&registration(1, 1), -1, 0, Duration::ZERO));
+    send(store.brokers());
+    send(store.controller());
+    send(store.controller_epoch());
+    send(store.elect_controller(1, 0));
+    send(store.resign_controller(fence));
+    send(store.allocate_producer_id_block(1));
+    send(store.create_topic("t", &assignment, &config));
+    send(store.topics());
+    send(store.topic_assignment("t"));
+    send(store.topic_assignments());
+    send(store.topic_config("t"));
+    send(store.set_topic_config("t", &config));
+    send(store.config_changes());
+    send(store.create_partition_states("t", &BTreeMap::new(), fence));
+    send(store.partition_state(&tp));
+    send(store.partition_states("t"));
+    send(store.all_partition_states());
+    send(store.update_partition_state(&tp, &state, 0, Some(fence)));
+    send(store.mark_topic_for_deletion("t"));
+    send(store.topics_marked_for_deletion());
+    send(store.delete_topic("t", fence));
+    send(store.create_isr_change_notification(&[]));
+    send(store.isr_change_notifications());
+    send(store.delete_isr_change_notifications(&[]));
+    send(store.watch());
 }

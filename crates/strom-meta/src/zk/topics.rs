@@ -161,6 +161,32 @@ impl ZkStore {
         Ok(format!("{}{sequence}", paths::CONFIG_CHANGE_PREFIX))
     }
 
+    /// The configuration change notifications, oldest first: each one's name and the changed
+    /// entity's path (`topics/<topic>`). Kafka's brokers apply them in order and remember the
+    /// last one applied; the notifications' owner (the controller) deletes old ones.
+    pub async fn config_changes(&self) -> Result<Vec<(String, String)>, ZkError> {
+        let parent = paths::CONFIG_CHANGES;
+        let mut names = self
+            .client
+            .list_children(parent)
+            .await
+            .map_err(client_error("list", parent))?;
+        names.sort();
+        let mut changes = Vec::with_capacity(names.len());
+        for name in names {
+            let path = format!("{parent}/{name}");
+            match self.client.get_data(&path).await {
+                Ok((data, _)) => {
+                    let entity = znode::decode_config_change(&name, &data)?;
+                    changes.push((name, entity));
+                }
+                Err(ClientError::NoNode) => {}
+                Err(e) => return Err(client_error("get", &path)(e)),
+            }
+        }
+        Ok(changes)
+    }
+
     /// Creates the initial state of each of a topic's partitions
     /// (`/brokers/topics/<t>/partitions/<p>/state`), fenced by the controller epoch. Returns
     /// each state's znode version.
