@@ -41,6 +41,8 @@ pub struct Metrics {
     topics: RwLock<BTreeMap<String, Arc<TopicCounters>>>,
     /// Requests per API, in the order the broker lists the APIs it supports.
     requests: Vec<(ApiKey, AtomicU64)>,
+    /// Controller requests received: LeaderAndIsr, StopReplica, UpdateMetadata.
+    interbroker_requests: [AtomicU64; 3],
     connections_accepted: AtomicU64,
     connections_closed: AtomicU64,
     sync_buckets: [AtomicU64; SYNC_BUCKETS.len()],
@@ -58,6 +60,7 @@ impl Metrics {
                 .into_iter()
                 .map(|api| (api, AtomicU64::new(0)))
                 .collect(),
+            interbroker_requests: Default::default(),
             connections_accepted: AtomicU64::new(0),
             connections_closed: AtomicU64::new(0),
             sync_buckets: Default::default(),
@@ -108,6 +111,16 @@ impl Metrics {
     /// One request of `api` was dispatched.
     pub fn request(&self, api: ApiKey) {
         if let Some((_, count)) = self.requests.iter().find(|(k, _)| *k == api) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A controller request with API key `key` (4, 5 or 6) arrived.
+    pub fn interbroker_request(&self, key: i16) {
+        if let Some(count) = key
+            .checked_sub(4)
+            .and_then(|index| self.interbroker_requests.get(index as usize))
+        {
             count.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -239,6 +252,16 @@ pub fn render(m: &Metrics, gauges: &dyn Gauges) -> String {
         let _ = writeln!(
             out,
             "kafka_network_requestmetrics_requests_total{{request=\"{api:?}\"}} {}",
+            count.load(Ordering::Relaxed)
+        );
+    }
+    for (name, count) in ["LeaderAndIsr", "StopReplica", "UpdateMetadata"]
+        .iter()
+        .zip(&m.interbroker_requests)
+    {
+        let _ = writeln!(
+            out,
+            "kafka_network_requestmetrics_requests_total{{request=\"{name}\"}} {}",
             count.load(Ordering::Relaxed)
         );
     }

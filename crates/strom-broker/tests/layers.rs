@@ -24,7 +24,8 @@
 //! 3. The connection layer names no service's internals: of `crate::services` it names only the
 //!    [`Services`] context it hands to the handlers.
 //! 4. Handlers never name the connection layer: what they take and answer is `protocol`'s.
-//! 5. The protocol names nothing above it (only itself and base); base names nothing of the
+//! 5. The protocol names nothing above it (only itself, the inter-broker client's version
+//!    ranges and base); base names nothing of the
 //!    crate but root items (`now_ms`).
 //! 6. The inter-broker client names nothing above it (only itself and base; its tests may open
 //!    a real broker, as rule 1 allows).
@@ -369,7 +370,12 @@ fn violation(from: Layer, test_only: bool, target: &[String]) -> Option<&'static
         Layer::Handlers if to == Layer::Connection => {
             Some("rule 4: handlers never import the connection layer")
         }
-        Layer::Protocol if !matches!(to, Layer::Protocol | Layer::Base | Layer::Root) => {
+        Layer::Protocol
+            if !matches!(
+                to,
+                Layer::Protocol | Layer::Interbroker | Layer::Base | Layer::Root
+            ) =>
+        {
             Some("rule 5: the protocol imports nothing above it")
         }
         Layer::Interbroker

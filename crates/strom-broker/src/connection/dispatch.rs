@@ -28,6 +28,10 @@ pub fn dispatch(
                 &body,
             )));
         }
+        Decoded::InterBroker(request) => {
+            services.metrics.interbroker_request(request.key);
+            return Ok(handlers::interbroker::route(services, request));
+        }
     };
     context.client_host = client_host.clone();
     services.metrics.request(context.api);

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod configs;
 pub mod fetch;
 pub mod groups;
+pub mod interbroker;
 pub mod leader_epoch;
 pub mod legacy;
 pub mod list_offsets;

@@ -8,5 +8,6 @@
 
 pub mod compat;
 pub mod frame;
+pub mod interbroker;
 pub mod legacy;
 pub mod request;

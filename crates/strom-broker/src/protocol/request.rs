@@ -94,6 +94,10 @@ pub enum Refusal {
         /// The decoder's message.
         reason: String,
     },
+    /// A controller request (LeaderAndIsr, StopReplica, UpdateMetadata) that did not decode or
+    /// came at a version Strom brokers do not speak to each other.
+    #[error("refused controller request: {0}")]
+    InterBroker(String),
 }
 
 /// A request frame decoded as far as the broker needs before touching any state.
@@ -108,6 +112,9 @@ pub enum Decoded<T> {
         /// Read from the fixed position every header version puts it at.
         correlation_id: i32,
     },
+    /// A controller request (LeaderAndIsr, StopReplica, UpdateMetadata), outside the client
+    /// APIs of [`SUPPORTED`].
+    InterBroker(crate::protocol::interbroker::InterBrokerRequest),
 }
 
 /// The body of a request Strom implements, one variant per API in [`SUPPORTED`].
@@ -216,11 +223,19 @@ pub struct DecodedRequest {
 /// the header, then the body. Needs no broker, so the fuzz target drives exactly what
 /// the connection's `dispatch` runs before a handler.
 pub fn decode_request(mut frame: Bytes) -> Result<Decoded<DecodedRequest>, Refusal> {
+    if frame.len() >= 2
+        && crate::protocol::interbroker::is_interbroker(i16::from_be_bytes([frame[0], frame[1]]))
+    {
+        return crate::protocol::interbroker::decode(frame)
+            .map(Decoded::InterBroker)
+            .map_err(Refusal::InterBroker);
+    }
     let context = match decode_header(&mut frame)? {
         Decoded::Request(context) => context,
         Decoded::ApiVersionsTooNew { correlation_id } => {
             return Ok(Decoded::ApiVersionsTooNew { correlation_id })
         }
+        Decoded::InterBroker(request) => return Ok(Decoded::InterBroker(request)),
     };
     match RequestBody::decode(context.api, &mut frame, context.version) {
         Ok(body) => Ok(Decoded::Request(DecodedRequest { context, body })),

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
 
-use strom_testkit::zookeeper::ZooKeeper;
 use super::{spawn_broker_process, BrokerProcess, RawClient};
+use strom_testkit::zookeeper::ZooKeeper;
 
 /// A ZooKeeper server and its brokers.
 pub struct TestCluster {
