@@ -62,6 +62,11 @@ pub struct ClusterSnapshot {
     pub topics: BTreeMap<String, TopicInfo>,
     /// Every partition-state znode that exists.
     pub states: BTreeMap<TopicPartition, Versioned<LeaderAndIsr>>,
+    /// The modification zxid (`stat.mzxid`) of each partition-state znode. A leader whose
+    /// registration is newer (its `broker_epoch` is larger) registered again since it was
+    /// elected: it may have restarted and lost an unflushed tail of its epoch, so the
+    /// controller elects again with a new epoch rather than let it resume the old one.
+    pub state_zxids: BTreeMap<TopicPartition, i64>,
     /// The children of `/admin/delete_topics`.
     pub deleting: BTreeSet<String>,
 }

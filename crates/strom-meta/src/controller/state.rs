@@ -31,6 +31,11 @@ struct Active {
     dirty: BTreeSet<TopicPartition>,
     /// Topics being deleted, with the replicas that have not confirmed.
     deleting: BTreeMap<String, BTreeSet<BrokerId>>,
+    /// Partitions whose leader registered again after their state was written: elect anew.
+    reelect: BTreeSet<TopicPartition>,
+    /// Brokers owed a LeaderAndIsr for a partition whose write or read is in flight (so they
+    /// never get a state the controller already knows to be stale).
+    owed: BTreeMap<TopicPartition, BTreeSet<BrokerId>>,
 }
 
 /// Requests gathered during one step, sent at its end (Kafka's request batch).
@@ -118,15 +123,28 @@ impl Controller {
             reading: BTreeMap::new(),
             dirty: BTreeSet::new(),
             deleting: BTreeMap::new(),
+            reelect: BTreeSet::new(),
+            owed: BTreeMap::new(),
         };
+        for (partition, state) in &active.states {
+            let registered = active.live.get(&state.value.leader).map(|b| b.broker_epoch);
+            let written = snapshot
+                .state_zxids
+                .get(partition)
+                .copied()
+                .unwrap_or(i64::MAX);
+            if registered.is_some_and(|registered| registered > written) {
+                active.reelect.insert(partition.clone());
+            }
+        }
+        for partition in active.all_partitions() {
+            active.reconcile(&partition, effects);
+        }
         // Tell every live broker the whole state, and each its own replicas.
         outbox.update_all = true;
         let live: Vec<BrokerId> = active.live.keys().copied().collect();
         for broker in live {
             active.queue_leader_and_isr_for(broker, outbox);
-        }
-        for partition in active.all_partitions() {
-            active.reconcile(&partition, effects);
         }
         for topic in snapshot.deleting {
             active.start_deletion(topic, effects, outbox);
@@ -191,6 +209,9 @@ impl Active {
                     }
                     self.dirty.remove(&partition);
                     self.reconcile(&partition, effects);
+                    if !self.writing.contains_key(&partition) {
+                        self.pay_owed(&partition, outbox);
+                    }
                 }
             }
             Input::StateWritten { partition, version } => {
@@ -213,6 +234,7 @@ impl Active {
                             .insert(partition.clone());
                     }
                 }
+                self.owed.remove(&partition);
                 outbox.update_metadata.insert(partition.clone());
                 if self.dirty.remove(&partition) {
                     self.reconcile(&partition, effects);
@@ -291,11 +313,11 @@ impl Active {
         }
         if !started.is_empty() {
             outbox.update_all = true;
-            for &id in &started {
-                self.queue_leader_and_isr_for(id, outbox);
-            }
             for partition in self.all_partitions() {
                 self.reconcile(&partition, effects);
+            }
+            for &id in &started {
+                self.queue_leader_and_isr_for(id, outbox);
             }
             let deleting: Vec<(String, Vec<BrokerId>)> = self
                 .deleting
@@ -343,12 +365,14 @@ impl Active {
                 (None, state)
             }
             Some(current) => {
-                let Some(state) = self.decide(&current.value, &replicas, unclean) else {
+                let reelect = self.reelect.contains(partition);
+                let Some(state) = self.decide(&current.value, &replicas, unclean, reelect) else {
                     return;
                 };
                 (Some(current.version), state)
             }
         };
+        self.reelect.remove(partition);
         self.writing.insert(partition.clone(), state.clone());
         effects.push(Effect::WriteState {
             partition: partition.clone(),
@@ -358,12 +382,14 @@ impl Active {
         });
     }
 
-    /// The next state of an existing partition, or `None` if it needs no change.
+    /// The next state of an existing partition, or `None` if it needs no change; with
+    /// `reelect`, a live leader is elected again (with a new epoch) as if it were offline.
     fn decide(
         &self,
         current: &LeaderAndIsr,
         replicas: &[BrokerId],
         unclean: bool,
+        reelect: bool,
     ) -> Option<LeaderAndIsr> {
         let live = |r: &BrokerId| self.live.contains_key(r);
         let live_isr: Vec<BrokerId> = current.isr.iter().copied().filter(live).collect();
@@ -373,7 +399,7 @@ impl Active {
             isr,
             controller_epoch: self.controller_epoch,
         };
-        if current.leader != NO_LEADER && live(&current.leader) {
+        if current.leader != NO_LEADER && live(&current.leader) && !reelect {
             if live_isr.len() == current.isr.len() {
                 return None;
             }
@@ -475,6 +501,8 @@ impl Active {
             self.writing.remove(partition);
             self.reading.remove(partition);
             self.dirty.remove(partition);
+            self.owed.remove(partition);
+            self.reelect.remove(partition);
             outbox.update_metadata.remove(partition);
             for set in outbox.leader_and_isr.values_mut() {
                 set.remove(partition);
@@ -487,17 +515,36 @@ impl Active {
         });
     }
 
-    fn queue_leader_and_isr_for(&self, broker: BrokerId, outbox: &mut Outbox) {
-        for partition in self.states.keys() {
-            if self.replicas(partition).contains(&broker)
-                && !self.deleting.contains_key(&partition.topic)
-            {
+    /// Queues LeaderAndIsr for every partition `broker` holds; one whose state is being
+    /// written or re-read is owed to it until that settles.
+    fn queue_leader_and_isr_for(&mut self, broker: BrokerId, outbox: &mut Outbox) {
+        let partitions: Vec<TopicPartition> = self
+            .states
+            .keys()
+            .filter(|p| self.replicas(p).contains(&broker))
+            .filter(|p| !self.deleting.contains_key(&p.topic))
+            .cloned()
+            .collect();
+        for partition in partitions {
+            if self.writing.contains_key(&partition) || self.reading.contains_key(&partition) {
+                self.owed.entry(partition).or_default().insert(broker);
+            } else {
                 outbox
                     .leader_and_isr
                     .entry(broker)
                     .or_default()
-                    .insert(partition.clone());
+                    .insert(partition);
             }
+        }
+    }
+
+    fn pay_owed(&mut self, partition: &TopicPartition, outbox: &mut Outbox) {
+        for broker in self.owed.remove(partition).unwrap_or_default() {
+            outbox
+                .leader_and_isr
+                .entry(broker)
+                .or_default()
+                .insert(partition.clone());
         }
     }
 

@@ -76,6 +76,7 @@ fn elected(
             })
             .collect(),
         deleting: BTreeSet::new(),
+        state_zxids: BTreeMap::new(),
     }));
     (controller, effects)
 }
@@ -386,4 +387,62 @@ fn brokers_refuse_older_controller_epochs() {
     assert_eq!(fence.accept(2), Err(STALE_CONTROLLER_EPOCH));
     assert_eq!(fence.accept(4), Ok(()));
     assert_eq!(fence.latest(), 4);
+}
+
+#[test]
+fn a_leader_registered_after_its_state_was_written_is_elected_anew() {
+    // Broker 1 led epoch 4 (state written at zxid 50) and registered again at zxid 101
+    // while no controller was active: it may have lost an unflushed tail of epoch 4.
+    let mut c = Controller::new(2);
+    let effects = c.step(Input::Elected(ClusterSnapshot {
+        controller_epoch: 3,
+        controller_epoch_version: 2,
+        brokers: vec![broker(1, 101), broker(2, 40)],
+        topics: BTreeMap::from([("t".to_string(), topic(&[&[1, 2]], false))]),
+        states: BTreeMap::from([(
+            tp(0),
+            Versioned {
+                value: lai(1, 4, &[1, 2], 2),
+                version: 9,
+            },
+        )]),
+        deleting: BTreeSet::new(),
+        state_zxids: BTreeMap::from([(tp(0), 50)]),
+    }));
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(9), lai(1, 5, &[1, 2], 3))]
+    );
+    assert!(
+        leader_and_isr_receivers(&effects).is_empty(),
+        "the stale epoch 4 is not sent"
+    );
+    let effects = c.step(Input::StateWritten {
+        partition: tp(0),
+        version: 10,
+    });
+    assert_eq!(leader_and_isr_receivers(&effects), vec![1, 2]);
+}
+
+#[test]
+fn a_bounced_broker_never_gets_the_state_being_replaced() {
+    let (mut c, _) = elected(
+        &[1, 2, 3],
+        topic(&[&[1, 2, 3]], false),
+        &[(0, lai(1, 4, &[1, 2, 3], 2), 9)],
+    );
+    // Broker 1 restarted (new broker epoch): failure then startup in one step.
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(1, 500), broker(2, 102), broker(3, 103)],
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(9), lai(2, 5, &[2, 3], 3))]
+    );
+    assert!(leader_and_isr_receivers(&effects).is_empty());
+    let effects = c.step(Input::StateWritten {
+        partition: tp(0),
+        version: 10,
+    });
+    assert_eq!(leader_and_isr_receivers(&effects), vec![1, 2, 3]);
 }

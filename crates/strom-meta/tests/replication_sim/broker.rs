@@ -1,0 +1,728 @@
+//! A simulated broker: the shell around the pure cores. It keeps logs (which survive a crash
+//! up to their durable prefix), applies controller requests behind a `ControllerEpochFence`,
+//! follows leaders (OffsetForLeaderEpoch, truncation, fetch, fsync before the next fetch),
+//! serves produces and follower fetches, and performs the cores' effects through ZooKeeper
+//! and the router.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use strom_meta::controller::{self, Controller, ControllerEpochFence, PartitionInfo};
+use strom_meta::replica::{self, Acks, PartitionReplica, ReplicaError, Role};
+use strom_meta::replication::{BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition};
+
+use super::log::{Log, Record};
+use super::zk::{SessionId, Watch, WriteError};
+use super::{Event, World};
+
+/// Messages between brokers and from clients.
+#[derive(Debug)]
+pub enum Msg {
+    Produce {
+        partition: TopicPartition,
+        payload: u64,
+    },
+    Fetch {
+        from: BrokerId,
+        partition: TopicPartition,
+        fetch_offset: i64,
+        epoch: i32,
+        request: u64,
+    },
+    FetchResponse {
+        partition: TopicPartition,
+        request: u64,
+        fetch_offset: i64,
+        result: Result<(Vec<Record>, i64), ReplicaError>,
+    },
+    EpochQuery {
+        from: BrokerId,
+        partition: TopicPartition,
+        epoch: i32,
+        requested: i32,
+        request: u64,
+    },
+    EpochAnswer {
+        partition: TopicPartition,
+        request: u64,
+        result: Result<(i32, i64), ReplicaError>,
+    },
+    LeaderAndIsr {
+        controller_epoch: i32,
+        partitions: Vec<PartitionInfo>,
+    },
+    UpdateMetadata {
+        controller_epoch: i32,
+        partitions: Vec<PartitionInfo>,
+    },
+}
+
+/// Operations a broker sends to ZooKeeper.
+#[derive(Debug)]
+pub enum ZkOp {
+    Register,
+    Elect,
+    ControllerWrite {
+        partition: TopicPartition,
+        expected: Option<i32>,
+        state: LeaderAndIsr,
+        epoch_version: i32,
+    },
+    ControllerRead {
+        partitions: Vec<TopicPartition>,
+    },
+    IsrWrite {
+        partition: TopicPartition,
+        expected: i32,
+        state: LeaderAndIsr,
+    },
+    IsrReload {
+        partition: TopicPartition,
+    },
+    ReadBrokers,
+    ReadTopics,
+    TakeIsrChanges,
+}
+
+/// ZooKeeper's answers, already in the cores' input types where they have one.
+#[derive(Debug)]
+pub enum ZkReply {
+    Registered(Result<i64, ()>),
+    Elected(Option<controller::ClusterSnapshot>),
+    Controller(controller::Input),
+    Replica(TopicPartition, replica::Input),
+    SessionExpired { session: SessionId },
+}
+
+/// Where a follower is in following its leader.
+#[derive(Clone, Debug)]
+pub struct Following {
+    pub leader: BrokerId,
+    pub epoch: i32,
+    pub truncated: bool,
+    /// The request id being waited for.
+    pub request: u64,
+}
+
+pub struct Broker {
+    pub id: BrokerId,
+    pub alive: bool,
+    pub incarnation: u64,
+    pub session: Option<SessionId>,
+    pub registered: bool,
+    /// On disk: survives restarts up to each log's durable prefix.
+    pub logs: BTreeMap<TopicPartition, Log>,
+    pub replicas: BTreeMap<TopicPartition, PartitionReplica>,
+    pub following: BTreeMap<TopicPartition, Following>,
+    /// The last high watermark learned for each partition (a leader's own, or from fetches).
+    pub high_watermark: BTreeMap<TopicPartition, i64>,
+    pub fence: ControllerEpochFence,
+    pub controller: Controller,
+    pub metadata: BTreeMap<TopicPartition, LeaderAndIsr>,
+    /// Appended produces waiting for their answer: payload → (partition, offset, epoch).
+    pub in_flight: BTreeMap<u64, (TopicPartition, i64, i32)>,
+    pub fsync_scheduled: BTreeSet<TopicPartition>,
+    pub next_request: u64,
+}
+
+impl Broker {
+    pub fn new(id: BrokerId) -> Broker {
+        Broker {
+            id,
+            alive: false,
+            incarnation: 0,
+            session: None,
+            registered: false,
+            logs: BTreeMap::new(),
+            replicas: BTreeMap::new(),
+            following: BTreeMap::new(),
+            high_watermark: BTreeMap::new(),
+            fence: ControllerEpochFence::default(),
+            controller: Controller::new(id),
+            metadata: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            fsync_scheduled: BTreeSet::new(),
+            next_request: 0,
+        }
+    }
+
+    /// kill -9: memory is gone, each log keeps its durable prefix; returns the session that
+    /// ZooKeeper will expire.
+    pub fn kill(&mut self) -> Option<SessionId> {
+        self.alive = false;
+        self.incarnation += 1;
+        for log in self.logs.values_mut() {
+            log.crash();
+        }
+        for (partition, hw) in self.high_watermark.iter_mut() {
+            *hw = (*hw).min(self.logs.get(partition).map_or(0, Log::end_offset));
+        }
+        self.replicas.clear();
+        self.following.clear();
+        self.fence = ControllerEpochFence::default();
+        self.controller = Controller::new(self.id);
+        self.metadata.clear();
+        self.in_flight.clear();
+        self.fsync_scheduled.clear();
+        self.registered = false;
+        self.session.take()
+    }
+
+    pub fn restart(&mut self, session: SessionId) {
+        self.alive = true;
+        self.incarnation += 1;
+        self.session = Some(session);
+    }
+}
+
+impl World {
+    pub(super) fn apply_zk(
+        &mut self,
+        from: BrokerId,
+        session: SessionId,
+        op: ZkOp,
+    ) -> Option<ZkReply> {
+        use controller::Input as C;
+        Some(match op {
+            ZkOp::Register => {
+                let registration = BrokerRegistration {
+                    id: from,
+                    endpoints: Vec::new(),
+                    rack: None,
+                };
+                let result = self.zk.register(session, registration);
+                if result.is_ok() {
+                    self.fire(vec![Watch::Brokers]);
+                }
+                ZkReply::Registered(result)
+            }
+            ZkOp::Elect => {
+                let snapshot = self.zk.elect(session, from);
+                if snapshot.is_some() {
+                    self.checker.stats.controller_elections += 1;
+                    self.fire(vec![Watch::Controller]);
+                }
+                ZkReply::Elected(snapshot)
+            }
+            ZkOp::ControllerWrite {
+                partition,
+                expected,
+                state,
+                epoch_version,
+            } => {
+                let result =
+                    self.zk
+                        .controller_write(&partition, expected, state.clone(), epoch_version);
+                if result.is_ok() {
+                    let replicas = self.replicas_of(&partition);
+                    self.checker.state_written(&partition, &state, &replicas);
+                }
+                ZkReply::Controller(match result {
+                    Ok(version) => C::StateWritten { partition, version },
+                    Err(WriteError::Conflict) => C::StateWriteConflict { partition },
+                    Err(WriteError::ControllerMoved) => C::ControllerEpochMismatch,
+                })
+            }
+            ZkOp::ControllerRead { partitions } => {
+                let states = partitions.into_iter().map(|p| {
+                    let state = self.zk.state(&p);
+                    (p, state)
+                });
+                ZkReply::Controller(C::StatesRead {
+                    states: states.collect(),
+                })
+            }
+            ZkOp::IsrWrite {
+                partition,
+                expected,
+                state,
+            } => {
+                self.checker.stats.isr_writes += 1;
+                let result = self.zk.leader_write(&partition, expected, state.clone());
+                let input = match result {
+                    Ok(version) => {
+                        let replicas = self.replicas_of(&partition);
+                        self.checker.state_written(&partition, &state, &replicas);
+                        self.fire(vec![Watch::IsrChange]);
+                        replica::Input::IsrWritten { version }
+                    }
+                    Err(()) => {
+                        self.checker.stats.isr_conflicts += 1;
+                        replica::Input::IsrWriteConflict
+                    }
+                };
+                ZkReply::Replica(partition, input)
+            }
+            ZkOp::IsrReload { partition } => {
+                let state = self.zk.state(&partition)?;
+                ZkReply::Replica(partition, replica::Input::StateReloaded { state })
+            }
+            ZkOp::ReadBrokers => ZkReply::Controller(C::BrokersChanged {
+                brokers: self.zk.live_brokers(),
+            }),
+            ZkOp::ReadTopics => ZkReply::Controller(C::TopicsChanged {
+                topics: self.zk.topics().clone(),
+            }),
+            ZkOp::TakeIsrChanges => {
+                let partitions = self.zk.take_isr_changes();
+                if partitions.is_empty() {
+                    return None;
+                }
+                ZkReply::Controller(C::IsrChangeNotification { partitions })
+            }
+        })
+    }
+
+    fn replicas_of(&self, partition: &TopicPartition) -> Vec<BrokerId> {
+        self.zk
+            .topics()
+            .get(&partition.topic)
+            .and_then(|t| t.assignment.partitions.get(&partition.partition))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(super) fn zk_reply(&mut self, to: BrokerId, reply: ZkReply) {
+        match reply {
+            ZkReply::Registered(Ok(_)) => {
+                self.brokers.get_mut(&to).expect("known").registered = true;
+                self.zk_op(to, ZkOp::Elect);
+            }
+            ZkReply::Registered(Err(())) => {
+                // The previous session's registration is still there: try again later.
+                let incarnation = self.brokers[&to].incarnation;
+                self.schedule(
+                    100,
+                    Event::Register {
+                        broker: to,
+                        incarnation,
+                    },
+                );
+            }
+            ZkReply::Elected(Some(snapshot)) => {
+                self.controller_step(to, controller::Input::Elected(snapshot))
+            }
+            ZkReply::Elected(None) => {}
+            ZkReply::Controller(input) => self.controller_step(to, input),
+            ZkReply::Replica(partition, input) => {
+                self.replica_step(to, &partition, input);
+            }
+            ZkReply::SessionExpired { session } => self.session_lost(to, session),
+        }
+    }
+
+    pub(super) fn watch(&mut self, to: BrokerId, watch: Watch) {
+        let active = self.brokers[&to].controller.is_active();
+        match watch {
+            Watch::Brokers if active => self.zk_op(to, ZkOp::ReadBrokers),
+            Watch::Topics if active => self.zk_op(to, ZkOp::ReadTopics),
+            Watch::IsrChange if active => self.zk_op(to, ZkOp::TakeIsrChanges),
+            Watch::Controller => {
+                let controller = self.zk.controller();
+                self.controller_step(to, controller::Input::ControllerChanged { controller });
+                if controller.is_none() && self.brokers[&to].registered {
+                    self.zk_op(to, ZkOp::Elect);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The broker learns its session expired: it resigns as controller and registers again
+    /// with a new session (its replicas keep their state until the controller says otherwise).
+    pub(super) fn session_lost(&mut self, to: BrokerId, session: SessionId) {
+        if self.brokers[&to].session != Some(session) {
+            return;
+        }
+        self.controller_step(to, controller::Input::SessionExpired);
+        let new_session = self.zk.new_session();
+        let broker = self.brokers.get_mut(&to).expect("known");
+        broker.session = Some(new_session);
+        broker.registered = false;
+        self.zk_op(to, ZkOp::Register);
+    }
+
+    pub(super) fn tick(&mut self, broker: BrokerId) {
+        let partitions: Vec<TopicPartition> =
+            self.brokers[&broker].replicas.keys().cloned().collect();
+        for partition in partitions {
+            self.replica_step(broker, &partition, replica::Input::Tick);
+        }
+    }
+
+    pub(super) fn fsync(&mut self, id: BrokerId, partition: &TopicPartition) {
+        let broker = self.brokers.get_mut(&id).expect("known");
+        broker.fsync_scheduled.remove(partition);
+        let log = broker.logs.entry(partition.clone()).or_default();
+        log.sync();
+        let end_offset = log.durable as i64;
+        if broker.replicas.contains_key(partition) {
+            self.replica_step(id, partition, replica::Input::LocalDurable { end_offset });
+        }
+    }
+
+    pub(super) fn controller_step(&mut self, id: BrokerId, input: controller::Input) {
+        use controller::Effect as E;
+        let effects = self
+            .brokers
+            .get_mut(&id)
+            .expect("known")
+            .controller
+            .step(input);
+        for effect in effects {
+            self.trace(|| format!("  controller {id}: {effect:?}"));
+            match effect {
+                E::WriteState {
+                    partition,
+                    expected_version,
+                    state,
+                    controller_epoch_version,
+                } => {
+                    let op = ZkOp::ControllerWrite {
+                        partition,
+                        expected: expected_version,
+                        state,
+                        epoch_version: controller_epoch_version,
+                    };
+                    self.zk_op(id, op);
+                }
+                E::ReadStates { partitions } => self.zk_op(id, ZkOp::ControllerRead { partitions }),
+                E::SendLeaderAndIsr {
+                    broker,
+                    controller_epoch,
+                    partitions,
+                    ..
+                } => {
+                    self.send_controller(
+                        id,
+                        broker,
+                        Msg::LeaderAndIsr {
+                            controller_epoch,
+                            partitions,
+                        },
+                    );
+                }
+                E::SendUpdateMetadata {
+                    broker,
+                    controller_epoch,
+                    partitions,
+                    ..
+                } => {
+                    self.send_controller(
+                        id,
+                        broker,
+                        Msg::UpdateMetadata {
+                            controller_epoch,
+                            partitions,
+                        },
+                    );
+                }
+                E::SendStopReplica { .. } | E::DeleteTopicZnodes { .. } | E::Resigned => {}
+            }
+        }
+    }
+
+    /// Steps a replica and performs its effects; returns the fetch answers for the caller.
+    pub(super) fn replica_step(
+        &mut self,
+        id: BrokerId,
+        partition: &TopicPartition,
+        input: replica::Input,
+    ) -> Vec<replica::Effect> {
+        use replica::Effect as E;
+        let now = self.now;
+        let broker = self.brokers.get_mut(&id).expect("known");
+        let Some(replica) = broker.replicas.get_mut(partition) else {
+            return Vec::new();
+        };
+        let was_leader = replica.role() == &Role::Leader;
+        let effects = replica.step(input, now);
+        let (role, epoch, high_watermark) = (
+            replica.role().clone(),
+            replica.leader_epoch(),
+            replica.high_watermark(),
+        );
+        let fenced = effects.contains(&E::Fenced);
+        if role == Role::Leader {
+            if !was_leader {
+                broker.following.remove(partition);
+                let log = broker.logs.entry(partition.clone()).or_default();
+                self.checker.became_leader(id, partition, epoch, log);
+            }
+            self.checker
+                .leader_high_watermark(id, partition, was_leader, high_watermark);
+        } else {
+            self.checker.not_leader(id, partition);
+        }
+        let mut rest = Vec::new();
+        for effect in effects {
+            match effect {
+                E::Produced { produce_id, result } => {
+                    let broker = self.brokers.get_mut(&id).expect("known");
+                    let Some((_, offset, record_epoch)) = broker.in_flight.remove(&produce_id)
+                    else {
+                        continue;
+                    };
+                    match result {
+                        Ok(()) => {
+                            assert!(
+                                role == Role::Leader && !fenced,
+                                "{partition}: broker {id} acknowledged while {role:?}"
+                            );
+                            self.trace(|| format!("  ack {partition} offset {offset} epoch {record_epoch} from {id}"));
+                            self.checker.acknowledged(
+                                partition,
+                                offset,
+                                (record_epoch, produce_id),
+                            );
+                            self.check_partition_leaders(partition);
+                        }
+                        Err(ReplicaError::NotEnoughReplicasAfterAppend) => {
+                            self.checker.stats.after_append_errors += 1
+                        }
+                        Err(_) => {}
+                    }
+                }
+                E::HighWatermark { offset } => {
+                    self.brokers
+                        .get_mut(&id)
+                        .expect("known")
+                        .high_watermark
+                        .insert(partition.clone(), offset);
+                }
+                E::WriteIsr {
+                    expected_version,
+                    state,
+                } => {
+                    self.zk_op(
+                        id,
+                        ZkOp::IsrWrite {
+                            partition: partition.clone(),
+                            expected: expected_version,
+                            state,
+                        },
+                    );
+                }
+                E::ReloadState => self.zk_op(
+                    id,
+                    ZkOp::IsrReload {
+                        partition: partition.clone(),
+                    },
+                ),
+                E::Fenced => {
+                    self.checker.stats.fenced += 1;
+                    self.trace(|| format!("  {partition}: broker {id} fenced"));
+                }
+                fetch @ (E::FetchAccepted { .. } | E::FetchRefused { .. }) => rest.push(fetch),
+            }
+        }
+        rest
+    }
+
+    /// Every current leader of `partition` holds every acknowledged record of its epochs.
+    fn check_partition_leaders(&self, partition: &TopicPartition) {
+        for broker in self.brokers.values().filter(|b| b.alive) {
+            if let Some(replica) = broker.replicas.get(partition) {
+                if replica.role() == &Role::Leader {
+                    let log = broker.logs.get(partition).expect("a leader has a log");
+                    self.checker
+                        .check_log(broker.id, partition, replica.leader_epoch(), log);
+                }
+            }
+        }
+    }
+
+    pub(super) fn check_all_leaders(&self) {
+        let partitions: BTreeSet<TopicPartition> = self.zk.states().keys().cloned().collect();
+        for partition in &partitions {
+            self.check_partition_leaders(partition);
+        }
+    }
+
+    pub(super) fn deliver(&mut self, to: BrokerId, msg: Msg) {
+        match msg {
+            Msg::Produce { partition, payload } => self.produce_at(to, partition, payload),
+            Msg::Fetch {
+                from,
+                partition,
+                fetch_offset,
+                epoch,
+                request,
+            } => {
+                let input = replica::Input::FollowerFetch {
+                    replica_id: from,
+                    fetch_offset,
+                    current_leader_epoch: epoch,
+                };
+                let answers = if self.brokers[&to].replicas.contains_key(&partition) {
+                    self.replica_step(to, &partition, input)
+                } else {
+                    vec![replica::Effect::FetchRefused {
+                        replica_id: from,
+                        error: ReplicaError::NotLeaderOrFollower,
+                    }]
+                };
+                for answer in answers {
+                    let result = match answer {
+                        replica::Effect::FetchAccepted { high_watermark, .. } => {
+                            let log = &self.brokers[&to].logs[&partition];
+                            let end = (fetch_offset as usize + 8).min(log.records.len());
+                            Ok((
+                                log.records[fetch_offset as usize..end].to_vec(),
+                                high_watermark,
+                            ))
+                        }
+                        replica::Effect::FetchRefused { error, .. } => Err(error),
+                        _ => unreachable!("only fetch answers are returned"),
+                    };
+                    self.send(
+                        to,
+                        from,
+                        Msg::FetchResponse {
+                            partition: partition.clone(),
+                            request,
+                            fetch_offset,
+                            result,
+                        },
+                    );
+                }
+            }
+            Msg::FetchResponse {
+                partition,
+                request,
+                fetch_offset,
+                result,
+            } => {
+                self.fetch_response(to, partition, request, fetch_offset, result);
+            }
+            Msg::EpochQuery {
+                from,
+                partition,
+                epoch,
+                requested,
+                request,
+            } => {
+                let broker = &self.brokers[&to];
+                let result = match broker.replicas.get(&partition) {
+                    Some(r) if r.role() == &Role::Leader && epoch < r.leader_epoch() => {
+                        Err(ReplicaError::FencedLeaderEpoch)
+                    }
+                    Some(r) if r.role() == &Role::Leader && epoch > r.leader_epoch() => {
+                        Err(ReplicaError::UnknownLeaderEpoch)
+                    }
+                    Some(r) if r.role() == &Role::Leader => {
+                        Ok(broker.logs[&partition].end_offset_for_epoch(requested))
+                    }
+                    _ => Err(ReplicaError::NotLeaderOrFollower),
+                };
+                self.send(
+                    to,
+                    from,
+                    Msg::EpochAnswer {
+                        partition,
+                        request,
+                        result,
+                    },
+                );
+            }
+            Msg::EpochAnswer {
+                partition,
+                request,
+                result,
+            } => {
+                let broker = self.brokers.get_mut(&to).expect("known");
+                let Some(following) = broker.following.get_mut(&partition) else {
+                    return;
+                };
+                if following.request != request || following.truncated {
+                    return;
+                }
+                let Ok(answer) = result else {
+                    return; // the timer asks again
+                };
+                let log = broker.logs.entry(partition.clone()).or_default();
+                let (point, complete) = log.truncation_point(answer);
+                if point < log.end_offset() {
+                    self.checker.stats.truncations += 1;
+                }
+                log.truncate_to(point);
+                following.truncated = complete;
+                self.trace(|| {
+                    format!("  {partition}: broker {to} truncated to {point} ({answer:?}, complete: {complete})")
+                });
+                self.next_follower_request(to, &partition, 0);
+            }
+            Msg::LeaderAndIsr {
+                controller_epoch,
+                partitions,
+            } => {
+                if self
+                    .brokers
+                    .get_mut(&to)
+                    .expect("known")
+                    .fence
+                    .accept(controller_epoch)
+                    .is_err()
+                {
+                    self.trace(|| format!("  broker {to} refused LeaderAndIsr from controller epoch {controller_epoch}"));
+                    return;
+                }
+                for info in partitions {
+                    self.leader_and_isr(to, info);
+                }
+            }
+            Msg::UpdateMetadata {
+                controller_epoch,
+                partitions,
+            } => {
+                let broker = self.brokers.get_mut(&to).expect("known");
+                if broker.fence.accept(controller_epoch).is_err() {
+                    return;
+                }
+                for info in partitions {
+                    broker.metadata.insert(info.partition, info.state.value);
+                }
+            }
+        }
+    }
+
+    fn produce_at(&mut self, to: BrokerId, partition: TopicPartition, payload: u64) {
+        let broker = self.brokers.get_mut(&to).expect("known");
+        let Some(replica) = broker.replicas.get(&partition) else {
+            return;
+        };
+        match replica.check_produce(Acks::All) {
+            Ok(()) => {}
+            Err(ReplicaError::NotEnoughReplicas) => {
+                self.checker.stats.refused_not_enough_replicas += 1;
+                return;
+            }
+            Err(_) => return,
+        }
+        let epoch = replica.leader_epoch();
+        let log = broker.logs.entry(partition.clone()).or_default();
+        log.append((epoch, payload));
+        let offset = log.end_offset() - 1;
+        broker
+            .in_flight
+            .insert(payload, (partition.clone(), offset, epoch));
+        let schedule_fsync = broker.fsync_scheduled.insert(partition.clone());
+        let incarnation = broker.incarnation;
+        let input = replica::Input::Appended {
+            produce_id: payload,
+            end_offset: offset + 1,
+            acks: Acks::All,
+        };
+        self.replica_step(to, &partition, input);
+        if schedule_fsync {
+            let delay = 1 + self.below(4);
+            self.schedule(
+                delay,
+                Event::Fsync {
+                    broker: to,
+                    incarnation,
+                    partition,
+                },
+            );
+        }
+    }
+}
