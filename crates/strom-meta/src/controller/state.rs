@@ -33,6 +33,9 @@ struct Active {
     deleting: BTreeMap<String, BTreeSet<BrokerId>>,
     /// Partitions whose leader registered again after their state was written: elect anew.
     reelect: BTreeSet<TopicPartition>,
+    /// Ids of the topics this controller deleted: a topics read that was answered before the
+    /// znodes went away must not bring one back.
+    deleted_ids: BTreeSet<uuid::Uuid>,
     /// Brokers owed a LeaderAndIsr for a partition whose write or read is in flight (so they
     /// never get a state the controller already knows to be stale).
     owed: BTreeMap<TopicPartition, BTreeSet<BrokerId>>,
@@ -124,6 +127,7 @@ impl Controller {
             dirty: BTreeSet::new(),
             deleting: BTreeMap::new(),
             reelect: BTreeSet::new(),
+            deleted_ids: BTreeSet::new(),
             owed: BTreeMap::new(),
         };
         for (partition, state) in &active.states {
@@ -137,6 +141,10 @@ impl Controller {
                 active.reelect.insert(partition.clone());
             }
         }
+        // Deletions first, so that nothing is elected or sent for a topic being deleted.
+        for topic in snapshot.deleting {
+            active.start_deletion(topic, effects, outbox);
+        }
         for partition in active.all_partitions() {
             active.reconcile(&partition, effects);
         }
@@ -145,9 +153,6 @@ impl Controller {
         let live: Vec<BrokerId> = active.live.keys().copied().collect();
         for broker in live {
             active.queue_leader_and_isr_for(broker, outbox);
-        }
-        for topic in snapshot.deleting {
-            active.start_deletion(topic, effects, outbox);
         }
         self.active = Some(active);
     }
@@ -162,6 +167,9 @@ impl Active {
                 self.topics
                     .retain(|t, _| topics.contains_key(t) || self.deleting.contains_key(t));
                 for (topic, info) in topics {
+                    if self.deleted_ids.contains(&info.assignment.topic_id) {
+                        continue;
+                    }
                     let changed = self.topics.get(&topic) != Some(&info);
                     self.topics.insert(topic.clone(), info);
                     if changed || !known.contains(&topic) {
@@ -225,6 +233,12 @@ impl Active {
                         version,
                     },
                 );
+                self.owed.remove(&partition);
+                if self.deleting.contains_key(&partition.topic) {
+                    // Written before the deletion began: its replicas are being stopped.
+                    self.dirty.remove(&partition);
+                    return;
+                }
                 for replica in self.replicas(&partition) {
                     if self.live.contains_key(&replica) {
                         outbox
@@ -234,7 +248,6 @@ impl Active {
                             .insert(partition.clone());
                     }
                 }
-                self.owed.remove(&partition);
                 outbox.update_metadata.insert(partition.clone());
                 if self.dirty.remove(&partition) {
                     self.reconcile(&partition, effects);
@@ -495,7 +508,12 @@ impl Active {
     fn finish_deletion(&mut self, topic: String, effects: &mut Vec<Effect>, outbox: &mut Outbox) {
         let partitions = self.topic_partitions(&topic);
         self.deleting.remove(&topic);
-        self.topics.remove(&topic);
+        if let Some(info) = self.topics.remove(&topic) {
+            // A topic written without an id (before Kafka 2.8) cannot be told apart this way.
+            if !info.assignment.topic_id.is_nil() {
+                self.deleted_ids.insert(info.assignment.topic_id);
+            }
+        }
         for partition in &partitions {
             self.states.remove(partition);
             self.writing.remove(partition);

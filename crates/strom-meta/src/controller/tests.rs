@@ -19,7 +19,7 @@ fn broker(id: BrokerId, epoch: i64) -> LiveBroker {
 fn topic(replicas: &[&[BrokerId]], unclean: bool) -> TopicInfo {
     TopicInfo {
         assignment: TopicAssignment {
-            topic_id: uuid::Uuid::nil(),
+            topic_id: uuid::Uuid::from_u128(1),
             partitions: replicas
                 .iter()
                 .enumerate()
@@ -344,6 +344,12 @@ fn deletion_waits_for_every_replica_even_a_down_one() {
     assert!(effects.iter().any(
         |e| matches!(e, Effect::SendUpdateMetadata { deleted, .. } if deleted == &vec![tp(0)])
     ));
+    assert!(c.state(&tp(0)).is_none());
+    // A topics read answered before the znodes went away does not bring it back.
+    let effects = c.step(Input::TopicsChanged {
+        topics: BTreeMap::from([("t".into(), topic(&[&[1, 2, 3]], false))]),
+    });
+    assert!(writes(&effects).is_empty());
     assert!(c.state(&tp(0)).is_none());
 }
 

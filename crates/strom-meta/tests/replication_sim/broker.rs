@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use strom_meta::controller::{self, Controller, ControllerEpochFence, PartitionInfo};
 use strom_meta::replica::{self, Acks, PartitionReplica, ReplicaError, Role};
-use strom_meta::replication::{BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition};
+use strom_meta::replication::{BrokerId, LeaderAndIsr, TopicPartition};
 
 use super::log::{Log, Record};
-use super::zk::{SessionId, Watch, WriteError};
+use super::zk::SessionId;
+use super::zk_ops::ZkOp;
 use super::{Event, World};
 
 /// Messages between brokers and from clients.
@@ -53,44 +54,18 @@ pub enum Msg {
     UpdateMetadata {
         controller_epoch: i32,
         partitions: Vec<PartitionInfo>,
+        deleted: Vec<TopicPartition>,
     },
-}
-
-/// Operations a broker sends to ZooKeeper.
-#[derive(Debug)]
-pub enum ZkOp {
-    Register,
-    Elect,
-    ControllerWrite {
-        partition: TopicPartition,
-        expected: Option<i32>,
-        state: LeaderAndIsr,
-        epoch_version: i32,
-    },
-    ControllerRead {
+    StopReplica {
+        controller: BrokerId,
+        controller_epoch: i32,
+        topic: String,
         partitions: Vec<TopicPartition>,
     },
-    IsrWrite {
-        partition: TopicPartition,
-        expected: i32,
-        state: LeaderAndIsr,
+    StopReplicaDone {
+        broker: BrokerId,
+        topic: String,
     },
-    IsrReload {
-        partition: TopicPartition,
-    },
-    ReadBrokers,
-    ReadTopics,
-    TakeIsrChanges,
-}
-
-/// ZooKeeper's answers, already in the cores' input types where they have one.
-#[derive(Debug)]
-pub enum ZkReply {
-    Registered(Result<i64, ()>),
-    Elected(Option<controller::ClusterSnapshot>),
-    Controller(controller::Input),
-    Replica(TopicPartition, replica::Input),
-    SessionExpired { session: SessionId },
 }
 
 /// Where a follower is in following its leader.
@@ -175,172 +150,6 @@ impl Broker {
 }
 
 impl World {
-    pub(super) fn apply_zk(
-        &mut self,
-        from: BrokerId,
-        session: SessionId,
-        op: ZkOp,
-    ) -> Option<ZkReply> {
-        use controller::Input as C;
-        Some(match op {
-            ZkOp::Register => {
-                let registration = BrokerRegistration {
-                    id: from,
-                    endpoints: Vec::new(),
-                    rack: None,
-                };
-                let result = self.zk.register(session, registration);
-                if result.is_ok() {
-                    self.fire(vec![Watch::Brokers]);
-                }
-                ZkReply::Registered(result)
-            }
-            ZkOp::Elect => {
-                let snapshot = self.zk.elect(session, from);
-                if snapshot.is_some() {
-                    self.checker.stats.controller_elections += 1;
-                    self.fire(vec![Watch::Controller]);
-                }
-                ZkReply::Elected(snapshot)
-            }
-            ZkOp::ControllerWrite {
-                partition,
-                expected,
-                state,
-                epoch_version,
-            } => {
-                let result =
-                    self.zk
-                        .controller_write(&partition, expected, state.clone(), epoch_version);
-                if result.is_ok() {
-                    let replicas = self.replicas_of(&partition);
-                    self.checker.state_written(&partition, &state, &replicas);
-                }
-                ZkReply::Controller(match result {
-                    Ok(version) => C::StateWritten { partition, version },
-                    Err(WriteError::Conflict) => C::StateWriteConflict { partition },
-                    Err(WriteError::ControllerMoved) => C::ControllerEpochMismatch,
-                })
-            }
-            ZkOp::ControllerRead { partitions } => {
-                let states = partitions.into_iter().map(|p| {
-                    let state = self.zk.state(&p);
-                    (p, state)
-                });
-                ZkReply::Controller(C::StatesRead {
-                    states: states.collect(),
-                })
-            }
-            ZkOp::IsrWrite {
-                partition,
-                expected,
-                state,
-            } => {
-                self.checker.stats.isr_writes += 1;
-                let result = self.zk.leader_write(&partition, expected, state.clone());
-                let input = match result {
-                    Ok(version) => {
-                        let replicas = self.replicas_of(&partition);
-                        self.checker.state_written(&partition, &state, &replicas);
-                        self.fire(vec![Watch::IsrChange]);
-                        replica::Input::IsrWritten { version }
-                    }
-                    Err(()) => {
-                        self.checker.stats.isr_conflicts += 1;
-                        replica::Input::IsrWriteConflict
-                    }
-                };
-                ZkReply::Replica(partition, input)
-            }
-            ZkOp::IsrReload { partition } => {
-                let state = self.zk.state(&partition)?;
-                ZkReply::Replica(partition, replica::Input::StateReloaded { state })
-            }
-            ZkOp::ReadBrokers => ZkReply::Controller(C::BrokersChanged {
-                brokers: self.zk.live_brokers(),
-            }),
-            ZkOp::ReadTopics => ZkReply::Controller(C::TopicsChanged {
-                topics: self.zk.topics().clone(),
-            }),
-            ZkOp::TakeIsrChanges => {
-                let partitions = self.zk.take_isr_changes();
-                if partitions.is_empty() {
-                    return None;
-                }
-                ZkReply::Controller(C::IsrChangeNotification { partitions })
-            }
-        })
-    }
-
-    fn replicas_of(&self, partition: &TopicPartition) -> Vec<BrokerId> {
-        self.zk
-            .topics()
-            .get(&partition.topic)
-            .and_then(|t| t.assignment.partitions.get(&partition.partition))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    pub(super) fn zk_reply(&mut self, to: BrokerId, reply: ZkReply) {
-        match reply {
-            ZkReply::Registered(Ok(_)) => {
-                self.brokers.get_mut(&to).expect("known").registered = true;
-                self.zk_op(to, ZkOp::Elect);
-            }
-            ZkReply::Registered(Err(())) => {
-                // The previous session's registration is still there: try again later.
-                let incarnation = self.brokers[&to].incarnation;
-                self.schedule(
-                    100,
-                    Event::Register {
-                        broker: to,
-                        incarnation,
-                    },
-                );
-            }
-            ZkReply::Elected(Some(snapshot)) => {
-                self.controller_step(to, controller::Input::Elected(snapshot))
-            }
-            ZkReply::Elected(None) => {}
-            ZkReply::Controller(input) => self.controller_step(to, input),
-            ZkReply::Replica(partition, input) => {
-                self.replica_step(to, &partition, input);
-            }
-            ZkReply::SessionExpired { session } => self.session_lost(to, session),
-        }
-    }
-
-    pub(super) fn watch(&mut self, to: BrokerId, watch: Watch) {
-        let active = self.brokers[&to].controller.is_active();
-        match watch {
-            Watch::Brokers if active => self.zk_op(to, ZkOp::ReadBrokers),
-            Watch::Topics if active => self.zk_op(to, ZkOp::ReadTopics),
-            Watch::IsrChange if active => self.zk_op(to, ZkOp::TakeIsrChanges),
-            Watch::Controller => {
-                let controller = self.zk.controller();
-                self.controller_step(to, controller::Input::ControllerChanged { controller });
-                if controller.is_none() && self.brokers[&to].registered {
-                    self.zk_op(to, ZkOp::Elect);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// The broker learns its session expired: it resigns as controller and registers again
-    /// with a new session (its replicas keep their state until the controller says otherwise).
-    pub(super) fn session_lost(&mut self, to: BrokerId, session: SessionId) {
-        if self.brokers[&to].session != Some(session) {
-            return;
-        }
-        self.controller_step(to, controller::Input::SessionExpired);
-        let new_session = self.zk.new_session();
-        let broker = self.brokers.get_mut(&to).expect("known");
-        broker.session = Some(new_session);
-        broker.registered = false;
-        self.zk_op(to, ZkOp::Register);
-    }
-
     pub(super) fn tick(&mut self, broker: BrokerId) {
         let partitions: Vec<TopicPartition> =
             self.brokers[&broker].replicas.keys().cloned().collect();
@@ -352,7 +161,9 @@ impl World {
     pub(super) fn fsync(&mut self, id: BrokerId, partition: &TopicPartition) {
         let broker = self.brokers.get_mut(&id).expect("known");
         broker.fsync_scheduled.remove(partition);
-        let log = broker.logs.entry(partition.clone()).or_default();
+        let Some(log) = broker.logs.get_mut(partition) else {
+            return; // deleted meanwhile
+        };
         log.sync();
         let end_offset = log.durable as i64;
         if broker.replicas.contains_key(partition) {
@@ -405,18 +216,42 @@ impl World {
                     broker,
                     controller_epoch,
                     partitions,
+                    deleted,
                     ..
                 } => {
-                    self.send_controller(
-                        id,
-                        broker,
-                        Msg::UpdateMetadata {
-                            controller_epoch,
-                            partitions,
-                        },
-                    );
+                    let msg = Msg::UpdateMetadata {
+                        controller_epoch,
+                        partitions,
+                        deleted,
+                    };
+                    self.send_controller(id, broker, msg);
                 }
-                E::SendStopReplica { .. } | E::DeleteTopicZnodes { .. } | E::Resigned => {}
+                E::SendStopReplica {
+                    broker,
+                    controller_epoch,
+                    topic,
+                    partitions,
+                    ..
+                } => {
+                    let msg = Msg::StopReplica {
+                        controller: id,
+                        controller_epoch,
+                        topic,
+                        partitions,
+                    };
+                    self.send_controller(id, broker, msg);
+                }
+                E::DeleteTopicZnodes {
+                    topic,
+                    controller_epoch_version,
+                } => {
+                    let op = ZkOp::DeleteTopicZnodes {
+                        topic,
+                        epoch_version: controller_epoch_version,
+                    };
+                    self.zk_op(id, op);
+                }
+                E::Resigned => {}
             }
         }
     }
@@ -673,6 +508,7 @@ impl World {
             Msg::UpdateMetadata {
                 controller_epoch,
                 partitions,
+                deleted,
             } => {
                 let broker = self.brokers.get_mut(&to).expect("known");
                 if broker.fence.accept(controller_epoch).is_err() {
@@ -681,8 +517,49 @@ impl World {
                 for info in partitions {
                     broker.metadata.insert(info.partition, info.state.value);
                 }
+                for partition in deleted {
+                    broker.metadata.remove(&partition);
+                }
+            }
+            Msg::StopReplica {
+                controller,
+                controller_epoch,
+                topic,
+                partitions,
+            } => {
+                if self
+                    .brokers
+                    .get_mut(&to)
+                    .expect("known")
+                    .fence
+                    .accept(controller_epoch)
+                    .is_err()
+                {
+                    return;
+                }
+                for partition in partitions {
+                    self.delete_replica(to, &partition);
+                }
+                self.send_controller(to, controller, Msg::StopReplicaDone { broker: to, topic });
+            }
+            Msg::StopReplicaDone { broker, topic } => {
+                self.controller_step(to, controller::Input::StopReplicaDone { broker, topic });
             }
         }
+    }
+
+    /// StopReplica(delete): the replica stops (failing what waits) and its log is removed.
+    fn delete_replica(&mut self, id: BrokerId, partition: &TopicPartition) {
+        self.replica_step(id, partition, replica::Input::Stop);
+        self.checker.not_leader(id, partition);
+        let broker = self.brokers.get_mut(&id).expect("known");
+        broker.replicas.remove(partition);
+        broker.following.remove(partition);
+        broker.logs.remove(partition);
+        broker.high_watermark.remove(partition);
+        broker.metadata.remove(partition);
+        broker.fsync_scheduled.remove(partition);
+        broker.in_flight.retain(|_, (p, _, _)| p != partition);
     }
 
     fn produce_at(&mut self, to: BrokerId, partition: TopicPartition, payload: u64) {

@@ -21,6 +21,7 @@ pub struct Stats {
     pub kills: u64,
     pub expiries: u64,
     pub truncations: u64,
+    pub deletions: u64,
 }
 
 impl Stats {
@@ -37,6 +38,7 @@ impl Stats {
         self.kills += other.kills;
         self.expiries += other.expiries;
         self.truncations += other.truncations;
+        self.deletions += other.deletions;
     }
 }
 

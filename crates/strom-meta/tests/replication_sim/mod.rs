@@ -11,6 +11,7 @@ pub mod checks;
 pub mod follower;
 pub mod log;
 pub mod zk;
+pub mod zk_ops;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -22,9 +23,10 @@ use strom_meta::controller::TopicInfo;
 use strom_meta::replica::ReplicaSettings;
 use strom_meta::replication::{BrokerId, LeaderAndIsr, TopicAssignment, TopicPartition, NO_LEADER};
 
-use broker::{Broker, Msg, ZkOp};
+use broker::{Broker, Msg};
 use checks::{Checker, Stats};
 use zk::{SessionId, Watch, Zk};
+use zk_ops::ZkOp;
 
 /// The ZooKeeper session timeout (Kafka's 18 s, scaled down with everything else).
 pub const SESSION_TIMEOUT_MS: u64 = 600;
@@ -35,6 +37,8 @@ pub const TICK_MS: u64 = 50;
 /// How long a follower waits for an answer before asking again.
 pub const FOLLOWER_TIMEOUT_MS: u64 = 60;
 const CHAOS_UNTIL_MS: u64 = 2_000;
+/// ZooKeeper's end of the in-order channels.
+const ZOOKEEPER: BrokerId = -100;
 const RUN_UNTIL_MS: u64 = 3_500;
 
 /// Something that happens at a virtual time.
@@ -57,7 +61,7 @@ pub enum Event {
     ZkReply {
         to: BrokerId,
         incarnation: u64,
-        reply: broker::ZkReply,
+        reply: zk_ops::ZkReply,
     },
     /// A watch notification reaches the broker.
     ZkWatch {
@@ -99,6 +103,9 @@ pub enum Event {
     CreateTopic {
         name: String,
     },
+    DeleteTopic {
+        name: String,
+    },
 }
 
 pub struct World {
@@ -114,7 +121,8 @@ pub struct World {
     trace: bool,
     /// Links cut until a time, both directions listed.
     cut: BTreeMap<(BrokerId, BrokerId), u64>,
-    /// The last delivery time on each controller channel (kept in order).
+    /// The last delivery time on each in-order channel (controller requests, ZooKeeper
+    /// sessions).
     channel: BTreeMap<(BrokerId, BrokerId), u64>,
     next_payload: u64,
 }
@@ -166,14 +174,13 @@ impl World {
         let Some(incarnation) = self.brokers.get(&to).map(|b| b.incarnation) else {
             return;
         };
-        let mut at = self.now + 1 + self.below(10);
+        let mut delay = self.ordered_delay((from, to), 10);
         if let Some(&until) = self.cut.get(&(from, to)) {
-            at = at.max(until);
+            if until > self.now + delay {
+                delay = until - self.now;
+                self.channel.insert((from, to), until);
+            }
         }
-        let last = self.channel.entry((from, to)).or_insert(0);
-        at = at.max(*last);
-        *last = at;
-        let delay = at - self.now;
         self.schedule(
             delay,
             Event::Deliver {
@@ -184,13 +191,24 @@ impl World {
         );
     }
 
+    /// A delay of 1..=`jitter` ms that keeps channel `key` in order (a ZooKeeper session
+    /// delivers requests, answers and watch events in order; a controller channel is one
+    /// connection).
+    fn ordered_delay(&mut self, key: (BrokerId, BrokerId), jitter: u64) -> u64 {
+        let mut at = self.now + 1 + self.below(jitter);
+        let last = self.channel.entry(key).or_insert(0);
+        at = at.max(*last);
+        *last = at;
+        at - self.now
+    }
+
     /// Sends `op` to ZooKeeper on the broker's current session.
     pub fn zk_op(&mut self, from: BrokerId, op: ZkOp) {
         let broker = &self.brokers[&from];
         let (Some(session), incarnation) = (broker.session, broker.incarnation) else {
             return;
         };
-        let delay = 1 + self.below(3);
+        let delay = self.ordered_delay((from, ZOOKEEPER), 3);
         self.schedule(
             delay,
             Event::ZkArrive {
@@ -212,7 +230,7 @@ impl World {
                 .map(|b| (b.id, b.incarnation))
                 .collect();
             for (to, incarnation) in targets {
-                let delay = 1 + self.below(5);
+                let delay = self.ordered_delay((ZOOKEEPER, to), 5);
                 self.schedule(
                     delay,
                     Event::ZkWatch {
@@ -249,8 +267,8 @@ impl World {
                 op,
             } => {
                 if !self.zk.session_alive(session) {
-                    let delay = 1 + self.below(3);
-                    let reply = broker::ZkReply::SessionExpired { session };
+                    let delay = self.ordered_delay((ZOOKEEPER, from), 3);
+                    let reply = zk_ops::ZkReply::SessionExpired { session };
                     self.schedule(
                         delay,
                         Event::ZkReply {
@@ -262,7 +280,7 @@ impl World {
                     return;
                 }
                 if let Some(reply) = self.apply_zk(from, session, op) {
-                    let delay = 1 + self.below(3);
+                    let delay = self.ordered_delay((ZOOKEEPER, from), 3);
                     self.schedule(
                         delay,
                         Event::ZkReply {
@@ -353,6 +371,11 @@ impl World {
                     let delay = 2 + self.below(12);
                     self.schedule(delay, Event::Produce);
                 }
+            }
+            Event::DeleteTopic { name } => {
+                self.trace(|| format!("admin: delete topic {name}"));
+                self.zk.request_delete(&name);
+                self.fire(vec![Watch::DeleteTopics]);
             }
             Event::CreateTopic { name } => {
                 self.create_topic(&name, 2, 3, false);
@@ -516,7 +539,7 @@ impl World {
             .expect("valid placement");
         let info = TopicInfo {
             assignment: TopicAssignment {
-                topic_id: uuid::Uuid::nil(),
+                topic_id: uuid::Uuid::from_u128(u128::from(self.rng.next_u64()) + 1),
                 partitions: assignment,
             },
             unclean_leader_election: unclean,
@@ -525,6 +548,23 @@ impl World {
             self.checker.unclean.insert(name.to_string());
         }
         self.zk.create_topic(name, info);
+    }
+
+    /// After the run healed: a deleted topic is gone from ZooKeeper and from every broker.
+    fn check_deleted(&self, topic: &str) {
+        assert!(
+            !self.zk.topics().contains_key(topic) && self.zk.deletions().is_empty(),
+            "topic {topic} still exists or is still being deleted after healing"
+        );
+        for broker in self.brokers.values() {
+            let left = broker.logs.keys().chain(broker.replicas.keys());
+            let left: Vec<&TopicPartition> = left.filter(|p| p.topic == topic).collect();
+            assert!(
+                left.is_empty(),
+                "broker {} still holds {left:?} of deleted topic {topic}",
+                broker.id
+            );
+        }
     }
 
     /// After the run healed: every partition has a leader that knows it leads.
@@ -599,6 +639,11 @@ pub fn run(seed: u64, trace: bool) -> Stats {
     world.schedule(50, Event::Produce);
     let create_at = 100 + world.below(1_500);
     world.schedule(create_at, Event::CreateTopic { name: "c".into() });
+    let delete = world.below(2) == 0;
+    if delete {
+        let delete_at = create_at + 200 + world.below(800);
+        world.schedule(delete_at, Event::DeleteTopic { name: "c".into() });
+    }
     let mut steps = 0u64;
     while let Some(Reverse((at, seq))) = world.queue.pop() {
         if at > RUN_UNTIL_MS {
@@ -615,6 +660,9 @@ pub fn run(seed: u64, trace: bool) -> Stats {
     }
     world.check_all_leaders();
     world.check_settled();
+    if delete {
+        world.check_deleted("c");
+    }
     world.checker.stats.events = steps;
     world.checker.stats
 }

@@ -38,6 +38,8 @@ pub struct Zk {
     states: BTreeMap<TopicPartition, Versioned<LeaderAndIsr>>,
     /// Each state znode's modification zxid.
     state_zxids: BTreeMap<TopicPartition, i64>,
+    /// The children of `/admin/delete_topics`.
+    deleting: BTreeSet<String>,
     /// `/isr_change_notification` entries not yet consumed.
     isr_changes: Vec<TopicPartition>,
 }
@@ -49,6 +51,7 @@ pub enum Watch {
     Topics,
     IsrChange,
     Controller,
+    DeleteTopics,
 }
 
 impl Zk {
@@ -122,7 +125,7 @@ impl Zk {
             brokers: self.live_brokers(),
             topics: self.topics.clone(),
             states: self.states.clone(),
-            deleting: BTreeSet::new(),
+            deleting: self.deleting.clone(),
             state_zxids: self.state_zxids.clone(),
         })
     }
@@ -192,6 +195,31 @@ impl Zk {
         self.zxid += 1;
         self.state_zxids.insert(partition.clone(), self.zxid);
         Ok(version)
+    }
+
+    /// An admin asks for a topic's deletion (a child of `/admin/delete_topics`).
+    pub fn request_delete(&mut self, topic: &str) {
+        self.deleting.insert(topic.to_string());
+    }
+
+    pub fn deletions(&self) -> Vec<String> {
+        self.deleting.iter().cloned().collect()
+    }
+
+    /// The controller removes a deleted topic's znodes (checking `/controller_epoch`).
+    pub fn delete_topic(
+        &mut self,
+        topic: &str,
+        controller_epoch_version: i32,
+    ) -> Result<(), WriteError> {
+        if self.controller_epoch.1 != controller_epoch_version {
+            return Err(WriteError::ControllerMoved);
+        }
+        self.topics.remove(topic);
+        self.states.retain(|p, _| p.topic != topic);
+        self.state_zxids.retain(|p, _| p.topic != topic);
+        self.deleting.remove(topic);
+        Ok(())
     }
 
     /// Reads and deletes the ISR change notifications.
