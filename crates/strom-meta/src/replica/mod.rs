@@ -454,8 +454,14 @@ impl PartitionReplica {
         self.isr_version = version;
         self.pending_isr = None;
         self.replicas = replicas;
-        self.log_end_offset = self.log_end_offset.max(log_end_offset);
-        self.durable_end_offset = self.durable_end_offset.max(durable_end_offset);
+        if continuing {
+            self.log_end_offset = self.log_end_offset.max(log_end_offset);
+            self.durable_end_offset = self.durable_end_offset.max(durable_end_offset);
+        } else {
+            // As a follower the log may have been truncated: its offsets now are the truth.
+            self.log_end_offset = log_end_offset;
+            self.durable_end_offset = durable_end_offset;
+        }
         self.epoch_start_offset = self.log_end_offset;
         let from_log = high_watermark.min(self.durable_end_offset);
         self.high_watermark = if continuing {

@@ -318,11 +318,11 @@ impl World {
                     }
                 }
                 E::HighWatermark { offset } => {
-                    self.brokers
-                        .get_mut(&id)
-                        .expect("known")
-                        .high_watermark
-                        .insert(partition.clone(), offset);
+                    let broker = self.brokers.get_mut(&id).expect("known");
+                    broker.high_watermark.insert(partition.clone(), offset);
+                    let log = broker.logs.get(partition).expect("a leader has a log");
+                    self.checker
+                        .high_watermark_exposed(id, partition, epoch, offset, log);
                 }
                 E::WriteIsr {
                     expected_version,

@@ -48,6 +48,9 @@ pub struct Checker {
     pub unclean: BTreeSet<String>,
     /// Every acknowledged record: offset → (leader epoch, payload).
     pub acked: BTreeMap<TopicPartition, BTreeMap<i64, Record>>,
+    /// The records below the highest high watermark any leader exposed, each with the epoch
+    /// of the leader that first exposed it.
+    committed: BTreeMap<TopicPartition, Vec<(Record, i32)>>,
     /// Which broker took leadership of each (partition, leader epoch).
     leaders: BTreeMap<(TopicPartition, i32), BrokerId>,
     /// Which leader ZooKeeper recorded for each (partition, leader epoch).
@@ -154,15 +157,44 @@ impl Checker {
         );
     }
 
-    /// Every acknowledged record of `partition` from epochs up to `epoch` is in the log of
-    /// the leader of `epoch`, unchanged.
+    /// The leader of `epoch` exposed `high_watermark`: its log below agrees with every record
+    /// any leader exposed before, and the new ones join them.
+    pub fn high_watermark_exposed(
+        &mut self,
+        broker: BrokerId,
+        partition: &TopicPartition,
+        epoch: i32,
+        high_watermark: i64,
+        log: &Log,
+    ) {
+        if self.unclean.contains(&partition.topic) {
+            return;
+        }
+        let high_watermark = high_watermark as usize;
+        assert!(
+            high_watermark <= log.durable,
+            "{partition}: broker {broker} exposed high watermark {high_watermark} past its durable end {}",
+            log.durable
+        );
+        let committed = self.committed.entry(partition.clone()).or_default();
+        for (offset, (record, _)) in committed.iter().enumerate().take(high_watermark) {
+            assert_eq!(
+                &log.records[offset], record,
+                "{partition}: offset {offset} below the high watermark changed (leader {broker}, epoch {epoch})"
+            );
+        }
+        for offset in committed.len()..high_watermark {
+            committed.push((log.records[offset], epoch));
+        }
+    }
+
+    /// Every acknowledged record, and every record below a high watermark, of `partition`
+    /// from epochs up to `epoch` is in the log of the leader of `epoch`, unchanged.
     pub fn check_log(&self, broker: BrokerId, partition: &TopicPartition, epoch: i32, log: &Log) {
         if self.unclean.contains(&partition.topic) {
             return;
         }
-        let Some(acked) = self.acked.get(partition) else {
-            return;
-        };
+        let acked = self.acked.get(partition).into_iter().flatten();
         for (&offset, &record) in acked {
             if record.0 > epoch {
                 continue;
@@ -172,6 +204,18 @@ impl Checker {
                 held,
                 Some(&record),
                 "{partition}: acknowledged offset {offset} {record:?} is {held:?} in the log of broker {broker}, leader at epoch {epoch}"
+            );
+        }
+        let committed = self.committed.get(partition).map_or(&[][..], Vec::as_slice);
+        for (offset, (record, exposed_at)) in committed.iter().enumerate() {
+            if *exposed_at > epoch {
+                continue;
+            }
+            let held = log.records.get(offset);
+            assert_eq!(
+                held,
+                Some(record),
+                "{partition}: offset {offset} below a high watermark (exposed at epoch {exposed_at}) is {held:?} in the log of broker {broker}, leader at epoch {epoch}"
             );
         }
     }

@@ -529,10 +529,15 @@ impl World {
         replication_factor: i32,
         unclean: bool,
     ) {
+        let count = self.brokers.len();
         let brokers: Vec<PlacementBroker> = self
             .brokers
             .keys()
-            .map(|&id| PlacementBroker { id, rack: None })
+            .map(|&id| PlacementBroker {
+                id,
+                // With four brokers, two racks: placement alternates them.
+                rack: (count == 4).then(|| format!("rack-{}", id % 2)),
+            })
             .collect();
         let (start, shift) = (self.below(64) as usize, self.below(64) as usize);
         let assignment = assign_replicas(&brokers, partitions, replication_factor, 0, start, shift)
