@@ -481,6 +481,10 @@ impl Active {
             .copied()
             .collect();
         self.deleting.insert(topic.clone(), holders.clone());
+        self.owed.retain(|p, _| p.topic != topic);
+        for partitions in outbox.leader_and_isr.values_mut() {
+            partitions.retain(|p| p.topic != topic);
+        }
         if holders.is_empty() {
             self.finish_deletion(topic, effects, outbox);
             return;
@@ -496,8 +500,12 @@ impl Active {
             .into_iter()
             .filter(|p| self.replicas(p).contains(&broker))
             .collect();
+        let Some(broker_epoch) = self.live.get(&broker).map(|b| b.broker_epoch) else {
+            return;
+        };
         effects.push(Effect::SendStopReplica {
             broker,
+            broker_epoch,
             controller_epoch: self.controller_epoch,
             topic: topic.to_string(),
             partitions,
@@ -557,7 +565,11 @@ impl Active {
     }
 
     fn pay_owed(&mut self, partition: &TopicPartition, outbox: &mut Outbox) {
-        for broker in self.owed.remove(partition).unwrap_or_default() {
+        let owed = self.owed.remove(partition).unwrap_or_default();
+        if self.deleting.contains_key(&partition.topic) {
+            return;
+        }
+        for broker in owed {
             outbox
                 .leader_and_isr
                 .entry(broker)
@@ -607,9 +619,9 @@ impl Active {
     /// UpdateMetadata to every live broker (Kafka's order).
     fn flush(&self, outbox: Outbox, effects: &mut Vec<Effect>) {
         for (broker, partitions) in outbox.leader_and_isr {
-            if !self.live.contains_key(&broker) {
+            let Some(broker_epoch) = self.live.get(&broker).map(|b| b.broker_epoch) else {
                 continue;
-            }
+            };
             let partitions: Vec<PartitionInfo> =
                 partitions.iter().filter_map(|p| self.info(p)).collect();
             if partitions.is_empty() {
@@ -623,6 +635,7 @@ impl Active {
                 .collect();
             effects.push(Effect::SendLeaderAndIsr {
                 broker,
+                broker_epoch,
                 controller_epoch: self.controller_epoch,
                 partitions,
                 leaders,
@@ -641,9 +654,10 @@ impl Active {
                 .collect()
         };
         let brokers = self.registrations();
-        for &broker in self.live.keys() {
+        for (&broker, live) in &self.live {
             effects.push(Effect::SendUpdateMetadata {
                 broker,
+                broker_epoch: live.broker_epoch,
                 controller_epoch: self.controller_epoch,
                 brokers: brokers.clone(),
                 partitions: partitions.clone(),

@@ -386,12 +386,25 @@ fn resigns_when_it_loses_controller() {
 }
 
 #[test]
-fn brokers_refuse_older_controller_epochs() {
+fn brokers_refuse_older_controller_and_broker_epochs() {
     let mut fence = ControllerEpochFence::default();
-    assert_eq!(fence.accept(3), Ok(()));
-    assert_eq!(fence.accept(3), Ok(()));
-    assert_eq!(fence.accept(2), Err(STALE_CONTROLLER_EPOCH));
-    assert_eq!(fence.accept(4), Ok(()));
+    assert_eq!(fence.accept(3, 10, Some(10)), Ok(()));
+    assert_eq!(fence.accept(3, 10, Some(10)), Ok(()));
+    let stale = fence.accept(2, 10, Some(10));
+    assert_eq!(stale, Err(FenceRefusal::StaleControllerEpoch));
+    assert_eq!(stale.unwrap_err().code(), Some(STALE_CONTROLLER_EPOCH));
+    // Addressed to this broker's previous registration: refused.
+    let previous = fence.accept(3, 9, Some(10));
+    assert_eq!(previous.unwrap_err().code(), Some(STALE_BROKER_EPOCH));
+    // Before it registered, or before it learned its new registration: not yet.
+    assert_eq!(fence.accept(3, 10, None), Err(FenceRefusal::NotReady));
+    assert_eq!(fence.accept(3, 11, Some(10)), Err(FenceRefusal::NotReady));
+    assert_eq!(
+        fence.latest(),
+        3,
+        "a refused request does not raise the fence"
+    );
+    assert_eq!(fence.accept(4, 10, Some(10)), Ok(()));
     assert_eq!(fence.latest(), 4);
 }
 

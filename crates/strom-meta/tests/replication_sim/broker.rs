@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use strom_meta::controller::{self, Controller, ControllerEpochFence, PartitionInfo};
+use strom_meta::controller::{self, Controller, ControllerEpochFence, FenceRefusal, PartitionInfo};
 use strom_meta::replica::{self, Acks, PartitionReplica, ReplicaError, Role};
 use strom_meta::replication::{BrokerId, LeaderAndIsr, TopicPartition};
 
@@ -49,16 +49,19 @@ pub enum Msg {
     },
     LeaderAndIsr {
         controller_epoch: i32,
+        broker_epoch: i64,
         partitions: Vec<PartitionInfo>,
     },
     UpdateMetadata {
         controller_epoch: i32,
+        broker_epoch: i64,
         partitions: Vec<PartitionInfo>,
         deleted: Vec<TopicPartition>,
     },
     StopReplica {
         controller: BrokerId,
         controller_epoch: i32,
+        broker_epoch: i64,
         topic: String,
         partitions: Vec<TopicPartition>,
     },
@@ -84,6 +87,8 @@ pub struct Broker {
     pub incarnation: u64,
     pub session: Option<SessionId>,
     pub registered: bool,
+    /// The czxid of its current registration, once registered.
+    pub broker_epoch: Option<i64>,
     /// On disk: survives restarts up to each log's durable prefix.
     pub logs: BTreeMap<TopicPartition, Log>,
     pub replicas: BTreeMap<TopicPartition, PartitionReplica>,
@@ -107,6 +112,7 @@ impl Broker {
             incarnation: 0,
             session: None,
             registered: false,
+            broker_epoch: None,
             logs: BTreeMap::new(),
             replicas: BTreeMap::new(),
             following: BTreeMap::new(),
@@ -139,6 +145,7 @@ impl Broker {
         self.in_flight.clear();
         self.fsync_scheduled.clear();
         self.registered = false;
+        self.broker_epoch = None;
         self.session.take()
     }
 
@@ -199,21 +206,21 @@ impl World {
                 E::ReadStates { partitions } => self.zk_op(id, ZkOp::ControllerRead { partitions }),
                 E::SendLeaderAndIsr {
                     broker,
+                    broker_epoch,
                     controller_epoch,
                     partitions,
                     ..
                 } => {
-                    self.send_controller(
-                        id,
-                        broker,
-                        Msg::LeaderAndIsr {
-                            controller_epoch,
-                            partitions,
-                        },
-                    );
+                    let msg = Msg::LeaderAndIsr {
+                        controller_epoch,
+                        broker_epoch,
+                        partitions,
+                    };
+                    self.send_controller(id, broker, msg);
                 }
                 E::SendUpdateMetadata {
                     broker,
+                    broker_epoch,
                     controller_epoch,
                     partitions,
                     deleted,
@@ -221,6 +228,7 @@ impl World {
                 } => {
                     let msg = Msg::UpdateMetadata {
                         controller_epoch,
+                        broker_epoch,
                         partitions,
                         deleted,
                     };
@@ -228,6 +236,7 @@ impl World {
                 }
                 E::SendStopReplica {
                     broker,
+                    broker_epoch,
                     controller_epoch,
                     topic,
                     partitions,
@@ -236,6 +245,7 @@ impl World {
                     let msg = Msg::StopReplica {
                         controller: id,
                         controller_epoch,
+                        broker_epoch,
                         topic,
                         partitions,
                     };
@@ -374,6 +384,9 @@ impl World {
     }
 
     pub(super) fn deliver(&mut self, to: BrokerId, msg: Msg) {
+        let Some(msg) = self.accept_controller_request(to, msg) else {
+            return;
+        };
         match msg {
             Msg::Produce { partition, payload } => self.produce_at(to, partition, payload),
             Msg::Fetch {
@@ -487,33 +500,21 @@ impl World {
                 self.next_follower_request(to, &partition, 0);
             }
             Msg::LeaderAndIsr {
-                controller_epoch,
+                controller_epoch: _,
+                broker_epoch: _,
                 partitions,
             } => {
-                if self
-                    .brokers
-                    .get_mut(&to)
-                    .expect("known")
-                    .fence
-                    .accept(controller_epoch)
-                    .is_err()
-                {
-                    self.trace(|| format!("  broker {to} refused LeaderAndIsr from controller epoch {controller_epoch}"));
-                    return;
-                }
                 for info in partitions {
                     self.leader_and_isr(to, info);
                 }
             }
             Msg::UpdateMetadata {
-                controller_epoch,
+                controller_epoch: _,
+                broker_epoch: _,
                 partitions,
                 deleted,
             } => {
                 let broker = self.brokers.get_mut(&to).expect("known");
-                if broker.fence.accept(controller_epoch).is_err() {
-                    return;
-                }
                 for info in partitions {
                     broker.metadata.insert(info.partition, info.state.value);
                 }
@@ -523,20 +524,11 @@ impl World {
             }
             Msg::StopReplica {
                 controller,
-                controller_epoch,
+                controller_epoch: _,
+                broker_epoch: _,
                 topic,
                 partitions,
             } => {
-                if self
-                    .brokers
-                    .get_mut(&to)
-                    .expect("known")
-                    .fence
-                    .accept(controller_epoch)
-                    .is_err()
-                {
-                    return;
-                }
                 for partition in partitions {
                     self.delete_replica(to, &partition);
                 }
@@ -544,6 +536,53 @@ impl World {
             }
             Msg::StopReplicaDone { broker, topic } => {
                 self.controller_step(to, controller::Input::StopReplicaDone { broker, topic });
+            }
+        }
+    }
+
+    /// The broker's fence: controller epoch and broker epoch (its current registration). A
+    /// request it cannot serve yet is delivered again a little later, as Kafka's controller
+    /// channel re-sends until the broker takes it.
+    fn accept_controller_request(&mut self, to: BrokerId, msg: Msg) -> Option<Msg> {
+        let (controller_epoch, broker_epoch) = match &msg {
+            Msg::LeaderAndIsr {
+                controller_epoch,
+                broker_epoch,
+                ..
+            }
+            | Msg::UpdateMetadata {
+                controller_epoch,
+                broker_epoch,
+                ..
+            }
+            | Msg::StopReplica {
+                controller_epoch,
+                broker_epoch,
+                ..
+            } => (*controller_epoch, *broker_epoch),
+            _ => return Some(msg),
+        };
+        let broker = self.brokers.get_mut(&to).expect("known");
+        let (registered, incarnation) = (broker.broker_epoch, broker.incarnation);
+        match broker
+            .fence
+            .accept(controller_epoch, broker_epoch, registered)
+        {
+            Ok(()) => Some(msg),
+            Err(FenceRefusal::NotReady) => {
+                self.schedule(
+                    5,
+                    Event::Deliver {
+                        to,
+                        incarnation,
+                        msg,
+                    },
+                );
+                None
+            }
+            Err(refusal) => {
+                self.trace(|| format!("  broker {to} refused a controller request: {refusal:?}"));
+                None
             }
         }
     }

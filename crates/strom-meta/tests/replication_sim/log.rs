@@ -80,3 +80,44 @@ impl Log {
         (leader_end.min(own_end).min(self.end_offset()), true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(epochs: &[i32]) -> Log {
+        let records = epochs
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| (e, i as u64))
+            .collect();
+        Log {
+            records,
+            durable: epochs.len(),
+        }
+    }
+
+    #[test]
+    fn end_offset_for_epoch_is_where_the_next_epoch_starts() {
+        let l = log(&[0, 0, 2, 2, 2, 5]);
+        assert_eq!(l.end_offset_for_epoch(0), (0, 2));
+        assert_eq!(l.end_offset_for_epoch(1), (0, 2));
+        assert_eq!(l.end_offset_for_epoch(2), (2, 5));
+        assert_eq!(l.end_offset_for_epoch(4), (2, 5));
+        assert_eq!(l.end_offset_for_epoch(9), (5, 6));
+        assert_eq!(log(&[3]).end_offset_for_epoch(2), (-1, -1));
+    }
+
+    #[test]
+    fn truncation_follows_kip_279() {
+        // Same epoch on both sides: the earlier end.
+        assert_eq!(log(&[0, 1, 1, 1]).truncation_point((1, 3)), (3, true));
+        assert_eq!(log(&[0, 1]).truncation_point((1, 3)), (2, true));
+        // The leader answers an epoch the follower lacks: truncate to the follower's end of
+        // the epoch below and ask again.
+        assert_eq!(log(&[0, 1, 1, 3, 3]).truncation_point((2, 2)), (3, false));
+        // Nothing in common.
+        assert_eq!(log(&[4, 4]).truncation_point((2, 7)), (0, true));
+        assert_eq!(log(&[1]).truncation_point((-1, -1)), (0, true));
+    }
+}

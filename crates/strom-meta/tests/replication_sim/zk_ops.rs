@@ -176,8 +176,10 @@ impl World {
 
     pub(super) fn zk_reply(&mut self, to: BrokerId, reply: ZkReply) {
         match reply {
-            ZkReply::Registered(Ok(_)) => {
-                self.brokers.get_mut(&to).expect("known").registered = true;
+            ZkReply::Registered(Ok(czxid)) => {
+                let broker = self.brokers.get_mut(&to).expect("known");
+                broker.registered = true;
+                broker.broker_epoch = Some(czxid);
                 self.zk_op(to, ZkOp::Elect);
             }
             ZkReply::Registered(Err(())) => {
