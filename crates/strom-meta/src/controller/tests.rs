@@ -465,3 +465,30 @@ fn a_bounced_broker_never_gets_the_state_being_replaced() {
     });
     assert_eq!(leader_and_isr_receivers(&effects), vec![1, 2, 3]);
 }
+
+#[test]
+fn enabling_unclean_election_elects_an_offline_partition() {
+    let (mut c, _) = elected(
+        &[2],
+        topic(&[&[1, 2]], false),
+        &[(0, lai(NO_LEADER, 5, &[1], 2), 9)],
+    );
+    let effects = c.step(Input::TopicConfigChanged {
+        topic: "t".into(),
+        unclean_leader_election: true,
+    });
+    assert_eq!(writes(&effects), vec![(tp(0), Some(9), lai(2, 6, &[2], 3))]);
+}
+
+#[test]
+fn partitions_added_to_a_topic_are_initialised() {
+    let (mut c, _) = elected(
+        &[1, 2],
+        topic(&[&[1, 2]], false),
+        &[(0, lai(1, 4, &[1, 2], 2), 9)],
+    );
+    let effects = c.step(Input::TopicsChanged {
+        topics: BTreeMap::from([("t".into(), topic(&[&[1, 2], &[2, 1]], false))]),
+    });
+    assert_eq!(writes(&effects), vec![(tp(1), None, lai(2, 0, &[2, 1], 3))]);
+}
