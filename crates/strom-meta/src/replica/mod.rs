@@ -592,9 +592,15 @@ impl PartitionReplica {
         if self.role != Role::Leader {
             return;
         }
-        if state.value.leader != self.local || state.value.leader_epoch != self.leader_epoch {
-            // The controller moved leadership (or bumped the epoch) behind our back: this
-            // leader's view is stale; it must not acknowledge anything more.
+        let malformed = !state.value.isr.contains(&self.local)
+            || !state.value.isr.iter().all(|r| self.replicas.contains(r));
+        if state.value.leader != self.local
+            || state.value.leader_epoch != self.leader_epoch
+            || malformed
+        {
+            // The controller moved leadership (or bumped the epoch) behind our back, or the
+            // znode holds an ISR this leader cannot be leading: its view is stale; it must not
+            // acknowledge anything more.
             self.fail_all_pending(ReplicaError::NotLeaderOrFollower, effects);
             self.role = Role::Fenced;
             self.pending_isr = None;

@@ -453,3 +453,21 @@ fn a_new_leadership_takes_the_log_offsets_as_they_are_now() {
     r.step(Input::LocalDurable { end_offset: 8 }, 1_004);
     assert_eq!(r.high_watermark(), 8);
 }
+
+#[test]
+fn a_reloaded_state_outside_the_replicas_fences_instead_of_panicking() {
+    let mut r = leader(1);
+    let _ = r.step(Input::Tick, 1_001 + LAG_MS);
+    r.step(Input::IsrWriteConflict, 1_002 + LAG_MS);
+    let effects = r.step(
+        Input::StateReloaded {
+            state: Versioned {
+                value: state(1, 5, &[1, 9]),
+                version: 8,
+            },
+        },
+        1_003 + LAG_MS,
+    );
+    assert_eq!(effects, vec![Effect::Fenced]);
+    assert_eq!(r.role(), &Role::Fenced);
+}
