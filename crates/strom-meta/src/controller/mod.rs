@@ -62,6 +62,11 @@ pub struct ClusterSnapshot {
     pub topics: BTreeMap<String, TopicInfo>,
     /// Every partition-state znode that exists.
     pub states: BTreeMap<TopicPartition, Versioned<LeaderAndIsr>>,
+    /// The modification zxid (`stat.mzxid`) of each partition-state znode. A leader whose
+    /// registration is newer (its `broker_epoch` is larger) registered again since it was
+    /// elected: it may have restarted and lost an unflushed tail of its epoch, so the
+    /// controller elects again with a new epoch rather than let it resume the old one.
+    pub state_zxids: BTreeMap<TopicPartition, i64>,
     /// The children of `/admin/delete_topics`.
     pub deleting: BTreeSet<String>,
 }
@@ -171,6 +176,9 @@ pub enum Effect {
     SendLeaderAndIsr {
         /// The receiver.
         broker: BrokerId,
+        /// The receiver's broker epoch as this controller knows it (see
+        /// [`ControllerEpochFence::accept`]).
+        broker_epoch: i64,
         /// This controller's epoch.
         controller_epoch: i32,
         /// The partitions it holds a replica of.
@@ -182,6 +190,9 @@ pub enum Effect {
     SendUpdateMetadata {
         /// The receiver.
         broker: BrokerId,
+        /// The receiver's broker epoch as this controller knows it (see
+        /// [`ControllerEpochFence::accept`]).
+        broker_epoch: i64,
         /// This controller's epoch.
         controller_epoch: i32,
         /// Every live broker.
@@ -196,6 +207,9 @@ pub enum Effect {
     SendStopReplica {
         /// The receiver.
         broker: BrokerId,
+        /// The receiver's broker epoch as this controller knows it (see
+        /// [`ControllerEpochFence::accept`]).
+        broker_epoch: i64,
         /// This controller's epoch.
         controller_epoch: i32,
         /// The topic.
@@ -217,8 +231,15 @@ pub enum Effect {
     Resigned,
 }
 
-/// A broker's fence against stale controllers: it remembers the highest controller epoch it
-/// has seen and refuses requests from older ones with STALE_CONTROLLER_EPOCH (11).
+/// A broker's fence against stale controller requests: it remembers the highest controller
+/// epoch it has seen and refuses requests from older ones with STALE_CONTROLLER_EPOCH (11),
+/// and, as Kafka does since KIP-380, refuses requests addressed to an older registration of
+/// itself (the broker epoch is the czxid of `/brokers/ids/<id>`) with STALE_BROKER_EPOCH (77).
+/// A request for a registration newer than the one it knows, or any request before it has
+/// registered, is not served yet ([`FenceRefusal::NotReady`]): a restarted broker must not take
+/// orders a controller addressed to its previous process (which could make it resume that
+/// process's leader epochs with a shorter log), and Kafka's controller keeps re-sending a
+/// request until the broker takes it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ControllerEpochFence {
     latest: i32,
@@ -227,11 +248,50 @@ pub struct ControllerEpochFence {
 /// Kafka's STALE_CONTROLLER_EPOCH error code.
 pub const STALE_CONTROLLER_EPOCH: i16 = 11;
 
+/// Kafka's STALE_BROKER_EPOCH error code.
+pub const STALE_BROKER_EPOCH: i16 = 77;
+
+/// Why [`ControllerEpochFence::accept`] did not accept a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FenceRefusal {
+    /// Answer STALE_CONTROLLER_EPOCH: the request comes from a deposed controller.
+    StaleControllerEpoch,
+    /// Answer STALE_BROKER_EPOCH: the request was meant for a previous registration.
+    StaleBrokerEpoch,
+    /// Not registered yet, or not yet told of the registration the request names: do not
+    /// serve it now; the controller's channel delivers it again.
+    NotReady,
+}
+
+impl FenceRefusal {
+    /// The Kafka error code to answer with, if any.
+    pub fn code(self) -> Option<i16> {
+        match self {
+            FenceRefusal::StaleControllerEpoch => Some(STALE_CONTROLLER_EPOCH),
+            FenceRefusal::StaleBrokerEpoch => Some(STALE_BROKER_EPOCH),
+            FenceRefusal::NotReady => None,
+        }
+    }
+}
+
 impl ControllerEpochFence {
-    /// Accepts a request carrying `controller_epoch` (raising the fence) or refuses it.
-    pub fn accept(&mut self, controller_epoch: i32) -> Result<(), i16> {
+    /// Accepts a request carrying `controller_epoch` and the receiver's `broker_epoch` as the
+    /// controller knows it, given this broker's current registration (`None` while it is not
+    /// registered), raising the fence; or says why not.
+    pub fn accept(
+        &mut self,
+        controller_epoch: i32,
+        broker_epoch: i64,
+        registered_epoch: Option<i64>,
+    ) -> Result<(), FenceRefusal> {
         if controller_epoch < self.latest {
-            return Err(STALE_CONTROLLER_EPOCH);
+            return Err(FenceRefusal::StaleControllerEpoch);
+        }
+        match registered_epoch {
+            None => return Err(FenceRefusal::NotReady),
+            Some(own) if broker_epoch < own => return Err(FenceRefusal::StaleBrokerEpoch),
+            Some(own) if broker_epoch > own => return Err(FenceRefusal::NotReady),
+            Some(_) => {}
         }
         self.latest = controller_epoch;
         Ok(())

@@ -31,6 +31,14 @@ struct Active {
     dirty: BTreeSet<TopicPartition>,
     /// Topics being deleted, with the replicas that have not confirmed.
     deleting: BTreeMap<String, BTreeSet<BrokerId>>,
+    /// Partitions whose leader registered again after their state was written: elect anew.
+    reelect: BTreeSet<TopicPartition>,
+    /// Ids of the topics this controller deleted: a topics read that was answered before the
+    /// znodes went away must not bring one back.
+    deleted_ids: BTreeSet<uuid::Uuid>,
+    /// Brokers owed a LeaderAndIsr for a partition whose write or read is in flight (so they
+    /// never get a state the controller already knows to be stale).
+    owed: BTreeMap<TopicPartition, BTreeSet<BrokerId>>,
 }
 
 /// Requests gathered during one step, sent at its end (Kafka's request batch).
@@ -118,18 +126,33 @@ impl Controller {
             reading: BTreeMap::new(),
             dirty: BTreeSet::new(),
             deleting: BTreeMap::new(),
+            reelect: BTreeSet::new(),
+            deleted_ids: BTreeSet::new(),
+            owed: BTreeMap::new(),
         };
+        for (partition, state) in &active.states {
+            let registered = active.live.get(&state.value.leader).map(|b| b.broker_epoch);
+            let written = snapshot
+                .state_zxids
+                .get(partition)
+                .copied()
+                .unwrap_or(i64::MAX);
+            if registered.is_some_and(|registered| registered > written) {
+                active.reelect.insert(partition.clone());
+            }
+        }
+        // Deletions first, so that nothing is elected or sent for a topic being deleted.
+        for topic in snapshot.deleting {
+            active.start_deletion(topic, effects, outbox);
+        }
+        for partition in active.all_partitions() {
+            active.reconcile(&partition, effects);
+        }
         // Tell every live broker the whole state, and each its own replicas.
         outbox.update_all = true;
         let live: Vec<BrokerId> = active.live.keys().copied().collect();
         for broker in live {
             active.queue_leader_and_isr_for(broker, outbox);
-        }
-        for partition in active.all_partitions() {
-            active.reconcile(&partition, effects);
-        }
-        for topic in snapshot.deleting {
-            active.start_deletion(topic, effects, outbox);
         }
         self.active = Some(active);
     }
@@ -144,6 +167,9 @@ impl Active {
                 self.topics
                     .retain(|t, _| topics.contains_key(t) || self.deleting.contains_key(t));
                 for (topic, info) in topics {
+                    if self.deleted_ids.contains(&info.assignment.topic_id) {
+                        continue;
+                    }
                     let changed = self.topics.get(&topic) != Some(&info);
                     self.topics.insert(topic.clone(), info);
                     if changed || !known.contains(&topic) {
@@ -191,6 +217,9 @@ impl Active {
                     }
                     self.dirty.remove(&partition);
                     self.reconcile(&partition, effects);
+                    if !self.writing.contains_key(&partition) {
+                        self.pay_owed(&partition, outbox);
+                    }
                 }
             }
             Input::StateWritten { partition, version } => {
@@ -204,6 +233,12 @@ impl Active {
                         version,
                     },
                 );
+                self.owed.remove(&partition);
+                if self.deleting.contains_key(&partition.topic) {
+                    // Written before the deletion began: its replicas are being stopped.
+                    self.dirty.remove(&partition);
+                    return;
+                }
                 for replica in self.replicas(&partition) {
                     if self.live.contains_key(&replica) {
                         outbox
@@ -291,11 +326,11 @@ impl Active {
         }
         if !started.is_empty() {
             outbox.update_all = true;
-            for &id in &started {
-                self.queue_leader_and_isr_for(id, outbox);
-            }
             for partition in self.all_partitions() {
                 self.reconcile(&partition, effects);
+            }
+            for &id in &started {
+                self.queue_leader_and_isr_for(id, outbox);
             }
             let deleting: Vec<(String, Vec<BrokerId>)> = self
                 .deleting
@@ -343,12 +378,14 @@ impl Active {
                 (None, state)
             }
             Some(current) => {
-                let Some(state) = self.decide(&current.value, &replicas, unclean) else {
+                let reelect = self.reelect.contains(partition);
+                let Some(state) = self.decide(&current.value, &replicas, unclean, reelect) else {
                     return;
                 };
                 (Some(current.version), state)
             }
         };
+        self.reelect.remove(partition);
         self.writing.insert(partition.clone(), state.clone());
         effects.push(Effect::WriteState {
             partition: partition.clone(),
@@ -358,12 +395,14 @@ impl Active {
         });
     }
 
-    /// The next state of an existing partition, or `None` if it needs no change.
+    /// The next state of an existing partition, or `None` if it needs no change; with
+    /// `reelect`, a live leader is elected again (with a new epoch) as if it were offline.
     fn decide(
         &self,
         current: &LeaderAndIsr,
         replicas: &[BrokerId],
         unclean: bool,
+        reelect: bool,
     ) -> Option<LeaderAndIsr> {
         let live = |r: &BrokerId| self.live.contains_key(r);
         let live_isr: Vec<BrokerId> = current.isr.iter().copied().filter(live).collect();
@@ -373,7 +412,7 @@ impl Active {
             isr,
             controller_epoch: self.controller_epoch,
         };
-        if current.leader != NO_LEADER && live(&current.leader) {
+        if current.leader != NO_LEADER && live(&current.leader) && !reelect {
             if live_isr.len() == current.isr.len() {
                 return None;
             }
@@ -442,6 +481,10 @@ impl Active {
             .copied()
             .collect();
         self.deleting.insert(topic.clone(), holders.clone());
+        self.owed.retain(|p, _| p.topic != topic);
+        for partitions in outbox.leader_and_isr.values_mut() {
+            partitions.retain(|p| p.topic != topic);
+        }
         if holders.is_empty() {
             self.finish_deletion(topic, effects, outbox);
             return;
@@ -457,8 +500,12 @@ impl Active {
             .into_iter()
             .filter(|p| self.replicas(p).contains(&broker))
             .collect();
+        let Some(broker_epoch) = self.live.get(&broker).map(|b| b.broker_epoch) else {
+            return;
+        };
         effects.push(Effect::SendStopReplica {
             broker,
+            broker_epoch,
             controller_epoch: self.controller_epoch,
             topic: topic.to_string(),
             partitions,
@@ -469,12 +516,19 @@ impl Active {
     fn finish_deletion(&mut self, topic: String, effects: &mut Vec<Effect>, outbox: &mut Outbox) {
         let partitions = self.topic_partitions(&topic);
         self.deleting.remove(&topic);
-        self.topics.remove(&topic);
+        if let Some(info) = self.topics.remove(&topic) {
+            // A topic written without an id (before Kafka 2.8) cannot be told apart this way.
+            if !info.assignment.topic_id.is_nil() {
+                self.deleted_ids.insert(info.assignment.topic_id);
+            }
+        }
         for partition in &partitions {
             self.states.remove(partition);
             self.writing.remove(partition);
             self.reading.remove(partition);
             self.dirty.remove(partition);
+            self.owed.remove(partition);
+            self.reelect.remove(partition);
             outbox.update_metadata.remove(partition);
             for set in outbox.leader_and_isr.values_mut() {
                 set.remove(partition);
@@ -487,17 +541,40 @@ impl Active {
         });
     }
 
-    fn queue_leader_and_isr_for(&self, broker: BrokerId, outbox: &mut Outbox) {
-        for partition in self.states.keys() {
-            if self.replicas(partition).contains(&broker)
-                && !self.deleting.contains_key(&partition.topic)
-            {
+    /// Queues LeaderAndIsr for every partition `broker` holds; one whose state is being
+    /// written or re-read is owed to it until that settles.
+    fn queue_leader_and_isr_for(&mut self, broker: BrokerId, outbox: &mut Outbox) {
+        let partitions: Vec<TopicPartition> = self
+            .states
+            .keys()
+            .filter(|p| self.replicas(p).contains(&broker))
+            .filter(|p| !self.deleting.contains_key(&p.topic))
+            .cloned()
+            .collect();
+        for partition in partitions {
+            if self.writing.contains_key(&partition) || self.reading.contains_key(&partition) {
+                self.owed.entry(partition).or_default().insert(broker);
+            } else {
                 outbox
                     .leader_and_isr
                     .entry(broker)
                     .or_default()
-                    .insert(partition.clone());
+                    .insert(partition);
             }
+        }
+    }
+
+    fn pay_owed(&mut self, partition: &TopicPartition, outbox: &mut Outbox) {
+        let owed = self.owed.remove(partition).unwrap_or_default();
+        if self.deleting.contains_key(&partition.topic) {
+            return;
+        }
+        for broker in owed {
+            outbox
+                .leader_and_isr
+                .entry(broker)
+                .or_default()
+                .insert(partition.clone());
         }
     }
 
@@ -542,9 +619,9 @@ impl Active {
     /// UpdateMetadata to every live broker (Kafka's order).
     fn flush(&self, outbox: Outbox, effects: &mut Vec<Effect>) {
         for (broker, partitions) in outbox.leader_and_isr {
-            if !self.live.contains_key(&broker) {
+            let Some(broker_epoch) = self.live.get(&broker).map(|b| b.broker_epoch) else {
                 continue;
-            }
+            };
             let partitions: Vec<PartitionInfo> =
                 partitions.iter().filter_map(|p| self.info(p)).collect();
             if partitions.is_empty() {
@@ -558,6 +635,7 @@ impl Active {
                 .collect();
             effects.push(Effect::SendLeaderAndIsr {
                 broker,
+                broker_epoch,
                 controller_epoch: self.controller_epoch,
                 partitions,
                 leaders,
@@ -576,9 +654,10 @@ impl Active {
                 .collect()
         };
         let brokers = self.registrations();
-        for &broker in self.live.keys() {
+        for (&broker, live) in &self.live {
             effects.push(Effect::SendUpdateMetadata {
                 broker,
+                broker_epoch: live.broker_epoch,
                 controller_epoch: self.controller_epoch,
                 brokers: brokers.clone(),
                 partitions: partitions.clone(),

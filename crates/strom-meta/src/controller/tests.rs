@@ -19,7 +19,7 @@ fn broker(id: BrokerId, epoch: i64) -> LiveBroker {
 fn topic(replicas: &[&[BrokerId]], unclean: bool) -> TopicInfo {
     TopicInfo {
         assignment: TopicAssignment {
-            topic_id: uuid::Uuid::nil(),
+            topic_id: uuid::Uuid::from_u128(1),
             partitions: replicas
                 .iter()
                 .enumerate()
@@ -76,6 +76,7 @@ fn elected(
             })
             .collect(),
         deleting: BTreeSet::new(),
+        state_zxids: BTreeMap::new(),
     }));
     (controller, effects)
 }
@@ -344,6 +345,12 @@ fn deletion_waits_for_every_replica_even_a_down_one() {
         |e| matches!(e, Effect::SendUpdateMetadata { deleted, .. } if deleted == &vec![tp(0)])
     ));
     assert!(c.state(&tp(0)).is_none());
+    // A topics read answered before the znodes went away does not bring it back.
+    let effects = c.step(Input::TopicsChanged {
+        topics: BTreeMap::from([("t".into(), topic(&[&[1, 2, 3]], false))]),
+    });
+    assert!(writes(&effects).is_empty());
+    assert!(c.state(&tp(0)).is_none());
 }
 
 #[test]
@@ -379,11 +386,109 @@ fn resigns_when_it_loses_controller() {
 }
 
 #[test]
-fn brokers_refuse_older_controller_epochs() {
+fn brokers_refuse_older_controller_and_broker_epochs() {
     let mut fence = ControllerEpochFence::default();
-    assert_eq!(fence.accept(3), Ok(()));
-    assert_eq!(fence.accept(3), Ok(()));
-    assert_eq!(fence.accept(2), Err(STALE_CONTROLLER_EPOCH));
-    assert_eq!(fence.accept(4), Ok(()));
+    assert_eq!(fence.accept(3, 10, Some(10)), Ok(()));
+    assert_eq!(fence.accept(3, 10, Some(10)), Ok(()));
+    let stale = fence.accept(2, 10, Some(10));
+    assert_eq!(stale, Err(FenceRefusal::StaleControllerEpoch));
+    assert_eq!(stale.unwrap_err().code(), Some(STALE_CONTROLLER_EPOCH));
+    // Addressed to this broker's previous registration: refused.
+    let previous = fence.accept(3, 9, Some(10));
+    assert_eq!(previous.unwrap_err().code(), Some(STALE_BROKER_EPOCH));
+    // Before it registered, or before it learned its new registration: not yet.
+    assert_eq!(fence.accept(3, 10, None), Err(FenceRefusal::NotReady));
+    assert_eq!(fence.accept(3, 11, Some(10)), Err(FenceRefusal::NotReady));
+    assert_eq!(
+        fence.latest(),
+        3,
+        "a refused request does not raise the fence"
+    );
+    assert_eq!(fence.accept(4, 10, Some(10)), Ok(()));
     assert_eq!(fence.latest(), 4);
+}
+
+#[test]
+fn a_leader_registered_after_its_state_was_written_is_elected_anew() {
+    // Broker 1 led epoch 4 (state written at zxid 50) and registered again at zxid 101
+    // while no controller was active: it may have lost an unflushed tail of epoch 4.
+    let mut c = Controller::new(2);
+    let effects = c.step(Input::Elected(ClusterSnapshot {
+        controller_epoch: 3,
+        controller_epoch_version: 2,
+        brokers: vec![broker(1, 101), broker(2, 40)],
+        topics: BTreeMap::from([("t".to_string(), topic(&[&[1, 2]], false))]),
+        states: BTreeMap::from([(
+            tp(0),
+            Versioned {
+                value: lai(1, 4, &[1, 2], 2),
+                version: 9,
+            },
+        )]),
+        deleting: BTreeSet::new(),
+        state_zxids: BTreeMap::from([(tp(0), 50)]),
+    }));
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(9), lai(1, 5, &[1, 2], 3))]
+    );
+    assert!(
+        leader_and_isr_receivers(&effects).is_empty(),
+        "the stale epoch 4 is not sent"
+    );
+    let effects = c.step(Input::StateWritten {
+        partition: tp(0),
+        version: 10,
+    });
+    assert_eq!(leader_and_isr_receivers(&effects), vec![1, 2]);
+}
+
+#[test]
+fn a_bounced_broker_never_gets_the_state_being_replaced() {
+    let (mut c, _) = elected(
+        &[1, 2, 3],
+        topic(&[&[1, 2, 3]], false),
+        &[(0, lai(1, 4, &[1, 2, 3], 2), 9)],
+    );
+    // Broker 1 restarted (new broker epoch): failure then startup in one step.
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(1, 500), broker(2, 102), broker(3, 103)],
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(9), lai(2, 5, &[2, 3], 3))]
+    );
+    assert!(leader_and_isr_receivers(&effects).is_empty());
+    let effects = c.step(Input::StateWritten {
+        partition: tp(0),
+        version: 10,
+    });
+    assert_eq!(leader_and_isr_receivers(&effects), vec![1, 2, 3]);
+}
+
+#[test]
+fn enabling_unclean_election_elects_an_offline_partition() {
+    let (mut c, _) = elected(
+        &[2],
+        topic(&[&[1, 2]], false),
+        &[(0, lai(NO_LEADER, 5, &[1], 2), 9)],
+    );
+    let effects = c.step(Input::TopicConfigChanged {
+        topic: "t".into(),
+        unclean_leader_election: true,
+    });
+    assert_eq!(writes(&effects), vec![(tp(0), Some(9), lai(2, 6, &[2], 3))]);
+}
+
+#[test]
+fn partitions_added_to_a_topic_are_initialised() {
+    let (mut c, _) = elected(
+        &[1, 2],
+        topic(&[&[1, 2]], false),
+        &[(0, lai(1, 4, &[1, 2], 2), 9)],
+    );
+    let effects = c.step(Input::TopicsChanged {
+        topics: BTreeMap::from([("t".into(), topic(&[&[1, 2], &[2, 1]], false))]),
+    });
+    assert_eq!(writes(&effects), vec![(tp(1), None, lai(2, 0, &[2, 1], 3))]);
 }

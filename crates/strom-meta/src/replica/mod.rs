@@ -454,8 +454,14 @@ impl PartitionReplica {
         self.isr_version = version;
         self.pending_isr = None;
         self.replicas = replicas;
-        self.log_end_offset = self.log_end_offset.max(log_end_offset);
-        self.durable_end_offset = self.durable_end_offset.max(durable_end_offset);
+        if continuing {
+            self.log_end_offset = self.log_end_offset.max(log_end_offset);
+            self.durable_end_offset = self.durable_end_offset.max(durable_end_offset);
+        } else {
+            // As a follower the log may have been truncated: its offsets now are the truth.
+            self.log_end_offset = log_end_offset;
+            self.durable_end_offset = durable_end_offset;
+        }
         self.epoch_start_offset = self.log_end_offset;
         let from_log = high_watermark.min(self.durable_end_offset);
         self.high_watermark = if continuing {
@@ -586,9 +592,15 @@ impl PartitionReplica {
         if self.role != Role::Leader {
             return;
         }
-        if state.value.leader != self.local || state.value.leader_epoch != self.leader_epoch {
-            // The controller moved leadership (or bumped the epoch) behind our back: this
-            // leader's view is stale; it must not acknowledge anything more.
+        let malformed = !state.value.isr.contains(&self.local)
+            || !state.value.isr.iter().all(|r| self.replicas.contains(r));
+        if state.value.leader != self.local
+            || state.value.leader_epoch != self.leader_epoch
+            || malformed
+        {
+            // The controller moved leadership (or bumped the epoch) behind our back, or the
+            // znode holds an ISR this leader cannot be leading: its view is stale; it must not
+            // acknowledge anything more.
             self.fail_all_pending(ReplicaError::NotLeaderOrFollower, effects);
             self.role = Role::Fenced;
             self.pending_isr = None;

@@ -419,3 +419,55 @@ fn becoming_a_follower_fails_what_waits() {
     );
     assert_eq!(r.role(), &Role::Follower { leader: 2 });
 }
+
+#[test]
+fn a_new_leadership_takes_the_log_offsets_as_they_are_now() {
+    // Broker 1 led with 20 durable records, then followed and truncated to 5.
+    let mut r = leader(1);
+    append(&mut r, 1, 20, Acks::All);
+    r.step(Input::LocalDurable { end_offset: 20 }, 1_001);
+    r.step(
+        Input::BecomeFollower {
+            state: state(2, 6, &[2, 1]),
+            replicas: vec![1, 2, 3],
+        },
+        1_002,
+    );
+    r.step(
+        Input::BecomeLeader {
+            state: Versioned {
+                value: state(1, 7, &[1]),
+                version: 9,
+            },
+            replicas: vec![1, 2, 3],
+            log_end_offset: 5,
+            durable_end_offset: 5,
+            high_watermark: 5,
+        },
+        1_003,
+    );
+    assert_eq!(r.high_watermark(), 5);
+    // Appending past 5 and making it durable moves the HW only as far as the disk.
+    append(&mut r, 2, 8, Acks::All);
+    assert_eq!(r.high_watermark(), 5, "nothing new is durable yet");
+    r.step(Input::LocalDurable { end_offset: 8 }, 1_004);
+    assert_eq!(r.high_watermark(), 8);
+}
+
+#[test]
+fn a_reloaded_state_outside_the_replicas_fences_instead_of_panicking() {
+    let mut r = leader(1);
+    let _ = r.step(Input::Tick, 1_001 + LAG_MS);
+    r.step(Input::IsrWriteConflict, 1_002 + LAG_MS);
+    let effects = r.step(
+        Input::StateReloaded {
+            state: Versioned {
+                value: state(1, 5, &[1, 9]),
+                version: 8,
+            },
+        },
+        1_003 + LAG_MS,
+    );
+    assert_eq!(effects, vec![Effect::Fenced]);
+    assert_eq!(r.role(), &Role::Fenced);
+}
