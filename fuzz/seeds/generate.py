@@ -156,6 +156,33 @@ def main():
     write("produce_validator", "compacted_bounded", b"\3" + now + batch)
     write("produce_validator", "log_append_time", b"\4" + now + bytes(lying))
 
+    # follower_append: operations (opcode, length byte, payload). The target's log starts with
+    # three one-record leader batches at epochs 0, 0, 1 (log end offset 3). Opcode 0 appends the
+    # payload raw, 1 with every batch fixed up (lengths, magic, offsets, epochs, CRC), both with
+    # the length in 16-byte units; 2 truncate_to, 3 truncate_fully_and_start_at (u64 LE
+    # payloads), 4 a leader append, 5 a reopen (even length: clean), 6 an epoch lookup.
+    def stored(batch, base_offset, epoch):
+        out = bytearray(batch)
+        out[0:8] = struct.pack(">q", base_offset)
+        out[12:16] = struct.pack(">i", epoch)
+        return bytes(out)
+
+    def append(opcode, blob):
+        blob = blob + b"\0" * (-len(blob) % 16)
+        return bytes([opcode, len(blob) // 16]) + blob
+
+    def op(opcode, payload):
+        return bytes([opcode, len(payload)]) + payload
+
+    follower = stored(batch, 3, 1) + stored(idempotent, 5, 2)
+    write("follower_append", "raw_append", append(0, follower))
+    write("follower_append", "fixed_append_truncate_reopen",
+          append(1, batch + idempotent + batch) + op(2, struct.pack("<q", 4))
+          + append(1, idempotent) + op(5, b"u") + op(6, struct.pack("<i", 1))
+          + op(4, b"\3") + op(5, b"cl"))
+    write("follower_append", "restart_inside_a_batch",
+          op(3, struct.pack("<q", 7)) + append(0, stored(record_batch([b"a"] * 4), 5, 3)))
+
     write("broker_config", "server.properties", b"""# a small server.properties
 node.id=1
 log.dirs=/var/lib/strom

@@ -88,7 +88,10 @@ impl Log {
     /// (before the batch is written), producer state is updated from each header as a replay
     /// would, and segments roll as on the leader (at the batch's base offset when offsets
     /// jump). `max.message.bytes` is not applied: the leader accepted the batch, possibly under
-    /// another configuration. Returns the new log end offset.
+    /// another configuration. Like [`Log::append`] it does not fsync (unless the relaxed flush
+    /// policy says a flush is due): a follower that acknowledges only durable data syncs with
+    /// [`Log::sync_target`] and [`Log::mark_flushed`] and reports [`Log::recovery_point`] as
+    /// its position. Returns the new log end offset.
     pub fn append_as_follower(
         &mut self,
         records: &[u8],

@@ -1,6 +1,7 @@
 //! Tests of the log and the manager through their public API, with a small batch encoder.
 
 mod compaction;
+mod convergence;
 mod idempotence;
 mod legacy;
 mod log_ops;

@@ -321,3 +321,66 @@ fn a_diverged_follower_converges_to_its_leader() {
     );
     assert_eq!(follower.producer_state(), leader.producer_state());
 }
+
+/// Figures for BENCHMARKS-style notes, not a check: `cargo test --release -p strom-log
+/// replication_figures -- --ignored --nocapture`. Appends 256 MiB of 16 KiB batches to a
+/// leader and the same bytes to a follower (no fsync), then flushes the follower and truncates
+/// it to the middle of its 1 GiB segment, and compares that with an unclean reopen's re-read.
+#[test]
+#[ignore]
+fn replication_figures() {
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::LogConfig {
+        segment_bytes: 1 << 30,
+        retention_ms: -1,
+        retention_bytes: -1,
+        ..crate::LogConfig::default()
+    };
+    let open = |name: &str| Log::open(&dir.path().join(name), config.clone(), 0, 0, true, 0);
+    let mut leader = open("leader-0").unwrap();
+    let mut follower = open("follower-0").unwrap();
+    let produced = batch(16, 1000, 7, 1_000);
+    let batches = (256 << 20) / produced.len();
+    let started = Instant::now();
+    for _ in 0..batches {
+        leader.append(produced.clone(), 3, 1).unwrap();
+    }
+    let leader_s = started.elapsed().as_secs_f64();
+    let mut fetched = Vec::with_capacity(batches);
+    let mut offset = 0;
+    while offset < leader.log_end_offset() {
+        let info = leader.read(offset, 1 << 20, i64::MAX, true).unwrap();
+        let bytes = info.slice.unwrap().read_to_bytes().unwrap();
+        let complete = super::parse_batches(&bytes);
+        offset = complete.last().unwrap().0.last_offset() + 1;
+        let len: usize = complete.iter().map(|(_, b)| b.len()).sum();
+        fetched.push(bytes.slice(..len));
+    }
+    let started = Instant::now();
+    for bytes in &fetched {
+        follower.append_as_follower(bytes, 1).unwrap();
+    }
+    let follower_s = started.elapsed().as_secs_f64();
+    let mib = leader.size_bytes() as f64 / f64::from(1 << 20);
+    let middle = leader.log_end_offset() / 2 + 3;
+    // The truncation syncs the segment it cuts: flushed first, its own cost shows.
+    follower.flush().unwrap();
+    let started = Instant::now();
+    follower.truncate_to(middle).unwrap();
+    let truncate_ms = started.elapsed().as_secs_f64() * 1e3;
+    let path = leader.dir().to_path_buf();
+    drop(leader);
+    let started = Instant::now();
+    let reopened = Log::open(&path, config.clone(), 0, 0, false, 2).unwrap();
+    let reread_ms = started.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "{mib:.0} MiB in {batches} batches of {} B: leader append {:.0} MiB/s, follower append \
+         {:.0} MiB/s; truncate_to mid-segment {truncate_ms:.1} ms; unclean reopen re-reading \
+         the segment {reread_ms:.0} ms ({} bytes re-read)",
+        produced.len(),
+        mib / leader_s,
+        mib / follower_s,
+        reopened.recovery_stats().bytes_reread
+    );
+}
