@@ -115,7 +115,8 @@ impl Broker {
         ));
         let replicas = Arc::new(ReplicaManager::new(logs, &lookup, metrics.clone()));
         let producer_ids = ProducerIdAllocator::open(&first_dir)?;
-        let metadata = Arc::new(MetadataCache::new(config.broker_id, metadata, advertised));
+        let metadata = Arc::new(MetadataCache::new(config.broker_id, metadata));
+        metadata.fill_single_node(&advertised);
         let topics = Arc::new(TopicAdmin::new(
             config.clone(),
             Box::new(store),
@@ -123,6 +124,7 @@ impl Broker {
             replicas.clone(),
         ));
         topics.host_missing_partitions()?;
+        topics.publish_single_node_partitions();
         let groups = Arc::new(GroupCoordinator::new(
             &config,
             crate::now_ms() as u64 ^ u64::from(std::process::id()),

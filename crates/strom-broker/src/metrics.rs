@@ -165,6 +165,10 @@ pub struct PartitionGauges {
     pub log_start_offset: u64,
     /// Segments of the partition.
     pub segments: u64,
+    /// True if this broker leads the partition.
+    pub leader: bool,
+    /// True if the partition's ISR is smaller than its replicas.
+    pub under_replicated: bool,
 }
 
 /// What the endpoint reads from the broker's state at scrape time (the services implement it;
@@ -310,17 +314,18 @@ pub fn render(m: &Metrics, gauges: &dyn Gauges) -> String {
     let _ = writeln!(
         out,
         "kafka_server_replicamanager_leadercount {}",
-        partitions.len()
+        partitions.iter().filter(|p| p.leader).count()
     );
     family(
         &mut out,
         "kafka_server_replicamanager_underreplicatedpartitions",
         "gauge",
-        "Partitions with fewer in-sync replicas than replicas (none on a single node).",
+        "Partitions with fewer in-sync replicas than replicas.",
     );
     let _ = writeln!(
         out,
-        "kafka_server_replicamanager_underreplicatedpartitions 0"
+        "kafka_server_replicamanager_underreplicatedpartitions {}",
+        partitions.iter().filter(|p| p.under_replicated).count()
     );
 
     let logs: Vec<(&str, i32, [u64; 4])> = partitions

@@ -153,6 +153,13 @@ impl GroupCoordinator {
         }
     }
 
+    /// The broker that coordinates `group_id`: the leader of its `__consumer_offsets`
+    /// partition, if that partition has one.
+    pub fn coordinator_of(&self, group_id: &str) -> Option<strom_meta::replication::BrokerId> {
+        self.metadata
+            .leader(OFFSETS_TOPIC, partition_for(group_id, self.partitions))
+    }
+
     /// Creates `__consumer_offsets` if it does not exist yet (Kafka creates it on the first
     /// coordinator lookup).
     pub fn ensure_topic(&self) -> Result<(), ErrorCode> {

@@ -13,7 +13,7 @@
 //! In relaxed mode (`flush.messages` > 1, Kafka's page-cache behaviour) it moves to the log
 //! end offset at once.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use strom_log::{
@@ -26,6 +26,10 @@ pub struct Partition {
     /// Topic and partition number.
     pub topic_partition: TopicPartition,
     log: SharedLog,
+    /// The leader epoch this broker leads the partition in: stamped into every batch it
+    /// appends, and what a request's `current_leader_epoch` is checked against. Set from the
+    /// metadata cache's state when the partition is hosted.
+    leader_epoch: AtomicI32,
     /// True while `flush.messages` <= 1: acknowledgements wait for `fdatasync`.
     durable: AtomicBool,
     /// The broker's sync driver.
@@ -43,10 +47,11 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// Wraps an opened log.
+    /// Wraps an opened log, led at `leader_epoch`.
     pub fn new(
         topic_partition: TopicPartition,
         log: SharedLog,
+        leader_epoch: i32,
         durable: bool,
         metrics: Arc<crate::metrics::Metrics>,
         sync: Arc<crate::services::replica::sync::SyncDriver>,
@@ -61,6 +66,7 @@ impl Partition {
         Partition {
             topic_partition,
             log,
+            leader_epoch: AtomicI32::new(leader_epoch),
             durable: AtomicBool::new(durable),
             sync,
             sync_queued: AtomicBool::new(false),
@@ -69,6 +75,26 @@ impl Partition {
             waiters: Mutex::new(Vec::new()),
             deleted: AtomicBool::new(false),
             counters,
+        }
+    }
+
+    /// The leader epoch this broker leads the partition in.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Relaxed)
+    }
+
+    /// The error code for a request that names `current` as the leader epoch it believes in:
+    /// `FENCED_LEADER_EPOCH` when it is older than the partition's, `UNKNOWN_LEADER_EPOCH` when
+    /// newer, 0 when it matches or is not given (-1).
+    pub fn leader_epoch_error(&self, current: i32) -> i16 {
+        use kafka_protocol::error::ResponseError as E;
+        if current < 0 {
+            return 0;
+        }
+        match current.cmp(&self.leader_epoch()) {
+            std::cmp::Ordering::Less => E::FencedLeaderEpoch.code(),
+            std::cmp::Ordering::Greater => E::UnknownLeaderEpoch.code(),
+            std::cmp::Ordering::Equal => 0,
         }
     }
 
@@ -87,7 +113,7 @@ impl Partition {
     pub fn append(&self, records: bytes::Bytes, now_ms: i64) -> Result<AppendInfo, AppendError> {
         let info = {
             let mut log = self.log.lock().unwrap();
-            let info = log.append(records, super::LEADER_EPOCH, now_ms)?;
+            let info = log.append(records, self.leader_epoch(), now_ms)?;
             if !self.durable.load(Ordering::Relaxed) {
                 let end = log.log_end_offset();
                 log.set_high_watermark(end);
