@@ -498,13 +498,15 @@ impl GroupCoordinator {
         match answer.record {
             None => answer.result,
             Some(GroupRecord::Failed) => unavailable,
-            Some(GroupRecord::Written(partition, end)) => match partition.wait_durable(end).await {
-                Ok(()) => answer.result,
-                Err(e) => {
-                    tracing::error!(group = group_id, error = %e, "fdatasync of the group's record failed; its members must rejoin");
-                    unavailable
+            Some(GroupRecord::Written(partition, end)) => {
+                match partition.wait_high_watermark(end).await {
+                    Ok(()) => answer.result,
+                    Err(e) => {
+                        tracing::error!(group = group_id, error = %e, "fdatasync of the group's record failed; its members must rejoin");
+                        unavailable
+                    }
                 }
-            },
+            }
         }
     }
 

@@ -1,6 +1,6 @@
-//! The replica manager: every partition this broker hosts, their logs, their durable
-//! acknowledgement ([`sync`], broker-wide group commit) and the waits on their watermarks
-//! ([`partition`]).
+//! The replica manager: every partition this broker hosts ([`partition`]), their logs, their
+//! durable acknowledgement ([`sync`], broker-wide group commit) and the one wait per partition
+//! on its high watermark ([`watermark`]).
 //!
 //! It owns the partitions' lifecycle on this broker: hosting an opened log, creating logs for
 //! new partitions all or nothing, removing a deleted partition, and the open-file budget that
@@ -10,6 +10,7 @@
 
 pub mod partition;
 pub mod sync;
+pub mod watermark;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -228,3 +229,6 @@ impl ReplicaManager {
         self.logs.shutdown()
     }
 }
+
+#[cfg(test)]
+mod tests;
