@@ -495,15 +495,10 @@ mod tests {
 
     /// Pseudo-random bytes, different for every `seed`.
     fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        use rand_core::{Rng as _, SeedableRng as _};
+        let mut bytes = vec![0u8; len];
+        rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut bytes);
+        bytes
     }
 
     /// A response with two topics and partitions of every shape: an error, no records, small

@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng as _, SeedableRng as _};
 use strom_log::records::encode_batch;
 use tokio::sync::oneshot;
 
@@ -58,8 +60,8 @@ struct State {
     joins: HashMap<RequestToken, oneshot::Sender<JoinResult>>,
     syncs: HashMap<RequestToken, oneshot::Sender<SyncAnswer>>,
     next_token: RequestToken,
-    /// xorshift state for fresh member ids.
-    id_seed: u64,
+    /// The generator of fresh member ids (seeded at start; see the module documentation).
+    member_ids: ChaCha8Rng,
     /// When each group last became empty, for offset expiry.
     empty_since: HashMap<String, i64>,
     /// The time the timer task sleeps until (`i64::MAX`: no deadline); a step that gives a
@@ -143,7 +145,7 @@ impl GroupCoordinator {
                 joins: HashMap::new(),
                 syncs: HashMap::new(),
                 next_token: 1,
-                id_seed: seed | 1,
+                member_ids: ChaCha8Rng::seed_from_u64(seed),
                 empty_since: HashMap::new(),
                 timer_wake_ms: i64::MAX,
             }),
@@ -330,13 +332,8 @@ impl GroupCoordinator {
     }
 
     fn fresh_id(state: &mut State) -> u128 {
-        let mut next = || {
-            state.id_seed ^= state.id_seed << 13;
-            state.id_seed ^= state.id_seed >> 7;
-            state.id_seed ^= state.id_seed << 17;
-            state.id_seed
-        };
-        (u128::from(next()) << 64) | u128::from(next())
+        let high = state.member_ids.next_u64();
+        (u128::from(high) << 64) | u128::from(state.member_ids.next_u64())
     }
 
     /// JoinGroup: the answer arrives on the returned channel when the group completes the join.
