@@ -10,7 +10,7 @@
 //! one each, across partitions as well as within one.
 //!
 //! The high watermark is the minimum over the ISR of each replica's *local durable end*
-//! ([`Partition::local_durable_end`]: the recovery point in durable mode, `flush.messages` = 1,
+//! (`Partition::local_durable_end`: the recovery point in durable mode, `flush.messages` = 1,
 //! Strom's default; the log end offset in relaxed mode, `flush.messages` > 1, Kafka's
 //! page-cache behaviour). On a single node the ISR is this broker alone and the two are the
 //! same offset, so a consumer never sees a record that a crash could take back.
