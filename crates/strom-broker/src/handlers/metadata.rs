@@ -158,38 +158,42 @@ fn describe_topic(
     }
     t.topic_authorized_operations = super::authorized::field(authorized, super::authorized::TOPIC);
     let offline = services.replicas.offline_partitions(&topic.name);
-    let states = services.metadata.topic_partitions(&topic.name);
-    for p in 0..topic.partitions {
-        let mut partition = MetadataResponsePartition::default();
-        partition.partition_index = p;
-        let state = usize::try_from(p)
-            .ok()
-            .and_then(|i| states.get(i))
-            .and_then(Option::as_ref);
-        let Some(state) = state else {
-            // Created a moment ago and not published yet: as Kafka answers for a partition
-            // whose leader is not known.
-            partition.error_code = E::LeaderNotAvailable.code();
-            partition.leader_id = BrokerId(-1);
-            t.partitions.push(partition);
-            continue;
-        };
-        let brokers = |ids: &[i32]| ids.iter().map(|&id| BrokerId(id)).collect::<Vec<_>>();
-        partition.leader_id = BrokerId(state.leader_and_isr.leader);
-        if version >= 7 {
-            partition.leader_epoch = state.leader_and_isr.leader_epoch;
-        }
-        partition.replica_nodes = brokers(&state.replicas);
-        partition.isr_nodes = brokers(&state.leader_and_isr.isr);
-        // A partition whose log failed to open at startup is described as Kafka describes one
-        // on a failed log dir: no leader, this broker its offline replica.
-        if offline.contains(&p) {
-            partition.error_code = E::KafkaStorageError.code();
-            if version >= 5 {
-                partition.offline_replicas = vec![BrokerId(services.metadata.local_broker_id())];
+    services
+        .metadata
+        .with_topic_partitions(&topic.name, |states| {
+            for p in 0..topic.partitions {
+                let mut partition = MetadataResponsePartition::default();
+                partition.partition_index = p;
+                let state = usize::try_from(p)
+                    .ok()
+                    .and_then(|i| states.get(i))
+                    .and_then(Option::as_ref);
+                let Some(state) = state else {
+                    // Created a moment ago and not published yet: as Kafka answers for a
+                    // partition whose leader is not known.
+                    partition.error_code = E::LeaderNotAvailable.code();
+                    partition.leader_id = BrokerId(-1);
+                    t.partitions.push(partition);
+                    continue;
+                };
+                let brokers = |ids: &[i32]| ids.iter().map(|&id| BrokerId(id)).collect::<Vec<_>>();
+                partition.leader_id = BrokerId(state.leader_and_isr.leader);
+                if version >= 7 {
+                    partition.leader_epoch = state.leader_and_isr.leader_epoch;
+                }
+                partition.replica_nodes = brokers(&state.replicas);
+                partition.isr_nodes = brokers(&state.leader_and_isr.isr);
+                // A partition whose log failed to open at startup is described as Kafka
+                // describes one on a failed log dir: no leader, this broker its offline replica.
+                if offline.contains(&p) {
+                    partition.error_code = E::KafkaStorageError.code();
+                    if version >= 5 {
+                        partition.offline_replicas =
+                            vec![BrokerId(services.metadata.local_broker_id())];
+                    }
+                }
+                t.partitions.push(partition);
             }
-        }
-        t.partitions.push(partition);
-    }
+        });
     t
 }

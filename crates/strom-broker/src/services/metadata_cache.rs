@@ -135,12 +135,18 @@ impl MetadataCache {
 
     /// The states of a topic's partitions, by index (None where not known yet).
     pub fn topic_partitions(&self, topic: &str) -> Vec<Option<PartitionState>> {
-        self.partitions
-            .read()
-            .unwrap()
-            .get(topic)
-            .cloned()
-            .unwrap_or_default()
+        self.with_topic_partitions(topic, <[_]>::to_vec)
+    }
+
+    /// Calls `f` with the states of a topic's partitions, by index (empty if none), without
+    /// copying them: Metadata describes topics of thousands of partitions this way.
+    pub fn with_topic_partitions<T>(
+        &self,
+        topic: &str,
+        f: impl FnOnce(&[Option<PartitionState>]) -> T,
+    ) -> T {
+        let partitions = self.partitions.read().unwrap();
+        f(partitions.get(topic).map_or(&[][..], Vec::as_slice))
     }
 
     /// The leader of a partition, if it has one.
