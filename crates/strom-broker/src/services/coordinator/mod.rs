@@ -567,7 +567,7 @@ impl GroupCoordinator {
 
     /// Waits until every commit of `group_id` staged up to `barrier` has completed (each one
     /// does: its [`PendingCommit`] finishes or is dropped). Only completions of this group's
-    /// commits wake it ([`GroupCoordinator::commit_completed`]).
+    /// commits wake it (`GroupCoordinator::commit_completed`).
     pub async fn wait_commits(&self, group_id: &str, barrier: CommitId) {
         loop {
             let notify = self

@@ -1,7 +1,7 @@
 //! Broker-wide group commit: one sync pass covers every partition with data waiting to become
 //! durable, instead of each partition running its own sync loop.
 //!
-//! A produce that needs durability registers its partition ([`SyncDriver::request`]) and waits
+//! A produce that needs durability registers its partition (`SyncDriver::request`) and waits
 //! on the partition's high watermark, which the pass moves. The driver task (started on the
 //! first request, gone when there is no work) takes the whole set of registered partitions,
 //! reads each one's active segment and end offset under its log's mutex, runs the
