@@ -102,7 +102,7 @@ impl Broker {
             config.num_recovery_threads_per_data_dir.max(1) as usize,
             &lookup,
             &is_known,
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         metadata.cluster_id = logs.cluster_id().to_string();
         store.save(&metadata)?;
@@ -127,12 +127,12 @@ impl Broker {
         topics.publish_single_node_partitions();
         let groups = Arc::new(GroupCoordinator::new(
             &config,
-            crate::now_ms() as u64 ^ u64::from(std::process::id()),
+            crate::clock::now_ms() as u64 ^ u64::from(std::process::id()),
             metadata.clone(),
             replicas.clone(),
             topics.clone(),
         ));
-        groups.load(crate::now_ms());
+        groups.load(crate::clock::now_ms());
         let stats = replicas.logs.recovery_stats();
         tracing::info!(
             partitions = replicas.all_partitions().len(),

@@ -63,7 +63,7 @@ impl Metrics {
             sync_buckets: Default::default(),
             sync_count: AtomicU64::new(0),
             sync_micros: AtomicU64::new(0),
-            started_unix_s: crate::now_ms() as f64 / 1000.0,
+            started_unix_s: crate::clock::now_ms() as f64 / 1000.0,
         }
     }
 }

@@ -151,7 +151,7 @@ pub fn join_group(
     };
     let answer = services
         .groups
-        .join(&group_id, join, version >= 9, crate::now_ms());
+        .join(&group_id, join, version >= 9, crate::clock::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = JoinGroupResponse::default();
         match answer.await {
@@ -214,7 +214,9 @@ pub fn sync_group(
             .map(|a| (a.member_id.to_string(), a.assignment.clone()))
             .collect(),
     };
-    let answer = services.groups.sync(&group_id, sync, crate::now_ms());
+    let answer = services
+        .groups
+        .sync(&group_id, sync, crate::clock::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = SyncGroupResponse::default();
         match answer.await {
@@ -241,7 +243,7 @@ pub fn heartbeat(services: &Services, request: HeartbeatRequest) -> HeartbeatRes
         &request.member_id,
         request.group_instance_id.as_deref(),
         request.generation_id,
-        crate::now_ms(),
+        crate::clock::now_ms(),
     );
     response
 }
@@ -269,7 +271,7 @@ pub fn leave_group(
     };
     match services
         .groups
-        .leave(&request.group_id.0, &members, crate::now_ms())
+        .leave(&request.group_id.0, &members, crate::clock::now_ms())
     {
         Ok(codes) => {
             if ctx.version >= 3 {
@@ -395,7 +397,7 @@ pub fn delete_groups(
     ctx: RequestContext,
     request: DeleteGroupsRequest,
 ) -> Reply {
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let deleted: Vec<_> = request
         .groups_names
         .into_iter()

@@ -97,7 +97,7 @@ pub fn handle_v0(
     request: k3::ListOffsetsRequest,
 ) -> k3::ListOffsetsResponse {
     let from_consumer = request.replica_id.0 == -1;
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let mut response = k3::ListOffsetsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();

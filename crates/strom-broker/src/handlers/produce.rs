@@ -59,7 +59,7 @@ fn record_errors(error: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
 /// Handles `Produce`.
 pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceRequest) -> Reply {
     let acks = request.acks;
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let mut response = ProduceResponse::default();
     // (topic index, partition index in the response, partition, end offset) to make durable.
     let mut to_sync: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();

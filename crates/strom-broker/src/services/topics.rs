@@ -102,7 +102,8 @@ impl TopicAdmin {
         };
         for tp in missing {
             let config = self.stored_log_config(&tp.topic);
-            self.replicas.open_partition(tp, &config, crate::now_ms())?;
+            self.replicas
+                .open_partition(tp, &config, crate::clock::now_ms())?;
         }
         Ok(())
     }
@@ -196,9 +197,9 @@ impl TopicAdmin {
             return Ok(topic);
         }
         let config = log_config(&resolved);
-        let created = self
-            .replicas
-            .create_logs(name, 0..partitions, &config, crate::now_ms())?;
+        let created =
+            self.replicas
+                .create_logs(name, 0..partitions, &config, crate::clock::now_ms())?;
         if let Err(e) = self.write_metadata(|m| {
             m.topics.insert(name.to_string(), topic.clone());
         }) {
@@ -279,9 +280,9 @@ impl TopicAdmin {
             return Ok(());
         }
         let config = self.stored_log_config(name);
-        let created = self
-            .replicas
-            .create_logs(name, current..count, &config, crate::now_ms())?;
+        let created =
+            self.replicas
+                .create_logs(name, current..count, &config, crate::clock::now_ms())?;
         if let Err(e) = self.write_metadata(|m| {
             if let Some(t) = m.topics.get_mut(name) {
                 t.partitions = count;

@@ -199,10 +199,10 @@ impl GroupCoordinator {
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut last_expiry = crate::now_ms();
+            let mut last_expiry = crate::clock::now_ms();
             let expiry_every = self.offsets_retention_check_interval_ms.max(1);
             loop {
-                let now = crate::now_ms();
+                let now = crate::clock::now_ms();
                 let next_deadline = self.tick(now);
                 if now - last_expiry >= expiry_every {
                     last_expiry = now;
@@ -212,7 +212,9 @@ impl GroupCoordinator {
                 // The clock is read again after the work: tick and expiry can take a while
                 // under load (or wait for the lock), and a sleep measured from `now` would
                 // wake that much after the deadline.
-                let sleep_ms = wake_ms.saturating_sub(crate::now_ms()).clamp(0, 3_600_000);
+                let sleep_ms = wake_ms
+                    .saturating_sub(crate::clock::now_ms())
+                    .clamp(0, 3_600_000);
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = self.timers.notified() => {}

@@ -12,14 +12,14 @@ use crate::broker::Broker;
 
 fn open(dir: &std::path::Path) -> Broker {
     let sets = [format!("log.dirs={}", dir.display())];
-    let config = crate::BrokerConfig::load(None, &sets).expect("test config is valid");
+    let config = strom_meta::config::BrokerConfig::load(None, &sets).expect("test config is valid");
     Broker::open(config, Vec::new()).expect("broker opens")
 }
 
 fn append(partition: &Partition, value: &[u8]) -> i64 {
     let batch = strom_log::records::encode_batch(&[(Some(&b"k"[..]), Some(value))], 0);
     let info = partition
-        .append(Bytes::from(batch), crate::now_ms())
+        .append(Bytes::from(batch), crate::clock::now_ms())
         .expect("append");
     info.last_offset + 1
 }
