@@ -102,7 +102,7 @@ impl Broker {
             config.num_recovery_threads_per_data_dir.max(1) as usize,
             &lookup,
             &is_known,
-            crate::now_ms(),
+            crate::clock::now_ms(),
         )?;
         metadata.cluster_id = logs.cluster_id().to_string();
         store.save(&metadata)?;
@@ -115,7 +115,8 @@ impl Broker {
         ));
         let replicas = Arc::new(ReplicaManager::new(logs, &lookup, metrics.clone()));
         let producer_ids = ProducerIdAllocator::open(&first_dir)?;
-        let metadata = Arc::new(MetadataCache::new(config.broker_id, metadata, advertised));
+        let metadata = Arc::new(MetadataCache::new(config.broker_id, metadata));
+        metadata.fill_single_node(&advertised, config.broker_rack.clone());
         let topics = Arc::new(TopicAdmin::new(
             config.clone(),
             Box::new(store),
@@ -123,14 +124,15 @@ impl Broker {
             replicas.clone(),
         ));
         topics.host_missing_partitions()?;
+        topics.publish_single_node_partitions();
         let groups = Arc::new(GroupCoordinator::new(
             &config,
-            crate::now_ms() as u64 ^ u64::from(std::process::id()),
+            crate::clock::now_ms() as u64 ^ u64::from(std::process::id()),
             metadata.clone(),
             replicas.clone(),
             topics.clone(),
         ));
-        groups.load(crate::now_ms());
+        groups.load(crate::clock::now_ms());
         let stats = replicas.logs.recovery_stats();
         tracing::info!(
             partitions = replicas.all_partitions().len(),

@@ -18,13 +18,15 @@
 //! - [`interbroker`]: the client side of broker-to-broker traffic — peer connections, the
 //!   controller's requests on the wire, the controller channel; used by the services (and by
 //!   the handlers that read controller requests).
-//! - [`metrics`] and [`alloc`]: counters and the allocation guard, used by every layer.
+//! - [`metrics`], [`clock`] and [`alloc`]: counters, the wall clock and the allocation guard,
+//!   used by every layer.
 //!
 //! It deliberately does not own storage (that is `strom-log`) nor the configuration
 //! catalogue and cluster model (that is `strom-meta`).
 
 pub mod alloc;
 pub mod broker;
+pub mod clock;
 pub mod connection;
 pub mod handlers;
 pub mod interbroker;
@@ -34,12 +36,3 @@ pub mod services;
 
 pub use broker::{start, Broker, BrokerHandle, StartError};
 pub use strom_meta::config::BrokerConfig;
-
-/// Milliseconds since the Unix epoch: the broker's one source of wall-clock time, passed
-/// into `strom-log` and the handlers as an argument.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}

@@ -66,7 +66,7 @@ impl Metrics {
             sync_buckets: Default::default(),
             sync_count: AtomicU64::new(0),
             sync_micros: AtomicU64::new(0),
-            started_unix_s: crate::now_ms() as f64 / 1000.0,
+            started_unix_s: crate::clock::now_ms() as f64 / 1000.0,
         }
     }
 }
@@ -178,6 +178,10 @@ pub struct PartitionGauges {
     pub log_start_offset: u64,
     /// Segments of the partition.
     pub segments: u64,
+    /// True if this broker leads the partition.
+    pub leader: bool,
+    /// True if the partition's ISR is smaller than its replicas.
+    pub under_replicated: bool,
 }
 
 /// What the endpoint reads from the broker's state at scrape time (the services implement it;
@@ -333,17 +337,18 @@ pub fn render(m: &Metrics, gauges: &dyn Gauges) -> String {
     let _ = writeln!(
         out,
         "kafka_server_replicamanager_leadercount {}",
-        partitions.len()
+        partitions.iter().filter(|p| p.leader).count()
     );
     family(
         &mut out,
         "kafka_server_replicamanager_underreplicatedpartitions",
         "gauge",
-        "Partitions with fewer in-sync replicas than replicas (none on a single node).",
+        "Partitions with fewer in-sync replicas than replicas.",
     );
     let _ = writeln!(
         out,
-        "kafka_server_replicamanager_underreplicatedpartitions 0"
+        "kafka_server_replicamanager_underreplicatedpartitions {}",
+        partitions.iter().filter(|p| p.under_replicated).count()
     );
 
     let logs: Vec<(&str, i32, [u64; 4])> = partitions

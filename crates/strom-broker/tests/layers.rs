@@ -14,7 +14,7 @@
 //!   handlers), interbroker (`interbroker/` — the client side of broker-to-broker traffic: peer
 //!   connections, the controller's requests on the wire, the controller channel; used by the
 //!   services and by the handlers that read controller requests) and base (`metrics.rs`,
-//!   `alloc.rs`); then `strom-log` and `strom-meta`.
+//!   `clock.rs`, `alloc.rs`); then `strom-log` and `strom-meta`.
 //!
 //! The rules:
 //!
@@ -26,7 +26,7 @@
 //! 4. Handlers never name the connection layer: what they take and answer is `protocol`'s.
 //! 5. The protocol names nothing above it (only itself, the inter-broker client's version
 //!    ranges and base); base names nothing of the
-//!    crate but root items (`now_ms`).
+//!    crate but base.
 //! 6. The inter-broker client names nothing above it (only itself and base; its tests may open
 //!    a real broker, as rule 1 allows).
 //!
@@ -54,7 +54,7 @@ enum Layer {
     Protocol,
     Interbroker,
     Base,
-    /// Items of `lib.rs` itself (`now_ms`) and anything outside the crate.
+    /// Items of `lib.rs` itself and anything outside the crate.
     Root,
 }
 
@@ -67,7 +67,7 @@ fn layer_of(module: &[String]) -> Layer {
         Some("services") => Layer::Services,
         Some("protocol") => Layer::Protocol,
         Some("interbroker") => Layer::Interbroker,
-        Some("metrics") | Some("alloc") => Layer::Base,
+        Some("metrics") | Some("alloc") | Some("clock") => Layer::Base,
         _ => Layer::Root,
     }
 }
@@ -340,6 +340,7 @@ fn aliases(lib: &str) -> BTreeMap<String, Vec<String>> {
                 "services",
                 "metrics",
                 "alloc",
+                "clock",
             ]
             .contains(&first)
             {
@@ -499,7 +500,7 @@ fn a_forbidden_import_is_reported() {
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(found[0].contains("rule 5"));
 
-    let base = "use crate::services::Services;\nfn t() -> i64 { crate::now_ms() }\n";
+    let base = "use crate::services::Services;\nfn t() -> i64 { crate::clock::now_ms() }\n";
     let found = check_file(Path::new("metrics.rs"), base, &aliases);
     assert_eq!(found.len(), 1, "{found:#?}");
 

@@ -160,17 +160,14 @@ fn hostile_frames_close_the_connection_and_the_broker_keeps_serving() {
     drop(raw);
 
     // Random bytes, many times.
-    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut rng = {
+        use rand_core::SeedableRng as _;
+        rand_chacha::ChaCha8Rng::seed_from_u64(0x1234_5678_9abc_def0)
+    };
     for _ in 0..50 {
         let mut raw = RawClient::connect(&bootstrap);
-        let junk: Vec<u8> = (0..64)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
+        let mut junk = vec![0u8; 64];
+        rand_core::Rng::fill_bytes(&mut rng, &mut junk);
         let _ = raw.stream.write_all(&junk);
     }
 

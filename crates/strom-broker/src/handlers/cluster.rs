@@ -6,7 +6,7 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use super::str_bytes;
 use crate::services::Services;
 
-/// Describes this single-node cluster: one broker, which is also the controller.
+/// Describes the cluster as the metadata cache knows it: the live brokers and the controller.
 pub fn describe_cluster(
     services: &Services,
     request: DescribeClusterRequest,
@@ -14,17 +14,20 @@ pub fn describe_cluster(
     let mut response = DescribeClusterResponse::default();
     response.endpoint_type = request.endpoint_type;
     response.cluster_id = str_bytes(services.metadata.cluster_id().to_string());
-    response.controller_id = BrokerId(services.metadata.local_broker_id());
+    response.controller_id = BrokerId(services.metadata.controller_id());
     response.cluster_authorized_operations = super::authorized::field(
         request.include_cluster_authorized_operations,
         super::authorized::CLUSTER,
     );
-    if let Some(listener) = services.metadata.advertised().first() {
+    for broker in services.metadata.brokers() {
+        let Some(endpoint) = broker.endpoints.first() else {
+            continue;
+        };
         let mut b = DescribeClusterBroker::default();
-        b.broker_id = BrokerId(services.metadata.local_broker_id());
-        b.host = str_bytes(listener.host.clone());
-        b.port = listener.port as i32;
-        b.rack = services.config.broker_rack.clone().map(str_bytes);
+        b.broker_id = BrokerId(broker.id);
+        b.host = str_bytes(endpoint.host.clone());
+        b.port = i32::from(endpoint.port);
+        b.rack = broker.rack.clone().map(str_bytes);
         response.brokers.push(b);
     }
     response

@@ -21,7 +21,6 @@ use tokio::sync::Notify;
 use crate::protocol::frame::Reply;
 use crate::protocol::frame::{Frame, Part};
 use crate::protocol::request::RequestContext;
-use crate::services::replica::leader_epoch_error;
 use crate::services::replica::partition::Partition;
 use crate::services::Services;
 
@@ -82,16 +81,13 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
             let partition = resolved_name
                 .as_deref()
                 .and_then(|name| services.replicas.partition(name, p.partition));
-            let error = if resolved_name.is_none() {
-                E::UnknownTopicId.code()
-            } else if partition.is_none() {
-                services
+            let error = match &partition {
+                _ if resolved_name.is_none() => E::UnknownTopicId.code(),
+                None => services
                     .replicas
-                    .absent_partition_error(resolved_name.as_deref().unwrap_or(""), p.partition)
-            } else if topic_error != 0 {
-                topic_error
-            } else {
-                leader_epoch_error(p.current_leader_epoch)
+                    .absent_partition_error(resolved_name.as_deref().unwrap_or(""), p.partition),
+                Some(_) if topic_error != 0 => topic_error,
+                Some(partition) => partition.leader_epoch_error(p.current_leader_epoch),
             };
             wanted.push(Wanted {
                 topic: topic_index,
@@ -499,15 +495,10 @@ mod tests {
 
     /// Pseudo-random bytes, different for every `seed`.
     fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        use rand_core::{Rng as _, SeedableRng as _};
+        let mut bytes = vec![0u8; len];
+        rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut bytes);
+        bytes
     }
 
     /// A response with two topics and partitions of every shape: an error, no records, small

@@ -27,8 +27,8 @@ use crate::services::coordinator::GroupCoordinator;
 use crate::services::group::{GroupState, JoinRequest, SyncRequest};
 use crate::services::Services;
 
-/// Handles `FindCoordinator`: this broker coordinates every group. Transaction coordinators do
-/// not exist yet.
+/// Handles `FindCoordinator`: a group's coordinator is the leader of its `__consumer_offsets`
+/// partition, as the metadata cache knows it. Transaction coordinators do not exist yet.
 pub fn find_coordinator(
     services: &Services,
     ctx: &RequestContext,
@@ -43,56 +43,71 @@ pub fn find_coordinator(
     } else {
         vec![request.key.to_string()]
     };
-    let listener = services.metadata.advertised().first();
-    let answer = |key: &str| -> (i16, Option<String>) {
+    // The coordinator's (node id, host, port), or the error code and message.
+    let answer = |key: &str| -> Result<(i32, String, i32), (i16, String)> {
         if request.key_type != 0 {
-            return (
+            return Err((
                 E::CoordinatorNotAvailable.code(),
-                Some("transactions are not supported yet".into()),
-            );
+                "transactions are not supported yet".into(),
+            ));
         }
         if key.is_empty() {
-            return (
-                E::InvalidGroupId.code(),
-                Some("the group id is empty".into()),
-            );
+            return Err((E::InvalidGroupId.code(), "the group id is empty".into()));
         }
-        match services.groups.ensure_topic() {
-            Ok(()) => (0, None),
-            Err(code) => (code, Some("__consumer_offsets is not available".into())),
+        if let Err(code) = services.groups.ensure_topic() {
+            return Err((code, "__consumer_offsets is not available".into()));
         }
+        let coordinator = services
+            .groups
+            .coordinator_of(key)
+            .and_then(|id| services.metadata.broker(id));
+        let Some(broker) = coordinator else {
+            return Err((
+                E::CoordinatorNotAvailable.code(),
+                "the group's __consumer_offsets partition has no leader".into(),
+            ));
+        };
+        Ok(match broker.endpoints.first() {
+            Some(e) => (broker.id, e.host.clone(), i32::from(e.port)),
+            None => (broker.id, String::new(), -1),
+        })
     };
     let mut response = FindCoordinatorResponse::default();
     if ctx.version >= 4 {
         for key in keys {
-            let (code, message) = answer(&key);
+            let outcome = answer(&key);
             let mut c = Coordinator::default();
             c.key = str_bytes(key);
-            c.error_code = code;
-            c.error_message = message.map(str_bytes);
-            if code == 0 {
-                c.node_id = BrokerId(services.metadata.local_broker_id());
-                c.host = str_bytes(listener.map(|l| l.host.clone()).unwrap_or_default());
-                c.port = listener.map(|l| l.port as i32).unwrap_or(-1);
-            } else {
-                c.node_id = BrokerId(-1);
-                c.port = -1;
+            match outcome {
+                Ok((node_id, host, port)) => {
+                    c.node_id = BrokerId(node_id);
+                    c.host = str_bytes(host);
+                    c.port = port;
+                }
+                Err((code, message)) => {
+                    c.error_code = code;
+                    c.error_message = Some(str_bytes(message));
+                    c.node_id = BrokerId(-1);
+                    c.port = -1;
+                }
             }
             response.coordinators.push(c);
         }
     } else {
-        let (code, message) = answer(&keys[0]);
-        response.error_code = code;
-        if ctx.version >= 1 {
-            response.error_message = message.map(str_bytes);
-        }
-        if code == 0 {
-            response.node_id = BrokerId(services.metadata.local_broker_id());
-            response.host = str_bytes(listener.map(|l| l.host.clone()).unwrap_or_default());
-            response.port = listener.map(|l| l.port as i32).unwrap_or(-1);
-        } else {
-            response.node_id = BrokerId(-1);
-            response.port = -1;
+        match answer(&keys[0]) {
+            Ok((node_id, host, port)) => {
+                response.node_id = BrokerId(node_id);
+                response.host = str_bytes(host);
+                response.port = port;
+            }
+            Err((code, message)) => {
+                response.error_code = code;
+                if ctx.version >= 1 {
+                    response.error_message = Some(str_bytes(message));
+                }
+                response.node_id = BrokerId(-1);
+                response.port = -1;
+            }
         }
     }
     response
@@ -136,7 +151,7 @@ pub fn join_group(
     };
     let answer = services
         .groups
-        .join(&group_id, join, version >= 9, crate::now_ms());
+        .join(&group_id, join, version >= 9, crate::clock::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = JoinGroupResponse::default();
         match answer.await {
@@ -199,7 +214,9 @@ pub fn sync_group(
             .map(|a| (a.member_id.to_string(), a.assignment.clone()))
             .collect(),
     };
-    let answer = services.groups.sync(&group_id, sync, crate::now_ms());
+    let answer = services
+        .groups
+        .sync(&group_id, sync, crate::clock::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = SyncGroupResponse::default();
         match answer.await {
@@ -226,7 +243,7 @@ pub fn heartbeat(services: &Services, request: HeartbeatRequest) -> HeartbeatRes
         &request.member_id,
         request.group_instance_id.as_deref(),
         request.generation_id,
-        crate::now_ms(),
+        crate::clock::now_ms(),
     );
     response
 }
@@ -254,7 +271,7 @@ pub fn leave_group(
     };
     match services
         .groups
-        .leave(&request.group_id.0, &members, crate::now_ms())
+        .leave(&request.group_id.0, &members, crate::clock::now_ms())
     {
         Ok(codes) => {
             if ctx.version >= 3 {
@@ -380,7 +397,7 @@ pub fn delete_groups(
     ctx: RequestContext,
     request: DeleteGroupsRequest,
 ) -> Reply {
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let deleted: Vec<_> = request
         .groups_names
         .into_iter()

@@ -8,7 +8,6 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use crate::services::replica::leader_epoch_error;
 use crate::services::Services;
 
 /// Handles `OffsetForLeaderEpoch`: per partition, the largest known epoch at or below the one
@@ -34,7 +33,7 @@ pub fn handle(
                 result.partitions.push(out);
                 continue;
             };
-            let epoch_error = leader_epoch_error(p.current_leader_epoch);
+            let epoch_error = partition.leader_epoch_error(p.current_leader_epoch);
             if epoch_error != 0 {
                 out.error_code = epoch_error;
                 result.partitions.push(out);

@@ -4,9 +4,10 @@
 //!
 //! kafka-protocol 0.18 has no Produce below v3 or Fetch below v4 (Kafka 4 removed them), so
 //! their bodies are decoded with the crate's 0.14 release (`kafka_protocol_3x`, Kafka 3.9's
-//! specs) and turned into the 0.18 request types the handlers take ([`crate::protocol::legacy`]):
-//! the fields these versions have are a subset of the newer ones. The handlers then branch on the version only where the
-//! records are touched: a produced message set becomes one v2 batch before the ordinary append
+//! specs) and turned into the 0.18 request types the handlers take
+//! ([`crate::protocol::legacy`]): the fields these versions have are a subset of the newer
+//! ones. The handlers then branch on the version only where the records are touched: a
+//! produced message set becomes one v2 batch before the ordinary append
 //! ([`produce_records`]), and a fetch's stored batches are down-converted after the ordinary
 //! read ([`fetch_records`]). Produce v3+ and Fetch v4+ pass through a version comparison and
 //! nothing else.

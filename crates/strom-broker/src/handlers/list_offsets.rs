@@ -8,7 +8,6 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol_3x::messages as k3;
 
 use crate::protocol::request::RequestContext;
-use crate::services::replica::{leader_epoch_error, LEADER_EPOCH};
 use crate::services::Services;
 
 /// `timestamp` values with special meaning (KIP-79, KIP-734, KIP-1005).
@@ -42,7 +41,7 @@ pub fn handle(
                 topic_response.partitions.push(out);
                 continue;
             };
-            let epoch_error = leader_epoch_error(p.current_leader_epoch);
+            let epoch_error = partition.leader_epoch_error(p.current_leader_epoch);
             if epoch_error != 0 {
                 out.error_code = epoch_error;
                 topic_response.partitions.push(out);
@@ -70,7 +69,7 @@ pub fn handle(
                         out.offset = offset;
                         out.timestamp = timestamp;
                         if offset >= 0 && ctx.version >= 4 {
-                            out.leader_epoch = LEADER_EPOCH;
+                            out.leader_epoch = partition.leader_epoch();
                         }
                     }
                 }
@@ -98,7 +97,7 @@ pub fn handle_v0(
     request: k3::ListOffsetsRequest,
 ) -> k3::ListOffsetsResponse {
     let from_consumer = request.replica_id.0 == -1;
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let mut response = k3::ListOffsetsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();

@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
 use crate::protocol::request::RequestContext;
-use crate::services::replica::LEADER_EPOCH;
 use crate::services::Services;
 
 /// Answers `Metadata`.
@@ -22,13 +21,17 @@ pub fn handle(
     request: MetadataRequest,
 ) -> MetadataResponse {
     let mut response = MetadataResponse::default();
-    for listener in services.metadata.advertised().iter().take(1) {
+    for broker in services.metadata.brokers() {
+        // A broker is listed with its first endpoint (Strom has one listener name).
+        let Some(endpoint) = broker.endpoints.first() else {
+            continue;
+        };
         let mut b = MetadataResponseBroker::default();
-        b.node_id = BrokerId(services.metadata.local_broker_id());
-        b.host = str_bytes(listener.host.clone());
-        b.port = listener.port as i32;
+        b.node_id = BrokerId(broker.id);
+        b.host = str_bytes(endpoint.host.clone());
+        b.port = i32::from(endpoint.port);
         if ctx.version >= 1 {
-            b.rack = services.config.broker_rack.clone().map(str_bytes);
+            b.rack = broker.rack.clone().map(str_bytes);
         }
         response.brokers.push(b);
     }
@@ -37,7 +40,7 @@ pub fn handle(
         response.cluster_id = Some(str_bytes(services.metadata.cluster_id().to_string()));
     }
     if ctx.version >= 1 {
-        response.controller_id = BrokerId(services.metadata.local_broker_id());
+        response.controller_id = BrokerId(services.metadata.controller_id());
     }
     // Versions 8-10 carry the cluster's operations; 11+ moved them to DescribeCluster.
     response.cluster_authorized_operations = super::authorized::field(
@@ -158,25 +161,42 @@ fn describe_topic(
     }
     t.topic_authorized_operations = super::authorized::field(authorized, super::authorized::TOPIC);
     let offline = services.replicas.offline_partitions(&topic.name);
-    for p in 0..topic.partitions {
-        let mut partition = MetadataResponsePartition::default();
-        partition.partition_index = p;
-        partition.leader_id = BrokerId(services.metadata.local_broker_id());
-        if version >= 7 {
-            partition.leader_epoch = LEADER_EPOCH;
-        }
-        partition.replica_nodes = vec![BrokerId(services.metadata.local_broker_id())];
-        partition.isr_nodes = vec![BrokerId(services.metadata.local_broker_id())];
-        // A partition whose log failed to open at startup is described as Kafka describes one
-        // on a failed log dir: no leader, this broker its offline replica.
-        if offline.contains(&p) {
-            partition.error_code = E::KafkaStorageError.code();
-            partition.leader_id = BrokerId(-1);
-            if version >= 5 {
-                partition.offline_replicas = vec![BrokerId(services.metadata.local_broker_id())];
+    services
+        .metadata
+        .with_topic_partitions(&topic.name, |states| {
+            for p in 0..topic.partitions {
+                let mut partition = MetadataResponsePartition::default();
+                partition.partition_index = p;
+                let state = usize::try_from(p)
+                    .ok()
+                    .and_then(|i| states.get(i))
+                    .and_then(Option::as_ref);
+                let Some(state) = state else {
+                    // Created a moment ago and not published yet: as Kafka answers for a
+                    // partition whose leader is not known.
+                    partition.error_code = E::LeaderNotAvailable.code();
+                    partition.leader_id = BrokerId(-1);
+                    t.partitions.push(partition);
+                    continue;
+                };
+                let brokers = |ids: &[i32]| ids.iter().map(|&id| BrokerId(id)).collect::<Vec<_>>();
+                partition.leader_id = BrokerId(state.leader_and_isr.leader);
+                if version >= 7 {
+                    partition.leader_epoch = state.leader_and_isr.leader_epoch;
+                }
+                partition.replica_nodes = brokers(&state.replicas);
+                partition.isr_nodes = brokers(&state.leader_and_isr.isr);
+                // A partition whose log failed to open at startup is described as Kafka
+                // describes one on a failed log dir: no leader, this broker its offline replica.
+                if offline.contains(&p) {
+                    partition.error_code = E::KafkaStorageError.code();
+                    if version >= 5 {
+                        partition.offline_replicas =
+                            vec![BrokerId(services.metadata.local_broker_id())];
+                    }
+                }
+                t.partitions.push(partition);
             }
-        }
-        t.partitions.push(partition);
-    }
+        });
     t
 }

@@ -51,7 +51,7 @@ pub fn offset_commit_with_timestamps(
 ) -> Reply {
     let mut commit_timestamps = commit_timestamps.iter().copied();
     let group_id = request.group_id.0.to_string();
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let mut response = OffsetCommitResponse::default();
     let mut to_write = Vec::new();
     // (topic index, partition index) of each accepted partition, in to_write order.
@@ -313,7 +313,7 @@ pub fn offset_delete(
         .collect();
     let deleted = services
         .groups
-        .delete_offsets(&group_id, wanted, crate::now_ms());
+        .delete_offsets(&group_id, wanted, crate::clock::now_ms());
     Reply::Later(tokio::spawn(async move {
         let mut response = OffsetDeleteResponse::default();
         let deleted = match deleted {

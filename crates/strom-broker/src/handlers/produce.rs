@@ -60,7 +60,7 @@ fn record_errors(error: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
 /// Handles `Produce`.
 pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceRequest) -> Reply {
     let acks = request.acks;
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let mut response = ProduceResponse::default();
     // (topic index, partition index in the response, partition, end offset) to make durable.
     let mut to_sync: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
@@ -130,7 +130,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceReq
                             if ctx.version >= 5 {
                                 p.log_start_offset = info.log_start_offset;
                             }
-                            // A relaxed partition is acknowledged at once (wait_durable would
+                            // A relaxed partition is acknowledged at once (wait_high_watermark would
                             // return at once): it needs no task and no later reply.
                             if partition.is_durable() {
                                 to_sync.push((
@@ -164,7 +164,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceReq
         if !to_sync.is_empty() {
             tokio::spawn(async move {
                 for (_, _, partition, end) in to_sync {
-                    if let Err(e) = partition.wait_durable(end).await {
+                    if let Err(e) = partition.wait_high_watermark(end).await {
                         tracing::error!(partition = %partition.topic_partition, error = %e, "fdatasync failed");
                     }
                 }
@@ -178,13 +178,13 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceReq
     Reply::Later(tokio::spawn(async move {
         // Every partition joins the broker's next sync pass; one task waits for them all.
         let outcomes: Vec<std::io::Result<()>> = if let [(_, _, partition, end)] = &to_sync[..] {
-            vec![partition.wait_durable(*end).await]
+            vec![partition.wait_high_watermark(*end).await]
         } else {
             let waits: Vec<_> = to_sync
                 .iter()
                 .map(|(_, _, partition, end)| (partition.clone(), *end))
                 .collect();
-            crate::services::replica::partition::Partition::wait_all_durable(&waits).await
+            crate::services::replica::partition::Partition::wait_all_high_watermarks(&waits).await
         };
         for ((t, p, partition, _), outcome) in to_sync.into_iter().zip(outcomes) {
             if let Err(e) = outcome {

@@ -114,8 +114,8 @@ pub fn create_topics(
     response
 }
 
-/// Checks a manual replica assignment: partitions numbered 0..n, every replica list is
-/// exactly this broker. Returns (partitions, replication factor).
+/// Checks a manual replica assignment: partitions numbered 0..n, every replica a live broker.
+/// Returns (partitions, replication factor).
 fn manual_assignment(
     services: &Services,
     assignments: &[kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment],
@@ -140,16 +140,16 @@ fn manual_assignment(
     for a in assignments {
         if a.broker_ids
             .iter()
-            .any(|b| b.0 != services.metadata.local_broker_id())
+            .any(|b| !services.metadata.is_live_broker(b.0))
             || a.broker_ids.is_empty()
         {
             return Err(TopicError::new(
                 E::InvalidReplicaAssignment.code(),
                 format!(
-                    "partition {} is assigned to brokers {:?}; the only live broker is {}",
+                    "partition {} is assigned to brokers {:?}; {}",
                     a.partition_index,
                     a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(),
-                    services.metadata.local_broker_id()
+                    live_brokers(services)
                 ),
             ));
         }
@@ -238,7 +238,7 @@ pub fn create_partitions(
                 !a.broker_ids.is_empty()
                     && a.broker_ids
                         .iter()
-                        .all(|b| b.0 == services.metadata.local_broker_id())
+                        .all(|b| services.metadata.is_live_broker(b.0))
             })
         });
         let outcome = if assignment_ok {
@@ -250,10 +250,12 @@ pub fn create_partitions(
         } else {
             Err(crate::services::topics::TopicError::new(
                 E::InvalidReplicaAssignment.code(),
-                format!(
-                    "new partitions may only be assigned to broker {}",
-                    services.metadata.local_broker_id()
-                ),
+                match services.metadata.live_broker_ids().as_slice() {
+                    [only] => format!("new partitions may only be assigned to broker {only}"),
+                    ids => {
+                        format!("new partitions may only be assigned to the live brokers {ids:?}")
+                    }
+                },
             ))
         };
         if let Err(e) = outcome {
@@ -275,5 +277,13 @@ fn off_worker<T>(change: impl FnOnce() -> T) -> T {
             tokio::task::block_in_place(change)
         }
         _ => change(),
+    }
+}
+
+/// The live brokers, for an error message: "the only live broker is 1" on a single node.
+fn live_brokers(services: &Services) -> String {
+    match services.metadata.live_broker_ids().as_slice() {
+        [only] => format!("the only live broker is {only}"),
+        ids => format!("the live brokers are {ids:?}"),
     }
 }

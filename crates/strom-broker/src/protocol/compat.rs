@@ -13,7 +13,7 @@
 //!   `member_id = ""` for OffsetCommit v0);
 //! - a response is encoded by the handler's 0.18 type at the bridge version, decoded with the
 //!   3.9 type and re-encoded at the request's version, dropping the fields the old version
-//!   lacks (and deriving the few it has in another shape, see [`fix_response`]).
+//!   lacks (and deriving the few it has in another shape, see `fix_describe_configs`).
 //!
 //! Only old versions pass through here; the modern path never does. ListOffsets v0 answers
 //! something no later version can carry (`old_style_offsets`), so it has its own handler on

@@ -41,17 +41,17 @@ pub fn spawn(
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = cleaner.tick(), if cleaner_enabled => run(&replicas, "compaction", |b| {
-                    b.logs.compaction_pass(crate::now_ms()).map(|_| ())
+                    b.logs.compaction_pass(crate::clock::now_ms()).map(|_| ())
                 }).await,
                 _ = retention.tick() => run(&replicas, "retention", |b| {
-                    let deleted = b.logs.retention_pass(crate::now_ms())?;
+                    let deleted = b.logs.retention_pass(crate::clock::now_ms())?;
                     if deleted > 0 {
                         tracing::info!(segments = deleted, "retention deleted segments");
                     }
                     Ok(())
                 }).await,
                 _ = checkpoint.tick() => run(&replicas, "checkpoint", |b| b.logs.checkpoint()).await,
-                _ = flush.tick() => run(&replicas, "flush", |b| b.logs.flush_due(crate::now_ms())).await,
+                _ = flush.tick() => run(&replicas, "flush", |b| b.logs.flush_due(crate::clock::now_ms())).await,
             }
         }
     })

@@ -65,8 +65,17 @@ impl Gauges for Services {
         partitions
             .iter()
             .map(|p| {
+                let tp = &p.topic_partition;
+                let state = self.metadata.partition(&tp.topic, tp.partition);
+                let me = self.metadata.local_broker_id();
                 let log = p.log().lock().unwrap();
                 PartitionGauges {
+                    leader: state
+                        .as_ref()
+                        .is_some_and(|s| s.leader_and_isr.leader == me),
+                    under_replicated: state
+                        .as_ref()
+                        .is_some_and(|s| s.leader_and_isr.isr.len() < s.replicas.len()),
                     topic: p.topic_partition.topic.clone(),
                     partition: p.topic_partition.partition,
                     size_bytes: log.size_bytes(),

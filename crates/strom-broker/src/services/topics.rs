@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use strom_log::{LogConfig, TopicPartition};
 use strom_meta::config::{BrokerConfig, TopicConfig};
+use strom_meta::replication;
 use strom_meta::{ClusterMetadata, MetadataStore, TopicMetadata};
 use uuid::Uuid;
 
@@ -49,6 +50,44 @@ impl TopicAdmin {
         }
     }
 
+    /// Publishes the state of every partition the metadata knows to the metadata cache, as a
+    /// single node decides it: led by this broker at the epoch its log recorded last, or
+    /// without a leader if its log failed to open.
+    pub fn publish_single_node_partitions(&self) {
+        let topics: Vec<(String, i32)> = self
+            .metadata
+            .cluster()
+            .topics
+            .values()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+        for (topic, count) in topics {
+            for p in 0..count {
+                let state = match self.replicas.partition(&topic, p) {
+                    Some(partition) => self
+                        .metadata
+                        .single_node_partition(partition.leader_epoch(), false),
+                    None => self.metadata.single_node_partition(0, true),
+                };
+                self.metadata
+                    .set_partition(&replication::TopicPartition::new(topic.clone(), p), state);
+            }
+        }
+    }
+
+    /// Hosts a new partition's log and publishes its state (single node: this broker leads).
+    fn host(&self, tp: TopicPartition, log: strom_log::SharedLog, config: &LogConfig) {
+        let partition = self.replicas.host(tp, log, config);
+        let state = self
+            .metadata
+            .single_node_partition(partition.leader_epoch(), false);
+        let tp = &partition.topic_partition;
+        self.metadata.set_partition(
+            &replication::TopicPartition::new(tp.topic.clone(), tp.partition),
+            state,
+        );
+    }
+
     /// Gives every partition the metadata knows but which has no log yet (e.g. created just
     /// before a crash) an empty log, and hosts it.
     pub fn host_missing_partitions(&self) -> Result<(), strom_log::LogError> {
@@ -63,7 +102,8 @@ impl TopicAdmin {
         };
         for tp in missing {
             let config = self.stored_log_config(&tp.topic);
-            self.replicas.open_partition(tp, &config, crate::now_ms())?;
+            self.replicas
+                .open_partition(tp, &config, crate::clock::now_ms())?;
         }
         Ok(())
     }
@@ -157,9 +197,9 @@ impl TopicAdmin {
             return Ok(topic);
         }
         let config = log_config(&resolved);
-        let created = self
-            .replicas
-            .create_logs(name, 0..partitions, &config, crate::now_ms())?;
+        let created =
+            self.replicas
+                .create_logs(name, 0..partitions, &config, crate::clock::now_ms())?;
         if let Err(e) = self.write_metadata(|m| {
             m.topics.insert(name.to_string(), topic.clone());
         }) {
@@ -167,7 +207,7 @@ impl TopicAdmin {
             return Err(e);
         }
         for (tp, log) in created {
-            self.replicas.host(tp, log, &config);
+            self.host(tp, log, &config);
         }
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
@@ -198,6 +238,7 @@ impl TopicAdmin {
         self.write_metadata(|m| {
             m.topics.remove(name);
         })?;
+        self.metadata.remove_topic(name);
         for p in 0..topic.partitions {
             self.replicas.remove(&TopicPartition::new(name, p))?;
         }
@@ -239,9 +280,9 @@ impl TopicAdmin {
             return Ok(());
         }
         let config = self.stored_log_config(name);
-        let created = self
-            .replicas
-            .create_logs(name, current..count, &config, crate::now_ms())?;
+        let created =
+            self.replicas
+                .create_logs(name, current..count, &config, crate::clock::now_ms())?;
         if let Err(e) = self.write_metadata(|m| {
             if let Some(t) = m.topics.get_mut(name) {
                 t.partitions = count;
@@ -251,7 +292,7 @@ impl TopicAdmin {
             return Err(e);
         }
         for (tp, log) in created {
-            self.replicas.host(tp, log, &config);
+            self.host(tp, log, &config);
         }
         Ok(())
     }

@@ -75,13 +75,13 @@ fn hostile_assignments_are_errors_not_panics() {
     let decoded = decode_assignment(&[0, 0, 0, 0, 0, 1, 0, 1, 0xff, 0, 0, 0, 0]).unwrap();
     assert_eq!(decoded.partitions[0].0, "\u{fffd}");
     // A cheap pseudo-random fuzz.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
+    use rand_core::{Rng as _, SeedableRng as _};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x2545_f491_4f6c_dd1d);
     for _ in 0..20_000 {
         let mut bytes = valid.clone();
+        let mut state = 0;
         for _ in 0..3 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            state = rng.next_u64();
             let index = (state as usize) % bytes.len();
             bytes[index] = (state >> 32) as u8;
         }

@@ -236,15 +236,10 @@ pub fn consume_from(
 
 /// A deterministic payload for record `i` of size `len`, and its checksum.
 pub fn payload(i: u64, len: usize) -> Vec<u8> {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x & 0xff) as u8
-        })
-        .collect()
+    use rand_core::{Rng as _, SeedableRng as _};
+    let mut bytes = vec![0u8; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(i).fill_bytes(&mut bytes);
+    bytes
 }
 
 /// Polls `check` every 100 ms until it is true; panics naming `what` after `timeout`.

@@ -124,7 +124,7 @@ impl PendingCommit {
             Ok(Some(written)) => written,
         };
         let (partition, end) = written;
-        let durable = match partition.wait_durable(end).await {
+        let durable = match partition.wait_high_watermark(end).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(group = %self.group_id, error = %e, "fdatasync of __consumer_offsets failed");

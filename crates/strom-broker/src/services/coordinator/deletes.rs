@@ -30,7 +30,7 @@ impl Appended {
         let Some((partition, end)) = self.0? else {
             return Ok(());
         };
-        partition.wait_durable(end).await.map_err(|e| {
+        partition.wait_high_watermark(end).await.map_err(|e| {
             tracing::error!(group = group_id, error = %e, "fdatasync of __consumer_offsets failed");
             E::CoordinatorNotAvailable.code()
         })

@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng as _, SeedableRng as _};
 use strom_log::records::encode_batch;
 use tokio::sync::oneshot;
 
@@ -58,8 +60,8 @@ struct State {
     joins: HashMap<RequestToken, oneshot::Sender<JoinResult>>,
     syncs: HashMap<RequestToken, oneshot::Sender<SyncAnswer>>,
     next_token: RequestToken,
-    /// xorshift state for fresh member ids.
-    id_seed: u64,
+    /// The generator of fresh member ids (seeded at start; see the module documentation).
+    member_ids: ChaCha8Rng,
     /// When each group last became empty, for offset expiry.
     empty_since: HashMap<String, i64>,
     /// The time the timer task sleeps until (`i64::MAX`: no deadline); a step that gives a
@@ -143,7 +145,7 @@ impl GroupCoordinator {
                 joins: HashMap::new(),
                 syncs: HashMap::new(),
                 next_token: 1,
-                id_seed: seed | 1,
+                member_ids: ChaCha8Rng::seed_from_u64(seed),
                 empty_since: HashMap::new(),
                 timer_wake_ms: i64::MAX,
             }),
@@ -151,6 +153,13 @@ impl GroupCoordinator {
             fetch_waiters: Mutex::new(HashMap::new()),
             fetch_turns: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The broker that coordinates `group_id`: the leader of its `__consumer_offsets`
+    /// partition, if that partition has one.
+    pub fn coordinator_of(&self, group_id: &str) -> Option<strom_meta::replication::BrokerId> {
+        self.metadata
+            .leader(OFFSETS_TOPIC, partition_for(group_id, self.partitions))
     }
 
     /// Creates `__consumer_offsets` if it does not exist yet (Kafka creates it on the first
@@ -190,10 +199,10 @@ impl GroupCoordinator {
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut last_expiry = crate::now_ms();
+            let mut last_expiry = crate::clock::now_ms();
             let expiry_every = self.offsets_retention_check_interval_ms.max(1);
             loop {
-                let now = crate::now_ms();
+                let now = crate::clock::now_ms();
                 let next_deadline = self.tick(now);
                 if now - last_expiry >= expiry_every {
                     last_expiry = now;
@@ -203,7 +212,9 @@ impl GroupCoordinator {
                 // The clock is read again after the work: tick and expiry can take a while
                 // under load (or wait for the lock), and a sleep measured from `now` would
                 // wake that much after the deadline.
-                let sleep_ms = wake_ms.saturating_sub(crate::now_ms()).clamp(0, 3_600_000);
+                let sleep_ms = wake_ms
+                    .saturating_sub(crate::clock::now_ms())
+                    .clamp(0, 3_600_000);
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = self.timers.notified() => {}
@@ -323,13 +334,8 @@ impl GroupCoordinator {
     }
 
     fn fresh_id(state: &mut State) -> u128 {
-        let mut next = || {
-            state.id_seed ^= state.id_seed << 13;
-            state.id_seed ^= state.id_seed >> 7;
-            state.id_seed ^= state.id_seed << 17;
-            state.id_seed
-        };
-        (u128::from(next()) << 64) | u128::from(next())
+        let high = state.member_ids.next_u64();
+        (u128::from(high) << 64) | u128::from(state.member_ids.next_u64())
     }
 
     /// JoinGroup: the answer arrives on the returned channel when the group completes the join.
@@ -491,13 +497,15 @@ impl GroupCoordinator {
         match answer.record {
             None => answer.result,
             Some(GroupRecord::Failed) => unavailable,
-            Some(GroupRecord::Written(partition, end)) => match partition.wait_durable(end).await {
-                Ok(()) => answer.result,
-                Err(e) => {
-                    tracing::error!(group = group_id, error = %e, "fdatasync of the group's record failed; its members must rejoin");
-                    unavailable
+            Some(GroupRecord::Written(partition, end)) => {
+                match partition.wait_high_watermark(end).await {
+                    Ok(()) => answer.result,
+                    Err(e) => {
+                        tracing::error!(group = group_id, error = %e, "fdatasync of the group's record failed; its members must rejoin");
+                        unavailable
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -561,7 +569,7 @@ impl GroupCoordinator {
 
     /// Waits until every commit of `group_id` staged up to `barrier` has completed (each one
     /// does: its [`PendingCommit`] finishes or is dropped). Only completions of this group's
-    /// commits wake it ([`GroupCoordinator::commit_completed`]).
+    /// commits wake it (`GroupCoordinator::commit_completed`).
     pub async fn wait_commits(&self, group_id: &str, barrier: CommitId) {
         loop {
             let notify = self

@@ -351,16 +351,11 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let mut seed = 7u64;
+        use rand_core::{Rng as _, SeedableRng as _};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         for len in 0..200 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed as u8
-                })
-                .collect();
+            let mut bytes = vec![0u8; len];
+            rng.fill_bytes(&mut bytes);
             let _ = RecordKey::decode(Bytes::from(bytes.clone()));
             let _ = OffsetValue::decode(Bytes::from(bytes.clone()));
             let _ = decode_group(Bytes::from(bytes));

@@ -13,7 +13,7 @@ fn open_coordinator(dir: &std::path::Path) -> Arc<GroupCoordinator> {
         format!("log.dirs={}", dir.display()),
         "offsets.retention.minutes=1".to_string(),
     ];
-    let config = crate::BrokerConfig::load(None, &sets).expect("test config is valid");
+    let config = strom_meta::config::BrokerConfig::load(None, &sets).expect("test config is valid");
     let broker = Broker::open(config, Vec::new()).expect("broker opens");
     broker.services.groups.clone()
 }
@@ -46,7 +46,7 @@ fn simple_commit(coordinator: &Arc<GroupCoordinator>, group: &str, partition: i3
 fn a_group_known_only_by_its_offsets_is_forgotten_when_they_go() {
     let dir = tempfile::tempdir().unwrap();
     let coordinator = &open_coordinator(dir.path());
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     simple_commit(coordinator, "expires", 0, now);
     // Committed later: still within retention at the expiry check below.
     simple_commit(coordinator, "deleted", 0, now + 30_000);

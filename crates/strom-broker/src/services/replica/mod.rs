@@ -1,6 +1,6 @@
-//! The replica manager: every partition this broker hosts, their logs, their durable
-//! acknowledgement ([`sync`], broker-wide group commit) and the waits on their watermarks
-//! ([`partition`]).
+//! The replica manager: every partition this broker hosts ([`partition`]), their logs, their
+//! durable acknowledgement ([`sync`], broker-wide group commit) and the one wait per partition
+//! on its high watermark ([`watermark`]).
 //!
 //! It owns the partitions' lifecycle on this broker: hosting an opened log, creating logs for
 //! new partitions all or nothing, removing a deleted partition, and the open-file budget that
@@ -10,6 +10,7 @@
 
 pub mod partition;
 pub mod sync;
+pub mod watermark;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -21,23 +22,14 @@ use crate::services::topic_error::TopicError;
 use partition::Partition;
 use sync::SyncDriver;
 
-/// The node id of the only broker in single-node mode is `broker.id`; every partition is led
-/// by it with leader epoch 0.
-pub const LEADER_EPOCH: i32 = 0;
-
-/// The error code for a request that names `current` as the leader epoch it believes in:
-/// `FENCED_LEADER_EPOCH` when it is older than ours, `UNKNOWN_LEADER_EPOCH` when newer, 0 when
-/// it matches or is not given (-1).
-pub fn leader_epoch_error(current: i32) -> i16 {
-    use kafka_protocol::error::ResponseError as E;
-    if current < 0 {
-        return 0;
-    }
-    match current.cmp(&LEADER_EPOCH) {
-        std::cmp::Ordering::Less => E::FencedLeaderEpoch.code(),
-        std::cmp::Ordering::Greater => E::UnknownLeaderEpoch.code(),
-        std::cmp::Ordering::Equal => 0,
-    }
+/// The leader epoch a log recorded last (its leader-epoch checkpoint's newest entry), or 0 for
+/// a log that has none: the epoch a single node leads a partition in.
+pub fn latest_leader_epoch(log: &SharedLog) -> i32 {
+    let dir = log.lock().unwrap().dir().to_path_buf();
+    strom_log::leader_epoch::LeaderEpochCache::load(&dir)
+        .entries()
+        .last()
+        .map_or(0, |(epoch, _)| *epoch)
 }
 
 /// The partitions this broker hosts; see the module documentation.
@@ -61,11 +53,13 @@ impl ReplicaManager {
         let mut partitions = HashMap::new();
         for (tp, log) in logs.all() {
             let durable = config_of(&tp.topic).flush_messages <= 1;
+            let leader_epoch = latest_leader_epoch(&log);
             partitions.insert(
                 tp.clone(),
                 Arc::new(Partition::new(
                     tp,
                     log,
+                    leader_epoch,
                     durable,
                     metrics.clone(),
                     sync.clone(),
@@ -135,9 +129,11 @@ impl ReplicaManager {
     /// Serves an opened log as a partition.
     pub fn host(&self, tp: TopicPartition, log: SharedLog, config: &LogConfig) -> Arc<Partition> {
         let durable = config.flush_messages <= 1;
+        let leader_epoch = latest_leader_epoch(&log);
         let partition = Arc::new(Partition::new(
             tp.clone(),
             log,
+            leader_epoch,
             durable,
             self.metrics.clone(),
             self.sync.clone(),
@@ -233,3 +229,6 @@ impl ReplicaManager {
         self.logs.shutdown()
     }
 }
+
+#[cfg(test)]
+mod tests;

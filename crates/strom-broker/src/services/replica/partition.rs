@@ -1,31 +1,39 @@
-//! A hosted partition: its log, durable acknowledgement by group commit, and the waiters of
-//! long-polling fetches.
+//! A hosted partition: its log, durable acknowledgement by group commit, and its high
+//! watermark with the one wait on it ([`super::watermark`]).
 //!
 //! Appends happen under the log's mutex and cost one `write` into the page cache. Durability
-//! is a separate step: [`Partition::wait_durable`] makes sure an `fdatasync` that started after
-//! the append has finished. The broker's [`crate::services::replica::sync::SyncDriver`] runs those syncs in
+//! is a separate step: [`Partition::wait_high_watermark`] returns once the high watermark
+//! covers the append, which on a single node means an `fdatasync` that started after the
+//! append has finished. The broker's [`crate::services::replica::sync::SyncDriver`] runs those syncs in
 //! passes that cover every partition with waiting data; each sync covers everything appended
 //! before it started, so concurrent producers share one sync (group commit) instead of paying
 //! one each, across partitions as well as within one.
 //!
-//! In durable mode (`flush.messages` = 1, Strom's default) the high watermark only moves to
-//! offsets that are on disk, so a consumer never sees a record that a crash could take back.
-//! In relaxed mode (`flush.messages` > 1, Kafka's page-cache behaviour) it moves to the log
-//! end offset at once.
+//! The high watermark is the minimum over the ISR of each replica's *local durable end*
+//! (`Partition::local_durable_end`: the recovery point in durable mode, `flush.messages` = 1,
+//! Strom's default; the log end offset in relaxed mode, `flush.messages` > 1, Kafka's
+//! page-cache behaviour). On a single node the ISR is this broker alone and the two are the
+//! same offset, so a consumer never sees a record that a crash could take back.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use strom_log::{
     AppendError, AppendInfo, LogConfig, ReadError, ReadInfo, SharedLog, TopicPartition,
 };
 use tokio::sync::Notify;
 
+use super::watermark::WatermarkWait;
+
 /// A partition hosted by this broker.
 pub struct Partition {
     /// Topic and partition number.
     pub topic_partition: TopicPartition,
     log: SharedLog,
+    /// The leader epoch this broker leads the partition in: stamped into every batch it
+    /// appends, and what a request's `current_leader_epoch` is checked against. Set from the
+    /// metadata cache's state when the partition is hosted.
+    leader_epoch: AtomicI32,
     /// True while `flush.messages` <= 1: acknowledgements wait for `fdatasync`.
     durable: AtomicBool,
     /// The broker's sync driver.
@@ -35,18 +43,19 @@ pub struct Partition {
     /// Failed syncs so far, and the last failure's message.
     sync_failures: AtomicU64,
     last_sync_error: Mutex<String>,
-    /// Fetches waiting for the high watermark to move.
-    waiters: Mutex<Vec<Weak<Notify>>>,
+    /// Produces, fetches and coordinator writes waiting for the high watermark to move.
+    watermark: WatermarkWait,
     deleted: AtomicBool,
     /// This partition's topic's counters.
     pub counters: Arc<crate::metrics::TopicCounters>,
 }
 
 impl Partition {
-    /// Wraps an opened log.
+    /// Wraps an opened log, led at `leader_epoch`.
     pub fn new(
         topic_partition: TopicPartition,
         log: SharedLog,
+        leader_epoch: i32,
         durable: bool,
         metrics: Arc<crate::metrics::Metrics>,
         sync: Arc<crate::services::replica::sync::SyncDriver>,
@@ -61,14 +70,35 @@ impl Partition {
         Partition {
             topic_partition,
             log,
+            leader_epoch: AtomicI32::new(leader_epoch),
             durable: AtomicBool::new(durable),
             sync,
             sync_queued: AtomicBool::new(false),
             sync_failures: AtomicU64::new(0),
             last_sync_error: Mutex::new(String::new()),
-            waiters: Mutex::new(Vec::new()),
+            watermark: WatermarkWait::default(),
             deleted: AtomicBool::new(false),
             counters,
+        }
+    }
+
+    /// The leader epoch this broker leads the partition in.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Relaxed)
+    }
+
+    /// The error code for a request that names `current` as the leader epoch it believes in:
+    /// `FENCED_LEADER_EPOCH` when it is older than the partition's, `UNKNOWN_LEADER_EPOCH` when
+    /// newer, 0 when it matches or is not given (-1).
+    pub fn leader_epoch_error(&self, current: i32) -> i16 {
+        use kafka_protocol::error::ResponseError as E;
+        if current < 0 {
+            return 0;
+        }
+        match current.cmp(&self.leader_epoch()) {
+            std::cmp::Ordering::Less => E::FencedLeaderEpoch.code(),
+            std::cmp::Ordering::Greater => E::UnknownLeaderEpoch.code(),
+            std::cmp::Ordering::Equal => 0,
         }
     }
 
@@ -83,90 +113,134 @@ impl Partition {
     }
 
     /// Appends one produce `records` blob. In relaxed mode the high watermark moves to the
-    /// new end at once; in durable mode the caller follows with [`Partition::wait_durable`].
+    /// new end at once; in durable mode the caller follows with
+    /// [`Partition::wait_high_watermark`].
     pub fn append(&self, records: bytes::Bytes, now_ms: i64) -> Result<AppendInfo, AppendError> {
         let info = {
             let mut log = self.log.lock().unwrap();
-            let info = log.append(records, super::LEADER_EPOCH, now_ms)?;
+            let info = log.append(records, self.leader_epoch(), now_ms)?;
             if !self.durable.load(Ordering::Relaxed) {
-                let end = log.log_end_offset();
-                log.set_high_watermark(end);
+                self.advance_high_watermark(&mut log);
             }
             info
         };
         if !self.durable.load(Ordering::Relaxed) && !info.duplicate {
-            self.wake_waiters();
+            self.watermark.wake();
         }
         Ok(info)
     }
 
-    /// Returns once every offset below `end_offset` is on disk, registering the partition for
-    /// the sync driver's next pass if no finished sync covers it yet. In relaxed mode it returns
-    /// at once. A failed sync of this partition after the call started is an error.
-    pub async fn wait_durable(self: &Arc<Self>, end_offset: i64) -> std::io::Result<()> {
+    /// The end of what this broker holds durably: the recovery point in durable mode, the log
+    /// end offset in relaxed mode. See [`super::watermark`].
+    fn local_durable_end(&self, log: &strom_log::Log) -> i64 {
+        if self.durable.load(Ordering::Relaxed) {
+            log.recovery_point().min(log.log_end_offset())
+        } else {
+            log.log_end_offset()
+        }
+    }
+
+    /// Moves the high watermark up to the minimum local durable end over the ISR. On a single
+    /// node the ISR is this broker alone, so that is [`Partition::local_durable_end`]; with
+    /// followers, their acknowledged durable positions join the minimum here. It never moves
+    /// down. Returns whether it moved.
+    fn advance_high_watermark(&self, log: &mut strom_log::Log) -> bool {
+        let isr_durable_end = self.local_durable_end(log);
+        if isr_durable_end > log.high_watermark() {
+            log.set_high_watermark(isr_durable_end);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Returns once the high watermark reaches `end_offset` (what `acks=all` waits for):
+    /// on a single node, once every offset below it is on disk. The partition is registered
+    /// for the sync driver's next pass if its local durable end is short of `end_offset`. In
+    /// relaxed mode it returns at once. A failed sync of this partition after the call started
+    /// is an error.
+    pub async fn wait_high_watermark(self: &Arc<Self>, end_offset: i64) -> std::io::Result<()> {
         if !self.durable.load(Ordering::Relaxed) {
             return Ok(());
         }
         let failures_before = self.sync_failures.load(Ordering::SeqCst);
+        let notify = Arc::new(Notify::new());
         loop {
-            // Subscribed before the check, so a pass that finishes in between is not missed.
-            let mut passes = self.sync.subscribe();
-            if self.recovery_point() >= end_offset || !self.durable.load(Ordering::Relaxed) {
+            // Registered before the check, so a move in between is not missed.
+            self.watermark.register(&notify);
+            let (reached, local_durable_end) = self.reached(end_offset);
+            if reached {
                 return Ok(());
             }
             if self.sync_failures.load(Ordering::SeqCst) != failures_before {
                 let message = self.last_sync_error.lock().unwrap().clone();
                 return Err(std::io::Error::other(message));
             }
-            self.sync.request(self);
-            if passes.changed().await.is_err() {
-                return Err(std::io::Error::other("the sync driver stopped"));
+            if local_durable_end < end_offset {
+                self.sync.request(self);
             }
+            notify.notified().await;
         }
     }
 
-    /// [`Partition::wait_durable`] for several partitions at once, in one task: every
-    /// partition is registered before the first wait, so they share the driver's passes.
+    /// [`Partition::wait_high_watermark`] for several partitions at once, in one task: every
+    /// partition is registered with the sync driver before the first wait, so they share its
+    /// passes, and the task parks on each partition's [`WatermarkWait`] with one `Notify`.
     /// Returns one outcome per entry, in order.
-    pub async fn wait_all_durable(waits: &[(Arc<Partition>, i64)]) -> Vec<std::io::Result<()>> {
+    pub async fn wait_all_high_watermarks(
+        waits: &[(Arc<Partition>, i64)],
+    ) -> Vec<std::io::Result<()>> {
         let mut outcomes: Vec<Option<std::io::Result<()>>> = waits.iter().map(|_| None).collect();
         let failures_before: Vec<u64> = waits
             .iter()
             .map(|(p, _)| p.sync_failures.load(Ordering::SeqCst))
             .collect();
-        let Some((first, _)) = waits.first() else {
-            return Vec::new();
-        };
+        let notify = Arc::new(Notify::new());
         loop {
-            let mut passes = first.sync.subscribe();
             let mut waiting = false;
             for (i, (partition, end)) in waits.iter().enumerate() {
                 if outcomes[i].is_some() {
                     continue;
                 }
-                if !partition.durable.load(Ordering::Relaxed) || partition.recovery_point() >= *end
-                {
+                // Registered before the check, so a move in between is not missed.
+                partition.watermark.register(&notify);
+                let (reached, local_durable_end) = partition.reached(*end);
+                if reached {
                     outcomes[i] = Some(Ok(()));
                 } else if partition.sync_failures.load(Ordering::SeqCst) != failures_before[i] {
                     let message = partition.last_sync_error.lock().unwrap().clone();
                     outcomes[i] = Some(Err(std::io::Error::other(message)));
                 } else {
-                    partition.sync.request(partition);
+                    if local_durable_end < *end {
+                        partition.sync.request(partition);
+                    }
                     waiting = true;
                 }
             }
             if !waiting {
                 return outcomes.into_iter().map(|o| o.expect("decided")).collect();
             }
-            if passes.changed().await.is_err() {
-                return outcomes
-                    .into_iter()
-                    .map(|o| {
-                        o.unwrap_or_else(|| Err(std::io::Error::other("the sync driver stopped")))
-                    })
-                    .collect();
-            }
+            notify.notified().await;
         }
+    }
+
+    /// Whether the high watermark has reached `end_offset` (moving it first if the local
+    /// durable end allows), and the local durable end. A relaxed partition has always reached
+    /// it: its high watermark moves with every append.
+    fn reached(&self, end_offset: i64) -> (bool, i64) {
+        let (reached, local_durable_end, moved) = {
+            let mut log = self.log.lock().unwrap();
+            let local_durable_end = self.local_durable_end(&log);
+            if !self.durable.load(Ordering::Relaxed) {
+                return (true, local_durable_end);
+            }
+            let moved = self.advance_high_watermark(&mut log);
+            (log.high_watermark() >= end_offset, local_durable_end, moved)
+        };
+        if moved {
+            self.watermark.wake();
+        }
+        (reached, local_durable_end)
     }
 
     /// The active segment's file and the end offset a sync of it would cover, or `None` if
@@ -181,16 +255,15 @@ impl Partition {
         log.sync_target().map(Some)
     }
 
-    /// Records a finished sync covering offsets below `target`: the recovery point and the
-    /// high watermark move, and parked fetches are woken.
+    /// Records a finished sync covering offsets below `target`: the local durable end and
+    /// with it the high watermark move, and the watermark's waiters are woken.
     pub(crate) fn synced(&self, target: i64) {
         {
             let mut log = self.log.lock().unwrap();
             log.mark_flushed(target);
-            let high_watermark = log.high_watermark().max(target.min(log.log_end_offset()));
-            log.set_high_watermark(high_watermark);
+            self.advance_high_watermark(&mut log);
         }
-        self.wake_waiters();
+        self.watermark.wake();
     }
 
     /// Records a failed sync: the produces waiting on it answer with an error.
@@ -198,10 +271,7 @@ impl Partition {
         tracing::error!(partition = %self.topic_partition, error = %message, "fdatasync failed");
         *self.last_sync_error.lock().unwrap() = message;
         self.sync_failures.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn recovery_point(&self) -> i64 {
-        self.log.lock().unwrap().recovery_point()
+        self.watermark.wake();
     }
 
     /// Reads for a fetch, bounded by the high watermark. The returned slice is read from the
@@ -227,23 +297,10 @@ impl Partition {
         )
     }
 
-    /// Registers a fetch's notifier; it is woken when the high watermark moves.
+    /// Registers a long-polling fetch's notifier on the partition's [`WatermarkWait`]; it is
+    /// woken when the high watermark moves.
     pub fn add_waiter(&self, notify: &Arc<Notify>) {
-        let mut waiters = self.waiters.lock().unwrap();
-        waiters.retain(|w| w.strong_count() > 0);
-        waiters.push(Arc::downgrade(notify));
-    }
-
-    fn wake_waiters(&self) {
-        let waiters: Vec<Arc<Notify>> = {
-            let mut waiters = self.waiters.lock().unwrap();
-            let live = waiters.iter().filter_map(Weak::upgrade).collect();
-            waiters.clear();
-            live
-        };
-        for w in waiters {
-            w.notify_one();
-        }
+        self.watermark.register(notify);
     }
 
     /// Applies a changed topic configuration.
@@ -252,22 +309,21 @@ impl Partition {
         {
             let mut log = self.log.lock().unwrap();
             log.update_config(config);
+            self.durable.store(durable, Ordering::Relaxed);
             if !durable {
-                let end = log.log_end_offset();
-                log.set_high_watermark(end);
+                self.advance_high_watermark(&mut log);
             }
         }
-        self.durable.store(durable, Ordering::Relaxed);
         if !durable {
             // The high watermark may just have moved: parked fetches should see it now.
-            self.wake_waiters();
+            self.watermark.wake();
         }
     }
 
     /// Marks the partition deleted and wakes its waiters, so fetches notice promptly.
     pub fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Relaxed);
-        self.wake_waiters();
+        self.watermark.wake();
     }
 
     /// True once the partition's topic has been deleted.

@@ -1,14 +1,15 @@
 //! Broker-wide group commit: one sync pass covers every partition with data waiting to become
 //! durable, instead of each partition running its own sync loop.
 //!
-//! A produce that needs durability registers its partition ([`SyncDriver::request`]) and waits
-//! for the end of a pass. The driver task (started on the first request, gone when there is no
-//! work) takes the whole set of registered partitions, reads each one's active segment and end
-//! offset under its log's mutex, runs the `fdatasync`s on the blocking pool with bounded
-//! parallelism, then moves every covered recovery point and high watermark and wakes the
-//! waiters. Partitions registered while a pass runs form the next pass, so under load each dirty
-//! partition costs one `fdatasync` per pass however many produces it received, and the number
-//! of concurrent syscalls and tasks stays bounded however many partitions there are.
+//! A produce that needs durability registers its partition (`SyncDriver::request`) and waits
+//! on the partition's high watermark, which the pass moves. The driver task (started on the
+//! first request, gone when there is no work) takes the whole set of registered partitions,
+//! reads each one's active segment and end offset under its log's mutex, runs the
+//! `fdatasync`s on the blocking pool with bounded parallelism, then moves every covered
+//! recovery point and high watermark and wakes the partitions' watermark waiters. Partitions
+//! registered while a pass runs form the next pass, so under load each dirty partition costs
+//! one `fdatasync` per pass however many produces it received, and the number of concurrent
+//! syscalls and tasks stays bounded however many partitions there are.
 //!
 //! `syncfs(2)` on the log dir's filesystem would be one call per pass, but it flushes every
 //! dirty page of the filesystem, other processes' included, so its cost depends on what else
@@ -18,8 +19,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-
-use tokio::sync::watch;
 
 use crate::services::replica::partition::Partition;
 
@@ -36,8 +35,6 @@ struct Pending {
 /// The broker's sync driver; see the module documentation.
 pub struct SyncDriver {
     pending: Mutex<Pending>,
-    /// Number of finished passes; every waiter re-checks its partition after each one.
-    passes: watch::Sender<u64>,
     metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -46,14 +43,8 @@ impl SyncDriver {
     pub fn new(metrics: Arc<crate::metrics::Metrics>) -> SyncDriver {
         SyncDriver {
             pending: Mutex::new(Pending::default()),
-            passes: watch::channel(0).0,
             metrics,
         }
-    }
-
-    /// A receiver that sees every pass that finishes from now on.
-    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
-        self.passes.subscribe()
     }
 
     /// Registers `partition` for the next pass (once, however often it is asked) and makes sure
@@ -81,7 +72,6 @@ impl SyncDriver {
                 std::mem::take(&mut pending.partitions)
             };
             self.pass(batch).await;
-            self.passes.send_modify(|n| *n += 1);
         }
     }
 

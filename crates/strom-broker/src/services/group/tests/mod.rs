@@ -19,21 +19,18 @@ pub(super) const SESSION_MS: i32 = 10_000;
 /// Rebalance timeout used by the scenario clients.
 pub(super) const REBALANCE_MS: i32 = 30_000;
 
-/// A tiny xorshift64 generator: seeded, replayable, no dependencies.
-pub(super) struct Rng(u64);
+/// The simulations' generator: a seeded `ChaCha8Rng` (replayable from its seed) with the
+/// helpers the scenarios use.
+pub(super) struct Rng(rand_chacha::ChaCha8Rng);
 
 impl Rng {
     pub(super) fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        use rand_core::SeedableRng as _;
+        Rng(rand_chacha::ChaCha8Rng::seed_from_u64(seed))
     }
 
     pub(super) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
+        rand_core::Rng::next_u64(&mut self.0)
     }
 
     pub(super) fn below(&mut self, bound: u64) -> u64 {
