@@ -5,4 +5,6 @@
 //! core: no tokio, no clock, no sockets, no processes. Engines (local, Mesos) feed it offers and
 //! task status updates and apply the operations it returns; the HTTP API reads its state.
 
+pub mod config;
 pub mod spec;
+pub mod store;

@@ -124,6 +124,16 @@ pub enum VolumeType {
     Mount,
 }
 
+impl VolumeType {
+    /// The svc.yml spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeType::Root => "ROOT",
+            VolumeType::Mount => "MOUNT",
+        }
+    }
+}
+
 /// What a task's success means (`GoalState.java`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Goal {
