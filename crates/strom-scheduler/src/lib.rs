@@ -6,5 +6,8 @@
 //! task status updates and apply the operations it returns; the HTTP API reads its state.
 
 pub mod config;
+pub mod plan;
+pub mod resources;
 pub mod spec;
 pub mod store;
+pub mod task;
