@@ -6,6 +6,7 @@
 //! task status updates and apply the operations it returns; the HTTP API reads its state.
 
 pub mod config;
+pub mod offer;
 pub mod plan;
 pub mod resources;
 pub mod spec;
