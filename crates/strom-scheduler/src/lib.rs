@@ -8,6 +8,7 @@
 pub mod config;
 pub mod offer;
 pub mod plan;
+pub mod recovery;
 pub mod resources;
 pub mod spec;
 pub mod store;
