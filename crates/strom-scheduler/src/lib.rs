@@ -10,6 +10,8 @@ pub mod offer;
 pub mod plan;
 pub mod recovery;
 pub mod resources;
+pub mod scheduler;
 pub mod spec;
+pub mod state;
 pub mod store;
 pub mod task;
