@@ -7,11 +7,10 @@ mod common;
 use common::*;
 use strom_scheduler::plan::roll::ClusterHealth;
 use strom_scheduler::plan::Status::*;
-use strom_scheduler::scheduler::{Effect, Input};
+use strom_scheduler::scheduler::{Effect, Input, PlanCommand};
 use strom_scheduler::store::MemPersister;
 use strom_scheduler::task::TaskState;
 
-#[allow(dead_code)]
 fn deployed(
     options: &str,
     agents: usize,
@@ -30,7 +29,6 @@ fn deployed(
     (s, cluster)
 }
 
-#[allow(dead_code)]
 fn health(under_replicated_partitions: u32, observed_at_ms: u64) -> Input {
     Input::Health(ClusterHealth {
         under_replicated_partitions,
@@ -175,4 +173,381 @@ fn a_restarted_scheduler_resumes_without_relaunching() {
     let effects = offer_round(&mut s, &mut cluster, 50);
     assert!(accepted_operations(&effects).is_empty());
     assert!(effects.contains(&Effect::Suppress));
+}
+
+fn live_task_id(cluster: &Cluster, name: &str) -> String {
+    cluster.live(name).expect("task runs").info.task_id.clone()
+}
+
+fn volume_id(cluster: &Cluster, name: &str) -> String {
+    let task = &cluster.live(name).expect("task runs").info;
+    task.resources
+        .iter()
+        .find_map(|r| r.disk.as_ref().and_then(|d| d.persistence_id.clone()))
+        .expect("a volume")
+}
+
+#[test]
+fn a_crashed_broker_restarts_in_place_with_back_off() {
+    let (mut s, mut cluster) = deployed("", 3);
+    let before = cluster.live("kafka-1-broker").unwrap().info.clone();
+    let volume = volume_id(&cluster, "kafka-1-broker");
+    let failed = cluster.status(&before.task_id, TaskState::Failed, false);
+    let effects = drive(&mut s, &mut cluster, Input::Status(failed), 100_000);
+    assert!(effects.contains(&Effect::Revive));
+    assert_eq!(
+        steps(&s, "recovery"),
+        [("kafka-1:[broker]".to_string(), Prepared)]
+    );
+    assert_eq!(
+        statuses(&s, "deploy"),
+        [Complete; 3],
+        "deploy is not disturbed"
+    );
+
+    let effects = offer_round(&mut s, &mut cluster, 100_001);
+    assert_eq!(
+        accepted_operations(&effects),
+        [["launch_group"]],
+        "same reservations, no new ones"
+    );
+    let after = cluster.live("kafka-1-broker").unwrap().info.clone();
+    assert_eq!(after.agent_id, before.agent_id);
+    assert_eq!(
+        volume_id(&cluster, "kafka-1-broker"),
+        volume,
+        "the data volume is kept"
+    );
+    assert_eq!(after.ports, before.ports);
+    assert_ne!(after.task_id, before.task_id);
+    assert_eq!(statuses(&s, "recovery"), [Complete]);
+
+    // It crashes again at once: the next restart waits for the back-off (10 s).
+    let failed = cluster.status(&after.task_id, TaskState::Failed, false);
+    drive(&mut s, &mut cluster, Input::Status(failed), 100_002);
+    assert_eq!(statuses(&s, "recovery"), [Delayed]);
+    let effects = offer_round(&mut s, &mut cluster, 105_000);
+    assert!(
+        accepted_operations(&effects).is_empty(),
+        "still backing off"
+    );
+    drive(&mut s, &mut cluster, Input::Tick, 110_002);
+    assert_eq!(statuses(&s, "recovery"), [Prepared]);
+    let effects = offer_round(&mut s, &mut cluster, 110_003);
+    assert_eq!(accepted_operations(&effects), [["launch_group"]]);
+    assert_eq!(s.counters()["task_status.failed"], 2);
+}
+
+#[test]
+fn an_update_rolls_only_changed_brokers_one_at_a_time_behind_the_health_gate() {
+    let (mut s, mut cluster) = deployed("", 3);
+    let old_target = s.target_id();
+    let outcome = s
+        .update(&kafka(r#"{"kafka":{"num_partitions":6}}"#))
+        .unwrap();
+    assert!(outcome.changed && outcome.errors.is_empty());
+    assert_ne!(s.target_id(), old_target);
+    assert_eq!(statuses(&s, "deploy"), [Pending; 3]);
+
+    // No health report yet: nothing is stopped.
+    let effects = drive(&mut s, &mut cluster, Input::Tick, 200_000);
+    assert!(kills(&effects).is_empty());
+    let message = &s.plan("deploy").unwrap().phases[0].steps[0].message;
+    assert_eq!(message, "waiting for a cluster health report");
+
+    let effects = drive(&mut s, &mut cluster, health(0, 200_000), 200_000);
+    assert_eq!(kills(&effects), ["kafka-0-broker"], "one broker at a time");
+    assert_eq!(statuses(&s, "deploy"), [Prepared, Pending, Pending]);
+    let effects = offer_round(&mut s, &mut cluster, 200_001);
+    assert_eq!(
+        accepted_operations(&effects),
+        [["launch_group"]],
+        "in place"
+    );
+    assert_eq!(statuses(&s, "deploy"), [Complete, Pending, Pending]);
+    let properties =
+        &cluster.live("kafka-0-broker").unwrap().info.files["kafka-config/server.properties"];
+    assert!(properties.contains("num.partitions=6\n"));
+
+    // The report from before kafka-0 came back is too old; then replicas are catching up.
+    let effects = drive(&mut s, &mut cluster, Input::Tick, 200_002);
+    assert!(kills(&effects).is_empty());
+    let effects = drive(&mut s, &mut cluster, health(4, 200_010), 200_010);
+    assert!(kills(&effects).is_empty());
+    let message = &s.plan("deploy").unwrap().phases[0].steps[1].message;
+    assert_eq!(
+        message,
+        "waiting for 4 under-replicated partition(s) to catch up before stopping the next broker"
+    );
+    let effects = drive(&mut s, &mut cluster, health(0, 200_020), 200_020);
+    assert_eq!(kills(&effects), ["kafka-1-broker"]);
+    offer_round(&mut s, &mut cluster, 200_021);
+    drive(&mut s, &mut cluster, health(0, 200_030), 200_030);
+    offer_round(&mut s, &mut cluster, 200_031);
+    assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
+    assert_eq!(cluster.launches.len(), 6);
+    assert!(cluster
+        .operations
+        .iter()
+        .all(|o| o.type_name() != "unreserve"));
+}
+
+#[test]
+fn scaling_up_launches_only_the_new_broker() {
+    let (mut s, mut cluster) = deployed("", 4);
+    let outcome = s.update(&kafka(r#"{"brokers":{"count":4}}"#)).unwrap();
+    assert_eq!(
+        outcome.equivalent_pods.len(),
+        1,
+        "the broker spec itself is unchanged"
+    );
+    assert_eq!(
+        statuses(&s, "deploy"),
+        [Complete, Complete, Complete, Pending]
+    );
+    let effects = offer_round(&mut s, &mut cluster, 300_000);
+    assert_eq!(
+        accepted_operations(&effects),
+        [["reserve", "create", "launch_group"]]
+    );
+    assert!(kills(&effects).is_empty());
+    assert_eq!(statuses(&s, "deploy"), [Complete; 4]);
+    assert_eq!(cluster.launches.last().unwrap().name, "kafka-3-broker");
+}
+
+#[test]
+fn a_refused_update_keeps_the_old_target_and_shows_the_errors() {
+    let (mut s, mut cluster) = deployed("", 3);
+    let target = s.target_id();
+    let outcome = s
+        .update(&kafka(r#"{"brokers":{"count":2,"disk":9000}}"#))
+        .unwrap();
+    assert_eq!(outcome.errors.len(), 2);
+    assert_eq!(s.target_id(), target);
+    let plan = s.plan("deploy").unwrap();
+    assert_eq!(plan.status(), Error);
+    assert_eq!(plan.http_status(), 417);
+    let json = plan.to_json();
+    assert_eq!(
+        json["errors"][0],
+        "Field: 'pods.kafka.count'; Value: '2'; Message: 'Pod count may not shrink from 3 to 2 unless allow-decommission is true'"
+    );
+    let effects = offer_round(&mut s, &mut cluster, 400_000);
+    assert!(accepted_operations(&effects).is_empty() && kills(&effects).is_empty());
+    // Recovery still works while the plan shows the refusal.
+    let task_id = live_task_id(&cluster, "kafka-2-broker");
+    let failed = cluster.status(&task_id, TaskState::Failed, false);
+    drive(&mut s, &mut cluster, Input::Status(failed), 400_001);
+    offer_round(&mut s, &mut cluster, 400_002);
+    assert!(cluster.live("kafka-2-broker").is_some());
+    // A scheduler restarted with the refused options still runs the old target.
+    let store = s.into_persister();
+    let (s, outcome) = strom_scheduler::scheduler::Scheduler::new(
+        store,
+        &kafka(r#"{"brokers":{"count":2}}"#),
+        strom_scheduler::scheduler::SchedulerConfig::for_service("kafka"),
+        ids(9),
+    )
+    .unwrap();
+    assert_eq!(outcome.errors.len(), 1);
+    assert_eq!(s.target_id(), target);
+    assert_eq!(s.plan("deploy").unwrap().http_status(), 417);
+}
+
+#[test]
+fn pod_replace_moves_the_broker_to_fresh_resources_and_releases_the_old_ones() {
+    let (mut s, mut cluster) = deployed("", 4);
+    let old = cluster.live("kafka-1-broker").unwrap().info.clone();
+    let old_volume = volume_id(&cluster, "kafka-1-broker");
+    let (tasks, effects) = s.replace_pod("kafka-1", 500_000).unwrap();
+    assert_eq!(tasks, ["kafka-1-broker"]);
+    assert_eq!(kills(&effects), ["kafka-1-broker"]);
+    let statuses_after_kill = cluster.apply(&effects);
+    for status in statuses_after_kill {
+        drive(&mut s, &mut cluster, Input::Status(status), 500_001);
+    }
+    assert_eq!(
+        steps(&s, "recovery"),
+        [("kafka-1:[broker]".to_string(), Prepared)]
+    );
+    let effects = offer_round(&mut s, &mut cluster, 500_002);
+    // The old agent is free for it again (MAX_PER 1 no longer counts the replaced instance),
+    // so one ACCEPT releases the old reservations and makes new ones.
+    assert_eq!(
+        accepted_operations(&effects),
+        [["destroy", "unreserve", "reserve", "create", "launch_group"]],
+        "old volume released, fresh one made"
+    );
+    let new = cluster.live("kafka-1-broker").unwrap().info.clone();
+    assert_ne!(
+        volume_id(&cluster, "kafka-1-broker"),
+        old_volume,
+        "a fresh, empty volume"
+    );
+    assert_eq!(new.env["POD_INSTANCE_INDEX"], "1", "same broker id");
+    assert_eq!(statuses(&s, "recovery"), [Complete]);
+    // Every reservation left on the agents belongs to a live task.
+    let owned: Vec<_> = s
+        .tasks()
+        .values()
+        .flat_map(|r| r.info.resources.iter().filter_map(|x| x.resource_id()))
+        .collect();
+    for id in cluster.reserved_ids() {
+        assert!(
+            owned.contains(&id),
+            "reservation {id} leaked (old agent {})",
+            old.agent_id
+        );
+    }
+}
+
+#[test]
+fn pod_restart_relaunches_in_place() {
+    let (mut s, mut cluster) = deployed("", 3);
+    let old = cluster.live("kafka-0-broker").unwrap().info.clone();
+    let (_, effects) = s.restart_pod("kafka-0", 600_000).unwrap();
+    for status in cluster.apply(&effects) {
+        drive(&mut s, &mut cluster, Input::Status(status), 600_001);
+    }
+    let effects = offer_round(&mut s, &mut cluster, 600_002);
+    assert_eq!(accepted_operations(&effects), [["launch_group"]]);
+    assert_eq!(
+        cluster.live("kafka-0-broker").unwrap().info.agent_id,
+        old.agent_id
+    );
+    assert_eq!(
+        s.counters().get("task_status.failed"),
+        None,
+        "an operator's kill is no failure"
+    );
+    assert!(s.restart_pod("kafka-9", 600_003).is_err());
+}
+
+#[test]
+fn interrupt_and_continue_pause_a_deploy() {
+    let mut s = scheduler(&kafka(""), MemPersister::new(), 1);
+    let mut cluster = Cluster::new(3);
+    offer_round(&mut s, &mut cluster, 0);
+    s.plan_command("deploy", PlanCommand::Interrupt { phase: None })
+        .unwrap();
+    offer_round(&mut s, &mut cluster, 10);
+    offer_round(&mut s, &mut cluster, 20);
+    // kafka-1 was already waiting for an offer; it gets none while the plan is interrupted.
+    assert_eq!(statuses(&s, "deploy"), [Complete, Prepared, Pending]);
+    assert_eq!(cluster.launches.len(), 1);
+    assert_eq!(s.plan("deploy").unwrap().status(), Waiting);
+    s.plan_command("deploy", PlanCommand::Continue { phase: None })
+        .unwrap();
+    offer_round(&mut s, &mut cluster, 30);
+    offer_round(&mut s, &mut cluster, 40);
+    assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
+    let error = s
+        .plan_command(
+            "deploy",
+            PlanCommand::ForceComplete {
+                phase: "nope".into(),
+                step: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "phase \"nope\" of plan \"deploy\" not found"
+    );
+    assert!(s
+        .plan_command("update", PlanCommand::Interrupt { phase: None })
+        .is_err());
+}
+
+#[test]
+fn a_parallel_canary_deploys_one_broker_then_the_rest_together() {
+    let mut s = scheduler(
+        &kafka(r#"{"service":{"deploy_strategy":"parallel-canary"}}"#),
+        MemPersister::new(),
+        1,
+    );
+    let mut cluster = Cluster::new(3);
+    let effects = offer_round(&mut s, &mut cluster, 0);
+    assert!(accepted_operations(&effects).is_empty());
+    assert_eq!(s.plan("deploy").unwrap().status(), Waiting);
+    s.plan_command("deploy", PlanCommand::Continue { phase: None })
+        .unwrap();
+    offer_round(&mut s, &mut cluster, 10);
+    offer_round(&mut s, &mut cluster, 20);
+    assert_eq!(statuses(&s, "deploy"), [Complete, Pending, Pending]);
+    s.plan_command(
+        "deploy",
+        PlanCommand::Continue {
+            phase: Some("broker".into()),
+        },
+    )
+    .unwrap();
+    let effects = offer_round(&mut s, &mut cluster, 30);
+    assert_eq!(
+        accepted_operations(&effects).len(),
+        2,
+        "the rest launch together"
+    );
+    assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
+}
+
+#[test]
+fn a_plan_restart_relaunches_a_complete_step_behind_the_gate() {
+    let (mut s, mut cluster) = deployed("", 3);
+    s.plan_command(
+        "deploy",
+        PlanCommand::Restart {
+            phase: Some("broker".into()),
+            step: Some("kafka-2:[broker]".into()),
+        },
+    )
+    .unwrap();
+    let effects = drive(&mut s, &mut cluster, health(0, 700_000), 700_000);
+    assert_eq!(kills(&effects), ["kafka-2-broker"]);
+    offer_round(&mut s, &mut cluster, 700_001);
+    assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
+    assert_eq!(cluster.launches.len(), 4);
+}
+
+#[test]
+fn a_force_completed_step_is_skipped() {
+    let mut s = scheduler(&kafka(""), MemPersister::new(), 1);
+    let mut cluster = Cluster::new(3);
+    s.plan_command(
+        "deploy",
+        PlanCommand::ForceComplete {
+            phase: "broker".into(),
+            step: Some("kafka-0:[broker]".into()),
+        },
+    )
+    .unwrap();
+    offer_round(&mut s, &mut cluster, 0);
+    assert_eq!(statuses(&s, "deploy"), [Complete, Complete, Prepared]);
+    assert_eq!(cluster.launches.len(), 1);
+    assert_eq!(cluster.launches[0].name, "kafka-1-broker");
+}
+
+#[test]
+fn status_updates_for_unknown_tasks_kill_them() {
+    let (mut s, _cluster) = deployed("", 3);
+    let effects = s
+        .handle(
+            Input::Status(strom_scheduler::task::TaskStatus {
+                task_id: "kafka-7-broker__stale".into(),
+                agent_id: "agent-0".into(),
+                state: TaskState::Running,
+                message: String::new(),
+                ready: true,
+                uuid: Some("u1".into()),
+            }),
+            800_000,
+        )
+        .unwrap();
+    assert!(effects.contains(&Effect::Kill {
+        task_id: "kafka-7-broker__stale".into(),
+        agent_id: "agent-0".into()
+    }));
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::Acknowledge { uuid, .. } if uuid == "u1")));
 }
