@@ -125,11 +125,14 @@ impl<P: Persister> Scheduler<P> {
         effects: &mut Vec<Effect>,
     ) {
         let step = self.step(kind, phase, index).clone();
-        if step.status != Status::Pending {
-            return;
-        }
         let target = self.target_id;
         let records = self.records_of(&step);
+        // A PREPARED step is reconsidered only if something launched its tasks meanwhile
+        // (another plan, or a launch recorded before a scheduler restart).
+        let any_live = records.iter().any(|r| r.is_live());
+        if step.status != Status::Pending && !(step.status == Status::Prepared && any_live) {
+            return;
+        }
         let complete_set = records.len() == step.tasks.len();
         if !step.restart_requested && complete_set {
             let done = match step.kind {
@@ -147,6 +150,30 @@ impl<P: Persister> Scheduler<P> {
                     .set(Status::Complete, "tasks run on the target config");
                 return;
             }
+        }
+        let launched = complete_set
+            && !step.restart_requested
+            && step.kind != StepKind::RecoverPermanent
+            && records.iter().all(|r| {
+                r.is_live()
+                    && !r.info.permanently_failed
+                    && (step.kind != StepKind::Deploy || r.info.config_id == target)
+            });
+        if launched {
+            // Launched on the target already (by another plan, or before a restart): wait for
+            // it instead of stopping or relaunching it.
+            let running = records.iter().all(|r| {
+                r.status
+                    .as_ref()
+                    .is_some_and(|s| s.state == TaskState::Running)
+            });
+            let step = self.step_mut(kind, phase, index);
+            if running {
+                step.set(Status::Started, "running; waiting for readiness");
+            } else {
+                step.set(Status::Starting, "launched; waiting for the task to run");
+            }
+            return;
         }
         let to_stop: Vec<(String, String, bool)> = records
             .iter()
@@ -218,7 +245,11 @@ impl<P: Persister> Scheduler<P> {
     fn placed_except(&self, instance: &PodInstance) -> Vec<PlacedInstance> {
         let mut placed: BTreeMap<String, PlacedInstance> = BTreeMap::new();
         for record in self.tasks.values() {
-            if record.info.instance == *instance || record.info.permanently_failed {
+            // A replaced instance stops counting once its task is gone, not before: until the
+            // kill lands it still occupies its agent.
+            if record.info.instance == *instance
+                || (record.info.permanently_failed && !record.is_live())
+            {
                 continue;
             }
             placed
@@ -251,7 +282,7 @@ impl<P: Persister> Scheduler<P> {
             let owned: BTreeSet<Uuid> = self
                 .tasks
                 .values()
-                .filter(|r| !r.info.permanently_failed)
+                .filter(|r| !r.info.permanently_failed || r.is_live())
                 .flat_map(|r| r.info.resources.iter().filter_map(|res| res.resource_id()))
                 .collect();
             let principal = self.spec.scheduler.principal.clone();
@@ -447,7 +478,15 @@ impl<P: Persister> Scheduler<P> {
                 }
                 let records = self.records_of(&step);
                 let all = records.len() == step.tasks.len();
-                if all && records.iter().all(|r| r.at_goal(target)) {
+                // A deploy step is done on the target config; a recovery step once its tasks
+                // are back, on whatever config they ran (a roll in progress updates them next).
+                let done = |r: &&TaskRecord| match step.kind {
+                    StepKind::Deploy => r.at_goal(target),
+                    StepKind::RecoverTransient | StepKind::RecoverPermanent => {
+                        r.at_goal(r.info.config_id)
+                    }
+                };
+                if all && records.iter().all(done) {
                     self.step_mut(kind, phase, index).set(
                         Status::Complete,
                         "tasks run on the target config and are ready",
