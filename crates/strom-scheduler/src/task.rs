@@ -154,10 +154,14 @@ impl TaskRecord {
         self.status.as_ref().is_none_or(|s| !s.state.is_terminal())
     }
 
-    /// The SDK's deploy-completion rule: RUNNING tasks must run on the target config and be
+    /// The SDK's deploy-completion rule (and never for a task marked for replacement): RUNNING tasks must run on the target config and be
     /// ready; FINISH tasks must have finished on the target config; ONCE tasks must have
     /// finished on any config.
     pub fn at_goal(&self, target: Uuid) -> bool {
+        if self.info.permanently_failed {
+            // Marked for replacement: whatever it does now, it is not where it should be.
+            return false;
+        }
         let state = self.status.as_ref().map(|s| (s.state, s.ready));
         match self.info.goal {
             Goal::Running => {

@@ -551,3 +551,52 @@ fn status_updates_for_unknown_tasks_kill_them() {
         .iter()
         .any(|e| matches!(e, Effect::Acknowledge { uuid, .. } if uuid == "u1")));
 }
+
+#[test]
+fn a_pod_replace_survives_a_scheduler_restart() {
+    let (mut s, mut cluster) = deployed("", 4);
+    let old_volume = volume_id(&cluster, "kafka-2-broker");
+    let (_, effects) = s.replace_pod("kafka-2", 900_000).unwrap();
+    // The scheduler dies before the kill's status arrives.
+    let killed = cluster.apply(&effects);
+    let store = s.into_persister();
+    let mut s = scheduler(&kafka(""), store, 5);
+    assert_eq!(
+        steps(&s, "recovery"),
+        [("kafka-2:[broker]".to_string(), Pending)]
+    );
+    for status in killed {
+        drive(&mut s, &mut cluster, Input::Status(status), 900_001);
+    }
+    offer_round(&mut s, &mut cluster, 900_002);
+    assert_ne!(volume_id(&cluster, "kafka-2-broker"), old_volume);
+    assert_eq!(statuses(&s, "recovery"), [Complete]);
+    assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
+}
+
+#[test]
+fn a_replace_while_the_broker_is_starting_does_not_hang_the_deploy() {
+    let mut s = scheduler(&kafka(""), MemPersister::new(), 1);
+    let mut cluster = Cluster::new(4);
+    cluster.auto_run = false;
+    offer_round(&mut s, &mut cluster, 0);
+    let task_id = cluster.launches[0].task_id.clone();
+    let running = cluster.status(&task_id, TaskState::Running, false);
+    drive(&mut s, &mut cluster, Input::Status(running), 1);
+    assert_eq!(statuses(&s, "deploy"), [Started, Pending, Pending]);
+    let (_, effects) = s.replace_pod("kafka-0", 2).unwrap();
+    assert_eq!(
+        kills(&effects),
+        ["kafka-0-broker"],
+        "no health gate for a replace"
+    );
+    for status in cluster.apply(&effects) {
+        drive(&mut s, &mut cluster, Input::Status(status), 3);
+    }
+    cluster.auto_run = true;
+    for round in 0..4 {
+        offer_round(&mut s, &mut cluster, 10 + round);
+    }
+    assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
+    assert_eq!(statuses(&s, "recovery"), [Complete]);
+}

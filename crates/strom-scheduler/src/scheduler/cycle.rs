@@ -137,13 +137,15 @@ impl<P: Persister> Scheduler<P> {
         if !step.restart_requested && complete_set {
             let done = match step.kind {
                 StepKind::Deploy => records.iter().all(|r| r.at_goal(target)),
-                StepKind::RecoverTransient => records.iter().all(|r| {
-                    r.is_live()
-                        && r.status
-                            .as_ref()
-                            .is_some_and(|s| s.state == TaskState::Running)
-                }),
-                StepKind::RecoverPermanent => false,
+                StepKind::RecoverTransient | StepKind::RecoverPermanent => {
+                    records.iter().all(|r| {
+                        !r.info.permanently_failed
+                            && r.is_live()
+                            && r.status
+                                .as_ref()
+                                .is_some_and(|s| s.state == TaskState::Running)
+                    })
+                }
             };
             if done {
                 self.step_mut(kind, phase, index)
@@ -153,7 +155,6 @@ impl<P: Persister> Scheduler<P> {
         }
         let launched = complete_set
             && !step.restart_requested
-            && step.kind != StepKind::RecoverPermanent
             && records.iter().all(|r| {
                 r.is_live()
                     && !r.info.permanently_failed
@@ -185,10 +186,12 @@ impl<P: Persister> Scheduler<P> {
                     || r.info.config_id != target
             })
             .map(|r| {
+                // Stopping a broker an operator replaced is not a roll: no health gate.
                 let running = r
                     .status
                     .as_ref()
-                    .is_some_and(|s| s.state == TaskState::Running);
+                    .is_some_and(|s| s.state == TaskState::Running)
+                    && !r.info.permanently_failed;
                 (r.info.task_id.clone(), r.info.agent_id.clone(), running)
             })
             .collect();

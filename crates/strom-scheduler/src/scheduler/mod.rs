@@ -193,6 +193,22 @@ impl<P: Persister> Scheduler<P> {
         if outcome.target_id.is_none() {
             return Err(SchedulerError::Refused(outcome.errors));
         }
+        // A `pod replace` survives a restart: its mark is in the stored task info.
+        let replaced: BTreeSet<PodInstance> = scheduler
+            .tasks
+            .values()
+            .filter(|r| r.info.permanently_failed)
+            .map(|r| r.info.instance.clone())
+            .collect();
+        for instance in replaced {
+            scheduler.add_recovery_step(
+                &instance,
+                StepKind::RecoverPermanent,
+                None,
+                false,
+                "replace requested before a scheduler restart",
+            );
+        }
         Ok((scheduler, outcome))
     }
 
@@ -355,6 +371,16 @@ impl<P: Persister> Scheduler<P> {
                 &format!("{}/{}/TaskInfo", state::TASKS_PATH, record.info.name),
                 json,
             )?;
+        }
+        // A step already launching the instance would wait for it forever: start it over.
+        for plan in [&mut self.deploy, &mut self.recovery] {
+            for phase in &mut plan.phases {
+                for step in phase.steps.iter_mut().filter(|s| s.instance == instance) {
+                    if step.status.is_running() || step.status == Status::Delayed {
+                        step.set(Status::Pending, "pod replace requested by an operator");
+                    }
+                }
+            }
         }
         self.add_recovery_step(
             &instance,
