@@ -199,6 +199,50 @@ impl World {
         }
     }
 
+    /// Uninstall with random partial offers and scheduler restarts; it must leave nothing.
+    fn uninstall(&mut self) {
+        self.log.push("uninstall".into());
+        let now = self.now_ms;
+        let effects = self.s().uninstall(now).expect("store works");
+        for status in self.cluster.apply(&effects) {
+            self.feed(Input::Status(status));
+        }
+        for _ in 0..40 {
+            if self.cluster.torn_down {
+                break;
+            }
+            self.now_ms += 1_000;
+            match self.below(4) {
+                0 => {
+                    self.log.push("scheduler restarts".into());
+                    self.restarts += 1;
+                    let store = self.scheduler.take().expect("present").into_persister();
+                    self.scheduler = Some(scheduler(&self.spec, store, 1000 + self.restarts));
+                    self.feed(Input::Tick);
+                }
+                _ => self.offers(),
+            }
+        }
+        assert!(self.cluster.torn_down, "uninstall did not finish");
+        assert!(
+            self.cluster.reserved_ids().is_empty(),
+            "reservations left after uninstall"
+        );
+        assert!(
+            self.cluster.tasks.values().all(|t| t.state.is_terminal()),
+            "a task survived"
+        );
+        assert!(
+            self.scheduler
+                .as_ref()
+                .unwrap()
+                .persister()
+                .paths()
+                .is_empty(),
+            "state left"
+        );
+    }
+
     /// Calm: every launched task runs and is ready, health is fine, offers come, time passes.
     fn settle(&mut self) {
         for _ in 0..60 {
@@ -273,6 +317,7 @@ fn run(seed: u64) {
         for id in world.cluster.reserved_ids() {
             assert!(owned.contains(&id), "reservation {id} leaked");
         }
+        world.uninstall();
     }));
     if let Err(panic) = result {
         let tail: Vec<&String> = world

@@ -9,6 +9,9 @@
 //! local engine, the Mesos engine and the scenario suite drive the same code.
 
 mod cycle;
+mod uninstall;
+
+pub use uninstall::{UNINSTALLING_PROPERTY, UNINSTALL_AGENT_TIMEOUT_MS};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -91,6 +94,8 @@ pub enum Effect {
     Revive,
     /// Stop sending offers.
     Suppress,
+    /// The service is uninstalled: tear the framework down (Mesos TEARDOWN) and exit.
+    Teardown,
 }
 
 /// Why a scheduler could not start or a command failed.
@@ -157,6 +162,8 @@ pub struct Scheduler<P: Persister> {
     suppressed: Option<bool>,
     counters: BTreeMap<String, u64>,
     ids: Box<dyn FnMut() -> Uuid>,
+    /// Set while uninstalling; the deploy and recovery plans are then idle.
+    uninstall: Option<uninstall::Uninstall>,
 }
 
 impl<P: Persister> Scheduler<P> {
@@ -188,10 +195,16 @@ impl<P: Persister> Scheduler<P> {
             suppressed: None,
             counters: BTreeMap::new(),
             ids,
+            uninstall: None,
         };
         let outcome = scheduler.apply_candidate(candidate)?;
         if outcome.target_id.is_none() {
             return Err(SchedulerError::Refused(outcome.errors));
+        }
+        if state::property(&scheduler.persister, uninstall::UNINSTALLING_PROPERTY)?.is_some() {
+            // Resumed: the agent timeout counts from the first input after the restart.
+            scheduler.uninstall = Some(scheduler.uninstall_plan(None));
+            return Ok((scheduler, outcome));
         }
         // A `pod replace` survives a restart: its mark is in the stored task info.
         let replaced: BTreeSet<PodInstance> = scheduler
@@ -301,6 +314,13 @@ impl<P: Persister> Scheduler<P> {
     /// Feeds one input; returns the effects for the engine. Store failures are returned (the
     /// driver retries or exits; the store stays consistent, see [`Persister::apply`]).
     pub fn handle(&mut self, input: Input, now_ms: u64) -> Result<Vec<Effect>, StoreError> {
+        if self.uninstall.is_some() {
+            return match input {
+                Input::Offers(offers) => self.uninstall_offers(offers, now_ms),
+                Input::Status(status) => self.uninstall_status(status, now_ms),
+                Input::Health(_) | Input::Tick => self.uninstall_work(now_ms),
+            };
+        }
         match input {
             Input::Offers(offers) => self.on_offers(offers, now_ms),
             Input::Status(status) => self.on_status(status, now_ms),
@@ -458,13 +478,17 @@ impl<P: Persister> Scheduler<P> {
         match name {
             "deploy" => Some(&self.deploy),
             "recovery" => Some(&self.recovery),
+            "uninstall" => self.uninstall.as_ref().map(|u| &u.plan),
             _ => None,
         }
     }
 
     /// The plan names (`GET /v1/plans`).
     pub fn plan_names(&self) -> Vec<&'static str> {
-        vec!["deploy", "recovery"]
+        match self.uninstall {
+            Some(_) => vec!["deploy", "recovery", "uninstall"],
+            None => vec!["deploy", "recovery"],
+        }
     }
 
     /// The target config id.

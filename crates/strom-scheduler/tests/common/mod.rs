@@ -49,6 +49,8 @@ pub struct Cluster {
     /// Whether launched tasks report RUNNING and ready at once.
     pub auto_run: bool,
     pub suppressed: bool,
+    /// Set by a TEARDOWN.
+    pub torn_down: bool,
 }
 
 impl Cluster {
@@ -74,6 +76,7 @@ impl Cluster {
             next_status: 0,
             auto_run: true,
             suppressed: false,
+            torn_down: false,
         }
     }
 
@@ -245,6 +248,7 @@ impl Cluster {
                 }
                 Effect::Suppress => self.suppressed = true,
                 Effect::Revive => self.suppressed = false,
+                Effect::Teardown => self.torn_down = true,
                 Effect::Decline { .. } | Effect::Acknowledge { .. } => {}
             }
         }
