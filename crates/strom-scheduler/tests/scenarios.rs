@@ -7,27 +7,9 @@ mod common;
 use common::*;
 use strom_scheduler::plan::roll::ClusterHealth;
 use strom_scheduler::plan::Status::*;
-use strom_scheduler::scheduler::{Effect, Input, PlanCommand, UNINSTALL_AGENT_TIMEOUT_MS};
+use strom_scheduler::scheduler::{Effect, Input, PlanCommand};
 use strom_scheduler::store::MemPersister;
 use strom_scheduler::task::TaskState;
-
-fn deployed(
-    options: &str,
-    agents: usize,
-) -> (strom_scheduler::scheduler::Scheduler<MemPersister>, Cluster) {
-    let mut s = scheduler(&kafka(options), MemPersister::new(), 1);
-    let mut cluster = Cluster::new(agents);
-    for round in 0..10 {
-        offer_round(&mut s, &mut cluster, 1_000 * round);
-    }
-    assert_eq!(
-        s.plan("deploy").unwrap().status(),
-        Complete,
-        "{:?}",
-        steps(&s, "deploy")
-    );
-    (s, cluster)
-}
 
 fn health(under_replicated_partitions: u32, observed_at_ms: u64) -> Input {
     Input::Health(ClusterHealth {
@@ -599,111 +581,4 @@ fn a_replace_while_the_broker_is_starting_does_not_hang_the_deploy() {
     }
     assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
     assert_eq!(statuses(&s, "recovery"), [Complete]);
-}
-
-#[test]
-fn uninstall_kills_releases_everything_and_wipes_the_store() {
-    let (mut s, mut cluster) = deployed("", 3);
-    let effects = s.uninstall(1_000_000).unwrap();
-    assert_eq!(kills(&effects).len(), 3);
-    for status in cluster.apply(&effects) {
-        drive(&mut s, &mut cluster, Input::Status(status), 1_000_001);
-    }
-    let plan = s.plan("uninstall").unwrap();
-    let phases: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(phases[0], "kill-tasks");
-    assert_eq!(phases.last(), Some(&"deregister-service"));
-    assert_eq!(phases.len(), 5, "one unreserve phase per agent: {phases:?}");
-    assert_eq!(plan.phases[0].status(), Complete);
-    let effects = offer_round(&mut s, &mut cluster, 1_000_002);
-    let operations = accepted_operations(&effects);
-    assert_eq!(operations, [["destroy", "unreserve"]; 3]);
-    assert!(effects.contains(&Effect::Teardown));
-    assert!(s.is_uninstalled());
-    assert_eq!(s.plan("uninstall").unwrap().status(), Complete);
-    assert!(cluster.reserved_ids().is_empty(), "no reservation left");
-    assert!(cluster.agents.iter().all(|a| a.reserved.is_empty()));
-    assert!(
-        s.persister().paths().is_empty(),
-        "state store wiped: {:?}",
-        s.persister().paths()
-    );
-}
-
-#[test]
-fn uninstall_finishes_when_an_agent_is_gone() {
-    let (mut s, mut cluster) = deployed("", 3);
-    let gone = cluster
-        .live("kafka-1-broker")
-        .unwrap()
-        .info
-        .agent_id
-        .clone();
-    let effects = s.uninstall(0).unwrap();
-    for status in cluster.apply(&effects) {
-        drive(&mut s, &mut cluster, Input::Status(status), 1);
-    }
-    let offers: Vec<_> = cluster
-        .offers()
-        .into_iter()
-        .filter(|o| o.agent_id != gone)
-        .collect();
-    let effects = drive(&mut s, &mut cluster, Input::Offers(offers), 2);
-    assert!(!effects.contains(&Effect::Teardown), "waits for {gone}");
-    let effects = drive(
-        &mut s,
-        &mut cluster,
-        Input::Tick,
-        UNINSTALL_AGENT_TIMEOUT_MS - 1,
-    );
-    assert!(!effects.contains(&Effect::Teardown));
-    let effects = drive(
-        &mut s,
-        &mut cluster,
-        Input::Tick,
-        UNINSTALL_AGENT_TIMEOUT_MS,
-    );
-    assert!(effects.contains(&Effect::Teardown));
-    let plan = s.plan("uninstall").unwrap();
-    let phase = plan
-        .phases
-        .iter()
-        .find(|p| p.name == format!("unreserve-resources-{gone}"))
-        .unwrap();
-    assert!(phase.steps[0].message.starts_with(&format!(
-        "agent {gone} did not offer this reservation within 10 min"
-    )));
-    assert!(s.persister().paths().is_empty());
-}
-
-#[test]
-fn uninstall_resumes_after_a_scheduler_restart() {
-    let (mut s, mut cluster) = deployed("", 3);
-    let effects = s.uninstall(0).unwrap();
-    for status in cluster.apply(&effects) {
-        drive(&mut s, &mut cluster, Input::Status(status), 1);
-    }
-    let first: Vec<_> = cluster.offers().into_iter().take(1).collect();
-    drive(&mut s, &mut cluster, Input::Offers(first), 2);
-    assert_eq!(
-        cluster
-            .agents
-            .iter()
-            .filter(|a| a.reserved.is_empty())
-            .count(),
-        1
-    );
-    let store = s.into_persister();
-    let mut s = scheduler(&kafka(""), store, 7);
-    assert!(s.is_uninstalling());
-    let plan = s.plan("uninstall").unwrap();
-    assert_eq!(
-        plan.phases.len(),
-        4,
-        "the released agent's reservations are not waited for"
-    );
-    let effects = offer_round(&mut s, &mut cluster, 3);
-    assert!(effects.contains(&Effect::Teardown));
-    assert!(cluster.reserved_ids().is_empty());
-    assert!(s.persister().paths().is_empty());
 }

@@ -29,6 +29,8 @@ struct World {
     now_ms: u64,
     restarts: u128,
     log: Vec<String>,
+    partitions: u64,
+    count: u64,
 }
 
 impl World {
@@ -131,7 +133,7 @@ impl World {
                 self.feed(Input::Tick);
             }
             92..=94 => {
-                let pod = format!("kafka-{}", self.below(3));
+                let pod = format!("kafka-{}", self.below(self.count));
                 let replace = self.below(2) == 0;
                 self.log.push(format!(
                     "{} {pod}",
@@ -151,9 +153,19 @@ impl World {
                 }
             }
             _ => {
-                let partitions = 1 + self.below(3);
-                let options = format!(r#"{{"kafka":{{"num_partitions":{partitions}}}}}"#);
-                self.log.push(format!("update num_partitions={partitions}"));
+                if self.below(2) == 0 {
+                    self.partitions = 1 + self.below(3);
+                } else {
+                    self.count = 2 + self.below(3);
+                }
+                let options = format!(
+                    r#"{{"kafka":{{"num_partitions":{}}},"brokers":{{"count":{},"allow_decommission":true}}}}"#,
+                    self.partitions, self.count
+                );
+                self.log.push(format!(
+                    "update num_partitions={} count={}",
+                    self.partitions, self.count
+                ));
                 self.spec = kafka(&options);
                 let spec = self.spec.clone();
                 let outcome = self.s().update(&spec).expect("store works");
@@ -280,6 +292,8 @@ fn run(seed: u64) {
         now_ms: 0,
         restarts: 0,
         log: Vec::new(),
+        partitions: 1,
+        count: 3,
     };
     world.cluster.auto_run = false;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -300,7 +314,7 @@ fn run(seed: u64) {
             recovery.to_json()
         );
         let target = s.target_id();
-        for index in 0..3 {
+        for index in 0..world.count {
             let name = format!("kafka-{index}-broker");
             assert!(world.cluster.live(&name).is_some(), "{name} is not running");
             assert!(

@@ -95,10 +95,12 @@ impl<P: Persister> Scheduler<P> {
         for (kind, phase, step) in self.candidates() {
             self.advance(kind, phase, step, now_ms, &mut effects);
         }
-        let wants_offers = self
-            .candidates()
-            .iter()
-            .any(|&(k, p, s)| self.step(k, p, s).status == Status::Prepared);
+        self.decommission_work(&mut effects)?;
+        let wants_offers = self.decommission_wants_offers()
+            || self
+                .candidates()
+                .iter()
+                .any(|&(k, p, s)| self.step(k, p, s).status == Status::Prepared);
         match (wants_offers, self.suppressed) {
             (true, None | Some(true)) => {
                 self.suppressed = Some(false);
@@ -232,7 +234,13 @@ impl<P: Persister> Scheduler<P> {
         let records: Vec<&TaskRecord> = self
             .tasks
             .values()
-            .filter(|r| r.info.instance == *instance && !r.info.permanently_failed)
+            // A record whose reservations were all released (a decommission undone by a
+            // scale-up) has nothing to relaunch in place on.
+            .filter(|r| {
+                r.info.instance == *instance
+                    && !r.info.permanently_failed
+                    && !r.info.resources.is_empty()
+            })
             .collect();
         let first = records.first()?;
         Some(Previous {
@@ -285,7 +293,10 @@ impl<P: Persister> Scheduler<P> {
             let owned: BTreeSet<Uuid> = self
                 .tasks
                 .values()
-                .filter(|r| !r.info.permanently_failed || r.is_live())
+                .filter(|r| {
+                    r.is_live()
+                        || !(r.info.permanently_failed || self.is_decommissioned(&r.info.instance))
+                })
                 .flat_map(|r| r.info.resources.iter().filter_map(|res| res.resource_id()))
                 .collect();
             let principal = self.spec.scheduler.principal.clone();
@@ -337,6 +348,16 @@ impl<P: Persister> Scheduler<P> {
                 prepared.remove(position);
                 break;
             }
+            let released: BTreeSet<Uuid> = operations
+                .iter()
+                .flat_map(|op| match op {
+                    crate::offer::Operation::Unreserve { resources } => {
+                        resources.iter().filter_map(|r| r.resource_id()).collect()
+                    }
+                    _ => Vec::new(),
+                })
+                .collect();
+            self.cross_out_released(&released)?;
             self.count("offers.processed", 1);
             if operations.is_empty() {
                 let refuse_seconds = if prepared.is_empty() {
@@ -527,7 +548,7 @@ impl<P: Persister> Scheduler<P> {
             .recovery
             .steps()
             .any(|(_, s)| s.instance == *instance && s.status != Status::Complete);
-        if deploy_owns || recovery_owns {
+        if deploy_owns || recovery_owns || self.is_decommissioned(instance) {
             return;
         }
         let crash = self.crashes.get(instance).copied().unwrap_or_default();

@@ -9,6 +9,7 @@
 //! local engine, the Mesos engine and the scenario suite drive the same code.
 
 mod cycle;
+mod decommission;
 mod uninstall;
 
 pub use uninstall::{UNINSTALLING_PROPERTY, UNINSTALL_AGENT_TIMEOUT_MS};
@@ -162,6 +163,8 @@ pub struct Scheduler<P: Persister> {
     suppressed: Option<bool>,
     counters: BTreeMap<String, u64>,
     ids: Box<dyn FnMut() -> Uuid>,
+    /// Instances beyond their pod's count being removed; derived from the store each cycle.
+    decommission: Plan,
     /// Set while uninstalling; the deploy and recovery plans are then idle.
     uninstall: Option<uninstall::Uninstall>,
 }
@@ -186,6 +189,7 @@ impl<P: Persister> Scheduler<P> {
             tasks,
             deploy: empty_plan("deploy", StrategyKind::Serial),
             recovery: empty_plan("recovery", StrategyKind::Parallel),
+            decommission: empty_plan("decommission", StrategyKind::Serial),
             health: None,
             last_restart_completed_ms: None,
             rolling: BTreeSet::new(),
@@ -273,6 +277,16 @@ impl<P: Persister> Scheduler<P> {
         self.deploy.interrupted = keep_interrupt;
         self.deploy.errors = outcome.errors.iter().map(ToString::to_string).collect();
         self.sync_deploy_steps();
+        let decommissioned: Vec<String> = self
+            .recovery
+            .phases
+            .iter()
+            .filter(|p| p.steps.iter().any(|s| self.is_decommissioned(&s.instance)))
+            .map(|p| p.name.clone())
+            .collect();
+        self.recovery
+            .phases
+            .retain(|p| !decommissioned.contains(&p.name));
         Ok(outcome)
     }
 
@@ -437,6 +451,9 @@ impl<P: Persister> Scheduler<P> {
         restart_requested: bool,
         message: &str,
     ) {
+        if self.is_decommissioned(instance) {
+            return;
+        }
         let tasks: Vec<String> = match self.spec.pod(&instance.pod) {
             Some(pod) => pod.tasks.names().map(str::to_string).collect(),
             None => return,
@@ -478,6 +495,7 @@ impl<P: Persister> Scheduler<P> {
         match name {
             "deploy" => Some(&self.deploy),
             "recovery" => Some(&self.recovery),
+            "decommission" => Some(&self.decommission),
             "uninstall" => self.uninstall.as_ref().map(|u| &u.plan),
             _ => None,
         }
@@ -486,8 +504,8 @@ impl<P: Persister> Scheduler<P> {
     /// The plan names (`GET /v1/plans`).
     pub fn plan_names(&self) -> Vec<&'static str> {
         match self.uninstall {
-            Some(_) => vec!["deploy", "recovery", "uninstall"],
-            None => vec!["deploy", "recovery"],
+            Some(_) => vec!["deploy", "recovery", "decommission", "uninstall"],
+            None => vec!["deploy", "recovery", "decommission"],
         }
     }
 

@@ -270,28 +270,7 @@ impl<P: Persister> Scheduler<P> {
                 continue;
             }
             // Cross the released reservations out of the stored task infos first.
-            let mut changed = Vec::new();
-            for record in self.tasks.values_mut() {
-                let before = record.info.resources.len();
-                record
-                    .info
-                    .resources
-                    .retain(|r| r.resource_id().is_none_or(|id| !released.contains(&id)));
-                if record.info.resources.len() != before {
-                    changed.push(record.info.clone());
-                }
-            }
-            let writes = changed
-                .iter()
-                .map(|info| {
-                    let json = serde_json::to_vec(info).expect("a TaskInfo always serializes");
-                    (
-                        format!("{}/{}/TaskInfo", state::TASKS_PATH, info.name),
-                        Some(json),
-                    )
-                })
-                .collect();
-            self.persister.apply(writes)?;
+            self.cross_out_released(&released)?;
             for (_, step) in self.uninstall_steps_mut() {
                 let id = step
                     .name

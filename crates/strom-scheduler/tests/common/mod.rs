@@ -375,3 +375,19 @@ pub fn kills(effects: &[Effect]) -> Vec<String> {
         })
         .collect()
 }
+
+/// A scheduler with the Kafka service fully deployed on `agents` agents.
+pub fn deployed(options: &str, agents: usize) -> (Scheduler<MemPersister>, Cluster) {
+    let mut s = scheduler(&kafka(options), MemPersister::new(), 1);
+    let mut cluster = Cluster::new(agents);
+    for round in 0..10 {
+        offer_round(&mut s, &mut cluster, 1_000 * round);
+    }
+    assert_eq!(
+        s.plan("deploy").unwrap().status(),
+        Status::Complete,
+        "{:?}",
+        steps(&s, "deploy")
+    );
+    (s, cluster)
+}
