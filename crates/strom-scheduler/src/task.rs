@@ -154,6 +154,15 @@ impl TaskRecord {
         self.status.as_ref().is_none_or(|s| !s.state.is_terminal())
     }
 
+    /// Whether `status` is older news than what is recorded: a task never leaves a terminal
+    /// state, so a non-terminal status after a terminal one (a late reconciliation answer) is
+    /// ignored.
+    pub fn is_stale(&self, status: &TaskStatus) -> bool {
+        self.status.as_ref().is_some_and(|s| {
+            s.task_id == status.task_id && s.state.is_terminal() && !status.state.is_terminal()
+        })
+    }
+
     /// The SDK's deploy-completion rule (and never for a task marked for replacement): RUNNING tasks must run on the target config and be
     /// ready; FINISH tasks must have finished on the target config; ONCE tasks must have
     /// finished on any config.

@@ -582,3 +582,49 @@ fn a_replace_while_the_broker_is_starting_does_not_hang_the_deploy() {
     assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
     assert_eq!(statuses(&s, "recovery"), [Complete]);
 }
+
+#[test]
+fn a_restarted_scheduler_waits_for_reconciliation_before_launching() {
+    let spec = kafka("");
+    let (s, mut cluster) = deployed("", 3);
+    // kafka-1 dies while the scheduler is down.
+    let task_id = live_task_id(&cluster, "kafka-1-broker");
+    cluster.status(&task_id, TaskState::Failed, false);
+    let mut s = scheduler(&spec, s.into_persister(), 21);
+    let effects = s.subscribed(2_000_000);
+    let Effect::Reconcile { tasks } = &effects[0] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(tasks.len(), 3, "every task the store believes live");
+    assert!(s.is_reconciling());
+    // Offers before the answers are declined short; nothing launches on a stale picture.
+    let offers = cluster.offers();
+    let effects = s.handle(Input::Offers(offers), 2_000_001).unwrap();
+    assert!(
+        effects.iter().all(|e| matches!(
+            e,
+            Effect::Decline {
+                refuse_seconds: 5,
+                ..
+            }
+        )),
+        "{effects:?}"
+    );
+    // Unanswered tasks are asked again after 30 s.
+    let effects = s.handle(Input::Tick, 2_000_000 + 30_000).unwrap();
+    assert!(matches!(&effects[..], [Effect::Reconcile { tasks }] if tasks.len() == 3));
+    for status in cluster.apply(&effects) {
+        drive(&mut s, &mut cluster, Input::Status(status), 2_030_001);
+    }
+    assert!(!s.is_reconciling());
+    offer_round(&mut s, &mut cluster, 2_030_002);
+    assert!(
+        cluster.live("kafka-1-broker").is_some(),
+        "kafka-1 recovered after reconciliation"
+    );
+    assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
+    // With nothing live there is nothing to wait for.
+    let mut fresh = scheduler(&spec, MemPersister::new(), 22);
+    assert!(fresh.subscribed(0).is_empty() && !fresh.is_reconciling());
+    let _ = restart;
+}

@@ -115,7 +115,18 @@ impl World {
                 self.restarts += 1;
                 self.log.push("scheduler restarts".into());
                 let store = self.scheduler.take().expect("present").into_persister();
-                self.scheduler = Some(scheduler(&self.spec, store, 1000 + self.restarts));
+                let now = self.now_ms;
+                // Sometimes the answers to the reconciliation arrive later, with offers first.
+                let mut s = scheduler(&self.spec, store, 1000 + self.restarts);
+                let effects = s.subscribed(now);
+                self.scheduler = Some(s);
+                let answers = self.cluster.apply(&effects);
+                if self.below(2) == 0 {
+                    self.offers();
+                }
+                for status in answers {
+                    self.feed(Input::Status(status));
+                }
             }
             78..=85 => {
                 let under_replicated_partitions = if self.below(3) == 0 { 2 } else { 0 };
@@ -272,6 +283,9 @@ impl World {
                 .map(|t| t.info.task_id.clone())
                 .collect();
             for id in starting {
+                if self.cluster.tasks[&id].state.is_terminal() {
+                    continue; // killed by an earlier status of this round
+                }
                 let status = self.cluster.status(&id, TaskState::Running, true);
                 self.feed(Input::Status(status));
             }
@@ -366,6 +380,10 @@ fn run(seed: u64) {
             }
             if let Some(s) = &world.scheduler {
                 eprintln!("recovery plan: {}", s.plan("recovery").unwrap().to_json());
+                if let Some(plan) = s.plan("uninstall") {
+                    eprintln!("uninstall plan: {}", plan.to_json());
+                }
+                eprintln!("reconciling: {}", s.is_reconciling());
                 for r in s.tasks().values() {
                     let ids: Vec<_> = r
                         .info

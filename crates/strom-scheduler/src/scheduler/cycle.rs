@@ -429,6 +429,9 @@ impl<P: Persister> Scheduler<P> {
             }
             return Ok(effects);
         };
+        if self.tasks[&name].is_stale(&status) {
+            return Ok(effects);
+        }
         state::store_task_status(&mut self.persister, &name, &status)?;
         let record = self.tasks.get_mut(&name).expect("found above");
         record.status = Some(status.clone());

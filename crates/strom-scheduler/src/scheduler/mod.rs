@@ -10,8 +10,10 @@
 
 mod cycle;
 mod decommission;
+mod reconcile;
 mod uninstall;
 
+pub use reconcile::RECONCILE_RETRY_MS;
 pub use uninstall::{UNINSTALLING_PROPERTY, UNINSTALL_AGENT_TIMEOUT_MS};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -97,6 +99,8 @@ pub enum Effect {
     Suppress,
     /// The service is uninstalled: tear the framework down (Mesos TEARDOWN) and exit.
     Teardown,
+    /// Ask for the current status of these tasks (task id, agent id): Mesos RECONCILE.
+    Reconcile { tasks: Vec<(String, String)> },
 }
 
 /// Why a scheduler could not start or a command failed.
@@ -165,6 +169,8 @@ pub struct Scheduler<P: Persister> {
     ids: Box<dyn FnMut() -> Uuid>,
     /// Instances beyond their pod's count being removed; derived from the store each cycle.
     decommission: Plan,
+    /// Set from a (re)subscription until every live task reported; offers wait meanwhile.
+    reconciliation: Option<reconcile::Reconciliation>,
     /// Set while uninstalling; the deploy and recovery plans are then idle.
     uninstall: Option<uninstall::Uninstall>,
 }
@@ -199,6 +205,7 @@ impl<P: Persister> Scheduler<P> {
             suppressed: None,
             counters: BTreeMap::new(),
             ids,
+            reconciliation: None,
             uninstall: None,
         };
         let outcome = scheduler.apply_candidate(candidate)?;
@@ -328,6 +335,12 @@ impl<P: Persister> Scheduler<P> {
     /// Feeds one input; returns the effects for the engine. Store failures are returned (the
     /// driver retries or exits; the store stays consistent, see [`Persister::apply`]).
     pub fn handle(&mut self, input: Input, now_ms: u64) -> Result<Vec<Effect>, StoreError> {
+        if let Input::Status(status) = &input {
+            self.reconciled(&status.task_id);
+        }
+        if self.reconciliation.is_some() {
+            return self.while_reconciling(input, now_ms);
+        }
         if self.uninstall.is_some() {
             return match input {
                 Input::Offers(offers) => self.uninstall_offers(offers, now_ms),
@@ -344,6 +357,36 @@ impl<P: Persister> Scheduler<P> {
             }
             Input::Tick => self.work(now_ms),
         }
+    }
+
+    /// Before reconciliation is done: statuses are recorded, offers declined short, and
+    /// unanswered tasks asked again.
+    fn while_reconciling(&mut self, input: Input, now_ms: u64) -> Result<Vec<Effect>, StoreError> {
+        let mut effects = Vec::new();
+        match input {
+            Input::Offers(offers) => {
+                self.count("offers.received", offers.len() as u64);
+                for offer in offers {
+                    self.count("declines.short", 1);
+                    effects.push(Effect::Decline {
+                        offer_id: offer.id,
+                        refuse_seconds: cycle::DECLINE_SHORT_SECONDS,
+                    });
+                }
+            }
+            Input::Status(status) if self.uninstall.is_some() => {
+                return self.uninstall_status(status, now_ms)
+            }
+            Input::Status(status) => {
+                // Record it (and react: a task lost while the scheduler was down is recovered);
+                // the offers that launch anything wait for the gate.
+                return self.on_status(status, now_ms);
+            }
+            Input::Health(health) => self.health = Some(health),
+            Input::Tick => {}
+        }
+        effects.extend(self.reconcile_retry(now_ms));
+        Ok(effects)
     }
 
     /// Applies an operator's plan command; the next input acts on it.

@@ -315,7 +315,7 @@ impl<P: Persister> Scheduler<P> {
             .find(|(_, r)| r.info.task_id == status.task_id)
             .map(|(name, _)| name.clone());
         match name {
-            Some(name) if !self.is_uninstalled() => {
+            Some(name) if !self.is_uninstalled() && !self.tasks[&name].is_stale(&status) => {
                 state::store_task_status(&mut self.persister, &name, &status)?;
                 self.tasks.get_mut(&name).expect("found").status = Some(status);
             }

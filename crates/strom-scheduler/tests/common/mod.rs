@@ -155,6 +155,11 @@ impl Cluster {
     /// A status for a task, as the agent would send it.
     pub fn status(&mut self, task_id: &str, state: TaskState, ready: bool) -> TaskStatus {
         let task = self.tasks.get_mut(task_id).expect("known task");
+        assert!(
+            !task.state.is_terminal() || state.is_terminal(),
+            "the fake cluster would revive {task_id} ({:?} -> {state:?})",
+            task.state
+        );
         task.state = state;
         self.next_status += 1;
         TaskStatus {
@@ -249,6 +254,28 @@ impl Cluster {
                 Effect::Suppress => self.suppressed = true,
                 Effect::Revive => self.suppressed = false,
                 Effect::Teardown => self.torn_down = true,
+                Effect::Reconcile { tasks } => {
+                    for (task_id, agent_id) in tasks {
+                        let status = match self.tasks.get(task_id) {
+                            Some(task) => {
+                                let state = task.state;
+                                self.status(task_id, state, state == TaskState::Running)
+                            }
+                            None => {
+                                self.next_status += 1;
+                                TaskStatus {
+                                    task_id: task_id.clone(),
+                                    agent_id: agent_id.clone(),
+                                    state: TaskState::Lost,
+                                    message: "unknown to the agent".into(),
+                                    ready: false,
+                                    uuid: None,
+                                }
+                            }
+                        };
+                        statuses.push(status);
+                    }
+                }
                 Effect::Decline { .. } | Effect::Acknowledge { .. } => {}
             }
         }
@@ -316,7 +343,24 @@ pub fn drive(
         let Some(input) = inputs.pop() else {
             return all;
         };
+        // STROM_SIM_TRACE=<substring of a task id> prints that task's statuses and effects.
+        let trace = std::env::var("STROM_SIM_TRACE").ok();
+        if let (Some(filter), Input::Status(status)) = (&trace, &input) {
+            if status.task_id.contains(filter.as_str()) {
+                eprintln!(
+                    "trace: status {} {:?} at {now_ms}",
+                    status.task_id, status.state
+                );
+            }
+        }
         let effects = s.handle(input, now_ms).expect("memory store does not fail");
+        if let Some(filter) = &trace {
+            for effect in &effects {
+                if format!("{effect:?}").contains(filter.as_str()) {
+                    eprintln!("trace: effect {effect:?}");
+                }
+            }
+        }
         for status in cluster.apply(&effects) {
             inputs.insert(0, Input::Status(status));
         }
@@ -390,4 +434,21 @@ pub fn deployed(options: &str, agents: usize) -> (Scheduler<MemPersister>, Clust
         steps(&s, "deploy")
     );
     (s, cluster)
+}
+
+/// Restarts a scheduler on `store` the way an engine would: construct, subscribe, apply the
+/// reconciliation request and feed back the answers.
+pub fn restart(
+    spec: &ServiceSpec,
+    store: MemPersister,
+    seed: u128,
+    cluster: &mut Cluster,
+    now_ms: u64,
+) -> Scheduler<MemPersister> {
+    let mut s = scheduler(spec, store, seed);
+    let effects = s.subscribed(now_ms);
+    for status in cluster.apply(&effects) {
+        drive(&mut s, cluster, Input::Status(status), now_ms);
+    }
+    s
 }
