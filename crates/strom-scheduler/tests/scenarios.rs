@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use strom_scheduler::plan::roll::ClusterHealth;
 use strom_scheduler::plan::Status::*;
-use strom_scheduler::scheduler::{Effect, Input, PlanCommand};
+use strom_scheduler::scheduler::{Effect, EndpointNaming, Input, PlanCommand};
 use strom_scheduler::store::MemPersister;
 use strom_scheduler::task::TaskState;
 
@@ -627,4 +627,53 @@ fn a_restarted_scheduler_waits_for_reconciliation_before_launching() {
     let mut fresh = scheduler(&spec, MemPersister::new(), 22);
     assert!(fresh.subscribed(0).is_empty() && !fresh.is_reconciling());
     let _ = restart;
+}
+
+#[test]
+fn endpoints_and_debug_offers_have_their_shapes() {
+    let (s, _cluster) = deployed("", 3);
+    assert_eq!(s.endpoint_names(), ["broker"]);
+    let plain = s.endpoint("broker", &EndpointNaming::default()).unwrap();
+    let addresses: Vec<&str> = plain["address"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(addresses.len(), 3);
+    assert!(
+        addresses.iter().all(|a| a.starts_with("127.0.0.1:310")),
+        "{addresses:?}"
+    );
+    assert_eq!(plain["bootstrap_servers"], addresses.join(","));
+    assert_eq!(plain["dns"], serde_json::json!([]));
+    assert!(plain.get("vip").is_none());
+    let naming = EndpointNaming {
+        task_domain: Some("autoip.dcos.thisdcos.directory".into()),
+        vip_domain: Some("l4lb.thisdcos.directory".into()),
+    };
+    let dcos = s.endpoint("broker", &naming).unwrap();
+    assert_eq!(dcos["vip"], "broker.kafka.l4lb.thisdcos.directory:9092");
+    assert!(dcos["dns"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("kafka-0-broker.kafka.autoip.dcos.thisdcos.directory:310"));
+    assert!(s.endpoint("zookeeper", &naming).is_none());
+
+    let mut s = scheduler(&kafka(""), MemPersister::new(), 1);
+    let mut cluster = Cluster::new(2);
+    for round in 0..4 {
+        offer_round(&mut s, &mut cluster, round);
+    }
+    let debug = s.debug_offers_json();
+    let step = &debug["steps"][0];
+    assert_eq!(step["step"], "kafka-2:[broker]");
+    assert_eq!(step["status"], "PREPARED");
+    let offer = &step["offers"][0];
+    assert_eq!(offer["passed"], false);
+    let stages = offer["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 7);
+    assert_eq!(stages[1]["stage"], "placement");
+    assert_eq!(stages[1]["passed"], false);
+    assert!(stages[1]["reason"].as_str().unwrap().contains("MAX_PER 1"));
 }

@@ -12,9 +12,11 @@ mod cycle;
 mod decommission;
 mod reconcile;
 mod uninstall;
+mod views;
 
 pub use reconcile::RECONCILE_RETRY_MS;
 pub use uninstall::{UNINSTALLING_PROPERTY, UNINSTALL_AGENT_TIMEOUT_MS};
+pub use views::EndpointNaming;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
