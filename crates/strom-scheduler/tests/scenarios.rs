@@ -677,3 +677,115 @@ fn endpoints_and_debug_offers_have_their_shapes() {
     assert_eq!(stages[1]["passed"], false);
     assert!(stages[1]["reason"].as_str().unwrap().contains("MAX_PER 1"));
 }
+
+fn kafka_with_update_plan(options: &str) -> strom_scheduler::spec::ServiceSpec {
+    use strom_scheduler::spec::kafka::{
+        render_service, template_source, SERVER_PROPERTIES, SVC_YML,
+    };
+    let template = format!(
+        "{SVC_YML}  update:\n    strategy: serial\n    phases:\n      broker:\n        strategy: parallel\n        pod: kafka\n"
+    );
+    let base: std::collections::BTreeMap<String, String> =
+        [("STROM_BIN", "strom"), ("KAFKA_ZOOKEEPER_URI", "zk")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let env =
+        strom_scheduler::spec::options::scheduler_env(options, &base, SERVER_PROPERTIES).unwrap();
+    render_service(&template, &env, &template_source).unwrap()
+}
+
+#[test]
+fn a_defined_update_plan_rolls_changes_but_still_one_broker_at_a_time() {
+    let spec = kafka_with_update_plan("");
+    let mut s = scheduler(&spec, MemPersister::new(), 1);
+    let mut cluster = Cluster::new(3);
+    for round in 0..4 {
+        offer_round(&mut s, &mut cluster, round);
+    }
+    assert_eq!(
+        s.plan_names()[0],
+        "deploy",
+        "the first deployment uses deploy"
+    );
+    assert_eq!(s.plan("deploy").unwrap().status(), Complete);
+    s.update(&kafka_with_update_plan(r#"{"kafka":{"num_partitions":4}}"#))
+        .unwrap();
+    assert_eq!(s.plan_names()[0], "update");
+    let plan = s.plan("update").unwrap();
+    assert_eq!(plan.phases[0].strategy.name(), "parallel");
+    let effects = drive(&mut s, &mut cluster, health(0, 10_000), 10_000);
+    assert_eq!(
+        kills(&effects).len(),
+        1,
+        "parallel, yet one broker down at a time"
+    );
+    let waiting: Vec<String> = s.plan("update").unwrap().phases[0]
+        .steps
+        .iter()
+        .map(|st| st.message.clone())
+        .collect();
+    assert!(
+        waiting.iter().any(|m| m.starts_with("waiting for kafka-")
+            && m.ends_with("to be back before stopping the next broker")),
+        "{waiting:?}"
+    );
+    for round in 0..6 {
+        offer_round(&mut s, &mut cluster, 10_001 + round * 10);
+        drive(
+            &mut s,
+            &mut cluster,
+            health(0, 10_005 + round * 10),
+            10_005 + round * 10,
+        );
+    }
+    assert_eq!(statuses(&s, "update"), [Complete; 3]);
+    assert_eq!(cluster.launches.len(), 6);
+    // A restarted scheduler still knows the first deployment is done.
+    let s = scheduler(
+        &kafka_with_update_plan(r#"{"kafka":{"num_partitions":4}}"#),
+        s.into_persister(),
+        3,
+    );
+    assert_eq!(s.plan_names()[0], "update");
+}
+
+#[test]
+fn a_broker_stopped_by_a_roll_comes_back_when_a_new_update_reorders_the_plan() {
+    let (mut s, mut cluster) = deployed("", 3);
+    s.update(&kafka(r#"{"kafka":{"num_partitions":2}}"#))
+        .unwrap();
+    drive(&mut s, &mut cluster, health(0, 10_000), 10_000);
+    offer_round(&mut s, &mut cluster, 10_001);
+    assert_eq!(statuses(&s, "deploy"), [Complete, Pending, Pending]);
+    let effects = drive(&mut s, &mut cluster, health(0, 10_002), 10_002);
+    assert_eq!(kills(&effects), ["kafka-1-broker"]);
+    assert!(cluster.live("kafka-1-broker").is_none());
+    // A second update before kafka-1 is back: kafka-0 heads the new serial plan again.
+    s.update(&kafka(r#"{"kafka":{"num_partitions":3}}"#))
+        .unwrap();
+    let effects = drive(&mut s, &mut cluster, health(0, 10_003), 10_003);
+    assert!(
+        kills(&effects).is_empty(),
+        "kafka-0 waits while kafka-1 is down"
+    );
+    assert_eq!(
+        steps(&s, "recovery").last().unwrap(),
+        &("kafka-1:[broker]".to_string(), Prepared)
+    );
+    offer_round(&mut s, &mut cluster, 10_004);
+    assert!(
+        cluster.live("kafka-1-broker").unwrap().info.files["kafka-config/server.properties"]
+            .contains("num.partitions=3\n")
+    );
+    for round in 0..6 {
+        drive(
+            &mut s,
+            &mut cluster,
+            health(0, 10_010 + round * 10),
+            10_010 + round * 10,
+        );
+        offer_round(&mut s, &mut cluster, 10_011 + round * 10);
+    }
+    assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
+}

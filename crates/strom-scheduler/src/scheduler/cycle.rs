@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
-use super::{Effect, PlanKind, Scheduler};
+use super::{Effect, PlanKind, Scheduler, DEPLOYMENT_COMPLETED_PROPERTY};
 use crate::offer::cleanup::release_unexpected;
 use crate::offer::evaluate::{evaluate, EvaluationContext};
 use crate::offer::placement::PlacedInstance;
@@ -92,8 +92,50 @@ impl<P: Persister> Scheduler<P> {
                 }
             }
         }
+        self.recover_orphans(now_ms);
+        // A rolled instance whose step finished some other way (forced complete, a new plan)
+        // no longer holds the roll.
+        let unfinished: BTreeSet<PodInstance> = self
+            .deploy
+            .steps()
+            .filter(|(_, s)| s.status != Status::Complete)
+            .map(|(_, s)| s.instance.clone())
+            .collect();
+        let back: BTreeSet<PodInstance> = self
+            .rolling
+            .iter()
+            .filter(|i| {
+                let records: Vec<&TaskRecord> = self
+                    .tasks
+                    .values()
+                    .filter(|r| r.info.instance == **i)
+                    .collect();
+                !records.is_empty()
+                    && records.iter().all(|r| {
+                        // A task being stopped is not back, even while it still reports RUNNING.
+                        !self.expected_stops.contains(&r.info.task_id)
+                            && r.status
+                                .as_ref()
+                                .is_some_and(|s| s.state == TaskState::Running && s.ready)
+                    })
+            })
+            .cloned()
+            .collect();
+        if !back.is_empty() {
+            // Back by another path (recovery relaunched it on the target): the restart is done.
+            self.last_restart_completed_ms = Some(now_ms);
+        }
+        self.rolling
+            .retain(|i| unfinished.contains(i) && !back.contains(i));
         for (kind, phase, step) in self.candidates() {
             self.advance(kind, phase, step, now_ms, &mut effects);
+        }
+        if self.deploy.name == "deploy"
+            && !self.deploy_completed
+            && self.deploy.status() == Status::Complete
+        {
+            state::set_property(&mut self.persister, DEPLOYMENT_COMPLETED_PROPERTY, b"true")?;
+            self.deploy_completed = true;
         }
         self.decommission_work(&mut effects)?;
         let wants_offers = self.decommission_wants_offers()
@@ -209,6 +251,15 @@ impl<P: Persister> Scheduler<P> {
             && takes_down_a_running_task
             && !self.rolling.contains(&step.instance)
         {
+            // One broker down at a time, whatever the strategy says.
+            if let Some(other) = self.rolling.iter().next() {
+                let message = format!(
+                    "waiting for {} to be back before stopping the next broker",
+                    other.name()
+                );
+                self.step_mut(kind, phase, index).message = message;
+                return;
+            }
             match may_take_down(self.health, self.last_restart_completed_ms, now_ms) {
                 RollDecision::Wait(message) => {
                     self.step_mut(kind, phase, index).message = message;
@@ -540,13 +591,63 @@ impl<P: Persister> Scheduler<P> {
         Ok(effects)
     }
 
+    /// Brings back instances that are down with no plan about to bring them back: a broker a
+    /// roll stopped just before a new update put it behind others in a serial plan, or one that
+    /// died while the scheduler was away. Without this, a serial roll waits forever for the
+    /// under-replicated partitions that the down broker causes.
+    fn recover_orphans(&mut self, now_ms: u64) {
+        let deploy_candidates: BTreeSet<PodInstance> = self
+            .candidates()
+            .into_iter()
+            .filter(|(kind, _, _)| *kind == PlanKind::Deploy)
+            .map(|(kind, p, s)| self.step(kind, p, s).instance.clone())
+            .collect();
+        let instances: BTreeSet<PodInstance> = self
+            .tasks
+            .values()
+            .map(|r| r.info.instance.clone())
+            .collect();
+        for instance in instances {
+            let records: Vec<TaskRecord> = self
+                .tasks
+                .values()
+                .filter(|r| r.info.instance == instance)
+                .cloned()
+                .collect();
+            let down = records
+                .iter()
+                .find(|r| r.status.as_ref().is_some_and(|s| s.state.is_terminal()));
+            let Some(down) = down else { continue };
+            if records.iter().any(|r| r.info.permanently_failed)
+                || self.is_decommissioned(&instance)
+                || deploy_candidates.contains(&instance)
+                || self
+                    .deploy
+                    .steps()
+                    .any(|(_, s)| s.instance == instance && s.status.is_running())
+                || self
+                    .recovery
+                    .steps()
+                    .any(|(_, s)| s.instance == instance && s.status != Status::Complete)
+            {
+                continue;
+            }
+            let down = down.clone();
+            self.recover_if_needed(&down, &instance, now_ms);
+        }
+    }
+
     /// A task failed outside any running step: unless the deploy plan still has to bring the
     /// instance up anyway, schedule its recovery.
     fn recover_if_needed(&mut self, record: &TaskRecord, instance: &PodInstance, now_ms: u64) {
+        // The deploy plan brings the instance back itself if it works on it now or is about to.
         let deploy_owns = self
             .deploy
             .steps()
-            .any(|(_, s)| s.instance == *instance && s.status != Status::Complete);
+            .any(|(_, s)| s.instance == *instance && s.status.is_running())
+            || self.candidates().iter().any(|&(k, p, s)| {
+                k == PlanKind::Deploy && self.step(k, p, s).instance == *instance
+            });
         let recovery_owns = self
             .recovery
             .steps()

@@ -34,6 +34,10 @@ use crate::state;
 use crate::store::{Persister, StoreError};
 use crate::task::{PodInstance, TaskRecord};
 
+/// The property recording that the first deployment completed: from then on a spec's `update`
+/// plan, if it defines one, rolls changes instead of `deploy` (the SDK's rule).
+pub const DEPLOYMENT_COMPLETED_PROPERTY: &str = "deployment-completed";
+
 /// Settings of a scheduler (not part of the service spec).
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
@@ -171,6 +175,8 @@ pub struct Scheduler<P: Persister> {
     ids: Box<dyn FnMut() -> Uuid>,
     /// Instances beyond their pod's count being removed; derived from the store each cycle.
     decommission: Plan,
+    /// Whether the first deployment completed (persisted as a property).
+    deploy_completed: bool,
     /// Set from a (re)subscription until every live task reported; offers wait meanwhile.
     reconciliation: Option<reconcile::Reconciliation>,
     /// Set while uninstalling; the deploy and recovery plans are then idle.
@@ -189,6 +195,8 @@ impl<P: Persister> Scheduler<P> {
         ids: Box<dyn FnMut() -> Uuid>,
     ) -> Result<(Self, UpdateOutcome), SchedulerError> {
         let tasks = state::load_tasks(&persister)?;
+        let deploy_completed =
+            state::property(&persister, DEPLOYMENT_COMPLETED_PROPERTY)?.is_some();
         let mut scheduler = Scheduler {
             persister,
             config,
@@ -207,6 +215,7 @@ impl<P: Persister> Scheduler<P> {
             suppressed: None,
             counters: BTreeMap::new(),
             ids,
+            deploy_completed,
             reconciliation: None,
             uninstall: None,
         };
@@ -282,7 +291,12 @@ impl<P: Persister> Scheduler<P> {
         let keep_interrupt = self.deploy.interrupted && !outcome.changed;
         self.target_id = target_id;
         self.spec = spec;
-        self.deploy = deploy_plan(&self.spec, "deploy", self.target_id, &self.tasks);
+        let plan_name = if self.deploy_completed && self.spec.plans.get("update").is_some() {
+            "update"
+        } else {
+            "deploy"
+        };
+        self.deploy = deploy_plan(&self.spec, plan_name, self.target_id, &self.tasks);
         self.deploy.interrupted = keep_interrupt;
         self.deploy.errors = outcome.errors.iter().map(ToString::to_string).collect();
         self.sync_deploy_steps();
@@ -394,7 +408,7 @@ impl<P: Persister> Scheduler<P> {
     /// Applies an operator's plan command; the next input acts on it.
     pub fn plan_command(&mut self, plan: &str, command: PlanCommand) -> Result<(), SchedulerError> {
         let plan = match plan {
-            "deploy" => &mut self.deploy,
+            name if name == self.deploy.name => &mut self.deploy,
             "recovery" => &mut self.recovery,
             other => return Err(SchedulerError::NoPlan(other.to_string())),
         };
@@ -535,10 +549,11 @@ impl<P: Persister> Scheduler<P> {
         });
     }
 
-    /// A plan by name (`deploy`, `recovery`).
+    /// A plan by name (`deploy` — or `update` once deployed, when the spec defines one —,
+    /// `recovery`, `decommission`, `uninstall`).
     pub fn plan(&self, name: &str) -> Option<&Plan> {
         match name {
-            "deploy" => Some(&self.deploy),
+            name if name == self.deploy.name => Some(&self.deploy),
             "recovery" => Some(&self.recovery),
             "decommission" => Some(&self.decommission),
             "uninstall" => self.uninstall.as_ref().map(|u| &u.plan),
@@ -547,11 +562,12 @@ impl<P: Persister> Scheduler<P> {
     }
 
     /// The plan names (`GET /v1/plans`).
-    pub fn plan_names(&self) -> Vec<&'static str> {
-        match self.uninstall {
-            Some(_) => vec!["deploy", "recovery", "decommission", "uninstall"],
-            None => vec!["deploy", "recovery", "decommission"],
+    pub fn plan_names(&self) -> Vec<&str> {
+        let mut names = vec![self.deploy.name.as_str(), "recovery", "decommission"];
+        if self.uninstall.is_some() {
+            names.push("uninstall");
         }
+        names
     }
 
     /// The target config id.
