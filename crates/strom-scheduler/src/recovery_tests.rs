@@ -24,6 +24,7 @@ fn record(state: Option<TaskState>) -> TaskRecord {
             cmd: String::new(),
             files: BTreeMap::new(),
             permanently_failed: false,
+            paused: false,
         },
         status: state.map(|state| TaskStatus {
             task_id: "kafka-0-broker__1".into(),

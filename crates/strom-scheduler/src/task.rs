@@ -137,6 +137,10 @@ pub struct TaskInfo {
     pub files: BTreeMap<String, String>,
     /// Set by `pod replace`: relaunch anywhere on new reservations; the old ones are released.
     pub permanently_failed: bool,
+    /// Launched paused (`pod pause`): the command was replaced by a sleep, so the task counts as
+    /// at its goal once it runs, ready or not.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// A task's info and last status.
@@ -173,6 +177,9 @@ impl TaskRecord {
         }
         let state = self.status.as_ref().map(|s| (s.state, s.ready));
         match self.info.goal {
+            Goal::Running if self.info.paused => {
+                self.info.config_id == target && state.is_some_and(|(s, _)| s == TaskState::Running)
+            }
             Goal::Running => {
                 self.info.config_id == target && state == Some((TaskState::Running, true))
             }

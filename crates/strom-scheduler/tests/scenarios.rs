@@ -789,3 +789,42 @@ fn a_broker_stopped_by_a_roll_comes_back_when_a_new_update_reorders_the_plan() {
     }
     assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
 }
+
+#[test]
+fn pause_and_resume_relaunch_in_place_with_a_sleep_then_the_real_command() {
+    let (mut s, mut cluster) = deployed("", 3);
+    let volume = volume_id(&cluster, "kafka-1-broker");
+    let (tasks, effects) = s.pause_pod("kafka-1", 1_200_000).unwrap();
+    assert_eq!(tasks, ["kafka-1-broker"]);
+    for status in cluster.apply(&effects) {
+        drive(&mut s, &mut cluster, Input::Status(status), 1_200_001);
+    }
+    cluster.auto_run = false;
+    offer_round(&mut s, &mut cluster, 1_200_002);
+    let paused = cluster.launches.last().unwrap().clone();
+    assert_eq!(paused.cmd, strom_scheduler::offer::PAUSE_CMD);
+    assert!(paused.paused);
+    assert_eq!(
+        volume_id(&cluster, "kafka-1-broker"),
+        volume,
+        "same volume, kept for inspection"
+    );
+    // A paused task is at its goal once it runs; it never passes the broker's readiness check.
+    let running = cluster.status(&paused.task_id, TaskState::Running, false);
+    drive(&mut s, &mut cluster, Input::Status(running), 1_200_003);
+    assert_eq!(statuses(&s, "recovery").last(), Some(&Complete));
+    assert_eq!(s.plan("deploy").unwrap().status(), Complete);
+    // It stays paused across a restart, then resumes.
+    let mut s = scheduler(&kafka(""), s.into_persister(), 31);
+    assert!(s.is_paused(&strom_scheduler::task::PodInstance::new("kafka", 1)));
+    cluster.auto_run = true;
+    let (_, effects) = s.resume_pod("kafka-1", 1_200_004).unwrap();
+    for status in cluster.apply(&effects) {
+        drive(&mut s, &mut cluster, Input::Status(status), 1_200_005);
+    }
+    offer_round(&mut s, &mut cluster, 1_200_006);
+    let resumed = cluster.live("kafka-1-broker").unwrap().info.clone();
+    assert!(!resumed.paused);
+    assert!(resumed.cmd.contains("broker --config"), "{}", resumed.cmd);
+    assert!(!s.is_paused(&resumed.instance));
+}

@@ -145,16 +145,14 @@ impl World {
             }
             92..=94 => {
                 let pod = format!("kafka-{}", self.below(self.count));
-                let replace = self.below(2) == 0;
-                self.log.push(format!(
-                    "{} {pod}",
-                    if replace { "replace" } else { "restart" }
-                ));
+                let command = ["replace", "restart", "pause", "resume"][self.below(4) as usize];
+                self.log.push(format!("{command} {pod}"));
                 let now = self.now_ms;
-                let result = if replace {
-                    self.s().replace_pod(&pod, now)
-                } else {
-                    self.s().restart_pod(&pod, now)
+                let result = match command {
+                    "replace" => self.s().replace_pod(&pod, now),
+                    "restart" => self.s().restart_pod(&pod, now),
+                    "pause" => self.s().pause_pod(&pod, now),
+                    _ => self.s().resume_pod(&pod, now),
                 };
                 if let Ok((_, effects)) = result {
                     let statuses = self.cluster.apply(&effects);

@@ -471,9 +471,14 @@ pub fn evaluate(
                 resources,
                 ports,
                 env,
-                cmd: task.cmd.clone(),
+                cmd: if requirement.paused {
+                    crate::offer::PAUSE_CMD.to_string()
+                } else {
+                    task.cmd.clone()
+                },
                 files,
                 permanently_failed: false,
+                paused: requirement.paused,
             });
         }
     } else {

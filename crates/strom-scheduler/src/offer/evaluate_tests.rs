@@ -53,6 +53,7 @@ fn requirement(index: u32, previous: Option<Previous>) -> PodRequirement {
         instance: PodInstance::new("kafka", index),
         tasks: vec!["broker".into()],
         previous,
+        paused: false,
     }
 }
 

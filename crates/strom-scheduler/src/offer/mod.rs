@@ -191,4 +191,10 @@ pub struct PodRequirement {
     /// Set for a relaunch in place (update, transient recovery); unset for a first launch or a
     /// permanent replacement, which reserve anew wherever placement allows.
     pub previous: Option<Previous>,
+    /// Launch paused: the tasks' commands are replaced by [`PAUSE_CMD`].
+    pub paused: bool,
 }
+
+/// What a paused task runs instead of its command (the SDK's goal-state override PAUSED):
+/// it keeps the sandbox and volume for an operator to inspect.
+pub const PAUSE_CMD: &str = "exec sleep 2147483647";

@@ -36,6 +36,7 @@ fn record(index: u32, config: Uuid, state: TaskState, ready: bool) -> (String, T
         cmd: String::new(),
         files: BTreeMap::new(),
         permanently_failed: false,
+        paused: false,
     };
     let status = TaskStatus {
         task_id: info.task_id.clone(),

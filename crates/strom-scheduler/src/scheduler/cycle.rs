@@ -362,6 +362,7 @@ impl<P: Persister> Scheduler<P> {
                         StepKind::RecoverPermanent => None,
                         _ => self.previous_of(&step.instance),
                     },
+                    paused: self.paused.contains(&step.instance),
                 };
                 let placed = self.placed_except(&step.instance);
                 let context = EvaluationContext {

@@ -38,6 +38,9 @@ use crate::task::{PodInstance, TaskRecord};
 /// plan, if it defines one, rolls changes instead of `deploy` (the SDK's rule).
 pub const DEPLOYMENT_COMPLETED_PROPERTY: &str = "deployment-completed";
 
+/// Properties `paused-<pod instance>` mark the instances an operator paused.
+pub const PAUSED_PROPERTY_PREFIX: &str = "paused-";
+
 /// Settings of a scheduler (not part of the service spec).
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
@@ -175,6 +178,8 @@ pub struct Scheduler<P: Persister> {
     ids: Box<dyn FnMut() -> Uuid>,
     /// Instances beyond their pod's count being removed; derived from the store each cycle.
     decommission: Plan,
+    /// Pod instances an operator paused (persisted as `paused-<instance>` properties).
+    paused: BTreeSet<PodInstance>,
     /// Whether the first deployment completed (persisted as a property).
     deploy_completed: bool,
     /// Set from a (re)subscription until every live task reported; offers wait meanwhile.
@@ -197,6 +202,15 @@ impl<P: Persister> Scheduler<P> {
         let tasks = state::load_tasks(&persister)?;
         let deploy_completed =
             state::property(&persister, DEPLOYMENT_COMPLETED_PROPERTY)?.is_some();
+        let paused: BTreeSet<PodInstance> = persister
+            .children(state::PROPERTIES_PATH)?
+            .iter()
+            .filter_map(|key| key.strip_prefix(PAUSED_PROPERTY_PREFIX))
+            .filter_map(|name| {
+                let (pod, index) = name.rsplit_once('-')?;
+                Some(PodInstance::new(pod, index.parse().ok()?))
+            })
+            .collect();
         let mut scheduler = Scheduler {
             persister,
             config,
@@ -216,6 +230,7 @@ impl<P: Persister> Scheduler<P> {
             counters: BTreeMap::new(),
             ids,
             deploy_completed,
+            paused,
             reconciliation: None,
             uninstall: None,
         };
@@ -442,6 +457,57 @@ impl<P: Persister> Scheduler<P> {
         );
         let names = tasks.iter().map(|t| instance.task_name(t)).collect();
         Ok((names, self.work(now_ms)?))
+    }
+
+    /// `pod pause <pod>`: relaunch the instance in place with its command replaced by a sleep
+    /// (sandbox and volume kept for inspection); it stays paused across restarts and updates
+    /// until `pod resume`. Returns the task names.
+    pub fn pause_pod(
+        &mut self,
+        pod: &str,
+        now_ms: u64,
+    ) -> Result<(Vec<String>, Vec<Effect>), SchedulerError> {
+        self.set_paused(pod, true, now_ms)
+    }
+
+    /// `pod resume <pod>`: relaunch a paused instance with its real command.
+    pub fn resume_pod(
+        &mut self,
+        pod: &str,
+        now_ms: u64,
+    ) -> Result<(Vec<String>, Vec<Effect>), SchedulerError> {
+        self.set_paused(pod, false, now_ms)
+    }
+
+    fn set_paused(
+        &mut self,
+        pod: &str,
+        paused: bool,
+        now_ms: u64,
+    ) -> Result<(Vec<String>, Vec<Effect>), SchedulerError> {
+        let (instance, tasks) = self.instance_tasks(pod)?;
+        let key = format!("{PAUSED_PROPERTY_PREFIX}{}", instance.name());
+        if paused {
+            state::set_property(&mut self.persister, &key, b"PAUSED")?;
+            self.paused.insert(instance.clone());
+        } else {
+            self.persister
+                .delete(&format!("{}/{key}", state::PROPERTIES_PATH))?;
+            self.paused.remove(&instance);
+        }
+        let message = if paused {
+            "pause requested by an operator"
+        } else {
+            "resume requested by an operator"
+        };
+        self.add_recovery_step(&instance, StepKind::RecoverTransient, None, true, message);
+        let names = tasks.iter().map(|t| instance.task_name(t)).collect();
+        Ok((names, self.work(now_ms)?))
+    }
+
+    /// Whether an operator paused `instance`.
+    pub fn is_paused(&self, instance: &PodInstance) -> bool {
+        self.paused.contains(instance)
     }
 
     /// `pod replace <pod>`: mark the instance's tasks permanently failed, kill them, and
