@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use strom_scheduler::offer::{Offer, Operation};
+use strom_scheduler::plan::roll::ClusterHealth;
 use strom_scheduler::plan::Status;
 use strom_scheduler::resources::{DiskSource, Resource, ResourceValue};
 use strom_scheduler::scheduler::{Effect, Input, Scheduler, SchedulerConfig};
@@ -451,4 +452,26 @@ pub fn restart(
         drive(&mut s, cluster, Input::Status(status), now_ms);
     }
     s
+}
+
+/// The task id of the live task `name`.
+pub fn live_task_id(cluster: &Cluster, name: &str) -> String {
+    cluster.live(name).expect("task runs").info.task_id.clone()
+}
+
+/// The persistence id of the live task `name`'s volume.
+pub fn volume_id(cluster: &Cluster, name: &str) -> String {
+    let task = &cluster.live(name).expect("task runs").info;
+    task.resources
+        .iter()
+        .find_map(|r| r.disk.as_ref().and_then(|d| d.persistence_id.clone()))
+        .expect("a volume")
+}
+
+/// A cluster health report input.
+pub fn health(under_replicated_partitions: u32, observed_at_ms: u64) -> Input {
+    Input::Health(ClusterHealth {
+        under_replicated_partitions,
+        observed_at_ms,
+    })
 }
