@@ -72,6 +72,14 @@ fn deploy_launches_brokers_one_at_a_time_readiness_gated() {
         hosts[0] != hosts[1] && hosts[1] != hosts[2] && hosts[0] != hosts[2],
         "MAX_PER 1: {hosts:?}"
     );
+    let metrics = s.metrics_json();
+    assert_eq!(metrics["gauges"]["is_suppressed"]["value"], true);
+    assert_eq!(metrics["counters"]["operation.launch_group"]["count"], 3);
+    assert_eq!(
+        metrics["counters"]["task_status.running"]["count"], 4,
+        "kafka-0 running then ready, one each for the others"
+    );
+    assert_eq!(metrics["timers"], serde_json::json!({}));
     let counters = s.counters();
     assert_eq!(counters["operation.launch_group"], 3);
     assert_eq!(counters["operation.reserve"], 3);

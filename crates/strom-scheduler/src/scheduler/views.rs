@@ -1,4 +1,5 @@
-//! Read-only views for the HTTP API: `/v1/endpoints` and `/v1/debug/offers`.
+//! Read-only views for the HTTP API: `/v1/endpoints`, `/v1/debug/offers` and the counter
+//! part of `/v1/metrics`.
 
 use serde_json::{json, Value};
 
@@ -137,5 +138,25 @@ impl<P: Persister> Scheduler<P> {
             }
         }
         json!({ "steps": steps })
+    }
+
+    /// The Dropwizard-shaped `/v1/metrics` body for what the core counts: `counters` with the
+    /// SDK's names (`offers.received`, `declines.long`, `operation.launch_group`,
+    /// `task_status.running`, …) and the `is_suppressed` gauge. Timers (`offers.process`) are
+    /// measured by the driver and merged in by the API.
+    pub fn metrics_json(&self) -> Value {
+        let counters: serde_json::Map<String, Value> = self
+            .counters
+            .iter()
+            .map(|(name, count)| (name.clone(), json!({ "count": count })))
+            .collect();
+        json!({
+            "version": "4.0.0",
+            "gauges": { "is_suppressed": { "value": self.suppressed == Some(true) } },
+            "counters": counters,
+            "histograms": {},
+            "meters": {},
+            "timers": {},
+        })
     }
 }
