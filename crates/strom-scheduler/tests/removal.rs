@@ -13,6 +13,13 @@ fn uninstall_kills_releases_everything_and_wipes_the_store() {
     let (mut s, mut cluster) = deployed("", 3);
     let effects = s.uninstall(1_000_000).unwrap();
     assert_eq!(kills(&effects).len(), 3);
+    assert_eq!(
+        s.update(&kafka(r#"{"brokers":{"count":4}}"#))
+            .unwrap_err()
+            .to_string(),
+        "the service is being uninstalled"
+    );
+    assert!(s.restart_pod("kafka-0", 1_000_000).is_err());
     for status in cluster.apply(&effects) {
         drive(&mut s, &mut cluster, Input::Status(status), 1_000_001);
     }

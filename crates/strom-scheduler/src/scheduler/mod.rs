@@ -130,6 +130,9 @@ pub enum SchedulerError {
     /// No such pod instance.
     #[error("pod {0:?} not found")]
     NoPod(String),
+    /// The service is being uninstalled; it takes no updates or pod commands.
+    #[error("the service is being uninstalled")]
+    Uninstalling,
 }
 
 /// An operator's plan command (`POST /v1/plans/<p>/<command>`).
@@ -266,6 +269,9 @@ impl<P: Persister> Scheduler<P> {
     /// target and the deploy plan rolls the pods whose spec changed; refused, the old target
     /// stays and the deploy plan shows the errors (HTTP 417).
     pub fn update(&mut self, candidate: &ServiceSpec) -> Result<UpdateOutcome, SchedulerError> {
+        if self.uninstall.is_some() {
+            return Err(SchedulerError::Uninstalling);
+        }
         self.apply_candidate(candidate)
     }
 
@@ -553,6 +559,9 @@ impl<P: Persister> Scheduler<P> {
     }
 
     fn instance_tasks(&self, pod: &str) -> Result<(PodInstance, Vec<String>), SchedulerError> {
+        if self.uninstall.is_some() {
+            return Err(SchedulerError::Uninstalling);
+        }
         let records: Vec<&TaskRecord> = self
             .tasks
             .values()
