@@ -1,0 +1,17 @@
+//! The Strom service scheduler: the DC/OS SDK pipeline for running a Kafka service.
+//!
+//! spec (`svc.yml` → [`spec::ServiceSpec`]) → target config and validators → plans and steps →
+//! offer evaluation → operations, with recovery decisions beside them. This crate is the pure
+//! core: no tokio, no clock, no sockets, no processes. Engines (local, Mesos) feed it offers and
+//! task status updates and apply the operations it returns; the HTTP API reads its state.
+
+pub mod config;
+pub mod offer;
+pub mod plan;
+pub mod recovery;
+pub mod resources;
+pub mod scheduler;
+pub mod spec;
+pub mod state;
+pub mod store;
+pub mod task;
