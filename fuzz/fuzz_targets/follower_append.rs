@@ -129,7 +129,9 @@ fn stored(log: &Log) -> Vec<(BatchHeader, Vec<u8>)> {
 fn check(log: &Log) -> Vec<(BatchHeader, Vec<u8>)> {
     let batches = stored(log);
     let entries = log.leader_epoch_entries();
-    assert!(entries.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+    assert!(entries
+        .windows(2)
+        .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
     for (header, _) in &batches {
         let floor = entries
             .iter()
@@ -218,7 +220,8 @@ fuzz_target!(|data: &[u8]| {
             3 => {
                 let end = log.log_end_offset() as u64;
                 let offset = (number(payload) % (end + 64)) as i64;
-                log.truncate_fully_and_start_at(offset).expect("restart works");
+                log.truncate_fully_and_start_at(offset)
+                    .expect("restart works");
                 assert_eq!(log.log_end_offset(), offset);
                 assert!(stored(&log).is_empty());
             }

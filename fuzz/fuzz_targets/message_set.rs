@@ -36,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(b.offset, 1000 + i as i64);
             assert_eq!(b.key, r.key);
             assert_eq!(b.value, r.value);
-            let timestamp = if magic == 0 { NO_TIMESTAMP } else { r.timestamp };
+            let timestamp = if magic == 0 {
+                NO_TIMESTAMP
+            } else {
+                r.timestamp
+            };
             assert_eq!(b.timestamp, timestamp);
         }
     }

@@ -1,6 +1,7 @@
 //! Arbitrary bytes as one request frame (the bytes after the 4-byte size prefix), decoded the
 //! way the broker decodes every frame it reads: version checks, header, body. Whatever a
-//! client sends must give a request or a `Refusal`, never a panic or an abort.
+//! client sends must give a request or a `Refusal`, never a panic or an abort. Controller
+//! requests (LeaderAndIsr, StopReplica, UpdateMetadata) are also read into their commands.
 #![no_main]
 
 use bytes::Bytes;
@@ -36,6 +37,18 @@ fuzz_target!(|data: &[u8]| {
             let (_, max) = supported_range(ApiKey::ApiVersions).expect("ApiVersions supported");
             assert!(i16::from_be_bytes([data[2], data[3]]) > max);
             assert_eq!(&data[4..8], &correlation_id.to_be_bytes());
+        }
+        Ok(Decoded::InterBroker(request)) => {
+            // A controller request: only keys 4-6 at the versions Strom brokers speak, and
+            // reading it into a command (what the handler does next) must not panic either.
+            use strom_broker::interbroker as ib;
+            use strom_broker::protocol::interbroker::InterBrokerBody as B;
+            assert!((4..=6).contains(&request.key), "key {}", request.key);
+            match &request.body {
+                B::LeaderAndIsr(body) => drop(ib::leader_and_isr_command(body, request.version)),
+                B::StopReplica(body) => drop(ib::stop_replica_command(body, request.version)),
+                B::UpdateMetadata(body) => drop(ib::update_metadata_command(body, request.version)),
+            }
         }
         // The refusal is logged by the broker, so formatting it must not panic either.
         Err(refusal) => drop(refusal.to_string()),
