@@ -2,6 +2,7 @@
 
 mod compaction;
 mod idempotence;
+mod lazy_index;
 mod legacy;
 mod log_ops;
 mod manager;
