@@ -455,7 +455,7 @@ fn the_raw_producer_spreads_pipelined_requests_over_every_partition() {
             .output()
             .unwrap()
     };
-    let out = perf(&[
+    let shape = [
         "--topic",
         "raw",
         "--partitions-per-request",
@@ -466,19 +466,28 @@ fn the_raw_producer_spreads_pipelined_requests_over_every_partition() {
         "2",
         "--in-flight",
         "3",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // 24 requests (700 rounded up to whole requests of 3 batches of 10 records).
-    assert_eq!(result["requests"], 24);
-    assert_eq!(result["records"], 720);
-    assert_eq!(result["errors"], 0);
-    assert_eq!(result["bytes"], 720 * 50);
-    // 72 batches round robin over 7 partitions: 11 for partitions 0 and 1, 10 for the others.
+    ];
+    // The same bytes every request, then a batch encoded for each request.
+    for fresh in [false, true] {
+        let mut args = shape.to_vec();
+        if fresh {
+            args.push("--fresh-timestamps");
+        }
+        let out = perf(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // 24 requests (700 rounded up to whole requests of 3 batches of 10 records).
+        assert_eq!(result["requests"], 24);
+        assert_eq!(result["records"], 720);
+        assert_eq!(result["errors"], 0);
+        assert_eq!(result["bytes"], 720 * 50);
+    }
+    // Twice 72 batches round robin over 7 partitions: 11 for partitions 0 and 1, 10 for the
+    // others, each time.
     let consumer: BaseConsumer = client_config(&bootstrap, &[("group.id", "raw-check")])
         .create()
         .unwrap();
@@ -486,7 +495,7 @@ fn the_raw_producer_spreads_pipelined_requests_over_every_partition() {
         let (low, high) = consumer
             .fetch_watermarks("raw", partition, Duration::from_secs(10))
             .unwrap();
-        let batches = if partition < 2 { 11 } else { 10 };
+        let batches = if partition < 2 { 22 } else { 20 };
         assert_eq!((low, high), (0, batches * 10), "partition {partition}");
     }
     let out = perf(&["--topic", "missing"]);

@@ -78,6 +78,11 @@ pub struct RawProduceArgs {
     /// Requests sent on a connection before waiting for the oldest response.
     #[arg(long, default_value_t = 4)]
     pub in_flight: usize,
+    /// Encode a new batch for every request, timestamped when it is sent, instead of sending
+    /// the same bytes each time (slower; for filling logs whose time indexes should grow as a
+    /// real producer's do).
+    #[arg(long)]
+    pub fresh_timestamps: bool,
 }
 
 /// The totals of a `perf produce-raw` run (`--json`; the fields `bench/partitions` reads are
@@ -157,9 +162,25 @@ pub fn run(options: &ClientOptions, args: RawProduceArgs) -> anyhow::Result<()> 
             .map(|_| {
                 scope.spawn(|| -> anyhow::Result<()> {
                     let connection = Connection::open(&address, timeout)?;
+                    let fresh = |n: u64| -> anyhow::Result<Vec<u8>> {
+                        let batch = encode_batch(records_per_batch, args.record_size)?;
+                        let fresh = RequestTemplate::new(
+                            &args.topic,
+                            acks,
+                            timeout,
+                            args.partitions_per_request,
+                            batch,
+                        )?;
+                        let mut frame = fresh.frame.clone();
+                        fresh.patch(&mut frame, 0, n, partitions);
+                        Ok(frame)
+                    };
+                    let fresh: Option<&dyn Fn(u64) -> anyhow::Result<Vec<u8>>> =
+                        args.fresh_timestamps.then_some(&fresh);
                     let done = send_requests(
                         connection,
                         &template,
+                        fresh,
                         partitions,
                         args.in_flight,
                         &next_request,
@@ -437,10 +458,12 @@ fn partition_count(address: &str, topic: &str, timeout: Duration) -> anyhow::Res
 }
 
 /// Sends requests taken from `next_request` until `requests` were taken, keeping up to
-/// `in_flight` unanswered, and counts what the responses say.
+/// `in_flight` unanswered, and counts what the responses say. With `fresh`, request `n`'s frame
+/// comes from `fresh(n)` instead of the template.
 fn send_requests(
     mut connection: Connection,
     template: &RequestTemplate,
+    fresh: Option<&dyn Fn(u64) -> anyhow::Result<Vec<u8>>>,
     partitions: i32,
     in_flight: usize,
     next_request: &AtomicU64,
@@ -457,6 +480,9 @@ fn send_requests(
                 break;
             }
             correlation_id = correlation_id.wrapping_add(1);
+            if let Some(fresh) = fresh {
+                frame = fresh(n)?;
+            }
             template.patch(&mut frame, correlation_id, n, partitions);
             connection
                 .stream
