@@ -142,6 +142,26 @@ impl EntryFile {
         })
     }
 
+    /// Entry number `index` (persisted, read from the file, or pending), if there is one and it
+    /// can be read.
+    // Called by replication's `Segment::truncate_to` (branch `flog`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn entry(&self, index: Option<usize>) -> Option<Vec<u8>> {
+        let index = index?;
+        if index >= self.persisted {
+            let at = (index - self.persisted) * self.entry_len;
+            return self
+                .pending
+                .get(at..at + self.entry_len)
+                .map(<[u8]>::to_vec);
+        }
+        let mut entry = vec![0; self.entry_len];
+        let file = File::open(&self.path).ok()?;
+        file.read_exact_at(&mut entry, (index * self.entry_len) as u64)
+            .ok()?;
+        Some(entry)
+    }
+
     /// Number of persisted entries.
     pub(crate) fn persisted(&self) -> usize {
         self.persisted
@@ -174,6 +194,24 @@ impl EntryFile {
         assert_eq!(index, self.len(), "index entries are appended in order");
         self.pending.extend_from_slice(entry);
         Ok(())
+    }
+
+    /// Keeps only the first `entries` entries (replication's truncation). Entries already in
+    /// the file stay there until the next [`EntryFile::trim_and_sync`] cuts the file to the
+    /// entries it has, so a crash before that leaves an index with entries past its segment's
+    /// end, which the open-time sanity check (or recovery of the active segment) rebuilds.
+    // Called by replication's `Segment::truncate_to` (branch `flog`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn truncate(&mut self, entries: usize) {
+        if entries >= self.persisted {
+            self.pending
+                .truncate((entries - self.persisted) * self.entry_len);
+        } else {
+            self.persisted = entries;
+            self.pending.clear();
+            // The loaded copy would hold entries that are gone.
+            self.loaded.clear();
+        }
     }
 
     /// Empties the file, before a rebuild.
@@ -209,6 +247,22 @@ impl EntryFile {
     pub(crate) fn close(&self) {
         self.file.close();
     }
+}
+
+/// How many entries of `entries` (ordered so that `below` holds for a prefix) `below` holds for.
+// Called by replication's `Segment::truncate_to` (branch `flog`).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn count_below(
+    entries: &[u8],
+    entry_len: usize,
+    below: impl Fn(&[u8]) -> bool,
+) -> usize {
+    entries.len() / entry_len
+        - entries
+            .chunks_exact(entry_len)
+            .rev()
+            .take_while(|entry| !below(entry))
+            .count()
 }
 
 /// The last entry of `entries` (whole `entry_len`-byte entries, ordered so that `below` holds

@@ -13,7 +13,7 @@
 use std::io;
 use std::path::Path;
 
-use crate::entry_file::{floor_entry, EntryFile};
+use crate::entry_file::{count_below, floor_entry, EntryFile};
 use crate::error::LogError;
 
 const ENTRY_LEN: usize = 8;
@@ -144,6 +144,35 @@ impl OffsetIndex {
         self.file.write(self.file.len(), &entry)?;
         self.last = Some((relative, position));
         Ok(())
+    }
+
+    /// Drops the entries of batches based at or above `offset` (the segment was truncated
+    /// there). Reads the persisted entries only if the cut falls among them; if they cannot be
+    /// read, every persisted entry is dropped (an index is a hint: lookups then scan from the
+    /// segment's start).
+    // Called by replication's `Segment::truncate_to` (branch `flog`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn truncate_to_offset(&mut self, offset: i64) {
+        let relative = offset - self.base_offset;
+        let below = |entry: &[u8]| i64::from(decode(entry).0) < relative;
+        let keep = |file: &EntryFile| -> usize {
+            let persisted = file.persisted();
+            if floor_entry(file.pending(), ENTRY_LEN, below).is_some() {
+                return persisted + count_below(file.pending(), ENTRY_LEN, below);
+            }
+            match file.read_persisted() {
+                Ok(Some(bytes)) if entries_sane(&bytes, u64::MAX) => {
+                    count_below(&bytes, ENTRY_LEN, below)
+                }
+                _ => 0,
+            }
+        };
+        if self.last.is_none_or(|(r, _)| i64::from(r) < relative) {
+            return;
+        }
+        let keep = keep(&self.file);
+        self.file.truncate(keep);
+        self.last = self.file.entry(keep.checked_sub(1)).map(|e| decode(&e));
     }
 
     /// Drops every entry and empties the file, before a rebuild.
@@ -304,6 +333,29 @@ mod tests {
             proptest::prop_assert_eq!(
                 index.last(),
                 entries.last().map(|&(r, p)| (base + i64::from(r), u64::from(p)))
+            );
+            // Truncation (replication) keeps the entries below the cut, wherever it falls, and
+            // after a seal and a reopen the file holds exactly those.
+            let cut = base + probes[0];
+            index.truncate_to_offset(cut);
+            let kept: Vec<(u32, u32)> =
+                entries.iter().copied().filter(|&(r, _)| base + i64::from(r) < cut).collect();
+            let expect_last = kept.last().map(|&(r, p)| (base + i64::from(r), u64::from(p)));
+            proptest::prop_assert_eq!(index.last(), expect_last);
+            for &probe in &probes {
+                proptest::prop_assert_eq!(
+                    index.lookup(base + probe, log_size).unwrap(),
+                    eager_lookup(base, &kept, base + probe)
+                );
+            }
+            index.trim_and_sync().unwrap();
+            drop(index);
+            let (index, _, sane) = OffsetIndex::open(&path, base, 1000, log_size).unwrap();
+            proptest::prop_assert!(sane && index.check_all(log_size).unwrap());
+            proptest::prop_assert_eq!(index.last(), expect_last);
+            proptest::prop_assert_eq!(
+                std::fs::metadata(&path).unwrap().len(),
+                (kept.len() * ENTRY_LEN) as u64
             );
         }
     }

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::entry_file::{floor_entry, EntryFile};
+use crate::entry_file::{count_below, floor_entry, EntryFile};
 use crate::error::LogError;
 
 const ENTRY_LEN: usize = 12;
@@ -133,6 +133,33 @@ impl TimeIndex {
         Ok(())
     }
 
+    /// Drops the entries whose offset is at or above `offset` (the segment was truncated there),
+    /// reading the persisted entries only if the cut falls among them (as for the offset index).
+    // Called by replication's `Segment::truncate_to` (branch `flog`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn truncate_to_offset(&mut self, offset: i64) {
+        let base_offset = self.base_offset;
+        let below = |entry: &[u8]| base_offset + i64::from(decode(entry).1) < offset;
+        if self
+            .last
+            .is_none_or(|(_, r)| base_offset + i64::from(r) < offset)
+        {
+            return;
+        }
+        let keep = if floor_entry(self.file.pending(), ENTRY_LEN, below).is_some() {
+            self.file.persisted() + count_below(self.file.pending(), ENTRY_LEN, below)
+        } else {
+            match self.file.read_persisted() {
+                Ok(Some(bytes)) if entries_sane(&bytes, base_offset, None) => {
+                    count_below(&bytes, ENTRY_LEN, below)
+                }
+                _ => 0,
+            }
+        };
+        self.file.truncate(keep);
+        self.last = self.file.entry(keep.checked_sub(1)).map(|e| decode(&e));
+    }
+
     /// Drops every entry and empties the file, before a rebuild.
     pub(crate) fn reset(&mut self) -> Result<(), LogError> {
         self.last = None;
@@ -238,6 +265,29 @@ mod tests {
                     eager_lookup(base, &entries, probe)
                 );
             }
+            // Truncation keeps the entries whose offset is below the cut.
+            let cut = base + probes[0].max(0) / 4;
+            index.truncate_to_offset(cut);
+            let kept: Vec<(i64, u32)> =
+                entries.iter().copied().filter(|&(_, r)| base + i64::from(r) < cut).collect();
+            proptest::prop_assert_eq!(
+                index.last(),
+                kept.last().map(|&(t, r)| (t, base + i64::from(r)))
+            );
+            for &probe in &probes {
+                proptest::prop_assert_eq!(
+                    index.lookup(probe, bound).unwrap(),
+                    eager_lookup(base, &kept, probe)
+                );
+            }
+            index.trim_and_sync().unwrap();
+            drop(index);
+            let (index, _, sane) = TimeIndex::open(&path, base, Some(bound)).unwrap();
+            proptest::prop_assert!(sane && index.check_all(Some(bound)).unwrap());
+            proptest::prop_assert_eq!(
+                index.last(),
+                kept.last().map(|&(t, r)| (t, base + i64::from(r)))
+            );
         }
     }
 }
