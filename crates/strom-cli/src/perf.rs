@@ -19,6 +19,7 @@ mod histogram;
 mod load;
 mod pacing;
 mod produce;
+mod raw;
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
@@ -43,6 +44,9 @@ pub enum PerfCommand {
     /// Produce N records of B bytes (optionally at a fixed rate) and report throughput and
     /// send → acknowledgement latency.
     Produce(produce::ProduceArgs),
+    /// Produce N records with pre-encoded Produce requests over a few pipelined connections,
+    /// without librdkafka: the broker's own ceiling (see `perf/raw.rs`).
+    ProduceRaw(raw::RawProduceArgs),
     /// Read N records and report throughput and the time to the first record.
     Consume(consume::ConsumeArgs),
     /// Produce at a fixed rate for a while, consume in the same process, and report
@@ -54,6 +58,7 @@ pub enum PerfCommand {
 pub fn run(options: &ClientOptions, command: PerfCommand) -> anyhow::Result<()> {
     match command {
         PerfCommand::Produce(args) => produce::run(options, args),
+        PerfCommand::ProduceRaw(args) => raw::run(options, args),
         PerfCommand::Consume(args) => consume::run(options, args),
         PerfCommand::E2e(args) => e2e::run(options, args),
     }

@@ -427,3 +427,84 @@ fn an_offline_partition_answers_kafka_storage_error() {
     broker.child.kill().unwrap();
     broker.child.wait().unwrap();
 }
+
+/// `strom perf produce-raw` (the bench's load without librdkafka) spreads its requests round
+/// robin over every partition, each request carrying several partitions, and every record it
+/// counts as acknowledged is in the log; a missing topic and `--acks 0` are refused.
+#[test]
+fn the_raw_producer_spreads_pipelined_requests_over_every_partition() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "raw", 7, &[]);
+    let perf = |extra: &[&str]| {
+        let mut args = vec![
+            "-b",
+            &bootstrap,
+            "--json",
+            "perf",
+            "produce-raw",
+            "--num-records",
+            "700",
+            "--record-size",
+            "50",
+        ];
+        args.extend_from_slice(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let shape = [
+        "--topic",
+        "raw",
+        "--partitions-per-request",
+        "3",
+        "--records-per-request",
+        "30",
+        "--connections",
+        "2",
+        "--in-flight",
+        "3",
+    ];
+    // The same bytes every request, then a batch encoded for each request.
+    for fresh in [false, true] {
+        let mut args = shape.to_vec();
+        if fresh {
+            args.push("--fresh-timestamps");
+        }
+        let out = perf(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // 24 requests (700 rounded up to whole requests of 3 batches of 10 records).
+        assert_eq!(result["requests"], 24);
+        assert_eq!(result["records"], 720);
+        assert_eq!(result["errors"], 0);
+        assert_eq!(result["bytes"], 720 * 50);
+    }
+    // Twice 72 batches round robin over 7 partitions: 11 for partitions 0 and 1, 10 for the
+    // others, each time.
+    let consumer: BaseConsumer = client_config(&bootstrap, &[("group.id", "raw-check")])
+        .create()
+        .unwrap();
+    for partition in 0..7 {
+        let (low, high) = consumer
+            .fetch_watermarks("raw", partition, Duration::from_secs(10))
+            .unwrap();
+        let batches = if partition < 2 { 22 } else { 20 };
+        assert_eq!((low, high), (0, batches * 10), "partition {partition}");
+    }
+    let out = perf(&["--topic", "missing"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("it must exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = perf(&["--topic", "raw", "--acks", "0"]);
+    assert!(!out.status.success());
+}

@@ -15,6 +15,12 @@
 //!
 //! The budget is one per process, as `RLIMIT_NOFILE` is: [`set_capacity`] sets it (the log
 //! manager derives it from the limit at start); until then it is derived the same way.
+//!
+//! The same mechanism bounds the memory of sealed segments' index entries ([`CachedBytes`],
+//! Kafka's `LazyIndex`): an index is read from its file on its segment's first lookup, counted
+//! in bytes against a second budget ([`set_index_bytes_capacity`]), and dropped by the same
+//! CLOCK sweep when loading another would exceed it, so opening a log reads no index contents
+//! and a broker's index memory does not grow with the number of segments it hosts.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -48,33 +54,78 @@ pub fn capacity_for_limit() -> usize {
     (limit.saturating_sub(headroom(limit)) as usize).max(16)
 }
 
-/// One cached file: its handle while open.
+/// What a slot's value costs its budget while cached.
+trait Weight {
+    fn weight(&self) -> usize;
+}
+
+impl Weight for File {
+    /// One descriptor.
+    fn weight(&self) -> usize {
+        1
+    }
+}
+
+impl Weight for [u8] {
+    /// Its bytes.
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+/// One cached value (a file handle, or an index's entries) while it is held.
 #[derive(Debug)]
-struct Slot {
-    file: Mutex<Option<Arc<File>>>,
+struct Slot<T: ?Sized> {
+    value: Mutex<Option<Arc<T>>>,
     /// Set on every use; cleared by an eviction sweep (CLOCK's second chance).
     referenced: AtomicBool,
 }
 
-#[derive(Debug)]
-struct Budget {
-    capacity: AtomicUsize,
-    /// Slots that were open when pushed; a closed or dropped one is skipped by the sweep.
-    ring: Mutex<VecDeque<Weak<Slot>>>,
-    /// Cached handles currently open.
-    open: AtomicUsize,
-    /// Files opened (first use or reopen after eviction), for tests and logs.
-    opens: AtomicUsize,
+impl<T: ?Sized> Slot<T> {
+    fn empty() -> Arc<Slot<T>> {
+        Arc::new(Slot {
+            value: Mutex::new(None),
+            referenced: AtomicBool::new(false),
+        })
+    }
 }
 
-fn budget() -> &'static Budget {
-    static BUDGET: OnceLock<Budget> = OnceLock::new();
-    BUDGET.get_or_init(|| Budget {
-        capacity: AtomicUsize::new(capacity_for_limit()),
-        ring: Mutex::new(VecDeque::new()),
-        open: AtomicUsize::new(0),
-        opens: AtomicUsize::new(0),
-    })
+/// A process-wide budget of cached values, in units of their [`Weight`].
+#[derive(Debug)]
+struct Budget<T: ?Sized> {
+    capacity: AtomicUsize,
+    /// Slots that were filled when pushed; an emptied or dropped one is skipped by the sweep.
+    ring: Mutex<VecDeque<Weak<Slot<T>>>>,
+    /// Units held by the cached values right now.
+    held: AtomicUsize,
+    /// Values cached (first use or reload after eviction), for tests and logs.
+    loads: AtomicUsize,
+}
+
+impl<T: ?Sized> Budget<T> {
+    fn new(capacity: usize) -> Budget<T> {
+        Budget {
+            capacity: AtomicUsize::new(capacity),
+            ring: Mutex::new(VecDeque::new()),
+            held: AtomicUsize::new(0),
+            loads: AtomicUsize::new(0),
+        }
+    }
+}
+
+fn budget() -> &'static Budget<File> {
+    static BUDGET: OnceLock<Budget<File>> = OnceLock::new();
+    BUDGET.get_or_init(|| Budget::new(capacity_for_limit()))
+}
+
+/// Bytes of loaded index entries the process keeps by default: with Kafka's defaults
+/// (`segment.index.bytes` 10 MiB, `index.interval.bytes` 4096) a full 1 GiB segment's two
+/// indexes take about 5 MiB, so this holds a few dozen of them.
+pub const DEFAULT_INDEX_BYTES_CAPACITY: usize = 128 << 20;
+
+fn index_budget() -> &'static Budget<[u8]> {
+    static BUDGET: OnceLock<Budget<[u8]>> = OnceLock::new();
+    BUDGET.get_or_init(|| Budget::new(DEFAULT_INDEX_BYTES_CAPACITY))
 }
 
 /// Sets how many segment files the process keeps open at most (at least 4).
@@ -89,66 +140,101 @@ pub fn capacity() -> usize {
 
 /// Segment files open right now (cached handles; ranges in flight are not counted).
 pub fn open_count() -> usize {
-    budget().open.load(Ordering::Relaxed)
+    budget().held.load(Ordering::Relaxed)
 }
 
 /// Files opened so far, counting reopens after eviction.
 pub fn opens_total() -> usize {
-    budget().opens.load(Ordering::Relaxed)
+    budget().loads.load(Ordering::Relaxed)
 }
 
-impl Budget {
-    /// Records a newly opened slot and closes others while over capacity.
-    fn admit(&self, slot: &Arc<Slot>) {
-        self.opens.fetch_add(1, Ordering::Relaxed);
-        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut ring = self.ring.lock().expect("open-file ring poisoned");
+/// Sets how many bytes of sealed index entries the process keeps loaded at most (at least 4 KiB;
+/// a single index larger than that is still loaded while it is used).
+pub fn set_index_bytes_capacity(bytes: usize) {
+    index_budget()
+        .capacity
+        .store(bytes.max(4096), Ordering::Relaxed);
+}
+
+/// How many bytes of index entries read from index files the process keeps loaded at most.
+pub fn index_bytes_capacity() -> usize {
+    index_budget().capacity.load(Ordering::Relaxed)
+}
+
+/// Bytes of index entries read from index files and held right now (an active segment's entries
+/// that are not yet written are not counted: they cannot be dropped).
+pub fn index_bytes_loaded() -> usize {
+    index_budget().held.load(Ordering::Relaxed)
+}
+
+/// Index files loaded so far, counting reloads after eviction.
+pub fn index_loads_total() -> usize {
+    index_budget().loads.load(Ordering::Relaxed)
+}
+
+impl<T: ?Sized + Weight> Budget<T> {
+    /// Records a newly filled slot holding `weight` units and empties others while over
+    /// capacity.
+    fn admit(&self, slot: &Arc<Slot<T>>, weight: usize) {
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let held = self.held.fetch_add(weight, Ordering::Relaxed) + weight;
+        let mut ring = self.ring.lock().expect("budget ring poisoned");
         ring.push_back(Arc::downgrade(slot));
-        if ring.len() > 2 * self.capacity.load(Ordering::Relaxed) + 1024 {
-            // Slots closed or dropped while under capacity leave entries behind.
+        if ring.len() > 2 * ring_bound(self.capacity.load(Ordering::Relaxed)) + 1024 {
+            // Slots emptied or dropped while under capacity leave entries behind.
             ring.retain(|weak| {
                 weak.upgrade()
-                    .is_some_and(|s| s.file.try_lock().map_or(true, |f| f.is_some()))
+                    .is_some_and(|s| s.value.try_lock().map_or(true, |v| v.is_some()))
             });
         }
         let capacity = self.capacity.load(Ordering::Relaxed);
-        if open <= capacity {
+        if held <= capacity {
             return;
         }
-        let mut excess = open - capacity;
+        let mut excess = held - capacity;
         // Two full turns at most: the first clears reference bits, the second finds victims.
         let mut budget_steps = ring.len() * 2;
         while excess > 0 && budget_steps > 0 {
             budget_steps -= 1;
             let Some(weak) = ring.pop_front() else { break };
             let Some(candidate) = weak.upgrade() else {
-                continue; // dropped: its handle was already counted out
+                continue; // dropped: its value was already counted out
             };
             if Arc::ptr_eq(&candidate, slot) || candidate.referenced.swap(false, Ordering::Relaxed)
             {
                 ring.push_back(weak);
                 continue;
             }
-            let closed = match candidate.file.try_lock() {
-                // A slot that was already closed just leaves the ring.
-                Ok(mut file) => Some(file.take().is_some()),
+            let released = match candidate.value.try_lock() {
+                // A slot that was already emptied just leaves the ring.
+                Ok(mut value) => Some(value.take().map_or(0, |v| v.weight())),
                 // In use right now: keep it.
                 Err(_) => None,
             };
-            match closed {
-                Some(true) => {
-                    self.open.fetch_sub(1, Ordering::Relaxed);
-                    excess -= 1;
+            match released {
+                Some(0) => {}
+                Some(units) => {
+                    self.held.fetch_sub(units, Ordering::Relaxed);
+                    excess = excess.saturating_sub(units);
                 }
-                Some(false) => {}
                 None => ring.push_back(weak),
             }
         }
     }
 
-    fn forget(&self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
+    /// Empties `slot` now (holders of its value keep their `Arc` until they finish).
+    fn release(&self, slot: &Slot<T>) {
+        let taken = slot.value.lock().expect("slot poisoned").take();
+        if let Some(value) = taken {
+            self.held.fetch_sub(value.weight(), Ordering::Relaxed);
+        }
     }
+}
+
+/// The ring holds about one entry per cached value; for a byte budget that is far fewer than
+/// its capacity, so the compaction bound is taken in entries of a few KiB.
+fn ring_bound(capacity: usize) -> usize {
+    capacity.min(1 << 20)
 }
 
 /// A file reached through the process's open-file budget.
@@ -157,7 +243,7 @@ pub(crate) struct CachedFile {
     path: PathBuf,
     /// Whether a reopen may create the file (index files; a `.log` file must exist).
     create: bool,
-    slot: Arc<Slot>,
+    slot: Arc<Slot<File>>,
 }
 
 impl CachedFile {
@@ -166,25 +252,22 @@ impl CachedFile {
         CachedFile {
             path: path.to_path_buf(),
             create,
-            slot: Arc::new(Slot {
-                file: Mutex::new(None),
-                referenced: AtomicBool::new(false),
-            }),
+            slot: Slot::empty(),
         }
     }
 
     /// A handle on `path` whose file the caller has just opened (read and write).
     pub(crate) fn opened(path: &Path, file: File, create: bool) -> CachedFile {
         let cached = CachedFile::lazy(path, create);
-        *cached.slot.file.lock().expect("slot poisoned") = Some(Arc::new(file));
-        budget().admit(&cached.slot);
+        *cached.slot.value.lock().expect("slot poisoned") = Some(Arc::new(file));
+        budget().admit(&cached.slot, 1);
         cached
     }
 
     /// The open file, opened (read and write) if it is not.
     pub(crate) fn get(&self) -> Result<Arc<File>, LogError> {
         self.slot.referenced.store(true, Ordering::Relaxed);
-        let mut guard = self.slot.file.lock().expect("slot poisoned");
+        let mut guard = self.slot.value.lock().expect("slot poisoned");
         if let Some(file) = guard.as_ref() {
             return Ok(Arc::clone(file));
         }
@@ -198,34 +281,82 @@ impl CachedFile {
         let file = Arc::new(file);
         *guard = Some(Arc::clone(&file));
         drop(guard);
-        budget().admit(&self.slot);
+        budget().admit(&self.slot, 1);
         Ok(file)
     }
 
     /// Whether the file is open right now.
     #[cfg(test)]
     pub(crate) fn is_open(&self) -> bool {
-        self.slot.file.lock().expect("slot poisoned").is_some()
+        self.slot.value.lock().expect("slot poisoned").is_some()
     }
 
     /// Closes the cached handle now (readers holding it keep it until they finish).
     pub(crate) fn close(&self) {
-        if self
-            .slot
-            .file
-            .lock()
-            .expect("slot poisoned")
-            .take()
-            .is_some()
-        {
-            budget().forget();
-        }
+        budget().release(&self.slot);
     }
 }
 
 impl Drop for CachedFile {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Bytes loaded on first use (a sealed index's entries, read from its file) under the process's
+/// index memory budget, which may drop them again when other indexes need the room; the next use
+/// loads them again. The cache holds one `Arc`: a lookup that took it keeps reading its copy.
+#[derive(Debug)]
+pub(crate) struct CachedBytes {
+    slot: Arc<Slot<[u8]>>,
+}
+
+impl CachedBytes {
+    /// Nothing loaded yet.
+    pub(crate) fn new() -> CachedBytes {
+        CachedBytes {
+            slot: Slot::empty(),
+        }
+    }
+
+    /// The loaded bytes, calling `load` first if there are none. The slot stays locked during
+    /// `load`, so an eviction sweep skips it and two callers never load it twice.
+    pub(crate) fn get_or_load(
+        &self,
+        load: impl FnOnce() -> Result<Arc<[u8]>, LogError>,
+    ) -> Result<Arc<[u8]>, LogError> {
+        self.slot.referenced.store(true, Ordering::Relaxed);
+        let mut guard = self.slot.value.lock().expect("slot poisoned");
+        if let Some(bytes) = guard.as_ref() {
+            return Ok(Arc::clone(bytes));
+        }
+        let bytes = load()?;
+        let weight = bytes.len();
+        *guard = Some(Arc::clone(&bytes));
+        drop(guard);
+        index_budget().admit(&self.slot, weight);
+        Ok(bytes)
+    }
+
+    /// How many bytes are loaded right now (0 if none).
+    pub(crate) fn loaded_len(&self) -> usize {
+        self.slot
+            .value
+            .lock()
+            .expect("slot poisoned")
+            .as_ref()
+            .map_or(0, |bytes| bytes.len())
+    }
+
+    /// Drops the loaded bytes; the next [`CachedBytes::get_or_load`] loads them again.
+    pub(crate) fn clear(&self) {
+        index_budget().release(&self.slot);
+    }
+}
+
+impl Drop for CachedBytes {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -257,5 +388,41 @@ mod tests {
         let missing = CachedFile::lazy(&dir.path().join("missing"), false);
         assert!(missing.get().is_err());
         assert!(!dir.path().join("missing").exists());
+    }
+
+    #[test]
+    fn loaded_bytes_are_dropped_under_the_index_budget_and_loaded_again() {
+        set_index_bytes_capacity(10_000);
+        let caches: Vec<CachedBytes> = (0..8).map(|_| CachedBytes::new()).collect();
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let load = |i: usize| {
+            loads.fetch_add(1, Ordering::Relaxed);
+            Ok(Arc::from(vec![i as u8; 3_000]))
+        };
+        assert_eq!(caches[0].loaded_len(), 0);
+        for (i, cache) in caches.iter().enumerate() {
+            let bytes = cache.get_or_load(|| load(i)).unwrap();
+            assert_eq!(bytes[0], i as u8);
+            // Over capacity, others were dropped, never the one just loaded.
+            assert_eq!(cache.loaded_len(), 3_000);
+            assert!(index_bytes_loaded() <= 10_000, "{}", index_bytes_loaded());
+        }
+        let held: usize = caches.iter().map(CachedBytes::loaded_len).sum();
+        assert_eq!(held, index_bytes_loaded());
+        assert!(held <= 9_000);
+        // A dropped one loads again on its next use, with the same contents.
+        let dropped = caches.iter().position(|c| c.loaded_len() == 0).unwrap();
+        let before = loads.load(Ordering::Relaxed);
+        assert_eq!(
+            caches[dropped].get_or_load(|| load(dropped)).unwrap()[0],
+            dropped as u8
+        );
+        assert_eq!(loads.load(Ordering::Relaxed), before + 1);
+        // A loaded one does not.
+        let before = loads.load(Ordering::Relaxed);
+        caches[dropped].get_or_load(|| load(99)).unwrap();
+        assert_eq!(loads.load(Ordering::Relaxed), before);
+        drop(caches);
+        assert_eq!(index_bytes_loaded(), 0);
     }
 }

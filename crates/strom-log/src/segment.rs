@@ -36,15 +36,20 @@
 //!
 //! Indexes are hints that can always be rebuilt from the `.log` file; the active segment's
 //! entries are kept in memory and written and synced when the segment stops being active (or is
-//! closed cleanly), and indexes are rebuilt when they fail a sanity check or belong to a segment
-//! that recovery re-reads.
+//! closed cleanly), and indexes are rebuilt when they fail a sanity check at open or belong to a
+//! segment that recovery re-reads. Opening a segment reads only each index file's length and last
+//! entry (every entry is checked only for the segments at or after the recovery point); the
+//! entries are loaded by the first lookup that needs them and may be dropped again under the
+//! index memory budget ([`crate::open_files`]). An index that fails its check when it is loaded
+//! later is ignored with a warning: lookups in that segment then scan from its first batch.
 //!
 //! # Open files
 //!
 //! The three files are reached through the process's open-file budget
 //! ([`crate::open_files`]): a handle is opened on first use and may be closed when other files
-//! need the room, then reopened on demand. Index entries live in memory, so an index file is
-//! opened only to be written and synced at seal, and its handle is closed right after.
+//! need the room, then reopened on demand. An index file's handle is opened only to be written
+//! and synced at seal and closed right after; a lazy load reads the file with a short-lived
+//! descriptor of its own.
 //! A `FileSlice` holds its own `Arc<File>`, so a range handed to a reader stays readable after
 //! the cached handle is closed.
 
@@ -141,10 +146,9 @@ impl Segment {
             remove_if_exists(&segment_file(dir, base_offset, suffix))?;
         }
         let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
-        let (offset_index, _) =
-            OffsetIndex::open(&index_path, base_offset, max_index_entries(config), 0)?;
+        let offset_index = OffsetIndex::create(&index_path, base_offset, max_index_entries(config));
         let time_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
-        let (time_index, _) = TimeIndex::open(&time_path, base_offset, None)?;
+        let time_index = TimeIndex::create(&time_path, base_offset);
         Ok(Segment {
             base_offset,
             file: CachedFile::opened(&log_path, file, false),
@@ -160,15 +164,19 @@ impl Segment {
         })
     }
 
-    /// Opens an existing segment without re-reading it: loads the indexes and scans the batch
-    /// headers after the last offset index entry to find the segment's end. Returns the segment
-    /// and whether it needs [`Segment::recover`] (an index failed its sanity check, or the tail
+    /// Opens an existing segment without re-reading it: reads each index file's length and last
+    /// entry (not its entries, which the first lookup loads) and scans the batch headers after
+    /// the last offset index entry to find the segment's end. With `check_indexes` it also reads
+    /// and checks every index entry (the segments at or after the recovery point: the active
+    /// one after a clean shutdown), as Kafka sanity-checks those. Returns the segment and whether
+    /// it needs [`Segment::recover`] (an index file is missing or failed a check, or the tail
     /// scan found something that is not a batch).
     pub(crate) fn open(
         dir: &Path,
         base_offset: i64,
         config: &LogConfig,
         now_ms: i64,
+        check_indexes: bool,
     ) -> Result<(Segment, bool), LogError> {
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
         let file = OpenOptions::new()
@@ -182,9 +190,7 @@ impl Segment {
             .len();
         let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
         let time_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
-        let index_existed = index_path.exists();
-        let time_index_existed = time_path.exists();
-        let (offset_index, index_sane) =
+        let (offset_index, index_existed, mut index_sane) =
             OffsetIndex::open(&index_path, base_offset, max_index_entries(config), size)?;
         let mut segment = Segment {
             base_offset,
@@ -193,7 +199,7 @@ impl Segment {
             size,
             offset_index,
             // Replaced below once the end offset is known.
-            time_index: TimeIndex::open(&time_path, base_offset, Some(i64::MAX))?.0,
+            time_index: TimeIndex::create(&time_path, base_offset),
             bytes_since_index_entry: 0,
             next_offset: base_offset,
             max_timestamp: -1,
@@ -201,9 +207,13 @@ impl Segment {
             rolling_base_ms: (size > 0).then_some(now_ms),
         };
         let tail_ok = segment.scan_tail()?;
-        let (time_index, time_sane) =
+        let (time_index, time_index_existed, mut time_sane) =
             TimeIndex::open(&time_path, base_offset, Some(segment.next_offset))?;
         segment.time_index = time_index;
+        if check_indexes && index_sane && time_sane && tail_ok {
+            index_sane = segment.offset_index.check_all(size)?;
+            time_sane = segment.time_index.check_all(Some(segment.next_offset))?;
+        }
         if let Some((timestamp, offset)) = segment.time_index.last() {
             segment.max_timestamp = timestamp;
             segment.offset_of_max_timestamp = offset;
@@ -220,7 +230,8 @@ impl Segment {
     /// lengths and offsets (not CRCs), and sets `next_offset`. Returns false if something there is
     /// not a well-formed batch.
     fn scan_tail(&mut self) -> Result<bool, LogError> {
-        let (mut expected, mut position) = self.offset_index.lookup(i64::MAX);
+        let (mut expected, mut position) =
+            self.offset_index.last().unwrap_or((self.base_offset, 0));
         let mut first = self.offset_index.last().is_some();
         self.next_offset = self.base_offset;
         let mut since_entry = 0;
@@ -418,7 +429,7 @@ impl Segment {
             .truncate_to_offset(first_removed.base_offset);
         // The remaining time index entries hold the largest timestamp up to the last remaining
         // offset index entry; only the batches from that entry on need their headers read.
-        let (_, scan_from) = self.offset_index.lookup(i64::MAX);
+        let (_, scan_from) = self.offset_index.last().unwrap_or((self.base_offset, 0));
         let (mut max_timestamp, mut offset_of_max) =
             self.time_index.last().unwrap_or((-1, self.base_offset));
         let mut next_offset = self.base_offset;
@@ -502,7 +513,7 @@ impl Segment {
 
     /// The first batch whose last offset is at or above `offset`, with its position.
     pub(crate) fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
-        let (entry_offset, start) = self.offset_index.lookup(offset);
+        let (entry_offset, start) = self.offset_index.lookup(offset, self.size)?;
         let mut found = None;
         let mut index_wrong = false;
         self.for_each_batch(start, |position, header| {
@@ -530,8 +541,8 @@ impl Segment {
         &self,
         timestamp: i64,
     ) -> Result<Option<(u64, BatchHeader)>, LogError> {
-        let start_offset = self.time_index.lookup(timestamp);
-        let (_, start) = self.offset_index.lookup(start_offset);
+        let start_offset = self.time_index.lookup(timestamp, self.next_offset)?;
+        let (_, start) = self.offset_index.lookup(start_offset, self.size)?;
         let mut found = None;
         self.for_each_batch(start, |position, header| {
             if header.max_timestamp >= timestamp {
@@ -647,6 +658,13 @@ impl Segment {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(i64::MAX, |d| d.as_millis() as i64)
+    }
+
+    /// Bytes of index entries this segment holds in memory: entries loaded by lookups (which
+    /// the index memory budget may drop again) and an active segment's entries not yet written.
+    /// Zero for a segment opened from disk and never looked up.
+    pub(crate) fn index_bytes_in_memory(&self) -> usize {
+        self.offset_index.bytes_in_memory() + self.time_index.bytes_in_memory()
     }
 
     /// Path of the `.log` file.

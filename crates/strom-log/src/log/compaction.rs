@@ -198,7 +198,8 @@ impl Log {
                     fsync_dir(&self.dir)?;
                 }
             }
-            let (mut segment, needs_recovery) = Segment::open(&self.dir, base, &self.config, 0)?;
+            let (mut segment, needs_recovery) =
+                Segment::open(&self.dir, base, &self.config, 0, true)?;
             if needs_recovery {
                 // Only if the staged indexes did not survive the move intact.
                 tracing::warn!(segment = base, dir = %self.dir.display(), "rebuilding the indexes of a compacted segment");

@@ -203,6 +203,17 @@ impl Log {
         self.segments.len()
     }
 
+    /// Bytes of index entries the log holds in memory: the entries lookups loaded (which the
+    /// index memory budget may drop again, see [`crate::open_files::index_bytes_loaded`]) and
+    /// the active segment's entries not yet written. A log opened and never read holds none
+    /// but those its active segment appended since.
+    pub fn index_bytes_in_memory(&self) -> usize {
+        self.segments
+            .iter()
+            .map(Segment::index_bytes_in_memory)
+            .sum()
+    }
+
     /// Writes `<log_end_offset:020>.snapshot` with the producer state, keeping the two newest.
     pub fn write_producer_snapshot(&mut self) -> Result<(), LogError> {
         self.producer_state

@@ -140,9 +140,12 @@ impl Log {
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
         let mut truncated_at = None;
         for (i, &base) in bases.iter().enumerate() {
-            let (mut segment, insane) = Segment::open(dir, base, &config, now_ms)?;
             let next_base = bases.get(i + 1).copied();
             let holds_unflushed = next_base.is_none_or(|next| next > recovery_point);
+            // Index entries are read at open only where Kafka checks them (after the recovery
+            // point); an unclean start re-reads those segments and rebuilds their indexes anyway.
+            let check_indexes = clean_shutdown && holds_unflushed;
+            let (mut segment, insane) = Segment::open(dir, base, &config, now_ms, check_indexes)?;
             let min_offset = segments.last().map_or(base, Segment::next_offset);
             let overlaps_next = next_base.is_some_and(|next| segment.next_offset() > next);
             if insane || (!clean_shutdown && holds_unflushed) || overlaps_next {

@@ -3,6 +3,7 @@
 mod compaction;
 mod convergence;
 mod idempotence;
+mod lazy_index;
 mod legacy;
 mod log_ops;
 mod manager;
