@@ -1,0 +1,199 @@
+//! A cluster on a real ZooKeeper (issue 8): three `strom broker` processes elect a controller,
+//! every broker's Metadata shows the same brokers (with racks), controller and partition
+//! states once the controller's UpdateMetadata reached it; a topic created through a broker
+//! that is not the controller is placed on all three; killing the controller with SIGKILL
+//! elects another with a higher controller epoch; a controller request from an older epoch is
+//! refused with STALE_CONTROLLER_EPOCH; `strom cluster info` shows the cluster.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::cluster::{partition_of, TestCluster};
+use common::*;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{CreateTopicsRequest, MetadataResponse, TopicName};
+use kafka_protocol_3x::messages::UpdateMetadataRequest;
+use strom_broker::interbroker::peer::PeerConnection;
+use strom_broker::interbroker::UPDATE_METADATA_VERSION;
+use strom_meta::zk::{ZkConfig, ZkStore};
+
+/// STALE_CONTROLLER_EPOCH.
+const STALE_CONTROLLER_EPOCH: i16 = 11;
+
+fn racked(id: i32) -> Vec<String> {
+    vec![format!(
+        "broker.rack=rack-{}",
+        ["a", "b", "c"][(id - 1) as usize]
+    )]
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `/controller_epoch` as ZooKeeper holds it.
+fn controller_epoch(cluster: &TestCluster) -> i32 {
+    runtime().block_on(async {
+        let config = ZkConfig::new(format!("{}/strom", cluster.zookeeper.connect_string()));
+        let store = ZkStore::connect(&config).await.expect("ZooKeeper session");
+        store
+            .controller_epoch()
+            .await
+            .expect("read /controller_epoch")
+            .expect("a controller was elected")
+            .value
+    })
+}
+
+/// The brokers (id, rack) of a Metadata answer, by id.
+fn brokers(metadata: &MetadataResponse) -> Vec<(i32, Option<String>)> {
+    let mut brokers: Vec<(i32, Option<String>)> = metadata
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.rack.as_ref().map(|r| r.to_string())))
+        .collect();
+    brokers.sort();
+    brokers
+}
+
+#[test]
+fn three_brokers_agree_fail_over_the_controller_and_fence_stale_epochs() {
+    let mut cluster = TestCluster::start_with(3, racked);
+    let expected = vec![
+        (1, Some("rack-a".to_string())),
+        (2, Some("rack-b".to_string())),
+        (3, Some("rack-c".to_string())),
+    ];
+    cluster.wait_for("every broker shows the 3 brokers with racks", |m| {
+        brokers(m) == expected
+    });
+    let controller = cluster.controller();
+    assert!((1..=3).contains(&controller), "controller {controller}");
+    for id in 1..=3 {
+        let m = cluster.metadata_from(id).expect("broker answers");
+        assert_eq!(m.controller_id.0, controller, "broker {id}'s controller");
+    }
+    let first_epoch = controller_epoch(&cluster);
+    assert!(first_epoch >= 1, "epoch {first_epoch}");
+
+    // A topic with RF 3, created through a broker that is not the controller.
+    let other = (1..=3).find(|id| *id != controller).unwrap();
+    let mut raw = RawClient::connect(&cluster.addr(other));
+    let mut topic = CreatableTopic::default();
+    topic.name = TopicName("replicated".to_string().into());
+    topic.num_partitions = 3;
+    topic.replication_factor = 3;
+    let mut request = CreateTopicsRequest::default();
+    request.topics = vec![topic];
+    request.timeout_ms = 30_000;
+    let started = Instant::now();
+    let answer = raw.send(5, &request);
+    assert_eq!(
+        answer.topics[0].error_code,
+        0,
+        "{:?}; broker {other}'s log:\n{}",
+        answer.topics[0].error_message,
+        cluster.log(other)
+    );
+    eprintln!("CreateTopics RF 3 answered in {:?}", started.elapsed());
+    // The broker that answered already shows it; then every broker shows the same states.
+    let shown = cluster.metadata_from(other).unwrap();
+    let reference: Vec<_> = (0..3)
+        .map(|p| partition_of(&shown, "replicated", p).expect("partition shown"))
+        .collect();
+    for (p, (leader, replicas, isr)) in reference.iter().enumerate() {
+        let mut sorted = replicas.clone();
+        sorted.sort();
+        assert_eq!(sorted, [1, 2, 3], "partition {p}'s replicas");
+        assert_eq!(isr.len(), 3, "partition {p}'s ISR {isr:?}");
+        assert_eq!(
+            *leader, replicas[0],
+            "partition {p}: the preferred replica leads"
+        );
+    }
+    let leaders: std::collections::BTreeSet<i32> = reference.iter().map(|r| r.0).collect();
+    assert_eq!(
+        leaders.len(),
+        3,
+        "leaders spread over the brokers: {reference:?}"
+    );
+    cluster.wait_for("every broker shows the same partition states", |m| {
+        (0..3).all(|p| partition_of(m, "replicated", p).as_ref() == Some(&reference[p as usize]))
+    });
+
+    // `strom cluster info` through a broker shows the three brokers and the controller.
+    let output = Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["-b", &cluster.addr(other), "--json", "cluster", "info"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["controller_id"], controller, "{info}");
+    assert_eq!(info["brokers"].as_array().map(Vec::len), Some(3), "{info}");
+    assert_eq!(info["brokers"][1]["rack"], "rack-b", "{info}");
+    assert_eq!(info["offline"].as_array().map(Vec::len), Some(0), "{info}");
+
+    // A controller request from an older epoch is fenced.
+    let epoch = first_epoch;
+    let addr = cluster.addr(other);
+    let code = runtime().block_on(async move {
+        let peer = PeerConnection::connect(&addr, "stale-controller", Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let mut request = UpdateMetadataRequest::default();
+        request.controller_id = kafka_protocol_3x::messages::BrokerId(controller);
+        request.controller_epoch = epoch - 1;
+        request.broker_epoch = -1;
+        peer.call_3x(&request, UPDATE_METADATA_VERSION, Duration::from_secs(10))
+            .await
+            .expect("answered")
+            .error_code
+    });
+    assert_eq!(code, STALE_CONTROLLER_EPOCH);
+
+    // SIGKILL the controller: another broker wins with a higher epoch, and the survivors say so.
+    let killed_at = Instant::now();
+    cluster.kill(controller);
+    cluster.wait_for("a new controller among the survivors", |m| {
+        m.controller_id.0 > 0 && m.controller_id.0 != controller
+    });
+    let failover = killed_at.elapsed();
+    eprintln!("controller failover seen by every survivor in {failover:?}");
+    assert!(
+        failover < Duration::from_secs(15),
+        "the dead controller was found faster than the 18 s session timeout: {failover:?}"
+    );
+    let second_epoch = controller_epoch(&cluster);
+    assert!(second_epoch > first_epoch, "{second_epoch} > {first_epoch}");
+    cluster.wait_for("the dead broker leaves the metadata", |m| {
+        brokers(m).iter().all(|(id, _)| *id != controller) && m.brokers.len() == 2
+    });
+    // The old controller's epoch is now fenced on the survivors.
+    let survivor = cluster.live()[0];
+    let addr = cluster.addr(survivor);
+    let code = runtime().block_on(async move {
+        let peer = PeerConnection::connect(&addr, "stale-controller", Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let mut request = UpdateMetadataRequest::default();
+        request.controller_id = kafka_protocol_3x::messages::BrokerId(controller);
+        request.controller_epoch = first_epoch;
+        peer.call_3x(&request, UPDATE_METADATA_VERSION, Duration::from_secs(10))
+            .await
+            .expect("answered")
+            .error_code
+    });
+    assert_eq!(
+        code, STALE_CONTROLLER_EPOCH,
+        "epoch {first_epoch} after {second_epoch}"
+    );
+}
