@@ -197,3 +197,60 @@ fn three_brokers_agree_fail_over_the_controller_and_fence_stale_epochs() {
         "epoch {first_epoch} after {second_epoch}"
     );
 }
+
+/// The broker ids broker `id` lists, or `None` if it does not answer.
+fn listed_by(cluster: &TestCluster, id: i32) -> Option<Vec<i32>> {
+    cluster
+        .metadata_from(id)
+        .map(|m| brokers(&m).into_iter().map(|(id, _)| id).collect())
+}
+
+/// Polls `check` every 100 ms for at most `limit`; panics naming `what` if it never holds.
+fn eventually(what: &str, limit: Duration, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_broker_whose_session_expired_registers_again() {
+    // Sessions of 4 s (ZooKeeper's minimum with its default 2 s tick).
+    let mut cluster = TestCluster::start(3, &["zookeeper.session.timeout.ms=4000"]);
+    let controller = cluster.controller();
+    let frozen = (1..=3).find(|id| *id != controller).unwrap();
+    let others: Vec<i32> = (1..=3).filter(|id| *id != frozen).collect();
+    let pid = cluster.process(frozen).unwrap().child.id() as libc::pid_t;
+
+    // SIGSTOP past the session timeout: ZooKeeper expires the session and drops the
+    // registration; the controller tells the others.
+    // SAFETY: signalling a child process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let stopped = Instant::now();
+    eventually(
+        "the frozen broker leaves the others' metadata",
+        Duration::from_secs(30),
+        || {
+            others
+                .iter()
+                .all(|id| listed_by(&cluster, *id).is_some_and(|ids| !ids.contains(&frozen)))
+        },
+    );
+    eprintln!("frozen broker dropped after {:?}", stopped.elapsed());
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+
+    // It finds its session expired, connects a new one and registers again.
+    eventually(
+        "every broker lists all three again",
+        Duration::from_secs(30),
+        || (1..=3).all(|id| listed_by(&cluster, id).is_some_and(|ids| ids == [1, 2, 3])),
+    );
+    let log = cluster.log(frozen);
+    assert!(
+        log.contains("session expired"),
+        "the broker noticed the expiry:\n{log}"
+    );
+    assert_eq!(log.matches("registered in ZooKeeper").count(), 2, "{log}");
+}
