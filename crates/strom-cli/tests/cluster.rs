@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{partition_of, TestCluster};
 use common::*;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::{CreateTopicsRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+use kafka_protocol::messages::{
+    BrokerId, CreateTopicsRequest, InitProducerIdRequest, MetadataResponse, TopicName,
+};
 use kafka_protocol_3x::messages::UpdateMetadataRequest;
 use strom_broker::interbroker::peer::PeerConnection;
 use strom_broker::interbroker::UPDATE_METADATA_VERSION;
@@ -48,6 +50,17 @@ fn controller_epoch(cluster: &TestCluster) -> i32 {
             .expect("a controller was elected")
             .value
     })
+}
+
+/// The leader epoch of `topic`'s `partition` in `metadata` (-1 if absent).
+fn leader_epoch(metadata: &MetadataResponse, topic: &str, partition: i32) -> i32 {
+    metadata
+        .topics
+        .iter()
+        .filter(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition_index == partition)
+        .map_or(-1, |p| p.leader_epoch)
 }
 
 /// The brokers (id, rack) of a Metadata answer, by id.
@@ -159,6 +172,64 @@ fn three_brokers_agree_fail_over_the_controller_and_fence_stale_epochs() {
             .error_code
     });
     assert_eq!(code, STALE_CONTROLLER_EPOCH);
+
+    // A manual assignment through a broker that is not the controller.
+    let mut manual = CreatableTopic::default();
+    manual.name = TopicName("manual".to_string().into());
+    manual.num_partitions = -1;
+    manual.replication_factor = -1;
+    for (index, replicas) in [(0, vec![3, 1]), (1, vec![2, 3])] {
+        let mut assignment = CreatableReplicaAssignment::default();
+        assignment.partition_index = index;
+        assignment.broker_ids = replicas.into_iter().map(BrokerId).collect();
+        manual.assignments.push(assignment);
+    }
+    let mut request = CreateTopicsRequest::default();
+    request.topics = vec![manual];
+    request.timeout_ms = 30_000;
+    let answer = raw.send(5, &request);
+    assert_eq!(
+        answer.topics[0].error_code, 0,
+        "{:?}",
+        answer.topics[0].error_message
+    );
+    cluster.wait_for("every broker shows the manual assignment", |m| {
+        partition_of(m, "manual", 0) == Some((3, vec![3, 1], vec![3, 1]))
+            && partition_of(m, "manual", 1) == Some((2, vec![2, 3], vec![2, 3]))
+    });
+
+    // Producer ids come from ZooKeeper's blocks: two brokers never hand out the same one.
+    let mut ids = Vec::new();
+    for id in 1..=3 {
+        let mut request = InitProducerIdRequest::default();
+        request.transactional_id = None;
+        request.transaction_timeout_ms = 60_000;
+        let answer = RawClient::connect(&cluster.addr(id)).send(0, &request);
+        assert_eq!(answer.error_code, 0, "InitProducerId on broker {id}");
+        ids.push(answer.producer_id.0);
+    }
+    let distinct: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), 3, "producer ids {ids:?}");
+
+    // SIGKILL a broker that leads a partition: the controller finds it gone (its address
+    // refuses connections) and elects a leader from the ISR with a higher leader epoch.
+    let victim = other;
+    let led = reference.iter().position(|r| r.0 == victim).unwrap() as i32;
+    let epoch_before = leader_epoch(&cluster.metadata_from(victim).unwrap(), "replicated", led);
+    let killed_at = Instant::now();
+    cluster.kill(victim);
+    cluster.wait_for("a new leader from the ISR", |m| {
+        partition_of(m, "replicated", led).is_some_and(|(leader, _, isr)| {
+            leader > 0 && leader != victim && isr.contains(&leader) && !isr.contains(&victim)
+        }) && leader_epoch(m, "replicated", led) > epoch_before
+    });
+    let failover = killed_at.elapsed();
+    eprintln!("leader failover seen by every survivor in {failover:?}");
+    assert!(failover < Duration::from_secs(5), "{failover:?}");
+    cluster.restart(victim);
+    cluster.wait_for("the restarted broker is listed again", |m| {
+        m.brokers.len() == 3
+    });
 
     // SIGKILL the controller: another broker wins with a higher epoch, and the survivors say so.
     let killed_at = Instant::now();

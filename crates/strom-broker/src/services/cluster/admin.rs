@@ -167,6 +167,12 @@ impl ClusterNode {
     /// Marks a topic for deletion and waits up to `timeout` until the metadata cache no longer
     /// shows it.
     pub async fn delete_topic(&self, name: &str, timeout: Duration) -> Result<(), TopicError> {
+        if !self.config.delete_topic_enable {
+            return Err(TopicError::new(
+                E::TopicDeletionDisabled.code(),
+                "topic deletion is disabled (delete.topic.enable=false)",
+            ));
+        }
         self.store()
             .mark_topic_for_deletion(name)
             .await
