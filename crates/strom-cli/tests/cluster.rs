@@ -23,6 +23,8 @@ use strom_meta::zk::{ZkConfig, ZkStore};
 
 /// STALE_CONTROLLER_EPOCH.
 const STALE_CONTROLLER_EPOCH: i16 = 11;
+/// STALE_BROKER_EPOCH.
+const STALE_BROKER_EPOCH: i16 = 77;
 
 fn racked(id: i32) -> Vec<String> {
     vec![format!(
@@ -267,6 +269,22 @@ fn three_brokers_agree_fail_over_the_controller_and_fence_stale_epochs() {
         code, STALE_CONTROLLER_EPOCH,
         "epoch {first_epoch} after {second_epoch}"
     );
+    // The current epoch addressed to an older registration of the receiver is fenced too.
+    let addr = cluster.addr(survivor);
+    let code = runtime().block_on(async move {
+        let peer = PeerConnection::connect(&addr, "stale-registration", Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let mut request = UpdateMetadataRequest::default();
+        request.controller_id = kafka_protocol_3x::messages::BrokerId(survivor);
+        request.controller_epoch = second_epoch;
+        request.broker_epoch = 1;
+        peer.call_3x(&request, UPDATE_METADATA_VERSION, Duration::from_secs(10))
+            .await
+            .expect("answered")
+            .error_code
+    });
+    assert_eq!(code, STALE_BROKER_EPOCH, "broker epoch 1");
 }
 
 /// The broker ids broker `id` lists, or `None` if it does not answer.

@@ -28,11 +28,14 @@ use crate::services::Services;
 const NOT_READY_WAIT: Duration = Duration::from_secs(5);
 
 /// Answers one controller request.
-pub fn route(services: &Services, request: InterBrokerRequest) -> Reply {
+pub fn route(services: &Arc<Services>, request: InterBrokerRequest) -> Reply {
     match services.cluster.get() {
         Some(node) => {
             let node = node.clone();
-            Reply::Later(tokio::spawn(async move { clustered(&node, request).await }))
+            let services = services.clone();
+            Reply::Later(tokio::spawn(async move {
+                clustered(&services, &node, request).await
+            }))
         }
         None => Reply::Ready(single_node(&request)),
     }
@@ -94,8 +97,13 @@ async fn fence(node: &Arc<ClusterNode>, header: &ControllerHeader, what: &str) -
     }
 }
 
-/// A cluster broker: fence, then apply (UpdateMetadata) or refuse as not applied yet.
-async fn clustered(node: &Arc<ClusterNode>, request: InterBrokerRequest) -> bytes::Bytes {
+/// A cluster broker: fence, then apply (UpdateMetadata) or refuse as not applied yet
+/// (LeaderAndIsr and StopReplica: the replica manager in `services` will apply them).
+async fn clustered(
+    _services: &Arc<Services>,
+    node: &Arc<ClusterNode>,
+    request: InterBrokerRequest,
+) -> bytes::Bytes {
     let invalid = E::InvalidRequest.code();
     match &request.body {
         InterBrokerBody::UpdateMetadata(body) => {
