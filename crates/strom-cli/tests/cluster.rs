@@ -78,7 +78,11 @@ fn brokers(metadata: &MetadataResponse) -> Vec<(i32, Option<String>)> {
 
 #[test]
 fn three_brokers_agree_fail_over_the_controller_and_fence_stale_epochs() {
-    let mut cluster = TestCluster::start_with(3, racked);
+    let mut cluster = TestCluster::start_with(3, |id| {
+        let mut settings = racked(id);
+        settings.push("offsets.topic.num.partitions=5".into());
+        settings
+    });
     let expected = vec![
         (1, Some("rack-a".to_string())),
         (2, Some("rack-b".to_string())),
@@ -212,6 +216,36 @@ fn three_brokers_agree_fail_over_the_controller_and_fence_stale_epochs() {
     }
     let distinct: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
     assert_eq!(distinct.len(), 3, "producer ids {ids:?}");
+
+    // Metadata's auto-creation of __consumer_offsets on a cluster uses offsets.topic.*: RF 3
+    // (Kafka's default, capped by the 3 live brokers) and its partition count.
+    let mut request = kafka_protocol::messages::MetadataRequest::default();
+    let mut wanted = kafka_protocol::messages::metadata_request::MetadataRequestTopic::default();
+    wanted.name = Some(TopicName("__consumer_offsets".to_string().into()));
+    request.topics = Some(vec![wanted]);
+    request.allow_auto_topic_creation = true;
+    let first = raw.send(12, &request);
+    assert!(
+        [0, 5].contains(&first.topics[0].error_code),
+        "{:?}",
+        first.topics[0]
+    );
+    cluster.wait_for("__consumer_offsets with RF 3 on every broker", |m| {
+        m.topics
+            .iter()
+            .find(|t| {
+                t.name
+                    .as_ref()
+                    .is_some_and(|n| n.as_str() == "__consumer_offsets")
+            })
+            .is_some_and(|t| {
+                t.is_internal
+                    && t.partitions.len() == 5
+                    && t.partitions
+                        .iter()
+                        .all(|p| p.replica_nodes.len() == 3 && p.leader_id.0 > 0)
+            })
+    });
 
     // SIGKILL a broker that leads a partition: the controller finds it gone (its address
     // refuses connections) and elects a leader from the ISR with a higher leader epoch.

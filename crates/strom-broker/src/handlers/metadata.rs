@@ -83,8 +83,7 @@ pub fn handle(
                 } else if auto_create && services.cluster.get().is_some() {
                     // Cluster mode: the topic is written to ZooKeeper in the background and
                     // the client asks again, as Kafka answers LEADER_NOT_AVAILABLE meanwhile.
-                    // (The group coordinator's __consumer_offsets on a cluster is not wired
-                    // yet: it is created like any topic here.)
+                    // `__consumer_offsets` gets its own settings (offsets.topic.*).
                     super::topics::auto_create_in_cluster(services, &name);
                     Err((E::LeaderNotAvailable.code(), Some(name), Uuid::nil()))
                 } else if auto_create && name == crate::services::coordinator::OFFSETS_TOPIC {

@@ -60,12 +60,33 @@ pub fn auto_create_in_cluster(services: &Services, name: &str) {
     let Some(node) = services.cluster.get().cloned() else {
         return;
     };
-    let topic = NewTopic {
-        name: name.to_string(),
-        partitions: services.config.num_partitions,
-        replication_factor: services.config.default_replication_factor,
-        assignment: None,
-        configs: BTreeMap::new(),
+    let config = &services.config;
+    let topic = if name == crate::services::coordinator::OFFSETS_TOPIC {
+        // With its own settings, as Kafka creates it: offsets.topic.* and compaction, the
+        // replication factor capped by the live brokers.
+        let live = services.metadata.live_broker_ids().len().max(1);
+        let replication = config.cluster.offsets_topic_replication_factor.max(1);
+        NewTopic {
+            name: name.to_string(),
+            partitions: config.offsets_topic_num_partitions,
+            replication_factor: replication.min(live as i16),
+            assignment: None,
+            configs: BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                (
+                    "segment.bytes".to_string(),
+                    config.offsets_topic_segment_bytes.to_string(),
+                ),
+            ]),
+        }
+    } else {
+        NewTopic {
+            name: name.to_string(),
+            partitions: config.num_partitions,
+            replication_factor: config.default_replication_factor,
+            assignment: None,
+            configs: BTreeMap::new(),
+        }
     };
     tokio::spawn(async move {
         let name = topic.name.clone();
