@@ -537,12 +537,20 @@ impl Runtime {
                     }
                 }
                 Effect::ReadStates { partitions } => {
+                    // A failed read is not an absent znode: read until it answers, or until
+                    // the session is gone (the controller then resigns).
                     let mut states = Vec::with_capacity(partitions.len());
+                    let mut unanswered = false;
                     for partition in partitions {
-                        let state = retry(|| store.partition_state(&partition)).await.flatten();
-                        states.push((partition, state));
+                        match read_until_answered(|| store.partition_state(&partition)).await {
+                            Some(state) => states.push((partition, state)),
+                            None => {
+                                unanswered = true;
+                                break;
+                            }
+                        }
                     }
-                    Some(Input::StatesRead { states })
+                    (!unanswered).then_some(Input::StatesRead { states })
                 }
                 Effect::SendLeaderAndIsr {
                     broker,
@@ -697,6 +705,30 @@ where
         }
     }
     None
+}
+
+/// Repeats a ZooKeeper read until it answers (a lost connection is retried within the
+/// session); `None` once the session has expired, or for data that does not decode (logged;
+/// the partition then waits for the next event that reads it).
+async fn read_until_answered<T, F, Fut>(read: F) -> Option<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ZkError>>,
+{
+    loop {
+        match read().await {
+            Ok(value) => return Some(value),
+            Err(error) if error.is_session_expired() => return None,
+            Err(error) if !matches!(error, ZkError::Client { .. }) => {
+                tracing::warn!(%error, "a partition state cannot be read");
+                return None;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "ZooKeeper read failed; retrying");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
 }
 
 /// The registered brokers, as the controller sees them.
