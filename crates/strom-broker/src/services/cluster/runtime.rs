@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use strom_meta::config::{BrokerConfig, TopicConfig};
 use strom_meta::controller::{
     ClusterSnapshot, Controller, Effect, Input, LiveBroker, PartitionInfo, TopicInfo,
 };
@@ -220,7 +221,7 @@ impl Runtime {
             }
             ZkEvent::TopicsChanged => {
                 if self.controller.is_active() {
-                    if let Some(topics) = retry(|| read_topics(store)).await {
+                    if let Some(topics) = retry(|| read_topics(store, &self.node.config)).await {
                         self.topics_read(&topics);
                         let effects = self.controller.step(Input::TopicsChanged { topics });
                         self.perform(store, effects).await;
@@ -365,7 +366,7 @@ impl Runtime {
     ) -> Result<ClusterSnapshot, ZkError> {
         let brokers = read_brokers(store).await?;
         self.brokers_read(brokers.clone());
-        let topics = read_topics(store).await?;
+        let topics = read_topics(store, &self.node.config).await?;
         self.topics_read(&topics);
         let (states, state_zxids) = store.all_partition_states_with_zxids().await?;
         let deleting = store
@@ -744,14 +745,22 @@ async fn read_brokers(store: &ZkStore) -> Result<Vec<LiveBroker>, ZkError> {
         .collect())
 }
 
-/// Every topic with its assignment and `unclean.leader.election.enable`.
-async fn read_topics(store: &ZkStore) -> Result<BTreeMap<String, TopicInfo>, ZkError> {
+/// Every topic with its assignment and `unclean.leader.election.enable` (its override, else
+/// this broker's default).
+async fn read_topics(
+    store: &ZkStore,
+    config: &BrokerConfig,
+) -> Result<BTreeMap<String, TopicInfo>, ZkError> {
     let mut topics = BTreeMap::new();
     for (name, assignment) in store.topic_assignments().await? {
-        let config = store.topic_config(&name).await?;
-        let unclean = config
-            .get("unclean.leader.election.enable")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let overrides = store.topic_config(&name).await?;
+        let unclean = match TopicConfig::resolve(config, &overrides) {
+            Ok(resolved) => resolved.unclean_leader_election_enable,
+            Err(error) => {
+                tracing::warn!(topic = %name, %error, "topic configuration does not resolve");
+                config.unclean_leader_election_enable
+            }
+        };
         topics.insert(
             name,
             TopicInfo {
