@@ -42,6 +42,9 @@ pub enum StartError {
     /// The stored metadata holds a topic configuration that no longer validates.
     #[error("stored topic configuration is invalid: {0}")]
     Config(#[from] ConfigError),
+    /// ZooKeeper could not be reached or read (cluster mode).
+    #[error("ZooKeeper: {0}")]
+    Zk(#[from] strom_meta::zk::ZkError),
     /// Any other I/O failure during start-up.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -67,6 +70,14 @@ impl Broker {
         std::fs::create_dir_all(&first_dir)?;
         let store = FileStore::new(&first_dir);
         let mut metadata = store.load()?.unwrap_or_default();
+        // In cluster mode the cluster id is ZooKeeper's (`/cluster/id`, put in the config by
+        // `start`), and topics come only from the controller's UpdateMetadata.
+        let clustered = config.cluster.zookeeper_connect.is_some();
+        if clustered {
+            if let Some(id) = &config.cluster_id {
+                metadata.cluster_id = id.clone();
+            }
+        }
         if metadata.cluster_id.is_empty() {
             metadata.cluster_id = config
                 .cluster_id
@@ -89,11 +100,13 @@ impl Broker {
         // Partition directories the metadata does not know (a creation cut short by a crash,
         // a topic deleted while the broker was down) are not opened: the log manager removes
         // them when they hold no records and moves them aside as strays otherwise.
+        // In cluster mode nothing is removed before the controller has spoken.
         let is_known = |tp: &TopicPartition| {
-            metadata
-                .topics
-                .get(&tp.topic)
-                .is_some_and(|t| tp.partition < t.partitions)
+            clustered
+                || metadata
+                    .topics
+                    .get(&tp.topic)
+                    .is_some_and(|t| tp.partition < t.partitions)
         };
         let logs = LogManager::open(
             &config.log_dirs,
@@ -115,16 +128,27 @@ impl Broker {
         ));
         let replicas = Arc::new(ReplicaManager::new(logs, &lookup, metrics.clone()));
         let producer_ids = ProducerIdAllocator::open(&first_dir)?;
-        let metadata = Arc::new(MetadataCache::new(config.broker_id, metadata));
-        metadata.fill_single_node(&advertised, config.broker_rack.clone());
+        let metadata = if clustered {
+            let local = strom_meta::ClusterMetadata {
+                cluster_id: metadata.cluster_id.clone(),
+                ..Default::default()
+            };
+            Arc::new(MetadataCache::new(config.broker_id, local))
+        } else {
+            let metadata = Arc::new(MetadataCache::new(config.broker_id, metadata));
+            metadata.fill_single_node(&advertised, config.broker_rack.clone());
+            metadata
+        };
         let topics = Arc::new(TopicAdmin::new(
             config.clone(),
             Box::new(store),
             metadata.clone(),
             replicas.clone(),
         ));
-        topics.host_missing_partitions()?;
-        topics.publish_single_node_partitions();
+        if !clustered {
+            topics.host_missing_partitions()?;
+            topics.publish_single_node_partitions();
+        }
         let groups = Arc::new(GroupCoordinator::new(
             &config,
             crate::clock::now_ms() as u64 ^ u64::from(std::process::id()),
@@ -151,6 +175,7 @@ impl Broker {
                 groups,
                 producer_ids,
                 metrics,
+                cluster: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -726,6 +726,9 @@ fn every_operation_is_send(store: &ZkStore, fence: &ControllerFence) {
     send(store.partition_state(&tp));
     send(store.partition_states("t"));
     send(store.all_partition_states());
+    send(store.all_partition_states_with_zxids());
+    send(store.delete_broker_registration(1, 0));
+    send(store.delete_controller_if(1));
     send(store.update_partition_state(&tp, &state, 0, Some(fence)));
     send(store.mark_topic_for_deletion("t"));
     send(store.topics_marked_for_deletion());

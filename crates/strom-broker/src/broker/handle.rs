@@ -57,7 +57,7 @@ impl BrokerHandle {
 
 /// Binds the configured listeners, opens storage, and starts serving. Port 0 in a listener
 /// binds a free port, which is then advertised.
-pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
+pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError> {
     let mut listeners = Vec::new();
     let mut local_addrs = Vec::new();
     for listener in &config.listeners {
@@ -103,6 +103,20 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
             a
         })
         .collect();
+    // Cluster mode: a ZooKeeper session first, whose `/cluster/id` is the cluster's id.
+    let zookeeper = match crate::services::cluster::zk_config(&config) {
+        Some(zk_config) => {
+            let store = strom_meta::zk::ZkStore::connect(&zk_config).await?;
+            let proposed = config
+                .cluster_id
+                .clone()
+                .unwrap_or_else(strom_meta::new_cluster_id);
+            config.cluster_id = Some(store.get_or_create_cluster_id(&proposed).await?);
+            Some((zk_config, store))
+        }
+        None => None,
+    };
+    let registration = crate::services::cluster::registration(&config, &advertised);
     let broker = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || Broker::open(config, advertised))
@@ -121,6 +135,17 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
         shutdown_rx.clone(),
     );
     let group_timers = services.groups.clone().spawn_timers(shutdown_rx.clone());
+    let cluster_task = zookeeper.map(|(zk_config, store)| {
+        let node = Arc::new(crate::services::cluster::ClusterNode::new(
+            services.config.clone(),
+            zk_config,
+            store,
+            registration,
+            services.metadata.clone(),
+        ));
+        let _ = services.cluster.set(node.clone());
+        crate::services::cluster::runtime::spawn(node, shutdown_rx.clone())
+    });
     let serve = crate::connection::server::serve(services.clone(), listeners, shutdown_rx.clone());
     let metrics_task = metrics_listener.map(|listener| {
         tokio::spawn(crate::metrics::serve(
@@ -137,6 +162,9 @@ pub async fn start(config: BrokerConfig) -> Result<BrokerHandle, StartError> {
         }
         let _ = background.await;
         let _ = group_timers.await;
+        if let Some(cluster) = cluster_task {
+            let _ = cluster.await;
+        }
     });
     tracing::info!(
         broker_id = services.metadata.local_broker_id(),

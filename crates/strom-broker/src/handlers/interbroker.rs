@@ -2,52 +2,151 @@
 //! UpdateMetadata, read into [`crate::interbroker`]'s commands and answered.
 //!
 //! A single node (no `zookeeper.connect`) has no controller but itself: it refuses them with
-//! INVALID_REQUEST, naming the sender in its log. The cluster services apply them (issue 8's
-//! wiring; until it lands, a cluster broker refuses them the same way).
+//! INVALID_REQUEST, naming the sender in its log. In cluster mode every request is first fenced
+//! by its controller epoch and broker epoch (STALE_CONTROLLER_EPOCH, STALE_BROKER_EPOCH; a
+//! request for a registration this broker does not know yet waits briefly for it); an accepted
+//! UpdateMetadata is applied to the metadata cache. LeaderAndIsr and StopReplica, once fenced,
+//! are still refused with INVALID_REQUEST until the replica manager applies them.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol_3x::messages::{
     LeaderAndIsrResponse, StopReplicaResponse, UpdateMetadataResponse,
 };
 
-use crate::interbroker::{leader_and_isr_command, stop_replica_command, update_metadata_command};
+use crate::interbroker::{
+    leader_and_isr_command, stop_replica_command, update_metadata_command, ControllerHeader,
+};
 use crate::protocol::frame::Reply;
 use crate::protocol::interbroker::{InterBrokerBody, InterBrokerRequest};
+use crate::services::cluster::ClusterNode;
 use crate::services::Services;
 
+/// How long a request addressed to a registration this broker does not know yet waits for it.
+const NOT_READY_WAIT: Duration = Duration::from_secs(5);
+
 /// Answers one controller request.
-pub fn route(services: &Services, request: InterBrokerRequest) -> Reply {
-    let refusal = E::InvalidRequest.code();
-    let why = if services.config.cluster.zookeeper_connect.is_none() {
-        "this broker is a single node (no zookeeper.connect)"
-    } else {
-        "this broker does not apply controller requests yet"
-    };
-    let bytes = match &request.body {
+pub fn route(services: &Arc<Services>, request: InterBrokerRequest) -> Reply {
+    match services.cluster.get() {
+        Some(node) => {
+            let node = node.clone();
+            let services = services.clone();
+            Reply::Later(tokio::spawn(async move {
+                clustered(&services, &node, request).await
+            }))
+        }
+        None => Reply::Ready(single_node(&request)),
+    }
+}
+
+/// A single node refuses every controller request.
+fn single_node(request: &InterBrokerRequest) -> bytes::Bytes {
+    let why = "this broker is a single node (no zookeeper.connect)";
+    let ok = match &request.body {
         InterBrokerBody::LeaderAndIsr(body) => {
-            let command = leader_and_isr_command(body, request.version);
-            tracing::warn!(client = %request.client_id, ok = command.is_ok(), why,
-                "LeaderAndIsr refused");
+            leader_and_isr_command(body, request.version).is_ok()
+        }
+        InterBrokerBody::StopReplica(body) => stop_replica_command(body, request.version).is_ok(),
+        InterBrokerBody::UpdateMetadata(body) => {
+            update_metadata_command(body, request.version).is_ok()
+        }
+    };
+    tracing::warn!(client = %request.client_id, ok, why, "controller request refused");
+    respond(request, E::InvalidRequest.code())
+}
+
+/// The response of `request`'s kind with a top-level `error_code`.
+fn respond(request: &InterBrokerRequest, error_code: i16) -> bytes::Bytes {
+    match &request.body {
+        InterBrokerBody::LeaderAndIsr(_) => {
             let mut response = LeaderAndIsrResponse::default();
-            response.error_code = refusal;
+            response.error_code = error_code;
             request.respond(&response)
+        }
+        InterBrokerBody::StopReplica(_) => {
+            let mut response = StopReplicaResponse::default();
+            response.error_code = error_code;
+            request.respond(&response)
+        }
+        InterBrokerBody::UpdateMetadata(_) => {
+            let mut response = UpdateMetadataResponse::default();
+            response.error_code = error_code;
+            request.respond(&response)
+        }
+    }
+}
+
+/// Fences `header`; `Some(code)` to answer with when refused.
+async fn fence(node: &Arc<ClusterNode>, header: &ControllerHeader, what: &str) -> Option<i16> {
+    match node.accept_when_ready(header, NOT_READY_WAIT).await {
+        Ok(()) => None,
+        Err(refusal) => {
+            tracing::info!(
+                what,
+                controller = header.controller_id,
+                controller_epoch = header.controller_epoch,
+                broker_epoch = header.broker_epoch,
+                latest_controller_epoch = node.latest_controller_epoch(),
+                ?refusal,
+                "controller request fenced"
+            );
+            Some(refusal.code().unwrap_or(E::StaleBrokerEpoch.code()))
+        }
+    }
+}
+
+/// A cluster broker: fence, then apply (UpdateMetadata) or refuse as not applied yet
+/// (LeaderAndIsr and StopReplica: the replica manager in `services` will apply them).
+async fn clustered(
+    _services: &Arc<Services>,
+    node: &Arc<ClusterNode>,
+    request: InterBrokerRequest,
+) -> bytes::Bytes {
+    let invalid = E::InvalidRequest.code();
+    match &request.body {
+        InterBrokerBody::UpdateMetadata(body) => {
+            let command = match update_metadata_command(body, request.version) {
+                Ok(command) => command,
+                Err(error) => {
+                    tracing::warn!(client = %request.client_id, %error, "UpdateMetadata refused");
+                    return respond(&request, invalid);
+                }
+            };
+            if let Some(code) = fence(node, &command.header, "UpdateMetadata").await {
+                return respond(&request, code);
+            }
+            node.apply_update_metadata(&command);
+            respond(&request, 0)
+        }
+        InterBrokerBody::LeaderAndIsr(body) => {
+            let header = match leader_and_isr_command(body, request.version) {
+                Ok(command) => command.header,
+                Err(error) => {
+                    tracing::warn!(client = %request.client_id, %error, "LeaderAndIsr refused");
+                    return respond(&request, invalid);
+                }
+            };
+            if let Some(code) = fence(node, &header, "LeaderAndIsr").await {
+                return respond(&request, code);
+            }
+            tracing::debug!(client = %request.client_id, "LeaderAndIsr not applied yet");
+            respond(&request, invalid)
         }
         InterBrokerBody::StopReplica(body) => {
-            let command = stop_replica_command(body, request.version);
-            tracing::warn!(client = %request.client_id, ok = command.is_ok(), why,
-                "StopReplica refused");
-            let mut response = StopReplicaResponse::default();
-            response.error_code = refusal;
-            request.respond(&response)
+            let header = match stop_replica_command(body, request.version) {
+                Ok(command) => command.header,
+                Err(error) => {
+                    tracing::warn!(client = %request.client_id, %error, "StopReplica refused");
+                    return respond(&request, invalid);
+                }
+            };
+            if let Some(code) = fence(node, &header, "StopReplica").await {
+                return respond(&request, code);
+            }
+            tracing::debug!(client = %request.client_id, "StopReplica not applied yet");
+            respond(&request, invalid)
         }
-        InterBrokerBody::UpdateMetadata(body) => {
-            let command = update_metadata_command(body, request.version);
-            tracing::warn!(client = %request.client_id, ok = command.is_ok(), why,
-                "UpdateMetadata refused");
-            let mut response = UpdateMetadataResponse::default();
-            response.error_code = refusal;
-            request.respond(&response)
-        }
-    };
-    Reply::Ready(bytes)
+    }
 }

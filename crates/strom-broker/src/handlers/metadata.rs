@@ -80,6 +80,12 @@ pub fn handle(
                 if let Err(reason) = strom_meta::validate_topic_name(&name) {
                     tracing::debug!(topic = %name, %reason, "metadata for an invalid topic name");
                     Err((E::InvalidTopicException.code(), Some(name), Uuid::nil()))
+                } else if auto_create && services.cluster.get().is_some() {
+                    // Cluster mode: the topic is written to ZooKeeper in the background and
+                    // the client asks again, as Kafka answers LEADER_NOT_AVAILABLE meanwhile.
+                    // `__consumer_offsets` gets its own settings (offsets.topic.*).
+                    super::topics::auto_create_in_cluster(services, &name);
+                    Err((E::LeaderNotAvailable.code(), Some(name), Uuid::nil()))
                 } else if auto_create && name == crate::services::coordinator::OFFSETS_TOPIC {
                     // Kafka creates the internal topic with its own settings (partitions,
                     // compaction), not as an ordinary auto-created topic: a tool that asks for

@@ -22,7 +22,13 @@ pub fn handle(
         response.error_code = E::CoordinatorNotAvailable.code();
         return response;
     }
-    match services.producer_ids.next() {
+    let next = match services.cluster.get() {
+        // Cluster mode: blocks of ids from ZooKeeper, unique across the brokers.
+        Some(node) => super::topics::block_on(node.next_producer_id())
+            .and_then(|id| id.map_err(|e| e.to_string())),
+        None => services.producer_ids.next().map_err(|e| e.to_string()),
+    };
+    match next {
         Ok(id) => {
             response.producer_id = ProducerId(id);
             response.producer_epoch = 0;

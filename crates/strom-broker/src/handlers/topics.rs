@@ -14,9 +14,109 @@ use kafka_protocol::messages::{
 };
 use strom_meta::config::TopicConfig;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::{str_bytes, topic_name};
+use crate::protocol::frame::Reply;
 use crate::protocol::request::RequestContext;
+use crate::services::cluster::admin::NewTopic;
+use crate::services::topics::TopicError;
 use crate::services::Services;
+
+/// `CreateTopics`: answered at once on a single node; in cluster mode on a blocking thread,
+/// as each topic waits for the controller's UpdateMetadata.
+pub fn create_topics_reply(
+    services: &Arc<Services>,
+    ctx: RequestContext,
+    request: CreateTopicsRequest,
+) -> Reply {
+    if services.cluster.get().is_none() {
+        return Reply::Ready(ctx.respond(&create_topics(services, &ctx, request)));
+    }
+    let services = services.clone();
+    Reply::Later(tokio::task::spawn_blocking(move || {
+        ctx.respond(&create_topics(&services, &ctx, request))
+    }))
+}
+
+/// `DeleteTopics`, answered like [`create_topics_reply`].
+pub fn delete_topics_reply(
+    services: &Arc<Services>,
+    ctx: RequestContext,
+    request: DeleteTopicsRequest,
+) -> Reply {
+    if services.cluster.get().is_none() {
+        return Reply::Ready(ctx.respond(&delete_topics(services, &ctx, request)));
+    }
+    let services = services.clone();
+    Reply::Later(tokio::task::spawn_blocking(move || {
+        ctx.respond(&delete_topics(&services, &ctx, request))
+    }))
+}
+
+/// Metadata's auto-creation in cluster mode: writes the topic to ZooKeeper in the background.
+pub fn auto_create_in_cluster(services: &Services, name: &str) {
+    let Some(node) = services.cluster.get().cloned() else {
+        return;
+    };
+    let config = &services.config;
+    let topic = if name == crate::services::coordinator::OFFSETS_TOPIC {
+        // With its own settings, as Kafka creates it: offsets.topic.* and compaction, the
+        // replication factor capped by the live brokers.
+        let live = services.metadata.live_broker_ids().len().max(1);
+        let replication = config.cluster.offsets_topic_replication_factor.max(1);
+        NewTopic {
+            name: name.to_string(),
+            partitions: config.offsets_topic_num_partitions,
+            replication_factor: replication.min(live as i16),
+            assignment: None,
+            configs: BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                (
+                    "segment.bytes".to_string(),
+                    config.offsets_topic_segment_bytes.to_string(),
+                ),
+            ]),
+        }
+    } else {
+        NewTopic {
+            name: name.to_string(),
+            partitions: config.num_partitions,
+            replication_factor: config.default_replication_factor,
+            assignment: None,
+            configs: BTreeMap::new(),
+        }
+    };
+    tokio::spawn(async move {
+        let name = topic.name.clone();
+        if let Err(e) = node.create_topic(topic, false, Duration::ZERO).await {
+            if e.code != E::TopicAlreadyExists.code() && e.code != E::RequestTimedOut.code() {
+                tracing::info!(topic = %name, reason = %e.message, "auto-creation failed");
+            }
+        }
+    });
+}
+
+/// Runs a cluster operation to its end from a handler (a blocking thread, or a worker of the
+/// multi-threaded runtime, which hands its other tasks on meanwhile).
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(|| handle.block_on(future)))
+        }
+        _ => Err("cluster mode needs the multi-threaded runtime".into()),
+    }
+}
+
+fn manual_both(topic: &kafka_protocol::messages::create_topics_request::CreatableTopic) -> bool {
+    !topic.assignments.is_empty() && (topic.num_partitions != -1 || topic.replication_factor != -1)
+}
+
+fn id_or_nil(id: Option<uuid::Uuid>) -> uuid::Uuid {
+    id.unwrap_or_else(uuid::Uuid::nil)
+}
 
 /// Handles `CreateTopics` (and its `validate_only` mode).
 pub fn create_topics(
@@ -66,17 +166,63 @@ pub fn create_topics(
             };
             Ok((partitions, replication))
         };
-        let created = outcome.and_then(|(partitions, replication)| {
-            off_worker(|| {
-                services.topics.create_topic(
-                    &name,
+        let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+        let created = match services.cluster.get() {
+            // Cluster mode: the assignment is placed (or checked) over the live brokers and
+            // written to ZooKeeper; the answer waits for the controller's UpdateMetadata.
+            Some(node) => {
+                let manual = (!topic.assignments.is_empty()).then(|| {
+                    topic
+                        .assignments
+                        .iter()
+                        .map(|a| {
+                            (
+                                a.partition_index,
+                                a.broker_ids.iter().map(|b| b.0).collect(),
+                            )
+                        })
+                        .collect()
+                });
+                let partitions = if topic.num_partitions == -1 {
+                    services.config.num_partitions
+                } else {
+                    topic.num_partitions
+                };
+                let replication_factor = if topic.replication_factor == -1 {
+                    services.config.default_replication_factor
+                } else {
+                    topic.replication_factor
+                };
+                let new = NewTopic {
+                    name: name.clone(),
                     partitions,
-                    replication,
+                    replication_factor,
+                    assignment: manual,
                     configs,
-                    request.validate_only,
-                )
-            })
-        });
+                };
+                if manual_both(&topic) {
+                    Err(TopicError::new(
+                        E::InvalidRequest.code(),
+                        "both numPartitions/replicationFactor and a manual assignment were given; use one",
+                    ))
+                } else {
+                    block_on(node.create_topic(new, request.validate_only, timeout))
+                        .map_err(|e| TopicError::new(E::UnknownServerError.code(), e))
+                        .and_then(|created| created)
+                }
+            }
+            None => outcome.and_then(|(partitions, replication)| {
+                off_worker(|| {
+                    services.topics.create_topic(
+                        &name,
+                        partitions,
+                        replication,
+                        configs,
+                        request.validate_only,
+                    )
+                })
+            }),
+        };
         match created {
             Ok(meta) => {
                 if ctx.version >= 7 && !request.validate_only {
@@ -203,10 +349,26 @@ pub fn delete_topics(
             }
             Some(n) => {
                 result.name = Some(topic_name(&n));
-                match services.topics.delete_topic(&n) {
-                    Ok(meta) => {
+                let deleted = match services.cluster.get() {
+                    Some(node) => {
+                        let id = services
+                            .metadata
+                            .cluster()
+                            .topics
+                            .get(&n)
+                            .map(|t| t.topic_id);
+                        let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+                        block_on(node.delete_topic(&n, timeout))
+                            .map_err(|e| TopicError::new(E::UnknownServerError.code(), e))
+                            .and_then(|deleted| deleted)
+                            .map(|()| id_or_nil(id))
+                    }
+                    None => services.topics.delete_topic(&n).map(|meta| meta.topic_id),
+                };
+                match deleted {
+                    Ok(topic_id) => {
                         if ctx.version >= 6 {
-                            result.topic_id = meta.topic_id;
+                            result.topic_id = topic_id;
                         }
                     }
                     Err(e) => {

@@ -8,6 +8,8 @@
 //! - [`coordinator`], over the pure state machines of [`group`]: consumer groups and committed
 //!   offsets;
 //! - [`producer_ids`]: producer ids for idempotent producers;
+//! - [`cluster`]: cluster mode (`zookeeper.connect`): the ZooKeeper session and registration,
+//!   the controller runtime, UpdateMetadata, topic admin and producer ids through ZooKeeper;
 //! - [`background`]: the periodic storage work.
 //!
 //! [`Services`] bundles them into the one context the handlers are given. Services sit on the
@@ -16,6 +18,7 @@
 //! `tests/layers.rs`).
 
 pub mod background;
+pub mod cluster;
 pub mod coordinator;
 pub mod group;
 pub mod metadata_cache;
@@ -51,6 +54,9 @@ pub struct Services {
     pub producer_ids: ProducerIdAllocator,
     /// Counters for the Prometheus endpoint.
     pub metrics: Arc<Metrics>,
+    /// Cluster mode's node (set once at start when `zookeeper.connect` is set; empty on a
+    /// single node).
+    pub cluster: std::sync::OnceLock<Arc<cluster::ClusterNode>>,
 }
 
 impl Gauges for Services {

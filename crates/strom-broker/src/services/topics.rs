@@ -108,6 +108,18 @@ impl TopicAdmin {
         Ok(())
     }
 
+    /// Refuses a topic change this broker would make alone while it is in a cluster (the
+    /// cluster's topics change through ZooKeeper, `services::cluster::admin`).
+    fn single_node_only(&self, what: &str) -> Result<(), TopicError> {
+        if self.config.cluster.zookeeper_connect.is_some() {
+            return Err(TopicError::new(
+                kafka_protocol::error::ResponseError::InvalidRequest.code(),
+                format!("{what} is not supported in cluster mode (zookeeper.connect) yet"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The effective configuration of a topic.
     pub fn topic_config(&self, topic: &TopicMetadata) -> TopicConfig {
         TopicConfig::resolve(&self.config, &topic.configs)
@@ -135,6 +147,7 @@ impl TopicAdmin {
         validate_only: bool,
     ) -> Result<TopicMetadata, TopicError> {
         use kafka_protocol::error::ResponseError as E;
+        self.single_node_only("creating a topic on one broker")?;
         strom_meta::validate_topic_name(name)
             .map_err(|m| TopicError::new(E::InvalidTopicException.code(), m))?;
         if partitions < 1 {
@@ -222,6 +235,7 @@ impl TopicAdmin {
                 "topic deletion is disabled (delete.topic.enable=false)",
             ));
         }
+        self.single_node_only("deleting a topic on one broker")?;
         let _change = self.metadata_change.lock().unwrap();
         let topic = self
             .metadata
@@ -254,6 +268,7 @@ impl TopicAdmin {
         validate_only: bool,
     ) -> Result<(), TopicError> {
         use kafka_protocol::error::ResponseError as E;
+        self.single_node_only("CreatePartitions")?;
         let _change = self.metadata_change.lock().unwrap();
         let current = self
             .metadata

@@ -157,7 +157,10 @@ impl TestCluster {
         // A cheap reachability check first: RawClient panics on a refused connection.
         TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
         let mut client = RawClient::connect(&addr);
-        Some(client.send(12, &MetadataRequest::default()))
+        // `topics: None` asks for every topic (the default, an empty list, asks for none).
+        let mut request = MetadataRequest::default();
+        request.topics = None;
+        Some(client.send(12, &request))
     }
 
     /// Metadata from the first running broker that answers.

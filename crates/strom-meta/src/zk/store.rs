@@ -401,6 +401,54 @@ impl ZkStore {
         })
     }
 
+    /// Deletes broker `id`'s registration if it is still the one created at `broker_epoch`
+    /// (its czxid): how a broker that found a peer's process gone (its address refuses
+    /// connections) ends that peer's registration without waiting for its session to expire.
+    /// Returns whether it deleted it.
+    pub async fn delete_broker_registration(
+        &self,
+        id: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<bool, ZkError> {
+        let path = paths::broker(id);
+        let stat = match self.client.check_stat(&path).await {
+            Ok(Some(stat)) => stat,
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(client_error("exists", &path)(e)),
+        };
+        if stat.czxid != broker_epoch {
+            return Ok(false);
+        }
+        match self.client.delete(&path, Some(stat.version)).await {
+            Ok(()) => Ok(true),
+            Err(ClientError::NoNode | ClientError::BadVersion) => Ok(false),
+            Err(e) => Err(client_error("delete", &path)(e)),
+        }
+    }
+
+    /// Deletes `/controller` if it still names `controller` (a broker found that controller's
+    /// process gone), so the election starts without waiting for its session to expire.
+    /// Returns whether it deleted it.
+    pub async fn delete_controller_if(&self, controller: BrokerId) -> Result<bool, ZkError> {
+        let (data, stat) = match self.client.get_data(paths::CONTROLLER).await {
+            Ok(found) => found,
+            Err(ClientError::NoNode) => return Ok(false),
+            Err(e) => return Err(client_error("get", paths::CONTROLLER)(e)),
+        };
+        if znode::decode_controller(&data)?.broker_id != controller {
+            return Ok(false);
+        }
+        match self
+            .client
+            .delete(paths::CONTROLLER, Some(stat.version))
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(ClientError::NoNode | ClientError::BadVersion) => Ok(false),
+            Err(e) => Err(client_error("delete", paths::CONTROLLER)(e)),
+        }
+    }
+
     /// Gives up the controllership: deletes `/controller`, fenced by the epoch version.
     pub async fn resign_controller(&self, fence: &ControllerFence) -> Result<(), ZkError> {
         let mut multi = self.client.new_multi_writer();

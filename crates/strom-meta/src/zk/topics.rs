@@ -307,6 +307,55 @@ impl ZkStore {
         Ok(all)
     }
 
+    /// Every partition state that exists, with znode versions, and the modification zxid
+    /// (`mzxid`) of each: what a newly elected controller loads (its `state_zxids` tell a
+    /// leader that registered again since its state was written).
+    #[allow(clippy::type_complexity)]
+    pub async fn all_partition_states_with_zxids(
+        &self,
+    ) -> Result<
+        (
+            BTreeMap<TopicPartition, Versioned<LeaderAndIsr>>,
+            BTreeMap<TopicPartition, i64>,
+        ),
+        ZkError,
+    > {
+        let mut states = BTreeMap::new();
+        let mut zxids = BTreeMap::new();
+        for topic in self.topics().await? {
+            let parent = paths::topic_partitions(&topic);
+            let children = match self.client.list_children(&parent).await {
+                Ok(children) => children,
+                Err(ClientError::NoNode) => continue,
+                Err(e) => return Err(client_error("list", &parent)(e)),
+            };
+            for child in children {
+                let index: i32 = child.parse().map_err(|_| znode::ZnodeError {
+                    path: format!("{parent}/{child}"),
+                    reason: "a partition's name must be its index".into(),
+                })?;
+                let tp = TopicPartition::new(topic.clone(), index);
+                let path = paths::partition_state(&tp);
+                match self.client.get_data(&path).await {
+                    Ok((data, stat)) => {
+                        let value = znode::decode_partition_state(&tp, &data)?;
+                        zxids.insert(tp.clone(), stat.mzxid);
+                        states.insert(
+                            tp,
+                            Versioned {
+                                value,
+                                version: stat.version,
+                            },
+                        );
+                    }
+                    Err(ClientError::NoNode) => {}
+                    Err(e) => return Err(client_error("get", &path)(e)),
+                }
+            }
+        }
+        Ok((states, zxids))
+    }
+
     /// Writes a partition's state on condition that its znode is still at `expected_version`
     /// (and, for a controller's write, that the controller is not fenced). Returns the new
     /// version; [`ZkError::BadVersion`] if someone wrote it since it was read,
