@@ -240,3 +240,7 @@ impl ReplicaManager {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/cluster.rs"]
+mod cluster_tests;
