@@ -180,15 +180,29 @@ impl Cluster {
         )
     }
 
-    /// Every byte of broker `id`'s log.
+    /// Every byte of broker `id`'s log, across segments (a truncation starts a new one).
     fn bytes(&self, id: BrokerId) -> Bytes {
         let partition = self.partition(id);
         let log = partition.log().lock().unwrap();
         let end = log.log_end_offset();
-        match log.read(0, usize::MAX >> 2, end, true).unwrap().slice {
-            Some(slice) => slice.read_to_bytes().unwrap(),
-            None => Bytes::new(),
+        let mut all = Vec::new();
+        let mut offset = log.log_start_offset();
+        while offset < end {
+            let Some(slice) = log.read(offset, usize::MAX >> 2, end, true).unwrap().slice else {
+                break;
+            };
+            let bytes = slice.read_to_bytes().unwrap();
+            let mut pos = 0;
+            while pos + 27 <= bytes.len() {
+                let base = i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap());
+                let len = i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap());
+                let delta = i32::from_be_bytes(bytes[pos + 23..pos + 27].try_into().unwrap());
+                offset = base + i64::from(delta) + 1;
+                pos += 12 + len as usize;
+            }
+            all.extend_from_slice(&bytes);
         }
+        Bytes::from(all)
     }
 
     fn isr(&self) -> Vec<BrokerId> {
@@ -200,7 +214,14 @@ impl Cluster {
     async fn wait_for(&self, what: &str, mut done: impl FnMut(&Cluster) -> bool) {
         let started = Instant::now();
         while !done(self) {
-            assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
+            assert!(
+                started.elapsed() < WAIT,
+                "timed out waiting for {what}: (log end, durable, HW) {:?} {:?} {:?}, ISR {:?}",
+                self.offsets(1),
+                self.offsets(2),
+                self.offsets(3),
+                self.isr(),
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
