@@ -255,18 +255,27 @@ impl ReplicaManager {
         codes
     }
 
-    /// Performs ISR writes and state reloads a partition's replica state asked for.
+    /// Performs ISR writes and state reloads a partition's replica state asked for, in one
+    /// task per call: what stepping their answers asks for next (a reload after a conflict)
+    /// is performed by the same task.
     pub(crate) fn perform(self: &Arc<Self>, partition: &Arc<Partition>, effects: Vec<Effect>) {
         let Some(cluster) = self.cluster() else {
             return;
         };
-        for effect in effects {
-            let writer = cluster.context.isr_writer.clone();
-            let metadata = cluster.context.metadata.clone();
-            let partition = partition.clone();
+        if effects.is_empty() {
+            return;
+        }
+        let writer = cluster.context.isr_writer.clone();
+        let metadata = cluster.context.metadata.clone();
+        let partition = partition.clone();
+        tokio::spawn(async move {
             let tp: MetaTp = meta_tp(&partition.topic_partition);
-            tokio::spawn(async move {
-                let now = || crate::clock::now_ms() as u64;
+            let mut queue = effects;
+            // Bounded: a conflict costs one reload, which asks for no further write.
+            for _ in 0..16 {
+                let Some(effect) = queue.pop() else {
+                    return;
+                };
                 let input = match effect {
                     Effect::WriteIsr {
                         expected_version,
@@ -290,16 +299,14 @@ impl ReplicaManager {
                         Ok(Some(state)) => Input::StateReloaded { state },
                         other => {
                             tracing::warn!(partition = %tp, ?other, "cannot reload the partition state");
-                            return;
+                            continue;
                         }
                     },
-                    _ => return,
+                    _ => continue,
                 };
-                let more = partition.step(input, now());
-                // Further writes (after a conflict's reload) wait for the next tick or fetch.
-                let _ = more;
-            });
-        }
+                queue.extend(partition.step(input, crate::clock::now_ms() as u64));
+            }
+        });
     }
 }
 

@@ -307,6 +307,17 @@ async fn isr_shrinks_below_min_insync_and_a_returning_follower_rejoins() {
     cluster.leader_and_isr(&[1, 2, 3], 1, 1, vec![1, 2, 3]);
     assert_eq!(produce(&cluster, 1, -1, "a", 5).await, (0, 0));
 
+    // The znode's version moves behind the leader's back (same leader, epoch and ISR): its
+    // first ISR write conflicts, it re-reads the state and writes again.
+    let current = cluster.writer.get(&tp()).unwrap();
+    cluster.writer.set(
+        tp(),
+        Versioned {
+            value: current.value,
+            version: current.version + 5,
+        },
+    );
+
     // Follower 3 stops: it leaves the ISR after replica.lag.time.max.ms; acks=all still
     // succeeds with two in sync.
     cluster.stop(3);
@@ -314,6 +325,34 @@ async fn isr_shrinks_below_min_insync_and_a_returning_follower_rejoins() {
     assert_eq!(produce(&cluster, 1, -1, "b", 5).await.0, 0);
     cluster.wait_for("ISR [1, 2]", |c| c.isr() == [1, 2]).await;
     assert!(stopped.elapsed() >= Duration::from_millis(LAG_MS / 2));
+    assert!(cluster.writer.get(&tp()).unwrap().version > current.version + 5);
+    assert_eq!(
+        cluster
+            .broker(2)
+            .broker
+            .services
+            .metadata
+            .partition(TOPIC, 0)
+            .unwrap()
+            .leader_and_isr
+            .isr
+            .len(),
+        3,
+        "a follower's cache changes only by the controller's requests"
+    );
+    assert_eq!(
+        cluster
+            .broker(1)
+            .broker
+            .services
+            .metadata
+            .partition(TOPIC, 0)
+            .unwrap()
+            .leader_and_isr
+            .isr,
+        [1, 2],
+        "the leader's cache follows its own ISR write"
+    );
     assert_eq!(produce(&cluster, 1, -1, "c", 5).await, (0, 10));
 
     // Follower 2 stops too: below min.insync.replicas=2, acks=all is refused before the
