@@ -45,6 +45,33 @@ pub struct ReplicationContext {
     pub tick: Duration,
 }
 
+impl ReplicationContext {
+    /// A context with the broker's `replica.*` settings from `config` (`broker.id`,
+    /// `replica.fetch.backoff.ms`, `replica.fetch.wait.max.ms`, `replica.fetch.max.bytes`, the
+    /// tick at half of `replica.lag.time.max.ms`); the per-topic lookups are the caller's
+    /// (the topic admin's resolved configurations).
+    pub fn from_config(
+        config: &strom_meta::config::BrokerConfig,
+        isr_writer: Arc<dyn IsrWriter>,
+        metadata: Arc<MetadataCache>,
+        log_config: Box<dyn Fn(&str) -> LogConfig + Send + Sync>,
+        settings: Box<dyn Fn(&str) -> ReplicaSettings + Send + Sync>,
+    ) -> ReplicationContext {
+        let cluster = &config.cluster;
+        ReplicationContext {
+            local: config.broker_id,
+            isr_writer,
+            metadata,
+            log_config,
+            settings,
+            fetch_backoff: Duration::from_millis(cluster.replica_fetch_backoff_ms.max(0) as u64),
+            fetch_wait_max_ms: cluster.replica_fetch_wait_max_ms,
+            fetch_max_bytes: cluster.replica_fetch_max_bytes,
+            tick: Duration::from_millis((cluster.replica_lag_time_max_ms.max(2) / 2) as u64),
+        }
+    }
+}
+
 pub(crate) struct ClusterState {
     pub(crate) context: ReplicationContext,
     pub(crate) fetchers: Fetchers,

@@ -46,6 +46,9 @@ async fn start_cluster(min_insync: usize) -> Cluster {
                 format!("log.dirs={}", dir.path().display()),
                 format!("broker.id={id}"),
                 "strom.metrics.listener=".to_string(),
+                format!("replica.lag.time.max.ms={LAG_MS}"),
+                "replica.fetch.wait.max.ms=100".to_string(),
+                "replica.fetch.backoff.ms=50".to_string(),
             ],
         )
         .expect("test config");
@@ -59,20 +62,21 @@ async fn start_cluster(min_insync: usize) -> Cluster {
             strom_meta::config::TopicConfig::resolve(&services.config, &Default::default())
                 .unwrap();
         let log = log_config(&resolved);
-        services.replicas.enable_replication(ReplicationContext {
-            local: id,
-            isr_writer: writer.clone(),
-            metadata: services.metadata.clone(),
-            log_config: Box::new(move |_| log.clone()),
-            settings: Box::new(move |_| ReplicaSettings {
+        let context = ReplicationContext::from_config(
+            &services.config,
+            writer.clone(),
+            services.metadata.clone(),
+            Box::new(move |_| log.clone()),
+            Box::new(move |_| ReplicaSettings {
                 min_insync_replicas: min_insync,
                 replica_lag_time_max_ms: LAG_MS,
             }),
-            fetch_backoff: Duration::from_millis(50),
-            fetch_wait_max_ms: 100,
-            fetch_max_bytes: 1 << 20,
-            tick: Duration::from_millis(LAG_MS / 2),
-        });
+        );
+        assert_eq!(
+            (context.local, context.fetch_wait_max_ms, context.tick),
+            (id, 100, Duration::from_millis(LAG_MS / 2))
+        );
+        services.replicas.enable_replication(context);
         brokers.push(handle);
         dirs.push(dir);
     }
@@ -263,6 +267,28 @@ async fn produce(
     (p.error_code, p.base_offset)
 }
 
+/// A consumer's Fetch (replica id -1) of the partition from broker `id`: its error code.
+async fn consumer_fetch(cluster: &Cluster, id: BrokerId) -> i16 {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let mut partition = FetchPartition::default();
+    partition.partition = 0;
+    partition.current_leader_epoch = -1;
+    partition.partition_max_bytes = 1 << 20;
+    let mut topic = FetchTopic::default();
+    topic.topic = TopicName(StrBytes::from_static_str(TOPIC));
+    topic.partitions.push(partition);
+    let mut request = kafka_protocol::messages::FetchRequest::default();
+    request.replica_id = kafka_protocol::messages::BrokerId(-1);
+    request.max_wait_ms = 0;
+    request.session_epoch = -1;
+    request.topics.push(topic);
+    let peer = PeerConnection::connect(&cluster.broker(id).bootstrap(), "test-consumer", WAIT)
+        .await
+        .unwrap();
+    let response = peer.call(&request, 12, WAIT).await.expect("fetch answered");
+    response.responses[0].partitions[0].error_code
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_all_waits_for_every_isr_member_on_disk_and_followers_hold_identical_bytes() {
     let cluster = start_cluster(2).await;
@@ -296,8 +322,10 @@ async fn acks_all_waits_for_every_isr_member_on_disk_and_followers_hold_identica
             c.offsets(2).2 == end && c.offsets(3).2 == end
         })
         .await;
-    // Produce to a follower is refused.
+    // Produce to a follower is refused, and so is a consumer's fetch.
     assert_eq!(produce(&cluster, 2, -1, "x", 1).await.0, 6);
+    assert_eq!(consumer_fetch(&cluster, 2).await, 6);
+    assert_eq!(consumer_fetch(&cluster, 1).await, 0);
     assert_eq!(cluster.isr(), [1, 2, 3]);
 }
 
