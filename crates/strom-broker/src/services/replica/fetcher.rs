@@ -137,7 +137,15 @@ async fn run(address: String, targets: Targets, settings: Settings) {
     let client_id = format!("strom-broker-{}-fetcher", settings.local);
     let mut connection: Option<PeerConnection> = None;
     loop {
-        if targets.lock().unwrap().is_empty() {
+        {
+            let mut targets = targets.lock().unwrap();
+            // A deleted partition (its topic removed under it) is no longer followed.
+            targets.retain(|_, t| !t.partition.is_deleted());
+            if targets.is_empty() {
+                connection = None;
+            }
+        }
+        if connection.is_none() && targets.lock().unwrap().is_empty() {
             tokio::time::sleep(settings.backoff).await;
             continue;
         }
