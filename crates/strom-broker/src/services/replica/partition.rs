@@ -174,6 +174,15 @@ impl Partition {
     /// relaxed mode it returns at once. A failed sync of this partition after the call started
     /// is an error.
     pub async fn wait_high_watermark(self: &Arc<Self>, end_offset: i64) -> std::io::Result<()> {
+        if self.is_replicated() {
+            // The replica state's high watermark, ended early by a leadership change.
+            return match self.wait_replicated(end_offset, true).await {
+                0 => Ok(()),
+                code => Err(std::io::Error::other(format!(
+                    "not replicated to the ISR (error code {code})"
+                ))),
+            };
+        }
         if !self.durable.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -204,6 +213,13 @@ impl Partition {
     pub async fn wait_all_high_watermarks(
         waits: &[(Arc<Partition>, i64)],
     ) -> Vec<std::io::Result<()>> {
+        if waits.iter().any(|(p, _)| p.is_replicated()) {
+            let mut outcomes = Vec::with_capacity(waits.len());
+            for (partition, end) in waits {
+                outcomes.push(partition.wait_high_watermark(*end).await);
+            }
+            return outcomes;
+        }
         let mut outcomes: Vec<Option<std::io::Result<()>>> = waits.iter().map(|_| None).collect();
         let failures_before: Vec<u64> = waits
             .iter()
