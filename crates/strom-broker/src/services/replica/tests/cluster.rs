@@ -113,6 +113,18 @@ impl Cluster {
         };
         let state = Versioned { value, version };
         self.writer.set(tp(), state.clone());
+        for id in to {
+            assert_eq!(
+                self.send(*id, state.clone()),
+                [0],
+                "LeaderAndIsr on broker {id}"
+            );
+        }
+    }
+
+    /// Sends LeaderAndIsr with `state` to broker `to` (the writer unchanged); its codes.
+    fn send(&self, to: BrokerId, state: Versioned<LeaderAndIsr>) -> Vec<i16> {
+        let leader = state.value.leader;
         let address = self.broker(leader).addr();
         let command = LeaderAndIsrCommand {
             header: ControllerHeader {
@@ -135,15 +147,11 @@ impl Cluster {
                 port: address.port(),
             }],
         };
-        for id in to {
-            let codes = self
-                .broker(*id)
-                .broker
-                .services
-                .replicas
-                .apply_leader_and_isr(&command);
-            assert_eq!(codes, [0], "LeaderAndIsr on broker {id}");
-        }
+        self.broker(to)
+            .broker
+            .services
+            .replicas
+            .apply_leader_and_isr(&command)
     }
 
     fn stop(&self, id: BrokerId) {
@@ -449,4 +457,61 @@ async fn a_new_leader_truncates_the_old_leaders_unacknowledged_suffix() {
     cluster
         .wait_for("ISR [1, 2, 3]", |c| c.isr() == [1, 2, 3])
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_fenced_in_zookeeper_acknowledges_nothing_and_stale_requests_change_nothing() {
+    let cluster = start_cluster(1).await;
+    cluster.leader_and_isr(&[1, 2, 3], 1, 1, vec![1, 2, 3]);
+    assert_eq!(produce(&cluster, 1, -1, "a", 3).await, (0, 0));
+
+    // The controller moves leadership to broker 2 in ZooKeeper, but broker 1 has not heard.
+    // Follower 3 stops, so broker 1 must shrink the ISR before acks=all can complete: its
+    // conditional write fails, it re-reads the state, sees another leader and is fenced.
+    cluster.stop(3);
+    let current = cluster.writer.get(&tp()).unwrap();
+    cluster.writer.set(
+        tp(),
+        Versioned {
+            value: LeaderAndIsr {
+                leader: 2,
+                leader_epoch: 2,
+                isr: vec![2],
+                controller_epoch: 1,
+            },
+            version: current.version + 1,
+        },
+    );
+    let started = Instant::now();
+    let (code, _) = produce(&cluster, 1, -1, "b", 3).await;
+    assert_eq!(code, 6, "a fenced leader answers NOT_LEADER_OR_FOLLOWER");
+    assert!(started.elapsed() < WAIT);
+    assert_eq!(
+        produce(&cluster, 1, -1, "c", 1).await.0,
+        6,
+        "and refuses new produces"
+    );
+    assert_eq!(
+        cluster.writer.get(&tp()).unwrap().value.leader,
+        2,
+        "no write over the controller's"
+    );
+
+    // A LeaderAndIsr older than the partition's epoch changes nothing.
+    cluster.leader_and_isr(&[2], 2, 2, vec![2]);
+    let stale = Versioned {
+        value: LeaderAndIsr {
+            leader: 1,
+            leader_epoch: 1,
+            isr: vec![1, 2],
+            controller_epoch: 1,
+        },
+        version: 0,
+    };
+    assert_eq!(cluster.send(2, stale), [11], "STALE_CONTROLLER_EPOCH");
+    assert_eq!(
+        produce(&cluster, 2, -1, "d", 2).await.0,
+        0,
+        "broker 2 still leads"
+    );
 }
