@@ -33,6 +33,8 @@ struct Wanted {
     index: i32,
     fetch_offset: i64,
     max_bytes: usize,
+    /// A follower's fetch: read to the log end, not the high watermark.
+    follower: bool,
 }
 
 /// Handles `Fetch`.
@@ -43,7 +45,14 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
         skeleton.error_code = E::FetchSessionIdNotFound.code();
         return Reply::Ready(ctx.respond(&skeleton));
     }
+    // A follower names itself: `replica_id` up to v14, `ReplicaState` from v15.
+    let replica_id = if ctx.version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
     let mut wanted = Vec::new();
+    let mut isr_writes = Vec::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let resolved_name = if ctx.version >= 13 {
             services
@@ -87,7 +96,21 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                     .replicas
                     .absent_partition_error(resolved_name.as_deref().unwrap_or(""), p.partition),
                 Some(_) if topic_error != 0 => topic_error,
-                Some(partition) => partition.leader_epoch_error(p.current_leader_epoch),
+                Some(partition) if replica_id >= 0 => {
+                    let (code, effects) = partition.follower_fetch(
+                        replica_id,
+                        p.fetch_offset,
+                        p.current_leader_epoch,
+                    );
+                    if !effects.is_empty() {
+                        isr_writes.push((partition.clone(), effects));
+                    }
+                    code
+                }
+                Some(partition) => match partition.leader_epoch_error(p.current_leader_epoch) {
+                    0 => partition.check_leader(),
+                    code => code,
+                },
             };
             wanted.push(Wanted {
                 topic: topic_index,
@@ -96,6 +119,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                 index: p.partition,
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
+                follower: replica_id >= 0,
             });
         }
     }
@@ -107,6 +131,9 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
         request.max_bytes as usize
     };
     let read_committed = request.isolation_level == 1;
+    for (partition, effects) in isr_writes {
+        services.replicas.perform(&partition, effects);
+    }
     Reply::LaterFrame(tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + max_wait;
         let notify = Arc::new(Notify::new());
@@ -205,7 +232,12 @@ fn read_all(
             }
             (Some(partition), 0) => {
                 let limit = w.max_bytes.min(remaining);
-                match partition.read(w.fetch_offset, limit, min_one_message) {
+                let read = if w.follower {
+                    partition.read_for_follower(w.fetch_offset, limit, min_one_message)
+                } else {
+                    partition.read(w.fetch_offset, limit, min_one_message)
+                };
+                match read {
                     Ok(info) => {
                         data.high_watermark = info.high_watermark;
                         data.last_stable_offset = info.high_watermark;

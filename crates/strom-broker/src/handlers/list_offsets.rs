@@ -41,7 +41,11 @@ pub fn handle(
                 topic_response.partitions.push(out);
                 continue;
             };
-            let epoch_error = partition.leader_epoch_error(p.current_leader_epoch);
+            let epoch_error = match partition.leader_epoch_error(p.current_leader_epoch) {
+                // A replicated partition answers ListOffsets only on its leader.
+                0 => partition.check_leader(),
+                code => code,
+            };
             if epoch_error != 0 {
                 out.error_code = epoch_error;
                 topic_response.partitions.push(out);

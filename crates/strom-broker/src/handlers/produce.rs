@@ -100,6 +100,14 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceReq
                 p.error_code = E::InvalidRequiredAcks.code();
             } else if !known && ctx.version >= 13 {
                 p.error_code = E::UnknownTopicId.code();
+            } else if let Some(code) = partition
+                .as_ref()
+                .map(|p| p.check_produce(acks))
+                .filter(|&c| c != 0)
+            {
+                // A replicated partition this broker does not lead, or acks=all below
+                // min.insync.replicas: refused before the append.
+                p.error_code = code;
             } else if let Some(partition) = partition {
                 match super::legacy::produce_records(ctx.version, data.records) {
                     Err(refused) => {
@@ -132,7 +140,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceReq
                             }
                             // A relaxed partition is acknowledged at once (wait_high_watermark would
                             // return at once): it needs no task and no later reply.
-                            if partition.is_durable() {
+                            if partition.is_durable() || partition.is_replicated() {
                                 to_sync.push((
                                     topic_index,
                                     topic_response.partition_responses.len(),
@@ -164,6 +172,10 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceReq
         if !to_sync.is_empty() {
             tokio::spawn(async move {
                 for (_, _, partition, end) in to_sync {
+                    if partition.is_replicated() {
+                        partition.wait_replicated(end, false).await;
+                        continue;
+                    }
                     if let Err(e) = partition.wait_high_watermark(end).await {
                         tracing::error!(partition = %partition.topic_partition, error = %e, "fdatasync failed");
                     }
@@ -174,6 +186,30 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceReq
     }
     if to_sync.is_empty() {
         return Reply::Ready(super::legacy::produce_response(&ctx, &response));
+    }
+    if to_sync.iter().any(|(_, _, p, _)| p.is_replicated()) {
+        return Reply::Later(tokio::spawn(async move {
+            // Replicated partitions: acks=all waits for the high watermark (min durable log
+            // end over the ISR), acks=1 for the local durable end.
+            for (t, p, partition, end) in to_sync {
+                let code = if partition.is_replicated() {
+                    partition.wait_replicated(end, acks == -1).await
+                } else {
+                    match partition.wait_high_watermark(end).await {
+                        Ok(()) => 0,
+                        Err(_) => E::KafkaStorageError.code(),
+                    }
+                };
+                if code != 0 {
+                    let slot = &mut response.responses[t].partition_responses[p];
+                    slot.error_code = code;
+                    if code != E::NotEnoughReplicasAfterAppend.code() {
+                        slot.base_offset = -1;
+                    }
+                }
+            }
+            super::legacy::produce_response(&ctx, &response)
+        }));
     }
     Reply::Later(tokio::spawn(async move {
         // Every partition joins the broker's next sync pass; one task waits for them all.

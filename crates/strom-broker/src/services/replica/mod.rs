@@ -6,9 +6,14 @@
 //! new partitions all or nothing, removing a deleted partition, and the open-file budget that
 //! bounds how many it may host. It does not decide which partitions exist or what their
 //! configuration is (that is [`crate::services::topics`], which calls it), nor who leads them
-//! (that is [`crate::services::metadata_cache`]).
+//! (that is [`crate::services::metadata_cache`]). For partitions a LeaderAndIsr made
+//! replicated ([`cluster`]), it also runs the data path of replication: the leader's replica
+//! state and high watermark ([`replication`]) and the follower's fetchers ([`fetcher`]).
 
+pub mod cluster;
+pub mod fetcher;
 pub mod partition;
+pub mod replication;
 pub mod sync;
 pub mod watermark;
 
@@ -40,6 +45,8 @@ pub struct ReplicaManager {
     metrics: Arc<Metrics>,
     /// Broker-wide group commit.
     sync: Arc<SyncDriver>,
+    /// Set once replication is enabled (a cluster broker); empty on a single node.
+    cluster: std::sync::OnceLock<cluster::ClusterState>,
 }
 
 impl ReplicaManager {
@@ -71,6 +78,7 @@ impl ReplicaManager {
             partitions: RwLock::new(partitions),
             metrics,
             sync,
+            cluster: std::sync::OnceLock::new(),
         }
     }
 
@@ -232,3 +240,7 @@ impl ReplicaManager {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/cluster.rs"]
+mod cluster_tests;

@@ -46,6 +46,12 @@ pub struct Partition {
     /// Produces, fetches and coordinator writes waiting for the high watermark to move.
     watermark: WatermarkWait,
     deleted: AtomicBool,
+    /// True once a LeaderAndIsr made the partition replicated: then `replication` holds its
+    /// replica state and the high watermark comes from it. Checked before taking that mutex,
+    /// so a single node's hot path pays one relaxed load.
+    replicated: AtomicBool,
+    /// The replica state of a replicated partition (lock order: the log's mutex first).
+    pub(crate) replication: Mutex<Option<super::replication::Replication>>,
     /// This partition's topic's counters.
     pub counters: Arc<crate::metrics::TopicCounters>,
 }
@@ -78,6 +84,8 @@ impl Partition {
             last_sync_error: Mutex::new(String::new()),
             watermark: WatermarkWait::default(),
             deleted: AtomicBool::new(false),
+            replicated: AtomicBool::new(false),
+            replication: Mutex::new(None),
             counters,
         }
     }
@@ -124,7 +132,9 @@ impl Partition {
             }
             info
         };
-        if !self.durable.load(Ordering::Relaxed) && !info.duplicate {
+        if (!self.durable.load(Ordering::Relaxed) || self.is_replicated()) && !info.duplicate {
+            // Relaxed: the high watermark moved. Replicated: followers long-poll for the log
+            // end, which just moved.
             self.watermark.wake();
         }
         Ok(info)
@@ -145,6 +155,10 @@ impl Partition {
     /// followers, their acknowledged durable positions join the minimum here. It never moves
     /// down. Returns whether it moved.
     fn advance_high_watermark(&self, log: &mut strom_log::Log) -> bool {
+        if self.is_replicated() {
+            let end = self.local_durable_end(log);
+            return self.replica_local_durable(log, end);
+        }
         let isr_durable_end = self.local_durable_end(log);
         if isr_durable_end > log.high_watermark() {
             log.set_high_watermark(isr_durable_end);
@@ -160,6 +174,15 @@ impl Partition {
     /// relaxed mode it returns at once. A failed sync of this partition after the call started
     /// is an error.
     pub async fn wait_high_watermark(self: &Arc<Self>, end_offset: i64) -> std::io::Result<()> {
+        if self.is_replicated() {
+            // The replica state's high watermark, ended early by a leadership change.
+            return match self.wait_replicated(end_offset, true).await {
+                0 => Ok(()),
+                code => Err(std::io::Error::other(format!(
+                    "not replicated to the ISR (error code {code})"
+                ))),
+            };
+        }
         if !self.durable.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -190,6 +213,13 @@ impl Partition {
     pub async fn wait_all_high_watermarks(
         waits: &[(Arc<Partition>, i64)],
     ) -> Vec<std::io::Result<()>> {
+        if waits.iter().any(|(p, _)| p.is_replicated()) {
+            let mut outcomes = Vec::with_capacity(waits.len());
+            for (partition, end) in waits {
+                outcomes.push(partition.wait_high_watermark(*end).await);
+            }
+            return outcomes;
+        }
         let mut outcomes: Vec<Option<std::io::Result<()>>> = waits.iter().map(|_| None).collect();
         let failures_before: Vec<u64> = waits
             .iter()
@@ -285,6 +315,68 @@ impl Partition {
         let log = self.log.lock().unwrap();
         let high_watermark = log.high_watermark();
         log.read(fetch_offset, max_bytes, high_watermark, min_one_message)
+    }
+
+    /// Reads for a follower's fetch: up to the log end, not the high watermark (the returned
+    /// `high_watermark` is still the leader's, for the follower to adopt).
+    pub fn read_for_follower(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+    ) -> Result<ReadInfo, ReadError> {
+        let log = self.log.lock().unwrap();
+        let end = log.log_end_offset();
+        let mut info = log.read(fetch_offset, max_bytes, end, min_one_message)?;
+        info.high_watermark = log.high_watermark();
+        Ok(info)
+    }
+
+    /// True once a LeaderAndIsr made this partition replicated.
+    pub fn is_replicated(&self) -> bool {
+        self.replicated.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_replicated(&self) {
+        self.replicated.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    /// Wakes everything parked on the partition's watermark (a role change, a truncation).
+    pub(crate) fn wake(&self) {
+        self.watermark.wake();
+    }
+
+    /// Asks the sync driver to make the log durable up to its current end.
+    pub(crate) fn request_sync(self: &Arc<Self>) {
+        self.sync.request(self);
+    }
+
+    /// Returns once this broker holds the log durably up to `end_offset` (a follower's fetched
+    /// data before it reports the new offset; an acks=1 produce on a replicated leader): the
+    /// sync driver's group commit, without the high watermark.
+    pub async fn wait_local_durable(self: &Arc<Self>, end_offset: i64) -> std::io::Result<()> {
+        let failures_before = self.sync_failures.load(Ordering::SeqCst);
+        let notify = Arc::new(Notify::new());
+        loop {
+            self.watermark.register(&notify);
+            let local = {
+                let log = self.log.lock().unwrap();
+                self.local_durable_end(&log)
+            };
+            if local >= end_offset {
+                return Ok(());
+            }
+            if self.sync_failures.load(Ordering::SeqCst) != failures_before {
+                let message = self.last_sync_error.lock().unwrap().clone();
+                return Err(std::io::Error::other(message));
+            }
+            self.sync.request(self);
+            notify.notified().await;
+        }
     }
 
     /// Offsets a fetch response reports: (high watermark, log start offset, log end offset).

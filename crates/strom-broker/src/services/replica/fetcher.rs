@@ -1,0 +1,369 @@
+//! Replica fetchers: one task per source broker (a leader this broker follows partitions of),
+//! each with one [`PeerConnection`] to it.
+//!
+//! Per partition, a fetcher first truncates: OffsetForLeaderEpoch for the log's latest epoch
+//! against the leader, then [`strom_log::Log::truncation_point`] and `truncate_to` (asking
+//! again while the answer is incomplete). Then it fetches in a loop with this broker's id as
+//! `replica_id` and the partition's `current_leader_epoch`, appends the batches exactly as the
+//! leader stored them (`append_as_follower`), and makes them durable through the broker's
+//! sync driver (one group commit over the partitions of a response) *before* the next fetch
+//! reports the new offset: a fetch offset acknowledges only what is on disk. The follower's
+//! high watermark is the smaller of the leader's and its own log end. On any error the
+//! fetcher backs off (`replica.fetch.backoff.ms`) and reconnects.
+//!
+//! It does not decide what to follow (LeaderAndIsr, [`super::cluster`]); removing a partition
+//! from its fetcher waits for an append in progress, so once `remove` returns the fetcher never
+//! writes to that log again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId as WireBrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use strom_log::TopicPartition;
+use strom_meta::replication::BrokerId;
+
+use super::cluster::ClusterState;
+use super::partition::Partition;
+use crate::interbroker::peer::PeerConnection;
+use crate::interbroker::LeaderAddress;
+
+/// The Fetch version a follower sends (topic names, `replica_id`, `current_leader_epoch`).
+const FETCH_VERSION: i16 = 12;
+/// The OffsetForLeaderEpoch version a follower sends.
+const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
+
+/// One partition a fetcher follows.
+pub struct FetchTarget {
+    /// The local partition.
+    pub partition: Arc<Partition>,
+    /// The leader epoch it follows in.
+    pub leader_epoch: i32,
+    /// True once its log was truncated against this leader's epoch.
+    pub truncated: bool,
+}
+
+type Targets = Arc<Mutex<HashMap<TopicPartition, FetchTarget>>>;
+
+struct Fetcher {
+    address: String,
+    targets: Targets,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The broker's fetchers, by source broker.
+pub struct Fetchers {
+    local: BrokerId,
+    fetchers: Mutex<HashMap<BrokerId, Fetcher>>,
+}
+
+struct Settings {
+    local: BrokerId,
+    backoff: Duration,
+    wait_max_ms: i32,
+    max_bytes: i32,
+}
+
+impl Fetchers {
+    pub(crate) fn new(local: BrokerId) -> Fetchers {
+        Fetchers {
+            local,
+            fetchers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Starts following `target` from `leader` (a fetcher task for it is started if needed,
+    /// or restarted if its address changed).
+    pub(crate) fn add(&self, leader: &LeaderAddress, target: FetchTarget, cluster: &ClusterState) {
+        let address = format!("{}:{}", leader.host, leader.port);
+        let mut fetchers = self.fetchers.lock().unwrap();
+        let stale = fetchers
+            .get(&leader.id)
+            .is_some_and(|f| f.address != address || f.task.is_finished());
+        if stale {
+            if let Some(old) = fetchers.remove(&leader.id) {
+                old.task.abort();
+            }
+        }
+        let fetcher = fetchers.entry(leader.id).or_insert_with(|| {
+            let targets: Targets = Arc::default();
+            let settings = Settings {
+                local: self.local,
+                backoff: cluster.context.fetch_backoff,
+                wait_max_ms: cluster.context.fetch_wait_max_ms,
+                max_bytes: cluster.context.fetch_max_bytes,
+            };
+            let task = tokio::spawn(run(address.clone(), targets.clone(), settings));
+            Fetcher {
+                address,
+                targets,
+                task,
+            }
+        });
+        fetcher
+            .targets
+            .lock()
+            .unwrap()
+            .insert(target.partition.topic_partition.clone(), target);
+    }
+
+    /// Stops following `tp` (from whichever leader). Once it returns, no fetcher writes to
+    /// the partition's log again.
+    pub(crate) fn remove(&self, tp: &TopicPartition) {
+        for fetcher in self.fetchers.lock().unwrap().values() {
+            fetcher.targets.lock().unwrap().remove(tp);
+        }
+    }
+}
+
+impl Drop for Fetchers {
+    fn drop(&mut self) {
+        for fetcher in self.fetchers.lock().unwrap().values() {
+            fetcher.task.abort();
+        }
+    }
+}
+
+/// One fetcher task: connects, truncates, fetches, until aborted.
+async fn run(address: String, targets: Targets, settings: Settings) {
+    let client_id = format!("strom-broker-{}-fetcher", settings.local);
+    let mut connection: Option<PeerConnection> = None;
+    loop {
+        {
+            let mut targets = targets.lock().unwrap();
+            // A deleted partition (its topic removed under it) is no longer followed.
+            targets.retain(|_, t| !t.partition.is_deleted());
+            if targets.is_empty() {
+                connection = None;
+            }
+        }
+        if connection.is_none() && targets.lock().unwrap().is_empty() {
+            tokio::time::sleep(settings.backoff).await;
+            continue;
+        }
+        let peer = match &connection {
+            Some(peer) if !peer.is_closed() => peer.clone(),
+            _ => {
+                match PeerConnection::connect(&address, &client_id, Duration::from_secs(5)).await {
+                    Ok(peer) => {
+                        connection = Some(peer.clone());
+                        peer
+                    }
+                    Err(e) => {
+                        tracing::debug!(leader = %address, error = %e, "fetcher cannot connect");
+                        tokio::time::sleep(settings.backoff).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        let outcome = match truncate(&peer, &targets, &settings).await {
+            Ok(()) => fetch_once(&peer, &targets, &settings).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::debug!(leader = %address, error = %e, "fetcher backs off");
+            tokio::time::sleep(settings.backoff).await;
+        }
+    }
+}
+
+/// Truncates every partition not yet truncated against the leader's epochs.
+async fn truncate(
+    peer: &PeerConnection,
+    targets: &Targets,
+    settings: &Settings,
+) -> Result<(), String> {
+    let mut asks = Vec::new();
+    for (tp, target) in targets.lock().unwrap().iter_mut() {
+        if target.truncated {
+            continue;
+        }
+        let latest = target.partition.log().lock().unwrap().latest_leader_epoch();
+        match latest {
+            // An empty log knows no epoch and has nothing to truncate.
+            None => target.truncated = true,
+            Some(epoch) => asks.push((tp.clone(), target.leader_epoch, epoch)),
+        }
+    }
+    if asks.is_empty() {
+        return Ok(());
+    }
+    let mut request = OffsetForLeaderEpochRequest::default();
+    request.replica_id = WireBrokerId(settings.local);
+    for (tp, current, epoch) in &asks {
+        let mut topic = OffsetForLeaderTopic::default();
+        topic.topic = TopicName(StrBytes::from_string(tp.topic.clone()));
+        let mut p = OffsetForLeaderPartition::default();
+        p.partition = tp.partition;
+        p.current_leader_epoch = *current;
+        p.leader_epoch = *epoch;
+        topic.partitions.push(p);
+        request.topics.push(topic);
+    }
+    let response = peer
+        .call(
+            &request,
+            OFFSET_FOR_LEADER_EPOCH_VERSION,
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut targets = targets.lock().unwrap();
+    for topic in response.topics {
+        for p in topic.partitions {
+            let tp = TopicPartition::new(topic.topic.0.as_str(), p.partition);
+            let Some(target) = targets.get_mut(&tp) else {
+                continue;
+            };
+            if p.error_code != 0 {
+                tracing::debug!(partition = %tp, error = p.error_code, "OffsetForLeaderEpoch refused");
+                continue;
+            }
+            let mut log = target.partition.log().lock().unwrap();
+            let point = log.truncation_point(p.leader_epoch, p.end_offset);
+            let before = log.log_end_offset();
+            if let Err(e) = log.truncate_to(point.offset) {
+                tracing::error!(partition = %tp, error = %e, "truncation failed");
+                continue;
+            }
+            if log.log_end_offset() != before {
+                tracing::info!(partition = %tp, from = before, to = point.offset, "truncated to the leader's epoch");
+            }
+            target.truncated = point.complete;
+        }
+    }
+    Ok(())
+}
+
+/// One fetch from the leader for every truncated partition; its data appended and synced.
+async fn fetch_once(
+    peer: &PeerConnection,
+    targets: &Targets,
+    settings: &Settings,
+) -> Result<(), String> {
+    let mut request = FetchRequest::default();
+    request.replica_id = WireBrokerId(settings.local);
+    request.max_wait_ms = settings.wait_max_ms;
+    request.min_bytes = 1;
+    request.max_bytes = i32::MAX;
+    request.session_epoch = -1;
+    let mut asked = Vec::new();
+    for (tp, target) in targets.lock().unwrap().iter() {
+        if !target.truncated {
+            continue;
+        }
+        let log_end = target.partition.log().lock().unwrap().log_end_offset();
+        let mut topic = FetchTopic::default();
+        topic.topic = TopicName(StrBytes::from_string(tp.topic.clone()));
+        let mut p = FetchPartition::default();
+        p.partition = tp.partition;
+        p.current_leader_epoch = target.leader_epoch;
+        p.fetch_offset = log_end;
+        p.log_start_offset = -1;
+        p.last_fetched_epoch = -1;
+        p.partition_max_bytes = settings.max_bytes;
+        topic.partitions.push(p);
+        request.topics.push(topic);
+        asked.push((tp.clone(), target.leader_epoch));
+    }
+    if asked.is_empty() {
+        tokio::time::sleep(settings.backoff).await;
+        return Ok(());
+    }
+    let timeout = Duration::from_millis(settings.wait_max_ms.max(0) as u64 + 10_000);
+    let response = peer
+        .call(&request, FETCH_VERSION, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.error_code != 0 {
+        return Err(format!("fetch refused with error {}", response.error_code));
+    }
+    let now = crate::clock::now_ms();
+    let mut appended: Vec<(Arc<Partition>, i64, i64)> = Vec::new();
+    let mut errors = false;
+    {
+        let mut targets = targets.lock().unwrap();
+        for topic in response.responses {
+            for p in topic.partitions {
+                let tp = TopicPartition::new(topic.topic.0.as_str(), p.partition_index);
+                let Some(target) = targets.get_mut(&tp) else {
+                    continue;
+                };
+                if !asked
+                    .iter()
+                    .any(|(a, e)| a == &tp && *e == target.leader_epoch)
+                {
+                    continue;
+                }
+                if p.error_code == E::OffsetOutOfRange.code() {
+                    let mut log = target.partition.log().lock().unwrap();
+                    if p.log_start_offset > log.log_end_offset() {
+                        if let Err(e) = log.truncate_fully_and_start_at(p.log_start_offset) {
+                            tracing::error!(partition = %tp, error = %e, "restarting the log failed");
+                        }
+                    } else {
+                        target.truncated = false;
+                    }
+                    errors = true;
+                    continue;
+                }
+                if p.error_code != 0 {
+                    tracing::debug!(partition = %tp, error = p.error_code, "follower fetch refused");
+                    errors = true;
+                    continue;
+                }
+                let mut log = target.partition.log().lock().unwrap();
+                let end = match p.records.as_ref().filter(|r| !r.is_empty()) {
+                    Some(records) => match log.append_as_follower(records, now) {
+                        Ok(end) => end,
+                        Err(e) => {
+                            tracing::warn!(partition = %tp, error = %e, "follower append refused");
+                            errors = true;
+                            continue;
+                        }
+                    },
+                    None => log.log_end_offset(),
+                };
+                appended.push((target.partition.clone(), end, p.high_watermark));
+            }
+        }
+    }
+    // Group commit: every partition joins the next sync pass before the first wait.
+    for (partition, _, _) in &appended {
+        partition.request_sync();
+    }
+    for (partition, end, leader_hw) in appended {
+        partition
+            .wait_local_durable(end)
+            .await
+            .map_err(|e| format!("fdatasync failed: {e}"))?;
+        let moved = {
+            let mut log = partition.log().lock().unwrap();
+            let hw = leader_hw
+                .min(log.log_end_offset())
+                .max(log.log_start_offset());
+            if hw > log.high_watermark() {
+                log.set_high_watermark(hw);
+                true
+            } else {
+                false
+            }
+        };
+        if moved {
+            partition.wake();
+        }
+    }
+    if errors {
+        tokio::time::sleep(settings.backoff).await;
+    }
+    Ok(())
+}
