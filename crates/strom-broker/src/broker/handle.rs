@@ -144,6 +144,9 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
             services.metadata.clone(),
         ));
         let _ = services.cluster.set(node.clone());
+        services
+            .replicas
+            .enable_replication(replication_context(&services, node.store()));
         crate::services::cluster::runtime::spawn(node, shutdown_rx.clone())
     });
     let serve = crate::connection::server::serve(services.clone(), listeners, shutdown_rx.clone());
@@ -180,4 +183,44 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         shutdown,
         task,
     })
+}
+
+/// What the replica manager needs to lead and follow partitions on a cluster: ISR writes to
+/// ZooKeeper through `store`, each topic's log settings and `min.insync.replicas` from its
+/// overrides as the metadata cache knows them (else the broker's defaults), and
+/// `replica.lag.time.max.ms`.
+fn replication_context(
+    services: &Arc<crate::services::Services>,
+    store: strom_meta::zk::ZkStore,
+) -> crate::services::replica::cluster::ReplicationContext {
+    use strom_meta::config::TopicConfig;
+    let resolve = {
+        let config = services.config.clone();
+        let metadata = services.metadata.clone();
+        move |topic: &str| -> TopicConfig {
+            let overrides = metadata
+                .cluster()
+                .topics
+                .get(topic)
+                .map(|t| t.configs.clone())
+                .unwrap_or_default();
+            TopicConfig::resolve(&config, &overrides)
+                .or_else(|_| TopicConfig::resolve(&config, &Default::default()))
+                .expect("the broker's own defaults resolve")
+        }
+    };
+    let lag_ms = services.config.cluster.replica_lag_time_max_ms;
+    let log_resolve = resolve.clone();
+    crate::services::replica::cluster::ReplicationContext::from_config(
+        &services.config,
+        Arc::new(crate::services::replica::replication::ZkIsrWriter(
+            Arc::new(store),
+        )),
+        services.metadata.clone(),
+        Box::new(move |topic| crate::services::topics::log_config(&log_resolve(topic))),
+        Box::new(move |topic| strom_meta::replica::ReplicaSettings {
+            min_insync_replicas: resolve(topic).min_insync_replicas.max(1) as usize,
+            replica_lag_time_max_ms: lag_ms.max(1) as u64,
+        }),
+    )
 }

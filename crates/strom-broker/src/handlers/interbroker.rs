@@ -12,9 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
+use kafka_protocol_3x::messages::leader_and_isr_response::{
+    LeaderAndIsrPartitionError, LeaderAndIsrTopicError,
+};
+use kafka_protocol_3x::messages::stop_replica_response::StopReplicaPartitionError;
+use kafka_protocol_3x::messages::TopicName;
 use kafka_protocol_3x::messages::{
     LeaderAndIsrResponse, StopReplicaResponse, UpdateMetadataResponse,
 };
+use kafka_protocol_3x::protocol::StrBytes;
 
 use crate::interbroker::{
     leader_and_isr_command, stop_replica_command, update_metadata_command, ControllerHeader,
@@ -100,7 +106,7 @@ async fn fence(node: &Arc<ClusterNode>, header: &ControllerHeader, what: &str) -
 /// A cluster broker: fence, then apply (UpdateMetadata) or refuse as not applied yet
 /// (LeaderAndIsr and StopReplica: the replica manager in `services` will apply them).
 async fn clustered(
-    _services: &Arc<Services>,
+    services: &Arc<Services>,
     node: &Arc<ClusterNode>,
     request: InterBrokerRequest,
 ) -> bytes::Bytes {
@@ -121,32 +127,68 @@ async fn clustered(
             respond(&request, 0)
         }
         InterBrokerBody::LeaderAndIsr(body) => {
-            let header = match leader_and_isr_command(body, request.version) {
-                Ok(command) => command.header,
+            let command = match leader_and_isr_command(body, request.version) {
+                Ok(command) => command,
                 Err(error) => {
                     tracing::warn!(client = %request.client_id, %error, "LeaderAndIsr refused");
                     return respond(&request, invalid);
                 }
             };
-            if let Some(code) = fence(node, &header, "LeaderAndIsr").await {
+            if let Some(code) = fence(node, &command.header, "LeaderAndIsr").await {
                 return respond(&request, code);
             }
-            tracing::debug!(client = %request.client_id, "LeaderAndIsr not applied yet");
-            respond(&request, invalid)
+            let replicas = services.replicas.clone();
+            let applied = command.clone();
+            let errors =
+                tokio::task::spawn_blocking(move || replicas.apply_leader_and_isr(&applied))
+                    .await
+                    .unwrap_or_else(|_| {
+                        vec![E::KafkaStorageError.code(); command.partitions.len()]
+                    });
+            let mut response = LeaderAndIsrResponse::default();
+            let mut topics: std::collections::BTreeMap<&str, LeaderAndIsrTopicError> =
+                std::collections::BTreeMap::new();
+            for (partition, code) in command.partitions.iter().zip(errors) {
+                let topic = topics
+                    .entry(partition.info.partition.topic.as_str())
+                    .or_insert_with(|| {
+                        let mut topic = LeaderAndIsrTopicError::default();
+                        topic.topic_id = partition.topic_id;
+                        topic
+                    });
+                let mut error = LeaderAndIsrPartitionError::default();
+                error.partition_index = partition.info.partition.partition;
+                error.error_code = code;
+                topic.partition_errors.push(error);
+            }
+            response.topics = topics.into_values().collect();
+            request.respond(&response)
         }
         InterBrokerBody::StopReplica(body) => {
-            let header = match stop_replica_command(body, request.version) {
-                Ok(command) => command.header,
+            let command = match stop_replica_command(body, request.version) {
+                Ok(command) => command,
                 Err(error) => {
                     tracing::warn!(client = %request.client_id, %error, "StopReplica refused");
                     return respond(&request, invalid);
                 }
             };
-            if let Some(code) = fence(node, &header, "StopReplica").await {
+            if let Some(code) = fence(node, &command.header, "StopReplica").await {
                 return respond(&request, code);
             }
-            tracing::debug!(client = %request.client_id, "StopReplica not applied yet");
-            respond(&request, invalid)
+            let replicas = services.replicas.clone();
+            let applied = command.clone();
+            let errors = tokio::task::spawn_blocking(move || replicas.apply_stop_replica(&applied))
+                .await
+                .unwrap_or_else(|_| vec![E::KafkaStorageError.code(); command.partitions.len()]);
+            let mut response = StopReplicaResponse::default();
+            for ((partition, _, _), code) in command.partitions.iter().zip(errors) {
+                let mut error = StopReplicaPartitionError::default();
+                error.topic_name = TopicName(StrBytes::from_string(partition.topic.clone()));
+                error.partition_index = partition.partition;
+                error.error_code = code;
+                response.partition_errors.push(error);
+            }
+            request.respond(&response)
         }
     }
 }
