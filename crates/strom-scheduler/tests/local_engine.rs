@@ -1,0 +1,188 @@
+//! The local engine with real processes: the shipped Kafka spec deployed through the scheduler
+//! on two virtual agents, with a stand-in for the strom binary (a shell script that writes to
+//! its volume and sleeps; its readiness check passes once a marker file exists), the file
+//! state store, a broker killed with SIGKILL, and a scheduler+engine restart that adopts the
+//! running tasks. Every loop is bounded in time.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use strom_scheduler::engine::local::{AgentConfig, LocalEngine, LocalEngineConfig};
+use strom_scheduler::engine::{drive_once, Engine};
+use strom_scheduler::file_store::FilePersister;
+use strom_scheduler::plan::Status;
+use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
+use strom_scheduler::spec::kafka::render_kafka_service;
+use strom_scheduler::spec::ServiceSpec;
+
+const FAKE_STROM: &str = r#"#!/bin/sh
+case "$1" in
+  broker)
+    echo "start $$" >> kafka-broker-data/starts
+    touch ready
+    exec sleep 600 ;;
+  service) test -f ready ;;
+  *) exit 2 ;;
+esac
+"#;
+
+fn spec(bin: &Path) -> ServiceSpec {
+    let env: BTreeMap<String, String> = [
+        ("STROM_BIN", bin.display().to_string()),
+        ("KAFKA_ZOOKEEPER_URI", "unused".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let options = r#"{"brokers":{"count":2,"cpus":0.1,"mem":64,"disk":10,"kill_grace_period":1}}"#;
+    render_kafka_service(options, &env).expect("renders").spec
+}
+
+fn engine(dir: &Path) -> LocalEngine {
+    let agents = (0..2)
+        .map(|i| AgentConfig {
+            id: format!("agent-{i}"),
+            hostname: format!("host-{i}"),
+            ip: "127.0.0.1".into(),
+            zone: Some(format!("zone-{i}")),
+            cpus: 1.0,
+            mem: 512.0,
+            disk: 100.0,
+            ports: (41000 + i * 10, 41009 + i * 10),
+        })
+        .collect();
+    LocalEngine::open(LocalEngineConfig {
+        work_dir: dir.join("engine"),
+        agents,
+        die_with_engine: true,
+        check_interval_max_ms: 200,
+    })
+    .expect("engine opens")
+}
+
+struct Service {
+    scheduler: Scheduler<FilePersister>,
+    engine: LocalEngine,
+    started: Instant,
+}
+
+impl Service {
+    fn start(dir: &Path, spec: &ServiceSpec) -> Service {
+        let store = FilePersister::open(&dir.join("state")).expect("store opens");
+        let config = SchedulerConfig::for_service(&spec.name);
+        let (mut scheduler, _) =
+            Scheduler::new(store, spec, config, Box::new(uuid::Uuid::new_v4)).expect("accepted");
+        let mut engine = engine(dir);
+        engine.set_spec(spec);
+        let effects = scheduler.subscribed(0);
+        engine.apply(&effects, 0);
+        Service {
+            scheduler,
+            engine,
+            started: Instant::now(),
+        }
+    }
+
+    fn run_until(&mut self, what: &str, timeout: Duration, check: impl Fn(&Service) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !check(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            let now_ms = self.started.elapsed().as_millis() as u64;
+            drive_once(&mut self.scheduler, &mut self.engine, now_ms).expect("store works");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn plan(&self, name: &str) -> Status {
+        self.scheduler.plan(name).expect("plan").status()
+    }
+}
+
+fn starts(engine: &LocalEngine, name: &str) -> usize {
+    let sandbox = engine.sandbox(name).expect("task runs");
+    std::fs::read_to_string(sandbox.join("kafka-broker-data/starts"))
+        .expect("the broker wrote to its volume")
+        .lines()
+        .count()
+}
+
+#[test]
+fn deploys_recovers_in_place_and_adopts_tasks_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("strom");
+    std::fs::write(&bin, FAKE_STROM).unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let spec = spec(&bin);
+
+    let mut service = Service::start(dir.path(), &spec);
+    service.run_until("deploy", Duration::from_secs(30), |s| {
+        s.plan("deploy") == Status::Complete
+    });
+    let pids = service.engine.pids();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let sandbox = service
+        .engine
+        .sandbox("kafka-0-broker")
+        .unwrap()
+        .to_path_buf();
+    let properties =
+        std::fs::read_to_string(sandbox.join("kafka-config/server.properties")).unwrap();
+    assert!(properties.contains("broker.id=0"), "{properties}");
+    assert!(
+        properties.contains("listeners=PLAINTEXT://127.0.0.1:410"),
+        "{properties}"
+    );
+    assert_eq!(starts(&service.engine, "kafka-0-broker"), 1);
+
+    // kill -9 a broker: restarted in place, on the same volume.
+    let victim = pids["kafka-1-broker"];
+    // SAFETY: signalling a process this test started.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    service.run_until("a new kafka-1 process", Duration::from_secs(30), |s| {
+        s.engine
+            .pids()
+            .get("kafka-1-broker")
+            .is_some_and(|&pid| pid != victim)
+            && s.scheduler.plan("recovery").unwrap().status() == Status::Complete
+    });
+    assert_eq!(starts(&service.engine, "kafka-1-broker"), 2, "same volume");
+    assert_eq!(
+        service.engine.pids()["kafka-0-broker"],
+        pids["kafka-0-broker"]
+    );
+
+    // The scheduler and engine "die" (tasks keep running: the test thread lives on), one
+    // broker dies while they are down; the restart adopts the other and relaunches this one.
+    let pids = service.engine.pids();
+    drop(service);
+    // SAFETY: as above.
+    unsafe { libc::kill(pids["kafka-0-broker"] as i32, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(200));
+    let mut service = Service::start(dir.path(), &spec);
+    service.run_until("recovery after restart", Duration::from_secs(30), |s| {
+        s.engine.pids().len() == 2
+            && s.plan("deploy") == Status::Complete
+            && s.scheduler.plan("recovery").unwrap().status() == Status::Complete
+            && !s.scheduler.is_reconciling()
+    });
+    let after = service.engine.pids();
+    assert_eq!(
+        after["kafka-1-broker"], pids["kafka-1-broker"],
+        "adopted, not relaunched"
+    );
+    assert_ne!(after["kafka-0-broker"], pids["kafka-0-broker"]);
+    assert_eq!(starts(&service.engine, "kafka-0-broker"), 2);
+    service.engine.kill_all();
+}
+
+#[test]
+fn a_second_scheduler_on_the_same_state_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = FilePersister::open(dir.path()).unwrap();
+    let error = FilePersister::open(dir.path()).err().expect("locked");
+    assert!(
+        error.to_string().contains("locked by another scheduler"),
+        "{error}"
+    );
+}
