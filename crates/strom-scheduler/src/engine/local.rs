@@ -180,9 +180,11 @@ pub struct LocalEngine {
 impl LocalEngine {
     /// Starts an engine on `config.work_dir`, adopting the tasks of a previous engine there
     /// that still run and reporting the others LOST.
-    pub fn open(config: LocalEngineConfig) -> std::io::Result<LocalEngine> {
+    pub fn open(mut config: LocalEngineConfig) -> std::io::Result<LocalEngine> {
         fs::create_dir_all(config.work_dir.join("sandboxes"))?;
         fs::create_dir_all(config.work_dir.join("volumes"))?;
+        // Sandboxes link to volumes and tasks run elsewhere: every path is absolute.
+        config.work_dir = fs::canonicalize(&config.work_dir)?;
         let ledger: Ledger = match fs::read(config.work_dir.join("engine.json")) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
                 std::io::Error::other(format!("engine.json is corrupt: {error}"))
