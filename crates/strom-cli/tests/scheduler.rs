@@ -1,0 +1,293 @@
+//! `strom scheduler run` with real processes: three brokers deployed on the local engine through
+//! the HTTP API's eyes, a produce/consume through an address from `/v1/endpoints`, the
+//! scheduler killed with SIGKILL mid-deploy and restarted (it resumes without relaunching the
+//! broker that was ready), and a broker killed with SIGKILL (restarted in place, its data
+//! kept). Every wait is bounded; a guard kills the scheduler and every broker it started.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{consume, producer, wait_until};
+use rdkafka::producer::FutureRecord;
+use serde_json::Value;
+
+/// A minimal HTTP/1.1 client: `(status, JSON body)`.
+fn http(address: &str, method: &str, path: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(address).expect("the API accepts connections");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    let status: u16 = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+struct Service {
+    dir: PathBuf,
+    options: PathBuf,
+    ports: String,
+    scheduler: Option<Child>,
+}
+
+impl Service {
+    fn new(dir: &Path, options: &str) -> Service {
+        let options_path = dir.join("options.json");
+        std::fs::write(&options_path, options).unwrap();
+        // 90 ports per test process, away from the ephemeral range.
+        let base = 20_000 + (std::process::id() % 300) * 90;
+        Service {
+            dir: dir.to_path_buf(),
+            options: options_path,
+            ports: format!("{base}-{}", base + 89),
+            scheduler: None,
+        }
+    }
+
+    fn start(&mut self) -> String {
+        let _ = std::fs::remove_file(self.dir.join("state/api-address"));
+        let child = Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args(["scheduler", "run", "--service", "kafka", "--options"])
+            .arg(&self.options)
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .args([
+                "--api",
+                "127.0.0.1:0",
+                "--agents",
+                "3",
+                "--ports",
+                &self.ports,
+            ])
+            .args(["--check-interval-max-ms", "300"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("scheduler.log")).unwrap())
+            .spawn()
+            .expect("the scheduler starts");
+        self.scheduler = Some(child);
+        let file = self.dir.join("state/api-address");
+        wait_until("api-address", Duration::from_secs(20), || {
+            std::fs::read_to_string(&file).is_ok_and(|a| !a.is_empty())
+        });
+        std::fs::read_to_string(file).unwrap()
+    }
+
+    fn kill_scheduler(&mut self) {
+        if let Some(mut child) = self.scheduler.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Broker pids by task name, from the local engine's ledger.
+    fn pids(&self) -> Vec<(String, u32)> {
+        let Ok(bytes) = std::fs::read(self.dir.join("state/engine/engine.json")) else {
+            return Vec::new();
+        };
+        let ledger: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut pids = Vec::new();
+        if let Some(tasks) = ledger["tasks"].as_object() {
+            for task in tasks.values() {
+                if let (Some(name), Some(pid)) =
+                    (task["info"]["name"].as_str(), task["pid"].as_u64())
+                {
+                    if task["state"] == "TASK_RUNNING" {
+                        pids.push((name.to_string(), pid as u32));
+                    }
+                }
+            }
+        }
+        pids
+    }
+
+    fn pid(&self, name: &str) -> Option<u32> {
+        self.pids()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill_scheduler();
+        for (_, pid) in self.pids() {
+            // SAFETY: signalling the process groups of brokers this test's scheduler started.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        }
+    }
+}
+
+fn task_id(api: &str, pod: &str) -> String {
+    let (status, info) = http(api, "GET", &format!("/v1/pod/{pod}/info"));
+    assert_eq!(status, 200, "{info}");
+    info[0]["info"]["task_id"]
+        .as_str()
+        .expect("a task id")
+        .to_string()
+}
+
+fn step_statuses(plan: &Value) -> Vec<String> {
+    plan["phases"][0]["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|s| s["status"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn produce_one(bootstrap: &str, topic: &str, value: &str) {
+    let producer = producer(bootstrap, &[("message.timeout.ms", "10000")]);
+    common::client_runtime()
+        .block_on(producer.send(
+            FutureRecord::<(), _>::to(topic).payload(value),
+            Duration::from_secs(10),
+        ))
+        .expect("delivered");
+}
+
+#[test]
+fn deploys_survives_a_scheduler_kill_and_heals_a_killed_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        r#"{"brokers":{"count":3,"cpus":0.1,"mem":256,"disk":100,"kill_grace_period":2}}"#;
+    let mut service = Service::new(dir.path(), options);
+    let api = service.start();
+
+    // kill -9 the scheduler once the first broker is ready and the deploy is not done.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "kafka-0 never became ready");
+        let (status, plan) = http(&api, "GET", "/v1/plans/deploy");
+        let steps = step_statuses(&plan);
+        if steps.first().map(String::as_str) == Some("COMPLETE") {
+            assert_eq!(status, 202, "{plan}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first_task = task_id(&api, "kafka-0");
+    let first_pid = service.pid("kafka-0-broker").expect("kafka-0 runs");
+    service.kill_scheduler();
+
+    let api = service.start();
+    wait_until("the deploy plan completes", Duration::from_secs(60), || {
+        http(&api, "GET", "/v1/plans/deploy").0 == 200
+    });
+    assert_eq!(
+        task_id(&api, "kafka-0"),
+        first_task,
+        "kafka-0 was relaunched"
+    );
+    assert_eq!(service.pid("kafka-0-broker"), Some(first_pid));
+    let (_, plan) = http(&api, "GET", "/v1/plans/deploy");
+    assert_eq!(step_statuses(&plan), ["COMPLETE"; 3], "{plan}");
+    assert_eq!(http(&api, "GET", "/v1/health").0, 200);
+    assert_eq!(
+        http(&api, "GET", "/v1/plans").1,
+        serde_json::json!(["deploy", "recovery", "decommission"])
+    );
+    assert_eq!(
+        http(&api, "GET", "/v1/pod").1,
+        serde_json::json!(["kafka-0", "kafka-1", "kafka-2"])
+    );
+    assert_eq!(http(&api, "GET", "/v1/plans/nope").0, 404);
+
+    // Every advertised address answers the Kafka protocol; produce and consume through one.
+    let (status, endpoint) = http(&api, "GET", "/v1/endpoints/broker");
+    assert_eq!(status, 200, "{endpoint}");
+    let addresses: Vec<String> = endpoint["address"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(addresses.len(), 3, "{endpoint}");
+    for (id, address) in addresses.iter().enumerate() {
+        let port = address.rsplit_once(':').unwrap().1;
+        let probe = Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args([
+                "service",
+                "probe-broker",
+                "--id",
+                &id.to_string(),
+                "--port",
+                port,
+            ])
+            .status()
+            .unwrap();
+        assert!(probe.success(), "broker {id} at {address} is not ready");
+    }
+    let wrong_id = Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["service", "probe-broker", "--id", "7", "--port"])
+        .arg(addresses[0].rsplit_once(':').unwrap().1)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!wrong_id.success(), "the probe must check the broker id");
+    let kafka1 = &addresses[1];
+    produce_one(kafka1, "events", "before the crash");
+
+    // kill -9 kafka-1: restarted in place, with its data.
+    let victim = service.pid("kafka-1-broker").expect("kafka-1 runs");
+    let victim_task = task_id(&api, "kafka-1");
+    // SAFETY: signalling a broker this test's scheduler started.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    wait_until(
+        "kafka-1 relaunched and ready",
+        Duration::from_secs(60),
+        || {
+            let (_, recovery) = http(&api, "GET", "/v1/plans/recovery");
+            task_id(&api, "kafka-1") != victim_task
+                && recovery["status"] == "COMPLETE"
+                && http(&api, "GET", "/v1/health").0 == 200
+        },
+    );
+    let (_, endpoint) = http(&api, "GET", "/v1/endpoints/broker");
+    assert_eq!(
+        endpoint["address"][1].as_str(),
+        Some(kafka1.as_str()),
+        "same port"
+    );
+    let records = consume(kafka1, "events", &[0], 1, Duration::from_secs(20));
+    assert_eq!(records[0].value.as_deref(), Some(&b"before the crash"[..]));
+    assert_eq!(
+        service.pid("kafka-0-broker"),
+        Some(first_pid),
+        "kafka-0 untouched"
+    );
+}
+
+#[test]
+fn a_second_scheduler_for_the_same_state_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = r#"{"brokers":{"count":1,"cpus":0.1,"mem":256,"disk":100}}"#;
+    let mut service = Service::new(dir.path(), options);
+    service.start();
+    let second = Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["scheduler", "run", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("locked by another scheduler"), "{stderr}");
+}
