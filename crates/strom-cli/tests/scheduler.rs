@@ -18,13 +18,18 @@ use serde_json::Value;
 
 /// A minimal HTTP/1.1 client: `(status, JSON body)`.
 fn http(address: &str, method: &str, path: &str) -> (u16, Value) {
+    http_with(address, method, path, "")
+}
+
+/// [`http`] with extra header lines (each ending in `\r\n`).
+fn http_with(address: &str, method: &str, path: &str, headers: &str) -> (u16, Value) {
     let mut stream = TcpStream::connect(address).expect("the API accepts connections");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -60,8 +65,13 @@ impl Service {
     }
 
     fn start(&mut self) -> String {
+        self.start_with_token("")
+    }
+
+    fn start_with_token(&mut self, token: &str) -> String {
         let _ = std::fs::remove_file(self.dir.join("state/api-address"));
         let child = Command::new(env!("CARGO_BIN_EXE_strom"))
+            .env("STROM_SCHEDULER_TOKEN", token)
             .args(["scheduler", "run", "--service", "kafka", "--options"])
             .arg(&self.options)
             .arg("--state-dir")
@@ -290,4 +300,85 @@ fn a_second_scheduler_for_the_same_state_directory_refuses_to_start() {
     assert_eq!(second.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("locked by another scheduler"), "{stderr}");
+}
+
+#[test]
+fn commands_need_the_token_and_act_on_real_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        r#"{"brokers":{"count":1,"cpus":0.1,"mem":256,"disk":100,"kill_grace_period":2}}"#;
+    let mut service = Service::new(dir.path(), options);
+    let api = service.start_with_token("s3cret");
+    wait_until("the deploy plan completes", Duration::from_secs(60), || {
+        http(&api, "GET", "/v1/plans/deploy").0 == 200
+    });
+    let auth = "Authorization: Bearer s3cret\r\n";
+    let (status, body) = http(&api, "POST", "/v1/plans/deploy/interrupt");
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = http_with(
+        &api,
+        "POST",
+        "/v1/plans/deploy/interrupt",
+        "Authorization: Bearer nope\r\n",
+    );
+    assert_eq!(status, 401);
+    let (status, body) = http_with(&api, "POST", "/v1/plans/deploy/interrupt", auth);
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            serde_json::json!({"message": "Received cmd: interrupt"})
+        )
+    );
+    let (status, body) = http_with(&api, "POST", "/v1/plans/deploy/continue?phase=broker", auth);
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = http_with(&api, "POST", "/v1/plans/deploy/continue?phase=nope", auth);
+    assert_eq!(status, 404);
+    let (status, _) = http_with(&api, "POST", "/v1/plans/deploy/forceComplete", auth);
+    assert_eq!(status, 400);
+
+    let (_, pod_status) = http(&api, "GET", "/v1/pod/kafka-0/status");
+    assert_eq!(
+        pod_status["tasks"][0]["status"], "TASK_RUNNING",
+        "{pod_status}"
+    );
+    let (_, all) = http(&api, "GET", "/v1/pod/status");
+    assert_eq!(all["pods"][0]["instances"][0]["name"], "kafka-0", "{all}");
+    let before = task_id(&api, "kafka-0");
+    assert_eq!(http(&api, "POST", "/v1/pod/kafka-0/restart").0, 401);
+    assert_eq!(task_id(&api, "kafka-0"), before);
+    let (status, body) = http_with(&api, "POST", "/v1/pod/kafka-0/restart", auth);
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            serde_json::json!({"pod": "kafka-0", "tasks": ["kafka-0-broker"]})
+        )
+    );
+    wait_until(
+        "kafka-0 restarted and ready",
+        Duration::from_secs(60),
+        || task_id(&api, "kafka-0") != before && http(&api, "GET", "/v1/health").0 == 200,
+    );
+    assert_eq!(
+        http_with(&api, "POST", "/v1/pod/kafka-9/restart", auth).0,
+        404
+    );
+
+    let (status, metrics) = http(&api, "GET", "/v1/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics["counters"]["offers.received"]["count"].as_u64() > Some(0),
+        "{metrics}"
+    );
+    assert!(
+        metrics["counters"]["operation.launch_group"]["count"].as_u64() >= Some(2),
+        "{metrics}"
+    );
+    let (status, offers) = http(&api, "GET", "/v1/debug/offers");
+    assert_eq!(status, 200, "{offers}");
+    assert_eq!(
+        http(&api, "GET", "/v1/endpoints").1,
+        serde_json::json!(["broker"])
+    );
 }
