@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use strom_scheduler::engine::local::{AgentConfig, LocalEngine, LocalEngineConfig};
+use strom_scheduler::engine::local::{AgentConfig, LocalEngine, LocalEngineConfig, RESEND_MS};
 use strom_scheduler::engine::{drive_once, Engine};
 use strom_scheduler::file_store::FilePersister;
 use strom_scheduler::plan::Status;
-use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
+use strom_scheduler::scheduler::{Effect, Input, Scheduler, SchedulerConfig};
 use strom_scheduler::spec::kafka::render_kafka_service;
 use strom_scheduler::spec::ServiceSpec;
+use strom_scheduler::task::{TaskState, TaskStatus};
 
 const FAKE_STROM: &str = r#"#!/bin/sh
 case "$1" in
@@ -185,4 +186,78 @@ fn a_second_scheduler_on_the_same_state_directory_refuses_to_start() {
         error.to_string().contains("locked by another scheduler"),
         "{error}"
     );
+}
+
+fn statuses(inputs: Vec<Input>) -> Vec<TaskStatus> {
+    inputs
+        .into_iter()
+        .filter_map(|input| match input {
+            Input::Status(status) => Some(status),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn updates_are_resent_until_acknowledged_and_unknown_tasks_reconcile_as_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("strom");
+    std::fs::write(&bin, FAKE_STROM).unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let spec = spec(&bin);
+    let mut service = Service::start(dir.path(), &spec);
+    service.run_until("deploy", Duration::from_secs(30), |s| {
+        s.plan("deploy") == Status::Complete
+    });
+    let pid = service.engine.pids()["kafka-0-broker"];
+    // SAFETY: signalling a process this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    // The engine alone now: the update is not acknowledged, so it comes again.
+    let t0 = 1_000_000;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        assert!(Instant::now() < deadline, "no update for the killed task");
+        let found = statuses(service.engine.poll(t0))
+            .into_iter()
+            .find(|s| s.task_id.starts_with("kafka-0-broker__"));
+        if let Some(status) = found {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(failed.state, TaskState::Failed, "{failed:?}");
+    let uuid = failed.uuid.clone().expect("an update carries a uuid");
+    assert!(
+        statuses(service.engine.poll(t0 + 100)).is_empty(),
+        "not yet"
+    );
+    let again = statuses(service.engine.poll(t0 + RESEND_MS));
+    assert_eq!(again, vec![failed.clone()], "resent unchanged");
+    service.engine.apply(
+        &[Effect::Acknowledge {
+            task_id: failed.task_id.clone(),
+            agent_id: failed.agent_id.clone(),
+            uuid,
+        }],
+        t0 + RESEND_MS,
+    );
+    assert!(
+        statuses(service.engine.poll(t0 + 3 * RESEND_MS)).is_empty(),
+        "acknowledged"
+    );
+
+    service.engine.apply(
+        &[Effect::Reconcile {
+            tasks: vec![("nobody__1".into(), "agent-0".into())],
+        }],
+        t0,
+    );
+    let answers = statuses(service.engine.poll(t0 + 3 * RESEND_MS));
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0].state, TaskState::Lost);
+    assert_eq!(
+        answers[0].uuid, None,
+        "reconciliation answers need no acknowledgement"
+    );
+    service.engine.kill_all();
 }
