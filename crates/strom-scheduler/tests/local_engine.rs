@@ -261,3 +261,52 @@ fn updates_are_resent_until_acknowledged_and_unknown_tasks_reconcile_as_lost() {
     );
     service.engine.kill_all();
 }
+
+#[test]
+fn a_task_failing_its_health_check_is_killed_and_relaunched_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("strom");
+    std::fs::write(&bin, FAKE_STROM).unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let spec = spec(&bin);
+    let mut service = Service::start(dir.path(), &spec);
+    service.run_until("deploy", Duration::from_secs(30), |s| {
+        s.plan("deploy") == Status::Complete
+    });
+    let pids = service.engine.pids();
+    let sandbox = service
+        .engine
+        .sandbox("kafka-0-broker")
+        .unwrap()
+        .to_path_buf();
+    // The health check passed at least once (so the 60 s grace period is over) before the
+    // marker goes.
+    service.run_until("a passed health check", Duration::from_secs(10), |_| {
+        std::fs::metadata(sandbox.join("health.log")).is_ok()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(sandbox.join("ready")).unwrap();
+    service.run_until("kafka-0 relaunched", Duration::from_secs(30), |s| {
+        s.engine
+            .pids()
+            .get("kafka-0-broker")
+            .is_some_and(|&pid| pid != pids["kafka-0-broker"])
+            && s.scheduler.plan("recovery").unwrap().status() == Status::Complete
+    });
+    let record = service
+        .scheduler
+        .tasks()
+        .get("kafka-0-broker")
+        .expect("recorded")
+        .clone();
+    assert_ne!(
+        record.info.task_id,
+        sandbox.file_name().unwrap().to_str().unwrap()
+    );
+    assert_eq!(starts(&service.engine, "kafka-0-broker"), 2, "same volume");
+    assert_eq!(
+        service.engine.pids()["kafka-1-broker"],
+        pids["kafka-1-broker"]
+    );
+    service.engine.kill_all();
+}

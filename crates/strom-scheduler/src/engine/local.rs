@@ -24,12 +24,13 @@ use std::process::Child;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::checks::{CheckRunner, Health, TaskChecks};
 use super::process;
 use super::Engine;
 use crate::offer::{Offer, Operation};
 use crate::resources::{DiskSource, Resource, ResourceValue};
 use crate::scheduler::{Effect, Input};
-use crate::spec::{CheckSpec, ServiceSpec};
+use crate::spec::ServiceSpec;
 use crate::task::{TaskInfo, TaskState, TaskStatus};
 
 /// How long an unacknowledged status update waits before it is sent again.
@@ -147,26 +148,13 @@ struct Ledger {
     tasks: BTreeMap<String, LocalTask>,
 }
 
-/// What the engine knows about a task type from the spec.
-#[derive(Clone, Debug, Default)]
-struct TaskChecks {
-    readiness: Option<CheckSpec>,
-    kill_grace_ms: u64,
-}
-
-/// A readiness check in flight.
-struct Probe {
-    child: Child,
-    deadline_ms: u64,
-}
-
 /// The local engine. See the module documentation.
 pub struct LocalEngine {
     config: LocalEngineConfig,
     ledger: Ledger,
     children: BTreeMap<String, Child>,
-    probes: BTreeMap<String, Probe>,
-    next_probe_ms: BTreeMap<String, u64>,
+    readiness: BTreeMap<String, CheckRunner>,
+    health: BTreeMap<String, Health>,
     checks: BTreeMap<(String, String), TaskChecks>,
     /// Unacknowledged updates by task id: the update and when it was last sent.
     unacked: BTreeMap<String, (TaskStatus, u64)>,
@@ -196,8 +184,8 @@ impl LocalEngine {
             config,
             ledger,
             children: BTreeMap::new(),
-            probes: BTreeMap::new(),
-            next_probe_ms: BTreeMap::new(),
+            readiness: BTreeMap::new(),
+            health: BTreeMap::new(),
             checks: BTreeMap::new(),
             unacked: BTreeMap::new(),
             outbox: Vec::new(),
@@ -235,6 +223,7 @@ impl LocalEngine {
                     (pod_name.to_string(), task_name.to_string()),
                     TaskChecks {
                         readiness: task.readiness_check.clone(),
+                        health: task.health_check.clone(),
                         kill_grace_ms: u64::from(task.kill_grace_period.unwrap_or(30)) * 1000,
                     },
                 );
@@ -307,8 +296,8 @@ impl LocalEngine {
         self.outbox.push(status);
         if state.is_terminal() {
             self.children.remove(task_id);
-            self.probes.remove(task_id);
-            self.next_probe_ms.remove(task_id);
+            self.readiness.remove(task_id);
+            self.health.remove(task_id);
         }
     }
 
@@ -469,7 +458,8 @@ impl LocalEngine {
                     &format!("pid {pid}"),
                     now_ms,
                 );
-                self.next_probe_ms.insert(info.task_id.clone(), now_ms);
+                self.health
+                    .insert(info.task_id.clone(), Health::new(now_ms));
             }
             Err(error) => {
                 let message = format!("cannot launch: {error}");
@@ -588,6 +578,7 @@ impl LocalEngine {
                 continue;
             }
             self.check_readiness(&id, &checks, now_ms);
+            self.check_health(&id, &checks, now_ms);
         }
     }
 
@@ -597,53 +588,55 @@ impl LocalEngine {
             return;
         }
         let Some(check) = &checks.readiness else {
+            let message = "running (no readiness check)";
+            self.update(id, TaskState::Running, true, message, now_ms);
+            return;
+        };
+        let env = self.task_env(&task.info, &task.sandbox);
+        let sandbox = task.sandbox.clone();
+        let cap = self.config.check_interval_max_ms;
+        let runner = self.readiness.entry(id.to_string()).or_default();
+        if runner.poll(check, cap, &env, &sandbox, "readiness.log", now_ms) == Some(true) {
+            self.readiness.remove(id);
             self.update(
                 id,
                 TaskState::Running,
                 true,
-                "running (no readiness check)",
+                "readiness check passed",
                 now_ms,
             );
+        }
+    }
+
+    /// Runs the health check of a ready task; kills it (SIGKILL to its group, reported
+    /// FAILED) after too many failures in a row.
+    fn check_health(&mut self, id: &str, checks: &TaskChecks, now_ms: u64) {
+        let task = &self.ledger.tasks[id];
+        let Some(check) = &checks.health else { return };
+        if !task.ready || task.state != TaskState::Running {
+            return;
+        }
+        let env = self.task_env(&task.info, &task.sandbox);
+        let sandbox = task.sandbox.clone();
+        let pid = task.pid;
+        let cap = self.config.check_interval_max_ms;
+        let health = self
+            .health
+            .entry(id.to_string())
+            .or_insert_with(|| Health::new(now_ms));
+        let Some(passed) = health
+            .runner
+            .poll(check, cap, &env, &sandbox, "health.log", now_ms)
+        else {
             return;
         };
-        if let Some(probe) = self.probes.get_mut(id) {
-            match probe.child.try_wait() {
-                Ok(Some(status)) if status.success() => {
-                    self.probes.remove(id);
-                    self.update(
-                        id,
-                        TaskState::Running,
-                        true,
-                        "readiness check passed",
-                        now_ms,
-                    );
-                }
-                Ok(None) if now_ms < probe.deadline_ms => {}
-                _ => {
-                    let _ = probe.child.kill();
-                    let _ = probe.child.wait();
-                    self.probes.remove(id);
-                }
+        if health.record(check, passed, now_ms) {
+            let failures = health.failures;
+            if let Some(pid) = pid {
+                process::signal_group(pid, libc::SIGKILL);
             }
-            return;
-        }
-        if self
-            .next_probe_ms
-            .get(id)
-            .is_some_and(|&next| now_ms < next)
-        {
-            return;
-        }
-        let interval = (u64::from(check.interval) * 1000).min(self.config.check_interval_max_ms);
-        self.next_probe_ms
-            .insert(id.to_string(), now_ms + interval.max(100));
-        let sandbox = task.sandbox.clone();
-        let env = self.task_env(&task.info, &sandbox);
-        let log = sandbox.join("readiness.log");
-        if let Ok(child) = process::spawn(&check.cmd, &env, &sandbox, &log, &log, true) {
-            let deadline_ms = now_ms + u64::from(check.timeout.max(1)) * 1000;
-            self.probes
-                .insert(id.to_string(), Probe { child, deadline_ms });
+            let message = format!("health check failed {failures} times in a row");
+            self.update(id, TaskState::Failed, false, &message, now_ms);
         }
     }
 
