@@ -310,3 +310,33 @@ fn a_task_failing_its_health_check_is_killed_and_relaunched_in_place() {
     );
     service.engine.kill_all();
 }
+
+#[test]
+fn a_task_spawned_just_before_the_engine_died_is_found_by_its_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("strom");
+    std::fs::write(&bin, FAKE_STROM).unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let spec = spec(&bin);
+    let mut service = Service::start(dir.path(), &spec);
+    service.run_until("deploy", Duration::from_secs(30), |s| {
+        s.plan("deploy") == Status::Complete
+    });
+    let pids = service.engine.pids();
+    drop(service);
+    // The engine died after recording the launch but before recording the pid.
+    let path = dir.path().join("engine/engine.json");
+    let mut ledger: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for task in ledger["tasks"].as_object_mut().unwrap().values_mut() {
+        task["pid"] = serde_json::Value::Null;
+        task["start_ticks"] = serde_json::Value::Null;
+    }
+    std::fs::write(&path, serde_json::to_vec(&ledger).unwrap()).unwrap();
+    let mut service = Service::start(dir.path(), &spec);
+    service.run_until("reconciled", Duration::from_secs(30), |s| {
+        !s.scheduler.is_reconciling() && s.plan("deploy") == Status::Complete
+    });
+    assert_eq!(service.engine.pids(), pids, "adopted, not relaunched");
+    service.engine.kill_all();
+}

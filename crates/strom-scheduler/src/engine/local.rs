@@ -196,10 +196,17 @@ impl LocalEngine {
         };
         let ids: Vec<String> = engine.ledger.tasks.keys().cloned().collect();
         for id in ids {
-            let task = &engine.ledger.tasks[&id];
+            let task = engine.ledger.tasks.get_mut(&id).expect("listed");
             if task.state.is_terminal() {
                 continue;
             }
+            if task.pid.is_none() {
+                // Killed between recording the launch and recording its pid: find the session
+                // leader running in the task's sandbox, if the spawn happened.
+                task.pid = process::session_leader_in(&task.sandbox);
+                task.start_ticks = task.pid.and_then(process::start_ticks);
+            }
+            let task = &engine.ledger.tasks[&id];
             let running = task
                 .pid
                 .is_some_and(|pid| process::alive(pid, task.start_ticks));
@@ -443,6 +450,9 @@ impl LocalEngine {
             self.update(&info.task_id, TaskState::Error, false, &message, now_ms);
             return;
         }
+        // Recorded (with the reservations of this accept) before the process exists, so an
+        // engine killed in between finds the task and looks for its process on restart.
+        self.save();
         match self.prepare_and_spawn(info, &sandbox) {
             Ok(child) => {
                 let pid = child.id();
@@ -450,6 +460,7 @@ impl LocalEngine {
                 task.pid = Some(pid);
                 task.start_ticks = process::start_ticks(pid);
                 self.children.insert(info.task_id.clone(), child);
+                self.save();
                 self.update(&info.task_id, TaskState::Starting, false, "spawned", now_ms);
                 self.update(
                     &info.task_id,

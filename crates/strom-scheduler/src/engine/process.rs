@@ -85,3 +85,27 @@ pub(super) fn signal_group(pgid: u32, signal: libc::c_int) {
         libc::kill(-pgid, signal);
     }
 }
+
+/// The pid of a live session leader whose working directory is `dir`, if any (a task spawned
+/// just before its engine died, before the pid was recorded).
+pub(super) fn session_leader_in(dir: &Path) -> Option<u32> {
+    let dir = std::fs::canonicalize(dir).ok()?;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
+            continue;
+        };
+        // SAFETY: getsid(2) only reads the session id of a pid.
+        let session = unsafe { libc::getsid(pid as libc::pid_t) };
+        if cwd == dir && session == pid as libc::pid_t && start_ticks(pid).is_some() {
+            return Some(pid);
+        }
+    }
+    None
+}
