@@ -133,12 +133,44 @@ impl Service {
     }
 }
 
+/// `strom broker` processes running in a sandbox under `dir`: (pid, sandbox).
+fn broker_processes(dir: &Path) -> Vec<(u32, PathBuf)> {
+    let Ok(root) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let (Ok(cwd), Ok(cmdline)) = (
+            std::fs::read_link(entry.path().join("cwd")),
+            std::fs::read(entry.path().join("cmdline")),
+        ) else {
+            continue;
+        };
+        let is_broker = cmdline.windows(8).any(|w| w == b"\0broker\0");
+        if is_broker && cwd.starts_with(&root) {
+            found.push((pid, cwd));
+        }
+    }
+    found
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill_scheduler();
         for (_, pid) in self.pids() {
             // SAFETY: signalling the process groups of brokers this test's scheduler started.
             unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        }
+        for (pid, _) in broker_processes(&self.dir) {
+            // SAFETY: as above (a broker the engine lost track of).
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
     }
 }
@@ -380,5 +412,41 @@ fn commands_need_the_token_and_act_on_real_tasks() {
     assert_eq!(
         http(&api, "GET", "/v1/endpoints").1,
         serde_json::json!(["broker"])
+    );
+}
+
+#[test]
+fn a_scheduler_killed_again_and_again_during_deploy_leaves_one_broker_per_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        r#"{"brokers":{"count":3,"cpus":0.1,"mem":256,"disk":100,"kill_grace_period":2}}"#;
+    let mut service = Service::new(dir.path(), options);
+    for delay_ms in [50, 150, 250, 350] {
+        service.start();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        service.kill_scheduler();
+    }
+    let api = service.start();
+    wait_until("the deploy plan completes", Duration::from_secs(60), || {
+        http(&api, "GET", "/v1/plans/deploy").0 == 200
+    });
+    let state = dir.path().join("state");
+    let mut brokers = broker_processes(&state);
+    brokers.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        brokers.len(),
+        3,
+        "one broker process per pod, no orphans: {brokers:?}"
+    );
+    let mut engine_pids: Vec<u32> = service.pids().into_iter().map(|(_, pid)| pid).collect();
+    engine_pids.sort_unstable();
+    let mut found: Vec<u32> = brokers.iter().map(|(pid, _)| *pid).collect();
+    found.sort_unstable();
+    assert_eq!(found, engine_pids, "the engine knows every broker");
+    let (_, endpoint) = http(&api, "GET", "/v1/endpoints/broker");
+    assert_eq!(
+        endpoint["address"].as_array().map(Vec::len),
+        Some(3),
+        "{endpoint}"
     );
 }

@@ -76,6 +76,7 @@ impl Service {
             Scheduler::new(store, spec, config, Box::new(uuid::Uuid::new_v4)).expect("accepted");
         let mut engine = engine(dir);
         engine.set_spec(spec);
+        engine.restore_reservations(scheduler.tasks().values().map(|r| &r.info));
         let effects = scheduler.subscribed(0);
         engine.apply(&effects, 0);
         Service {

@@ -180,6 +180,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     engine_config.check_interval_max_ms = args.check_interval_max_ms;
     let mut engine = LocalEngine::open(engine_config).context("cannot start the local engine")?;
     engine.set_spec(scheduler.spec());
+    engine.restore_reservations(scheduler.tasks().values().map(|r| &r.info));
     let core = Arc::new(Mutex::new(Core {
         scheduler,
         engine,

@@ -163,6 +163,8 @@ pub struct LocalEngine {
     refused_until_ms: BTreeMap<String, u64>,
     suppressed: bool,
     next_offer: u64,
+    /// The ledger as last written.
+    saved: Vec<u8>,
 }
 
 impl LocalEngine {
@@ -193,6 +195,7 @@ impl LocalEngine {
             refused_until_ms: BTreeMap::new(),
             suppressed: false,
             next_offer: 0,
+            saved: Vec::new(),
         };
         let ids: Vec<String> = engine.ledger.tasks.keys().cloned().collect();
         for id in ids {
@@ -211,14 +214,52 @@ impl LocalEngine {
                 .pid
                 .is_some_and(|pid| process::alive(pid, task.start_ticks));
             if running {
-                // Adopted: readiness is checked again before it is reported ready.
-                engine.ledger.tasks.get_mut(&id).expect("listed").ready = false;
+                // Adopted: readiness is checked again before it is reported ready. An engine
+                // killed right after the spawn never recorded the task as running.
+                let task = engine.ledger.tasks.get_mut(&id).expect("listed");
+                task.ready = false;
+                if task.state != TaskState::Running {
+                    engine.update(&id, TaskState::Running, false, "adopted after a restart", 0);
+                }
             } else {
                 engine.update(&id, TaskState::Lost, false, "the process is gone", 0);
             }
         }
         engine.save();
         Ok(engine)
+    }
+
+    /// Completes accepts a crash interrupted: every reserved resource (and volume) the state
+    /// store's task infos name but the ledger lacks is added. The scheduler persists a task info
+    /// before its RESERVE/CREATE leave, so a kill -9 in between leaves a task info whose
+    /// reservations the engine never made, and its relaunch in place would wait forever for an
+    /// offer holding them. Extra ones are released by the scheduler's cleanup as usual.
+    pub fn restore_reservations<'a>(&mut self, tasks: impl IntoIterator<Item = &'a TaskInfo>) {
+        for info in tasks {
+            let ledger = self
+                .ledger
+                .reserved
+                .entry(info.agent_id.clone())
+                .or_default();
+            for resource in &info.resources {
+                let Some(id) = resource.resource_id() else {
+                    continue;
+                };
+                if ledger.contains_key(&id) {
+                    continue;
+                }
+                if let Some(persistence) = resource
+                    .disk
+                    .as_ref()
+                    .and_then(|d| d.persistence_id.as_ref())
+                {
+                    let _ =
+                        fs::create_dir_all(self.config.work_dir.join("volumes").join(persistence));
+                }
+                ledger.insert(id, resource.clone());
+            }
+        }
+        self.save();
     }
 
     /// Learns readiness checks and kill grace periods from the target spec.
@@ -267,19 +308,24 @@ impl LocalEngine {
         }
     }
 
-    fn save(&self) {
+    /// Writes `engine.json` if the ledger changed since the last write.
+    fn save(&mut self) {
+        let bytes = serde_json::to_vec_pretty(&self.ledger).expect("the ledger serializes");
+        if bytes == self.saved {
+            return;
+        }
         let path = self.config.work_dir.join("engine.json");
         let tmp = self.config.work_dir.join("engine.json.tmp");
-        let bytes = serde_json::to_vec_pretty(&self.ledger).expect("the ledger serializes");
         let written = fs::File::create(&tmp).and_then(|mut file| {
             use std::io::Write;
             file.write_all(&bytes)?;
             file.sync_all()?;
             fs::rename(&tmp, &path)
         });
-        if let Err(error) = written {
+        match written {
+            Ok(()) => self.saved = bytes,
             // The engine keeps running on its memory; a restart would adopt less.
-            eprintln!("local engine: cannot write {}: {error}", path.display());
+            Err(error) => eprintln!("local engine: cannot write {}: {error}", path.display()),
         }
     }
 
