@@ -7,6 +7,7 @@
 //! engine ([`local::LocalEngine`]) is the embedded default; a Mesos engine would speak the v1
 //! scheduler API behind the same trait. [`drive_once`] is the whole driver loop body.
 
+mod agents;
 mod checks;
 pub mod local;
 mod process;
