@@ -69,9 +69,13 @@ impl Service {
     }
 
     fn start_with_token(&mut self, token: &str) -> String {
+        self.start_with_env(&[("STROM_SCHEDULER_TOKEN", token)])
+    }
+
+    fn start_with_env(&mut self, env: &[(&str, &str)]) -> String {
         let _ = std::fs::remove_file(self.dir.join("state/api-address"));
         let child = Command::new(env!("CARGO_BIN_EXE_strom"))
-            .env("STROM_SCHEDULER_TOKEN", token)
+            .envs(env.iter().copied())
             .args(["scheduler", "run", "--service", "kafka", "--options"])
             .arg(&self.options)
             .arg("--state-dir")
@@ -449,4 +453,53 @@ fn a_scheduler_killed_again_and_again_during_deploy_leaves_one_broker_per_pod() 
         Some(3),
         "{endpoint}"
     );
+}
+
+#[test]
+fn sdk_uninstall_kills_releases_wipes_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        r#"{"brokers":{"count":2,"cpus":0.1,"mem":256,"disk":100,"kill_grace_period":2}}"#;
+    let mut service = Service::new(dir.path(), options);
+    let api = service.start();
+    wait_until("the deploy plan completes", Duration::from_secs(60), || {
+        http(&api, "GET", "/v1/plans/deploy").0 == 200
+    });
+    let state = dir.path().join("state");
+    assert_eq!(broker_processes(&state).len(), 2);
+    let volumes = state.join("engine/volumes");
+    assert_eq!(std::fs::read_dir(&volumes).unwrap().count(), 2);
+    service.kill_scheduler();
+
+    service.start_with_env(&[("SDK_UNINSTALL", "1")]);
+    let mut child = service.scheduler.take().expect("started");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the uninstall did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit}");
+    assert!(broker_processes(&state).is_empty(), "brokers left running");
+    assert_eq!(
+        std::fs::read_dir(&volumes).unwrap().count(),
+        0,
+        "volumes left"
+    );
+    assert_eq!(
+        std::fs::read_dir(state.join("store")).unwrap().count(),
+        0,
+        "state left"
+    );
+    let ledger: Value =
+        serde_json::from_slice(&std::fs::read(state.join("engine/engine.json")).unwrap()).unwrap();
+    let reserved: usize = ledger["reserved"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r.as_object().map_or(0, |m| m.len()))
+        .sum();
+    assert_eq!(reserved, 0, "reservations left: {ledger}");
 }

@@ -4,6 +4,9 @@
 //! driver thread (one `drive_once` every [`DRIVE_INTERVAL`]) and serves the HTTP API
 //! (`api.rs`). Owns no scheduling logic: that is `strom-scheduler`'s.
 //!
+//! With `SDK_UNINSTALL` set the scheduler uninstalls the service (kill every task, destroy the
+//! volumes, release the reservations, wipe the state store) and exits 0.
+//!
 //! Tasks outlive the scheduler (the local engine starts them in their own sessions), so a
 //! scheduler killed with SIGKILL and started again adopts its running brokers; the hidden
 //! `--tasks-die-with-scheduler` flag (tests) makes the kernel kill them with the driver thread.
@@ -204,10 +207,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     println!("scheduler API listening on http://{address}");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<String>();
+    // SDK_UNINSTALL (as on DC/OS): uninstall the service, then exit.
+    let uninstall = std::env::var("SDK_UNINSTALL").is_ok_and(|v| !v.is_empty());
     let driver_core = Arc::clone(&core);
     std::thread::Builder::new()
         .name("scheduler-driver".into())
-        .spawn(move || drive(driver_core, stop_tx))?;
+        .spawn(move || drive(driver_core, uninstall, stop_tx))?;
     let router = api::router(Arc::clone(&core), token);
     runtime.block_on(async move {
         let shutdown = async move {
@@ -235,13 +240,22 @@ async fn terminate() {
 
 /// The driver thread: subscribe (reconciliation), then poll and tick forever. It spawns every
 /// task, so with `--tasks-die-with-scheduler` its exit is what kills them.
-fn drive(core: Arc<Mutex<Core>>, stop: tokio::sync::oneshot::Sender<String>) {
+fn drive(core: Arc<Mutex<Core>>, uninstall: bool, stop: tokio::sync::oneshot::Sender<String>) {
     {
         let mut guard = core.lock().expect("driver lock");
         let core = &mut *guard;
         let now_ms = core.now_ms();
         let effects = core.scheduler.subscribed(now_ms);
         core.engine.apply(&effects, now_ms);
+        if uninstall {
+            match core.scheduler.uninstall(now_ms) {
+                Ok(effects) => core.engine.apply(&effects, now_ms),
+                Err(error) => {
+                    let _ = stop.send(format!("the state store failed: {error}"));
+                    return;
+                }
+            }
+        }
     }
     loop {
         let outcome = {
