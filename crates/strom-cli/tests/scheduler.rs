@@ -48,19 +48,40 @@ struct Service {
     options: PathBuf,
     ports: String,
     scheduler: Option<Child>,
+    /// Brokers die with the scheduler (for tests that never restart it: nothing outlives a
+    /// test killed by a timeout).
+    die_with_scheduler: bool,
+    _ports_lock: std::fs::File,
+}
+
+/// 90 ports below the ephemeral range that no other test process of this machine uses: one of
+/// 130 slots from 20000, held with `flock` for the test's life.
+fn reserve_ports() -> (std::fs::File, u32) {
+    use std::os::fd::AsRawFd;
+    for attempt in 0..130 {
+        let slot = (std::process::id() + attempt) % 130;
+        let path = std::env::temp_dir().join(format!("strom-scheduler-test-ports-{slot}.lock"));
+        let file = std::fs::File::create(path).unwrap();
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return (file, 20_000 + slot * 90);
+        }
+    }
+    panic!("no free port slot");
 }
 
 impl Service {
     fn new(dir: &Path, options: &str) -> Service {
         let options_path = dir.join("options.json");
         std::fs::write(&options_path, options).unwrap();
-        // 90 ports per test process, away from the ephemeral range.
-        let base = 20_000 + (std::process::id() % 300) * 90;
+        let (ports_lock, base) = reserve_ports();
         Service {
             dir: dir.to_path_buf(),
             options: options_path,
             ports: format!("{base}-{}", base + 89),
             scheduler: None,
+            die_with_scheduler: false,
+            _ports_lock: ports_lock,
         }
     }
 
@@ -89,6 +110,10 @@ impl Service {
                 &self.ports,
             ])
             .args(["--check-interval-max-ms", "300"])
+            .args(
+                self.die_with_scheduler
+                    .then_some("--tasks-die-with-scheduler"),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.dir.join("scheduler.log")).unwrap())
             .spawn()
@@ -327,6 +352,7 @@ fn a_second_scheduler_for_the_same_state_directory_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let options = r#"{"brokers":{"count":1,"cpus":0.1,"mem":256,"disk":100}}"#;
     let mut service = Service::new(dir.path(), options);
+    service.die_with_scheduler = true;
     service.start();
     let second = Command::new(env!("CARGO_BIN_EXE_strom"))
         .args(["scheduler", "run", "--state-dir"])
@@ -344,6 +370,7 @@ fn commands_need_the_token_and_act_on_real_tasks() {
     let options =
         r#"{"brokers":{"count":1,"cpus":0.1,"mem":256,"disk":100,"kill_grace_period":2}}"#;
     let mut service = Service::new(dir.path(), options);
+    service.die_with_scheduler = true;
     let api = service.start_with_token("s3cret");
     wait_until("the deploy plan completes", Duration::from_secs(60), || {
         http(&api, "GET", "/v1/plans/deploy").0 == 200
