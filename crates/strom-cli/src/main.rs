@@ -1,6 +1,7 @@
 //! The `strom` binary: argument parsing and wiring.
 //!
-//! `strom broker` runs a broker from `strom-broker`. The client commands (`topic`, `produce`,
+//! `strom broker` runs a broker from `strom-broker`; `strom scheduler run` the service
+//! scheduler of `strom-scheduler` with the local engine and its HTTP API (`service/`). The client commands (`topic`, `produce`,
 //! `consume`, `group`, `cluster`, `perf`) talk to any Kafka-compatible cluster through librdkafka; they
 //! live in this crate's modules for now because they are thin uses of that client, not domain
 //! logic.
@@ -17,6 +18,7 @@ mod native;
 mod output;
 mod perf;
 mod produce;
+mod service;
 mod topic;
 
 use std::io::IsTerminal;
@@ -73,12 +75,24 @@ enum Command {
     /// Load generators: produce and consume throughput, send and end-to-end latency.
     #[command(subcommand)]
     Perf(perf::PerfCommand),
+    /// The service scheduler: deploy and heal a broker service (`scheduler run`).
+    #[command(subcommand)]
+    Scheduler(service::SchedulerCommand),
+    /// Service tools run by the scheduler's tasks (`service probe-broker`).
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Broker(args) = cli.command {
         return broker::run(args);
+    }
+    if let Command::Scheduler(command) = cli.command {
+        return service::run_scheduler(command);
+    }
+    if let Command::Service(command) = cli.command {
+        return service::run_service(command);
     }
     match run_client(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,7 +122,9 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
         json: cli.json,
     };
     match cli.command {
-        Command::Broker(_) => unreachable!("handled in main"),
+        Command::Broker(_) | Command::Scheduler(_) | Command::Service(_) => {
+            unreachable!("handled in main")
+        }
         Command::Consume(args) => consume::run(&options, args),
         Command::Cluster(command) => cluster::run(&options, command),
         Command::Topic(command) => runtime()?.block_on(topic::run(&options, command)),

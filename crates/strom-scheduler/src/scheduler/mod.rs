@@ -178,7 +178,7 @@ pub struct Scheduler<P: Persister> {
     offer_log: VecDeque<OfferOutcome>,
     suppressed: Option<bool>,
     counters: BTreeMap<String, u64>,
-    ids: Box<dyn FnMut() -> Uuid>,
+    ids: Box<dyn FnMut() -> Uuid + Send>,
     /// Instances beyond their pod's count being removed; derived from the store each cycle.
     decommission: Plan,
     /// Pod instances an operator paused (persisted as `paused-<instance>` properties).
@@ -200,7 +200,7 @@ impl<P: Persister> Scheduler<P> {
         persister: P,
         candidate: &ServiceSpec,
         config: SchedulerConfig,
-        ids: Box<dyn FnMut() -> Uuid>,
+        ids: Box<dyn FnMut() -> Uuid + Send>,
     ) -> Result<(Self, UpdateOutcome), SchedulerError> {
         let tasks = state::load_tasks(&persister)?;
         let deploy_completed =

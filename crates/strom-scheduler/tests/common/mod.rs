@@ -314,7 +314,7 @@ pub fn kafka(options: &str) -> ServiceSpec {
 }
 
 /// Deterministic ids.
-pub fn ids(seed: u128) -> Box<dyn FnMut() -> Uuid> {
+pub fn ids(seed: u128) -> Box<dyn FnMut() -> Uuid + Send> {
     let mut next = seed << 64;
     Box::new(move || {
         next += 1;

@@ -1,0 +1,297 @@
+//! The scheduler's HTTP API in the DC/OS SDK's routes, shapes and status codes
+//! (dcos-service.md §1.2). Reads and commands go to the pure core under the shared lock; the
+//! effects a command returns are applied to the engine at once. Mutating calls need
+//! `Authorization: Bearer <token>` when a token is configured (`STROM_SCHEDULER_TOKEN`).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use strom_scheduler::engine::Engine;
+use strom_scheduler::plan::Status;
+use strom_scheduler::scheduler::{EndpointNaming, PlanCommand, SchedulerError};
+
+use super::Core;
+
+#[derive(Clone)]
+struct Api {
+    core: Arc<Mutex<Core>>,
+    token: Option<String>,
+}
+
+impl Api {
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock is a bug; the state is still the best we have.
+        self.core
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `None` when the call may proceed, else the refusal.
+    fn refuse(&self, headers: &HeaderMap) -> Option<Response> {
+        let Some(token) = &self.token else {
+            return None;
+        };
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        (given != Some(token.as_str()))
+            .then(|| message(StatusCode::UNAUTHORIZED, "a valid bearer token is required"))
+    }
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (status, Json(json!({ "message": text }))).into_response()
+}
+
+fn scheduler_error(error: SchedulerError) -> Response {
+    let status = match &error {
+        SchedulerError::NoPlan(_) | SchedulerError::NoPod(_) | SchedulerError::Plan(_) => {
+            StatusCode::NOT_FOUND
+        }
+        SchedulerError::Uninstalling => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    message(status, &error.to_string())
+}
+
+/// The API's routes over the shared core.
+pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>) -> Router {
+    Router::new()
+        .route("/v1/plans", get(plans))
+        .route("/v1/plans/{plan}", get(plan))
+        .route("/v1/plans/{plan}/{command}", post(plan_command))
+        .route("/v1/pod", get(pods))
+        .route("/v1/pod/status", get(all_pod_status))
+        .route("/v1/pod/{pod}/info", get(pod_info))
+        .route("/v1/pod/{pod}/status", get(pod_status))
+        .route("/v1/pod/{pod}/{command}", post(pod_command))
+        .route("/v1/endpoints", get(endpoints))
+        .route("/v1/endpoints/{name}", get(endpoint))
+        .route("/v1/debug/offers", get(debug_offers))
+        .route("/v1/metrics", get(metrics))
+        .route("/v1/health", get(health))
+        .with_state(Api { core, token })
+}
+
+async fn plans(State(api): State<Api>) -> Json<Value> {
+    Json(json!(api.lock().scheduler.plan_names()))
+}
+
+async fn plan(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    let core = api.lock();
+    match core.scheduler.plan(&name) {
+        Some(plan) => {
+            let status = StatusCode::from_u16(plan.http_status()).expect("a valid status code");
+            (status, Json(plan.to_json())).into_response()
+        }
+        None => message(StatusCode::NOT_FOUND, &format!("plan {name:?} not found")),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PlanQuery {
+    phase: Option<String>,
+    step: Option<String>,
+}
+
+async fn plan_command(
+    State(api): State<Api>,
+    Path((plan, command)): Path<(String, String)>,
+    Query(query): Query<PlanQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = api.refuse(&headers) {
+        return refused;
+    }
+    let parsed = match command.as_str() {
+        "interrupt" => PlanCommand::Interrupt { phase: query.phase },
+        "continue" => PlanCommand::Continue { phase: query.phase },
+        "restart" => PlanCommand::Restart {
+            phase: query.phase,
+            step: query.step,
+        },
+        "forceComplete" => match query.phase {
+            Some(phase) => PlanCommand::ForceComplete {
+                phase,
+                step: query.step,
+            },
+            None => return message(StatusCode::BAD_REQUEST, "forceComplete needs ?phase="),
+        },
+        other => {
+            return message(
+                StatusCode::NOT_FOUND,
+                &format!("unknown plan command {other:?}"),
+            )
+        }
+    };
+    match api.lock().scheduler.plan_command(&plan, parsed) {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "message": format!("Received cmd: {command}") })),
+        )
+            .into_response(),
+        Err(error) => scheduler_error(error),
+    }
+}
+
+/// Pod instance names with their task records, in instance order.
+fn instances(core: &Core) -> Vec<(String, Vec<&strom_scheduler::task::TaskRecord>)> {
+    let mut by_instance: Vec<(String, Vec<&strom_scheduler::task::TaskRecord>)> = Vec::new();
+    let mut records: Vec<_> = core.scheduler.tasks().values().collect();
+    records.sort_by(|a, b| a.info.instance.cmp(&b.info.instance));
+    for record in records {
+        let name = record.info.instance.name();
+        match by_instance.last_mut() {
+            Some((last, list)) if *last == name => list.push(record),
+            _ => by_instance.push((name, vec![record])),
+        }
+    }
+    by_instance
+}
+
+async fn pods(State(api): State<Api>) -> Json<Value> {
+    let core = api.lock();
+    Json(json!(instances(&core)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect::<Vec<_>>()))
+}
+
+fn instance_status(name: &str, records: &[&strom_scheduler::task::TaskRecord]) -> Value {
+    json!({
+        "name": name,
+        "tasks": records.iter().map(|r| json!({
+            "id": r.info.task_id,
+            "name": r.info.name,
+            "status": r.status.as_ref().map_or("TASK_STAGING".to_string(), |s| {
+                serde_json::to_value(s.state).ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            }),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn all_pod_status(State(api): State<Api>) -> Json<Value> {
+    let core = api.lock();
+    let instances = instances(&core);
+    let pods: Vec<Value> = core
+        .scheduler
+        .spec()
+        .pods
+        .iter()
+        .map(|(pod, _)| {
+            json!({
+                "name": pod,
+                "instances": instances.iter()
+                    .filter(|(_, records)| records[0].info.instance.pod == pod)
+                    .map(|(name, records)| instance_status(name, records))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "service": core.scheduler.spec().name, "pods": pods }))
+}
+
+async fn pod_status(State(api): State<Api>, Path(pod): Path<String>) -> Response {
+    let core = api.lock();
+    match instances(&core).into_iter().find(|(name, _)| *name == pod) {
+        Some((name, records)) => Json(instance_status(&name, &records)).into_response(),
+        None => message(StatusCode::NOT_FOUND, &format!("pod {pod:?} not found")),
+    }
+}
+
+async fn pod_info(State(api): State<Api>, Path(pod): Path<String>) -> Response {
+    let core = api.lock();
+    match instances(&core).into_iter().find(|(name, _)| *name == pod) {
+        Some((_, records)) => Json(json!(records
+            .iter()
+            .map(|r| json!({ "info": r.info, "status": r.status }))
+            .collect::<Vec<_>>()))
+        .into_response(),
+        None => message(StatusCode::NOT_FOUND, &format!("pod {pod:?} not found")),
+    }
+}
+
+async fn pod_command(
+    State(api): State<Api>,
+    Path((pod, command)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = api.refuse(&headers) {
+        return refused;
+    }
+    let mut guard = api.lock();
+    let core = &mut *guard;
+    let now_ms = core.now_ms();
+    let result = match command.as_str() {
+        "restart" => core.scheduler.restart_pod(&pod, now_ms),
+        "replace" => core.scheduler.replace_pod(&pod, now_ms),
+        "pause" => core.scheduler.pause_pod(&pod, now_ms),
+        "resume" => core.scheduler.resume_pod(&pod, now_ms),
+        other => {
+            return message(
+                StatusCode::NOT_FOUND,
+                &format!("unknown pod command {other:?}"),
+            )
+        }
+    };
+    match result {
+        Ok((tasks, effects)) => {
+            core.engine.apply(&effects, now_ms);
+            Json(json!({ "pod": pod, "tasks": tasks })).into_response()
+        }
+        Err(error) => scheduler_error(error),
+    }
+}
+
+async fn endpoints(State(api): State<Api>) -> Json<Value> {
+    Json(json!(api.lock().scheduler.endpoint_names()))
+}
+
+async fn endpoint(State(api): State<Api>, Path(name): Path<String>) -> Response {
+    match api
+        .lock()
+        .scheduler
+        .endpoint(&name, &EndpointNaming::default())
+    {
+        Some(value) => Json(value).into_response(),
+        None => message(
+            StatusCode::NOT_FOUND,
+            &format!("endpoint {name:?} not found"),
+        ),
+    }
+}
+
+async fn debug_offers(State(api): State<Api>) -> Json<Value> {
+    Json(api.lock().scheduler.debug_offers_json())
+}
+
+async fn metrics(State(api): State<Api>) -> Json<Value> {
+    Json(api.lock().scheduler.metrics_json())
+}
+
+/// `HealthResource`'s codes: 417 a plan has errors, 202 deploying, 203 recovering, 200 running.
+async fn health(State(api): State<Api>) -> Response {
+    let core = api.lock();
+    let deploy_name = core.scheduler.plan_names()[0].to_string();
+    let status_of = |name: &str| core.scheduler.plan(name).map(|p| p.status());
+    let code = if status_of(&deploy_name) == Some(Status::Error) {
+        417
+    } else if status_of(&deploy_name) != Some(Status::Complete) {
+        202
+    } else if status_of("recovery").is_some_and(|s| s != Status::Complete) {
+        203
+    } else {
+        200
+    };
+    let status = StatusCode::from_u16(code).expect("a valid status code");
+    (status, Json(json!({ "value": code }))).into_response()
+}

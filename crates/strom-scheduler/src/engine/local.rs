@@ -1,0 +1,754 @@
+//! The local engine: an in-process Mesos-like agent (or several virtual agents with zones) on
+//! this machine. It offers the agents' cpus, mem, ROOT disk and port range, keeps a reservation
+//! ledger, honours RESERVE/CREATE/LAUNCH_GROUP/DESTROY/UNRESERVE, runs tasks as OS processes in
+//! sandbox directories with persistent-volume directories, runs readiness checks, and sends
+//! status updates with uuids, again every [`RESEND_MS`] until acknowledged.
+//!
+//! On-disk format, in the work directory `W`: `W/engine.json` (written to a `.tmp`, fsynced,
+//! renamed) holds the ledger and the task table (task info, sandbox, pid and its start time);
+//! `W/sandboxes/<task id>/` is a task's sandbox (its config files, `stdout`, `stderr`, and a
+//! symlink per volume); `W/volumes/<persistence id>/` a ROOT persistent volume.
+//!
+//! Restart: a new engine on the same `W` adopts the tasks whose pid is still the process it
+//! started (same start time) and reports the others LOST. Tasks run in their own sessions and
+//! outlive the engine, so a scheduler restart (kill -9 included) does not touch healthy
+//! brokers; only with [`LocalEngineConfig::die_with_engine`] (tests) does the kernel kill them
+//! with the engine thread (`PR_SET_PDEATHSIG`). Not owned here: what to launch (the
+//! scheduler), DRF across several services, MOUNT disks.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::process::Child;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use super::agents::{AgentConfig, LocalEngineConfig};
+use super::checks::{CheckRunner, Health, TaskChecks};
+use super::process;
+use super::Engine;
+use crate::offer::{Offer, Operation};
+use crate::resources::{DiskSource, Resource, ResourceValue};
+use crate::scheduler::{Effect, Input};
+use crate::spec::ServiceSpec;
+use crate::task::{TaskInfo, TaskState, TaskStatus};
+
+/// How long an unacknowledged status update waits before it is sent again.
+pub const RESEND_MS: u64 = 2_000;
+
+/// A task as the engine records it (persisted).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LocalTask {
+    info: TaskInfo,
+    sandbox: PathBuf,
+    pid: Option<u32>,
+    start_ticks: Option<u64>,
+    state: TaskState,
+    ready: bool,
+    /// Set when a kill was sent (the SIGKILL follows after the grace period).
+    killing_since_ms: Option<u64>,
+}
+
+/// The persisted part of the engine.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Ledger {
+    /// Reservations (with volumes once created) per agent, by resource id.
+    reserved: BTreeMap<String, BTreeMap<Uuid, Resource>>,
+    /// Tasks by task id; a terminal task is dropped once its last update is acknowledged.
+    tasks: BTreeMap<String, LocalTask>,
+}
+
+/// The local engine. See the module documentation.
+pub struct LocalEngine {
+    config: LocalEngineConfig,
+    ledger: Ledger,
+    children: BTreeMap<String, Child>,
+    readiness: BTreeMap<String, CheckRunner>,
+    health: BTreeMap<String, Health>,
+    checks: BTreeMap<(String, String), TaskChecks>,
+    /// Unacknowledged updates by task id: the update and when it was last sent.
+    unacked: BTreeMap<String, (TaskStatus, u64)>,
+    outbox: Vec<TaskStatus>,
+    offers: BTreeMap<String, String>,
+    refused_until_ms: BTreeMap<String, u64>,
+    suppressed: bool,
+    next_offer: u64,
+    /// The ledger as last written.
+    saved: Vec<u8>,
+}
+
+impl LocalEngine {
+    /// Starts an engine on `config.work_dir`, adopting the tasks of a previous engine there
+    /// that still run and reporting the others LOST.
+    pub fn open(mut config: LocalEngineConfig) -> std::io::Result<LocalEngine> {
+        fs::create_dir_all(config.work_dir.join("sandboxes"))?;
+        fs::create_dir_all(config.work_dir.join("volumes"))?;
+        // Sandboxes link to volumes and tasks run elsewhere: every path is absolute.
+        config.work_dir = fs::canonicalize(&config.work_dir)?;
+        let ledger: Ledger = match fs::read(config.work_dir.join("engine.json")) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
+                std::io::Error::other(format!("engine.json is corrupt: {error}"))
+            })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ledger::default(),
+            Err(error) => return Err(error),
+        };
+        let mut engine = LocalEngine {
+            config,
+            ledger,
+            children: BTreeMap::new(),
+            readiness: BTreeMap::new(),
+            health: BTreeMap::new(),
+            checks: BTreeMap::new(),
+            unacked: BTreeMap::new(),
+            outbox: Vec::new(),
+            offers: BTreeMap::new(),
+            refused_until_ms: BTreeMap::new(),
+            suppressed: false,
+            next_offer: 0,
+            saved: Vec::new(),
+        };
+        let ids: Vec<String> = engine.ledger.tasks.keys().cloned().collect();
+        for id in ids {
+            let task = engine.ledger.tasks.get_mut(&id).expect("listed");
+            if task.state.is_terminal() {
+                continue;
+            }
+            if task.pid.is_none() {
+                // Killed between recording the launch and recording its pid: find the session
+                // leader running in the task's sandbox, if the spawn happened.
+                task.pid = process::session_leader_in(&task.sandbox);
+                task.start_ticks = task.pid.and_then(process::start_ticks);
+            }
+            let task = &engine.ledger.tasks[&id];
+            let running = task
+                .pid
+                .is_some_and(|pid| process::alive(pid, task.start_ticks));
+            if running {
+                // Adopted: readiness is checked again before it is reported ready. An engine
+                // killed right after the spawn never recorded the task as running.
+                let task = engine.ledger.tasks.get_mut(&id).expect("listed");
+                task.ready = false;
+                if task.state != TaskState::Running {
+                    engine.update(&id, TaskState::Running, false, "adopted after a restart", 0);
+                }
+            } else {
+                engine.update(&id, TaskState::Lost, false, "the process is gone", 0);
+            }
+        }
+        engine.save();
+        Ok(engine)
+    }
+
+    /// Completes accepts a crash interrupted: every reserved resource (and volume) the state
+    /// store's task infos name but the ledger lacks is added. The scheduler persists a task info
+    /// before its RESERVE/CREATE leave, so a kill -9 in between leaves a task info whose
+    /// reservations the engine never made, and its relaunch in place would wait forever for an
+    /// offer holding them. Extra ones are released by the scheduler's cleanup as usual.
+    pub fn restore_reservations<'a>(&mut self, tasks: impl IntoIterator<Item = &'a TaskInfo>) {
+        for info in tasks {
+            let ledger = self
+                .ledger
+                .reserved
+                .entry(info.agent_id.clone())
+                .or_default();
+            for resource in &info.resources {
+                let Some(id) = resource.resource_id() else {
+                    continue;
+                };
+                if ledger.contains_key(&id) {
+                    continue;
+                }
+                if let Some(persistence) = resource
+                    .disk
+                    .as_ref()
+                    .and_then(|d| d.persistence_id.as_ref())
+                {
+                    let _ =
+                        fs::create_dir_all(self.config.work_dir.join("volumes").join(persistence));
+                }
+                ledger.insert(id, resource.clone());
+            }
+        }
+        self.save();
+    }
+
+    /// Learns readiness checks and kill grace periods from the target spec.
+    pub fn set_spec(&mut self, spec: &ServiceSpec) {
+        self.checks.clear();
+        for (pod_name, pod) in spec.pods.iter() {
+            for (task_name, task) in pod.tasks.iter() {
+                self.checks.insert(
+                    (pod_name.to_string(), task_name.to_string()),
+                    TaskChecks {
+                        readiness: task.readiness_check.clone(),
+                        health: task.health_check.clone(),
+                        kill_grace_ms: u64::from(task.kill_grace_period.unwrap_or(30)) * 1000,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The process ids of the tasks the engine believes live, by task name (for tests and
+    /// `/v1/pod/<name>/info`).
+    pub fn pids(&self) -> BTreeMap<String, u32> {
+        self.ledger
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal())
+            .filter_map(|t| Some((t.info.name.clone(), t.pid?)))
+            .collect()
+    }
+
+    /// The sandbox of the live task named `name`.
+    pub fn sandbox(&self, name: &str) -> Option<&Path> {
+        self.ledger
+            .tasks
+            .values()
+            .find(|t| t.info.name == name && !t.state.is_terminal())
+            .map(|t| t.sandbox.as_path())
+    }
+
+    /// Kills every task's process group at once (engine shutdown in tests).
+    pub fn kill_all(&mut self) {
+        for task in self.ledger.tasks.values() {
+            if let Some(pid) = task.pid {
+                process::signal_group(pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// Writes `engine.json` if the ledger changed since the last write.
+    fn save(&mut self) {
+        let bytes = serde_json::to_vec_pretty(&self.ledger).expect("the ledger serializes");
+        if bytes == self.saved {
+            return;
+        }
+        let path = self.config.work_dir.join("engine.json");
+        let tmp = self.config.work_dir.join("engine.json.tmp");
+        let written = fs::File::create(&tmp).and_then(|mut file| {
+            use std::io::Write;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            fs::rename(&tmp, &path)
+        });
+        match written {
+            Ok(()) => self.saved = bytes,
+            // The engine keeps running on its memory; a restart would adopt less.
+            Err(error) => eprintln!("local engine: cannot write {}: {error}", path.display()),
+        }
+    }
+
+    /// Records a new state for `task_id` and queues its update (with a fresh uuid).
+    fn update(&mut self, task_id: &str, state: TaskState, ready: bool, message: &str, now_ms: u64) {
+        let Some(task) = self.ledger.tasks.get_mut(task_id) else {
+            return;
+        };
+        task.state = state;
+        task.ready = ready;
+        let status = TaskStatus {
+            task_id: task_id.to_string(),
+            agent_id: task.info.agent_id.clone(),
+            state,
+            message: message.to_string(),
+            ready,
+            uuid: Some(Uuid::new_v4().to_string()),
+        };
+        self.unacked
+            .insert(task_id.to_string(), (status.clone(), now_ms));
+        self.outbox.push(status);
+        if state.is_terminal() {
+            self.children.remove(task_id);
+            self.readiness.remove(task_id);
+            self.health.remove(task_id);
+        }
+    }
+
+    fn offer(&mut self, agent: &AgentConfig) -> Offer {
+        let reserved = self
+            .ledger
+            .reserved
+            .get(&agent.id)
+            .cloned()
+            .unwrap_or_default();
+        let in_use: Vec<Uuid> = self
+            .ledger
+            .tasks
+            .values()
+            .filter(|t| t.info.agent_id == agent.id && !t.state.is_terminal())
+            .flat_map(|t| t.info.resources.iter().filter_map(Resource::resource_id))
+            .collect();
+        let amount = |name: &str| -> f64 {
+            reserved
+                .values()
+                .filter(|r| r.name == name)
+                .map(Resource::amount)
+                .sum()
+        };
+        let reserved_ports: Vec<u16> = reserved
+            .values()
+            .flat_map(|r| match &r.value {
+                ResourceValue::Ranges(ranges) => {
+                    ranges.iter().flat_map(|x| x.begin..=x.end).collect()
+                }
+                ResourceValue::Scalar(_) => Vec::new(),
+            })
+            .collect();
+        let mut free: Vec<(u16, u16)> = Vec::new();
+        for port in agent.ports.0..=agent.ports.1 {
+            if reserved_ports.contains(&port) {
+                continue;
+            }
+            match free.last_mut() {
+                Some(last) if last.1 + 1 == port => last.1 = port,
+                _ => free.push((port, port)),
+            }
+        }
+        let mut resources = vec![
+            Resource::scalar("cpus", (agent.cpus - amount("cpus")).max(0.0)),
+            Resource::scalar("mem", (agent.mem - amount("mem")).max(0.0)),
+            Resource::disk((agent.disk - amount("disk")).max(0.0), DiskSource::Root),
+            Resource::ports(&free),
+        ];
+        resources.extend(
+            reserved
+                .iter()
+                .filter(|(id, _)| !in_use.contains(id))
+                .map(|(_, r)| r.clone()),
+        );
+        self.next_offer += 1;
+        Offer {
+            id: format!("{}-offer-{}", agent.id, self.next_offer),
+            agent_id: agent.id.clone(),
+            hostname: agent.hostname.clone(),
+            ip: agent.ip.clone(),
+            zone: agent.zone.clone(),
+            region: None,
+            attributes: BTreeMap::new(),
+            resources,
+        }
+    }
+
+    fn apply_operation(&mut self, agent_id: &str, operation: &Operation, now_ms: u64) {
+        let volumes = self.config.work_dir.join("volumes");
+        let ledger = self
+            .ledger
+            .reserved
+            .entry(agent_id.to_string())
+            .or_default();
+        match operation {
+            Operation::Reserve { resources } => {
+                for r in resources {
+                    if let Some(id) = r.resource_id() {
+                        ledger.insert(id, r.clone());
+                    }
+                }
+            }
+            Operation::Create { volumes: created } => {
+                for r in created {
+                    let Some(id) = r.resource_id() else { continue };
+                    if let Some(persistence) =
+                        r.disk.as_ref().and_then(|d| d.persistence_id.as_ref())
+                    {
+                        let _ = fs::create_dir_all(volumes.join(persistence));
+                    }
+                    ledger.insert(id, r.clone());
+                }
+            }
+            Operation::Destroy { volumes: destroyed } => {
+                for r in destroyed {
+                    let Some(id) = r.resource_id() else { continue };
+                    if let Some(disk) = ledger.get_mut(&id).and_then(|r| r.disk.as_mut()) {
+                        if let Some(persistence) = disk.persistence_id.take() {
+                            let _ = fs::remove_dir_all(volumes.join(persistence));
+                        }
+                        disk.container_path = None;
+                    }
+                }
+            }
+            Operation::Unreserve { resources } => {
+                for r in resources {
+                    if let Some(id) = r.resource_id() {
+                        ledger.remove(&id);
+                    }
+                }
+            }
+            Operation::LaunchGroup { tasks } => {
+                for info in tasks {
+                    self.launch(info, now_ms);
+                }
+            }
+        }
+    }
+
+    fn launch(&mut self, info: &TaskInfo, now_ms: u64) {
+        let sandbox = self.config.work_dir.join("sandboxes").join(&info.task_id);
+        self.ledger.tasks.insert(
+            info.task_id.clone(),
+            LocalTask {
+                info: info.clone(),
+                sandbox: sandbox.clone(),
+                pid: None,
+                start_ticks: None,
+                state: TaskState::Staging,
+                ready: false,
+                killing_since_ms: None,
+            },
+        );
+        let reserved = self.ledger.reserved.get(&info.agent_id);
+        let unreserved = info
+            .resources
+            .iter()
+            .filter_map(Resource::resource_id)
+            .find(|id| !reserved.is_some_and(|r| r.contains_key(id)));
+        if let Some(id) = unreserved {
+            let message = format!("resource {id} is not reserved on {}", info.agent_id);
+            self.update(&info.task_id, TaskState::Error, false, &message, now_ms);
+            return;
+        }
+        // Recorded (with the reservations of this accept) before the process exists, so an
+        // engine killed in between finds the task and looks for its process on restart.
+        self.save();
+        match self.prepare_and_spawn(info, &sandbox) {
+            Ok(child) => {
+                let pid = child.id();
+                let task = self.ledger.tasks.get_mut(&info.task_id).expect("inserted");
+                task.pid = Some(pid);
+                task.start_ticks = process::start_ticks(pid);
+                self.children.insert(info.task_id.clone(), child);
+                self.save();
+                self.update(&info.task_id, TaskState::Starting, false, "spawned", now_ms);
+                self.update(
+                    &info.task_id,
+                    TaskState::Running,
+                    false,
+                    &format!("pid {pid}"),
+                    now_ms,
+                );
+                self.health
+                    .insert(info.task_id.clone(), Health::new(now_ms));
+            }
+            Err(error) => {
+                let message = format!("cannot launch: {error}");
+                self.update(&info.task_id, TaskState::Failed, false, &message, now_ms);
+            }
+        }
+    }
+
+    fn task_env(&self, info: &TaskInfo, sandbox: &Path) -> BTreeMap<String, String> {
+        let mut env = info.env.clone();
+        env.insert("MESOS_SANDBOX".into(), sandbox.display().to_string());
+        env.insert("MESOS_TASK_ID".into(), info.task_id.clone());
+        env
+    }
+
+    fn prepare_and_spawn(&self, info: &TaskInfo, sandbox: &Path) -> std::io::Result<Child> {
+        fs::create_dir_all(sandbox)?;
+        for (dest, content) in &info.files {
+            let file = sandbox.join(relative(dest)?);
+            if let Some(parent) = file.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::write(file, content)?;
+        }
+        for resource in &info.resources {
+            let Some(disk) = &resource.disk else { continue };
+            let (Some(persistence), Some(path)) = (&disk.persistence_id, &disk.container_path)
+            else {
+                continue;
+            };
+            let volume = self.config.work_dir.join("volumes").join(persistence);
+            fs::create_dir_all(&volume)?;
+            let link = sandbox.join(relative(path)?);
+            if let Some(parent) = link.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            if fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(&volume, &link)?;
+            }
+        }
+        process::spawn(
+            &info.cmd,
+            &self.task_env(info, sandbox),
+            sandbox,
+            &sandbox.join("stdout"),
+            &sandbox.join("stderr"),
+            self.config.die_with_engine,
+        )
+    }
+
+    fn kill(&mut self, task_id: &str, now_ms: u64) {
+        let Some(task) = self.ledger.tasks.get_mut(task_id) else {
+            return;
+        };
+        if task.state.is_terminal() || task.killing_since_ms.is_some() {
+            return;
+        }
+        task.killing_since_ms = Some(now_ms);
+        match task.pid {
+            Some(pid) => process::signal_group(pid, libc::SIGTERM),
+            None => self.update(
+                task_id,
+                TaskState::Killed,
+                false,
+                "killed before it ran",
+                now_ms,
+            ),
+        }
+    }
+
+    /// Reaps exited tasks, escalates kills past their grace period, runs readiness checks.
+    fn watch(&mut self, now_ms: u64) {
+        let live: Vec<String> = self
+            .ledger
+            .tasks
+            .iter()
+            .filter(|(_, t)| !t.state.is_terminal())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in live {
+            let task = &self.ledger.tasks[&id];
+            let Some(pid) = task.pid else { continue };
+            let killing = task.killing_since_ms;
+            let key = (task.info.instance.pod.clone(), task.info.task.clone());
+            let checks = self.checks.get(&key).cloned().unwrap_or_default();
+            let exit = match self.children.get_mut(&id) {
+                Some(child) => match child.try_wait() {
+                    Ok(Some(status)) => Some(Some(status)),
+                    Ok(None) => None,
+                    Err(_) => Some(None),
+                },
+                None if !process::alive(pid, task.start_ticks) => Some(None),
+                None => None,
+            };
+            if let Some(exit) = exit {
+                // Whatever the task left running in its group goes with it.
+                process::signal_group(pid, libc::SIGKILL);
+                let (state, message) = match (killing, exit) {
+                    (Some(_), _) => (TaskState::Killed, "killed".to_string()),
+                    (None, Some(status)) if status.success() => {
+                        (TaskState::Finished, "exited 0".to_string())
+                    }
+                    (None, Some(status)) => (TaskState::Failed, format!("{status}")),
+                    (None, None) => (
+                        TaskState::Lost,
+                        "the process is gone (exit status unknown)".to_string(),
+                    ),
+                };
+                self.update(&id, state, false, &message, now_ms);
+                continue;
+            }
+            if let Some(since) = killing {
+                if now_ms >= since + checks.kill_grace_ms {
+                    process::signal_group(pid, libc::SIGKILL);
+                }
+                continue;
+            }
+            self.check_readiness(&id, &checks, now_ms);
+            self.check_health(&id, &checks, now_ms);
+        }
+    }
+
+    fn check_readiness(&mut self, id: &str, checks: &TaskChecks, now_ms: u64) {
+        let task = &self.ledger.tasks[id];
+        if task.ready || task.state != TaskState::Running {
+            return;
+        }
+        let Some(check) = &checks.readiness else {
+            let message = "running (no readiness check)";
+            self.update(id, TaskState::Running, true, message, now_ms);
+            return;
+        };
+        let env = self.task_env(&task.info, &task.sandbox);
+        let sandbox = task.sandbox.clone();
+        let cap = self.config.check_interval_max_ms;
+        let runner = self.readiness.entry(id.to_string()).or_default();
+        if runner.poll(check, cap, &env, &sandbox, "readiness.log", now_ms) == Some(true) {
+            self.readiness.remove(id);
+            self.update(
+                id,
+                TaskState::Running,
+                true,
+                "readiness check passed",
+                now_ms,
+            );
+        }
+    }
+
+    /// Runs the health check of a ready task; kills it (SIGKILL to its group, reported
+    /// FAILED) after too many failures in a row.
+    fn check_health(&mut self, id: &str, checks: &TaskChecks, now_ms: u64) {
+        let task = &self.ledger.tasks[id];
+        let Some(check) = &checks.health else { return };
+        if !task.ready || task.state != TaskState::Running {
+            return;
+        }
+        let env = self.task_env(&task.info, &task.sandbox);
+        let sandbox = task.sandbox.clone();
+        let pid = task.pid;
+        let cap = self.config.check_interval_max_ms;
+        let health = self
+            .health
+            .entry(id.to_string())
+            .or_insert_with(|| Health::new(now_ms));
+        let Some(passed) = health
+            .runner
+            .poll(check, cap, &env, &sandbox, "health.log", now_ms)
+        else {
+            return;
+        };
+        if health.record(check, passed, now_ms) {
+            let failures = health.failures;
+            if let Some(pid) = pid {
+                process::signal_group(pid, libc::SIGKILL);
+            }
+            let message = format!("health check failed {failures} times in a row");
+            self.update(id, TaskState::Failed, false, &message, now_ms);
+        }
+    }
+
+    fn answer_reconcile(&mut self, tasks: &[(String, String)]) {
+        for (task_id, agent_id) in tasks {
+            let (state, ready, message) = match self.ledger.tasks.get(task_id) {
+                Some(task) => (task.state, task.ready, "reconciled"),
+                None => (TaskState::Lost, false, "unknown to the local engine"),
+            };
+            self.outbox.push(TaskStatus {
+                task_id: task_id.clone(),
+                agent_id: agent_id.clone(),
+                state,
+                message: message.into(),
+                ready,
+                uuid: None,
+            });
+        }
+    }
+}
+
+/// `path` as a relative path inside a sandbox (no root, no `..`).
+fn relative(path: &str) -> std::io::Result<&Path> {
+    let path = Path::new(path);
+    if path
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        Ok(path)
+    } else {
+        Err(std::io::Error::other(format!(
+            "{} is not a relative path inside the sandbox",
+            path.display()
+        )))
+    }
+}
+
+impl Engine for LocalEngine {
+    fn poll(&mut self, now_ms: u64) -> Vec<Input> {
+        self.watch(now_ms);
+        for (status, sent_ms) in self.unacked.values_mut() {
+            if now_ms >= *sent_ms + RESEND_MS {
+                *sent_ms = now_ms;
+                self.outbox.push(status.clone());
+            }
+        }
+        self.save();
+        let mut inputs: Vec<Input> = self.outbox.drain(..).map(Input::Status).collect();
+        if !self.suppressed {
+            let agents: Vec<AgentConfig> = self
+                .config
+                .agents
+                .iter()
+                .filter(|a| !self.offers.values().any(|agent| *agent == a.id))
+                .filter(|a| {
+                    self.refused_until_ms
+                        .get(&a.id)
+                        .is_none_or(|&t| now_ms >= t)
+                })
+                .cloned()
+                .collect();
+            let offers: Vec<Offer> = agents.iter().map(|a| self.offer(a)).collect();
+            for offer in &offers {
+                self.offers.insert(offer.id.clone(), offer.agent_id.clone());
+            }
+            if !offers.is_empty() {
+                inputs.push(Input::Offers(offers));
+            }
+        }
+        inputs
+    }
+
+    fn apply(&mut self, effects: &[Effect], now_ms: u64) {
+        for effect in effects {
+            match effect {
+                Effect::Accept {
+                    offer_id,
+                    agent_id,
+                    operations,
+                } => {
+                    if self.offers.remove(offer_id).is_none() {
+                        // A stale offer: Mesos drops its launches.
+                        for operation in operations {
+                            if let Operation::LaunchGroup { tasks } = operation {
+                                for info in tasks {
+                                    self.outbox.push(TaskStatus {
+                                        task_id: info.task_id.clone(),
+                                        agent_id: agent_id.clone(),
+                                        state: TaskState::Dropped,
+                                        message: format!("offer {offer_id} is no longer valid"),
+                                        ready: false,
+                                        uuid: None,
+                                    });
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    for operation in operations {
+                        self.apply_operation(agent_id, operation, now_ms);
+                    }
+                }
+                Effect::Decline {
+                    offer_id,
+                    refuse_seconds,
+                } => {
+                    if let Some(agent) = self.offers.remove(offer_id) {
+                        // Offers come back at least every second while work may be pending.
+                        let refuse_ms = (refuse_seconds * 1000).min(1_000);
+                        self.refused_until_ms.insert(agent, now_ms + refuse_ms);
+                    }
+                }
+                Effect::Kill { task_id, .. } => self.kill(task_id, now_ms),
+                Effect::Acknowledge { task_id, uuid, .. } => {
+                    let acked = self
+                        .unacked
+                        .get(task_id)
+                        .is_some_and(|(s, _)| s.uuid.as_deref() == Some(uuid.as_str()));
+                    if acked {
+                        self.unacked.remove(task_id);
+                        if self
+                            .ledger
+                            .tasks
+                            .get(task_id)
+                            .is_some_and(|t| t.state.is_terminal())
+                        {
+                            self.ledger.tasks.remove(task_id);
+                        }
+                    }
+                }
+                Effect::Revive => {
+                    self.suppressed = false;
+                    self.refused_until_ms.clear();
+                }
+                Effect::Suppress => self.suppressed = true,
+                Effect::Reconcile { tasks } => self.answer_reconcile(tasks),
+                Effect::Teardown => {
+                    let ids: Vec<String> = self.ledger.tasks.keys().cloned().collect();
+                    for id in ids {
+                        self.kill(&id, now_ms);
+                    }
+                }
+            }
+        }
+        self.save();
+    }
+}
