@@ -163,7 +163,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     base_env.insert("STROM_BIN".to_string(), strom_bin.display().to_string());
     base_env.insert(
         "KAFKA_ZOOKEEPER_URI".to_string(),
-        std::env::var("KAFKA_ZOOKEEPER_URI").unwrap_or_else(|_| "none".into()),
+        std::env::var("KAFKA_ZOOKEEPER_URI").unwrap_or_default(),
     );
     let rendered = render_kafka_service(&options_json(&args)?, &base_env)
         .map_err(|error| anyhow!("the service spec was refused: {error}"))?;

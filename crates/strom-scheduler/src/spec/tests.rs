@@ -124,6 +124,11 @@ fn server_properties_render_from_a_broker_env() {
     assert!(properties.contains("\nlog.dirs=kafka-broker-data/broker-2\n"));
     assert!(properties.contains("\nmin.insync.replicas=1\n"));
     assert!(properties.contains("\nzookeeper.connect=127.0.0.1:2181/dcos-service-kafka\n"));
+    // Without a ZooKeeper the brokers are single nodes: no zookeeper.connect line at all.
+    env.insert("KAFKA_ZOOKEEPER_URI".into(), String::new());
+    let properties = render::render("server.properties", SERVER_PROPERTIES, &env).unwrap();
+    assert!(!properties.contains("zookeeper.connect"), "{properties}");
+    assert!(properties.contains("\nbroker.id=2\n"), "{properties}");
 }
 
 #[test]
