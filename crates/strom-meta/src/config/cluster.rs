@@ -45,12 +45,14 @@ pub struct ClusterSettings {
 pub struct ZkConnect {
     /// The ensemble's servers, in the order given.
     pub servers: Vec<(String, u16)>,
-    /// The chroot path (`/strom`), or `None` for the root. Never ends with `/`.
+    /// The chroot path (`/strom`), or `None` for the root. Never ends with `/` and has no
+    /// empty, `.` or `..` part.
     pub chroot: Option<String>,
 }
 
 impl ZkConnect {
-    /// Parses Kafka's connect string; `key` names the setting in errors.
+    /// Parses Kafka's connect string; `key` names the setting in errors. The one parser of
+    /// `zookeeper.connect`: the broker's configuration and the ZooKeeper store both use it.
     ///
     /// Kafka accepts a chroot only after the last server (`h1:2181,h2:2181/kafka`); a host
     /// without a port uses ZooKeeper's 2181.
@@ -63,12 +65,16 @@ impl ZkConnect {
         let chroot = match chroot {
             None | Some("/") => None,
             Some(path) => {
-                let path = path.trim_end_matches('/');
-                if path.split('/').skip(1).any(|part| part.is_empty()) {
+                if path
+                    .split('/')
+                    .skip(1)
+                    .any(|part| part.is_empty() || part == "." || part == "..")
+                {
                     return Err(ConfigError::new(
                         key,
                         text,
-                        "the chroot must be a path like /strom, without empty parts",
+                        "the chroot must be a path like /strom: no empty, `.` or `..` part and \
+                         no trailing `/`",
                     ));
                 }
                 Some(path.to_string())
@@ -137,7 +143,16 @@ mod tests {
 
     #[test]
     fn refuses_bad_strings_naming_the_key() {
-        for bad in ["a:0", "a:x", ":2181", "a:2181,", "a:2181//x", "a:99999"] {
+        for bad in [
+            "a:0",
+            "a:x",
+            ":2181",
+            "a:2181,",
+            "a:2181//x",
+            "a:99999",
+            "a:2181/strom/",
+            "a:2181/a/../b",
+        ] {
             let error = ZkConnect::parse("zookeeper.connect", bad).unwrap_err();
             assert!(
                 error.to_string().contains("zookeeper.connect"),

@@ -65,36 +65,16 @@ impl ZkConfig {
         )
     }
 
-    /// Splits `zookeeper.connect` into the servers and the chroot (`None` for the root), and
-    /// checks both.
-    pub fn servers_and_chroot(&self) -> Result<(&str, Option<&str>), ZkError> {
-        let bad = |reason: &str| ZkError::Config {
-            connect: self.connect.clone(),
-            reason: reason.to_owned(),
-        };
-        let (servers, chroot) = match self.connect.find('/') {
-            Some(index) => (&self.connect[..index], Some(&self.connect[index..])),
-            None => (self.connect.as_str(), None),
-        };
-        if servers.is_empty() || servers.split(',').any(|server| server.trim().is_empty()) {
-            return Err(bad("expected host:port[,host:port…][/chroot]"));
-        }
-        let chroot = match chroot {
-            None | Some("/") => None,
-            Some(path) => {
-                if path.ends_with('/') {
-                    return Err(bad("the chroot must not end with `/`"));
-                }
-                if path[1..]
-                    .split('/')
-                    .any(|segment| segment.is_empty() || segment == "." || segment == "..")
-                {
-                    return Err(bad("the chroot has an empty, `.` or `..` segment"));
-                }
-                Some(path)
-            }
-        };
-        Ok((servers, chroot))
+    /// Splits `zookeeper.connect` into the servers and the chroot (`None` for the root), by the
+    /// broker configuration's own rule ([`crate::config::ZkConnect::parse`]).
+    pub fn servers_and_chroot(&self) -> Result<(String, Option<String>), ZkError> {
+        let parsed = crate::config::ZkConnect::parse("zookeeper.connect", &self.connect).map_err(
+            |error| ZkError::Config {
+                connect: self.connect.clone(),
+                reason: error.rule,
+            },
+        )?;
+        Ok((parsed.servers_text(), parsed.chroot))
     }
 }
 
@@ -229,15 +209,18 @@ mod tests {
         let config = ZkConfig::new("127.0.0.1:2181,10.0.0.2:2181/strom/a");
         assert_eq!(
             config.servers_and_chroot().unwrap(),
-            ("127.0.0.1:2181,10.0.0.2:2181", Some("/strom/a"))
+            (
+                "127.0.0.1:2181,10.0.0.2:2181".to_string(),
+                Some("/strom/a".to_string())
+            )
         );
         assert_eq!(
             ZkConfig::new("h:1").servers_and_chroot().unwrap(),
-            ("h:1", None)
+            ("h:1".to_string(), None)
         );
         assert_eq!(
             ZkConfig::new("h:1/").servers_and_chroot().unwrap(),
-            ("h:1", None)
+            ("h:1".to_string(), None)
         );
         assert_eq!(config.connection_timeout(), Duration::from_millis(18_000));
         for bad in [

@@ -104,7 +104,7 @@ impl ZkStore {
         let timeout = config.connection_timeout();
         let connector = Client::connector()
             .with_session_timeout(Duration::from_millis(config.session_timeout_ms));
-        let client = match tokio::time::timeout(timeout, connector.connect(servers)).await {
+        let client = match tokio::time::timeout(timeout, connector.connect(&servers)).await {
             Ok(Ok(client)) => client,
             Ok(Err(source)) => {
                 return Err(ZkError::Client {
@@ -120,7 +120,7 @@ impl ZkStore {
                 })
             }
         };
-        let client = match chroot {
+        let client = match chroot.as_deref() {
             None => client,
             Some(chroot) => {
                 client
