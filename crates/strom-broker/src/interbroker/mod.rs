@@ -133,6 +133,57 @@ pub struct StopReplicaCommand {
 #[error("{0}")]
 pub struct Malformed(pub String);
 
+/// Refuses a controller request at a version Strom brokers do not speak to each other.
+fn check_version(
+    name: &str,
+    accepted: std::ops::RangeInclusive<i16>,
+    version: i16,
+) -> Result<(), Malformed> {
+    if accepted.contains(&version) {
+        Ok(())
+    } else {
+        Err(Malformed(format!(
+            "{name} v{version} is not spoken between Strom brokers"
+        )))
+    }
+}
+
+/// The header fields every controller request carries.
+fn header(
+    controller_id: WireBrokerId,
+    controller_epoch: i32,
+    broker_epoch: i64,
+) -> ControllerHeader {
+    ControllerHeader {
+        controller_id: controller_id.0,
+        controller_epoch,
+        broker_epoch,
+    }
+}
+
+/// A received partition state: `(leader, leader_epoch, isr, controller_epoch)` with its znode
+/// version and replicas, as LeaderAndIsr and UpdateMetadata both carry it.
+fn partition_info(
+    partition: TopicPartition,
+    (leader, leader_epoch, isr, controller_epoch): (WireBrokerId, i32, &[WireBrokerId], i32),
+    version: i32,
+    replicas: &[WireBrokerId],
+) -> PartitionInfo {
+    PartitionInfo {
+        partition,
+        state: Versioned {
+            value: LeaderAndIsr {
+                leader: leader.0,
+                leader_epoch,
+                isr: from_ids(isr),
+                controller_epoch,
+            },
+            version,
+        },
+        replicas: from_ids(replicas),
+    }
+}
+
 fn ids(ids: &[BrokerId]) -> Vec<WireBrokerId> {
     ids.iter().copied().map(WireBrokerId).collect()
 }
@@ -202,28 +253,17 @@ pub fn leader_and_isr_command(
     request: &LeaderAndIsrRequest,
     version: i16,
 ) -> Result<LeaderAndIsrCommand, Malformed> {
-    if !LEADER_AND_ISR_ACCEPTED.contains(&version) {
-        return Err(Malformed(format!(
-            "LeaderAndIsr v{version} is not spoken between Strom brokers"
-        )));
-    }
+    check_version("LeaderAndIsr", LEADER_AND_ISR_ACCEPTED, version)?;
     let mut partitions = Vec::new();
     for topic in &request.topic_states {
         for p in &topic.partition_states {
             partitions.push(PartitionCommand {
-                info: PartitionInfo {
-                    partition: TopicPartition::new(topic.topic_name.0.as_str(), p.partition_index),
-                    state: Versioned {
-                        value: LeaderAndIsr {
-                            leader: p.leader.0,
-                            leader_epoch: p.leader_epoch,
-                            isr: from_ids(&p.isr),
-                            controller_epoch: p.controller_epoch,
-                        },
-                        version: p.partition_epoch,
-                    },
-                    replicas: from_ids(&p.replicas),
-                },
+                info: partition_info(
+                    TopicPartition::new(topic.topic_name.0.as_str(), p.partition_index),
+                    (p.leader, p.leader_epoch, &p.isr, p.controller_epoch),
+                    p.partition_epoch,
+                    &p.replicas,
+                ),
                 topic_id: topic.topic_id,
                 is_new: p.is_new,
             });
@@ -246,11 +286,11 @@ pub fn leader_and_isr_command(
         })
         .collect::<Result<_, _>>()?;
     Ok(LeaderAndIsrCommand {
-        header: ControllerHeader {
-            controller_id: request.controller_id.0,
-            controller_epoch: request.controller_epoch,
-            broker_epoch: request.broker_epoch,
-        },
+        header: header(
+            request.controller_id,
+            request.controller_epoch,
+            request.broker_epoch,
+        ),
         partitions,
         leaders,
     })
@@ -303,6 +343,7 @@ pub fn update_metadata_request(
         })
         .collect();
     let all: Vec<PartitionCommand> = partitions.iter().cloned().chain(deleted_commands).collect();
+    let live: Vec<BrokerId> = brokers.iter().map(|b| b.id).collect();
     for (topic, (topic_id, partitions)) in by_topic(&all) {
         let mut state = UpdateMetadataTopicState::default();
         state.topic_name = topic_name(topic);
@@ -318,7 +359,6 @@ pub fn update_metadata_request(
             p.isr = ids(&info.state.value.isr);
             p.zk_version = info.state.version;
             p.replicas = ids(&info.replicas);
-            let live: Vec<BrokerId> = brokers.iter().map(|b| b.id).collect();
             p.offline_replicas = info
                 .replicas
                 .iter()
@@ -338,11 +378,7 @@ pub fn update_metadata_command(
     request: &UpdateMetadataRequest,
     version: i16,
 ) -> Result<UpdateMetadataCommand, Malformed> {
-    if !UPDATE_METADATA_ACCEPTED.contains(&version) {
-        return Err(Malformed(format!(
-            "UpdateMetadata v{version} is not spoken between Strom brokers"
-        )));
-    }
+    check_version("UpdateMetadata", UPDATE_METADATA_ACCEPTED, version)?;
     let mut brokers = Vec::new();
     for broker in &request.live_brokers {
         let mut endpoints = Vec::new();
@@ -372,30 +408,23 @@ pub fn update_metadata_command(
                 continue;
             }
             partitions.push(PartitionCommand {
-                info: PartitionInfo {
+                info: partition_info(
                     partition,
-                    state: Versioned {
-                        value: LeaderAndIsr {
-                            leader: p.leader.0,
-                            leader_epoch: p.leader_epoch,
-                            isr: from_ids(&p.isr),
-                            controller_epoch: p.controller_epoch,
-                        },
-                        version: p.zk_version,
-                    },
-                    replicas: from_ids(&p.replicas),
-                },
+                    (p.leader, p.leader_epoch, &p.isr, p.controller_epoch),
+                    p.zk_version,
+                    &p.replicas,
+                ),
                 topic_id: topic.topic_id,
                 is_new: false,
             });
         }
     }
     Ok(UpdateMetadataCommand {
-        header: ControllerHeader {
-            controller_id: request.controller_id.0,
-            controller_epoch: request.controller_epoch,
-            broker_epoch: request.broker_epoch,
-        },
+        header: header(
+            request.controller_id,
+            request.controller_epoch,
+            request.broker_epoch,
+        ),
         brokers,
         partitions,
         deleted,
@@ -433,11 +462,7 @@ pub fn stop_replica_command(
     request: &StopReplicaRequest,
     version: i16,
 ) -> Result<StopReplicaCommand, Malformed> {
-    if !STOP_REPLICA_ACCEPTED.contains(&version) {
-        return Err(Malformed(format!(
-            "StopReplica v{version} is not spoken between Strom brokers"
-        )));
-    }
+    check_version("StopReplica", STOP_REPLICA_ACCEPTED, version)?;
     let partitions = request
         .topic_states
         .iter()
@@ -452,11 +477,11 @@ pub fn stop_replica_command(
         })
         .collect();
     Ok(StopReplicaCommand {
-        header: ControllerHeader {
-            controller_id: request.controller_id.0,
-            controller_epoch: request.controller_epoch,
-            broker_epoch: request.broker_epoch,
-        },
+        header: header(
+            request.controller_id,
+            request.controller_epoch,
+            request.broker_epoch,
+        ),
         partitions,
     })
 }
