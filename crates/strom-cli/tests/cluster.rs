@@ -328,15 +328,6 @@ fn listed_by(cluster: &TestCluster, id: i32) -> Option<Vec<i32>> {
         .map(|m| brokers(&m).into_iter().map(|(id, _)| id).collect())
 }
 
-/// Polls `check` every 100 ms for at most `limit`; panics naming `what` if it never holds.
-fn eventually(what: &str, limit: Duration, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_broker_whose_session_expired_registers_again() {
     // Sessions of 4 s (ZooKeeper's minimum with its default 2 s tick).
@@ -351,7 +342,7 @@ fn a_broker_whose_session_expired_registers_again() {
     // SAFETY: signalling a child process this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
     let stopped = Instant::now();
-    eventually(
+    wait_until(
         "the frozen broker leaves the others' metadata",
         Duration::from_secs(30),
         || {
@@ -365,7 +356,7 @@ fn a_broker_whose_session_expired_registers_again() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
 
     // It finds its session expired, connects a new one and registers again.
-    eventually(
+    wait_until(
         "every broker lists all three again",
         Duration::from_secs(30),
         || (1..=3).all(|id| listed_by(&cluster, id).is_some_and(|ids| ids == [1, 2, 3])),
