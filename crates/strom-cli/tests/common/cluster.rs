@@ -195,6 +195,28 @@ impl TestCluster {
         }
     }
 
+    /// Runs `check`; if it panics, copies the brokers' data and logs to a directory that
+    /// outlives the test (named on stderr) before passing the panic on, so a failure that
+    /// shows once in many runs can be read afterwards.
+    pub fn keep_files_if_panics<T>(&self, check: impl FnOnce() -> T) -> T {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+            Ok(value) => value,
+            Err(panic) => {
+                let kept = std::env::temp_dir().join(format!("strom-kept-{}", std::process::id()));
+                let copied = std::process::Command::new("cp")
+                    .arg("-r")
+                    .arg(self.dir.path())
+                    .arg(&kept)
+                    .status();
+                eprintln!(
+                    "the brokers' files are kept in {} ({copied:?})",
+                    kept.display()
+                );
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
     /// The controller as broker answers report it (`-1` if none).
     pub fn controller(&self) -> i32 {
         self.metadata().controller_id.0
