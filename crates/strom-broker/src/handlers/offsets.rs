@@ -249,6 +249,11 @@ fn fetch_response(
             });
             let mut g = OffsetFetchResponseGroup::default();
             g.group_id = group.group_id.clone();
+            if let Err(code) = services.groups.check_coordinator(&group.group_id.0) {
+                g.error_code = code;
+                response.groups.push(g);
+                continue;
+            }
             for (topic, rows) in fetch_group(services, &group.group_id.0, topics) {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = topic_name(&topic);
@@ -264,6 +269,23 @@ fn fetch_response(
                 g.topics.push(t);
             }
             response.groups.push(g);
+        }
+        return response;
+    }
+    if let Err(code) = services.groups.check_coordinator(&request.group_id.0) {
+        // v2+ has the top-level error; older versions carry it on every partition asked for.
+        response.error_code = code;
+        for t in request.topics.unwrap_or_default() {
+            let mut out = OffsetFetchResponseTopic::default();
+            out.name = t.name.clone();
+            for p in t.partition_indexes {
+                let mut partition = OffsetFetchResponsePartition::default();
+                partition.partition_index = p;
+                partition.committed_offset = -1;
+                partition.error_code = code;
+                out.partitions.push(partition);
+            }
+            response.topics.push(out);
         }
         return response;
     }

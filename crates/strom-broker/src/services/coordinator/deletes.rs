@@ -44,6 +44,7 @@ impl GroupCoordinator {
     /// [`Appended::durable`] returns.
     pub fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<Appended, ErrorCode> {
         let mut state = self.state.lock().unwrap();
+        self.owner_check(&state, group_id)?;
         self.catch_up(&mut state, group_id, now_ms);
         let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
         if !known {
@@ -92,6 +93,7 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<(Vec<ErrorCode>, Appended), ErrorCode> {
         let mut state = self.state.lock().unwrap();
+        self.owner_check(&state, group_id)?;
         self.catch_up(&mut state, group_id, now_ms);
         let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
         if !known {
