@@ -273,5 +273,55 @@ fn a_new_coordinator_serves_the_committed_offsets_after_a_kill() {
         read(&second, 1, Duration::from_secs(1)).is_empty(),
         "nothing beyond the topic's records"
     );
+    // The new coordinator takes commits (acknowledged on the high watermark of an RF 3
+    // partition with one replica down).
+    second
+        .commit_consumer_state(CommitMode::Sync)
+        .expect("commit on the new coordinator");
+    drop(second);
+    let (_, at_end) = coordinator_serving(&cluster, Some(coordinator), Duration::from_secs(10));
+    let per_partition = (RECORDS / 2) as i64;
+    assert_eq!(
+        at_end,
+        BTreeMap::from([(0, per_partition), (1, per_partition)])
+    );
+
+    // The killed broker comes back as a follower of the partition: not the coordinator.
+    cluster.restart(coordinator);
+    // Bounded well below the harness's 60 s so the whole test stays under a minute.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let states: Vec<_> = cluster
+            .live()
+            .into_iter()
+            .map(|id| {
+                cluster
+                    .metadata_from(id)
+                    .and_then(|m| partition_of(&m, "__consumer_offsets", offsets_partition))
+            })
+            .collect();
+        let rejoined = |s: &Option<(i32, Vec<i32>, Vec<i32>)>| {
+            s.as_ref()
+                .is_some_and(|(leader, _, isr)| *leader == new_coordinator && isr.len() == 3)
+        };
+        if states.iter().all(rejoined) {
+            break;
+        }
+        if Instant::now() > deadline {
+            let log = cluster.log(new_coordinator);
+            panic!(
+                "broker {coordinator} did not rejoin the ISR of __consumer_offsets-{offsets_partition}: \
+                 {states:?}; the leader's log ends:\n{}",
+                &log[log.len().saturating_sub(8000)..]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        offset_fetch(&cluster.addr(coordinator)).error_code,
+        E::NotCoordinator.code()
+    );
+    let found = find_coordinator(&cluster.addr(coordinator));
+    assert_eq!((found.error_code, found.node_id.0), (0, new_coordinator));
     eprintln!("test took {} ms", started.elapsed().as_millis());
 }

@@ -134,10 +134,9 @@ impl GroupCoordinator {
 
     /// The group's partition and its log end offset now.
     fn log_end(&self, group_id: &str) -> Option<(Arc<Partition>, i64)> {
-        let partition = self.replicas.partition(
-            OFFSETS_TOPIC,
-            super::partition_for(group_id, self.partitions),
-        )?;
+        let partition = self
+            .replicas
+            .partition(OFFSETS_TOPIC, self.partition_of(group_id))?;
         let (_, _, log_end_offset) = partition.offsets();
         Some((partition, log_end_offset))
     }

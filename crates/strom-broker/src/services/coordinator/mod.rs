@@ -168,11 +168,28 @@ impl GroupCoordinator {
         }
     }
 
+    /// The `__consumer_offsets` partition of `group_id`. A cluster counts the topic's
+    /// partitions as created (by whichever broker created it, as Kafka reads the count from
+    /// ZooKeeper), so every broker maps a group alike; before it exists, and on a single node,
+    /// `offsets.topic.num.partitions`.
+    pub fn partition_of(&self, group_id: &str) -> i32 {
+        let partitions = if self.clustered {
+            self.metadata
+                .cluster()
+                .topics
+                .get(OFFSETS_TOPIC)
+                .map_or(self.partitions, |t| t.partitions)
+        } else {
+            self.partitions
+        };
+        partition_for(group_id, partitions)
+    }
+
     /// The broker that coordinates `group_id`: the leader of its `__consumer_offsets`
     /// partition, if that partition has one.
     pub fn coordinator_of(&self, group_id: &str) -> Option<strom_meta::replication::BrokerId> {
         self.metadata
-            .leader(OFFSETS_TOPIC, partition_for(group_id, self.partitions))
+            .leader(OFFSETS_TOPIC, self.partition_of(group_id))
     }
 
     /// Creates `__consumer_offsets` if it does not exist yet (Kafka creates it on the first
@@ -555,7 +572,7 @@ impl GroupCoordinator {
         }
         let partition = self
             .replicas
-            .partition(OFFSETS_TOPIC, partition_for(group_id, self.partitions))?;
+            .partition(OFFSETS_TOPIC, self.partition_of(group_id))?;
         // Cluster mode: only a leader with enough of an ISR for acks=all appends (Kafka's
         // coordinator writes with acks=-1); a follower's log must never take a write.
         let refused = partition.check_produce(-1);
@@ -573,7 +590,16 @@ impl GroupCoordinator {
             .collect();
         let batch = encode_batch(&refs, now_ms);
         match partition.append(Bytes::from(batch), now_ms) {
-            Ok(info) => Some((partition, info.last_offset + 1)),
+            Ok(info) => {
+                if partition.is_replicated() {
+                    // A replicated leader counts its own log end only once synced, and its
+                    // followers may not fetch past what it counts: a record nobody waits for
+                    // (a group record after LeaveGroup, an expiry's tombstones) must be synced
+                    // too, or a follower that read it would be refused until the next sync.
+                    partition.request_sync();
+                }
+                Some((partition, info.last_offset + 1))
+            }
             Err(e) => {
                 tracing::error!(group = group_id, error = %e, "writing to __consumer_offsets failed");
                 None

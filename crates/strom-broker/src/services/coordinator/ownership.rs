@@ -19,7 +19,7 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError as E;
 
 use super::load::Replayed;
-use super::{partition_for, ErrorCode, GroupCoordinator, State, OFFSETS_TOPIC};
+use super::{ErrorCode, GroupCoordinator, State, OFFSETS_TOPIC};
 use crate::services::group::{JoinResult, SyncResult};
 
 /// A `__consumer_offsets` partition this broker leads.
@@ -39,7 +39,7 @@ impl GroupCoordinator {
         if !self.clustered {
             return Ok(());
         }
-        match state.owned.get(&partition_for(group_id, self.partitions)) {
+        match state.owned.get(&self.partition_of(group_id)) {
             Some(Ownership::Loaded { .. }) => Ok(()),
             Some(Ownership::Loading { .. }) => Err(E::CoordinatorLoadInProgress.code()),
             None => Err(E::NotCoordinator.code()),
@@ -147,7 +147,7 @@ impl GroupCoordinator {
         if state.owned.remove(&partition).is_none() {
             return;
         }
-        let mine = |group: &str| partition_for(group, self.partitions) == partition;
+        let mine = |group: &str| self.partition_of(group) == partition;
         let mut gone: Vec<String> = state.groups.keys().filter(|g| mine(g)).cloned().collect();
         gone.extend(state.offsets.groups().into_iter().filter(|g| mine(g)));
         gone.sort();
