@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 use common::cluster::{partition_of, TestCluster};
 use common::*;
 use kafka_protocol::error::ResponseError as E;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::{
-    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetFetchRequest,
-    OffsetFetchResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
@@ -138,6 +141,51 @@ fn read(consumer: &BaseConsumer, count: usize, timeout: Duration) -> Vec<(i32, i
     out
 }
 
+/// A simple commit (no members) for a topic whose only replica is on another broker than the
+/// coordinator: the coordinator checks the partition against its metadata, not its own logs.
+fn commit_for_a_topic_the_coordinator_does_not_host(cluster: &TestCluster) {
+    const SOLO_GROUP: &str = "solo-group";
+    const SOLO: &str = "solo";
+    let mut request = FindCoordinatorRequest::default();
+    request.key = StrBytes::from_static_str(SOLO_GROUP);
+    let found: FindCoordinatorResponse = RawClient::connect(&cluster.addr(1)).send(3, &request);
+    assert_eq!(found.error_code, 0, "{found:?}");
+    let coordinator = found.node_id.0;
+    let elsewhere = cluster
+        .live()
+        .into_iter()
+        .find(|id| *id != coordinator)
+        .unwrap();
+    let replicas = [elsewhere];
+    let assignment: [&[i32]; 1] = [&replicas];
+    let topic = NewTopic::new(SOLO, 1, TopicReplication::Variable(&assignment));
+    for result in client_runtime()
+        .block_on(admin(&cluster.bootstrap()).create_topics(&[topic], &AdminOptions::new()))
+        .expect("CreateTopics")
+    {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+    let mut partition = OffsetCommitRequestPartition::default();
+    partition.partition_index = 0;
+    partition.committed_offset = 7;
+    let mut topic = OffsetCommitRequestTopic::default();
+    topic.name = TopicName(StrBytes::from_static_str(SOLO));
+    topic.partitions.push(partition);
+    let mut commit = OffsetCommitRequest::default();
+    commit.group_id = GroupId(StrBytes::from_static_str(SOLO_GROUP));
+    commit.generation_id_or_member_epoch = -1;
+    commit.topics.push(topic);
+    let answer: OffsetCommitResponse =
+        RawClient::connect(&cluster.addr(coordinator)).send(8, &commit);
+    assert_eq!(answer.topics[0].partitions[0].error_code, 0, "{answer:?}");
+    let mut fetch = OffsetFetchRequest::default();
+    fetch.group_id = GroupId(StrBytes::from_static_str(SOLO_GROUP));
+    fetch.topics = None;
+    let fetched: OffsetFetchResponse =
+        RawClient::connect(&cluster.addr(coordinator)).send(7, &fetch);
+    assert_eq!(fetched.topics[0].partitions[0].committed_offset, 7);
+}
+
 #[test]
 fn a_new_coordinator_serves_the_committed_offsets_after_a_kill() {
     let started = Instant::now();
@@ -235,6 +283,8 @@ fn a_new_coordinator_serves_the_committed_offsets_after_a_kill() {
         offset_fetch(&cluster.addr(other)).error_code,
         E::NotCoordinator.code()
     );
+
+    commit_for_a_topic_the_coordinator_does_not_host(&cluster);
 
     cluster.kill(coordinator);
     let killed_at = Instant::now();

@@ -50,6 +50,7 @@ pub fn offset_commit_with_timestamps(
     commit_timestamps: &[i64],
 ) -> Reply {
     let mut commit_timestamps = commit_timestamps.iter().copied();
+    let clustered = services.cluster.get().is_some();
     let group_id = request.group_id.0.to_string();
     let now = crate::clock::now_ms();
     let mut response = OffsetCommitResponse::default();
@@ -69,16 +70,24 @@ pub fn offset_commit_with_timestamps(
             out.partition_index = p.partition_index;
             let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
             // Kafka checks the partition against its metadata only: a partition whose log is
-            // offline still takes commits (they go to __consumer_offsets, not to its log).
-            out.error_code = if services
-                .replicas
-                .partition(&name, p.partition_index)
-                .is_none()
-                && services
+            // offline still takes commits (they go to __consumer_offsets, not to its log). A
+            // cluster's coordinator need not host a replica of it: its metadata cache decides.
+            let unknown = if clustered {
+                services
+                    .metadata
+                    .partition(&name, p.partition_index)
+                    .is_none()
+            } else {
+                services
                     .replicas
-                    .absent_partition_error(&name, p.partition_index)
-                    == E::UnknownTopicOrPartition.code()
-            {
+                    .partition(&name, p.partition_index)
+                    .is_none()
+                    && services
+                        .replicas
+                        .absent_partition_error(&name, p.partition_index)
+                        == E::UnknownTopicOrPartition.code()
+            };
+            out.error_code = if unknown {
                 E::UnknownTopicOrPartition.code()
             } else if metadata_len > METADATA_MAX_BYTES {
                 E::OffsetMetadataTooLarge.code()
