@@ -311,6 +311,10 @@ pub fn list_groups(
         .map(|s| s.to_lowercase())
         .collect();
     let mut response = ListGroupsResponse::default();
+    if services.groups.is_loading() {
+        response.error_code = E::CoordinatorLoadInProgress.code();
+        return response;
+    }
     for (id, protocol_type, state) in services.groups.list() {
         let state_name = state.to_string();
         if !states.is_empty() && !states.contains(&state_name.to_lowercase()) {

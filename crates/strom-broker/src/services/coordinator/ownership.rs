@@ -63,6 +63,19 @@ impl GroupCoordinator {
             )
     }
 
+    /// True while some partition is being loaded (ListGroups then answers
+    /// `COORDINATOR_LOAD_IN_PROGRESS`, as Kafka does, rather than a partial list).
+    pub fn is_loading(&self) -> bool {
+        self.clustered
+            && self
+                .state
+                .lock()
+                .unwrap()
+                .owned
+                .values()
+                .any(|o| matches!(o, Ownership::Loading { .. }))
+    }
+
     /// This broker now leads `__consumer_offsets` partition `partition` at `leader_epoch`
     /// (cluster mode; ignored on a single node). A partition not served yet is loaded on a
     /// blocking thread; one already served (or being loaded) stays as it is, since this broker
@@ -105,7 +118,7 @@ impl GroupCoordinator {
 
     /// Replays one partition up to its log end and, if the load was not cancelled meanwhile
     /// (resignation, or a newer load), installs its groups and offsets.
-    fn load_partition(&self, partition: i32, id: u64) {
+    pub(super) fn load_partition(&self, partition: i32, id: u64) {
         let started = std::time::Instant::now();
         let replayed = match self.replicas.partition(OFFSETS_TOPIC, partition) {
             Some(p) => Replayed::read(&p, true),

@@ -200,3 +200,49 @@ fn a_cluster_coordinator_serves_only_the_partitions_it_leads() {
         "replayed from the log"
     );
 }
+
+/// While a partition loads, its groups answer COORDINATOR_LOAD_IN_PROGRESS; a load that a
+/// resignation (or a newer load) overtook installs nothing when it ends.
+#[test]
+fn a_loading_partition_answers_load_in_progress_and_a_cancelled_load_installs_nothing() {
+    use super::ownership::Ownership;
+    use kafka_protocol::error::ResponseError as E;
+    let partition = super::partition_for("g", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = &open_cluster_coordinator(dir.path(), partition);
+    let now = crate::clock::now_ms();
+    coordinator.become_leader(partition, 1);
+    simple_commit(coordinator, "g", 0, now);
+    coordinator.resign(partition);
+
+    let loading = Ownership::Loading {
+        id: 7,
+        leader_epoch: 2,
+    };
+    coordinator
+        .state
+        .lock()
+        .unwrap()
+        .owned
+        .insert(partition, loading);
+    let in_progress = E::CoordinatorLoadInProgress.code();
+    assert_eq!(coordinator.check_coordinator("g"), Err(in_progress));
+    let mut answer = coordinator.join("g", join_request(), true, now);
+    assert_eq!(answer.try_recv().unwrap().error_code, in_progress);
+    assert_eq!(coordinator.heartbeat("g", "m", None, 1, now), in_progress);
+    assert!(coordinator.is_loading());
+
+    coordinator.load_partition(partition, 6);
+    assert!(
+        !coordinator.is_loaded(partition),
+        "an overtaken load installs nothing"
+    );
+    assert_eq!(coordinator.committed("g", "t", 0), None);
+    coordinator.load_partition(partition, 7);
+    assert!(coordinator.is_loaded(partition));
+    assert!(!coordinator.is_loading());
+    assert_eq!(
+        coordinator.committed("g", "t", 0).map(|c| c.offset),
+        Some(5)
+    );
+}
