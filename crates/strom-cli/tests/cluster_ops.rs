@@ -1,0 +1,222 @@
+//! What an operator sees of a 3-broker cluster on a real ZooKeeper (issue 8, items 2, 5, 6 and
+//! 8): the Prometheus metrics under Kafka's JMX-exporter names through a broker kill and
+//! return, `strom topic describe` on a cluster, unclean leader election per topic, and a
+//! leader whose ZooKeeper session expired acknowledging no acks=all produce.
+
+mod common;
+
+use std::time::Duration;
+
+use common::cluster::{partition_of, TestCluster};
+use common::*;
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+
+/// Creates `name` with `partitions` partitions of `replication` replicas and `configs`
+/// through the cluster's admin API.
+fn create_replicated(
+    cluster: &TestCluster,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+    configs: &[(&str, &str)],
+) {
+    let admin = admin(&cluster.bootstrap());
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    for (key, value) in configs {
+        topic = topic.set(key, value);
+    }
+    for result in client_runtime()
+        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .expect("CreateTopics")
+    {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+}
+
+/// Broker `id`'s metrics endpoint, from its "broker started" log line.
+fn metrics_addr(cluster: &mut TestCluster, id: i32) -> std::net::SocketAddr {
+    let line = cluster
+        .process(id)
+        .and_then(|p| p.log_line("broker started"))
+        .unwrap_or_else(|| panic!("broker {id} is not running"));
+    let after = &line[line.find("metrics=Some(").expect("metrics on") + "metrics=Some(".len()..];
+    after[..after.find(')').unwrap()].parse().unwrap()
+}
+
+/// `GET /metrics` of broker `id` (empty if it does not answer).
+fn scrape(cluster: &mut TestCluster, id: i32) -> String {
+    use std::io::{Read, Write};
+    let addr = metrics_addr(cluster, id);
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return String::new();
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: strom\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// The value of `series` (name and labels exactly as rendered) in a scrape.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `series` of every running broker, by broker id (a missing series panics with the scrape).
+fn samples(cluster: &mut TestCluster, series: &str) -> Vec<(i32, f64)> {
+    cluster
+        .live()
+        .into_iter()
+        .map(|id| {
+            let body = scrape(cluster, id);
+            let value = sample(&body, series)
+                .unwrap_or_else(|| panic!("broker {id} has no {series}:\n{body}"));
+            (id, value)
+        })
+        .collect()
+}
+
+fn sum(cluster: &mut TestCluster, series: &str) -> f64 {
+    samples(cluster, series).iter().map(|(_, v)| v).sum()
+}
+
+const ACTIVE: &str = "kafka_controller_kafkacontroller_activecontrollercount";
+const OFFLINE: &str = "kafka_controller_kafkacontroller_offlinepartitionscount";
+const UNDER_REPLICATED: &str = "kafka_server_replicamanager_underreplicatedpartitions";
+const ELECTIONS: &str = "kafka_controller_controllerstats_leaderelectionrateandtimems_count";
+const UNCLEAN: &str = "kafka_controller_controllerstats_uncleanleaderelections_total";
+const EXPANDS: &str = "kafka_server_replicamanager_isrexpands_total";
+const MAX_LAG: &str = "kafka_server_replicafetchermanager_maxlag{clientId=\"Replica\"}";
+const PARTITIONS: &str = "kafka_server_replicamanager_partitioncount";
+const LEADERS: &str = "kafka_server_replicamanager_leadercount";
+
+/// Produces `count` small records to `topic` with `acks`; returns how many were acknowledged.
+fn produce(bootstrap: &str, topic: &str, count: u64, acks: &str) -> u64 {
+    use rdkafka::producer::FutureRecord;
+    let producer = producer(
+        bootstrap,
+        &[
+            ("acks", acks),
+            ("linger.ms", "5"),
+            ("message.timeout.ms", "20000"),
+        ],
+    );
+    let records: Vec<(String, Vec<u8>)> = (0..count)
+        .map(|i| (i.to_string(), payload(i, 100)))
+        .collect();
+    client_runtime().block_on(async {
+        let mut futures = Vec::new();
+        for (key, value) in &records {
+            futures.push(producer.send(
+                FutureRecord::to(topic).key(key).payload(value),
+                Duration::from_secs(20),
+            ));
+        }
+        let mut acknowledged = 0;
+        for future in futures {
+            acknowledged += u64::from(future.await.is_ok());
+        }
+        acknowledged
+    })
+}
+
+#[test]
+fn metrics_follow_a_broker_kill_and_its_return() {
+    let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
+    create_replicated(&cluster, "watched", 3, 3, &[]);
+    cluster.wait_for("every partition led with a full ISR everywhere", |m| {
+        (0..3).all(|p| {
+            partition_of(m, "watched", p)
+                .is_some_and(|(leader, _, isr)| leader > 0 && isr.len() == 3)
+        })
+    });
+    wait_until(
+        "the metrics of a healthy cluster",
+        Duration::from_secs(30),
+        || {
+            sum(&mut cluster, ACTIVE) == 1.0
+                && sum(&mut cluster, UNDER_REPLICATED) == 0.0
+                && sum(&mut cluster, LEADERS) == 3.0
+                && samples(&mut cluster, PARTITIONS)
+                    .iter()
+                    .all(|(_, n)| *n == 3.0)
+        },
+    );
+    let controller = cluster.controller();
+    for (id, active) in samples(&mut cluster, ACTIVE) {
+        assert_eq!(active, f64::from(u8::from(id == controller)), "broker {id}");
+    }
+    assert_eq!(sum(&mut cluster, OFFLINE), 0.0);
+    assert_eq!(sum(&mut cluster, UNCLEAN), 0.0);
+    let elections_before = sum(&mut cluster, ELECTIONS);
+    assert_eq!(
+        produce(&cluster.bootstrap(), "watched", 30, "all"),
+        30,
+        "acks=all on a healthy cluster"
+    );
+
+    // kill -9 a broker that leads a partition and is not the controller.
+    let victim = (1..=3)
+        .find(|id| *id != controller && (0..3).any(|p| cluster.partition("watched", p).0 == *id))
+        .expect("a non-controller leads a partition");
+    cluster.kill(victim);
+    let killed = std::time::Instant::now();
+    wait_until(
+        "survivors report every partition under-replicated and an election",
+        Duration::from_secs(30),
+        || {
+            sum(&mut cluster, UNDER_REPLICATED) == 3.0
+                && sum(&mut cluster, ELECTIONS) > elections_before
+        },
+    );
+    eprintln!(
+        "survivors' metrics showed the kill after {:?}",
+        killed.elapsed()
+    );
+    assert_eq!(
+        sum(&mut cluster, OFFLINE),
+        0.0,
+        "every partition has a leader"
+    );
+    assert_eq!(sum(&mut cluster, ACTIVE), 1.0);
+    // Written while the victim is down: it must catch up before it rejoins.
+    assert_eq!(produce(&cluster.bootstrap(), "watched", 30, "all"), 30);
+    let expands_before = sum(&mut cluster, EXPANDS);
+
+    cluster.restart(victim);
+    let restarted = std::time::Instant::now();
+    wait_until(
+        "the returned broker caught up and rejoined every ISR",
+        Duration::from_secs(60),
+        || {
+            sum(&mut cluster, UNDER_REPLICATED) == 0.0
+                && sum(&mut cluster, EXPANDS) >= expands_before + 3.0
+                && sum(&mut cluster, MAX_LAG) == 0.0
+        },
+    );
+    eprintln!(
+        "metrics back to healthy {:?} after the restart",
+        restarted.elapsed()
+    );
+    cluster.wait_for("full ISRs in the metadata", |m| {
+        (0..3).all(|p| partition_of(m, "watched", p).is_some_and(|(_, _, isr)| isr.len() == 3))
+    });
+    assert_eq!(sum(&mut cluster, ACTIVE), 1.0);
+    assert_eq!(sum(&mut cluster, OFFLINE), 0.0);
+    assert_eq!(
+        samples(&mut cluster, PARTITIONS)
+            .iter()
+            .find(|(id, _)| *id == victim)
+            .map(|(_, n)| *n),
+        Some(3.0),
+        "the returned broker hosts its replicas"
+    );
+}
