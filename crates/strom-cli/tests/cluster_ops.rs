@@ -94,6 +94,7 @@ const UNDER_REPLICATED: &str = "kafka_server_replicamanager_underreplicatedparti
 const ELECTIONS: &str = "kafka_controller_controllerstats_leaderelectionrateandtimems_count";
 const UNCLEAN: &str = "kafka_controller_controllerstats_uncleanleaderelections_total";
 const EXPANDS: &str = "kafka_server_replicamanager_isrexpands_total";
+const SHRINKS: &str = "kafka_server_replicamanager_isrshrinks_total";
 const MAX_LAG: &str = "kafka_server_replicafetchermanager_maxlag{clientId=\"Replica\"}";
 const PARTITIONS: &str = "kafka_server_replicamanager_partitioncount";
 const LEADERS: &str = "kafka_server_replicamanager_leadercount";
@@ -218,5 +219,159 @@ fn metrics_follow_a_broker_kill_and_its_return() {
             .map(|(_, n)| *n),
         Some(3.0),
         "the returned broker hosts its replicas"
+    );
+}
+
+/// `strom -b <broker> [--json] topic describe <topic>`: stdout, asserting success.
+fn describe(cluster: &TestCluster, broker: i32, topic: &str, json: bool) -> String {
+    let mut args = vec!["-b".to_string(), cluster.addr(broker)];
+    if json {
+        args.push("--json".into());
+    }
+    args.extend(["topic", "describe", topic].map(String::from));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(&args)
+        .output()
+        .expect("run strom");
+    assert!(
+        output.status.success(),
+        "strom {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The first partition of `topic` in `strom topic describe --json` through `broker`.
+fn described_partition(cluster: &TestCluster, broker: i32, topic: &str) -> serde_json::Value {
+    let text = describe(cluster, broker, topic, true);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["partitions"][0].clone()
+}
+
+/// Sends `signal` to broker `id`'s process.
+fn signal(cluster: &mut TestCluster, id: i32, signal: libc::c_int) {
+    let pid = cluster.process(id).unwrap().child.id() as libc::pid_t;
+    // SAFETY: signalling a child process this test started.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+/// (leader, ISR) of `topic`-0 as broker `id` answers Metadata.
+fn state_on(cluster: &TestCluster, id: i32, topic: &str) -> Option<(i32, Vec<i32>)> {
+    let (leader, _, isr) = partition_of(&cluster.metadata_from(id)?, topic, 0)?;
+    Some((leader, isr))
+}
+
+#[test]
+fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_election() {
+    let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=2000"]);
+    let controller = cluster.controller();
+    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    let (leader, follower) = (others[0], others[1]);
+    for (topic, unclean) in [("clean", "false"), ("unclean", "true")] {
+        let admin = admin(&cluster.bootstrap());
+        let assignment: &[&[i32]] = &[&[leader, follower]];
+        let new = NewTopic::new(topic, 1, TopicReplication::Variable(assignment))
+            .set("unclean.leader.election.enable", unclean);
+        for result in client_runtime()
+            .block_on(admin.create_topics(&[new], &AdminOptions::new()))
+            .expect("CreateTopics")
+        {
+            result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+        }
+    }
+    cluster.wait_for("both topics led with a full ISR", |m| {
+        ["clean", "unclean"].iter().all(|t| {
+            partition_of(m, t, 0) == Some((leader, vec![leader, follower], vec![leader, follower]))
+        })
+    });
+    for topic in ["clean", "unclean"] {
+        assert_eq!(produce(&cluster.bootstrap(), topic, 20, "all"), 20);
+        let shown = described_partition(&cluster, controller, topic);
+        assert_eq!(shown["status"], "ok", "{shown}");
+        assert_eq!(shown["high_watermark"], 20, "{shown}");
+    }
+
+    // The follower stops fetching (SIGSTOP: its process and session live on): its leader
+    // drops it from both ISRs after replica.lag.time.max.ms.
+    let shrinks_before = sample(&scrape(&mut cluster, leader), SHRINKS).unwrap();
+    signal(&mut cluster, follower, libc::SIGSTOP);
+    wait_until(
+        "the leader shrank both ISRs to itself",
+        Duration::from_secs(15),
+        || {
+            ["clean", "unclean"]
+                .iter()
+                .all(|t| state_on(&cluster, controller, t) == Some((leader, vec![leader])))
+        },
+    );
+    assert_eq!(
+        sample(&scrape(&mut cluster, leader), SHRINKS),
+        Some(shrinks_before + 2.0),
+        "two ISR shrinks counted by the leader"
+    );
+
+    // kill -9 the leader: no ISR member is alive. The clean topic goes offline; the unclean
+    // one elects the out-of-sync follower (still registered).
+    cluster.kill(leader);
+    wait_until(
+        "clean offline, unclean led by the follower",
+        Duration::from_secs(10),
+        || {
+            state_on(&cluster, controller, "clean") == Some((-1, vec![leader]))
+                && state_on(&cluster, controller, "unclean") == Some((follower, vec![follower]))
+        },
+    );
+    let body = scrape(&mut cluster, controller);
+    assert_eq!(sample(&body, OFFLINE), Some(1.0), "{body}");
+    assert_eq!(sample(&body, UNCLEAN), Some(1.0), "{body}");
+    signal(&mut cluster, follower, libc::SIGCONT);
+    cluster.wait_for("the follower leads the unclean topic", |m| {
+        partition_of(m, "unclean", 0).is_some_and(|(l, _, _)| l == follower)
+    });
+    assert_eq!(
+        produce(&cluster.bootstrap(), "unclean", 10, "all"),
+        10,
+        "the uncleanly elected leader serves"
+    );
+    // The clean topic stays offline although a replica is alive.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        state_on(&cluster, follower, "clean"),
+        Some((-1, vec![leader]))
+    );
+    let clean = described_partition(&cluster, controller, "clean");
+    assert_eq!(clean["status"], "offline", "{clean}");
+    assert_eq!(clean["leader"], -1, "{clean}");
+    assert_eq!(clean["high_watermark"], serde_json::Value::Null, "{clean}");
+    let unclean = described_partition(&cluster, controller, "unclean");
+    assert_eq!(unclean["status"], "under-replicated", "{unclean}");
+    assert_eq!(unclean["leader"], follower, "{unclean}");
+    assert_eq!(unclean["isr"], serde_json::json!([follower]), "{unclean}");
+    let table = describe(&cluster, controller, "clean", false);
+    assert!(
+        table.contains("OFFLINE             1") && table.contains("offline"),
+        "{table}"
+    );
+
+    // The old leader returns: it leads the clean topic again (it is its ISR) and rejoins the
+    // unclean one's ISR as a follower.
+    cluster.restart(leader);
+    cluster.wait_for("both topics healthy again", |m| {
+        partition_of(m, "clean", 0).is_some_and(|(l, _, isr)| l == leader && isr.len() == 2)
+            && partition_of(m, "unclean", 0)
+                .is_some_and(|(l, _, isr)| l == follower && isr.len() == 2)
+    });
+    let table = describe(&cluster, controller, "unclean", false);
+    assert!(
+        table.contains("UNDER-REPLICATED    0") && table.contains(" ok "),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&describe(&cluster, leader, "unclean", true)).unwrap();
+    assert_eq!(json["offline_partitions"], 0, "{json}");
+    assert_eq!(json["partitions"][0]["high_watermark"], 30, "{json}");
+    assert!(
+        json["id"].as_str().is_some_and(|id| id.len() == 22),
+        "{json}"
     );
 }
