@@ -375,3 +375,179 @@ fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_ele
         "{json}"
     );
 }
+
+/// One acks=all Produce (v9) of a single record `value` to `topic`-0 over `raw`; the
+/// partition's error code.
+fn produce_acks_all(raw: &mut RawClient, topic: &str, value: &[u8]) -> i16 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    let mut partition = PartitionProduceData::default();
+    partition.index = 0;
+    partition.records = Some(record_batch(&[(None, value)], -1, -1, -1, 1));
+    let mut data = TopicProduceData::default();
+    data.name = TopicName(value_name(topic));
+    data.partition_data = vec![partition];
+    let mut request = ProduceRequest::default();
+    request.acks = -1;
+    request.timeout_ms = 5000;
+    request.topic_data = vec![data];
+    raw.send(9, &request).responses[0].partition_responses[0].error_code
+}
+
+fn value_name(topic: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(topic.to_string())
+}
+
+#[test]
+fn a_leader_whose_session_expired_acknowledges_no_acks_all_produce() {
+    // Sessions of 4 s (ZooKeeper's minimum with its default 2 s tick).
+    let mut cluster = TestCluster::start(
+        3,
+        &[
+            "zookeeper.session.timeout.ms=4000",
+            "replica.lag.time.max.ms=2000",
+        ],
+    );
+    let controller = cluster.controller();
+    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    let (stale, survivor) = (others[0], others[1]);
+    let admin = admin(&cluster.bootstrap());
+    let assignment: &[&[i32]] = &[&[stale, survivor, controller]];
+    let new = NewTopic::new("fenced", 1, TopicReplication::Variable(assignment))
+        .set("min.insync.replicas", "2");
+    for result in client_runtime()
+        .block_on(admin.create_topics(&[new], &AdminOptions::new()))
+        .expect("CreateTopics")
+    {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+    cluster.wait_for("the topic led by its first replica with a full ISR", |m| {
+        partition_of(m, "fenced", 0).is_some_and(|(l, _, isr)| l == stale && isr.len() == 3)
+    });
+    assert_eq!(produce(&cluster.bootstrap(), "fenced", 20, "all"), 20);
+
+    // Freeze the leader past its session: ZooKeeper expires it, the controller elects another
+    // leader from the ISR, with a higher epoch.
+    signal(&mut cluster, stale, libc::SIGSTOP);
+    wait_until(
+        "another leader elected while the old one is frozen",
+        Duration::from_secs(30),
+        || {
+            [controller, survivor].iter().all(|id| {
+                state_on(&cluster, *id, "fenced")
+                    .is_some_and(|(l, isr)| l > 0 && l != stale && !isr.contains(&stale))
+            })
+        },
+    );
+    // Produces sent to the frozen leader wait in its socket: it reads them first when it
+    // resumes, still believing it leads.
+    let queued: Vec<std::thread::JoinHandle<i16>> = (0..3)
+        .map(|i| {
+            let addr = cluster.addr(stale);
+            std::thread::spawn(move || {
+                let mut raw = RawClient::connect(&addr);
+                raw.stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                produce_acks_all(&mut raw, "fenced", format!("queued-{i}").as_bytes())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&mut cluster, stale, libc::SIGCONT);
+    let mut answers: Vec<i16> = queued.into_iter().map(|t| t.join().unwrap()).collect();
+    // And produces sent after it resumed, until it has registered again and follows.
+    let resumed = std::time::Instant::now();
+    let mut sent = 0;
+    while resumed.elapsed() < Duration::from_secs(4) {
+        let mut raw = RawClient::connect(&cluster.addr(stale));
+        raw.stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        answers.push(produce_acks_all(
+            &mut raw,
+            "fenced",
+            format!("late-{sent}").as_bytes(),
+        ));
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("answers of the stale leader: {answers:?}");
+    assert!(
+        answers.iter().all(|code| *code != 0),
+        "the stale leader acknowledged an acks=all produce: {answers:?}; its log:\n{}",
+        cluster.log(stale)
+    );
+
+    // It rejoins as a follower; the committed log holds only the 20 records acknowledged
+    // before, on every replica.
+    cluster.wait_for("the old leader back in the ISR", |m| {
+        partition_of(m, "fenced", 0).is_some_and(|(l, _, isr)| l != stale && isr.len() == 3)
+    });
+    let records = consume(
+        &cluster.bootstrap(),
+        "fenced",
+        &[0],
+        20,
+        Duration::from_secs(30),
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.key.as_deref().is_some_and(|k| !k.is_empty())),
+        "only the keyed records of the first producer: {:?}",
+        records.iter().map(|r| &r.value).collect::<Vec<_>>()
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&describe(&cluster, stale, "fenced", true)).unwrap();
+    assert_eq!(json["partitions"][0]["high_watermark"], 20, "{json}");
+
+    // After its new session, the broker's own ISR writes as a leader work: a follower of a
+    // partition it leads is killed and restarted, and the leader adds it back to the ISR.
+    let assignment: &[&[i32]] = &[&[stale, survivor]];
+    let new = NewTopic::new("after-expiry", 1, TopicReplication::Variable(assignment));
+    for result in client_runtime()
+        .block_on(admin.create_topics(&[new], &AdminOptions::new()))
+        .expect("CreateTopics")
+    {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+    cluster.wait_for("the new topic led by the broker that expired", |m| {
+        partition_of(m, "after-expiry", 0).is_some_and(|(l, _, isr)| l == stale && isr.len() == 2)
+    });
+    cluster.kill(survivor);
+    cluster.wait_for("the killed follower out of the ISR", |m| {
+        partition_of(m, "after-expiry", 0).is_some_and(|(_, _, isr)| isr == [stale])
+    });
+    assert_eq!(produce(&cluster.bootstrap(), "after-expiry", 10, "all"), 10);
+    cluster.restart(survivor);
+    let back = wait_for_each(&cluster, Duration::from_secs(20), |m| {
+        partition_of(m, "after-expiry", 0).is_some_and(|(_, _, isr)| isr.len() == 2)
+    });
+    assert!(
+        back,
+        "the leader never added its returned follower to the ISR; its log:\n{}",
+        cluster.log(stale)
+    );
+}
+
+/// Polls every running broker's Metadata every 100 ms until `check` holds for all of them;
+/// false after `timeout`.
+fn wait_for_each(
+    cluster: &TestCluster,
+    timeout: Duration,
+    check: impl Fn(&kafka_protocol::messages::MetadataResponse) -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if cluster
+            .live()
+            .into_iter()
+            .all(|id| cluster.metadata_from(id).as_ref().is_some_and(&check))
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
