@@ -643,6 +643,7 @@ impl Runtime {
                 queue.extend(self.controller.step(input));
             }
         }
+        self.node.publish_controller(&self.controller);
     }
 
     fn header(&self, controller_epoch: i32, broker_epoch: i64) -> ControllerHeader {

@@ -294,6 +294,7 @@ impl ReplicaManager {
         }
         let writer = cluster.context.isr_writer.clone();
         let metadata = cluster.context.metadata.clone();
+        let metrics = self.metrics.clone();
         let partition = partition.clone();
         tokio::spawn(async move {
             let tp: MetaTp = meta_tp(&partition.topic_partition);
@@ -311,6 +312,9 @@ impl ReplicaManager {
                         Ok(Some(version)) => {
                             tracing::info!(partition = %tp, isr = ?state.isr, version, "ISR changed");
                             if let Some(mut cached) = metadata.partition(&tp.topic, tp.partition) {
+                                metrics
+                                    .isr
+                                    .changed(cached.leader_and_isr.isr.len(), state.isr.len());
                                 cached.leader_and_isr = state.clone();
                                 metadata.set_partition(&tp, cached);
                             }

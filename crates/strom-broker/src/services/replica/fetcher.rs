@@ -377,6 +377,7 @@ async fn fetch_once(
             .wait_local_durable(end)
             .await
             .map_err(|e| format!("fdatasync failed: {e}"))?;
+        partition.set_follower_lag(end, leader_hw);
         let moved = {
             let mut log = partition.log().lock().unwrap();
             let hw = leader_hw
