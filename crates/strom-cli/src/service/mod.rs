@@ -27,6 +27,8 @@ use strom_scheduler::engine::{drive_once, Engine};
 use strom_scheduler::file_store::FilePersister;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
 use strom_scheduler::spec::kafka::render_kafka_service;
+use strom_scheduler::store::{service_root, Persister};
+use strom_scheduler::zk_store::{ZkPersister, ZkPersisterConfig};
 
 /// How often the driver polls the engine and ticks the scheduler.
 const DRIVE_INTERVAL: Duration = Duration::from_millis(100);
@@ -70,6 +72,19 @@ pub struct RunArgs {
     /// Upper bound on readiness check intervals, milliseconds.
     #[arg(long, default_value_t = 5_000)]
     pub check_interval_max_ms: u64,
+    /// Keep the state store in ZooKeeper (`host:port[,…][/chroot]`) under
+    /// `/dcos-service-<name>`, as the DC/OS SDK did, instead of files in the state directory.
+    /// The options' `service.zookeeper` does the same. The brokers then share it (their
+    /// `zookeeper.connect` is `<this>/dcos-service-<name>` unless `KAFKA_ZOOKEEPER_URI` is set).
+    #[arg(long, value_name = "CONNECT")]
+    pub zookeeper: Option<String>,
+    /// The ZooKeeper store's session timeout: how long a killed scheduler's lock outlives it.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub zk_session_timeout_ms: u64,
+    /// How long to wait for the ZooKeeper store's lock (default: the session timeout + 5 s, so
+    /// a scheduler restarted after a kill -9 waits out its predecessor's session).
+    #[arg(long, value_name = "MS")]
+    pub zk_lock_wait_ms: Option<u64>,
     /// Tasks die with the scheduler (tests only).
     #[arg(long, hide = true)]
     pub tasks_die_with_scheduler: bool,
@@ -100,9 +115,12 @@ pub fn run_scheduler(command: SchedulerCommand) -> ExitCode {
     }
 }
 
+/// The state store the binary picked: files in the state directory or ZooKeeper.
+pub(crate) type Store = Box<dyn Persister + Send>;
+
 /// What the driver thread and the API share.
 pub(crate) struct Core {
-    pub scheduler: Scheduler<FilePersister>,
+    pub scheduler: Scheduler<Store>,
     pub engine: LocalEngine,
     pub started: Instant,
 }
@@ -157,20 +175,58 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// Opens the state store: ZooKeeper when `zookeeper` is set, else files in the state directory.
+fn open_store(args: &RunArgs, service: &str, zookeeper: Option<&str>) -> anyhow::Result<Store> {
+    let Some(connect) = zookeeper else {
+        return Ok(Box::new(FilePersister::open(&args.state_dir)?));
+    };
+    let mut config = ZkPersisterConfig::new(connect, service);
+    config.session_timeout_ms = args.zk_session_timeout_ms;
+    config.lock_wait_ms = args
+        .zk_lock_wait_ms
+        .unwrap_or(args.zk_session_timeout_ms + 5_000);
+    let store = ZkPersister::open(&config)?;
+    eprintln!(
+        "state store: ZooKeeper {connect}, root {}",
+        store.root().unwrap_or_default()
+    );
+    Ok(Box::new(store))
+}
+
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let strom_bin = std::env::current_exe().context("cannot find the strom binary's path")?;
+    let options = options_json(&args)?;
     let mut base_env = BTreeMap::new();
     base_env.insert("STROM_BIN".to_string(), strom_bin.display().to_string());
-    base_env.insert(
-        "KAFKA_ZOOKEEPER_URI".to_string(),
-        std::env::var("KAFKA_ZOOKEEPER_URI").unwrap_or_default(),
-    );
-    let rendered = render_kafka_service(&options_json(&args)?, &base_env)
+    // A first rendering without the brokers' ZooKeeper finds the service's name and its
+    // `service.zookeeper`.
+    let mut probe_env = base_env.clone();
+    probe_env.insert("KAFKA_ZOOKEEPER_URI".into(), String::new());
+    let probe = render_kafka_service(&options, &probe_env)
+        .map_err(|error| anyhow!("the service spec was refused: {error}"))?;
+    let zookeeper = args
+        .zookeeper
+        .clone()
+        .or(probe.spec.scheduler.zookeeper)
+        .filter(|connect| !connect.is_empty());
+    // The brokers' ZooKeeper: KAFKA_ZOOKEEPER_URI, else the state store's under the service's
+    // root (as DC/OS Kafka's `master.mesos:2181/dcos-service-<name>`), else none.
+    let brokers_zookeeper = std::env::var("KAFKA_ZOOKEEPER_URI")
+        .ok()
+        .filter(|uri| !uri.is_empty())
+        .or_else(|| {
+            zookeeper
+                .as_ref()
+                .map(|connect| format!("{connect}{}", service_root(&probe.spec.name)))
+        })
+        .unwrap_or_default();
+    base_env.insert("KAFKA_ZOOKEEPER_URI".to_string(), brokers_zookeeper);
+    let rendered = render_kafka_service(&options, &base_env)
         .map_err(|error| anyhow!("the service spec was refused: {error}"))?;
     let ports = parse_ports(&args.ports)?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
-    let store = FilePersister::open(&args.state_dir)?;
+    let store = open_store(&args, &rendered.spec.name, zookeeper.as_deref())?;
     let config = SchedulerConfig::for_service(&rendered.spec.name);
     let (scheduler, outcome) =
         Scheduler::new(store, &rendered.spec, config, Box::new(uuid::Uuid::new_v4))?;
@@ -214,10 +270,18 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .name("scheduler-driver".into())
         .spawn(move || drive(driver_core, uninstall, stop_tx))?;
     let router = api::router(Arc::clone(&core), token);
+    let failure = Arc::new(Mutex::new(None::<String>));
+    let failure_seen = Arc::clone(&failure);
     runtime.block_on(async move {
         let shutdown = async move {
             tokio::select! {
-                reason = stop_rx => eprintln!("scheduler stopping: {}", reason.unwrap_or_default()),
+                reason = stop_rx => {
+                    let reason = reason.unwrap_or_default();
+                    eprintln!("scheduler stopping: {reason}");
+                    if reason.starts_with(STORE_FAILED) {
+                        *failure_seen.lock().expect("failure lock") = Some(reason);
+                    }
+                }
                 _ = tokio::signal::ctrl_c() => {}
                 _ = terminate() => {}
             }
@@ -226,8 +290,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .with_graceful_shutdown(shutdown)
             .await
     })?;
-    Ok(())
+    // Release the store's lock now (the ZooKeeper store's lock node would otherwise outlive
+    // the process until its session expires).
+    core.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .scheduler
+        .persister()
+        .close();
+    let failure = failure.lock().expect("failure lock").take();
+    match failure {
+        Some(reason) => Err(anyhow!(reason)),
+        None => Ok(()),
+    }
 }
+
+/// How a stop reason for a failed state store begins (the process then exits 2).
+const STORE_FAILED: &str = "the state store failed";
 
 async fn terminate() {
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -251,7 +329,7 @@ fn drive(core: Arc<Mutex<Core>>, uninstall: bool, stop: tokio::sync::oneshot::Se
             match core.scheduler.uninstall(now_ms) {
                 Ok(effects) => core.engine.apply(&effects, now_ms),
                 Err(error) => {
-                    let _ = stop.send(format!("the state store failed: {error}"));
+                    let _ = stop.send(format!("{STORE_FAILED}: {error}"));
                     return;
                 }
             }
@@ -271,7 +349,7 @@ fn drive(core: Arc<Mutex<Core>>, uninstall: bool, stop: tokio::sync::oneshot::Se
                 return;
             }
             Err(error) => {
-                let _ = stop.send(format!("the state store failed: {error}"));
+                let _ = stop.send(format!("{STORE_FAILED}: {error}"));
                 return;
             }
         }
