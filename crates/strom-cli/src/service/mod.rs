@@ -12,6 +12,7 @@
 //! `--tasks-die-with-scheduler` flag (tests) makes the kernel kill them with the driver thread.
 
 mod api;
+mod health;
 pub mod probe;
 
 use std::collections::BTreeMap;
@@ -228,8 +229,15 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
     let store = open_store(&args, &rendered.spec.name, zookeeper.as_deref())?;
     let config = SchedulerConfig::for_service(&rendered.spec.name);
-    let (scheduler, outcome) =
+    let (mut scheduler, outcome) =
         Scheduler::new(store, &rendered.spec, config, Box::new(uuid::Uuid::new_v4))?;
+    // The local engine registers the service as a framework like a Mesos master would: a new
+    // id the first time, the stored one on every restart.
+    let framework_id = match scheduler.framework_id()? {
+        Some(id) => id,
+        None => format!("{}-0000", uuid::Uuid::new_v4()),
+    };
+    scheduler.registered(&framework_id)?;
     for error in &outcome.errors {
         eprintln!("warning: the new spec was refused, the stored target stays: {error}");
     }
@@ -269,6 +277,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("scheduler-driver".into())
         .spawn(move || drive(driver_core, uninstall, stop_tx))?;
+    let health_core = Arc::clone(&core);
+    std::thread::Builder::new()
+        .name("cluster-health".into())
+        .spawn(move || health::report_forever(health_core))?;
     let router = api::router(Arc::clone(&core), token);
     let failure = Arc::new(Mutex::new(None::<String>));
     let failure_seen = Arc::clone(&failure);

@@ -20,13 +20,25 @@ pub fn http(address: &str, method: &str, path: &str) -> (u16, Value) {
 
 /// [`http`] with extra header lines (each ending in `\r\n`).
 pub fn http_with(address: &str, method: &str, path: &str, headers: &str) -> (u16, Value) {
+    http_request(address, method, path, headers, "")
+}
+
+/// [`http`] with extra header lines and a body.
+pub fn http_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(address).expect("the API accepts connections");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut response = String::new();
