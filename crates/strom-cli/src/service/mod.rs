@@ -12,7 +12,9 @@
 //! `--tasks-die-with-scheduler` flag (tests) makes the kernel kill them with the driver thread.
 
 mod api;
+mod cli;
 mod health;
+mod http;
 pub mod probe;
 
 use std::collections::BTreeMap;
@@ -46,6 +48,58 @@ pub enum SchedulerCommand {
 pub enum ServiceCommand {
     /// Check that a broker answers ApiVersions and a Metadata naming itself (exit 0 = ready).
     ProbeBroker(probe::ProbeArgs),
+    /// List, show, start, stop, pause, resume, restart and force-complete plans.
+    Plan {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::PlanCommand,
+    },
+    /// List pods, show their status and info; restart, replace, pause and resume them.
+    Pod {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::PodCommand,
+    },
+    /// The service's endpoints, or one endpoint's addresses.
+    Endpoints {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        name: Option<String>,
+    },
+    /// Update the service's options (`update start --options FILE`), or show the update.
+    Update {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::UpdateCommand,
+    },
+    /// Uninstall the service: kill its tasks, delete its volumes, wipe its state; waits for
+    /// the scheduler to exit.
+    Uninstall {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+    },
+    /// The options the service runs with.
+    Describe {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+    },
+    /// The service's brokers.
+    Broker {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::BrokerCommand,
+    },
+    /// Topics, through the service's brokers.
+    Topic {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::TopicCommand,
+    },
 }
 
 /// Arguments of `strom scheduler run`.
@@ -91,16 +145,33 @@ pub struct RunArgs {
     pub tasks_die_with_scheduler: bool,
 }
 
-/// Runs `strom service …`.
-pub fn run_service(command: ServiceCommand) -> ExitCode {
-    match command {
-        ServiceCommand::ProbeBroker(args) => match probe::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("not ready: {error:#}");
-                ExitCode::FAILURE
+/// Runs `strom service …`; `json` is the global `--json`.
+pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
+    let outcome = match command {
+        ServiceCommand::ProbeBroker(args) => {
+            return match probe::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("not ready: {error:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
+        ServiceCommand::Plan { api, command } => cli::plan(&api, command, json),
+        ServiceCommand::Pod { api, command } => cli::pod(&api, command, json),
+        ServiceCommand::Endpoints { api, name } => cli::endpoints(&api, name, json),
+        ServiceCommand::Update { api, command } => cli::update(&api, command, json),
+        ServiceCommand::Uninstall { api } => cli::uninstall(&api, json),
+        ServiceCommand::Describe { api } => cli::describe(&api),
+        ServiceCommand::Broker { api, command } => cli::broker(&api, command, json),
+        ServiceCommand::Topic { api, command } => cli::topic(&api, command, json),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -119,9 +190,21 @@ pub fn run_scheduler(command: SchedulerCommand) -> ExitCode {
 /// The state store the binary picked: files in the state directory or ZooKeeper.
 pub(crate) type Store = Box<dyn Persister + Send>;
 
+/// The property holding the options JSON of the target config (set at start and by an
+/// accepted update), so a restart keeps an update made through the API.
+pub(crate) const TARGET_OPTIONS_PROPERTY: &str = "target-options";
+/// The property holding the options JSON the scheduler was last started with: a restart with
+/// the same options resumes the target's options; different ones are a new update.
+pub(crate) const LAUNCH_OPTIONS_PROPERTY: &str = "launch-options";
+
 /// What the driver thread and the API share.
 pub(crate) struct Core {
     pub scheduler: Scheduler<Store>,
+    /// The environment every rendering of the spec starts from (`STROM_BIN`,
+    /// `KAFKA_ZOOKEEPER_URI`), for updates.
+    pub base_env: BTreeMap<String, String>,
+    /// The service's name (the options' default `service.name`).
+    pub service: String,
     pub engine: LocalEngine,
     pub started: Instant,
 }
@@ -144,15 +227,19 @@ fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
 }
 
 fn options_json(args: &RunArgs) -> anyhow::Result<String> {
-    let mut options: Value = match &args.options {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the options file {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?
-        }
-        None => Value::Object(Default::default()),
+    let text = match &args.options {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the options file {}", path.display()))?,
+        None => "{}".to_string(),
     };
+    normalize_options(&text, &args.service)
+}
+
+/// Options JSON with `service.name` defaulted to `service`, in a canonical form (sorted keys),
+/// so two texts of the same options compare equal.
+pub(crate) fn normalize_options(text: &str, service_name: &str) -> anyhow::Result<String> {
+    let mut options: Value =
+        serde_json::from_str(text).context("the options are not valid JSON")?;
     let Some(sections) = options.as_object_mut() else {
         bail!("the options must be a JSON object");
     };
@@ -163,7 +250,7 @@ fn options_json(args: &RunArgs) -> anyhow::Result<String> {
         Some(service) => {
             service
                 .entry("name")
-                .or_insert_with(|| Value::String(args.service.clone()));
+                .or_insert_with(|| Value::String(service_name.to_string()));
         }
         None => bail!("options: service must be an object"),
     }
@@ -222,15 +309,29 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         })
         .unwrap_or_default();
     base_env.insert("KAFKA_ZOOKEEPER_URI".to_string(), brokers_zookeeper);
-    let rendered = render_kafka_service(&options, &base_env)
-        .map_err(|error| anyhow!("the service spec was refused: {error}"))?;
     let ports = parse_ports(&args.ports)?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
-    let store = open_store(&args, &rendered.spec.name, zookeeper.as_deref())?;
+    let store = open_store(&args, &probe.spec.name, zookeeper.as_deref())?;
+    // Started again with the options of the previous start: the target's options stand (an
+    // update through the API is not rolled back); other options are an update.
+    let stored = |key: &str| -> anyhow::Result<Option<String>> {
+        let value = strom_scheduler::state::property(&*store, key)?;
+        Ok(value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    let candidate_options = match stored(TARGET_OPTIONS_PROPERTY)? {
+        Some(target) if stored(LAUNCH_OPTIONS_PROPERTY)?.as_deref() == Some(&options) => target,
+        _ => options.clone(),
+    };
+    let rendered = render_kafka_service(&candidate_options, &base_env)
+        .map_err(|error| anyhow!("the service spec was refused: {error}"))?;
     let config = SchedulerConfig::for_service(&rendered.spec.name);
     let (mut scheduler, outcome) =
         Scheduler::new(store, &rendered.spec, config, Box::new(uuid::Uuid::new_v4))?;
+    if outcome.errors.is_empty() {
+        scheduler.set_property(TARGET_OPTIONS_PROPERTY, candidate_options.as_bytes())?;
+        scheduler.set_property(LAUNCH_OPTIONS_PROPERTY, options.as_bytes())?;
+    }
     // The local engine registers the service as a framework like a Mesos master would: a new
     // id the first time, the stored one on every restart.
     let framework_id = match scheduler.framework_id()? {
@@ -250,6 +351,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     engine.restore_reservations(scheduler.tasks().values().map(|r| &r.info));
     let core = Arc::new(Mutex::new(Core {
         scheduler,
+        base_env,
+        service: args.service.clone(),
         engine,
         started: Instant::now(),
     }));

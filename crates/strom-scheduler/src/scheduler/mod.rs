@@ -11,6 +11,7 @@
 mod cycle;
 mod decommission;
 mod reconcile;
+mod stored;
 mod uninstall;
 mod views;
 

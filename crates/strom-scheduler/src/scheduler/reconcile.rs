@@ -6,8 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::{Effect, Scheduler};
-use crate::state;
-use crate::store::{Persister, StoreError};
+use crate::store::Persister;
 
 /// How often unanswered tasks are asked again.
 pub const RECONCILE_RETRY_MS: u64 = 30_000;
@@ -22,21 +21,6 @@ pub(super) struct Reconciliation {
 }
 
 impl<P: Persister> Scheduler<P> {
-    /// The framework id the engine registered this service under, if one was stored.
-    pub fn framework_id(&self) -> Result<Option<String>, StoreError> {
-        state::framework_id(&self.persister)
-    }
-
-    /// Stores the framework id an engine registered under, before the engine uses it, so a
-    /// restarted scheduler subscribes again as the same framework (Mesos failover). A no-op
-    /// when it is already stored.
-    pub fn registered(&mut self, framework_id: &str) -> Result<(), StoreError> {
-        if self.framework_id()?.as_deref() == Some(framework_id) {
-            return Ok(());
-        }
-        state::store_framework_id(&mut self.persister, framework_id)
-    }
-
     /// The engine (re)subscribed: start reconciling. Returns the `Reconcile` effect listing
     /// every task the store believes live (none: the gate opens at once).
     pub fn subscribed(&mut self, now_ms: u64) -> Vec<Effect> {

@@ -4,10 +4,12 @@
 //! `Authorization: Bearer <token>` when a token is configured (`STROM_SCHEDULER_TOKEN`).
 //!
 //! This module holds the router, plans and pods; `state.rs` the state-store views
-//! (`/v1/configurations`, `/v1/state`); `kafka.rs` the Kafka routes (`/v1/brokers`,
+//! (`/v1/configurations`, `/v1/state`); `lifecycle.rs` update and
+//! uninstall; `kafka.rs` the Kafka routes (`/v1/brokers`,
 //! `/v1/topics`), which ask the brokers themselves and never hold the lock while they do.
 
 mod kafka;
+mod lifecycle;
 mod state;
 
 use std::collections::BTreeMap;
@@ -98,6 +100,8 @@ pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>) -> Router {
                 .put(kafka::create_topic)
                 .delete(kafka::delete_topic),
         )
+        .route("/v1/update", post(lifecycle::update))
+        .route("/v1/uninstall", post(lifecycle::uninstall))
         .route("/v1/debug/offers", get(debug_offers))
         .route("/v1/metrics", get(metrics))
         .route("/v1/health", get(health))
