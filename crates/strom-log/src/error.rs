@@ -136,6 +136,17 @@ pub enum AppendError {
         /// The newest epoch in the log's leader-epoch cache.
         latest: i32,
     },
+    /// A transaction marker came from a coordinator older than the one that wrote the
+    /// producer's last marker: `TRANSACTION_COORDINATOR_FENCED` (52). Nothing is appended.
+    #[error("producer {producer_id}: coordinator epoch {got} is older than {current}")]
+    TransactionCoordinatorFenced {
+        /// The producer id of the marker.
+        producer_id: i64,
+        /// The coordinator epoch of the producer's last marker.
+        current: i32,
+        /// The marker's coordinator epoch.
+        got: i32,
+    },
     /// The append failed on I/O; the log is unchanged in memory.
     #[error(transparent)]
     Io(#[from] LogError),

@@ -14,7 +14,9 @@
 //! to v2 on produce, down-converted for old fetches), [`producer_state`] (idempotence rules and
 //! snapshots), [`log`] (one partition), [`checkpoint`] (checkpoint files, `meta.properties`
 //! helpers, atomic writes), [`leader_epoch`] (the leader-epoch cache and its
-//! `leader-epoch-checkpoint` file), [`manager`] (all partitions of the broker's log dirs).
+//! `leader-epoch-checkpoint` file), [`manager`] (all partitions of the broker's log dirs),
+//! [`control`] (transaction marker batches), [`txn_index`] (the aborted-transaction index,
+//! `.txnindex`; the transaction side of a log is in `log/transactions.rs`).
 //!
 //! **Replication** (`log/replication.rs`): a leader appends with [`Log::append`], passing its
 //! leader epoch (stamped on the batch, recorded in the epoch cache when new, refused when older
@@ -46,6 +48,7 @@
 pub mod batch;
 pub mod compression;
 pub mod config;
+pub mod control;
 pub mod error;
 
 pub use batch::{BatchError, BatchHeader, BATCH_HEADER_LEN};
@@ -63,6 +66,7 @@ pub mod producer_state;
 pub mod records;
 pub mod segment;
 mod time_index;
+pub mod txn_index;
 pub mod validate;
 
 pub use checkpoint::TopicPartition;

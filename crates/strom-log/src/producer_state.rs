@@ -1,20 +1,26 @@
-//! Idempotent-producer state of one partition (Kafka's `ProducerStateManager`, without
-//! transactions): per producer id the current epoch and the metadata of its last five batches,
-//! used to refuse out-of-order or fenced batches and to answer retries with the original offsets.
+//! Producer state of one partition (Kafka's `ProducerStateManager`): per producer id the
+//! current epoch and the metadata of its last five batches, used to refuse out-of-order or
+//! fenced batches and to answer retries with the original offsets, and the transaction state:
+//! the first offset of each producer's open transaction (its first transactional batch since
+//! the last marker) and the coordinator epoch of the last marker, from which the log's last
+//! stable offset comes.
 //!
 //! This module owns the rules and the `<offset:020>.snapshot` file format. It does not read the
 //! log: [`crate::log::Log`] replays batch headers into it after loading a snapshot.
 //!
-//! Snapshot format (big-endian): version i16 (=1), CRC-32C u32 over everything after it,
-//! producer count i32, then per producer: producer id i64, epoch i16, batch count i32, and per
-//! batch: first sequence i32, last sequence i32, first offset i64, last offset i64, max timestamp
-//! i64. A snapshot named `N.snapshot` holds the state after every batch below offset `N`.
+//! Snapshot format (big-endian): version i16 (=2), CRC-32C u32 over everything after it,
+//! producer count i32, then per producer: producer id i64, epoch i16, coordinator epoch i32,
+//! first offset of the open transaction i64 (-1 if none), batch count i32, and per batch:
+//! first sequence i32, last sequence i32, first offset i64, last offset i64, max timestamp i64.
+//! Version 1 (still read) lacks the two transaction fields. A snapshot named `N.snapshot` holds
+//! the state after every batch below offset `N`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use crate::batch::{increment_sequence, BatchHeader};
 use crate::checkpoint::{fsync_dir, write_atomically};
+use crate::control::TxnMarker;
 use crate::error::{AppendError, LogError};
 use crate::index::remove_if_exists;
 use crate::segment::parse_offset_file_name;
@@ -23,7 +29,9 @@ use crate::segment::parse_offset_file_name;
 pub const BATCHES_PER_PRODUCER: usize = 5;
 /// File name suffix of producer state snapshots.
 pub const SNAPSHOT_SUFFIX: &str = "snapshot";
-const SNAPSHOT_VERSION: i16 = 1;
+const SNAPSHOT_VERSION: i16 = 2;
+/// The snapshot version before transactions, still read.
+const SNAPSHOT_VERSION_V1: i16 = 1;
 /// How many snapshot files are kept.
 const SNAPSHOTS_KEPT: usize = 2;
 
@@ -43,12 +51,52 @@ pub struct BatchMetadata {
 }
 
 /// State of one producer id.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerEntry {
     /// Current epoch; batches with an older epoch are fenced.
     pub epoch: i16,
     /// The last batches, oldest first. Invariant: at most [`BATCHES_PER_PRODUCER`].
     pub batches: VecDeque<BatchMetadata>,
+    /// Coordinator epoch of the last marker (-1 before any): a marker from an older
+    /// coordinator is fenced.
+    pub coordinator_epoch: i32,
+    /// Offset of the first record of the producer's open transaction, if one is open.
+    pub current_txn_first_offset: Option<i64>,
+}
+
+impl Default for ProducerEntry {
+    fn default() -> ProducerEntry {
+        ProducerEntry {
+            epoch: 0,
+            batches: VecDeque::new(),
+            coordinator_epoch: -1,
+            current_txn_first_offset: None,
+        }
+    }
+}
+
+/// A transaction a marker ended ([`ProducerState::complete_txn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    /// The producer.
+    pub producer_id: i64,
+    /// Offset of the transaction's first record.
+    pub first_offset: i64,
+    /// Offset of the marker.
+    pub last_offset: i64,
+    /// Whether the marker was an ABORT.
+    pub aborted: bool,
+}
+
+/// An open transaction of a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OngoingTxn {
+    /// The producer.
+    pub producer_id: i64,
+    /// The producer's current epoch.
+    pub producer_epoch: i16,
+    /// Offset of the transaction's first record.
+    pub first_offset: i64,
 }
 
 /// Outcome of checking a batch against the producer state.
@@ -64,6 +112,9 @@ pub enum SequenceCheck {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProducerState {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset to producer id. Invariant: exactly the producers whose
+    /// `current_txn_first_offset` is set, keyed by it.
+    ongoing: BTreeMap<i64, i64>,
 }
 
 impl ProducerState {
@@ -119,7 +170,8 @@ impl ProducerState {
 
     /// Records a batch that is in the log (offsets assigned). Used both after an append and when
     /// replaying the log; batches without a producer id are ignored, control batches only move
-    /// the epoch.
+    /// the epoch (the caller applies their marker with [`ProducerState::complete_txn`]). A
+    /// transactional data batch opens the producer's transaction if none is open.
     pub fn update(&mut self, header: &BatchHeader) {
         if header.producer_id < 0 {
             return;
@@ -129,7 +181,14 @@ impl ProducerState {
             entry.epoch = header.producer_epoch;
             entry.batches.clear();
         }
-        if header.is_control() || header.base_sequence < 0 {
+        if header.is_control() {
+            return;
+        }
+        if header.is_transactional() && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(header.base_offset);
+            self.ongoing.insert(header.base_offset, header.producer_id);
+        }
+        if header.base_sequence < 0 {
             return;
         }
         entry.batches.push_back(BatchMetadata {
@@ -142,6 +201,69 @@ impl ProducerState {
         while entry.batches.len() > BATCHES_PER_PRODUCER {
             entry.batches.pop_front();
         }
+    }
+
+    /// Checks a marker about to be written by the leader: its producer epoch must not be older
+    /// than the producer's (`InvalidProducerEpoch`), nor its coordinator epoch older than the
+    /// last marker's (`TransactionCoordinatorFenced`).
+    pub fn check_marker(&self, marker: &TxnMarker) -> Result<(), AppendError> {
+        let Some(entry) = self.producers.get(&marker.producer_id) else {
+            return Ok(());
+        };
+        if marker.producer_epoch < entry.epoch {
+            return Err(AppendError::InvalidProducerEpoch {
+                producer_id: marker.producer_id,
+                current: entry.epoch,
+                got: marker.producer_epoch,
+            });
+        }
+        if marker.coordinator_epoch < entry.coordinator_epoch {
+            return Err(AppendError::TransactionCoordinatorFenced {
+                producer_id: marker.producer_id,
+                current: entry.coordinator_epoch,
+                got: marker.coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies a marker stored at `offset` (after [`ProducerState::update`] with its header):
+    /// records the coordinator epoch and ends the producer's open transaction, if any, which
+    /// it returns.
+    pub fn complete_txn(&mut self, marker: &TxnMarker, offset: i64) -> Option<CompletedTxn> {
+        let entry = self.producers.entry(marker.producer_id).or_default();
+        entry.coordinator_epoch = marker.coordinator_epoch;
+        let first_offset = entry.current_txn_first_offset.take()?;
+        self.ongoing.remove(&first_offset);
+        Some(CompletedTxn {
+            producer_id: marker.producer_id,
+            first_offset,
+            last_offset: offset,
+            aborted: !marker.commit,
+        })
+    }
+
+    /// The first offset of the oldest open transaction: the last stable offset can be no
+    /// higher.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// The open transactions, oldest first.
+    pub fn ongoing_transactions(&self) -> Vec<OngoingTxn> {
+        self.ongoing
+            .iter()
+            .map(|(&first_offset, &producer_id)| OngoingTxn {
+                producer_id,
+                producer_epoch: self.producers.get(&producer_id).map_or(-1, |e| e.epoch),
+                first_offset,
+            })
+            .collect()
+    }
+
+    /// Every known producer and its state.
+    pub fn producers(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.producers.iter().map(|(id, entry)| (*id, entry))
     }
 
     /// `(producer id, last offset)` of every batch the state remembers (the last
@@ -178,6 +300,8 @@ impl ProducerState {
             let entry = &self.producers[&id];
             body.extend_from_slice(&id.to_be_bytes());
             body.extend_from_slice(&entry.epoch.to_be_bytes());
+            body.extend_from_slice(&entry.coordinator_epoch.to_be_bytes());
+            body.extend_from_slice(&entry.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
             body.extend_from_slice(&(entry.batches.len() as i32).to_be_bytes());
             for b in &entry.batches {
                 body.extend_from_slice(&b.first_sequence.to_be_bytes());
@@ -214,7 +338,8 @@ impl ProducerState {
             }
         }
         let mut r = Reader(bytes);
-        if r.i16()? != SNAPSHOT_VERSION {
+        let version = r.i16()?;
+        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_V1 {
             return None;
         }
         let crc = u32::from_be_bytes(r.take()?);
@@ -226,14 +351,26 @@ impl ProducerState {
         for _ in 0..count {
             let id = r.i64()?;
             let epoch = r.i16()?;
+            let mut entry = ProducerEntry {
+                epoch,
+                ..ProducerEntry::default()
+            };
+            if version == SNAPSHOT_VERSION {
+                entry.coordinator_epoch = r.i32()?;
+                let first = r.i64()?;
+                if first >= 0 {
+                    if state.ongoing.insert(first, id).is_some() {
+                        return None;
+                    }
+                    entry.current_txn_first_offset = Some(first);
+                } else if first != -1 {
+                    return None;
+                }
+            }
             let batches = r.i32()?;
             if !(0..=BATCHES_PER_PRODUCER as i32).contains(&batches) {
                 return None;
             }
-            let mut entry = ProducerEntry {
-                epoch,
-                batches: VecDeque::new(),
-            };
             for _ in 0..batches {
                 entry.batches.push_back(BatchMetadata {
                     first_sequence: r.i32()?,
@@ -243,7 +380,9 @@ impl ProducerState {
                     max_timestamp: r.i64()?,
                 });
             }
-            state.producers.insert(id, entry);
+            if state.producers.insert(id, entry).is_some() {
+                return None;
+            }
         }
         r.0.is_empty().then_some(state)
     }

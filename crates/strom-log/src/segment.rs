@@ -611,7 +611,8 @@ impl Segment {
 
     /// Removes the segment's three files. Readers holding the `.log` file keep reading it.
     pub(crate) fn delete_files(&self, dir: &Path) -> Result<(), LogError> {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        let txn = crate::txn_index::TXN_INDEX_SUFFIX;
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, txn] {
             remove_if_exists(&segment_file(dir, self.base_offset, suffix))?;
         }
         Ok(())

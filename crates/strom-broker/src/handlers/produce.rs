@@ -35,6 +35,7 @@ pub fn append_error_code(error: &AppendError) -> i16 {
         AppendError::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber.code(),
         AppendError::InvalidProducerEpoch { .. } => E::InvalidProducerEpoch.code(),
         AppendError::StaleLeaderEpoch { .. } => E::NotLeaderOrFollower.code(),
+        AppendError::TransactionCoordinatorFenced { .. } => E::TransactionCoordinatorFenced.code(),
         AppendError::Io(_) => E::KafkaStorageError.code(),
     }
 }

@@ -182,6 +182,7 @@ impl Log {
                 // (The first segment stays: it anchors the log start offset.)
                 self.segments[i].delete_files(&self.dir)?;
                 self.segments.remove(i);
+                self.txn_indexes.forget_segments(base, base + 1);
                 remove_staged(base)?;
                 continue;
             }

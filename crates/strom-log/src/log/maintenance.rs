@@ -157,6 +157,8 @@ impl Log {
             segment.delete_files(&self.dir)?;
             tracing::info!(segment = %segment.log_path().display(), "deleted segment");
         }
+        self.txn_indexes
+            .forget_segments(i64::MIN, self.segments[0].base_offset());
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
         self.high_watermark = self.high_watermark.max(self.log_start_offset);
         self.leader_epochs
@@ -216,6 +218,8 @@ impl Log {
 
     /// Writes `<log_end_offset:020>.snapshot` with the producer state, keeping the two newest.
     pub fn write_producer_snapshot(&mut self) -> Result<(), LogError> {
+        // Entries below a snapshot are not rebuilt after a crash: they must be durable first.
+        self.txn_indexes.sync(&self.dir)?;
         self.producer_state
             .write_snapshot(&self.dir, self.log_end_offset())
     }

@@ -30,6 +30,7 @@ use crate::producer_state::{ProducerState, SequenceCheck};
 use crate::segment::{
     parse_offset_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use crate::txn_index::TXN_INDEX_SUFFIX;
 use crate::validate::check_records;
 
 /// A byte range of a segment file, read outside the log's mutex.
@@ -112,6 +113,8 @@ pub struct Log {
     /// except that a truncation lowers it to the new end.
     recovery_point: i64,
     producer_state: ProducerState,
+    /// The aborted transactions of the log's ABORT markers (`.txnindex` files).
+    txn_indexes: crate::txn_index::TxnIndexes,
     leader_epochs: crate::leader_epoch::LeaderEpochCache,
     unflushed_records: i64,
     first_unflushed_ms: Option<i64>,
@@ -164,7 +167,12 @@ impl Log {
         }
         if let Some(i) = truncated_at {
             for &base in &bases[i + 1..] {
-                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                for suffix in [
+                    LOG_SUFFIX,
+                    INDEX_SUFFIX,
+                    TIME_INDEX_SUFFIX,
+                    TXN_INDEX_SUFFIX,
+                ] {
                     remove_if_exists(&crate::segment::segment_file(dir, base, suffix))?;
                 }
                 stats.segments_deleted += 1;
@@ -204,6 +212,7 @@ impl Log {
             high_watermark: log_end_offset,
             recovery_point: log_end_offset,
             producer_state: ProducerState::default(),
+            txn_indexes: Default::default(),
             leader_epochs,
             unflushed_records: 0,
             first_unflushed_ms: None,
@@ -217,34 +226,6 @@ impl Log {
         }
         log.check_invariants();
         Ok(log)
-    }
-
-    /// Restores producer state from the newest snapshot at or below the end and replays the
-    /// batch headers after it.
-    fn load_producer_state(&mut self) -> Result<(), LogError> {
-        let end = self.log_end_offset();
-        let (from, state) = match ProducerState::load_latest(&self.dir, end)? {
-            Some((offset, state)) => (offset, state),
-            None => (self.segments[0].base_offset(), ProducerState::default()),
-        };
-        self.producer_state = state;
-        let mut replayed = 0;
-        for segment in &self.segments {
-            if segment.next_offset() <= from {
-                continue;
-            }
-            let Some((position, _)) = segment.find_batch(from)? else {
-                continue;
-            };
-            let state = &mut self.producer_state;
-            segment.for_each_batch(position, |_, header| {
-                state.update(header);
-                replayed += 1;
-                true
-            })?;
-        }
-        self.recovery_stats.batches_replayed = replayed;
-        Ok(())
     }
 
     fn check_invariants(&self) {
@@ -326,6 +307,11 @@ impl Log {
         if header.is_control() {
             return Err(AppendError::InvalidRecord(
                 "clients may not send control batches".into(),
+            ));
+        }
+        if header.is_transactional() && header.producer_id < 0 {
+            return Err(AppendError::InvalidRecord(
+                "a transactional batch must carry a producer id".into(),
             ));
         }
         if records.len() > self.config.max_message_bytes as usize {
@@ -640,6 +626,7 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
             logs.push(base);
         } else if parse_offset_file_name(name, INDEX_SUFFIX)
             .or_else(|| parse_offset_file_name(name, TIME_INDEX_SUFFIX))
+            .or_else(|| parse_offset_file_name(name, TXN_INDEX_SUFFIX))
             .is_some()
         {
             indexes.push(entry.path());
@@ -672,6 +659,7 @@ mod compaction;
 mod legacy;
 mod maintenance;
 mod replication;
+mod transactions;
 
 pub use compaction::{Compacted, CompactionPlan, CompactionStats, STAGING_DIR};
 pub use replication::TruncationPoint;

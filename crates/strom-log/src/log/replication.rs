@@ -115,6 +115,17 @@ impl Log {
                 now_ms,
             )?;
             self.producer_state.update(&header);
+            if header.is_control() {
+                let base = self.active().base_offset();
+                super::transactions::apply_marker(
+                    &mut self.producer_state,
+                    &mut self.txn_indexes,
+                    &self.dir,
+                    base,
+                    &header,
+                    batch,
+                )?;
+            }
             self.unflushed_records += i64::from(header.last_offset_delta) + 1;
             self.first_unflushed_ms.get_or_insert(now_ms);
         }
@@ -374,6 +385,7 @@ impl Log {
         fsync_dir(&self.dir)?;
         self.segments = vec![segment];
         self.producer_state = ProducerState::default();
+        self.txn_indexes = Default::default();
         self.log_start_offset = offset;
         self.high_watermark = offset;
         self.recovery_point = offset;

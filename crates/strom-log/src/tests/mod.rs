@@ -11,6 +11,7 @@ mod model;
 mod recovery;
 mod replica_model;
 mod replication;
+mod transactions;
 mod truncation;
 mod validation;
 
