@@ -4,8 +4,8 @@
 //! `truncate_fully_and_start_at`, leader appends and clean or unclean reopens. Nothing may
 //! panic; a refused append changes nothing; an accepted one stores the complete batches byte
 //! for byte and returns the new log end offset; and after every operation the leader-epoch
-//! cache gives every stored batch its own epoch and the producer state is what a replay of
-//! the stored batches gives.
+//! cache gives every stored batch its own epoch and the producer state and the
+//! aborted-transaction index are what a replay of the stored batches gives.
 //!
 //! Input: a sequence of operations, each an opcode byte, a length byte and that many payload
 //! bytes (an append's payload may be longer: its length byte counts 16-byte units).
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
 use strom_log::batch::{validate_stored_batch, BatchHeader, BATCH_HEADER_LEN, LOG_OVERHEAD};
+use strom_log::control::parse_marker;
 use strom_log::producer_state::ProducerState;
 use strom_log::{FollowerAppendError, Log, LogConfig};
 
@@ -144,10 +145,24 @@ fn check(log: &Log) -> Vec<(BatchHeader, Vec<u8>)> {
     assert!(log.high_watermark() <= log.log_end_offset());
     assert!(log.log_start_offset() <= log.high_watermark());
     let mut state = ProducerState::default();
-    for (header, _) in &batches {
+    let mut aborted = Vec::new();
+    for (header, bytes) in &batches {
         state.update(header);
+        if let Some(marker) = parse_marker(header, bytes) {
+            if let Some(done) = state.complete_txn(&marker, header.base_offset) {
+                if done.aborted {
+                    aborted.push((done.producer_id, done.first_offset, done.last_offset));
+                }
+            }
+        }
     }
     assert_eq!(log.producer_state(), &state);
+    let indexed: Vec<_> = log
+        .aborted_txn_entries()
+        .iter()
+        .map(|e| (e.producer_id, e.first_offset, e.last_offset))
+        .collect();
+    assert_eq!(indexed, aborted);
     batches
 }
 

@@ -183,6 +183,21 @@ def main():
     write("follower_append", "restart_inside_a_batch",
           op(3, struct.pack("<q", 7)) + append(0, stored(record_batch([b"a"] * 4), 5, 3)))
 
+    # txn_index: a .txnindex file (version i16 0, producer id, first offset, last offset,
+    # last stable offset), and a COMMIT marker batch (control + transactional attributes; key
+    # version 0 + type 1, value version 0 + coordinator epoch 5).
+    def aborted(pid, first, last, lso):
+        return struct.pack(">hqqqq", 0, pid, first, last, lso)
+    write("txn_index", "two_entries", aborted(7, 0, 4, 2) + aborted(9, 2, 8, 9))
+    key = struct.pack(">hh", 0, 1)
+    value = struct.pack(">hi", 0, 5)
+    body = b"\0" + varint(0) + varint(0) + varint(len(key)) + key + varint(len(value)) + value + varint(0)
+    record = varint(len(body)) + body
+    after_crc = struct.pack(">hiqqqhii", 0x30, 0, 1000, 1000, 42, 3, -1, 1) + record
+    crc = crc32c(after_crc)
+    marker = struct.pack(">qiibI", 0, 9 + 4 + len(after_crc), 0, 2, crc) + after_crc
+    write("txn_index", "commit_marker", marker)
+
     write("broker_config", "server.properties", b"""# a small server.properties
 node.id=1
 log.dirs=/var/lib/strom

@@ -119,9 +119,9 @@ impl TxnIndexes {
                 path: path.clone(),
                 reason,
             };
-            let next = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+            let next = bases.get(i + 1).copied();
             for entry in decode_entries(&bytes).map_err(corrupt)? {
-                if entry.last_offset < base || entry.last_offset >= next {
+                if entry.last_offset < base || next.is_some_and(|next| entry.last_offset >= next) {
                     return Err(corrupt(format!("entry {entry:?} outside its segment")));
                 }
                 indexes.entries.push((base, entry));
