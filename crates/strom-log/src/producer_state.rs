@@ -541,6 +541,76 @@ mod tests {
         );
     }
 
+    fn txn_header(pid: i64, seq: i32, offset: i64) -> BatchHeader {
+        let mut batch = TestBatch::new(0, vec![vec![0]]).producer(pid, 0, seq);
+        batch.attributes = 0x10;
+        let mut bytes = batch.encode();
+        assign_offset(&mut bytes, offset, 0);
+        BatchHeader::parse(&bytes).unwrap()
+    }
+
+    #[test]
+    fn transactions_open_and_complete() {
+        let mut state = ProducerState::default();
+        state.update(&txn_header(1, 0, 10));
+        state.update(&txn_header(2, 0, 11));
+        state.update(&txn_header(1, 1, 12));
+        assert_eq!(state.first_unstable_offset(), Some(10));
+        assert_eq!(state.get(1).unwrap().current_txn_first_offset, Some(10));
+        let marker = |pid, commit| TxnMarker {
+            producer_id: pid,
+            producer_epoch: 0,
+            coordinator_epoch: 2,
+            commit,
+        };
+        let done = state.complete_txn(&marker(1, false), 13).unwrap();
+        assert_eq!(
+            (done.first_offset, done.last_offset, done.aborted),
+            (10, 13, true)
+        );
+        assert_eq!(state.first_unstable_offset(), Some(11));
+        assert!(
+            state.complete_txn(&marker(1, true), 14).is_none(),
+            "none open"
+        );
+        assert!(state
+            .check_marker(&TxnMarker {
+                coordinator_epoch: 1,
+                ..marker(1, true)
+            })
+            .is_err());
+        // Snapshots keep the open transaction and the coordinator epoch.
+        let decoded = ProducerState::decode(&state.encode()).unwrap();
+        assert_eq!(decoded, state);
+        assert_eq!(decoded.ongoing_transactions()[0].first_offset, 11);
+    }
+
+    #[test]
+    fn reads_version_1_snapshots() {
+        // Version 1: one producer (id 5, epoch 2) with one batch, no transaction fields.
+        let mut body = Vec::new();
+        body.extend_from_slice(&1i32.to_be_bytes());
+        body.extend_from_slice(&5i64.to_be_bytes());
+        body.extend_from_slice(&2i16.to_be_bytes());
+        body.extend_from_slice(&1i32.to_be_bytes());
+        for v in [0i32, 3] {
+            body.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [100i64, 103, 77] {
+            body.extend_from_slice(&v.to_be_bytes());
+        }
+        let mut bytes = 1i16.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+        bytes.extend_from_slice(&body);
+        let state = ProducerState::decode(&bytes).unwrap();
+        let entry = state.get(5).unwrap();
+        assert_eq!((entry.epoch, entry.coordinator_epoch), (2, -1));
+        assert_eq!(entry.current_txn_first_offset, None);
+        assert_eq!(entry.batches[0].last_offset, 103);
+        // Written back, it is version 2.
+        assert_eq!(&state.encode()[..2], &2i16.to_be_bytes());
+    }
+
     #[test]
     fn snapshot_round_trip() {
         let dir = tempfile::tempdir().unwrap();
