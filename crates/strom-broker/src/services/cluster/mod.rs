@@ -14,11 +14,10 @@
 //! nor decide leaders or ISRs (the controller's state machine does).
 
 pub mod admin;
-pub mod configs;
 pub mod runtime;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use strom_meta::config::{BrokerConfig, Listener};
 use strom_meta::controller::{Controller, ControllerEpochFence, FenceRefusal};
@@ -49,14 +48,7 @@ pub struct ClusterNode {
     /// What the controller runtime last published for the metrics: active (0 or 1), offline
     /// partitions, leader elections, unclean leader elections.
     controller_gauges: [AtomicU64; 4],
-    /// Called with a topic whose overrides changed (see [`ClusterNode::on_topic_config_change`]).
-    topic_config_changed: OnceLock<TopicConfigHook>,
-    /// Whether the configuration change notifications were read once, and the newest applied.
-    last_config_change: Mutex<(bool, Option<String>)>,
 }
-
-/// What a broker does when a topic's overrides changed (refresh the partitions it hosts).
-pub type TopicConfigHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
 pub fn zk_config(config: &BrokerConfig) -> Option<ZkConfig> {
@@ -123,8 +115,6 @@ impl ClusterNode {
             updated: tokio::sync::Notify::new(),
             producer_ids: Mutex::new(None),
             controller_gauges: Default::default(),
-            topic_config_changed: OnceLock::new(),
-            last_config_change: Mutex::new((false, None)),
         }
     }
 
@@ -238,7 +228,7 @@ impl ClusterNode {
                             topic_id: partition.topic_id,
                             partitions: count,
                             replication_factor: info.replicas.len() as i16,
-                            configs: self.metadata.topic_configs(&tp.topic).unwrap_or_default(),
+                            configs: Default::default(),
                             internal: strom_meta::topic::is_internal_topic(&tp.topic),
                         },
                     );
@@ -257,7 +247,6 @@ impl ClusterNode {
         }
         for topic in deleted {
             self.metadata.remove_topic(topic);
-            self.metadata.forget_topic_configs(topic);
         }
         for partition in &command.partitions {
             let info = &partition.info;

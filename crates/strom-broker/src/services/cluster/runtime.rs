@@ -116,8 +116,6 @@ impl Runtime {
             };
             let store = self.node.store();
             self.register(&store).await;
-            // Topics read before (a new session after an expiry) may have changed meanwhile.
-            self.node.reload_all_topic_configs().await;
             self.controller_changed(&store).await;
             let expired = loop {
                 tokio::select! {
@@ -262,9 +260,7 @@ impl Runtime {
                 }
             }
             ZkEvent::ControllerChanged => self.controller_changed(store).await,
-            ZkEvent::ConfigChangesNotified => self.node.apply_config_changes().await,
             ZkEvent::Session(SessionEvent::Reconnected) => {
-                self.node.reload_all_topic_configs().await;
                 // Events of the gap may be lost: read everything again.
                 for event in [
                     ZkEvent::BrokersChanged,
