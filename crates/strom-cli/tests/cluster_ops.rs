@@ -551,3 +551,79 @@ fn wait_for_each(
     }
     false
 }
+
+/// `topic`'s `key` as broker `id` answers DescribeConfigs.
+fn config_on(cluster: &TestCluster, id: i32, topic: &str, key: &str) -> Option<String> {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::DescribeConfigsRequest;
+    let mut resource = DescribeConfigsResource::default();
+    resource.resource_type = 2; // topic
+    resource.resource_name = value_name(topic);
+    resource.configuration_keys = Some(vec![value_name(key)]);
+    let mut request = DescribeConfigsRequest::default();
+    request.resources = vec![resource];
+    let answer = RawClient::connect(&cluster.addr(id)).send(4, &request);
+    let result = &answer.results[0];
+    assert_eq!(result.error_code, 0, "{result:?}");
+    result
+        .configs
+        .first()?
+        .value
+        .as_ref()
+        .map(|v| v.to_string())
+}
+
+#[test]
+fn topic_overrides_reach_every_broker_and_min_insync_replicas_holds() {
+    let mut cluster = TestCluster::start(3, &[]);
+    let controller = cluster.controller();
+    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    let (leader, follower) = (others[0], others[1]);
+    let admin = admin(&cluster.addr(controller));
+    let assignment: &[&[i32]] = &[&[leader, follower]];
+    let new = NewTopic::new("strict", 1, TopicReplication::Variable(assignment))
+        .set("min.insync.replicas", "2")
+        .set("retention.ms", "12345");
+    for result in client_runtime()
+        .block_on(admin.create_topics(&[new], &AdminOptions::new()))
+        .expect("CreateTopics")
+    {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+    cluster.wait_for("led with a full ISR", |m| {
+        partition_of(m, "strict", 0).is_some_and(|(l, _, isr)| l == leader && isr.len() == 2)
+    });
+    for id in 1..=3 {
+        assert_eq!(
+            config_on(&cluster, id, "strict", "retention.ms").as_deref(),
+            Some("12345"),
+            "broker {id}"
+        );
+    }
+    let mut raw = RawClient::connect(&cluster.addr(leader));
+    assert_eq!(produce_acks_all(&mut raw, "strict", b"two copies"), 0);
+
+    // The follower dies: the ISR is the leader alone, below min.insync.replicas = 2.
+    cluster.kill(follower);
+    cluster.wait_for("the follower out of the ISR", |m| {
+        partition_of(m, "strict", 0).is_some_and(|(_, _, isr)| isr == [leader])
+    });
+    let mut raw = RawClient::connect(&cluster.addr(leader));
+    assert_eq!(
+        produce_acks_all(&mut raw, "strict", b"one copy"),
+        19,
+        "NOT_ENOUGH_REPLICAS"
+    );
+    // A restarted broker (its partition opened from disk before it knew the topic) knows the
+    // overrides too.
+    cluster.restart(follower);
+    cluster.wait_for("the follower back in the ISR", |m| {
+        partition_of(m, "strict", 0).is_some_and(|(_, _, isr)| isr.len() == 2)
+    });
+    assert_eq!(
+        config_on(&cluster, follower, "strict", "min.insync.replicas").as_deref(),
+        Some("2")
+    );
+    let mut raw = RawClient::connect(&cluster.addr(leader));
+    assert_eq!(produce_acks_all(&mut raw, "strict", b"two again"), 0);
+}
