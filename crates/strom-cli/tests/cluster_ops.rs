@@ -353,13 +353,50 @@ fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_ele
         "{table}"
     );
 
-    // The old leader returns: it leads the clean topic again (it is its ISR) and rejoins the
-    // unclean one's ISR as a follower.
+    // An operator allows unclean election on the offline topic (IncrementalAlterConfigs
+    // through a broker that is not the controller): the controller hears of it through
+    // /config/changes and elects the live replica.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args([
+            "-b",
+            &cluster.addr(follower),
+            "topic",
+            "alter-config",
+            "clean",
+        ])
+        .args(["--set", "unclean.leader.election.enable=true"])
+        .output()
+        .expect("run strom");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    cluster.wait_for("the clean topic led by the live replica", |m| {
+        partition_of(m, "clean", 0).is_some_and(|(l, _, isr)| l == follower && isr == [follower])
+    });
+    assert_eq!(
+        sample(&scrape(&mut cluster, controller), UNCLEAN),
+        Some(2.0)
+    );
+    assert_eq!(
+        config_on(
+            &cluster,
+            controller,
+            "clean",
+            "unclean.leader.election.enable"
+        )
+        .as_deref(),
+        Some("true"),
+        "every broker learned the change"
+    );
+
+    // The old leader returns and rejoins both ISRs as a follower.
     cluster.restart(leader);
     cluster.wait_for("both topics healthy again", |m| {
-        partition_of(m, "clean", 0).is_some_and(|(l, _, isr)| l == leader && isr.len() == 2)
-            && partition_of(m, "unclean", 0)
-                .is_some_and(|(l, _, isr)| l == follower && isr.len() == 2)
+        ["clean", "unclean"].iter().all(|t| {
+            partition_of(m, t, 0).is_some_and(|(l, _, isr)| l == follower && isr.len() == 2)
+        })
     });
     let table = describe(&cluster, controller, "unclean", false);
     assert!(

@@ -53,6 +53,10 @@ pub struct ClusterNode {
     configs_read: Mutex<std::collections::BTreeMap<String, uuid::Uuid>>,
     /// Held while the metadata cache's topics are copied, changed and replaced.
     cache_change: Mutex<()>,
+    /// The newest `/config/changes` notification applied (`configs.rs`).
+    last_config_change: Mutex<Option<String>>,
+    /// The replica manager, for topics' log settings (`configs.rs`).
+    replicas: std::sync::OnceLock<std::sync::Weak<crate::services::replica::ReplicaManager>>,
 }
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
@@ -122,6 +126,8 @@ impl ClusterNode {
             controller_gauges: Default::default(),
             configs_read: Mutex::default(),
             cache_change: Mutex::new(()),
+            last_config_change: Mutex::new(None),
+            replicas: std::sync::OnceLock::new(),
         }
     }
 
