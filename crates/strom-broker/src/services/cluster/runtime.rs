@@ -491,6 +491,7 @@ impl Runtime {
                     return;
                 };
                 if probe(socket, PROBE_TIMEOUT).await == Probe::Refused {
+                    self.node.metadata.mark_gone(broker);
                     match store.delete_broker_registration(broker, epoch).await {
                         Ok(true) => tracing::warn!(
                             broker,

@@ -150,6 +150,16 @@ impl ReplicaManager {
                     continue;
                 }
             }
+            if !partition.is_replicated() {
+                // The log's high watermark since it was opened is its log end, true on a single
+                // node and unknown on a replica: part of that end may never have reached the
+                // other replicas. It starts at the log start and is learnt again — from the
+                // leader's fetch answers as a follower, from the ISR's positions as a leader —
+                // so nothing a consumer reads can vanish in a later failover.
+                let mut log = partition.log().lock().unwrap();
+                let start = log.log_start_offset();
+                log.set_high_watermark(start);
+            }
             partition.set_replicated();
             let code = if state.leader == context.local {
                 self.become_leader(cluster, &partition, info.clone(), now)
