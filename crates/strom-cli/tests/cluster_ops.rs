@@ -664,3 +664,35 @@ fn topic_overrides_reach_every_broker_and_min_insync_replicas_holds() {
     let mut raw = RawClient::connect(&cluster.addr(leader));
     assert_eq!(produce_acks_all(&mut raw, "strict", b"two again"), 0);
 }
+
+/// A follower that makes a batch durable before its leader does reports a fetch offset past
+/// the leader's durable end; the leader used to refuse that fetch (OFFSET_OUT_OF_RANGE, its
+/// replica state knew only the durable end), the follower backed off replica.fetch.backoff.ms
+/// (1 s) and an acks=all produce waited that second: about one sequential produce in three.
+#[test]
+fn sequential_acks_all_produces_wait_for_no_follower_backoff() {
+    let cluster = TestCluster::start(3, &[]);
+    create_replicated(&cluster, "sequential", 1, 3, &[]);
+    cluster.wait_for("led with a full ISR", |m| {
+        partition_of(m, "sequential", 0).is_some_and(|(l, _, isr)| l > 0 && isr.len() == 3)
+    });
+    let (leader, _, _) = cluster.partition("sequential", 0);
+    let mut raw = RawClient::connect(&cluster.addr(leader));
+    assert_eq!(produce_acks_all(&mut raw, "sequential", b"warm-up"), 0);
+    let mut times = Vec::new();
+    for i in 0..30 {
+        let started = std::time::Instant::now();
+        let value = format!("record {i}");
+        assert_eq!(
+            produce_acks_all(&mut raw, "sequential", value.as_bytes()),
+            0
+        );
+        times.push(started.elapsed().as_millis());
+    }
+    eprintln!("acks=all produces, one at a time, ms: {times:?}");
+    let slow = times.iter().filter(|ms| **ms >= 900).count();
+    assert!(
+        slow <= 2,
+        "{slow} of 30 took a follower's back-off: {times:?}"
+    );
+}
