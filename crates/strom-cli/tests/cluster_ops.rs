@@ -93,6 +93,7 @@ const OFFLINE: &str = "kafka_controller_kafkacontroller_offlinepartitionscount";
 const UNDER_REPLICATED: &str = "kafka_server_replicamanager_underreplicatedpartitions";
 const ELECTIONS: &str = "kafka_controller_controllerstats_leaderelectionrateandtimems_count";
 const UNCLEAN: &str = "kafka_controller_controllerstats_uncleanleaderelections_total";
+const UNDER_MIN_ISR: &str = "kafka_server_replicamanager_underminisrpartitioncount";
 const EXPANDS: &str = "kafka_server_replicamanager_isrexpands_total";
 const SHRINKS: &str = "kafka_server_replicamanager_isrshrinks_total";
 const MAX_LAG: &str = "kafka_server_replicafetchermanager_maxlag{clientId=\"Replica\"}";
@@ -651,6 +652,10 @@ fn topic_overrides_reach_every_broker_and_min_insync_replicas_holds() {
         19,
         "NOT_ENOUGH_REPLICAS"
     );
+    assert_eq!(
+        sample(&scrape(&mut cluster, leader), UNDER_MIN_ISR),
+        Some(1.0)
+    );
     // A restarted broker (its partition opened from disk before it knew the topic) knows the
     // overrides too.
     cluster.restart(follower);
@@ -663,6 +668,10 @@ fn topic_overrides_reach_every_broker_and_min_insync_replicas_holds() {
     );
     let mut raw = RawClient::connect(&cluster.addr(leader));
     assert_eq!(produce_acks_all(&mut raw, "strict", b"two again"), 0);
+    assert_eq!(
+        sample(&scrape(&mut cluster, leader), UNDER_MIN_ISR),
+        Some(0.0)
+    );
 }
 
 /// A follower that makes a batch durable before its leader does reports a fetch offset past
