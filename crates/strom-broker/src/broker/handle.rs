@@ -144,6 +144,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
             services.metadata.clone(),
         ));
         let _ = services.cluster.set(node.clone());
+        node.set_replica_manager(&services.replicas);
         services
             .replicas
             .enable_replication(replication_context(&services, node.clone()));

@@ -125,6 +125,7 @@ async fn clustered(
             if let Some(code) = fence(node, &command.header, "UpdateMetadata").await {
                 return respond(&request, code);
             }
+            node.load_topic_configs(&command.partitions).await;
             node.apply_update_metadata(&command);
             respond(&request, 0)
         }
@@ -139,6 +140,7 @@ async fn clustered(
             if let Some(code) = fence(node, &command.header, "LeaderAndIsr").await {
                 return respond(&request, code);
             }
+            node.load_topic_configs(&command.partitions).await;
             let replicas = services.replicas.clone();
             let applied = command.clone();
             let errors =

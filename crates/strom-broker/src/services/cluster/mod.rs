@@ -14,6 +14,7 @@
 //! nor decide leaders or ISRs (the controller's state machine does).
 
 pub mod admin;
+mod configs;
 pub mod runtime;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -48,6 +49,14 @@ pub struct ClusterNode {
     /// What the controller runtime last published for the metrics: active (0 or 1), offline
     /// partitions, leader elections, unclean leader elections.
     controller_gauges: [AtomicU64; 4],
+    /// The topic id each topic's `/config/topics/<t>` was last read for (`configs.rs`).
+    configs_read: Mutex<std::collections::BTreeMap<String, uuid::Uuid>>,
+    /// Held while the metadata cache's topics are copied, changed and replaced.
+    cache_change: Mutex<()>,
+    /// The newest `/config/changes` notification applied (`configs.rs`).
+    last_config_change: Mutex<Option<String>>,
+    /// The replica manager, for topics' log settings (`configs.rs`).
+    replicas: std::sync::OnceLock<std::sync::Weak<crate::services::replica::ReplicaManager>>,
 }
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
@@ -115,6 +124,10 @@ impl ClusterNode {
             updated: tokio::sync::Notify::new(),
             producer_ids: Mutex::new(None),
             controller_gauges: Default::default(),
+            configs_read: Mutex::default(),
+            cache_change: Mutex::new(()),
+            last_config_change: Mutex::new(None),
+            replicas: std::sync::OnceLock::new(),
         }
     }
 
@@ -205,6 +218,7 @@ impl ClusterNode {
         self.metadata.set_brokers(command.brokers.clone());
         self.metadata
             .set_controller_id(command.header.controller_id);
+        let _change = self.cache_change.lock().unwrap();
         let mut cluster = self.metadata.cluster().clone();
         let mut changed = false;
         for partition in &command.partitions {
