@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster::{partition_of, TestCluster};
+use common::cluster::{partition_of, produce_acks_all, TestCluster};
 use common::*;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 
@@ -412,24 +412,6 @@ fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_ele
         json["id"].as_str().is_some_and(|id| id.len() == 22),
         "{json}"
     );
-}
-
-/// One acks=all Produce (v9) of a single record `value` to `topic`-0 over `raw`; the
-/// partition's error code.
-fn produce_acks_all(raw: &mut RawClient, topic: &str, value: &[u8]) -> i16 {
-    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-    use kafka_protocol::messages::{ProduceRequest, TopicName};
-    let mut partition = PartitionProduceData::default();
-    partition.index = 0;
-    partition.records = Some(record_batch(&[(None, value)], -1, -1, -1, 1));
-    let mut data = TopicProduceData::default();
-    data.name = TopicName(value_name(topic));
-    data.partition_data = vec![partition];
-    let mut request = ProduceRequest::default();
-    request.acks = -1;
-    request.timeout_ms = 5000;
-    request.topic_data = vec![data];
-    raw.send(9, &request).responses[0].partition_responses[0].error_code
 }
 
 fn value_name(topic: &str) -> kafka_protocol::protocol::StrBytes {

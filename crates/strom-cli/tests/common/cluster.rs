@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
 
-use super::{spawn_broker_process, BrokerProcess, RawClient};
+use super::{record_batch, spawn_broker_process, BrokerProcess, RawClient};
 use strom_testkit::zookeeper::ZooKeeper;
 
 /// A ZooKeeper server and its brokers.
@@ -269,4 +269,24 @@ impl Drop for TestCluster {
             let _ = process.child.wait();
         }
     }
+}
+
+/// One acks=all Produce (v9) of a single record `value` to `topic`-0 over `raw`; the
+/// partition's error code.
+pub fn produce_acks_all(raw: &mut RawClient, topic: &str, value: &[u8]) -> i16 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    let mut partition = PartitionProduceData::default();
+    partition.index = 0;
+    partition.records = Some(record_batch(&[(None, value)], -1, -1, -1, 1));
+    let mut data = TopicProduceData::default();
+    data.name = TopicName(kafka_protocol::protocol::StrBytes::from_string(
+        topic.to_string(),
+    ));
+    data.partition_data = vec![partition];
+    let mut request = ProduceRequest::default();
+    request.acks = -1;
+    request.timeout_ms = 5000;
+    request.topic_data = vec![data];
+    raw.send(9, &request).responses[0].partition_responses[0].error_code
 }

@@ -115,10 +115,16 @@ impl ClusterNode {
         let Some(replicas) = self.replicas.get().and_then(Weak::upgrade) else {
             return true;
         };
-        let log_config = crate::services::topics::log_config(&self.resolve(topic, configs));
-        for partition in replicas.all_partitions() {
-            if partition.topic_partition.topic == topic {
-                partition.update_config(log_config.clone());
+        if replicas.is_replicating() {
+            // Log settings and min.insync.replicas, as the replica manager resolves them from
+            // the cache just updated.
+            replicas.refresh_topic_settings(topic);
+        } else {
+            let log_config = crate::services::topics::log_config(&self.resolve(topic, configs));
+            for partition in replicas.all_partitions() {
+                if partition.topic_partition.topic == topic {
+                    partition.update_config(log_config.clone());
+                }
             }
         }
         tracing::info!(topic, "topic configuration applied");
