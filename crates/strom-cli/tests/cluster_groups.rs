@@ -454,3 +454,135 @@ fn committed_offsets_survive_coordinator_kills_in_a_loop() {
         started.elapsed().as_millis()
     );
 }
+
+/// One OffsetCommit v8 of `offset` for `TOPIC` partition 0 by `group` (simple commit, no
+/// members) on a fresh connection to `addr`: the error code, or None if the broker could not
+/// be reached or closed the connection before answering (it was killed).
+fn try_commit(addr: &str, group: &'static str, offset: i64) -> Option<i16> {
+    use bytes::{BufMut as _, BytesMut};
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable as _, Encodable as _, HeaderVersion as _};
+    use std::io::{Read as _, Write as _};
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut partition = OffsetCommitRequestPartition::default();
+    partition.partition_index = 0;
+    partition.committed_offset = offset;
+    let mut topic = OffsetCommitRequestTopic::default();
+    topic.name = TopicName(StrBytes::from_static_str(TOPIC));
+    topic.partitions.push(partition);
+    let mut commit = OffsetCommitRequest::default();
+    commit.group_id = GroupId(StrBytes::from_static_str(group));
+    commit.generation_id_or_member_epoch = -1;
+    commit.topics.push(topic);
+    let mut header = RequestHeader::default();
+    header.request_api_key = 8;
+    header.request_api_version = 8;
+    header.correlation_id = 1;
+    let mut frame = BytesMut::new();
+    frame.put_i32(0);
+    header
+        .encode(&mut frame, OffsetCommitRequest::header_version(8))
+        .ok()?;
+    commit.encode(&mut frame, 8).ok()?;
+    let len = (frame.len() - 4) as i32;
+    frame[0..4].copy_from_slice(&len.to_be_bytes());
+    stream.write_all(&frame).ok()?;
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(size).max(0) as usize];
+    stream.read_exact(&mut body).ok()?;
+    let mut body = bytes::Bytes::from(body);
+    ResponseHeader::decode(&mut body, OffsetCommitResponse::header_version(8)).ok()?;
+    let response = OffsetCommitResponse::decode(&mut body, 8).ok()?;
+    Some(response.topics.first()?.partitions.first()?.error_code)
+}
+
+/// The group's coordinator as the first live broker that answers names it.
+fn coordinator_of(cluster: &TestCluster, group: &'static str) -> Option<i32> {
+    let mut request = FindCoordinatorRequest::default();
+    request.key = StrBytes::from_static_str(group);
+    cluster.live().into_iter().find_map(|id| {
+        let found: FindCoordinatorResponse =
+            RawClient::connect(&cluster.addr(id)).send(3, &request);
+        (found.error_code == 0).then_some(found.node_id.0)
+    })
+}
+
+/// Commits stream to the coordinator from another thread, each one offset higher, when the
+/// coordinator is SIGKILLed: every commit acknowledged before the kill (acks=-1: on the high
+/// watermark of the RF 3 partition) is served by the next coordinator.
+#[test]
+fn commits_acknowledged_before_a_coordinator_kill_are_served_after_it() {
+    const STREAM_GROUP: &str = "stream-group";
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    use std::sync::Arc;
+    let mut cluster = cluster_with_records();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let coordinator = loop {
+        if let Some(id) = coordinator_of(&cluster, STREAM_GROUP) {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no coordinator for {STREAM_GROUP}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let addr = cluster.addr(coordinator);
+    let acknowledged = Arc::new(AtomicI64::new(-1));
+    let attempted = Arc::new(AtomicI64::new(-1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let committer = {
+        let (acknowledged, attempted, stop) =
+            (acknowledged.clone(), attempted.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(20);
+            let mut offset = 0;
+            while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+                offset += 1;
+                attempted.store(offset, Ordering::SeqCst);
+                match try_commit(&addr, STREAM_GROUP, offset) {
+                    Some(0) => acknowledged.store(offset, Ordering::SeqCst),
+                    Some(_) | None => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })
+    };
+    crate::wait_until("30 commits acknowledged", Duration::from_secs(15), || {
+        acknowledged.load(Ordering::SeqCst) >= 30
+    });
+    cluster.kill(coordinator);
+    stop.store(true, Ordering::SeqCst);
+    committer.join().unwrap();
+    let (acknowledged, attempted) = (
+        acknowledged.load(Ordering::SeqCst),
+        attempted.load(Ordering::SeqCst),
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let served = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no new coordinator served the group"
+        );
+        if let Some(next) = coordinator_of(&cluster, STREAM_GROUP).filter(|id| *id != coordinator) {
+            let mut request = OffsetFetchRequest::default();
+            request.group_id = GroupId(StrBytes::from_static_str(STREAM_GROUP));
+            request.topics = None;
+            let fetched: OffsetFetchResponse =
+                RawClient::connect(&cluster.addr(next)).send(7, &request);
+            if fetched.error_code == 0 {
+                break committed(&fetched)[&0];
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("acknowledged {acknowledged}, attempted {attempted}, served {served}");
+    assert!(
+        served >= acknowledged,
+        "an acknowledged commit was lost: {served} < {acknowledged}"
+    );
+    assert!(served <= attempted, "served {served}, never sent");
+}
