@@ -78,7 +78,8 @@ enum Command {
     /// The service scheduler: deploy and heal a broker service (`scheduler run`).
     #[command(subcommand)]
     Scheduler(service::SchedulerCommand),
-    /// Service tools run by the scheduler's tasks (`service probe-broker`).
+    /// Operate a service through its scheduler (`plan`, `pod`, `update`, `uninstall`, …) and
+    /// the tools its tasks run (`probe-broker`).
     #[command(subcommand)]
     Service(service::ServiceCommand),
 }
@@ -92,7 +93,7 @@ fn main() -> ExitCode {
         return service::run_scheduler(command);
     }
     if let Command::Service(command) = cli.command {
-        return service::run_service(command);
+        return service::run_service(command, cli.json);
     }
     match run_client(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,8 +4,8 @@
 //! offer evaluation → operations, with recovery decisions beside them. This crate is the pure
 //! core: no tokio, no clock, no sockets, no processes. Engines (local, Mesos) feed it offers and
 //! task status updates and apply the operations it returns; the HTTP API reads its state.
-//! Two modules are shells around the core and do I/O: [`file_store`] (the default state store)
-//! and [`engine`] (the engine trait and the local engine, which runs tasks as processes).
+//! Three modules are shells around the core and do I/O: [`file_store`] (the default state
+//! store), [`zk_store`] (the ZooKeeper state store) and [`engine`] (the engine trait and the local engine, which runs tasks as processes).
 
 pub mod config;
 pub mod engine;
@@ -19,3 +19,4 @@ pub mod spec;
 pub mod state;
 pub mod store;
 pub mod task;
+pub mod zk_store;

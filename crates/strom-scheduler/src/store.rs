@@ -2,8 +2,8 @@
 //!
 //! Paths are relative to the service's root and use the SDK's node names (`FrameworkID`,
 //! `ConfigTarget`, `Configurations/<uuid>`, `Tasks/<task>/TaskInfo`, `Tasks/<task>/TaskStatus`,
-//! `Properties/<key>`, `SchemaVersion`, `lock`); the ZooKeeper persister (a later session) roots
-//! them at [`service_root`], a file persister in the state directory. This module owns the
+//! `Properties/<key>`, `SchemaVersion`, `lock`); the ZooKeeper persister (`zk_store.rs`) roots
+//! them at [`service_root`], the file persister in the state directory. This module owns the
 //! trait and the memory implementation used by tests and simulations; it owns no schema.
 
 use std::collections::BTreeMap;
@@ -42,6 +42,30 @@ pub trait Persister {
     /// Deletes `path` and everything below it.
     fn delete(&mut self, path: &str) -> Result<(), StoreError> {
         self.apply(vec![(path.to_string(), None)])
+    }
+
+    /// Releases the store's lock now, for a process about to exit (the ZooKeeper store
+    /// deletes its lock node instead of leaving it until its session expires). Every later
+    /// call fails. The default does nothing.
+    fn close(&self) {}
+}
+
+/// A boxed store is a store, so the binary can pick one at run time.
+impl<P: Persister + ?Sized> Persister for Box<P> {
+    fn get(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(path)
+    }
+
+    fn children(&self, path: &str) -> Result<Vec<String>, StoreError> {
+        (**self).children(path)
+    }
+
+    fn apply(&mut self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        (**self).apply(writes)
+    }
+
+    fn close(&self) {
+        (**self).close()
     }
 }
 

@@ -1,5 +1,5 @@
-//! Operator commands on the fake cluster: plan interrupt/continue, canary, restart and
-//! forceComplete; pod restart, replace (also across a restart and while starting), pause and
+//! Operator commands on the fake cluster: plan interrupt/continue, start/stop, canary, restart
+//! and forceComplete; pod restart, replace (also across a restart and while starting), pause and
 //! resume.
 
 mod common;
@@ -113,6 +113,52 @@ fn interrupt_and_continue_pause_a_deploy() {
     assert!(s
         .plan_command("update", PlanCommand::Interrupt { phase: None })
         .is_err());
+}
+
+#[test]
+fn stop_resets_and_holds_a_plan_and_start_runs_it_again() {
+    let mut s = scheduler(&kafka(""), MemPersister::new(), 1);
+    let mut cluster = Cluster::new(3);
+    offer_round(&mut s, &mut cluster, 0);
+    offer_round(&mut s, &mut cluster, 10);
+    assert_eq!(statuses(&s, "deploy"), [Complete, Complete, Prepared]);
+    s.plan_command("deploy", PlanCommand::Stop).unwrap();
+    assert_eq!(s.plan("deploy").unwrap().status(), Waiting);
+    let effects = offer_round(&mut s, &mut cluster, 20);
+    assert!(
+        accepted_operations(&effects).is_empty(),
+        "a stopped plan launches nothing"
+    );
+    assert!(kills(&effects).is_empty());
+    assert_eq!(statuses(&s, "deploy"), [Pending; 3]);
+
+    // start: a stopped plan proceeds from the beginning; the brokers it had relaunch.
+    s.plan_command("deploy", PlanCommand::Start).unwrap();
+    for round in 0..6 {
+        drive(
+            &mut s,
+            &mut cluster,
+            health(0, 30_000 + round * 1_000),
+            30_000 + round * 1_000,
+        );
+        offer_round(&mut s, &mut cluster, 30_000 + round * 1_000);
+    }
+    assert_eq!(statuses(&s, "deploy"), [Complete; 3]);
+    assert_eq!(
+        cluster.launches.len(),
+        5,
+        "kafka-0 and kafka-1 again, kafka-2 once"
+    );
+
+    // start on a complete plan starts it over; on a running plan it resets nothing.
+    s.plan_command("deploy", PlanCommand::Start).unwrap();
+    assert_eq!(statuses(&s, "deploy"), [Pending; 3]);
+    drive(&mut s, &mut cluster, health(0, 60_000), 60_000);
+    assert_eq!(s.plan("deploy").unwrap().status(), InProgress);
+    let before = statuses(&s, "deploy");
+    s.plan_command("deploy", PlanCommand::Start).unwrap();
+    assert_eq!(statuses(&s, "deploy"), before);
+    assert!(s.plan_command("nope", PlanCommand::Stop).is_err());
 }
 
 #[test]

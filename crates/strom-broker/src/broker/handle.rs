@@ -146,7 +146,13 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         let _ = services.cluster.set(node.clone());
         services
             .replicas
-            .enable_replication(replication_context(&services, node.store()));
+            .enable_replication(replication_context(&services, node.clone()));
+        let replicas = Arc::downgrade(&services.replicas);
+        node.on_topic_config_change(Box::new(move |topic| {
+            if let Some(replicas) = replicas.upgrade() {
+                replicas.refresh_topic_settings(topic);
+            }
+        }));
         crate::services::cluster::runtime::spawn(node, shutdown_rx.clone())
     });
     let serve = crate::connection::server::serve(services.clone(), listeners, shutdown_rx.clone());
@@ -186,24 +192,28 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
 }
 
 /// What the replica manager needs to lead and follow partitions on a cluster: ISR writes to
-/// ZooKeeper through `store`, each topic's log settings and `min.insync.replicas` from its
-/// overrides as the metadata cache knows them (else the broker's defaults), and
+/// ZooKeeper through `node`'s current session, each topic's log settings and `min.insync.replicas` from its
+/// overrides as read from ZooKeeper (else the broker's defaults), and
 /// `replica.lag.time.max.ms`.
 fn replication_context(
     services: &Arc<crate::services::Services>,
-    store: strom_meta::zk::ZkStore,
+    node: Arc<crate::services::cluster::ClusterNode>,
 ) -> crate::services::replica::cluster::ReplicationContext {
     use strom_meta::config::TopicConfig;
     let resolve = {
         let config = services.config.clone();
         let metadata = services.metadata.clone();
         move |topic: &str| -> TopicConfig {
-            let overrides = metadata
-                .cluster()
-                .topics
-                .get(topic)
-                .map(|t| t.configs.clone())
-                .unwrap_or_default();
+            // As read from ZooKeeper: a LeaderAndIsr reads them before its topic is in the
+            // cluster metadata (the UpdateMetadata adding it comes after).
+            let overrides = metadata.topic_configs(topic).unwrap_or_else(|| {
+                metadata
+                    .cluster()
+                    .topics
+                    .get(topic)
+                    .map(|t| t.configs.clone())
+                    .unwrap_or_default()
+            });
             TopicConfig::resolve(&config, &overrides)
                 .or_else(|_| TopicConfig::resolve(&config, &Default::default()))
                 .expect("the broker's own defaults resolve")
@@ -214,7 +224,7 @@ fn replication_context(
     crate::services::replica::cluster::ReplicationContext::from_config(
         &services.config,
         Arc::new(crate::services::replica::replication::ZkIsrWriter(
-            Arc::new(store),
+            Arc::new(move || node.store()),
         )),
         services.metadata.clone(),
         Box::new(move |topic| crate::services::topics::log_config(&log_resolve(topic))),

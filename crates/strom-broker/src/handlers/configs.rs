@@ -1,6 +1,7 @@
 //! `DescribeConfigs`, `AlterConfigs` and `IncrementalAlterConfigs`.
 //!
-//! Topic configurations are overrides stored in the cluster metadata; a change is validated
+//! Topic configurations are overrides stored in the cluster metadata (on a cluster, in
+//! ZooKeeper's `/config/topics/<t>`: see `services::cluster::configs`); a change is validated
 //! as a whole, written to the store, and then applied to the topic's logs at once (so a
 //! `retention.ms` change takes effect at the next retention pass). Broker configurations are
 //! static in this version: they can be described but not altered.
@@ -43,18 +44,15 @@ pub fn describe_configs(
             .as_ref()
             .map(|k| k.iter().map(|s| s.to_string()).collect());
         let entries: Result<Vec<ConfigEntry>, (i16, String)> = match resource.resource_type {
-            TOPIC => match services.metadata.cluster().topics.get(&name) {
-                Some(topic) => Ok(TopicConfig::describe(
+            TOPIC => match current_topic_configs(services, &name) {
+                Ok(configs) => Ok(TopicConfig::describe(
                     &services.config,
-                    &topic.configs,
+                    &configs,
                     keys.as_deref(),
                     request.include_synonyms,
                     request.include_documentation,
                 )),
-                None => Err((
-                    E::UnknownTopicOrPartition.code(),
-                    format!("topic '{name}' does not exist"),
-                )),
+                Err(e) => Err((e.code, e.message)),
             },
             BROKER
                 if name.is_empty() || name == services.metadata.local_broker_id().to_string() =>
@@ -157,9 +155,7 @@ pub fn alter_configs(services: &Services, request: AlterConfigsRequest) -> Alter
                             .map(|v| (c.name.to_string(), v.to_string()))
                     })
                     .collect();
-                services
-                    .topics
-                    .set_topic_configs(&name, configs, request.validate_only)
+                set_topic_configs(services, &name, configs, request.validate_only)
             }
             other => Err(unsupported_resource(other)),
         };
@@ -185,9 +181,7 @@ pub fn incremental_alter_configs(
         let name = resource.resource_name.to_string();
         let outcome = match resource.resource_type {
             TOPIC => incremental(services, &name, &resource.configs).and_then(|configs| {
-                services
-                    .topics
-                    .set_topic_configs(&name, configs, request.validate_only)
+                set_topic_configs(services, &name, configs, request.validate_only)
             }),
             other => Err(unsupported_resource(other)),
         };
@@ -198,6 +192,47 @@ pub fn incremental_alter_configs(
         response.responses.push(result);
     }
     response
+}
+
+/// A topic's configuration overrides: on a cluster as ZooKeeper holds them now (this broker
+/// may host nothing of the topic), on a single node from its metadata.
+fn current_topic_configs(
+    services: &Services,
+    topic: &str,
+) -> Result<BTreeMap<String, String>, TopicError> {
+    if let Some(node) = services.cluster.get() {
+        return super::topics::block_on(node.current_topic_config(topic))
+            .map_err(|e| TopicError::new(E::UnknownServerError.code(), e))?;
+    }
+    services
+        .metadata
+        .cluster()
+        .topics
+        .get(topic)
+        .map(|t| t.configs.clone())
+        .ok_or_else(|| {
+            TopicError::new(
+                E::UnknownTopicOrPartition.code(),
+                format!("topic '{topic}' does not exist"),
+            )
+        })
+}
+
+/// Replaces a topic's overrides: on a cluster in ZooKeeper (every broker applies the change
+/// notification), on a single node in its metadata store.
+fn set_topic_configs(
+    services: &Services,
+    topic: &str,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), TopicError> {
+    if let Some(node) = services.cluster.get() {
+        return super::topics::block_on(node.alter_topic_config(topic, configs, validate_only))
+            .map_err(|e| TopicError::new(E::UnknownServerError.code(), e))?;
+    }
+    services
+        .topics
+        .set_topic_configs(topic, configs, validate_only)
 }
 
 fn unsupported_resource(resource_type: i8) -> TopicError {
@@ -214,18 +249,7 @@ fn incremental(
     topic: &str,
     operations: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
 ) -> Result<BTreeMap<String, String>, TopicError> {
-    let mut configs = services
-        .metadata
-        .cluster()
-        .topics
-        .get(topic)
-        .map(|t| t.configs.clone())
-        .ok_or_else(|| {
-            TopicError::new(
-                E::UnknownTopicOrPartition.code(),
-                format!("topic '{topic}' does not exist"),
-            )
-        })?;
+    let mut configs = current_topic_configs(services, topic)?;
     let mut touched = std::collections::HashSet::new();
     for op in operations {
         let key = op.name.to_string();

@@ -139,6 +139,14 @@ async fn clustered(
             if let Some(code) = fence(node, &command.header, "LeaderAndIsr").await {
                 return respond(&request, code);
             }
+            // The logs are made with their topics' overrides, read now if not read yet.
+            let topics: std::collections::BTreeSet<String> = command
+                .partitions
+                .iter()
+                .map(|p| p.info.partition.topic.clone())
+                .collect();
+            node.load_topic_configs(topics.iter().map(String::as_str))
+                .await;
             let replicas = services.replicas.clone();
             let applied = command.clone();
             let errors =

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use strom_meta::config::BrokerConfig;
 
-use crate::metrics::{Gauges, Metrics, PartitionGauges};
+use crate::metrics::{ControllerGauges, Gauges, Metrics, PartitionGauges};
 use coordinator::GroupCoordinator;
 use metadata_cache::MetadataCache;
 use producer_ids::ProducerIdAllocator;
@@ -79,6 +79,12 @@ impl Gauges for Services {
                     leader: state
                         .as_ref()
                         .is_some_and(|s| s.leader_and_isr.leader == me),
+                    leader_id: state
+                        .as_ref()
+                        .map_or(strom_meta::replication::NO_LEADER, |s| {
+                            s.leader_and_isr.leader
+                        }),
+                    follower_lag: p.follower_lag(),
                     under_replicated: state
                         .as_ref()
                         .is_some_and(|s| s.leader_and_isr.isr.len() < s.replicas.len()),
@@ -91,6 +97,28 @@ impl Gauges for Services {
                 }
             })
             .collect()
+    }
+
+    fn controller(&self) -> ControllerGauges {
+        if let Some(node) = self.cluster.get() {
+            return node.controller_gauges();
+        }
+        // A single node is its own controller; a partition whose log failed to open has no
+        // leader.
+        let topics: Vec<String> = self.metadata.cluster().topics.keys().cloned().collect();
+        let offline = topics
+            .iter()
+            .flat_map(|t| self.metadata.topic_partitions(t))
+            .filter(|s| {
+                s.as_ref()
+                    .is_none_or(|s| s.leader_and_isr.leader == strom_meta::replication::NO_LEADER)
+            })
+            .count();
+        ControllerGauges {
+            active: true,
+            offline_partitions: offline as u64,
+            ..ControllerGauges::default()
+        }
     }
 
     fn group_states(&self) -> Vec<String> {

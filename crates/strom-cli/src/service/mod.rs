@@ -12,6 +12,9 @@
 //! `--tasks-die-with-scheduler` flag (tests) makes the kernel kill them with the driver thread.
 
 mod api;
+mod cli;
+mod health;
+mod http;
 pub mod probe;
 
 use std::collections::BTreeMap;
@@ -27,6 +30,8 @@ use strom_scheduler::engine::{drive_once, Engine};
 use strom_scheduler::file_store::FilePersister;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
 use strom_scheduler::spec::kafka::render_kafka_service;
+use strom_scheduler::store::{service_root, Persister};
+use strom_scheduler::zk_store::{ZkPersister, ZkPersisterConfig};
 
 /// How often the driver polls the engine and ticks the scheduler.
 const DRIVE_INTERVAL: Duration = Duration::from_millis(100);
@@ -43,6 +48,58 @@ pub enum SchedulerCommand {
 pub enum ServiceCommand {
     /// Check that a broker answers ApiVersions and a Metadata naming itself (exit 0 = ready).
     ProbeBroker(probe::ProbeArgs),
+    /// List, show, start, stop, pause, resume, restart and force-complete plans.
+    Plan {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::PlanCommand,
+    },
+    /// List pods, show their status and info; restart, replace, pause and resume them.
+    Pod {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::PodCommand,
+    },
+    /// The service's endpoints, or one endpoint's addresses.
+    Endpoints {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        name: Option<String>,
+    },
+    /// Update the service's options (`update start --options FILE`), or show the update.
+    Update {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::UpdateCommand,
+    },
+    /// Uninstall the service: kill its tasks, delete its volumes, wipe its state; waits for
+    /// the scheduler to exit.
+    Uninstall {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+    },
+    /// The options the service runs with.
+    Describe {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+    },
+    /// The service's brokers.
+    Broker {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::BrokerCommand,
+    },
+    /// Topics, through the service's brokers.
+    Topic {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::TopicCommand,
+    },
 }
 
 /// Arguments of `strom scheduler run`.
@@ -70,21 +127,51 @@ pub struct RunArgs {
     /// Upper bound on readiness check intervals, milliseconds.
     #[arg(long, default_value_t = 5_000)]
     pub check_interval_max_ms: u64,
+    /// Keep the state store in ZooKeeper (`host:port[,…][/chroot]`) under
+    /// `/dcos-service-<name>`, as the DC/OS SDK did, instead of files in the state directory.
+    /// The options' `service.zookeeper` does the same. The brokers then share it (their
+    /// `zookeeper.connect` is `<this>/dcos-service-<name>` unless `KAFKA_ZOOKEEPER_URI` is set).
+    #[arg(long, value_name = "CONNECT")]
+    pub zookeeper: Option<String>,
+    /// The ZooKeeper store's session timeout: how long a killed scheduler's lock outlives it.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub zk_session_timeout_ms: u64,
+    /// How long to wait for the ZooKeeper store's lock (default: the session timeout + 5 s, so
+    /// a scheduler restarted after a kill -9 waits out its predecessor's session).
+    #[arg(long, value_name = "MS")]
+    pub zk_lock_wait_ms: Option<u64>,
     /// Tasks die with the scheduler (tests only).
     #[arg(long, hide = true)]
     pub tasks_die_with_scheduler: bool,
 }
 
-/// Runs `strom service …`.
-pub fn run_service(command: ServiceCommand) -> ExitCode {
-    match command {
-        ServiceCommand::ProbeBroker(args) => match probe::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("not ready: {error:#}");
-                ExitCode::FAILURE
+/// Runs `strom service …`; `json` is the global `--json`.
+pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
+    let outcome = match command {
+        ServiceCommand::ProbeBroker(args) => {
+            return match probe::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("not ready: {error:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
+        ServiceCommand::Plan { api, command } => cli::plan(&api, command, json),
+        ServiceCommand::Pod { api, command } => cli::pod(&api, command, json),
+        ServiceCommand::Endpoints { api, name } => cli::endpoints(&api, name, json),
+        ServiceCommand::Update { api, command } => cli::update(&api, command, json),
+        ServiceCommand::Uninstall { api } => cli::uninstall(&api, json),
+        ServiceCommand::Describe { api } => cli::describe(&api),
+        ServiceCommand::Broker { api, command } => cli::broker(&api, command, json),
+        ServiceCommand::Topic { api, command } => cli::topic(&api, command, json),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -100,9 +187,24 @@ pub fn run_scheduler(command: SchedulerCommand) -> ExitCode {
     }
 }
 
+/// The state store the binary picked: files in the state directory or ZooKeeper.
+pub(crate) type Store = Box<dyn Persister + Send>;
+
+/// The property holding the options JSON of the target config (set at start and by an
+/// accepted update), so a restart keeps an update made through the API.
+pub(crate) const TARGET_OPTIONS_PROPERTY: &str = "target-options";
+/// The property holding the options JSON the scheduler was last started with: a restart with
+/// the same options resumes the target's options; different ones are a new update.
+pub(crate) const LAUNCH_OPTIONS_PROPERTY: &str = "launch-options";
+
 /// What the driver thread and the API share.
 pub(crate) struct Core {
-    pub scheduler: Scheduler<FilePersister>,
+    pub scheduler: Scheduler<Store>,
+    /// The environment every rendering of the spec starts from (`STROM_BIN`,
+    /// `KAFKA_ZOOKEEPER_URI`), for updates.
+    pub base_env: BTreeMap<String, String>,
+    /// The service's name (the options' default `service.name`).
+    pub service: String,
     pub engine: LocalEngine,
     pub started: Instant,
 }
@@ -125,15 +227,19 @@ fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
 }
 
 fn options_json(args: &RunArgs) -> anyhow::Result<String> {
-    let mut options: Value = match &args.options {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the options file {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?
-        }
-        None => Value::Object(Default::default()),
+    let text = match &args.options {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the options file {}", path.display()))?,
+        None => "{}".to_string(),
     };
+    normalize_options(&text, &args.service)
+}
+
+/// Options JSON with `service.name` defaulted to `service`, in a canonical form (sorted keys),
+/// so two texts of the same options compare equal.
+pub(crate) fn normalize_options(text: &str, service_name: &str) -> anyhow::Result<String> {
+    let mut options: Value =
+        serde_json::from_str(text).context("the options are not valid JSON")?;
     let Some(sections) = options.as_object_mut() else {
         bail!("the options must be a JSON object");
     };
@@ -144,7 +250,7 @@ fn options_json(args: &RunArgs) -> anyhow::Result<String> {
         Some(service) => {
             service
                 .entry("name")
-                .or_insert_with(|| Value::String(args.service.clone()));
+                .or_insert_with(|| Value::String(service_name.to_string()));
         }
         None => bail!("options: service must be an object"),
     }
@@ -157,23 +263,82 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// Opens the state store: ZooKeeper when `zookeeper` is set, else files in the state directory.
+fn open_store(args: &RunArgs, service: &str, zookeeper: Option<&str>) -> anyhow::Result<Store> {
+    let Some(connect) = zookeeper else {
+        return Ok(Box::new(FilePersister::open(&args.state_dir)?));
+    };
+    let mut config = ZkPersisterConfig::new(connect, service);
+    config.session_timeout_ms = args.zk_session_timeout_ms;
+    config.lock_wait_ms = args
+        .zk_lock_wait_ms
+        .unwrap_or(args.zk_session_timeout_ms + 5_000);
+    let store = ZkPersister::open(&config)?;
+    eprintln!(
+        "state store: ZooKeeper {connect}, root {}",
+        store.root().unwrap_or_default()
+    );
+    Ok(Box::new(store))
+}
+
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let strom_bin = std::env::current_exe().context("cannot find the strom binary's path")?;
+    let options = options_json(&args)?;
     let mut base_env = BTreeMap::new();
     base_env.insert("STROM_BIN".to_string(), strom_bin.display().to_string());
-    base_env.insert(
-        "KAFKA_ZOOKEEPER_URI".to_string(),
-        std::env::var("KAFKA_ZOOKEEPER_URI").unwrap_or_default(),
-    );
-    let rendered = render_kafka_service(&options_json(&args)?, &base_env)
+    // A first rendering without the brokers' ZooKeeper finds the service's name and its
+    // `service.zookeeper`.
+    let mut probe_env = base_env.clone();
+    probe_env.insert("KAFKA_ZOOKEEPER_URI".into(), String::new());
+    let probe = render_kafka_service(&options, &probe_env)
         .map_err(|error| anyhow!("the service spec was refused: {error}"))?;
+    let zookeeper = args
+        .zookeeper
+        .clone()
+        .or(probe.spec.scheduler.zookeeper)
+        .filter(|connect| !connect.is_empty());
+    // The brokers' ZooKeeper: KAFKA_ZOOKEEPER_URI, else the state store's under the service's
+    // root (as DC/OS Kafka's `master.mesos:2181/dcos-service-<name>`), else none.
+    let brokers_zookeeper = std::env::var("KAFKA_ZOOKEEPER_URI")
+        .ok()
+        .filter(|uri| !uri.is_empty())
+        .or_else(|| {
+            zookeeper
+                .as_ref()
+                .map(|connect| format!("{connect}{}", service_root(&probe.spec.name)))
+        })
+        .unwrap_or_default();
+    base_env.insert("KAFKA_ZOOKEEPER_URI".to_string(), brokers_zookeeper);
     let ports = parse_ports(&args.ports)?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
-    let store = FilePersister::open(&args.state_dir)?;
+    let store = open_store(&args, &probe.spec.name, zookeeper.as_deref())?;
+    // Started again with the options of the previous start: the target's options stand (an
+    // update through the API is not rolled back); other options are an update.
+    let stored = |key: &str| -> anyhow::Result<Option<String>> {
+        let value = strom_scheduler::state::property(&*store, key)?;
+        Ok(value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    let candidate_options = match stored(TARGET_OPTIONS_PROPERTY)? {
+        Some(target) if stored(LAUNCH_OPTIONS_PROPERTY)?.as_deref() == Some(&options) => target,
+        _ => options.clone(),
+    };
+    let rendered = render_kafka_service(&candidate_options, &base_env)
+        .map_err(|error| anyhow!("the service spec was refused: {error}"))?;
     let config = SchedulerConfig::for_service(&rendered.spec.name);
-    let (scheduler, outcome) =
+    let (mut scheduler, outcome) =
         Scheduler::new(store, &rendered.spec, config, Box::new(uuid::Uuid::new_v4))?;
+    if outcome.errors.is_empty() {
+        scheduler.set_property(TARGET_OPTIONS_PROPERTY, candidate_options.as_bytes())?;
+        scheduler.set_property(LAUNCH_OPTIONS_PROPERTY, options.as_bytes())?;
+    }
+    // The local engine registers the service as a framework like a Mesos master would: a new
+    // id the first time, the stored one on every restart.
+    let framework_id = match scheduler.framework_id()? {
+        Some(id) => id,
+        None => format!("{}-0000", uuid::Uuid::new_v4()),
+    };
+    scheduler.registered(&framework_id)?;
     for error in &outcome.errors {
         eprintln!("warning: the new spec was refused, the stored target stays: {error}");
     }
@@ -186,6 +351,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     engine.restore_reservations(scheduler.tasks().values().map(|r| &r.info));
     let core = Arc::new(Mutex::new(Core {
         scheduler,
+        base_env,
+        service: args.service.clone(),
         engine,
         started: Instant::now(),
     }));
@@ -213,11 +380,23 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("scheduler-driver".into())
         .spawn(move || drive(driver_core, uninstall, stop_tx))?;
+    let health_core = Arc::clone(&core);
+    std::thread::Builder::new()
+        .name("cluster-health".into())
+        .spawn(move || health::report_forever(health_core))?;
     let router = api::router(Arc::clone(&core), token);
+    let failure = Arc::new(Mutex::new(None::<String>));
+    let failure_seen = Arc::clone(&failure);
     runtime.block_on(async move {
         let shutdown = async move {
             tokio::select! {
-                reason = stop_rx => eprintln!("scheduler stopping: {}", reason.unwrap_or_default()),
+                reason = stop_rx => {
+                    let reason = reason.unwrap_or_default();
+                    eprintln!("scheduler stopping: {reason}");
+                    if reason.starts_with(STORE_FAILED) {
+                        *failure_seen.lock().expect("failure lock") = Some(reason);
+                    }
+                }
                 _ = tokio::signal::ctrl_c() => {}
                 _ = terminate() => {}
             }
@@ -226,8 +405,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .with_graceful_shutdown(shutdown)
             .await
     })?;
-    Ok(())
+    // Release the store's lock now (the ZooKeeper store's lock node would otherwise outlive
+    // the process until its session expires).
+    core.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .scheduler
+        .persister()
+        .close();
+    let failure = failure.lock().expect("failure lock").take();
+    match failure {
+        Some(reason) => Err(anyhow!(reason)),
+        None => Ok(()),
+    }
 }
+
+/// How a stop reason for a failed state store begins (the process then exits 2).
+const STORE_FAILED: &str = "the state store failed";
 
 async fn terminate() {
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -251,7 +444,7 @@ fn drive(core: Arc<Mutex<Core>>, uninstall: bool, stop: tokio::sync::oneshot::Se
             match core.scheduler.uninstall(now_ms) {
                 Ok(effects) => core.engine.apply(&effects, now_ms),
                 Err(error) => {
-                    let _ = stop.send(format!("the state store failed: {error}"));
+                    let _ = stop.send(format!("{STORE_FAILED}: {error}"));
                     return;
                 }
             }
@@ -271,7 +464,7 @@ fn drive(core: Arc<Mutex<Core>>, uninstall: bool, stop: tokio::sync::oneshot::Se
                 return;
             }
             Err(error) => {
-                let _ = stop.send(format!("the state store failed: {error}"));
+                let _ = stop.send(format!("{STORE_FAILED}: {error}"));
                 return;
             }
         }

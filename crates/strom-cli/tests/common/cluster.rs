@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
 
-use super::{spawn_broker_process, BrokerProcess, RawClient};
+use super::{record_batch, spawn_broker_process, BrokerProcess, RawClient};
 use strom_testkit::zookeeper::ZooKeeper;
 
 /// A ZooKeeper server and its brokers.
@@ -195,6 +195,38 @@ impl TestCluster {
         }
     }
 
+    /// Runs `check`; if it panics, copies the brokers' data and logs to a directory that
+    /// outlives the test (named on stderr) before passing the panic on, so a failure that
+    /// shows once in many runs can be read afterwards.
+    /// With `STROM_KEEP_CLUSTER` set they are kept even when it passes.
+    pub fn keep_files_if_panics<T>(&self, check: impl FnOnce() -> T) -> T {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+            Ok(value) => {
+                if std::env::var_os("STROM_KEEP_CLUSTER").is_some() {
+                    self.keep_files();
+                }
+                value
+            }
+            Err(panic) => {
+                self.keep_files();
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    fn keep_files(&self) {
+        let kept = std::env::temp_dir().join(format!("strom-kept-{}", std::process::id()));
+        let copied = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(self.dir.path())
+            .arg(&kept)
+            .status();
+        eprintln!(
+            "the brokers' files are kept in {} ({copied:?})",
+            kept.display()
+        );
+    }
+
     /// The controller as broker answers report it (`-1` if none).
     pub fn controller(&self) -> i32 {
         self.metadata().controller_id.0
@@ -237,4 +269,24 @@ impl Drop for TestCluster {
             let _ = process.child.wait();
         }
     }
+}
+
+/// One acks=all Produce (v9) of a single record `value` to `topic`-0 over `raw`; the
+/// partition's error code.
+pub fn produce_acks_all(raw: &mut RawClient, topic: &str, value: &[u8]) -> i16 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    let mut partition = PartitionProduceData::default();
+    partition.index = 0;
+    partition.records = Some(record_batch(&[(None, value)], -1, -1, -1, 1));
+    let mut data = TopicProduceData::default();
+    data.name = TopicName(kafka_protocol::protocol::StrBytes::from_string(
+        topic.to_string(),
+    ));
+    data.partition_data = vec![partition];
+    let mut request = ProduceRequest::default();
+    request.acks = -1;
+    request.timeout_ms = 5000;
+    request.topic_data = vec![data];
+    raw.send(9, &request).responses[0].partition_responses[0].error_code
 }

@@ -45,6 +45,9 @@ pub enum ZkEvent {
     IsrChangesNotified,
     /// `/controller` was created, deleted or rewritten: the controller may have moved.
     ControllerChanged,
+    /// A configuration change notification was created or deleted (children of
+    /// `/config/changes`).
+    ConfigChangesNotified,
     /// The session's state changed.
     Session(SessionEvent),
 }
@@ -103,6 +106,11 @@ const WATCHED: &[(&str, Kind, ZkEvent)] = &[
         paths::CONTROLLER,
         Kind::Existence,
         ZkEvent::ControllerChanged,
+    ),
+    (
+        paths::CONFIG_CHANGES,
+        Kind::Children,
+        ZkEvent::ConfigChangesNotified,
     ),
 ];
 

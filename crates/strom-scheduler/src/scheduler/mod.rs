@@ -11,6 +11,7 @@
 mod cycle;
 mod decommission;
 mod reconcile;
+mod stored;
 mod uninstall;
 mod views;
 
@@ -138,6 +139,12 @@ pub enum SchedulerError {
 /// An operator's plan command (`POST /v1/plans/<p>/<command>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlanCommand {
+    /// `start`: a complete plan starts over (every step PENDING, its tasks relaunched); an
+    /// interrupted one proceeds; a running one is left alone (the SDK's `PlansQueries.start`).
+    Start,
+    /// `stop`: interrupt the plan and set every step back to PENDING; `continue` or `start`
+    /// runs it again from the beginning.
+    Stop,
     /// `interrupt[?phase=]`.
     Interrupt { phase: Option<String> },
     /// `continue[?phase=]`.
@@ -434,6 +441,16 @@ impl<P: Persister> Scheduler<P> {
             other => return Err(SchedulerError::NoPlan(other.to_string())),
         };
         match command {
+            PlanCommand::Start => {
+                if plan.status() == Status::Complete {
+                    plan.restart(None, None)?;
+                }
+                plan.proceed(None)?;
+            }
+            PlanCommand::Stop => {
+                plan.restart(None, None)?;
+                plan.interrupt(None)?;
+            }
             PlanCommand::Interrupt { phase } => plan.interrupt(phase.as_deref())?,
             PlanCommand::Continue { phase } => plan.proceed(phase.as_deref())?,
             PlanCommand::ForceComplete { phase, step } => {

@@ -13,7 +13,7 @@ use strom_scheduler::resources::{DiskSource, Resource, ResourceValue};
 use strom_scheduler::scheduler::{Effect, Input, Scheduler, SchedulerConfig};
 use strom_scheduler::spec::kafka::render_kafka_service;
 use strom_scheduler::spec::ServiceSpec;
-use strom_scheduler::store::MemPersister;
+use strom_scheduler::store::{MemPersister, Persister};
 use strom_scheduler::task::{TaskInfo, TaskState, TaskStatus};
 use uuid::Uuid;
 
@@ -332,8 +332,8 @@ pub fn scheduler(spec: &ServiceSpec, store: MemPersister, seed: u128) -> Schedul
 
 /// Feeds `input`, applies the effects to the cluster and feeds back the statuses they cause,
 /// until quiet (bounded). Returns every effect.
-pub fn drive(
-    s: &mut Scheduler<MemPersister>,
+pub fn drive<P: Persister>(
+    s: &mut Scheduler<P>,
     cluster: &mut Cluster,
     input: Input,
     now_ms: u64,
@@ -354,7 +354,7 @@ pub fn drive(
                 );
             }
         }
-        let effects = s.handle(input, now_ms).expect("memory store does not fail");
+        let effects = s.handle(input, now_ms).expect("the store does not fail");
         if let Some(filter) = &trace {
             for effect in &effects {
                 if format!("{effect:?}").contains(filter.as_str()) {
@@ -371,8 +371,8 @@ pub fn drive(
 }
 
 /// One offer round: every agent offers, effects applied, statuses fed back.
-pub fn offer_round(
-    s: &mut Scheduler<MemPersister>,
+pub fn offer_round<P: Persister>(
+    s: &mut Scheduler<P>,
     cluster: &mut Cluster,
     now_ms: u64,
 ) -> Vec<Effect> {
@@ -381,7 +381,7 @@ pub fn offer_round(
 }
 
 /// Step statuses of a plan, in order.
-pub fn steps(s: &Scheduler<MemPersister>, plan: &str) -> Vec<(String, Status)> {
+pub fn steps<P: Persister>(s: &Scheduler<P>, plan: &str) -> Vec<(String, Status)> {
     s.plan(plan)
         .expect("plan exists")
         .steps()
@@ -390,7 +390,7 @@ pub fn steps(s: &Scheduler<MemPersister>, plan: &str) -> Vec<(String, Status)> {
 }
 
 /// Just the statuses.
-pub fn statuses(s: &Scheduler<MemPersister>, plan: &str) -> Vec<Status> {
+pub fn statuses<P: Persister>(s: &Scheduler<P>, plan: &str) -> Vec<Status> {
     steps(s, plan)
         .into_iter()
         .map(|(_, status)| status)

@@ -14,18 +14,20 @@
 //! nor decide leaders or ISRs (the controller's state machine does).
 
 pub mod admin;
+pub mod configs;
 pub mod runtime;
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use strom_meta::config::{BrokerConfig, Listener};
-use strom_meta::controller::{ControllerEpochFence, FenceRefusal};
+use strom_meta::controller::{Controller, ControllerEpochFence, FenceRefusal};
 use strom_meta::replication::{BrokerRegistration, Endpoint, TopicPartition};
 use strom_meta::zk::{ZkConfig, ZkStore};
 use strom_meta::TopicMetadata;
 
 use crate::interbroker::{ControllerHeader, UpdateMetadataCommand};
+use crate::metrics::ControllerGauges;
 use crate::services::metadata_cache::{MetadataCache, PartitionState};
 
 /// The broker epoch while not registered.
@@ -44,7 +46,17 @@ pub struct ClusterNode {
     updated: tokio::sync::Notify,
     /// The producer id block in use: (next id, last id of the block).
     producer_ids: Mutex<Option<(i64, i64)>>,
+    /// What the controller runtime last published for the metrics: active (0 or 1), offline
+    /// partitions, leader elections, unclean leader elections.
+    controller_gauges: [AtomicU64; 4],
+    /// Called with a topic whose overrides changed (see [`ClusterNode::on_topic_config_change`]).
+    topic_config_changed: OnceLock<TopicConfigHook>,
+    /// Whether the configuration change notifications were read once, and the newest applied.
+    last_config_change: Mutex<(bool, Option<String>)>,
 }
+
+/// What a broker does when a topic's overrides changed (refresh the partitions it hosts).
+pub type TopicConfigHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
 pub fn zk_config(config: &BrokerConfig) -> Option<ZkConfig> {
@@ -110,6 +122,9 @@ impl ClusterNode {
             metadata,
             updated: tokio::sync::Notify::new(),
             producer_ids: Mutex::new(None),
+            controller_gauges: Default::default(),
+            topic_config_changed: OnceLock::new(),
+            last_config_change: Mutex::new((false, None)),
         }
     }
 
@@ -131,6 +146,34 @@ impl ClusterNode {
     fn set_broker_epoch(&self, epoch: Option<i64>) {
         self.broker_epoch
             .store(epoch.unwrap_or(UNREGISTERED), Ordering::SeqCst);
+    }
+
+    /// Publishes the controller's state for the metrics (after each of its steps).
+    pub fn publish_controller(&self, controller: &Controller) {
+        let stats = controller.stats();
+        let values = [
+            u64::from(controller.is_active()),
+            controller.offline_partitions() as u64,
+            stats.leader_elections,
+            stats.unclean_leader_elections,
+        ];
+        for (gauge, value) in self.controller_gauges.iter().zip(values) {
+            gauge.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// The controller's state as last published.
+    pub fn controller_gauges(&self) -> ControllerGauges {
+        let [active, offline, elections, unclean] = self
+            .controller_gauges
+            .each_ref()
+            .map(|g| g.load(Ordering::Relaxed));
+        ControllerGauges {
+            active: active == 1,
+            offline_partitions: offline,
+            leader_elections: elections,
+            unclean_leader_elections: unclean,
+        }
     }
 
     /// The highest controller epoch this broker has accepted a request from.
@@ -195,7 +238,7 @@ impl ClusterNode {
                             topic_id: partition.topic_id,
                             partitions: count,
                             replication_factor: info.replicas.len() as i16,
-                            configs: Default::default(),
+                            configs: self.metadata.topic_configs(&tp.topic).unwrap_or_default(),
                             internal: strom_meta::topic::is_internal_topic(&tp.topic),
                         },
                     );
@@ -214,6 +257,7 @@ impl ClusterNode {
         }
         for topic in deleted {
             self.metadata.remove_topic(topic);
+            self.metadata.forget_topic_configs(topic);
         }
         for partition in &command.partitions {
             let info = &partition.info;

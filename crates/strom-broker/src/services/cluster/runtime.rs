@@ -116,6 +116,8 @@ impl Runtime {
             };
             let store = self.node.store();
             self.register(&store).await;
+            // Topics read before (a new session after an expiry) may have changed meanwhile.
+            self.node.reload_all_topic_configs().await;
             self.controller_changed(&store).await;
             let expired = loop {
                 tokio::select! {
@@ -260,7 +262,9 @@ impl Runtime {
                 }
             }
             ZkEvent::ControllerChanged => self.controller_changed(store).await,
+            ZkEvent::ConfigChangesNotified => self.node.apply_config_changes().await,
             ZkEvent::Session(SessionEvent::Reconnected) => {
+                self.node.reload_all_topic_configs().await;
                 // Events of the gap may be lost: read everything again.
                 for event in [
                     ZkEvent::BrokersChanged,
@@ -480,6 +484,7 @@ impl Runtime {
                     return;
                 };
                 if probe(socket, PROBE_TIMEOUT).await == Probe::Refused {
+                    self.node.metadata.mark_gone(broker);
                     match store.delete_broker_registration(broker, epoch).await {
                         Ok(true) => tracing::warn!(
                             broker,
@@ -642,6 +647,7 @@ impl Runtime {
                 queue.extend(self.controller.step(input));
             }
         }
+        self.node.publish_controller(&self.controller);
     }
 
     fn header(&self, controller_epoch: i32, broker_epoch: i64) -> ControllerHeader {

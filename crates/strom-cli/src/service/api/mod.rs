@@ -2,7 +2,17 @@
 //! (dcos-service.md §1.2). Reads and commands go to the pure core under the shared lock; the
 //! effects a command returns are applied to the engine at once. Mutating calls need
 //! `Authorization: Bearer <token>` when a token is configured (`STROM_SCHEDULER_TOKEN`).
+//!
+//! This module holds the router, plans and pods; `state.rs` the state-store views
+//! (`/v1/configurations`, `/v1/state`); `lifecycle.rs` update and
+//! uninstall; `kafka.rs` the Kafka routes (`/v1/brokers`,
+//! `/v1/topics`), which ask the brokers themselves and never hold the lock while they do.
 
+mod kafka;
+mod lifecycle;
+mod state;
+
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::{Path, Query, State};
@@ -19,13 +29,13 @@ use strom_scheduler::scheduler::{EndpointNaming, PlanCommand, SchedulerError};
 use super::Core;
 
 #[derive(Clone)]
-struct Api {
+pub(super) struct Api {
     core: Arc<Mutex<Core>>,
     token: Option<String>,
 }
 
 impl Api {
-    fn lock(&self) -> MutexGuard<'_, Core> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock is a bug; the state is still the best we have.
         self.core
             .lock()
@@ -33,7 +43,7 @@ impl Api {
     }
 
     /// `None` when the call may proceed, else the refusal.
-    fn refuse(&self, headers: &HeaderMap) -> Option<Response> {
+    pub(super) fn refuse(&self, headers: &HeaderMap) -> Option<Response> {
         let Some(token) = &self.token else {
             return None;
         };
@@ -46,11 +56,11 @@ impl Api {
     }
 }
 
-fn message(status: StatusCode, text: &str) -> Response {
+pub(super) fn message(status: StatusCode, text: &str) -> Response {
     (status, Json(json!({ "message": text }))).into_response()
 }
 
-fn scheduler_error(error: SchedulerError) -> Response {
+pub(super) fn scheduler_error(error: SchedulerError) -> Response {
     let status = match &error {
         SchedulerError::NoPlan(_) | SchedulerError::NoPod(_) | SchedulerError::Plan(_) => {
             StatusCode::NOT_FOUND
@@ -74,6 +84,24 @@ pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>) -> Router {
         .route("/v1/pod/{pod}/{command}", post(pod_command))
         .route("/v1/endpoints", get(endpoints))
         .route("/v1/endpoints/{name}", get(endpoint))
+        .route("/v1/configurations", get(state::configuration_ids))
+        .route("/v1/configurations/targetId", get(state::target_id))
+        .route("/v1/configurations/target", get(state::target))
+        .route("/v1/configurations/{id}", get(state::configuration))
+        .route("/v1/state/frameworkId", get(state::framework_id))
+        .route("/v1/state/properties", get(state::property_keys))
+        .route("/v1/state/properties/{key}", get(state::property))
+        .route("/v1/brokers", get(kafka::brokers))
+        .route("/v1/brokers/{id}", get(kafka::broker))
+        .route("/v1/topics", get(kafka::topics))
+        .route(
+            "/v1/topics/{topic}",
+            get(kafka::topic)
+                .put(kafka::create_topic)
+                .delete(kafka::delete_topic),
+        )
+        .route("/v1/update", post(lifecycle::update))
+        .route("/v1/uninstall", post(lifecycle::uninstall))
         .route("/v1/debug/offers", get(debug_offers))
         .route("/v1/metrics", get(metrics))
         .route("/v1/health", get(health))
@@ -101,16 +129,51 @@ struct PlanQuery {
     step: Option<String>,
 }
 
+/// `start`'s body: a JSON object of environment variables for the plan's tasks. The SDK hands
+/// them to the tasks of custom (sidecar) plans; this service has none, so only valid names and
+/// an empty object are accepted.
+fn start_parameters(body: &str) -> Result<(), String> {
+    if body.trim().is_empty() {
+        return Ok(());
+    }
+    let parameters: BTreeMap<String, String> =
+        serde_json::from_str(body).map_err(|e| format!("Couldn't parse parameters: {e}"))?;
+    let valid_name = |name: &str| {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if let Some(bad) = parameters.keys().find(|k| !valid_name(k)) {
+        return Err(format!(
+            "Couldn't parse parameters: {bad} is not a valid environment variable name"
+        ));
+    }
+    if !parameters.is_empty() {
+        return Err(
+            "this service's plans take no parameters (the SDK passed them to sidecar plans)".into(),
+        );
+    }
+    Ok(())
+}
+
 async fn plan_command(
     State(api): State<Api>,
     Path((plan, command)): Path<(String, String)>,
     Query(query): Query<PlanQuery>,
     headers: HeaderMap,
+    body: String,
 ) -> Response {
     if let Some(refused) = api.refuse(&headers) {
         return refused;
     }
     let parsed = match command.as_str() {
+        "start" => match start_parameters(&body) {
+            Ok(()) => PlanCommand::Start,
+            Err(error) => return message(StatusCode::BAD_REQUEST, &error),
+        },
+        "stop" => PlanCommand::Stop,
         "interrupt" => PlanCommand::Interrupt { phase: query.phase },
         "continue" => PlanCommand::Continue { phase: query.phase },
         "restart" => PlanCommand::Restart {
