@@ -2,15 +2,21 @@
 //! `/dcos-service-kafka` with the SDK's node names, the brokers sharing that root as their
 //! chroot, a second scheduler for the service refused by the lock, a scheduler killed with
 //! SIGKILL resuming from ZooKeeper (once its old session expired) without relaunching its
-//! brokers, a SIGTERM releasing the lock at once, and `SDK_UNINSTALL` leaving no znode.
+//! brokers, a SIGTERM releasing the lock at once, and `SDK_UNINSTALL` leaving no znode; and a
+//! configuration update rolling a replicated 3-broker cluster one broker at a time behind the
+//! health gate while an `acks=all` producer runs, losing no acknowledged record.
 
 mod common;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::ledger::Ledger;
 use common::service::*;
 use common::wait_until;
+use serde_json::Value;
 use strom_scheduler::store::Persister;
 use strom_scheduler::zk_store::{ZkPersister, ZkPersisterConfig};
 use strom_testkit::zookeeper::ZooKeeper;
@@ -147,4 +153,113 @@ fn the_zookeeper_store_survives_kills_locks_out_a_second_scheduler_and_uninstall
         !reader(&zk).root_exists().unwrap(),
         "/dcos-service-kafka left"
     );
+}
+
+fn running_brokers(api: &str) -> usize {
+    let (_, status) = http(api, "GET", "/v1/pod/status");
+    status["pods"][0]["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|instance| instance["tasks"][0]["status"] == "TASK_RUNNING")
+        .count()
+}
+
+fn isr_size(api: &str, topic: &str) -> Option<usize> {
+    let (status, description) = http(api, "GET", &format!("/v1/topics/{topic}"));
+    (status == 200).then(|| {
+        description["partitions"][0]["isr"]
+            .as_array()
+            .map_or(0, Vec::len)
+    })
+}
+
+#[test]
+fn an_update_rolls_a_replicated_cluster_one_broker_at_a_time_without_losing_acked_records() {
+    let zk = ZooKeeper::start();
+    let dir = tempfile::tempdir().unwrap();
+    let brokers = r#""brokers":{"count":3,"cpus":0.1,"mem":256,"disk":100,"kill_grace_period":5}"#;
+    let mut service = Service::new(
+        dir.path(),
+        &format!(r#"{{{brokers},"kafka":{{"min_insync_replicas":2}}}}"#),
+    );
+    service.die_with_scheduler = true;
+    service.extra_args = vec!["--zookeeper".into(), zk.connect_string()];
+    let api = service.start();
+    wait_until("the deploy plan completes", Duration::from_secs(90), || {
+        http(&api, "GET", "/v1/plans/deploy").0 == 200
+    });
+    let (status, body) = http(&api, "PUT", "/v1/topics/rolled?partitions=1&replication=3");
+    assert_eq!(status, 200, "{body}");
+    wait_until("the ISR is full", Duration::from_secs(30), || {
+        isr_size(&api, "rolled") == Some(3)
+    });
+    let (_, endpoint) = http(&api, "GET", "/v1/endpoints/broker");
+    let bootstrap = endpoint["bootstrap_servers"].as_str().unwrap().to_string();
+
+    let ledger = Ledger::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (ledger, stop, bootstrap) = (ledger.clone(), stop.clone(), bootstrap.clone());
+        std::thread::spawn(move || {
+            ledger.produce_until(
+                &bootstrap,
+                "rolled",
+                stop,
+                0,
+                &[("message.timeout.ms", "30000")],
+            )
+        })
+    };
+    wait_until("records flow", Duration::from_secs(20), || {
+        ledger.len() > 100
+    });
+
+    let tasks: Vec<String> = (0..3)
+        .map(|i| task_id(&api, &format!("kafka-{i}")))
+        .collect();
+    let update =
+        format!(r#"{{{brokers},"kafka":{{"min_insync_replicas":2,"log_retention_hours":100}}}}"#);
+    let (status, body) = http_request(&api, "POST", "/v1/update", "", &update);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], true, "{body}");
+
+    // Watch the roll: never two brokers down, never the ISR below min.insync.replicas.
+    let roll_started = Instant::now();
+    let deadline = roll_started + Duration::from_secs(180);
+    let mut fewest_running = 3;
+    let mut smallest_isr = 3;
+    loop {
+        assert!(Instant::now() < deadline, "the roll did not finish");
+        fewest_running = fewest_running.min(running_brokers(&api));
+        if let Some(isr) = isr_size(&api, "rolled") {
+            smallest_isr = smallest_isr.min(isr);
+        }
+        let relaunched = (0..3).all(|i| task_id(&api, &format!("kafka-{i}")) != tasks[i]);
+        if relaunched && http(&api, "GET", "/v1/plans/deploy").0 == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "rolled 3 brokers in {:?}; fewest running {fewest_running}, smallest ISR {smallest_isr}",
+        roll_started.elapsed()
+    );
+    assert!(fewest_running >= 2, "two brokers were down at once");
+    assert!(smallest_isr >= 2, "the ISR fell to {smallest_isr}");
+    let during = ledger.len();
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+    assert!(ledger.len() > during, "records flow after the roll");
+    let verified = ledger.verify(&bootstrap, "rolled", &[0]);
+    assert!(verified.acknowledged > 100, "{verified:?}");
+    let info: Value = http(&api, "GET", "/v1/pod/kafka-2/info").1;
+    let rendered: String = info[0]["info"]["files"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(rendered.contains("log.retention.hours=100\n"), "{rendered}");
 }
