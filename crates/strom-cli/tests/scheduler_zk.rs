@@ -4,7 +4,8 @@
 //! SIGKILL resuming from ZooKeeper (once its old session expired) without relaunching its
 //! brokers, a SIGTERM releasing the lock at once, and `SDK_UNINSTALL` leaving no znode; and a
 //! configuration update rolling a replicated 3-broker cluster one broker at a time behind the
-//! health gate while an `acks=all` producer runs, losing no acknowledged record.
+//! health gate while an `acks=all` producer runs, losing no acknowledged record; and a `pod
+//! replace` whose fresh, empty broker re-replicates its partitions and rejoins the ISR.
 
 mod common;
 
@@ -262,4 +263,96 @@ fn an_update_rolls_a_replicated_cluster_one_broker_at_a_time_without_losing_acke
         .filter_map(Value::as_str)
         .collect();
     assert!(rendered.contains("log.retention.hours=100\n"), "{rendered}");
+}
+
+/// Bytes of regular files below `dir`.
+fn bytes_below(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => bytes_below(&entry.path()),
+            Ok(_) => entry.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn volume_dir(api: &str, state: &std::path::Path, pod: &str) -> std::path::PathBuf {
+    let (_, info) = http(api, "GET", &format!("/v1/pod/{pod}/info"));
+    let id = info[0]["info"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|r| r["disk"]["persistence_id"].as_str())
+        .expect("a volume")
+        .to_string();
+    state.join("engine/volumes").join(id)
+}
+
+#[test]
+fn a_replaced_broker_starts_empty_re_replicates_and_rejoins_the_isr() {
+    let zk = ZooKeeper::start();
+    let dir = tempfile::tempdir().unwrap();
+    let options = r#"{"brokers":{"count":3,"cpus":0.1,"mem":256,"disk":100,"kill_grace_period":2},
+        "kafka":{"min_insync_replicas":2}}"#;
+    let mut service = Service::new(dir.path(), options);
+    service.die_with_scheduler = true;
+    service.extra_args = vec!["--zookeeper".into(), zk.connect_string()];
+    let api = service.start();
+    wait_until("the deploy plan completes", Duration::from_secs(90), || {
+        http(&api, "GET", "/v1/plans/deploy").0 == 200
+    });
+    let (status, body) = http(&api, "PUT", "/v1/topics/kept?partitions=1&replication=3");
+    assert_eq!(status, 200, "{body}");
+    wait_until("the ISR is full", Duration::from_secs(30), || {
+        isr_size(&api, "kept") == Some(3)
+    });
+    let (_, endpoint) = http(&api, "GET", "/v1/endpoints/broker");
+    let bootstrap = endpoint["bootstrap_servers"].as_str().unwrap().to_string();
+    let ledger = Ledger::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (ledger, stop, bootstrap) = (ledger.clone(), stop.clone(), bootstrap.clone());
+        std::thread::spawn(move || ledger.produce_until(&bootstrap, "kept", stop, 0, &[]))
+    };
+    wait_until("records flow", Duration::from_secs(20), || {
+        ledger.len() > 500
+    });
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+
+    let state = dir.path().join("state");
+    let old_volume = volume_dir(&api, &state, "kafka-1");
+    let old_bytes = bytes_below(&old_volume);
+    assert!(
+        old_bytes > 100_000,
+        "kafka-1 holds the data: {old_bytes} bytes"
+    );
+    let old_task = task_id(&api, "kafka-1");
+    let (status, body) = http(&api, "POST", "/v1/pod/kafka-1/replace");
+    assert_eq!(status, 200, "{body}");
+    wait_until(
+        "kafka-1 replaced on a fresh volume",
+        Duration::from_secs(60),
+        || {
+            task_id(&api, "kafka-1") != old_task
+                && running_brokers(&api) == 3
+                && volume_dir(&api, &state, "kafka-1") != old_volume
+        },
+    );
+    assert!(!old_volume.exists(), "the old volume is destroyed");
+    let new_volume = volume_dir(&api, &state, "kafka-1");
+    wait_until(
+        "the new kafka-1 re-replicates the partition and rejoins the ISR",
+        Duration::from_secs(60),
+        || isr_size(&api, "kept") == Some(3) && bytes_below(&new_volume) * 10 >= old_bytes * 9,
+    );
+    // The new kafka-1 may listen on another port: read the addresses again.
+    let (_, endpoint) = http(&api, "GET", "/v1/endpoints/broker");
+    let bootstrap = endpoint["bootstrap_servers"].as_str().unwrap().to_string();
+    let verified = ledger.verify(&bootstrap, "kept", &[0]);
+    assert!(verified.acknowledged > 500, "{verified:?}");
 }
