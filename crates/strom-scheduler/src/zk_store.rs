@@ -19,9 +19,13 @@
 //!
 //! A second scheduler waits up to `lock_wait_ms` for the lock and then refuses to start. A
 //! scheduler killed with SIGKILL leaves its lock until ZooKeeper expires its session
-//! (`session_timeout_ms`), so the default wait is the session timeout plus 5 s: a restarted
-//! scheduler takes over once the old session is gone. A scheduler that closes the store
-//! ([`Persister::close`], on SIGTERM) deletes its lock node at once.
+//! (`session_timeout_ms`), so the default wait is the session timeout plus 5 s. A restart on
+//! the same host need not wait: the lock node's data is `host pid start-ticks`, and a lock node
+//! of this host whose process is gone (no such pid, a zombie, or a pid reused by a process
+//! started at another time) is deleted before contending. Misjudging a live holder as dead (a
+//! scheduler in another pid namespace with this hostname) cannot corrupt the store: the holder's
+//! writes all check its lock node, so it writes nothing more and stops. A scheduler that closes
+//! the store ([`Persister::close`], on SIGTERM) deletes its lock node at once.
 //!
 //! The [`Persister`] trait is synchronous and is called both from plain threads and from async
 //! HTTP handlers, so the store owns a one-worker tokio runtime: each call spawns its work there
@@ -292,7 +296,10 @@ async fn take_lock(
     wait: Duration,
 ) -> Result<OwnedLockClient, StoreError> {
     let dir = format!("{root}/{LOCK_PATH}");
-    let holder = format!("{} {}", hostname(), std::process::id());
+    let pid = std::process::id();
+    let ticks = crate::engine::process::start_ticks(pid).unwrap_or(0);
+    let holder = format!("{} {pid} {ticks}", hostname());
+    remove_dead_holders(client, &dir).await?;
     let options = LockOptions::new(Acls::anyone_all())
         .with_ancestor_options(persistent())
         .map_err(zk_error("lock", &dir))?;
@@ -311,7 +318,45 @@ async fn take_lock(
     }
 }
 
-/// The data (`host pid`) of the lowest lock node: the holder.
+/// Whether a lock node's data (`host pid start-ticks`) names a process of this host that is
+/// gone. Data in another form, or of another host, is never judged dead.
+pub fn holder_is_dead(data: &str) -> bool {
+    let parts: Vec<&str> = data.split_whitespace().collect();
+    let [host, pid, ticks] = parts[..] else {
+        return false;
+    };
+    let (Ok(pid), Ok(ticks)) = (pid.parse::<u32>(), ticks.parse::<u64>()) else {
+        return false;
+    };
+    host == hostname() && !crate::engine::process::alive(pid, Some(ticks))
+}
+
+/// Deletes the lock nodes of dead schedulers of this host (a restart after a kill -9 then does
+/// not wait for the old session to expire).
+async fn remove_dead_holders(client: &Client, dir: &str) -> Result<(), StoreError> {
+    let children = match client.list_children(dir).await {
+        Ok(children) => children,
+        Err(ClientError::NoNode) => return Ok(()),
+        Err(error) => return Err(zk_error("list", dir)(error)),
+    };
+    for child in children {
+        let path = format!("{dir}/{child}");
+        let data = match client.get_data(&path).await {
+            Ok((data, _)) => data,
+            Err(ClientError::NoNode) => continue,
+            Err(error) => return Err(zk_error("get", &path)(error)),
+        };
+        if holder_is_dead(&String::from_utf8_lossy(&data)) {
+            match client.delete(&path, None).await {
+                Ok(()) | Err(ClientError::NoNode) => {}
+                Err(error) => return Err(zk_error("delete", &path)(error)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The data (`host pid start-ticks`) of the lowest lock node: the holder.
 async fn lock_holder(client: &Client, dir: &str) -> Option<String> {
     let children = client.list_children(dir).await.ok()?;
     let lowest = children

@@ -1,7 +1,8 @@
 //! The ZooKeeper state store against a real ZooKeeper (`strom_testkit::zookeeper`): the SDK's
 //! node layout, atomic applies, the lock (two stores racing, a waiting store taking over when
 //! the holder closes, a store whose lock node is gone writing nothing), an uninstall's wipe
-//! leaving no znode, and a deployed scheduler resuming from the store.
+//! leaving no znode, a dead scheduler's lock on this host taken over at once (another host's
+//! never), and a deployed scheduler resuming from the store.
 
 mod common;
 
@@ -167,7 +168,7 @@ fn two_stores_race_for_the_lock_and_one_waits_for_the_other() {
         .to_string();
     assert!(error.contains("locked by another scheduler"), "{error}");
     assert!(
-        error.contains(&format!(" {}\"", std::process::id())),
+        error.contains(&format!(" {} ", std::process::id())),
         "names the holder: {error}"
     );
     let mut winner = winners.into_iter().next().unwrap().unwrap();
@@ -197,6 +198,48 @@ fn two_stores_race_for_the_lock_and_one_waits_for_the_other() {
     );
     // Another service is another lock.
     ZkPersister::open(&config(&zk, "other")).expect("a different service's lock");
+}
+
+/// Leaves a lock node with `data` and a low sequence, as a scheduler whose session has not
+/// expired yet would.
+fn plant_lock_node(zk: &ZooKeeper, data: &str) {
+    let data = data.to_string();
+    with_client(zk, async move |c: &Client| {
+        let options = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        c.mkdir("/dcos-service-kafka/lock", &options).await.unwrap();
+        let node =
+            "/dcos-service-kafka/lock/_c_00000000-0000-0000-0000-000000000000-lock-0000000000";
+        c.create(node, data.as_bytes(), &options).await.unwrap();
+    });
+}
+
+#[test]
+fn a_dead_schedulers_lock_on_this_host_is_taken_over_and_another_hosts_never() {
+    let zk = ZooKeeper::start();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    plant_lock_node(&zk, &format!("{} {pid} 12345", host.trim()));
+    let started = Instant::now();
+    let store = ZkPersister::open(&config(&zk, "kafka")).expect("the dead holder's lock is taken");
+    assert!(started.elapsed() < Duration::from_millis(900), "no wait");
+    assert_eq!(
+        znode_children(&zk, "/dcos-service-kafka/lock").len(),
+        1,
+        "the stale node is gone"
+    );
+    store.close();
+
+    plant_lock_node(&zk, "elsewhere 1 1");
+    let error = ZkPersister::open(&config(&zk, "kafka"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("elsewhere 1 1"), "{error}");
+    assert!(!strom_scheduler::zk_store::holder_is_dead("elsewhere 1 1"));
+    assert!(!strom_scheduler::zk_store::holder_is_dead("no ticks"));
 }
 
 #[test]

@@ -10,7 +10,7 @@
 mod agents;
 mod checks;
 pub mod local;
-mod process;
+pub(crate) mod process;
 
 use crate::scheduler::{Effect, Input, Scheduler};
 use crate::store::{Persister, StoreError};
