@@ -187,10 +187,12 @@ fn an_update_rolls_a_replicated_cluster_one_broker_at_a_time_without_losing_acke
     );
     service.die_with_scheduler = true;
     service.extra_args = vec!["--zookeeper".into(), zk.connect_string()];
+    let launched = Instant::now();
     let api = service.start();
     wait_until("the deploy plan completes", Duration::from_secs(90), || {
         http(&api, "GET", "/v1/plans/deploy").0 == 200
     });
+    let deployed = launched.elapsed();
     let (status, body) = http(&api, "PUT", "/v1/topics/rolled?partitions=1&replication=3");
     assert_eq!(status, 200, "{body}");
     wait_until("the ISR is full", Duration::from_secs(30), || {
@@ -213,6 +215,14 @@ fn an_update_rolls_a_replicated_cluster_one_broker_at_a_time_without_losing_acke
             )
         })
     };
+    wait_until("a record is acknowledged", Duration::from_secs(20), || {
+        ledger.len() > 0
+    });
+    eprintln!(
+        "scheduler run to 3 brokers ready: {deployed:?}; to the first acks=all record \
+         acknowledged (RF 3 topic created in between): {:?}",
+        launched.elapsed()
+    );
     wait_until("records flow", Duration::from_secs(20), || {
         ledger.len() > 100
     });
@@ -226,11 +236,28 @@ fn an_update_rolls_a_replicated_cluster_one_broker_at_a_time_without_losing_acke
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["changed"], true, "{body}");
 
-    // Watch the roll: never two brokers down, never the ISR below min.insync.replicas.
+    // Watch the roll: never two brokers down, never the ISR below min.insync.replicas. A
+    // sampler notes the longest time without a new acknowledgement (the stall a client sees).
     let roll_started = Instant::now();
     let deadline = roll_started + Duration::from_secs(180);
     let mut fewest_running = 3;
     let mut smallest_isr = 3;
+    let rolled = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (ledger, rolled) = (ledger.clone(), rolled.clone());
+        std::thread::spawn(move || {
+            let mut longest = Duration::ZERO;
+            let (mut acked, mut acked_at) = (ledger.len(), Instant::now());
+            while !rolled.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(2));
+                if ledger.len() != acked {
+                    (acked, acked_at) = (ledger.len(), Instant::now());
+                }
+                longest = longest.max(acked_at.elapsed());
+            }
+            longest
+        })
+    };
     loop {
         assert!(Instant::now() < deadline, "the roll did not finish");
         fewest_running = fewest_running.min(running_brokers(&api));
@@ -243,8 +270,11 @@ fn an_update_rolls_a_replicated_cluster_one_broker_at_a_time_without_losing_acke
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    rolled.store(true, Ordering::Relaxed);
+    let longest_stall = sampler.join().unwrap();
     eprintln!(
-        "rolled 3 brokers in {:?}; fewest running {fewest_running}, smallest ISR {smallest_isr}",
+        "rolled 3 brokers in {:?}; fewest running {fewest_running}, smallest ISR \
+         {smallest_isr}, longest produce stall {longest_stall:?}",
         roll_started.elapsed()
     );
     assert!(fewest_running >= 2, "two brokers were down at once");
