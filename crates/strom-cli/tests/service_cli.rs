@@ -293,3 +293,37 @@ fn the_shipped_systemd_unit_starts_stops_and_restarts_without_killing_brokers() 
     assert_eq!(task_id(&api, "kafka-0"), task);
     assert_eq!(service.pid("kafka-0-broker"), Some(pid));
 }
+
+#[test]
+fn debug_offers_says_why_a_deploy_is_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = r#"{"brokers":{"count":1,"cpus":4096,"mem":256,"disk":100}}"#;
+    let mut service = Service::new(dir.path(), options);
+    service.die_with_scheduler = true;
+    let api = service.start();
+    wait_until("offers were evaluated", Duration::from_secs(30), || {
+        ok(&api, &["debug", "offers"]).contains("\n  offer ")
+    });
+    let text = ok(&api, &["debug", "offers"]);
+    assert!(
+        text.starts_with("deploy kafka-0:[broker] (PREPARED)"),
+        "{text}"
+    );
+    assert!(text.contains("cpus"), "the failed stage is named: {text}");
+    let body = json(&api, &["debug", "offers"]);
+    let offer = &body["steps"][0]["offers"][0];
+    assert_eq!(offer["passed"], false, "{body}");
+    assert!(
+        offer["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|stage| stage["passed"] == false),
+        "{body}"
+    );
+    assert_eq!(
+        http(&api, "GET", "/v1/plans/deploy").0,
+        202,
+        "still deploying"
+    );
+}

@@ -87,6 +87,13 @@ pub enum ServiceCommand {
         #[command(flatten)]
         api: cli::ApiArgs,
     },
+    /// Why steps wait: the offers evaluated for them and the stages that failed.
+    Debug {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::DebugCommand,
+    },
     /// The service's brokers.
     Broker {
         #[command(flatten)]
@@ -164,6 +171,7 @@ pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
         ServiceCommand::Update { api, command } => cli::update(&api, command, json),
         ServiceCommand::Uninstall { api } => cli::uninstall(&api, json),
         ServiceCommand::Describe { api } => cli::describe(&api),
+        ServiceCommand::Debug { api, command } => cli::debug(&api, command, json),
         ServiceCommand::Broker { api, command } => cli::broker(&api, command, json),
         ServiceCommand::Topic { api, command } => cli::topic(&api, command, json),
     };
