@@ -8,6 +8,10 @@
 //! Kafka find their series; what Kafka has no MBean for is prefixed `strom_`. Counting costs an
 //! atomic add per partition of a request (and a read lock on the topic table).
 
+mod replication;
+
+pub use replication::{ControllerGauges, IsrCounters};
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +53,8 @@ pub struct Metrics {
     sync_count: AtomicU64,
     sync_micros: AtomicU64,
     started_unix_s: f64,
+    /// ISR changes this broker wrote as a leader.
+    pub isr: IsrCounters,
 }
 
 impl Metrics {
@@ -67,6 +73,7 @@ impl Metrics {
             sync_count: AtomicU64::new(0),
             sync_micros: AtomicU64::new(0),
             started_unix_s: crate::clock::now_ms() as f64 / 1000.0,
+            isr: IsrCounters::default(),
         }
     }
 }
@@ -180,8 +187,15 @@ pub struct PartitionGauges {
     pub segments: u64,
     /// True if this broker leads the partition.
     pub leader: bool,
+    /// The partition's leader as this broker knows it (-1 for none).
+    pub leader_id: i32,
     /// True if the partition's ISR is smaller than its replicas.
     pub under_replicated: bool,
+    /// True if the partition's ISR is smaller than its topic's `min.insync.replicas`.
+    pub under_min_isr: bool,
+    /// Records the fetcher was behind the leader's high watermark at its last fetch, if this
+    /// broker has fetched the partition as a follower.
+    pub follower_lag: Option<u64>,
 }
 
 /// What the endpoint reads from the broker's state at scrape time (the services implement it;
@@ -191,6 +205,8 @@ pub trait Gauges: Send + Sync {
     fn partitions(&self) -> Vec<PartitionGauges>;
     /// The state of every group this broker coordinates (`Stable`, `Empty`, ...).
     fn group_states(&self) -> Vec<String>;
+    /// The controller's gauges and counts.
+    fn controller(&self) -> ControllerGauges;
 }
 
 /// The Prometheus text exposition (version 0.0.4) of the broker's metrics.
@@ -339,17 +355,7 @@ pub fn render(m: &Metrics, gauges: &dyn Gauges) -> String {
         "kafka_server_replicamanager_leadercount {}",
         partitions.iter().filter(|p| p.leader).count()
     );
-    family(
-        &mut out,
-        "kafka_server_replicamanager_underreplicatedpartitions",
-        "gauge",
-        "Partitions with fewer in-sync replicas than replicas.",
-    );
-    let _ = writeln!(
-        out,
-        "kafka_server_replicamanager_underreplicatedpartitions {}",
-        partitions.iter().filter(|p| p.under_replicated).count()
-    );
+    replication::render(&mut out, &m.isr, &partitions, gauges.controller());
 
     let logs: Vec<(&str, i32, [u64; 4])> = partitions
         .iter()

@@ -57,6 +57,18 @@ impl ClientOptions {
     /// bootstrap broker that answers, for what librdkafka's metadata leaves out (racks,
     /// offline replicas, per-partition errors). `topics: None` asks for every topic.
     pub fn raw_metadata(&self, topics: Option<&[String]>) -> anyhow::Result<MetadataResponse> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("could not start the async runtime")?;
+        runtime.block_on(self.raw_metadata_async(topics))
+    }
+
+    /// [`ClientOptions::raw_metadata`] inside an async command.
+    pub async fn raw_metadata_async(
+        &self,
+        topics: Option<&[String]>,
+    ) -> anyhow::Result<MetadataResponse> {
         let mut request = MetadataRequest::default();
         request.allow_auto_topic_creation = false;
         request.topics = topics.map(|names| {
@@ -69,10 +81,6 @@ impl ClientOptions {
                 })
                 .collect()
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("could not start the async runtime")?;
         let timeout = self.timeout();
         let mut failures = Vec::new();
         for server in self
@@ -81,12 +89,13 @@ impl ClientOptions {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            let answer = runtime.block_on(async {
+            let answer = async {
                 let peer = PeerConnection::connect(server, "strom-cli", timeout).await?;
                 let answer = peer.call(&request, 12, timeout).await;
                 peer.close();
                 answer
-            });
+            }
+            .await;
             match answer {
                 Ok(answer) => return Ok(answer),
                 Err(error) => failures.push(error.to_string()),

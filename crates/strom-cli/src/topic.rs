@@ -1,7 +1,10 @@
 //! `strom topic ...`: create, list, describe, alter the configuration of, and delete topics,
 //! through librdkafka's admin client and metadata requests.
 //!
-//! Topic ids are not shown: librdkafka's Rust binding does not expose them in metadata.
+//! `describe` reads the partitions from a raw Metadata request (v12: topic id, leader epochs,
+//! offline replicas, which librdkafka's metadata leaves out) so that it also shows a cluster's
+//! offline and under-replicated partitions, and asks ListOffsets only for partitions that have
+//! a leader (librdkafka would wait for one until its timeout).
 //! `alter-config` uses IncrementalAlterConfigs through librdkafka's C API (see [`crate::native`]),
 //! because the binding's AlterConfigs replaces every override and ignores the broker's
 //! per-topic error.
@@ -218,11 +221,16 @@ struct ConfigRow {
 #[derive(Debug, Serialize)]
 struct PartitionRow {
     partition: i32,
+    /// The leader's broker id, -1 when the partition has none (offline).
     leader: i32,
-    /// The leader epoch from ListOffsets (latest), when the broker reports one.
+    /// The leader epoch (from Metadata, else from ListOffsets), when the broker reports one.
     leader_epoch: Option<i32>,
     replicas: Vec<i32>,
     isr: Vec<i32>,
+    /// Replicas on brokers that are down or whose log is offline.
+    offline_replicas: Vec<i32>,
+    /// `ok`, `under-replicated` (ISR smaller than the replicas) or `offline` (no leader).
+    status: &'static str,
     log_start_offset: Option<i64>,
     high_watermark: Option<i64>,
     error: Option<String>,
@@ -232,12 +240,33 @@ struct PartitionRow {
 #[derive(Debug, Serialize)]
 struct TopicDescription {
     name: String,
-    /// Always `null`: librdkafka's Rust binding does not expose topic ids.
+    /// The topic id in Kafka's text form, when the broker reports one.
     id: Option<String>,
     partition_count: usize,
     replication_factor: usize,
+    under_replicated_partitions: usize,
+    offline_partitions: usize,
     configs: Vec<ConfigRow>,
     partitions: Vec<PartitionRow>,
+}
+
+/// A partition's status as `describe` and `cluster info` judge it.
+fn partition_status(leader: i32, replicas: usize, isr: usize) -> &'static str {
+    if leader < 0 {
+        "offline"
+    } else if isr < replicas {
+        "under-replicated"
+    } else {
+        "ok"
+    }
+}
+
+/// Kafka's name of an error code (`UNKNOWN_TOPIC_OR_PARTITION`), or the number.
+fn error_name(code: i16) -> String {
+    match kafka_protocol::error::ResponseError::try_from_code(code) {
+        Some(error) => format!("{error:?} ({code})"),
+        None => format!("error {code}"),
+    }
 }
 
 /// Kafka's own names for config sources, as `kafka-configs.sh` prints them.
@@ -286,45 +315,67 @@ async fn describe_topic_configs(
 }
 
 async fn describe(options: &ClientOptions, args: DescribeArgs) -> anyhow::Result<()> {
-    let consumer = options.metadata_consumer()?;
-    let metadata = options.fetch_metadata(&consumer, Some(&args.name))?;
-    let Some(topic) = metadata
-        .topics()
-        .iter()
-        .find(|topic| topic.name() == args.name)
-    else {
-        bail!(
+    let metadata = options
+        .raw_metadata_async(Some(std::slice::from_ref(&args.name)))
+        .await?;
+    let missing = || {
+        anyhow::anyhow!(
             "topic {:?} does not exist (use `strom topic list`)",
             args.name
-        );
+        )
     };
-    if let Some(error) = topic.error() {
-        let code = RDKafkaErrorCode::from(error);
-        return Err(admin_failure("describe", &args.name, code));
+    let topic = metadata
+        .topics
+        .iter()
+        .find(|topic| topic.name.as_ref().is_some_and(|n| n.as_str() == args.name))
+        .ok_or_else(missing)?;
+    match topic.error_code {
+        0 => {}
+        3 => return Err(missing()),
+        code => bail!(
+            "could not describe topic {:?}: {}",
+            args.name,
+            error_name(code)
+        ),
     }
-    let mut partition_metadata: Vec<_> = topic.partitions().iter().collect();
-    partition_metadata.sort_by_key(|partition| partition.id());
-    let ids: Vec<i32> = partition_metadata.iter().map(|p| p.id()).collect();
-    let earliest = options.list_offsets(&consumer, &args.name, &ids, -2)?;
-    let latest = options.list_offsets(&consumer, &args.name, &ids, -1)?;
+    let mut partition_metadata: Vec<_> = topic.partitions.iter().collect();
+    partition_metadata.sort_by_key(|partition| partition.partition_index);
+    let led: Vec<i32> = partition_metadata
+        .iter()
+        .filter(|p| p.leader_id.0 >= 0)
+        .map(|p| p.partition_index)
+        .collect();
+    let (earliest, latest) = if led.is_empty() {
+        (BTreeMap::new(), BTreeMap::new())
+    } else {
+        let consumer = options.metadata_consumer()?;
+        (
+            options.list_offsets(&consumer, &args.name, &led, -2)?,
+            options.list_offsets(&consumer, &args.name, &led, -1)?,
+        )
+    };
+    let ids = |ids: &[kafka_protocol::messages::BrokerId]| ids.iter().map(|id| id.0).collect();
 
     let partitions: Vec<PartitionRow> = partition_metadata
         .iter()
         .map(|partition| {
-            let latest = latest.get(&partition.id()).copied().unwrap_or_default();
+            let index = partition.partition_index;
+            let latest = latest.get(&index).copied().unwrap_or_default();
+            let replicas: Vec<i32> = ids(&partition.replica_nodes);
+            let isr: Vec<i32> = ids(&partition.isr_nodes);
             PartitionRow {
-                partition: partition.id(),
-                leader: partition.leader(),
-                leader_epoch: latest.leader_epoch,
-                replicas: partition.replicas().to_vec(),
-                isr: partition.isr().to_vec(),
-                log_start_offset: earliest
-                    .get(&partition.id())
-                    .and_then(|listed| listed.offset),
+                partition: index,
+                leader: partition.leader_id.0,
+                leader_epoch: Some(partition.leader_epoch)
+                    .filter(|&epoch| epoch >= 0)
+                    .or(latest.leader_epoch),
+                status: partition_status(partition.leader_id.0, replicas.len(), isr.len()),
+                replicas,
+                isr,
+                offline_replicas: ids(&partition.offline_replicas),
+                log_start_offset: earliest.get(&index).and_then(|listed| listed.offset),
                 high_watermark: latest.offset,
-                error: partition
-                    .error()
-                    .map(|error| RDKafkaErrorCode::from(error).to_string()),
+                error: (partition.error_code != 0).then(|| error_name(partition.error_code)),
             }
         })
         .collect();
@@ -339,8 +390,14 @@ async fn describe(options: &ClientOptions, args: DescribeArgs) -> anyhow::Result
 
     let description = TopicDescription {
         name: args.name.clone(),
-        id: None,
+        id: (!topic.topic_id.is_nil())
+            .then(|| strom_meta::model::cluster_id_from_uuid(&topic.topic_id)),
         partition_count: partitions.len(),
+        under_replicated_partitions: partitions
+            .iter()
+            .filter(|p| p.status == "under-replicated")
+            .count(),
+        offline_partitions: partitions.iter().filter(|p| p.status == "offline").count(),
         replication_factor: partitions
             .iter()
             .map(|p| p.replicas.len())
@@ -357,8 +414,16 @@ async fn describe(options: &ClientOptions, args: DescribeArgs) -> anyhow::Result
 
 fn print_description(description: &TopicDescription, all: bool) -> anyhow::Result<()> {
     println!("NAME                {}", description.name);
+    if let Some(id) = &description.id {
+        println!("ID                  {id}");
+    }
     println!("PARTITIONS          {}", description.partition_count);
     println!("REPLICATION-FACTOR  {}", description.replication_factor);
+    println!(
+        "UNDER-REPLICATED    {}",
+        description.under_replicated_partitions
+    );
+    println!("OFFLINE             {}", description.offline_partitions);
     println!();
     if description.configs.is_empty() && !all {
         println!("CONFIGS: none overridden (--all shows every entry)");
@@ -383,6 +448,7 @@ fn print_description(description: &TopicDescription, all: bool) -> anyhow::Resul
         "EPOCH",
         "REPLICAS",
         "ISR",
+        "STATUS",
         "LOG-START-OFFSET",
         "HIGH-WATERMARK",
     ]);
@@ -394,6 +460,7 @@ fn print_description(description: &TopicDescription, all: bool) -> anyhow::Resul
             or_dash(partition.leader_epoch.map(|e| e.to_string())),
             join_ids(&partition.replicas),
             join_ids(&partition.isr),
+            partition.status.to_owned(),
             or_dash(partition.log_start_offset.map(|o| o.to_string())),
             or_dash(partition.high_watermark.map(|o| o.to_string())),
         ]);

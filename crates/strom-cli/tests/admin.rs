@@ -595,6 +595,25 @@ fn prometheus_metrics_count_produce_fetch_and_syncs() {
     );
     assert!(sample(&body, "process_resident_memory_bytes").unwrap() > 0.0);
     assert!(body.contains("# TYPE kafka_log_log_size gauge"));
+    // A single node is its own controller, leads everything and has nothing offline.
+    for (series, value) in [
+        (
+            "kafka_controller_kafkacontroller_activecontrollercount",
+            1.0,
+        ),
+        (
+            "kafka_controller_kafkacontroller_offlinepartitionscount",
+            0.0,
+        ),
+        ("kafka_server_replicamanager_underreplicatedpartitions", 0.0),
+        ("kafka_server_replicamanager_leadercount", partitions),
+        (
+            "kafka_server_replicafetchermanager_maxlag{clientId=\"Replica\"}",
+            0.0,
+        ),
+    ] {
+        assert_eq!(sample(&body, series), Some(value), "{series}");
+    }
 
     // Anything else is refused politely; a hostile request gets 400 and the endpoint lives on.
     assert_eq!(

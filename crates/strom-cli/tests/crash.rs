@@ -75,7 +75,16 @@ fn acknowledged_records_survive_sigkill() {
         let producer = {
             let (bootstrap, stop, ledger) = (bootstrap.clone(), stop.clone(), ledger.clone());
             let first = next_id;
-            std::thread::spawn(move || ledger.produce_until(&bootstrap, TOPIC, stop, first, &[]))
+            std::thread::spawn(move || {
+                ledger.produce_until(
+                    &bootstrap,
+                    TOPIC,
+                    stop,
+                    first,
+                    // The broker stays dead until the next round: records in flight fail fast.
+                    &[("message.timeout.ms", "4000")],
+                )
+            })
         };
         let before = ledger.len();
         std::thread::sleep(Duration::from_millis(rng.range(400, 2500)));

@@ -144,9 +144,10 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
             services.metadata.clone(),
         ));
         let _ = services.cluster.set(node.clone());
+        node.set_replica_manager(&services.replicas);
         services
             .replicas
-            .enable_replication(replication_context(&services, node.store()));
+            .enable_replication(replication_context(&services, node.clone()));
         crate::services::cluster::runtime::spawn(node, shutdown_rx.clone())
     });
     let serve = crate::connection::server::serve(services.clone(), listeners, shutdown_rx.clone());
@@ -186,12 +187,12 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
 }
 
 /// What the replica manager needs to lead and follow partitions on a cluster: ISR writes to
-/// ZooKeeper through `store`, each topic's log settings and `min.insync.replicas` from its
+/// ZooKeeper through `node`'s current session, each topic's log settings and `min.insync.replicas` from its
 /// overrides as the metadata cache knows them (else the broker's defaults), and
 /// `replica.lag.time.max.ms`.
 fn replication_context(
     services: &Arc<crate::services::Services>,
-    store: strom_meta::zk::ZkStore,
+    node: Arc<crate::services::cluster::ClusterNode>,
 ) -> crate::services::replica::cluster::ReplicationContext {
     use strom_meta::config::TopicConfig;
     let resolve = {
@@ -214,7 +215,7 @@ fn replication_context(
     crate::services::replica::cluster::ReplicationContext::from_config(
         &services.config,
         Arc::new(crate::services::replica::replication::ZkIsrWriter(
-            Arc::new(store),
+            Arc::new(move || node.store()),
         )),
         services.metadata.clone(),
         Box::new(move |topic| crate::services::topics::log_config(&log_resolve(topic))),

@@ -157,9 +157,7 @@ pub fn alter_configs(services: &Services, request: AlterConfigsRequest) -> Alter
                             .map(|v| (c.name.to_string(), v.to_string()))
                     })
                     .collect();
-                services
-                    .topics
-                    .set_topic_configs(&name, configs, request.validate_only)
+                set_topic_configs(services, &name, configs, request.validate_only)
             }
             other => Err(unsupported_resource(other)),
         };
@@ -185,9 +183,7 @@ pub fn incremental_alter_configs(
         let name = resource.resource_name.to_string();
         let outcome = match resource.resource_type {
             TOPIC => incremental(services, &name, &resource.configs).and_then(|configs| {
-                services
-                    .topics
-                    .set_topic_configs(&name, configs, request.validate_only)
+                set_topic_configs(services, &name, configs, request.validate_only)
             }),
             other => Err(unsupported_resource(other)),
         };
@@ -198,6 +194,25 @@ pub fn incremental_alter_configs(
         response.responses.push(result);
     }
     response
+}
+
+/// Replaces a topic's overrides: through ZooKeeper on a cluster (every broker and the
+/// controller learn them from `/config/changes`), in the local metadata on a single node.
+fn set_topic_configs(
+    services: &Services,
+    name: &str,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), TopicError> {
+    match services.cluster.get() {
+        Some(node) => {
+            super::topics::block_on(node.alter_topic_config(name, configs, validate_only))
+                .map_err(|message| TopicError::new(E::UnknownServerError.code(), message))?
+        }
+        None => services
+            .topics
+            .set_topic_configs(name, configs, validate_only),
+    }
 }
 
 fn unsupported_resource(resource_type: i8) -> TopicError {

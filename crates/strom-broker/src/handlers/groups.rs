@@ -23,7 +23,7 @@ use kafka_protocol::messages::{
 use super::str_bytes;
 use crate::protocol::frame::Reply;
 use crate::protocol::request::RequestContext;
-use crate::services::coordinator::GroupCoordinator;
+use crate::services::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::services::group::{GroupState, JoinRequest, SyncRequest};
 use crate::services::Services;
 
@@ -55,7 +55,10 @@ pub fn find_coordinator(
             return Err((E::InvalidGroupId.code(), "the group id is empty".into()));
         }
         if let Err(code) = services.groups.ensure_topic() {
-            return Err((code, "__consumer_offsets is not available".into()));
+            // Cluster mode: written to ZooKeeper in the background (offsets.topic.*); the
+            // client asks again until the partition has a leader, as with Kafka.
+            super::topics::auto_create_in_cluster(services, OFFSETS_TOPIC);
+            return Err((code, "__consumer_offsets is not available yet".into()));
         }
         let coordinator = services
             .groups
@@ -308,6 +311,10 @@ pub fn list_groups(
         .map(|s| s.to_lowercase())
         .collect();
     let mut response = ListGroupsResponse::default();
+    if services.groups.is_loading() {
+        response.error_code = E::CoordinatorLoadInProgress.code();
+        return response;
+    }
     for (id, protocol_type, state) in services.groups.list() {
         let state_name = state.to_string();
         if !states.is_empty() && !states.contains(&state_name.to_lowercase()) {
@@ -342,6 +349,12 @@ pub fn describe_groups(
         let mut d = DescribedGroup::default();
         d.group_id = id.clone();
         d.authorized_operations = super::authorized::NOT_REQUESTED;
+        if let Err(code) = services.groups.check_coordinator(&id.0) {
+            d.error_code = code;
+            d.group_state = str_bytes("");
+            response.groups.push(d);
+            continue;
+        }
         services
             .groups
             .with_group(&id.0, |group, has_offsets| match group {

@@ -5,8 +5,9 @@
 //! INVALID_REQUEST, naming the sender in its log. In cluster mode every request is first fenced
 //! by its controller epoch and broker epoch (STALE_CONTROLLER_EPOCH, STALE_BROKER_EPOCH; a
 //! request for a registration this broker does not know yet waits briefly for it); an accepted
-//! UpdateMetadata is applied to the metadata cache. LeaderAndIsr and StopReplica, once fenced,
-//! are still refused with INVALID_REQUEST until the replica manager applies them.
+//! UpdateMetadata is applied to the metadata cache; LeaderAndIsr and StopReplica are applied by
+//! the replica manager, and then, for `__consumer_offsets` partitions, by the group
+//! coordinator (load what this broker now leads, drop what it no longer leads).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use crate::interbroker::{
 use crate::protocol::frame::Reply;
 use crate::protocol::interbroker::{InterBrokerBody, InterBrokerRequest};
 use crate::services::cluster::ClusterNode;
+use crate::services::coordinator::OFFSETS_TOPIC;
 use crate::services::Services;
 
 /// How long a request addressed to a registration this broker does not know yet waits for it.
@@ -123,6 +125,7 @@ async fn clustered(
             if let Some(code) = fence(node, &command.header, "UpdateMetadata").await {
                 return respond(&request, code);
             }
+            node.load_topic_configs(&command.partitions).await;
             node.apply_update_metadata(&command);
             respond(&request, 0)
         }
@@ -137,6 +140,7 @@ async fn clustered(
             if let Some(code) = fence(node, &command.header, "LeaderAndIsr").await {
                 return respond(&request, code);
             }
+            node.load_topic_configs(&command.partitions).await;
             let replicas = services.replicas.clone();
             let applied = command.clone();
             let errors =
@@ -145,6 +149,7 @@ async fn clustered(
                     .unwrap_or_else(|_| {
                         vec![E::KafkaStorageError.code(); command.partitions.len()]
                     });
+            coordinate_after_leader_and_isr(services, &command, &errors);
             let mut response = LeaderAndIsrResponse::default();
             let mut topics: std::collections::BTreeMap<&str, LeaderAndIsrTopicError> =
                 std::collections::BTreeMap::new();
@@ -180,6 +185,11 @@ async fn clustered(
             let errors = tokio::task::spawn_blocking(move || replicas.apply_stop_replica(&applied))
                 .await
                 .unwrap_or_else(|_| vec![E::KafkaStorageError.code(); command.partitions.len()]);
+            for ((partition, _, _), code) in command.partitions.iter().zip(&errors) {
+                if partition.topic == OFFSETS_TOPIC && *code == 0 {
+                    services.groups.resign(partition.partition);
+                }
+            }
             let mut response = StopReplicaResponse::default();
             for ((partition, _, _), code) in command.partitions.iter().zip(errors) {
                 let mut error = StopReplicaPartitionError::default();
@@ -189,6 +199,31 @@ async fn clustered(
                 response.partition_errors.push(error);
             }
             request.respond(&response)
+        }
+    }
+}
+
+/// The group coordinator follows the leadership of `__consumer_offsets` partitions that a
+/// LeaderAndIsr applied without error: it loads a partition this broker now leads and drops
+/// one it follows.
+fn coordinate_after_leader_and_isr(
+    services: &Arc<Services>,
+    command: &crate::interbroker::LeaderAndIsrCommand,
+    errors: &[i16],
+) {
+    let local = services.metadata.local_broker_id();
+    for (partition, code) in command.partitions.iter().zip(errors) {
+        let info = &partition.info;
+        if info.partition.topic != OFFSETS_TOPIC || *code != 0 {
+            continue;
+        }
+        let state = &info.state.value;
+        if state.leader == local {
+            services
+                .groups
+                .become_leader(info.partition.partition, state.leader_epoch);
+        } else {
+            services.groups.resign(info.partition.partition);
         }
     }
 }

@@ -187,6 +187,15 @@ fn describe_topic(
                 };
                 let brokers = |ids: &[i32]| ids.iter().map(|&id| BrokerId(id)).collect::<Vec<_>>();
                 partition.leader_id = BrokerId(state.leader_and_isr.leader);
+                // A leader that is not alive (or that this broker found gone before the
+                // controller's word arrived) is answered as Kafka does: no leader.
+                if !services
+                    .metadata
+                    .is_available_leader(state.leader_and_isr.leader)
+                {
+                    partition.error_code = E::LeaderNotAvailable.code();
+                    partition.leader_id = BrokerId(-1);
+                }
                 if version >= 7 {
                     partition.leader_epoch = state.leader_and_isr.leader_epoch;
                 }

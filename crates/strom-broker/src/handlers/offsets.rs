@@ -50,6 +50,7 @@ pub fn offset_commit_with_timestamps(
     commit_timestamps: &[i64],
 ) -> Reply {
     let mut commit_timestamps = commit_timestamps.iter().copied();
+    let clustered = services.cluster.get().is_some();
     let group_id = request.group_id.0.to_string();
     let now = crate::clock::now_ms();
     let mut response = OffsetCommitResponse::default();
@@ -69,16 +70,24 @@ pub fn offset_commit_with_timestamps(
             out.partition_index = p.partition_index;
             let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
             // Kafka checks the partition against its metadata only: a partition whose log is
-            // offline still takes commits (they go to __consumer_offsets, not to its log).
-            out.error_code = if services
-                .replicas
-                .partition(&name, p.partition_index)
-                .is_none()
-                && services
+            // offline still takes commits (they go to __consumer_offsets, not to its log). A
+            // cluster's coordinator need not host a replica of it: its metadata cache decides.
+            let unknown = if clustered {
+                services
+                    .metadata
+                    .partition(&name, p.partition_index)
+                    .is_none()
+            } else {
+                services
                     .replicas
-                    .absent_partition_error(&name, p.partition_index)
-                    == E::UnknownTopicOrPartition.code()
-            {
+                    .partition(&name, p.partition_index)
+                    .is_none()
+                    && services
+                        .replicas
+                        .absent_partition_error(&name, p.partition_index)
+                        == E::UnknownTopicOrPartition.code()
+            };
+            out.error_code = if unknown {
                 E::UnknownTopicOrPartition.code()
             } else if metadata_len > METADATA_MAX_BYTES {
                 E::OffsetMetadataTooLarge.code()
@@ -249,6 +258,11 @@ fn fetch_response(
             });
             let mut g = OffsetFetchResponseGroup::default();
             g.group_id = group.group_id.clone();
+            if let Err(code) = services.groups.check_coordinator(&group.group_id.0) {
+                g.error_code = code;
+                response.groups.push(g);
+                continue;
+            }
             for (topic, rows) in fetch_group(services, &group.group_id.0, topics) {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = topic_name(&topic);
@@ -264,6 +278,23 @@ fn fetch_response(
                 g.topics.push(t);
             }
             response.groups.push(g);
+        }
+        return response;
+    }
+    if let Err(code) = services.groups.check_coordinator(&request.group_id.0) {
+        // v2+ has the top-level error; older versions carry it on every partition asked for.
+        response.error_code = code;
+        for t in request.topics.unwrap_or_default() {
+            let mut out = OffsetFetchResponseTopic::default();
+            out.name = t.name.clone();
+            for p in t.partition_indexes {
+                let mut partition = OffsetFetchResponsePartition::default();
+                partition.partition_index = p;
+                partition.committed_offset = -1;
+                partition.error_code = code;
+                out.partitions.push(partition);
+            }
+            response.topics.push(out);
         }
         return response;
     }

@@ -16,7 +16,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use strom_meta::config::Listener;
 use strom_meta::replication::{
@@ -44,7 +45,13 @@ pub struct MetadataCache {
     controller_id: AtomicI32,
     /// Per topic, the state of each partition by index (None: not known yet).
     partitions: RwLock<HashMap<String, Vec<Option<PartitionState>>>>,
+    /// Brokers this broker found gone itself (see [`MetadataCache::mark_gone`]), and when.
+    gone: Mutex<HashMap<BrokerId, Instant>>,
 }
+
+/// How long a broker this broker found gone is answered as unavailable without the controller
+/// confirming it (by leaving it out of the live brokers): bounds the effect of a mistake.
+const GONE_FOR: Duration = Duration::from_secs(3);
 
 impl MetadataCache {
     /// A cache holding `cluster` as loaded from the metadata store, with no brokers and no
@@ -57,6 +64,7 @@ impl MetadataCache {
             brokers: RwLock::new(Vec::new()),
             controller_id: AtomicI32::new(NO_LEADER),
             partitions: RwLock::new(HashMap::new()),
+            gone: Mutex::new(HashMap::new()),
         }
     }
 
@@ -105,10 +113,43 @@ impl MetadataCache {
         self.brokers.read().unwrap().iter().map(|b| b.id).collect()
     }
 
-    /// Replaces the live brokers.
+    /// Replaces the live brokers. A broker marked gone that the controller has now left out
+    /// needs the mark no more (and must not keep it once it registers again).
     pub fn set_brokers(&self, mut brokers: Vec<BrokerRegistration>) {
         brokers.sort_by_key(|b| b.id);
+        self.gone
+            .lock()
+            .unwrap()
+            .retain(|id, _| brokers.iter().any(|b| b.id == *id));
         *self.brokers.write().unwrap() = brokers;
+    }
+
+    /// Notes that broker `id`'s process is gone, as this broker found it (a connection to it
+    /// closed and its port refuses connections) before the controller's word arrives. For
+    /// [`GONE_FOR`], or until the controller leaves it out of the live brokers, partitions it
+    /// leads are answered without a leader (LEADER_NOT_AVAILABLE), as Kafka answers for a
+    /// leader that is not alive: a client then asks again soon instead of waiting for its
+    /// next periodic refresh, and finds the new leader the moment the controller names it.
+    pub fn mark_gone(&self, id: BrokerId) {
+        if id != self.local_broker_id && self.is_live_broker(id) {
+            self.gone.lock().unwrap().insert(id, Instant::now());
+        }
+    }
+
+    /// True if `id` is a live broker not marked gone: a leader clients can be sent to.
+    pub fn is_available_leader(&self, id: BrokerId) -> bool {
+        if !self.is_live_broker(id) {
+            return false;
+        }
+        let mut gone = self.gone.lock().unwrap();
+        match gone.get(&id) {
+            Some(since) if since.elapsed() < GONE_FOR => false,
+            Some(_) => {
+                gone.remove(&id);
+                true
+            }
+            None => true,
+        }
     }
 
     /// The active controller's broker id, or [`NO_LEADER`] (-1) if none is known.
@@ -269,5 +310,46 @@ mod tests {
         cache.remove_topic("t");
         assert!(cache.topic_partitions("t").is_empty());
         assert_eq!(cache.leader("t", 2), None);
+    }
+
+    #[test]
+    fn a_broker_found_gone_is_no_leader_until_the_controller_confirms_or_the_mark_expires() {
+        let registration = |id| BrokerRegistration {
+            id,
+            endpoints: Vec::new(),
+            rack: None,
+        };
+        let cache = MetadataCache::new(1, ClusterMetadata::default());
+        cache.set_brokers(vec![registration(1), registration(2), registration(3)]);
+        assert!(cache.is_available_leader(2) && !cache.is_available_leader(4));
+
+        // Neither itself nor a broker that is not live can be marked.
+        cache.mark_gone(1);
+        cache.mark_gone(4);
+        assert!(cache.is_available_leader(1));
+        assert!(cache.gone.lock().unwrap().is_empty());
+
+        cache.mark_gone(2);
+        assert!(!cache.is_available_leader(2), "marked gone");
+        assert!(
+            cache.is_live_broker(2),
+            "still live until the controller says otherwise"
+        );
+        assert!(cache.is_available_leader(3));
+
+        // The controller leaves it out; when it registers again, it is a leader again.
+        cache.set_brokers(vec![registration(1), registration(3)]);
+        assert!(!cache.is_available_leader(2));
+        cache.set_brokers(vec![registration(1), registration(2), registration(3)]);
+        assert!(
+            cache.is_available_leader(2),
+            "a new registration carries no old mark"
+        );
+
+        // A mark the controller never confirms expires.
+        cache.mark_gone(3);
+        assert!(!cache.is_available_leader(3));
+        *cache.gone.lock().unwrap().get_mut(&3).unwrap() -= GONE_FOR;
+        assert!(cache.is_available_leader(3), "expired after GONE_FOR");
     }
 }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use strom_meta::config::BrokerConfig;
 
-use crate::metrics::{Gauges, Metrics, PartitionGauges};
+use crate::metrics::{ControllerGauges, Gauges, Metrics, PartitionGauges};
 use coordinator::GroupCoordinator;
 use metadata_cache::MetadataCache;
 use producer_ids::ProducerIdAllocator;
@@ -68,6 +68,17 @@ impl Gauges for Services {
             .filter(|p| !p.is_deleted())
             .collect();
         partitions.sort_by(|a, b| a.topic_partition.cmp(&b.topic_partition));
+        let min_insync: std::collections::BTreeMap<String, usize> = self
+            .metadata
+            .cluster()
+            .topics
+            .values()
+            .map(|t| {
+                let min = strom_meta::config::TopicConfig::resolve(&self.config, &t.configs)
+                    .map_or(1, |c| c.min_insync_replicas.max(1) as usize);
+                (t.name.clone(), min)
+            })
+            .collect();
         partitions
             .iter()
             .map(|p| {
@@ -79,9 +90,18 @@ impl Gauges for Services {
                     leader: state
                         .as_ref()
                         .is_some_and(|s| s.leader_and_isr.leader == me),
+                    leader_id: state
+                        .as_ref()
+                        .map_or(strom_meta::replication::NO_LEADER, |s| {
+                            s.leader_and_isr.leader
+                        }),
+                    follower_lag: p.follower_lag(),
                     under_replicated: state
                         .as_ref()
                         .is_some_and(|s| s.leader_and_isr.isr.len() < s.replicas.len()),
+                    under_min_isr: state.as_ref().is_some_and(|s| {
+                        s.leader_and_isr.isr.len() < min_insync.get(&tp.topic).copied().unwrap_or(1)
+                    }),
                     topic: p.topic_partition.topic.clone(),
                     partition: p.topic_partition.partition,
                     size_bytes: log.size_bytes(),
@@ -91,6 +111,28 @@ impl Gauges for Services {
                 }
             })
             .collect()
+    }
+
+    fn controller(&self) -> ControllerGauges {
+        if let Some(node) = self.cluster.get() {
+            return node.controller_gauges();
+        }
+        // A single node is its own controller; a partition whose log failed to open has no
+        // leader.
+        let topics: Vec<String> = self.metadata.cluster().topics.keys().cloned().collect();
+        let offline = topics
+            .iter()
+            .flat_map(|t| self.metadata.topic_partitions(t))
+            .filter(|s| {
+                s.as_ref()
+                    .is_none_or(|s| s.leader_and_isr.leader == strom_meta::replication::NO_LEADER)
+            })
+            .count();
+        ControllerGauges {
+            active: true,
+            offline_partitions: offline as u64,
+            ..ControllerGauges::default()
+        }
     }
 
     fn group_states(&self) -> Vec<String> {

@@ -195,6 +195,38 @@ impl TestCluster {
         }
     }
 
+    /// Runs `check`; if it panics, copies the brokers' data and logs to a directory that
+    /// outlives the test (named on stderr) before passing the panic on, so a failure that
+    /// shows once in many runs can be read afterwards.
+    /// With `STROM_KEEP_CLUSTER` set they are kept even when it passes.
+    pub fn keep_files_if_panics<T>(&self, check: impl FnOnce() -> T) -> T {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+            Ok(value) => {
+                if std::env::var_os("STROM_KEEP_CLUSTER").is_some() {
+                    self.keep_files();
+                }
+                value
+            }
+            Err(panic) => {
+                self.keep_files();
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    fn keep_files(&self) {
+        let kept = std::env::temp_dir().join(format!("strom-kept-{}", std::process::id()));
+        let copied = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(self.dir.path())
+            .arg(&kept)
+            .status();
+        eprintln!(
+            "the brokers' files are kept in {} ({copied:?})",
+            kept.display()
+        );
+    }
+
     /// The controller as broker answers report it (`-1` if none).
     pub fn controller(&self) -> i32 {
         self.metadata().controller_id.0

@@ -6,20 +6,49 @@
 //! length derived from the id, so the reader can tell a changed byte from a moved record. Ids
 //! only grow, so "in production order" is "ids increase along a partition".
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureRecord;
 
-use super::{client_config, client_runtime, consume, payload, producer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::producer::FutureProducer;
+
+use super::{client_config, client_runtime, consume, payload};
+
+/// The ledger producer's client context: with `STROM_RDKAFKA_DEBUG` set (librdkafka debug
+/// contexts, e.g. `eos,topic,broker`), librdkafka's log lines go to stderr with a timestamp.
+struct LoggingContext {
+    on: bool,
+}
+
+impl ClientContext for LoggingContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if !self.on {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        eprintln!(
+            "rdkafka {}.{:03} {level:?} {facility}: {message}",
+            now.as_secs(),
+            now.subsec_millis()
+        );
+    }
+}
 
 /// The length of record `id`'s value: 100..3000 bytes, fixed by the id.
 pub fn payload_len(id: u64) -> usize {
     100 + (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % 2900
 }
+
+/// How many records [`Ledger::produce_until`] keeps outstanding at most.
+pub const WINDOW: usize = 2000;
 
 /// (partition, offset) → (id, checksum).
 type Positions = HashMap<(i32, i64), (u64, u32)>;
@@ -28,6 +57,8 @@ type Positions = HashMap<(i32, i64), (u64, u32)>;
 #[derive(Clone, Default)]
 pub struct Ledger {
     acked: Arc<Mutex<Positions>>,
+    /// When each acknowledged record was sent and when its acknowledgement arrived.
+    times: Arc<Mutex<Vec<(Instant, Instant)>>>,
 }
 
 /// What [`Ledger::verify`] found.
@@ -40,6 +71,17 @@ pub struct Verified {
 }
 
 impl Ledger {
+    /// The first acknowledgement of a record sent at or after `t` (how long a client waits
+    /// for a failover started at `t`), if any arrived yet.
+    pub fn first_ack_of_send_after(&self, t: Instant) -> Option<Instant> {
+        let times = self.times.lock().unwrap();
+        times
+            .iter()
+            .filter(|(sent, _)| *sent >= t)
+            .map(|(_, acked)| *acked)
+            .min()
+    }
+
     /// How many records have been acknowledged so far.
     pub fn len(&self) -> usize {
         self.acked.lock().unwrap().len()
@@ -48,6 +90,13 @@ impl Ledger {
     /// Produces to `topic` with an idempotent `acks=all` producer (plus `extra` settings) until
     /// `stop` is set, ids from `first_id` on; notes each acknowledgement. Returns the next
     /// unused id. Failed sends are expected (the broker may be dead) and not noted.
+    ///
+    /// At most [`WINDOW`] records are outstanding: a producer that queued faster than the
+    /// cluster acknowledges would see its own backlog time out, and librdkafka answers timed-out
+    /// records by bumping the producer epoch, after which a record that was in flight may be
+    /// written twice (under the old and the new epoch) — Kafka promises idempotence only within
+    /// an epoch. The default `message.timeout.ms` (30 s) is above any failover the tests allow,
+    /// so a duplicate found here is the broker's.
     pub fn produce_until(
         &self,
         bootstrap: &str,
@@ -60,25 +109,44 @@ impl Ledger {
             ("acks", "all"),
             ("enable.idempotence", "true"),
             ("linger.ms", "2"),
-            ("message.timeout.ms", "4000"),
+            ("message.timeout.ms", "30000"),
             ("request.timeout.ms", "2000"),
         ];
         settings.extend_from_slice(extra);
-        let producer = producer(bootstrap, &settings);
+        let debug = std::env::var("STROM_RDKAFKA_DEBUG").unwrap_or_default();
+        if !debug.is_empty() {
+            settings.push(("debug", &debug));
+        }
+        let mut config = client_config(bootstrap, &settings);
+        if !debug.is_empty() {
+            config.set_log_level(RDKafkaLogLevel::Debug);
+        }
+        let producer: FutureProducer<LoggingContext> = config
+            .create_with_context(LoggingContext {
+                on: !debug.is_empty(),
+            })
+            .expect("producer");
         let rt = client_runtime();
         let mut id = first_id;
         rt.block_on(async {
-            let mut pending = Vec::new();
+            let mut pending = VecDeque::new();
             while !stop.load(Ordering::Relaxed) {
+                if pending.len() >= WINDOW {
+                    let oldest: tokio::task::JoinHandle<()> = pending.pop_front().unwrap();
+                    let _ = oldest.await;
+                    continue;
+                }
                 let value = payload(id, payload_len(id));
                 let key = id.to_be_bytes();
                 let sum = crc32c::crc32c(&value);
                 match producer.send_result(FutureRecord::to(topic).key(&key).payload(&value)) {
                     Ok(delivery) => {
-                        let acked = self.acked.clone();
+                        let (acked, times) = (self.acked.clone(), self.times.clone());
                         let this_id = id;
-                        pending.push(tokio::spawn(async move {
+                        let sent = Instant::now();
+                        pending.push_back(tokio::spawn(async move {
                             if let Ok(Ok(d)) = delivery.await {
+                                times.lock().unwrap().push((sent, Instant::now()));
                                 acked
                                     .lock()
                                     .unwrap()

@@ -71,6 +71,17 @@ pub struct ClusterSnapshot {
     pub deleting: BTreeSet<String>,
 }
 
+/// What a controller counted while this broker held the office (Kafka's `ControllerStats`),
+/// summed over its terms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ControllerStats {
+    /// Leader elections written: a partition whose leader was gone (or had restarted) got a
+    /// leader, clean or unclean.
+    pub leader_elections: u64,
+    /// Of those, elections of a replica outside the ISR (`unclean.leader.election.enable`).
+    pub unclean_leader_elections: u64,
+}
+
 /// A partition's state as sent to brokers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionInfo {

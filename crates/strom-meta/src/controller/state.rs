@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ClusterSnapshot, Effect, Input, LiveBroker, PartitionInfo, TopicInfo};
+use super::{
+    ClusterSnapshot, ControllerStats, Effect, Input, LiveBroker, PartitionInfo, TopicInfo,
+};
 use crate::replication::{
     BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition, Versioned, NO_LEADER,
 };
@@ -12,6 +14,8 @@ use crate::replication::{
 pub struct Controller {
     local: BrokerId,
     active: Option<Active>,
+    /// What earlier terms counted.
+    retired: ControllerStats,
 }
 
 /// What an elected controller holds.
@@ -39,6 +43,10 @@ struct Active {
     /// Brokers owed a LeaderAndIsr for a partition whose write or read is in flight (so they
     /// never get a state the controller already knows to be stale).
     owed: BTreeMap<TopicPartition, BTreeSet<BrokerId>>,
+    /// Writes in flight that elect a leader, and whether the election is unclean.
+    electing: BTreeMap<TopicPartition, bool>,
+    /// What this term counted.
+    stats: ControllerStats,
 }
 
 /// Requests gathered during one step, sent at its end (Kafka's request batch).
@@ -56,6 +64,7 @@ impl Controller {
         Controller {
             local,
             active: None,
+            retired: ControllerStats::default(),
         }
     }
 
@@ -72,6 +81,31 @@ impl Controller {
     /// The partition state as this controller last read or wrote it.
     pub fn state(&self, partition: &TopicPartition) -> Option<&Versioned<LeaderAndIsr>> {
         self.active.as_ref()?.states.get(partition)
+    }
+
+    /// What this broker's controller counted, over all its terms.
+    pub fn stats(&self) -> ControllerStats {
+        let current = self.active.as_ref().map(|a| a.stats).unwrap_or_default();
+        ControllerStats {
+            leader_elections: self.retired.leader_elections + current.leader_elections,
+            unclean_leader_elections: self.retired.unclean_leader_elections
+                + current.unclean_leader_elections,
+        }
+    }
+
+    /// Partitions without a live leader (Kafka's `OfflinePartitionsCount`: the state names no
+    /// leader or a broker that is not registered), topics being deleted left out; 0 when not
+    /// the active controller.
+    pub fn offline_partitions(&self) -> usize {
+        let Some(active) = self.active.as_ref() else {
+            return 0;
+        };
+        active
+            .states
+            .iter()
+            .filter(|(p, _)| !active.deleting.contains_key(&p.topic))
+            .filter(|(_, s)| !active.live.contains_key(&s.value.leader))
+            .count()
     }
 
     /// Applies `input` and returns what the shell must do.
@@ -101,7 +135,9 @@ impl Controller {
     }
 
     fn resign(&mut self, effects: &mut Vec<Effect>) {
-        if self.active.take().is_some() {
+        if let Some(active) = self.active.take() {
+            self.retired.leader_elections += active.stats.leader_elections;
+            self.retired.unclean_leader_elections += active.stats.unclean_leader_elections;
             effects.push(Effect::Resigned);
         }
     }
@@ -129,6 +165,8 @@ impl Controller {
             reelect: BTreeSet::new(),
             deleted_ids: BTreeSet::new(),
             owed: BTreeMap::new(),
+            electing: BTreeMap::new(),
+            stats: ControllerStats::default(),
         };
         for (partition, state) in &active.states {
             let registered = active.live.get(&state.value.leader).map(|b| b.broker_epoch);
@@ -226,6 +264,10 @@ impl Active {
                 let Some(state) = self.writing.remove(&partition) else {
                     return;
                 };
+                if let Some(unclean) = self.electing.remove(&partition) {
+                    self.stats.leader_elections += 1;
+                    self.stats.unclean_leader_elections += u64::from(unclean);
+                }
                 self.states.insert(
                     partition.clone(),
                     Versioned {
@@ -254,6 +296,7 @@ impl Active {
                 }
             }
             Input::StateWriteConflict { partition } => {
+                self.electing.remove(&partition);
                 if self.writing.remove(&partition).is_some() {
                     self.dirty.remove(&partition);
                     self.read(vec![partition], false, effects);
@@ -382,6 +425,13 @@ impl Active {
                 let Some(state) = self.decide(&current.value, &replicas, unclean, reelect) else {
                     return;
                 };
+                let was_led = current.value.leader != NO_LEADER
+                    && self.live.contains_key(&current.value.leader)
+                    && !reelect;
+                if !was_led && state.leader != NO_LEADER {
+                    let outside_isr = !current.value.isr.contains(&state.leader);
+                    self.electing.insert(partition.clone(), outside_isr);
+                }
                 (Some(current.version), state)
             }
         };
@@ -529,6 +579,7 @@ impl Active {
             self.dirty.remove(partition);
             self.owed.remove(partition);
             self.reelect.remove(partition);
+            self.electing.remove(partition);
             outbox.update_metadata.remove(partition);
             for set in outbox.leader_and_isr.values_mut() {
                 set.remove(partition);

@@ -492,3 +492,91 @@ fn partitions_added_to_a_topic_are_initialised() {
     });
     assert_eq!(writes(&effects), vec![(tp(1), None, lai(2, 0, &[2, 1], 3))]);
 }
+
+#[test]
+fn elections_are_counted_once_written_and_offline_partitions_are_counted() {
+    let (mut c, _) = elected(
+        &[1, 2, 3],
+        topic(&[&[1, 2, 3], &[2, 3, 1], &[3, 1]], false),
+        &[
+            (0, lai(1, 4, &[1, 2, 3], 2), 9),
+            (1, lai(2, 4, &[2, 3], 2), 9),
+            (2, lai(3, 4, &[3], 2), 9),
+        ],
+    );
+    assert_eq!(c.stats(), ControllerStats::default());
+    assert_eq!(c.offline_partitions(), 0);
+    // Broker 3 dies: partition 2 (ISR {3}) goes offline, partition 1 keeps its leader (an ISR
+    // shrink, no election), partition 0 keeps its leader.
+    c.step(Input::BrokersChanged {
+        brokers: vec![broker(1, 101), broker(2, 102)],
+    });
+    assert_eq!(c.offline_partitions(), 1, "leader 3 is gone");
+    for p in 0..3 {
+        c.step(Input::StateWritten {
+            partition: tp(p),
+            version: 10,
+        });
+    }
+    assert_eq!(c.state(&tp(2)).unwrap().value.leader, NO_LEADER);
+    assert_eq!(c.offline_partitions(), 1, "no ISR member alive");
+    assert_eq!(
+        c.stats().leader_elections,
+        0,
+        "shrinks and offline are not elections"
+    );
+    // Broker 1 dies too: partition 0 elects 2, its write conflicts once and is decided again.
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(2, 102)],
+    });
+    assert_eq!(writes(&effects)[0].2.leader, 2);
+    c.step(Input::StateWriteConflict { partition: tp(0) });
+    assert_eq!(
+        c.stats().leader_elections,
+        0,
+        "a conflicted write elected nobody"
+    );
+    c.step(Input::StatesRead {
+        states: vec![(
+            tp(0),
+            Some(Versioned {
+                value: lai(1, 4, &[1, 2, 3], 2),
+                version: 10,
+            }),
+        )],
+    });
+    c.step(Input::StateWritten {
+        partition: tp(0),
+        version: 11,
+    });
+    assert_eq!(c.state(&tp(0)).unwrap().value.leader, 2);
+    assert_eq!(c.stats().leader_elections, 1);
+    assert_eq!(c.stats().unclean_leader_elections, 0);
+    // Unclean election enabled: partition 2 (ISR {3}, 3 dead) elects broker 1 once it returns.
+    c.step(Input::TopicConfigChanged {
+        topic: "t".into(),
+        unclean_leader_election: true,
+    });
+    c.step(Input::BrokersChanged {
+        brokers: vec![broker(1, 201), broker(2, 102)],
+    });
+    for p in 0..3 {
+        c.step(Input::StateWritten {
+            partition: tp(p),
+            version: 12,
+        });
+    }
+    assert_eq!(c.state(&tp(2)).unwrap().value.leader, 1);
+    assert_eq!(c.offline_partitions(), 0);
+    assert_eq!(
+        c.stats(),
+        ControllerStats {
+            leader_elections: 2,
+            unclean_leader_elections: 1
+        }
+    );
+    // The counts survive a resignation; the offline count is the active controller's only.
+    c.step(Input::SessionExpired);
+    assert_eq!(c.stats().leader_elections, 2);
+    assert_eq!(c.offline_partitions(), 0);
+}

@@ -14,18 +14,20 @@
 //! nor decide leaders or ISRs (the controller's state machine does).
 
 pub mod admin;
+mod configs;
 pub mod runtime;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use strom_meta::config::{BrokerConfig, Listener};
-use strom_meta::controller::{ControllerEpochFence, FenceRefusal};
+use strom_meta::controller::{Controller, ControllerEpochFence, FenceRefusal};
 use strom_meta::replication::{BrokerRegistration, Endpoint, TopicPartition};
 use strom_meta::zk::{ZkConfig, ZkStore};
 use strom_meta::TopicMetadata;
 
 use crate::interbroker::{ControllerHeader, UpdateMetadataCommand};
+use crate::metrics::ControllerGauges;
 use crate::services::metadata_cache::{MetadataCache, PartitionState};
 
 /// The broker epoch while not registered.
@@ -44,6 +46,17 @@ pub struct ClusterNode {
     updated: tokio::sync::Notify,
     /// The producer id block in use: (next id, last id of the block).
     producer_ids: Mutex<Option<(i64, i64)>>,
+    /// What the controller runtime last published for the metrics: active (0 or 1), offline
+    /// partitions, leader elections, unclean leader elections.
+    controller_gauges: [AtomicU64; 4],
+    /// The topic id each topic's `/config/topics/<t>` was last read for (`configs.rs`).
+    configs_read: Mutex<std::collections::BTreeMap<String, uuid::Uuid>>,
+    /// Held while the metadata cache's topics are copied, changed and replaced.
+    cache_change: Mutex<()>,
+    /// The newest `/config/changes` notification applied (`configs.rs`).
+    last_config_change: Mutex<Option<String>>,
+    /// The replica manager, for topics' log settings (`configs.rs`).
+    replicas: std::sync::OnceLock<std::sync::Weak<crate::services::replica::ReplicaManager>>,
 }
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
@@ -110,6 +123,11 @@ impl ClusterNode {
             metadata,
             updated: tokio::sync::Notify::new(),
             producer_ids: Mutex::new(None),
+            controller_gauges: Default::default(),
+            configs_read: Mutex::default(),
+            cache_change: Mutex::new(()),
+            last_config_change: Mutex::new(None),
+            replicas: std::sync::OnceLock::new(),
         }
     }
 
@@ -131,6 +149,34 @@ impl ClusterNode {
     fn set_broker_epoch(&self, epoch: Option<i64>) {
         self.broker_epoch
             .store(epoch.unwrap_or(UNREGISTERED), Ordering::SeqCst);
+    }
+
+    /// Publishes the controller's state for the metrics (after each of its steps).
+    pub fn publish_controller(&self, controller: &Controller) {
+        let stats = controller.stats();
+        let values = [
+            u64::from(controller.is_active()),
+            controller.offline_partitions() as u64,
+            stats.leader_elections,
+            stats.unclean_leader_elections,
+        ];
+        for (gauge, value) in self.controller_gauges.iter().zip(values) {
+            gauge.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// The controller's state as last published.
+    pub fn controller_gauges(&self) -> ControllerGauges {
+        let [active, offline, elections, unclean] = self
+            .controller_gauges
+            .each_ref()
+            .map(|g| g.load(Ordering::Relaxed));
+        ControllerGauges {
+            active: active == 1,
+            offline_partitions: offline,
+            leader_elections: elections,
+            unclean_leader_elections: unclean,
+        }
     }
 
     /// The highest controller epoch this broker has accepted a request from.
@@ -172,6 +218,7 @@ impl ClusterNode {
         self.metadata.set_brokers(command.brokers.clone());
         self.metadata
             .set_controller_id(command.header.controller_id);
+        let _change = self.cache_change.lock().unwrap();
         let mut cluster = self.metadata.cluster().clone();
         let mut changed = false;
         for partition in &command.partitions {

@@ -260,6 +260,16 @@ impl Runtime {
                 }
             }
             ZkEvent::ControllerChanged => self.controller_changed(store).await,
+            ZkEvent::ConfigChanged => {
+                for (topic, unclean) in self.node.apply_config_changes().await {
+                    let input = Input::TopicConfigChanged {
+                        topic,
+                        unclean_leader_election: unclean,
+                    };
+                    let effects = self.controller.step(input);
+                    self.perform(store, effects).await;
+                }
+            }
             ZkEvent::Session(SessionEvent::Reconnected) => {
                 // Events of the gap may be lost: read everything again.
                 for event in [
@@ -268,6 +278,7 @@ impl Runtime {
                     ZkEvent::TopicDeletionsChanged,
                     ZkEvent::IsrChangesNotified,
                     ZkEvent::ControllerChanged,
+                    ZkEvent::ConfigChanged,
                 ] {
                     Box::pin(self.zk_event(store, event)).await;
                 }
@@ -480,6 +491,7 @@ impl Runtime {
                     return;
                 };
                 if probe(socket, PROBE_TIMEOUT).await == Probe::Refused {
+                    self.node.metadata.mark_gone(broker);
                     match store.delete_broker_registration(broker, epoch).await {
                         Ok(true) => tracing::warn!(
                             broker,
@@ -642,6 +654,7 @@ impl Runtime {
                 queue.extend(self.controller.step(input));
             }
         }
+        self.node.publish_controller(&self.controller);
     }
 
     fn header(&self, controller_epoch: i32, broker_epoch: i64) -> ControllerHeader {

@@ -54,6 +54,7 @@ impl GroupCoordinator {
             write: Ok(None),
         };
         let mut state = self.state.lock().unwrap();
+        self.owner_check(&state, group_id)?;
         self.catch_up(&mut state, group_id, now_ms);
         match state.groups.get(group_id) {
             Some(group) => group.validate_commit(member_id, instance, generation)?,
@@ -135,6 +136,8 @@ impl PendingCommit {
         if durable {
             Ok(())
         } else {
+            // A leadership change ended the wait: the client looks for the new coordinator.
+            self.coordinator.check_coordinator(&self.group_id)?;
             Err(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code())
         }
     }

@@ -44,6 +44,7 @@ impl GroupCoordinator {
     /// [`Appended::durable`] returns.
     pub fn delete_group(&self, group_id: &str, now_ms: i64) -> Result<Appended, ErrorCode> {
         let mut state = self.state.lock().unwrap();
+        self.owner_check(&state, group_id)?;
         self.catch_up(&mut state, group_id, now_ms);
         let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
         if !known {
@@ -92,6 +93,7 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<(Vec<ErrorCode>, Appended), ErrorCode> {
         let mut state = self.state.lock().unwrap();
+        self.owner_check(&state, group_id)?;
         self.catch_up(&mut state, group_id, now_ms);
         let known = state.groups.contains_key(group_id) || state.offsets.has_group(group_id);
         if !known {
@@ -132,10 +134,9 @@ impl GroupCoordinator {
 
     /// The group's partition and its log end offset now.
     fn log_end(&self, group_id: &str) -> Option<(Arc<Partition>, i64)> {
-        let partition = self.replicas.partition(
-            OFFSETS_TOPIC,
-            super::partition_for(group_id, self.partitions),
-        )?;
+        let partition = self
+            .replicas
+            .partition(OFFSETS_TOPIC, self.partition_of(group_id))?;
         let (_, _, log_end_offset) = partition.offsets();
         Some((partition, log_end_offset))
     }

@@ -1,5 +1,6 @@
-//! Loading the coordinator's state at startup: replaying `__consumer_offsets` into groups and
-//! committed offsets.
+//! Loading the coordinator's state: replaying `__consumer_offsets` into groups and committed
+//! offsets (the whole topic at a single node's start, one partition when a cluster broker
+//! becomes its leader).
 
 use std::collections::HashMap;
 
@@ -8,59 +9,49 @@ use strom_log::records::decode_records;
 use strom_log::BatchHeader;
 
 use super::records::{self, OffsetValue, RecordKey};
-use super::{GroupCoordinator, OFFSETS_TOPIC};
-use crate::services::group::{CommittedOffset, Group, GroupState};
+use super::{GroupCoordinator, State, OFFSETS_TOPIC};
+use crate::services::group::{CommittedOffset, Group, GroupSnapshot, GroupState, OffsetTable};
+use crate::services::replica::partition::Partition;
 
 impl GroupCoordinator {
-    /// Rebuilds groups and offsets by replaying `__consumer_offsets`. Called once at startup.
+    /// Rebuilds groups and offsets by replaying `__consumer_offsets` up to its high watermark.
+    /// Called once at a single node's start; in cluster mode partitions are loaded when this
+    /// broker becomes their leader (see `ownership.rs`).
     pub fn load(&self, now_ms: i64) {
+        if self.clustered {
+            return;
+        }
         let Some(topic) = self.metadata.cluster().topics.get(OFFSETS_TOPIC).cloned() else {
             return;
         };
         let started = std::time::Instant::now();
-        let mut snapshots: HashMap<String, Option<crate::services::group::GroupSnapshot>> =
-            HashMap::new();
         let mut state = self.state.lock().unwrap();
         let mut records_read = 0usize;
         for p in 0..topic.partitions {
             let Some(partition) = self.replicas.partition(OFFSETS_TOPIC, p) else {
                 continue;
             };
-            for_each_record(&partition, |key, value| {
-                records_read += 1;
-                match RecordKey::decode(key) {
-                    Ok(RecordKey::Offset {
-                        group,
-                        topic,
-                        partition,
-                    }) => match value {
-                        None => {
-                            state.offsets.delete(&group, &topic, partition);
-                        }
-                        Some(value) => match OffsetValue::decode(value) {
-                            Ok(v) => state
-                                .offsets
-                                .commit(&group, &topic, partition, committed(&v)),
-                            Err(e) => {
-                                tracing::warn!(%group, error = %e, "skipping an offset record")
-                            }
-                        },
-                    },
-                    Ok(RecordKey::Group { group }) => {
-                        let snapshot = value.and_then(|v| match records::decode_group(v) {
-                            Ok(s) => Some(s),
-                            Err(e) => {
-                                tracing::warn!(%group, error = %e, "skipping a group record");
-                                None
-                            }
-                        });
-                        snapshots.insert(group, snapshot);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "skipping a record of __consumer_offsets"),
-                }
-            });
+            let replayed = Replayed::read(&partition, false);
+            records_read += replayed.records;
+            self.install(&mut state, replayed, now_ms);
         }
-        for (group_id, snapshot) in snapshots {
+        tracing::info!(
+            groups = state.groups.len(),
+            records = records_read,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "group coordinator loaded __consumer_offsets"
+        );
+    }
+
+    /// Adds the groups and offsets of one replayed partition to the coordinator's state
+    /// (whose groups are those of other partitions: a group lives in one partition).
+    pub(super) fn install(&self, state: &mut State, replayed: Replayed, now_ms: i64) {
+        for group_id in replayed.offsets.groups() {
+            for ((topic, partition), offset) in replayed.offsets.group_offsets(&group_id) {
+                state.offsets.commit(&group_id, &topic, partition, offset);
+            }
+        }
+        for (group_id, snapshot) in replayed.snapshots {
             if let Some(snapshot) = snapshot {
                 let group = Group::restore(group_id.clone(), self.config.clone(), snapshot, now_ms);
                 if group.state() == GroupState::Empty {
@@ -69,17 +60,72 @@ impl GroupCoordinator {
                 state.groups.insert(group_id, group);
             }
         }
-        for group_id in state.offsets.groups() {
+        for group_id in replayed.offsets.groups() {
             if !state.groups.contains_key(&group_id) {
                 state.empty_since.entry(group_id).or_insert(now_ms);
             }
         }
-        tracing::info!(
-            groups = state.groups.len(),
-            records = records_read,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "group coordinator loaded __consumer_offsets"
-        );
+    }
+}
+
+/// What replaying one `__consumer_offsets` partition gives: the last offset of each
+/// (group, topic, partition) and the last record of each group (None: a tombstone).
+#[derive(Default)]
+pub(super) struct Replayed {
+    offsets: OffsetTable,
+    snapshots: HashMap<String, Option<GroupSnapshot>>,
+    /// How many records were read.
+    pub(super) records: usize,
+}
+
+impl Replayed {
+    /// Replays `partition` from its start to its high watermark, or to its log end with
+    /// `to_log_end` (a new leader's load, as Kafka's: everything in the leader's log is what
+    /// the partition holds in its epoch).
+    pub(super) fn read(partition: &Partition, to_log_end: bool) -> Replayed {
+        let mut out = Replayed::default();
+        for_each_record(partition, to_log_end, |key, value| {
+            out.records += 1;
+            match RecordKey::decode(key) {
+                Ok(RecordKey::Offset {
+                    group,
+                    topic,
+                    partition,
+                }) => match value {
+                    None => {
+                        out.offsets.delete(&group, &topic, partition);
+                    }
+                    Some(value) => match OffsetValue::decode(value) {
+                        Ok(v) => out.offsets.commit(&group, &topic, partition, committed(&v)),
+                        Err(e) => {
+                            tracing::warn!(%group, error = %e, "skipping an offset record")
+                        }
+                    },
+                },
+                Ok(RecordKey::Group { group }) => {
+                    let snapshot = value.and_then(|v| match records::decode_group(v) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            tracing::warn!(%group, error = %e, "skipping a group record");
+                            None
+                        }
+                    });
+                    out.snapshots.insert(group, snapshot);
+                }
+                Err(e) => tracing::warn!(error = %e, "skipping a record of __consumer_offsets"),
+            }
+        });
+        out
+    }
+
+    /// How many groups the replay found (with members or offsets).
+    pub(super) fn groups(&self) -> usize {
+        let mut ids: Vec<&String> = self.snapshots.keys().collect();
+        let with_offsets = self.offsets.groups();
+        ids.extend(with_offsets.iter());
+        ids.sort();
+        ids.dedup();
+        ids.len()
     }
 }
 
@@ -93,14 +139,22 @@ fn committed(v: &OffsetValue) -> CommittedOffset {
     }
 }
 
-/// Calls `f(key, value)` for every record of a partition from its start to its high watermark.
+/// Calls `f(key, value)` for every record of a partition from its start to its high watermark
+/// (or its log end with `to_log_end`).
 fn for_each_record(
-    partition: &crate::services::replica::partition::Partition,
+    partition: &Partition,
+    to_log_end: bool,
     mut f: impl FnMut(Bytes, Option<Bytes>),
 ) {
-    let (high_watermark, mut offset, _) = partition.offsets();
-    while offset < high_watermark {
-        let info = match partition.read(offset, 1 << 20, true) {
+    let (high_watermark, mut offset, log_end) = partition.offsets();
+    let end = if to_log_end { log_end } else { high_watermark };
+    while offset < end {
+        let read = if to_log_end {
+            partition.read_for_follower(offset, 1 << 20, true)
+        } else {
+            partition.read(offset, 1 << 20, true)
+        };
+        let info = match read {
             Ok(info) => info,
             Err(e) => {
                 tracing::error!(partition = %partition.topic_partition, error = ?e, "replaying __consumer_offsets failed");

@@ -5,9 +5,9 @@
 //!
 //! State lives in the compacted internal topic `__consumer_offsets` (Kafka's record layout, see
 //! [`records`]); a group's records go to partition `abs(java_hash(group)) % partitions`, as in
-//! Kafka. At startup the whole topic is replayed to rebuild groups and offsets, so a later
-//! issue can move a partition's groups between brokers by replaying just that partition. A
-//! single node coordinates every group.
+//! Kafka. A single node coordinates every group and replays the whole topic at start; a
+//! cluster broker coordinates the groups of the partitions it leads, loading each when it
+//! becomes its leader and dropping it when it stops leading (`ownership.rs`).
 //!
 //! Time and member-id randomness enter here (the wall clock, a seed from the clock at start);
 //! the state machines below take them as inputs.
@@ -16,6 +16,7 @@ mod commits;
 mod deletes;
 mod fetch_turns;
 mod load;
+mod ownership;
 pub mod records;
 
 pub use fetch_turns::{FetchTurn, FetchTurns};
@@ -57,8 +58,9 @@ pub fn partition_for(group: &str, partitions: i32) -> i32 {
 struct State {
     groups: HashMap<String, Group>,
     offsets: OffsetTable,
-    joins: HashMap<RequestToken, oneshot::Sender<JoinResult>>,
-    syncs: HashMap<RequestToken, oneshot::Sender<SyncAnswer>>,
+    /// Parked JoinGroup and SyncGroup requests: their group and where to answer.
+    joins: HashMap<RequestToken, (String, oneshot::Sender<JoinResult>)>,
+    syncs: HashMap<RequestToken, (String, oneshot::Sender<SyncAnswer>)>,
     next_token: RequestToken,
     /// The generator of fresh member ids (seeded at start; see the module documentation).
     member_ids: ChaCha8Rng,
@@ -67,11 +69,19 @@ struct State {
     /// The time the timer task sleeps until (`i64::MAX`: no deadline); a step that gives a
     /// group an earlier deadline wakes it.
     timer_wake_ms: i64,
+    /// Cluster mode: the `__consumer_offsets` partitions this broker leads (see
+    /// `ownership.rs`); unused on a single node.
+    owned: HashMap<i32, ownership::Ownership>,
+    /// The number of the last partition load started.
+    next_load: u64,
 }
 
 /// The coordinator of every consumer group on this broker.
 pub struct GroupCoordinator {
     config: GroupConfig,
+    /// Cluster mode (`zookeeper.connect`): groups are served only for the partitions this
+    /// broker leads.
+    clustered: bool,
     /// Where `__consumer_offsets` is (does it exist, how many partitions).
     metadata: Arc<MetadataCache>,
     /// The `__consumer_offsets` partitions the records go to.
@@ -126,6 +136,7 @@ impl GroupCoordinator {
         topics: Arc<TopicAdmin>,
     ) -> GroupCoordinator {
         GroupCoordinator {
+            clustered: config.cluster.zookeeper_connect.is_some(),
             metadata,
             replicas,
             topics,
@@ -148,6 +159,8 @@ impl GroupCoordinator {
                 member_ids: ChaCha8Rng::seed_from_u64(seed),
                 empty_since: HashMap::new(),
                 timer_wake_ms: i64::MAX,
+                owned: HashMap::new(),
+                next_load: 0,
             }),
             timers: tokio::sync::Notify::new(),
             fetch_waiters: Mutex::new(HashMap::new()),
@@ -155,18 +168,40 @@ impl GroupCoordinator {
         }
     }
 
+    /// The `__consumer_offsets` partition of `group_id`. A cluster counts the topic's
+    /// partitions as created (by whichever broker created it, as Kafka reads the count from
+    /// ZooKeeper), so every broker maps a group alike; before it exists, and on a single node,
+    /// `offsets.topic.num.partitions`.
+    pub fn partition_of(&self, group_id: &str) -> i32 {
+        let partitions = if self.clustered {
+            self.metadata
+                .cluster()
+                .topics
+                .get(OFFSETS_TOPIC)
+                .map_or(self.partitions, |t| t.partitions)
+        } else {
+            self.partitions
+        };
+        partition_for(group_id, partitions)
+    }
+
     /// The broker that coordinates `group_id`: the leader of its `__consumer_offsets`
     /// partition, if that partition has one.
     pub fn coordinator_of(&self, group_id: &str) -> Option<strom_meta::replication::BrokerId> {
         self.metadata
-            .leader(OFFSETS_TOPIC, partition_for(group_id, self.partitions))
+            .leader(OFFSETS_TOPIC, self.partition_of(group_id))
     }
 
     /// Creates `__consumer_offsets` if it does not exist yet (Kafka creates it on the first
     /// coordinator lookup).
+    /// In cluster mode the topic is created through ZooKeeper by the caller (the
+    /// FindCoordinator handler); here it is only `COORDINATOR_NOT_AVAILABLE` until it exists.
     pub fn ensure_topic(&self) -> Result<(), ErrorCode> {
         if self.metadata.cluster().topics.contains_key(OFFSETS_TOPIC) {
             return Ok(());
+        }
+        if self.clustered {
+            return Err(kafka_protocol::error::ResponseError::CoordinatorNotAvailable.code());
         }
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
@@ -348,9 +383,13 @@ impl GroupCoordinator {
     ) -> oneshot::Receiver<JoinResult> {
         let (tx, rx) = oneshot::channel();
         let mut state = self.state.lock().unwrap();
+        if let Err(code) = self.owner_check(&state, group_id) {
+            let _ = tx.send(JoinResult::error(request.member_id, code));
+            return rx;
+        }
         let token = Self::token(&mut state);
         request.token = token;
-        state.joins.insert(token, tx);
+        state.joins.insert(token, (group_id.to_string(), tx));
         self.catch_up(&mut state, group_id, now_ms);
         let fresh = Self::fresh_id(&mut state);
         let config = self.config.clone();
@@ -373,9 +412,16 @@ impl GroupCoordinator {
     ) -> oneshot::Receiver<SyncAnswer> {
         let (tx, rx) = oneshot::channel();
         let mut state = self.state.lock().unwrap();
+        if let Err(code) = self.owner_check(&state, group_id) {
+            let _ = tx.send(SyncAnswer {
+                result: SyncResult::error(code),
+                record: None,
+            });
+            return rx;
+        }
         let token = Self::token(&mut state);
         request.token = token;
-        state.syncs.insert(token, tx);
+        state.syncs.insert(token, (group_id.to_string(), tx));
         self.catch_up(&mut state, group_id, now_ms);
         let effects = match state.groups.get_mut(group_id) {
             Some(group) => group.sync(request, now_ms),
@@ -403,6 +449,9 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> ErrorCode {
         let mut state = self.state.lock().unwrap();
+        if let Err(code) = self.owner_check(&state, group_id) {
+            return code;
+        }
         self.catch_up(&mut state, group_id, now_ms);
         let Some(group) = state.groups.get_mut(group_id) else {
             return kafka_protocol::error::ResponseError::UnknownMemberId.code();
@@ -420,6 +469,7 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
         let mut state = self.state.lock().unwrap();
+        self.owner_check(&state, group_id)?;
         self.catch_up(&mut state, group_id, now_ms);
         let Some(group) = state.groups.get_mut(group_id) else {
             return Err(kafka_protocol::error::ResponseError::UnknownMemberId.code());
@@ -436,12 +486,12 @@ impl GroupCoordinator {
         for effect in effects {
             match effect {
                 Effect::Join(token, result) => {
-                    if let Some(tx) = state.joins.remove(&token) {
+                    if let Some((_, tx)) = state.joins.remove(&token) {
                         let _ = tx.send(result);
                     }
                 }
                 Effect::Sync(token, result) => {
-                    if let Some(tx) = state.syncs.remove(&token) {
+                    if let Some((_, tx)) = state.syncs.remove(&token) {
                         syncs.push((tx, result));
                     }
                 }
@@ -522,14 +572,34 @@ impl GroupCoordinator {
         }
         let partition = self
             .replicas
-            .partition(OFFSETS_TOPIC, partition_for(group_id, self.partitions))?;
+            .partition(OFFSETS_TOPIC, self.partition_of(group_id))?;
+        // Cluster mode: only a leader with enough of an ISR for acks=all appends (Kafka's
+        // coordinator writes with acks=-1); a follower's log must never take a write.
+        let refused = partition.check_produce(-1);
+        if refused != 0 {
+            tracing::info!(
+                group = group_id,
+                code = refused,
+                "not writing to __consumer_offsets"
+            );
+            return None;
+        }
         let refs: Vec<strom_log::records::KeyValue> = records
             .iter()
             .map(|(k, v)| (Some(&k[..]), v.as_deref()))
             .collect();
         let batch = encode_batch(&refs, now_ms);
         match partition.append(Bytes::from(batch), now_ms) {
-            Ok(info) => Some((partition, info.last_offset + 1)),
+            Ok(info) => {
+                if partition.is_replicated() {
+                    // A replicated leader counts its own log end only once synced, and its
+                    // followers may not fetch past what it counts: a record nobody waits for
+                    // (a group record after LeaveGroup, an expiry's tombstones) must be synced
+                    // too, or a follower that read it would be refused until the next sync.
+                    partition.request_sync();
+                }
+                Some((partition, info.last_offset + 1))
+            }
             Err(e) => {
                 tracing::error!(group = group_id, error = %e, "writing to __consumer_offsets failed");
                 None

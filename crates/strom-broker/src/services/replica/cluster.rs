@@ -150,6 +150,16 @@ impl ReplicaManager {
                     continue;
                 }
             }
+            if !partition.is_replicated() {
+                // The log's high watermark since it was opened is its log end, true on a single
+                // node and unknown on a replica: part of that end may never have reached the
+                // other replicas. It starts at the log start and is learnt again — from the
+                // leader's fetch answers as a follower, from the ISR's positions as a leader —
+                // so nothing a consumer reads can vanish in a later failover.
+                let mut log = partition.log().lock().unwrap();
+                let start = log.log_start_offset();
+                log.set_high_watermark(start);
+            }
             partition.set_replicated();
             let code = if state.leader == context.local {
                 self.become_leader(cluster, &partition, info.clone(), now)
@@ -294,6 +304,7 @@ impl ReplicaManager {
         }
         let writer = cluster.context.isr_writer.clone();
         let metadata = cluster.context.metadata.clone();
+        let metrics = self.metrics.clone();
         let partition = partition.clone();
         tokio::spawn(async move {
             let tp: MetaTp = meta_tp(&partition.topic_partition);
@@ -311,6 +322,9 @@ impl ReplicaManager {
                         Ok(Some(version)) => {
                             tracing::info!(partition = %tp, isr = ?state.isr, version, "ISR changed");
                             if let Some(mut cached) = metadata.partition(&tp.topic, tp.partition) {
+                                metrics
+                                    .isr
+                                    .changed(cached.leader_and_isr.isr.len(), state.isr.len());
                                 cached.leader_and_isr = state.clone();
                                 metadata.set_partition(&tp, cached);
                             }

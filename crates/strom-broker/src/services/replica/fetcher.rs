@@ -33,8 +33,9 @@ use strom_meta::replication::BrokerId;
 
 use super::cluster::ClusterState;
 use super::partition::Partition;
-use crate::interbroker::peer::PeerConnection;
+use crate::interbroker::peer::{probe, PeerConnection, PeerError, Probe};
 use crate::interbroker::LeaderAddress;
+use crate::services::metadata_cache::MetadataCache;
 
 /// The Fetch version a follower sends (topic names, `replica_id`, `current_leader_epoch`).
 const FETCH_VERSION: i16 = 12;
@@ -67,6 +68,10 @@ pub struct Fetchers {
 
 struct Settings {
     local: BrokerId,
+    /// The broker fetched from.
+    leader: BrokerId,
+    /// Told when the leader's process is found gone.
+    metadata: Arc<MetadataCache>,
     backoff: Duration,
     wait_max_ms: i32,
     max_bytes: i32,
@@ -97,6 +102,8 @@ impl Fetchers {
             let targets: Targets = Arc::default();
             let settings = Settings {
                 local: self.local,
+                leader: leader.id,
+                metadata: cluster.context.metadata.clone(),
                 backoff: cluster.context.fetch_backoff,
                 wait_max_ms: cluster.context.fetch_wait_max_ms,
                 max_bytes: cluster.context.fetch_max_bytes,
@@ -159,6 +166,9 @@ async fn run(address: String, targets: Targets, settings: Settings) {
                     }
                     Err(e) => {
                         tracing::debug!(leader = %address, error = %e, "fetcher cannot connect");
+                        if is_refused(&e) {
+                            settings.metadata.mark_gone(settings.leader);
+                        }
                         tokio::time::sleep(settings.backoff).await;
                         continue;
                     }
@@ -171,9 +181,30 @@ async fn run(address: String, targets: Targets, settings: Settings) {
         };
         if let Err(e) = outcome {
             tracing::debug!(leader = %address, error = %e, "fetcher backs off");
+            leader_gone_check(&address, &settings).await;
             tokio::time::sleep(settings.backoff).await;
         }
     }
+}
+
+/// After a failed exchange with the leader: if its port now refuses connections, its process
+/// is gone, and the metadata cache hears it at once (clients asking this broker for metadata
+/// are then told the partition has no leader instead of being sent back to a dead one).
+async fn leader_gone_check(address: &str, settings: &Settings) {
+    let Ok(Some(socket)) = tokio::net::lookup_host(address).await.map(|mut a| a.next()) else {
+        return;
+    };
+    if probe(socket, Duration::from_millis(500)).await == Probe::Refused {
+        tracing::info!(
+            leader = settings.leader,
+            "the leader's process is gone (connection refused)"
+        );
+        settings.metadata.mark_gone(settings.leader);
+    }
+}
+
+fn is_refused(error: &PeerError) -> bool {
+    matches!(error, PeerError::Connect { source, .. } if source.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 /// Truncates every partition not yet truncated against the leader's epochs.
@@ -346,6 +377,7 @@ async fn fetch_once(
             .wait_local_durable(end)
             .await
             .map_err(|e| format!("fdatasync failed: {e}"))?;
+        partition.set_follower_lag(end, leader_hw);
         let moved = {
             let mut log = partition.log().lock().unwrap();
             let hw = leader_hw

@@ -15,7 +15,7 @@
 //! page-cache behaviour). On a single node the ISR is this broker alone and the two are the
 //! same offset, so a consumer never sees a record that a crash could take back.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use strom_log::{
@@ -54,6 +54,8 @@ pub struct Partition {
     pub(crate) replication: Mutex<Option<super::replication::Replication>>,
     /// This partition's topic's counters.
     pub counters: Arc<crate::metrics::TopicCounters>,
+    /// Records behind the leader's high watermark at the last follower fetch (-1: none yet).
+    follower_lag: AtomicI64,
 }
 
 impl Partition {
@@ -87,7 +89,21 @@ impl Partition {
             replicated: AtomicBool::new(false),
             replication: Mutex::new(None),
             counters,
+            follower_lag: AtomicI64::new(-1),
         }
+    }
+
+    /// Records the fetcher was behind the leader's high watermark at its last fetch, if this
+    /// broker has fetched the partition as a follower (the metrics' follower lag).
+    pub fn follower_lag(&self) -> Option<u64> {
+        u64::try_from(self.follower_lag.load(Ordering::Relaxed)).ok()
+    }
+
+    /// A follower fetch left the log at `end` while the leader's high watermark was
+    /// `leader_hw`.
+    pub(crate) fn set_follower_lag(&self, end: i64, leader_hw: i64) {
+        self.follower_lag
+            .store((leader_hw - end).max(0), Ordering::Relaxed);
     }
 
     /// The leader epoch this broker leads the partition in.

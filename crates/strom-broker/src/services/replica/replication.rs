@@ -104,8 +104,10 @@ impl MemoryIsrWriter {
 
 /// The [`IsrWriter`] of a ZooKeeper cluster: `update_partition_state` conditional on the
 /// znode version (no controller fence: the leader writes), then an
-/// `/isr_change_notification/isr_change_` entry.
-pub struct ZkIsrWriter(pub Arc<strom_meta::zk::ZkStore>);
+/// `/isr_change_notification/isr_change_` entry. The session is asked for at each write (the
+/// function returns the broker's current one): after an expiry the broker connects a new
+/// session, and the one it started with can write nothing any more.
+pub struct ZkIsrWriter(pub Arc<dyn Fn() -> strom_meta::zk::ZkStore + Send + Sync>);
 
 impl IsrWriter for ZkIsrWriter {
     fn write_isr<'a>(
@@ -122,7 +124,7 @@ impl IsrWriter for ZkIsrWriter {
         partition: &'a TopicPartition,
     ) -> BoxFuture<'a, Result<Option<Versioned<LeaderAndIsr>>, String>> {
         Box::pin(async move {
-            self.0
+            (self.0)()
                 .partition_state(partition)
                 .await
                 .map_err(|e| e.to_string())
@@ -137,14 +139,13 @@ impl ZkIsrWriter {
         state: &LeaderAndIsr,
         expected_version: i32,
     ) -> Result<Option<i32>, String> {
-        match self
-            .0
+        let store = (self.0)();
+        match store
             .update_partition_state(partition, state, expected_version, None)
             .await
         {
             Ok(version) => {
-                if let Err(e) = self
-                    .0
+                if let Err(e) = store
                     .create_isr_change_notification(std::slice::from_ref(partition))
                     .await
                 {
@@ -305,6 +306,17 @@ impl Partition {
             let Some(replication) = guard.as_mut() else {
                 return (E::NotLeaderOrFollower.code(), Vec::new());
             };
+            if *replication.replica.role() == Role::Leader {
+                // The core knows the log end only from appends it is told of (the produce path
+                // tells it the durable end): a follower that synced faster than this leader
+                // would be refused OFFSET_OUT_OF_RANGE and back off replica.fetch.backoff.ms.
+                let appended = Input::Appended {
+                    produce_id: 0,
+                    end_offset: log.log_end_offset(),
+                    acks: strom_meta::replica::Acks::None,
+                };
+                replication.replica.step(appended, now);
+            }
             let effects = replication.replica.step(input, now);
             let mut moved = false;
             let mut error = 0;

@@ -417,6 +417,28 @@ async fn isr_shrinks_below_min_insync_and_a_returning_follower_rejoins() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_made_replicated_exposes_nothing_before_the_isr_has_it() {
+    let cluster = start_cluster(1).await;
+    // Five records written while broker 2 was a single node: its log's high watermark is its
+    // end, as after a restart.
+    assert_eq!(produce(&cluster, 2, 1, "tail", 5).await, (0, 0));
+    assert_eq!(cluster.offsets(2), (5, 5, 5));
+    // Broker 2 leads with 3 in the ISR, and 3 never fetches: the tail is on 2 alone.
+    cluster.leader_and_isr(&[2], 2, 1, vec![2, 3]);
+    assert_eq!(
+        cluster.offsets(2).2,
+        0,
+        "the high watermark starts at the log start, not at the unreplicated end"
+    );
+    // Once 3 follows and has the tail on disk, the high watermark covers it.
+    cluster.leader_and_isr(&[3], 2, 1, vec![2, 3]);
+    cluster
+        .wait_for("the tail replicated", |c| c.offsets(2).2 == 5)
+        .await;
+    assert_eq!(cluster.offsets(3).0, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_leader_truncates_the_old_leaders_unacknowledged_suffix() {
     let cluster = start_cluster(1).await;
     cluster.leader_and_isr(&[1, 2, 3], 1, 1, vec![1, 2, 3]);
