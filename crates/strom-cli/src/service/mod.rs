@@ -15,6 +15,7 @@ mod api;
 mod cli;
 mod health;
 mod http;
+mod metrics;
 pub mod probe;
 
 use std::collections::BTreeMap;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 use strom_scheduler::engine::local::{LocalEngine, LocalEngineConfig};
-use strom_scheduler::engine::{drive_once, Engine};
+use strom_scheduler::engine::{drive_once_observed, Engine, InputKind};
 use strom_scheduler::file_store::FilePersister;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
 use strom_scheduler::spec::kafka::render_kafka_service;
@@ -85,6 +86,13 @@ pub enum ServiceCommand {
     Describe {
         #[command(flatten)]
         api: cli::ApiArgs,
+    },
+    /// Why steps wait: the offers evaluated for them and the stages that failed.
+    Debug {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::DebugCommand,
     },
     /// The service's brokers.
     Broker {
@@ -163,6 +171,7 @@ pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
         ServiceCommand::Update { api, command } => cli::update(&api, command, json),
         ServiceCommand::Uninstall { api } => cli::uninstall(&api, json),
         ServiceCommand::Describe { api } => cli::describe(&api),
+        ServiceCommand::Debug { api, command } => cli::debug(&api, command, json),
         ServiceCommand::Broker { api, command } => cli::broker(&api, command, json),
         ServiceCommand::Topic { api, command } => cli::topic(&api, command, json),
     };
@@ -205,6 +214,8 @@ pub(crate) struct Core {
     pub base_env: BTreeMap<String, String>,
     /// The service's name (the options' default `service.name`).
     pub service: String,
+    /// The `offers.process` timer, fed by the driver.
+    pub offer_timer: metrics::OfferTimer,
     pub engine: LocalEngine,
     pub started: Instant,
 }
@@ -353,6 +364,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         scheduler,
         base_env,
         service: args.service.clone(),
+        offer_timer: metrics::OfferTimer::new(),
         engine,
         started: Instant::now(),
     }));
@@ -453,9 +465,18 @@ fn drive(core: Arc<Mutex<Core>>, uninstall: bool, stop: tokio::sync::oneshot::Se
     loop {
         let outcome = {
             let mut guard = core.lock().expect("driver lock");
-            let core = &mut *guard;
-            let now_ms = core.now_ms();
-            drive_once(&mut core.scheduler, &mut core.engine, now_ms)
+            let now_ms = guard.now_ms();
+            let Core {
+                scheduler,
+                engine,
+                offer_timer,
+                ..
+            } = &mut *guard;
+            drive_once_observed(scheduler, engine, now_ms, &mut |kind, took| {
+                if kind == InputKind::Offers {
+                    offer_timer.observe(took);
+                }
+            })
         };
         match outcome {
             Ok(false) => {}

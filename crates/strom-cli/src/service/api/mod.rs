@@ -104,6 +104,8 @@ pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>) -> Router {
         .route("/v1/uninstall", post(lifecycle::uninstall))
         .route("/v1/debug/offers", get(debug_offers))
         .route("/v1/metrics", get(metrics))
+        .route("/v1/metrics/prometheus", get(prometheus))
+        .route("/metrics", get(prometheus))
         .route("/v1/health", get(health))
         .with_state(Api { core, token })
 }
@@ -338,7 +340,19 @@ async fn debug_offers(State(api): State<Api>) -> Json<Value> {
 }
 
 async fn metrics(State(api): State<Api>) -> Json<Value> {
-    Json(api.lock().scheduler.metrics_json())
+    Json(super::metrics::metrics_json(&api.lock()))
+}
+
+async fn prometheus(State(api): State<Api>) -> Response {
+    let text = super::metrics::prometheus_text(&api.lock());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// `HealthResource`'s codes: 417 a plan has errors, 202 deploying, 203 recovering, 200 running.
