@@ -20,12 +20,17 @@ use rdkafka::producer::FutureProducer;
 
 use super::{client_config, client_runtime, consume, payload};
 
-/// The ledger producer's client context: librdkafka's log lines go to stderr, so a failing
-/// run shows what the client did (`STROM_RDKAFKA_DEBUG=eos,msg,broker` turns on more of them).
-struct LoggingContext;
+/// The ledger producer's client context: with `STROM_RDKAFKA_DEBUG` set (librdkafka debug
+/// contexts, e.g. `eos,topic,broker`), librdkafka's log lines go to stderr with a timestamp.
+struct LoggingContext {
+    on: bool,
+}
 
 impl ClientContext for LoggingContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if !self.on {
+            return;
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -117,7 +122,9 @@ impl Ledger {
             config.set_log_level(RDKafkaLogLevel::Debug);
         }
         let producer: FutureProducer<LoggingContext> = config
-            .create_with_context(LoggingContext)
+            .create_with_context(LoggingContext {
+                on: !debug.is_empty(),
+            })
             .expect("producer");
         let rt = client_runtime();
         let mut id = first_id;
