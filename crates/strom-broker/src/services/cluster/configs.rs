@@ -13,7 +13,8 @@
 //!   ([`ClusterNode::apply_config_changes`]), and the controller gets the topics'
 //!   `unclean.leader.election.enable` from it.
 //!
-//! A topic's hosted partitions get its log settings whenever its overrides are read.
+//! A topic's hosted partitions get its log settings and replica settings
+//! (`min.insync.replicas`) whenever its overrides are read.
 //! Notifications older than 15 minutes are deleted after each pass, as Kafka's brokers do.
 
 use std::collections::BTreeMap;
@@ -124,6 +125,7 @@ impl ClusterNode {
                 partition.update_config(log_config.clone());
             }
         }
+        replicas.refresh_replica_settings(topic);
         tracing::info!(topic, "topic configuration applied");
         true
     }
