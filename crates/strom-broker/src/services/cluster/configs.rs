@@ -13,8 +13,9 @@
 //!   ([`ClusterNode::apply_config_changes`]), and the controller gets the topics'
 //!   `unclean.leader.election.enable` from it.
 //!
-//! A topic's hosted partitions get its log settings whenever its overrides are read. Old
-//! notifications are not purged yet (Kafka's brokers delete those older than 15 minutes).
+//! A topic's hosted partitions get its log settings and replica settings
+//! (`min.insync.replicas`) whenever its overrides are read.
+//! Notifications older than 15 minutes are deleted after each pass, as Kafka's brokers do.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -28,6 +29,9 @@ use super::ClusterNode;
 use crate::interbroker::PartitionCommand;
 use crate::services::replica::ReplicaManager;
 use crate::services::topic_error::TopicError;
+
+/// How long a `/config/changes` notification is kept (Kafka's 15 minutes).
+const CONFIG_CHANGE_EXPIRY_MS: i64 = 15 * 60 * 1000;
 
 impl ClusterNode {
     /// The replica manager whose partitions get their topic's log settings (set once by the
@@ -127,6 +131,7 @@ impl ClusterNode {
                 }
             }
         }
+        replicas.refresh_replica_settings(topic);
         tracing::info!(topic, "topic configuration applied");
         true
     }
@@ -192,6 +197,10 @@ impl ClusterNode {
         }
         if newest.is_some() {
             *self.last_config_change.lock().unwrap() = newest;
+        }
+        let expired = crate::clock::now_ms() - CONFIG_CHANGE_EXPIRY_MS;
+        if let Err(error) = store.purge_config_changes(expired).await {
+            tracing::debug!(%error, "purging old configuration changes failed");
         }
         changed
     }

@@ -319,6 +319,23 @@ impl ReplicaManager {
         codes
     }
 
+    /// Gives `topic`'s replicated partitions its replica settings again (its
+    /// `min.insync.replicas` changed); a single node has none.
+    pub fn refresh_replica_settings(&self, topic: &str) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        let settings = (cluster.context.settings)(topic);
+        for partition in self.all_partitions() {
+            if partition.topic_partition.topic != topic {
+                continue;
+            }
+            if let Some(replication) = partition.replication.lock().unwrap().as_mut() {
+                replication.replica.set_settings(settings);
+            }
+        }
+    }
+
     /// Performs ISR writes and state reloads a partition's replica state asked for, in one
     /// task per call: what stepping their answers asks for next (a reload after a conflict)
     /// is performed by the same task.
