@@ -119,16 +119,10 @@ impl ClusterNode {
         let Some(replicas) = self.replicas.get().and_then(Weak::upgrade) else {
             return true;
         };
-        if replicas.is_replicating() {
-            // Log settings and min.insync.replicas, as the replica manager resolves them from
-            // the cache just updated.
-            replicas.refresh_topic_settings(topic);
-        } else {
-            let log_config = crate::services::topics::log_config(&self.resolve(topic, configs));
-            for partition in replicas.all_partitions() {
-                if partition.topic_partition.topic == topic {
-                    partition.update_config(log_config.clone());
-                }
+        let log_config = crate::services::topics::log_config(&self.resolve(topic, configs));
+        for partition in replicas.all_partitions() {
+            if partition.topic_partition.topic == topic {
+                partition.update_config(log_config.clone());
             }
         }
         replicas.refresh_replica_settings(topic);

@@ -97,11 +97,6 @@ impl ReplicaManager {
         tokio::spawn(tick_loop(weak, tick));
     }
 
-    /// True once [`ReplicaManager::enable_replication`] ran.
-    pub fn is_replicating(&self) -> bool {
-        self.cluster.get().is_some()
-    }
-
     fn cluster(&self) -> Option<&ClusterState> {
         self.cluster.get()
     }
@@ -184,28 +179,6 @@ impl ReplicaManager {
             codes.push(code);
         }
         codes
-    }
-
-    /// Applies a topic's current configuration (its log settings and `min.insync.replicas`,
-    /// through the context's lookups) to every partition of it this broker hosts: a topic's
-    /// overrides changed in ZooKeeper.
-    pub fn refresh_topic_settings(&self, topic: &str) {
-        let Some(cluster) = self.cluster() else {
-            return;
-        };
-        let context = &cluster.context;
-        let log_config = (context.log_config)(topic);
-        let settings = (context.settings)(topic);
-        for partition in self.all_partitions() {
-            if partition.topic_partition.topic != topic {
-                continue;
-            }
-            partition.update_config(log_config.clone());
-            if let Some(replication) = partition.replication.lock().unwrap().as_mut() {
-                replication.replica.set_settings(settings);
-            }
-            partition.wake();
-        }
     }
 
     fn become_leader(
