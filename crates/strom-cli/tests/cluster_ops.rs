@@ -357,21 +357,10 @@ fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_ele
     // An operator allows unclean election on the offline topic (IncrementalAlterConfigs
     // through a broker that is not the controller): the controller hears of it through
     // /config/changes and elects the live replica.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-        .args([
-            "-b",
-            &cluster.addr(follower),
-            "topic",
-            "alter-config",
-            "clean",
-        ])
-        .args(["--set", "unclean.leader.election.enable=true"])
-        .output()
-        .expect("run strom");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    alter_topic_config(
+        &cluster.addr(follower),
+        "clean",
+        "unclean.leader.election.enable=true",
     );
     cluster.wait_for("the clean topic led by the live replica", |m| {
         partition_of(m, "clean", 0).is_some_and(|(l, _, isr)| l == follower && isr == [follower])
@@ -411,6 +400,19 @@ fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_ele
     assert!(
         json["id"].as_str().is_some_and(|id| id.len() == 22),
         "{json}"
+    );
+}
+
+/// `strom topic alter-config TOPIC --set SETTING` through broker `addr`; panics on failure.
+fn alter_topic_config(addr: &str, topic: &str, setting: &str) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["-b", addr, "topic", "alter-config", topic, "--set", setting])
+        .output()
+        .expect("run strom");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 
@@ -639,22 +641,7 @@ fn topic_overrides_reach_every_broker_and_min_insync_replicas_holds() {
         Some(1.0)
     );
     // Lowered to 1 through the third broker: the leader accepts acks=all with itself alone.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-        .args([
-            "-b",
-            &cluster.addr(controller),
-            "topic",
-            "alter-config",
-            "strict",
-        ])
-        .args(["--set", "min.insync.replicas=1"])
-        .output()
-        .expect("run strom");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    alter_topic_config(&cluster.addr(controller), "strict", "min.insync.replicas=1");
     let mut code = -1;
     wait_until(
         "the leader applies min.insync.replicas=1",
