@@ -148,6 +148,10 @@ pub struct RunArgs {
     /// a scheduler restarted after a kill -9 waits out its predecessor's session).
     #[arg(long, value_name = "MS")]
     pub zk_lock_wait_ms: Option<u64>,
+    /// Which API calls need `Authorization: Bearer $STROM_SCHEDULER_TOKEN` (when it is set):
+    /// `writes` (mutating calls only) or `all`.
+    #[arg(long, value_enum, default_value = "writes")]
+    pub api_auth: api::ApiAuth,
     /// Tasks die with the scheduler (tests only).
     #[arg(long, hide = true)]
     pub tasks_die_with_scheduler: bool,
@@ -396,7 +400,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("cluster-health".into())
         .spawn(move || health::report_forever(health_core))?;
-    let router = api::router(Arc::clone(&core), token);
+    if args.api_auth == api::ApiAuth::All && token.is_none() {
+        bail!("--api-auth all needs STROM_SCHEDULER_TOKEN");
+    }
+    let router = api::router(Arc::clone(&core), token, args.api_auth);
     let failure = Arc::new(Mutex::new(None::<String>));
     let failure_seen = Arc::clone(&failure);
     runtime.block_on(async move {

@@ -71,8 +71,42 @@ pub(super) fn scheduler_error(error: SchedulerError) -> Response {
     message(status, &error.to_string())
 }
 
+/// Who may call which routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiAuth {
+    /// Mutating calls need the token; reads are open (the default).
+    Writes,
+    /// Every call needs the token, reads and metrics included (Admin Router's default).
+    All,
+}
+
+/// Refuses a call without the token, for [`ApiAuth::All`].
+async fn require_token(
+    State(api): State<Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match api.refuse(request.headers()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
 /// The API's routes over the shared core.
-pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>) -> Router {
+pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>, auth: ApiAuth) -> Router {
+    let api = Api { core, token };
+    let router = routes();
+    let router = match auth {
+        ApiAuth::Writes => router,
+        ApiAuth::All => router.layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            require_token,
+        )),
+    };
+    router.with_state(api)
+}
+
+fn routes() -> Router<Api> {
     Router::new()
         .route("/v1/plans", get(plans))
         .route("/v1/plans/{plan}", get(plan))
@@ -107,7 +141,6 @@ pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>) -> Router {
         .route("/v1/metrics/prometheus", get(prometheus))
         .route("/metrics", get(prometheus))
         .route("/v1/health", get(health))
-        .with_state(Api { core, token })
 }
 
 async fn plans(State(api): State<Api>) -> Json<Value> {
