@@ -81,6 +81,22 @@ fn state_plan_broker_topic_and_pod_routes() {
         200
     );
     assert_eq!(http(&api, "GET", "/v1/state/properties/nope").0, 404);
+    let (status, zones) = http(&api, "GET", "/v1/state/zone/tasks");
+    assert_eq!(status, 200);
+    assert!(
+        zones["kafka-0-broker"]
+            .as_str()
+            .is_some_and(|z| z.starts_with("zone-")),
+        "{zones}"
+    );
+
+    // Commands with nothing to do on a complete plan answer 208, as the SDK's did.
+    assert_eq!(http(&api, "POST", "/v1/plans/deploy/continue").0, 208);
+    assert_eq!(http(&api, "POST", "/v1/plans/deploy/interrupt").0, 208);
+    assert_eq!(
+        http(&api, "POST", "/v1/plans/deploy/forceComplete?phase=broker").0,
+        208
+    );
 
     // Brokers from the scheduler's state; the address is the endpoint's.
     assert_eq!(http(&api, "GET", "/v1/brokers"), (200, json!(["0"])));
@@ -146,6 +162,11 @@ fn state_plan_broker_topic_and_pod_routes() {
     assert_eq!(status, 202);
     assert_eq!(step_statuses(&plan), ["PENDING"], "{plan}");
     assert_eq!(plan["status"], "WAITING", "{plan}");
+    assert_eq!(
+        http(&api, "POST", "/v1/plans/deploy/interrupt").0,
+        208,
+        "already interrupted"
+    );
     let (status, body) = http_request(
         &api,
         "POST",

@@ -125,6 +125,7 @@ fn routes() -> Router<Api> {
         .route("/v1/state/frameworkId", get(state::framework_id))
         .route("/v1/state/properties", get(state::property_keys))
         .route("/v1/state/properties/{key}", get(state::property))
+        .route("/v1/state/zone/tasks", get(state::task_zones))
         .route("/v1/brokers", get(kafka::brokers))
         .route("/v1/brokers/{id}", get(kafka::broker))
         .route("/v1/topics", get(kafka::topics))
@@ -229,12 +230,26 @@ async fn plan_command(
             )
         }
     };
-    match api.lock().scheduler.plan_command(&plan, parsed) {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "message": format!("Received cmd: {command}") })),
-        )
-            .into_response(),
+    let mut core = api.lock();
+    let before = core.scheduler.plan(&plan).map(|p| p.to_json());
+    // The SDK answers 208 Already Reported when continue, interrupt, forceComplete or restart
+    // has nothing to do (a running plan continued, an interrupted one interrupted, …); start
+    // and stop always answer 200.
+    let may_be_noop = !matches!(parsed, PlanCommand::Start | PlanCommand::Stop);
+    match core.scheduler.plan_command(&plan, parsed) {
+        Ok(()) => {
+            let unchanged = before == core.scheduler.plan(&plan).map(|p| p.to_json());
+            let status = if may_be_noop && unchanged {
+                StatusCode::ALREADY_REPORTED
+            } else {
+                StatusCode::OK
+            };
+            (
+                status,
+                Json(json!({ "message": format!("Received cmd: {command}") })),
+            )
+                .into_response()
+        }
         Err(error) => scheduler_error(error),
     }
 }
