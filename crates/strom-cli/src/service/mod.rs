@@ -69,12 +69,16 @@ pub enum ServiceCommand {
         api: cli::ApiArgs,
         name: Option<String>,
     },
-    /// Update the service's options (`update start --options FILE`), or show the update.
+    /// Update the service's options (`update --options FILE`, or `update start --options
+    /// FILE` as DC/OS said it), or show the update (`update status`).
     Update {
         #[command(flatten)]
         api: cli::ApiArgs,
+        /// The new options (the same as `update start --options FILE`).
+        #[arg(long, value_name = "FILE")]
+        options: Option<PathBuf>,
         #[command(subcommand)]
-        command: cli::UpdateCommand,
+        command: Option<cli::UpdateCommand>,
     },
     /// Uninstall the service: kill its tasks, delete its volumes, wipe its state; waits for
     /// the scheduler to exit.
@@ -172,7 +176,20 @@ pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
         ServiceCommand::Plan { api, command } => cli::plan(&api, command, json),
         ServiceCommand::Pod { api, command } => cli::pod(&api, command, json),
         ServiceCommand::Endpoints { api, name } => cli::endpoints(&api, name, json),
-        ServiceCommand::Update { api, command } => cli::update(&api, command, json),
+        ServiceCommand::Update {
+            api,
+            options,
+            command,
+        } => match (options, command) {
+            (Some(_), Some(_)) => Err(anyhow!(
+                "give --options after `update start`, or use `update --options FILE` alone"
+            )),
+            (None, Some(command)) => cli::update(&api, command, json),
+            (Some(options), None) => cli::update(&api, cli::UpdateCommand::Start { options }, json),
+            (None, None) => Err(anyhow!(
+                "update needs --options FILE (or `update start --options FILE`, `update status`)"
+            )),
+        },
         ServiceCommand::Uninstall { api } => cli::uninstall(&api, json),
         ServiceCommand::Describe { api } => cli::describe(&api),
         ServiceCommand::Debug { api, command } => cli::debug(&api, command, json),
