@@ -2,7 +2,7 @@
 //! field: `/v1/configurations…`, `/v1/state…`, plan `stop`/`start` (and a refused start
 //! parameter), `/v1/brokers…`, `/v1/topics…` (create, list, describe, delete through the
 //! brokers) and `pod replace` (a fresh task and volume); `/v1/metrics` and its Prometheus
-//! text.
+//! text; `--api-auth all` (reads need the token too).
 
 mod common;
 
@@ -81,6 +81,22 @@ fn state_plan_broker_topic_and_pod_routes() {
         200
     );
     assert_eq!(http(&api, "GET", "/v1/state/properties/nope").0, 404);
+    let (status, zones) = http(&api, "GET", "/v1/state/zone/tasks");
+    assert_eq!(status, 200);
+    assert!(
+        zones["kafka-0-broker"]
+            .as_str()
+            .is_some_and(|z| z.starts_with("zone-")),
+        "{zones}"
+    );
+
+    // Commands with nothing to do on a complete plan answer 208, as the SDK's did.
+    assert_eq!(http(&api, "POST", "/v1/plans/deploy/continue").0, 208);
+    assert_eq!(http(&api, "POST", "/v1/plans/deploy/interrupt").0, 208);
+    assert_eq!(
+        http(&api, "POST", "/v1/plans/deploy/forceComplete?phase=broker").0,
+        208
+    );
 
     // Brokers from the scheduler's state; the address is the endpoint's.
     assert_eq!(http(&api, "GET", "/v1/brokers"), (200, json!(["0"])));
@@ -146,6 +162,11 @@ fn state_plan_broker_topic_and_pod_routes() {
     assert_eq!(status, 202);
     assert_eq!(step_statuses(&plan), ["PENDING"], "{plan}");
     assert_eq!(plan["status"], "WAITING", "{plan}");
+    assert_eq!(
+        http(&api, "POST", "/v1/plans/deploy/interrupt").0,
+        208,
+        "already interrupted"
+    );
     let (status, body) = http_request(
         &api,
         "POST",
@@ -283,4 +304,41 @@ fn metrics_in_dropwizard_json_and_prometheus_text() {
         );
         assert!(sample(&text, "is_suppressed").is_some(), "{text}");
     }
+}
+
+#[test]
+fn api_auth_all_needs_the_token_for_reads_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = r#"{"brokers":{"count":1,"cpus":0.1,"mem":256,"disk":100}}"#;
+    let mut service = Service::new(dir.path(), options);
+    service.die_with_scheduler = true;
+    service.extra_args = vec!["--api-auth".into(), "all".into()];
+    let api = service.start_with_token("r3ad");
+    let auth = "Authorization: Bearer r3ad\r\n";
+    for path in [
+        "/v1/plans",
+        "/v1/pod",
+        "/v1/metrics",
+        "/v1/state/properties",
+    ] {
+        assert_eq!(http(&api, "GET", path).0, 401, "{path}");
+        assert_eq!(http_with(&api, "GET", path, auth).0, 200, "{path}");
+    }
+    assert_eq!(http_text(&api, "/metrics").0, 401);
+    assert_eq!(
+        http_with(&api, "GET", "/v1/plans", "Authorization: Bearer nope\r\n").0,
+        401
+    );
+    let (status, body) = http_with(&api, "POST", "/v1/plans/deploy/interrupt", auth);
+    assert_eq!(status, 200, "{body}");
+
+    // Without a token, `--api-auth all` is refused at start.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["scheduler", "run", "--api-auth", "all", "--state-dir"])
+        .arg(dir.path().join("other"))
+        .env_remove("STROM_SCHEDULER_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("STROM_SCHEDULER_TOKEN"));
 }

@@ -5,7 +5,8 @@
 //! relaunching its brokers, a SIGTERM releasing the lock at once, and `SDK_UNINSTALL` leaving
 //! no znode; a configuration update rolling a replicated 3-broker cluster one broker at a time behind the
 //! health gate while an `acks=all` producer runs, losing no acknowledged record; and a `pod
-//! replace` whose fresh, empty broker re-replicates its partitions and rejoins the ISR.
+//! replace` whose fresh, empty broker re-replicates its partitions and rejoins the ISR; a
+//! scheduler whose lock node vanished writing nothing more and exiting 2.
 
 mod common;
 
@@ -386,4 +387,56 @@ fn a_replaced_broker_starts_empty_re_replicates_and_rejoins_the_isr() {
     let bootstrap = endpoint["bootstrap_servers"].as_str().unwrap().to_string();
     let verified = ledger.verify(&bootstrap, "kept", &[0]);
     assert!(verified.acknowledged > 500, "{verified:?}");
+}
+
+#[test]
+fn a_scheduler_that_lost_its_lock_stops_writing_and_exits() {
+    let zk = ZooKeeper::start();
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        r#"{"brokers":{"count":1,"cpus":0.1,"mem":256,"disk":100,"kill_grace_period":2}}"#;
+    let mut service = Service::new(dir.path(), options);
+    service.die_with_scheduler = true;
+    service.extra_args = vec!["--zookeeper".into(), zk.connect_string()];
+    let api = service.start();
+    wait_until("the deploy plan completes", Duration::from_secs(60), || {
+        http(&api, "GET", "/v1/plans/deploy").0 == 200
+    });
+    let store = reader(&zk);
+    let status_before = store.get("Tasks/kafka-0-broker/TaskStatus").unwrap();
+
+    // Another party takes the lock away (as a scheduler that judged this one dead would).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = zookeeper_client::Client::connect(&zk.connect_string())
+            .await
+            .unwrap();
+        for child in client
+            .list_children("/dcos-service-kafka/lock")
+            .await
+            .unwrap()
+        {
+            client
+                .delete(&format!("/dcos-service-kafka/lock/{child}"), None)
+                .await
+                .unwrap();
+        }
+    });
+    // A restart makes the scheduler write (the killed task's status, the relaunch's task info):
+    // every write is refused, and the driver stops at the first.
+    let (status, body) = http(&api, "POST", "/v1/pod/kafka-0/restart");
+    assert_eq!(status, 200, "{body}");
+    let mut child = service.scheduler.take().expect("running");
+    let exit = wait_for_exit(&mut child, "the scheduler that lost its lock");
+    assert_eq!(exit.code(), Some(2), "{exit}");
+    let log = std::fs::read_to_string(dir.path().join("scheduler.log")).unwrap();
+    assert!(log.contains("the state store failed"), "{log}");
+    assert_eq!(
+        store.get("Tasks/kafka-0-broker/TaskStatus").unwrap(),
+        status_before,
+        "nothing written after the lock went"
+    );
 }

@@ -158,10 +158,8 @@ fn the_service_cli_drives_plans_pods_updates_and_uninstall() {
     )
     .unwrap();
     let target = http(&api, "GET", "/v1/configurations/targetId").1;
-    let output = strom(
-        &api,
-        &["update", "start", "--options", refused.to_str().unwrap()],
-    );
+    // `update --options FILE`, the short form.
+    let output = strom(&api, &["update", "--options", refused.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -170,6 +168,7 @@ fn the_service_cli_drives_plans_pods_updates_and_uninstall() {
     );
     assert_eq!(http(&api, "GET", "/v1/configurations/targetId").1, target);
     assert_eq!(http(&api, "GET", "/v1/plans/deploy").0, 417);
+    assert_eq!(strom(&api, &["update"]).status.code(), Some(1));
     let shown = ok(&api, &["update", "status"]);
     assert!(shown.contains("Errors:"), "{shown}");
 
