@@ -36,6 +36,7 @@ impl BrokerHandle {
     /// Stops accepting, lets connections finish, and shuts the storage down cleanly.
     pub async fn shutdown(self) -> Result<(), strom_log::LogError> {
         let _ = self.shutdown.send(true);
+        self.broker.services.replicas.stop_for_shutdown();
         let _ = self.task.await;
         let broker = self.broker.clone();
         tokio::task::spawn_blocking(move || broker.shutdown_storage())

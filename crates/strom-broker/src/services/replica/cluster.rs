@@ -181,6 +181,20 @@ impl ReplicaManager {
         codes
     }
 
+    /// On shutdown: every replicated partition stops leading or following here, so an
+    /// acks=all produce still waiting on this broker is answered NOT_LEADER_OR_FOLLOWER at
+    /// once (the client turns to the new leader) instead of waiting for followers that have
+    /// already left, until the connection drain gives up.
+    pub fn stop_for_shutdown(&self) {
+        let now = crate::clock::now_ms() as u64;
+        for partition in self.all_partitions() {
+            if partition.is_replicated() {
+                partition.step(Input::Stop, now);
+                partition.wake();
+            }
+        }
+    }
+
     fn become_leader(
         &self,
         cluster: &ClusterState,
