@@ -317,6 +317,11 @@ impl<'a> Reader<'a> {
         let length = length
             .checked_sub(1)
             .ok_or(TxnLogError::Invalid("compact string"))?;
+        // Kafka's strings are at most i16::MAX bytes in either encoding; version 0 could not
+        // hold a longer one.
+        if length > i16::MAX as u32 {
+            return Err(TxnLogError::Invalid("compact string length"));
+        }
         self.text(length as usize)
     }
 

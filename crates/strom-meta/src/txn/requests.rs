@@ -144,7 +144,8 @@ impl TxnCoordinator {
                     response: Response::AddPartitions { results },
                 });
             };
-        if id.is_empty() {
+        let too_long = |text: &str| text.len() > i16::MAX as usize;
+        if id.is_empty() || too_long(id) || partitions.iter().any(|p| too_long(&p.topic)) {
             return respond_all(effects, partitions, INVALID_REQUEST);
         }
         let txns = match self.lookup(id) {
