@@ -479,3 +479,82 @@ fn legal_transitions_are_kafkas() {
     }
     assert_eq!(TxnState::from_id(8), None);
 }
+
+#[test]
+fn a_failed_fence_keeps_the_bump_and_a_failed_completion_is_retried_on_a_tick() {
+    let mut h = Harness::new();
+    let producer = granted(h.init(None));
+    h.add(producer, &[("a", 0)], false);
+    h.now_ms += 10_001;
+    let effects = h.coordinator.step(Input::Tick, h.now_ms);
+    let [Effect::Append { write, .. }] = &effects[..] else {
+        panic!("{effects:?}")
+    };
+    let failed = Input::Appended {
+        write: *write,
+        outcome: AppendOutcome::Failed(7),
+    };
+    assert!(h.coordinator.step(failed, h.now_ms).is_empty());
+    let meta = h.coordinator.metadata(ID).unwrap();
+    assert_eq!((meta.state, meta.producer_epoch), (TxnState::Ongoing, 1));
+    assert_eq!(h.end(producer, true).0, PRODUCER_FENCED, "fenced in memory");
+    // The next tick fences again without a second bump.
+    let effects = h.run(Input::Tick);
+    let [markers @ Effect::SendMarkers {
+        producer_epoch: 1, ..
+    }] = &effects[..]
+    else {
+        panic!("{effects:?}")
+    };
+    let Effect::SendMarkers { partitions, .. } = markers else {
+        unreachable!()
+    };
+    let result = Input::MarkerResult {
+        transactional_id: ID.into(),
+        producer_id: producer.0,
+        producer_epoch: 1,
+        partition: partitions[0].clone(),
+        outcome: MarkerOutcome::Written,
+    };
+    let effects = h.coordinator.step(result, h.now_ms);
+    let [Effect::Append { write, .. }] = &effects[..] else {
+        panic!("{effects:?}")
+    };
+    let failed = Input::Appended {
+        write: *write,
+        outcome: AppendOutcome::Failed(19),
+    };
+    assert!(h.coordinator.step(failed, h.now_ms).is_empty());
+    assert_eq!(h.state(), TxnState::PrepareAbort);
+    assert!(h.run(Input::Tick).is_empty(), "the backoff has not passed");
+    h.now_ms += 100;
+    assert!(h.run(Input::Tick).is_empty());
+    assert_eq!(h.state(), TxnState::CompleteAbort);
+}
+
+#[test]
+fn retriable_markers_are_resent_after_the_backoff_and_duplicates_are_ignored() {
+    let mut h = Harness::new();
+    let producer = granted(h.init(None));
+    h.add(producer, &[("a", 0), ("b", 0)], false);
+    let (_, effects) = h.end(producer, false);
+    let result = |partition: &str, outcome| Input::MarkerResult {
+        transactional_id: ID.into(),
+        producer_id: producer.0,
+        producer_epoch: producer.1,
+        partition: TopicPartition::new(partition, 0),
+        outcome,
+    };
+    assert!(h.run(result("a", MarkerOutcome::Written)).is_empty());
+    assert!(h.run(result("a", MarkerOutcome::Written)).is_empty());
+    assert!(h.run(result("b", MarkerOutcome::Retriable)).is_empty());
+    assert_eq!(h.state(), TxnState::PrepareAbort);
+    h.now_ms += 100;
+    let resent = h.run(Input::Tick);
+    assert!(
+        matches!(&resent[..], [Effect::SendMarkers { partitions, result: TxnResult::Abort, .. }] if partitions == &[TopicPartition::new("b", 0)]),
+        "{resent:?} after {effects:?}"
+    );
+    assert!(h.run(result("b", MarkerOutcome::Written)).is_empty());
+    assert_eq!(h.state(), TxnState::CompleteAbort);
+}
