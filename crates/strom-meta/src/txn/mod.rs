@@ -70,6 +70,8 @@ pub mod errors {
     pub const PRODUCER_FENCED: i16 = 90;
     /// The transactional id is not known (DescribeTransactions).
     pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
+    /// Verify-only: the partition is not in the transaction (KIP-890).
+    pub const TRANSACTION_ABORTABLE: i16 = 120;
 }
 
 /// Kafka's `RecordBatch.NO_PRODUCER_ID`.

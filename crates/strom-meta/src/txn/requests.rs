@@ -166,20 +166,17 @@ impl TxnCoordinator {
             return respond_all(effects, partitions, PRODUCER_FENCED);
         }
         if verify_only {
-            if meta
-                .pending
-                .is_some_and(|pending| pending != TxnState::Ongoing)
-                || matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
-            {
+            // Kafka checks no pending state here: the partition leader's append is validated
+            // again when it is written. A partition outside the transaction is
+            // TRANSACTION_ABORTABLE, which the asking leader maps for old producers.
+            if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
                 return respond_all(effects, partitions, CONCURRENT_TRANSACTIONS);
             }
             let results = partitions
                 .into_iter()
                 .map(|partition| {
-                    let known =
-                        meta.state == TxnState::Ongoing && meta.partitions.contains(&partition);
-                    let error = if known { NONE } else { INVALID_TXN_STATE };
-                    (partition, error)
+                    let known = meta.partitions.contains(&partition);
+                    (partition, if known { NONE } else { TRANSACTION_ABORTABLE })
                 })
                 .collect();
             return effects.push(Effect::Respond {

@@ -214,7 +214,10 @@ fn commit_writes_prepare_then_markers_then_complete() {
         vec![NONE],
         "verify-only knows a"
     );
-    assert_eq!(h.add(producer, &[("c", 0)], true), vec![INVALID_TXN_STATE]);
+    assert_eq!(
+        h.add(producer, &[("c", 0)], true),
+        vec![TRANSACTION_ABORTABLE]
+    );
     let (error, effects) = h.end(producer, true);
     assert_eq!(error, NONE);
     assert_eq!(h.state(), TxnState::PrepareCommit);
