@@ -232,6 +232,20 @@ advertised.listeners=PLAINTEXT://\\
     for name, text in znodes.items():
         write("znode_json", name, text.encode())
 
+    # txn_log: __transaction_state records (TransactionLogKey v0, TransactionLogValue v0 and v1).
+    def kstring(b):
+        return struct.pack(">h", len(b)) + b
+    write("txn_log", "key", struct.pack(">h", 0) + kstring(b"my-txn"))
+    fields = struct.pack(">qhib", 4000, 2, 60000, 1)  # producer id, epoch, timeout, Ongoing
+    stamps = struct.pack(">qq", 1_700_000_000_500, 1_700_000_000_000)
+    v0_partitions = struct.pack(">i", 1) + kstring(b"orders") + struct.pack(">iii", 2, 0, 3)
+    write("txn_log", "value_v0", struct.pack(">h", 0) + fields + v0_partitions + stamps)
+    v1_partitions = uvarint(2) + compact_string(b"orders") + uvarint(3) + struct.pack(">ii", 0, 3) + b"\0"
+    tags = uvarint(2) + uvarint(0) + uvarint(8) + struct.pack(">q", 17) + uvarint(2) + uvarint(2) + struct.pack(">h", 1)
+    write("txn_log", "value_v1", struct.pack(">h", 1) + fields + v1_partitions + stamps + tags)
+    write("txn_log", "value_v1_null_partitions",
+          struct.pack(">h", 1) + struct.pack(">qhib", 4000, 3, 60000, 4) + b"\0" + stamps + b"\0")
+
 
 if __name__ == "__main__":
     main()

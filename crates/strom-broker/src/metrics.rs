@@ -191,6 +191,8 @@ pub struct PartitionGauges {
     pub leader_id: i32,
     /// True if the partition's ISR is smaller than its replicas.
     pub under_replicated: bool,
+    /// True if the partition's ISR is smaller than its topic's `min.insync.replicas`.
+    pub under_min_isr: bool,
     /// Records the fetcher was behind the leader's high watermark at its last fetch, if this
     /// broker has fetched the partition as a follower.
     pub follower_lag: Option<u64>,

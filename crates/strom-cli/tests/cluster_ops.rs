@@ -93,6 +93,7 @@ const OFFLINE: &str = "kafka_controller_kafkacontroller_offlinepartitionscount";
 const UNDER_REPLICATED: &str = "kafka_server_replicamanager_underreplicatedpartitions";
 const ELECTIONS: &str = "kafka_controller_controllerstats_leaderelectionrateandtimems_count";
 const UNCLEAN: &str = "kafka_controller_controllerstats_uncleanleaderelections_total";
+const UNDER_MIN_ISR: &str = "kafka_server_replicamanager_underminisrpartitioncount";
 const EXPANDS: &str = "kafka_server_replicamanager_isrexpands_total";
 const SHRINKS: &str = "kafka_server_replicamanager_isrshrinks_total";
 const MAX_LAG: &str = "kafka_server_replicafetchermanager_maxlag{clientId=\"Replica\"}";
@@ -353,13 +354,39 @@ fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_ele
         "{table}"
     );
 
-    // The old leader returns: it leads the clean topic again (it is its ISR) and rejoins the
-    // unclean one's ISR as a follower.
+    // An operator allows unclean election on the offline topic (IncrementalAlterConfigs
+    // through a broker that is not the controller): the controller hears of it through
+    // /config/changes and elects the live replica.
+    alter_topic_config(
+        &cluster.addr(follower),
+        "clean",
+        "unclean.leader.election.enable=true",
+    );
+    cluster.wait_for("the clean topic led by the live replica", |m| {
+        partition_of(m, "clean", 0).is_some_and(|(l, _, isr)| l == follower && isr == [follower])
+    });
+    assert_eq!(
+        sample(&scrape(&mut cluster, controller), UNCLEAN),
+        Some(2.0)
+    );
+    assert_eq!(
+        config_on(
+            &cluster,
+            controller,
+            "clean",
+            "unclean.leader.election.enable"
+        )
+        .as_deref(),
+        Some("true"),
+        "every broker learned the change"
+    );
+
+    // The old leader returns and rejoins both ISRs as a follower.
     cluster.restart(leader);
     cluster.wait_for("both topics healthy again", |m| {
-        partition_of(m, "clean", 0).is_some_and(|(l, _, isr)| l == leader && isr.len() == 2)
-            && partition_of(m, "unclean", 0)
-                .is_some_and(|(l, _, isr)| l == follower && isr.len() == 2)
+        ["clean", "unclean"].iter().all(|t| {
+            partition_of(m, t, 0).is_some_and(|(l, _, isr)| l == follower && isr.len() == 2)
+        })
     });
     let table = describe(&cluster, controller, "unclean", false);
     assert!(
@@ -374,6 +401,23 @@ fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_ele
         json["id"].as_str().is_some_and(|id| id.len() == 22),
         "{json}"
     );
+}
+
+/// `strom topic alter-config TOPIC --set SETTING` through broker `addr`; panics on failure.
+fn alter_topic_config(addr: &str, topic: &str, setting: &str) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["-b", addr, "topic", "alter-config", topic, "--set", setting])
+        .output()
+        .expect("run strom");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn value_name(topic: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(topic.to_string())
 }
 
 #[test]
@@ -528,4 +572,137 @@ fn wait_for_each(
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+/// `topic`'s `key` as broker `id` answers DescribeConfigs.
+fn config_on(cluster: &TestCluster, id: i32, topic: &str, key: &str) -> Option<String> {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::DescribeConfigsRequest;
+    let mut resource = DescribeConfigsResource::default();
+    resource.resource_type = 2; // topic
+    resource.resource_name = value_name(topic);
+    resource.configuration_keys = Some(vec![value_name(key)]);
+    let mut request = DescribeConfigsRequest::default();
+    request.resources = vec![resource];
+    let answer = RawClient::connect(&cluster.addr(id)).send(4, &request);
+    let result = &answer.results[0];
+    assert_eq!(result.error_code, 0, "{result:?}");
+    result
+        .configs
+        .first()?
+        .value
+        .as_ref()
+        .map(|v| v.to_string())
+}
+
+#[test]
+fn topic_overrides_reach_every_broker_and_min_insync_replicas_holds() {
+    let mut cluster = TestCluster::start(3, &[]);
+    let controller = cluster.controller();
+    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    let (leader, follower) = (others[0], others[1]);
+    let admin = admin(&cluster.addr(controller));
+    let assignment: &[&[i32]] = &[&[leader, follower]];
+    let new = NewTopic::new("strict", 1, TopicReplication::Variable(assignment))
+        .set("min.insync.replicas", "2")
+        .set("retention.ms", "12345");
+    for result in client_runtime()
+        .block_on(admin.create_topics(&[new], &AdminOptions::new()))
+        .expect("CreateTopics")
+    {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+    cluster.wait_for("led with a full ISR", |m| {
+        partition_of(m, "strict", 0).is_some_and(|(l, _, isr)| l == leader && isr.len() == 2)
+    });
+    for id in 1..=3 {
+        assert_eq!(
+            config_on(&cluster, id, "strict", "retention.ms").as_deref(),
+            Some("12345"),
+            "broker {id}"
+        );
+    }
+    let mut raw = RawClient::connect(&cluster.addr(leader));
+    assert_eq!(produce_acks_all(&mut raw, "strict", b"two copies"), 0);
+
+    // The follower dies: the ISR is the leader alone, below min.insync.replicas = 2.
+    cluster.kill(follower);
+    cluster.wait_for("the follower out of the ISR", |m| {
+        partition_of(m, "strict", 0).is_some_and(|(_, _, isr)| isr == [leader])
+    });
+    let mut raw = RawClient::connect(&cluster.addr(leader));
+    assert_eq!(
+        produce_acks_all(&mut raw, "strict", b"one copy"),
+        19,
+        "NOT_ENOUGH_REPLICAS"
+    );
+    assert_eq!(
+        sample(&scrape(&mut cluster, leader), UNDER_MIN_ISR),
+        Some(1.0)
+    );
+    // Lowered to 1 through the third broker: the leader accepts acks=all with itself alone.
+    alter_topic_config(&cluster.addr(controller), "strict", "min.insync.replicas=1");
+    let mut code = -1;
+    wait_until(
+        "the leader applies min.insync.replicas=1",
+        Duration::from_secs(10),
+        || {
+            let mut raw = RawClient::connect(&cluster.addr(leader));
+            code = produce_acks_all(&mut raw, "strict", b"one copy allowed");
+            code == 0
+        },
+    );
+    assert_eq!(
+        config_on(&cluster, leader, "strict", "min.insync.replicas").as_deref(),
+        Some("1")
+    );
+    // A restarted broker (its partition opened from disk before it knew the topic) knows the
+    // overrides too.
+    cluster.restart(follower);
+    cluster.wait_for("the follower back in the ISR", |m| {
+        partition_of(m, "strict", 0).is_some_and(|(_, _, isr)| isr.len() == 2)
+    });
+    assert_eq!(
+        config_on(&cluster, follower, "strict", "min.insync.replicas").as_deref(),
+        Some("1"),
+        "the restarted broker reads the current value"
+    );
+    let mut raw = RawClient::connect(&cluster.addr(leader));
+    assert_eq!(produce_acks_all(&mut raw, "strict", b"two again"), 0);
+    assert_eq!(
+        sample(&scrape(&mut cluster, leader), UNDER_MIN_ISR),
+        Some(0.0)
+    );
+}
+
+/// A follower that makes a batch durable before its leader does reports a fetch offset past
+/// the leader's durable end; the leader used to refuse that fetch (OFFSET_OUT_OF_RANGE, its
+/// replica state knew only the durable end), the follower backed off replica.fetch.backoff.ms
+/// (1 s) and an acks=all produce waited that second: about one sequential produce in three.
+#[test]
+fn sequential_acks_all_produces_wait_for_no_follower_backoff() {
+    let cluster = TestCluster::start(3, &[]);
+    create_replicated(&cluster, "sequential", 1, 3, &[]);
+    cluster.wait_for("led with a full ISR", |m| {
+        partition_of(m, "sequential", 0).is_some_and(|(l, _, isr)| l > 0 && isr.len() == 3)
+    });
+    let (leader, _, _) = cluster.partition("sequential", 0);
+    let mut raw = RawClient::connect(&cluster.addr(leader));
+    assert_eq!(produce_acks_all(&mut raw, "sequential", b"warm-up"), 0);
+    let mut times = Vec::new();
+    for i in 0..30 {
+        let started = std::time::Instant::now();
+        let value = format!("record {i}");
+        assert_eq!(
+            produce_acks_all(&mut raw, "sequential", value.as_bytes()),
+            0
+        );
+        times.push(started.elapsed().as_millis());
+    }
+    eprintln!("acks=all produces, one at a time, ms: {times:?}");
+    let slow = times.iter().filter(|ms| **ms >= 900).count();
+    assert!(
+        slow <= 2,
+        "{slow} of 30 took a follower's back-off: {times:?}"
+    );
 }

@@ -174,16 +174,17 @@ fn commands_need_the_token_and_act_on_real_tasks() {
         "Authorization: Bearer nope\r\n",
     );
     assert_eq!(status, 401);
+    // A complete plan: interrupt and continue have nothing to do (208, as the SDK answered).
     let (status, body) = http_with(&api, "POST", "/v1/plans/deploy/interrupt", auth);
     assert_eq!(
         (status, body),
         (
-            200,
+            208,
             serde_json::json!({"message": "Received cmd: interrupt"})
         )
     );
     let (status, body) = http_with(&api, "POST", "/v1/plans/deploy/continue?phase=broker", auth);
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 208, "{body}");
     let (status, _) = http_with(&api, "POST", "/v1/plans/deploy/continue?phase=nope", auth);
     assert_eq!(status, 404);
     let (status, _) = http_with(&api, "POST", "/v1/plans/deploy/forceComplete", auth);

@@ -3,7 +3,8 @@
 //! start --options` (accepted: the broker relaunches on the new config; refused: exit 1 with
 //! the validator's message, the deploy plan 417 with its errors), the update surviving a
 //! scheduler restart with the original `--options`, `describe`, and `uninstall` (the scheduler
-//! exits 0 and no broker is left).
+//! exits 0 and no broker is left); and the shipped systemd unit's command line (started, stopped
+//! with its `KillSignal`, started again: the broker survives and is adopted).
 
 mod common;
 
@@ -157,10 +158,8 @@ fn the_service_cli_drives_plans_pods_updates_and_uninstall() {
     )
     .unwrap();
     let target = http(&api, "GET", "/v1/configurations/targetId").1;
-    let output = strom(
-        &api,
-        &["update", "start", "--options", refused.to_str().unwrap()],
-    );
+    // `update --options FILE`, the short form.
+    let output = strom(&api, &["update", "--options", refused.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -169,6 +168,7 @@ fn the_service_cli_drives_plans_pods_updates_and_uninstall() {
     );
     assert_eq!(http(&api, "GET", "/v1/configurations/targetId").1, target);
     assert_eq!(http(&api, "GET", "/v1/plans/deploy").0, 417);
+    assert_eq!(strom(&api, &["update"]).status.code(), Some(1));
     let shown = ok(&api, &["update", "status"]);
     assert!(shown.contains("Errors:"), "{shown}");
 
@@ -197,4 +197,132 @@ fn the_service_cli_drives_plans_pods_updates_and_uninstall() {
     };
     assert!(exit.success(), "{exit}");
     assert!(broker_processes(&dir.path().join("state")).is_empty());
+}
+
+/// `Key=value` of the shipped unit.
+fn unit_setting<'a>(unit: &'a str, key: &str) -> Option<&'a str> {
+    unit.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+}
+
+#[test]
+fn the_shipped_systemd_unit_starts_stops_and_restarts_without_killing_brokers() {
+    let unit_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../dist/systemd/strom-scheduler@.service");
+    let unit = std::fs::read_to_string(&unit_path).unwrap();
+    assert_eq!(unit_setting(&unit, "KillMode"), Some("process"));
+    assert_eq!(unit_setting(&unit, "KillSignal"), Some("SIGTERM"));
+    assert_eq!(unit_setting(&unit, "Restart"), Some("always"));
+    let stop_timeout: u64 = unit_setting(&unit, "TimeoutStopSec")
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        r#"{"brokers":{"count":1,"cpus":0.1,"mem":256,"disk":100,"kill_grace_period":2}}"#;
+    let mut service = Service::new(dir.path(), options);
+    let state = dir.path().join("state");
+    // The unit's ExecStart for instance "kafka", with this test's binary, files and ports.
+    let exec = unit_setting(&unit, "ExecStart").unwrap();
+    let args: Vec<String> = exec
+        .split_whitespace()
+        .skip(1)
+        .map(|arg| {
+            arg.replace("/etc/strom/%i.json", service.options.to_str().unwrap())
+                .replace("/var/lib/strom/%i", state.to_str().unwrap())
+                .replace("%i", "kafka")
+        })
+        .chain(["--ports".to_string(), service.ports.clone()])
+        .collect();
+    assert!(
+        exec.starts_with("/usr/local/bin/strom scheduler run "),
+        "{exec}"
+    );
+    let start = |service: &mut Service| -> String {
+        let _ = std::fs::remove_file(state.join("api-address"));
+        service.scheduler = Some(
+            Command::new(env!("CARGO_BIN_EXE_strom"))
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_until("api-address", Duration::from_secs(20), || {
+            std::fs::read_to_string(state.join("api-address")).is_ok_and(|a| !a.is_empty())
+        });
+        std::fs::read_to_string(state.join("api-address")).unwrap()
+    };
+    let api = start(&mut service);
+    wait_until("the deploy plan completes", Duration::from_secs(60), || {
+        http(&api, "GET", "/v1/plans/deploy").0 == 200
+    });
+    let task = task_id(&api, "kafka-0");
+    let pid = service.pid("kafka-0-broker").expect("the broker runs");
+
+    // systemctl stop: SIGTERM to the scheduler alone; it exits 0 within TimeoutStopSec.
+    let mut child = service.scheduler.take().unwrap();
+    // SAFETY: signalling the scheduler this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(stop_timeout);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not stopped within TimeoutStopSec"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit}");
+    // SAFETY: signal 0 only checks that the broker process exists.
+    assert_eq!(
+        unsafe { libc::kill(pid as i32, 0) },
+        0,
+        "the broker outlives the scheduler"
+    );
+
+    // Restart=always: the same command adopts the running broker.
+    let api = start(&mut service);
+    wait_until("the deploy plan completes", Duration::from_secs(60), || {
+        http(&api, "GET", "/v1/plans/deploy").0 == 200
+    });
+    assert_eq!(task_id(&api, "kafka-0"), task);
+    assert_eq!(service.pid("kafka-0-broker"), Some(pid));
+}
+
+#[test]
+fn debug_offers_says_why_a_deploy_is_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = r#"{"brokers":{"count":1,"cpus":4096,"mem":256,"disk":100}}"#;
+    let mut service = Service::new(dir.path(), options);
+    service.die_with_scheduler = true;
+    let api = service.start();
+    wait_until("offers were evaluated", Duration::from_secs(30), || {
+        ok(&api, &["debug", "offers"]).contains("\n  offer ")
+    });
+    let text = ok(&api, &["debug", "offers"]);
+    assert!(
+        text.starts_with("deploy kafka-0:[broker] (PREPARED)"),
+        "{text}"
+    );
+    assert!(text.contains("cpus"), "the failed stage is named: {text}");
+    let body = json(&api, &["debug", "offers"]);
+    let offer = &body["steps"][0]["offers"][0];
+    assert_eq!(offer["passed"], false, "{body}");
+    assert!(
+        offer["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|stage| stage["passed"] == false),
+        "{body}"
+    );
+    assert_eq!(
+        http(&api, "GET", "/v1/plans/deploy").0,
+        202,
+        "still deploying"
+    );
 }

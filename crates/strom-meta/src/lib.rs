@@ -11,6 +11,8 @@
 //! - [`replica`]: one partition's replica state (leader epoch, ISR, follower positions, high
 //!   watermark, acks=all) as a pure state machine.
 //! - [`store`]: the [`MetadataStore`] trait and the embedded [`FileStore`].
+//! - [`txn`]: the transaction coordinator as a pure state machine, and the `__transaction_state`
+//!   record layout.
 //! - [`zk`]: the ZooKeeper store of a replicated cluster, in Kafka's znode layout.
 //!
 //! This crate does no network I/O outside store implementations and holds no clock; callers pass
@@ -24,6 +26,7 @@ pub mod replica;
 pub mod replication;
 pub mod store;
 pub mod topic;
+pub mod txn;
 pub mod zk;
 
 pub use model::{new_cluster_id, ClusterMetadata, TopicMetadata};

@@ -598,6 +598,18 @@ async fn topics_partition_states_deletion_and_notifications() {
             store.config_changes().await.unwrap(),
             vec![(name, "topics/orders".to_string())]
         );
+        // Purged once older than the bound, not before.
+        let created = now_ms();
+        assert_eq!(
+            store.purge_config_changes(created - 60_000).await.unwrap(),
+            0
+        );
+        assert_eq!(store.config_changes().await.unwrap().len(), 1);
+        assert_eq!(
+            store.purge_config_changes(created + 60_000).await.unwrap(),
+            1
+        );
+        assert_eq!(store.config_changes().await.unwrap(), vec![]);
 
         // ISR change notifications: created in order, read, deleted.
         let first = store
@@ -737,4 +749,12 @@ fn every_operation_is_send(store: &ZkStore, fence: &ControllerFence) {
     send(store.isr_change_notifications());
     send(store.delete_isr_change_notifications(&[]));
     send(store.watch());
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }

@@ -19,9 +19,18 @@
 //!
 //! A second scheduler waits up to `lock_wait_ms` for the lock and then refuses to start. A
 //! scheduler killed with SIGKILL leaves its lock until ZooKeeper expires its session
-//! (`session_timeout_ms`), so the default wait is the session timeout plus 5 s: a restarted
-//! scheduler takes over once the old session is gone. A scheduler that closes the store
-//! ([`Persister::close`], on SIGTERM) deletes its lock node at once.
+//! (`session_timeout_ms`), so the default wait is the session timeout plus 5 s. A restart on
+//! the same host need not wait: the lock node's data is `host pid start-ticks`, and a lock node
+//! of this host whose process is gone (no such pid, a zombie, or a pid reused by a process
+//! started at another time) is deleted before contending. Misjudging a live holder as dead (a
+//! scheduler in another pid namespace with this hostname) cannot corrupt the store: the holder's
+//! writes all check its lock node, so it writes nothing more and stops. A scheduler that closes
+//! the store ([`Persister::close`], on SIGTERM) deletes its lock node at once.
+//!
+//! A call whose connection breaks is tried again (within 8 s) once the client has reconnected
+//! within the same session; an apply plans its `multi` again from what ZooKeeper holds, so a
+//! `multi` that committed just before the break is not written twice. A lost session is not
+//! retried: the lock went with it.
 //!
 //! The [`Persister`] trait is synchronous and is called both from plain threads and from async
 //! HTTP handlers, so the store owns a one-worker tokio runtime: each call spawns its work there
@@ -35,8 +44,8 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use zookeeper_client::{
-    Acls, Client, CreateMode, CreateOptions, Error as ClientError, LockOptions, LockPrefix,
-    OwnedLockClient,
+    Acls, CheckWriteError, Client, CreateMode, CreateOptions, Error as ClientError, LockOptions,
+    LockPrefix, OwnedLockClient,
 };
 
 use crate::store::{service_root, Persister, StoreError};
@@ -143,6 +152,52 @@ fn persistent() -> CreateOptions<'static> {
 fn zk_error(operation: &'static str, path: &str) -> impl FnOnce(ClientError) -> StoreError {
     let path = path.to_string();
     move |error| StoreError::Io(format!("ZooKeeper {operation} {path}: {error}"))
+}
+
+/// A failed attempt at a call: retried when only the connection was lost (the client
+/// reconnects within the session, so the call can succeed on the next try).
+struct Attempt {
+    error: StoreError,
+    connection_lost: bool,
+}
+
+impl From<StoreError> for Attempt {
+    fn from(error: StoreError) -> Self {
+        Attempt {
+            error,
+            connection_lost: false,
+        }
+    }
+}
+
+fn zk_attempt(operation: &'static str, path: &str) -> impl FnOnce(ClientError) -> Attempt {
+    let path = path.to_string();
+    move |error| Attempt {
+        connection_lost: error == ClientError::ConnectionLoss,
+        error: StoreError::Io(format!("ZooKeeper {operation} {path}: {error}")),
+    }
+}
+
+/// How long after a lost connection a call keeps retrying (the run's own bound is longer).
+const RETRY_WINDOW: Duration = Duration::from_secs(8);
+
+/// Runs `attempt` until it succeeds, fails for another reason than a lost connection, or
+/// [`RETRY_WINDOW`] has passed. Every attempt must be safe to repeat: reads are, and an
+/// apply plans its `multi` again from what ZooKeeper holds, so a retry of a `multi` that did
+/// commit before the connection broke writes nothing twice.
+async fn with_retries<T>(
+    mut attempt: impl AsyncFnMut() -> Result<T, Attempt>,
+) -> Result<T, StoreError> {
+    let deadline = tokio::time::Instant::now() + RETRY_WINDOW;
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(failed) if failed.connection_lost && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(failed) => return Err(failed.error),
+        }
+    }
 }
 
 /// Checks a node path: `/`-separated, no empty, `.` or `..` parts, and not the lock.
@@ -292,7 +347,10 @@ async fn take_lock(
     wait: Duration,
 ) -> Result<OwnedLockClient, StoreError> {
     let dir = format!("{root}/{LOCK_PATH}");
-    let holder = format!("{} {}", hostname(), std::process::id());
+    let pid = std::process::id();
+    let ticks = crate::engine::process::start_ticks(pid).unwrap_or(0);
+    let holder = format!("{} {pid} {ticks}", hostname());
+    remove_dead_holders(client, &dir).await?;
     let options = LockOptions::new(Acls::anyone_all())
         .with_ancestor_options(persistent())
         .map_err(zk_error("lock", &dir))?;
@@ -311,7 +369,45 @@ async fn take_lock(
     }
 }
 
-/// The data (`host pid`) of the lowest lock node: the holder.
+/// Whether a lock node's data (`host pid start-ticks`) names a process of this host that is
+/// gone. Data in another form, or of another host, is never judged dead.
+pub fn holder_is_dead(data: &str) -> bool {
+    let parts: Vec<&str> = data.split_whitespace().collect();
+    let [host, pid, ticks] = parts[..] else {
+        return false;
+    };
+    let (Ok(pid), Ok(ticks)) = (pid.parse::<u32>(), ticks.parse::<u64>()) else {
+        return false;
+    };
+    host == hostname() && !crate::engine::process::alive(pid, Some(ticks))
+}
+
+/// Deletes the lock nodes of dead schedulers of this host (a restart after a kill -9 then does
+/// not wait for the old session to expire).
+async fn remove_dead_holders(client: &Client, dir: &str) -> Result<(), StoreError> {
+    let children = match client.list_children(dir).await {
+        Ok(children) => children,
+        Err(ClientError::NoNode) => return Ok(()),
+        Err(error) => return Err(zk_error("list", dir)(error)),
+    };
+    for child in children {
+        let path = format!("{dir}/{child}");
+        let data = match client.get_data(&path).await {
+            Ok((data, _)) => data,
+            Err(ClientError::NoNode) => continue,
+            Err(error) => return Err(zk_error("get", &path)(error)),
+        };
+        if holder_is_dead(&String::from_utf8_lossy(&data)) {
+            match client.delete(&path, None).await {
+                Ok(()) | Err(ClientError::NoNode) => {}
+                Err(error) => return Err(zk_error("delete", &path)(error)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The data (`host pid start-ticks`) of the lowest lock node: the holder.
 async fn lock_holder(client: &Client, dir: &str) -> Option<String> {
     let children = client.list_children(dir).await.ok()?;
     let lowest = children
@@ -330,7 +426,7 @@ fn hostname() -> String {
 }
 
 /// Every node below `path` (not `path` itself), parents before children.
-async fn descendants(client: &Client, path: &str) -> Result<Vec<String>, StoreError> {
+async fn descendants(client: &Client, path: &str) -> Result<Vec<String>, Attempt> {
     let mut found = Vec::new();
     let mut next = 0;
     let mut queue = vec![path.to_string()];
@@ -340,7 +436,7 @@ async fn descendants(client: &Client, path: &str) -> Result<Vec<String>, StoreEr
         let children = match client.list_children(&parent).await {
             Ok(children) => children,
             Err(ClientError::NoNode) => Vec::new(),
-            Err(error) => return Err(zk_error("list", &parent)(error)),
+            Err(error) => return Err(zk_attempt("list", &parent)(error)),
         };
         for child in children {
             let child = format!("{parent}/{child}");
@@ -363,14 +459,14 @@ enum Op {
 /// same apply, as the file and memory stores allow.
 async fn plan_writes(
     session: &Session,
-    writes: Vec<(String, Option<Vec<u8>>)>,
-) -> Result<Vec<Op>, StoreError> {
+    writes: &[(String, Option<Vec<u8>>)],
+) -> Result<Vec<Op>, Attempt> {
     let client = &session.client;
     let mut exists: BTreeMap<String, bool> = BTreeMap::new();
     // Nodes created by this apply (ZooKeeper does not list them yet).
     let mut created: BTreeSet<String> = BTreeSet::new();
     let mut ops = Vec::new();
-    for (path, value) in writes {
+    for (path, value) in writes.iter().cloned() {
         let node = session.znode(&path);
         match value {
             Some(bytes) => {
@@ -427,18 +523,54 @@ async fn plan_writes(
     Ok(ops)
 }
 
+/// One attempt at an apply: plan the `multi` from what ZooKeeper holds now, then commit it
+/// behind the lock node's existence check.
+async fn commit_writes(
+    session: &Session,
+    writes: &[(String, Option<Vec<u8>>)],
+) -> Result<(), Attempt> {
+    let ops = plan_writes(session, writes).await?;
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let lock = session.lock.as_ref().expect("a writer holds the lock");
+    let mut writer = lock.new_check_writer();
+    for op in &ops {
+        let added = match op {
+            Op::Create(path, data) => writer.add_create(path, data, &persistent()),
+            Op::SetData(path, data) => writer.add_set_data(path, data, None),
+            Op::Delete(path) => writer.add_delete(path, None),
+        };
+        added.map_err(|error| StoreError::Io(format!("ZooKeeper multi: {error}")))?;
+    }
+    writer.commit().await.map_err(|error| Attempt {
+        connection_lost: matches!(
+            error,
+            CheckWriteError::RequestFailed {
+                source: ClientError::ConnectionLoss
+            }
+        ),
+        error: StoreError::Io(format!(
+            "ZooKeeper multi under {} (lock {}): {error}",
+            session.root,
+            lock.lock_path()
+        )),
+    })?;
+    Ok(())
+}
+
 async fn node_exists(
     client: &Client,
     known: &mut BTreeMap<String, bool>,
     path: &str,
-) -> Result<bool, StoreError> {
+) -> Result<bool, Attempt> {
     if let Some(exists) = known.get(path) {
         return Ok(*exists);
     }
     let exists = client
         .check_stat(path)
         .await
-        .map_err(zk_error("stat", path))?
+        .map_err(zk_attempt("stat", path))?
         .is_some();
     known.insert(path.to_string(), exists);
     Ok(exists)
@@ -449,13 +581,19 @@ impl Persister for ZkPersister {
         let session = self.session()?;
         let node = session.znode(checked(path)?);
         self.run(self.call_timeout, async move {
-            match session.client.get_data(&node).await {
-                // A parent made for its children, not a value.
-                Ok((data, stat)) if data.is_empty() && stat.num_children > 0 => Ok(None),
-                Ok((data, _)) => Ok(Some(data)),
-                Err(ClientError::NoNode) => Ok(None),
-                Err(error) => Err(zk_error("get", &node)(error)),
-            }
+            with_retries(move || {
+                let (session, node) = (Arc::clone(&session), node.clone());
+                async move {
+                    match session.client.get_data(&node).await {
+                        // A parent made for its children, not a value.
+                        Ok((data, stat)) if data.is_empty() && stat.num_children > 0 => Ok(None),
+                        Ok((data, _)) => Ok(Some(data)),
+                        Err(ClientError::NoNode) => Ok(None),
+                        Err(error) => Err(zk_attempt("get", &node)(error)),
+                    }
+                }
+            })
+            .await
         })
     }
 
@@ -463,17 +601,23 @@ impl Persister for ZkPersister {
         let session = self.session()?;
         let node = session.znode(checked(path)?);
         self.run(self.call_timeout, async move {
-            match session.client.list_children(&node).await {
-                Ok(mut children) => {
-                    if node == session.root {
-                        children.retain(|c| c != LOCK_PATH);
+            with_retries(move || {
+                let (session, node) = (Arc::clone(&session), node.clone());
+                async move {
+                    match session.client.list_children(&node).await {
+                        Ok(mut children) => {
+                            if node == session.root {
+                                children.retain(|c| c != LOCK_PATH);
+                            }
+                            children.sort();
+                            Ok(children)
+                        }
+                        Err(ClientError::NoNode) => Ok(Vec::new()),
+                        Err(error) => Err(zk_attempt("list", &node)(error)),
                     }
-                    children.sort();
-                    Ok(children)
                 }
-                Err(ClientError::NoNode) => Ok(Vec::new()),
-                Err(error) => Err(zk_error("list", &node)(error)),
-            }
+            })
+            .await
         })
     }
 
@@ -488,28 +632,12 @@ impl Persister for ZkPersister {
             ));
         }
         self.run(self.call_timeout, async move {
-            let ops = plan_writes(&session, writes).await?;
-            if ops.is_empty() {
-                return Ok(());
-            }
-            let lock = session.lock.as_ref().expect("checked above");
-            let mut writer = lock.new_check_writer();
-            for op in &ops {
-                let added = match op {
-                    Op::Create(path, data) => writer.add_create(path, data, &persistent()),
-                    Op::SetData(path, data) => writer.add_set_data(path, data, None),
-                    Op::Delete(path) => writer.add_delete(path, None),
-                };
-                added.map_err(|error| StoreError::Io(format!("ZooKeeper multi: {error}")))?;
-            }
-            writer.commit().await.map_err(|error| {
-                StoreError::Io(format!(
-                    "ZooKeeper multi under {} (lock {}): {error}",
-                    session.root,
-                    lock.lock_path()
-                ))
-            })?;
-            Ok(())
+            let writes = Arc::new(writes);
+            with_retries(move || {
+                let (session, writes) = (Arc::clone(&session), Arc::clone(&writes));
+                async move { commit_writes(&session, &writes).await }
+            })
+            .await
         })
     }
 

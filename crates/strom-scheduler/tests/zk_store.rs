@@ -1,7 +1,9 @@
 //! The ZooKeeper state store against a real ZooKeeper (`strom_testkit::zookeeper`): the SDK's
 //! node layout, atomic applies, the lock (two stores racing, a waiting store taking over when
 //! the holder closes, a store whose lock node is gone writing nothing), an uninstall's wipe
-//! leaving no znode, and a deployed scheduler resuming from the store.
+//! leaving no znode, a dead scheduler's lock on this host taken over at once (another host's
+//! never), calls surviving broken connections (through a proxy that cuts them), and a deployed
+//! scheduler resuming from the store.
 
 mod common;
 
@@ -167,7 +169,7 @@ fn two_stores_race_for_the_lock_and_one_waits_for_the_other() {
         .to_string();
     assert!(error.contains("locked by another scheduler"), "{error}");
     assert!(
-        error.contains(&format!(" {}\"", std::process::id())),
+        error.contains(&format!(" {} ", std::process::id())),
         "names the holder: {error}"
     );
     let mut winner = winners.into_iter().next().unwrap().unwrap();
@@ -197,6 +199,48 @@ fn two_stores_race_for_the_lock_and_one_waits_for_the_other() {
     );
     // Another service is another lock.
     ZkPersister::open(&config(&zk, "other")).expect("a different service's lock");
+}
+
+/// Leaves a lock node with `data` and a low sequence, as a scheduler whose session has not
+/// expired yet would.
+fn plant_lock_node(zk: &ZooKeeper, data: &str) {
+    let data = data.to_string();
+    with_client(zk, async move |c: &Client| {
+        let options = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        c.mkdir("/dcos-service-kafka/lock", &options).await.unwrap();
+        let node =
+            "/dcos-service-kafka/lock/_c_00000000-0000-0000-0000-000000000000-lock-0000000000";
+        c.create(node, data.as_bytes(), &options).await.unwrap();
+    });
+}
+
+#[test]
+fn a_dead_schedulers_lock_on_this_host_is_taken_over_and_another_hosts_never() {
+    let zk = ZooKeeper::start();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    plant_lock_node(&zk, &format!("{} {pid} 12345", host.trim()));
+    let started = Instant::now();
+    let store = ZkPersister::open(&config(&zk, "kafka")).expect("the dead holder's lock is taken");
+    assert!(started.elapsed() < Duration::from_millis(900), "no wait");
+    assert_eq!(
+        znode_children(&zk, "/dcos-service-kafka/lock").len(),
+        1,
+        "the stale node is gone"
+    );
+    store.close();
+
+    plant_lock_node(&zk, "elsewhere 1 1");
+    let error = ZkPersister::open(&config(&zk, "kafka"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("elsewhere 1 1"), "{error}");
+    assert!(!strom_scheduler::zk_store::holder_is_dead("elsewhere 1 1"));
+    assert!(!strom_scheduler::zk_store::holder_is_dead("no ticks"));
 }
 
 #[test]
@@ -274,4 +318,85 @@ fn a_deployed_scheduler_resumes_from_zookeeper_under_a_chroot() {
     }
     assert_eq!(cluster.launches.len(), launches, "nothing relaunched");
     assert_eq!(s.plan("deploy").unwrap().status(), Status::Complete);
+}
+
+/// A TCP proxy in front of ZooKeeper whose connections the test can cut.
+struct Proxy {
+    port: u16,
+    connections: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let open = Arc::clone(&connections);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let mut open = open.lock().unwrap();
+                open.push(client.try_clone().unwrap());
+                open.push(server.try_clone().unwrap());
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let (mut from, mut to) = (from, to);
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, connections }
+    }
+
+    /// Breaks every open connection (the listener stays: clients can reconnect).
+    fn cut(&self) -> usize {
+        let mut open = self.connections.lock().unwrap();
+        for stream in open.iter() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        let cut = open.len();
+        open.clear();
+        cut
+    }
+}
+
+#[test]
+fn calls_survive_broken_connections_within_the_session() {
+    let zk = ZooKeeper::start();
+    let proxy = Proxy::start(zk.port());
+    let mut config = config(&zk, "kafka");
+    config.connect = format!("127.0.0.1:{}", proxy.port);
+    let mut store = ZkPersister::open(&config).unwrap();
+    let lock = store.lock_node().unwrap();
+    for round in 0..10u8 {
+        assert!(proxy.cut() > 0, "round {round}: a connection to cut");
+        store
+            .apply(vec![
+                (format!("Tasks/t-{round}/TaskInfo"), Some(vec![round])),
+                ("ConfigTarget".into(), Some(vec![round])),
+            ])
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        proxy.cut();
+        assert_eq!(store.get("ConfigTarget").unwrap(), Some(vec![round]));
+        proxy.cut();
+        assert_eq!(
+            store.children("Tasks").unwrap().len(),
+            usize::from(round) + 1
+        );
+    }
+    assert_eq!(
+        store.lock_node().unwrap(),
+        lock,
+        "the same session holds the lock"
+    );
+    let reader = ZkPersister::open_read_only(&crate::config(&zk, "kafka")).unwrap();
+    assert_eq!(reader.get("Tasks/t-9/TaskInfo").unwrap(), Some(vec![9]));
 }

@@ -36,6 +36,7 @@ impl BrokerHandle {
     /// Stops accepting, lets connections finish, and shuts the storage down cleanly.
     pub async fn shutdown(self) -> Result<(), strom_log::LogError> {
         let _ = self.shutdown.send(true);
+        self.broker.services.replicas.stop_for_shutdown();
         let _ = self.task.await;
         let broker = self.broker.clone();
         tokio::task::spawn_blocking(move || broker.shutdown_storage())
@@ -144,15 +145,10 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
             services.metadata.clone(),
         ));
         let _ = services.cluster.set(node.clone());
+        node.set_replica_manager(&services.replicas);
         services
             .replicas
             .enable_replication(replication_context(&services, node.clone()));
-        let replicas = Arc::downgrade(&services.replicas);
-        node.on_topic_config_change(Box::new(move |topic| {
-            if let Some(replicas) = replicas.upgrade() {
-                replicas.refresh_topic_settings(topic);
-            }
-        }));
         crate::services::cluster::runtime::spawn(node, shutdown_rx.clone())
     });
     let serve = crate::connection::server::serve(services.clone(), listeners, shutdown_rx.clone());
@@ -193,7 +189,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
 
 /// What the replica manager needs to lead and follow partitions on a cluster: ISR writes to
 /// ZooKeeper through `node`'s current session, each topic's log settings and `min.insync.replicas` from its
-/// overrides as read from ZooKeeper (else the broker's defaults), and
+/// overrides as the metadata cache knows them (else the broker's defaults), and
 /// `replica.lag.time.max.ms`.
 fn replication_context(
     services: &Arc<crate::services::Services>,
@@ -204,16 +200,12 @@ fn replication_context(
         let config = services.config.clone();
         let metadata = services.metadata.clone();
         move |topic: &str| -> TopicConfig {
-            // As read from ZooKeeper: a LeaderAndIsr reads them before its topic is in the
-            // cluster metadata (the UpdateMetadata adding it comes after).
-            let overrides = metadata.topic_configs(topic).unwrap_or_else(|| {
-                metadata
-                    .cluster()
-                    .topics
-                    .get(topic)
-                    .map(|t| t.configs.clone())
-                    .unwrap_or_default()
-            });
+            let overrides = metadata
+                .cluster()
+                .topics
+                .get(topic)
+                .map(|t| t.configs.clone())
+                .unwrap_or_default();
             TopicConfig::resolve(&config, &overrides)
                 .or_else(|_| TopicConfig::resolve(&config, &Default::default()))
                 .expect("the broker's own defaults resolve")

@@ -1,7 +1,6 @@
 //! `DescribeConfigs`, `AlterConfigs` and `IncrementalAlterConfigs`.
 //!
-//! Topic configurations are overrides stored in the cluster metadata (on a cluster, in
-//! ZooKeeper's `/config/topics/<t>`: see `services::cluster::configs`); a change is validated
+//! Topic configurations are overrides stored in the cluster metadata; a change is validated
 //! as a whole, written to the store, and then applied to the topic's logs at once (so a
 //! `retention.ms` change takes effect at the next retention pass). Broker configurations are
 //! static in this version: they can be described but not altered.
@@ -44,15 +43,18 @@ pub fn describe_configs(
             .as_ref()
             .map(|k| k.iter().map(|s| s.to_string()).collect());
         let entries: Result<Vec<ConfigEntry>, (i16, String)> = match resource.resource_type {
-            TOPIC => match current_topic_configs(services, &name) {
-                Ok(configs) => Ok(TopicConfig::describe(
+            TOPIC => match services.metadata.cluster().topics.get(&name) {
+                Some(topic) => Ok(TopicConfig::describe(
                     &services.config,
-                    &configs,
+                    &topic.configs,
                     keys.as_deref(),
                     request.include_synonyms,
                     request.include_documentation,
                 )),
-                Err(e) => Err((e.code, e.message)),
+                None => Err((
+                    E::UnknownTopicOrPartition.code(),
+                    format!("topic '{name}' does not exist"),
+                )),
             },
             BROKER
                 if name.is_empty() || name == services.metadata.local_broker_id().to_string() =>
@@ -194,45 +196,23 @@ pub fn incremental_alter_configs(
     response
 }
 
-/// A topic's configuration overrides: on a cluster as ZooKeeper holds them now (this broker
-/// may host nothing of the topic), on a single node from its metadata.
-fn current_topic_configs(
-    services: &Services,
-    topic: &str,
-) -> Result<BTreeMap<String, String>, TopicError> {
-    if let Some(node) = services.cluster.get() {
-        return super::topics::block_on(node.current_topic_config(topic))
-            .map_err(|e| TopicError::new(E::UnknownServerError.code(), e))?;
-    }
-    services
-        .metadata
-        .cluster()
-        .topics
-        .get(topic)
-        .map(|t| t.configs.clone())
-        .ok_or_else(|| {
-            TopicError::new(
-                E::UnknownTopicOrPartition.code(),
-                format!("topic '{topic}' does not exist"),
-            )
-        })
-}
-
-/// Replaces a topic's overrides: on a cluster in ZooKeeper (every broker applies the change
-/// notification), on a single node in its metadata store.
+/// Replaces a topic's overrides: through ZooKeeper on a cluster (every broker and the
+/// controller learn them from `/config/changes`), in the local metadata on a single node.
 fn set_topic_configs(
     services: &Services,
-    topic: &str,
+    name: &str,
     configs: BTreeMap<String, String>,
     validate_only: bool,
 ) -> Result<(), TopicError> {
-    if let Some(node) = services.cluster.get() {
-        return super::topics::block_on(node.alter_topic_config(topic, configs, validate_only))
-            .map_err(|e| TopicError::new(E::UnknownServerError.code(), e))?;
+    match services.cluster.get() {
+        Some(node) => {
+            super::topics::block_on(node.alter_topic_config(name, configs, validate_only))
+                .map_err(|message| TopicError::new(E::UnknownServerError.code(), message))?
+        }
+        None => services
+            .topics
+            .set_topic_configs(name, configs, validate_only),
     }
-    services
-        .topics
-        .set_topic_configs(topic, configs, validate_only)
 }
 
 fn unsupported_resource(resource_type: i8) -> TopicError {
@@ -249,7 +229,18 @@ fn incremental(
     topic: &str,
     operations: &[kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig],
 ) -> Result<BTreeMap<String, String>, TopicError> {
-    let mut configs = current_topic_configs(services, topic)?;
+    let mut configs = services
+        .metadata
+        .cluster()
+        .topics
+        .get(topic)
+        .map(|t| t.configs.clone())
+        .ok_or_else(|| {
+            TopicError::new(
+                E::UnknownTopicOrPartition.code(),
+                format!("topic '{topic}' does not exist"),
+            )
+        })?;
     let mut touched = std::collections::HashSet::new();
     for op in operations {
         let key = op.name.to_string();

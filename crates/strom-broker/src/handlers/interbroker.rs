@@ -125,6 +125,7 @@ async fn clustered(
             if let Some(code) = fence(node, &command.header, "UpdateMetadata").await {
                 return respond(&request, code);
             }
+            node.load_topic_configs(&command.partitions).await;
             node.apply_update_metadata(&command);
             respond(&request, 0)
         }
@@ -139,14 +140,7 @@ async fn clustered(
             if let Some(code) = fence(node, &command.header, "LeaderAndIsr").await {
                 return respond(&request, code);
             }
-            // The logs are made with their topics' overrides, read now if not read yet.
-            let topics: std::collections::BTreeSet<String> = command
-                .partitions
-                .iter()
-                .map(|p| p.info.partition.topic.clone())
-                .collect();
-            node.load_topic_configs(topics.iter().map(String::as_str))
-                .await;
+            node.load_topic_configs(&command.partitions).await;
             let replicas = services.replicas.clone();
             let applied = command.clone();
             let errors =
@@ -209,9 +203,9 @@ async fn clustered(
     }
 }
 
-/// The group coordinator follows the leadership of `__consumer_offsets` partitions that a
-/// LeaderAndIsr applied without error: it loads a partition this broker now leads and drops
-/// one it follows.
+/// The group coordinator follows the leadership of `__consumer_offsets` partitions: it loads a
+/// partition a LeaderAndIsr made this broker lead (applied without error) and drops one that
+/// another broker now leads (unless the request was older than what the partition has).
 fn coordinate_after_leader_and_isr(
     services: &Arc<Services>,
     command: &crate::interbroker::LeaderAndIsrCommand,
@@ -220,15 +214,16 @@ fn coordinate_after_leader_and_isr(
     let local = services.metadata.local_broker_id();
     for (partition, code) in command.partitions.iter().zip(errors) {
         let info = &partition.info;
-        if info.partition.topic != OFFSETS_TOPIC || *code != 0 {
+        if info.partition.topic != OFFSETS_TOPIC {
             continue;
         }
         let state = &info.state.value;
-        if state.leader == local {
+        if state.leader == local && *code == 0 {
             services
                 .groups
                 .become_leader(info.partition.partition, state.leader_epoch);
-        } else {
+        } else if state.leader != local && *code != E::StaleControllerEpoch.code() {
+            // Another broker leads now: stop serving even if following failed here.
             services.groups.resign(info.partition.partition);
         }
     }

@@ -68,6 +68,16 @@ pub(super) fn render(
             .filter(|p| p.leader && p.under_replicated)
             .count() as u64,
     );
+    gauge(
+        out,
+        "kafka_server_replicamanager_underminisrpartitioncount",
+        "Partitions this broker leads whose ISR is smaller than min.insync.replicas (acks=all \
+         is refused).",
+        partitions
+            .iter()
+            .filter(|p| p.leader && p.under_min_isr)
+            .count() as u64,
+    );
     counter(
         out,
         "kafka_server_replicamanager_isrshrinks_total",
@@ -157,6 +167,7 @@ mod tests {
             leader,
             leader_id: if leader { 1 } else { 2 },
             under_replicated,
+            under_min_isr: under_replicated && leader,
             follower_lag: lag,
         }
     }

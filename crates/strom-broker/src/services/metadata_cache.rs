@@ -14,7 +14,7 @@
 //! the partitions' own leader epoch used to fence produce and fetch (the replica manager's
 //! partitions carry it, set from here when they are hosted).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
@@ -47,10 +47,6 @@ pub struct MetadataCache {
     partitions: RwLock<HashMap<String, Vec<Option<PartitionState>>>>,
     /// Brokers this broker found gone itself (see [`MetadataCache::mark_gone`]), and when.
     gone: Mutex<HashMap<BrokerId, Instant>>,
-    /// In cluster mode, the configuration overrides read from ZooKeeper by topic, kept apart
-    /// from the topics themselves: a LeaderAndIsr (which loads them) precedes the
-    /// UpdateMetadata that adds its topic.
-    topic_configs: RwLock<HashMap<String, BTreeMap<String, String>>>,
 }
 
 /// How long a broker this broker found gone is answered as unavailable without the controller
@@ -69,7 +65,6 @@ impl MetadataCache {
             controller_id: AtomicI32::new(NO_LEADER),
             partitions: RwLock::new(HashMap::new()),
             gone: Mutex::new(HashMap::new()),
-            topic_configs: RwLock::new(HashMap::new()),
         }
     }
 
@@ -219,41 +214,6 @@ impl MetadataCache {
             states.resize(index + 1, None);
         }
         states[index] = Some(state);
-    }
-
-    /// A topic's configuration overrides as last read from ZooKeeper (cluster mode), if read.
-    pub fn topic_configs(&self, topic: &str) -> Option<BTreeMap<String, String>> {
-        self.topic_configs.read().unwrap().get(topic).cloned()
-    }
-
-    /// The topics whose overrides were read from ZooKeeper.
-    pub fn topics_with_configs(&self) -> Vec<String> {
-        self.topic_configs.read().unwrap().keys().cloned().collect()
-    }
-
-    /// Records a topic's overrides as read from ZooKeeper, also in the topic's metadata if the
-    /// topic is known (what DescribeConfigs and the log settings read). Returns true if they
-    /// changed.
-    pub fn set_topic_configs(&self, topic: &str, configs: BTreeMap<String, String>) -> bool {
-        let changed = self
-            .topic_configs
-            .write()
-            .unwrap()
-            .insert(topic.to_string(), configs.clone())
-            .is_none_or(|old| old != configs);
-        let mut cluster = self.cluster.write().unwrap();
-        if let Some(t) = cluster.topics.get_mut(topic) {
-            if t.configs != configs {
-                t.configs = configs;
-                cluster.version += 1;
-            }
-        }
-        changed
-    }
-
-    /// Forgets a deleted topic's overrides.
-    pub fn forget_topic_configs(&self, topic: &str) {
-        self.topic_configs.write().unwrap().remove(topic);
     }
 
     /// Forgets a deleted topic's partition states.

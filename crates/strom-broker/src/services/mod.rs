@@ -68,6 +68,17 @@ impl Gauges for Services {
             .filter(|p| !p.is_deleted())
             .collect();
         partitions.sort_by(|a, b| a.topic_partition.cmp(&b.topic_partition));
+        let min_insync: std::collections::BTreeMap<String, usize> = self
+            .metadata
+            .cluster()
+            .topics
+            .values()
+            .map(|t| {
+                let min = strom_meta::config::TopicConfig::resolve(&self.config, &t.configs)
+                    .map_or(1, |c| c.min_insync_replicas.max(1) as usize);
+                (t.name.clone(), min)
+            })
+            .collect();
         partitions
             .iter()
             .map(|p| {
@@ -88,6 +99,9 @@ impl Gauges for Services {
                     under_replicated: state
                         .as_ref()
                         .is_some_and(|s| s.leader_and_isr.isr.len() < s.replicas.len()),
+                    under_min_isr: state.as_ref().is_some_and(|s| {
+                        s.leader_and_isr.isr.len() < min_insync.get(&tp.topic).copied().unwrap_or(1)
+                    }),
                     topic: p.topic_partition.topic.clone(),
                     partition: p.topic_partition.partition,
                     size_bytes: log.size_bytes(),

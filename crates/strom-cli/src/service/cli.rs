@@ -130,6 +130,14 @@ pub enum UpdateCommand {
     Status,
 }
 
+/// `strom service debug …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum DebugCommand {
+    /// For every step waiting for an offer: the recent offers and which evaluation stages
+    /// failed, and why (the answer to "my deploy is stuck and nothing says why").
+    Offers,
+}
+
 /// `strom service broker …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum BrokerCommand {
@@ -452,6 +460,38 @@ pub fn uninstall(api: &ApiArgs, json: bool) -> anyhow::Result<()> {
 pub fn describe(api: &ApiArgs) -> anyhow::Result<()> {
     let client = api.client()?;
     print_json(&get(&client, "/v1/state/properties/target-options")?)
+}
+
+/// Runs `strom service debug …`.
+pub fn debug(api: &ApiArgs, command: DebugCommand, json: bool) -> anyhow::Result<()> {
+    let client = api.client()?;
+    let DebugCommand::Offers = command;
+    let body = get(&client, "/v1/debug/offers")?;
+    if json {
+        return print_json(&body);
+    }
+    let steps = body["steps"].as_array().cloned().unwrap_or_default();
+    if steps.is_empty() {
+        println!("no step is waiting for an offer");
+    }
+    for step in steps {
+        println!(
+            "{} {} ({}): {}",
+            step["plan"].as_str().unwrap_or("?"),
+            step["step"].as_str().unwrap_or("?"),
+            step["status"].as_str().unwrap_or("?"),
+            step["message"].as_str().unwrap_or("")
+        );
+        let offers = step["offers"].as_array().cloned().unwrap_or_default();
+        if offers.is_empty() {
+            println!("  no offer evaluated yet");
+        }
+        for offer in offers {
+            // The summary names the offer, its host and every failed stage.
+            println!("  {}", offer["summary"].as_str().unwrap_or("?"));
+        }
+    }
+    Ok(())
 }
 
 /// Runs `strom service broker …`.

@@ -15,6 +15,7 @@ mod api;
 mod cli;
 mod health;
 mod http;
+mod metrics;
 pub mod probe;
 
 use std::collections::BTreeMap;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 use strom_scheduler::engine::local::{LocalEngine, LocalEngineConfig};
-use strom_scheduler::engine::{drive_once, Engine};
+use strom_scheduler::engine::{drive_once_observed, Engine, InputKind};
 use strom_scheduler::file_store::FilePersister;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
 use strom_scheduler::spec::kafka::render_kafka_service;
@@ -68,12 +69,16 @@ pub enum ServiceCommand {
         api: cli::ApiArgs,
         name: Option<String>,
     },
-    /// Update the service's options (`update start --options FILE`), or show the update.
+    /// Update the service's options (`update --options FILE`, or `update start --options
+    /// FILE` as DC/OS said it), or show the update (`update status`).
     Update {
         #[command(flatten)]
         api: cli::ApiArgs,
+        /// The new options (the same as `update start --options FILE`).
+        #[arg(long, value_name = "FILE")]
+        options: Option<PathBuf>,
         #[command(subcommand)]
-        command: cli::UpdateCommand,
+        command: Option<cli::UpdateCommand>,
     },
     /// Uninstall the service: kill its tasks, delete its volumes, wipe its state; waits for
     /// the scheduler to exit.
@@ -85,6 +90,13 @@ pub enum ServiceCommand {
     Describe {
         #[command(flatten)]
         api: cli::ApiArgs,
+    },
+    /// Why steps wait: the offers evaluated for them and the stages that failed.
+    Debug {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::DebugCommand,
     },
     /// The service's brokers.
     Broker {
@@ -140,6 +152,10 @@ pub struct RunArgs {
     /// a scheduler restarted after a kill -9 waits out its predecessor's session).
     #[arg(long, value_name = "MS")]
     pub zk_lock_wait_ms: Option<u64>,
+    /// Which API calls need `Authorization: Bearer $STROM_SCHEDULER_TOKEN` (when it is set):
+    /// `writes` (mutating calls only) or `all`.
+    #[arg(long, value_enum, default_value = "writes")]
+    pub api_auth: api::ApiAuth,
     /// Tasks die with the scheduler (tests only).
     #[arg(long, hide = true)]
     pub tasks_die_with_scheduler: bool,
@@ -160,9 +176,23 @@ pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
         ServiceCommand::Plan { api, command } => cli::plan(&api, command, json),
         ServiceCommand::Pod { api, command } => cli::pod(&api, command, json),
         ServiceCommand::Endpoints { api, name } => cli::endpoints(&api, name, json),
-        ServiceCommand::Update { api, command } => cli::update(&api, command, json),
+        ServiceCommand::Update {
+            api,
+            options,
+            command,
+        } => match (options, command) {
+            (Some(_), Some(_)) => Err(anyhow!(
+                "give --options after `update start`, or use `update --options FILE` alone"
+            )),
+            (None, Some(command)) => cli::update(&api, command, json),
+            (Some(options), None) => cli::update(&api, cli::UpdateCommand::Start { options }, json),
+            (None, None) => Err(anyhow!(
+                "update needs --options FILE (or `update start --options FILE`, `update status`)"
+            )),
+        },
         ServiceCommand::Uninstall { api } => cli::uninstall(&api, json),
         ServiceCommand::Describe { api } => cli::describe(&api),
+        ServiceCommand::Debug { api, command } => cli::debug(&api, command, json),
         ServiceCommand::Broker { api, command } => cli::broker(&api, command, json),
         ServiceCommand::Topic { api, command } => cli::topic(&api, command, json),
     };
@@ -205,6 +235,8 @@ pub(crate) struct Core {
     pub base_env: BTreeMap<String, String>,
     /// The service's name (the options' default `service.name`).
     pub service: String,
+    /// The `offers.process` timer, fed by the driver.
+    pub offer_timer: metrics::OfferTimer,
     pub engine: LocalEngine,
     pub started: Instant,
 }
@@ -353,6 +385,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         scheduler,
         base_env,
         service: args.service.clone(),
+        offer_timer: metrics::OfferTimer::new(),
         engine,
         started: Instant::now(),
     }));
@@ -384,7 +417,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("cluster-health".into())
         .spawn(move || health::report_forever(health_core))?;
-    let router = api::router(Arc::clone(&core), token);
+    if args.api_auth == api::ApiAuth::All && token.is_none() {
+        bail!("--api-auth all needs STROM_SCHEDULER_TOKEN");
+    }
+    let router = api::router(Arc::clone(&core), token, args.api_auth);
     let failure = Arc::new(Mutex::new(None::<String>));
     let failure_seen = Arc::clone(&failure);
     runtime.block_on(async move {
@@ -453,9 +489,18 @@ fn drive(core: Arc<Mutex<Core>>, uninstall: bool, stop: tokio::sync::oneshot::Se
     loop {
         let outcome = {
             let mut guard = core.lock().expect("driver lock");
-            let core = &mut *guard;
-            let now_ms = core.now_ms();
-            drive_once(&mut core.scheduler, &mut core.engine, now_ms)
+            let now_ms = guard.now_ms();
+            let Core {
+                scheduler,
+                engine,
+                offer_timer,
+                ..
+            } = &mut *guard;
+            drive_once_observed(scheduler, engine, now_ms, &mut |kind, took| {
+                if kind == InputKind::Offers {
+                    offer_timer.observe(took);
+                }
+            })
         };
         match outcome {
             Ok(false) => {}

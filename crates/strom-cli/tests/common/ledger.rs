@@ -105,6 +105,20 @@ impl Ledger {
         first_id: u64,
         extra: &[(&str, &str)],
     ) -> u64 {
+        self.produce_at(bootstrap, topic, stop, first_id, extra, None)
+    }
+
+    /// [`Ledger::produce_until`] at no more than `rate` records per second (unbounded with
+    /// `None`): a load a follower restarted under it can catch up with on a small machine.
+    pub fn produce_at(
+        &self,
+        bootstrap: &str,
+        topic: &str,
+        stop: Arc<AtomicBool>,
+        first_id: u64,
+        extra: &[(&str, &str)],
+        rate: Option<u32>,
+    ) -> u64 {
         let mut settings = vec![
             ("acks", "all"),
             ("enable.idempotence", "true"),
@@ -128,9 +142,19 @@ impl Ledger {
             .expect("producer");
         let rt = client_runtime();
         let mut id = first_id;
+        let started = Instant::now();
         rt.block_on(async {
             let mut pending = VecDeque::new();
             while !stop.load(Ordering::Relaxed) {
+                if let Some(rate) = rate {
+                    let due =
+                        started + Duration::from_secs_f64((id - first_id) as f64 / f64::from(rate));
+                    let now = Instant::now();
+                    if due > now {
+                        tokio::time::sleep(due - now).await;
+                        continue;
+                    }
+                }
                 if pending.len() >= WINDOW {
                     let oldest: tokio::task::JoinHandle<()> = pending.pop_front().unwrap();
                     let _ = oldest.await;

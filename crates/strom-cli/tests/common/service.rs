@@ -23,6 +23,28 @@ pub fn http_with(address: &str, method: &str, path: &str, headers: &str) -> (u16
     http_request(address, method, path, headers, "")
 }
 
+/// A GET whose answer is text: `(status, headers, body)`.
+pub fn http_text(address: &str, path: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).expect("the API accepts connections");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    let status: u16 = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_string(), body.to_string())
+}
+
 /// [`http`] with extra header lines and a body.
 pub fn http_request(
     address: &str,

@@ -187,6 +187,36 @@ impl ZkStore {
         Ok(changes)
     }
 
+    /// Deletes the configuration change notifications created before `before_ms` (ms since
+    /// the epoch, ZooKeeper's `ctime`), as Kafka's brokers purge those older than 15 minutes
+    /// (a broker away longer reads every topic's configuration anyway). Returns how many went.
+    pub async fn purge_config_changes(&self, before_ms: i64) -> Result<usize, ZkError> {
+        let parent = paths::CONFIG_CHANGES;
+        let names = self
+            .client
+            .list_children(parent)
+            .await
+            .map_err(client_error("list", parent))?;
+        let mut purged = 0;
+        for name in names {
+            let path = format!("{parent}/{name}");
+            let stat = match self.client.check_stat(&path).await {
+                Ok(Some(stat)) => stat,
+                Ok(None) => continue,
+                Err(e) => return Err(client_error("stat", &path)(e)),
+            };
+            if stat.ctime >= before_ms {
+                continue;
+            }
+            match self.client.delete(&path, None).await {
+                Ok(()) => purged += 1,
+                Err(ClientError::NoNode) => {}
+                Err(e) => return Err(client_error("delete", &path)(e)),
+            }
+        }
+        Ok(purged)
+    }
+
     /// Creates the initial state of each of a topic's partitions
     /// (`/brokers/topics/<t>/partitions/<p>/state`), fenced by the controller epoch. Returns
     /// each state's znode version.

@@ -2,7 +2,8 @@
 //!
 //! One task per watched path keeps a one-shot ZooKeeper watch armed on it, as Kafka's
 //! controller does: a children watch on `/brokers/ids`, `/brokers/topics`,
-//! `/admin/delete_topics` and `/isr_change_notification`, an existence watch on `/controller`.
+//! `/admin/delete_topics`, `/isr_change_notification` and `/config/changes` (Kafka's brokers'
+//! config change listener), an existence watch on `/controller`.
 //! When a watch fires the task arms the next one *before* it sends the event, so a receiver
 //! that reads after the event sees every change that did not give it a further event. An event
 //! says *what* changed, not the new content: the receiver reads what it needs, so coalesced or
@@ -47,7 +48,7 @@ pub enum ZkEvent {
     ControllerChanged,
     /// A configuration change notification was created or deleted (children of
     /// `/config/changes`).
-    ConfigChangesNotified,
+    ConfigChanged,
     /// The session's state changed.
     Session(SessionEvent),
 }
@@ -110,7 +111,7 @@ const WATCHED: &[(&str, Kind, ZkEvent)] = &[
     (
         paths::CONFIG_CHANGES,
         Kind::Children,
-        ZkEvent::ConfigChangesNotified,
+        ZkEvent::ConfigChanged,
     ),
 ];
 

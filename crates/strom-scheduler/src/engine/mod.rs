@@ -10,7 +10,7 @@
 mod agents;
 mod checks;
 pub mod local;
-mod process;
+pub(crate) mod process;
 
 use crate::scheduler::{Effect, Input, Scheduler};
 use crate::store::{Persister, StoreError};
@@ -24,6 +24,19 @@ pub trait Engine {
     fn apply(&mut self, effects: &[Effect], now_ms: u64);
 }
 
+/// Which kind of [`Input`] a [`drive_once_observed`] observation is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// [`Input::Offers`].
+    Offers,
+    /// [`Input::Status`].
+    Status,
+    /// [`Input::Health`].
+    Health,
+    /// [`Input::Tick`].
+    Tick,
+}
+
 /// One round of the driver: polls the engine, feeds every input to the scheduler and applies
 /// the effects (statuses the effects cause are picked up by the next round), then a tick.
 /// Returns whether the scheduler asked for a teardown.
@@ -32,11 +45,30 @@ pub fn drive_once<P: Persister, E: Engine>(
     engine: &mut E,
     now_ms: u64,
 ) -> Result<bool, StoreError> {
+    drive_once_observed(scheduler, engine, now_ms, &mut |_, _| {})
+}
+
+/// [`drive_once`], telling `observe` how long the scheduler took over each input (wall-clock
+/// time of this shell, for the `offers.process` timer; the core never sees it).
+pub fn drive_once_observed<P: Persister, E: Engine>(
+    scheduler: &mut Scheduler<P>,
+    engine: &mut E,
+    now_ms: u64,
+    observe: &mut dyn FnMut(InputKind, std::time::Duration),
+) -> Result<bool, StoreError> {
     let mut torn_down = false;
     let mut inputs = engine.poll(now_ms);
     inputs.push(Input::Tick);
     for input in inputs {
+        let started = std::time::Instant::now();
+        let kind = match &input {
+            Input::Offers(_) => InputKind::Offers,
+            Input::Status(_) => InputKind::Status,
+            Input::Health(_) => InputKind::Health,
+            Input::Tick => InputKind::Tick,
+        };
         let effects = scheduler.handle(input, now_ms)?;
+        observe(kind, started.elapsed());
         torn_down |= effects.iter().any(|e| matches!(e, Effect::Teardown));
         engine.apply(&effects, now_ms);
     }

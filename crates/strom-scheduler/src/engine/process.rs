@@ -51,7 +51,7 @@ pub(super) fn spawn(
 
 /// The start time (clock ticks since boot) of live process `pid`; `None` when there is no such
 /// process or it is a zombie.
-pub(super) fn start_ticks(pid: u32) -> Option<u64> {
+pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain spaces: parse after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -64,7 +64,7 @@ pub(super) fn start_ticks(pid: u32) -> Option<u64> {
 }
 
 /// Whether `pid` is still the process that started at `ticks`.
-pub(super) fn alive(pid: u32, ticks: Option<u64>) -> bool {
+pub(crate) fn alive(pid: u32, ticks: Option<u64>) -> bool {
     match (start_ticks(pid), ticks) {
         (Some(now), Some(then)) => now == then,
         (Some(_), None) => true,

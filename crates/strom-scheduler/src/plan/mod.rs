@@ -292,7 +292,8 @@ impl Plan {
         Ok(())
     }
 
-    /// `forceComplete`: mark a step (or every step of a phase) complete without running it.
+    /// `forceComplete`: mark a step (or every step of a phase) complete without running it;
+    /// steps already complete are left as they are.
     pub fn force_complete(&mut self, phase: &str, step: Option<&str>) -> Result<(), PlanError> {
         let phase_index = self.phase_index(phase)?;
         let steps: Vec<usize> = match step {
@@ -301,6 +302,10 @@ impl Plan {
         };
         for index in steps {
             let step = &mut self.phases[phase_index].steps[index];
+            if step.status == Status::Complete && step.errors.is_empty() {
+                // Already complete: keep its message (the API then answers 208).
+                continue;
+            }
             step.errors.clear();
             step.set(Status::Complete, "forced complete by an operator");
         }

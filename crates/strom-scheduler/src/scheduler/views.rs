@@ -1,11 +1,14 @@
 //! Read-only views for the HTTP API: `/v1/endpoints`, `/v1/debug/offers` and the counter
 //! part of `/v1/metrics`.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use super::Scheduler;
 use crate::plan::Status;
 use crate::store::Persister;
+use crate::task::TaskState;
 
 /// DNS names to publish beside addresses (on DC/OS: `autoip.dcos.thisdcos.directory` for tasks
 /// and `l4lb.thisdcos.directory` for VIPs). Without them only addresses are listed.
@@ -144,19 +147,82 @@ impl<P: Persister> Scheduler<P> {
     /// SDK's names (`offers.received`, `declines.long`, `operation.launch_group`,
     /// `task_status.running`, …) and the `is_suppressed` gauge. Timers (`offers.process`) are
     /// measured by the driver and merged in by the API.
+    ///
+    /// Gauges: `is_suppressed`, `plan_status.<plan>` (the plan's status, the SDK's name),
+    /// `plan_steps.<plan>.<STATUS>` (steps per status) and `tasks.<TASK_STATE>` (recorded
+    /// tasks per state; a task without a status yet counts as `TASK_STAGING`).
     pub fn metrics_json(&self) -> Value {
         let counters: serde_json::Map<String, Value> = self
             .counters
             .iter()
             .map(|(name, count)| (name.clone(), json!({ "count": count })))
             .collect();
+        let mut gauges = serde_json::Map::new();
+        gauges.insert(
+            "is_suppressed".into(),
+            json!({ "value": self.is_suppressed() }),
+        );
+        for (plan, status, steps) in self.plan_step_counts() {
+            gauges.insert(
+                format!("plan_status.{plan}"),
+                json!({ "value": status.as_str() }),
+            );
+            for (step_status, count) in steps {
+                gauges.insert(
+                    format!("plan_steps.{plan}.{step_status}"),
+                    json!({ "value": count }),
+                );
+            }
+        }
+        for (state, count) in self.task_state_counts() {
+            gauges.insert(format!("tasks.{state}"), json!({ "value": count }));
+        }
         json!({
             "version": "4.0.0",
-            "gauges": { "is_suppressed": { "value": self.suppressed == Some(true) } },
+            "gauges": gauges,
             "counters": counters,
             "histograms": {},
             "meters": {},
             "timers": {},
         })
+    }
+
+    /// Whether the scheduler last asked the engine to stop sending offers.
+    pub fn is_suppressed(&self) -> bool {
+        self.suppressed == Some(true)
+    }
+
+    /// Per plan (in [`Scheduler::plan_names`] order): its status and how many of its steps are
+    /// in each (displayed) status, by the SDK's status name.
+    pub fn plan_step_counts(&self) -> Vec<(String, Status, BTreeMap<&'static str, u64>)> {
+        self.plan_names()
+            .into_iter()
+            .filter_map(|name| self.plan(name))
+            .map(|plan| {
+                let mut steps: BTreeMap<&'static str, u64> = BTreeMap::new();
+                for (_, step) in plan.steps() {
+                    *steps.entry(step.display_status().as_str()).or_default() += 1;
+                }
+                (plan.name.clone(), plan.status(), steps)
+            })
+            .collect()
+    }
+
+    /// Recorded tasks per Mesos state name (`TASK_RUNNING`, …); a task without a status yet
+    /// counts as `TASK_STAGING`.
+    pub fn task_state_counts(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for record in self.tasks.values() {
+            let state = record
+                .status
+                .as_ref()
+                .map_or(TaskState::Staging, |s| s.state);
+            let name = serde_json::to_value(state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            *counts.entry(name).or_default() += 1;
+        }
+        counts
     }
 }

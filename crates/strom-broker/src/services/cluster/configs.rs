@@ -1,103 +1,207 @@
-//! Topic configuration on a cluster: the overrides live in `/config/topics/<t>` (written by any
-//! broker, announced by a sequential `/config/changes/config_change_<n>` naming `topics/<t>`),
-//! and every broker keeps its metadata cache and the logs and replica settings it hosts in step
-//! with them, as Kafka's ZooKeeper-mode brokers do:
+//! Topic configuration on a cluster broker: the overrides in `/config/topics/<t>`, kept in the
+//! metadata cache, where DescribeConfigs, the replica manager (log settings,
+//! `min.insync.replicas`) and fetch read them, as on a single node.
 //!
-//! - a LeaderAndIsr reads the overrides of its topics not read yet, before the logs are made;
-//! - the change notifications (watched by every broker's runtime) re-read the topics they name,
-//!   in order, each once, and the broker's wiring applies them to the hosted partitions;
-//! - AlterConfigs, IncrementalAlterConfigs and DescribeConfigs read the current overrides from
-//!   ZooKeeper, so they are right on a broker that hosts nothing of the topic.
+//! - A controller request that first names a topic (or names it under a new topic id) reads
+//!   them before it is applied ([`ClusterNode::load_topic_configs`]); a topic first named by a
+//!   LeaderAndIsr (which the controller sends before UpdateMetadata) enters the cache then,
+//!   with its partition count from `/brokers/topics/<t>`, so its partitions are hosted and led
+//!   with its settings.
+//! - AlterConfigs and IncrementalAlterConfigs through any broker write `/config/topics/<t>` and
+//!   a `/config/changes` notification ([`ClusterNode::alter_topic_config`]); every broker reads
+//!   the topics the notifications name when their watch fires
+//!   ([`ClusterNode::apply_config_changes`]), and the controller gets the topics'
+//!   `unclean.leader.election.enable` from it.
 //!
-//! It does not own the configuration rules (`strom_meta::config::TopicConfig`) nor how a
-//! change reaches a log (`ReplicaManager::refresh_topic_settings`).
+//! A topic's hosted partitions get its log settings and replica settings
+//! (`min.insync.replicas`) whenever its overrides are read.
+//! Notifications older than 15 minutes are deleted after each pass, as Kafka's brokers do.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
 
 use kafka_protocol::error::ResponseError as E;
 use strom_meta::config::TopicConfig;
+use strom_meta::TopicMetadata;
+use uuid::Uuid;
 
 use super::ClusterNode;
+use crate::interbroker::PartitionCommand;
+use crate::services::replica::ReplicaManager;
 use crate::services::topic_error::TopicError;
 
+/// How long a `/config/changes` notification is kept (Kafka's 15 minutes).
+const CONFIG_CHANGE_EXPIRY_MS: i64 = 15 * 60 * 1000;
+
 impl ClusterNode {
-    /// Sets what to call when a topic's overrides changed (the wiring refreshes the hosted
-    /// partitions' log and replica settings). Set once, before the runtime starts.
-    pub fn on_topic_config_change(&self, apply: super::TopicConfigHook) {
-        let _ = self.topic_config_changed.set(apply);
+    /// The replica manager whose partitions get their topic's log settings (set once by the
+    /// wiring).
+    pub fn set_replica_manager(&self, replicas: &Arc<ReplicaManager>) {
+        let _ = self.replicas.set(Arc::downgrade(replicas));
     }
 
-    /// Reads the overrides of each of `topics` that this broker has not read yet.
-    pub async fn load_topic_configs<'a>(&self, topics: impl IntoIterator<Item = &'a str>) {
-        for topic in topics {
-            if self.metadata.topic_configs(topic).is_none() {
-                self.reload_topic_config(topic).await;
+    /// Reads the overrides (and, for a topic the cache does not hold yet, the assignment) of
+    /// every topic named in `partitions` whose overrides were not read for its current id and
+    /// puts them in the metadata cache. A failed read is logged and retried at the next
+    /// request naming the topic.
+    pub async fn load_topic_configs(&self, partitions: &[PartitionCommand]) {
+        let named: BTreeMap<&str, Uuid> = partitions
+            .iter()
+            .map(|p| (p.info.partition.topic.as_str(), p.topic_id))
+            .collect();
+        for (topic, id) in named {
+            if self.configs_read.lock().unwrap().get(topic) == Some(&id) {
+                continue;
             }
-        }
-    }
-
-    /// Reads a topic's overrides from ZooKeeper again and applies them if they changed.
-    /// Returns them, or `None` if ZooKeeper could not be read (the cache keeps what it had).
-    pub async fn reload_topic_config(&self, topic: &str) -> Option<BTreeMap<String, String>> {
-        match self.store().topic_config(topic).await {
-            Ok(configs) => {
-                if self.metadata.set_topic_configs(topic, configs.clone()) {
-                    tracing::info!(topic, ?configs, "topic configuration read from ZooKeeper");
-                    if let Some(apply) = self.topic_config_changed.get() {
-                        apply(topic);
-                    }
+            let store = self.store();
+            let read = async {
+                let configs = store.topic_config(topic).await?;
+                let assignment = store.topic_assignment(topic).await?;
+                Ok::<_, strom_meta::zk::ZkError>((configs, assignment))
+            };
+            let (configs, assignment) = match read.await {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::warn!(topic, %error, "reading the topic's configuration failed");
+                    continue;
                 }
-                Some(configs)
+            };
+            let Some(assignment) = assignment.filter(|a| a.value.topic_id == id) else {
+                continue; // deleted or recreated meanwhile: a later request names the new one
+            };
+            if !self.install_configs(topic, id, &configs) {
+                let _change = self.cache_change.lock().unwrap();
+                let mut cluster = self.metadata.cluster().clone();
+                self.metadata.remove_topic(topic);
+                let partitions = assignment.value.partitions;
+                cluster.topics.insert(
+                    topic.to_string(),
+                    TopicMetadata {
+                        name: topic.to_string(),
+                        topic_id: id,
+                        partitions: partitions.keys().max().map_or(0, |p| p + 1),
+                        replication_factor: partitions
+                            .values()
+                            .next()
+                            .map_or(0, |r| r.len() as i16),
+                        configs: configs.clone(),
+                        internal: strom_meta::topic::is_internal_topic(topic),
+                    },
+                );
+                cluster.version += 1;
+                self.metadata.replace(cluster);
             }
-            Err(error) => {
-                tracing::warn!(topic, %error, "reading a topic's configuration failed");
-                None
-            }
+            self.configs_read
+                .lock()
+                .unwrap()
+                .insert(topic.to_string(), id);
         }
     }
 
-    /// Applies the configuration change notifications newer than the last one applied (at
-    /// the first call, only remembers the newest: the overrides of hosted topics are read when
-    /// they are hosted).
-    pub async fn apply_config_changes(&self) {
-        let changes = match self.store().config_changes().await {
+    /// Sets `configs` on `topic` in the cache if it holds the topic under `id` and applies its
+    /// log settings to the hosted partitions; false if the cache does not hold it.
+    fn install_configs(&self, topic: &str, id: Uuid, configs: &BTreeMap<String, String>) -> bool {
+        {
+            let _change = self.cache_change.lock().unwrap();
+            let mut cluster = self.metadata.cluster().clone();
+            match cluster.topics.get_mut(topic) {
+                Some(known) if known.topic_id == id => {
+                    if known.configs == *configs {
+                        return true;
+                    }
+                    known.configs = configs.clone();
+                }
+                _ => return false,
+            }
+            cluster.version += 1;
+            self.metadata.replace(cluster);
+        }
+        let Some(replicas) = self.replicas.get().and_then(Weak::upgrade) else {
+            return true;
+        };
+        let log_config = crate::services::topics::log_config(&self.resolve(topic, configs));
+        for partition in replicas.all_partitions() {
+            if partition.topic_partition.topic == topic {
+                partition.update_config(log_config.clone());
+            }
+        }
+        replicas.refresh_replica_settings(topic);
+        tracing::info!(topic, "topic configuration applied");
+        true
+    }
+
+    /// A topic's overrides resolved against this broker's defaults (the defaults alone if
+    /// they do not resolve, which is logged).
+    fn resolve(&self, topic: &str, configs: &BTreeMap<String, String>) -> TopicConfig {
+        TopicConfig::resolve(&self.config, configs).unwrap_or_else(|error| {
+            tracing::warn!(topic, %error, "topic configuration does not resolve; defaults apply");
+            TopicConfig::resolve(&self.config, &BTreeMap::new())
+                .expect("the broker's own defaults resolve")
+        })
+    }
+
+    /// Reads the `/config/changes` notifications not applied yet and the overrides of the
+    /// topics they name, and installs them; returns each such topic with its resolved
+    /// `unclean.leader.election.enable` (for the controller).
+    pub async fn apply_config_changes(&self) -> Vec<(String, bool)> {
+        let store = self.store();
+        let changes = match store.config_changes().await {
             Ok(changes) => changes,
             Err(error) => {
                 tracing::warn!(%error, "reading the configuration changes failed");
-                return;
+                return Vec::new();
             }
         };
-        let newest = changes.last().map(|(name, _)| name.clone());
-        let (initialized, last) = self.last_config_change.lock().unwrap().clone();
-        if initialized {
-            for (name, entity) in &changes {
-                if last.as_ref().is_some_and(|last| name <= last) {
-                    continue;
-                }
-                if let Some(topic) = entity.strip_prefix("topics/") {
-                    self.reload_topic_config(topic).await;
+        let last = self.last_config_change.lock().unwrap().clone();
+        let mut topics: Vec<String> = Vec::new();
+        let mut newest = None;
+        for (name, entity) in changes {
+            if last.as_ref().is_some_and(|last| name <= *last) {
+                continue;
+            }
+            if let Some(topic) = entity.strip_prefix("topics/") {
+                if !topics.iter().any(|t| t == topic) {
+                    topics.push(topic.to_string());
                 }
             }
+            newest = Some(name);
         }
-        let mut state = self.last_config_change.lock().unwrap();
-        state.0 = true;
-        if newest.is_some() && newest > state.1 {
-            state.1 = newest;
+        let mut changed = Vec::new();
+        for topic in topics {
+            let configs = match store.topic_config(&topic).await {
+                Ok(configs) => configs,
+                Err(error) => {
+                    tracing::warn!(topic, %error, "reading the topic's configuration failed");
+                    return changed; // the notifications stay unapplied: read again next time
+                }
+            };
+            let id = self
+                .metadata
+                .cluster()
+                .topics
+                .get(&topic)
+                .map(|t| t.topic_id);
+            if let Some(id) = id {
+                self.install_configs(&topic, id, &configs);
+            }
+            let unclean = self
+                .resolve(&topic, &configs)
+                .unclean_leader_election_enable;
+            changed.push((topic, unclean));
         }
+        if newest.is_some() {
+            *self.last_config_change.lock().unwrap() = newest;
+        }
+        let expired = crate::clock::now_ms() - CONFIG_CHANGE_EXPIRY_MS;
+        if let Err(error) = store.purge_config_changes(expired).await {
+            tracing::debug!(%error, "purging old configuration changes failed");
+        }
+        changed
     }
 
-    /// Reads every known topic's overrides again (after a ZooKeeper reconnection, when change
-    /// notifications may have been missed).
-    pub async fn reload_all_topic_configs(&self) {
-        for topic in self.metadata.topics_with_configs() {
-            self.reload_topic_config(&topic).await;
-        }
-        self.apply_config_changes().await;
-    }
-
-    /// AlterConfigs on a topic: replaces its overrides with `configs` (checked first, as a
-    /// single node checks them) in ZooKeeper with a change notification, and applies them here
-    /// at once (the other brokers follow the notification). `validate_only` only checks.
+    /// AlterConfigs of a topic on a cluster: replaces its overrides in `/config/topics/<t>`
+    /// with a `/config/changes` notification (after checking they resolve and the topic
+    /// exists; nothing more with `validate_only`), and installs them on this broker at once.
     pub async fn alter_topic_config(
         &self,
         topic: &str,
@@ -106,7 +210,18 @@ impl ClusterNode {
     ) -> Result<(), TopicError> {
         TopicConfig::resolve(&self.config, &configs)
             .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
-        self.check_topic_exists(topic).await?;
+        let Some(id) = self
+            .metadata
+            .cluster()
+            .topics
+            .get(topic)
+            .map(|t| t.topic_id)
+        else {
+            return Err(TopicError::new(
+                E::UnknownTopicOrPartition.code(),
+                format!("topic '{topic}' does not exist"),
+            ));
+        };
         if validate_only {
             return Ok(());
         }
@@ -114,34 +229,8 @@ impl ClusterNode {
             .set_topic_config(topic, &configs)
             .await
             .map_err(|e| TopicError::new(E::UnknownServerError.code(), e.to_string()))?;
-        tracing::info!(topic, ?configs, "altered topic configuration");
-        self.reload_topic_config(topic).await;
+        self.install_configs(topic, id, &configs);
+        tracing::info!(topic, "altered topic configuration in ZooKeeper");
         Ok(())
-    }
-
-    /// A topic's current overrides, read from ZooKeeper (UNKNOWN_TOPIC_OR_PARTITION if it does
-    /// not exist).
-    pub async fn current_topic_config(
-        &self,
-        topic: &str,
-    ) -> Result<BTreeMap<String, String>, TopicError> {
-        self.check_topic_exists(topic).await?;
-        self.reload_topic_config(topic).await.ok_or_else(|| {
-            TopicError::new(
-                E::UnknownServerError.code(),
-                format!("cannot read the configuration of topic '{topic}' from ZooKeeper"),
-            )
-        })
-    }
-
-    async fn check_topic_exists(&self, topic: &str) -> Result<(), TopicError> {
-        match self.store().topic_assignment(topic).await {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(TopicError::new(
-                E::UnknownTopicOrPartition.code(),
-                format!("topic '{topic}' does not exist"),
-            )),
-            Err(e) => Err(TopicError::new(E::UnknownServerError.code(), e.to_string())),
-        }
     }
 }

@@ -14,11 +14,11 @@
 //! nor decide leaders or ISRs (the controller's state machine does).
 
 pub mod admin;
-pub mod configs;
+mod configs;
 pub mod runtime;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use strom_meta::config::{BrokerConfig, Listener};
 use strom_meta::controller::{Controller, ControllerEpochFence, FenceRefusal};
@@ -49,14 +49,15 @@ pub struct ClusterNode {
     /// What the controller runtime last published for the metrics: active (0 or 1), offline
     /// partitions, leader elections, unclean leader elections.
     controller_gauges: [AtomicU64; 4],
-    /// Called with a topic whose overrides changed (see [`ClusterNode::on_topic_config_change`]).
-    topic_config_changed: OnceLock<TopicConfigHook>,
-    /// Whether the configuration change notifications were read once, and the newest applied.
-    last_config_change: Mutex<(bool, Option<String>)>,
+    /// The topic id each topic's `/config/topics/<t>` was last read for (`configs.rs`).
+    configs_read: Mutex<std::collections::BTreeMap<String, uuid::Uuid>>,
+    /// Held while the metadata cache's topics are copied, changed and replaced.
+    cache_change: Mutex<()>,
+    /// The newest `/config/changes` notification applied (`configs.rs`).
+    last_config_change: Mutex<Option<String>>,
+    /// The replica manager, for topics' log settings (`configs.rs`).
+    replicas: std::sync::OnceLock<std::sync::Weak<crate::services::replica::ReplicaManager>>,
 }
-
-/// What a broker does when a topic's overrides changed (refresh the partitions it hosts).
-pub type TopicConfigHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
 pub fn zk_config(config: &BrokerConfig) -> Option<ZkConfig> {
@@ -123,8 +124,10 @@ impl ClusterNode {
             updated: tokio::sync::Notify::new(),
             producer_ids: Mutex::new(None),
             controller_gauges: Default::default(),
-            topic_config_changed: OnceLock::new(),
-            last_config_change: Mutex::new((false, None)),
+            configs_read: Mutex::default(),
+            cache_change: Mutex::new(()),
+            last_config_change: Mutex::new(None),
+            replicas: std::sync::OnceLock::new(),
         }
     }
 
@@ -215,6 +218,7 @@ impl ClusterNode {
         self.metadata.set_brokers(command.brokers.clone());
         self.metadata
             .set_controller_id(command.header.controller_id);
+        let _change = self.cache_change.lock().unwrap();
         let mut cluster = self.metadata.cluster().clone();
         let mut changed = false;
         for partition in &command.partitions {
@@ -238,7 +242,7 @@ impl ClusterNode {
                             topic_id: partition.topic_id,
                             partitions: count,
                             replication_factor: info.replicas.len() as i16,
-                            configs: self.metadata.topic_configs(&tp.topic).unwrap_or_default(),
+                            configs: Default::default(),
                             internal: strom_meta::topic::is_internal_topic(&tp.topic),
                         },
                     );
@@ -257,7 +261,6 @@ impl ClusterNode {
         }
         for topic in deleted {
             self.metadata.remove_topic(topic);
-            self.metadata.forget_topic_configs(topic);
         }
         for partition in &command.partitions {
             let info = &partition.info;

@@ -116,8 +116,6 @@ impl Runtime {
             };
             let store = self.node.store();
             self.register(&store).await;
-            // Topics read before (a new session after an expiry) may have changed meanwhile.
-            self.node.reload_all_topic_configs().await;
             self.controller_changed(&store).await;
             let expired = loop {
                 tokio::select! {
@@ -262,9 +260,17 @@ impl Runtime {
                 }
             }
             ZkEvent::ControllerChanged => self.controller_changed(store).await,
-            ZkEvent::ConfigChangesNotified => self.node.apply_config_changes().await,
+            ZkEvent::ConfigChanged => {
+                for (topic, unclean) in self.node.apply_config_changes().await {
+                    let input = Input::TopicConfigChanged {
+                        topic,
+                        unclean_leader_election: unclean,
+                    };
+                    let effects = self.controller.step(input);
+                    self.perform(store, effects).await;
+                }
+            }
             ZkEvent::Session(SessionEvent::Reconnected) => {
-                self.node.reload_all_topic_configs().await;
                 // Events of the gap may be lost: read everything again.
                 for event in [
                     ZkEvent::BrokersChanged,
@@ -272,6 +278,7 @@ impl Runtime {
                     ZkEvent::TopicDeletionsChanged,
                     ZkEvent::IsrChangesNotified,
                     ZkEvent::ControllerChanged,
+                    ZkEvent::ConfigChanged,
                 ] {
                     Box::pin(self.zk_event(store, event)).await;
                 }

@@ -31,6 +31,25 @@ pub(super) enum Ownership {
     Loaded { leader_epoch: i32 },
 }
 
+impl Ownership {
+    /// The last leader epoch this broker was told it leads the partition in.
+    fn leader_epoch(&self) -> i32 {
+        match self {
+            Ownership::Loading { leader_epoch, .. } | Ownership::Loaded { leader_epoch } => {
+                *leader_epoch
+            }
+        }
+    }
+
+    fn raise_epoch(&mut self, epoch: i32) {
+        match self {
+            Ownership::Loading { leader_epoch, .. } | Ownership::Loaded { leader_epoch } => {
+                *leader_epoch = (*leader_epoch).max(epoch);
+            }
+        }
+    }
+}
+
 impl GroupCoordinator {
     /// Whether this broker serves `group_id` now: always on a single node; in cluster mode
     /// `NOT_COORDINATOR` unless it leads the group's partition, `COORDINATOR_LOAD_IN_PROGRESS`
@@ -79,22 +98,31 @@ impl GroupCoordinator {
     /// This broker now leads `__consumer_offsets` partition `partition` at `leader_epoch`
     /// (cluster mode; ignored on a single node). A partition not served yet is loaded on a
     /// blocking thread; one already served (or being loaded) stays as it is, since this broker
-    /// has been its leader without a break and its memory holds every change.
+    /// has been its leader without a break and its memory holds every change, unless the log
+    /// shows that another broker wrote in an epoch in between (this broker missed being told
+    /// it no longer led): then it is dropped and loaded again.
     pub fn become_leader(self: &Arc<Self>, partition: i32, leader_epoch: i32) {
         if !self.clustered {
             return;
         }
         let id = {
             let mut state = self.state.lock().unwrap();
-            match state.owned.get_mut(&partition) {
-                Some(Ownership::Loaded { leader_epoch: e })
-                | Some(Ownership::Loading {
-                    leader_epoch: e, ..
-                }) => {
-                    *e = (*e).max(leader_epoch);
+            if let Some(served) = state.owned.get(&partition).map(Ownership::leader_epoch) {
+                if !self.led_by_another_since(partition, served, leader_epoch) {
+                    if let Some(ownership) = state.owned.get_mut(&partition) {
+                        ownership.raise_epoch(leader_epoch);
+                    }
                     return;
                 }
-                None => {}
+                // Another leader wrote in between (this broker missed the LeaderAndIsr that
+                // took the partition away): what is in memory is stale.
+                tracing::warn!(
+                    partition,
+                    served,
+                    leader_epoch,
+                    "another broker led this __consumer_offsets partition meanwhile; reloading"
+                );
+                self.drop_partition(&mut state, partition);
             }
             state.next_load += 1;
             let id = state.next_load;
@@ -114,6 +142,19 @@ impl GroupCoordinator {
             Ok(handle) => drop(handle.spawn_blocking(load)),
             Err(_) => load(),
         }
+    }
+
+    /// True if the partition's log holds records of a leader epoch after `served_epoch` (the
+    /// last epoch this broker was told it leads) and before `leader_epoch`: another broker
+    /// led and wrote in between. An epoch without records leaves no entry behind.
+    fn led_by_another_since(&self, partition: i32, served_epoch: i32, leader_epoch: i32) -> bool {
+        let Some(p) = self.replicas.partition(OFFSETS_TOPIC, partition) else {
+            return false;
+        };
+        let log = p.log().lock().unwrap();
+        log.leader_epoch_entries()
+            .iter()
+            .any(|(epoch, _)| *epoch > served_epoch && *epoch < leader_epoch)
     }
 
     /// Replays one partition up to its log end and, if the load was not cancelled meanwhile
@@ -157,9 +198,15 @@ impl GroupCoordinator {
             return;
         }
         let mut state = self.state.lock().unwrap();
-        if state.owned.remove(&partition).is_none() {
-            return;
+        if state.owned.contains_key(&partition) {
+            self.drop_partition(&mut state, partition);
         }
+    }
+
+    /// Forgets the partition's ownership, groups and offsets, answering its parked requests
+    /// `NOT_COORDINATOR`.
+    fn drop_partition(&self, state: &mut State, partition: i32) {
+        state.owned.remove(&partition);
         let mine = |group: &str| self.partition_of(group) == partition;
         let mut gone: Vec<String> = state.groups.keys().filter(|g| mine(g)).cloned().collect();
         gone.extend(state.offsets.groups().into_iter().filter(|g| mine(g)));

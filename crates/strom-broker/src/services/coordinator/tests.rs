@@ -246,3 +246,55 @@ fn a_loading_partition_answers_load_in_progress_and_a_cancelled_load_installs_no
         Some(5)
     );
 }
+
+/// A broker that missed the LeaderAndIsr taking its partition away, and is made leader again
+/// after another leader wrote in an epoch in between, reloads rather than keep stale memory;
+/// a new epoch with nothing written by anyone else keeps what is served.
+#[test]
+fn leading_again_after_another_leader_wrote_reloads_the_partition() {
+    use super::records::{OffsetValue, RecordKey};
+    let partition = super::partition_for("g", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = &open_cluster_coordinator(dir.path(), partition);
+    let now = crate::clock::now_ms();
+    coordinator.become_leader(partition, 1);
+    simple_commit(coordinator, "g", 0, now);
+    coordinator.become_leader(partition, 2);
+    assert_eq!(
+        coordinator.committed("g", "t", 0).map(|c| c.offset),
+        Some(5)
+    );
+
+    // Epoch 3 is another leader's: it commits offset 9 (as a follower here would copy it).
+    let key = RecordKey::Offset {
+        group: "g".into(),
+        topic: "t".into(),
+        partition: 0,
+    }
+    .encode();
+    let value = OffsetValue {
+        offset: 9,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp_ms: now,
+        expire_timestamp_ms: None,
+    }
+    .encode();
+    let batch = strom_log::records::encode_batch(&[(Some(&key[..]), Some(&value[..]))], now);
+    {
+        let hosted = coordinator
+            .replicas
+            .partition(super::OFFSETS_TOPIC, partition)
+            .unwrap();
+        let mut log = hosted.log().lock().unwrap();
+        log.start_leader_epoch(3).unwrap();
+        log.append(bytes::Bytes::from(batch), 3, now).unwrap();
+    }
+    coordinator.become_leader(partition, 4);
+    assert!(coordinator.is_loaded(partition));
+    assert_eq!(
+        coordinator.committed("g", "t", 0).map(|c| c.offset),
+        Some(9),
+        "reloaded with the other leader's commit"
+    );
+}

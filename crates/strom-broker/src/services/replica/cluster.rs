@@ -181,25 +181,17 @@ impl ReplicaManager {
         codes
     }
 
-    /// Applies a topic's current configuration (its log settings and `min.insync.replicas`,
-    /// through the context's lookups) to every partition of it this broker hosts: a topic's
-    /// overrides changed in ZooKeeper.
-    pub fn refresh_topic_settings(&self, topic: &str) {
-        let Some(cluster) = self.cluster() else {
-            return;
-        };
-        let context = &cluster.context;
-        let log_config = (context.log_config)(topic);
-        let settings = (context.settings)(topic);
+    /// On shutdown: every replicated partition stops leading or following here, so an
+    /// acks=all produce still waiting on this broker is answered NOT_LEADER_OR_FOLLOWER at
+    /// once (the client turns to the new leader) instead of waiting for followers that have
+    /// already left, until the connection drain gives up.
+    pub fn stop_for_shutdown(&self) {
+        let now = crate::clock::now_ms() as u64;
         for partition in self.all_partitions() {
-            if partition.topic_partition.topic != topic {
-                continue;
+            if partition.is_replicated() {
+                partition.step(Input::Stop, now);
+                partition.wake();
             }
-            partition.update_config(log_config.clone());
-            if let Some(replication) = partition.replication.lock().unwrap().as_mut() {
-                replication.replica.set_settings(settings);
-            }
-            partition.wake();
         }
     }
 
@@ -312,6 +304,23 @@ impl ReplicaManager {
             codes.push(0);
         }
         codes
+    }
+
+    /// Gives `topic`'s replicated partitions its replica settings again (its
+    /// `min.insync.replicas` changed); a single node has none.
+    pub fn refresh_replica_settings(&self, topic: &str) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        let settings = (cluster.context.settings)(topic);
+        for partition in self.all_partitions() {
+            if partition.topic_partition.topic != topic {
+                continue;
+            }
+            if let Some(replication) = partition.replication.lock().unwrap().as_mut() {
+                replication.replica.set_settings(settings);
+            }
+        }
     }
 
     /// Performs ISR writes and state reloads a partition's replica state asked for, in one

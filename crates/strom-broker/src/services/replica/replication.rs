@@ -306,6 +306,17 @@ impl Partition {
             let Some(replication) = guard.as_mut() else {
                 return (E::NotLeaderOrFollower.code(), Vec::new());
             };
+            if *replication.replica.role() == Role::Leader {
+                // The core knows the log end only from appends it is told of (the produce path
+                // tells it the durable end): a follower that synced faster than this leader
+                // would be refused OFFSET_OUT_OF_RANGE and back off replica.fetch.backoff.ms.
+                let appended = Input::Appended {
+                    produce_id: 0,
+                    end_offset: log.log_end_offset(),
+                    acks: strom_meta::replica::Acks::None,
+                };
+                replication.replica.step(appended, now);
+            }
             let effects = replication.replica.step(input, now);
             let mut moved = false;
             let mut error = 0;

@@ -71,8 +71,42 @@ pub(super) fn scheduler_error(error: SchedulerError) -> Response {
     message(status, &error.to_string())
 }
 
+/// Who may call which routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiAuth {
+    /// Mutating calls need the token; reads are open (the default).
+    Writes,
+    /// Every call needs the token, reads and metrics included (Admin Router's default).
+    All,
+}
+
+/// Refuses a call without the token, for [`ApiAuth::All`].
+async fn require_token(
+    State(api): State<Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match api.refuse(request.headers()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
 /// The API's routes over the shared core.
-pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>) -> Router {
+pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>, auth: ApiAuth) -> Router {
+    let api = Api { core, token };
+    let router = routes();
+    let router = match auth {
+        ApiAuth::Writes => router,
+        ApiAuth::All => router.layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            require_token,
+        )),
+    };
+    router.with_state(api)
+}
+
+fn routes() -> Router<Api> {
     Router::new()
         .route("/v1/plans", get(plans))
         .route("/v1/plans/{plan}", get(plan))
@@ -91,6 +125,7 @@ pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>) -> Router {
         .route("/v1/state/frameworkId", get(state::framework_id))
         .route("/v1/state/properties", get(state::property_keys))
         .route("/v1/state/properties/{key}", get(state::property))
+        .route("/v1/state/zone/tasks", get(state::task_zones))
         .route("/v1/brokers", get(kafka::brokers))
         .route("/v1/brokers/{id}", get(kafka::broker))
         .route("/v1/topics", get(kafka::topics))
@@ -104,8 +139,9 @@ pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>) -> Router {
         .route("/v1/uninstall", post(lifecycle::uninstall))
         .route("/v1/debug/offers", get(debug_offers))
         .route("/v1/metrics", get(metrics))
+        .route("/v1/metrics/prometheus", get(prometheus))
+        .route("/metrics", get(prometheus))
         .route("/v1/health", get(health))
-        .with_state(Api { core, token })
 }
 
 async fn plans(State(api): State<Api>) -> Json<Value> {
@@ -194,12 +230,26 @@ async fn plan_command(
             )
         }
     };
-    match api.lock().scheduler.plan_command(&plan, parsed) {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "message": format!("Received cmd: {command}") })),
-        )
-            .into_response(),
+    let mut core = api.lock();
+    let before = core.scheduler.plan(&plan).map(|p| p.to_json());
+    // The SDK answers 208 Already Reported when continue, interrupt, forceComplete or restart
+    // has nothing to do (a running plan continued, an interrupted one interrupted, …); start
+    // and stop always answer 200.
+    let may_be_noop = !matches!(parsed, PlanCommand::Start | PlanCommand::Stop);
+    match core.scheduler.plan_command(&plan, parsed) {
+        Ok(()) => {
+            let unchanged = before == core.scheduler.plan(&plan).map(|p| p.to_json());
+            let status = if may_be_noop && unchanged {
+                StatusCode::ALREADY_REPORTED
+            } else {
+                StatusCode::OK
+            };
+            (
+                status,
+                Json(json!({ "message": format!("Received cmd: {command}") })),
+            )
+                .into_response()
+        }
         Err(error) => scheduler_error(error),
     }
 }
@@ -338,7 +388,19 @@ async fn debug_offers(State(api): State<Api>) -> Json<Value> {
 }
 
 async fn metrics(State(api): State<Api>) -> Json<Value> {
-    Json(api.lock().scheduler.metrics_json())
+    Json(super::metrics::metrics_json(&api.lock()))
+}
+
+async fn prometheus(State(api): State<Api>) -> Response {
+    let text = super::metrics::prometheus_text(&api.lock());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// `HealthResource`'s codes: 417 a plan has errors, 202 deploying, 203 recovering, 200 running.

@@ -2,7 +2,7 @@
 //! `/v1/configurations` (the stored config ids, the target's id as a one-element list, a
 //! config by id as the stored ServiceSpec JSON; 400 for an id that is not a uuid, 404 for an
 //! unknown one) and `/v1/state` (`frameworkId` as a one-element list, property keys, a property
-//! value as JSON when it is JSON, else as a string). Read-only: nothing here needs the token.
+//! value as JSON when it is JSON, else as a string, `zone/tasks`: each task's zone). Read-only: nothing here needs the token.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -130,4 +130,16 @@ pub(super) async fn property(State(api): State<Api>, Path(key): Path<String>) ->
         ),
         Err(error) => store_error(error),
     }
+}
+
+/// `GET /v1/state/zone/tasks`: `{task name: zone}` for the tasks placed in a zone.
+pub(super) async fn task_zones(State(api): State<Api>) -> Json<Value> {
+    let core = api.lock();
+    let zones: serde_json::Map<String, Value> = core
+        .scheduler
+        .tasks()
+        .values()
+        .filter_map(|r| Some((r.info.name.clone(), json!(r.info.zone.as_ref()?))))
+        .collect();
+    Json(Value::Object(zones))
 }

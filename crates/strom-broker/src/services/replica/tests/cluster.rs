@@ -248,6 +248,11 @@ async fn produce(
     tag: &str,
     count: usize,
 ) -> (i16, i64) {
+    produce_to(&cluster.broker(id).bootstrap(), acks, tag, count).await
+}
+
+/// [`produce`] to the broker at `addr`.
+async fn produce_to(addr: &str, acks: i16, tag: &str, count: usize) -> (i16, i64) {
     let values: Vec<String> = (0..count).map(|i| format!("{tag}-{i}")).collect();
     let records: Vec<_> = values
         .iter()
@@ -264,7 +269,7 @@ async fn produce(
     request.acks = acks;
     request.timeout_ms = 10_000;
     request.topic_data.push(topic);
-    let peer = PeerConnection::connect(&cluster.broker(id).bootstrap(), "test-producer", WAIT)
+    let peer = PeerConnection::connect(addr, "test-producer", WAIT)
         .await
         .unwrap();
     let response = peer
@@ -335,6 +340,32 @@ async fn acks_all_waits_for_every_isr_member_on_disk_and_followers_hold_identica
     assert_eq!(consumer_fetch(&cluster, 2).await, 6);
     assert_eq!(consumer_fetch(&cluster, 1).await, 0);
     assert_eq!(cluster.isr(), [1, 2, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_shutting_down_answers_its_waiting_acks_all_produce_at_once() {
+    let cluster = start_cluster(2).await;
+    // Broker 1 leads with 2 in the ISR, and 2 never follows: an acks=all produce waits.
+    cluster.leader_and_isr(&[1], 1, 1, vec![1, 2]);
+    let waiting = {
+        let addr = cluster.broker(1).bootstrap();
+        tokio::spawn(async move { produce_to(&addr, -1, "stuck", 3).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "acks=all waits for broker 2");
+    let asked = std::time::Instant::now();
+    cluster
+        .broker(1)
+        .broker
+        .services
+        .replicas
+        .stop_for_shutdown();
+    let (code, _) = tokio::time::timeout(Duration::from_secs(2), waiting)
+        .await
+        .expect("answered without waiting for the follower")
+        .unwrap();
+    assert_eq!(code, 6, "NOT_LEADER_OR_FOLLOWER");
+    assert!(asked.elapsed() < Duration::from_secs(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
