@@ -19,7 +19,16 @@ fuzz_target!(|data: &[u8]| {
         expected.sort();
         got.sort();
         assert_eq!(got, expected);
-        assert_eq!(TxnLogValue { partitions: vec![], ..again.clone() }, TxnLogValue { partitions: vec![], ..value.clone() });
+        assert_eq!(
+            TxnLogValue {
+                partitions: vec![],
+                ..again.clone()
+            },
+            TxnLogValue {
+                partitions: vec![],
+                ..value.clone()
+            }
+        );
         assert_eq!(encode_value(&again, 1), encoded);
         let _ = encode_value(&value, 0);
     }
