@@ -39,6 +39,9 @@ use crate::services::metadata_cache::MetadataCache;
 
 /// The Fetch version a follower sends (topic names, `replica_id`, `current_leader_epoch`).
 const FETCH_VERSION: i16 = 12;
+/// The bytes one follower fetch response may hold over all its partitions (Kafka's
+/// `replica.fetch.response.max.bytes` default; at least one batch is always returned).
+const RESPONSE_MAX_BYTES: i32 = 10 * 1024 * 1024;
 /// The OffsetForLeaderEpoch version a follower sends.
 const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
 
@@ -285,7 +288,7 @@ async fn fetch_once(
     request.replica_id = WireBrokerId(settings.local);
     request.max_wait_ms = settings.wait_max_ms;
     request.min_bytes = 1;
-    request.max_bytes = i32::MAX;
+    request.max_bytes = RESPONSE_MAX_BYTES;
     request.session_epoch = -1;
     let mut asked = Vec::new();
     for (tp, target) in targets.lock().unwrap().iter() {
