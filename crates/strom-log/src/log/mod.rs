@@ -285,15 +285,7 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
-        assert!(leader_epoch >= 0, "leader append with epoch {leader_epoch}");
-        if let Some(latest) = self.leader_epochs.latest_epoch() {
-            if leader_epoch < latest {
-                return Err(AppendError::StaleLeaderEpoch {
-                    epoch: leader_epoch,
-                    latest,
-                });
-            }
-        }
+        self.check_leader_epoch(leader_epoch)?;
         let headers = validate_batches(&records)?;
         let header = match headers[..] {
             [header] => header,
@@ -381,6 +373,43 @@ impl Log {
         let header = BatchHeader::parse(&head).expect("validated batch");
         assert_eq!(header.base_offset, base_offset);
         assert_eq!(header.total_len(), crate::BATCH_HEADER_LEN + tail.len());
+        self.write_leader_batch(&header, &head, &tail, leader_epoch, now_ms)?;
+        if self.flush_due(now_ms) {
+            self.flush()?;
+        }
+        Ok(AppendInfo {
+            first_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            log_append_time_ms,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    /// Refuses a leader append in an epoch older than the log's latest. Panics if
+    /// `leader_epoch` is negative: the broker always knows its epoch.
+    pub(super) fn check_leader_epoch(&self, leader_epoch: i32) -> Result<(), AppendError> {
+        assert!(leader_epoch >= 0, "leader append with epoch {leader_epoch}");
+        match self.leader_epochs.latest_epoch() {
+            Some(latest) if leader_epoch < latest => Err(AppendError::StaleLeaderEpoch {
+                epoch: leader_epoch,
+                latest,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes a leader's batch (`head` the header with its offset and epoch assigned, `tail`
+    /// the rest) at the log end: rolls the segment if due, records the epoch, appends, and
+    /// updates the producer state and the unflushed counters. Flushing is the caller's.
+    pub(super) fn write_leader_batch(
+        &mut self,
+        header: &BatchHeader,
+        head: &[u8],
+        tail: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<(), AppendError> {
         if self.active().should_roll(
             header.total_len(),
             header.last_offset(),
@@ -398,20 +427,11 @@ impl Log {
         self.segments
             .last_mut()
             .expect("active segment")
-            .append(&header, &head, &tail, config, now_ms)?;
-        self.producer_state.update(&header);
+            .append(header, head, tail, config, now_ms)?;
+        self.producer_state.update(header);
         self.unflushed_records += i64::from(header.records_count);
         self.first_unflushed_ms.get_or_insert(now_ms);
-        if self.flush_due(now_ms) {
-            self.flush()?;
-        }
-        Ok(AppendInfo {
-            first_offset: header.base_offset,
-            last_offset: header.last_offset(),
-            log_append_time_ms,
-            log_start_offset: self.log_start_offset,
-            duplicate: false,
-        })
+        Ok(())
     }
 
     /// Starts a new active segment at the log end offset: seals and syncs the old one, creates

@@ -41,40 +41,19 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
-        assert!(leader_epoch >= 0, "leader append with epoch {leader_epoch}");
-        if let Some(latest) = self.leader_epochs.latest_epoch() {
-            if leader_epoch < latest {
-                return Err(AppendError::StaleLeaderEpoch {
-                    epoch: leader_epoch,
-                    latest,
-                });
-            }
-        }
+        self.check_leader_epoch(leader_epoch)?;
         self.producer_state.check_marker(marker)?;
         let mut batch = marker_batch(marker, now_ms);
         let base_offset = self.log_end_offset();
         assign_offset(&mut batch, base_offset, leader_epoch);
         let header = BatchHeader::parse(&batch).expect("a marker batch parses");
-        if self.active().should_roll(
-            header.total_len(),
-            header.last_offset(),
-            &self.config,
-            now_ms,
-        ) {
-            self.roll()?;
-        }
-        self.leader_epochs
-            .assign(leader_epoch, base_offset)
-            .map_err(AppendError::Io)?;
-        let config = &self.config;
-        self.segments.last_mut().expect("active segment").append(
+        self.write_leader_batch(
             &header,
             &batch[..BATCH_HEADER_LEN],
             &batch[BATCH_HEADER_LEN..],
-            config,
+            leader_epoch,
             now_ms,
         )?;
-        self.producer_state.update(&header);
         let segment_base = self.active().base_offset();
         apply_marker(
             &mut self.producer_state,
@@ -84,8 +63,6 @@ impl Log {
             &header,
             &batch,
         )?;
-        self.unflushed_records += 1;
-        self.first_unflushed_ms.get_or_insert(now_ms);
         if self.flush_due(now_ms) {
             self.flush()?;
         }
