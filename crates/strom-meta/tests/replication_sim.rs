@@ -7,48 +7,20 @@
 #[path = "replication_sim/mod.rs"]
 mod sim;
 
-use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
-
-fn env_u64(name: &str) -> Option<u64> {
-    let value = std::env::var(name).ok()?;
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value} is not a number")),
-    )
-}
-
 #[test]
 fn replication_simulation() {
-    if let Some(seed) = env_u64("STROM_REPL_SEED") {
-        let stats = sim::run(seed, true);
-        eprintln!("seed {seed} passed: {stats:?}");
-        return;
-    }
-    let first = env_u64("STROM_REPL_FIRST_SEED").unwrap_or(0);
-    let count = env_u64("STROM_REPL_SEEDS").unwrap_or(2_000);
-    let budget = Duration::from_secs(env_u64("STROM_REPL_BUDGET_S").unwrap_or(15));
-    let started = Instant::now();
     let mut total = sim::checks::Stats::default();
-    let mut seeds = 0;
-    for seed in first..first + count {
-        if started.elapsed() > budget {
-            break;
-        }
-        match panic::catch_unwind(AssertUnwindSafe(|| sim::run(seed, false))) {
-            Ok(stats) => total.add(&stats),
-            Err(_) => panic!(
-                "replication simulation failed at seed {seed}; replay with \
-                 STROM_REPL_SEED={seed} cargo nextest run -p strom-meta --test replication_sim"
-            ),
-        }
-        seeds += 1;
-    }
-    eprintln!(
-        "{seeds} seeds (from {first}) in {:.1} s: {total:?}",
-        started.elapsed().as_secs_f64()
-    );
+    let Some(ran) = (strom_testkit::seeds::Seeds {
+        prefix: "STROM_REPL",
+        replay: "cargo nextest run -p strom-meta --test replication_sim",
+        count: 2_000,
+        budget_s: 15,
+    })
+    .run(sim::run, |stats| total.add(&stats)) else {
+        return;
+    };
+    let seeds = ran.seeds;
+    eprintln!("{total:?}");
     // The runs must have exercised what the invariants are about.
     assert!(seeds >= 200, "only {seeds} seeds ran within the budget");
     assert!(

@@ -19,50 +19,22 @@
 #[path = "txn_sim/mod.rs"]
 mod sim;
 
-use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
-
 use sim::{run, Stats};
-
-fn env_u64(name: &str) -> Option<u64> {
-    let value = std::env::var(name).ok()?;
-    Some(
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value} is not a number")),
-    )
-}
 
 #[test]
 fn transaction_coordinator_simulation() {
-    if let Some(seed) = env_u64("STROM_TXN_SEED") {
-        let stats = run(seed, true);
-        eprintln!("seed {seed} passed: {stats:?}");
-        return;
-    }
-    let first = env_u64("STROM_TXN_FIRST_SEED").unwrap_or(0);
-    let count = env_u64("STROM_TXN_SEEDS").unwrap_or(2_000);
-    let budget = Duration::from_secs(env_u64("STROM_TXN_BUDGET_S").unwrap_or(10));
-    let started = Instant::now();
     let mut total = Stats::default();
-    let mut seeds = 0;
-    for seed in first..first + count {
-        if started.elapsed() > budget {
-            break;
-        }
-        match panic::catch_unwind(AssertUnwindSafe(|| run(seed, false))) {
-            Ok(stats) => total.add(&stats),
-            Err(_) => panic!(
-                "transaction simulation failed at seed {seed}; replay with \
-                 STROM_TXN_SEED={seed} cargo nextest run -p strom-meta --test txn_sim"
-            ),
-        }
-        seeds += 1;
-    }
-    eprintln!(
-        "{seeds} seeds (from {first}) in {:.1} s: {total:?}",
-        started.elapsed().as_secs_f64()
-    );
+    let Some(ran) = (strom_testkit::seeds::Seeds {
+        prefix: "STROM_TXN",
+        replay: "cargo nextest run -p strom-meta --test txn_sim",
+        count: 2_000,
+        budget_s: 10,
+    })
+    .run(run, |stats| total.add(&stats)) else {
+        return;
+    };
+    let seeds = ran.seeds;
+    eprintln!("{total:?}");
     assert!(seeds >= 200, "only {seeds} seeds ran within the budget");
     assert!(total.commits > 0 && total.aborts > 0, "{total:?}");
     assert!(

@@ -3,5 +3,7 @@
 //!
 //! - [`zookeeper`]: a real ZooKeeper server (Debian's `zookeeper` package) on a loopback port,
 //!   used by `strom-meta`'s ZooKeeper store tests and `strom-cli`'s integration tests.
+//! - [`seeds`]: the driver of seeded simulation tests (replay one seed, or many in a budget).
 
+pub mod seeds;
 pub mod zookeeper;
