@@ -71,6 +71,8 @@ pub const LOG_SUFFIX: &str = "log";
 pub const INDEX_SUFFIX: &str = "index";
 /// File name suffix of time index files.
 pub const TIME_INDEX_SUFFIX: &str = "timeindex";
+/// File name suffix of aborted-transaction index files (`crate::txn_index`).
+pub const TXN_INDEX_SUFFIX: &str = "txnindex";
 
 /// Kafka's limit on the distance between a segment's base offset and any offset in it.
 pub(crate) const MAX_RELATIVE_OFFSET: i64 = i32::MAX as i64;
@@ -611,7 +613,7 @@ impl Segment {
 
     /// Removes the segment's three files. Readers holding the `.log` file keep reading it.
     pub(crate) fn delete_files(&self, dir: &Path) -> Result<(), LogError> {
-        let txn = crate::txn_index::TXN_INDEX_SUFFIX;
+        let txn = TXN_INDEX_SUFFIX;
         for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, txn] {
             remove_if_exists(&segment_file(dir, self.base_offset, suffix))?;
         }

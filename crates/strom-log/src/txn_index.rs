@@ -22,9 +22,7 @@ use std::path::Path;
 use crate::error::LogError;
 use crate::index::remove_if_exists;
 use crate::segment::segment_file;
-
-/// File name suffix of aborted-transaction index files.
-pub const TXN_INDEX_SUFFIX: &str = "txnindex";
+pub use crate::segment::TXN_INDEX_SUFFIX;
 /// Size of one entry.
 pub const ENTRY_LEN: usize = 34;
 const VERSION: i16 = 0;

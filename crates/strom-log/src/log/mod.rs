@@ -27,10 +27,10 @@ use crate::config::LogConfig;
 use crate::error::{AppendError, LogError, ReadError};
 use crate::index::remove_if_exists;
 use crate::producer_state::{ProducerState, SequenceCheck};
+use crate::segment::TXN_INDEX_SUFFIX;
 use crate::segment::{
     parse_offset_file_name, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
-use crate::txn_index::TXN_INDEX_SUFFIX;
 use crate::validate::check_records;
 
 /// A byte range of a segment file, read outside the log's mutex.

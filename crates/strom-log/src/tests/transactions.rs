@@ -12,7 +12,7 @@ use crate::batch::test_builder::TestBatch;
 use crate::control::TxnMarker;
 use crate::error::AppendError;
 use crate::segment::segment_file;
-use crate::txn_index::TXN_INDEX_SUFFIX;
+use crate::segment::TXN_INDEX_SUFFIX;
 use crate::Log;
 
 /// A transactional batch of `records` records.
