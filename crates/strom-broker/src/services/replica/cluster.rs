@@ -82,13 +82,16 @@ impl ReplicaManager {
     /// applying any LeaderAndIsr) and starts the ISR tick.
     pub fn enable_replication(self: &Arc<Self>, context: ReplicationContext) {
         let tick = context.tick;
-        let local = context.local;
+        let fetchers = Fetchers::new(
+            context.local,
+            context.metadata.clone(),
+            context.fetch_backoff,
+            context.fetch_wait_max_ms,
+            context.fetch_max_bytes,
+        );
         if self
             .cluster
-            .set(ClusterState {
-                context,
-                fetchers: Fetchers::new(local),
-            })
+            .set(ClusterState { context, fetchers })
             .is_err()
         {
             return;
@@ -266,7 +269,6 @@ impl ReplicaManager {
                 leader_epoch: epoch,
                 truncated: false,
             },
-            cluster,
         );
         tracing::info!(partition = %partition.topic_partition, epoch, leader = leader.id, "following");
         0

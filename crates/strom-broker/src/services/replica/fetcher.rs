@@ -31,7 +31,6 @@ use kafka_protocol::protocol::StrBytes;
 use strom_log::TopicPartition;
 use strom_meta::replication::BrokerId;
 
-use super::cluster::ClusterState;
 use super::partition::Partition;
 use crate::interbroker::peer::{probe, PeerConnection, PeerError, Probe};
 use crate::interbroker::LeaderAddress;
@@ -65,10 +64,12 @@ struct Fetcher {
 
 /// The broker's fetchers, by source broker.
 pub struct Fetchers {
-    local: BrokerId,
+    /// Every fetcher's settings but its leader.
+    base: Settings,
     fetchers: Mutex<HashMap<BrokerId, Fetcher>>,
 }
 
+#[derive(Clone)]
 struct Settings {
     local: BrokerId,
     /// The broker fetched from.
@@ -81,16 +82,31 @@ struct Settings {
 }
 
 impl Fetchers {
-    pub(crate) fn new(local: BrokerId) -> Fetchers {
+    /// Fetchers for broker `local`, with the context's `replica.fetch.*` settings; each tells
+    /// `metadata` when its leader's process is found gone.
+    pub(crate) fn new(
+        local: BrokerId,
+        metadata: Arc<MetadataCache>,
+        backoff: Duration,
+        wait_max_ms: i32,
+        max_bytes: i32,
+    ) -> Fetchers {
         Fetchers {
-            local,
+            base: Settings {
+                local,
+                leader: local,
+                metadata,
+                backoff,
+                wait_max_ms,
+                max_bytes,
+            },
             fetchers: Mutex::new(HashMap::new()),
         }
     }
 
     /// Starts following `target` from `leader` (a fetcher task for it is started if needed,
     /// or restarted if its address changed).
-    pub(crate) fn add(&self, leader: &LeaderAddress, target: FetchTarget, cluster: &ClusterState) {
+    pub(crate) fn add(&self, leader: &LeaderAddress, target: FetchTarget) {
         let address = format!("{}:{}", leader.host, leader.port);
         let mut fetchers = self.fetchers.lock().unwrap();
         let stale = fetchers
@@ -104,12 +120,8 @@ impl Fetchers {
         let fetcher = fetchers.entry(leader.id).or_insert_with(|| {
             let targets: Targets = Arc::default();
             let settings = Settings {
-                local: self.local,
                 leader: leader.id,
-                metadata: cluster.context.metadata.clone(),
-                backoff: cluster.context.fetch_backoff,
-                wait_max_ms: cluster.context.fetch_wait_max_ms,
-                max_bytes: cluster.context.fetch_max_bytes,
+                ..self.base.clone()
             };
             let task = tokio::spawn(run(address.clone(), targets.clone(), settings));
             Fetcher {
