@@ -167,6 +167,7 @@ fn describe_topic(
     }
     t.topic_authorized_operations = super::authorized::field(authorized, super::authorized::TOPIC);
     let offline = services.replicas.offline_partitions(&topic.name);
+    let available = services.metadata.available_leaders();
     services
         .metadata
         .with_topic_partitions(&topic.name, |states| {
@@ -189,10 +190,7 @@ fn describe_topic(
                 partition.leader_id = BrokerId(state.leader_and_isr.leader);
                 // A leader that is not alive (or that this broker found gone before the
                 // controller's word arrived) is answered as Kafka does: no leader.
-                if !services
-                    .metadata
-                    .is_available_leader(state.leader_and_isr.leader)
-                {
+                if !available.contains(&state.leader_and_isr.leader) {
                     partition.error_code = E::LeaderNotAvailable.code();
                     partition.leader_id = BrokerId(-1);
                 }

@@ -138,18 +138,21 @@ impl MetadataCache {
 
     /// True if `id` is a live broker not marked gone: a leader clients can be sent to.
     pub fn is_available_leader(&self, id: BrokerId) -> bool {
-        if !self.is_live_broker(id) {
-            return false;
-        }
+        self.available_leaders().contains(&id)
+    }
+
+    /// The live brokers not marked gone (expired marks are dropped), in id order: what a
+    /// Metadata answer reads once and checks each partition's leader against.
+    pub fn available_leaders(&self) -> Vec<BrokerId> {
         let mut gone = self.gone.lock().unwrap();
-        match gone.get(&id) {
-            Some(since) if since.elapsed() < GONE_FOR => false,
-            Some(_) => {
-                gone.remove(&id);
-                true
-            }
-            None => true,
-        }
+        gone.retain(|_, since| since.elapsed() < GONE_FOR);
+        self.brokers
+            .read()
+            .unwrap()
+            .iter()
+            .map(|b| b.id)
+            .filter(|id| !gone.contains_key(id))
+            .collect()
     }
 
     /// The active controller's broker id, or [`NO_LEADER`] (-1) if none is known.
