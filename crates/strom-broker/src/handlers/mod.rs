@@ -15,8 +15,11 @@ pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod producer_id;
+pub mod producers;
 pub mod records;
 pub mod topics;
+pub mod txn;
+pub mod txn_offsets;
 
 use std::sync::Arc;
 
@@ -61,6 +64,14 @@ pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -
         R::OffsetCommit(r) => offsets::offset_commit(services, ctx, r),
         R::OffsetFetch(r) => offsets::offset_fetch(services, ctx, r),
         R::OffsetDelete(r) => offsets::offset_delete(services, ctx, r),
+        R::AddPartitionsToTxn(r) => txn::add_partitions_to_txn(services, ctx, r),
+        R::AddOffsetsToTxn(r) => txn::add_offsets_to_txn(services, ctx, r),
+        R::EndTxn(r) => txn::end_txn(services, ctx, r),
+        R::WriteTxnMarkers(r) => txn::write_txn_markers(services, ctx, r),
+        R::DescribeTransactions(r) => txn::describe_transactions(services, ctx, r),
+        R::ListTransactions(r) => txn::list_transactions(services, ctx, r),
+        R::TxnOffsetCommit(r) => txn_offsets::txn_offset_commit(services, ctx, r),
+        R::DescribeProducers(r) => ready(ctx.respond(&producers::describe_producers(services, r))),
         R::ListOffsetsV0(r) => ready(crate::protocol::compat::respond3(
             &ctx,
             &list_offsets::handle_v0(services, &ctx, r),

@@ -44,6 +44,14 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 2),
 ];
 
 /// The version range Strom supports for `key`, if any.
@@ -151,6 +159,14 @@ pub enum RequestBody {
     DeleteGroups(kafka_protocol::messages::DeleteGroupsRequest),
     OffsetDelete(kafka_protocol::messages::OffsetDeleteRequest),
     OffsetForLeaderEpoch(kafka_protocol::messages::OffsetForLeaderEpochRequest),
+    AddPartitionsToTxn(kafka_protocol::messages::AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(kafka_protocol::messages::AddOffsetsToTxnRequest),
+    EndTxn(kafka_protocol::messages::EndTxnRequest),
+    WriteTxnMarkers(kafka_protocol::messages::WriteTxnMarkersRequest),
+    TxnOffsetCommit(kafka_protocol::messages::TxnOffsetCommitRequest),
+    DescribeProducers(kafka_protocol::messages::DescribeProducersRequest),
+    DescribeTransactions(kafka_protocol::messages::DescribeTransactionsRequest),
+    ListTransactions(kafka_protocol::messages::ListTransactionsRequest),
     /// ListOffsets v0 (`max_num_offsets`, answered with `old_style_offsets`): the 3.9 type.
     ListOffsetsV0(kafka_protocol_3x::messages::ListOffsetsRequest),
     /// OffsetCommit v0–v1, converted, with v1's commit timestamps.
@@ -201,6 +217,14 @@ impl RequestBody {
             ApiKey::DeleteGroups => RequestBody::DeleteGroups(decode(body, v)?),
             ApiKey::OffsetDelete => RequestBody::OffsetDelete(decode(body, v)?),
             ApiKey::OffsetForLeaderEpoch => RequestBody::OffsetForLeaderEpoch(decode(body, v)?),
+            ApiKey::AddPartitionsToTxn => RequestBody::AddPartitionsToTxn(decode(body, v)?),
+            ApiKey::AddOffsetsToTxn => RequestBody::AddOffsetsToTxn(decode(body, v)?),
+            ApiKey::EndTxn => RequestBody::EndTxn(decode(body, v)?),
+            ApiKey::WriteTxnMarkers => RequestBody::WriteTxnMarkers(decode(body, v)?),
+            ApiKey::TxnOffsetCommit => RequestBody::TxnOffsetCommit(decode(body, v)?),
+            ApiKey::DescribeProducers => RequestBody::DescribeProducers(decode(body, v)?),
+            ApiKey::DescribeTransactions => RequestBody::DescribeTransactions(decode(body, v)?),
+            ApiKey::ListTransactions => RequestBody::ListTransactions(decode(body, v)?),
             other => {
                 return Err(format!(
                     "{other:?} is listed as supported but has no handler"
