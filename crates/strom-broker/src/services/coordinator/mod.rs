@@ -18,7 +18,6 @@ mod fetch_turns;
 mod load;
 mod ownership;
 pub mod records;
-mod txn_stub;
 
 pub use fetch_turns::{FetchTurn, FetchTurns};
 #[cfg(test)]
