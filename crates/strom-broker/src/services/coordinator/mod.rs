@@ -23,6 +23,8 @@ mod txn_offsets;
 pub use fetch_turns::{FetchTurn, FetchTurns};
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
