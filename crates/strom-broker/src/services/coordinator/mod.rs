@@ -721,7 +721,12 @@ impl GroupCoordinator {
                 )
             })
             .collect();
-        for id in state.offsets.groups() {
+        // Groups known only by offsets, committed or pending in a transaction.
+        let mut offsets_only = state.offsets.groups();
+        offsets_only.extend(state.offsets.txn_groups());
+        offsets_only.sort();
+        offsets_only.dedup();
+        for id in offsets_only {
             if !state.groups.contains_key(&id) {
                 out.push((id, String::new(), GroupState::Empty));
             }

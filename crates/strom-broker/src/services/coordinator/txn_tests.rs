@@ -103,6 +103,13 @@ fn pending_offsets_count_once_their_transaction_commits() {
     );
     assert_eq!(committed(coordinator, "g", 1), None);
     assert!(coordinator.has_pending_txn_offset("g", "t", 0));
+    txn_commit(coordinator, "pending-only", (1002, 0), 0, 1).expect("accepted");
+    let listed: Vec<String> = coordinator.list().into_iter().map(|g| g.0).collect();
+    assert_eq!(
+        listed,
+        ["g", "pending-only"],
+        "known by a pending offset alone"
+    );
 
     // The records are a transactional batch of the producer: its transaction is open in the
     // partition until a marker.
