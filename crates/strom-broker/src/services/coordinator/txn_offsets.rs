@@ -173,12 +173,16 @@ impl GroupCoordinator {
             }
         }
         let in_scope = |group: &str| self.partition_of(group) == offsets_partition;
-        let applied = state.offsets.complete_txn(producer_id, commit, &in_scope);
+        let done = state.offsets.complete_txn(producer_id, commit, &in_scope);
+        for group in &done.groups {
+            // An aborted group known only by these offsets is gone.
+            Self::forget_if_gone(&mut state, group);
+        }
         tracing::debug!(
             offsets_partition,
             producer_id,
             commit,
-            applied,
+            applied = done.applied,
             "transactional offsets completed"
         );
     }
@@ -192,7 +196,10 @@ impl GroupCoordinator {
             .unwrap_or_default();
         let in_scope = |group: &str| self.partition_of(group) == offsets_partition;
         for (producer_id, commit) in markers {
-            state.offsets.complete_txn(producer_id, commit, &in_scope);
+            let done = state.offsets.complete_txn(producer_id, commit, &in_scope);
+            for group in &done.groups {
+                Self::forget_if_gone(state, group);
+            }
         }
     }
 

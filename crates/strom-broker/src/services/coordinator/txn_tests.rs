@@ -133,6 +133,20 @@ fn pending_offsets_count_once_their_transaction_commits() {
 
     coordinator.complete_transaction(partition, 1000, true);
     coordinator.complete_transaction(partition, 1001, false);
+    coordinator.complete_transaction(coordinator.partition_of("pending-only"), 1002, false);
+    let known = |group: &str| {
+        coordinator
+            .state
+            .lock()
+            .unwrap()
+            .empty_since
+            .contains_key(group)
+    };
+    assert!(
+        !known("pending-only"),
+        "an aborted group known only by its offsets is gone"
+    );
+    assert!(known("g"));
     assert_eq!(committed(coordinator, "g", 0), Some(42));
     assert_eq!(committed(coordinator, "g", 1), None, "aborted");
     assert!(!coordinator.has_pending_txn_offset("g", "t", 0));

@@ -27,4 +27,4 @@ pub use membership::{
     MemberDescription, RequestToken, SnapshotMember, SyncRequest, SyncResult,
     NEW_MEMBER_JOIN_TIMEOUT_MS, UNKNOWN_MEMBER_ID,
 };
-pub use offsets::{CommitId, CommittedOffset, OffsetTable};
+pub use offsets::{CommitId, CommittedOffset, OffsetTable, TxnCompletion};

@@ -52,6 +52,15 @@ impl CommitId {
     pub const MAX: CommitId = CommitId(u64::MAX);
 }
 
+/// What [`OffsetTable::complete_txn`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnCompletion {
+    /// How many pending offsets became committed offsets.
+    pub applied: usize,
+    /// The groups that had pending offsets of the producer, sorted.
+    pub groups: Vec<String>,
+}
+
 /// An offset in the table with the commit that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Applied {
@@ -318,17 +327,19 @@ impl OffsetTable {
     /// `producer_id`'s transaction ended with a marker in the `__consumer_offsets` partition
     /// holding the groups `in_scope` selects. COMMIT applies its pending offsets of those
     /// groups, each only over an offset written before it (Kafka's
-    /// `completePendingTxnOffsetCommit`, by log order); ABORT drops them. Returns how many
-    /// offsets it applied.
+    /// `completePendingTxnOffsetCommit`, by log order); ABORT drops them.
     pub fn complete_txn(
         &mut self,
         producer_id: i64,
         commit: bool,
         in_scope: &dyn Fn(&str) -> bool,
-    ) -> usize {
+    ) -> TxnCompletion {
         let taken = self.txn.take_producer(producer_id, in_scope);
+        let mut groups: Vec<String> = taken.iter().map(|((g, _, _), _)| g.clone()).collect();
+        groups.sort();
+        groups.dedup();
         if !commit {
-            return 0;
+            return TxnCompletion { applied: 0, groups };
         }
         let mut applied = 0;
         for ((group, topic, partition), (offset, id)) in taken {
@@ -341,7 +352,7 @@ impl OffsetTable {
                 applied += 1;
             }
         }
-        applied
+        TxnCompletion { applied, groups }
     }
 
     /// True if some producer has a transactional offset pending for the partition (a

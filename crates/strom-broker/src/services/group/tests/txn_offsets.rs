@@ -45,10 +45,10 @@ fn pending_until_commit_and_dropped_by_abort() {
     assert_eq!(offset_of(&table, "g", 1), None);
     assert!(table.has_pending_txn("g", "t", 0) && table.has_pending_txn("g", "t", 1));
 
+    let aborted = table.complete_txn(8, false, &all);
     assert_eq!(
-        table.complete_txn(8, false, &all),
-        0,
-        "an abort applies nothing"
+        (aborted.applied, aborted.groups),
+        (0, vec!["g".to_string()])
     );
     assert_eq!(offset_of(&table, "g", 0), Some(5));
     assert!(
@@ -56,18 +56,15 @@ fn pending_until_commit_and_dropped_by_abort() {
         "producer 7's offset is still pending"
     );
 
-    assert_eq!(table.complete_txn(7, true, &all), 2);
+    assert_eq!(table.complete_txn(7, true, &all).applied, 2);
     assert_eq!(offset_of(&table, "g", 0), Some(10));
     assert_eq!(offset_of(&table, "g", 1), Some(11));
     assert!(!table.has_pending_txn("g", "t", 0) && !table.has_pending_txn("g", "t", 1));
-    assert_eq!(
-        table.complete_txn(7, true, &all),
-        0,
-        "a second marker finds nothing"
-    );
-    assert_eq!(
-        table.complete_txn(8, true, &all),
-        0,
+    let again = table.complete_txn(7, true, &all);
+    assert!(again.groups.is_empty(), "a second marker finds nothing");
+    let aborted_again = table.complete_txn(8, true, &all);
+    assert!(
+        aborted_again.groups.is_empty(),
         "the aborted offsets are gone"
     );
     assert_eq!(offset_of(&table, "g", 0), Some(10));
@@ -79,7 +76,7 @@ fn a_marker_completes_only_the_groups_of_its_partition() {
     let mut table = OffsetTable::new();
     table.stage_txn("a", 7, vec![("t".into(), 0, at(1))]);
     table.stage_txn("b", 7, vec![("t".into(), 0, at(2))]);
-    assert_eq!(table.complete_txn(7, true, &|g| g == "a"), 1);
+    assert_eq!(table.complete_txn(7, true, &|g| g == "a").groups, ["a"]);
     assert_eq!(offset_of(&table, "a", 0), Some(1));
     assert_eq!(offset_of(&table, "b", 0), None);
     assert!(
