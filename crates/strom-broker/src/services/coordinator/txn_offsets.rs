@@ -151,8 +151,9 @@ impl GroupCoordinator {
     /// producer's pending offsets of every group of the partition what OffsetFetch answers,
     /// each replacing the partition's offset only if it was written after it; an ABORT drops
     /// them. The marker writer calls this on the partition's leader (a single node, or the
-    /// cluster leader that appended the marker) before it reports the marker written, so a
-    /// later transaction of the producer never meets these offsets. A partition this broker
+    /// cluster leader that appended the marker) once the marker is durable (as Kafka completes
+    /// them once the marker's acks=-1 append did) and before it reports the marker written, so
+    /// a later transaction of the producer never meets these offsets. A partition this broker
     /// does not lead is ignored (its next leader replays the marker); one being loaded applies
     /// it once loaded (the replay may have read the marker too, which is harmless: nothing is
     /// staged while loading, so the second application finds nothing).
