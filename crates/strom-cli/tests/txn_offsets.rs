@@ -18,10 +18,21 @@ const GROUP: &str = "eos";
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 /// TxnOffsetCommit at `version` of `(partition, offset, metadata)` of topic "in" by
-/// `producer_id` (epoch 0, no member); the error code of each partition.
+/// `producer_id` (epoch 0, no member) for [`GROUP`]; the error code of each partition.
 fn txn_offset_commit(
     raw: &mut RawClient,
     version: i16,
+    producer_id: i64,
+    partitions: &[(i32, i64, &str)],
+) -> Vec<i16> {
+    txn_offset_commit_as(raw, version, (GROUP, "", -1), producer_id, partitions)
+}
+
+/// [`txn_offset_commit`] for `(group, member id, generation)`.
+fn txn_offset_commit_as(
+    raw: &mut RawClient,
+    version: i16,
+    member: (&str, &str, i32),
     producer_id: i64,
     partitions: &[(i32, i64, &str)],
 ) -> Vec<i16> {
@@ -37,10 +48,11 @@ fn txn_offset_commit(
     }
     let mut request = km::TxnOffsetCommitRequest::default();
     request.transactional_id = km::TransactionalId("txn-eos".to_string().into());
-    request.group_id = km::GroupId(GROUP.to_string().into());
+    request.group_id = km::GroupId(member.0.to_string().into());
     request.producer_id = km::ProducerId(producer_id);
     request.producer_epoch = 0;
-    request.generation_id = -1;
+    request.member_id = member.1.to_string().into();
+    request.generation_id = member.2;
     request.topics = vec![t];
     let response = raw.send(version, &request);
     assert_eq!(response.topics.len(), 1);
@@ -177,4 +189,56 @@ fn transactional_offsets_count_only_once_their_transaction_commits() {
     let mut raw = RawClient::connect(&broker.bootstrap());
     assert_eq!(offset_fetch(&mut raw, true), [(17, 0), (30, 0)]);
     assert_eq!(offset_fetch_all_v9(&mut raw), [(0, 17, 0), (1, 30, 0)]);
+}
+
+/// In a group with members, a TxnOffsetCommit v3+ naming a member and generation is checked
+/// against them (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID); one without (v0–v2 carry none) is
+/// accepted, as Kafka accepts it in any state but Dead.
+#[test]
+fn a_members_commit_is_checked_against_its_generation() {
+    use bytes::Bytes;
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "in", 2, &[]);
+    let mut raw = RawClient::connect(&bootstrap);
+    let mut join = km::JoinGroupRequest::default();
+    join.group_id = km::GroupId("live".to_string().into());
+    join.session_timeout_ms = 30_000;
+    join.protocol_type = "consumer".to_string().into();
+    let mut protocol = km::join_group_request::JoinGroupRequestProtocol::default();
+    protocol.name = "range".to_string().into();
+    protocol.metadata = Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    join.protocols = vec![protocol];
+    let joined = raw.send(0, &join);
+    assert_eq!(joined.error_code, 0);
+    let member = joined.member_id.to_string();
+    let generation = joined.generation_id;
+    let mut sync = km::SyncGroupRequest::default();
+    sync.group_id = km::GroupId("live".to_string().into());
+    sync.member_id = member.clone().into();
+    sync.generation_id = generation;
+    assert_eq!(raw.send(0, &sync).error_code, 0);
+
+    let offsets = [(0, 3, "")];
+    let mut commit = |who: (&str, &str, i32), version| {
+        txn_offset_commit_as(&mut raw, version, who, 77, &offsets)
+    };
+    assert_eq!(commit(("live", &member, generation), 3), [0]);
+    assert_eq!(
+        commit(("live", &member, generation + 5), 3),
+        [22],
+        "ILLEGAL_GENERATION"
+    );
+    assert_eq!(
+        commit(("live", "stranger", generation), 3),
+        [25],
+        "UNKNOWN_MEMBER_ID"
+    );
+    assert_eq!(commit(("live", "", -1), 0), [0], "no member: accepted");
+    assert_eq!(
+        commit(("nobody", "", 4), 3),
+        [22],
+        "an unknown group takes no generation"
+    );
+    assert_eq!(commit(("", "", -1), 3), [24], "INVALID_GROUP_ID");
 }
