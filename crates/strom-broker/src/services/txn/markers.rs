@@ -213,13 +213,6 @@ pub async fn write_local(
         }
         match partition.append_txn_marker(marker, now_ms) {
             Ok(info) => {
-                if tp.topic == OFFSETS_TOPIC {
-                    services.groups.complete_transaction(
-                        tp.partition,
-                        marker.producer_id,
-                        marker.commit,
-                    );
-                }
                 if partition.is_replicated() {
                     partition.request_sync();
                 }
@@ -233,9 +226,20 @@ pub async fn write_local(
     let results =
         crate::services::replica::partition::Partition::wait_all_high_watermarks(&pairs).await;
     for ((index, _, _), result) in waits.iter().zip(results) {
-        if let Err(e) = result {
-            tracing::info!(partition = %codes[*index].0, error = %e, "a marker did not become durable");
-            codes[*index].1 = E::NotEnoughReplicas.code();
+        let tp = &codes[*index].0;
+        match result {
+            // Durable: the producer's transactional offsets there are settled now, before the
+            // coordinator hears the marker is written.
+            Ok(()) if tp.topic == OFFSETS_TOPIC => {
+                services
+                    .groups
+                    .complete_transaction(tp.partition, marker.producer_id, marker.commit)
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::info!(partition = %tp, error = %e, "a marker did not become durable");
+                codes[*index].1 = E::NotEnoughReplicas.code();
+            }
         }
     }
     codes
