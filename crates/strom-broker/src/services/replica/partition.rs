@@ -333,6 +333,47 @@ impl Partition {
         log.read(fetch_offset, max_bytes, high_watermark, min_one_message)
     }
 
+    /// Reads for a `read_committed` fetch, bounded by the last stable offset, with the
+    /// `(producer id, first offset)` of the aborted transactions overlapping the returned data
+    /// ([`strom_log::Log::read_committed`]).
+    pub fn read_committed(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+    ) -> Result<(ReadInfo, Vec<(i64, i64)>), ReadError> {
+        let log = self.log.lock().unwrap();
+        log.read_committed(fetch_offset, max_bytes, min_one_message)
+    }
+
+    /// The last stable offset: what `read_committed` consumers may read up to.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.log.lock().unwrap().last_stable_offset()
+    }
+
+    /// Appends a transaction marker as the leader (WriteTxnMarkers,
+    /// [`strom_log::Log::append_txn_marker`]). Like [`Partition::append`], the high watermark
+    /// moves at once in relaxed mode and the caller follows with
+    /// [`Partition::wait_high_watermark`] in durable mode. Waiters are woken in every mode: the
+    /// marker ends a transaction, which may move the last stable offset that `read_committed`
+    /// fetches wait on even when the high watermark stays.
+    pub fn append_txn_marker(
+        &self,
+        marker: &strom_log::control::TxnMarker,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let info = {
+            let mut log = self.log.lock().unwrap();
+            let info = log.append_txn_marker(marker, self.leader_epoch(), now_ms)?;
+            if !self.durable.load(Ordering::Relaxed) {
+                self.advance_high_watermark(&mut log);
+            }
+            info
+        };
+        self.watermark.wake();
+        Ok(info)
+    }
+
     /// Reads for a follower's fetch: up to the log end, not the high watermark (the returned
     /// `high_watermark` is still the leader's, for the follower to adopt).
     pub fn read_for_follower(
