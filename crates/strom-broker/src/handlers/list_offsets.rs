@@ -2,8 +2,8 @@
 //!
 //! Isolation (v2+), as Kafka's `Partition.fetchOffsetForTimestamp`: the last fetchable offset
 //! is the high watermark for `read_uncommitted` and the last stable offset for
-//! `read_committed`; LATEST answers it, and a timestamp lookup that lands at or above it
-//! answers offset -1.
+//! `read_committed`; LATEST answers it, and a timestamp or max-timestamp lookup that lands at
+//! or above it answers offset -1.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::list_offsets_response::{
@@ -80,7 +80,9 @@ pub fn handle(
                 Ok(Some((offset, timestamp))) => {
                     // A timestamp lookup may land above what the client may read: not
                     // visible yet.
-                    if p.timestamp >= 0 && offset >= last_fetchable {
+                    if (p.timestamp >= 0 || p.timestamp == MAX_TIMESTAMP)
+                        && offset >= last_fetchable
+                    {
                         out.offset = -1;
                     } else {
                         out.offset = offset;

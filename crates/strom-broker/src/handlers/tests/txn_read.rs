@@ -43,9 +43,14 @@ fn ctx(api: ApiKey, version: i16) -> RequestContext {
     }
 }
 
-/// A batch of `count` records; transactional (and idempotent) for `producer`
-/// `(id, base sequence)`.
+/// A batch of `count` records with timestamps from 1000; transactional (and idempotent) for
+/// `producer` `(id, base sequence)`.
 fn batch(count: usize, producer: Option<(i64, i32)>) -> Bytes {
+    batch_at(count, producer, 1_000)
+}
+
+/// [`batch`] with timestamps from `timestamp`.
+fn batch_at(count: usize, producer: Option<(i64, i32)>, timestamp: i64) -> Bytes {
     let records: Vec<Record> = (0..count)
         .map(|i| Record {
             transactional: producer.is_some(),
@@ -56,7 +61,7 @@ fn batch(count: usize, producer: Option<(i64, i32)>) -> Bytes {
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: producer.map_or(-1, |p| p.1 + i as i32),
-            timestamp: 1_000 + i as i64,
+            timestamp: timestamp + i as i64,
             key: None,
             value: Some(Bytes::from(vec![b'v'; 20])),
             headers: Default::default(),
@@ -238,7 +243,10 @@ fn read_committed_fetch_stops_at_the_lso_and_lists_the_aborts_it_overlaps() {
         assert_eq!(offsets(&short).2, Some(vec![]));
 
         // ListOffsets LATEST: the high watermark, or for read_committed the LSO.
-        assert_eq!(append(&partition, batch(1, Some((1002, 0)))).await, 7);
+        assert_eq!(
+            append(&partition, batch_at(1, Some((1002, 0)), 5_000)).await,
+            7
+        );
         assert_eq!(append(&partition, batch(1, None)).await, 8);
         let latest = |isolation_level: i8, timestamp: i64| {
             let mut p = ListOffsetsPartition::default();
@@ -263,6 +271,10 @@ fn read_committed_fetch_stops_at_the_lso_and_lists_the_aborts_it_overlaps() {
         // Timestamp lookups are bounded the same way: offset 7's batch is not stable.
         assert_eq!(latest(0, 1_000), 0);
         assert_eq!(latest(1, 1_000), 0);
+        assert_eq!(latest(0, 5_000), 7);
+        assert_eq!(latest(1, 5_000), -1, "offset 7 is above the LSO");
+        assert_eq!(latest(0, -3), 7, "max timestamp");
+        assert_eq!(latest(1, -3), -1, "max timestamp above the LSO");
 
         // DescribeProducers: the three producers; 1002's transaction is open at 7.
         let request: DescribeProducersRequest = describe_request("t", &[0, 1, -1]);
@@ -288,7 +300,7 @@ fn read_committed_fetch_stops_at_the_lso_and_lists_the_aborts_it_overlaps() {
             vec![
                 (1000, 0, 1, 1_001, 0, -1),
                 (1001, 0, 0, 1_000, 0, -1),
-                (1002, 0, 0, 1_000, -1, 7),
+                (1002, 0, 0, 5_000, -1, 7),
             ]
         );
         let unknown = kafka_protocol::error::ResponseError::UnknownTopicOrPartition.code();
