@@ -3,7 +3,9 @@
 //! InitProducerId without a transactional id) and never ended holds the last stable offset, so
 //! a read_committed librdkafka consumer stops at its first offset while a read_uncommitted one
 //! reads past it; ListOffsets and Fetch answer the LSO; DescribeProducers shows the open
-//! transaction. Commit and abort end to end come with the transaction coordinator.
+//! transaction; with markers written straight through the partition (until the transaction
+//! coordinator writes them), a read_committed consumer skips an aborted transaction. Commit and
+//! abort driven by a transactional producer come with the coordinator.
 
 mod common;
 
@@ -274,4 +276,96 @@ fn an_open_transaction_holds_read_committed_consumers_at_its_first_offset() {
         kafka_protocol::error::ResponseError::UnknownTopicOrPartition.code(),
         "partition 7 does not exist"
     );
+}
+
+/// Aborted and committed transactions with librdkafka consumers: the markers are written
+/// straight through the partition (`Partition::append_txn_marker`, what WriteTxnMarkers calls)
+/// on an in-process broker, until the transaction coordinator writes them. A read_committed
+/// consumer skips the aborted transaction's records, using the aborted transactions the
+/// Fetch answers, and reads the committed one's; a read_uncommitted consumer reads both.
+#[test]
+fn read_committed_consumers_skip_aborted_transactions() {
+    let broker = common::TestBroker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "txn-abort", 1, &[]);
+    let partition = broker
+        .handle
+        .as_ref()
+        .unwrap()
+        .broker
+        .services
+        .replicas
+        .partition("txn-abort", 0)
+        .expect("hosted");
+    let end = |producer: (i64, i16), commit: bool| {
+        let marker = strom_log::control::TxnMarker {
+            producer_id: producer.0,
+            producer_epoch: producer.1,
+            coordinator_epoch: 0,
+            commit,
+        };
+        let info = partition.append_txn_marker(&marker, 0).expect("marker");
+        broker
+            .runtime
+            .block_on(partition.wait_high_watermark(info.last_offset + 1))
+            .unwrap();
+        info.first_offset
+    };
+    let mut raw = RawClient::connect(&bootstrap);
+    let aborting = init_producer_id(&mut raw);
+    let committing = init_producer_id(&mut raw);
+    assert_eq!(produce_plain(&bootstrap, "txn-abort", 2), vec![0, 1]);
+    let produce = |raw: &mut RawClient, producer, sequence, count| {
+        let (code, base) = produce_transactional(
+            raw,
+            "txn-abort",
+            transactional_batch(producer, sequence, count),
+        );
+        assert_eq!(code, 0);
+        base
+    };
+    // Interleaved: aborting 2-4, committing 5-6, aborting 7-8, then the markers.
+    assert_eq!(produce(&mut raw, aborting, 0, 3), 2);
+    assert_eq!(produce(&mut raw, committing, 0, 2), 5);
+    assert_eq!(produce(&mut raw, aborting, 3, 2), 7);
+    assert_eq!(end(aborting, false), 9);
+    assert_eq!(end(committing, true), 10);
+    assert_eq!(produce_plain(&bootstrap, "txn-abort", 2), vec![11, 12]);
+
+    let committed = consume_until_quiet(
+        &bootstrap,
+        "txn-abort",
+        "read_committed",
+        Duration::from_secs(3),
+    );
+    assert_eq!(
+        committed,
+        vec![0, 1, 5, 6, 11, 12],
+        "aborted records skipped"
+    );
+    let uncommitted = consume_until_quiet(
+        &bootstrap,
+        "txn-abort",
+        "read_uncommitted",
+        Duration::from_secs(2),
+    );
+    assert_eq!(
+        uncommitted,
+        vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12],
+        "every data record, no markers"
+    );
+    // The Fetch that served them listed the aborted transaction.
+    let mut request = common::fetch_request("txn-abort", 0);
+    request.isolation_level = 1;
+    let response = raw.send(12, &request);
+    let p = &response.responses[0].partitions[0];
+    let aborted: Vec<(i64, i64)> = p
+        .aborted_transactions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|a| (a.producer_id.0, a.first_offset))
+        .collect();
+    assert_eq!(aborted, vec![(aborting.0, 2)]);
+    assert_eq!((p.high_watermark, p.last_stable_offset), (13, 13));
 }
