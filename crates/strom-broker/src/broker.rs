@@ -166,6 +166,7 @@ impl Broker {
             bytes_truncated = stats.bytes_truncated,
             "logs loaded"
         );
+        let txn = crate::services::txn::TxnService::new(&config);
         Ok(Broker {
             services: Arc::new(Services {
                 config,
@@ -173,6 +174,7 @@ impl Broker {
                 replicas,
                 topics,
                 groups,
+                txn,
                 producer_ids,
                 metrics,
                 cluster: std::sync::OnceLock::new(),

@@ -52,6 +52,32 @@ pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 /// Encodes an uncompressed v2 batch (base offset 0, no producer) of `records` (key, value), all
 /// with timestamp `timestamp_ms`. Panics on an empty list: a batch holds at least one record.
 pub fn encode_batch(records: &[KeyValue<'_>], timestamp_ms: i64) -> Vec<u8> {
+    encode(records, timestamp_ms, None)
+}
+
+/// The producer fields of a transactional batch the broker writes itself (the group
+/// coordinator's TxnOffsetCommit records in `__consumer_offsets`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnProducer {
+    /// The transactional producer's id.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub producer_epoch: i16,
+    /// The sequence of the first record (the log checks it like a producer's).
+    pub base_sequence: i32,
+}
+
+/// [`encode_batch`] as a transactional batch of `producer` (attribute bit 4 and the producer
+/// fields set), which stays pending in the log until that producer's COMMIT or ABORT marker.
+pub fn encode_transactional_batch(
+    records: &[KeyValue<'_>],
+    timestamp_ms: i64,
+    producer: TxnProducer,
+) -> Vec<u8> {
+    encode(records, timestamp_ms, Some(producer))
+}
+
+fn encode(records: &[KeyValue<'_>], timestamp_ms: i64, producer: Option<TxnProducer>) -> Vec<u8> {
     assert!(!records.is_empty(), "a batch holds at least one record");
     let mut body = Vec::new();
     for (index, (key, value)) in records.iter().enumerate() {
@@ -71,13 +97,20 @@ pub fn encode_batch(records: &[KeyValue<'_>], timestamp_ms: i64) -> Vec<u8> {
     out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch, assigned on append
     out.push(2); // magic
     out.extend_from_slice(&0u32.to_be_bytes()); // CRC, set by seal
-    out.extend_from_slice(&0i16.to_be_bytes()); // attributes: uncompressed, CreateTime
+                                                // Attributes: uncompressed, CreateTime, transactional (bit 4) with a producer.
+    let attributes: i16 = if producer.is_some() { 0x10 } else { 0 };
+    let producer = producer.unwrap_or(TxnProducer {
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+    });
+    out.extend_from_slice(&attributes.to_be_bytes());
     out.extend_from_slice(&(count - 1).to_be_bytes());
     out.extend_from_slice(&timestamp_ms.to_be_bytes());
     out.extend_from_slice(&timestamp_ms.to_be_bytes());
-    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    out.extend_from_slice(&producer.producer_id.to_be_bytes());
+    out.extend_from_slice(&producer.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&producer.base_sequence.to_be_bytes());
     out.extend_from_slice(&count.to_be_bytes());
     out.extend_from_slice(&body);
     crate::batch::seal(&mut out);
@@ -128,6 +161,32 @@ mod tests {
         assert_eq!(records[2].value.as_deref(), Some(&b""[..]));
         assert_eq!(records[2].offset, 2);
         assert!(records.iter().all(|r| r.timestamp == 1234));
+    }
+
+    #[test]
+    fn a_transactional_batch_carries_its_producer() {
+        let producer = TxnProducer {
+            producer_id: 77,
+            producer_epoch: 3,
+            base_sequence: 9,
+        };
+        let batch = encode_transactional_batch(&[(Some(b"k"), Some(b"v"))], 5, producer);
+        let headers = crate::batch::validate_batches(&batch).expect("a valid batch");
+        let header = headers[0];
+        assert!(header.is_transactional() && !header.is_control());
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (77, 3, 9)
+        );
+        let plain = BatchHeader::parse(&encode_batch(&[(Some(b"k"), None)], 5)).unwrap();
+        assert!(!plain.is_transactional());
+        assert_eq!(plain.producer_id, -1);
+        let records = decode_records(&Bytes::from(batch)).unwrap();
+        assert_eq!(records[0].value.as_deref(), Some(&b"v"[..]));
     }
 
     proptest! {

@@ -136,6 +136,8 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         shutdown_rx.clone(),
     );
     let group_timers = services.groups.clone().spawn_timers(shutdown_rx.clone());
+    crate::services::txn::coordinate_single_node(&services);
+    let txn_timers = crate::services::txn::spawn_timers(services.clone(), shutdown_rx.clone());
     let cluster_task = zookeeper.map(|(zk_config, store)| {
         let node = Arc::new(crate::services::cluster::ClusterNode::new(
             services.config.clone(),
@@ -167,6 +169,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         }
         let _ = background.await;
         let _ = group_timers.await;
+        let _ = txn_timers.await;
         if let Some(cluster) = cluster_task {
             let _ = cluster.await;
         }

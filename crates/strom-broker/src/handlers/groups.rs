@@ -27,10 +27,25 @@ use crate::services::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::services::group::{GroupState, JoinRequest, SyncRequest};
 use crate::services::Services;
 
+/// The (node id, host, port) FindCoordinator answers for broker `id`.
+fn endpoint(services: &Services, id: i32) -> Result<(i32, String, i32), (i16, String)> {
+    let Some(broker) = services.metadata.broker(id) else {
+        return Err((
+            E::CoordinatorNotAvailable.code(),
+            format!("the coordinator, broker {id}, is not known"),
+        ));
+    };
+    Ok(match broker.endpoints.first() {
+        Some(e) => (broker.id, e.host.clone(), i32::from(e.port)),
+        None => (broker.id, String::new(), -1),
+    })
+}
+
 /// Handles `FindCoordinator`: a group's coordinator is the leader of its `__consumer_offsets`
-/// partition, as the metadata cache knows it. Transaction coordinators do not exist yet.
+/// partition, a transactional id's the leader of its `__transaction_state` partition, as the
+/// metadata cache knows them.
 pub fn find_coordinator(
-    services: &Services,
+    services: &Arc<Services>,
     ctx: &RequestContext,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
@@ -45,10 +60,14 @@ pub fn find_coordinator(
     };
     // The coordinator's (node id, host, port), or the error code and message.
     let answer = |key: &str| -> Result<(i32, String, i32), (i16, String)> {
+        if request.key_type == 1 {
+            let id = super::txn::coordinator_of(services, key)?;
+            return endpoint(services, id);
+        }
         if request.key_type != 0 {
             return Err((
-                E::CoordinatorNotAvailable.code(),
-                "transactions are not supported yet".into(),
+                E::InvalidRequest.code(),
+                format!("unknown coordinator key type {}", request.key_type),
             ));
         }
         if key.is_empty() {
@@ -60,20 +79,13 @@ pub fn find_coordinator(
             super::topics::auto_create_in_cluster(services, OFFSETS_TOPIC);
             return Err((code, "__consumer_offsets is not available yet".into()));
         }
-        let coordinator = services
-            .groups
-            .coordinator_of(key)
-            .and_then(|id| services.metadata.broker(id));
-        let Some(broker) = coordinator else {
+        let Some(id) = services.groups.coordinator_of(key) else {
             return Err((
                 E::CoordinatorNotAvailable.code(),
                 "the group's __consumer_offsets partition has no leader".into(),
             ));
         };
-        Ok(match broker.endpoints.first() {
-            Some(e) => (broker.id, e.host.clone(), i32::from(e.port)),
-            None => (broker.id, String::new(), -1),
-        })
+        endpoint(services, id)
     };
     let mut response = FindCoordinatorResponse::default();
     if ctx.version >= 4 {

@@ -30,6 +30,7 @@ use crate::protocol::frame::Reply;
 use crate::protocol::interbroker::{InterBrokerBody, InterBrokerRequest};
 use crate::services::cluster::ClusterNode;
 use crate::services::coordinator::OFFSETS_TOPIC;
+use crate::services::txn::TXN_TOPIC;
 use crate::services::Services;
 
 /// How long a request addressed to a registration this broker does not know yet waits for it.
@@ -189,6 +190,9 @@ async fn clustered(
                 if partition.topic == OFFSETS_TOPIC && *code == 0 {
                     services.groups.resign(partition.partition);
                 }
+                if partition.topic == TXN_TOPIC && *code == 0 {
+                    crate::services::txn::resign_coordinator(services, partition.partition);
+                }
             }
             let mut response = StopReplicaResponse::default();
             for ((partition, _, _), code) in command.partitions.iter().zip(errors) {
@@ -203,9 +207,10 @@ async fn clustered(
     }
 }
 
-/// The group coordinator follows the leadership of `__consumer_offsets` partitions: it loads a
-/// partition a LeaderAndIsr made this broker lead (applied without error) and drops one that
-/// another broker now leads (unless the request was older than what the partition has).
+/// The group and transaction coordinators follow the leadership of `__consumer_offsets` and
+/// `__transaction_state` partitions: each loads a partition a LeaderAndIsr made this broker
+/// lead (applied without error) and drops one that another broker now leads (unless the
+/// request was older than what the partition has).
 fn coordinate_after_leader_and_isr(
     services: &Arc<Services>,
     command: &crate::interbroker::LeaderAndIsrCommand,
@@ -214,10 +219,22 @@ fn coordinate_after_leader_and_isr(
     let local = services.metadata.local_broker_id();
     for (partition, code) in command.partitions.iter().zip(errors) {
         let info = &partition.info;
+        let state = &info.state.value;
+        if info.partition.topic == TXN_TOPIC {
+            if state.leader == local && *code == 0 {
+                crate::services::txn::become_coordinator(
+                    services,
+                    info.partition.partition,
+                    state.leader_epoch,
+                );
+            } else if state.leader != local && *code != E::StaleControllerEpoch.code() {
+                crate::services::txn::resign_coordinator(services, info.partition.partition);
+            }
+            continue;
+        }
         if info.partition.topic != OFFSETS_TOPIC {
             continue;
         }
-        let state = &info.state.value;
         if state.leader == local && *code == 0 {
             services
                 .groups

@@ -55,7 +55,10 @@ pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -
         R::IncrementalAlterConfigs(r) => {
             ready(ctx.respond(&configs::incremental_alter_configs(services, r)))
         }
-        R::InitProducerId(r) => ready(ctx.respond(&producer_id::handle(services, &ctx, r))),
+        R::InitProducerId(r) => match r.transactional_id.as_ref().map(|id| id.0.to_string()) {
+            Some(id) => txn::init_producer_id(services, ctx, r, id),
+            None => ready(ctx.respond(&producer_id::handle(services, r))),
+        },
         R::DescribeCluster(r) => ready(ctx.respond(&cluster::describe_cluster(services, r))),
         R::FindCoordinator(r) => ready(ctx.respond(&groups::find_coordinator(services, &ctx, r))),
         R::JoinGroup(r) => groups::join_group(services, ctx, r),

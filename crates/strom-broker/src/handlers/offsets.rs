@@ -26,7 +26,7 @@ use crate::services::group::CommittedOffset;
 use crate::services::Services;
 
 /// Kafka's `offset.metadata.max.bytes` default.
-const METADATA_MAX_BYTES: usize = 4096;
+pub(super) const METADATA_MAX_BYTES: usize = 4096;
 
 /// Handles `OffsetCommit`: validated against the group's generation, staged and written to
 /// `__consumer_offsets` in one critical section here, on the connection's reader (so commits apply in the order they
@@ -50,7 +50,6 @@ pub fn offset_commit_with_timestamps(
     commit_timestamps: &[i64],
 ) -> Reply {
     let mut commit_timestamps = commit_timestamps.iter().copied();
-    let clustered = services.cluster.get().is_some();
     let group_id = request.group_id.0.to_string();
     let now = crate::clock::now_ms();
     let mut response = OffsetCommitResponse::default();
@@ -69,25 +68,7 @@ pub fn offset_commit_with_timestamps(
             let mut out = OffsetCommitResponsePartition::default();
             out.partition_index = p.partition_index;
             let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
-            // Kafka checks the partition against its metadata only: a partition whose log is
-            // offline still takes commits (they go to __consumer_offsets, not to its log). A
-            // cluster's coordinator need not host a replica of it: its metadata cache decides.
-            let unknown = if clustered {
-                services
-                    .metadata
-                    .partition(&name, p.partition_index)
-                    .is_none()
-            } else {
-                services
-                    .replicas
-                    .partition(&name, p.partition_index)
-                    .is_none()
-                    && services
-                        .replicas
-                        .absent_partition_error(&name, p.partition_index)
-                        == E::UnknownTopicOrPartition.code()
-            };
-            out.error_code = if unknown {
+            out.error_code = if unknown_partition(services, &name, p.partition_index) {
                 E::UnknownTopicOrPartition.code()
             } else if metadata_len > METADATA_MAX_BYTES {
                 E::OffsetMetadataTooLarge.code()
@@ -150,12 +131,50 @@ pub fn offset_commit_with_timestamps(
     }))
 }
 
+/// True if an offset commit names a partition that does not exist. Kafka checks the partition
+/// against its metadata only: a partition whose log is offline still takes commits (they go to
+/// __consumer_offsets, not to its log). A cluster's coordinator need not host a replica of it:
+/// its metadata cache decides.
+pub(super) fn unknown_partition(services: &Services, topic: &str, partition: i32) -> bool {
+    if services.cluster.get().is_some() {
+        services.metadata.partition(topic, partition).is_none()
+    } else {
+        services.replicas.partition(topic, partition).is_none()
+            && services.replicas.absent_partition_error(topic, partition)
+                == E::UnknownTopicOrPartition.code()
+    }
+}
+
 /// One group's committed offsets for the requested partitions (None = every committed one):
 /// (topic, [(partition, offset, leader epoch, metadata, error)]).
 type Fetched = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
 
-/// The offsets of the requested partitions: the last acknowledged commit of each.
+/// The offsets of the requested partitions: the last acknowledged commit of each. With
+/// `require_stable` (v7+), a partition with a transactional offset pending answers
+/// `UNSTABLE_OFFSET_COMMIT` and no offset, as Kafka's coordinator does; the client retries.
 fn fetch_group(
+    services: &Services,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Fetched {
+    let mut fetched = fetch_committed(services, group_id, topics);
+    if require_stable {
+        for (topic, rows) in &mut fetched {
+            for row in rows {
+                if services
+                    .groups
+                    .has_pending_txn_offset(group_id, topic, row.0)
+                {
+                    *row = (row.0, -1, -1, String::new(), E::UnstableOffsetCommit.code());
+                }
+            }
+        }
+    }
+    fetched
+}
+
+fn fetch_committed(
     services: &Services,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
@@ -204,8 +223,8 @@ fn fetch_group(
 /// received before the fetch (on any connection): if one of the groups has commits still in
 /// flight, the answer waits until they complete, so a client that pipelines commits and then
 /// a fetch reads its own commits, as with Kafka, which reads one request of a connection at a
-/// time. `require_stable` then needs nothing more: Kafka 4's coordinator answers
-/// `UNSTABLE_OFFSET_COMMIT` only for pending transactional offsets, which Strom does not have.
+/// time. `require_stable` therefore only concerns pending transactional offsets, for which
+/// Kafka 4's coordinator answers `UNSTABLE_OFFSET_COMMIT` (see [`fetch_group`]).
 pub fn offset_fetch(
     services: &Arc<Services>,
     ctx: RequestContext,
@@ -263,7 +282,8 @@ fn fetch_response(
                 response.groups.push(g);
                 continue;
             }
-            for (topic, rows) in fetch_group(services, &group.group_id.0, topics) {
+            let require_stable = request.require_stable;
+            for (topic, rows) in fetch_group(services, &group.group_id.0, topics, require_stable) {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = topic_name(&topic);
                 for (p, offset, epoch, metadata, error) in rows {
@@ -303,7 +323,8 @@ fn fetch_response(
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    for (topic, rows) in fetch_group(services, &request.group_id.0, topics) {
+    let require_stable = ctx.version >= 7 && request.require_stable;
+    for (topic, rows) in fetch_group(services, &request.group_id.0, topics, require_stable) {
         let mut t = OffsetFetchResponseTopic::default();
         t.name = topic_name(&topic);
         for (p, offset, epoch, metadata, error) in rows {

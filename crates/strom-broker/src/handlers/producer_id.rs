@@ -1,27 +1,17 @@
-//! `InitProducerId` for idempotent (non-transactional) producers.
+//! `InitProducerId` for idempotent (non-transactional) producers; a transactional id goes to
+//! the transaction coordinator (`txn.rs`).
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::protocol::request::RequestContext;
 use crate::services::Services;
 
 /// Hands out a fresh producer id with epoch 0. As in Kafka, a non-transactional producer
-/// always gets a new id, even when it sends its old id and epoch (KIP-360). Transactional ids
-/// need the transaction coordinator, which Strom does not have yet.
-pub fn handle(
-    services: &Services,
-    ctx: &RequestContext,
-    request: InitProducerIdRequest,
-) -> InitProducerIdResponse {
+/// always gets a new id, even when it sends its old id and epoch (KIP-360).
+pub fn handle(services: &Services, _request: InitProducerIdRequest) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
     response.producer_id = ProducerId(-1);
     response.producer_epoch = -1;
-    if let Some(id) = &request.transactional_id {
-        tracing::warn!(client = %ctx.client_id, transactional_id = %id.0, "transactions are not supported yet");
-        response.error_code = E::CoordinatorNotAvailable.code();
-        return response;
-    }
     let next = match services.cluster.get() {
         // Cluster mode: blocks of ids from ZooKeeper, unique across the brokers.
         Some(node) => super::topics::block_on(node.next_producer_id())

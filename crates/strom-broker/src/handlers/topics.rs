@@ -79,6 +79,29 @@ pub fn auto_create_in_cluster(services: &Services, name: &str) {
                 ),
             ]),
         }
+    } else if name == crate::services::txn::TXN_TOPIC {
+        // transaction.state.log.*, compacted, min.insync.replicas capped by the replication
+        // factor, as Kafka creates it.
+        let settings = &config.transactions;
+        let live = services.metadata.live_broker_ids().len().max(1);
+        let replication = settings.log_replication_factor.max(1).min(live as i16);
+        NewTopic {
+            name: name.to_string(),
+            partitions: settings.log_num_partitions,
+            replication_factor: replication,
+            assignment: None,
+            configs: BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                (
+                    "segment.bytes".to_string(),
+                    settings.log_segment_bytes.to_string(),
+                ),
+                (
+                    "min.insync.replicas".to_string(),
+                    settings.log_min_isr.min(i32::from(replication)).to_string(),
+                ),
+            ]),
+        }
     } else {
         NewTopic {
             name: name.to_string(),

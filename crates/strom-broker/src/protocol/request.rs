@@ -459,8 +459,8 @@ mod tests {
             "{refused:?}"
         );
         assert!(matches!(
-            decode_request(frame(ApiKey::AddPartitionsToTxn, 3, &[])),
-            Err(Refusal::UnknownApi { key: 24, .. })
+            decode_request(frame(ApiKey::DescribeAcls, 3, &[])),
+            Err(Refusal::UnknownApi { key: 29, .. })
         ));
         assert!(matches!(
             decode_request(frame(ApiKey::Metadata, 12, &[0x05])),

@@ -26,6 +26,7 @@ pub mod producer_ids;
 pub mod replica;
 pub mod topic_error;
 pub mod topics;
+pub mod txn;
 
 use std::sync::Arc;
 
@@ -52,6 +53,8 @@ pub struct Services {
     pub groups: Arc<GroupCoordinator>,
     /// Producer ids for InitProducerId.
     pub producer_ids: ProducerIdAllocator,
+    /// The transaction coordinator.
+    pub txn: txn::TxnService,
     /// Counters for the Prometheus endpoint.
     pub metrics: Arc<Metrics>,
     /// Cluster mode's node (set once at start when `zookeeper.connect` is set; empty on a

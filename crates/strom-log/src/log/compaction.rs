@@ -23,10 +23,12 @@
 //! whole, with a warning, since the produce path validates batches but not their records): a record whose key's latest offset is its own or beyond the map
 //! (keys only in the clean part keep their records); a tombstone only while its segment's largest
 //! timestamp is within `delete.retention.ms`; no record without a key; control batches as they
-//! are; and the batches the idempotent-producer state remembers (the last five of each producer),
+//! are; records of aborted transactions, which do not count as any key's latest either (so an
+//! aborted record never removes the record it would have replaced; nothing at or past the last
+//! stable offset is cleaned, for the same reason); and the batches the idempotent-producer state remembers (the last five of each producer),
 //! emptied if nothing in them stays, so sequence checks and duplicate detection survive. Offsets never change.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -87,6 +89,9 @@ pub struct CompactionPlan {
     /// `(producer id, last offset)` of the batches the producer state remembers: they are kept,
     /// even emptied.
     producer_batches: HashSet<(i64, i64)>,
+    /// Producer id → `(first offset, ABORT marker offset)` of its aborted transactions: their
+    /// records never count as a key's latest.
+    aborted: HashMap<i64, Vec<(i64, i64)>>,
 }
 
 /// What step 2 wrote, for step 3 to install.
@@ -106,7 +111,13 @@ impl Log {
         if !self.config.compact {
             return None;
         }
-        let durable_end = self.high_watermark.min(self.recovery_point);
+        // Nothing at or past the last stable offset is cleaned (Kafka's first uncleanable
+        // offset): an open transaction may still abort, and its records must not have replaced
+        // the ones before them by then.
+        let durable_end = self
+            .high_watermark
+            .min(self.recovery_point)
+            .min(self.last_stable_offset());
         let lag = self.config.min_compaction_lag_ms.max(0);
         let active = self.segments.len() - 1;
         let cleanable: Vec<SegmentView> = self.segments[..active]
@@ -136,6 +147,13 @@ impl Log {
             return None;
         }
         let producer_batches = self.producer_state.remembered_batches().collect();
+        let mut aborted: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for entry in self.txn_indexes.entries() {
+            aborted
+                .entry(entry.producer_id)
+                .or_default()
+                .push((entry.first_offset, entry.last_offset));
+        }
         Some(CompactionPlan {
             dir: self.dir.clone(),
             config: self.config.clone(),
@@ -143,6 +161,7 @@ impl Log {
             first_dirty,
             delete_horizon_ms: now_ms.saturating_sub(self.config.delete_retention_ms),
             producer_batches,
+            aborted,
         })
     }
 
@@ -254,6 +273,11 @@ impl CompactionPlan {
         let mut mapped_end = self.first_dirty;
         for segment in &self.segments[self.first_dirty..] {
             for_each_stored_batch(segment, |header, batch| {
+                if self.is_aborted(header) {
+                    // Kafka's cleaner skips aborted batches in its map: an aborted record
+                    // must not remove the committed one it would have replaced.
+                    return Ok(());
+                }
                 if let Err(e) = map.add_batch(header, batch) {
                     undecodable(segment, header, &e.to_string());
                 }
@@ -283,6 +307,18 @@ impl CompactionPlan {
             cleaned_up_to,
             keys: map.len(),
         })
+    }
+
+    /// True for a data batch of an aborted transaction (its producer's ABORT marker came after
+    /// it, before any other marker of that producer).
+    fn is_aborted(&self, header: &BatchHeader) -> bool {
+        header.is_transactional()
+            && !header.is_control()
+            && self.aborted.get(&header.producer_id).is_some_and(|ranges| {
+                ranges.iter().any(|&(first, marker)| {
+                    first <= header.base_offset && header.base_offset < marker
+                })
+            })
     }
 
     /// Writes the compacted copy of one segment into `staging` as a sealed segment (data and

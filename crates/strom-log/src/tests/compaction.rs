@@ -371,3 +371,90 @@ fn a_compacted_log_refuses_keyless_and_undecodable_records() {
         0
     );
 }
+
+/// Aborted transactional records do not count as a key's latest and records at or past the
+/// last stable offset are not cleaned, so neither an aborted nor a still open transaction
+/// makes compaction remove the committed record it would have replaced (the group
+/// coordinator's TxnOffsetCommit records in `__consumer_offsets` rely on it: the load drops
+/// an aborted offset and must find the one before it). A committed transaction's record does
+/// replace the older one.
+#[test]
+fn aborted_and_open_transactions_do_not_replace_older_records() {
+    use crate::control::TxnMarker;
+    use crate::records::{encode_transactional_batch, TxnProducer};
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compact_config(), 0, 0, true, NOW).unwrap();
+    let plain = |log: &mut Log, key: &str, value: &str| {
+        let records: [KeyValue<'_>; 1] = [(Some(key.as_bytes()), Some(value.as_bytes()))];
+        log.append(Bytes::from(encode_batch(&records, NOW)), 0, NOW)
+            .unwrap();
+    };
+    let transactional = |log: &mut Log, producer_id: i64, key: &str, value: &str| {
+        let records: [KeyValue<'_>; 1] = [(Some(key.as_bytes()), Some(value.as_bytes()))];
+        let producer = TxnProducer {
+            producer_id,
+            producer_epoch: 0,
+            base_sequence: 0,
+        };
+        let batch = encode_transactional_batch(&records, NOW, producer);
+        log.append(Bytes::from(batch), 0, NOW).unwrap();
+    };
+    let marker = |log: &mut Log, producer_id: i64, commit: bool| {
+        let marker = TxnMarker {
+            producer_id,
+            producer_epoch: 0,
+            coordinator_epoch: 0,
+            commit,
+        };
+        log.append_txn_marker(&marker, 0, NOW).unwrap();
+    };
+    let filler = |log: &mut Log, from: usize| {
+        for i in from..from + 60 {
+            plain(log, &format!("filler-{}", i % 7), "f");
+        }
+    };
+    plain(&mut log, "aborted", "committed-before");
+    plain(&mut log, "replaced", "old");
+    plain(&mut log, "open", "committed-before");
+    filler(&mut log, 0);
+    transactional(&mut log, 5, "aborted", "never");
+    marker(&mut log, 5, false);
+    transactional(&mut log, 6, "replaced", "new");
+    marker(&mut log, 6, true);
+    filler(&mut log, 60);
+    transactional(&mut log, 7, "open", "undecided");
+    filler(&mut log, 120);
+    log.flush().unwrap();
+    let end = log.log_end_offset();
+    log.set_high_watermark(end);
+    assert!(log.segment_count() > 4, "several segments");
+    let values = |log: &Log, key: &str| -> Vec<Vec<u8>> {
+        rows(log)
+            .into_iter()
+            .filter(|(_, k, _)| k.as_deref() == Some(key.as_bytes()))
+            .filter_map(|(_, _, v)| v)
+            .collect()
+    };
+    let filler_before = values(&log, "filler-3").len();
+
+    log.compact_now(NOW)
+        .unwrap()
+        .expect("a dirty log is compacted");
+    let values = |key: &str| values(&log, key);
+    assert_eq!(
+        values("aborted"),
+        [b"committed-before".to_vec(), b"never".to_vec()],
+        "the aborted record is no key's latest"
+    );
+    assert_eq!(values("replaced"), [b"new".to_vec()], "a committed one is");
+    assert_eq!(
+        values("open"),
+        [b"committed-before".to_vec(), b"undecided".to_vec()],
+        "nothing past the last stable offset counts"
+    );
+    assert!(log.cleaned_up_to() <= log.last_stable_offset());
+    assert!(
+        values("filler-3").len() < filler_before,
+        "the part below the last stable offset was compacted"
+    );
+}

@@ -137,6 +137,8 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: i32,
     /// `group.max.session.timeout.ms`.
     pub group_max_session_timeout_ms: i32,
+    /// The transaction coordinator's settings (`transaction.*`).
+    pub transactions: TransactionSettings,
     /// The replicated cluster's settings (`zookeeper.*`, `replica.*`, ...).
     pub cluster: ClusterSettings,
     /// Every key the user set explicitly (after alias resolution), for DescribeConfigs sources.
@@ -274,6 +276,23 @@ impl BrokerConfig {
             group_initial_rebalance_delay_ms: read.long("group.initial.rebalance.delay.ms"),
             group_min_session_timeout_ms: read.int("group.min.session.timeout.ms"),
             group_max_session_timeout_ms: read.int("group.max.session.timeout.ms"),
+            transactions: TransactionSettings {
+                max_timeout_ms: read.int("transaction.max.timeout.ms"),
+                log_num_partitions: read.int("transaction.state.log.num.partitions"),
+                log_replication_factor: i16::try_from(
+                    read.int("transaction.state.log.replication.factor"),
+                )
+                .unwrap_or(3),
+                log_min_isr: read.int("transaction.state.log.min.isr"),
+                log_segment_bytes: read.int("transaction.state.log.segment.bytes"),
+                id_expiration_ms: i64::from(read.int("transactional.id.expiration.ms")),
+                abort_timed_out_interval_ms: i64::from(
+                    read.int("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+                ),
+                remove_expired_interval_ms: i64::from(
+                    read.int("transaction.remove.expired.transaction.cleanup.interval.ms"),
+                ),
+            },
             cluster: ClusterSettings {
                 zookeeper_connect: read
                     .optional_text("zookeeper.connect")
@@ -637,4 +656,25 @@ fn check_routable(
             Err(ConfigError::new(key, value, rule))
         }
     }
+}
+
+/// The transaction coordinator's settings, Kafka's `transaction.*` keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransactionSettings {
+    /// `transaction.max.timeout.ms`.
+    pub max_timeout_ms: i32,
+    /// `transaction.state.log.num.partitions`.
+    pub log_num_partitions: i32,
+    /// `transaction.state.log.replication.factor`.
+    pub log_replication_factor: i16,
+    /// `transaction.state.log.min.isr`.
+    pub log_min_isr: i32,
+    /// `transaction.state.log.segment.bytes`.
+    pub log_segment_bytes: i32,
+    /// `transactional.id.expiration.ms`.
+    pub id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub abort_timed_out_interval_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub remove_expired_interval_ms: i64,
 }

@@ -213,6 +213,30 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("strom.metrics.listener", Text, Some("127.0.0.1:9644"), Rule::HostPortOrEmpty,
         "Where the broker serves its metrics for Prometheus over HTTP (GET /metrics), as \
          host:port; port 0 picks a free port, empty turns the endpoint off. Strom's own key."),
+    key("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"),
+        Rule::AtLeast(1),
+        "How often the transaction coordinator aborts transactions open longer than their \
+         transaction.timeout.ms."),
+    key("transaction.max.timeout.ms", Int, Some("900000"), Rule::AtLeast(1),
+        "The largest transaction.timeout.ms a producer may ask for; InitProducerId with a larger \
+         one is refused with INVALID_TRANSACTION_TIMEOUT."),
+    key("transaction.remove.expired.transaction.cleanup.interval.ms", Int, Some("3600000"),
+        Rule::AtLeast(1),
+        "How often the transaction coordinator removes transactional ids idle for longer than \
+         transactional.id.expiration.ms."),
+    key("transaction.state.log.min.isr", Int, Some("2"), Rule::AtLeast(1),
+        "min.insync.replicas of __transaction_state, capped at creation by its replication \
+         factor."),
+    key("transaction.state.log.num.partitions", Int, Some("50"), Rule::AtLeast(1),
+        "The partition count of __transaction_state; fixed once the topic exists."),
+    key("transaction.state.log.replication.factor", Short, Some("3"), Rule::Between(1, 32767),
+        "The replication factor of __transaction_state, capped at creation by the number of \
+         live brokers (a single node creates it with 1)."),
+    key("transaction.state.log.segment.bytes", Int, Some("104857600"), Rule::AtLeast(1),
+        "The segment size of __transaction_state, set when the topic is created."),
+    key("transactional.id.expiration.ms", Int, Some("604800000"), Rule::AtLeast(1),
+        "How long a transactional id whose producer sends nothing is kept before the \
+         coordinator removes it."),
     key("unclean.leader.election.enable", Boolean, Some("false"), Rule::Any,
         "The default for the topic key unclean.leader.election.enable: whether a replica outside \
          the ISR may become leader, at the cost of losing data."),
@@ -330,12 +354,6 @@ pub static IGNORED_BROKER_KEYS: &[&str] = &[
     "socket.listen.backlog.size",
     "socket.receive.buffer.bytes",
     "socket.send.buffer.bytes",
-    "transaction.max.timeout.ms",
-    "transaction.state.log.min.isr",
-    "transaction.state.log.num.partitions",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.segment.bytes",
-    "transactional.id.expiration.ms",
     "zookeeper.max.in.flight.requests",
     "zookeeper.set.acl",
 ];

@@ -17,6 +17,7 @@ pub mod rule;
 mod topic;
 pub mod topic_keys;
 
+pub use broker::TransactionSettings;
 pub use broker::{parse_listeners, BrokerConfig, Listener};
 pub use cluster::{ClusterSettings, ZkConnect};
 pub use topic::TopicConfig;

@@ -1,10 +1,18 @@
 //! Loading the coordinator's state: replaying `__consumer_offsets` into groups and committed
 //! offsets (the whole topic at a single node's start, one partition when a cluster broker
 //! becomes its leader).
+//!
+//! Transactions (TxnOffsetCommit, `txn_offsets.rs`): an offset record in a transactional
+//! batch is pending for the batch's producer until that producer's control marker follows in
+//! the log; a COMMIT applies its pending offsets (each only over an offset written before
+//! it), an ABORT drops them, and those without a marker at the end of the log stay pending
+//! (the transaction coordinator sends the marker later). A non-transactional tombstone drops
+//! the partition's pending offsets too, as in Kafka. Group records are never transactional.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use strom_log::control::parse_marker;
 use strom_log::records::decode_records;
 use strom_log::BatchHeader;
 
@@ -46,11 +54,11 @@ impl GroupCoordinator {
     /// Adds the groups and offsets of one replayed partition to the coordinator's state
     /// (whose groups are those of other partitions: a group lives in one partition).
     pub(super) fn install(&self, state: &mut State, replayed: Replayed, now_ms: i64) {
-        for group_id in replayed.offsets.groups() {
-            for ((topic, partition), offset) in replayed.offsets.group_offsets(&group_id) {
-                state.offsets.commit(&group_id, &topic, partition, offset);
-            }
-        }
+        let mut offset_groups = replayed.offsets.groups();
+        offset_groups.extend(replayed.offsets.txn_groups());
+        // In log order, so that a pending transaction that commits later replaces only the
+        // offsets written before it.
+        state.offsets.absorb(replayed.offsets);
         for (group_id, snapshot) in replayed.snapshots {
             if let Some(snapshot) = snapshot {
                 let group = Group::restore(group_id.clone(), self.config.clone(), snapshot, now_ms);
@@ -60,7 +68,7 @@ impl GroupCoordinator {
                 state.groups.insert(group_id, group);
             }
         }
-        for group_id in replayed.offsets.groups() {
+        for group_id in offset_groups {
             if !state.groups.contains_key(&group_id) {
                 state.empty_since.entry(group_id).or_insert(now_ms);
             }
@@ -69,7 +77,8 @@ impl GroupCoordinator {
 }
 
 /// What replaying one `__consumer_offsets` partition gives: the last offset of each
-/// (group, topic, partition) and the last record of each group (None: a tombstone).
+/// (group, topic, partition), the transactional offsets still pending, and the last record of
+/// each group (None: a tombstone).
 #[derive(Default)]
 pub(super) struct Replayed {
     offsets: OffsetTable,
@@ -84,7 +93,21 @@ impl Replayed {
     /// the partition holds in its epoch).
     pub(super) fn read(partition: &Partition, to_log_end: bool) -> Replayed {
         let mut out = Replayed::default();
-        for_each_record(partition, to_log_end, |key, value| {
+        for_each_record(partition, to_log_end, |item| {
+            let (key, value, producer_id) = match item {
+                Item::Marker {
+                    producer_id,
+                    commit,
+                } => {
+                    out.offsets.complete_txn(producer_id, commit, &|_| true);
+                    return;
+                }
+                Item::Record {
+                    key,
+                    value,
+                    producer_id,
+                } => (key, value, producer_id),
+            };
             out.records += 1;
             match RecordKey::decode(key) {
                 Ok(RecordKey::Offset {
@@ -96,7 +119,13 @@ impl Replayed {
                         out.offsets.delete(&group, &topic, partition);
                     }
                     Some(value) => match OffsetValue::decode(value) {
-                        Ok(v) => out.offsets.commit(&group, &topic, partition, committed(&v)),
+                        Ok(v) => match producer_id {
+                            Some(producer_id) => {
+                                let offsets = vec![(topic, partition, committed(&v))];
+                                out.offsets.stage_txn(&group, producer_id, offsets);
+                            }
+                            None => out.offsets.commit(&group, &topic, partition, committed(&v)),
+                        },
                         Err(e) => {
                             tracing::warn!(%group, error = %e, "skipping an offset record")
                         }
@@ -139,13 +168,21 @@ fn committed(v: &OffsetValue) -> CommittedOffset {
     }
 }
 
-/// Calls `f(key, value)` for every record of a partition from its start to its high watermark
-/// (or its log end with `to_log_end`).
-fn for_each_record(
-    partition: &Partition,
-    to_log_end: bool,
-    mut f: impl FnMut(Bytes, Option<Bytes>),
-) {
+/// What the replay meets in the log.
+enum Item {
+    /// A record with a key; `producer_id` is set when its batch is transactional.
+    Record {
+        key: Bytes,
+        value: Option<Bytes>,
+        producer_id: Option<i64>,
+    },
+    /// A transaction marker (a control batch's COMMIT or ABORT).
+    Marker { producer_id: i64, commit: bool },
+}
+
+/// Calls `f` for every record with a key and every transaction marker of a partition, in log
+/// order, from its start to its high watermark (or its log end with `to_log_end`).
+fn for_each_record(partition: &Partition, to_log_end: bool, mut f: impl FnMut(Item)) {
     let (high_watermark, mut offset, log_end) = partition.offsets();
     let end = if to_log_end { log_end } else { high_watermark };
     while offset < end {
@@ -183,11 +220,26 @@ fn for_each_record(
             at += len;
             progressed = true;
             offset = header.last_offset() + 1;
+            if header.is_control() {
+                // Other control records (none in this topic today) are skipped.
+                if let Some(marker) = parse_marker(&header, &batch) {
+                    f(Item::Marker {
+                        producer_id: marker.producer_id,
+                        commit: marker.commit,
+                    });
+                }
+                continue;
+            }
+            let producer_id = header.is_transactional().then_some(header.producer_id);
             match decode_records(&batch) {
                 Ok(records) => {
                     for r in records {
                         if let Some(key) = r.key {
-                            f(key, r.value);
+                            f(Item::Record {
+                                key,
+                                value: r.value,
+                                producer_id,
+                            });
                         }
                     }
                 }

@@ -18,10 +18,13 @@ mod fetch_turns;
 mod load;
 mod ownership;
 pub mod records;
+mod txn_offsets;
 
 pub use fetch_turns::{FetchTurn, FetchTurns};
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +46,7 @@ use crate::services::topics::TopicAdmin;
 pub use commits::PendingCommit;
 pub use deletes::Appended;
 use records::RecordKey;
+pub use txn_offsets::{PendingTxnCommit, TxnCommitter};
 
 pub use strom_meta::topic::OFFSETS_TOPIC;
 
@@ -74,6 +78,9 @@ struct State {
     owned: HashMap<i32, ownership::Ownership>,
     /// The number of the last partition load started.
     next_load: u64,
+    /// Cluster mode: transaction markers (producer id, commit) written to a partition while
+    /// it was being loaded, applied once it is (see `txn_offsets.rs`).
+    txn_markers_while_loading: HashMap<i32, Vec<(i64, bool)>>,
 }
 
 /// The coordinator of every consumer group on this broker.
@@ -161,6 +168,7 @@ impl GroupCoordinator {
                 timer_wake_ms: i64::MAX,
                 owned: HashMap::new(),
                 next_load: 0,
+                txn_markers_while_loading: HashMap::new(),
             }),
             timers: tokio::sync::Notify::new(),
             fetch_waiters: Mutex::new(HashMap::new()),
@@ -567,6 +575,26 @@ impl GroupCoordinator {
         records: &[(Bytes, Option<Bytes>)],
         now_ms: i64,
     ) -> Option<(Arc<crate::services::replica::partition::Partition>, i64)> {
+        let partition = self.writable_partition(group_id)?;
+        let refs: Vec<strom_log::records::KeyValue> = records
+            .iter()
+            .map(|(k, v)| (Some(&k[..]), v.as_deref()))
+            .collect();
+        match Self::append_batch(&partition, encode_batch(&refs, now_ms), now_ms) {
+            Ok(end) => Some((partition, end)),
+            Err(e) => {
+                tracing::error!(group = group_id, error = %e, "writing to __consumer_offsets failed");
+                None
+            }
+        }
+    }
+
+    /// The group's `__consumer_offsets` partition if this broker may append to it now (None if
+    /// the topic or partition is missing, or a cluster leader lacks the ISR for acks=all).
+    fn writable_partition(
+        &self,
+        group_id: &str,
+    ) -> Option<Arc<crate::services::replica::partition::Partition>> {
         if self.ensure_topic().is_err() {
             return None;
         }
@@ -584,27 +612,25 @@ impl GroupCoordinator {
             );
             return None;
         }
-        let refs: Vec<strom_log::records::KeyValue> = records
-            .iter()
-            .map(|(k, v)| (Some(&k[..]), v.as_deref()))
-            .collect();
-        let batch = encode_batch(&refs, now_ms);
-        match partition.append(Bytes::from(batch), now_ms) {
-            Ok(info) => {
-                if partition.is_replicated() {
-                    // A replicated leader counts its own log end only once synced, and its
-                    // followers may not fetch past what it counts: a record nobody waits for
-                    // (a group record after LeaveGroup, an expiry's tombstones) must be synced
-                    // too, or a follower that read it would be refused until the next sync.
-                    partition.request_sync();
-                }
-                Some((partition, info.last_offset + 1))
-            }
-            Err(e) => {
-                tracing::error!(group = group_id, error = %e, "writing to __consumer_offsets failed");
-                None
-            }
+        Some(partition)
+    }
+
+    /// Appends one batch to a partition [`GroupCoordinator::writable_partition`] gave and
+    /// returns the end offset to wait for.
+    fn append_batch(
+        partition: &Arc<crate::services::replica::partition::Partition>,
+        batch: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<i64, strom_log::AppendError> {
+        let info = partition.append(Bytes::from(batch), now_ms)?;
+        if partition.is_replicated() {
+            // A replicated leader counts its own log end only once synced, and its
+            // followers may not fetch past what it counts: a record nobody waits for
+            // (a group record after LeaveGroup, an expiry's tombstones) must be synced
+            // too, or a follower that read it would be refused until the next sync.
+            partition.request_sync();
         }
+        Ok(info.last_offset + 1)
     }
 
     /// The committed offset of one partition: the last acknowledged commit.
@@ -695,7 +721,12 @@ impl GroupCoordinator {
                 )
             })
             .collect();
-        for id in state.offsets.groups() {
+        // Groups known only by offsets, committed or pending in a transaction.
+        let mut offsets_only = state.offsets.groups();
+        offsets_only.extend(state.offsets.txn_groups());
+        offsets_only.sort();
+        offsets_only.dedup();
+        for id in offsets_only {
             if !state.groups.contains_key(&id) {
                 out.push((id, String::new(), GroupState::Empty));
             }

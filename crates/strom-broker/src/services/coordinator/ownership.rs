@@ -176,6 +176,7 @@ impl GroupCoordinator {
         };
         let (groups, records) = (replayed.groups(), replayed.records);
         self.install(&mut state, replayed, now);
+        self.apply_markers_set_aside(&mut state, partition);
         state
             .owned
             .insert(partition, Ownership::Loaded { leader_epoch });
@@ -207,9 +208,11 @@ impl GroupCoordinator {
     /// `NOT_COORDINATOR`.
     fn drop_partition(&self, state: &mut State, partition: i32) {
         state.owned.remove(&partition);
+        state.txn_markers_while_loading.remove(&partition);
         let mine = |group: &str| self.partition_of(group) == partition;
         let mut gone: Vec<String> = state.groups.keys().filter(|g| mine(g)).cloned().collect();
         gone.extend(state.offsets.groups().into_iter().filter(|g| mine(g)));
+        gone.extend(state.offsets.txn_groups().into_iter().filter(|g| mine(g)));
         gone.sort();
         gone.dedup();
         for group in &gone {

@@ -8,7 +8,7 @@ use super::GroupCoordinator;
 use crate::broker::Broker;
 use crate::services::group::CommittedOffset;
 
-fn open_coordinator(dir: &std::path::Path) -> Arc<GroupCoordinator> {
+pub(super) fn open_coordinator(dir: &std::path::Path) -> Arc<GroupCoordinator> {
     let sets = [
         format!("log.dirs={}", dir.display()),
         "offsets.retention.minutes=1".to_string(),
@@ -85,7 +85,10 @@ fn a_group_known_only_by_its_offsets_is_forgotten_when_they_go() {
 /// A cluster broker's coordinator (`zookeeper.connect` set; nothing connects to it here) with
 /// `__consumer_offsets` (3 partitions) known to its metadata cache and partition `hosted`'s
 /// log open, as a LeaderAndIsr would leave them.
-fn open_cluster_coordinator(dir: &std::path::Path, hosted: i32) -> Arc<GroupCoordinator> {
+pub(super) fn open_cluster_coordinator(
+    dir: &std::path::Path,
+    hosted: i32,
+) -> Arc<GroupCoordinator> {
     let sets = [
         format!("log.dirs={}", dir.display()),
         "zookeeper.connect=127.0.0.1:1/strom".to_string(),

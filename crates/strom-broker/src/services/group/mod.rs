@@ -5,6 +5,7 @@
 //! - [`membership`]: one group's JoinGroup / SyncGroup / Heartbeat / LeaveGroup state
 //!   machine with its session, rebalance, initial-delay and pending-member deadlines.
 //! - [`offsets`]: committed offsets and their expiry.
+//! - `txn_offsets`: offsets committed inside transactions, pending until the marker.
 //!
 //! Everything here is synchronous and deterministic: no tokio, no clock, no I/O, no
 //! randomness. Time (`now_ms`) and fresh member-id bits are arguments; results are
@@ -16,6 +17,7 @@
 
 pub mod membership;
 pub mod offsets;
+mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
@@ -25,4 +27,4 @@ pub use membership::{
     MemberDescription, RequestToken, SnapshotMember, SyncRequest, SyncResult,
     NEW_MEMBER_JOIN_TIMEOUT_MS, UNKNOWN_MEMBER_ID,
 };
-pub use offsets::{CommitId, CommittedOffset, OffsetTable};
+pub use offsets::{CommitId, CommittedOffset, OffsetTable, TxnCompletion};

@@ -15,10 +15,17 @@
 //! OffsetFetch waits for the group's commits staged before it ([`OffsetTable::has_staged`]),
 //! so it reads its own connection's earlier commits, as in Kafka.
 //!
-//! It does not validate commits (that is [`super::Group::validate_commit`]), encode
-//! `__consumer_offsets` records, or hold transactional commits.
+//! Transactional commits (TxnOffsetCommit) are staged per producer with
+//! [`OffsetTable::stage_txn`] and stay invisible until [`OffsetTable::complete_txn`] applies
+//! or drops them at the transaction's marker (see [`super::txn_offsets`]); a delete or an
+//! expiry treats them as commits in flight.
+//!
+//! It does not validate commits (that is [`super::Group::validate_commit`]) or encode
+//! `__consumer_offsets` records.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use super::txn_offsets::PendingTxnOffsets;
 
 /// One committed offset (Kafka's `OffsetAndMetadata`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +50,15 @@ pub struct CommitId(u64);
 impl CommitId {
     /// After every commit: a barrier that covers all commits in flight.
     pub const MAX: CommitId = CommitId(u64::MAX);
+}
+
+/// What [`OffsetTable::complete_txn`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnCompletion {
+    /// How many pending offsets became committed offsets.
+    pub applied: usize,
+    /// The groups that had pending offsets of the producer, sorted.
+    pub groups: Vec<String>,
 }
 
 /// An offset in the table with the commit that wrote it.
@@ -76,6 +92,8 @@ pub struct OffsetTable {
     pending: BTreeMap<(String, String, i32), BTreeSet<CommitId>>,
     /// The last id handed out.
     last_id: u64,
+    /// Offsets committed inside transactions not ended yet, per producer.
+    txn: PendingTxnOffsets,
 }
 
 impl OffsetTable {
@@ -229,6 +247,7 @@ impl OffsetTable {
             .pending
             .remove(&(group.to_string(), topic.to_string(), partition))
             .is_some();
+        let cancelled = self.txn.remove_partition(group, topic, partition) || cancelled;
         let Some(offsets) = self.groups.get_mut(group) else {
             return cancelled;
         };
@@ -257,13 +276,16 @@ impl OffsetTable {
             let (_, topic, partition) = key;
             partitions.insert((topic, partition));
         }
+        partitions.extend(self.txn.remove_group(group));
         partitions.into_iter().collect()
     }
 
-    /// True if `group` has an offset or a commit in flight (a group known to the offsets,
-    /// whether or not it has members).
+    /// True if `group` has an offset, a commit in flight or a pending transactional offset (a
+    /// group known to the offsets, whether or not it has members).
     pub fn has_group(&self, group: &str) -> bool {
-        self.groups.contains_key(group) || self.pending_range(group).next().is_some()
+        self.groups.contains_key(group)
+            || self.pending_range(group).next().is_some()
+            || self.txn.has_group(group)
     }
 
     /// The pending entries of one group.
@@ -279,6 +301,108 @@ impl OffsetTable {
     /// Groups with at least one committed offset, sorted.
     pub fn groups(&self) -> Vec<String> {
         self.groups.keys().cloned().collect()
+    }
+
+    /// Stages offsets `producer_id` committed for `group` inside its open transaction (a
+    /// TxnOffsetCommit, or its record met replaying the log); they stay invisible until
+    /// [`OffsetTable::complete_txn`]. Returns the commit's id, which places it in log order.
+    pub fn stage_txn(
+        &mut self,
+        group: &str,
+        producer_id: i64,
+        offsets: Vec<(String, i32, CommittedOffset)>,
+    ) -> CommitId {
+        self.last_id += 1;
+        let id = CommitId(self.last_id);
+        self.txn.add(producer_id, group, offsets, id);
+        id
+    }
+
+    /// The write of transactional commit `id` failed: its offsets still pending are dropped
+    /// (Kafka's `failPendingTxnOffsetCommit`).
+    pub fn fail_txn(&mut self, producer_id: i64, id: CommitId) {
+        self.txn.fail(producer_id, id);
+    }
+
+    /// `producer_id`'s transaction ended with a marker in the `__consumer_offsets` partition
+    /// holding the groups `in_scope` selects. COMMIT applies its pending offsets of those
+    /// groups, each only over an offset written before it (Kafka's
+    /// `completePendingTxnOffsetCommit`, by log order); ABORT drops them.
+    pub fn complete_txn(
+        &mut self,
+        producer_id: i64,
+        commit: bool,
+        in_scope: &dyn Fn(&str) -> bool,
+    ) -> TxnCompletion {
+        let taken = self.txn.take_producer(producer_id, in_scope);
+        let mut groups: Vec<String> = taken.iter().map(|((g, _, _), _)| g.clone()).collect();
+        groups.sort();
+        groups.dedup();
+        if !commit {
+            return TxnCompletion { applied: 0, groups };
+        }
+        let mut applied = 0;
+        for ((group, topic, partition), (offset, id)) in taken {
+            let offsets = self.groups.entry(group).or_default();
+            let newer_applied = offsets
+                .get(&(topic.clone(), partition))
+                .is_some_and(|current| current.id > id);
+            if !newer_applied {
+                offsets.insert((topic, partition), Applied { offset, id });
+                applied += 1;
+            }
+        }
+        TxnCompletion { applied, groups }
+    }
+
+    /// True if some producer has a transactional offset pending for the partition (a
+    /// `require_stable` OffsetFetch answers `UNSTABLE_OFFSET_COMMIT` for it).
+    pub fn has_pending_txn(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.txn.contains(group, topic, partition)
+    }
+
+    /// Groups with a pending transactional offset, sorted.
+    pub fn txn_groups(&self) -> Vec<String> {
+        self.txn.groups()
+    }
+
+    /// Moves the offsets of `replayed` (a table a partition's replay built: offsets and
+    /// pending transactional offsets, no commit in flight) into this one, keeping their
+    /// order: each gets a fresh id in the order of its id there, so a transaction that
+    /// commits later still replaces only offsets written before its record.
+    pub fn absorb(&mut self, replayed: OffsetTable) {
+        debug_assert!(
+            replayed.staged.is_empty(),
+            "a replayed table stages nothing"
+        );
+        enum Entry {
+            Applied(String, String, i32, CommittedOffset),
+            Pending(i64, String, String, i32, CommittedOffset),
+        }
+        let mut entries: Vec<(CommitId, Entry)> = Vec::new();
+        for (group, offsets) in replayed.groups {
+            for ((topic, partition), applied) in offsets {
+                let entry = Entry::Applied(group.clone(), topic, partition, applied.offset);
+                entries.push((applied.id, entry));
+            }
+        }
+        for (producer_id, (group, topic, partition), (offset, id)) in replayed.txn.into_entries() {
+            entries.push((
+                id,
+                Entry::Pending(producer_id, group, topic, partition, offset),
+            ));
+        }
+        entries.sort_by_key(|(id, _)| *id);
+        for (_, entry) in entries {
+            match entry {
+                Entry::Applied(group, topic, partition, offset) => {
+                    self.commit(&group, &topic, partition, offset);
+                }
+                Entry::Pending(producer_id, group, topic, partition, offset) => {
+                    self.stage_txn(&group, producer_id, vec![(topic, partition, offset)]);
+                }
+            }
+        }
     }
 
     /// Panics if a documented invariant of the partitions a completing commit names does
@@ -305,6 +429,7 @@ impl OffsetTable {
     /// call it in debug builds only.
     pub(crate) fn check_invariants(&self) {
         assert!(self.groups.values().all(|offsets| !offsets.is_empty()));
+        self.txn.check_invariants();
         let by_group: usize = self.staged_by_group.values().map(BTreeSet::len).sum();
         assert_eq!(
             by_group,
@@ -342,8 +467,8 @@ impl OffsetTable {
     /// timestamp, or, without one, when `retention_ms` has passed since the later of its
     /// commit and the moment the group became empty. (Kafka measures from the moment the
     /// group became empty alone; taking the later of the two never expires an offset
-    /// committed less than `retention_ms` ago.) A partition with a commit in flight does not
-    /// expire (Kafka skips pending commits too). Returns the removed (group, topic,
+    /// committed less than `retention_ms` ago.) A partition with a commit in flight or a
+    /// pending transactional offset does not expire (Kafka skips both). Returns the removed (group, topic,
     /// partition) so the shell can write tombstones.
     pub fn expire(
         &mut self,
@@ -357,8 +482,11 @@ impl OffsetTable {
                 continue;
             };
             let pending = &self.pending;
+            let txn = &self.txn;
             offsets.retain(|(topic, partition), applied| {
-                if pending.contains_key(&(group.clone(), topic.clone(), *partition)) {
+                if pending.contains_key(&(group.clone(), topic.clone(), *partition))
+                    || txn.contains(group, topic, *partition)
+                {
                     return true;
                 }
                 let offset = &applied.offset;

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod fetcher;
 pub mod partition;
 pub mod replication;
+pub mod scan;
 pub mod sync;
 pub mod watermark;
 

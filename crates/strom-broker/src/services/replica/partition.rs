@@ -156,6 +156,29 @@ impl Partition {
         Ok(info)
     }
 
+    /// Appends a transaction marker as this partition's leader (WriteTxnMarkers): like
+    /// [`Partition::append`], but the batch is the log's own control batch
+    /// ([`strom_log::Log::append_txn_marker`]). The caller waits for the high watermark to
+    /// pass `last_offset` before answering, as for an `acks=all` produce.
+    pub fn append_txn_marker(
+        &self,
+        marker: &strom_log::control::TxnMarker,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let info = {
+            let mut log = self.log.lock().unwrap();
+            let info = log.append_txn_marker(marker, self.leader_epoch(), now_ms)?;
+            if !self.durable.load(Ordering::Relaxed) {
+                self.advance_high_watermark(&mut log);
+            }
+            info
+        };
+        // The last stable offset may have moved even where the high watermark did not:
+        // read_committed fetches park on the same wait.
+        self.watermark.wake();
+        Ok(info)
+    }
+
     /// The end of what this broker holds durably: the recovery point in durable mode, the log
     /// end offset in relaxed mode. See [`super::watermark`].
     fn local_durable_end(&self, log: &strom_log::Log) -> i64 {
@@ -349,29 +372,6 @@ impl Partition {
     /// The last stable offset: what `read_committed` consumers may read up to.
     pub fn last_stable_offset(&self) -> i64 {
         self.log.lock().unwrap().last_stable_offset()
-    }
-
-    /// Appends a transaction marker as the leader (WriteTxnMarkers,
-    /// [`strom_log::Log::append_txn_marker`]). Like [`Partition::append`], the high watermark
-    /// moves at once in relaxed mode and the caller follows with
-    /// [`Partition::wait_high_watermark`] in durable mode. Waiters are woken in every mode: the
-    /// marker ends a transaction, which may move the last stable offset that `read_committed`
-    /// fetches wait on even when the high watermark stays.
-    pub fn append_txn_marker(
-        &self,
-        marker: &strom_log::control::TxnMarker,
-        now_ms: i64,
-    ) -> Result<AppendInfo, AppendError> {
-        let info = {
-            let mut log = self.log.lock().unwrap();
-            let info = log.append_txn_marker(marker, self.leader_epoch(), now_ms)?;
-            if !self.durable.load(Ordering::Relaxed) {
-                self.advance_high_watermark(&mut log);
-            }
-            info
-        };
-        self.watermark.wake();
-        Ok(info)
     }
 
     /// Reads for a follower's fetch: up to the log end, not the high watermark (the returned

@@ -1,6 +1,7 @@
 //! Tests of the group core: hand-written scenarios (`scenarios`), the offset table
 //! (`offsets`), a seeded simulation of real-looking consumers (`simulation`), and a seeded
-//! simulation of pipelined commits whose writes complete in random order (`commit_order`).
+//! simulation of pipelined commits whose writes complete in random order (`commit_order`), and
+//! offsets committed inside transactions (`txn_offsets`).
 //!
 //! Everything runs on a fake clock (a plain `i64` the test advances) and seeded
 //! randomness, so any failure replays exactly.
@@ -9,6 +10,7 @@ mod commit_order;
 mod offsets;
 mod scenarios;
 mod simulation;
+mod txn_offsets;
 
 use bytes::Bytes;
 
