@@ -369,3 +369,77 @@ fn read_committed_consumers_skip_aborted_transactions() {
     assert_eq!(aborted, vec![(aborting.0, 2)]);
     assert_eq!((p.high_watermark, p.last_stable_offset), (13, 13));
 }
+
+/// The rdkafka crate's transactional producer against the coordinator: while its transaction
+/// is open a read_committed consumer sees nothing of it, after `commit_transaction` it sees
+/// the committed records, and an aborted transaction's records never; read_uncommitted sees
+/// both. Markers occupy offsets 3 and 7.
+#[test]
+fn a_transactional_producer_commits_and_aborts_for_read_committed_consumers() {
+    use rdkafka::producer::Producer;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Running(spawn_broker_process(
+        &dir.path().join("data"),
+        &dir.path().join("broker.log"),
+        &[],
+    ));
+    let bootstrap = broker.0.bootstrap();
+    create_topic(&bootstrap, "txn-client", 1, &[]);
+    let producer = common::producer(
+        &bootstrap,
+        &[("transactional.id", "txn-read-client"), ("linger.ms", "0")],
+    );
+    let timeout = Duration::from_secs(30);
+    producer
+        .init_transactions(timeout)
+        .expect("init_transactions");
+    let runtime = common::client_runtime();
+    let send = |value: String| {
+        runtime
+            .block_on(
+                producer.send(
+                    FutureRecord::<(), _>::to("txn-client")
+                        .partition(0)
+                        .payload(&value),
+                    Duration::from_secs(10),
+                ),
+            )
+            .expect("delivered")
+            .offset
+    };
+    producer.begin_transaction().unwrap();
+    let aborted: Vec<i64> = (0..3).map(|i| send(format!("aborted-{i}"))).collect();
+    producer.abort_transaction(timeout).expect("abort");
+    producer.begin_transaction().unwrap();
+    let committed: Vec<i64> = (0..3).map(|i| send(format!("committed-{i}"))).collect();
+    assert_eq!((aborted, committed.clone()), (vec![0, 1, 2], vec![4, 5, 6]));
+    let open = consume_until_quiet(
+        &bootstrap,
+        "txn-client",
+        "read_committed",
+        Duration::from_secs(2),
+    );
+    assert_eq!(open, Vec::<i64>::new(), "nothing stable before the commit");
+    let mut raw = RawClient::connect(&bootstrap);
+    assert_eq!(
+        latest(&mut raw, "txn-client", 1),
+        4,
+        "the open transaction holds the LSO"
+    );
+    producer.commit_transaction(timeout).expect("commit");
+    assert_eq!(latest(&mut raw, "txn-client", 1), 8);
+    let read = consume_until_quiet(
+        &bootstrap,
+        "txn-client",
+        "read_committed",
+        Duration::from_secs(2),
+    );
+    assert_eq!(read, committed);
+    let all = consume_until_quiet(
+        &bootstrap,
+        "txn-client",
+        "read_uncommitted",
+        Duration::from_secs(2),
+    );
+    assert_eq!(all, vec![0, 1, 2, 4, 5, 6]);
+}
