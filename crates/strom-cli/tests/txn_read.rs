@@ -443,3 +443,101 @@ fn a_transactional_producer_commits_and_aborts_for_read_committed_consumers() {
     );
     assert_eq!(all, vec![0, 1, 2, 4, 5, 6]);
 }
+
+/// Python clients' read_committed consumers (kafka-python and aiokafka decode the Fetch's
+/// aborted transactions themselves; confluent-kafka is librdkafka) over interleaved
+/// transactions written by the rdkafka crate's transactional producers: one aborted, one
+/// committed, one left open after a plain record. read_committed reads the committed and plain
+/// records below the open transaction; read_uncommitted reads every data record.
+/// `tests/python/read_committed.py` does the reading; `./scripts/test` installs the packages.
+#[test]
+fn python_read_committed_consumers_skip_aborted_and_stop_at_open_transactions() {
+    use rdkafka::producer::{FutureProducer, Producer};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Running(spawn_broker_process(
+        &dir.path().join("data"),
+        &dir.path().join("broker.log"),
+        &[],
+    ));
+    let bootstrap = broker.0.bootstrap();
+    create_topic(&bootstrap, "txn-py", 1, &[]);
+    let timeout = Duration::from_secs(30);
+    let transactional = |id: &str| {
+        let producer =
+            common::producer(&bootstrap, &[("transactional.id", id), ("linger.ms", "0")]);
+        producer
+            .init_transactions(timeout)
+            .expect("init_transactions");
+        producer.begin_transaction().unwrap();
+        producer
+    };
+    let runtime = common::client_runtime();
+    let send = |producer: &FutureProducer, value: &str| {
+        runtime
+            .block_on(
+                producer.send(
+                    FutureRecord::<(), _>::to("txn-py")
+                        .partition(0)
+                        .payload(value),
+                    Duration::from_secs(10),
+                ),
+            )
+            .expect("delivered")
+            .offset
+    };
+    let aborting = transactional("py-abort");
+    let committing = transactional("py-commit");
+    let plain = common::producer(&bootstrap, &[("linger.ms", "0")]);
+    let offsets = [
+        send(&aborting, "a-0"),
+        send(&committing, "b-0"),
+        send(&aborting, "a-1"),
+        send(&committing, "b-1"),
+    ];
+    assert_eq!(offsets, [0, 1, 2, 3]);
+    aborting.abort_transaction(timeout).expect("abort"); // marker at 4
+    committing.commit_transaction(timeout).expect("commit"); // marker at 5
+    assert_eq!(send(&plain, "p-0"), 6);
+    let open = transactional("py-open");
+    assert_eq!(send(&open, "c-0"), 7);
+    assert_eq!(send(&plain, "p-1"), 8);
+
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python/read_committed.py");
+    let read = |client: &str, isolation: &str| -> Vec<String> {
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .args([bootstrap.as_str(), "txn-py", client, isolation])
+            .output()
+            .expect("python3 runs (./scripts/test installs the clients)");
+        assert!(
+            out.status.success(),
+            "{client} {isolation} failed ({}); ./scripts/test installs the Python clients:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let committed = ["1 b-0", "3 b-1", "6 p-0"];
+    let everything = [
+        "0 a-0", "1 b-0", "2 a-1", "3 b-1", "6 p-0", "7 c-0", "8 p-1",
+    ];
+    for client in ["kafka-python", "aiokafka", "confluent-kafka"] {
+        assert_eq!(
+            read(client, "read_committed"),
+            committed,
+            "{client} read_committed"
+        );
+    }
+    for client in ["kafka-python", "aiokafka"] {
+        assert_eq!(
+            read(client, "read_uncommitted"),
+            everything,
+            "{client} read_uncommitted"
+        );
+    }
+    drop(open);
+}
