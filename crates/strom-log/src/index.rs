@@ -116,6 +116,29 @@ impl OffsetIndex {
             .map_or((self.base_offset, 0), |entry| absolute(decode(entry))))
     }
 
+    /// The floor entry for a file `position`: the indexed `(offset, position)` with the largest
+    /// position at or below it, or `(base_offset, 0)` if there is none (both fields increase
+    /// together, so this is the same order as [`OffsetIndex::lookup`]'s).
+    pub(crate) fn lookup_position(
+        &self,
+        position: u64,
+        log_size: u64,
+    ) -> Result<(i64, u64), LogError> {
+        let below = |entry: &[u8]| u64::from(decode(entry).1) <= position;
+        let absolute = |(r, p): (u32, u32)| (self.base_offset + i64::from(r), u64::from(p));
+        if let Some(entry) = floor_entry(self.file.pending(), ENTRY_LEN, below) {
+            return Ok(absolute(decode(entry)));
+        }
+        if self.file.persisted() == 0 {
+            return Ok((self.base_offset, 0));
+        }
+        let persisted = self
+            .file
+            .persisted_entries(|bytes| entries_sane(bytes, log_size))?;
+        Ok(floor_entry(&persisted, ENTRY_LEN, below)
+            .map_or((self.base_offset, 0), |entry| absolute(decode(entry))))
+    }
+
     /// The last entry, if any, as `(offset, position)`.
     pub(crate) fn last(&self) -> Option<(i64, u64)> {
         self.last

@@ -538,6 +538,28 @@ impl Segment {
         Ok(found)
     }
 
+    /// The base offset of the first batch that starts at or after file `position`, or the
+    /// segment's next offset if none does: the end, in offsets, of a read that stopped at
+    /// `position` (a read_committed fetch's upper bound for its aborted transactions). Reads
+    /// the headers from the offset index's floor entry for `position` on, at most an index
+    /// interval's worth and one batch.
+    pub(crate) fn offset_at_or_after_position(&self, position: u64) -> Result<i64, LogError> {
+        if position >= self.size {
+            return Ok(self.next_offset);
+        }
+        let (_, start) = self.offset_index.lookup_position(position, self.size)?;
+        let mut found = self.next_offset;
+        self.for_each_batch(start, |at, header| {
+            if at >= position {
+                found = header.base_offset;
+                false
+            } else {
+                true
+            }
+        })?;
+        Ok(found)
+    }
+
     /// The first batch that may hold a record with a timestamp at or above `timestamp`.
     pub(crate) fn find_batch_by_timestamp(
         &self,

@@ -234,6 +234,12 @@ impl TxnIndexes {
         out
     }
 
+    /// The offset of the newest ABORT marker in the index, if any: a read from above it has
+    /// no aborted transactions to report.
+    pub fn last_marker_offset(&self) -> Option<i64> {
+        self.entries.last().map(|(_, e)| e.last_offset)
+    }
+
     /// Every entry, oldest marker first.
     pub fn entries(&self) -> impl Iterator<Item = &AbortedTxn> {
         self.entries.iter().map(|(_, e)| e)

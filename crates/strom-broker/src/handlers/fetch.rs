@@ -2,8 +2,14 @@
 //!
 //! A fetch answers as soon as `min_bytes` are available or any partition has an error; only a
 //! short read waits, up to `max_wait_ms`, for the high watermark of one of its partitions to
-//! move. Before each read the request registers a notifier with every partition it reads, so a
-//! wake-up between the read and the wait is not lost.
+//! move (or, for `read_committed`, its last stable offset: a transaction marker wakes the same
+//! waiters). Before each read the request registers a notifier with every partition it reads,
+//! so a wake-up between the read and the wait is not lost.
+//!
+//! Isolation (Fetch v4+): a consumer's `read_uncommitted` fetch reads up to the high
+//! watermark, a `read_committed` one up to the last stable offset and answers the aborted
+//! transactions overlapping what it returns (an empty list, never null, when there are none);
+//! both answer the last stable offset. A follower's fetch reads to the log end either way.
 //!
 //! Strom creates no fetch sessions: every response carries session id 0, which tells a client
 //! that wanted one (the Java client) to keep sending full requests.
@@ -13,8 +19,10 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use strom_log::{FileSlice, ReadError};
 use tokio::sync::Notify;
 
@@ -220,11 +228,6 @@ fn read_all(
         let mut file = None;
         let mut data = PartitionData::default();
         data.partition_index = w.index;
-        data.aborted_transactions = if read_committed {
-            Some(Vec::new())
-        } else {
-            None
-        };
         data.error_code = w.error;
         match (&w.partition, w.error) {
             (Some(partition), 0) if partition.is_deleted() => {
@@ -233,14 +236,23 @@ fn read_all(
             (Some(partition), 0) => {
                 let limit = w.max_bytes.min(remaining);
                 let read = if w.follower {
-                    partition.read_for_follower(w.fetch_offset, limit, min_one_message)
+                    partition
+                        .read_for_follower(w.fetch_offset, limit, min_one_message)
+                        .map(|info| (info, None))
+                } else if read_committed {
+                    partition
+                        .read_committed(w.fetch_offset, limit, min_one_message)
+                        .map(|(info, aborted)| (info, Some(aborted)))
                 } else {
-                    partition.read(w.fetch_offset, limit, min_one_message)
+                    partition
+                        .read(w.fetch_offset, limit, min_one_message)
+                        .map(|info| (info, None))
                 };
                 match read {
-                    Ok(info) => {
+                    Ok((info, aborted)) => {
                         data.high_watermark = info.high_watermark;
-                        data.last_stable_offset = info.high_watermark;
+                        data.last_stable_offset = info.last_stable_offset;
+                        data.aborted_transactions = aborted.map(aborted_list);
                         data.log_start_offset = with_start(info.log_start_offset);
                         if let Some(slice) = info.slice {
                             let mut len = slice.len;
@@ -282,7 +294,7 @@ fn read_all(
                         let (high_watermark, log_start_offset, _) = partition.offsets();
                         data.error_code = E::OffsetOutOfRange.code();
                         data.high_watermark = high_watermark;
-                        data.last_stable_offset = high_watermark;
+                        data.last_stable_offset = partition.last_stable_offset();
                         data.log_start_offset = with_start(log_start_offset);
                     }
                     Err(ReadError::Io(e)) => {
@@ -307,6 +319,19 @@ fn read_all(
         bytes: total,
         errors,
     }
+}
+
+/// A read_committed partition's `aborted_transactions` from the log's `(producer id, first
+/// offset)` pairs.
+fn aborted_list(aborted: Vec<(i64, i64)>) -> Vec<AbortedTransaction> {
+    aborted
+        .into_iter()
+        .map(|(producer_id, first_offset)| {
+            AbortedTransaction::default()
+                .with_producer_id(ProducerId(producer_id))
+                .with_first_offset(first_offset)
+        })
+        .collect()
 }
 
 /// Encodes a fetch response as a frame whose record data comes from `files` where given (one
@@ -509,8 +534,8 @@ fn put_uvarint(buf: &mut BytesMut, mut value: u32) {
 mod tests {
     use std::io::Write;
 
-    use kafka_protocol::messages::fetch_response::{AbortedTransaction, EpochEndOffset};
-    use kafka_protocol::messages::{ApiKey, ProducerId};
+    use kafka_protocol::messages::fetch_response::EpochEndOffset;
+    use kafka_protocol::messages::ApiKey;
     use kafka_protocol::protocol::Decodable;
 
     use super::*;

@@ -1,4 +1,9 @@
 //! `ListOffsets`: earliest, latest, by timestamp, max timestamp.
+//!
+//! Isolation (v2+), as Kafka's `Partition.fetchOffsetForTimestamp`: the last fetchable offset
+//! is the high watermark for `read_uncommitted` and the last stable offset for
+//! `read_committed`; LATEST answers it, and a timestamp or max-timestamp lookup that lands at
+//! or above it answers offset -1.
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::list_offsets_response::{
@@ -16,6 +21,8 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+/// `isolation_level` of a `read_committed` client.
+const READ_COMMITTED: i8 = 1;
 
 /// Handles `ListOffsets`.
 pub fn handle(
@@ -52,8 +59,13 @@ pub fn handle(
                 continue;
             }
             let log = partition.log().lock().unwrap();
+            let last_fetchable = if request.isolation_level == READ_COMMITTED {
+                log.last_stable_offset()
+            } else {
+                log.high_watermark()
+            };
             let found = match p.timestamp {
-                LATEST => Ok(Some((log.high_watermark(), -1))),
+                LATEST => Ok(Some((last_fetchable, -1))),
                 EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                 LATEST_TIERED => Ok(Some((-1, -1))),
                 MAX_TIMESTAMP => log.max_timestamp_offset(),
@@ -66,8 +78,11 @@ pub fn handle(
             };
             match found {
                 Ok(Some((offset, timestamp))) => {
-                    // A timestamp lookup may land above the high watermark: not visible yet.
-                    if p.timestamp >= 0 && offset >= log.high_watermark() {
+                    // A timestamp lookup may land above what the client may read: not
+                    // visible yet.
+                    if (p.timestamp >= 0 || p.timestamp == MAX_TIMESTAMP)
+                        && offset >= last_fetchable
+                    {
                         out.offset = -1;
                     } else {
                         out.offset = offset;

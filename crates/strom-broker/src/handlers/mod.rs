@@ -21,6 +21,10 @@ pub mod topics;
 pub mod txn;
 pub mod txn_offsets;
 
+#[cfg(test)]
+#[path = "tests/txn_read.rs"]
+mod txn_read_tests;
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -80,6 +80,9 @@ pub struct ReadInfo {
     pub log_start_offset: i64,
     /// Log end offset at the time of the read.
     pub log_end_offset: i64,
+    /// Last stable offset at the time of the read ([`Log::last_stable_offset`]), which a
+    /// Fetch answers at both isolation levels.
+    pub last_stable_offset: i64,
 }
 
 /// Figures about the work [`Log::open`] did, for logs and tests.
@@ -481,6 +484,7 @@ impl Log {
             high_watermark: self.high_watermark,
             log_start_offset: self.log_start_offset,
             log_end_offset,
+            last_stable_offset: self.last_stable_offset(),
         };
         if fetch_offset == log_end_offset || max_offset <= fetch_offset {
             return Ok(info);

@@ -8,6 +8,7 @@ mod legacy;
 mod log_ops;
 mod manager;
 mod model;
+mod read_committed;
 mod recovery;
 mod replica_model;
 mod replication;

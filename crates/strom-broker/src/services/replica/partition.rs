@@ -356,6 +356,24 @@ impl Partition {
         log.read(fetch_offset, max_bytes, high_watermark, min_one_message)
     }
 
+    /// Reads for a `read_committed` fetch, bounded by the last stable offset, with the
+    /// `(producer id, first offset)` of the aborted transactions overlapping the returned data
+    /// ([`strom_log::Log::read_committed`]).
+    pub fn read_committed(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+    ) -> Result<(ReadInfo, Vec<(i64, i64)>), ReadError> {
+        let log = self.log.lock().unwrap();
+        log.read_committed(fetch_offset, max_bytes, min_one_message)
+    }
+
+    /// The last stable offset: what `read_committed` consumers may read up to.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.log.lock().unwrap().last_stable_offset()
+    }
+
     /// Reads for a follower's fetch: up to the log end, not the high watermark (the returned
     /// `high_watermark` is still the leader's, for the follower to adopt).
     pub fn read_for_follower(

@@ -14,7 +14,8 @@
 //!   positions join the minimum.
 //!
 //! Whoever moves either offset (a finished sync, an append in relaxed mode, a configuration
-//! change, a failed sync, a deleted partition) calls [`WatermarkWait::wake`]; a waiter
+//! change, a failed sync, a deleted partition) or the last stable offset (a transaction marker,
+//! which `read_committed` fetches wait on) calls [`WatermarkWait::wake`]; a waiter
 //! registers its `Notify` *before* checking its condition, so a move between the check and
 //! the wait is not missed (the `Notify` keeps the permit).
 
