@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod ledger;
+pub mod python;
 pub mod service;
 
 use std::io::{Read, Write};

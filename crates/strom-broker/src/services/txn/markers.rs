@@ -230,11 +230,11 @@ pub async fn write_local(
         match result {
             // Durable: the producer's transactional offsets there are settled now, before the
             // coordinator hears the marker is written.
-            Ok(()) if tp.topic == OFFSETS_TOPIC => {
-                services
-                    .groups
-                    .complete_transaction(tp.partition, marker.producer_id, marker.commit)
-            }
+            Ok(()) if tp.topic == OFFSETS_TOPIC => services.groups.complete_transaction(
+                tp.partition,
+                marker.producer_id,
+                marker.commit,
+            ),
             Ok(()) => {}
             Err(e) => {
                 tracing::info!(partition = %tp, error = %e, "a marker did not become durable");
