@@ -2,7 +2,7 @@
 //!
 //! `strom broker` runs a broker from `strom-broker`; `strom scheduler run` the service
 //! scheduler of `strom-scheduler` with the local engine and its HTTP API (`service/`). The client commands (`topic`, `produce`,
-//! `consume`, `group`, `cluster`, `perf`) talk to any Kafka-compatible cluster through librdkafka; they
+//! `consume`, `group`, `txn`, `cluster`, `perf`) talk to any Kafka-compatible cluster through librdkafka; they
 //! live in this crate's modules for now because they are thin uses of that client, not domain
 //! logic.
 //!
@@ -20,6 +20,7 @@ mod perf;
 mod produce;
 mod service;
 mod topic;
+mod txn;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -69,6 +70,9 @@ enum Command {
     /// List, describe and delete consumer groups, and reset their offsets.
     #[command(subcommand)]
     Group(group::GroupCommand),
+    /// List, describe, find hanging and abort transactions (like `kafka-transactions.sh`).
+    #[command(subcommand)]
+    Txn(txn::TxnCommand),
     /// Show the cluster's brokers and controller.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -132,6 +136,7 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
         Command::Produce(args) => runtime()?.block_on(produce::run(&options, args)),
         Command::Group(command) => runtime()?.block_on(group::run(&options, command)),
         Command::Perf(command) => perf::run(&options, command),
+        Command::Txn(command) => runtime()?.block_on(txn::run(&options, command)),
     }
 }
 
