@@ -53,16 +53,11 @@ pub struct PartitionArgs {
     pub partition: i32,
 }
 
-/// Arguments of `txn find-hanging`: the partitions of one broker, or of a topic.
+/// Arguments of `txn find-hanging`.
 #[derive(Debug, Args)]
-#[group(id = "scope", required = true, multiple = false, args = ["broker_id", "topic"])]
 pub struct FindHangingArgs {
-    /// Look at every partition this broker holds a replica of.
-    #[arg(long, value_name = "ID")]
-    pub broker_id: Option<i32>,
-    /// Look at this topic's partitions.
-    #[arg(short = 't', long)]
-    pub topic: Option<String>,
+    #[command(flatten)]
+    pub scope: HangingScope,
     /// With --topic: only this partition.
     #[arg(short = 'p', long, requires = "topic")]
     pub partition: Option<i32>,
@@ -70,6 +65,18 @@ pub struct FindHangingArgs {
     /// the largest `transaction.max.timeout.ms` of the cluster (default 15 minutes).
     #[arg(long, default_value_t = 900_000, value_name = "MS")]
     pub max_transaction_timeout_ms: i64,
+}
+
+/// Where `find-hanging` looks: the partitions of one broker, or of a topic.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct HangingScope {
+    /// Look at every partition this broker holds a replica of.
+    #[arg(long, value_name = "ID")]
+    pub broker_id: Option<i32>,
+    /// Look at this topic's partitions.
+    #[arg(short = 't', long)]
+    pub topic: Option<String>,
 }
 
 /// Arguments of `txn abort`.

@@ -78,7 +78,7 @@ fn partitions_to_ask(
     args: &FindHangingArgs,
 ) -> anyhow::Result<BTreeMap<(i32, String), Vec<i32>>> {
     let mut asks: BTreeMap<(i32, String), Vec<i32>> = BTreeMap::new();
-    if let Some(broker) = args.broker_id {
+    if let Some(broker) = args.scope.broker_id {
         if !cluster.broker_ids().contains(&broker) {
             bail!("broker {broker} is not in the cluster (see `strom cluster info`)");
         }
@@ -100,6 +100,7 @@ fn partitions_to_ask(
         return Ok(asks);
     }
     let topic = args
+        .scope
         .topic
         .as_deref()
         .expect("clap requires --broker-id or --topic");
@@ -126,7 +127,7 @@ fn partitions_to_ask(
 
 /// Runs `txn find-hanging`.
 pub async fn run(options: &ClientOptions, args: FindHangingArgs) -> anyhow::Result<()> {
-    let topics = args.topic.clone().map(|t| vec![t]);
+    let topics = args.scope.topic.clone().map(|t| vec![t]);
     let mut cluster = Cluster::connect(options, topics.as_deref()).await?;
     let asks = partitions_to_ask(&cluster, &args)?;
     let now = now_ms();
