@@ -175,6 +175,36 @@ mod tests {
     }
 
     #[test]
+    fn txn_commands_refuse_incomplete_or_conflicting_targets() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["strom", "txn"], args].concat());
+        assert!(parse(&["find-hanging", "--topic", "t", "-p", "0"]).is_ok());
+        assert!(parse(&["find-hanging", "--broker-id", "1"]).is_ok());
+        assert!(
+            parse(&["find-hanging"]).is_err(),
+            "a broker or a topic is required"
+        );
+        assert!(parse(&["find-hanging", "--broker-id", "1", "--topic", "t"]).is_err());
+        assert!(parse(&["find-hanging", "--broker-id", "1", "-p", "0"]).is_err());
+        let abort = ["abort", "--topic", "t", "--partition", "0"];
+        assert!(parse(&[&abort[..], &["--start-offset", "5"]].concat()).is_ok());
+        let by_producer = [
+            "--producer-id",
+            "7",
+            "--producer-epoch",
+            "1",
+            "--coordinator-epoch",
+            "-1",
+        ];
+        assert!(parse(&[&abort[..], &by_producer[..]].concat()).is_ok());
+        assert!(
+            parse(&abort).is_err(),
+            "a start offset or a producer is required"
+        );
+        assert!(parse(&[&abort[..], &["--producer-id", "7"]].concat()).is_err());
+        assert!(parse(&[&abort[..], &by_producer[..], &["--start-offset", "5"]].concat()).is_err());
+    }
+
+    #[test]
     fn global_flags_work_before_and_after_the_subcommand() {
         let cli = Cli::try_parse_from([
             "strom",

@@ -580,4 +580,54 @@ fn a_hanging_transaction_is_found_and_aborted() {
         ],
     );
     assert!(again.contains("no open transaction"), "{again}");
+
+    // abort with the producer named: a second lost transaction at offsets 8-10.
+    let (second, start) = produce_hanging(&mut raw, "txn-hang");
+    assert_ne!(second, producer_id);
+    assert_eq!((start, latest(&mut raw, "txn-hang", 1)), (8, 8));
+    let second_text = second.to_string();
+    let out = ok(
+        &bootstrap,
+        &[
+            "txn",
+            "abort",
+            "--topic",
+            "txn-hang",
+            "--partition",
+            "0",
+            "--producer-id",
+            &second_text,
+            "--producer-epoch",
+            "0",
+            "--coordinator-epoch",
+            "-1",
+        ],
+    );
+    assert!(
+        out.contains(&format!("producer {second} ")) && out.contains("txn-hang-0"),
+        "{out}"
+    );
+    assert_eq!(
+        latest(&mut raw, "txn-hang", 1),
+        12,
+        "the marker at 11 releases the LSO"
+    );
+    let error = fails(
+        &bootstrap,
+        &[
+            "txn",
+            "abort",
+            "--topic",
+            "txn-hang",
+            "--partition",
+            "4",
+            "--producer-id",
+            &second_text,
+            "--producer-epoch",
+            "0",
+            "--coordinator-epoch",
+            "0",
+        ],
+    );
+    assert!(error.contains("txn-hang-4"), "{error}");
 }

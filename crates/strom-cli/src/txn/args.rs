@@ -59,7 +59,7 @@ pub struct FindHangingArgs {
     #[command(flatten)]
     pub scope: HangingScope,
     /// With --topic: only this partition.
-    #[arg(short = 'p', long, requires = "topic")]
+    #[arg(short = 'p', long, requires = "topic", conflicts_with = "broker_id")]
     pub partition: Option<i32>,
     /// A transaction is a candidate once its producer's last write is older than this; use
     /// the largest `transaction.max.timeout.ms` of the cluster (default 15 minutes).
