@@ -261,6 +261,11 @@ fn an_open_transaction_is_listed_and_described_until_it_commits() {
     let described = json(&bootstrap, &["txn", "describe", "cli-app-1"]);
     assert_eq!(described["transaction_state"], "CompleteCommit");
     assert_eq!(described["producer_id"], producer_id);
+    assert_eq!(
+        described["topic_partitions"],
+        serde_json::json!([]),
+        "{described}"
+    );
     let closed = producer_row(&bootstrap, "txn-cli", "0", producer_id);
     assert_eq!(
         closed["current_transaction_start_offset"],
