@@ -636,3 +636,68 @@ fn a_hanging_transaction_is_found_and_aborted() {
     );
     assert!(error.contains("txn-hang-4"), "{error}");
 }
+
+/// On a 3-broker cluster each transactional id has its own coordinator: `txn list` asks every
+/// broker and merges, naming the coordinator of each id, which is the one FindCoordinator and
+/// `txn describe` name.
+#[test]
+fn on_a_cluster_list_merges_every_coordinators_transactions() {
+    let cluster = common::cluster::TestCluster::start(3, &[]);
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap, "txn-spread", 3, &[]);
+    let ids: Vec<String> = (0..6).map(|i| format!("spread-{i}")).collect();
+    let runtime = common::client_runtime();
+    let producers: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let producer = common::producer(
+                &bootstrap,
+                &[("transactional.id", id.as_str()), ("linger.ms", "0")],
+            );
+            producer
+                .init_transactions(Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("init_transactions {id}: {e}"));
+            producer.begin_transaction().unwrap();
+            runtime
+                .block_on(
+                    producer.send(
+                        FutureRecord::<(), _>::to("txn-spread")
+                            .partition(i as i32 % 3)
+                            .payload("open"),
+                        Duration::from_secs(10),
+                    ),
+                )
+                .expect("delivered");
+            producer
+        })
+        .collect();
+    let listed = json(&bootstrap, &["txn", "list", "--id-pattern", "spread-.*"]);
+    let rows = listed.as_array().unwrap();
+    let listed_ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["transactional_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed_ids, ids, "every id once, sorted: {listed}");
+    let mut coordinators = std::collections::BTreeSet::new();
+    for row in rows {
+        assert_eq!(row["transaction_state"], "Ongoing", "{row}");
+        let id = row["transactional_id"].as_str().unwrap();
+        let described = json(&bootstrap, &["txn", "describe", id]);
+        assert_eq!(
+            described["coordinator_id"], row["coordinator"],
+            "{described}"
+        );
+        assert_eq!(described["producer_id"], row["producer_id"], "{described}");
+        coordinators.insert(row["coordinator"].as_i64().unwrap());
+    }
+    assert!(
+        coordinators.len() >= 2,
+        "the ids spread over several coordinators: {coordinators:?}"
+    );
+    for producer in &producers {
+        producer
+            .abort_transaction(Duration::from_secs(30))
+            .expect("abort");
+    }
+}
