@@ -278,6 +278,23 @@ fn an_open_transaction_is_listed_and_described_until_it_commits() {
     assert!(error.contains("no-such-id"), "{error}");
 }
 
+/// Before any transactional producer (`__transaction_state` does not exist yet): `describe`
+/// answers TRANSACTIONAL_ID_NOT_FOUND and `list` an empty table.
+#[test]
+fn on_a_fresh_broker_list_is_empty_and_describe_says_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(&dir);
+    let bootstrap = broker.0.bootstrap();
+    let error = fails(&bootstrap, &["txn", "describe", "nobody"]);
+    assert!(error.contains("TRANSACTIONAL_ID_NOT_FOUND"), "{error}");
+    assert_eq!(json(&bootstrap, &["txn", "list"]), serde_json::json!([]));
+    let table = ok(&bootstrap, &["txn", "list"]);
+    assert_eq!(
+        table.trim_end(),
+        "TransactionalId  Coordinator  ProducerId  TransactionState"
+    );
+}
+
 /// A transactional batch of `count` records for `(producer id, epoch)`, sequences from 0.
 fn transactional_batch(producer: (i64, i16), count: usize) -> Bytes {
     let records: Vec<Record> = (0..count)
@@ -644,6 +661,10 @@ fn a_hanging_transaction_is_found_and_aborted() {
 fn on_a_cluster_list_merges_every_coordinators_transactions() {
     let cluster = common::cluster::TestCluster::start(3, &[]);
     let bootstrap = cluster.bootstrap();
+    // Before any transaction: the coordinators are being created and loaded, which the CLI
+    // waits out (within --timeout-ms) as Kafka's admin client does.
+    let error = fails(&bootstrap, &["txn", "describe", "nobody"]);
+    assert!(error.contains("TRANSACTIONAL_ID_NOT_FOUND"), "{error}");
     create_topic(&bootstrap, "txn-spread", 3, &[]);
     let ids: Vec<String> = (0..6).map(|i| format!("spread-{i}")).collect();
     let runtime = common::client_runtime();

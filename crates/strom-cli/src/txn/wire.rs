@@ -7,6 +7,7 @@
 //! This module owns the connections and the request shapes; what is shown is in `txn.rs`.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use kafka_protocol::error::ResponseError;
@@ -21,6 +22,9 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use strom_broker::interbroker::peer::PeerConnection;
 
 use crate::client::ClientOptions;
+
+/// How long to wait before asking again after a retriable coordinator error.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
 /// FindCoordinator's key type for a transactional id.
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -124,8 +128,45 @@ impl Cluster {
             .with_context(|| format!("broker {broker_id} ({}) did not answer", connection.addr()))
     }
 
+    /// Waits a little before retrying `code`, if it is a coordinator error Kafka's admin client
+    /// retries and `started` is less than the request timeout ago; false when the caller
+    /// should give up and report it.
+    async fn retry_after(&self, code: i16, started: Instant) -> bool {
+        let retriable = [
+            ResponseError::CoordinatorLoadInProgress.code(),
+            ResponseError::CoordinatorNotAvailable.code(),
+            ResponseError::NotCoordinator.code(),
+        ];
+        if !retriable.contains(&code) || started.elapsed() >= self.options.timeout() {
+            return false;
+        }
+        tokio::time::sleep(RETRY_BACKOFF).await;
+        true
+    }
+
     /// FindCoordinator(TRANSACTION) for `transactional_id`: the coordinator's broker id.
+    /// COORDINATOR_NOT_AVAILABLE (e.g. `__transaction_state` being created) is retried within
+    /// the request timeout.
     pub async fn transaction_coordinator(&mut self, transactional_id: &str) -> anyhow::Result<i32> {
+        let started = Instant::now();
+        loop {
+            match self.find_transaction_coordinator(transactional_id).await? {
+                Ok(coordinator) => return Ok(coordinator),
+                Err((code, _)) if self.retry_after(code, started).await => {}
+                Err((code, message)) => bail!(
+                    "no coordinator for transactional id {transactional_id:?}: {}{}",
+                    error_name(code),
+                    message.map(|m| format!(" ({m})")).unwrap_or_default()
+                ),
+            }
+        }
+    }
+
+    /// One FindCoordinator(TRANSACTION): the coordinator, or the error code and message.
+    async fn find_transaction_coordinator(
+        &mut self,
+        transactional_id: &str,
+    ) -> anyhow::Result<Result<i32, (i16, Option<String>)>> {
         let mut request = FindCoordinatorRequest::default();
         request.key_type = KEY_TYPE_TRANSACTION;
         request.coordinator_keys = vec![StrBytes::from_string(transactional_id.to_owned())];
@@ -140,16 +181,10 @@ impl Cluster {
             .next()
             .ok_or_else(|| anyhow!("FindCoordinator answered no coordinator"))?;
         if coordinator.error_code != 0 {
-            bail!(
-                "no coordinator for transactional id {transactional_id:?}: {}{}",
-                error_name(coordinator.error_code),
-                coordinator
-                    .error_message
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default()
-            );
+            let message = coordinator.error_message.map(|m| m.to_string());
+            return Ok(Err((coordinator.error_code, message)));
         }
-        Ok(coordinator.node_id.0)
+        Ok(Ok(coordinator.node_id.0))
     }
 
     /// ListTransactions on broker `broker_id` with the given filters (the lowest version that
@@ -178,7 +213,11 @@ impl Cluster {
         } else {
             0
         };
-        let response = self.call(broker_id, &request, version).await?;
+        let started = Instant::now();
+        let mut response = self.call(broker_id, &request, version).await?;
+        while self.retry_after(response.error_code, started).await {
+            response = self.call(broker_id, &request, version).await?;
+        }
         if response.error_code != 0 {
             bail!(
                 "broker {broker_id} refused ListTransactions: {}",
@@ -201,12 +240,18 @@ impl Cluster {
         request.transactional_ids = vec![TransactionalId(StrBytes::from_string(
             transactional_id.to_owned(),
         ))];
-        let response = self.call(broker_id, &request, 0).await?;
-        response
-            .transaction_states
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow!("DescribeTransactions answered no transaction"))
+        let started = Instant::now();
+        loop {
+            let response = self.call(broker_id, &request, 0).await?;
+            let state = response
+                .transaction_states
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow!("DescribeTransactions answered no transaction"))?;
+            if !self.retry_after(state.error_code, started).await {
+                return Ok(state);
+            }
+        }
     }
 
     /// DescribeProducers of `partitions` of `topic` on broker `broker_id`: per partition, its
