@@ -325,8 +325,9 @@ fn transactional_batch(producer: (i64, i16), count: usize) -> Bytes {
 
 /// Opens a transaction the coordinator never hears of: a producer id from InitProducerId
 /// without a transactional id, and a transactional batch produced to partition 0 without
-/// AddPartitionsToTxn. Returns the producer id and the batch's base offset.
-fn produce_hanging(raw: &mut RawClient, topic: &str) -> (i64, i64) {
+/// AddPartitionsToTxn, at the epoch InitProducerId gave plus `epoch_bump`. Returns the
+/// producer id and the batch's base offset.
+fn produce_hanging(raw: &mut RawClient, topic: &str, epoch_bump: i16) -> (i64, i64) {
     let mut init = km::InitProducerIdRequest::default();
     init.transactional_id = None;
     init.transaction_timeout_ms = 60_000;
@@ -334,7 +335,7 @@ fn produce_hanging(raw: &mut RawClient, topic: &str) -> (i64, i64) {
     init.producer_epoch = -1;
     let answer = raw.send(4, &init);
     assert_eq!(answer.error_code, 0);
-    let producer = (answer.producer_id.0, answer.producer_epoch);
+    let producer = (answer.producer_id.0, answer.producer_epoch + epoch_bump);
     let mut data = km::produce_request::PartitionProduceData::default();
     data.index = 0;
     data.records = Some(transactional_batch(producer, 3));
@@ -447,7 +448,7 @@ fn a_hanging_transaction_is_found_and_aborted() {
     create_topic(&bootstrap, "txn-hang", 1, &[]);
     assert_eq!(produce_plain(&bootstrap, "txn-hang", 2), vec![0, 1]);
     let mut raw = RawClient::connect(&bootstrap);
-    let (producer_id, start) = produce_hanging(&mut raw, "txn-hang");
+    let (producer_id, start) = produce_hanging(&mut raw, "txn-hang", 0);
     assert_eq!(start, 2, "the hanging transaction holds offsets 2-4");
     assert_eq!(produce_plain(&bootstrap, "txn-hang", 2), vec![5, 6]);
     assert_eq!(latest(&mut raw, "txn-hang", 1), 2, "it holds the LSO");
@@ -604,7 +605,7 @@ fn a_hanging_transaction_is_found_and_aborted() {
     assert!(again.contains("no open transaction"), "{again}");
 
     // abort with the producer named: a second lost transaction at offsets 8-10.
-    let (second, start) = produce_hanging(&mut raw, "txn-hang");
+    let (second, start) = produce_hanging(&mut raw, "txn-hang", 0);
     assert_ne!(second, producer_id);
     assert_eq!((start, latest(&mut raw, "txn-hang", 1)), (8, 8));
     let second_text = second.to_string();
@@ -652,6 +653,49 @@ fn a_hanging_transaction_is_found_and_aborted() {
         ],
     );
     assert!(error.contains("txn-hang-4"), "{error}");
+
+    // A marker with an epoch older than the producer's is refused by the leader, and the
+    // error names the partition and Kafka's error.
+    let (third, start) = produce_hanging(&mut raw, "txn-hang", 1);
+    assert_eq!((start, latest(&mut raw, "txn-hang", 1)), (12, 12));
+    let third_text = third.to_string();
+    let error = fails(
+        &bootstrap,
+        &[
+            "txn",
+            "abort",
+            "--topic",
+            "txn-hang",
+            "--partition",
+            "0",
+            "--producer-id",
+            &third_text,
+            "--producer-epoch",
+            "0",
+            "--coordinator-epoch",
+            "-1",
+        ],
+    );
+    assert!(
+        error.contains("txn-hang-0") && error.contains("INVALID_PRODUCER_EPOCH"),
+        "{error}"
+    );
+    assert_eq!(latest(&mut raw, "txn-hang", 1), 12, "still open");
+    let aborted = json(
+        &bootstrap,
+        &[
+            "txn",
+            "abort",
+            "--topic",
+            "txn-hang",
+            "--partition",
+            "0",
+            "--start-offset",
+            "12",
+        ],
+    );
+    assert_eq!(aborted["producer_epoch"], 1);
+    assert_eq!(latest(&mut raw, "txn-hang", 1), 16);
 }
 
 /// On a 3-broker cluster each transactional id has its own coordinator: `txn list` asks every
