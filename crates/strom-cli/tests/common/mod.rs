@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod eos;
 pub mod ledger;
 pub mod python;
 pub mod service;
