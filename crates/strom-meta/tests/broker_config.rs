@@ -274,16 +274,17 @@ num.partitions=2
         [
             "socket.send.buffer.bytes",
             "socket.receive.buffer.bytes",
-            "transaction.state.log.replication.factor",
-            "transaction.state.log.min.isr",
             "listener.security.protocol.map",
             "controller.quorum.voters",
             "process.roles",
         ]
     );
-    // The cluster keys, num.partitions and log.cleaner.enable, which Strom uses.
-    assert_eq!(c.explicit.len(), 6);
+    // The cluster and transaction keys, num.partitions and log.cleaner.enable, which Strom
+    // uses.
+    assert_eq!(c.explicit.len(), 8);
     assert_eq!(c.cluster.offsets_topic_replication_factor, 1);
+    assert_eq!(c.transactions.log_replication_factor, 1);
+    assert_eq!(c.transactions.log_min_isr, 1);
     assert!(c.log_cleaner_enable);
 }
 
