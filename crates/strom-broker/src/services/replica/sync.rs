@@ -25,7 +25,7 @@
 //!   with one flush. But it also writes every other process's dirty data on that filesystem,
 //!   so its cost depends on them (measured 3× slower than per-file on this machine when other
 //!   builds wrote to the same disk): the chooser times both and keeps to the faster per
-//!   partition, re-trying the other every [`PROBE_EVERY`] wide passes (backing off while it
+//!   record synced, re-trying the other every [`PROBE_EVERY`] wide passes (backing off while it
 //!   keeps losing).
 //!
 //! Durability is exact either way. A target's end offset is read before its sync starts, so
@@ -69,13 +69,13 @@ pub(crate) enum Strategy {
     Syncfs,
 }
 
-/// Chooses each pass's [`Strategy`] from its width and the measured cost per partition of
-/// wide passes done each way. Pure: the caller passes in what it timed.
+/// Chooses each pass's [`Strategy`] from its width and the measured cost per record of wide
+/// passes done each way. Pure: the caller passes in what it timed.
 #[derive(Debug, Clone)]
 pub(crate) struct Chooser {
     /// False when `syncfs` cannot be used (several log dirs, no descriptor) or failed once.
     syncfs_usable: bool,
-    /// Moving averages of a wide pass's duration per partition, in microseconds.
+    /// Moving averages of a wide pass's duration per record synced, in microseconds.
     per_file_us: Option<f64>,
     syncfs_us: Option<f64>,
     /// Wide passes since the slower strategy was last tried, and the current interval.
@@ -119,14 +119,23 @@ impl Chooser {
         fast
     }
 
-    /// Records that a pass of `partitions` partitions done with `strategy` took `elapsed`.
-    /// Only wide passes count: a narrow pass is always per file and says nothing about
-    /// `syncfs`.
-    pub(crate) fn record(&mut self, strategy: Strategy, partitions: usize, elapsed: Duration) {
-        if partitions < WIDE_PASS {
+    /// Records that a pass of `partitions` partitions and `records` records (not yet durable
+    /// before it) done with `strategy` took `elapsed`. Only wide passes count: a narrow pass is
+    /// always per file and says nothing about `syncfs`. The cost compared is per record, not
+    /// per partition: the faster strategy makes shorter passes, so fewer partitions gather per
+    /// pass, each with fewer records, and what the producers see is records made durable per
+    /// second of syncing.
+    pub(crate) fn record(
+        &mut self,
+        strategy: Strategy,
+        partitions: usize,
+        records: i64,
+        elapsed: Duration,
+    ) {
+        if partitions < WIDE_PASS || records <= 0 {
             return;
         }
-        let sample = elapsed.as_secs_f64() * 1e6 / partitions as f64;
+        let sample = elapsed.as_secs_f64() * 1e6 / records as f64;
         let was_faster = self.faster();
         // A try of the slower strategy replaces its average, which is as old as the last try:
         // one pass is enough to see that it became the faster. The faster one, measured on
@@ -242,12 +251,16 @@ impl SyncDriver {
     /// Syncs every partition of `batch` that has data beyond its recovery point.
     async fn pass(&self, batch: Vec<Arc<Partition>>) {
         let mut targets = Vec::with_capacity(batch.len());
+        let mut records = 0;
         for partition in batch {
             // Cleared before the target is read: a produce that registers after this point
             // may have appended after the read, so it must land in the next pass.
             partition.sync_queued.store(false, Ordering::SeqCst);
             match partition.sync_target() {
-                Ok(Some((file, end))) => targets.push((partition, file, end)),
+                Ok(Some((file, end, pending))) => {
+                    records += pending;
+                    targets.push((partition, file, end));
+                }
                 Ok(None) => {}
                 Err(error) => partition.sync_failed(error.to_string()),
             }
@@ -261,7 +274,8 @@ impl SyncDriver {
         let targets = match (strategy, &self.log_dir) {
             (Strategy::Syncfs, Some(dir)) => match self.syncfs(dir, targets).await {
                 Ok(()) => {
-                    self.chooser().record(strategy, count, started.elapsed());
+                    self.chooser()
+                        .record(strategy, count, records, started.elapsed());
                     return;
                 }
                 Err((error, targets)) => {
@@ -275,7 +289,8 @@ impl SyncDriver {
         match strategy {
             Strategy::PerFile { parallelism } => {
                 self.per_file(targets, parallelism).await;
-                self.chooser().record(strategy, count, started.elapsed());
+                self.chooser()
+                    .record(strategy, count, records, started.elapsed());
             }
             // The fallback after a failed `syncfs`: not a measurement of either way.
             Strategy::Syncfs => self.per_file(targets, SYNC_PARALLELISM).await,

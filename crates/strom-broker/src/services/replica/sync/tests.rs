@@ -23,8 +23,8 @@ fn narrow_passes_sync_per_file_with_bounded_parallelism() {
     assert_eq!(chooser.plan(5), per_file(5));
     assert_eq!(chooser.plan(WIDE_PASS - 1), per_file(SYNC_PARALLELISM));
     // However fast syncfs measured, a narrow pass (the sticky shape) stays per file.
-    chooser.record(per_file(8), 1000, ms(100));
-    chooser.record(Strategy::Syncfs, 1000, ms(1));
+    chooser.record(per_file(8), 1000, 10000, ms(100));
+    chooser.record(Strategy::Syncfs, 1000, 10000, ms(1));
     for width in 1..WIDE_PASS {
         assert_eq!(chooser.plan(width), per_file(width.min(SYNC_PARALLELISM)));
     }
@@ -39,9 +39,9 @@ fn wide_passes_measure_both_then_keep_the_faster() {
         per_file(8),
         "per file is measured first"
     );
-    chooser.record(per_file(8), 1000, ms(50));
+    chooser.record(per_file(8), 1000, 10000, ms(50));
     assert_eq!(chooser.plan(1000), Strategy::Syncfs, "then syncfs");
-    chooser.record(Strategy::Syncfs, 1000, ms(20));
+    chooser.record(Strategy::Syncfs, 1000, 10000, ms(20));
     // Syncfs is faster: every PROBE_EVERY-th wide pass tries per file again.
     let plans: Vec<Strategy> = (0..PROBE_EVERY).map(|_| chooser.plan(1000)).collect();
     assert!(plans[..PROBE_EVERY as usize - 1]
@@ -53,29 +53,42 @@ fn wide_passes_measure_both_then_keep_the_faster() {
 #[test]
 fn the_measured_order_follows_the_costs_per_partition() {
     let mut chooser = Chooser::new(true);
-    chooser.record(per_file(8), 1000, ms(50)); // 50 µs a partition
-    chooser.record(Strategy::Syncfs, 100, ms(10)); // 100 µs a partition
+    chooser.record(per_file(8), 1000, 10000, ms(50)); // 50 µs a partition
+    chooser.record(Strategy::Syncfs, 100, 1000, ms(10)); // 100 µs a partition
     assert_eq!(
         chooser.plan(1000),
         per_file(8),
         "per file costs less per partition"
     );
     // Narrow passes do not count.
-    chooser.record(per_file(8), 10, ms(100));
-    chooser.record(Strategy::Syncfs, 10, Duration::ZERO);
+    chooser.record(per_file(8), 10, 100, ms(100));
+    chooser.record(Strategy::Syncfs, 10, 100, Duration::ZERO);
     assert_eq!(chooser.plan(1000), per_file(8));
     // Syncfs gets cheaper (other writers went away) over a few tries: the order flips.
     for _ in 0..4 {
-        chooser.record(Strategy::Syncfs, 1000, ms(5));
+        chooser.record(Strategy::Syncfs, 1000, 10000, ms(5));
     }
+    assert_eq!(chooser.plan(1000), Strategy::Syncfs);
+}
+
+/// The cost compared is per record: a strategy that makes shorter passes (fewer partitions
+/// each) is not penalised for the partitions it did not have to sync.
+#[test]
+fn the_cost_compared_is_per_record_not_per_partition() {
+    let mut chooser = Chooser::new(true);
+    chooser.record(per_file(8), 1000, 10_000, ms(50)); // 50 µs a partition, 5 µs a record
+    chooser.record(Strategy::Syncfs, 100, 10_000, ms(10)); // 100 µs a partition, 1 µs a record
+    assert_eq!(chooser.plan(1000), Strategy::Syncfs);
+    // A wide pass with nothing to sync (all durable already) measures nothing.
+    chooser.record(Strategy::Syncfs, 1000, 0, ms(500));
     assert_eq!(chooser.plan(1000), Strategy::Syncfs);
 }
 
 #[test]
 fn a_losing_probe_backs_off_and_a_winning_one_resets() {
     let mut chooser = Chooser::new(true);
-    chooser.record(per_file(8), 1000, ms(50));
-    chooser.record(Strategy::Syncfs, 1000, ms(10));
+    chooser.record(per_file(8), 1000, 10000, ms(50));
+    chooser.record(Strategy::Syncfs, 1000, 10000, ms(10));
     let mut interval = PROBE_EVERY;
     for _ in 0..8 {
         let mut waited = 0;
@@ -84,10 +97,10 @@ fn a_losing_probe_backs_off_and_a_winning_one_resets() {
             let strategy = chooser.plan(1000);
             if strategy != Strategy::Syncfs {
                 // The probe loses again.
-                chooser.record(strategy, 1000, ms(50));
+                chooser.record(strategy, 1000, 10000, ms(50));
                 break;
             }
-            chooser.record(strategy, 1000, ms(10));
+            chooser.record(strategy, 1000, 10000, ms(10));
             assert!(
                 waited <= MAX_PROBE_EVERY,
                 "a probe within the longest interval"
@@ -98,17 +111,17 @@ fn a_losing_probe_backs_off_and_a_winning_one_resets() {
     }
     assert_eq!(interval, MAX_PROBE_EVERY);
     // Syncfs becomes slow (measured on every pass): the order flips and the interval resets.
-    chooser.record(Strategy::Syncfs, 1000, ms(500));
+    chooser.record(Strategy::Syncfs, 1000, 10000, ms(500));
     assert_eq!(chooser.plan(1000), per_file(8));
     assert_eq!(chooser.probe_every, PROBE_EVERY);
     // And back: one probe of syncfs that is fast again is enough.
     for _ in 2..PROBE_EVERY {
         let strategy = chooser.plan(1000);
         assert_eq!(strategy, per_file(8));
-        chooser.record(strategy, 1000, ms(50));
+        chooser.record(strategy, 1000, 10000, ms(50));
     }
     assert_eq!(chooser.plan(1000), Strategy::Syncfs, "the probe");
-    chooser.record(Strategy::Syncfs, 1000, ms(10));
+    chooser.record(Strategy::Syncfs, 1000, 10000, ms(10));
     assert_eq!(chooser.plan(1000), Strategy::Syncfs);
     assert_eq!(chooser.probe_every, PROBE_EVERY);
 }
@@ -116,13 +129,13 @@ fn a_losing_probe_backs_off_and_a_winning_one_resets() {
 #[test]
 fn syncfs_is_never_chosen_when_unusable_or_after_it_failed() {
     let mut unusable = Chooser::new(false);
-    unusable.record(per_file(8), 1000, ms(500));
+    unusable.record(per_file(8), 1000, 10000, ms(500));
     for _ in 0..100 {
         assert_eq!(unusable.plan(1000), per_file(8));
     }
     let mut chooser = Chooser::new(true);
-    chooser.record(per_file(8), 1000, ms(500));
-    chooser.record(Strategy::Syncfs, 1000, ms(1));
+    chooser.record(per_file(8), 1000, 10000, ms(500));
+    chooser.record(Strategy::Syncfs, 1000, 10000, ms(1));
     assert_eq!(chooser.plan(1000), Strategy::Syncfs);
     chooser.syncfs_failed();
     for _ in 0..100 {
@@ -148,7 +161,7 @@ fn simulate(seed: u64, trace: bool) -> f64 {
                 5.0 + (rng.next_u32() % 200) as f64,
             ];
             if trace {
-                eprintln!("pass {pass}: costs per partition now {costs:?} µs");
+                eprintln!("pass {pass}: costs per record now {costs:?} µs");
             }
         }
         let width = if rng.next_u32() % 4 == 0 {
@@ -167,8 +180,9 @@ fn simulate(seed: u64, trace: bool) -> f64 {
         let index = usize::from(strategy == Strategy::Syncfs);
         // ±20 % noise around the true cost.
         let noise = 0.8 + (rng.next_u32() % 400) as f64 / 1000.0;
-        let elapsed = Duration::from_secs_f64(costs[index] * noise * width as f64 / 1e6);
-        chooser.record(strategy, width, elapsed);
+        let records = width as i64 * (1 + i64::from(rng.next_u32() % 20));
+        let elapsed = Duration::from_secs_f64(costs[index] * noise * records as f64 / 1e6);
+        chooser.record(strategy, width, records, elapsed);
         if width >= WIDE_PASS {
             wide += 1;
             let cheaper = if costs[1] <= costs[0] { 1 } else { 0 };
@@ -309,7 +323,7 @@ fn a_failed_syncfs_falls_back_to_per_file_and_is_not_used_again() {
     let mut driver = super::SyncDriver::new(broker.services.metrics.clone(), &[]);
     driver.log_dir = Some(std::sync::Arc::new(path_only));
     *driver.chooser() = Chooser::new(true);
-    driver.chooser().record(per_file(8), 1000, ms(1000));
+    driver.chooser().record(per_file(8), 1000, 10000, ms(1000));
     runtime().block_on(async {
         let ends = append_all(&partitions);
         assert_eq!(
