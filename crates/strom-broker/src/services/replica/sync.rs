@@ -25,8 +25,8 @@
 //!   with one flush. But it also writes every other process's dirty data on that filesystem,
 //!   so its cost depends on them (measured 3× slower than per-file on this machine when other
 //!   builds wrote to the same disk): the chooser times both and keeps to the faster per
-//!   record synced, re-trying the other every [`PROBE_EVERY`] wide passes (backing off while it
-//!   keeps losing).
+//!   record synced, trying the slower again for [`TRIAL_PASSES`] passes (their median is its
+//!   new cost) every [`PROBE_EVERY`] wide passes, backing off while it keeps losing.
 //!
 //! Durability is exact either way. A target's end offset is read before its sync starts, so
 //! the sync covers every byte appended below it; recovery points and high watermarks move
@@ -58,7 +58,12 @@ pub(crate) const WIDE_PASS: usize = 64;
 /// Wide passes between two tries of the strategy that measured slower (doubled, up to
 /// [`MAX_PROBE_EVERY`], each time the try loses again; back to this when it wins).
 pub(crate) const PROBE_EVERY: u32 = 16;
-pub(crate) const MAX_PROBE_EVERY: u32 = 256;
+pub(crate) const MAX_PROBE_EVERY: u32 = 64;
+
+/// Consecutive wide passes a try runs; the median of their costs becomes the strategy's
+/// cost, so one pass that met other writers' data (or the first `syncfs` after start, which
+/// writes out whatever the broker's start left dirty) does not decide alone.
+pub(crate) const TRIAL_PASSES: usize = 5;
 
 /// How one pass makes its partitions durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,18 +74,27 @@ pub(crate) enum Strategy {
     Syncfs,
 }
 
+impl Strategy {
+    fn is_syncfs(self) -> bool {
+        self == Strategy::Syncfs
+    }
+}
+
 /// Chooses each pass's [`Strategy`] from its width and the measured cost per record of wide
 /// passes done each way. Pure: the caller passes in what it timed.
 #[derive(Debug, Clone)]
 pub(crate) struct Chooser {
     /// False when `syncfs` cannot be used (several log dirs, no descriptor) or failed once.
     syncfs_usable: bool,
-    /// Moving averages of a wide pass's duration per record synced, in microseconds.
+    /// Wide passes' cost per record synced, in microseconds: the median of the last try, then
+    /// (while the strategy is the faster, measured on every wide pass) a moving average.
     per_file_us: Option<f64>,
     syncfs_us: Option<f64>,
-    /// Wide passes since the slower strategy was last tried, and the current interval.
+    /// Wide passes since the last try, and the current interval between tries.
     since_probe: u32,
     probe_every: u32,
+    /// The try under way: whether it is of `syncfs`, and its passes' costs so far.
+    trial: Option<(bool, Vec<f64>)>,
 }
 
 impl Chooser {
@@ -92,6 +106,7 @@ impl Chooser {
             syncfs_us: None,
             since_probe: 0,
             probe_every: PROBE_EVERY,
+            trial: None,
         }
     }
 
@@ -100,23 +115,31 @@ impl Chooser {
         let per_file = Strategy::PerFile {
             parallelism: partitions.clamp(1, SYNC_PARALLELISM),
         };
+        let choose = |syncfs: bool| if syncfs { Strategy::Syncfs } else { per_file };
         if partitions < WIDE_PASS || !self.syncfs_usable {
             return per_file;
         }
-        let (fast, slow) = match (self.per_file_us, self.syncfs_us) {
-            // Measure each once before comparing; per file first (it cannot be slowed down
-            // by other writers' data).
-            (None, _) => return per_file,
-            (Some(_), None) => return Strategy::Syncfs,
-            (Some(f), Some(s)) if s <= f => (Strategy::Syncfs, per_file),
-            (Some(_), Some(_)) => (per_file, Strategy::Syncfs),
+        if let Some((syncfs, _)) = &self.trial {
+            return choose(*syncfs);
+        }
+        // Each is tried once before comparing; per file first (it cannot be slowed down by
+        // other writers' data).
+        let faster_is_syncfs = match (self.per_file_us, self.syncfs_us) {
+            (None, _) => return self.start_trial(false, per_file),
+            (Some(_), None) => return self.start_trial(true, Strategy::Syncfs),
+            (Some(f), Some(s)) => s <= f,
         };
         self.since_probe += 1;
         if self.since_probe >= self.probe_every {
             self.since_probe = 0;
-            return slow;
+            return self.start_trial(!faster_is_syncfs, choose(!faster_is_syncfs));
         }
-        fast
+        choose(faster_is_syncfs)
+    }
+
+    fn start_trial(&mut self, syncfs: bool, strategy: Strategy) -> Strategy {
+        self.trial = Some((syncfs, Vec::with_capacity(TRIAL_PASSES)));
+        strategy
     }
 
     /// Records that a pass of `partitions` partitions and `records` records (not yet durable
@@ -136,25 +159,43 @@ impl Chooser {
             return;
         }
         let sample = elapsed.as_secs_f64() * 1e6 / records as f64;
-        let was_faster = self.faster();
-        // A try of the slower strategy replaces its average, which is as old as the last try:
-        // one pass is enough to see that it became the faster. The faster one, measured on
-        // every wide pass, is smoothed.
-        let probe = was_faster.is_some_and(|faster| !same_kind(faster, strategy));
-        let slot = match strategy {
-            Strategy::PerFile { .. } => &mut self.per_file_us,
-            Strategy::Syncfs => &mut self.syncfs_us,
-        };
-        *slot = Some(match *slot {
-            Some(average) if !probe => average + (sample - average) / 4.0,
-            _ => sample,
-        });
-        // A try of the slower strategy that did not change the order backs off; one that did
-        // resets the interval.
-        match (was_faster, self.faster()) {
-            (Some(before), Some(after)) if before != after => self.probe_every = PROBE_EVERY,
-            _ if probe => self.probe_every = (self.probe_every * 2).min(MAX_PROBE_EVERY),
-            _ => {}
+        let syncfs = strategy.is_syncfs();
+        let was_faster = self.faster_is_syncfs();
+        match &mut self.trial {
+            Some((trial_syncfs, samples)) if *trial_syncfs == syncfs => {
+                samples.push(sample);
+                if samples.len() < TRIAL_PASSES {
+                    return;
+                }
+                samples.sort_by(f64::total_cmp);
+                let median = samples[samples.len() / 2];
+                self.trial = None;
+                *self.cost(syncfs) = Some(median);
+                // A try that did not change the order backs off; one that did resets.
+                if was_faster.is_some() && was_faster == self.faster_is_syncfs() {
+                    self.probe_every = (self.probe_every * 2).min(MAX_PROBE_EVERY);
+                } else {
+                    self.probe_every = PROBE_EVERY;
+                }
+            }
+            _ => {
+                let slot = self.cost(syncfs);
+                *slot = Some(match *slot {
+                    Some(average) => average + (sample - average) / 4.0,
+                    None => sample,
+                });
+                if was_faster.is_some() && was_faster != self.faster_is_syncfs() {
+                    self.probe_every = PROBE_EVERY;
+                }
+            }
+        }
+    }
+
+    fn cost(&mut self, syncfs: bool) -> &mut Option<f64> {
+        if syncfs {
+            &mut self.syncfs_us
+        } else {
+            &mut self.per_file_us
         }
     }
 
@@ -163,18 +204,13 @@ impl Chooser {
         self.syncfs_usable = false;
     }
 
-    /// Which strategy measures faster, once both have been measured.
-    fn faster(&self) -> Option<Strategy> {
+    /// Whether `syncfs` measures faster, once both have been measured.
+    fn faster_is_syncfs(&self) -> Option<bool> {
         match (self.per_file_us, self.syncfs_us) {
-            (Some(f), Some(s)) if s <= f => Some(Strategy::Syncfs),
-            (Some(_), Some(_)) => Some(Strategy::PerFile { parallelism: 0 }),
+            (Some(f), Some(s)) => Some(s <= f),
             _ => None,
         }
     }
-}
-
-fn same_kind(a: Strategy, b: Strategy) -> bool {
-    std::mem::discriminant(&a) == std::mem::discriminant(&b)
 }
 
 #[derive(Default)]
@@ -274,8 +310,9 @@ impl SyncDriver {
         let targets = match (strategy, &self.log_dir) {
             (Strategy::Syncfs, Some(dir)) => match self.syncfs(dir, targets).await {
                 Ok(()) => {
-                    self.chooser()
-                        .record(strategy, count, records, started.elapsed());
+                    let elapsed = started.elapsed();
+                    tracing::debug!(?strategy, count, records, ?elapsed, "sync pass");
+                    self.chooser().record(strategy, count, records, elapsed);
                     return;
                 }
                 Err((error, targets)) => {
@@ -289,8 +326,9 @@ impl SyncDriver {
         match strategy {
             Strategy::PerFile { parallelism } => {
                 self.per_file(targets, parallelism).await;
-                self.chooser()
-                    .record(strategy, count, records, started.elapsed());
+                let elapsed = started.elapsed();
+                tracing::debug!(?strategy, count, records, ?elapsed, "sync pass");
+                self.chooser().record(strategy, count, records, elapsed);
             }
             // The fallback after a failed `syncfs`: not a measurement of either way.
             Strategy::Syncfs => self.per_file(targets, SYNC_PARALLELISM).await,

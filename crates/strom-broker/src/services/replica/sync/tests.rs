@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use rand_core::{Rng as _, SeedableRng as _};
 
-use super::{Chooser, Strategy, MAX_PROBE_EVERY, PROBE_EVERY, SYNC_PARALLELISM, WIDE_PASS};
+use super::{
+    Chooser, Strategy, MAX_PROBE_EVERY, PROBE_EVERY, SYNC_PARALLELISM, TRIAL_PASSES, WIDE_PASS,
+};
 
 fn per_file(parallelism: usize) -> Strategy {
     Strategy::PerFile { parallelism }
@@ -31,42 +33,80 @@ fn narrow_passes_sync_per_file_with_bounded_parallelism() {
     assert_eq!(chooser.plan(WIDE_PASS), Strategy::Syncfs);
 }
 
-#[test]
-fn wide_passes_measure_both_then_keep_the_faster() {
-    let mut chooser = Chooser::new(true);
-    assert_eq!(
-        chooser.plan(1000),
-        per_file(8),
-        "per file is measured first"
-    );
-    chooser.record(per_file(8), 1000, 10000, ms(50));
-    assert_eq!(chooser.plan(1000), Strategy::Syncfs, "then syncfs");
-    chooser.record(Strategy::Syncfs, 1000, 10000, ms(20));
-    // Syncfs is faster: every PROBE_EVERY-th wide pass tries per file again.
-    let plans: Vec<Strategy> = (0..PROBE_EVERY).map(|_| chooser.plan(1000)).collect();
-    assert!(plans[..PROBE_EVERY as usize - 1]
-        .iter()
-        .all(|s| *s == Strategy::Syncfs));
-    assert_eq!(plans[PROBE_EVERY as usize - 1], per_file(8));
+/// Runs a try of `TRIAL_PASSES` wide passes of what the chooser plans, each costing `cost`
+/// µs a record (10 records a partition); returns the strategy tried.
+fn run_trial(chooser: &mut Chooser, cost: u64) -> Strategy {
+    let strategy = chooser.plan(1000);
+    for i in 0..TRIAL_PASSES {
+        if i > 0 {
+            assert_eq!(
+                chooser.plan(1000),
+                strategy,
+                "a try runs its passes in a row"
+            );
+        }
+        chooser.record(strategy, 1000, 10_000, Duration::from_micros(cost * 10_000));
+    }
+    strategy
 }
 
 #[test]
-fn the_measured_order_follows_the_costs_per_partition() {
+fn wide_passes_try_both_then_keep_the_faster() {
     let mut chooser = Chooser::new(true);
-    chooser.record(per_file(8), 1000, 10000, ms(50)); // 50 µs a partition
-    chooser.record(Strategy::Syncfs, 100, 1000, ms(10)); // 100 µs a partition
+    assert_eq!(
+        run_trial(&mut chooser, 5),
+        per_file(8),
+        "per file is tried first"
+    );
+    assert_eq!(run_trial(&mut chooser, 2), Strategy::Syncfs, "then syncfs");
+    // Syncfs is faster: every PROBE_EVERY-th wide pass starts a try of per file.
+    for _ in 1..PROBE_EVERY {
+        let strategy = chooser.plan(1000);
+        assert_eq!(strategy, Strategy::Syncfs);
+        chooser.record(strategy, 1000, 10_000, ms(20));
+    }
+    assert_eq!(run_trial(&mut chooser, 5), per_file(8));
+    assert_eq!(chooser.plan(1000), Strategy::Syncfs);
+}
+
+/// One pass that meets other writers' data does not decide a try: the median does.
+#[test]
+fn a_try_is_decided_by_its_median_pass() {
+    let mut chooser = Chooser::new(true);
+    run_trial(&mut chooser, 5);
+    let strategy = chooser.plan(1000);
+    assert_eq!(strategy, Strategy::Syncfs);
+    for cost in [300, 2, 3, 2, 250] {
+        assert_eq!(chooser.plan(1000), Strategy::Syncfs);
+        chooser.record(strategy, 1000, 10_000, Duration::from_micros(cost * 10_000));
+    }
+    assert_eq!(
+        chooser.syncfs_us,
+        Some(3.0),
+        "the median of 300, 2, 3, 2, 250"
+    );
+    assert_eq!(chooser.plan(1000), Strategy::Syncfs);
+}
+
+#[test]
+fn the_measured_order_follows_the_costs_per_record() {
+    let mut chooser = Chooser::new(true);
+    chooser.record(per_file(8), 1000, 10_000, ms(50)); // 5 µs a record
+    chooser.record(Strategy::Syncfs, 100, 1000, ms(10)); // 10 µs a record
     assert_eq!(
         chooser.plan(1000),
         per_file(8),
-        "per file costs less per partition"
+        "per file costs less per record"
     );
-    // Narrow passes do not count.
+    // Narrow passes and passes with nothing to sync do not count.
     chooser.record(per_file(8), 10, 100, ms(100));
     chooser.record(Strategy::Syncfs, 10, 100, Duration::ZERO);
+    chooser.record(per_file(8), 1000, 0, ms(500));
     assert_eq!(chooser.plan(1000), per_file(8));
-    // Syncfs gets cheaper (other writers went away) over a few tries: the order flips.
+    assert_eq!(chooser.per_file_us, Some(5.0));
+    // The faster gets slower (measured on every pass, smoothed): the order flips.
     for _ in 0..4 {
-        chooser.record(Strategy::Syncfs, 1000, 10000, ms(5));
+        chooser.record(per_file(8), 1000, 10_000, ms(500));
     }
     assert_eq!(chooser.plan(1000), Strategy::Syncfs);
 }
@@ -79,49 +119,50 @@ fn the_cost_compared_is_per_record_not_per_partition() {
     chooser.record(per_file(8), 1000, 10_000, ms(50)); // 50 µs a partition, 5 µs a record
     chooser.record(Strategy::Syncfs, 100, 10_000, ms(10)); // 100 µs a partition, 1 µs a record
     assert_eq!(chooser.plan(1000), Strategy::Syncfs);
-    // A wide pass with nothing to sync (all durable already) measures nothing.
-    chooser.record(Strategy::Syncfs, 1000, 0, ms(500));
-    assert_eq!(chooser.plan(1000), Strategy::Syncfs);
 }
 
 #[test]
-fn a_losing_probe_backs_off_and_a_winning_one_resets() {
+fn a_losing_try_backs_off_and_a_winning_one_resets() {
     let mut chooser = Chooser::new(true);
-    chooser.record(per_file(8), 1000, 10000, ms(50));
-    chooser.record(Strategy::Syncfs, 1000, 10000, ms(10));
+    run_trial(&mut chooser, 5);
+    run_trial(&mut chooser, 1);
     let mut interval = PROBE_EVERY;
-    for _ in 0..8 {
+    for _ in 0..6 {
         let mut waited = 0;
         loop {
             waited += 1;
             let strategy = chooser.plan(1000);
             if strategy != Strategy::Syncfs {
-                // The probe loses again.
-                chooser.record(strategy, 1000, 10000, ms(50));
+                // The try of per file loses again.
+                chooser.record(strategy, 1000, 10_000, ms(50));
+                for _ in 1..TRIAL_PASSES {
+                    let strategy = chooser.plan(1000);
+                    assert_eq!(strategy, per_file(8));
+                    chooser.record(strategy, 1000, 10_000, ms(50));
+                }
                 break;
             }
-            chooser.record(strategy, 1000, 10000, ms(10));
+            chooser.record(strategy, 1000, 10_000, ms(10));
             assert!(
                 waited <= MAX_PROBE_EVERY,
-                "a probe within the longest interval"
+                "a try within the longest interval"
             );
         }
-        assert_eq!(waited, interval, "probe after {interval} wide passes");
+        assert_eq!(waited, interval, "a try after {interval} wide passes");
         interval = (interval * 2).min(MAX_PROBE_EVERY);
     }
-    assert_eq!(interval, MAX_PROBE_EVERY);
+    assert_eq!(chooser.probe_every, MAX_PROBE_EVERY);
     // Syncfs becomes slow (measured on every pass): the order flips and the interval resets.
-    chooser.record(Strategy::Syncfs, 1000, 10000, ms(500));
+    chooser.record(Strategy::Syncfs, 1000, 10_000, ms(500));
     assert_eq!(chooser.plan(1000), per_file(8));
     assert_eq!(chooser.probe_every, PROBE_EVERY);
-    // And back: one probe of syncfs that is fast again is enough.
+    // And back: one try of syncfs that is fast again is enough.
     for _ in 2..PROBE_EVERY {
         let strategy = chooser.plan(1000);
         assert_eq!(strategy, per_file(8));
-        chooser.record(strategy, 1000, 10000, ms(50));
+        chooser.record(strategy, 1000, 10_000, ms(50));
     }
-    assert_eq!(chooser.plan(1000), Strategy::Syncfs, "the probe");
-    chooser.record(Strategy::Syncfs, 1000, 10000, ms(10));
+    assert_eq!(run_trial(&mut chooser, 1), Strategy::Syncfs, "the try");
     assert_eq!(chooser.plan(1000), Strategy::Syncfs);
     assert_eq!(chooser.probe_every, PROBE_EVERY);
 }
@@ -274,12 +315,11 @@ fn wide_passes_move_every_high_watermark_per_file_and_with_syncfs() {
     let driver =
         super::SyncDriver::new(broker.services.metrics.clone(), &[dir.path().to_path_buf()]);
     runtime().block_on(async {
-        // Per file first, then syncfs, then whichever measured faster.
-        for expected in [
-            Some(per_file(SYNC_PARALLELISM)),
-            Some(Strategy::Syncfs),
-            None,
-        ] {
+        // A try of per file, then one of syncfs, then whichever measured faster.
+        let expected = std::iter::repeat_n(Some(per_file(SYNC_PARALLELISM)), TRIAL_PASSES)
+            .chain(std::iter::repeat_n(Some(Strategy::Syncfs), TRIAL_PASSES))
+            .chain([None]);
+        for expected in expected {
             let ends = append_all(&partitions);
             assert!(
                 high_watermarks(&partitions)
