@@ -24,8 +24,9 @@
 //!   per GB of 16 KB partition writes. `syncfs` writes the same data and metadata in one sweep
 //!   with one flush. But it also writes every other process's dirty data on that filesystem,
 //!   so its cost depends on them (measured 3× slower than per-file on this machine when other
-//!   builds wrote to the same disk): the chooser times both and keeps to the faster per
-//!   record synced, trying the slower again for [`TRIAL_PASSES`] passes (their median is its
+//!   builds wrote to the same disk): the chooser times both per record synced and keeps to
+//!   `syncfs` while it is at most [`SYNCFS_MARGIN`] times slower (it also costs the broker
+//!   less CPU), trying the slower again for [`TRIAL_PASSES`] passes (their median is its
 //!   new cost) every [`PROBE_EVERY`] wide passes, backing off while it keeps losing.
 //!
 //! Durability is exact either way. A target's end offset is read before its sync starts, so
@@ -64,6 +65,12 @@ pub(crate) const MAX_PROBE_EVERY: u32 = 64;
 /// cost, so one pass that met other writers' data (or the first `syncfs` after start, which
 /// writes out whatever the broker's start left dirty) does not decide alone.
 pub(crate) const TRIAL_PASSES: usize = 5;
+
+/// `syncfs` is kept while its cost per record is at most this many times per file's. The
+/// costs compared are wall-clock times, but `syncfs` also takes the broker about half the CPU
+/// per GB (measured, BENCHMARKS.md) and leaves more of it to appends; measured slower than
+/// that, other writers' data is what it waits for.
+pub(crate) const SYNCFS_MARGIN: f64 = 1.5;
 
 /// How one pass makes its partitions durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +134,7 @@ impl Chooser {
         let faster_is_syncfs = match (self.per_file_us, self.syncfs_us) {
             (None, _) => return self.start_trial(false, per_file),
             (Some(_), None) => return self.start_trial(true, Strategy::Syncfs),
-            (Some(f), Some(s)) => s <= f,
+            (Some(_), Some(_)) => self.faster_is_syncfs() == Some(true),
         };
         self.since_probe += 1;
         if self.since_probe >= self.probe_every {
@@ -204,10 +211,11 @@ impl Chooser {
         self.syncfs_usable = false;
     }
 
-    /// Whether `syncfs` measures faster, once both have been measured.
+    /// Whether `syncfs` is preferred (measured within [`SYNCFS_MARGIN`] of per file), once
+    /// both have been measured.
     fn faster_is_syncfs(&self) -> Option<bool> {
         match (self.per_file_us, self.syncfs_us) {
-            (Some(f), Some(s)) => Some(s <= f),
+            (Some(f), Some(s)) => Some(s <= f * SYNCFS_MARGIN),
             _ => None,
         }
     }

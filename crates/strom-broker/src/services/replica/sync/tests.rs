@@ -7,7 +7,8 @@ use std::time::Duration;
 use rand_core::{Rng as _, SeedableRng as _};
 
 use super::{
-    Chooser, Strategy, MAX_PROBE_EVERY, PROBE_EVERY, SYNC_PARALLELISM, TRIAL_PASSES, WIDE_PASS,
+    Chooser, Strategy, MAX_PROBE_EVERY, PROBE_EVERY, SYNCFS_MARGIN, SYNC_PARALLELISM, TRIAL_PASSES,
+    WIDE_PASS,
 };
 
 fn per_file(parallelism: usize) -> Strategy {
@@ -109,6 +110,18 @@ fn the_measured_order_follows_the_costs_per_record() {
         chooser.record(per_file(8), 1000, 10_000, ms(500));
     }
     assert_eq!(chooser.plan(1000), Strategy::Syncfs);
+}
+
+/// `syncfs` is kept while it is at most `SYNCFS_MARGIN` times slower per record (it costs the
+/// broker less CPU); beyond, per file.
+#[test]
+fn syncfs_is_kept_within_its_margin() {
+    let mut chooser = Chooser::new(true);
+    chooser.record(per_file(8), 1000, 10_000, ms(40)); // 4 µs a record
+    chooser.record(Strategy::Syncfs, 1000, 10_000, ms(56)); // 5.6 µs: 1.4×
+    assert_eq!(chooser.plan(1000), Strategy::Syncfs);
+    chooser.record(Strategy::Syncfs, 1000, 10_000, ms(200)); // average 8.7 µs: 2.2×
+    assert_eq!(chooser.plan(1000), per_file(8));
 }
 
 /// The cost compared is per record: a strategy that makes shorter passes (fewer partitions
@@ -226,9 +239,10 @@ fn simulate(seed: u64, trace: bool) -> f64 {
         chooser.record(strategy, width, records, elapsed);
         if width >= WIDE_PASS {
             wide += 1;
-            let cheaper = if costs[1] <= costs[0] { 1 } else { 0 };
-            // Costs within 25 % of each other: either is right.
-            if index == cheaper || (costs[0] - costs[1]).abs() < 0.25 * costs[0].min(costs[1]) {
+            let threshold = costs[0] * SYNCFS_MARGIN;
+            let preferred = usize::from(costs[1] <= threshold);
+            // Within 25 % of the threshold: either is right.
+            if index == preferred || (costs[1] - threshold).abs() < 0.25 * threshold {
                 right += 1;
             }
         }
