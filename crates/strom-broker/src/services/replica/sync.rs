@@ -52,8 +52,8 @@ use crate::services::replica::partition::Partition;
 pub(crate) const SYNC_PARALLELISM: usize = 8;
 
 /// A pass of at least this many partitions is "wide" and may be synced with `syncfs`. Above
-/// the requests a sticky-shaped pipeline keeps in flight (16 for `perf produce-raw`, a few per
-/// connection for librdkafka), so one-partition requests never get there.
+/// the requests a few sticky-shaped producers keep in flight (16 for `perf produce-raw`, a few
+/// per connection for librdkafka), so their one-partition requests stay per file.
 pub(crate) const WIDE_PASS: usize = 64;
 
 /// Wide passes between two tries of the strategy that measured slower (doubled, up to
@@ -67,9 +67,9 @@ pub(crate) const MAX_PROBE_EVERY: u32 = 64;
 pub(crate) const TRIAL_PASSES: usize = 5;
 
 /// `syncfs` is kept while its cost per record is at most this many times per file's. The
-/// costs compared are wall-clock times, but `syncfs` also takes the broker about half the CPU
-/// per GB (measured, BENCHMARKS.md) and leaves more of it to appends; measured slower than
-/// that, other writers' data is what it waits for.
+/// costs compared are wall-clock times, but `syncfs` also takes the broker a third or more
+/// less CPU per GB (BENCHMARKS.md: 3.0 against 4.9 CPU-s/GB forced, wide shape), which it
+/// leaves to appends; measured slower than that, other writers' data is what it waits for.
 pub(crate) const SYNCFS_MARGIN: f64 = 1.5;
 
 /// How one pass makes its partitions durable.
