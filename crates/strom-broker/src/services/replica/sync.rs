@@ -94,14 +94,19 @@ pub(crate) struct Chooser {
     /// False when `syncfs` cannot be used (several log dirs, no descriptor) or failed once.
     syncfs_usable: bool,
     /// Wide passes' cost per record synced, in microseconds: the median of the last try, then
-    /// (while the strategy is the faster, measured on every wide pass) a moving average.
+    /// (while the strategy is the faster, measured on every wide pass) a moving average
+    /// weighted by records, so a short pass that found little to do (a `syncfs` also writes
+    /// what was appended after its targets were read, leaving less for the next pass) weighs
+    /// as little as it synced.
     per_file_us: Option<f64>,
     syncfs_us: Option<f64>,
+    /// Moving averages of records per wide pass, per file and `syncfs`: the weights.
+    records: [f64; 2],
     /// Wide passes since the last try, and the current interval between tries.
     since_probe: u32,
     probe_every: u32,
-    /// The try under way: whether it is of `syncfs`, and its passes' costs so far.
-    trial: Option<(bool, Vec<f64>)>,
+    /// The try under way: whether it is of `syncfs`, and its passes' costs and records so far.
+    trial: Option<(bool, Vec<(f64, f64)>)>,
 }
 
 impl Chooser {
@@ -111,6 +116,7 @@ impl Chooser {
             syncfs_usable,
             per_file_us: None,
             syncfs_us: None,
+            records: [0.0; 2],
             since_probe: 0,
             probe_every: PROBE_EVERY,
             trial: None,
@@ -165,19 +171,22 @@ impl Chooser {
         if partitions < WIDE_PASS || records <= 0 {
             return;
         }
-        let sample = elapsed.as_secs_f64() * 1e6 / records as f64;
+        let micros = elapsed.as_secs_f64() * 1e6;
+        let records = records as f64;
         let syncfs = strategy.is_syncfs();
         let was_faster = self.faster_is_syncfs();
         match &mut self.trial {
             Some((trial_syncfs, samples)) if *trial_syncfs == syncfs => {
-                samples.push(sample);
+                samples.push((micros / records, records));
                 if samples.len() < TRIAL_PASSES {
                     return;
                 }
-                samples.sort_by(f64::total_cmp);
-                let median = samples[samples.len() / 2];
+                samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let median = samples[samples.len() / 2].0;
+                let weight = samples.iter().map(|s| s.1).sum::<f64>() / samples.len() as f64;
                 self.trial = None;
                 *self.cost(syncfs) = Some(median);
+                self.records[usize::from(syncfs)] = weight;
                 // A try that did not change the order backs off; one that did resets.
                 if was_faster.is_some() && was_faster == self.faster_is_syncfs() {
                     self.probe_every = (self.probe_every * 2).min(MAX_PROBE_EVERY);
@@ -186,11 +195,19 @@ impl Chooser {
                 }
             }
             _ => {
-                let slot = self.cost(syncfs);
-                *slot = Some(match *slot {
-                    Some(average) => average + (sample - average) / 4.0,
-                    None => sample,
-                });
+                let weight = self.records[usize::from(syncfs)];
+                let (cost, weight) = match *self.cost(syncfs) {
+                    // Time and records per pass averaged separately: cost = time / records.
+                    Some(average) => {
+                        let time = average * weight;
+                        let time = time + (micros - time) / 4.0;
+                        let weight = weight + (records - weight) / 4.0;
+                        (time / weight, weight)
+                    }
+                    None => (micros / records, records),
+                };
+                *self.cost(syncfs) = Some(cost);
+                self.records[usize::from(syncfs)] = weight;
                 if was_faster.is_some() && was_faster != self.faster_is_syncfs() {
                     self.probe_every = PROBE_EVERY;
                 }

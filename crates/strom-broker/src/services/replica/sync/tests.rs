@@ -112,6 +112,20 @@ fn the_measured_order_follows_the_costs_per_record() {
     assert_eq!(chooser.plan(1000), Strategy::Syncfs);
 }
 
+/// The moving average is weighted by records: a short pass that found little to sync (after
+/// a `syncfs` that also wrote what was appended meanwhile) and took long for it does not
+/// outweigh the passes that synced much.
+#[test]
+fn the_moving_cost_is_weighted_by_records() {
+    let mut chooser = Chooser::new(true);
+    chooser.record(per_file(8), 1000, 10_000, ms(50)); // 5 µs a record
+    chooser.record(Strategy::Syncfs, 1000, 10_000, ms(20)); // 2 µs a record
+    chooser.record(Strategy::Syncfs, 1000, 1000, ms(40)); // 40 µs a record, but 1,000 records
+    assert_eq!(chooser.plan(1000), Strategy::Syncfs);
+    let cost = chooser.syncfs_us.expect("measured");
+    assert!((cost - 25_000.0 / 7_750.0).abs() < 1e-9, "{cost}");
+}
+
 /// `syncfs` is kept while it is at most `SYNCFS_MARGIN` times slower per record (it costs the
 /// broker less CPU); beyond, per file.
 #[test]
