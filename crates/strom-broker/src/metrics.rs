@@ -142,7 +142,7 @@ impl Metrics {
         self.connections_closed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// An fdatasync of a partition took `elapsed`.
+    /// An fdatasync of a partition (or a pass's syncfs) took `elapsed`.
     pub fn synced(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         for (bucket, bound) in self.sync_buckets.iter().zip(SYNC_BUCKETS) {
@@ -311,7 +311,7 @@ pub fn render(m: &Metrics, gauges: &dyn Gauges) -> String {
         &mut out,
         "strom_log_fdatasync_seconds",
         "histogram",
-        "Time of each fdatasync that made appends durable (group commit).",
+        "Time of each fdatasync that made appends durable (group commit; a wide pass done with syncfs counts once).",
     );
     for (bucket, bound) in m.sync_buckets.iter().zip(SYNC_BUCKETS) {
         let _ = writeln!(

@@ -312,6 +312,11 @@ impl LogManager {
         Ok(log)
     }
 
+    /// The log dirs, in configuration order.
+    pub fn log_dirs(&self) -> &[PathBuf] {
+        &self.log_dirs
+    }
+
     /// Fsyncs every log dir, making the creation of the partition directories in it durable.
     /// [`LogManager::create`] leaves this to its caller, so that creating many partitions costs
     /// one fsync per log dir rather than one per partition.

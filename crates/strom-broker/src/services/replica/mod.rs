@@ -57,7 +57,7 @@ impl ReplicaManager {
         config_of: &dyn Fn(&str) -> LogConfig,
         metrics: Arc<Metrics>,
     ) -> ReplicaManager {
-        let sync = Arc::new(SyncDriver::new(metrics.clone()));
+        let sync = Arc::new(SyncDriver::new(metrics.clone(), logs.log_dirs()));
         let mut partitions = HashMap::new();
         for (tp, log) in logs.all() {
             let durable = config_of(&tp.topic).flush_messages <= 1;

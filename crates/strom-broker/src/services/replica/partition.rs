@@ -312,16 +312,19 @@ impl Partition {
         (reached, local_durable_end)
     }
 
-    /// The active segment's file and the end offset a sync of it would cover, or `None` if
-    /// everything is already durable (or the partition is relaxed).
+    /// The active segment's file, the end offset a sync of it would cover and the records
+    /// below that end not yet durable, or `None` if everything is already durable (or the
+    /// partition is relaxed).
     pub(crate) fn sync_target(
         &self,
-    ) -> Result<Option<(Arc<std::fs::File>, i64)>, strom_log::LogError> {
+    ) -> Result<Option<(Arc<std::fs::File>, i64, i64)>, strom_log::LogError> {
         let log = self.log.lock().unwrap();
-        if !self.durable.load(Ordering::Relaxed) || log.recovery_point() >= log.log_end_offset() {
+        let recovery_point = log.recovery_point();
+        if !self.durable.load(Ordering::Relaxed) || recovery_point >= log.log_end_offset() {
             return Ok(None);
         }
-        log.sync_target().map(Some)
+        let (file, end) = log.sync_target()?;
+        Ok(Some((file, end, end - recovery_point)))
     }
 
     /// Records a finished sync covering offsets below `target`: the local durable end and
