@@ -9,7 +9,7 @@
 #   e2e      : `strom perf e2e` at RATE records/s for E2E_S seconds, 1 KiB, acks=all:
 #              idempotent producer → read_uncommitted consumer, and transactional producer
 #              (100 ms, 10 ms) → read_committed consumer.
-# One line per run goes to $DIR/runs.txt (round, kind, mode, figure(s), load average); the
+# One line per run goes to $DIR/runs.txt (round, kind, mode, figures, load average); the
 # summary (medians, ratios) is printed at the end.
 #
 #   bench/txn-ab.sh [STROM_BINARY] [ROUNDS] [RECORDS] [RATE] [E2E_S]
@@ -33,6 +33,7 @@ for _ in $(seq 100); do
 done
 B=127.0.0.1:$PORT
 load() { cut -d' ' -f1 /proc/loadavg; }
+ticks() { awk '{print $14+$15}' /proc/$PID/stat; } # the broker's CPU, 1/100 s
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 producer_flags() { # MODE -> flags
   case $1 in
@@ -50,17 +51,18 @@ for round in $(seq "$ROUNDS"); do
     l=$(load)
     $STROM -b $B --json perf produce --topic $mode --num-records $RECORDS --record-size 1024 \
       $(producer_flags $mode $round) > $DIR/out.json || exit 1
-    echo "$round produce $mode $(field 'round(d["bytes"]/d["elapsed_s"]/1e6,1), (d.get("transactions") or {}).get("commits",0), d["latency"]["p99_ms"]' < $DIR/out.json | tr -d '(),') $l"
+    echo "$round produce $mode $(field 'round(d["bytes"]/d["elapsed_s"]/1e6,1), (d.get("transactions") or {}).get("commits",0), d["latency"]["p99_ms"], (d.get("transactions") or {}).get("commit_latency", {}).get("p50_ms", 0)' < $DIR/out.json | tr -d '(),') $l"
   done
 done | tee $DIR/runs.txt
 TOTAL=$(( RECORDS * ROUNDS + 20000 ))
-for round in $(seq "$ROUNDS"); do
+for round in $(seq $(( ROUNDS * 3 ))); do # reads are short: three times the rounds
   for level in read_uncommitted read_committed; do
     l=$(load)
+    before=$(ticks)
     mbs=$($STROM -b $B --json perf consume --topic txn100 --num-records $TOTAL \
       --consumer-prop isolation.level=$level 2>/dev/null \
       | field 'd["complete"] and round(d["bytes"]/d["elapsed_s"]/1e6,1)')
-    echo "$round consume $level $mbs 0 0 $l"
+    echo "$round consume $level $mbs $(( $(ticks) - before )) 0 $l"
   done
 done | tee -a $DIR/runs.txt
 for round in $(seq "$ROUNDS"); do
@@ -86,10 +88,11 @@ for mode in ("idem", "txn100", "txn10"):
     mbs = [float(r[3]) for r in rs.values()]
     paired = st.median(float(rs[k][3]) / float(idem[k][3]) for k in rs)
     print(f"produce {mode}: median {st.median(mbs):.0f} MB/s ({min(mbs):.0f}-{max(mbs):.0f}), "
-          f"ack p99 {med(rs, 5):.1f} ms, commits/run {med(rs, 4):.0f}; "
+          f"ack p99 {med(rs, 5):.1f} ms, commits/run {med(rs, 4):.0f}, commit p50 {med(rs, 6):.1f} ms; "
           f"ratio to idempotent {st.median(mbs) / med(idem, 3):.3f} (paired {paired:.3f})")
 u, c = runs("consume", "read_uncommitted"), runs("consume", "read_committed")
-print(f"consume read_uncommitted {med(u, 3):.0f} MB/s, read_committed {med(c, 3):.0f} MB/s: "
+print(f"consume read_uncommitted {med(u, 3):.0f} MB/s ({med(u, 4) / 100:.2f} s broker CPU), "
+      f"read_committed {med(c, 3):.0f} MB/s ({med(c, 4) / 100:.2f} s): "
       f"ratio {med(c, 3) / med(u, 3):.3f} (paired {st.median(float(c[k][3]) / float(u[k][3]) for k in c):.3f})")
 for mode in ("idem", "txn100", "txn10"):
     rs = runs("e2e", mode)

@@ -119,8 +119,10 @@ fn transactional_perf_runs_commit_every_record() {
     ));
     assert_eq!(e2e["acked"], 1000);
     assert_eq!(e2e["received"], 1000);
+    // About 20 commits of 50 ms each; fewer than 13 means each commit waits far longer than
+    // its records' acknowledgements (the rdkafka crate's 100 ms flush step, see load.rs).
     let commits = e2e["transactions"]["commits"].as_u64().unwrap();
-    assert!((10..=40).contains(&commits), "{commits} commits");
+    assert!((13..=40).contains(&commits), "{commits} commits");
 
     // An interval without an id is refused.
     let out = strom(

@@ -41,6 +41,9 @@ const QUEUE_FULL_BACKOFF: Duration = Duration::from_micros(500);
 /// default. It bounds how long any record may stay unacknowledged.
 pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 120_000;
 
+/// How often a commit checks whether every record of the transaction is acknowledged.
+const IN_FLIGHT_POLL: Duration = Duration::from_micros(200);
+
 /// How many failure reasons are kept to print.
 const FAILURES_KEPT: usize = 5;
 
@@ -315,8 +318,17 @@ impl Transactions {
     }
 
     /// Commits the open transaction (after every record in flight is acknowledged).
+    ///
+    /// The rdkafka crate's `commit_transaction` first flushes by polling in steps of up to
+    /// 100 ms; with a `ThreadedProducer` its own thread serves the delivery reports, so that
+    /// poll sees none and sleeps the whole step: 100 ms added to every commit. Waiting here
+    /// until nothing is in flight (the producer's thread serving the reports) leaves that
+    /// flush nothing to wait for.
     pub fn commit(&mut self, producer: &LoadProducer) -> anyhow::Result<()> {
         let start = Instant::now();
+        while producer.in_flight_count() > 0 && start.elapsed() < self.timeout {
+            thread::sleep(IN_FLIGHT_POLL);
+        }
         producer
             .commit_transaction(self.timeout)
             .context("commit_transaction failed")?;
