@@ -25,7 +25,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
 use super::histogram::Histogram;
-use super::load::{self, LoadProducer};
+use super::load::{self, LoadProducer, Transactions, TxnArgs, TxnSummary};
 use super::{per_second, print_result, random_payload, with_progress, LatencySummary, Window};
 use crate::client::{parse_key_values, ClientOptions};
 use crate::produce::{Acks, Compression};
@@ -70,6 +70,8 @@ pub struct E2eArgs {
     /// A librdkafka consumer property, KEY=VALUE; repeatable (e.g. fetch.wait.max.ms=10).
     #[arg(long = "consumer-prop", value_name = "KEY=VALUE")]
     pub consumer_props: Vec<String>,
+    #[command(flatten)]
+    pub txn: TxnArgs,
 }
 
 /// The totals of a `perf e2e` run (`--json`).
@@ -96,6 +98,8 @@ struct E2eResult<'a> {
     ack_latency: LatencySummary,
     /// Send → receive latency.
     e2e_latency: LatencySummary,
+    /// With `--transactional-id`: commits and commit latency.
+    transactions: Option<TxnSummary>,
 }
 
 /// What the consumer thread measured.
@@ -129,12 +133,14 @@ pub fn run(options: &ClientOptions, args: E2eArgs) -> anyhow::Result<()> {
     let count = (args.rate as f64 * args.duration).ceil() as u64;
     let producer_props = parse_key_values(&args.producer_props, "--producer-prop")?;
     let consumer_props = parse_key_values(&args.consumer_props, "--consumer-prop")?;
+    let commit_interval = args.txn.interval()?;
     let partitions = super::topic_partitions(options, &args.topic, Some(args.partitions))?
         .context("the topic has no partitions")?;
 
     let consumer = assign_at_end(options, &args.topic, &partitions, &consumer_props)?;
-    let (config, flush_timeout) =
+    let (mut config, flush_timeout) =
         load::producer_config(options, args.acks, args.compression, &producer_props);
+    args.txn.configure(&mut config);
     let origin = Instant::now();
     let producer = load::create(&config, origin)?;
     // Connect before the clock matters.
@@ -142,6 +148,9 @@ pub fn run(options: &ClientOptions, args: E2eArgs) -> anyhow::Result<()> {
         .client()
         .fetch_metadata(Some(&args.topic), options.timeout())
         .map_err(|error| options.unreachable(error))?;
+    let mut transactions = commit_interval
+        .map(|interval| Transactions::start(&producer, interval, flush_timeout))
+        .transpose()?;
 
     let mut run_id_state = origin.elapsed().as_nanos() as u64 ^ u64::from(std::process::id());
     let run_id = super::splitmix(&mut run_id_state).to_le_bytes();
@@ -166,10 +175,11 @@ pub fn run(options: &ClientOptions, args: E2eArgs) -> anyhow::Result<()> {
                 &mut payload,
                 count,
                 Some(args.rate),
+                transactions.as_mut(),
                 |payload, sent_ns| payload[..8].copy_from_slice(&sent_ns.to_le_bytes()),
             );
             send_elapsed = start.elapsed();
-            load::finish(&producer, flush_timeout);
+            load::finish_all(&producer, transactions.as_mut(), flush_timeout);
             let acked = producer.context().stats().delivered;
             control.expected.store(acked, Ordering::SeqCst);
             control.producer_done.store(true, Ordering::SeqCst);
@@ -196,8 +206,9 @@ pub fn run(options: &ClientOptions, args: E2eArgs) -> anyhow::Result<()> {
         achieved_rate: per_second(count as f64, send_elapsed),
         ack_latency: LatencySummary::of(&stats.latency),
         e2e_latency: LatencySummary::of(&received.latency),
+        transactions: transactions.map(|t| t.summary(send_elapsed)),
     };
-    let text = format!(
+    let mut text = format!(
         "{} records of {} B at {} records/s (achieved {:.1}) for {:.1} s: {} acknowledged, \
          {} received, {} errors.\nsend → ack latency:     {}\nsend → consume latency: {}\n",
         result.sent,
@@ -211,6 +222,9 @@ pub fn run(options: &ClientOptions, args: E2eArgs) -> anyhow::Result<()> {
         result.ack_latency.text(),
         result.e2e_latency.text(),
     );
+    if let Some(transactions) = &result.transactions {
+        text.push_str(&format!("transactions: {}\n", transactions.text()));
+    }
     print_result(options, &result, &text)?;
     for failure in &stats.failures {
         eprintln!("delivery failed: {failure}");

@@ -9,12 +9,18 @@
 //! would only observe a delivery when the send loop got round to awaiting its future, which
 //! inflates latencies under load.) The payload is copied by librdkafka at enqueue, so one
 //! buffer serves every record.
+//!
+//! With `--transactional-id`, [`Transactions`] runs the load in transactions: librdkafka's
+//! `init_transactions` once, then `commit_transaction` (which first waits for every record
+//! in flight) and `begin_transaction` whenever `--commit-interval-ms` has passed since the
+//! transaction began, checked before each record is enqueued, and a last commit at the end.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use clap::Args;
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{
@@ -24,7 +30,7 @@ use rdkafka::ClientConfig;
 
 use super::histogram::Histogram;
 use super::pacing::Pacer;
-use super::Window;
+use super::{LatencySummary, Window};
 use crate::client::ClientOptions;
 use crate::produce::{Acks, Compression};
 
@@ -34,6 +40,9 @@ const QUEUE_FULL_BACKOFF: Duration = Duration::from_micros(500);
 /// librdkafka's `message.timeout.ms` unless the user sets it: Kafka's `delivery.timeout.ms`
 /// default. It bounds how long any record may stay unacknowledged.
 pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 120_000;
+
+/// How often a commit checks whether every record of the transaction is acknowledged.
+const IN_FLIGHT_POLL: Duration = Duration::from_micros(200);
 
 /// How many failure reasons are kept to print.
 const FAILURES_KEPT: usize = 5;
@@ -123,6 +132,7 @@ pub fn send_all(
     payload: &mut [u8],
     count: u64,
     rate: Option<u64>,
+    mut transactions: Option<&mut Transactions>,
     mut stamp: impl FnMut(&mut [u8], u64),
 ) -> u64 {
     let context = producer.context();
@@ -132,6 +142,14 @@ pub fn send_all(
         if let Some(pacer) = &mut pacer {
             while let Some(wait) = pacer.acquire(context.now_ns()) {
                 thread::sleep(wait);
+            }
+        }
+        if let Some(transactions) = transactions.as_deref_mut() {
+            if let Err(error) = transactions.tick(producer) {
+                context
+                    .stats()
+                    .fail(format!("transaction failed: {error:#}"));
+                break;
             }
         }
         loop {
@@ -174,6 +192,24 @@ pub fn finish(producer: &LoadProducer, timeout: Duration) {
     }
 }
 
+/// [`finish`], after the last commit when the run is transactional; a failed commit counts
+/// as a failure.
+pub fn finish_all(
+    producer: &LoadProducer,
+    transactions: Option<&mut Transactions>,
+    timeout: Duration,
+) {
+    if let Some(transactions) = transactions {
+        if let Err(error) = transactions.commit(producer) {
+            producer
+                .context()
+                .stats()
+                .fail(format!("transaction failed: {error:#}"));
+        }
+    }
+    finish(producer, timeout);
+}
+
 /// The producer configuration of a load run: our connection options, the acks and
 /// compression flags, [`DEFAULT_MESSAGE_TIMEOUT_MS`], then the user's `--producer-prop`
 /// overrides. Returns it with the flush timeout that fits its `message.timeout.ms`.
@@ -195,4 +231,141 @@ pub fn producer_config(
     }
     let flush_timeout = crate::client::flush_timeout(&config);
     (config, flush_timeout)
+}
+
+/// `--transactional-id` and `--commit-interval-ms`, shared by `perf produce` and `perf e2e`.
+#[derive(Debug, Args)]
+pub struct TxnArgs {
+    /// Produce in transactions under this transactional.id: init_transactions once, then
+    /// commit and begin the next transaction every --commit-interval-ms.
+    #[arg(long, value_name = "ID")]
+    pub transactional_id: Option<String>,
+    /// With --transactional-id: how long each transaction stays open, in milliseconds
+    /// (default 100).
+    #[arg(long, value_name = "MS")]
+    pub commit_interval_ms: Option<u64>,
+}
+
+impl TxnArgs {
+    /// The commit interval when transactional; an error for an interval without an id.
+    pub fn interval(&self) -> anyhow::Result<Option<Duration>> {
+        match (&self.transactional_id, self.commit_interval_ms) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => bail!("--commit-interval-ms needs --transactional-id"),
+            (Some(_), Some(0)) => bail!("--commit-interval-ms must be at least 1"),
+            (Some(_), ms) => Ok(Some(Duration::from_millis(ms.unwrap_or(100)))),
+        }
+    }
+
+    /// Sets `transactional.id` on a producer configuration, and `transaction.timeout.ms` to
+    /// its `message.timeout.ms` unless set (librdkafka refuses a longer message timeout).
+    pub fn configure(&self, config: &mut ClientConfig) {
+        if let Some(id) = &self.transactional_id {
+            config.set("transactional.id", id);
+            if config.get("transaction.timeout.ms").is_none() {
+                if let Some(timeout) = config.get("message.timeout.ms").map(str::to_owned) {
+                    config.set("transaction.timeout.ms", timeout);
+                }
+            }
+        }
+    }
+}
+
+/// The transactions of a transactional load run (see the module documentation).
+pub struct Transactions {
+    interval: Duration,
+    timeout: Duration,
+    began: Instant,
+    /// Commits so far.
+    pub commits: u64,
+    /// How long each `commit_transaction` took, in microseconds.
+    pub commit_latency: Histogram,
+}
+
+impl Transactions {
+    /// Initialises the producer's transactions and begins the first one; `timeout` bounds
+    /// every transactional call.
+    pub fn start(
+        producer: &LoadProducer,
+        interval: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<Transactions> {
+        producer
+            .init_transactions(timeout)
+            .context("init_transactions failed")?;
+        producer
+            .begin_transaction()
+            .context("begin_transaction failed")?;
+        Ok(Transactions {
+            interval,
+            timeout,
+            began: Instant::now(),
+            commits: 0,
+            commit_latency: Histogram::new(),
+        })
+    }
+
+    /// Commits the open transaction and begins the next once the interval has passed.
+    pub fn tick(&mut self, producer: &LoadProducer) -> anyhow::Result<()> {
+        if self.began.elapsed() >= self.interval {
+            self.commit(producer)?;
+            producer
+                .begin_transaction()
+                .context("begin_transaction failed")?;
+            self.began = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction (after every record in flight is acknowledged).
+    ///
+    /// The rdkafka crate's `commit_transaction` first flushes by polling in steps of up to
+    /// 100 ms; with a `ThreadedProducer` its own thread serves the delivery reports, so that
+    /// poll sees none and sleeps the whole step: 100 ms added to every commit. Waiting here
+    /// until nothing is in flight (the producer's thread serving the reports) leaves that
+    /// flush nothing to wait for.
+    pub fn commit(&mut self, producer: &LoadProducer) -> anyhow::Result<()> {
+        let start = Instant::now();
+        while producer.in_flight_count() > 0 && start.elapsed() < self.timeout {
+            thread::sleep(IN_FLIGHT_POLL);
+        }
+        producer
+            .commit_transaction(self.timeout)
+            .context("commit_transaction failed")?;
+        self.commit_latency
+            .record(start.elapsed().as_micros() as u64);
+        self.commits += 1;
+        Ok(())
+    }
+
+    /// The `--json` summary of a run that took `elapsed`.
+    pub fn summary(&self, elapsed: Duration) -> TxnSummary {
+        TxnSummary {
+            commits: self.commits,
+            commits_per_sec: super::per_second(self.commits as f64, elapsed),
+            commit_latency: LatencySummary::of(&self.commit_latency),
+        }
+    }
+}
+
+/// Commits, commits per second and `commit_transaction` latency of a transactional run.
+#[derive(Debug, serde::Serialize)]
+pub struct TxnSummary {
+    pub commits: u64,
+    pub commits_per_sec: f64,
+    pub commit_latency: LatencySummary,
+}
+
+impl TxnSummary {
+    /// `; N commits (R/sec), commit avg … ms, p99 … ms`.
+    pub fn text(&self) -> String {
+        format!(
+            "{} commits ({:.1}/sec), commit_transaction avg {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            self.commits,
+            self.commits_per_sec,
+            self.commit_latency.avg_ms,
+            self.commit_latency.p99_ms,
+            self.commit_latency.max_ms
+        )
+    }
 }

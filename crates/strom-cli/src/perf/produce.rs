@@ -9,7 +9,7 @@ use clap::Args;
 use rdkafka::producer::Producer;
 use serde::Serialize;
 
-use super::load::{self, LoadProducer};
+use super::load::{self, LoadProducer, Transactions, TxnArgs, TxnSummary};
 use super::{mib, per_second, print_result, random_payload, with_progress, LatencySummary};
 use crate::client::{parse_key_values, ClientOptions};
 use crate::produce::{Acks, Compression};
@@ -42,6 +42,8 @@ pub struct ProduceArgs {
     /// A librdkafka producer property, KEY=VALUE; repeatable (e.g. linger.ms=5).
     #[arg(long = "producer-prop", value_name = "KEY=VALUE")]
     pub producer_props: Vec<String>,
+    #[command(flatten)]
+    pub txn: TxnArgs,
 }
 
 /// The totals of a `perf produce` run (`--json`).
@@ -65,6 +67,8 @@ struct ProduceResult<'a> {
     throughput_limit: Option<u64>,
     /// Send → acknowledgement latency.
     latency: LatencySummary,
+    /// With `--transactional-id`: commits and commit latency.
+    transactions: Option<TxnSummary>,
 }
 
 /// Runs `perf produce`.
@@ -78,6 +82,7 @@ pub fn run(options: &ClientOptions, args: ProduceArgs) -> anyhow::Result<()> {
         bail!("--num-records must be at least 1");
     }
     let producer_props = parse_key_values(&args.producer_props, "--producer-prop")?;
+    let commit_interval = args.txn.interval()?;
     if super::topic_partitions(options, &args.topic, args.partitions)?.is_none() {
         eprintln!(
             "note: topic {:?} does not exist; the broker's auto-creation applies \
@@ -85,10 +90,14 @@ pub fn run(options: &ClientOptions, args: ProduceArgs) -> anyhow::Result<()> {
             args.topic
         );
     }
-    let (config, flush_timeout) =
+    let (mut config, flush_timeout) =
         load::producer_config(options, args.acks, args.compression, &producer_props);
+    args.txn.configure(&mut config);
     let producer = load::create(&config, Instant::now())?;
     let mut payload = random_payload(args.record_size);
+    let mut transactions = commit_interval
+        .map(|interval| Transactions::start(&producer, interval, flush_timeout))
+        .transpose()?;
 
     let start = Instant::now();
     with_progress(progress_line(&producer, args.record_size), || {
@@ -98,9 +107,10 @@ pub fn run(options: &ClientOptions, args: ProduceArgs) -> anyhow::Result<()> {
             &mut payload,
             args.num_records,
             rate,
+            transactions.as_mut(),
             |_, _| {},
         );
-        load::finish(&producer, flush_timeout);
+        load::finish_all(&producer, transactions.as_mut(), flush_timeout);
     });
     let elapsed = start.elapsed();
 
@@ -120,9 +130,10 @@ pub fn run(options: &ClientOptions, args: ProduceArgs) -> anyhow::Result<()> {
         compression: args.compression.config_value(),
         throughput_limit: rate,
         latency: LatencySummary::of(&stats.latency),
+        transactions: transactions.map(|t| t.summary(elapsed)),
     };
     let latency = &result.latency;
-    let text = format!(
+    let mut text = format!(
         "{} records sent, {:.1} records/sec ({:.2} MiB/sec), {:.3} ms avg latency, \
          {:.3} ms max latency, {:.3} ms 50th, {:.3} ms 95th, {:.3} ms 99th, {:.3} ms 99.9th; \
          {} errors.\n",
@@ -137,6 +148,9 @@ pub fn run(options: &ClientOptions, args: ProduceArgs) -> anyhow::Result<()> {
         latency.p99_9_ms,
         result.errors
     );
+    if let Some(transactions) = &result.transactions {
+        text.push_str(&format!("{}.\n", transactions.text()));
+    }
     print_result(options, &result, &text)?;
     for failure in &stats.failures {
         eprintln!("delivery failed: {failure}");
