@@ -23,9 +23,9 @@
 //! whole, with a warning, since the produce path validates batches but not their records): a record whose key's latest offset is its own or beyond the map
 //! (keys only in the clean part keep their records); a tombstone only while its segment's largest
 //! timestamp is within `delete.retention.ms`; no record without a key; control batches as they
-//! are; records of aborted transactions, which do not count as any key's latest either (so an
-//! aborted record never removes the record it would have replaced; nothing at or past the last
-//! stable offset is cleaned, for the same reason); and the batches the idempotent-producer state remembers (the last five of each producer),
+//! are; no record of an aborted transaction, which does not count as any key's latest either
+//! (so an aborted record never removes the record it would have replaced; nothing at or past
+//! the last stable offset is cleaned, for the same reason); and the batches the idempotent-producer state remembers (the last five of each producer),
 //! emptied if nothing in them stays, so sequence checks and duplicate detection survive. Offsets never change.
 
 use std::collections::{HashMap, HashSet};
@@ -343,6 +343,10 @@ impl CompactionPlan {
         let mut written = 0u64;
         let tombstones_expire = segment.max_timestamp < self.delete_horizon_ms;
         for_each_stored_batch(segment, |header, batch| {
+            // An aborted transaction's records are removed, as Kafka's cleaner does (its
+            // markers stay: read_committed consumers' aborted-transaction lists still name
+            // the range, now empty).
+            let aborted = self.is_aborted(header);
             let keep_empty = header.producer_id >= 0
                 && self
                     .producer_batches
@@ -351,6 +355,9 @@ impl CompactionPlan {
                 let Some(key) = record.key else {
                     return false;
                 };
+                if aborted {
+                    return false;
+                }
                 let latest = map.latest(key).is_none_or(|latest| record.offset >= latest);
                 latest && !(record.value.is_none() && tombstones_expire)
             })
