@@ -14,12 +14,12 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use strom_log::control::parse_marker;
 use strom_log::records::decode_records;
-use strom_log::BatchHeader;
 
 use super::records::{self, OffsetValue, RecordKey};
 use super::{GroupCoordinator, State, OFFSETS_TOPIC};
 use crate::services::group::{CommittedOffset, Group, GroupSnapshot, GroupState, OffsetTable};
 use crate::services::replica::partition::Partition;
+use crate::services::replica::scan::for_each_batch;
 
 impl GroupCoordinator {
     /// Rebuilds groups and offsets by replaying `__consumer_offsets` up to its high watermark.
@@ -183,73 +183,33 @@ enum Item {
 /// Calls `f` for every record with a key and every transaction marker of a partition, in log
 /// order, from its start to its high watermark (or its log end with `to_log_end`).
 fn for_each_record(partition: &Partition, to_log_end: bool, mut f: impl FnMut(Item)) {
-    let (high_watermark, mut offset, log_end) = partition.offsets();
-    let end = if to_log_end { log_end } else { high_watermark };
-    while offset < end {
-        let read = if to_log_end {
-            partition.read_for_follower(offset, 1 << 20, true)
-        } else {
-            partition.read(offset, 1 << 20, true)
-        };
-        let info = match read {
-            Ok(info) => info,
-            Err(e) => {
-                tracing::error!(partition = %partition.topic_partition, error = ?e, "replaying __consumer_offsets failed");
-                return;
+    for_each_batch(partition, to_log_end, |header, batch| {
+        if header.is_control() {
+            // Other control records (none in this topic today) are skipped.
+            if let Some(marker) = parse_marker(header, &batch) {
+                f(Item::Marker {
+                    producer_id: marker.producer_id,
+                    commit: marker.commit,
+                });
             }
-        };
-        let Some(slice) = info.slice else { return };
-        let bytes = match slice.read_to_bytes() {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "reading __consumer_offsets failed");
-                return;
-            }
-        };
-        let mut at = 0usize;
-        let mut progressed = false;
-        while bytes.len() - at >= strom_log::BATCH_HEADER_LEN {
-            let Ok(header) = BatchHeader::parse(&bytes[at..]) else {
-                break;
-            };
-            let len = header.total_len();
-            if at + len > bytes.len() {
-                break;
-            }
-            let batch = bytes.slice(at..at + len);
-            at += len;
-            progressed = true;
-            offset = header.last_offset() + 1;
-            if header.is_control() {
-                // Other control records (none in this topic today) are skipped.
-                if let Some(marker) = parse_marker(&header, &batch) {
-                    f(Item::Marker {
-                        producer_id: marker.producer_id,
-                        commit: marker.commit,
-                    });
-                }
-                continue;
-            }
-            let producer_id = header.is_transactional().then_some(header.producer_id);
-            match decode_records(&batch) {
-                Ok(records) => {
-                    for r in records {
-                        if let Some(key) = r.key {
-                            f(Item::Record {
-                                key,
-                                value: r.value,
-                                producer_id,
-                            });
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "skipping an undecodable batch of __consumer_offsets")
-                }
-            }
-        }
-        if !progressed {
             return;
         }
-    }
+        let producer_id = header.is_transactional().then_some(header.producer_id);
+        match decode_records(&batch) {
+            Ok(records) => {
+                for r in records {
+                    if let Some(key) = r.key {
+                        f(Item::Record {
+                            key,
+                            value: r.value,
+                            producer_id,
+                        });
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping an undecodable batch of __consumer_offsets")
+            }
+        }
+    });
 }

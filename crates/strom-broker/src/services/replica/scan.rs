@@ -1,5 +1,6 @@
 //! Reading a whole partition batch by batch, as the coordinators do when they load their
-//! internal topics (`__consumer_offsets`, `__transaction_state`).
+//! internal topics (`__consumer_offsets` in `coordinator/load.rs`, `__transaction_state` in
+//! `txn/`).
 
 use bytes::Bytes;
 use strom_log::records::{decode_records, Record};
