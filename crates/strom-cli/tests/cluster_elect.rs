@@ -2,7 +2,8 @@
 //! preferred leader of an RF 3 partition is killed, restarted and back in the ISR,
 //! `strom partition elect-leaders` moves leadership back to it at a new leader epoch, acks=all
 //! still works, and a second run answers ELECTION_NOT_NEEDED; a non-controller answers
-//! NOT_CONTROLLER; an unknown partition answers UNKNOWN_TOPIC_OR_PARTITION.
+//! NOT_CONTROLLER; an unknown partition answers UNKNOWN_TOPIC_OR_PARTITION; `--unclean` gives an
+//! offline partition its live replica outside the ISR.
 
 mod common;
 
@@ -141,4 +142,47 @@ fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
     );
     assert!(!ok, "an unknown partition fails");
     assert!(out.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{out}\n{err}");
+}
+
+#[test]
+fn unclean_election_gives_an_offline_partition_a_replica_outside_the_isr() {
+    let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
+    let controller = cluster.controller();
+    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    let (first, second) = (others[0], others[1]);
+    let admin = admin(&cluster.bootstrap());
+    let assignment: &[&[i32]] = &[&[first, second]];
+    let topic = NewTopic::new("offline", 1, TopicReplication::Variable(assignment));
+    for result in client_runtime()
+        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .expect("CreateTopics")
+    {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+    cluster.wait_for("the topic led with a full ISR", |m| {
+        partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l == first && isr.len() == 2)
+    });
+    // The second replica leaves the ISR, then the leader dies: offline, ISR [first].
+    cluster.kill(second);
+    cluster.wait_for("the ISR shrunk to the leader", |m| {
+        partition_of(m, "offline", 0).is_some_and(|(_, _, isr)| isr == vec![first])
+    });
+    cluster.kill(first);
+    cluster.restart(second);
+    cluster.wait_for("offline with the returned replica outside the ISR", |m| {
+        m.brokers.len() == 2
+            && partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l < 0 && isr == vec![first])
+    });
+    let args = ["partition", "elect-leaders", "--topic", "offline"];
+    let (ok, out, _) = strom(&cluster.bootstrap(), &args);
+    assert!(!ok, "a preferred election of a dead replica fails: {out}");
+    assert!(out.contains("PREFERRED_LEADER_NOT_AVAILABLE"), "{out}");
+    let (ok, out, err) = strom(&cluster.bootstrap(), &[&args[..], &["--unclean"]].concat());
+    assert!(ok, "unclean election failed: {err}\n{out}");
+    assert!(out.contains("NONE"), "{out}");
+    cluster.wait_for("the returned replica leads alone", |m| {
+        partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l == second && isr == vec![second])
+    });
+    let (ok, out, _) = strom(&cluster.bootstrap(), &[&args[..], &["--unclean"]].concat());
+    assert!(ok && out.contains("ELECTION_NOT_NEEDED"), "{out}");
 }
