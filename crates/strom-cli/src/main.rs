@@ -16,6 +16,7 @@ mod format;
 mod group;
 mod native;
 mod output;
+mod partition;
 mod perf;
 mod produce;
 mod service;
@@ -73,6 +74,9 @@ enum Command {
     /// List, describe, find hanging and abort transactions (like `kafka-transactions.sh`).
     #[command(subcommand)]
     Txn(txn::TxnCommand),
+    /// Partition leadership: preferred and unclean leader elections.
+    #[command(subcommand)]
+    Partition(partition::PartitionCommand),
     /// Show the cluster's brokers and controller.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -137,6 +141,7 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
         Command::Group(command) => runtime()?.block_on(group::run(&options, command)),
         Command::Perf(command) => perf::run(&options, command),
         Command::Txn(command) => runtime()?.block_on(txn::run(&options, command)),
+        Command::Partition(command) => runtime()?.block_on(partition::run(&options, command)),
     }
 }
 

@@ -34,6 +34,10 @@ fn replication_simulation() {
     );
     assert!(total.refused_not_enough_replicas > 0, "{total:?}");
     assert!(
+        total.preferred_elections > 0,
+        "no preferred election started: {total:?}"
+    );
+    assert!(
         total.isr_conflicts > 0 && total.controller_elections > seeds,
         "{total:?}"
     );

@@ -5,6 +5,7 @@ pub mod api_versions;
 pub mod authorized;
 pub mod cluster;
 pub mod configs;
+pub mod elect;
 pub mod fetch;
 pub mod groups;
 pub mod interbroker;
@@ -78,6 +79,7 @@ pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -
         R::DescribeTransactions(r) => txn::describe_transactions(services, ctx, r),
         R::ListTransactions(r) => txn::list_transactions(services, ctx, r),
         R::TxnOffsetCommit(r) => txn_offsets::txn_offset_commit(services, ctx, r),
+        R::ElectLeaders(r) => elect::elect_leaders(services, ctx, r),
         R::DescribeProducers(r) => ready(ctx.respond(&producers::describe_producers(services, r))),
         R::ListOffsetsV0(r) => ready(crate::protocol::compat::respond3(
             &ctx,

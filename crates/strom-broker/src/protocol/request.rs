@@ -52,6 +52,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 2),
+    (ApiKey::ElectLeaders, 0, 2),
 ];
 
 /// The version range Strom supports for `key`, if any.
@@ -167,6 +168,7 @@ pub enum RequestBody {
     DescribeProducers(kafka_protocol::messages::DescribeProducersRequest),
     DescribeTransactions(kafka_protocol::messages::DescribeTransactionsRequest),
     ListTransactions(kafka_protocol::messages::ListTransactionsRequest),
+    ElectLeaders(kafka_protocol::messages::ElectLeadersRequest),
     /// ListOffsets v0 (`max_num_offsets`, answered with `old_style_offsets`): the 3.9 type.
     ListOffsetsV0(kafka_protocol_3x::messages::ListOffsetsRequest),
     /// OffsetCommit v0–v1, converted, with v1's commit timestamps.
@@ -225,6 +227,7 @@ impl RequestBody {
             ApiKey::DescribeProducers => RequestBody::DescribeProducers(decode(body, v)?),
             ApiKey::DescribeTransactions => RequestBody::DescribeTransactions(decode(body, v)?),
             ApiKey::ListTransactions => RequestBody::ListTransactions(decode(body, v)?),
+            ApiKey::ElectLeaders => RequestBody::ElectLeaders(decode(body, v)?),
             other => {
                 return Err(format!(
                     "{other:?} is listed as supported but has no handler"

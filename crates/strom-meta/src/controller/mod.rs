@@ -8,8 +8,9 @@
 //! [`ClusterSnapshot`]), the watches, the ZooKeeper client, and the inter-broker connections;
 //! it performs every [`Effect::WriteState`] as one ZooKeeper `multi` of a version check on
 //! `/controller_epoch` and the conditional write, so a controller that lost the election can
-//! write nothing (Kafka 2.2+'s zkVersion fencing). This module does not own reassignment,
-//! preferred-leader election or controlled shutdown (out of scope for issue 8).
+//! write nothing (Kafka 2.2+'s zkVersion fencing). [`Controller::elect_leaders`] is Kafka's
+//! ElectLeaders (preferred and unclean elections asked for by an admin). This module does not
+//! own reassignment or controlled shutdown.
 //!
 //! Rules, as Kafka's: a new partition's leader is its first live replica and its ISR the live
 //! replicas; a partition whose leader is gone elects the first live ISR member in assignment
@@ -81,6 +82,47 @@ pub struct ControllerStats {
     /// Of those, elections of a replica outside the ISR (`unclean.leader.election.enable`).
     pub unclean_leader_elections: u64,
 }
+
+/// The election an admin asks for (Kafka's `ElectionType`: 0 preferred, 1 unclean).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElectionType {
+    /// Move leadership to the first assigned replica, if it is alive and in the ISR.
+    Preferred,
+    /// Give a partition without a live leader the first live replica, even outside the ISR.
+    Unclean,
+}
+
+/// What [`Controller::elect_leaders`] decided for one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElectionOutcome {
+    /// The election is written (NONE); brokers learn it by LeaderAndIsr as for any election.
+    Started,
+    /// The wanted leader already leads (ELECTION_NOT_NEEDED).
+    NotNeeded,
+    /// The preferred replica is not alive or not in the ISR (PREFERRED_LEADER_NOT_AVAILABLE).
+    PreferredNotAvailable,
+    /// No live replica can lead (ELIGIBLE_LEADERS_NOT_AVAILABLE).
+    EligibleNotAvailable,
+    /// No such partition, or its topic is being deleted (UNKNOWN_TOPIC_OR_PARTITION).
+    UnknownPartition,
+}
+
+impl ElectionOutcome {
+    /// Kafka's error code for the outcome.
+    pub fn code(self) -> i16 {
+        match self {
+            ElectionOutcome::Started => 0,
+            ElectionOutcome::NotNeeded => 84,
+            ElectionOutcome::PreferredNotAvailable => 80,
+            ElectionOutcome::EligibleNotAvailable => 83,
+            ElectionOutcome::UnknownPartition => 3,
+        }
+    }
+}
+
+/// What [`Controller::elect_leaders`] returns: each partition's outcome, and the effects
+/// to perform.
+pub type ElectionResult = (Vec<(TopicPartition, ElectionOutcome)>, Vec<Effect>);
 
 /// A partition's state as sent to brokers.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,8 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    ClusterSnapshot, ControllerStats, Effect, Input, LiveBroker, PartitionInfo, TopicInfo,
+    ClusterSnapshot, ControllerStats, Effect, ElectionType, Input, LiveBroker, PartitionInfo,
+    TopicInfo,
 };
+
+#[path = "elect.rs"]
+mod elect;
 use crate::replication::{
     BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition, Versioned, NO_LEADER,
 };
@@ -45,6 +49,8 @@ struct Active {
     owed: BTreeMap<TopicPartition, BTreeSet<BrokerId>>,
     /// Writes in flight that elect a leader, and whether the election is unclean.
     electing: BTreeMap<TopicPartition, bool>,
+    /// Elections an admin asked for, applied when the partition is next decided.
+    requested: BTreeMap<TopicPartition, ElectionType>,
     /// What this term counted.
     stats: ControllerStats,
 }
@@ -166,6 +172,7 @@ impl Controller {
             deleted_ids: BTreeSet::new(),
             owed: BTreeMap::new(),
             electing: BTreeMap::new(),
+            requested: BTreeMap::new(),
             stats: ControllerStats::default(),
         };
         for (partition, state) in &active.states {
@@ -422,7 +429,14 @@ impl Active {
             }
             Some(current) => {
                 let reelect = self.reelect.contains(partition);
-                let Some(state) = self.decide(&current.value, &replicas, unclean, reelect) else {
+                let requested = self.requested.remove(partition);
+                let preferred = (requested == Some(ElectionType::Preferred))
+                    .then(|| self.decide_preferred(&current.value, &replicas))
+                    .flatten();
+                let unclean = unclean || requested == Some(ElectionType::Unclean);
+                let Some(state) =
+                    preferred.or_else(|| self.decide(&current.value, &replicas, unclean, reelect))
+                else {
                     return;
                 };
                 let was_led = current.value.leader != NO_LEADER
@@ -580,6 +594,7 @@ impl Active {
             self.owed.remove(partition);
             self.reelect.remove(partition);
             self.electing.remove(partition);
+            self.requested.remove(partition);
             outbox.update_metadata.remove(partition);
             for set in outbox.leader_and_isr.values_mut() {
                 set.remove(partition);

@@ -580,3 +580,99 @@ fn elections_are_counted_once_written_and_offline_partitions_are_counted() {
     assert_eq!(c.stats().leader_elections, 2);
     assert_eq!(c.offline_partitions(), 0);
 }
+
+#[test]
+fn preferred_election_moves_leadership_to_the_first_replica_with_an_epoch_bump() {
+    // p0: 2 leads, preferred 1 in the ISR; p1: preferred 1 leads; p2: preferred 3 outside
+    // the ISR; p3: preferred 4 not alive.
+    let (mut c, _) = elected(
+        &[1, 2, 3],
+        topic(&[&[1, 2, 3], &[1, 2, 3], &[3, 1, 2], &[4, 1, 2]], false),
+        &[
+            (0, lai(2, 5, &[2, 3, 1], 2), 9),
+            (1, lai(1, 1, &[1, 2, 3], 2), 4),
+            (2, lai(1, 1, &[1, 2], 2), 4),
+            (3, lai(1, 1, &[1, 2], 2), 4),
+        ],
+    );
+    let mut asked: Vec<TopicPartition> = (0..4).map(tp).collect();
+    asked.push(TopicPartition::new("nope", 0));
+    let (outcomes, effects) = c
+        .elect_leaders(Some(asked), ElectionType::Preferred)
+        .expect("active");
+    let codes: Vec<i16> = outcomes.iter().map(|(_, o)| o.code()).collect();
+    assert_eq!(codes, vec![0, 84, 80, 80, 3]);
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(9), lai(1, 6, &[2, 3, 1], 3))]
+    );
+    let effects = c.step(Input::StateWritten {
+        partition: tp(0),
+        version: 10,
+    });
+    assert_eq!(leader_and_isr_receivers(&effects), vec![1, 2, 3]);
+    let (outcomes, effects) = c
+        .elect_leaders(Some(vec![tp(0)]), ElectionType::Preferred)
+        .expect("active");
+    assert_eq!(outcomes, vec![(tp(0), ElectionOutcome::NotNeeded)]);
+    assert!(writes(&effects).is_empty());
+    // Every partition when none is named.
+    let (outcomes, _) = c
+        .elect_leaders(None, ElectionType::Preferred)
+        .expect("active");
+    assert_eq!(outcomes.len(), 4);
+    assert!(Controller::new(9)
+        .elect_leaders(None, ElectionType::Preferred)
+        .is_none());
+}
+
+#[test]
+fn preferred_election_waits_for_a_write_in_flight() {
+    let (mut c, _) = elected(
+        &[1, 2, 3],
+        topic(&[&[1, 2, 3]], false),
+        &[(0, lai(2, 5, &[2, 1, 3], 2), 9)],
+    );
+    // Broker 3 leaves: the ISR shrink is being written when the election is asked for.
+    let effects = c.step(Input::BrokersChanged {
+        brokers: vec![broker(1, 101), broker(2, 102)],
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(9), lai(2, 6, &[2, 1], 3))]
+    );
+    let (outcomes, effects) = c
+        .elect_leaders(Some(vec![tp(0)]), ElectionType::Preferred)
+        .expect("active");
+    assert_eq!(outcomes, vec![(tp(0), ElectionOutcome::Started)]);
+    assert!(
+        writes(&effects).is_empty(),
+        "one write per partition at a time"
+    );
+    let effects = c.step(Input::StateWritten {
+        partition: tp(0),
+        version: 10,
+    });
+    assert_eq!(
+        writes(&effects),
+        vec![(tp(0), Some(10), lai(1, 7, &[2, 1], 3))]
+    );
+}
+
+#[test]
+fn unclean_election_elects_a_live_replica_outside_the_isr() {
+    let (mut c, _) = elected(
+        &[2, 3],
+        topic(&[&[1, 2, 3], &[2, 3]], false),
+        &[
+            (0, lai(NO_LEADER, 5, &[1], 2), 9),
+            (1, lai(2, 1, &[2, 3], 2), 4),
+        ],
+    );
+    let (outcomes, effects) = c
+        .elect_leaders(None, ElectionType::Unclean)
+        .expect("active");
+    let codes: Vec<i16> = outcomes.iter().map(|(_, o)| o.code()).collect();
+    assert_eq!(codes, vec![0, 84]);
+    assert_eq!(writes(&effects), vec![(tp(0), Some(9), lai(2, 6, &[2], 3))]);
+}

@@ -179,13 +179,31 @@ impl World {
     }
 
     pub(super) fn controller_step(&mut self, id: BrokerId, input: controller::Input) {
-        use controller::Effect as E;
         let effects = self
             .brokers
             .get_mut(&id)
             .expect("known")
             .controller
             .step(input);
+        self.controller_effects(id, effects);
+    }
+
+    /// An admin's preferred election for every partition, through broker `id`'s controller if
+    /// it is active (ElectLeaders; a non-controller would answer NOT_CONTROLLER).
+    pub(super) fn elect_preferred(&mut self, id: BrokerId) {
+        let controller = &mut self.brokers.get_mut(&id).expect("known").controller;
+        let kind = controller::ElectionType::Preferred;
+        if let Some((outcomes, effects)) = controller.elect_leaders(None, kind) {
+            self.trace(|| format!("  controller {id}: elect preferred {outcomes:?}"));
+            let started = controller::ElectionOutcome::Started;
+            self.checker.stats.preferred_elections +=
+                outcomes.iter().filter(|(_, o)| *o == started).count() as u64;
+            self.controller_effects(id, effects);
+        }
+    }
+
+    fn controller_effects(&mut self, id: BrokerId, effects: Vec<controller::Effect>) {
+        use controller::Effect as E;
         for effect in effects {
             self.trace(|| format!("  controller {id}: {effect:?}"));
             match effect {

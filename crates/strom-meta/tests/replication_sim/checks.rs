@@ -22,6 +22,8 @@ pub struct Stats {
     pub expiries: u64,
     pub truncations: u64,
     pub deletions: u64,
+    /// Preferred elections an admin's ElectLeaders started.
+    pub preferred_elections: u64,
 }
 
 impl Stats {
@@ -39,6 +41,7 @@ impl Stats {
         self.expiries += other.expiries;
         self.truncations += other.truncations;
         self.deletions += other.deletions;
+        self.preferred_elections += other.preferred_elections;
     }
 }
 

@@ -106,6 +106,8 @@ pub enum Event {
     DeleteTopic {
         name: String,
     },
+    /// An admin asks for preferred leader elections (ElectLeaders) of every partition.
+    ElectPreferred,
 }
 
 pub struct World {
@@ -377,6 +379,22 @@ impl World {
                 self.zk.request_delete(&name);
                 self.fire(vec![Watch::DeleteTopics]);
             }
+            Event::ElectPreferred => {
+                self.trace(|| "admin: elect preferred leaders".to_string());
+                let alive: Vec<BrokerId> = self
+                    .brokers
+                    .values()
+                    .filter(|b| b.alive)
+                    .map(|b| b.id)
+                    .collect();
+                for id in alive {
+                    self.elect_preferred(id);
+                }
+                if self.now < RUN_UNTIL_MS {
+                    let delay = 200 + self.below(600);
+                    self.schedule(delay, Event::ElectPreferred);
+                }
+            }
             Event::CreateTopic { name } => {
                 self.create_topic(&name, 2, 3, false);
                 self.fire(vec![Watch::Topics]);
@@ -642,6 +660,8 @@ pub fn run(seed: u64, trace: bool) -> Stats {
     }
     world.schedule(300, Event::Chaos);
     world.schedule(50, Event::Produce);
+    let elect_at = 200 + world.below(600);
+    world.schedule(elect_at, Event::ElectPreferred);
     let create_at = 100 + world.below(1_500);
     world.schedule(create_at, Event::CreateTopic { name: "c".into() });
     let delete = world.below(2) == 0;

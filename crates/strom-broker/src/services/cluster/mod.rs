@@ -15,6 +15,7 @@
 
 pub mod admin;
 mod configs;
+pub mod elect;
 pub mod runtime;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -57,6 +58,9 @@ pub struct ClusterNode {
     last_config_change: Mutex<Option<String>>,
     /// The replica manager, for topics' log settings (`configs.rs`).
     replicas: std::sync::OnceLock<std::sync::Weak<crate::services::replica::ReplicaManager>>,
+    /// ElectLeaders requests for the runtime's controller (`elect.rs`).
+    elect_tx: tokio::sync::mpsc::UnboundedSender<elect::ElectCommand>,
+    elect_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<elect::ElectCommand>>>,
 }
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
@@ -113,6 +117,7 @@ impl ClusterNode {
         metadata: Arc<MetadataCache>,
     ) -> ClusterNode {
         metadata.set_brokers(vec![registration.clone()]);
+        let (elect_tx, elect_rx) = tokio::sync::mpsc::unbounded_channel();
         ClusterNode {
             config,
             zk_config,
@@ -128,6 +133,8 @@ impl ClusterNode {
             cache_change: Mutex::new(()),
             last_config_change: Mutex::new(None),
             replicas: std::sync::OnceLock::new(),
+            elect_tx,
+            elect_rx: Mutex::new(Some(elect_rx)),
         }
     }
 

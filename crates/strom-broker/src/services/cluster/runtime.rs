@@ -69,6 +69,8 @@ struct Runtime {
     monitored: Option<(BrokerId, tokio::task::JoinHandle<()>)>,
     gone_tx: mpsc::UnboundedSender<ControllerGone>,
     gone_rx: mpsc::UnboundedReceiver<ControllerGone>,
+    /// ElectLeaders requests from handlers (`elect.rs`).
+    elect_rx: mpsc::UnboundedReceiver<super::elect::ElectCommand>,
 }
 
 impl Runtime {
@@ -77,6 +79,7 @@ impl Runtime {
         let (gone_tx, gone_rx) = mpsc::unbounded_channel();
         Runtime {
             controller: Controller::new(node.registration.id),
+            elect_rx: node.take_elect_requests(),
             node,
             fence: None,
             channel: None,
@@ -130,6 +133,12 @@ impl Runtime {
                         Some(event) => self.zk_event(&store, event).await,
                     },
                     Some(event) = self.channel_rx.recv() => self.channel_event(&store, event).await,
+                    Some(command) = self.elect_rx.recv() => {
+                        let answer = self.controller.elect_leaders(command.partitions, command.kind);
+                        let (outcomes, effects) = answer.unzip();
+                        self.perform(&store, effects.unwrap_or_default()).await;
+                        let _ = command.reply.send(outcomes);
+                    }
                     Some(gone) = self.gone_rx.recv() => {
                         if let Ok(true) = store.delete_controller_if(gone.controller).await {
                             tracing::warn!(controller = gone.controller,

@@ -1,0 +1,183 @@
+//! `strom partition elect-leaders`: Kafka's `kafka-leader-election.sh`. Sends ElectLeaders
+//! (preferred, or unclean with `--unclean`) to the controller Metadata names, asking again
+//! after NOT_CONTROLLER (the controller moved) within `--timeout-ms`, and shows each
+//! partition's result. Exits non-zero when a partition could not be elected (a result other
+//! than NONE or ELECTION_NOT_NEEDED).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use serde::Serialize;
+use strom_broker::interbroker::peer::PeerConnection;
+
+use crate::client::ClientOptions;
+use crate::output::{print_json, Table};
+use crate::txn::wire::error_name;
+
+/// The `partition` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PartitionCommand {
+    /// Move leadership back to each partition's preferred (first assigned) replica, or with
+    /// `--unclean` give leaderless partitions a live replica outside the ISR.
+    ElectLeaders(ElectArgs),
+}
+
+/// `partition elect-leaders` arguments.
+#[derive(Debug, Args)]
+pub struct ElectArgs {
+    /// Only this topic's partitions (default: every partition of the cluster).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Only this partition of `--topic`.
+    #[arg(long, requires = "topic")]
+    partition: Option<i32>,
+    /// Unclean election: a partition without a live leader gets its first live replica, even
+    /// outside the ISR (records only the old leader had are lost).
+    #[arg(long)]
+    unclean: bool,
+}
+
+/// One partition's result.
+#[derive(Debug, Serialize)]
+struct ElectionRow {
+    topic: String,
+    partition: i32,
+    error_code: i16,
+    /// `NONE`, `ELECTION_NOT_NEEDED`, `PREFERRED_LEADER_NOT_AVAILABLE`, …
+    error: String,
+    message: Option<String>,
+}
+
+/// How long to wait before asking again after NOT_CONTROLLER.
+const RETRY_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Runs one `partition` subcommand.
+pub async fn run(options: &ClientOptions, command: PartitionCommand) -> anyhow::Result<()> {
+    match command {
+        PartitionCommand::ElectLeaders(args) => elect_leaders(options, args).await,
+    }
+}
+
+async fn elect_leaders(options: &ClientOptions, args: ElectArgs) -> anyhow::Result<()> {
+    let mut request = ElectLeadersRequest::default();
+    request.election_type = i8::from(args.unclean);
+    request.timeout_ms = i32::try_from(options.timeout_ms).unwrap_or(i32::MAX);
+    if let Some(topic) = &args.topic {
+        let partitions = match args.partition {
+            Some(partition) => vec![partition],
+            None => {
+                let metadata = options
+                    .raw_metadata_async(Some(std::slice::from_ref(topic)))
+                    .await?;
+                let found = metadata
+                    .topics
+                    .iter()
+                    .find(|t| {
+                        t.error_code == 0 && t.name.as_ref().is_some_and(|n| n.0.as_str() == topic)
+                    })
+                    .ok_or_else(|| {
+                        anyhow!("topic {topic:?} does not exist (use `strom topic list`)")
+                    })?;
+                let mut indexes: Vec<i32> =
+                    found.partitions.iter().map(|p| p.partition_index).collect();
+                indexes.sort_unstable();
+                indexes
+            }
+        };
+        let mut entry = TopicPartitions::default();
+        entry.topic = TopicName(StrBytes::from_string(topic.clone()));
+        entry.partitions = partitions;
+        request.topic_partitions = Some(vec![entry]);
+    }
+    let response = send_to_controller(options, &request).await?;
+    if response.error_code != 0 {
+        bail!(
+            "the controller refused the election: {}",
+            error_name(response.error_code)
+        );
+    }
+    let mut rows: Vec<ElectionRow> = response
+        .replica_election_results
+        .iter()
+        .flat_map(|topic| {
+            topic.partition_result.iter().map(|p| ElectionRow {
+                topic: topic.topic.0.to_string(),
+                partition: p.partition_id,
+                error_code: p.error_code,
+                error: error_name(p.error_code),
+                message: p.error_message.as_ref().map(|m| m.to_string()),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    if options.json {
+        print_json(&rows)?;
+    } else {
+        let mut table = Table::new(&["TOPIC", "PARTITION", "RESULT"]);
+        for row in &rows {
+            table.row(vec![
+                row.topic.clone(),
+                row.partition.to_string(),
+                row.error.clone(),
+            ]);
+        }
+        table.print()?;
+    }
+    let not_needed = ResponseError::ElectionNotNeeded.code();
+    let failed = rows
+        .iter()
+        .filter(|r| r.error_code != 0 && r.error_code != not_needed)
+        .count();
+    if failed > 0 {
+        bail!("{failed} partition(s) could not be elected");
+    }
+    Ok(())
+}
+
+/// Sends `request` to the controller, asking Metadata again after NOT_CONTROLLER or a lost
+/// connection, until the request timeout.
+async fn send_to_controller(
+    options: &ClientOptions,
+    request: &ElectLeadersRequest,
+) -> anyhow::Result<ElectLeadersResponse> {
+    let started = Instant::now();
+    let timeout = options.timeout();
+    loop {
+        let metadata = options.raw_metadata_async(Some(&[])).await?;
+        let controller = metadata.controller_id.0;
+        let attempt = async {
+            let broker = metadata
+                .brokers
+                .iter()
+                .find(|b| b.node_id.0 == controller)
+                .ok_or_else(|| anyhow!("the cluster names no controller now"))?;
+            let address = format!("{}:{}", broker.host, broker.port);
+            let peer = PeerConnection::connect(&address, "strom-cli", timeout)
+                .await
+                .with_context(|| {
+                    format!("could not connect to controller {controller} at {address}")
+                })?;
+            // The election's own timeout, plus time for the answer to travel.
+            let answer = peer
+                .call(request, 2, timeout + Duration::from_secs(5))
+                .await
+                .with_context(|| format!("controller {controller} ({address}) did not answer"));
+            peer.close();
+            answer
+        }
+        .await;
+        let retry = match &attempt {
+            Ok(response) => response.error_code == ResponseError::NotController.code(),
+            Err(_) => true,
+        };
+        if !retry || started.elapsed() >= timeout {
+            return attempt;
+        }
+        tokio::time::sleep(RETRY_BACKOFF).await;
+    }
+}
