@@ -429,10 +429,14 @@ fn a_transactional_producer_commits_and_aborts_for_read_committed_consumers() {
     producer.commit_transaction(timeout).expect("commit");
     // EndTxn is answered once the decision is durable; the markers follow (as in Kafka).
     let mut lso = 0;
-    wait_until("the commit marker moves the LSO", Duration::from_secs(10), || {
-        lso = latest(&mut raw, "txn-client", 1);
-        lso == 8
-    });
+    wait_until(
+        "the commit marker moves the LSO",
+        Duration::from_secs(10),
+        || {
+            lso = latest(&mut raw, "txn-client", 1);
+            lso == 8
+        },
+    );
     assert_eq!(lso, 8);
     let read = consume_until_quiet(
         &bootstrap,
