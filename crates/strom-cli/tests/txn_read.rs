@@ -12,7 +12,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use common::{client_config, create_topic, spawn_broker_process, BrokerProcess, RawClient};
+use common::{
+    client_config, create_topic, spawn_broker_process, wait_until, BrokerProcess, RawClient,
+};
 use kafka_protocol::messages as km;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
