@@ -16,9 +16,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use super::records::{OffsetValue, RecordKey};
+use super::records::offset_records;
 use super::{ErrorCode, GroupCoordinator};
 use crate::services::group::{CommitId, CommittedOffset};
 use crate::services::replica::partition::Partition;
@@ -64,24 +62,7 @@ impl GroupCoordinator {
         if offsets.is_empty() {
             return Ok(pending);
         }
-        let records: Vec<(Bytes, Option<Bytes>)> = offsets
-            .iter()
-            .map(|(topic, partition, c)| {
-                let key = RecordKey::Offset {
-                    group: group_id.to_string(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                };
-                let value = OffsetValue {
-                    offset: c.offset,
-                    leader_epoch: c.leader_epoch,
-                    metadata: c.metadata.clone().unwrap_or_default(),
-                    commit_timestamp_ms: c.commit_timestamp_ms,
-                    expire_timestamp_ms: None,
-                };
-                (key.encode(), Some(value.encode()))
-            })
-            .collect();
+        let records = offset_records(group_id, &offsets);
         // OffsetCommit v1 may date a commit in the past; a group without members then counts
         // as empty since then, so expiry runs from the client's timestamp as in Kafka.
         let earliest = offsets

@@ -195,6 +195,32 @@ impl OffsetValue {
     }
 }
 
+/// The `__consumer_offsets` records (key, value) of `offsets` committed by `group`, as
+/// OffsetCommit and TxnOffsetCommit write them.
+pub fn offset_records(
+    group: &str,
+    offsets: &[(String, i32, crate::services::group::CommittedOffset)],
+) -> Vec<(Bytes, Option<Bytes>)> {
+    offsets
+        .iter()
+        .map(|(topic, partition, c)| {
+            let key = RecordKey::Offset {
+                group: group.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            let value = OffsetValue {
+                offset: c.offset,
+                leader_epoch: c.leader_epoch,
+                metadata: c.metadata.clone().unwrap_or_default(),
+                commit_timestamp_ms: c.commit_timestamp_ms,
+                expire_timestamp_ms: None,
+            };
+            (key.encode(), Some(value.encode()))
+        })
+        .collect()
+}
+
 /// Encodes a group snapshot as a version-3 group metadata value.
 pub fn encode_group(snapshot: &GroupSnapshot) -> Bytes {
     let mut buf = BytesMut::new();
