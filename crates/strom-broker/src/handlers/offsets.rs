@@ -30,6 +30,23 @@ pub(super) const METADATA_MAX_BYTES: usize = 4096;
 
 /// Handles `OffsetCommit`: validated against the group's generation, staged and written to
 /// `__consumer_offsets` in one critical section here, on the connection's reader (so commits apply in the order they
+/// Why one partition of an OffsetCommit or TxnOffsetCommit is refused before anything is
+/// written (`UNKNOWN_TOPIC_OR_PARTITION`, `OFFSET_METADATA_TOO_LARGE`), or 0.
+pub(super) fn commit_refusal(
+    services: &Services,
+    topic: &str,
+    partition: i32,
+    metadata: Option<&str>,
+) -> i16 {
+    if unknown_partition(services, topic, partition) {
+        E::UnknownTopicOrPartition.code()
+    } else if metadata.map_or(0, str::len) > METADATA_MAX_BYTES {
+        E::OffsetMetadataTooLarge.code()
+    } else {
+        0
+    }
+}
+
 /// were received, see [`crate::services::coordinator::PendingCommit`]), and acknowledged once durable.
 pub fn offset_commit(
     services: &Arc<Services>,
@@ -67,11 +84,14 @@ pub fn offset_commit_with_timestamps(
             };
             let mut out = OffsetCommitResponsePartition::default();
             out.partition_index = p.partition_index;
-            let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
-            out.error_code = if unknown_partition(services, &name, p.partition_index) {
-                E::UnknownTopicOrPartition.code()
-            } else if metadata_len > METADATA_MAX_BYTES {
-                E::OffsetMetadataTooLarge.code()
+            let refused = commit_refusal(
+                services,
+                &name,
+                p.partition_index,
+                p.committed_metadata.as_deref(),
+            );
+            out.error_code = if refused != 0 {
+                refused
             } else {
                 slots.push((response.topics.len(), t.partitions.len()));
                 to_write.push((

@@ -14,7 +14,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use super::offsets::{unknown_partition, METADATA_MAX_BYTES};
+use super::offsets::commit_refusal;
 use crate::protocol::frame::Reply;
 use crate::protocol::request::RequestContext;
 use crate::services::coordinator::TxnCommitter;
@@ -43,11 +43,14 @@ pub fn txn_offset_commit(
         for p in &topic.partitions {
             let mut out = TxnOffsetCommitResponsePartition::default();
             out.partition_index = p.partition_index;
-            let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
-            out.error_code = if unknown_partition(services, &name, p.partition_index) {
-                E::UnknownTopicOrPartition.code()
-            } else if metadata_len > METADATA_MAX_BYTES {
-                E::OffsetMetadataTooLarge.code()
+            let refused = commit_refusal(
+                services,
+                &name,
+                p.partition_index,
+                p.committed_metadata.as_deref(),
+            );
+            out.error_code = if refused != 0 {
+                refused
             } else {
                 slots.push((response.topics.len(), t.partitions.len()));
                 to_write.push((
