@@ -26,7 +26,7 @@ use kafka_protocol::messages::{
     WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use strom_meta::replication::TopicPartition;
-use strom_meta::txn::{errors, Input, Response};
+use strom_meta::txn::{errors, Input, Response, TxnState};
 
 use super::{str_bytes, topic_name};
 use crate::protocol::frame::Reply;
@@ -228,21 +228,41 @@ fn partition_results(
     results: &[(TopicPartition, i16)],
     version: i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
-    let mut topics: Vec<AddPartitionsToTxnTopicResult> = Vec::new();
-    for (tp, code) in results {
-        let index = match topics.iter().position(|t| t.name.0.as_str() == tp.topic) {
+    by_topic(
+        results.iter().map(|(tp, code)| (tp, *code)),
+        |name| {
+            let mut t = AddPartitionsToTxnTopicResult::default();
+            t.name = topic_name(name);
+            t
+        },
+        |t| t.name.0.as_str(),
+        |t, partition, code| {
+            let mut p = AddPartitionsToTxnPartitionResult::default();
+            p.partition_index = partition;
+            p.partition_error_code = fenced_for(code, version, 2);
+            t.results_by_partition.push(p);
+        },
+    )
+}
+
+/// Groups per-partition items by topic, in first-seen order: `new` makes a topic's entry,
+/// `name` reads it back, `push` adds one partition's item to it.
+fn by_topic<'a, T, P>(
+    items: impl IntoIterator<Item = (&'a TopicPartition, P)>,
+    new: impl Fn(&str) -> T,
+    name: impl Fn(&T) -> &str,
+    push: impl Fn(&mut T, i32, P),
+) -> Vec<T> {
+    let mut topics: Vec<T> = Vec::new();
+    for (tp, item) in items {
+        let index = match topics.iter().position(|t| name(t) == tp.topic) {
             Some(i) => i,
             None => {
-                let mut t = AddPartitionsToTxnTopicResult::default();
-                t.name = topic_name(&tp.topic);
-                topics.push(t);
+                topics.push(new(&tp.topic));
                 topics.len() - 1
             }
         };
-        let mut p = AddPartitionsToTxnPartitionResult::default();
-        p.partition_index = tp.partition;
-        p.partition_error_code = fenced_for(*code, version, 2);
-        topics[index].results_by_partition.push(p);
+        push(&mut topics[index], tp.partition, item);
     }
     topics
 }
@@ -334,25 +354,21 @@ pub fn write_txn_markers(
             let codes = txn::markers::write_local(&services, &marker, &tps).await;
             let mut result = WritableTxnMarkerResult::default();
             result.producer_id = m.producer_id;
-            for (tp, code) in codes {
-                let index = match result
-                    .topics
-                    .iter()
-                    .position(|t| t.name.0.as_str() == tp.topic)
-                {
-                    Some(i) => i,
-                    None => {
-                        let mut t = WritableTxnMarkerTopicResult::default();
-                        t.name = topic_name(&tp.topic);
-                        result.topics.push(t);
-                        result.topics.len() - 1
-                    }
-                };
-                let mut p = WritableTxnMarkerPartitionResult::default();
-                p.partition_index = tp.partition;
-                p.error_code = code;
-                result.topics[index].partitions.push(p);
-            }
+            result.topics = by_topic(
+                codes.iter().map(|(tp, code)| (tp, *code)),
+                |name| {
+                    let mut t = WritableTxnMarkerTopicResult::default();
+                    t.name = topic_name(name);
+                    t
+                },
+                |t| t.name.0.as_str(),
+                |t, partition, code| {
+                    let mut p = WritableTxnMarkerPartitionResult::default();
+                    p.partition_index = partition;
+                    p.error_code = code;
+                    t.partitions.push(p);
+                },
+            );
             response.markers.push(result);
         }
         ctx.respond(&response)
@@ -380,19 +396,16 @@ pub fn describe_transactions(
                 state.transaction_start_time_ms = d.start_timestamp_ms;
                 state.producer_id = ProducerId(d.producer_id);
                 state.producer_epoch = d.producer_epoch;
-                let mut topics: Vec<TopicData> = Vec::new();
-                for tp in d.partitions {
-                    match topics.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
-                        Some(t) => t.partitions.push(tp.partition),
-                        None => {
-                            let mut t = TopicData::default();
-                            t.topic = topic_name(&tp.topic);
-                            t.partitions.push(tp.partition);
-                            topics.push(t);
-                        }
-                    }
-                }
-                state.topics = topics;
+                state.topics = by_topic(
+                    d.partitions.iter().map(|tp| (tp, ())),
+                    |name| {
+                        let mut t = TopicData::default();
+                        t.topic = topic_name(name);
+                        t
+                    },
+                    |t| t.topic.0.as_str(),
+                    |t, partition, ()| t.partitions.push(partition),
+                );
             }
             Err(code) => state.error_code = code,
         }
@@ -414,16 +427,6 @@ pub fn list_transactions(
         response.error_code = E::CoordinatorLoadInProgress.code();
         return Reply::Ready(ctx.respond(&response));
     }
-    let known = [
-        "Empty",
-        "Ongoing",
-        "PrepareCommit",
-        "PrepareAbort",
-        "CompleteCommit",
-        "CompleteAbort",
-        "Dead",
-        "PrepareEpochFence",
-    ];
     let states: Vec<String> = request
         .state_filters
         .iter()
@@ -432,7 +435,9 @@ pub fn list_transactions(
     response.unknown_state_filters = request
         .state_filters
         .iter()
-        .filter(|s| !known.contains(&s.as_str()))
+        .filter(|s| {
+            !(0..=7).any(|id| TxnState::from_id(id).is_some_and(|t| t.name() == s.as_str()))
+        })
         .cloned()
         .collect();
     let pattern = match request
