@@ -140,14 +140,7 @@ impl Partition {
     /// new end at once; in durable mode the caller follows with
     /// [`Partition::wait_high_watermark`].
     pub fn append(&self, records: bytes::Bytes, now_ms: i64) -> Result<AppendInfo, AppendError> {
-        let info = {
-            let mut log = self.log.lock().unwrap();
-            let info = log.append(records, self.leader_epoch(), now_ms)?;
-            if !self.durable.load(Ordering::Relaxed) {
-                self.advance_high_watermark(&mut log);
-            }
-            info
-        };
+        let info = self.append_as_leader(|log, epoch| log.append(records, epoch, now_ms))?;
         if (!self.durable.load(Ordering::Relaxed) || self.is_replicated()) && !info.duplicate {
             // Relaxed: the high watermark moved. Replicated: followers long-poll for the log
             // end, which just moved.
@@ -165,17 +158,26 @@ impl Partition {
         marker: &strom_log::control::TxnMarker,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
-        let info = {
-            let mut log = self.log.lock().unwrap();
-            let info = log.append_txn_marker(marker, self.leader_epoch(), now_ms)?;
-            if !self.durable.load(Ordering::Relaxed) {
-                self.advance_high_watermark(&mut log);
-            }
-            info
-        };
+        let info =
+            self.append_as_leader(|log, epoch| log.append_txn_marker(marker, epoch, now_ms))?;
         // The last stable offset may have moved even where the high watermark did not:
         // read_committed fetches park on the same wait.
         self.watermark.wake();
+        Ok(info)
+    }
+
+    /// Runs one leader append under the log's mutex at this partition's leader epoch and, in
+    /// relaxed mode, moves the high watermark to the new end (durable mode leaves that to
+    /// the sync pass).
+    fn append_as_leader(
+        &self,
+        append: impl FnOnce(&mut strom_log::Log, i32) -> Result<AppendInfo, AppendError>,
+    ) -> Result<AppendInfo, AppendError> {
+        let mut log = self.log.lock().unwrap();
+        let info = append(&mut log, self.leader_epoch())?;
+        if !self.durable.load(Ordering::Relaxed) {
+            self.advance_high_watermark(&mut log);
+        }
         Ok(info)
     }
 
