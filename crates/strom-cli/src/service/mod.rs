@@ -17,6 +17,7 @@ mod health;
 mod http;
 mod metrics;
 pub mod probe;
+mod secret;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,9 +28,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 use strom_scheduler::engine::local::{LocalEngine, LocalEngineConfig};
-use strom_scheduler::engine::{drive_once_observed, Engine, InputKind};
+use strom_scheduler::engine::{drive_once_observed, Engine, EngineSecrets, InputKind};
 use strom_scheduler::file_store::FilePersister;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
+use strom_scheduler::secrets::file_store::FileSecretStore;
+use strom_scheduler::secrets::SecretStore;
 use strom_scheduler::spec::kafka::render_kafka_service;
 use strom_scheduler::store::{service_root, Persister};
 use strom_scheduler::zk_store::{ZkPersister, ZkPersisterConfig};
@@ -105,6 +108,8 @@ pub enum ServiceCommand {
         #[command(subcommand)]
         command: cli::BrokerCommand,
     },
+    /// The secret store tasks' secrets come from: create, list, delete.
+    Secret(secret::SecretArgs),
     /// Topics, through the service's brokers.
     Topic {
         #[command(flatten)]
@@ -156,6 +161,10 @@ pub struct RunArgs {
     /// `writes` (mutating calls only) or `all`.
     #[arg(long, value_enum, default_value = "writes")]
     pub api_auth: api::ApiAuth,
+    /// The secret store (a directory, managed with `strom service secret`) the tasks' secrets
+    /// (`brokers.secrets`) are read from at launch.
+    #[arg(long, env = "STROM_SECRET_STORE", value_name = "DIR")]
+    pub secret_store: Option<PathBuf>,
     /// Tasks die with the scheduler (tests only).
     #[arg(long, hide = true)]
     pub tasks_die_with_scheduler: bool,
@@ -195,6 +204,7 @@ pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
         ServiceCommand::Debug { api, command } => cli::debug(&api, command, json),
         ServiceCommand::Broker { api, command } => cli::broker(&api, command, json),
         ServiceCommand::Topic { api, command } => cli::topic(&api, command, json),
+        ServiceCommand::Secret(args) => secret::run(args, json),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -313,6 +323,41 @@ fn open_store(args: &RunArgs, service: &str, zookeeper: Option<&str>) -> anyhow:
     Ok(Box::new(store))
 }
 
+/// The engine's access to the secret store: the store of `--secret-store`, read for this
+/// service. A spec naming secrets without a store is refused; a secret missing from the store
+/// is a warning (the task's launch fails, saying which, until it is created).
+fn secret_access(
+    args: &RunArgs,
+    spec: &strom_scheduler::spec::ServiceSpec,
+) -> anyhow::Result<Option<EngineSecrets>> {
+    let named: Vec<(String, &str)> = spec
+        .pods
+        .iter()
+        .flat_map(|(pod, p)| {
+            p.secrets
+                .iter()
+                .map(move |(name, s)| (format!("pods.{pod}.secrets.{name}"), s.secret.as_str()))
+        })
+        .collect();
+    let Some(dir) = &args.secret_store else {
+        if let Some((key, _)) = named.first() {
+            bail!("{key} names a secret and no --secret-store (STROM_SECRET_STORE) is set");
+        }
+        return Ok(None);
+    };
+    let store = FileSecretStore::open(dir)
+        .with_context(|| format!("cannot open the secret store {}", dir.display()))?;
+    for (key, path) in &named {
+        if store.read(path)?.is_none() {
+            eprintln!("warning: {key}: secret {path} is not in the secret store yet");
+        }
+    }
+    Ok(Some(EngineSecrets {
+        store,
+        service: spec.name.clone(),
+    }))
+}
+
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let strom_bin = std::env::current_exe().context("cannot find the strom binary's path")?;
     let options = options_json(&args)?;
@@ -378,6 +423,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         LocalEngineConfig::this_machine(&args.state_dir.join("engine"), args.agents, ports);
     engine_config.die_with_engine = args.tasks_die_with_scheduler;
     engine_config.check_interval_max_ms = args.check_interval_max_ms;
+    engine_config.secrets = secret_access(&args, scheduler.spec())?;
     let mut engine = LocalEngine::open(engine_config).context("cannot start the local engine")?;
     engine.set_spec(scheduler.spec());
     engine.restore_reservations(scheduler.tasks().values().map(|r| &r.info));
