@@ -17,6 +17,7 @@ mod health;
 mod http;
 mod metrics;
 pub mod probe;
+mod probe_zookeeper;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -52,6 +53,8 @@ pub enum SchedulerCommand {
 pub enum ServiceCommand {
     /// Check that a broker answers ApiVersions and a Metadata naming itself (exit 0 = ready).
     ProbeBroker(probe::ProbeArgs),
+    /// Check that a ZooKeeper server answers `ruok` and serves (exit 0 = ready).
+    ProbeZookeeper(probe_zookeeper::ProbeZooKeeperArgs),
     /// List, show, start, stop, pause, resume, restart and force-complete plans.
     Plan {
         #[command(flatten)]
@@ -161,6 +164,12 @@ pub struct RunArgs {
     /// `writes` (mutating calls only) or `all`.
     #[arg(long, value_enum, default_value = "writes")]
     pub api_auth: api::ApiAuth,
+    /// Without a ZooKeeper (no --zookeeper, `service.zookeeper`, `KAFKA_ZOOKEEPER_URI` or
+    /// `kafka.kafka_zookeeper_uri`), run one for the service as a task of the local engine
+    /// (Debian's `zookeeper` package, on the first port of --ports) and deploy the brokers
+    /// against it; `false` leaves each broker a single node.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub embedded_zookeeper: bool,
     /// The secret store (a directory, managed with `strom service secret`) the tasks' secrets
     /// (`brokers.secrets`) are read from at launch.
     #[arg(long, env = "STROM_SECRET_STORE", value_name = "DIR")]
@@ -173,6 +182,15 @@ pub struct RunArgs {
 /// Runs `strom service …`; `json` is the global `--json`.
 pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
     let outcome = match command {
+        ServiceCommand::ProbeZookeeper(args) => {
+            return match probe_zookeeper::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("not ready: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         ServiceCommand::ProbeBroker(args) => {
             return match probe::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -359,6 +377,13 @@ fn secret_access(
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
+    let token = std::env::var("STROM_SCHEDULER_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    // Refused before anything starts (no store lock taken, no task launched).
+    if args.api_auth == api::ApiAuth::All && token.is_none() {
+        bail!("--api-auth all needs STROM_SCHEDULER_TOKEN");
+    }
     let strom_bin = std::env::current_exe().context("cannot find the strom binary's path")?;
     let options = options_json(&args)?;
     let mut base_env = BTreeMap::new();
@@ -374,19 +399,34 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .clone()
         .or(probe.spec.scheduler.zookeeper)
         .filter(|connect| !connect.is_empty());
+    let ports = parse_ports(&args.ports)?;
     // The brokers' ZooKeeper: KAFKA_ZOOKEEPER_URI, else the state store's under the service's
-    // root (as DC/OS Kafka's `master.mesos:2181/dcos-service-<name>`), else none.
-    let brokers_zookeeper = std::env::var("KAFKA_ZOOKEEPER_URI")
+    // root (as DC/OS Kafka's `master.mesos:2181/dcos-service-<name>`), else the service's
+    // embedded one (a task on the first port of the range, under the same root), else none.
+    let configured_uri = std::env::var("KAFKA_ZOOKEEPER_URI")
         .ok()
         .filter(|uri| !uri.is_empty())
         .or_else(|| {
             zookeeper
                 .as_ref()
                 .map(|connect| format!("{connect}{}", service_root(&probe.spec.name)))
-        })
-        .unwrap_or_default();
+        });
+    let options_uri = probe
+        .env
+        .get("KAFKA_ZOOKEEPER_URI")
+        .is_some_and(|uri| !uri.is_empty());
+    let brokers_zookeeper = match configured_uri {
+        Some(uri) => uri,
+        None if args.embedded_zookeeper && !options_uri => {
+            base_env.insert("EMBEDDED_ZOOKEEPER".into(), "true".into());
+            base_env.insert("ZOOKEEPER_PORT".into(), ports.0.to_string());
+            let uri = format!("127.0.0.1:{}{}", ports.0, service_root(&probe.spec.name));
+            eprintln!("no ZooKeeper configured: the service runs its own, brokers use {uri}");
+            uri
+        }
+        None => String::new(),
+    };
     base_env.insert("KAFKA_ZOOKEEPER_URI".to_string(), brokers_zookeeper);
-    let ports = parse_ports(&args.ports)?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
     let store = open_store(&args, &probe.spec.name, zookeeper.as_deref())?;
@@ -435,9 +475,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         engine,
         started: Instant::now(),
     }));
-    let token = std::env::var("STROM_SCHEDULER_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -463,9 +500,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("cluster-health".into())
         .spawn(move || health::report_forever(health_core))?;
-    if args.api_auth == api::ApiAuth::All && token.is_none() {
-        bail!("--api-auth all needs STROM_SCHEDULER_TOKEN");
-    }
     let router = api::router(Arc::clone(&core), token, args.api_auth);
     let failure = Arc::new(Mutex::new(None::<String>));
     let failure_seen = Arc::clone(&failure);

@@ -58,6 +58,12 @@ const KEYS: &[OptionKey] = &[
         Some("false"),
     ),
     key("brokers.secrets", "BROKER_SECRETS", Some("{}")),
+    // The embedded ZooKeeper's resources (it runs only when `EMBEDDED_ZOOKEEPER` is set, by
+    // `strom scheduler run` when no ZooKeeper is configured; `ZOOKEEPER_PORT` comes with it).
+    key("zookeeper.cpus", "ZOOKEEPER_CPUS", Some("0.5")),
+    key("zookeeper.mem", "ZOOKEEPER_MEM", Some("512")),
+    key("zookeeper.heap_mb", "ZOOKEEPER_HEAP_MB", Some("256")),
+    key("zookeeper.disk", "ZOOKEEPER_DISK_SIZE", Some("100")),
     key("kafka.kafka_zookeeper_uri", "KAFKA_ZOOKEEPER_URI", None),
 ];
 

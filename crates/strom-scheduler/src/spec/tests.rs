@@ -326,3 +326,40 @@ fn broker_secrets_come_from_the_options_and_refusals_name_the_key() {
         "{same_file}"
     );
 }
+
+#[test]
+fn the_embedded_zookeeper_pod_deploys_first_and_renders_its_config() {
+    let plain = render_kafka_service("{}", &base_env()).unwrap().spec;
+    assert_eq!(plain.pods.names().collect::<Vec<_>>(), ["kafka"]);
+    let mut env = base_env();
+    env.insert("EMBEDDED_ZOOKEEPER".into(), "true".into());
+    env.insert("ZOOKEEPER_PORT".into(), "10000".into());
+    let options = r#"{"zookeeper": {"cpus": 0.2, "mem": 300, "heap_mb": 128, "disk": 50}}"#;
+    let spec = render_kafka_service(options, &env).unwrap().spec;
+    assert_eq!(
+        spec.pods.names().collect::<Vec<_>>(),
+        ["zookeeper", "kafka"]
+    );
+    let phases = &spec.plans.get("deploy").unwrap().phases;
+    assert_eq!(phases.names().collect::<Vec<_>>(), ["zookeeper", "broker"]);
+    let pod = spec.pod("zookeeper").unwrap();
+    assert_eq!(pod.count, 1);
+    assert_eq!(pod.volume.as_ref().unwrap().size, 50);
+    let server = pod.tasks.get("server").unwrap();
+    assert_eq!((server.cpus, server.memory), (0.2, 300));
+    assert!(server.cmd.contains("-Xmx128m"), "{}", server.cmd);
+    assert_eq!(server.ports.get("zookeeper").unwrap().port, 10000);
+    let mut task_env = server.env.clone();
+    task_env.insert("ZOOKEEPER_CLIENT_PORT".into(), "10000".into());
+    task_env.insert("TASK_IP".into(), "127.0.0.1".into());
+    let template = &server.configs.get("zoo-cfg").unwrap().content;
+    let zoo_cfg = crate::spec::render::render("zoo.cfg", template, &task_env).unwrap();
+    for line in [
+        "dataDir=zookeeper-data",
+        "clientPort=10000",
+        "clientPortAddress=127.0.0.1",
+        "4lw.commands.whitelist=ruok,srvr,conf",
+    ] {
+        assert!(zoo_cfg.lines().any(|l| l == line), "{line}: {zoo_cfg}");
+    }
+}
