@@ -15,6 +15,7 @@ pub mod plan;
 pub mod recovery;
 pub mod resources;
 pub mod scheduler;
+pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod store;

@@ -23,6 +23,7 @@ fn record(state: Option<TaskState>) -> TaskRecord {
             env: BTreeMap::new(),
             cmd: String::new(),
             files: BTreeMap::new(),
+            secrets: Vec::new(),
             permanently_failed: false,
             paused: false,
         },

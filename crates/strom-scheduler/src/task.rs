@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::resources::Resource;
-use crate::spec::Goal;
+use crate::spec::{Goal, SecretSpec};
 
 /// One instance of a pod type: `kafka-0`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -135,6 +135,10 @@ pub struct TaskInfo {
     pub cmd: String,
     /// Rendered config files: destination → content.
     pub files: BTreeMap<String, String>,
+    /// The pod's secrets, as references (path, env key, file): the engine reads the values at
+    /// launch, so they are never in a task info, the state store or the API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretSpec>,
     /// Set by `pod replace`: relaunch anywhere on new reservations; the old ones are released.
     pub permanently_failed: bool,
     /// Launched paused (`pod pause`): the command was replaced by a sleep, so the task counts as

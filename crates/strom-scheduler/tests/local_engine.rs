@@ -58,6 +58,7 @@ fn engine(dir: &Path) -> LocalEngine {
         agents,
         die_with_engine: true,
         check_interval_max_ms: 200,
+        secrets: None,
     })
     .expect("engine opens")
 }

@@ -17,6 +17,8 @@ mod health;
 mod http;
 mod metrics;
 pub mod probe;
+mod probe_zookeeper;
+mod secret;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,9 +29,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 use strom_scheduler::engine::local::{LocalEngine, LocalEngineConfig};
-use strom_scheduler::engine::{drive_once_observed, Engine, InputKind};
+use strom_scheduler::engine::{drive_once_observed, Engine, EngineSecrets, InputKind};
 use strom_scheduler::file_store::FilePersister;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
+use strom_scheduler::secrets::file_store::FileSecretStore;
+use strom_scheduler::secrets::SecretStore;
 use strom_scheduler::spec::kafka::render_kafka_service;
 use strom_scheduler::store::{service_root, Persister};
 use strom_scheduler::zk_store::{ZkPersister, ZkPersisterConfig};
@@ -49,6 +53,8 @@ pub enum SchedulerCommand {
 pub enum ServiceCommand {
     /// Check that a broker answers ApiVersions and a Metadata naming itself (exit 0 = ready).
     ProbeBroker(probe::ProbeArgs),
+    /// Check that a ZooKeeper server answers `ruok` and serves (exit 0 = ready).
+    ProbeZookeeper(probe_zookeeper::ProbeZooKeeperArgs),
     /// List, show, start, stop, pause, resume, restart and force-complete plans.
     Plan {
         #[command(flatten)]
@@ -105,6 +111,8 @@ pub enum ServiceCommand {
         #[command(subcommand)]
         command: cli::BrokerCommand,
     },
+    /// The secret store tasks' secrets come from: create, list, delete.
+    Secret(secret::SecretArgs),
     /// Topics, through the service's brokers.
     Topic {
         #[command(flatten)]
@@ -156,6 +164,16 @@ pub struct RunArgs {
     /// `writes` (mutating calls only) or `all`.
     #[arg(long, value_enum, default_value = "writes")]
     pub api_auth: api::ApiAuth,
+    /// Without a ZooKeeper (no --zookeeper, `service.zookeeper`, `KAFKA_ZOOKEEPER_URI` or
+    /// `kafka.kafka_zookeeper_uri`), run one for the service as a task of the local engine
+    /// (Debian's `zookeeper` package, on the first port of --ports) and deploy the brokers
+    /// against it; `false` leaves each broker a single node.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub embedded_zookeeper: bool,
+    /// The secret store (a directory, managed with `strom service secret`) the tasks' secrets
+    /// (`brokers.secrets`) are read from at launch.
+    #[arg(long, env = "STROM_SECRET_STORE", value_name = "DIR")]
+    pub secret_store: Option<PathBuf>,
     /// Tasks die with the scheduler (tests only).
     #[arg(long, hide = true)]
     pub tasks_die_with_scheduler: bool,
@@ -164,6 +182,15 @@ pub struct RunArgs {
 /// Runs `strom service …`; `json` is the global `--json`.
 pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
     let outcome = match command {
+        ServiceCommand::ProbeZookeeper(args) => {
+            return match probe_zookeeper::run(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("not ready: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         ServiceCommand::ProbeBroker(args) => {
             return match probe::run(&args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -195,6 +222,7 @@ pub fn run_service(command: ServiceCommand, json: bool) -> ExitCode {
         ServiceCommand::Debug { api, command } => cli::debug(&api, command, json),
         ServiceCommand::Broker { api, command } => cli::broker(&api, command, json),
         ServiceCommand::Topic { api, command } => cli::topic(&api, command, json),
+        ServiceCommand::Secret(args) => secret::run(args, json),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -313,7 +341,49 @@ fn open_store(args: &RunArgs, service: &str, zookeeper: Option<&str>) -> anyhow:
     Ok(Box::new(store))
 }
 
+/// The engine's access to the secret store: the store of `--secret-store`, read for this
+/// service. A spec naming secrets without a store is refused; a secret missing from the store
+/// is a warning (the task's launch fails, saying which, until it is created).
+fn secret_access(
+    args: &RunArgs,
+    spec: &strom_scheduler::spec::ServiceSpec,
+) -> anyhow::Result<Option<EngineSecrets>> {
+    let named: Vec<(String, &str)> = spec
+        .pods
+        .iter()
+        .flat_map(|(pod, p)| {
+            p.secrets
+                .iter()
+                .map(move |(name, s)| (format!("pods.{pod}.secrets.{name}"), s.secret.as_str()))
+        })
+        .collect();
+    let Some(dir) = &args.secret_store else {
+        if let Some((key, _)) = named.first() {
+            bail!("{key} names a secret and no --secret-store (STROM_SECRET_STORE) is set");
+        }
+        return Ok(None);
+    };
+    let store = FileSecretStore::open(dir)
+        .with_context(|| format!("cannot open the secret store {}", dir.display()))?;
+    for (key, path) in &named {
+        if store.read(path)?.is_none() {
+            eprintln!("warning: {key}: secret {path} is not in the secret store yet");
+        }
+    }
+    Ok(Some(EngineSecrets {
+        store,
+        service: spec.name.clone(),
+    }))
+}
+
 fn run(args: RunArgs) -> anyhow::Result<()> {
+    let token = std::env::var("STROM_SCHEDULER_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    // Refused before anything starts (no store lock taken, no task launched).
+    if args.api_auth == api::ApiAuth::All && token.is_none() {
+        bail!("--api-auth all needs STROM_SCHEDULER_TOKEN");
+    }
     let strom_bin = std::env::current_exe().context("cannot find the strom binary's path")?;
     let options = options_json(&args)?;
     let mut base_env = BTreeMap::new();
@@ -329,19 +399,34 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .clone()
         .or(probe.spec.scheduler.zookeeper)
         .filter(|connect| !connect.is_empty());
+    let ports = parse_ports(&args.ports)?;
     // The brokers' ZooKeeper: KAFKA_ZOOKEEPER_URI, else the state store's under the service's
-    // root (as DC/OS Kafka's `master.mesos:2181/dcos-service-<name>`), else none.
-    let brokers_zookeeper = std::env::var("KAFKA_ZOOKEEPER_URI")
+    // root (as DC/OS Kafka's `master.mesos:2181/dcos-service-<name>`), else the service's
+    // embedded one (a task on the first port of the range, under the same root), else none.
+    let configured_uri = std::env::var("KAFKA_ZOOKEEPER_URI")
         .ok()
         .filter(|uri| !uri.is_empty())
         .or_else(|| {
             zookeeper
                 .as_ref()
                 .map(|connect| format!("{connect}{}", service_root(&probe.spec.name)))
-        })
-        .unwrap_or_default();
+        });
+    let options_uri = probe
+        .env
+        .get("KAFKA_ZOOKEEPER_URI")
+        .is_some_and(|uri| !uri.is_empty());
+    let brokers_zookeeper = match configured_uri {
+        Some(uri) => uri,
+        None if args.embedded_zookeeper && !options_uri => {
+            base_env.insert("EMBEDDED_ZOOKEEPER".into(), "true".into());
+            base_env.insert("ZOOKEEPER_PORT".into(), ports.0.to_string());
+            let uri = format!("127.0.0.1:{}{}", ports.0, service_root(&probe.spec.name));
+            eprintln!("no ZooKeeper configured: the service runs its own, brokers use {uri}");
+            uri
+        }
+        None => String::new(),
+    };
     base_env.insert("KAFKA_ZOOKEEPER_URI".to_string(), brokers_zookeeper);
-    let ports = parse_ports(&args.ports)?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
     let store = open_store(&args, &probe.spec.name, zookeeper.as_deref())?;
@@ -378,6 +463,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         LocalEngineConfig::this_machine(&args.state_dir.join("engine"), args.agents, ports);
     engine_config.die_with_engine = args.tasks_die_with_scheduler;
     engine_config.check_interval_max_ms = args.check_interval_max_ms;
+    engine_config.secrets = secret_access(&args, scheduler.spec())?;
     let mut engine = LocalEngine::open(engine_config).context("cannot start the local engine")?;
     engine.set_spec(scheduler.spec());
     engine.restore_reservations(scheduler.tasks().values().map(|r| &r.info));
@@ -389,9 +475,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         engine,
         started: Instant::now(),
     }));
-    let token = std::env::var("STROM_SCHEDULER_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -417,9 +500,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("cluster-health".into())
         .spawn(move || health::report_forever(health_core))?;
-    if args.api_auth == api::ApiAuth::All && token.is_none() {
-        bail!("--api-auth all needs STROM_SCHEDULER_TOKEN");
-    }
     let router = api::router(Arc::clone(&core), token, args.api_auth);
     let failure = Arc::new(Mutex::new(None::<String>));
     let failure_seen = Arc::clone(&failure);

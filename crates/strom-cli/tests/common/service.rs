@@ -84,6 +84,9 @@ pub struct Service {
     /// Brokers die with the scheduler (for tests that never restart it: nothing outlives a
     /// test killed by a timeout).
     pub die_with_scheduler: bool,
+    /// Run the service's embedded ZooKeeper when no other is configured (the scheduler's
+    /// default; off here so that tests about other things run single-node brokers quickly).
+    pub embedded_zookeeper: bool,
     _ports_lock: std::fs::File,
 }
 
@@ -114,6 +117,7 @@ impl Service {
             ports: format!("{base}-{}", base + 89),
             scheduler: None,
             die_with_scheduler: false,
+            embedded_zookeeper: false,
             extra_args: Vec::new(),
             _ports_lock: ports_lock,
         }
@@ -144,6 +148,7 @@ impl Service {
                 &self.ports,
             ])
             .args(["--check-interval-max-ms", "300"])
+            .arg(format!("--embedded-zookeeper={}", self.embedded_zookeeper))
             .args(&self.extra_args)
             .args(
                 self.die_with_scheduler

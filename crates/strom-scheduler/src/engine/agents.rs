@@ -39,6 +39,8 @@ pub struct LocalEngineConfig {
     pub die_with_engine: bool,
     /// Upper bound on a readiness check's interval (a spec's 5 s slows tests down).
     pub check_interval_max_ms: u64,
+    /// The secret store tasks' secrets are read from; `None`: a task with secrets fails.
+    pub secrets: Option<super::EngineSecrets>,
 }
 
 impl LocalEngineConfig {
@@ -84,6 +86,7 @@ impl LocalEngineConfig {
             agents,
             die_with_engine: false,
             check_interval_max_ms: 5_000,
+            secrets: None,
         }
     }
 }

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Child;
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,7 @@ use uuid::Uuid;
 pub use super::agents::{AgentConfig, LocalEngineConfig};
 use super::checks::{CheckRunner, Health, TaskChecks};
 use super::process;
+use super::sandbox::{self, relative};
 use super::Engine;
 use crate::offer::{Offer, Operation};
 use crate::resources::{DiskSource, Resource, ResourceValue};
@@ -247,6 +248,9 @@ impl LocalEngine {
         };
         task.state = state;
         task.ready = ready;
+        if state.is_terminal() {
+            sandbox::remove_secret_files(&task.info.secrets, &task.sandbox);
+        }
         let status = TaskStatus {
             task_id: task_id.to_string(),
             agent_id: task.info.agent_id.clone(),
@@ -445,13 +449,9 @@ impl LocalEngine {
 
     fn prepare_and_spawn(&self, info: &TaskInfo, sandbox: &Path) -> std::io::Result<Child> {
         fs::create_dir_all(sandbox)?;
-        for (dest, content) in &info.files {
-            let file = sandbox.join(relative(dest)?);
-            if let Some(parent) = file.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            fs::write(file, content)?;
-        }
+        sandbox::write_config_files(&info.files, sandbox)?;
+        let secret_env =
+            sandbox::deliver_secrets(self.config.secrets.as_ref(), &info.secrets, sandbox)?;
         for resource in &info.resources {
             let Some(disk) = &resource.disk else { continue };
             let (Some(persistence), Some(path)) = (&disk.persistence_id, &disk.container_path)
@@ -468,9 +468,11 @@ impl LocalEngine {
                 std::os::unix::fs::symlink(&volume, &link)?;
             }
         }
+        let mut env = self.task_env(info, sandbox);
+        env.extend(secret_env);
         process::spawn(
             &info.cmd,
-            &self.task_env(info, sandbox),
+            &env,
             sandbox,
             &sandbox.join("stdout"),
             &sandbox.join("stderr"),
@@ -623,22 +625,6 @@ impl LocalEngine {
                 uuid: None,
             });
         }
-    }
-}
-
-/// `path` as a relative path inside a sandbox (no root, no `..`).
-fn relative(path: &str) -> std::io::Result<&Path> {
-    let path = Path::new(path);
-    if path
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        Ok(path)
-    } else {
-        Err(std::io::Error::other(format!(
-            "{} is not a relative path inside the sandbox",
-            path.display()
-        )))
     }
 }
 

@@ -11,6 +11,9 @@ mod agents;
 mod checks;
 pub mod local;
 pub(crate) mod process;
+mod sandbox;
+
+pub use sandbox::EngineSecrets;
 
 use crate::scheduler::{Effect, Input, Scheduler};
 use crate::store::{Persister, StoreError};

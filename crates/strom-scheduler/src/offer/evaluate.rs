@@ -477,6 +477,7 @@ pub fn evaluate(
                     task.cmd.clone()
                 },
                 files,
+                secrets: pod.secrets.iter().map(|(_, s)| s.clone()).collect(),
                 permanently_failed: false,
                 paused: requirement.paused,
             });

@@ -35,6 +35,7 @@ fn record(index: u32, config: Uuid, state: TaskState, ready: bool) -> (String, T
         env: BTreeMap::new(),
         cmd: String::new(),
         files: BTreeMap::new(),
+        secrets: Vec::new(),
         permanently_failed: false,
         paused: false,
     };

@@ -14,10 +14,14 @@ pub const SVC_YML: &str = include_str!("../../dist/svc.yml");
 /// The shipped broker configuration template (`server.properties.mustache`).
 pub const SERVER_PROPERTIES: &str = include_str!("../../dist/server.properties.mustache");
 
+/// The embedded ZooKeeper's configuration template (`zoo.cfg.mustache`).
+pub const ZOO_CFG: &str = include_str!("../../dist/zoo.cfg.mustache");
+
 /// The config templates `svc.yml` may name.
 pub fn template_source(name: &str) -> Option<String> {
     match name {
         "server.properties.mustache" => Some(SERVER_PROPERTIES.to_string()),
+        "zoo.cfg.mustache" => Some(ZOO_CFG.to_string()),
         _ => None,
     }
 }

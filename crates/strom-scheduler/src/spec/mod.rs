@@ -96,8 +96,26 @@ pub struct PodSpec {
     /// Further named volumes (`volumes:`).
     #[serde(default)]
     pub volumes: OrderedMap<VolumeSpec>,
+    /// Secrets every task of the pod receives, by entry name (see [`crate::secrets`]).
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    pub secrets: OrderedMap<SecretSpec>,
     /// The pod's tasks.
     pub tasks: OrderedMap<TaskSpec>,
+}
+
+/// A pod's `secrets:` entry: which secret, delivered as which env variable and/or sandbox file.
+/// A reference only: the value never enters a spec, a task info or the state store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecretSpec {
+    /// The secret's path in the secret store (`kafka/sasl-password`).
+    pub secret: String,
+    /// The environment variable that receives the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_key: Option<String>,
+    /// The sandbox-relative file that receives the value (mode 0400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// A persistent volume.
@@ -357,6 +375,35 @@ impl ServiceSpec {
                     return Err(invalid(
                         format!("{key}.{volume_key}.size"),
                         "must be positive",
+                    ));
+                }
+            }
+            let mut secret_files = Vec::new();
+            for (secret_name, secret) in pod.secrets.iter() {
+                let secret_key = format!("{key}.secrets.{secret_name}");
+                crate::secrets::check_spec(&self.name, &secret_key, secret)
+                    .map_err(|(key, reason)| SpecError::Invalid { key, reason })?;
+                if let Some(file) = &secret.file {
+                    if secret_files.contains(&file) {
+                        return Err(invalid(
+                            format!("{secret_key}.file"),
+                            "two secrets of a pod cannot be delivered to the same file",
+                        ));
+                    }
+                    secret_files.push(file);
+                }
+                let shadowed = secret.env_key.as_ref().and_then(|env_key| {
+                    pod.tasks
+                        .iter()
+                        .find(|(_, task)| task.env.contains_key(env_key))
+                });
+                if let Some((task_name, _)) = shadowed {
+                    return Err(invalid(
+                        format!("{secret_key}.env-key"),
+                        &format!(
+                            "task {task_name:?} already sets this variable in its env; a secret \
+                             may not replace a spec's variable"
+                        ),
                     ));
                 }
             }

@@ -57,6 +57,13 @@ const KEYS: &[OptionKey] = &[
         "ALLOW_DECOMMISSION",
         Some("false"),
     ),
+    key("brokers.secrets", "BROKER_SECRETS", Some("{}")),
+    // The embedded ZooKeeper's resources (it runs only when `EMBEDDED_ZOOKEEPER` is set, by
+    // `strom scheduler run` when no ZooKeeper is configured; `ZOOKEEPER_PORT` comes with it).
+    key("zookeeper.cpus", "ZOOKEEPER_CPUS", Some("0.5")),
+    key("zookeeper.mem", "ZOOKEEPER_MEM", Some("512")),
+    key("zookeeper.heap_mb", "ZOOKEEPER_HEAP_MB", Some("256")),
+    key("zookeeper.disk", "ZOOKEEPER_DISK_SIZE", Some("100")),
     key("kafka.kafka_zookeeper_uri", "KAFKA_ZOOKEEPER_URI", None),
 ];
 
@@ -130,6 +137,7 @@ pub fn scheduler_env(
             let text = match value {
                 // DC/OS wrote the constraint as a JSON string; a JSON list is accepted too.
                 Value::Array(_) if path == "service.placement_constraint" => value.to_string(),
+                Value::Object(_) if path == "brokers.secrets" => secrets_json(&path, value)?,
                 _ => scalar(&path, value)?,
             };
             if let Some(option) = KEYS.iter().find(|o| o.path == path) {
@@ -157,6 +165,47 @@ pub fn scheduler_env(
         env.insert("PLACEMENT_REFERENCED_ZONE".into(), "true".into());
     }
     Ok(env)
+}
+
+/// `brokers.secrets` (`{"<name>": {"secret": "kafka/x", "env_key": "X", "file": "x"}}`) as
+/// the JSON flow mapping `svc.yml`'s pod `secrets:` takes (YAML reads JSON), keys in the SDK's
+/// kebab case. Values are secret paths, never secret values.
+fn secrets_json(path: &str, value: &Value) -> Result<String, SpecError> {
+    let Value::Object(entries) = value else {
+        return Err(invalid(path, "must be a JSON object of secret entries"));
+    };
+    let mut out = serde_json::Map::new();
+    for (name, entry) in entries {
+        let entry_path = format!("{path}.{name}");
+        let Value::Object(fields) = entry else {
+            return Err(invalid(
+                &entry_path,
+                "must be an object with secret and env_key and/or file",
+            ));
+        };
+        let mut normalized = serde_json::Map::new();
+        for (field, field_value) in fields {
+            let kebab = match field.as_str() {
+                "secret" | "file" => field.clone(),
+                "env_key" | "env-key" => "env-key".to_string(),
+                _ => {
+                    return Err(invalid(
+                        &format!("{entry_path}.{field}"),
+                        "unknown secret field (secret, env_key, file)",
+                    ))
+                }
+            };
+            let Value::String(text) = field_value else {
+                return Err(invalid(
+                    &format!("{entry_path}.{field}"),
+                    "must be a string",
+                ));
+            };
+            normalized.insert(kebab, Value::String(text.clone()));
+        }
+        out.insert(name.clone(), Value::Object(normalized));
+    }
+    Ok(Value::Object(out).to_string())
 }
 
 fn kafka_env(name: &str) -> String {

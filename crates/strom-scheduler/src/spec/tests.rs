@@ -272,3 +272,94 @@ fn a_spec_round_trips_through_json() {
     assert_eq!(back, spec);
     assert_eq!(back.pods.names().collect::<Vec<_>>(), ["kafka"]);
 }
+
+#[test]
+fn broker_secrets_come_from_the_options_and_refusals_name_the_key() {
+    let options = r#"{"service": {"name": "/prod/events"}, "brokers": {"secrets": {
+        "sasl": {"secret": "prod/events/sasl-password", "env_key": "SASL_PASSWORD"},
+        "keystore": {"secret": "prod/__dcos_base64__keystore", "file": "tls/keystore.p12"}}}}"#;
+    let spec = render_kafka_service(options, &base_env()).unwrap().spec;
+    let pod = spec.pod("kafka").unwrap();
+    let sasl = pod.secrets.get("sasl").unwrap();
+    assert_eq!(sasl.secret, "prod/events/sasl-password");
+    assert_eq!(sasl.env_key.as_deref(), Some("SASL_PASSWORD"));
+    assert_eq!(sasl.file, None);
+    let keystore = pod.secrets.get("keystore").unwrap();
+    assert_eq!(keystore.file.as_deref(), Some("tls/keystore.p12"));
+    // No secrets: the key is left out of the stored spec, as before secrets existed.
+    let plain = render_kafka_service("{}", &base_env()).unwrap().spec;
+    assert!(plain.pod("kafka").unwrap().secrets.is_empty());
+    assert!(!serde_json::to_string(&plain).unwrap().contains("secrets"));
+
+    let error = |options: &str| {
+        render_kafka_service(options, &base_env())
+            .unwrap_err()
+            .to_string()
+    };
+    let sibling = error(
+        r#"{"service": {"name": "/prod/events"}, "brokers": {"secrets": {
+            "s": {"secret": "prod/other/password", "env_key": "P"}}}}"#,
+    );
+    assert!(
+        sibling.starts_with(
+            "pods.kafka.secrets.s.secret: service \"/prod/events\" may not read secret \
+             \"prod/other/password\""
+        ),
+        "{sibling}"
+    );
+    let shadow =
+        error(r#"{"brokers": {"secrets": {"s": {"secret": "x", "env_key": "STROM_BIN"}}}}"#);
+    assert!(
+        shadow.starts_with("pods.kafka.secrets.s.env-key: task \"broker\" already sets"),
+        "{shadow}"
+    );
+    assert_eq!(
+        error(r#"{"brokers": {"secrets": {"s": {"secret": "x", "env": "X"}}}}"#),
+        "brokers.secrets.s.env: unknown secret field (secret, env_key, file)"
+    );
+    let same_file = error(
+        r#"{"brokers": {"secrets": {"a": {"secret": "x", "file": "f"},
+            "b": {"secret": "y", "file": "f"}}}}"#,
+    );
+    assert!(
+        same_file.starts_with("pods.kafka.secrets.b.file: "),
+        "{same_file}"
+    );
+}
+
+#[test]
+fn the_embedded_zookeeper_pod_deploys_first_and_renders_its_config() {
+    let plain = render_kafka_service("{}", &base_env()).unwrap().spec;
+    assert_eq!(plain.pods.names().collect::<Vec<_>>(), ["kafka"]);
+    let mut env = base_env();
+    env.insert("EMBEDDED_ZOOKEEPER".into(), "true".into());
+    env.insert("ZOOKEEPER_PORT".into(), "10000".into());
+    let options = r#"{"zookeeper": {"cpus": 0.2, "mem": 300, "heap_mb": 128, "disk": 50}}"#;
+    let spec = render_kafka_service(options, &env).unwrap().spec;
+    assert_eq!(
+        spec.pods.names().collect::<Vec<_>>(),
+        ["zookeeper", "kafka"]
+    );
+    let phases = &spec.plans.get("deploy").unwrap().phases;
+    assert_eq!(phases.names().collect::<Vec<_>>(), ["zookeeper", "broker"]);
+    let pod = spec.pod("zookeeper").unwrap();
+    assert_eq!(pod.count, 1);
+    assert_eq!(pod.volume.as_ref().unwrap().size, 50);
+    let server = pod.tasks.get("server").unwrap();
+    assert_eq!((server.cpus, server.memory), (0.2, 300));
+    assert!(server.cmd.contains("-Xmx128m"), "{}", server.cmd);
+    assert_eq!(server.ports.get("zookeeper").unwrap().port, 10000);
+    let mut task_env = server.env.clone();
+    task_env.insert("ZOOKEEPER_CLIENT_PORT".into(), "10000".into());
+    task_env.insert("TASK_IP".into(), "127.0.0.1".into());
+    let template = &server.configs.get("zoo-cfg").unwrap().content;
+    let zoo_cfg = crate::spec::render::render("zoo.cfg", template, &task_env).unwrap();
+    for line in [
+        "dataDir=zookeeper-data",
+        "clientPort=10000",
+        "clientPortAddress=127.0.0.1",
+        "4lw.commands.whitelist=ruok,srvr,conf",
+    ] {
+        assert!(zoo_cfg.lines().any(|l| l == line), "{line}: {zoo_cfg}");
+    }
+}
