@@ -1,0 +1,1 @@
+//! Tests of the session state machine (see session.rs).

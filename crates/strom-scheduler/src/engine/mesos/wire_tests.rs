@@ -1,0 +1,1 @@
+//! Tests of the JSON conversions (see wire.rs).
