@@ -1,4 +1,4 @@
-//! The Mesos engine against a scripted master (`mesos_master/`) speaking the v1 scheduler
+//! The Mesos engine against a scripted master (`strom_testkit::mesos_master`) speaking the v1 scheduler
 //! API's documented wire format: SUBSCRIBE, a 1-broker deploy through ACCEPT with RESERVE,
 //! CREATE and LAUNCH_GROUP, status updates (acknowledged with their uuid) driving the deploy
 //! plan to COMPLETE, SUPPRESS and long DECLINEs when idle, resubscription with the persisted
@@ -7,13 +7,10 @@
 //! master runs here; readiness comes from the task's `check` results in status updates, the
 //! broker process itself is not started. Every wait is bounded.
 
-mod mesos_master;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mesos_master::{wait_until, ScriptedMaster, NEW_FRAMEWORK_ID};
 use serde_json::{json, Value};
 use strom_scheduler::engine::drive_once;
 use strom_scheduler::engine::mesos::session::SessionConfig;
@@ -24,6 +21,7 @@ use strom_scheduler::plan::Status;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
 use strom_scheduler::spec::kafka::render_kafka_service;
 use strom_scheduler::spec::ServiceSpec;
+use strom_testkit::mesos_master::{wait_until, ScriptedMaster, NEW_FRAMEWORK_ID};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
