@@ -21,7 +21,9 @@ use strom_scheduler::plan::Status;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
 use strom_scheduler::spec::kafka::render_kafka_service;
 use strom_scheduler::spec::ServiceSpec;
-use strom_testkit::mesos_master::{wait_until, ScriptedMaster, NEW_FRAMEWORK_ID};
+use strom_testkit::mesos_master::{
+    start_redirecting, wait_until, ScriptedMaster, NEW_FRAMEWORK_ID,
+};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -45,6 +47,10 @@ struct Service {
 
 impl Service {
     fn start(dir: &Path, master: &ScriptedMaster) -> Service {
+        Service::start_at(dir, &master.url())
+    }
+
+    fn start_at(dir: &Path, master_url: &str) -> Service {
         let spec = spec();
         let store = FilePersister::open(dir).expect("store opens");
         let config = SchedulerConfig::for_service(&spec.name);
@@ -52,7 +58,7 @@ impl Service {
             Scheduler::new(store, &spec, config.clone(), Box::new(uuid::Uuid::new_v4))
                 .expect("accepted");
         let mut engine = MesosEngine::new(MesosConfig {
-            master: master.url(),
+            master: master_url.to_string(),
             settings: FrameworkSettings {
                 name: spec.name.clone(),
                 user: "nobody".into(),
@@ -439,4 +445,28 @@ fn hostile_streams_are_dropped_and_resubscribed() {
     }
     service.until("subscribed at the end", |s| s.engine.is_subscribed());
     assert!(master.calls_of("ACCEPT").is_empty());
+}
+
+#[test]
+fn a_non_leading_master_redirects_subscription_and_calls_to_the_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let leader = ScriptedMaster::start(15.0);
+    let standby = start_redirecting(format!("//{}/api/v1/scheduler", leader.address));
+    let mut service = Service::start_at(dir.path(), &standby);
+    deploy(&mut service, &leader);
+    assert_eq!(leader.subscribes().len(), 1);
+    // A Location that is no URI: an error and another try, never a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let other = ScriptedMaster::start(15.0);
+    let hostile = start_redirecting(format!("//{}/a path with spaces", other.address));
+    let mut service = Service::start_at(dir.path(), &hostile);
+    for _ in 0..30 {
+        service.drive();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!service.engine.is_subscribed());
+    assert!(
+        other.subscribes().is_empty(),
+        "no request with an invalid path"
+    );
 }

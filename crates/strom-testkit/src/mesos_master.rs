@@ -134,6 +134,28 @@ impl Drop for ScriptedMaster {
 /// Lower-cased header names with their values, and the body.
 type Request = (Vec<(String, String)>, Vec<u8>);
 
+/// A non-leading master: answers every request with `307 Temporary Redirect` to `location`
+/// (as Mesos does, e.g. `//host:port/api/v1/scheduler`). Returns its `http://` URL.
+pub fn start_redirecting(location: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for connection in listener.incoming() {
+            let Ok(connection) = connection else { return };
+            let mut writer = connection.try_clone().expect("clone");
+            let mut reader = BufReader::new(connection);
+            if read_request(&mut reader).is_some() {
+                let _ = write!(
+                    writer,
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        }
+    });
+    url
+}
+
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 || !line.starts_with("POST /api/v1/scheduler ") {

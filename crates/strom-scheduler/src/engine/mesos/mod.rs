@@ -430,7 +430,7 @@ fn request(
     master: &MasterAddress,
     body: Vec<u8>,
     stream_id: Option<&str>,
-) -> hyper::Request<Full<Bytes>> {
+) -> Result<hyper::Request<Full<Bytes>>, String> {
     let mut builder = hyper::Request::post(master.path.as_str())
         .header(hyper::header::HOST, master.authority.as_str())
         .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -438,9 +438,14 @@ fn request(
     if let Some(id) = stream_id {
         builder = builder.header("Mesos-Stream-Id", id);
     }
-    builder
-        .body(Full::new(Bytes::from(body)))
-        .expect("a request of valid parts")
+    // A redirect's Location comes from the network: a path or host that is no valid URI or
+    // header is an error, not a panic.
+    builder.body(Full::new(Bytes::from(body))).map_err(|e| {
+        format!(
+            "cannot build a request to {}{}: {e}",
+            master.authority, master.path
+        )
+    })
 }
 
 /// Opens the event stream and forwards its records until it ends; follows up to 3 redirects.
@@ -457,7 +462,7 @@ async fn subscribe(
         let (mut sender, connection) = connect(&address.authority).await?;
         let response = with_timeout("SUBSCRIBE", CALL_TIMEOUT, async {
             sender
-                .send_request(request(&address, body.clone(), None))
+                .send_request(request(&address, body.clone(), None)?)
                 .await
                 .map_err(|e| format!("SUBSCRIBE: {e}"))
         })
@@ -553,7 +558,7 @@ async fn send_calls(
                 .await
                 .map_err(|e| format!("call connection: {e}"))?;
             let response = sender
-                .send_request(request(&address, body.clone(), Some(&stream_id)))
+                .send_request(request(&address, body.clone(), Some(&stream_id))?)
                 .await
                 .map_err(|e| format!("call: {e}"))?;
             let status = response.status().as_u16();
