@@ -215,7 +215,47 @@ fn a_consumer_reads_from_the_in_sync_follower_in_its_rack() {
         &series("strom_fetch_follower_bytesout_total"),
     );
     assert!(served > 0.0, "broker 3 served the rack-c consumer");
+
+    // The same answers over the raw protocol.
+    let fetch = |id: i32, version: i16, offset: i64, rack: &str| {
+        let mut request = fetch_request(TOPIC, offset);
+        request.rack_id = rack.to_string().into();
+        let response = RawClient::connect(&cluster.addr(id)).send(version, &request);
+        let p = response.responses[0].partitions[0].clone();
+        let records = p.records.map_or(0, |r| batch_base_offsets(r).len());
+        (
+            p.error_code,
+            p.high_watermark,
+            p.preferred_read_replica.0,
+            records,
+        )
+    };
+    wait_until(
+        "broker 2 learned the final high watermark",
+        Duration::from_secs(10),
+        || fetch(2, 12, 0, "").1 == COUNT as i64,
+    );
+    // Before client metadata (v10), only the leader serves consumers.
+    assert_eq!(fetch(2, 10, 0, "").0, NOT_LEADER_OR_FOLLOWER);
+    let (error, high_watermark, preferred, batches) = fetch(2, 12, 0, "");
+    assert_eq!((error, high_watermark, preferred), (0, COUNT as i64, -1));
+    assert!(batches > 0, "the follower returns records");
+    // Past the follower's log end: OFFSET_OUT_OF_RANGE with its high watermark, which tells
+    // librdkafka to go back to the leader.
+    let (error, high_watermark, _, _) = fetch(2, 12, COUNT as i64 + 100, "");
+    assert_eq!((error, high_watermark), (OFFSET_OUT_OF_RANGE, COUNT as i64));
+    // The leader sends rack-b to broker 2 without records, serves rack-a and rackless itself.
+    assert_eq!(fetch(1, 12, 0, "rack-b"), (0, COUNT as i64, 2, 0));
+    assert_eq!(fetch(1, 12, 0, "rack-a").2, -1);
+    assert!(fetch(1, 12, 0, "").3 > 0);
+    // A follower never redirects.
+    assert_eq!(fetch(2, 12, 0, "rack-c").2, -1);
 }
+
+/// NOT_LEADER_OR_FOLLOWER.
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+/// OFFSET_OUT_OF_RANGE.
+const OFFSET_OUT_OF_RANGE: i16 = 1;
 
 /// Every partition of `topic` with a leader and an ISR of `isr` brokers among `live`.
 fn led_by(m: &MetadataResponse, topic: &str, partitions: i32, isr: usize, live: &[i32]) -> bool {
