@@ -8,8 +8,8 @@
 //!   controller's rack are killed with SIGKILL at once. Every partition keeps a leader and
 //!   takes acks=all writes, and every acknowledged record is read back intact.
 //!
-//! Loopback only: `ip netns` and `tc netem` would add inter-rack latency, but the racks here
-//! are labels on brokers sharing one host and its loopback.
+//! Loopback only: network namespaces work on the test machine, but its kernel has no `netem`
+//! qdisc to add latency between them, so the racks are labels on brokers sharing the loopback.
 
 mod common;
 
