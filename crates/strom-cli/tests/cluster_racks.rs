@@ -6,7 +6,8 @@
 //! - Losing a rack: six brokers in three racks, a rack-aware topic (RF 3,
 //!   `min.insync.replicas` 2) under an idempotent `acks=all` producer; both brokers of the
 //!   controller's rack are killed with SIGKILL at once. Every partition keeps a leader and
-//!   takes acks=all writes, and every acknowledged record is read back intact.
+//!   takes acks=all writes, and every acknowledged record is read back intact; restarted, the
+//!   rack's brokers rejoin every ISR.
 //!
 //! Loopback only: network namespaces work on the test machine, but its kernel has no `netem`
 //! qdisc to add latency between them, so the racks are labels on brokers sharing the loopback.
@@ -404,5 +405,18 @@ fn losing_a_whole_rack_keeps_every_partition_writable_and_loses_nothing() {
     eprintln!(
         "{} acknowledged records verified (offset, bytes, crc32c, order) among {} in the log",
         verified.acknowledged, verified.in_log
+    );
+
+    // The rack comes back: its brokers truncate, catch up and rejoin every ISR.
+    let back = Instant::now();
+    for &victim in &victims {
+        cluster.restart(victim);
+    }
+    cluster.wait_for("every partition with a full ISR again", |m| {
+        led_by(m, TOPIC, PARTITIONS, 3, &all)
+    });
+    eprintln!(
+        "the rack's brokers were back in every ISR after {:?}",
+        back.elapsed()
     );
 }
