@@ -526,3 +526,22 @@ fn cluster_keys_have_kafka_defaults_and_rules() {
     let error = BrokerConfig::load(Some("zookeeper.connect=zk:0\n"), &[]).unwrap_err();
     assert!(error.to_string().contains("zookeeper.connect"), "{error}");
 }
+
+#[test]
+fn replica_selector_class_takes_kafkas_two_selectors() {
+    assert!(!set(&[]).unwrap().cluster.replica_selector_rack_aware);
+    let rack_aware =
+        set(&["replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector"])
+            .unwrap();
+    assert!(rack_aware.cluster.replica_selector_rack_aware);
+    let leader =
+        set(&["replica.selector.class=org.apache.kafka.common.replica.LeaderSelector"]).unwrap();
+    assert!(!leader.cluster.replica_selector_rack_aware);
+    let err = set(&["replica.selector.class=com.example.NearestSelector"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("replica.selector.class") && err.contains("com.example.NearestSelector"),
+        "{err}"
+    );
+}

@@ -11,6 +11,13 @@
 //! transactions overlapping what it returns (an empty list, never null, when there are none);
 //! both answer the last stable offset. A follower's fetch reads to the log end either way.
 //!
+//! Fetch from follower (KIP-392, Fetch v11+): a consumer's fetch may be served by any replica,
+//! a follower up to the high watermark it learned from its leader; with
+//! `replica.selector.class` rack-aware, the leader answers a consumer that names a
+//! `rack_id` with `preferred_read_replica` = an in-sync replica in its rack and no records
+//! ([`crate::services::replica::read_replica`]). A follower fetch waiting for data also answers
+//! when the high watermark moves, so followers learn it without waiting for new records.
+//!
 //! Strom creates no fetch sessions: every response carries session id 0, which tells a client
 //! that wanted one (the Java client) to keep sending full requests.
 
@@ -43,6 +50,8 @@ struct Wanted {
     max_bytes: usize,
     /// A follower's fetch: read to the log end, not the high watermark.
     follower: bool,
+    /// KIP-392: the replica the leader sends this consumer to (no records are read then).
+    preferred_read_replica: Option<i32>,
 }
 
 /// Handles `Fetch`.
@@ -61,6 +70,21 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
     };
     let mut wanted = Vec::new();
     let mut isr_writes = Vec::new();
+    // KIP-392: the racks of the live brokers, if this leader may send the consumer elsewhere.
+    let client_rack = request.rack_id.as_str();
+    let racks: Option<std::collections::HashMap<i32, String>> = (replica_id < 0
+        && ctx.version >= 11
+        && !client_rack.is_empty()
+        && services.config.cluster.replica_selector_rack_aware)
+        .then(|| {
+            services
+                .metadata
+                .brokers()
+                .into_iter()
+                .filter_map(|b| Some((b.id, b.rack?)))
+                .collect()
+        });
+    let local_id = services.metadata.local_broker_id();
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let resolved_name = if ctx.version >= 13 {
             services
@@ -116,9 +140,17 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                     code
                 }
                 Some(partition) => match partition.leader_epoch_error(p.current_leader_epoch) {
+                    // Fetch v11+ carries client metadata: followers serve consumers too.
+                    0 if ctx.version >= 11 => partition.check_replica(),
                     0 => partition.check_leader(),
                     code => code,
                 },
+            };
+            let preferred_read_replica = match (&partition, &racks) {
+                (Some(partition), Some(racks)) if error == 0 => {
+                    partition.preferred_read_replica(local_id, client_rack, p.fetch_offset, racks)
+                }
+                _ => None,
             };
             wanted.push(Wanted {
                 topic: topic_index,
@@ -128,6 +160,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
                 follower: replica_id >= 0,
+                preferred_read_replica,
             });
         }
     }
@@ -145,6 +178,8 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
     Reply::LaterFrame(tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + max_wait;
         let notify = Arc::new(Notify::new());
+        // A follower's fetch also answers once a high watermark moves past what it was told.
+        let mut told_high_watermarks: Option<Vec<i64>> = None;
         loop {
             for w in &wanted {
                 if let (0, Some(partition)) = (w.error, &w.partition) {
@@ -153,7 +188,19 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
             }
             let read = read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
             let now = tokio::time::Instant::now();
-            if read.bytes >= min_bytes || read.errors || now >= deadline || wanted.is_empty() {
+            let high_watermarks = follower_high_watermarks(&wanted, &read);
+            let told = told_high_watermarks.get_or_insert_with(|| high_watermarks.clone());
+            let moved = high_watermarks
+                .iter()
+                .zip(told.iter())
+                .any(|(now, told)| now > told);
+            if read.bytes >= min_bytes
+                || read.errors
+                || read.redirected
+                || moved
+                || now >= deadline
+                || wanted.is_empty()
+            {
                 count(&wanted, &read);
                 return encode_response(&ctx, read.response, read.files);
             }
@@ -184,6 +231,18 @@ struct Read {
     bytes: usize,
     /// True if any partition has an error.
     errors: bool,
+    /// True if any partition names a preferred read replica (answered at once, as Kafka).
+    redirected: bool,
+}
+
+/// The high watermark each partition of a follower's fetch carries (-1 for a consumer's).
+fn follower_high_watermarks(wanted: &[Wanted], read: &Read) -> Vec<i64> {
+    let partitions = read.response.responses.iter().flat_map(|t| &t.partitions);
+    wanted
+        .iter()
+        .zip(partitions)
+        .map(|(w, data)| if w.follower { data.high_watermark } else { -1 })
+        .collect()
 }
 
 /// Counts what a fetch answer carries for the metrics: record bytes and errors per topic.
@@ -196,6 +255,9 @@ fn count(wanted: &[Wanted], read: &Read) {
         if data.error_code != 0 {
             partition.counters.fetch_failed();
         }
+        if w.preferred_read_replica.is_some() {
+            partition.counters.sent_to_preferred_replica();
+        }
         let bytes = match (file, &data.records) {
             (Some(slice), _) => slice.len,
             (None, Some(records)) => records.len(),
@@ -203,6 +265,9 @@ fn count(wanted: &[Wanted], read: &Read) {
         };
         if bytes > 0 {
             partition.counters.fetched(bytes as u64);
+            if !w.follower && partition.is_follower() {
+                partition.counters.fetched_from_follower(bytes as u64);
+            }
         }
     }
 }
@@ -221,6 +286,7 @@ fn read_all(
     let mut remaining = max_bytes;
     let mut total = 0usize;
     let mut errors = false;
+    let mut redirected = false;
     let mut files = Vec::with_capacity(wanted.len());
     // Like Kafka: the first partition that returns data may exceed the limits by one batch.
     let mut min_one_message = true;
@@ -232,6 +298,17 @@ fn read_all(
         match (&w.partition, w.error) {
             (Some(partition), 0) if partition.is_deleted() => {
                 data.error_code = E::UnknownTopicOrPartition.code();
+            }
+            (Some(partition), 0) if w.preferred_read_replica.is_some() => {
+                // Kafka skips the read and reports the offsets with the replica to go to.
+                let (high_watermark, log_start_offset, _) = partition.offsets();
+                data.high_watermark = high_watermark;
+                data.last_stable_offset = partition.last_stable_offset();
+                data.log_start_offset = with_start(log_start_offset);
+                data.aborted_transactions = read_committed.then(Vec::new);
+                data.preferred_read_replica =
+                    kafka_protocol::messages::BrokerId(w.preferred_read_replica.unwrap_or(-1));
+                redirected = true;
             }
             (Some(partition), 0) => {
                 let limit = w.max_bytes.min(remaining);
@@ -318,6 +395,7 @@ fn read_all(
         files,
         bytes: total,
         errors,
+        redirected,
     }
 }
 

@@ -318,6 +318,9 @@ impl BrokerConfig {
                     read.int("offsets.topic.replication.factor"),
                 )
                 .expect("offsets.topic.replication.factor is checked to fit 16 bits"),
+                replica_selector_rack_aware: read
+                    .optional_text("replica.selector.class")
+                    .is_some_and(|class| class.ends_with(".RackAwareReplicaSelector")),
             },
             explicit,
             ignored,

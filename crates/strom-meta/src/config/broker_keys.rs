@@ -20,6 +20,12 @@ pub const CLEANUP_POLICIES: &[&str] = &["delete", "compact"];
 /// The timestamp types a topic or broker may name.
 pub const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 
+/// The `replica.selector.class` values Strom knows: Kafka's two selectors, by class name.
+pub const REPLICA_SELECTORS: &[&str] = &[
+    "org.apache.kafka.common.replica.LeaderSelector",
+    "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+];
+
 /// Shorthand for a table row.
 const fn key(
     name: &'static str,
@@ -206,6 +212,11 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("replica.lag.time.max.ms", Long, Some("30000"), Rule::AtLeast(1),
         "A follower that has not caught up to the leader's log end for this long is removed \
          from the ISR."),
+    key("replica.selector.class", Text, None, Rule::OneOf(REPLICA_SELECTORS),
+        "Which replica a consumer that names its `client.rack` (Fetch v11+) is sent to read from \
+         (KIP-392): unset or Kafka's `LeaderSelector` keeps every consumer on the leader; \
+         `org.apache.kafka.common.replica.RackAwareReplicaSelector` names an in-sync replica in \
+         the consumer's rack. Followers serve such consumers up to their high watermark."),
     key("replica.socket.timeout.ms", Int, Some("30000"), Rule::AtLeast(1),
         "How long a follower waits for a fetch response before it reconnects."),
     key("socket.request.max.bytes", Int, Some("104857600"), Rule::AtLeast(1),

@@ -38,6 +38,9 @@ pub struct ClusterSettings {
     pub num_replica_fetchers: i32,
     /// `offsets.topic.replication.factor`.
     pub offsets_topic_replication_factor: i16,
+    /// True when `replica.selector.class` is Kafka's `RackAwareReplicaSelector` (KIP-392):
+    /// a leader sends a consumer in another rack to an in-sync replica in its own rack.
+    pub replica_selector_rack_aware: bool,
 }
 
 /// A parsed `zookeeper.connect`: `host:port[,host:port...][/chroot]`.

@@ -13,6 +13,7 @@
 pub mod cluster;
 pub mod fetcher;
 pub mod partition;
+pub mod read_replica;
 pub mod replication;
 pub mod scan;
 pub mod sync;
