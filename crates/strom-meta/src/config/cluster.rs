@@ -38,6 +38,14 @@ pub struct ClusterSettings {
     pub num_replica_fetchers: i32,
     /// `offsets.topic.replication.factor`.
     pub offsets_topic_replication_factor: i16,
+    /// `leader.replication.throttled.rate`: bytes per second served to throttled followers.
+    pub leader_replication_throttled_rate: i64,
+    /// `follower.replication.throttled.rate`: bytes per second fetched for throttled replicas.
+    pub follower_replication_throttled_rate: i64,
+    /// `replication.quota.window.num`.
+    pub replication_quota_window_num: i32,
+    /// `replication.quota.window.size.seconds`.
+    pub replication_quota_window_size_seconds: i32,
 }
 
 /// A parsed `zookeeper.connect`: `host:port[,host:port...][/chroot]`.
