@@ -83,6 +83,32 @@ pub struct DynamicLayers {
     pub per_broker: BTreeMap<String, String>,
 }
 
+impl DynamicLayers {
+    /// The levels with only the entries [`check_update`] accepts (aliases resolved), and a
+    /// description of each entry dropped: for levels read from storage, which another tool
+    /// may have written (Kafka's brokers, too, skip invalid stored dynamic configs with an
+    /// error rather than refuse to start).
+    pub fn sanitized(&self) -> (DynamicLayers, Vec<String>) {
+        let mut dropped = Vec::new();
+        let mut clean = |level: &BTreeMap<String, String>| {
+            let mut kept = BTreeMap::new();
+            for (key, value) in level {
+                let one = BTreeMap::from([(key.clone(), value.clone())]);
+                match check_update(&one) {
+                    Ok(checked) => kept.extend(checked),
+                    Err(error) => dropped.push(error.to_string()),
+                }
+            }
+            kept
+        };
+        let layers = DynamicLayers {
+            cluster_default: clean(&self.cluster_default),
+            per_broker: clean(&self.per_broker),
+        };
+        (layers, dropped)
+    }
+}
+
 /// Why a dynamic update was refused. Kafka answers every one with INVALID_REQUEST and the
 /// message "Invalid config value for resource ConfigResource(type=BROKER, name='<n>'): " then
 /// this error's text.
@@ -235,6 +261,20 @@ mod tests {
             "{error}"
         );
         let ok = check_update(&level(&[("log.cleanup.policy", " compact ")])).unwrap();
+        let stored = DynamicLayers {
+            cluster_default: level(&[
+                ("listeners", "PLAINTEXT://:1"),
+                ("min.insync.replicas", "2"),
+            ]),
+            per_broker: level(&[("message.max.bytes", "x")]),
+        };
+        let (clean, dropped) = stored.sanitized();
+        assert_eq!(
+            clean.cluster_default,
+            level(&[("min.insync.replicas", "2")])
+        );
+        assert!(clean.per_broker.is_empty());
+        assert_eq!(dropped.len(), 2, "{dropped:?}");
         assert_eq!(ok.get("log.cleanup.policy").unwrap(), "compact");
     }
 }
