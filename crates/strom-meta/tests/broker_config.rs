@@ -380,7 +380,12 @@ fn describe_reports_sources_values_and_synonyms() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
-    assert!(entries.iter().all(|e| e.read_only && !e.is_sensitive));
+    assert!(entries.iter().all(|e| !e.is_sensitive));
+    // Read-only exactly where Kafka does not allow a dynamic update.
+    assert!(entries
+        .iter()
+        .all(|e| e.read_only != strom_meta::config::dynamic::is_dynamic(&e.name)));
+    assert!(entries.iter().any(|e| e.read_only) && entries.iter().any(|e| !e.read_only));
     assert!(entries.iter().all(|e| !e.documentation.is_empty()));
 
     let entry = |name: &str| entries.iter().find(|e| e.name == name).unwrap().clone();

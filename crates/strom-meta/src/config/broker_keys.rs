@@ -71,6 +71,11 @@ pub static BROKER_KEYS: &[KeySpec] = &[
          that leave it to the broker."),
     key("delete.topic.enable", Boolean, Some("true"), Rule::Any,
         "Whether DeleteTopics is allowed; when false, deletion requests are refused."),
+    // Kafka's dynamic-only quota (DynamicConfig.Broker); Strom also reads it from the file.
+    key("follower.replication.throttled.rate", Long, Some(LONG_MAX), Rule::AtLeast(0),
+        "The bytes per second this broker's replica fetchers may copy for the partitions a \
+         topic's follower.replication.throttled.replicas lists for it; set it dynamically \
+         (AlterConfigs on the broker) during a reassignment."),
     key("group.initial.rebalance.delay.ms", Int, Some("3000"), Rule::AtLeast(0),
         "How long the coordinator waits for more members to join a new consumer group before \
          its first rebalance."),
@@ -81,6 +86,9 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("inter.broker.listener.name", Text, None, Rule::NonEmpty,
         "The listener brokers use to reach each other (replica fetches, controller requests); \
          defaults to the first of `advertised.listeners`."),
+    key("leader.replication.throttled.rate", Long, Some(LONG_MAX), Rule::AtLeast(0),
+        "The bytes per second this broker may serve to followers outside the ISR for the \
+         partitions a topic's leader.replication.throttled.replicas lists for it."),
     // Kafka binds all interfaces on its default port; Strom binds loopback so a first run is not
     // exposed to the network.
     key("listeners", Text, Some("PLAINTEXT://127.0.0.1:9092"), Rule::Listeners,
@@ -95,12 +103,18 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("log.cleaner.enable", Boolean, Some("true"), Rule::Any,
         "Whether compacted topics (cleanup.policy=compact, such as __consumer_offsets) are \
          compacted; when false they keep every record."),
+    key("log.cleaner.io.max.bytes.per.second", Double, Some("1.7976931348623157E308"), Rule::Any,
+        "Kafka's limit on the cleaner's reads and writes. Accepted (and dynamic) for \
+         compatibility; Strom's compaction pass is not throttled."),
     key("log.cleaner.max.compaction.lag.ms", Long, Some(LONG_MAX), Rule::AtLeast(1),
         "The default for the topic key max.compaction.lag.ms."),
     key("log.cleaner.min.cleanable.ratio", Double, Some("0.5"), Rule::Fraction(0.0, 1.0),
         "The default for the topic key min.cleanable.dirty.ratio."),
     key("log.cleaner.min.compaction.lag.ms", Long, Some("0"), Rule::AtLeast(0),
         "The default for the topic key min.compaction.lag.ms."),
+    key("log.cleaner.threads", Int, Some("1"), Rule::AtLeast(0),
+        "Kafka's cleaner thread count. Accepted (and dynamic) for compatibility; Strom compacts \
+         in one background pass at a time."),
     key("log.cleanup.policy", List, Some("delete"), Rule::SubsetOf(CLEANUP_POLICIES),
         "The default for the topic key cleanup.policy: delete old segments, compact by key, or \
          both."),
@@ -219,6 +233,10 @@ pub static BROKER_KEYS: &[KeySpec] = &[
          the consumer's rack. Followers serve such consumers up to their high watermark."),
     key("replica.socket.timeout.ms", Int, Some("30000"), Rule::AtLeast(1),
         "How long a follower waits for a fetch response before it reconnects."),
+    key("replication.quota.window.num", Int, Some("11"), Rule::AtLeast(1),
+        "How many windows the replication throttles average their byte rate over."),
+    key("replication.quota.window.size.seconds", Int, Some("1"), Rule::AtLeast(1),
+        "The length of one window of the replication throttles' byte rate."),
     key("socket.request.max.bytes", Int, Some("104857600"), Rule::AtLeast(1),
         "The largest request the broker reads; a bigger one closes the connection."),
     key("strom.metrics.listener", Text, Some("127.0.0.1:9644"), Rule::HostPortOrEmpty,
@@ -341,8 +359,6 @@ pub static IGNORED_BROKER_KEYS: &[&str] = &[
     "log.cleaner.dedupe.buffer.size",
     "log.cleaner.io.buffer.load.factor",
     "log.cleaner.io.buffer.size",
-    "log.cleaner.io.max.bytes.per.second",
-    "log.cleaner.threads",
     "log.flush.scheduler.interval.ms",
     "log.flush.start.offset.checkpoint.interval.ms",
     "log.message.format.version",

@@ -41,6 +41,14 @@ pub struct ClusterSettings {
     /// True when `replica.selector.class` is Kafka's `RackAwareReplicaSelector` (KIP-392):
     /// a leader sends a consumer in another rack to an in-sync replica in its own rack.
     pub replica_selector_rack_aware: bool,
+    /// `leader.replication.throttled.rate`: bytes per second served to throttled followers.
+    pub leader_replication_throttled_rate: i64,
+    /// `follower.replication.throttled.rate`: bytes per second fetched for throttled replicas.
+    pub follower_replication_throttled_rate: i64,
+    /// `replication.quota.window.num`.
+    pub replication_quota_window_num: i32,
+    /// `replication.quota.window.size.seconds`.
+    pub replication_quota_window_size_seconds: i32,
 }
 
 /// A parsed `zookeeper.connect`: `host:port[,host:port...][/chroot]`.

@@ -14,6 +14,7 @@
 //! nor decide leaders or ISRs (the controller's state machine does).
 
 pub mod admin;
+mod broker_configs;
 mod configs;
 pub mod elect;
 pub mod runtime;
@@ -37,6 +38,8 @@ const UNREGISTERED: i64 = -1;
 /// This broker's membership of a ZooKeeper cluster; see the module documentation.
 pub struct ClusterNode {
     config: Arc<BrokerConfig>,
+    /// The configuration with its dynamic levels (`broker_configs.rs`).
+    live: Arc<crate::services::live_config::LiveConfig>,
     zk_config: ZkConfig,
     store: RwLock<ZkStore>,
     registration: BrokerRegistration,
@@ -111,6 +114,7 @@ impl ClusterNode {
     /// metadata cache lists only this broker and no controller.
     pub fn new(
         config: Arc<BrokerConfig>,
+        live: Arc<crate::services::live_config::LiveConfig>,
         zk_config: ZkConfig,
         store: ZkStore,
         registration: BrokerRegistration,
@@ -120,6 +124,7 @@ impl ClusterNode {
         let (elect_tx, elect_rx) = tokio::sync::mpsc::unbounded_channel();
         ClusterNode {
             config,
+            live,
             zk_config,
             store: RwLock::new(store),
             registration,

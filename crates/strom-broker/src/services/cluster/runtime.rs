@@ -230,7 +230,8 @@ impl Runtime {
             }
             ZkEvent::TopicsChanged => {
                 if self.controller.is_active() {
-                    if let Some(topics) = retry(|| read_topics(store, &self.node.config)).await {
+                    let config = self.node.live.current();
+                    if let Some(topics) = retry(|| read_topics(store, &config)).await {
                         self.topics_read(&topics);
                         let effects = self.controller.step(Input::TopicsChanged { topics });
                         self.perform(store, effects).await;
@@ -386,7 +387,7 @@ impl Runtime {
     ) -> Result<ClusterSnapshot, ZkError> {
         let brokers = read_brokers(store).await?;
         self.brokers_read(brokers.clone());
-        let topics = read_topics(store, &self.node.config).await?;
+        let topics = read_topics(store, &self.node.live.current()).await?;
         self.topics_read(&topics);
         let (states, state_zxids) = store.all_partition_states_with_zxids().await?;
         let deleting = store

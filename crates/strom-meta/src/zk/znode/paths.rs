@@ -12,6 +12,8 @@ pub const BROKER_IDS: &str = "/brokers/ids";
 pub const TOPICS: &str = "/brokers/topics";
 /// Parent of the topics' configuration overrides.
 pub const TOPIC_CONFIGS: &str = "/config/topics";
+/// Parent of the brokers' dynamic configurations (`<id>` and `<default>`).
+pub const BROKER_CONFIGS: &str = "/config/brokers";
 /// Parent of the configuration change notifications.
 pub const CONFIG_CHANGES: &str = "/config/changes";
 /// The prefix of a configuration change notification's sequential name.
@@ -40,7 +42,7 @@ pub const PERSISTENT: &[&str] = &[
     TOPIC_CONFIGS,
     "/config/clients",
     "/config/users",
-    "/config/brokers",
+    BROKER_CONFIGS,
     "/config/ips",
     "/admin",
     DELETE_TOPICS,
@@ -80,6 +82,11 @@ pub fn partition_state(partition: &TopicPartition) -> String {
 /// `/config/topics/<topic>`.
 pub fn topic_config(topic: &str) -> String {
     format!("{TOPIC_CONFIGS}/{topic}")
+}
+
+/// `/config/brokers/<entity>`: a broker id or `<default>`.
+pub fn broker_config(entity: &str) -> String {
+    format!("{BROKER_CONFIGS}/{entity}")
 }
 
 /// `/admin/delete_topics/<topic>`.
