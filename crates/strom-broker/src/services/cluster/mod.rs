@@ -17,6 +17,7 @@ pub mod admin;
 mod configs;
 pub mod elect;
 pub mod runtime;
+pub mod shutdown;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -61,6 +62,9 @@ pub struct ClusterNode {
     /// ElectLeaders requests for the runtime's controller (`elect.rs`).
     elect_tx: tokio::sync::mpsc::UnboundedSender<elect::ElectCommand>,
     elect_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<elect::ElectCommand>>>,
+    /// ControlledShutdown requests for the runtime's controller (`shutdown.rs`).
+    shutdown_tx: tokio::sync::mpsc::UnboundedSender<shutdown::ShutdownCommand>,
+    shutdown_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<shutdown::ShutdownCommand>>>,
 }
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
@@ -118,6 +122,7 @@ impl ClusterNode {
     ) -> ClusterNode {
         metadata.set_brokers(vec![registration.clone()]);
         let (elect_tx, elect_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::mpsc::unbounded_channel();
         ClusterNode {
             config,
             zk_config,
@@ -135,6 +140,8 @@ impl ClusterNode {
             replicas: std::sync::OnceLock::new(),
             elect_tx,
             elect_rx: Mutex::new(Some(elect_rx)),
+            shutdown_tx,
+            shutdown_rx: Mutex::new(Some(shutdown_rx)),
         }
     }
 
