@@ -247,6 +247,11 @@ fn a_rolling_restart_surfaces_no_error_and_loses_nothing() {
         for id in 1..=3 {
             let start = Instant::now();
             let stopped_in = cluster.terminate(id);
+            if std::env::var_os("STROM_SHOW_STOP").is_some() {
+                let log = cluster.log(id);
+                let from = log.rfind("shutting down").unwrap_or(0);
+                eprintln!("broker {id} stop:\n{}", &log[from..]);
+            }
             assert!(
                 cluster
                     .log(id)
