@@ -450,3 +450,47 @@ fn the_preferred_replica_election_znode_elects_and_is_deleted() {
             .is_none()
     });
 }
+
+/// ControlledShutdown over the wire as a Kafka broker sends it: a non-controller answers
+/// NOT_CONTROLLER, the controller refuses a stale broker epoch and an unknown broker, and a v1
+/// request (no broker epoch) moves the broker's leadership away and answers nothing remaining.
+#[test]
+fn controlled_shutdown_requests_are_answered_with_kafkas_codes() {
+    use kafka_protocol_3x::messages::{BrokerId, ControlledShutdownRequest};
+    const TOPIC: &str = "wire";
+    let cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
+    create(&cluster, TOPIC);
+    let controller = cluster.controller();
+    let other = (1..=3).find(|id| *id != controller).unwrap();
+    let request = |broker: i32, epoch: i64| {
+        let mut request = ControlledShutdownRequest::default();
+        request.broker_id = BrokerId(broker);
+        request.broker_epoch = epoch;
+        request
+    };
+    let mut to_other = RawClient::connect(&cluster.addr(other));
+    assert_eq!(to_other.send3(3, &request(other, 0)).error_code, 41);
+    let mut raw = RawClient::connect(&cluster.addr(controller));
+    assert_eq!(
+        raw.send3(3, &request(other, 1)).error_code,
+        77,
+        "a stale broker epoch"
+    );
+    assert_eq!(
+        raw.send3(3, &request(9, -1)).error_code,
+        8,
+        "an unknown broker"
+    );
+    let answer = raw.send3(1, &request(other, -1));
+    assert_eq!(
+        (answer.error_code, answer.remaining_partitions.len()),
+        (0, 0)
+    );
+    cluster.wait_for("the broker's leadership moved and it left every ISR", |m| {
+        (0..PARTITIONS).all(|p| {
+            partition_of(m, TOPIC, p).is_some_and(|(leader, _, isr)| {
+                leader > 0 && leader != other && !isr.contains(&other)
+            })
+        })
+    });
+}

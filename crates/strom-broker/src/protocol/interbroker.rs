@@ -24,10 +24,6 @@ pub const STOP_REPLICA_KEY: i16 = 5;
 pub const UPDATE_METADATA_KEY: i16 = 6;
 /// ControlledShutdown, from a broker to the controller.
 pub const CONTROLLED_SHUTDOWN_KEY: i16 = 7;
-/// The ControlledShutdown versions a Strom controller accepts (Kafka's).
-pub const CONTROLLED_SHUTDOWN_ACCEPTED: RangeInclusive<i16> = 0..=3;
-/// The ControlledShutdown version a Strom broker sends.
-pub const CONTROLLED_SHUTDOWN_VERSION: i16 = 3;
 
 /// True if `key` is one of the controller's requests.
 pub fn is_interbroker(key: i16) -> bool {
@@ -92,7 +88,7 @@ fn accepted(key: i16) -> RangeInclusive<i16> {
     match key {
         LEADER_AND_ISR_KEY => crate::interbroker::LEADER_AND_ISR_ACCEPTED,
         STOP_REPLICA_KEY => crate::interbroker::STOP_REPLICA_ACCEPTED,
-        CONTROLLED_SHUTDOWN_KEY => CONTROLLED_SHUTDOWN_ACCEPTED,
+        CONTROLLED_SHUTDOWN_KEY => crate::interbroker::CONTROLLED_SHUTDOWN_ACCEPTED,
         _ => crate::interbroker::UPDATE_METADATA_ACCEPTED,
     }
 }

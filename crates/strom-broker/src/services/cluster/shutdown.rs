@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{broker_addr, ClusterNode};
 use crate::interbroker::peer::PeerConnection;
-use crate::protocol::interbroker::CONTROLLED_SHUTDOWN_VERSION;
+use crate::interbroker::CONTROLLED_SHUTDOWN_VERSION;
 
 /// The controller's answer: Kafka's error code and the partitions the broker still leads.
 pub type ShutdownAnswer = (i16, Vec<TopicPartition>);
