@@ -34,7 +34,12 @@ impl BrokerHandle {
     }
 
     /// Stops accepting, lets connections finish, and shuts the storage down cleanly.
+    /// On a cluster, the controller first moves this broker's leadership away
+    /// (`controlled.shutdown.enable`; see `services::cluster::shutdown`).
     pub async fn shutdown(self) -> Result<(), strom_log::LogError> {
+        if let Some(node) = self.broker.services.cluster.get() {
+            node.controlled_shutdown().await;
+        }
         let _ = self.shutdown.send(true);
         self.broker.services.replicas.stop_for_shutdown();
         let _ = self.task.await;

@@ -12,7 +12,9 @@ use super::broker_keys::{
     broker_chain, broker_key, canonical_broker_key, is_ignored_broker_key, BROKER_ALIASES,
     BROKER_KEYS,
 };
-use super::cluster::{ClusterSettings, ZkConnect};
+use super::cluster::{
+    ClusterSettings, ControlledShutdownSettings, LeaderBalanceSettings, ZkConnect,
+};
 use super::dynamic::{is_dynamic, DynamicLayers, Levels};
 use super::properties::{self, parse_override};
 use super::rule::{canonical, list_items, parse_bool, Rule, Synonym};
@@ -353,6 +355,20 @@ impl BrokerConfig {
                 replication_quota_window_num: read.int("replication.quota.window.num"),
                 replication_quota_window_size_seconds: read
                     .int("replication.quota.window.size.seconds"),
+                controlled_shutdown: ControlledShutdownSettings {
+                    enable: read.boolean("controlled.shutdown.enable"),
+                    max_retries: read.int("controlled.shutdown.max.retries").max(0) as u32,
+                    retry_backoff_ms: read.long("controlled.shutdown.retry.backoff.ms").max(0)
+                        as u64,
+                },
+                leader_balance: LeaderBalanceSettings {
+                    enable: read.boolean("auto.leader.rebalance.enable"),
+                    imbalance_percentage: read.int("leader.imbalance.per.broker.percentage").max(0)
+                        as u32,
+                    check_interval_ms: (read.long("leader.imbalance.check.interval.seconds").max(1)
+                        as u64)
+                        .saturating_mul(1000),
+                },
             },
             explicit,
             dynamic,

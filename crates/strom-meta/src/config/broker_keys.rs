@@ -53,6 +53,10 @@ pub static BROKER_KEYS: &[KeySpec] = &[
         "Whether a Metadata request or produce for an unknown topic creates it with the broker \
          defaults."),
     // Strom runs single-node by default, so id 0 rather than Kafka's -1 (auto-generate).
+    key("auto.leader.rebalance.enable", Boolean, Some("true"), Rule::Any,
+        "Whether the controller moves leadership back to preferred replicas when a broker leads \
+         too few of the partitions it is preferred for (checked every \
+         `leader.imbalance.check.interval.seconds`)."),
     key("broker.id", Int, Some("0"), Rule::AtLeast(0),
         "This broker's id in the cluster; `node.id` is accepted as an alias. Strom defaults to 0."),
     key("broker.rack", Text, None, Rule::Any,
@@ -63,6 +67,14 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("compression.type", Text, Some("producer"), Rule::OneOf(COMPRESSION_TYPES),
         "The default final compression of topic data; `producer` keeps whatever codec the \
          producer used."),
+    key("controlled.shutdown.enable", Boolean, Some("true"), Rule::Any,
+        "Whether a cluster broker asks the controller to move its partitions' leadership away \
+         (ControlledShutdown) before it stops on SIGTERM."),
+    key("controlled.shutdown.max.retries", Int, Some("3"), Rule::AtLeast(0),
+        "How many times a stopping broker asks the controller again while partitions it leads \
+         could not be moved yet."),
+    key("controlled.shutdown.retry.backoff.ms", Long, Some("5000"), Rule::AtLeast(0),
+        "The pause between two ControlledShutdown attempts."),
     key("controller.socket.timeout.ms", Int, Some("30000"), Rule::AtLeast(1),
         "How long the controller waits for a broker to answer a LeaderAndIsr, UpdateMetadata or \
          StopReplica request before it retries on a new connection."),
@@ -91,6 +103,11 @@ pub static BROKER_KEYS: &[KeySpec] = &[
          partitions a topic's leader.replication.throttled.replicas lists for it."),
     // Kafka binds all interfaces on its default port; Strom binds loopback so a first run is not
     // exposed to the network.
+    key("leader.imbalance.check.interval.seconds", Long, Some("300"), Rule::AtLeast(1),
+        "How often the controller checks the leadership balance."),
+    key("leader.imbalance.per.broker.percentage", Int, Some("10"), Rule::Between(0, 100),
+        "The share of a broker's preferred partitions led by others, in percent, above which \
+         the controller elects the preferred replicas."),
     key("listeners", Text, Some("PLAINTEXT://127.0.0.1:9092"), Rule::Listeners,
         "The addresses the broker listens on, as a comma-separated list of NAME://host:port. \
          Only PLAINTEXT is supported; port 0 picks a free port."),
@@ -342,19 +359,13 @@ pub fn broker_chain(name: &'static str) -> Vec<Synonym> {
 /// Kafka broker keys Strom accepts and ignores, so an existing `server.properties` loads.
 /// The broker logs one warning listing the ones a file set.
 pub static IGNORED_BROKER_KEYS: &[&str] = &[
-    "auto.leader.rebalance.enable",
     "background.threads",
     "connections.max.idle.ms",
-    "controlled.shutdown.enable",
-    "controlled.shutdown.max.retries",
-    "controlled.shutdown.retry.backoff.ms",
     "fetch.purgatory.purge.interval.requests",
     "group.coordinator.rebalance.protocols",
     "inter.broker.protocol.version",
     "kafka.metrics.polling.interval.secs",
     "kafka.metrics.reporters",
-    "leader.imbalance.check.interval.seconds",
-    "leader.imbalance.per.broker.percentage",
     "listener.security.protocol.map",
     "log.cleaner.dedupe.buffer.size",
     "log.cleaner.io.buffer.load.factor",

@@ -49,6 +49,32 @@ pub struct ClusterSettings {
     pub replication_quota_window_num: i32,
     /// `replication.quota.window.size.seconds`.
     pub replication_quota_window_size_seconds: i32,
+    /// `controlled.shutdown.enable`, `.max.retries`, `.retry.backoff.ms`.
+    pub controlled_shutdown: ControlledShutdownSettings,
+    /// `auto.leader.rebalance.enable`, `leader.imbalance.*`.
+    pub leader_balance: LeaderBalanceSettings,
+}
+
+/// How a cluster broker stops on SIGTERM (Kafka's `controlled.shutdown.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlledShutdownSettings {
+    /// `controlled.shutdown.enable`.
+    pub enable: bool,
+    /// `controlled.shutdown.max.retries`.
+    pub max_retries: u32,
+    /// `controlled.shutdown.retry.backoff.ms`.
+    pub retry_backoff_ms: u64,
+}
+
+/// The controller's automatic preferred-leader elections (Kafka's `auto.leader.rebalance.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderBalanceSettings {
+    /// `auto.leader.rebalance.enable`.
+    pub enable: bool,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub imbalance_percentage: u32,
+    /// `leader.imbalance.check.interval.seconds`, in milliseconds.
+    pub check_interval_ms: u64,
 }
 
 /// A parsed `zookeeper.connect`: `host:port[,host:port...][/chroot]`.

@@ -20,7 +20,7 @@ pub mod topic_keys;
 
 pub use broker::TransactionSettings;
 pub use broker::{parse_listeners, BrokerConfig, Listener};
-pub use cluster::{ClusterSettings, ZkConnect};
+pub use cluster::{ClusterSettings, ControlledShutdownSettings, LeaderBalanceSettings, ZkConnect};
 pub use topic::TopicConfig;
 
 use std::fmt;

@@ -523,13 +523,25 @@ pub fn encode_isr_change(partitions: &[TopicPartition]) -> Vec<u8> {
 
 /// Decodes `/isr_change_notification/<name>`.
 pub fn decode_isr_change(name: &str, bytes: &[u8]) -> Result<Vec<TopicPartition>, ZnodeError> {
-    let path = format!("{}/{name}", paths::ISR_CHANGES);
+    decode_partition_list(&format!("{}/{name}", paths::ISR_CHANGES), bytes)
+}
+
+/// Decodes `/admin/preferred_replica_election`, written by ZooKeeper-era tools
+/// (`kafka-preferred-replica-election.sh`): the ISR change notification's shape,
+/// `{"version":1,"partitions":[{"topic":…,"partition":…}]}`.
+pub fn decode_preferred_replica_election(bytes: &[u8]) -> Result<Vec<TopicPartition>, ZnodeError> {
+    decode_partition_list(paths::PREFERRED_REPLICA_ELECTION, bytes)
+}
+
+/// Decodes a version 1 list of partitions at `path`.
+fn decode_partition_list(path: &str, bytes: &[u8]) -> Result<Vec<TopicPartition>, ZnodeError> {
+    let path = path.to_string();
     let object = Object::parse(&path, bytes)?;
     let version = object.i32("version")?;
     if version != 1 {
         return Err(error(
             &path,
-            format!("unsupported ISR change version {version}"),
+            format!("unsupported partition list version {version}"),
         ));
     }
     let Some(Value::Array(list)) = object.get("partitions") else {

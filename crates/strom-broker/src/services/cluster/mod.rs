@@ -18,6 +18,7 @@ mod broker_configs;
 mod configs;
 pub mod elect;
 pub mod runtime;
+pub mod shutdown;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -64,6 +65,9 @@ pub struct ClusterNode {
     /// ElectLeaders requests for the runtime's controller (`elect.rs`).
     elect_tx: tokio::sync::mpsc::UnboundedSender<elect::ElectCommand>,
     elect_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<elect::ElectCommand>>>,
+    /// ControlledShutdown requests for the runtime's controller (`shutdown.rs`).
+    shutdown_tx: tokio::sync::mpsc::UnboundedSender<shutdown::ShutdownCommand>,
+    shutdown_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<shutdown::ShutdownCommand>>>,
 }
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
@@ -122,6 +126,7 @@ impl ClusterNode {
     ) -> ClusterNode {
         metadata.set_brokers(vec![registration.clone()]);
         let (elect_tx, elect_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::mpsc::unbounded_channel();
         ClusterNode {
             config,
             live,
@@ -140,6 +145,8 @@ impl ClusterNode {
             replicas: std::sync::OnceLock::new(),
             elect_tx,
             elect_rx: Mutex::new(Some(elect_rx)),
+            shutdown_tx,
+            shutdown_rx: Mutex::new(Some(shutdown_rx)),
         }
     }
 

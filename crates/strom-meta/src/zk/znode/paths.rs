@@ -20,6 +20,8 @@ pub const CONFIG_CHANGES: &str = "/config/changes";
 pub const CONFIG_CHANGE_PREFIX: &str = "config_change_";
 /// Parent of the topics marked for deletion.
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
+/// A ZooKeeper-era tool's request for preferred leader elections.
+pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
 /// Parent of the ISR change notifications.
 pub const ISR_CHANGES: &str = "/isr_change_notification";
 /// The prefix of an ISR change notification's sequential name.
