@@ -14,8 +14,8 @@
 pub mod cluster;
 pub mod fetcher;
 pub mod partition;
-pub mod read_replica;
 pub mod quota;
+pub mod read_replica;
 pub mod replication;
 pub mod scan;
 pub mod sync;
