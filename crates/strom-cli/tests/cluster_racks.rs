@@ -3,6 +3,8 @@
 //!   confluent-kafka (librdkafka) consumer with `client.rack` is sent by the leader to the
 //!   in-sync follower in its rack and reads every record, in order, from it, while a producer
 //!   is still writing; the brokers' metrics and librdkafka's statistics show who served it.
+//! - When that follower dies (SIGKILL) mid-read, the consumer goes back to the leader and still
+//!   reads every record, including those written after the follower died.
 //! - Losing a rack: six brokers in three racks, a rack-aware topic (RF 3,
 //!   `min.insync.replicas` 2) under an idempotent `acks=all` producer; both brokers of the
 //!   controller's rack are killed with SIGKILL at once. Every partition keeps a leader and
@@ -251,6 +253,47 @@ fn a_consumer_reads_from_the_in_sync_follower_in_its_rack() {
     assert!(fetch(1, 12, 0, "").3 > 0);
     // A follower never redirects.
     assert_eq!(fetch(2, 12, 0, "rack-c").2, -1);
+}
+
+#[test]
+fn a_consumer_whose_rack_replica_dies_goes_back_to_the_leader() {
+    const TOPIC: &str = "near-loss";
+    const COUNT: usize = 3_000;
+    let mut cluster = TestCluster::start_with(3, |id| {
+        vec![
+            format!("broker.rack={}", rack_of(id, 3)),
+            format!("replica.selector.class={RACK_AWARE_SELECTOR}"),
+            "replica.lag.time.max.ms=3000".to_string(),
+        ]
+    });
+    let bootstrap = cluster.bootstrap();
+    let replicas: &[&[i32]] = &[&[1, 2, 3]];
+    create(
+        &cluster,
+        NewTopic::new(TOPIC, 1, TopicReplication::Variable(replicas)),
+    );
+    cluster.wait_for("broker 1 leads with a full ISR", |m| {
+        partition_of(m, TOPIC, 0).is_some_and(|(l, _, isr)| l == 1 && isr.len() == 3)
+    });
+    produce_numbered(&bootstrap, TOPIC, 0..COUNT / 2);
+    let consumer = {
+        let bootstrap = bootstrap.clone();
+        std::thread::spawn(move || rack_consumer(&bootstrap, TOPIC, "rack-b", COUNT))
+    };
+    let series = format!("strom_fetch_follower_bytesout_total{{topic=\"{TOPIC}\"}}");
+    wait_until(
+        "broker 2 serving the rack-b consumer",
+        Duration::from_secs(30),
+        || metric(&mut cluster, 2, &series) > 0.0,
+    );
+    cluster.kill(2);
+    produce_numbered(&cluster.addr(1), TOPIC, COUNT / 2..COUNT);
+    let fetched_from = consumer.join().expect("the rack-b consumer");
+    eprintln!("the rack-b consumer fetched from {fetched_from:?} and read all {COUNT} records");
+    assert!(
+        fetched_from.contains(&2),
+        "it started on broker 2: {fetched_from:?}"
+    );
 }
 
 /// NOT_LEADER_OR_FOLLOWER.

@@ -657,5 +657,5 @@ fn put_uvarint(buf: &mut BytesMut, mut value: u32) {
 }
 
 #[cfg(test)]
-#[path = "tests/fetch.rs"]
+#[path = "tests/fetch_encode.rs"]
 mod tests;

@@ -1,4 +1,5 @@
-//! Unit tests of the Fetch handler's response writer.
+//! Tests of the Fetch response writer (`handlers/fetch.rs`): its bytes against kafka-protocol's
+//! at every version, and its fallbacks.
 
 use std::io::Write;
 
