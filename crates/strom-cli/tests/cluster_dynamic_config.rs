@@ -3,7 +3,8 @@
 //!   broker that was down when it changed starts with it, and ZooKeeper holds Kafka's znodes
 //!   (`/config/brokers/<default>`, a `brokers/<default>` change notification);
 //! - a follower catching up a backlog copies at about the throttled rate, with the leader's
-//!   throttle and then with the follower's, and catches up at once when the throttle goes.
+//!   throttle and then with the follower's, while an unthrottled topic on the same brokers is
+//!   copied in full, and catches up at once when the throttle goes.
 
 mod common;
 
@@ -182,7 +183,12 @@ const RATE: u64 = 500_000;
 
 /// Bytes of records in broker `id`'s copy of `TOPIC`-0.
 fn copied(dir: &Path, id: i32) -> u64 {
-    let partition = dir.join(format!("broker-{id}")).join(format!("{TOPIC}-0"));
+    copied_of(dir, id, TOPIC)
+}
+
+/// Bytes of records in broker `id`'s copy of `topic`-0.
+fn copied_of(dir: &Path, id: i32, topic: &str) -> u64 {
+    let partition = dir.join(format!("broker-{id}")).join(format!("{topic}-0"));
     std::fs::read_dir(&partition)
         .map(|entries| {
             entries
@@ -218,9 +224,13 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
     );
     let admin = admin(&cluster.bootstrap());
     let assignment: &[&[i32]] = &[&[1, 2]];
-    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Variable(assignment));
+    // `free` has no throttled replicas: it must flow while `TOPIC` is held back.
+    let topics = [
+        NewTopic::new(TOPIC, 1, TopicReplication::Variable(assignment)),
+        NewTopic::new("free", 1, TopicReplication::Variable(assignment)),
+    ];
     for result in client_runtime()
-        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .block_on(admin.create_topics(&topics, &AdminOptions::new()))
         .expect("CreateTopics")
     {
         result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
@@ -237,8 +247,9 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
     let value = payload(0, 10_000);
     client_runtime().block_on(async {
         let mut sends = Vec::new();
-        for _ in 0..2_000 {
-            let queued = producer.send_result(FutureRecord::<(), _>::to(TOPIC).payload(&value));
+        for i in 0..2_500 {
+            let topic = if i % 5 == 4 { "free" } else { TOPIC };
+            let queued = producer.send_result(FutureRecord::<(), _>::to(topic).payload(&value));
             sends.push(queued.map_err(|(e, _)| e).expect("queued"));
         }
         for send in sends {
@@ -272,6 +283,13 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
     );
     cluster.restart(2);
     let leader_rate = rate_over(cluster.dir.path(), 2.0, 4.0);
+    let free = copied_of(cluster.dir.path(), 1, "free");
+    assert!(free > 4_500_000, "free backlog {free}");
+    assert_eq!(
+        copied_of(cluster.dir.path(), 2, "free"),
+        free,
+        "the unthrottled topic was copied in full meanwhile"
+    );
 
     // Phase 2: the follower's throttle only.
     strom(
