@@ -8,9 +8,12 @@
 //! written with `kafka-protocol` over plain connections (`txn::wire::Cluster`): librdkafka's
 //! AlterConfigs would replace the whole level and its describe hides the synonyms' order.
 //!
-//! The reassignment tool's `--throttle` uses the same calls: `set --broker N
-//! leader.replication.throttled.rate=B follower.replication.throttled.rate=B` on every broker
-//! involved, and the topic keys `leader/follower.replication.throttled.replicas`.
+//! The reassignment tool's `--throttle` uses the same call, [`incremental_alter`]: on BROKER
+//! `N` (sent to `N`) `leader.replication.throttled.rate=B` and
+//! `follower.replication.throttled.rate=B` for every broker involved, and on the TOPIC
+//! (resource type 2, any broker) `leader.replication.throttled.replicas` (the current
+//! replicas, `p:b,…`) and `follower.replication.throttled.replicas` (the added ones); a DELETE
+//! (`None`) of each removes the throttle.
 
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
@@ -153,16 +156,32 @@ fn destination(cluster: &Cluster, target: &Target) -> anyhow::Result<i32> {
     }
 }
 
-/// IncrementalAlterConfigs: SET for `Some(value)`, DELETE for `None`.
+/// IncrementalAlterConfigs of `target`'s BROKER resource, sent to the broker concerned.
 async fn alter(
     cluster: &mut Cluster,
     target: &Target,
     changes: Vec<(String, Option<String>)>,
     validate_only: bool,
 ) -> anyhow::Result<()> {
+    let to = destination(cluster, target)?;
+    let name = target.resource_name();
+    incremental_alter(cluster, to, BROKER, &name, changes, validate_only).await
+}
+
+/// IncrementalAlterConfigs of resource (`resource_type`: 2 TOPIC, 4 BROKER; `name`: a topic,
+/// a broker id, or empty for the brokers' cluster default) sent to broker `to`: SET for
+/// `Some(value)`, DELETE for `None`. An error names Kafka's code and the broker's message.
+pub async fn incremental_alter(
+    cluster: &mut Cluster,
+    to: i32,
+    resource_type: i8,
+    name: &str,
+    changes: Vec<(String, Option<String>)>,
+    validate_only: bool,
+) -> anyhow::Result<()> {
     let mut resource = AlterConfigsResource::default();
-    resource.resource_type = BROKER;
-    resource.resource_name = StrBytes::from_string(target.resource_name());
+    resource.resource_type = resource_type;
+    resource.resource_name = StrBytes::from_string(name.to_string());
     for (key, value) in changes {
         let mut config = AlterableConfig::default();
         config.name = StrBytes::from_string(key);
@@ -173,7 +192,6 @@ async fn alter(
     let mut request = IncrementalAlterConfigsRequest::default();
     request.resources.push(resource);
     request.validate_only = validate_only;
-    let to = destination(cluster, target)?;
     let response = cluster.call(to, &request, 1).await?;
     for result in response.responses {
         if result.error_code != 0 {

@@ -3,7 +3,8 @@
 //!   broker that was down when it changed starts with it, and ZooKeeper holds Kafka's znodes
 //!   (`/config/brokers/<default>`, a `brokers/<default>` change notification);
 //! - a follower catching up a backlog copies at about the throttled rate, with the leader's
-//!   throttle and then with the follower's, and catches up at once when the throttle goes.
+//!   throttle and then with the follower's, while an unthrottled topic on the same brokers is
+//!   copied in full, and catches up at once when the throttle goes.
 
 mod common;
 
@@ -182,7 +183,12 @@ const RATE: u64 = 500_000;
 
 /// Bytes of records in broker `id`'s copy of `TOPIC`-0.
 fn copied(dir: &Path, id: i32) -> u64 {
-    let partition = dir.join(format!("broker-{id}")).join(format!("{TOPIC}-0"));
+    copied_of(dir, id, TOPIC)
+}
+
+/// Bytes of records in broker `id`'s copy of `topic`-0.
+fn copied_of(dir: &Path, id: i32, topic: &str) -> u64 {
+    let partition = dir.join(format!("broker-{id}")).join(format!("{topic}-0"));
     std::fs::read_dir(&partition)
         .map(|entries| {
             entries
@@ -218,9 +224,13 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
     );
     let admin = admin(&cluster.bootstrap());
     let assignment: &[&[i32]] = &[&[1, 2]];
-    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Variable(assignment));
+    // `free` has no throttled replicas: it must flow while `TOPIC` is held back.
+    let topics = [
+        NewTopic::new(TOPIC, 1, TopicReplication::Variable(assignment)),
+        NewTopic::new("free", 1, TopicReplication::Variable(assignment)),
+    ];
     for result in client_runtime()
-        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .block_on(admin.create_topics(&topics, &AdminOptions::new()))
         .expect("CreateTopics")
     {
         result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
@@ -237,8 +247,9 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
     let value = payload(0, 10_000);
     client_runtime().block_on(async {
         let mut sends = Vec::new();
-        for _ in 0..2_000 {
-            let queued = producer.send_result(FutureRecord::<(), _>::to(TOPIC).payload(&value));
+        for i in 0..2_500 {
+            let topic = if i % 5 == 4 { "free" } else { TOPIC };
+            let queued = producer.send_result(FutureRecord::<(), _>::to(topic).payload(&value));
             sends.push(queued.map_err(|(e, _)| e).expect("queued"));
         }
         for send in sends {
@@ -272,6 +283,13 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
     );
     cluster.restart(2);
     let leader_rate = rate_over(cluster.dir.path(), 2.0, 4.0);
+    let free = copied_of(cluster.dir.path(), 1, "free");
+    assert!(free > 4_500_000, "free backlog {free}");
+    assert_eq!(
+        copied_of(cluster.dir.path(), 2, "free"),
+        free,
+        "the unthrottled topic was copied in full meanwhile"
+    );
 
     // Phase 2: the follower's throttle only.
     strom(
@@ -342,5 +360,52 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
     );
     cluster.wait_for("2 back in the ISR", |m| {
         partition_of(m, TOPIC, 0).is_some_and(|(_, _, isr)| isr.len() == 2)
+    });
+}
+
+/// A new cluster default `unclean.leader.election.enable=true` reaches the controller without a
+/// restart: an offline partition whose returned replica is outside the ISR gets it as leader.
+#[test]
+fn a_dynamic_unclean_default_elects_an_offline_partition() {
+    let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
+    let controller = cluster.controller();
+    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    let (first, second) = (others[0], others[1]);
+    let admin = admin(&cluster.bootstrap());
+    let assignment: &[&[i32]] = &[&[first, second]];
+    let topic = NewTopic::new("offline", 1, TopicReplication::Variable(assignment));
+    for result in client_runtime()
+        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .expect("CreateTopics")
+    {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+    cluster.wait_for("the topic led with a full ISR", |m| {
+        partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l == first && isr.len() == 2)
+    });
+    cluster.kill(second);
+    cluster.wait_for("the ISR shrunk to the leader", |m| {
+        partition_of(m, "offline", 0).is_some_and(|(_, _, isr)| isr == vec![first])
+    });
+    cluster.kill(first);
+    cluster.restart(second);
+    cluster.wait_for("offline with the returned replica outside the ISR", |m| {
+        m.brokers.len() == 2
+            && partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l < 0 && isr == vec![first])
+    });
+    // Still offline a moment later: nothing elects it without the new default.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(partition_of(&cluster.metadata(), "offline", 0).is_some_and(|(l, _, _)| l < 0));
+    strom(
+        &cluster.addr(controller),
+        &[
+            "config",
+            "set",
+            "--cluster-default",
+            "unclean.leader.election.enable=true",
+        ],
+    );
+    cluster.wait_for("the returned replica elected uncleanly", |m| {
+        partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l == second && isr == vec![second])
     });
 }

@@ -209,6 +209,30 @@ fn set_describe_effect_refusal_and_restart() {
         ),
         "{stderr}"
     );
+    // A topic's throttled-replica list is checked as Kafka does.
+    let refused = strom(
+        &bootstrap,
+        &[
+            "topic",
+            "alter-config",
+            "sized",
+            "--set",
+            "leader.replication.throttled.replicas=0",
+        ],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("[partitionId]:[brokerId]"), "{stderr}");
+    ok(
+        &bootstrap,
+        &[
+            "topic",
+            "alter-config",
+            "sized",
+            "--set",
+            "leader.replication.throttled.replicas=0:0",
+        ],
+    );
     // A rule spanning keys is checked on the merged configuration.
     let refused = strom(
         &bootstrap,

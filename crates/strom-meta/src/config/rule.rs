@@ -30,6 +30,8 @@ pub enum Rule {
     Only(&'static str, &'static str),
     /// `host:port` (port 0 picks a free one), or empty to turn the feature off.
     HostPortOrEmpty,
+    /// Kafka's throttled-replica list: `*`, or `partition:broker` items (may be empty).
+    ThrottledReplicas,
 }
 
 /// One step of a synonym chain: a broker key and how many milliseconds one of its units is.
@@ -159,11 +161,29 @@ pub fn check(
                             .to_string(),
                     );
                 }
+                Rule::ThrottledReplicas if !is_throttled_replica_list(text) => {
+                    return refuse(
+                        "must be the literal '*' or a list of replicas in the following format: \
+                         [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+                            .to_string(),
+                    );
+                }
                 _ => {}
             }
         }
     }
     Ok(())
+}
+
+/// True for `*`, an empty list, or `partition:broker` items of non-negative integers.
+fn is_throttled_replica_list(text: &str) -> bool {
+    let items = list_items(text);
+    (items.len() == 1 && items[0] == "*")
+        || items.iter().all(|item| {
+            item.split_once(':').is_some_and(|(p, b)| {
+                p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+            })
+        })
 }
 
 /// Splits `host:port` (the host may be empty or a bracketed IPv6 address).
@@ -328,6 +348,19 @@ mod tests {
         assert!(rule_of(ConfigType::List, subset, "delete,archive").is_some());
         assert!(rule_of(ConfigType::String, Rule::NonEmpty, " ").is_some());
         assert_eq!(rule_of(ConfigType::String, Rule::HostPortOrEmpty, ""), None);
+        for good in ["*", "", "0:1", "0:1, 1:2"] {
+            assert_eq!(
+                rule_of(ConfigType::List, Rule::ThrottledReplicas, good),
+                None,
+                "{good}"
+            );
+        }
+        for bad in ["0", "a:1", "0:1,*", "0:-1"] {
+            assert!(
+                rule_of(ConfigType::List, Rule::ThrottledReplicas, bad).is_some(),
+                "{bad}"
+            );
+        }
         assert_eq!(
             rule_of(ConfigType::String, Rule::HostPortOrEmpty, "127.0.0.1:0"),
             None

@@ -3,7 +3,7 @@
 //!
 //! - AlterConfigs and IncrementalAlterConfigs on a BROKER resource through any broker write
 //!   the entity's znode and a `/config/changes` notification naming `brokers/<entity>`
-//!   ([`ClusterNode::alter_broker_config`]); the broker that wrote it installs it at once.
+//!   ([`ClusterNode::alter_broker_config`]).
 //! - Every broker's runtime, when the notifications' watch fires, reloads its two levels if a
 //!   notification names `brokers/<default>` or `brokers/<its id>`
 //!   ([`ClusterNode::reload_broker_configs`], called from `apply_config_changes`), and installs
@@ -57,7 +57,9 @@ impl ClusterNode {
     /// AlterConfigs on a BROKER resource on a cluster: replaces the dynamic level of `entity`
     /// (`<default>` or a broker id) in ZooKeeper with a `/config/changes` notification, after
     /// checking that this broker's configuration with it still resolves (nothing more with
-    /// `validate_only`), and installs it here at once if it configures this broker.
+    /// `validate_only`). Every broker it configures, this one included, installs it when the
+    /// notification arrives, as Kafka's do: installing it here first would hide the change of
+    /// the unclean-election default from this broker's controller runtime.
     pub async fn alter_broker_config(
         &self,
         entity: &str,
@@ -81,11 +83,6 @@ impl ClusterNode {
             .await
             .map_err(|e| TopicError::new(E::UnknownServerError.code(), e.to_string()))?;
         tracing::info!(entity, "altered dynamic broker configuration in ZooKeeper");
-        if self.configures_me(entity) {
-            self.reload_broker_configs()
-                .await
-                .map_err(|e| TopicError::new(E::UnknownServerError.code(), e.to_string()))?;
-        }
         Ok(())
     }
 }
