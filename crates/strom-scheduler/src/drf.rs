@@ -157,30 +157,46 @@ impl DrfSorter {
 
     /// Every active framework in the order offers should go to them.
     pub fn sort(&self) -> Vec<String> {
-        let mut roles: BTreeMap<&str, (f64, u64)> = BTreeMap::new();
+        // Each role's sum and allocation count, then every share once (not per comparison).
+        let mut roles: BTreeMap<&str, (Amounts, u64)> = BTreeMap::new();
         for client in self.clients.values() {
-            roles.entry(client.role.as_str()).or_insert((0.0, 0)).1 += client.allocations;
+            let entry = roles.entry(client.role.as_str()).or_default();
+            add(&mut entry.0, &client.allocated, 1.0);
+            entry.1 += client.allocations;
         }
-        for (role, entry) in roles.iter_mut() {
-            entry.0 = self.role_share(role);
-        }
-        let mut order: Vec<(&String, &Client)> =
-            self.clients.iter().filter(|(_, c)| c.active).collect();
-        order.sort_by(|(a_name, a), (b_name, b)| {
-            let (a_role, b_role) = (roles[a.role.as_str()], roles[b.role.as_str()]);
-            a_role
-                .0
-                .total_cmp(&b_role.0)
-                .then(a_role.1.cmp(&b_role.1))
-                .then(a.role.cmp(&b.role))
-                .then(
-                    dominant(&a.allocated, &self.totals)
-                        .total_cmp(&dominant(&b.allocated, &self.totals)),
+        let role_keys: BTreeMap<&str, (f64, u64)> = roles
+            .iter()
+            .map(|(role, (sum, allocations))| {
+                let share = dominant(sum, &self.totals) / self.weight(role);
+                (*role, (share, *allocations))
+            })
+            .collect();
+        let mut order: Vec<(f64, u64, &str, f64, u64, &String)> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.active)
+            .map(|(name, c)| {
+                let (role_share, role_allocations) = role_keys[c.role.as_str()];
+                let share = dominant(&c.allocated, &self.totals);
+                (
+                    role_share,
+                    role_allocations,
+                    c.role.as_str(),
+                    share,
+                    c.allocations,
+                    name,
                 )
-                .then(a.allocations.cmp(&b.allocations))
-                .then(a_name.cmp(b_name))
+            })
+            .collect();
+        order.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.cmp(&b.1))
+                .then(a.2.cmp(b.2))
+                .then(a.3.total_cmp(&b.3))
+                .then(a.4.cmp(&b.4))
+                .then(a.5.cmp(b.5))
         });
-        order.into_iter().map(|(name, _)| name.clone()).collect()
+        order.into_iter().map(|entry| entry.5.clone()).collect()
     }
 
     /// The first framework in [`DrfSorter::sort`] order that `eligible` accepts (it has not

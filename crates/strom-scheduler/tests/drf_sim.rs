@@ -273,3 +273,35 @@ fn offers_follow_weighted_dominant_shares() {
         "the simulation allocates ({allocations} in {seeds} seeds)"
     );
 }
+
+/// The allocator's cost with 50 services (50 frameworks in 5 weighted roles, each holding some
+/// resources): `cargo nextest run -p strom-scheduler --test drf_sim --run-ignored only
+/// --no-capture` prints the time per `pick` (one per agent offer).
+#[test]
+#[ignore]
+fn drf_pick_cost_with_50_frameworks() {
+    let mut sorter = DrfSorter::new(amounts(64.0, 262_144.0, 4_000_000.0));
+    for role in 0..5 {
+        sorter
+            .set_weight(&format!("role-{role}"), (1 + role % 3) as f64)
+            .unwrap();
+    }
+    for index in 0..50u32 {
+        let name = format!("service-{index}");
+        sorter.add_client(&name, &format!("role-{}", index % 5));
+        let held = f64::from(index % 7 + 1);
+        sorter
+            .allocated(&name, &amounts(0.1 * held, 256.0 * held, 1000.0 * held))
+            .unwrap();
+    }
+    let picks = 20_000u32;
+    let started = std::time::Instant::now();
+    let mut checksum = 0usize;
+    for turn in 0..picks {
+        let skip = format!("service-{}", turn % 50);
+        checksum += sorter.pick(|name| name != skip).map_or(0, |n| n.len());
+    }
+    let each = started.elapsed() / picks;
+    assert!(checksum > 0);
+    eprintln!("figure: DrfSorter::pick over 50 frameworks in 5 roles: {each:?} per pick");
+}
