@@ -13,6 +13,7 @@
 # summary (medians, ratios) is printed at the end.
 #
 #   bench/txn-ab.sh [STROM_BINARY] [ROUNDS] [RECORDS] [RATE] [E2E_S]
+#   STROM_BENCH_BOOTSTRAP=host:port,... uses a running cluster instead (bench/cluster --txn-ab)
 set -u
 cd "$(dirname "$0")/.."
 STROM=${1:-${CARGO_TARGET_DIR:-$HOME/.cache/strom-target}/release/strom}
@@ -22,18 +23,25 @@ RATE=${4:-5000}
 E2E_S=${5:-5}
 DIR=/tmp/strom-bench-txn
 rm -rf $DIR && mkdir -p $DIR
-RUST_LOG=info $STROM broker --set listeners=PLAINTEXT://127.0.0.1:0 \
-  --set strom.metrics.listener= --set log.dirs=$DIR/data > $DIR/broker.log 2>&1 &
-PID=$!
-trap 'kill -TERM $PID 2>/dev/null; wait; rm -rf $DIR/data' EXIT
-for _ in $(seq 100); do
-  PORT=$(grep -o 'addresses=\[127.0.0.1:[0-9]*' $DIR/broker.log | head -1 | cut -d: -f2)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-B=127.0.0.1:$PORT
+if [ -n "${STROM_BENCH_BOOTSTRAP:-}" ]; then
+  # A cluster started by the caller (bench/cluster --txn-ab): no broker of our own, and no
+  # single broker's CPU to read.
+  B=$STROM_BENCH_BOOTSTRAP
+  ticks() { echo 0; }
+else
+  RUST_LOG=info $STROM broker --set listeners=PLAINTEXT://127.0.0.1:0 \
+    --set strom.metrics.listener= --set log.dirs=$DIR/data > $DIR/broker.log 2>&1 &
+  PID=$!
+  trap 'kill -TERM $PID 2>/dev/null; wait; rm -rf $DIR/data' EXIT
+  for _ in $(seq 100); do
+    PORT=$(grep -o 'addresses=\[127.0.0.1:[0-9]*' $DIR/broker.log | head -1 | cut -d: -f2)
+    [ -n "$PORT" ] && break
+    sleep 0.1
+  done
+  B=127.0.0.1:$PORT
+  ticks() { awk '{print $14+$15}' /proc/$PID/stat; } # the broker's CPU, 1/100 s
+fi
 load() { cut -d' ' -f1 /proc/loadavg; }
-ticks() { awk '{print $14+$15}' /proc/$PID/stat; } # the broker's CPU, 1/100 s
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 producer_flags() { # MODE -> flags
   case $1 in

@@ -5,6 +5,7 @@ Seeds give libFuzzer valid inputs to mutate from, so it reaches the code past th
 checks (body decoding, CRC-valid batches, known config keys) within seconds rather than hours.
 Encoded by hand from the Kafka protocol spec, independent of the code under test.
 """
+import json
 import os
 import struct
 
@@ -245,6 +246,26 @@ advertised.listeners=PLAINTEXT://\\
     write("txn_log", "value_v1", struct.pack(">h", 1) + fields + v1_partitions + stamps + tags)
     write("txn_log", "value_v1_null_partitions",
           struct.pack(">h", 1) + struct.pack(">qhib", 4000, 3, 60000, 4) + b"\0" + stamps + b"\0")
+
+    # mesos_events: a Mesos v1 event stream (RecordIO-framed JSON, as docs/scheduler-http-api.md
+    # shows it); the first byte is the chunk size the target feeds the decoder with.
+    def recordio(event):
+        text = json.dumps(event).encode()
+        return str(len(text)).encode() + b"\n" + text
+    reserved = {"type": "DYNAMIC", "role": "r", "principal": "p", "labels": {"labels": [
+        {"key": "resource_id", "value": "6f1c8f0e-0b8e-4a8f-9d2b-2f1d3c4b5a69"}]}}
+    write("mesos_events", "subscribed", b"\x07" + recordio({"type": "SUBSCRIBED", "subscribed": {
+        "framework_id": {"value": "fw-1"}, "heartbeat_interval_seconds": 15}}))
+    write("mesos_events", "offers", b"\x40" + recordio({"type": "OFFERS", "offers": {"offers": [{
+        "id": {"value": "o-1"}, "agent_id": {"value": "a-1"}, "hostname": "h", "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}},
+            {"name": "disk", "type": "SCALAR", "scalar": {"value": 50}, "reservations": [reserved],
+             "disk": {"source": {"type": "MOUNT", "mount": {"root": "/mnt/d"}},
+                      "persistence": {"id": "v"}, "volume": {"mode": "RW", "container_path": "data"}}},
+            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31005}]}}]}]}}))
+    write("mesos_events", "update_heartbeat", b"\x01" + recordio({"type": "UPDATE", "update": {"status": {
+        "task_id": {"value": "t"}, "agent_id": {"value": "a"}, "state": "TASK_RUNNING", "uuid": "AAEC",
+        "check_status": {"type": "COMMAND", "command": {"exit_code": 0}}}}}) + recordio({"type": "HEARTBEAT"}))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ impl Broker {
     /// the services over them.
     ///
     /// `advertised` must already have its ports resolved.
-    pub fn open(config: BrokerConfig, advertised: Vec<Listener>) -> Result<Broker, StartError> {
+    pub fn open(mut config: BrokerConfig, advertised: Vec<Listener>) -> Result<Broker, StartError> {
         let first_dir = config
             .log_dirs
             .first()
@@ -83,6 +83,13 @@ impl Broker {
                 .cluster_id
                 .clone()
                 .unwrap_or_else(strom_meta::new_cluster_id);
+        }
+        if !clustered {
+            // A single node's dynamic levels live in its metadata file.
+            let layers = crate::services::topics::stored_layers(&metadata, config.broker_id);
+            if layers != config.dynamic {
+                config = config.with_dynamic(layers)?;
+            }
         }
         let mut topic_configs: HashMap<String, LogConfig> = HashMap::new();
         for topic in metadata.topics.values() {
@@ -121,12 +128,16 @@ impl Broker {
         store.save(&metadata)?;
 
         let config = Arc::new(config);
+        let live = Arc::new(crate::services::live_config::LiveConfig::new(
+            config.clone(),
+        ));
         let metrics = Arc::new(Metrics::new(
             crate::protocol::request::SUPPORTED
                 .iter()
                 .map(|(api, _, _)| *api),
         ));
         let replicas = Arc::new(ReplicaManager::new(logs, &lookup, metrics.clone()));
+        replicas.quotas.configure(&config);
         let producer_ids = ProducerIdAllocator::open(&first_dir)?;
         let metadata = if clustered {
             let local = strom_meta::ClusterMetadata {
@@ -140,7 +151,7 @@ impl Broker {
             metadata
         };
         let topics = Arc::new(TopicAdmin::new(
-            config.clone(),
+            live.clone(),
             Box::new(store),
             metadata.clone(),
             replicas.clone(),
@@ -170,6 +181,7 @@ impl Broker {
         Ok(Broker {
             services: Arc::new(Services {
                 config,
+                live,
                 metadata,
                 replicas,
                 topics,

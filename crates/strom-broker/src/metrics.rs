@@ -37,6 +37,10 @@ pub struct TopicCounters {
     bytes_out: AtomicU64,
     failed_produce: AtomicU64,
     failed_fetch: AtomicU64,
+    /// KIP-392: record bytes this broker served to consumers as a follower.
+    follower_bytes_out: AtomicU64,
+    /// KIP-392: consumer fetches this leader answered with a preferred read replica.
+    preferred_read_replica: AtomicU64,
 }
 
 /// The broker's counters.
@@ -98,6 +102,17 @@ impl TopicCounters {
     /// A fetch of a partition failed.
     pub fn fetch_failed(&self) {
         self.failed_fetch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A consumer's fetch read `bytes` bytes of records from this broker as a follower
+    /// (KIP-392; counted in [`TopicCounters::fetched`] too).
+    pub fn fetched_from_follower(&self, bytes: u64) {
+        self.follower_bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// This leader sent a consumer's fetch of a partition to a preferred read replica.
+    pub fn sent_to_preferred_replica(&self) {
+        self.preferred_read_replica.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -260,6 +275,19 @@ pub fn render(m: &Metrics, gauges: &dyn Gauges) -> String {
         "kafka_server_brokertopicmetrics_failedfetchrequests_total",
         "Partition fetches answered with an error, per topic.",
         &|t| t.failed_fetch.load(Ordering::Relaxed),
+    );
+    per_topic(
+        &mut out,
+        "strom_fetch_follower_bytesout_total",
+        "Record batch bytes served to consumers by this broker as a follower (KIP-392), per topic.",
+        &|t| t.follower_bytes_out.load(Ordering::Relaxed),
+    );
+    per_topic(
+        &mut out,
+        "strom_fetch_preferred_read_replica_total",
+        "Partition fetches of consumers this leader answered with a preferred read replica \
+         in the consumer's rack (KIP-392), per topic.",
+        &|t| t.preferred_read_replica.load(Ordering::Relaxed),
     );
 
     family(

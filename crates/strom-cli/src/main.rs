@@ -2,7 +2,7 @@
 //!
 //! `strom broker` runs a broker from `strom-broker`; `strom scheduler run` the service
 //! scheduler of `strom-scheduler` with the local engine and its HTTP API (`service/`). The client commands (`topic`, `produce`,
-//! `consume`, `group`, `txn`, `cluster`, `perf`) talk to any Kafka-compatible cluster through librdkafka; they
+//! `consume`, `group`, `txn`, `config`, `cluster`, `perf`) talk to any Kafka-compatible cluster through librdkafka; they
 //! live in this crate's modules for now because they are thin uses of that client, not domain
 //! logic.
 //!
@@ -11,6 +11,7 @@
 mod broker;
 mod client;
 mod cluster;
+mod config;
 mod consume;
 mod format;
 mod group;
@@ -77,6 +78,9 @@ enum Command {
     /// Partition leadership: preferred and unclean leader elections.
     #[command(subcommand)]
     Partition(partition::PartitionCommand),
+    /// Dynamic broker configuration: set, delete and describe with sources.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Show the cluster's brokers and controller.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -142,6 +146,7 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
         Command::Perf(command) => perf::run(&options, command),
         Command::Txn(command) => runtime()?.block_on(txn::run(&options, command)),
         Command::Partition(command) => runtime()?.block_on(partition::run(&options, command)),
+        Command::Config(command) => runtime()?.block_on(config::run(&options, command)),
     }
 }
 

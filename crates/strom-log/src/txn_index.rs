@@ -15,7 +15,7 @@
 //! snapshot is written, so entries below a snapshot are durable.
 
 use std::collections::BTreeSet;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
@@ -202,6 +202,43 @@ impl TxnIndexes {
         }
         self.entries.truncate(keep);
         Ok(())
+    }
+
+    /// Drops the entries of the segment based at `base` whose `(producer id, marker offset)` is
+    /// in `markers` (compaction removed those markers), rewriting its file durably (a new file
+    /// renamed over the old one; none if no entry is left). Markers without an entry are
+    /// ignored.
+    pub fn remove_markers(
+        &mut self,
+        dir: &Path,
+        base: i64,
+        markers: &[(i64, i64)],
+    ) -> Result<(), LogError> {
+        let gone =
+            |b: i64, e: &AbortedTxn| b == base && markers.contains(&(e.producer_id, e.last_offset));
+        if !self.entries.iter().any(|(b, e)| gone(*b, e)) {
+            return Ok(());
+        }
+        self.entries.retain(|(b, e)| !gone(*b, e));
+        let kept: Vec<u8> = self
+            .entries
+            .iter()
+            .filter(|(b, _)| *b == base)
+            .flat_map(|(_, e)| e.encode())
+            .collect();
+        let path = segment_file(dir, base, TXN_INDEX_SUFFIX);
+        if kept.is_empty() {
+            remove_if_exists(&path)?;
+        } else {
+            let tmp = path.with_extension("txnindex.tmp");
+            let mut file = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
+            file.write_all(&kept)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| LogError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| LogError::io(&path, e))?;
+        }
+        self.unsynced.remove(&base);
+        crate::checkpoint::fsync_dir(dir)
     }
 
     /// Forgets the entries of segments whose files were deleted: those based in

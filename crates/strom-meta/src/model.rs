@@ -43,6 +43,12 @@ pub struct ClusterMetadata {
     pub topics: BTreeMap<String, TopicMetadata>,
     /// Bumped on every change, so a reader can tell whether its copy is stale.
     pub version: u64,
+    /// A single node's dynamic broker configuration (AlterConfigs on BROKER resources), by
+    /// entity as in ZooKeeper: `<default>` for the cluster default, the broker id for its own
+    /// overrides. A cluster keeps these in `/config/brokers/` instead. Absent from files
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl ClusterMetadata {

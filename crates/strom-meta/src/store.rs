@@ -203,6 +203,11 @@ mod tests {
             cluster_id: crate::model::new_cluster_id(),
             topics,
             version: 7,
+            broker_configs: [(
+                "<default>".to_string(),
+                [("log.retention.ms".to_string(), "60000".to_string())].into(),
+            )]
+            .into(),
         }
     }
 

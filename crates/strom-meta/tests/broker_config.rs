@@ -380,7 +380,12 @@ fn describe_reports_sources_values_and_synonyms() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
-    assert!(entries.iter().all(|e| e.read_only && !e.is_sensitive));
+    assert!(entries.iter().all(|e| !e.is_sensitive));
+    // Read-only exactly where Kafka does not allow a dynamic update.
+    assert!(entries
+        .iter()
+        .all(|e| e.read_only != strom_meta::config::dynamic::is_dynamic(&e.name)));
+    assert!(entries.iter().any(|e| e.read_only) && entries.iter().any(|e| !e.read_only));
     assert!(entries.iter().all(|e| !e.documentation.is_empty()));
 
     let entry = |name: &str| entries.iter().find(|e| e.name == name).unwrap().clone();
@@ -525,4 +530,23 @@ fn cluster_keys_have_kafka_defaults_and_rules() {
     );
     let error = BrokerConfig::load(Some("zookeeper.connect=zk:0\n"), &[]).unwrap_err();
     assert!(error.to_string().contains("zookeeper.connect"), "{error}");
+}
+
+#[test]
+fn replica_selector_class_takes_kafkas_two_selectors() {
+    assert!(!set(&[]).unwrap().cluster.replica_selector_rack_aware);
+    let rack_aware =
+        set(&["replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector"])
+            .unwrap();
+    assert!(rack_aware.cluster.replica_selector_rack_aware);
+    let leader =
+        set(&["replica.selector.class=org.apache.kafka.common.replica.LeaderSelector"]).unwrap();
+    assert!(!leader.cluster.replica_selector_rack_aware);
+    let err = set(&["replica.selector.class=com.example.NearestSelector"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("replica.selector.class") && err.contains("com.example.NearestSelector"),
+        "{err}"
+    );
 }

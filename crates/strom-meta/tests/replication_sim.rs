@@ -38,6 +38,10 @@ fn replication_simulation() {
         "no preferred election started: {total:?}"
     );
     assert!(
+        total.controlled_clean > 0 && total.preferred_znode_elections > 0,
+        "no broker stopped after moving its leadership, or no znode election: {total:?}"
+    );
+    assert!(
         total.isr_conflicts > 0 && total.controller_elections > seeds,
         "{total:?}"
     );

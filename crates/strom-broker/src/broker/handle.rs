@@ -34,7 +34,12 @@ impl BrokerHandle {
     }
 
     /// Stops accepting, lets connections finish, and shuts the storage down cleanly.
+    /// On a cluster, the controller first moves this broker's leadership away
+    /// (`controlled.shutdown.enable`; see `services::cluster::shutdown`).
     pub async fn shutdown(self) -> Result<(), strom_log::LogError> {
+        if let Some(node) = self.broker.services.cluster.get() {
+            node.controlled_shutdown().await;
+        }
         let _ = self.shutdown.send(true);
         self.broker.services.replicas.stop_for_shutdown();
         let _ = self.task.await;
@@ -113,6 +118,22 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
                 .clone()
                 .unwrap_or_else(strom_meta::new_cluster_id);
             config.cluster_id = Some(store.get_or_create_cluster_id(&proposed).await?);
+            // The dynamic levels in `/config/brokers/`, before any log is opened with the
+            // defaults they change (a broker that was down when they changed starts with them).
+            let stored = strom_meta::config::dynamic::DynamicLayers {
+                cluster_default: store
+                    .broker_config(strom_meta::config::dynamic::DEFAULT_ENTITY)
+                    .await?,
+                per_broker: store.broker_config(&config.broker_id.to_string()).await?,
+            };
+            let (layers, dropped) = stored.sanitized();
+            for error in dropped {
+                tracing::error!(%error, "dynamic broker configuration in ZooKeeper skipped");
+            }
+            config = config.with_dynamic(layers).unwrap_or_else(|error| {
+                tracing::error!(%error, "dynamic broker configuration in ZooKeeper does not resolve; skipped");
+                config.clone()
+            });
             Some((zk_config, store))
         }
         None => None,
@@ -132,7 +153,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
     let services = broker.services.clone();
     let background = crate::services::background::spawn(
         services.replicas.clone(),
-        &services.config,
+        services.live.clone(),
         shutdown_rx.clone(),
     );
     let group_timers = services.groups.clone().spawn_timers(shutdown_rx.clone());
@@ -141,6 +162,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
     let cluster_task = zookeeper.map(|(zk_config, store)| {
         let node = Arc::new(crate::services::cluster::ClusterNode::new(
             services.config.clone(),
+            services.live.clone(),
             zk_config,
             store,
             registration,
@@ -200,9 +222,10 @@ fn replication_context(
 ) -> crate::services::replica::cluster::ReplicationContext {
     use strom_meta::config::TopicConfig;
     let resolve = {
-        let config = services.config.clone();
+        let live = services.live.clone();
         let metadata = services.metadata.clone();
         move |topic: &str| -> TopicConfig {
+            let config = live.current();
             let overrides = metadata
                 .cluster()
                 .topics

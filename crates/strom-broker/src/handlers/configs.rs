@@ -2,8 +2,8 @@
 //!
 //! Topic configurations are overrides stored in the cluster metadata; a change is validated
 //! as a whole, written to the store, and then applied to the topic's logs at once (so a
-//! `retention.ms` change takes effect at the next retention pass). Broker configurations are
-//! static in this version: they can be described but not altered.
+//! `retention.ms` change takes effect at the next retention pass). BROKER resources (dynamic
+//! broker configuration) are in [`super::broker_configs`].
 
 use std::collections::BTreeMap;
 
@@ -45,7 +45,7 @@ pub fn describe_configs(
         let entries: Result<Vec<ConfigEntry>, (i16, String)> = match resource.resource_type {
             TOPIC => match services.metadata.cluster().topics.get(&name) {
                 Some(topic) => Ok(TopicConfig::describe(
-                    &services.config,
+                    &services.live.current(),
                     &topic.configs,
                     keys.as_deref(),
                     request.include_synonyms,
@@ -56,22 +56,13 @@ pub fn describe_configs(
                     format!("topic '{name}' does not exist"),
                 )),
             },
-            BROKER
-                if name.is_empty() || name == services.metadata.local_broker_id().to_string() =>
-            {
-                Ok(services.config.describe_filtered(
-                    keys.as_deref(),
-                    request.include_synonyms,
-                    request.include_documentation,
-                ))
-            }
-            BROKER => Err((
-                E::InvalidRequest.code(),
-                format!(
-                    "this is broker {}, not '{name}'",
-                    services.metadata.local_broker_id()
-                ),
-            )),
+            BROKER => super::broker_configs::describe(
+                services,
+                &name,
+                keys.as_deref(),
+                request.include_synonyms,
+                request.include_documentation,
+            ),
             other => Err((
                 E::InvalidRequest.code(),
                 format!("resource type {other} is not supported"),
@@ -159,6 +150,18 @@ pub fn alter_configs(services: &Services, request: AlterConfigsRequest) -> Alter
                     .collect();
                 set_topic_configs(services, &name, configs, request.validate_only)
             }
+            BROKER => {
+                let configs: BTreeMap<String, String> = resource
+                    .configs
+                    .iter()
+                    .filter_map(|c| {
+                        c.value
+                            .as_ref()
+                            .map(|v| (c.name.to_string(), v.to_string()))
+                    })
+                    .collect();
+                super::broker_configs::alter(services, &name, configs, request.validate_only)
+            }
             other => Err(unsupported_resource(other)),
         };
         if let Err(e) = outcome {
@@ -185,6 +188,12 @@ pub fn incremental_alter_configs(
             TOPIC => incremental(services, &name, &resource.configs).and_then(|configs| {
                 set_topic_configs(services, &name, configs, request.validate_only)
             }),
+            BROKER => super::broker_configs::incremental(
+                services,
+                &name,
+                &resource.configs,
+                request.validate_only,
+            ),
             other => Err(unsupported_resource(other)),
         };
         if let Err(e) = outcome {
@@ -216,12 +225,10 @@ fn set_topic_configs(
 }
 
 fn unsupported_resource(resource_type: i8) -> TopicError {
-    let message = if resource_type == BROKER {
-        "broker configurations are static in Strom: set them in server.properties or with --set and restart".to_string()
-    } else {
-        format!("altering resource type {resource_type} is not supported")
-    };
-    TopicError::new(E::InvalidRequest.code(), message)
+    TopicError::new(
+        E::InvalidRequest.code(),
+        format!("altering resource type {resource_type} is not supported"),
+    )
 }
 
 fn incremental(
@@ -272,7 +279,7 @@ fn incremental(
             }
             2 | 3 => {
                 let current = TopicConfig::describe(
-                    &services.config,
+                    &services.live.current(),
                     &configs,
                     Some(std::slice::from_ref(&key)),
                     false,

@@ -11,6 +11,13 @@
 //! transactions overlapping what it returns (an empty list, never null, when there are none);
 //! both answer the last stable offset. A follower's fetch reads to the log end either way.
 //!
+//! Fetch from follower (KIP-392, Fetch v11+): a consumer's fetch may be served by any replica,
+//! a follower up to the high watermark it learned from its leader; with
+//! `replica.selector.class` rack-aware, the leader answers a consumer that names a
+//! `rack_id` with `preferred_read_replica` = an in-sync replica in its rack and no records
+//! ([`crate::services::replica::read_replica`]). A follower fetch waiting for data also answers
+//! when the high watermark moves, so followers learn it without waiting for new records.
+//!
 //! Strom creates no fetch sessions: every response carries session id 0, which tells a client
 //! that wanted one (the Java client) to keep sending full requests.
 
@@ -30,6 +37,7 @@ use crate::protocol::frame::Reply;
 use crate::protocol::frame::{Frame, Part};
 use crate::protocol::request::RequestContext;
 use crate::services::replica::partition::Partition;
+use crate::services::replica::quota::{leader_throttle, ReplicationQuotas, Side};
 use crate::services::Services;
 
 /// One partition of a fetch, resolved.
@@ -43,6 +51,10 @@ struct Wanted {
     max_bytes: usize,
     /// A follower's fetch: read to the log end, not the high watermark.
     follower: bool,
+    /// KIP-392: the replica the leader sends this consumer to (no records are read then).
+    preferred_read_replica: Option<i32>,
+    /// The leader throttle: `Some(hold)` for a throttled replica (`services::replica::quota`).
+    throttle: Option<bool>,
 }
 
 /// Handles `Fetch`.
@@ -61,6 +73,21 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
     };
     let mut wanted = Vec::new();
     let mut isr_writes = Vec::new();
+    // KIP-392: the racks of the live brokers, if this leader may send the consumer elsewhere.
+    let client_rack = request.rack_id.as_str();
+    let racks: Option<std::collections::HashMap<i32, String>> = (replica_id < 0
+        && ctx.version >= 11
+        && !client_rack.is_empty()
+        && services.config.cluster.replica_selector_rack_aware)
+        .then(|| {
+            services
+                .metadata
+                .brokers()
+                .into_iter()
+                .filter_map(|b| Some((b.id, b.rack?)))
+                .collect()
+        });
+    let local_id = services.metadata.local_broker_id();
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let resolved_name = if ctx.version >= 13 {
             services
@@ -116,11 +143,33 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                     code
                 }
                 Some(partition) => match partition.leader_epoch_error(p.current_leader_epoch) {
+                    // Fetch v11+ carries client metadata: followers serve consumers too.
+                    0 if ctx.version >= 11 => partition.check_replica(),
                     0 => partition.check_leader(),
                     code => code,
                 },
             };
+            let preferred_read_replica = match (&partition, &racks) {
+                (Some(partition), Some(racks)) if error == 0 => {
+                    partition.preferred_read_replica(local_id, client_rack, p.fetch_offset, racks)
+                }
+                _ => None,
+            };
+            let throttle = partition
+                .as_ref()
+                .filter(|_| replica_id >= 0)
+                .and_then(|p| {
+                    let me = services.metadata.local_broker_id();
+                    leader_throttle(
+                        &services.replicas.quotas,
+                        &services.metadata,
+                        p,
+                        replica_id,
+                        me,
+                    )
+                });
             wanted.push(Wanted {
+                throttle,
                 topic: topic_index,
                 partition,
                 error,
@@ -128,6 +177,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
                 follower: replica_id >= 0,
+                preferred_read_replica,
             });
         }
     }
@@ -142,27 +192,58 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
     for (partition, effects) in isr_writes {
         services.replicas.perform(&partition, effects);
     }
+    let quotas = services.replicas.quotas.clone();
+    let holds = wanted.iter().any(|w| w.throttle == Some(true));
     Reply::LaterFrame(tokio::spawn(async move {
+        let over = || holds && quotas.is_exceeded(Side::Leader, crate::clock::now_ms() as u64);
         let deadline = tokio::time::Instant::now() + max_wait;
         let notify = Arc::new(Notify::new());
+        // A follower's fetch also answers once a high watermark moves past what it was told.
+        let mut told_high_watermarks: Option<Vec<i64>> = None;
         loop {
             for w in &wanted {
                 if let (0, Some(partition)) = (w.error, &w.partition) {
                     partition.add_waiter(&notify);
                 }
             }
-            let read = read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
+            let read = read_all(
+                &skeleton,
+                &wanted,
+                max_bytes,
+                read_committed,
+                ctx.version,
+                over(),
+            );
             let now = tokio::time::Instant::now();
-            if read.bytes >= min_bytes || read.errors || now >= deadline || wanted.is_empty() {
-                count(&wanted, &read);
+            let high_watermarks = follower_high_watermarks(&wanted, &read);
+            let told = told_high_watermarks.get_or_insert_with(|| high_watermarks.clone());
+            let moved = high_watermarks
+                .iter()
+                .zip(told.iter())
+                .any(|(now, told)| now > told);
+            if read.bytes >= min_bytes
+                || read.errors
+                || read.redirected
+                || moved
+                || now >= deadline
+                || wanted.is_empty()
+            {
+                count(&wanted, &read, &quotas);
                 return encode_response(&ctx, read.response, read.files);
             }
             if tokio::time::timeout_at(deadline, notify.notified())
                 .await
                 .is_err()
             {
-                let read = read_all(&skeleton, &wanted, max_bytes, read_committed, ctx.version);
-                count(&wanted, &read);
+                let read = read_all(
+                    &skeleton,
+                    &wanted,
+                    max_bytes,
+                    read_committed,
+                    ctx.version,
+                    over(),
+                );
+                count(&wanted, &read, &quotas);
                 return encode_response(&ctx, read.response, read.files);
             }
         }
@@ -184,10 +265,24 @@ struct Read {
     bytes: usize,
     /// True if any partition has an error.
     errors: bool,
+    /// True if any partition names a preferred read replica (answered at once, as Kafka).
+    redirected: bool,
 }
 
-/// Counts what a fetch answer carries for the metrics: record bytes and errors per topic.
-fn count(wanted: &[Wanted], read: &Read) {
+/// The high watermark each partition of a follower's fetch carries (-1 for a consumer's).
+fn follower_high_watermarks(wanted: &[Wanted], read: &Read) -> Vec<i64> {
+    let partitions = read.response.responses.iter().flat_map(|t| &t.partitions);
+    wanted
+        .iter()
+        .zip(partitions)
+        .map(|(w, data)| if w.follower { data.high_watermark } else { -1 })
+        .collect()
+}
+
+/// Counts what a fetch answer carries for the metrics (record bytes and errors per topic) and
+/// for the leader throttle (bytes of throttled replicas).
+fn count(wanted: &[Wanted], read: &Read, quotas: &ReplicationQuotas) {
+    let mut throttled = 0;
     let partitions = read.response.responses.iter().flat_map(|t| &t.partitions);
     for ((w, data), file) in wanted.iter().zip(partitions).zip(&read.files) {
         let Some(partition) = &w.partition else {
@@ -196,6 +291,9 @@ fn count(wanted: &[Wanted], read: &Read) {
         if data.error_code != 0 {
             partition.counters.fetch_failed();
         }
+        if w.preferred_read_replica.is_some() {
+            partition.counters.sent_to_preferred_replica();
+        }
         let bytes = match (file, &data.records) {
             (Some(slice), _) => slice.len,
             (None, Some(records)) => records.len(),
@@ -203,8 +301,15 @@ fn count(wanted: &[Wanted], read: &Read) {
         };
         if bytes > 0 {
             partition.counters.fetched(bytes as u64);
+            if !w.follower && partition.is_follower() {
+                partition.counters.fetched_from_follower(bytes as u64);
+            }
+        }
+        if w.throttle.is_some() {
+            throttled += bytes as u64;
         }
     }
+    quotas.record(Side::Leader, throttled, crate::clock::now_ms() as u64);
 }
 
 /// Reads every wanted partition once.
@@ -214,6 +319,7 @@ fn read_all(
     max_bytes: usize,
     read_committed: bool,
     version: i16,
+    over_leader_quota: bool,
 ) -> Read {
     // The log start offset is carried from version 5; older versions keep the default.
     let with_start = |offset: i64| if version >= 5 { offset } else { -1 };
@@ -221,6 +327,7 @@ fn read_all(
     let mut remaining = max_bytes;
     let mut total = 0usize;
     let mut errors = false;
+    let mut redirected = false;
     let mut files = Vec::with_capacity(wanted.len());
     // Like Kafka: the first partition that returns data may exceed the limits by one batch.
     let mut min_one_message = true;
@@ -232,6 +339,24 @@ fn read_all(
         match (&w.partition, w.error) {
             (Some(partition), 0) if partition.is_deleted() => {
                 data.error_code = E::UnknownTopicOrPartition.code();
+            }
+            (Some(partition), 0) if w.preferred_read_replica.is_some() => {
+                // Kafka skips the read and reports the offsets with the replica to go to.
+                let (high_watermark, log_start_offset, _) = partition.offsets();
+                data.high_watermark = high_watermark;
+                data.last_stable_offset = partition.last_stable_offset();
+                data.log_start_offset = with_start(log_start_offset);
+                data.aborted_transactions = read_committed.then(Vec::new);
+                data.preferred_read_replica =
+                    kafka_protocol::messages::BrokerId(w.preferred_read_replica.unwrap_or(-1));
+                redirected = true;
+            }
+            // A throttled follower outside the ISR while over the leader's rate: no records.
+            (Some(partition), 0) if over_leader_quota && w.throttle == Some(true) => {
+                let (high_watermark, log_start_offset, _) = partition.offsets();
+                data.high_watermark = high_watermark;
+                data.last_stable_offset = partition.last_stable_offset();
+                data.log_start_offset = with_start(log_start_offset);
             }
             (Some(partition), 0) => {
                 let limit = w.max_bytes.min(remaining);
@@ -318,6 +443,7 @@ fn read_all(
         files,
         bytes: total,
         errors,
+        redirected,
     }
 }
 
@@ -531,235 +657,5 @@ fn put_uvarint(buf: &mut BytesMut, mut value: u32) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::Write;
-
-    use kafka_protocol::messages::fetch_response::EpochEndOffset;
-    use kafka_protocol::messages::ApiKey;
-    use kafka_protocol::protocol::Decodable;
-
-    use super::*;
-
-    fn ctx(version: i16) -> RequestContext {
-        RequestContext {
-            api: ApiKey::Fetch,
-            version,
-            correlation_id: 0x1234_5678,
-            client_id: "test".into(),
-            client_host: Arc::from(""),
-        }
-    }
-
-    /// Pseudo-random bytes, different for every `seed`.
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        use rand_core::{Rng as _, SeedableRng as _};
-        let mut bytes = vec![0u8; len];
-        rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut bytes);
-        bytes
-    }
-
-    /// A response with two topics and partitions of every shape: an error, no records, small
-    /// and large records in memory, and two file ranges; plus what `expected` must carry.
-    fn sample(version: i16, file: &Arc<std::fs::File>) -> (FetchResponse, Vec<Option<FileSlice>>) {
-        let mut response = FetchResponse::default();
-        response.throttle_time_ms = 7;
-        if version >= 7 {
-            response.error_code = 0;
-            response.session_id = 0;
-        }
-        let mut files = Vec::new();
-        for t in 0..2u8 {
-            let mut topic = FetchableTopicResponse::default();
-            if version >= 13 {
-                topic.topic_id = uuid::Uuid::from_bytes([t + 1; 16]);
-            } else {
-                topic.topic = crate::handlers::topic_name(&format!("topic-{t}"));
-            }
-            for (i, shape) in ["error", "none", "small", "large", "file", "file-at-40000"]
-                .iter()
-                .enumerate()
-            {
-                let mut p = PartitionData::default();
-                p.partition_index = i as i32;
-                p.high_watermark = 1000 + i as i64;
-                p.last_stable_offset = 1000 + i as i64;
-                if version >= 5 {
-                    p.log_start_offset = i as i64;
-                }
-                if t == 1 {
-                    p.aborted_transactions = Some(vec![AbortedTransaction::default()
-                        .with_producer_id(ProducerId(9))
-                        .with_first_offset(3)]);
-                }
-                let mut slice = None;
-                match *shape {
-                    "error" => {
-                        p.error_code = E::OffsetOutOfRange.code();
-                        p.high_watermark = -1;
-                    }
-                    "none" => {}
-                    "small" => p.records = Some(Bytes::from(noise(300, i as u64))),
-                    "large" => p.records = Some(Bytes::from(noise(70_000, i as u64))),
-                    "file" => {
-                        slice = Some(FileSlice {
-                            file: file.clone(),
-                            position: 0,
-                            len: 40_000,
-                        })
-                    }
-                    _ => {
-                        slice = Some(FileSlice {
-                            file: file.clone(),
-                            position: 40_000,
-                            len: 60_000,
-                        })
-                    }
-                }
-                topic.partitions.push(p);
-                files.push(slice);
-            }
-            response.responses.push(topic);
-        }
-        (response, files)
-    }
-
-    fn data_file() -> (tempfile::TempDir, Arc<std::fs::File>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("00000000000000000000.log");
-        std::fs::File::create(&path)
-            .unwrap()
-            .write_all(&noise(100_000, 77))
-            .unwrap();
-        (dir, Arc::new(std::fs::File::open(&path).unwrap()))
-    }
-
-    /// What kafka-protocol encodes for the response with the file ranges read into memory.
-    fn reference(version: i16, mut response: FetchResponse, files: &[Option<FileSlice>]) -> Bytes {
-        let mut files = files.iter();
-        for topic in &mut response.responses {
-            for p in &mut topic.partitions {
-                if let Some(slice) = files.next().unwrap() {
-                    p.records = Some(slice.read_to_bytes().unwrap());
-                }
-            }
-        }
-        ctx(version).respond(&response)
-    }
-
-    #[test]
-    fn own_writer_matches_kafka_protocol_at_every_version() {
-        let (_dir, file) = data_file();
-        for version in 4..=18 {
-            let (response, files) = sample(version, &file);
-            let expected = reference(version, response.clone(), &files);
-            let frame = encode_response(&ctx(version), response, files);
-            assert_eq!(
-                frame
-                    .parts
-                    .iter()
-                    .filter(|p| matches!(p, Part::File(_)))
-                    .count(),
-                4,
-                "v{version}: the four file ranges stay file ranges"
-            );
-            assert_eq!(frame.len(), expected.len(), "v{version}: frame length");
-            assert_eq!(
-                frame.to_bytes().unwrap(),
-                expected,
-                "v{version}: frame bytes"
-            );
-            // And a client decodes it back.
-            let mut body = expected.slice(4..);
-            let header = kafka_protocol::messages::ResponseHeader::decode(
-                &mut body,
-                ApiKey::Fetch.response_header_version(version),
-            )
-            .unwrap();
-            assert_eq!(header.correlation_id, 0x1234_5678);
-            let decoded =
-                <FetchResponse as kafka_protocol::protocol::Decodable>::decode(&mut body, version)
-                    .unwrap();
-            assert_eq!(
-                decoded.responses[1].partitions[5]
-                    .records
-                    .as_ref()
-                    .unwrap()
-                    .len(),
-                60_000
-            );
-        }
-    }
-
-    #[test]
-    fn own_writer_matches_kafka_protocol_3x_at_versions_0_to_3() {
-        use kafka_protocol_3x::messages::fetch_response as old;
-        use kafka_protocol_3x::protocol::Encodable as _;
-        let (_dir, file) = data_file();
-        for version in 0..=3 {
-            let (mut response, files) = sample(version, &file);
-            let mut expected = kafka_protocol_3x::messages::FetchResponse::default();
-            expected.throttle_time_ms = if version >= 1 { 7 } else { 0 };
-            let mut slices = files.iter();
-            for topic in &mut response.responses {
-                let mut t = old::FetchableTopicResponse::default();
-                t.topic = kafka_protocol_3x::messages::TopicName(
-                    kafka_protocol_3x::protocol::StrBytes::from_string(topic.topic.0.to_string()),
-                );
-                for p in &mut topic.partitions {
-                    // Fields these versions lack stay at their defaults.
-                    p.aborted_transactions = None;
-                    let mut q = old::PartitionData::default();
-                    q.partition_index = p.partition_index;
-                    q.error_code = p.error_code;
-                    q.high_watermark = p.high_watermark;
-                    q.records = match slices.next().unwrap() {
-                        Some(slice) => Some(slice.read_to_bytes().unwrap()),
-                        None => p.records.clone(),
-                    };
-                    t.partitions.push(q);
-                }
-                expected.responses.push(t);
-            }
-            let mut bytes = BytesMut::new();
-            bytes.put_i32(0);
-            bytes.put_i32(0x1234_5678);
-            expected.encode(&mut bytes, version).unwrap();
-            let size = bytes.len() as i32 - 4;
-            bytes[0..4].copy_from_slice(&size.to_be_bytes());
-            let frame = encode_response(&ctx(version), response, files);
-            assert_eq!(frame.to_bytes().unwrap(), bytes.freeze(), "v{version}");
-        }
-    }
-
-    #[test]
-    fn responses_with_other_fields_fall_back_to_kafka_protocol() {
-        let (_dir, file) = data_file();
-        for version in 12..=18 {
-            let (mut response, files) = sample(version, &file);
-            response.responses[0].partitions[4].diverging_epoch =
-                EpochEndOffset::default().with_epoch(3).with_end_offset(17);
-            let expected = reference(version, response.clone(), &files);
-            let frame = encode_response(&ctx(version), response, files);
-            assert_eq!(frame.parts.len(), 1, "v{version}: one buffer");
-            assert_eq!(frame.to_bytes().unwrap(), expected, "v{version}");
-        }
-    }
-
-    #[test]
-    fn uvarints_are_little_endian_base_128() {
-        let cases: [(u32, &[u8]); 7] = [
-            (0, &[0x00]),
-            (1, &[0x01]),
-            (127, &[0x7f]),
-            (128, &[0x80, 0x01]),
-            (300, &[0xac, 0x02]),
-            (16_384, &[0x80, 0x80, 0x01]),
-            (u32::MAX, &[0xff, 0xff, 0xff, 0xff, 0x0f]),
-        ];
-        for (value, expected) in cases {
-            let mut buf = BytesMut::new();
-            put_uvarint(&mut buf, value);
-            assert_eq!(&buf[..], expected, "{value}");
-        }
-    }
-}
+#[path = "tests/fetch_encode.rs"]
+mod tests;

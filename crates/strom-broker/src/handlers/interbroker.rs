@@ -7,19 +7,22 @@
 //! request for a registration this broker does not know yet waits briefly for it); an accepted
 //! UpdateMetadata is applied to the metadata cache; LeaderAndIsr and StopReplica are applied by
 //! the replica manager, and then, for `__consumer_offsets` partitions, by the group
-//! coordinator (load what this broker now leads, drop what it no longer leads).
+//! coordinator (load what this broker now leads, drop what it no longer leads). A
+//! ControlledShutdown from a stopping broker (not fenced: it comes from a broker, not a
+//! controller) is served by this broker's controller, or answered NOT_CONTROLLER.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
+use kafka_protocol_3x::messages::controlled_shutdown_response::RemainingPartition;
 use kafka_protocol_3x::messages::leader_and_isr_response::{
     LeaderAndIsrPartitionError, LeaderAndIsrTopicError,
 };
 use kafka_protocol_3x::messages::stop_replica_response::StopReplicaPartitionError;
 use kafka_protocol_3x::messages::TopicName;
 use kafka_protocol_3x::messages::{
-    LeaderAndIsrResponse, StopReplicaResponse, UpdateMetadataResponse,
+    ControlledShutdownResponse, LeaderAndIsrResponse, StopReplicaResponse, UpdateMetadataResponse,
 };
 use kafka_protocol_3x::protocol::StrBytes;
 
@@ -61,6 +64,7 @@ fn single_node(request: &InterBrokerRequest) -> bytes::Bytes {
         InterBrokerBody::UpdateMetadata(body) => {
             update_metadata_command(body, request.version).is_ok()
         }
+        InterBrokerBody::ControlledShutdown(_) => true,
     };
     tracing::warn!(client = %request.client_id, ok, why, "controller request refused");
     respond(request, E::InvalidRequest.code())
@@ -81,6 +85,11 @@ fn respond(request: &InterBrokerRequest, error_code: i16) -> bytes::Bytes {
         }
         InterBrokerBody::UpdateMetadata(_) => {
             let mut response = UpdateMetadataResponse::default();
+            response.error_code = error_code;
+            request.respond(&response)
+        }
+        InterBrokerBody::ControlledShutdown(_) => {
+            let mut response = ControlledShutdownResponse::default();
             response.error_code = error_code;
             request.respond(&response)
         }
@@ -115,6 +124,32 @@ async fn clustered(
 ) -> bytes::Bytes {
     let invalid = E::InvalidRequest.code();
     match &request.body {
+        InterBrokerBody::ControlledShutdown(body) => {
+            // Versions 0 and 1 carry no broker epoch: -1, not checked.
+            let epoch = if request.version >= 2 {
+                body.broker_epoch
+            } else {
+                -1
+            };
+            let timeout = Duration::from_millis(
+                services.config.cluster.controller_socket_timeout_ms.max(1) as u64,
+            );
+            let (error_code, remaining) = node
+                .serve_controlled_shutdown(body.broker_id.0, epoch, timeout)
+                .await;
+            let mut response = ControlledShutdownResponse::default();
+            response.error_code = error_code;
+            response.remaining_partitions = remaining
+                .into_iter()
+                .map(|tp| {
+                    let mut partition = RemainingPartition::default();
+                    partition.topic_name = TopicName(StrBytes::from_string(tp.topic));
+                    partition.partition_index = tp.partition;
+                    partition
+                })
+                .collect();
+            request.respond(&response)
+        }
         InterBrokerBody::UpdateMetadata(body) => {
             let command = match update_metadata_command(body, request.version) {
                 Ok(command) => command,

@@ -3,6 +3,7 @@
 
 pub mod api_versions;
 pub mod authorized;
+pub mod broker_configs;
 pub mod cluster;
 pub mod configs;
 pub mod elect;

@@ -254,8 +254,13 @@ pub fn create_topics(
                 if ctx.version >= 5 {
                     result.num_partitions = meta.partitions;
                     result.replication_factor = meta.replication_factor;
-                    let entries =
-                        TopicConfig::describe(&services.config, &meta.configs, None, false, false);
+                    let entries = TopicConfig::describe(
+                        &services.live.current(),
+                        &meta.configs,
+                        None,
+                        false,
+                        false,
+                    );
                     result.configs = Some(
                         entries
                             .into_iter()

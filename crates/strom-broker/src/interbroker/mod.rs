@@ -50,6 +50,10 @@ pub const STOP_REPLICA_VERSION: i16 = 3;
 pub const LEADER_AND_ISR_ACCEPTED: std::ops::RangeInclusive<i16> = 5..=7;
 /// The UpdateMetadata versions a Strom broker accepts.
 pub const UPDATE_METADATA_ACCEPTED: std::ops::RangeInclusive<i16> = 7..=8;
+/// The ControlledShutdown version a stopping Strom broker sends.
+pub const CONTROLLED_SHUTDOWN_VERSION: i16 = 3;
+/// The ControlledShutdown versions a Strom controller accepts (Kafka's).
+pub const CONTROLLED_SHUTDOWN_ACCEPTED: std::ops::RangeInclusive<i16> = 0..=3;
 /// The StopReplica versions a Strom broker accepts.
 pub const STOP_REPLICA_ACCEPTED: std::ops::RangeInclusive<i16> = 3..=4;
 

@@ -1,5 +1,6 @@
 //! The controller's requests as a broker receives them: LeaderAndIsr (key 4), StopReplica (5)
-//! and UpdateMetadata (6), which Kafka 4 removed from its specs and so from `ApiKey` of
+//! and UpdateMetadata (6), and the one a stopping broker sends the controller,
+//! ControlledShutdown (7, v0–3), which Kafka 4 removed from its specs and so from `ApiKey` of
 //! `kafka-protocol` 0.18. They are framed, decoded and answered here with the 0.14 (Kafka 3.9)
 //! types, beside the client APIs rather than through [`super::request::RequestContext`].
 //!
@@ -10,8 +11,8 @@ use std::ops::RangeInclusive;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol_3x::messages::{
-    ApiKey as ApiKey3, LeaderAndIsrRequest, RequestHeader, ResponseHeader, StopReplicaRequest,
-    UpdateMetadataRequest,
+    ApiKey as ApiKey3, ControlledShutdownRequest, LeaderAndIsrRequest, RequestHeader,
+    ResponseHeader, StopReplicaRequest, UpdateMetadataRequest,
 };
 use kafka_protocol_3x::protocol::{Decodable, Encodable};
 
@@ -21,12 +22,14 @@ pub const LEADER_AND_ISR_KEY: i16 = 4;
 pub const STOP_REPLICA_KEY: i16 = 5;
 /// See [`LEADER_AND_ISR_KEY`].
 pub const UPDATE_METADATA_KEY: i16 = 6;
+/// ControlledShutdown, from a broker to the controller.
+pub const CONTROLLED_SHUTDOWN_KEY: i16 = 7;
 
 /// True if `key` is one of the controller's requests.
 pub fn is_interbroker(key: i16) -> bool {
     matches!(
         key,
-        LEADER_AND_ISR_KEY | STOP_REPLICA_KEY | UPDATE_METADATA_KEY
+        LEADER_AND_ISR_KEY | STOP_REPLICA_KEY | UPDATE_METADATA_KEY | CONTROLLED_SHUTDOWN_KEY
     )
 }
 
@@ -39,6 +42,8 @@ pub enum InterBrokerBody {
     StopReplica(StopReplicaRequest),
     /// UpdateMetadata.
     UpdateMetadata(UpdateMetadataRequest),
+    /// ControlledShutdown.
+    ControlledShutdown(ControlledShutdownRequest),
 }
 
 /// A controller request with what its answer needs.
@@ -83,6 +88,7 @@ fn accepted(key: i16) -> RangeInclusive<i16> {
     match key {
         LEADER_AND_ISR_KEY => crate::interbroker::LEADER_AND_ISR_ACCEPTED,
         STOP_REPLICA_KEY => crate::interbroker::STOP_REPLICA_ACCEPTED,
+        CONTROLLED_SHUTDOWN_KEY => crate::interbroker::CONTROLLED_SHUTDOWN_ACCEPTED,
         _ => crate::interbroker::UPDATE_METADATA_ACCEPTED,
     }
 }
@@ -113,6 +119,9 @@ pub fn decode(mut frame: Bytes) -> Result<InterBrokerRequest, String> {
         ),
         STOP_REPLICA_KEY => InterBrokerBody::StopReplica(
             StopReplicaRequest::decode(&mut frame, version).map_err(|e| format!("{e:#}"))?,
+        ),
+        CONTROLLED_SHUTDOWN_KEY => InterBrokerBody::ControlledShutdown(
+            ControlledShutdownRequest::decode(&mut frame, version).map_err(|e| format!("{e:#}"))?,
         ),
         _ => InterBrokerBody::UpdateMetadata(
             UpdateMetadataRequest::decode(&mut frame, version).map_err(|e| format!("{e:#}"))?,

@@ -1,5 +1,6 @@
 //! Periodic storage work: retention, compaction, recovery-point checkpoints, and the
-//! relaxed-flush timer.
+//! relaxed-flush timer. The compaction interval (`log.cleaner.backoff.ms`) follows the live
+//! configuration.
 //!
 //! Each pass runs on the blocking pool (it does file I/O) and logs failures without stopping
 //! the broker; the next tick tries again.
@@ -9,8 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use strom_meta::config::BrokerConfig;
-
+use crate::services::live_config::LiveConfig;
 use crate::services::replica::ReplicaManager;
 
 /// How often the relaxed-flush timer (`flush.ms`) is checked.
@@ -19,15 +19,17 @@ const FLUSH_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// Starts the background tasks; they end when `shutdown` becomes true.
 pub fn spawn(
     replicas: Arc<ReplicaManager>,
-    config: &BrokerConfig,
+    live: Arc<LiveConfig>,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    let config = live.current();
     let retention_every =
         Duration::from_millis(config.log_retention_check_interval_ms.max(1) as u64);
     let checkpoint_every =
         Duration::from_millis(config.log_flush_offset_checkpoint_interval_ms.max(1) as u64);
     let cleaner_enabled = config.log_cleaner_enable;
-    let cleaner_every = Duration::from_millis(config.log_cleaner_backoff_ms.max(1) as u64);
+    let cleaner_backoff = |ms: i64| Duration::from_millis(ms.max(1) as u64);
+    let mut cleaner_every = cleaner_backoff(config.log_cleaner_backoff_ms);
     tokio::spawn(async move {
         let mut shutdown = shutdown;
         let mut retention = tokio::time::interval(retention_every);
@@ -40,9 +42,18 @@ pub fn spawn(
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = cleaner.tick(), if cleaner_enabled => run(&replicas, "compaction", |b| {
-                    b.logs.compaction_pass(crate::clock::now_ms()).map(|_| ())
-                }).await,
+                _ = cleaner.tick(), if cleaner_enabled => {
+                    run(&replicas, "compaction", |b| {
+                        b.logs.compaction_pass(crate::clock::now_ms()).map(|_| ())
+                    }).await;
+                    // log.cleaner.backoff.ms is dynamic: the next pass waits the new one.
+                    let every = cleaner_backoff(live.current().log_cleaner_backoff_ms);
+                    if every != cleaner_every {
+                        cleaner_every = every;
+                        cleaner = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                        cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    }
+                }
                 _ = retention.tick() => run(&replicas, "retention", |b| {
                     let deleted = b.logs.retention_pass(crate::clock::now_ms())?;
                     if deleted > 0 {

@@ -10,7 +10,8 @@
 //! - [`producer_ids`]: producer ids for idempotent producers;
 //! - [`cluster`]: cluster mode (`zookeeper.connect`): the ZooKeeper session and registration,
 //!   the controller runtime, UpdateMetadata, topic admin and producer ids through ZooKeeper;
-//! - [`background`]: the periodic storage work.
+//! - [`background`]: the periodic storage work;
+//! - [`live_config`]: the broker configuration with its dynamic levels, applied at runtime.
 //!
 //! [`Services`] bundles them into the one context the handlers are given. Services sit on the
 //! storage and metadata crates (`strom-log`, `strom-meta`) and never reach up: no service
@@ -21,6 +22,7 @@ pub mod background;
 pub mod cluster;
 pub mod coordinator;
 pub mod group;
+pub mod live_config;
 pub mod metadata_cache;
 pub mod producer_ids;
 pub mod replica;
@@ -41,8 +43,11 @@ use topics::TopicAdmin;
 
 /// The context every handler is given: the broker's services, shared by all connections.
 pub struct Services {
-    /// The static configuration the broker was started with.
+    /// The configuration the broker was started with (static, plus the dynamic levels it
+    /// read at start). Dynamic values are read from `live`.
     pub config: Arc<BrokerConfig>,
+    /// The configuration now, with the dynamic levels (AlterConfigs on BROKER resources).
+    pub live: Arc<live_config::LiveConfig>,
     /// Topics, brokers and leaders as this broker knows them.
     pub metadata: Arc<MetadataCache>,
     /// The hosted partitions.
@@ -71,13 +76,14 @@ impl Gauges for Services {
             .filter(|p| !p.is_deleted())
             .collect();
         partitions.sort_by(|a, b| a.topic_partition.cmp(&b.topic_partition));
+        let live = self.live.current();
         let min_insync: std::collections::BTreeMap<String, usize> = self
             .metadata
             .cluster()
             .topics
             .values()
             .map(|t| {
-                let min = strom_meta::config::TopicConfig::resolve(&self.config, &t.configs)
+                let min = strom_meta::config::TopicConfig::resolve(&live, &t.configs)
                     .map_or(1, |c| c.min_insync_replicas.max(1) as usize);
                 (t.name.clone(), min)
             })

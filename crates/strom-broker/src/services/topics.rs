@@ -14,18 +14,20 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use strom_log::{LogConfig, TopicPartition};
-use strom_meta::config::{BrokerConfig, TopicConfig};
+use strom_meta::config::dynamic::{DynamicLayers, DEFAULT_ENTITY};
+use strom_meta::config::TopicConfig;
 use strom_meta::replication;
 use strom_meta::{ClusterMetadata, MetadataStore, TopicMetadata};
 use uuid::Uuid;
 
+use crate::services::live_config::LiveConfig;
 use crate::services::metadata_cache::MetadataCache;
 use crate::services::replica::ReplicaManager;
 pub use crate::services::topic_error::TopicError;
 
 /// Topic-level changes; see the module documentation.
 pub struct TopicAdmin {
-    config: Arc<BrokerConfig>,
+    live: Arc<LiveConfig>,
     store: Box<dyn MetadataStore>,
     /// Serialises metadata changes so store and memory change together.
     metadata_change: Mutex<()>,
@@ -36,13 +38,13 @@ pub struct TopicAdmin {
 impl TopicAdmin {
     /// The admin over an opened metadata store, whose contents `metadata` holds.
     pub fn new(
-        config: Arc<BrokerConfig>,
+        live: Arc<LiveConfig>,
         store: Box<dyn MetadataStore>,
         metadata: Arc<MetadataCache>,
         replicas: Arc<ReplicaManager>,
     ) -> TopicAdmin {
         TopicAdmin {
-            config,
+            live,
             store,
             metadata_change: Mutex::new(()),
             metadata,
@@ -111,7 +113,7 @@ impl TopicAdmin {
     /// Refuses a topic change this broker would make alone while it is in a cluster (the
     /// cluster's topics change through ZooKeeper, `services::cluster::admin`).
     fn single_node_only(&self, what: &str) -> Result<(), TopicError> {
-        if self.config.cluster.zookeeper_connect.is_some() {
+        if self.live.current().cluster.zookeeper_connect.is_some() {
             return Err(TopicError::new(
                 kafka_protocol::error::ResponseError::InvalidRequest.code(),
                 format!("{what} is not supported in cluster mode (zookeeper.connect) yet"),
@@ -122,7 +124,7 @@ impl TopicAdmin {
 
     /// The effective configuration of a topic.
     pub fn topic_config(&self, topic: &TopicMetadata) -> TopicConfig {
-        TopicConfig::resolve(&self.config, &topic.configs)
+        TopicConfig::resolve(&self.live.current(), &topic.configs)
             .expect("stored topic overrides were validated when they were written")
     }
 
@@ -173,7 +175,7 @@ impl TopicAdmin {
         // Resolving (not only validating the overrides) also checks how they combine with the
         // broker's defaults (e.g. min.compaction.lag.ms against the broker's maximum), so
         // nothing is stored that could not be opened.
-        let resolved = TopicConfig::resolve(&self.config, &configs)
+        let resolved = TopicConfig::resolve(&self.live.current(), &configs)
             .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
         let _change = self.metadata_change.lock().unwrap();
         {
@@ -229,7 +231,7 @@ impl TopicAdmin {
     /// Deletes a topic and removes its data from disk.
     pub fn delete_topic(&self, name: &str) -> Result<TopicMetadata, TopicError> {
         use kafka_protocol::error::ResponseError as E;
-        if !self.config.delete_topic_enable {
+        if !self.live.current().delete_topic_enable {
             return Err(TopicError::new(
                 E::TopicDeletionDisabled.code(),
                 "topic deletion is disabled (delete.topic.enable=false)",
@@ -321,7 +323,7 @@ impl TopicAdmin {
     ) -> Result<(), TopicError> {
         use kafka_protocol::error::ResponseError as E;
         // As in create_topic: resolve, so validate_only checks what a real change would.
-        let resolved = TopicConfig::resolve(&self.config, &configs)
+        let resolved = TopicConfig::resolve(&self.live.current(), &configs)
             .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
         let _change = self.metadata_change.lock().unwrap();
         if !self.metadata.cluster().topics.contains_key(name) {
@@ -346,6 +348,50 @@ impl TopicAdmin {
         }
         tracing::info!(topic = name, "altered topic configuration");
         Ok(())
+    }
+
+    /// A single node's AlterConfigs on a BROKER resource: replaces the dynamic level of
+    /// `entity` (`<default>` or this broker's id) with `level` (checked keys and values),
+    /// after checking the whole configuration still resolves; stores it in the metadata file
+    /// and applies it at once.
+    pub fn set_broker_config(
+        &self,
+        entity: &str,
+        level: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        use kafka_protocol::error::ResponseError as E;
+        let _change = self.metadata_change.lock().unwrap();
+        let mut layers = self.live.layers();
+        if entity == DEFAULT_ENTITY {
+            layers.cluster_default = level.clone();
+        } else if entity == self.live.current().broker_id.to_string() {
+            layers.per_broker = level.clone();
+        } else {
+            return Err(TopicError::new(
+                E::InvalidRequest.code(),
+                format!(
+                    "this single node is broker {}, not {entity}",
+                    self.live.current().broker_id
+                ),
+            ));
+        }
+        self.live
+            .with_layers(layers.clone())
+            .map_err(|e| TopicError::new(E::InvalidRequest.code(), e.to_string()))?;
+        if validate_only {
+            return Ok(());
+        }
+        self.write_metadata(|m| {
+            if level.is_empty() {
+                m.broker_configs.remove(entity);
+            } else {
+                m.broker_configs.insert(entity.to_string(), level.clone());
+            }
+        })?;
+        self.live
+            .install(layers, &self.metadata, Some(&self.replicas))
+            .map_err(|e| TopicError::new(E::InvalidRequest.code(), e.to_string()))
     }
 
     fn write_metadata(&self, change: impl FnOnce(&mut ClusterMetadata)) -> Result<(), TopicError> {
@@ -396,4 +442,24 @@ pub fn log_config(topic: &TopicConfig) -> LogConfig {
         min_compaction_lag_ms: topic.min_compaction_lag_ms,
         delete_retention_ms: topic.delete_retention_ms,
     }
+}
+
+/// The dynamic levels of broker `broker_id` stored in a single node's metadata.
+pub fn stored_layers(metadata: &ClusterMetadata, broker_id: i32) -> DynamicLayers {
+    let level = |entity: &str| {
+        metadata
+            .broker_configs
+            .get(entity)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (layers, dropped) = DynamicLayers {
+        cluster_default: level(DEFAULT_ENTITY),
+        per_broker: level(&broker_id.to_string()),
+    }
+    .sanitized();
+    for error in dropped {
+        tracing::error!(%error, "stored dynamic broker configuration skipped");
+    }
+    layers
 }

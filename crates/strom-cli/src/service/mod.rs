@@ -13,6 +13,7 @@
 
 mod api;
 mod cli;
+mod engines;
 mod health;
 mod http;
 mod metrics;
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 use strom_scheduler::engine::local::{LocalEngine, LocalEngineConfig, MountConfig};
+use strom_scheduler::engine::mesos::{session::SessionConfig, wire::FrameworkSettings};
+use strom_scheduler::engine::mesos::{MesosConfig, MesosEngine};
 use strom_scheduler::engine::{drive_once_observed, Engine, EngineSecrets, InputKind};
 use strom_scheduler::file_store::FilePersister;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
@@ -44,7 +47,8 @@ const DRIVE_INTERVAL: Duration = Duration::from_millis(100);
 /// `strom scheduler …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum SchedulerCommand {
-    /// Run the scheduler of a service with the local engine until SIGTERM or SIGINT.
+    /// Run the scheduler of a service (local engine, or a Mesos master with `--engine mesos`)
+    /// until SIGTERM or SIGINT.
     Run(RunArgs),
 }
 
@@ -180,6 +184,17 @@ pub struct RunArgs {
     /// (`brokers.secrets`) are read from at launch.
     #[arg(long, env = "STROM_SECRET_STORE", value_name = "DIR")]
     pub secret_store: Option<PathBuf>,
+    /// `local` (this machine as virtual agents) or `mesos` (a Mesos master's agents through
+    /// the v1 scheduler HTTP API; needs `--master`).
+    #[arg(long, value_enum, default_value = "local")]
+    pub engine: engines::EngineKind,
+    /// The Mesos master, `http://host:port` (any master: a non-leader redirects).
+    #[arg(long, value_name = "URL", required_if_eq("engine", "mesos"))]
+    pub master: Option<String>,
+    /// How long the Mesos master keeps the tasks of a disconnected scheduler (the framework's
+    /// `failover_timeout`; the Mesos docs advise weeks).
+    #[arg(long, default_value_t = 1_209_600, value_name = "SECONDS")]
+    pub failover_timeout: u64,
     /// Tasks die with the scheduler (tests only).
     #[arg(long, hide = true)]
     pub tasks_die_with_scheduler: bool,
@@ -271,7 +286,7 @@ pub(crate) struct Core {
     pub service: String,
     /// The `offers.process` timer, fed by the driver.
     pub offer_timer: metrics::OfferTimer,
-    pub engine: LocalEngine,
+    pub engine: engines::ServiceEngine,
     pub started: Instant,
 }
 
@@ -446,7 +461,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .is_some_and(|uri| !uri.is_empty());
     let brokers_zookeeper = match configured_uri {
         Some(uri) => uri,
-        None if args.embedded_zookeeper && !options_uri => {
+        // Only the local engine: on Mesos, tasks run on other machines than this one.
+        None if args.embedded_zookeeper
+            && !options_uri
+            && matches!(args.engine, engines::EngineKind::Local) =>
+        {
             base_env.insert("EMBEDDED_ZOOKEEPER".into(), "true".into());
             base_env.insert("ZOOKEEPER_PORT".into(), ports.0.to_string());
             let uri = format!("127.0.0.1:{}{}", ports.0, service_root(&probe.spec.name));
@@ -472,31 +491,68 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let rendered = render_kafka_service(&candidate_options, &base_env)
         .map_err(|error| anyhow!("the service spec was refused: {error}"))?;
     let config = SchedulerConfig::for_service(&rendered.spec.name);
+    let role = config.role.clone();
     let (mut scheduler, outcome) =
         Scheduler::new(store, &rendered.spec, config, Box::new(uuid::Uuid::new_v4))?;
     if outcome.errors.is_empty() {
         scheduler.set_property(TARGET_OPTIONS_PROPERTY, candidate_options.as_bytes())?;
         scheduler.set_property(LAUNCH_OPTIONS_PROPERTY, options.as_bytes())?;
     }
-    // The local engine registers the service as a framework like a Mesos master would: a new
-    // id the first time, the stored one on every restart.
-    let framework_id = match scheduler.framework_id()? {
-        Some(id) => id,
-        None => format!("{}-0000", uuid::Uuid::new_v4()),
-    };
-    scheduler.registered(&framework_id)?;
     for error in &outcome.errors {
         eprintln!("warning: the new spec was refused, the stored target stays: {error}");
     }
-    let mut engine_config =
-        LocalEngineConfig::this_machine(&args.state_dir.join("engine"), args.agents, ports);
-    engine_config.die_with_engine = args.tasks_die_with_scheduler;
-    engine_config.check_interval_max_ms = args.check_interval_max_ms;
-    engine_config.secrets = secret_access(&args, scheduler.spec())?;
-    engine_config.add_mounts(parse_mounts(&args.mounts)?);
-    let mut engine = LocalEngine::open(engine_config).context("cannot start the local engine")?;
-    engine.set_spec(scheduler.spec());
-    engine.restore_reservations(scheduler.tasks().values().map(|r| &r.info));
+    let engine = match (args.engine, &args.master) {
+        (engines::EngineKind::Mesos, Some(master)) => {
+            if secret_access(&args, scheduler.spec())?.is_some() {
+                bail!("brokers.secrets: the Mesos engine does not deliver secrets (the local engine does)");
+            }
+            // The master assigns the framework id at the first subscription; the driver stores
+            // it before any call, and every later subscription uses the stored one.
+            let spec = scheduler.spec();
+            let mut engine = MesosEngine::new(MesosConfig {
+                master: master.clone(),
+                settings: FrameworkSettings {
+                    name: spec.name.clone(),
+                    user: spec
+                        .scheduler
+                        .user
+                        .clone()
+                        .unwrap_or_else(|| "nobody".into()),
+                    role,
+                    principal: spec.scheduler.principal.clone(),
+                    failover_timeout_seconds: args.failover_timeout as f64,
+                },
+                framework_id: scheduler.framework_id()?,
+                session: SessionConfig::default(),
+                max_record_bytes: 64 << 20,
+            })
+            .context("cannot start the Mesos engine")?;
+            engine.set_spec(spec);
+            eprintln!("engine: Mesos master {master}");
+            engines::ServiceEngine::Mesos(engine)
+        }
+        (engines::EngineKind::Mesos, None) => bail!("--engine mesos needs --master URL"),
+        (engines::EngineKind::Local, _) => {
+            // The local engine registers the service as a framework like a Mesos master
+            // would: a new id the first time, the stored one on every restart.
+            let framework_id = match scheduler.framework_id()? {
+                Some(id) => id,
+                None => format!("{}-0000", uuid::Uuid::new_v4()),
+            };
+            scheduler.registered(&framework_id)?;
+            let mut engine_config =
+                LocalEngineConfig::this_machine(&args.state_dir.join("engine"), args.agents, ports);
+            engine_config.die_with_engine = args.tasks_die_with_scheduler;
+            engine_config.check_interval_max_ms = args.check_interval_max_ms;
+            engine_config.secrets = secret_access(&args, scheduler.spec())?;
+            engine_config.add_mounts(parse_mounts(&args.mounts)?);
+            let mut engine =
+                LocalEngine::open(engine_config).context("cannot start the local engine")?;
+            engine.set_spec(scheduler.spec());
+            engine.restore_reservations(scheduler.tasks().values().map(|r| &r.info));
+            engines::ServiceEngine::Local(engine)
+        }
+    };
     let core = Arc::new(Mutex::new(Core {
         scheduler,
         base_env,
@@ -522,10 +578,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<String>();
     // SDK_UNINSTALL (as on DC/OS): uninstall the service, then exit.
     let uninstall = std::env::var("SDK_UNINSTALL").is_ok_and(|v| !v.is_empty());
+    // The Mesos engine's subscriptions start reconciliation through `drive_once`.
+    let subscribe_at_start = args.engine == engines::EngineKind::Local;
     let driver_core = Arc::clone(&core);
     std::thread::Builder::new()
         .name("scheduler-driver".into())
-        .spawn(move || drive(driver_core, uninstall, stop_tx))?;
+        .spawn(move || drive(driver_core, subscribe_at_start, uninstall, stop_tx))?;
     let health_core = Arc::clone(&core);
     std::thread::Builder::new()
         .name("cluster-health".into())
@@ -577,15 +635,23 @@ async fn terminate() {
     }
 }
 
-/// The driver thread: subscribe (reconciliation), then poll and tick forever. It spawns every
-/// task, so with `--tasks-die-with-scheduler` its exit is what kills them.
-fn drive(core: Arc<Mutex<Core>>, uninstall: bool, stop: tokio::sync::oneshot::Sender<String>) {
+/// The driver thread: subscribe (reconciliation; the Mesos engine's subscriptions do it in
+/// `drive_once`), then poll and tick forever. It spawns every task, so with
+/// `--tasks-die-with-scheduler` its exit is what kills them.
+fn drive(
+    core: Arc<Mutex<Core>>,
+    subscribe_at_start: bool,
+    uninstall: bool,
+    stop: tokio::sync::oneshot::Sender<String>,
+) {
     {
         let mut guard = core.lock().expect("driver lock");
         let core = &mut *guard;
         let now_ms = core.now_ms();
-        let effects = core.scheduler.subscribed(now_ms);
-        core.engine.apply(&effects, now_ms);
+        if subscribe_at_start {
+            let effects = core.scheduler.subscribed(now_ms);
+            core.engine.apply(&effects, now_ms);
+        }
         if uninstall {
             match core.scheduler.uninstall(now_ms) {
                 Ok(effects) => core.engine.apply(&effects, now_ms),

@@ -137,6 +137,32 @@ impl TestCluster {
         process.child.wait().expect("reap the broker");
     }
 
+    /// SIGTERMs broker `id` and waits (up to 60 s) for it to exit; panics unless it exits
+    /// cleanly. Returns how long it took.
+    pub fn terminate(&mut self, id: i32) -> Duration {
+        let index = (id - 1) as usize;
+        let mut process = self.brokers[index]
+            .take()
+            .unwrap_or_else(|| panic!("broker {id} is not running"));
+        let started = Instant::now();
+        assert_eq!(
+            unsafe { libc::kill(process.child.id() as i32, libc::SIGTERM) },
+            0
+        );
+        loop {
+            if let Some(status) = process.child.try_wait().expect("wait for the broker") {
+                assert!(status.success(), "broker {id} exited with {status:?}");
+                return started.elapsed();
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = process.child.kill();
+                let _ = process.child.wait();
+                panic!("broker {id} did not exit within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts killed broker `id` again on its data directory and port.
     pub fn restart(&mut self, id: i32) {
         assert!(

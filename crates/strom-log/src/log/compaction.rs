@@ -22,11 +22,23 @@
 //! What stays (Kafka's rules, plus one of Strom's: a batch whose records do not decode is kept
 //! whole, with a warning, since the produce path validates batches but not their records): a record whose key's latest offset is its own or beyond the map
 //! (keys only in the clean part keep their records); a tombstone only while its segment's largest
-//! timestamp is within `delete.retention.ms`; no record without a key; control batches as they
-//! are; no record of an aborted transaction, which does not count as any key's latest either
-//! (so an aborted record never removes the record it would have replaced; nothing at or past
-//! the last stable offset is cleaned, for the same reason); and the batches the idempotent-producer state remembers (the last five of each producer),
-//! emptied if nothing in them stays, so sequence checks and duplicate detection survive. Offsets never change.
+//! timestamp is within `delete.retention.ms`; no record without a key; no record of an aborted
+//! transaction, which does not count as any key's latest either (so an aborted record never
+//! removes the record it would have replaced; nothing at or past the last stable offset is
+//! cleaned, for the same reason); and the batches the idempotent-producer state remembers (the
+//! last five of each producer), emptied if nothing in them stays, so sequence checks and
+//! duplicate detection survive. Offsets never change.
+//!
+//! A transaction marker (control batch) stays until no batch of its transaction is left in the
+//! log and its segment is older than `delete.retention.ms` (Kafka's rule for obsolete markers:
+//! a reader that saw the transaction's records while they existed still gets to see how it
+//! ended). "No batch left" is judged on the log as step 1 saw it, so a marker goes one pass
+//! after the last of its records: a crash between two segments' installs, or a segment that
+//! changed under the pass, can never leave a transaction's records without their marker (which
+//! would hold the last stable offset forever after a reload). An ABORT marker's entry leaves
+//! the aborted-transaction index, durably, before the segment without the marker is installed:
+//! a read_committed reader told of an abort whose marker it never meets would skip the
+//! producer's later committed batches.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -94,12 +106,42 @@ pub struct CompactionPlan {
     aborted: HashMap<i64, Vec<(i64, i64)>>,
 }
 
+/// Transactions seen so far in one pass over the cleanable segments, oldest first: which
+/// producers have data batches not yet followed by their marker.
+#[derive(Debug, Default)]
+struct OpenTransactions {
+    /// Producers with a transactional data batch since their last marker.
+    with_data: HashSet<i64>,
+}
+
+impl OpenTransactions {
+    fn data(&mut self, producer_id: i64) {
+        self.with_data.insert(producer_id);
+    }
+
+    /// A marker of `producer_id`: true if no batch of its transaction was left.
+    fn marker_is_alone(&mut self, producer_id: i64) -> bool {
+        !self.with_data.remove(&producer_id)
+    }
+}
+
+/// One segment's compacted copy.
+#[derive(Debug)]
+struct StagedCopy {
+    base_offset: i64,
+    /// The segment's size when step 1 saw it.
+    size_seen: u64,
+    /// The copy's size.
+    size: u64,
+    /// `(producer id, offset)` of the markers the copy no longer holds.
+    removed_markers: Vec<(i64, i64)>,
+}
+
 /// What step 2 wrote, for step 3 to install.
 #[derive(Debug)]
 pub struct Compacted {
-    /// Per rewritten segment (staged in [`STAGING_DIR`] under its own base offset): base offset,
-    /// size step 1 saw, the copy's size.
-    copies: Vec<(i64, u64, u64)>,
+    /// Per rewritten segment, staged in [`STAGING_DIR`] under its own base offset.
+    copies: Vec<StagedCopy>,
     /// The offset up to which the log is now clean.
     cleaned_up_to: i64,
     keys: usize,
@@ -182,7 +224,8 @@ impl Log {
         };
         let mut all_installed = true;
         let mut changed = false;
-        for (base, size_seen, copy_size) in done.copies {
+        for copy in done.copies {
+            let (base, size_seen, copy_size) = (copy.base_offset, copy.size_seen, copy.size);
             let active = self.segments.len() - 1;
             let Some(i) = self.segments[..active]
                 .iter()
@@ -196,6 +239,11 @@ impl Log {
             stats.bytes_before += size_seen;
             stats.bytes_after += copy_size;
             changed = true;
+            // The index first: an entry whose marker is gone misleads readers, a marker
+            // without an entry (after a crash here) is ignored by them (no record of its
+            // transaction is left).
+            self.txn_indexes
+                .remove_markers(&self.dir, base, &copy.removed_markers)?;
             if copy_size == 0 && i > 0 {
                 // Nothing of the segment is left: drop it rather than keep three empty files.
                 // (The first segment stays: it anchors the log start offset.)
@@ -292,9 +340,10 @@ impl CompactionPlan {
         let staging = self.dir.join(STAGING_DIR);
         std::fs::create_dir_all(&staging).map_err(|e| LogError::io(&staging, e))?;
         let mut copies = Vec::new();
+        let mut open = OpenTransactions::default();
         for segment in &self.segments[..mapped_end] {
-            match self.clean_segment(segment, &map, &staging) {
-                Ok(Some(size)) => copies.push((segment.base_offset, segment.size, size)),
+            match self.clean_segment(segment, &map, &mut open, &staging) {
+                Ok(Some(copy)) => copies.push(copy),
                 Ok(None) => {}
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&staging);
@@ -322,13 +371,15 @@ impl CompactionPlan {
     }
 
     /// Writes the compacted copy of one segment into `staging` as a sealed segment (data and
-    /// indexes synced) and returns its size; `None` (and no files) if nothing in it would change.
+    /// indexes synced); `None` (and no files) if nothing in it would change. `open` carries the
+    /// transactions across segments.
     fn clean_segment(
         &self,
         segment: &SegmentView,
         map: &OffsetMap,
+        open: &mut OpenTransactions,
         staging: &Path,
-    ) -> Result<Option<u64>, LogError> {
+    ) -> Result<Option<StagedCopy>, LogError> {
         let mut copy = Segment::create(staging, segment.base_offset, &self.config)?;
         // The data goes through a buffer (compacted batches are small); the segment indexes it.
         let path = copy.log_path().to_path_buf();
@@ -342,16 +393,27 @@ impl CompactionPlan {
         let mut changed = false;
         let mut written = 0u64;
         let tombstones_expire = segment.max_timestamp < self.delete_horizon_ms;
+        let mut removed_markers = Vec::new();
         for_each_stored_batch(segment, |header, batch| {
+            let remembered = header.producer_id >= 0
+                && self
+                    .producer_batches
+                    .contains(&(header.producer_id, header.last_offset()));
+            if header.is_control() {
+                if open.marker_is_alone(header.producer_id) && tombstones_expire && !remembered {
+                    // Only an ABORT marker has an index entry; a COMMIT's matches none.
+                    changed = true;
+                    removed_markers.push((header.producer_id, header.last_offset()));
+                    return Ok(());
+                }
+            } else if header.is_transactional() {
+                open.data(header.producer_id);
+            }
             // An aborted transaction's records are removed, as Kafka's cleaner does (its
             // markers stay: read_committed consumers' aborted-transaction lists still name
             // the range, now empty).
             let aborted = self.is_aborted(header);
-            let keep_empty = header.producer_id >= 0
-                && self
-                    .producer_batches
-                    .contains(&(header.producer_id, header.last_offset()));
-            let filtered = filter_batch(header, batch, keep_empty, |record| {
+            let filtered = filter_batch(header, batch, remembered, |record| {
                 let Some(key) = record.key else {
                     return false;
                 };
@@ -390,7 +452,12 @@ impl CompactionPlan {
             return Ok(None);
         }
         copy.seal()?;
-        Ok(Some(written))
+        Ok(Some(StagedCopy {
+            base_offset: segment.base_offset,
+            size_seen: segment.size,
+            size: written,
+            removed_markers,
+        }))
     }
 }
 

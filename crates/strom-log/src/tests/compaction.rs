@@ -372,6 +372,44 @@ fn a_compacted_log_refuses_keyless_and_undecodable_records() {
     );
 }
 
+/// Appends one plain keyed record at time `ts`.
+fn plain_record(log: &mut Log, key: &str, value: &str, ts: i64) {
+    let records: [KeyValue<'_>; 1] = [(Some(key.as_bytes()), Some(value.as_bytes()))];
+    log.append(Bytes::from(encode_batch(&records, ts)), 0, ts)
+        .unwrap();
+}
+
+/// Appends one transactional keyed record of `producer_id` (sequence `sequence`) at time `ts`.
+fn txn_record(log: &mut Log, producer_id: i64, sequence: i32, key: &str, value: &str, ts: i64) {
+    use crate::records::{encode_transactional_batch, TxnProducer};
+    let records: [KeyValue<'_>; 1] = [(Some(key.as_bytes()), Some(value.as_bytes()))];
+    let producer = TxnProducer {
+        producer_id,
+        producer_epoch: 0,
+        base_sequence: sequence,
+    };
+    let batch = encode_transactional_batch(&records, ts, producer);
+    log.append(Bytes::from(batch), 0, ts).unwrap();
+}
+
+/// Appends a COMMIT or ABORT marker of `producer_id` at time `ts`.
+fn txn_marker(log: &mut Log, producer_id: i64, commit: bool, ts: i64) {
+    let marker = crate::control::TxnMarker {
+        producer_id,
+        producer_epoch: 0,
+        coordinator_epoch: 0,
+        commit,
+    };
+    log.append_txn_marker(&marker, 0, ts).unwrap();
+}
+
+/// Sixty plain records over the keys `filler-0..6`.
+fn filler(log: &mut Log, from: usize, ts: i64) {
+    for i in from..from + 60 {
+        plain_record(log, &format!("filler-{}", i % 7), "f", ts);
+    }
+}
+
 /// Aborted transactional records do not count as a key's latest (and are removed) and records
 /// at or past the last stable offset are not cleaned, so neither an aborted nor a still open transaction
 /// makes compaction remove the committed record it would have replaced (the group
@@ -380,39 +418,15 @@ fn a_compacted_log_refuses_keyless_and_undecodable_records() {
 /// replace the older one.
 #[test]
 fn aborted_and_open_transactions_do_not_replace_older_records() {
-    use crate::control::TxnMarker;
-    use crate::records::{encode_transactional_batch, TxnProducer};
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), compact_config(), 0, 0, true, NOW).unwrap();
-    let plain = |log: &mut Log, key: &str, value: &str| {
-        let records: [KeyValue<'_>; 1] = [(Some(key.as_bytes()), Some(value.as_bytes()))];
-        log.append(Bytes::from(encode_batch(&records, NOW)), 0, NOW)
-            .unwrap();
-    };
+    let plain = |log: &mut Log, key: &str, value: &str| plain_record(log, key, value, NOW);
     let transactional = |log: &mut Log, producer_id: i64, key: &str, value: &str| {
-        let records: [KeyValue<'_>; 1] = [(Some(key.as_bytes()), Some(value.as_bytes()))];
-        let producer = TxnProducer {
-            producer_id,
-            producer_epoch: 0,
-            base_sequence: 0,
-        };
-        let batch = encode_transactional_batch(&records, NOW, producer);
-        log.append(Bytes::from(batch), 0, NOW).unwrap();
+        txn_record(log, producer_id, 0, key, value, NOW)
     };
-    let marker = |log: &mut Log, producer_id: i64, commit: bool| {
-        let marker = TxnMarker {
-            producer_id,
-            producer_epoch: 0,
-            coordinator_epoch: 0,
-            commit,
-        };
-        log.append_txn_marker(&marker, 0, NOW).unwrap();
-    };
-    let filler = |log: &mut Log, from: usize| {
-        for i in from..from + 60 {
-            plain(log, &format!("filler-{}", i % 7), "f");
-        }
-    };
+    let marker =
+        |log: &mut Log, producer_id: i64, commit: bool| txn_marker(log, producer_id, commit, NOW);
+    let filler = |log: &mut Log, from: usize| filler(log, from, NOW);
     plain(&mut log, "aborted", "committed-before");
     plain(&mut log, "replaced", "old");
     plain(&mut log, "open", "committed-before");
@@ -457,4 +471,97 @@ fn aborted_and_open_transactions_do_not_replace_older_records() {
         values("filler-3").len() < filler_before,
         "the part below the last stable offset was compacted"
     );
+}
+
+/// Kafka's cleaner removes obsolete transaction markers: a marker goes once no batch of its
+/// transaction is left (one pass after its last record) and its segment is older than
+/// `delete.retention.ms`; an ABORT marker's aborted-transaction entry goes with it, also after
+/// a reopen, and no transaction is left looking open. Markers whose transactions still have
+/// batches (the producer state's last five, kept empty, or a latest record) stay.
+#[test]
+fn obsolete_transaction_markers_are_removed_after_their_records() {
+    let old = NOW - 2 * LogConfig::default().delete_retention_ms;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compact_config(), 0, 0, true, old).unwrap();
+    // Producer 5: one aborted transaction, then seven committed ones on the key "p5".
+    txn_record(&mut log, 5, 0, "k", "aborted", old);
+    let abort_offset = log.log_end_offset();
+    txn_marker(&mut log, 5, false, old);
+    for i in 0..7 {
+        txn_record(&mut log, 5, i + 1, "p5", &format!("v{i}"), old);
+        txn_marker(&mut log, 5, true, old);
+    }
+    filler(&mut log, 0, old);
+    let seal = |log: &mut Log| {
+        log.flush().unwrap();
+        let end = log.log_end_offset();
+        log.set_high_watermark(end);
+    };
+    seal(&mut log);
+    let markers = |log: &Log| {
+        read_all(log)
+            .iter()
+            .filter(|(h, _)| h.is_control())
+            .map(|(h, _)| h.base_offset)
+            .collect::<Vec<_>>()
+    };
+    let all_markers = markers(&log);
+    assert_eq!(all_markers.len(), 8);
+    assert_eq!(all_markers[0], abort_offset);
+    let end = log.log_end_offset();
+    assert_eq!(log.aborted_transactions(0, end), [(5, 0)]);
+
+    // Pass 1: the aborted record and the replaced committed ones go; every marker stays (its
+    // records were still in the log this pass saw).
+    log.compact_now(NOW).unwrap().expect("dirty");
+    assert_eq!(
+        markers(&log),
+        all_markers,
+        "markers outlive their records by a pass"
+    );
+    assert!(rows(&log)
+        .iter()
+        .all(|r| r.2.as_deref() != Some(b"aborted")));
+    let p5_batches = |log: &Log| {
+        read_all(log)
+            .iter()
+            .filter(|(h, _)| h.producer_id == 5 && !h.is_control())
+            .count()
+    };
+    assert_eq!(
+        p5_batches(&log),
+        5,
+        "the producer state's last five batches stay"
+    );
+
+    // Pass 2 while the markers' segments are younger than delete.retention.ms: they stay.
+    filler(&mut log, 60, old);
+    seal(&mut log);
+    log.compact_now(old + 1000).unwrap().expect("dirty");
+    assert_eq!(markers(&log), all_markers, "young markers stay");
+
+    // Pass 3, old enough: the abort and the first two commits (whose records are gone) go.
+    filler(&mut log, 120, old);
+    seal(&mut log);
+    log.compact_now(NOW).unwrap().expect("dirty");
+    assert_eq!(markers(&log), all_markers[3..], "obsolete markers removed");
+    let end = log.log_end_offset();
+    assert!(log.aborted_transactions(0, end).is_empty());
+    assert_eq!(log.last_stable_offset(), end, "no transaction looks open");
+    let committed: Vec<_> = rows(&log)
+        .into_iter()
+        .filter(|r| r.1.as_deref() == Some(b"p5"))
+        .map(|r| r.2.unwrap())
+        .collect();
+    assert_eq!(committed, [b"v6".to_vec()]);
+
+    drop(log);
+    let log = Log::open(dir.path(), compact_config(), 0, 0, true, NOW).unwrap();
+    let end = log.log_end_offset();
+    assert_eq!(markers(&log), all_markers[3..]);
+    assert!(
+        log.aborted_transactions(0, end).is_empty(),
+        "the index entry is gone on disk too"
+    );
+    assert_eq!(log.last_stable_offset(), log.high_watermark().min(end));
 }

@@ -12,7 +12,10 @@ use super::broker_keys::{
     broker_chain, broker_key, canonical_broker_key, is_ignored_broker_key, BROKER_ALIASES,
     BROKER_KEYS,
 };
-use super::cluster::{ClusterSettings, ZkConnect};
+use super::cluster::{
+    ClusterSettings, ControlledShutdownSettings, LeaderBalanceSettings, ZkConnect,
+};
+use super::dynamic::{is_dynamic, DynamicLayers, Levels};
 use super::properties::{self, parse_override};
 use super::rule::{canonical, list_items, parse_bool, Rule, Synonym};
 use super::{ConfigEntry, ConfigError, ConfigSource, ConfigSynonym, ConfigType};
@@ -144,6 +147,9 @@ pub struct BrokerConfig {
     /// Every key the user set explicitly (after alias resolution), for DescribeConfigs sources.
     /// Values are as written, trimmed.
     pub explicit: BTreeMap<String, String>,
+    /// The dynamic levels (AlterConfigs on the broker) merged over `explicit`; empty until the
+    /// broker installs them with [`BrokerConfig::with_dynamic`].
+    pub dynamic: DynamicLayers,
     /// Kafka keys the user set that Strom accepts and ignores, in first-seen order, so the
     /// broker can log one warning.
     pub ignored: Vec<String>,
@@ -201,7 +207,24 @@ impl BrokerConfig {
                 ));
             }
         }
-        BrokerConfig::from_explicit(explicit, ignored)
+        BrokerConfig::from_levels(explicit, DynamicLayers::default(), ignored)
+    }
+
+    /// This static configuration with `dynamic` merged over it (Kafka's precedence: per
+    /// broker, cluster default, static, default), every typed field recomputed and the rules
+    /// that span keys checked again. The levels' values must have passed
+    /// [`super::dynamic::check_update`].
+    pub fn with_dynamic(&self, dynamic: DynamicLayers) -> Result<BrokerConfig, ConfigError> {
+        BrokerConfig::from_levels(self.explicit.clone(), dynamic, self.ignored.clone())
+    }
+
+    /// The lookup levels of this configuration, highest precedence first.
+    fn levels(&self) -> Levels<'_> {
+        Levels {
+            per_broker: &self.dynamic.per_broker,
+            cluster_default: &self.dynamic.cluster_default,
+            static_broker: &self.explicit,
+        }
     }
 
     /// Every key `load` accepts as meaningful: catalogue keys and aliases.
@@ -217,14 +240,19 @@ impl BrokerConfig {
         broker_key(canonical_broker_key(key)).is_some()
     }
 
-    /// Builds the typed fields from checked explicit values and the catalogue defaults, then
-    /// applies the rules that span keys.
-    fn from_explicit(
+    /// Builds the typed fields from checked explicit and dynamic values and the catalogue
+    /// defaults, then applies the rules that span keys.
+    fn from_levels(
         explicit: BTreeMap<String, String>,
+        dynamic: DynamicLayers,
         ignored: Vec<String>,
     ) -> Result<BrokerConfig, ConfigError> {
         let read = Reader {
-            explicit: &explicit,
+            levels: Levels {
+                per_broker: &dynamic.per_broker,
+                cluster_default: &dynamic.cluster_default,
+                static_broker: &explicit,
+            },
         };
         // log.dirs is a list; log.dir is one path, which may contain a comma.
         let log_dirs = match explicit.get("log.dirs") {
@@ -318,8 +346,32 @@ impl BrokerConfig {
                     read.int("offsets.topic.replication.factor"),
                 )
                 .expect("offsets.topic.replication.factor is checked to fit 16 bits"),
+                replica_selector_rack_aware: read
+                    .optional_text("replica.selector.class")
+                    .is_some_and(|class| class.ends_with(".RackAwareReplicaSelector")),
+                leader_replication_throttled_rate: read.long("leader.replication.throttled.rate"),
+                follower_replication_throttled_rate: read
+                    .long("follower.replication.throttled.rate"),
+                replication_quota_window_num: read.int("replication.quota.window.num"),
+                replication_quota_window_size_seconds: read
+                    .int("replication.quota.window.size.seconds"),
+                controlled_shutdown: ControlledShutdownSettings {
+                    enable: read.boolean("controlled.shutdown.enable"),
+                    max_retries: read.int("controlled.shutdown.max.retries").max(0) as u32,
+                    retry_backoff_ms: read.long("controlled.shutdown.retry.backoff.ms").max(0)
+                        as u64,
+                },
+                leader_balance: LeaderBalanceSettings {
+                    enable: read.boolean("auto.leader.rebalance.enable"),
+                    imbalance_percentage: read.int("leader.imbalance.per.broker.percentage").max(0)
+                        as u32,
+                    check_interval_ms: (read.long("leader.imbalance.check.interval.seconds").max(1)
+                        as u64)
+                        .saturating_mul(1000),
+                },
             },
             explicit,
+            dynamic,
             ignored,
         };
         config.check_cross_key_rules()?;
@@ -419,9 +471,9 @@ impl BrokerConfig {
         chain
             .iter()
             .find_map(|synonym| {
-                self.explicit
+                self.levels()
                     .get(synonym.key)
-                    .map(|value| (synonym.key, value.clone()))
+                    .map(|(value, _)| (synonym.key, value.to_string()))
             })
             .unwrap_or_else(|| {
                 let key = chain[0].key;
@@ -434,7 +486,7 @@ impl BrokerConfig {
         &self,
         chain: &[Synonym],
     ) -> Option<(String, ConfigSource, Vec<ConfigSynonym>)> {
-        resolve_chain(&self.explicit, chain)
+        resolve_chain(self.levels(), chain)
     }
 
     /// The effective value of broker key `key` as DescribeConfigs text, following its unit
@@ -452,10 +504,12 @@ impl BrokerConfig {
         self.describe_filtered(None, true, true)
     }
 
-    /// DescribeConfigs for the BROKER resource, limited to `keys` (None = all; unknown names are
-    /// skipped). Every entry is read-only, since Strom has no dynamic broker configs yet; the
-    /// source is StaticBroker if the key or a higher-precedence unit synonym was set, else
-    /// Default.
+    /// DescribeConfigs for this broker's BROKER resource, limited to `keys` (None = all;
+    /// unknown names are skipped). An entry is read-only unless the key is dynamic; its source
+    /// is the level that supplies its value (the key, or a higher-precedence unit synonym, set
+    /// per broker, as cluster default or statically), else Default. Synonyms are listed level
+    /// by level, Kafka's order (DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG,
+    /// STATIC_BROKER_CONFIG, DEFAULT_CONFIG).
     pub fn describe_filtered(
         &self,
         keys: Option<&[String]>,
@@ -475,7 +529,7 @@ impl BrokerConfig {
                 ConfigEntry {
                     name: spec.name.to_string(),
                     value: if is_sensitive { None } else { value },
-                    read_only: true,
+                    read_only: !is_dynamic(spec.name),
                     source,
                     is_sensitive,
                     config_type: spec.config_type,
@@ -493,11 +547,54 @@ impl BrokerConfig {
             })
             .collect()
     }
+
+    /// DescribeConfigs for the cluster-default BROKER resource (empty name), as Kafka answers
+    /// it: only the keys set as cluster defaults, each with that source and, if asked, that
+    /// one synonym.
+    pub fn describe_default(
+        &self,
+        keys: Option<&[String]>,
+        include_synonyms: bool,
+        include_documentation: bool,
+    ) -> Vec<ConfigEntry> {
+        self.dynamic
+            .cluster_default
+            .iter()
+            .filter(|(key, _)| keys.is_none_or(|keys| keys.contains(key)))
+            .filter_map(|(key, raw)| {
+                let spec = broker_key(key)?;
+                let value = canonical(spec.config_type, raw);
+                let is_sensitive = spec.config_type == ConfigType::Password;
+                Some(ConfigEntry {
+                    name: spec.name.to_string(),
+                    value: (!is_sensitive).then(|| value.clone()),
+                    read_only: !is_dynamic(spec.name),
+                    source: ConfigSource::DynamicDefaultBroker,
+                    is_sensitive,
+                    config_type: spec.config_type,
+                    documentation: if include_documentation {
+                        spec.doc.to_string()
+                    } else {
+                        String::new()
+                    },
+                    synonyms: if include_synonyms {
+                        vec![ConfigSynonym {
+                            name: spec.name.to_string(),
+                            value,
+                            source: ConfigSource::DynamicDefaultBroker,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                })
+            })
+            .collect()
+    }
 }
 
 /// Typed reads of checked values, each following the key's unit synonyms and default.
 struct Reader<'a> {
-    explicit: &'a BTreeMap<String, String>,
+    levels: Levels<'a>,
 }
 
 impl Reader<'_> {
@@ -509,7 +606,7 @@ impl Reader<'_> {
 
     /// The effective text of a key, if it has one.
     fn optional_text(&self, key: &'static str) -> Option<String> {
-        resolve_chain(self.explicit, &broker_chain(key)).map(|(value, _, _)| value)
+        resolve_chain(self.levels, &broker_chain(key)).map(|(value, _, _)| value)
     }
 
     /// A checked 32-bit integer key.
@@ -532,31 +629,37 @@ impl Reader<'_> {
     }
 }
 
-/// Resolves a synonym chain: the first key the user set wins, else the first key with a
-/// default. Returns the value converted to the chain's unit, whether it was set explicitly,
-/// and the DescribeConfigs synonyms (every explicitly set key, then the default).
+/// Resolves a synonym chain: the first key set at any level wins (with the value of the
+/// highest level setting it), else the first key with a default. Returns the value converted
+/// to the chain's unit, the level it came from, and the DescribeConfigs synonyms (level by
+/// level, highest first, each level's keys in chain order, then the default).
 fn resolve_chain(
-    explicit: &BTreeMap<String, String>,
+    levels: Levels<'_>,
     chain: &[Synonym],
 ) -> Option<(String, ConfigSource, Vec<ConfigSynonym>)> {
     let mut synonyms = Vec::new();
     let mut value = None;
+    let mut source = ConfigSource::Default;
     for synonym in chain {
-        let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
-        if let Some(raw) = explicit.get(synonym.key) {
-            synonyms.push(ConfigSynonym {
-                name: synonym.key.to_string(),
-                value: canonical(spec.config_type, raw),
-                source: ConfigSource::StaticBroker,
-            });
-            value.get_or_insert_with(|| synonym.convert(spec.config_type, raw));
+        if let Some((raw, level)) = levels.get(synonym.key) {
+            let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
+            value = Some(synonym.convert(spec.config_type, raw));
+            source = level;
+            break;
         }
     }
-    let source = if value.is_some() {
-        ConfigSource::StaticBroker
-    } else {
-        ConfigSource::Default
-    };
+    for (map, level) in levels.each() {
+        for synonym in chain {
+            let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
+            if let Some(raw) = map.get(synonym.key) {
+                synonyms.push(ConfigSynonym {
+                    name: synonym.key.to_string(),
+                    value: canonical(spec.config_type, raw),
+                    source: level,
+                });
+            }
+        }
+    }
     let default = chain.iter().find_map(|synonym| {
         let spec = broker_key(synonym.key).expect("synonym chains name catalogue keys");
         spec.default

@@ -20,6 +20,12 @@ pub const CLEANUP_POLICIES: &[&str] = &["delete", "compact"];
 /// The timestamp types a topic or broker may name.
 pub const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 
+/// The `replica.selector.class` values Strom knows: Kafka's two selectors, by class name.
+pub const REPLICA_SELECTORS: &[&str] = &[
+    "org.apache.kafka.common.replica.LeaderSelector",
+    "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+];
+
 /// Shorthand for a table row.
 const fn key(
     name: &'static str,
@@ -47,6 +53,10 @@ pub static BROKER_KEYS: &[KeySpec] = &[
         "Whether a Metadata request or produce for an unknown topic creates it with the broker \
          defaults."),
     // Strom runs single-node by default, so id 0 rather than Kafka's -1 (auto-generate).
+    key("auto.leader.rebalance.enable", Boolean, Some("true"), Rule::Any,
+        "Whether the controller moves leadership back to preferred replicas when a broker leads \
+         too few of the partitions it is preferred for (checked every \
+         `leader.imbalance.check.interval.seconds`)."),
     key("broker.id", Int, Some("0"), Rule::AtLeast(0),
         "This broker's id in the cluster; `node.id` is accepted as an alias. Strom defaults to 0."),
     key("broker.rack", Text, None, Rule::Any,
@@ -57,6 +67,14 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("compression.type", Text, Some("producer"), Rule::OneOf(COMPRESSION_TYPES),
         "The default final compression of topic data; `producer` keeps whatever codec the \
          producer used."),
+    key("controlled.shutdown.enable", Boolean, Some("true"), Rule::Any,
+        "Whether a cluster broker asks the controller to move its partitions' leadership away \
+         (ControlledShutdown) before it stops on SIGTERM."),
+    key("controlled.shutdown.max.retries", Int, Some("3"), Rule::AtLeast(0),
+        "How many times a stopping broker asks the controller again while partitions it leads \
+         could not be moved yet."),
+    key("controlled.shutdown.retry.backoff.ms", Long, Some("5000"), Rule::AtLeast(0),
+        "The pause between two ControlledShutdown attempts."),
     key("controller.socket.timeout.ms", Int, Some("30000"), Rule::AtLeast(1),
         "How long the controller waits for a broker to answer a LeaderAndIsr, UpdateMetadata or \
          StopReplica request before it retries on a new connection."),
@@ -65,6 +83,11 @@ pub static BROKER_KEYS: &[KeySpec] = &[
          that leave it to the broker."),
     key("delete.topic.enable", Boolean, Some("true"), Rule::Any,
         "Whether DeleteTopics is allowed; when false, deletion requests are refused."),
+    // Kafka's dynamic-only quota (DynamicConfig.Broker); Strom also reads it from the file.
+    key("follower.replication.throttled.rate", Long, Some(LONG_MAX), Rule::AtLeast(0),
+        "The bytes per second this broker's replica fetchers may copy for the partitions a \
+         topic's follower.replication.throttled.replicas lists for it; set it dynamically \
+         (AlterConfigs on the broker) during a reassignment."),
     key("group.initial.rebalance.delay.ms", Int, Some("3000"), Rule::AtLeast(0),
         "How long the coordinator waits for more members to join a new consumer group before \
          its first rebalance."),
@@ -75,8 +98,16 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("inter.broker.listener.name", Text, None, Rule::NonEmpty,
         "The listener brokers use to reach each other (replica fetches, controller requests); \
          defaults to the first of `advertised.listeners`."),
+    key("leader.replication.throttled.rate", Long, Some(LONG_MAX), Rule::AtLeast(0),
+        "The bytes per second this broker may serve to followers outside the ISR for the \
+         partitions a topic's leader.replication.throttled.replicas lists for it."),
     // Kafka binds all interfaces on its default port; Strom binds loopback so a first run is not
     // exposed to the network.
+    key("leader.imbalance.check.interval.seconds", Long, Some("300"), Rule::AtLeast(1),
+        "How often the controller checks the leadership balance."),
+    key("leader.imbalance.per.broker.percentage", Int, Some("10"), Rule::Between(0, 100),
+        "The share of a broker's preferred partitions led by others, in percent, above which \
+         the controller elects the preferred replicas."),
     key("listeners", Text, Some("PLAINTEXT://127.0.0.1:9092"), Rule::Listeners,
         "The addresses the broker listens on, as a comma-separated list of NAME://host:port. \
          Only PLAINTEXT is supported; port 0 picks a free port."),
@@ -89,12 +120,18 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("log.cleaner.enable", Boolean, Some("true"), Rule::Any,
         "Whether compacted topics (cleanup.policy=compact, such as __consumer_offsets) are \
          compacted; when false they keep every record."),
+    key("log.cleaner.io.max.bytes.per.second", Double, Some("1.7976931348623157E308"), Rule::Any,
+        "Kafka's limit on the cleaner's reads and writes. Accepted (and dynamic) for \
+         compatibility; Strom's compaction pass is not throttled."),
     key("log.cleaner.max.compaction.lag.ms", Long, Some(LONG_MAX), Rule::AtLeast(1),
         "The default for the topic key max.compaction.lag.ms."),
     key("log.cleaner.min.cleanable.ratio", Double, Some("0.5"), Rule::Fraction(0.0, 1.0),
         "The default for the topic key min.cleanable.dirty.ratio."),
     key("log.cleaner.min.compaction.lag.ms", Long, Some("0"), Rule::AtLeast(0),
         "The default for the topic key min.compaction.lag.ms."),
+    key("log.cleaner.threads", Int, Some("1"), Rule::AtLeast(0),
+        "Kafka's cleaner thread count. Accepted (and dynamic) for compatibility; Strom compacts \
+         in one background pass at a time."),
     key("log.cleanup.policy", List, Some("delete"), Rule::SubsetOf(CLEANUP_POLICIES),
         "The default for the topic key cleanup.policy: delete old segments, compact by key, or \
          both."),
@@ -206,8 +243,17 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("replica.lag.time.max.ms", Long, Some("30000"), Rule::AtLeast(1),
         "A follower that has not caught up to the leader's log end for this long is removed \
          from the ISR."),
+    key("replica.selector.class", Text, None, Rule::OneOf(REPLICA_SELECTORS),
+        "Which replica a consumer that names its `client.rack` (Fetch v11+) is sent to read from \
+         (KIP-392): unset or Kafka's `LeaderSelector` keeps every consumer on the leader; \
+         `org.apache.kafka.common.replica.RackAwareReplicaSelector` names an in-sync replica in \
+         the consumer's rack. Followers serve such consumers up to their high watermark."),
     key("replica.socket.timeout.ms", Int, Some("30000"), Rule::AtLeast(1),
         "How long a follower waits for a fetch response before it reconnects."),
+    key("replication.quota.window.num", Int, Some("11"), Rule::AtLeast(1),
+        "How many windows the replication throttles average their byte rate over."),
+    key("replication.quota.window.size.seconds", Int, Some("1"), Rule::AtLeast(1),
+        "The length of one window of the replication throttles' byte rate."),
     key("socket.request.max.bytes", Int, Some("104857600"), Rule::AtLeast(1),
         "The largest request the broker reads; a bigger one closes the connection."),
     key("strom.metrics.listener", Text, Some("127.0.0.1:9644"), Rule::HostPortOrEmpty,
@@ -313,25 +359,17 @@ pub fn broker_chain(name: &'static str) -> Vec<Synonym> {
 /// Kafka broker keys Strom accepts and ignores, so an existing `server.properties` loads.
 /// The broker logs one warning listing the ones a file set.
 pub static IGNORED_BROKER_KEYS: &[&str] = &[
-    "auto.leader.rebalance.enable",
     "background.threads",
     "connections.max.idle.ms",
-    "controlled.shutdown.enable",
-    "controlled.shutdown.max.retries",
-    "controlled.shutdown.retry.backoff.ms",
     "fetch.purgatory.purge.interval.requests",
     "group.coordinator.rebalance.protocols",
     "inter.broker.protocol.version",
     "kafka.metrics.polling.interval.secs",
     "kafka.metrics.reporters",
-    "leader.imbalance.check.interval.seconds",
-    "leader.imbalance.per.broker.percentage",
     "listener.security.protocol.map",
     "log.cleaner.dedupe.buffer.size",
     "log.cleaner.io.buffer.load.factor",
     "log.cleaner.io.buffer.size",
-    "log.cleaner.io.max.bytes.per.second",
-    "log.cleaner.threads",
     "log.flush.scheduler.interval.ms",
     "log.flush.start.offset.checkpoint.interval.ms",
     "log.message.format.version",

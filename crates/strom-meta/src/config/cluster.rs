@@ -38,6 +38,43 @@ pub struct ClusterSettings {
     pub num_replica_fetchers: i32,
     /// `offsets.topic.replication.factor`.
     pub offsets_topic_replication_factor: i16,
+    /// True when `replica.selector.class` is Kafka's `RackAwareReplicaSelector` (KIP-392):
+    /// a leader sends a consumer in another rack to an in-sync replica in its own rack.
+    pub replica_selector_rack_aware: bool,
+    /// `leader.replication.throttled.rate`: bytes per second served to throttled followers.
+    pub leader_replication_throttled_rate: i64,
+    /// `follower.replication.throttled.rate`: bytes per second fetched for throttled replicas.
+    pub follower_replication_throttled_rate: i64,
+    /// `replication.quota.window.num`.
+    pub replication_quota_window_num: i32,
+    /// `replication.quota.window.size.seconds`.
+    pub replication_quota_window_size_seconds: i32,
+    /// `controlled.shutdown.enable`, `.max.retries`, `.retry.backoff.ms`.
+    pub controlled_shutdown: ControlledShutdownSettings,
+    /// `auto.leader.rebalance.enable`, `leader.imbalance.*`.
+    pub leader_balance: LeaderBalanceSettings,
+}
+
+/// How a cluster broker stops on SIGTERM (Kafka's `controlled.shutdown.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlledShutdownSettings {
+    /// `controlled.shutdown.enable`.
+    pub enable: bool,
+    /// `controlled.shutdown.max.retries`.
+    pub max_retries: u32,
+    /// `controlled.shutdown.retry.backoff.ms`.
+    pub retry_backoff_ms: u64,
+}
+
+/// The controller's automatic preferred-leader elections (Kafka's `auto.leader.rebalance.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderBalanceSettings {
+    /// `auto.leader.rebalance.enable`.
+    pub enable: bool,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub imbalance_percentage: u32,
+    /// `leader.imbalance.check.interval.seconds`, in milliseconds.
+    pub check_interval_ms: u64,
 }
 
 /// A parsed `zookeeper.connect`: `host:port[,host:port...][/chroot]`.

@@ -6,12 +6,13 @@
 //! Java-properties parser ([`properties`]).
 //!
 //! It does not own applying a configuration (binding listeners, flushing logs): the broker reads
-//! the typed fields of [`BrokerConfig`] and [`TopicConfig`]. Dynamic (runtime-altered) broker
-//! configuration is not supported yet, so every broker entry is read-only.
+//! the typed fields of [`BrokerConfig`] and [`TopicConfig`]. Which broker keys may change at
+//! runtime, and the dynamic levels, are in [`dynamic`].
 
 mod broker;
 pub mod broker_keys;
 pub mod cluster;
+pub mod dynamic;
 pub mod properties;
 pub mod rule;
 mod topic;
@@ -19,7 +20,7 @@ pub mod topic_keys;
 
 pub use broker::TransactionSettings;
 pub use broker::{parse_listeners, BrokerConfig, Listener};
-pub use cluster::{ClusterSettings, ZkConnect};
+pub use cluster::{ClusterSettings, ControlledShutdownSettings, LeaderBalanceSettings, ZkConnect};
 pub use topic::TopicConfig;
 
 use std::fmt;
@@ -69,9 +70,9 @@ impl ConfigType {
 pub enum ConfigSource {
     /// A topic-level override (CreateTopics configs or AlterConfigs on the topic).
     DynamicTopic,
-    /// A per-broker dynamic override (not supported by Strom yet).
+    /// A per-broker dynamic override (AlterConfigs on `BROKER <id>`).
     DynamicBroker,
-    /// A cluster-wide dynamic broker default (not supported by Strom yet).
+    /// A cluster-wide dynamic broker default (AlterConfigs on `BROKER ""`).
     DynamicDefaultBroker,
     /// Set explicitly in the broker's properties file or `--set`.
     StaticBroker,

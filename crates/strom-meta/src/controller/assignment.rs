@@ -214,6 +214,40 @@ fn rack_aware(
     assignment
 }
 
+/// Places the partitions CreatePartitions adds to a topic whose current assignment is
+/// `existing`, up to `total` partitions, as ZooKeeper-era Kafka's
+/// `AdminZkClient.createPartitions` does: the existing replication factor, partition numbers
+/// from the current count on, and both of Kafka's draws fixed to the index of the first broker
+/// (by id) at or above partition 0's first replica, so repeated additions continue its walk.
+pub fn assign_added_partitions(
+    brokers: &[PlacementBroker],
+    existing: &BTreeMap<i32, Vec<BrokerId>>,
+    total: i32,
+) -> Result<BTreeMap<i32, Vec<BrokerId>>, AssignmentError> {
+    let current = existing.len() as i32;
+    if total <= current {
+        return Err(AssignmentError::InvalidPartitions(format!(
+            "Topic currently has {current} partitions, {total} would not be an increase."
+        )));
+    }
+    let Some(first) = existing.get(&0).filter(|r| !r.is_empty()) else {
+        return Err(AssignmentError::InvalidReplicaAssignment(
+            "The topic's current assignment has no partition 0.".into(),
+        ));
+    };
+    let mut ids: Vec<BrokerId> = brokers.iter().map(|b| b.id).collect();
+    ids.sort_unstable();
+    let start = ids.iter().position(|&id| id >= first[0]).unwrap_or(0);
+    assign_replicas(
+        brokers,
+        total - current,
+        first.len() as i32,
+        current,
+        start,
+        start,
+    )
+}
+
 /// Checks a manual assignment (CreateTopics `assignments`) as Kafka does: partitions numbered
 /// `0..n` without gaps, every partition with the same, non-zero number of replicas, no broker
 /// twice in a partition. Unlike ZooKeeper-era Kafka (which accepts them and leaves the

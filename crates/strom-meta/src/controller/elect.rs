@@ -51,6 +51,7 @@ impl Active {
         let &preferred = replicas.first()?;
         if current.leader == preferred
             || !self.live.contains_key(&preferred)
+            || self.is_shutting_down(preferred)
             || !current.isr.contains(&preferred)
         {
             return None;
@@ -83,7 +84,10 @@ impl Active {
                 let preferred = replicas[0];
                 if leader == preferred && live(&leader) {
                     ElectionOutcome::NotNeeded
-                } else if !live(&preferred) || state.is_none_or(|s| !s.isr.contains(&preferred)) {
+                } else if !live(&preferred)
+                    || self.is_shutting_down(preferred)
+                    || state.is_none_or(|s| !s.isr.contains(&preferred))
+                {
                     ElectionOutcome::PreferredNotAvailable
                 } else {
                     ElectionOutcome::Started

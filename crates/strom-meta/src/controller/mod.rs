@@ -9,8 +9,10 @@
 //! it performs every [`Effect::WriteState`] as one ZooKeeper `multi` of a version check on
 //! `/controller_epoch` and the conditional write, so a controller that lost the election can
 //! write nothing (Kafka 2.2+'s zkVersion fencing). [`Controller::elect_leaders`] is Kafka's
-//! ElectLeaders (preferred and unclean elections asked for by an admin). This module does not
-//! own reassignment or controlled shutdown.
+//! ElectLeaders (preferred and unclean elections asked for by an admin); `shutdown.rs` is
+//! controlled shutdown ([`Input::ControlledShutdown`]) and `balance.rs` the automatic leader
+//! balance ([`Input::Tick`]) and `/admin/preferred_replica_election`
+//! ([`Input::PreferredReplicaElection`]). This module does not own reassignment.
 //!
 //! Rules, as Kafka's: a new partition's leader is its first live replica and its ISR the live
 //! replicas; a partition whose leader is gone elects the first live ISR member in assignment
@@ -200,6 +202,26 @@ pub enum Input {
         /// The topic.
         topic: String,
     },
+    /// A broker asked to shut down (ControlledShutdown); answered by
+    /// [`Effect::ControlledShutdownAnswer`] once its partitions' writes have settled.
+    ControlledShutdown {
+        /// The broker.
+        broker: BrokerId,
+        /// Its broker epoch (-1 from versions 0 and 1: not checked).
+        broker_epoch: i64,
+    },
+    /// Time passed: runs the leader balance check when it is due
+    /// ([`Controller::set_leader_balance`]).
+    Tick {
+        /// The shell's clock, in milliseconds.
+        now_ms: u64,
+    },
+    /// `/admin/preferred_replica_election` exists and names these partitions: preferred
+    /// elections for them, then [`Effect::DeletePreferredReplicaElection`].
+    PreferredReplicaElection {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+    },
 }
 
 /// What the shell must do.
@@ -282,6 +304,21 @@ pub enum Effect {
     },
     /// This broker is no longer the controller; the shell may run for election again.
     Resigned,
+    /// Answer `broker`'s ControlledShutdown: an error code (0, STALE_BROKER_EPOCH 77,
+    /// BROKER_NOT_AVAILABLE 8) and the replicated partitions it still leads.
+    ControlledShutdownAnswer {
+        /// The asking broker.
+        broker: BrokerId,
+        /// Kafka's error code.
+        error_code: i16,
+        /// The partitions it still leads.
+        remaining: Vec<TopicPartition>,
+    },
+    /// Delete `/admin/preferred_replica_election` (checking `/controller_epoch`).
+    DeletePreferredReplicaElection {
+        /// The `/controller_epoch` version this controller won at.
+        controller_epoch_version: i32,
+    },
 }
 
 /// A broker's fence against stale controller requests: it remembers the highest controller

@@ -7,8 +7,12 @@ use super::{
     TopicInfo,
 };
 
+#[path = "balance.rs"]
+mod balance;
 #[path = "elect.rs"]
 mod elect;
+#[path = "shutdown.rs"]
+mod shutdown;
 use crate::replication::{
     BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition, Versioned, NO_LEADER,
 };
@@ -20,6 +24,8 @@ pub struct Controller {
     active: Option<Active>,
     /// What earlier terms counted.
     retired: ControllerStats,
+    /// The automatic leader balance's settings (`balance.rs`).
+    balance: crate::config::LeaderBalanceSettings,
 }
 
 /// What an elected controller holds.
@@ -53,6 +59,10 @@ struct Active {
     requested: BTreeMap<TopicPartition, ElectionType>,
     /// What this term counted.
     stats: ControllerStats,
+    /// Controlled shutdowns (`shutdown.rs`).
+    shutdowns: shutdown::Shutdowns,
+    /// When the next leader balance check is due (`balance.rs`); set by the first tick.
+    next_balance_check: Option<u64>,
 }
 
 /// Requests gathered during one step, sent at its end (Kafka's request batch).
@@ -71,6 +81,11 @@ impl Controller {
             local,
             active: None,
             retired: ControllerStats::default(),
+            balance: crate::config::LeaderBalanceSettings {
+                enable: true,
+                imbalance_percentage: 10,
+                check_interval_ms: 300_000,
+            },
         }
     }
 
@@ -126,6 +141,9 @@ impl Controller {
                 }
             }
             Input::SessionExpired | Input::ControllerEpochMismatch => self.resign(&mut effects),
+            input @ (Input::Tick { .. } | Input::PreferredReplicaElection { .. }) => {
+                return self.step_balance(input);
+            }
             other => {
                 let Some(active) = self.active.as_mut() else {
                     return effects; // a late answer to a resigned controller
@@ -133,8 +151,10 @@ impl Controller {
                 active.apply(other, &mut effects, &mut outbox);
             }
         }
-        if let Some(active) = self.active.as_ref() {
+        if let Some(active) = self.active.as_mut() {
+            active.skip_shutting_down(&mut outbox);
             active.flush(outbox, &mut effects);
+            active.answer_shutdowns(&mut effects);
             active.check_invariants();
         }
         effects
@@ -174,6 +194,8 @@ impl Controller {
             electing: BTreeMap::new(),
             requested: BTreeMap::new(),
             stats: ControllerStats::default(),
+            shutdowns: Default::default(),
+            next_balance_check: None,
         };
         for (partition, state) in &active.states {
             let registered = active.live.get(&state.value.leader).map(|b| b.broker_epoch);
@@ -321,10 +343,16 @@ impl Active {
                     self.finish_deletion(topic, effects, outbox);
                 }
             }
+            Input::ControlledShutdown {
+                broker,
+                broker_epoch,
+            } => self.controlled_shutdown(broker, broker_epoch, effects),
             Input::Elected(_)
             | Input::ControllerChanged { .. }
             | Input::SessionExpired
-            | Input::ControllerEpochMismatch => unreachable!("handled by Controller::step"),
+            | Input::ControllerEpochMismatch
+            | Input::Tick { .. }
+            | Input::PreferredReplicaElection { .. } => unreachable!("handled by Controller::step"),
         }
     }
 
@@ -434,9 +462,9 @@ impl Active {
                     .then(|| self.decide_preferred(&current.value, &replicas))
                     .flatten();
                 let unclean = unclean || requested == Some(ElectionType::Unclean);
-                let Some(state) =
-                    preferred.or_else(|| self.decide(&current.value, &replicas, unclean, reelect))
-                else {
+                let decided =
+                    preferred.or_else(|| self.decide(&current.value, &replicas, unclean, reelect));
+                let Some(state) = self.shutdown_adjust(decided, &current.value, &replicas) else {
                     return;
                 };
                 let was_led = current.value.leader != NO_LEADER

@@ -676,3 +676,6 @@ fn unclean_election_elects_a_live_replica_outside_the_isr() {
     assert_eq!(codes, vec![0, 84]);
     assert_eq!(writes(&effects), vec![(tp(0), Some(9), lai(2, 6, &[2], 3))]);
 }
+
+#[path = "shutdown_tests.rs"]
+mod shutdown_tests;

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::replication::{BrokerId, LeaderAndIsr, TopicPartition, Versioned};
 
+pub mod selector;
 #[cfg(test)]
 mod tests;
 

@@ -5,7 +5,8 @@
 //! - [`znode`]: the paths and the JSON of every znode (pure codecs).
 //! - [`ZkStore`]: one ZooKeeper session and the typed operations on it: cluster id, broker
 //!   registration, controller election, reads with znode versions, topic creation and deletion,
-//!   conditional partition-state updates, ISR change notifications, producer id blocks.
+//!   conditional partition-state updates, ISR change notifications, producer id blocks,
+//!   dynamic broker configuration (`/config/brokers/`).
 //! - [`ZkEvents`]: the watches, delivered on a channel as [`ZkEvent`]s, with the session's
 //!   state changes.
 //!
@@ -20,6 +21,7 @@
 //! The client is the `zookeeper-client` crate (async, spawning on tokio); every method must be
 //! called inside a tokio runtime.
 
+mod broker_configs;
 mod store;
 mod topics;
 mod watch;

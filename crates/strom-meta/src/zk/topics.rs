@@ -514,6 +514,60 @@ impl ZkStore {
             .map_err(|e| fenced_error(fence, &topic_path, "delete", e))
     }
 
+    /// The partitions `/admin/preferred_replica_election` asks preferred elections for, if it
+    /// exists. A znode that does not decode is an error (the caller logs and deletes it).
+    pub async fn preferred_replica_election(&self) -> Result<Option<Vec<TopicPartition>>, ZkError> {
+        let path = paths::PREFERRED_REPLICA_ELECTION;
+        match self.client.get_data(path).await {
+            Ok((data, _)) => Ok(Some(znode::decode_preferred_replica_election(&data)?)),
+            Err(ClientError::NoNode) => Ok(None),
+            Err(e) => Err(client_error("get", path)(e)),
+        }
+    }
+
+    /// Writes `/admin/preferred_replica_election` for `partitions`, as
+    /// `kafka-preferred-replica-election.sh` does (fails if one is pending).
+    pub async fn request_preferred_replica_election(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<(), ZkError> {
+        let path = paths::PREFERRED_REPLICA_ELECTION;
+        self.client
+            .create(path, &znode::encode_isr_change(partitions), &persistent())
+            .await
+            .map(drop)
+            .map_err(client_error("create", path))
+    }
+
+    /// Deletes `/admin/preferred_replica_election` (if it exists) in one `multi` with a check
+    /// that `/controller_epoch` is still at the fence's version.
+    pub async fn delete_preferred_replica_election(
+        &self,
+        fence: &ControllerFence,
+    ) -> Result<(), ZkError> {
+        let path = paths::PREFERRED_REPLICA_ELECTION;
+        let exists = self
+            .client
+            .check_stat(path)
+            .await
+            .map_err(client_error("exists", path))?;
+        if exists.is_none() {
+            return Ok(());
+        }
+        let mut multi = self.client.new_multi_writer();
+        multi
+            .add_check_version(paths::CONTROLLER_EPOCH, fence.epoch_zk_version)
+            .map_err(client_error("multi", paths::CONTROLLER_EPOCH))?;
+        multi
+            .add_delete(path, None)
+            .map_err(client_error("multi", path))?;
+        multi
+            .commit()
+            .await
+            .map(drop)
+            .map_err(|e| fenced_error(fence, path, "delete", e))
+    }
+
     /// Announces that the ISR of `partitions` changed: a sequential
     /// `/isr_change_notification/isr_change_<seq>`, which the controller reads to tell the
     /// brokers. Returns the notification's name.

@@ -17,7 +17,8 @@
 //! | `/brokers/topics/<t>` | `{"version":3,"topic_id":"<base64>","partitions":{"0":[1,2]},"adding_replicas":{},"removing_replicas":{}}` |
 //! | `/brokers/topics/<t>/partitions/<p>/state` | `{"version":1,"leader","leader_epoch","isr":[…],"controller_epoch"}` |
 //! | `/config/topics/<t>` | `{"version":1,"config":{"key":"value"}}` |
-//! | `/config/changes/config_change_<seq>` | `{"version":2,"entity_path":"topics/<t>"}` |
+//! | `/config/brokers/<id>`, `/config/brokers/<default>` | `{"version":1,"config":{"key":"value"}}` |
+//! | `/config/changes/config_change_<seq>` | `{"version":2,"entity_path":"topics/<t>"}` or `"brokers/<id>"` |
 //! | `/admin/delete_topics/<t>` | empty |
 //! | `/isr_change_notification/isr_change_<seq>` | `{"version":1,"partitions":[{"topic","partition"}]}` |
 //! | `/cluster/id` | `{"version":"1","id":"<base64>"}` (the version is a string) |
@@ -444,7 +445,8 @@ pub fn decode_partition_state(
     })
 }
 
-/// Encodes a topic's configuration overrides (`/config/topics/<t>`, version 1).
+/// Encodes a topic's configuration overrides (`/config/topics/<t>`, version 1); a broker's
+/// dynamic configuration (`/config/brokers/<id>`) has the same shape.
 pub fn encode_topic_config(config: &BTreeMap<String, String>) -> Vec<u8> {
     to_bytes(&json!({ "version": 1, "config": config }))
 }
@@ -455,7 +457,16 @@ pub fn decode_topic_config(
     topic: &str,
     bytes: &[u8],
 ) -> Result<BTreeMap<String, String>, ZnodeError> {
-    let path = paths::topic_config(topic);
+    decode_entity_config(&paths::topic_config(topic), bytes)
+}
+
+/// Decodes an entity's configuration znode at `path` (`/config/topics/<t>`,
+/// `/config/brokers/<id>`, `/config/brokers/<default>`: the same version 1 JSON).
+pub fn decode_entity_config(
+    path: &str,
+    bytes: &[u8],
+) -> Result<BTreeMap<String, String>, ZnodeError> {
+    let path = path.to_string();
     if bytes.is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -512,13 +523,25 @@ pub fn encode_isr_change(partitions: &[TopicPartition]) -> Vec<u8> {
 
 /// Decodes `/isr_change_notification/<name>`.
 pub fn decode_isr_change(name: &str, bytes: &[u8]) -> Result<Vec<TopicPartition>, ZnodeError> {
-    let path = format!("{}/{name}", paths::ISR_CHANGES);
+    decode_partition_list(&format!("{}/{name}", paths::ISR_CHANGES), bytes)
+}
+
+/// Decodes `/admin/preferred_replica_election`, written by ZooKeeper-era tools
+/// (`kafka-preferred-replica-election.sh`): the ISR change notification's shape,
+/// `{"version":1,"partitions":[{"topic":…,"partition":…}]}`.
+pub fn decode_preferred_replica_election(bytes: &[u8]) -> Result<Vec<TopicPartition>, ZnodeError> {
+    decode_partition_list(paths::PREFERRED_REPLICA_ELECTION, bytes)
+}
+
+/// Decodes a version 1 list of partitions at `path`.
+fn decode_partition_list(path: &str, bytes: &[u8]) -> Result<Vec<TopicPartition>, ZnodeError> {
+    let path = path.to_string();
     let object = Object::parse(&path, bytes)?;
     let version = object.i32("version")?;
     if version != 1 {
         return Err(error(
             &path,
-            format!("unsupported ISR change version {version}"),
+            format!("unsupported partition list version {version}"),
         ));
     }
     let Some(Value::Array(list)) = object.get("partitions") else {

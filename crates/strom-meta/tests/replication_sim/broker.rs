@@ -64,6 +64,17 @@ pub enum Msg {
         broker_epoch: i64,
         topic: String,
         partitions: Vec<TopicPartition>,
+        delete: bool,
+    },
+    /// A stopping broker asks the controller to move its leadership away.
+    ControlledShutdown {
+        from: BrokerId,
+        broker_epoch: i64,
+    },
+    /// The controller's answer to it.
+    ControlledShutdownAnswer {
+        error_code: i16,
+        remaining: Vec<TopicPartition>,
     },
     StopReplicaDone {
         broker: BrokerId,
@@ -118,7 +129,7 @@ impl Broker {
             following: BTreeMap::new(),
             high_watermark: BTreeMap::new(),
             fence: ControllerEpochFence::default(),
-            controller: Controller::new(id),
+            controller: new_controller(id),
             metadata: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             fsync_scheduled: BTreeSet::new(),
@@ -140,7 +151,7 @@ impl Broker {
         self.replicas.clear();
         self.following.clear();
         self.fence = ControllerEpochFence::default();
-        self.controller = Controller::new(self.id);
+        self.controller = new_controller(self.id);
         self.metadata.clear();
         self.in_flight.clear();
         self.fsync_scheduled.clear();
@@ -156,8 +167,22 @@ impl Broker {
     }
 }
 
+/// A broker's controller, with the leader balance checked every 250 ms (Kafka's 300 s, scaled
+/// down with everything else).
+fn new_controller(id: BrokerId) -> Controller {
+    let mut controller = Controller::new(id);
+    controller.set_leader_balance(strom_meta::config::LeaderBalanceSettings {
+        enable: true,
+        imbalance_percentage: 10,
+        check_interval_ms: 250,
+    });
+    controller
+}
+
 impl World {
     pub(super) fn tick(&mut self, broker: BrokerId) {
+        let now_ms = self.now;
+        self.controller_step(broker, controller::Input::Tick { now_ms });
         let partitions: Vec<TopicPartition> =
             self.brokers[&broker].replicas.keys().cloned().collect();
         for partition in partitions {
@@ -258,7 +283,7 @@ impl World {
                     controller_epoch,
                     topic,
                     partitions,
-                    ..
+                    delete,
                 } => {
                     let msg = Msg::StopReplica {
                         controller: id,
@@ -266,6 +291,7 @@ impl World {
                         broker_epoch,
                         topic,
                         partitions,
+                        delete,
                     };
                     self.send_controller(id, broker, msg);
                 }
@@ -280,6 +306,20 @@ impl World {
                     self.zk_op(id, op);
                 }
                 E::Resigned => {}
+                E::ControlledShutdownAnswer {
+                    broker,
+                    error_code,
+                    remaining,
+                } => {
+                    let msg = Msg::ControlledShutdownAnswer {
+                        error_code,
+                        remaining,
+                    };
+                    self.send_controller(id, broker, msg);
+                }
+                E::DeletePreferredReplicaElection { .. } => {
+                    self.checker.stats.preferred_znode_elections += 1;
+                }
             }
         }
     }
@@ -546,12 +586,31 @@ impl World {
                 broker_epoch: _,
                 topic,
                 partitions,
+                delete,
             } => {
                 for partition in partitions {
-                    self.delete_replica(to, &partition);
+                    if delete {
+                        self.delete_replica(to, &partition);
+                    } else {
+                        self.stop_replica(to, &partition);
+                    }
                 }
-                self.send_controller(to, controller, Msg::StopReplicaDone { broker: to, topic });
+                if delete {
+                    let done = Msg::StopReplicaDone { broker: to, topic };
+                    self.send_controller(to, controller, done);
+                }
             }
+            Msg::ControlledShutdown { from, broker_epoch } => {
+                let input = controller::Input::ControlledShutdown {
+                    broker: from,
+                    broker_epoch,
+                };
+                self.controller_step(to, input);
+            }
+            Msg::ControlledShutdownAnswer {
+                error_code,
+                remaining,
+            } => self.shutdown_answered(to, error_code, remaining),
             Msg::StopReplicaDone { broker, topic } => {
                 self.controller_step(to, controller::Input::StopReplicaDone { broker, topic });
             }
@@ -603,6 +662,17 @@ impl World {
                 None
             }
         }
+    }
+
+    /// StopReplica without deletion (controlled shutdown): the replica stops leading or
+    /// following; its log stays.
+    fn stop_replica(&mut self, id: BrokerId, partition: &TopicPartition) {
+        self.replica_step(id, partition, replica::Input::Stop);
+        self.checker.not_leader(id, partition);
+        let broker = self.brokers.get_mut(&id).expect("known");
+        broker.replicas.remove(partition);
+        broker.following.remove(partition);
+        broker.in_flight.retain(|_, (p, _, _)| p != partition);
     }
 
     /// StopReplica(delete): the replica stops (failing what waits) and its log is removed.

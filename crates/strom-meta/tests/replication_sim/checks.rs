@@ -24,6 +24,12 @@ pub struct Stats {
     pub deletions: u64,
     /// Preferred elections an admin's ElectLeaders started.
     pub preferred_elections: u64,
+    /// `/admin/preferred_replica_election` requests a controller served.
+    pub preferred_znode_elections: u64,
+    /// Brokers stopped by controlled shutdown, and of those, the ones the controller answered
+    /// with no partition left to move.
+    pub controlled_stops: u64,
+    pub controlled_clean: u64,
 }
 
 impl Stats {
@@ -42,6 +48,9 @@ impl Stats {
         self.truncations += other.truncations;
         self.deletions += other.deletions;
         self.preferred_elections += other.preferred_elections;
+        self.preferred_znode_elections += other.preferred_znode_elections;
+        self.controlled_stops += other.controlled_stops;
+        self.controlled_clean += other.controlled_clean;
     }
 }
 

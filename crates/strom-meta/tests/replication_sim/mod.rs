@@ -10,6 +10,7 @@ pub mod broker;
 pub mod checks;
 pub mod follower;
 pub mod log;
+pub mod shutdown;
 pub mod zk;
 pub mod zk_ops;
 
@@ -108,6 +109,17 @@ pub enum Event {
     },
     /// An admin asks for preferred leader elections (ElectLeaders) of every partition.
     ElectPreferred,
+    /// A stopped broker starts again, unless it already has.
+    Restart {
+        broker: BrokerId,
+        incarnation: u64,
+    },
+    /// A broker's next ControlledShutdown attempt.
+    ControlledStop {
+        broker: BrokerId,
+        incarnation: u64,
+        attempt: u32,
+    },
 }
 
 pub struct World {
@@ -367,6 +379,24 @@ impl World {
                 }
             }
             Event::Chaos => self.chaos(),
+            Event::Restart {
+                broker,
+                incarnation,
+            } => {
+                let b = &self.brokers[&broker];
+                if !b.alive && b.incarnation == incarnation {
+                    self.restart(broker);
+                }
+            }
+            Event::ControlledStop {
+                broker,
+                incarnation,
+                attempt,
+            } => {
+                if self.current(broker, incarnation) {
+                    self.controlled_stop(broker, attempt);
+                }
+            }
             Event::Produce => {
                 self.produce();
                 if self.now < RUN_UNTIL_MS {
@@ -387,8 +417,17 @@ impl World {
                     .filter(|b| b.alive)
                     .map(|b| b.id)
                     .collect();
+                // Through ElectLeaders, or as a tool writing /admin/preferred_replica_election.
+                let znode = self.below(2) == 0;
                 for id in alive {
-                    self.elect_preferred(id);
+                    if znode {
+                        let partitions = self.zk.states().keys().cloned().collect();
+                        let input =
+                            strom_meta::controller::Input::PreferredReplicaElection { partitions };
+                        self.controller_step(id, input);
+                    } else {
+                        self.elect_preferred(id);
+                    }
                 }
                 if self.now < RUN_UNTIL_MS {
                     let delay = 200 + self.below(600);
@@ -450,6 +489,11 @@ impl World {
                 self.trace(|| format!("chaos: cut {a}<->{b} until {until}"));
                 self.cut.insert((a, b), until);
                 self.cut.insert((b, a), until);
+            }
+            9 if live.len() > 1 => {
+                let id = live[self.below(live.len() as u64) as usize];
+                self.trace(|| format!("chaos: SIGTERM {id}"));
+                self.controlled_stop(id, 0);
             }
             _ => {}
         }

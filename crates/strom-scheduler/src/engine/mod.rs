@@ -4,12 +4,13 @@
 //! [`Engine`] is the boundary: `poll` hands over what happened (offers, task status updates,
 //! reconciliation answers) as [`Input`]s, `apply` carries out [`Effect`]s (accept with
 //! operations, decline, kill, acknowledge, revive, suppress, reconcile, teardown). The local
-//! engine ([`local::LocalEngine`]) is the embedded default; a Mesos engine would speak the v1
-//! scheduler API behind the same trait. [`drive_once`] is the whole driver loop body.
+//! engine ([`local::LocalEngine`]) is the embedded default; the Mesos engine
+//! ([`mesos::MesosEngine`]) speaks the v1 scheduler API behind the same trait. [`drive_once`] is the whole driver loop body.
 
 mod agents;
 mod checks;
 pub mod local;
+pub mod mesos;
 pub(crate) mod process;
 mod sandbox;
 
@@ -25,6 +26,14 @@ pub trait Engine {
 
     /// Carries out the scheduler's effects, in order.
     fn apply(&mut self, effects: &[Effect], now_ms: u64);
+
+    /// The framework id of a subscription completed since the last call (Mesos SUBSCRIBED),
+    /// once. [`drive_once`] persists it ([`Scheduler::registered`]) and starts reconciliation
+    /// ([`Scheduler::subscribed`]) before anything else; the engine sends no call before. Engines
+    /// registered once at start (the local engine) return `None`.
+    fn take_subscribed(&mut self, _now_ms: u64) -> Option<String> {
+        None
+    }
 }
 
 /// Which kind of [`Input`] a [`drive_once_observed`] observation is about.
@@ -61,6 +70,11 @@ pub fn drive_once_observed<P: Persister, E: Engine>(
 ) -> Result<bool, StoreError> {
     let mut torn_down = false;
     let mut inputs = engine.poll(now_ms);
+    if let Some(framework_id) = engine.take_subscribed(now_ms) {
+        scheduler.registered(&framework_id)?;
+        let effects = scheduler.subscribed(now_ms);
+        engine.apply(&effects, now_ms);
+    }
     inputs.push(Input::Tick);
     for input in inputs {
         let started = std::time::Instant::now();

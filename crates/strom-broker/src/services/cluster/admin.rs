@@ -67,7 +67,7 @@ impl ClusterNode {
         let name = topic.name.clone();
         strom_meta::validate_topic_name(&name)
             .map_err(|m| TopicError::new(E::InvalidTopicException.code(), m))?;
-        TopicConfig::resolve(&self.config, &topic.configs)
+        TopicConfig::resolve(&self.live.current(), &topic.configs)
             .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
         if let Some(other) = self
             .metadata

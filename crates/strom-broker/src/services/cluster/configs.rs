@@ -15,6 +15,8 @@
 //!
 //! A topic's hosted partitions get its log settings and replica settings
 //! (`min.insync.replicas`) whenever its overrides are read.
+//! Notifications naming `brokers/<default>` or `brokers/<this broker>` reload the dynamic
+//! broker configuration (`broker_configs.rs`).
 //! Notifications older than 15 minutes are deleted after each pass, as Kafka's brokers do.
 
 use std::collections::BTreeMap;
@@ -133,9 +135,9 @@ impl ClusterNode {
     /// A topic's overrides resolved against this broker's defaults (the defaults alone if
     /// they do not resolve, which is logged).
     fn resolve(&self, topic: &str, configs: &BTreeMap<String, String>) -> TopicConfig {
-        TopicConfig::resolve(&self.config, configs).unwrap_or_else(|error| {
+        TopicConfig::resolve(&self.live.current(), configs).unwrap_or_else(|error| {
             tracing::warn!(topic, %error, "topic configuration does not resolve; defaults apply");
-            TopicConfig::resolve(&self.config, &BTreeMap::new())
+            TopicConfig::resolve(&self.live.current(), &BTreeMap::new())
                 .expect("the broker's own defaults resolve")
         })
     }
@@ -154,10 +156,14 @@ impl ClusterNode {
         };
         let last = self.last_config_change.lock().unwrap().clone();
         let mut topics: Vec<String> = Vec::new();
+        let mut brokers = false;
         let mut newest = None;
         for (name, entity) in changes {
             if last.as_ref().is_some_and(|last| name <= *last) {
                 continue;
+            }
+            if let Some(broker) = entity.strip_prefix("brokers/") {
+                brokers |= self.configures_me(broker);
             }
             if let Some(topic) = entity.strip_prefix("topics/") {
                 if !topics.iter().any(|t| t == topic) {
@@ -167,6 +173,26 @@ impl ClusterNode {
             newest = Some(name);
         }
         let mut changed = Vec::new();
+        if brokers {
+            match self.reload_broker_configs().await {
+                // A new default for unclean leader election: the controller looks at every
+                // topic again (those with an override resolve to it unchanged).
+                Ok(true) => {
+                    let names: Vec<String> =
+                        self.metadata.cluster().topics.keys().cloned().collect();
+                    for topic in names {
+                        if !topics.contains(&topic) {
+                            topics.push(topic);
+                        }
+                    }
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "reading the dynamic broker configuration failed");
+                    return changed; // the notifications stay unapplied: read again next time
+                }
+            }
+        }
         for topic in topics {
             let configs = match store.topic_config(&topic).await {
                 Ok(configs) => configs,
@@ -208,7 +234,7 @@ impl ClusterNode {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        TopicConfig::resolve(&self.config, &configs)
+        TopicConfig::resolve(&self.live.current(), &configs)
             .map_err(|e| TopicError::new(E::InvalidConfig.code(), e.to_string()))?;
         let Some(id) = self
             .metadata

@@ -14,9 +14,11 @@
 //! nor decide leaders or ISRs (the controller's state machine does).
 
 pub mod admin;
+mod broker_configs;
 mod configs;
 pub mod elect;
 pub mod runtime;
+pub mod shutdown;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,6 +39,8 @@ const UNREGISTERED: i64 = -1;
 /// This broker's membership of a ZooKeeper cluster; see the module documentation.
 pub struct ClusterNode {
     config: Arc<BrokerConfig>,
+    /// The configuration with its dynamic levels (`broker_configs.rs`).
+    live: Arc<crate::services::live_config::LiveConfig>,
     zk_config: ZkConfig,
     store: RwLock<ZkStore>,
     registration: BrokerRegistration,
@@ -61,6 +65,9 @@ pub struct ClusterNode {
     /// ElectLeaders requests for the runtime's controller (`elect.rs`).
     elect_tx: tokio::sync::mpsc::UnboundedSender<elect::ElectCommand>,
     elect_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<elect::ElectCommand>>>,
+    /// ControlledShutdown requests for the runtime's controller (`shutdown.rs`).
+    shutdown_tx: tokio::sync::mpsc::UnboundedSender<shutdown::ShutdownCommand>,
+    shutdown_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<shutdown::ShutdownCommand>>>,
 }
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
@@ -111,6 +118,7 @@ impl ClusterNode {
     /// metadata cache lists only this broker and no controller.
     pub fn new(
         config: Arc<BrokerConfig>,
+        live: Arc<crate::services::live_config::LiveConfig>,
         zk_config: ZkConfig,
         store: ZkStore,
         registration: BrokerRegistration,
@@ -118,8 +126,10 @@ impl ClusterNode {
     ) -> ClusterNode {
         metadata.set_brokers(vec![registration.clone()]);
         let (elect_tx, elect_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::mpsc::unbounded_channel();
         ClusterNode {
             config,
+            live,
             zk_config,
             store: RwLock::new(store),
             registration,
@@ -135,6 +145,8 @@ impl ClusterNode {
             replicas: std::sync::OnceLock::new(),
             elect_tx,
             elect_rx: Mutex::new(Some(elect_rx)),
+            shutdown_tx,
+            shutdown_rx: Mutex::new(Some(shutdown_rx)),
         }
     }
 

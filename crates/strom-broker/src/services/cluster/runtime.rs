@@ -34,6 +34,12 @@ use crate::interbroker::{
     LeaderAddress, PartitionCommand,
 };
 
+#[path = "duties.rs"]
+mod duties;
+#[path = "retry.rs"]
+mod retry;
+use retry::{read_until_answered, retry};
+
 /// The pause before retrying a failed ZooKeeper operation.
 const RETRY: Duration = Duration::from_millis(200);
 
@@ -71,15 +77,20 @@ struct Runtime {
     gone_rx: mpsc::UnboundedReceiver<ControllerGone>,
     /// ElectLeaders requests from handlers (`elect.rs`).
     elect_rx: mpsc::UnboundedReceiver<super::elect::ElectCommand>,
+    /// Controlled shutdowns and the leader balance's tick (`duties.rs`).
+    duties: duties::Duties,
 }
 
 impl Runtime {
     fn new(node: Arc<ClusterNode>) -> Runtime {
         let (channel_tx, channel_rx) = mpsc::unbounded_channel();
         let (gone_tx, gone_rx) = mpsc::unbounded_channel();
+        let mut controller = Controller::new(node.registration.id);
+        controller.set_leader_balance(node.config.cluster.leader_balance);
         Runtime {
-            controller: Controller::new(node.registration.id),
+            controller,
             elect_rx: node.take_elect_requests(),
+            duties: duties::Duties::new(&node),
             node,
             fence: None,
             channel: None,
@@ -139,6 +150,10 @@ impl Runtime {
                         self.perform(&store, effects.unwrap_or_default()).await;
                         let _ = command.reply.send(outcomes);
                     }
+                    Some(command) = self.duties.requests.recv() => {
+                        self.controlled_shutdown(&store, command).await;
+                    }
+                    _ = self.duties.tick.tick() => self.tick(&store).await,
                     Some(gone) = self.gone_rx.recv() => {
                         if let Ok(true) = store.delete_controller_if(gone.controller).await {
                             tracing::warn!(controller = gone.controller,
@@ -230,7 +245,8 @@ impl Runtime {
             }
             ZkEvent::TopicsChanged => {
                 if self.controller.is_active() {
-                    if let Some(topics) = retry(|| read_topics(store, &self.node.config)).await {
+                    let config = self.node.live.current();
+                    if let Some(topics) = retry(|| read_topics(store, &config)).await {
                         self.topics_read(&topics);
                         let effects = self.controller.step(Input::TopicsChanged { topics });
                         self.perform(store, effects).await;
@@ -269,6 +285,7 @@ impl Runtime {
                 }
             }
             ZkEvent::ControllerChanged => self.controller_changed(store).await,
+            ZkEvent::PreferredReplicaElection => self.preferred_replica_election(store).await,
             ZkEvent::ConfigChanged => {
                 for (topic, unclean) in self.node.apply_config_changes().await {
                     let input = Input::TopicConfigChanged {
@@ -288,6 +305,7 @@ impl Runtime {
                     ZkEvent::IsrChangesNotified,
                     ZkEvent::ControllerChanged,
                     ZkEvent::ConfigChanged,
+                    ZkEvent::PreferredReplicaElection,
                 ] {
                     Box::pin(self.zk_event(store, event)).await;
                 }
@@ -362,6 +380,7 @@ impl Runtime {
                         self.channel = Some(channel);
                         let effects = self.controller.step(Input::Elected(snapshot));
                         self.perform(store, effects).await;
+                        self.preferred_replica_election(store).await;
                     }
                     Err(error) => {
                         tracing::warn!(%error, "loading the cluster failed; resigning");
@@ -386,7 +405,7 @@ impl Runtime {
     ) -> Result<ClusterSnapshot, ZkError> {
         let brokers = read_brokers(store).await?;
         self.brokers_read(brokers.clone());
-        let topics = read_topics(store, &self.node.config).await?;
+        let topics = read_topics(store, &self.node.live.current()).await?;
         self.topics_read(&topics);
         let (states, state_zxids) = store.all_partition_states_with_zxids().await?;
         let deleting = store
@@ -650,8 +669,13 @@ impl Runtime {
                         }
                     }
                 }
+                effect @ (Effect::ControlledShutdownAnswer { .. }
+                | Effect::DeletePreferredReplicaElection { .. }) => {
+                    Box::pin(self.perform_duty(store, effect)).await
+                }
                 Effect::Resigned => {
                     tracing::info!("no longer the controller");
+                    self.duties.resigned();
                     self.fence = None;
                     if let Some(mut channel) = self.channel.take() {
                         channel.shutdown();
@@ -706,50 +730,6 @@ impl Runtime {
             .is_some_and(|channel| channel.send(broker, request));
         if !sent {
             tracing::debug!(broker, "no channel to broker; request dropped");
-        }
-    }
-}
-
-/// Retries a ZooKeeper read a few times; `None` if it keeps failing (the next event reads
-/// again).
-async fn retry<T, F, Fut>(read: F) -> Option<T>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ZkError>>,
-{
-    for attempt in 0..5 {
-        match read().await {
-            Ok(value) => return Some(value),
-            Err(error) if error.is_session_expired() => return None,
-            Err(error) => {
-                tracing::debug!(%error, attempt, "ZooKeeper read failed");
-                tokio::time::sleep(RETRY).await;
-            }
-        }
-    }
-    None
-}
-
-/// Repeats a ZooKeeper read until it answers (a lost connection is retried within the
-/// session); `None` once the session has expired, or for data that does not decode (logged;
-/// the partition then waits for the next event that reads it).
-async fn read_until_answered<T, F, Fut>(read: F) -> Option<T>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ZkError>>,
-{
-    loop {
-        match read().await {
-            Ok(value) => return Some(value),
-            Err(error) if error.is_session_expired() => return None,
-            Err(error) if !matches!(error, ZkError::Client { .. }) => {
-                tracing::warn!(%error, "a partition state cannot be read");
-                return None;
-            }
-            Err(error) => {
-                tracing::debug!(%error, "ZooKeeper read failed; retrying");
-                tokio::time::sleep(RETRY).await;
-            }
         }
     }
 }

@@ -15,6 +15,7 @@
 //! ownership (`NOT_COORDINATOR`, `COORDINATOR_LOAD_IN_PROGRESS`), group-id validation, and
 //! the record encoding.
 
+mod commit;
 pub mod membership;
 pub mod offsets;
 mod txn_offsets;
@@ -22,9 +23,10 @@ mod txn_offsets;
 #[cfg(test)]
 mod tests;
 
+pub use commit::{CommitId, CommittedOffset};
 pub use membership::{
     Effect, Group, GroupConfig, GroupSnapshot, GroupState, JoinRequest, JoinResult, JoinedMember,
     MemberDescription, RequestToken, SnapshotMember, SyncRequest, SyncResult,
     NEW_MEMBER_JOIN_TIMEOUT_MS, UNKNOWN_MEMBER_ID,
 };
-pub use offsets::{CommitId, CommittedOffset, OffsetTable, TxnCompletion};
+pub use offsets::{OffsetTable, TxnCompletion};

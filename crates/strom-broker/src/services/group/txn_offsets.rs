@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::offsets::{CommitId, CommittedOffset};
+use super::commit::{CommitId, CommittedOffset};
 
 /// (group, topic, partition).
 pub(super) type GroupPartition = (String, String, i32);

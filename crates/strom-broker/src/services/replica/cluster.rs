@@ -88,6 +88,7 @@ impl ReplicaManager {
             context.fetch_backoff,
             context.fetch_wait_max_ms,
             context.fetch_max_bytes,
+            self.quotas.clone(),
         );
         if self
             .cluster

@@ -9,7 +9,9 @@
 //! sync driver (one group commit over the partitions of a response) *before* the next fetch
 //! reports the new offset: a fetch offset acknowledges only what is on disk. The follower's
 //! high watermark is the smaller of the leader's and its own log end. On any error the
-//! fetcher backs off (`replica.fetch.backoff.ms`) and reconnects.
+//! fetcher backs off (`replica.fetch.backoff.ms`) and reconnects. Partitions the follower
+//! throttle names are left out of a fetch while its rate is over the bound
+//! ([`super::quota`]); a fetch left with nothing to ask waits one backoff.
 //!
 //! It does not decide what to follow (LeaderAndIsr, [`super::cluster`]); removing a partition
 //! from its fetcher waits for an append in progress, so once `remove` returns the fetcher never
@@ -32,6 +34,7 @@ use strom_log::TopicPartition;
 use strom_meta::replication::BrokerId;
 
 use super::partition::Partition;
+use super::quota::{is_throttled, ReplicationQuotas, Side};
 use crate::interbroker::peer::{probe, PeerConnection, PeerError, Probe};
 use crate::interbroker::LeaderAddress;
 use crate::services::metadata_cache::MetadataCache;
@@ -79,6 +82,8 @@ struct Settings {
     backoff: Duration,
     wait_max_ms: i32,
     max_bytes: i32,
+    /// The follower throttle.
+    quotas: Arc<ReplicationQuotas>,
 }
 
 impl Fetchers {
@@ -90,6 +95,7 @@ impl Fetchers {
         backoff: Duration,
         wait_max_ms: i32,
         max_bytes: i32,
+        quotas: Arc<ReplicationQuotas>,
     ) -> Fetchers {
         Fetchers {
             base: Settings {
@@ -99,6 +105,7 @@ impl Fetchers {
                 backoff,
                 wait_max_ms,
                 max_bytes,
+                quotas,
             },
             fetchers: Mutex::new(HashMap::new()),
         }
@@ -303,8 +310,28 @@ async fn fetch_once(
     request.max_bytes = RESPONSE_MAX_BYTES;
     request.session_epoch = -1;
     let mut asked = Vec::new();
+    // Throttled replicas: those the follower throttle names, when it has a bound.
+    let throttled: Vec<TopicPartition> = if settings.quotas.is_bounded(Side::Follower) {
+        let followed: Vec<TopicPartition> = targets.lock().unwrap().keys().cloned().collect();
+        let cluster = settings.metadata.cluster();
+        let topics = &cluster.topics;
+        followed
+            .into_iter()
+            .filter(|tp| {
+                topics.get(&tp.topic).is_some_and(|t| {
+                    is_throttled(&t.configs, Side::Follower, tp.partition, settings.local)
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let hold = !throttled.is_empty()
+        && settings
+            .quotas
+            .is_exceeded(Side::Follower, crate::clock::now_ms() as u64);
     for (tp, target) in targets.lock().unwrap().iter() {
-        if !target.truncated {
+        if !target.truncated || (hold && throttled.contains(tp)) {
             continue;
         }
         let log_end = target.partition.log().lock().unwrap().log_end_offset();
@@ -334,6 +361,7 @@ async fn fetch_once(
         return Err(format!("fetch refused with error {}", response.error_code));
     }
     let now = crate::clock::now_ms();
+    let mut throttled_bytes = 0u64;
     let mut appended: Vec<(Arc<Partition>, i64, i64)> = Vec::new();
     let mut errors = false;
     {
@@ -367,6 +395,9 @@ async fn fetch_once(
                     errors = true;
                     continue;
                 }
+                if throttled.contains(&tp) {
+                    throttled_bytes += p.records.as_ref().map_or(0, |r| r.len() as u64);
+                }
                 let mut log = target.partition.log().lock().unwrap();
                 let end = match p.records.as_ref().filter(|r| !r.is_empty()) {
                     Some(records) => match log.append_as_follower(records, now) {
@@ -383,6 +414,9 @@ async fn fetch_once(
             }
         }
     }
+    settings
+        .quotas
+        .record(Side::Follower, throttled_bytes, now as u64);
     // Group commit: every partition joins the next sync pass before the first wait.
     for (partition, _, _) in &appended {
         partition.request_sync();

@@ -8,11 +8,14 @@
 //! configuration is (that is [`crate::services::topics`], which calls it), nor who leads them
 //! (that is [`crate::services::metadata_cache`]). For partitions a LeaderAndIsr made
 //! replicated ([`cluster`]), it also runs the data path of replication: the leader's replica
-//! state and high watermark ([`replication`]) and the follower's fetchers ([`fetcher`]).
+//! state and high watermark ([`replication`]) and the follower's fetchers ([`fetcher`]),
+//! with the replication throttles ([`quota`]).
 
 pub mod cluster;
 pub mod fetcher;
 pub mod partition;
+pub mod quota;
+pub mod read_replica;
 pub mod replication;
 pub mod scan;
 pub mod sync;
@@ -48,6 +51,8 @@ pub struct ReplicaManager {
     sync: Arc<SyncDriver>,
     /// Set once replication is enabled (a cluster broker); empty on a single node.
     cluster: std::sync::OnceLock<cluster::ClusterState>,
+    /// The replication throttles, configured from the live broker configuration.
+    pub quotas: Arc<quota::ReplicationQuotas>,
 }
 
 impl ReplicaManager {
@@ -80,6 +85,7 @@ impl ReplicaManager {
             metrics,
             sync,
             cluster: std::sync::OnceLock::new(),
+            quotas: Arc::default(),
         }
     }
 

@@ -12,12 +12,16 @@ pub const BROKER_IDS: &str = "/brokers/ids";
 pub const TOPICS: &str = "/brokers/topics";
 /// Parent of the topics' configuration overrides.
 pub const TOPIC_CONFIGS: &str = "/config/topics";
+/// Parent of the brokers' dynamic configurations (`<id>` and `<default>`).
+pub const BROKER_CONFIGS: &str = "/config/brokers";
 /// Parent of the configuration change notifications.
 pub const CONFIG_CHANGES: &str = "/config/changes";
 /// The prefix of a configuration change notification's sequential name.
 pub const CONFIG_CHANGE_PREFIX: &str = "config_change_";
 /// Parent of the topics marked for deletion.
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
+/// A ZooKeeper-era tool's request for preferred leader elections.
+pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
 /// Parent of the ISR change notifications.
 pub const ISR_CHANGES: &str = "/isr_change_notification";
 /// The prefix of an ISR change notification's sequential name.
@@ -40,7 +44,7 @@ pub const PERSISTENT: &[&str] = &[
     TOPIC_CONFIGS,
     "/config/clients",
     "/config/users",
-    "/config/brokers",
+    BROKER_CONFIGS,
     "/config/ips",
     "/admin",
     DELETE_TOPICS,
@@ -80,6 +84,11 @@ pub fn partition_state(partition: &TopicPartition) -> String {
 /// `/config/topics/<topic>`.
 pub fn topic_config(topic: &str) -> String {
     format!("{TOPIC_CONFIGS}/{topic}")
+}
+
+/// `/config/brokers/<entity>`: a broker id or `<default>`.
+pub fn broker_config(entity: &str) -> String {
+    format!("{BROKER_CONFIGS}/{entity}")
 }
 
 /// `/admin/delete_topics/<topic>`.

@@ -280,8 +280,9 @@ async fn produce_to(addr: &str, acks: i16, tag: &str, count: usize) -> (i16, i64
     (p.error_code, p.base_offset)
 }
 
-/// A consumer's Fetch (replica id -1) of the partition from broker `id`: its error code.
-async fn consumer_fetch(cluster: &Cluster, id: BrokerId) -> i16 {
+/// A consumer's Fetch `version` (replica id -1) of the partition from broker `id`: its error
+/// code.
+async fn consumer_fetch(cluster: &Cluster, id: BrokerId, version: i16) -> i16 {
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     let mut partition = FetchPartition::default();
     partition.partition = 0;
@@ -298,7 +299,10 @@ async fn consumer_fetch(cluster: &Cluster, id: BrokerId) -> i16 {
     let peer = PeerConnection::connect(&cluster.broker(id).bootstrap(), "test-consumer", WAIT)
         .await
         .unwrap();
-    let response = peer.call(&request, 12, WAIT).await.expect("fetch answered");
+    let response = peer
+        .call(&request, version, WAIT)
+        .await
+        .expect("fetch answered");
     response.responses[0].partitions[0].error_code
 }
 
@@ -335,10 +339,13 @@ async fn acks_all_waits_for_every_isr_member_on_disk_and_followers_hold_identica
             c.offsets(2).2 == end && c.offsets(3).2 == end
         })
         .await;
-    // Produce to a follower is refused, and so is a consumer's fetch.
+    // Produce to a follower is refused, and so is a consumer's fetch without client metadata
+    // (v10); from v11 followers serve consumers (KIP-392).
     assert_eq!(produce(&cluster, 2, -1, "x", 1).await.0, 6);
-    assert_eq!(consumer_fetch(&cluster, 2).await, 6);
-    assert_eq!(consumer_fetch(&cluster, 1).await, 0);
+    assert_eq!(consumer_fetch(&cluster, 2, 10).await, 6);
+    assert_eq!(consumer_fetch(&cluster, 2, 12).await, 0);
+    assert_eq!(consumer_fetch(&cluster, 1, 10).await, 0);
+    assert_eq!(consumer_fetch(&cluster, 1, 12).await, 0);
     assert_eq!(cluster.isr(), [1, 2, 3]);
 }
 
