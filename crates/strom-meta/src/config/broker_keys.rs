@@ -98,16 +98,16 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("inter.broker.listener.name", Text, None, Rule::NonEmpty,
         "The listener brokers use to reach each other (replica fetches, controller requests); \
          defaults to the first of `advertised.listeners`."),
-    key("leader.replication.throttled.rate", Long, Some(LONG_MAX), Rule::AtLeast(0),
-        "The bytes per second this broker may serve to followers outside the ISR for the \
-         partitions a topic's leader.replication.throttled.replicas lists for it."),
-    // Kafka binds all interfaces on its default port; Strom binds loopback so a first run is not
-    // exposed to the network.
     key("leader.imbalance.check.interval.seconds", Long, Some("300"), Rule::AtLeast(1),
         "How often the controller checks the leadership balance."),
     key("leader.imbalance.per.broker.percentage", Int, Some("10"), Rule::Between(0, 100),
         "The share of a broker's preferred partitions led by others, in percent, above which \
          the controller elects the preferred replicas."),
+    key("leader.replication.throttled.rate", Long, Some(LONG_MAX), Rule::AtLeast(0),
+        "The bytes per second this broker may serve to followers outside the ISR for the \
+         partitions a topic's leader.replication.throttled.replicas lists for it."),
+    // Kafka binds all interfaces on its default port; Strom binds loopback so a first run is not
+    // exposed to the network.
     key("listeners", Text, Some("PLAINTEXT://127.0.0.1:9092"), Rule::Listeners,
         "The addresses the broker listens on, as a comma-separated list of NAME://host:port. \
          Only PLAINTEXT is supported; port 0 picks a free port."),
