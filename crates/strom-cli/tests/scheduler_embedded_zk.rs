@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::service::*;
 use common::{client_config, create_topic, wait_until};
@@ -35,12 +35,14 @@ fn without_a_zookeeper_the_service_runs_its_own_and_the_brokers_form_one_cluster
     let mut service = Service::new(dir.path(), options);
     service.die_with_scheduler = true;
     service.embedded_zookeeper = true;
+    let started = Instant::now();
     let api = service.start();
     wait_until(
         "the deploy plan completes",
         Duration::from_secs(120),
         || http(&api, "GET", "/v1/plans/deploy").0 == 200,
     );
+    let deployed = started.elapsed();
 
     // The plan deployed the ZooKeeper phase before the brokers'.
     let (_, plan) = http(&api, "GET", "/v1/plans/deploy");
@@ -79,12 +81,18 @@ fn without_a_zookeeper_the_service_runs_its_own_and_the_brokers_form_one_cluster
             metadata(&address).is_some_and(|(ids, _)| ids == [0, 1, 2])
         });
     }
+    eprintln!(
+        "figure: scheduler run -> ZooKeeper and 3 brokers deployed {deployed:?}, one cluster \
+         in Metadata {:?}",
+        started.elapsed()
+    );
     create_topic(&bootstrap, "kept", 3, &[]);
     wait_until("the topic is known", Duration::from_secs(20), || {
         metadata(&bootstrap).is_some_and(|(_, topics)| topics.contains(&"kept".to_string()))
     });
 
     // kill -9 the ZooKeeper JVM: restarted in place on its volume.
+    let killed = Instant::now();
     let zk_pid = service.pid("zookeeper-0-server").expect("ZooKeeper runs");
     // SAFETY: signalling the process group of a task this test's scheduler started.
     unsafe { libc::kill(-(zk_pid as i32), libc::SIGKILL) };
@@ -106,5 +114,9 @@ fn without_a_zookeeper_the_service_runs_its_own_and_the_brokers_form_one_cluster
                 ids == [0, 1, 2] && topics.contains(&"kept".to_string())
             })
         },
+    );
+    eprintln!(
+        "figure: ZooKeeper kill -9 -> relaunched, cluster whole again {:?}",
+        killed.elapsed()
     );
 }

@@ -8,6 +8,7 @@
 //! store), [`zk_store`] (the ZooKeeper state store) and [`engine`] (the engine trait and the local engine, which runs tasks as processes).
 
 pub mod config;
+pub mod drf;
 pub mod engine;
 pub mod file_store;
 pub mod offer;

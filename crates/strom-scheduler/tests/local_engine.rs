@@ -51,6 +51,7 @@ fn engine(dir: &Path) -> LocalEngine {
             mem: 512.0,
             disk: 100.0,
             ports: (41000 + i * 10, 41009 + i * 10),
+            mounts: Vec::new(),
         })
         .collect();
     LocalEngine::open(LocalEngineConfig {

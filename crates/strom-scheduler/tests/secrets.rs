@@ -81,6 +81,7 @@ impl Service {
                 mem: 512.0,
                 disk: 100.0,
                 ports: (41100 + i * 10, 41109 + i * 10),
+                mounts: Vec::new(),
             })
             .collect();
         let mut engine = LocalEngine::open(LocalEngineConfig {

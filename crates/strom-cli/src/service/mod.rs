@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
-use strom_scheduler::engine::local::{LocalEngine, LocalEngineConfig};
+use strom_scheduler::engine::local::{LocalEngine, LocalEngineConfig, MountConfig};
 use strom_scheduler::engine::mesos::{session::SessionConfig, wire::FrameworkSettings};
 use strom_scheduler::engine::mesos::{MesosConfig, MesosEngine};
 use strom_scheduler::engine::{drive_once_observed, Engine, EngineSecrets, InputKind};
@@ -168,6 +168,12 @@ pub struct RunArgs {
     /// `writes` (mutating calls only) or `all`.
     #[arg(long, value_enum, default_value = "writes")]
     pub api_auth: api::ApiAuth,
+    /// A dedicated disk for MOUNT volumes (`brokers.disk_type: MOUNT`): an existing directory
+    /// (normally a mount point) and the size to offer, `PATH:SIZE_MB`. Repeat it; the disks
+    /// are handed to the agents in turn. A MOUNT volume takes one whole disk, and its data is
+    /// that directory.
+    #[arg(long = "mount", value_name = "PATH:SIZE_MB")]
+    pub mounts: Vec<String>,
     /// Without a ZooKeeper (no --zookeeper, `service.zookeeper`, `KAFKA_ZOOKEEPER_URI` or
     /// `kafka.kafka_zookeeper_uri`), run one for the service as a task of the local engine
     /// (Debian's `zookeeper` package, on the first port of --ports) and deploy the brokers
@@ -301,6 +307,29 @@ fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
     Ok(range)
 }
 
+fn parse_mounts(texts: &[String]) -> anyhow::Result<Vec<MountConfig>> {
+    texts
+        .iter()
+        .map(|text| {
+            let (path, size) = text
+                .rsplit_once(':')
+                .ok_or_else(|| anyhow!("--mount {text:?}: expected PATH:SIZE_MB"))?;
+            let size_mb: f64 = size
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                .ok_or_else(|| anyhow!("--mount {text:?}: SIZE_MB must be a positive number"))?;
+            let path = std::fs::canonicalize(path).with_context(|| {
+                format!("--mount {text:?}: the directory must exist (a mounted disk)")
+            })?;
+            if !path.is_dir() {
+                bail!("--mount {text:?}: not a directory");
+            }
+            Ok(MountConfig { path, size_mb })
+        })
+        .collect()
+}
+
 fn options_json(args: &RunArgs) -> anyhow::Result<String> {
     let text = match &args.options {
         Some(path) => std::fs::read_to_string(path)
@@ -432,7 +461,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .is_some_and(|uri| !uri.is_empty());
     let brokers_zookeeper = match configured_uri {
         Some(uri) => uri,
-        None if args.embedded_zookeeper && !options_uri => {
+        // Only the local engine: on Mesos, tasks run on other machines than this one.
+        None if args.embedded_zookeeper
+            && !options_uri
+            && matches!(args.engine, engines::EngineKind::Local) =>
+        {
             base_env.insert("EMBEDDED_ZOOKEEPER".into(), "true".into());
             base_env.insert("ZOOKEEPER_PORT".into(), ports.0.to_string());
             let uri = format!("127.0.0.1:{}{}", ports.0, service_root(&probe.spec.name));
@@ -512,6 +545,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             engine_config.die_with_engine = args.tasks_die_with_scheduler;
             engine_config.check_interval_max_ms = args.check_interval_max_ms;
             engine_config.secrets = secret_access(&args, scheduler.spec())?;
+            engine_config.add_mounts(parse_mounts(&args.mounts)?);
             let mut engine =
                 LocalEngine::open(engine_config).context("cannot start the local engine")?;
             engine.set_spec(scheduler.spec());

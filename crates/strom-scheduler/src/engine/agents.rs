@@ -1,11 +1,17 @@
-//! The local engine's virtual agents: what each offers (cpus, mem, ROOT disk, a port range,
-//! hostname, zone) and how this machine is split among them. Configuration only; the engine
-//! (`local.rs`) keeps their reservations and runs their tasks.
+//! The local engine's virtual agents: what each offers (cpus, mem, ROOT disk, MOUNT disks, a
+//! port range, hostname, zone), how this machine is split among them, and the offer an agent
+//! makes given its reservations (pure). The engine (`local.rs`) keeps the reservations and runs
+//! the tasks.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::offer::Offer;
+use crate::resources::{DiskInfo, DiskSource, Resource, ResourceValue};
 
 /// One virtual agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,6 +32,9 @@ pub struct AgentConfig {
     pub disk: f64,
     /// Port range offered, inclusive.
     pub ports: (u16, u16),
+    /// MOUNT disks offered, each whole.
+    #[serde(default)]
+    pub mounts: Vec<MountConfig>,
 }
 
 /// Settings of a local engine.
@@ -78,6 +87,7 @@ impl LocalEngineConfig {
                     mem: (mem / count as f64).floor(),
                     disk: (disk / count as f64).floor(),
                     ports: (begin as u16, (begin + span.max(1) - 1) as u16),
+                    mounts: Vec::new(),
                 }
             })
             .collect();
@@ -91,6 +101,133 @@ impl LocalEngineConfig {
     }
 }
 
+/// A dedicated disk of an agent: a directory (normally a mount point) offered whole as a MOUNT
+/// disk of `size_mb`. A volume on it is the directory itself, so a broker's data lands there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MountConfig {
+    /// The directory (absolute).
+    pub path: PathBuf,
+    /// The size offered, MB (the disk's size; not checked against the filesystem).
+    pub size_mb: f64,
+}
+
+/// The offer `agent` makes (pure): its unreserved cpus, mem, ROOT disk and ports (what
+/// `reserved` does not hold), each MOUNT disk no reservation holds (whole), and the reserved
+/// resources no live task uses (`in_use`), so a relaunch in place finds them.
+pub(super) fn agent_offer(
+    agent: &AgentConfig,
+    reserved: &BTreeMap<Uuid, Resource>,
+    in_use: &[Uuid],
+    offer_number: u64,
+) -> Offer {
+    let amount = |name: &str| -> f64 {
+        reserved
+            .values()
+            .filter(|r| r.name == name)
+            // A MOUNT disk's reservation is the disk, not a slice of the root disk.
+            .filter(|r| r.disk.as_ref().is_none_or(|d| d.source == DiskSource::Root))
+            .map(Resource::amount)
+            .sum()
+    };
+    let reserved_ports: Vec<u16> = reserved
+        .values()
+        .flat_map(|r| match &r.value {
+            ResourceValue::Ranges(ranges) => ranges.iter().flat_map(|x| x.begin..=x.end).collect(),
+            ResourceValue::Scalar(_) => Vec::new(),
+        })
+        .collect();
+    let mut free: Vec<(u16, u16)> = Vec::new();
+    for port in agent.ports.0..=agent.ports.1 {
+        if reserved_ports.contains(&port) {
+            continue;
+        }
+        match free.last_mut() {
+            Some(last) if last.1 + 1 == port => last.1 = port,
+            _ => free.push((port, port)),
+        }
+    }
+    let mut resources = vec![
+        Resource::scalar("cpus", (agent.cpus - amount("cpus")).max(0.0)),
+        Resource::scalar("mem", (agent.mem - amount("mem")).max(0.0)),
+        Resource::disk((agent.disk - amount("disk")).max(0.0), DiskSource::Root),
+        Resource::ports(&free),
+    ];
+    for mount in &agent.mounts {
+        let source = DiskSource::Mount {
+            root: mount.path.display().to_string(),
+        };
+        let taken = reserved
+            .values()
+            .any(|r| r.disk.as_ref().is_some_and(|d| d.source == source));
+        if !taken {
+            resources.push(Resource::disk(mount.size_mb, source));
+        }
+    }
+    resources.extend(
+        reserved
+            .iter()
+            .filter(|(id, _)| !in_use.contains(id))
+            .map(|(_, r)| r.clone()),
+    );
+    Offer {
+        id: format!("{}-offer-{offer_number}", agent.id),
+        agent_id: agent.id.clone(),
+        hostname: agent.hostname.clone(),
+        ip: agent.ip.clone(),
+        zone: agent.zone.clone(),
+        region: None,
+        attributes: BTreeMap::new(),
+        resources,
+    }
+}
+
+/// Where a persistent volume lives: `W/volumes/<persistence id>` on the ROOT disk, the mount
+/// point itself on a MOUNT disk; `None` for a disk that is not a volume.
+pub(super) fn volume_dir(work_dir: &Path, disk: &DiskInfo) -> Option<PathBuf> {
+    let persistence = disk.persistence_id.as_ref()?;
+    Some(match &disk.source {
+        DiskSource::Root => work_dir.join("volumes").join(persistence),
+        DiskSource::Mount { root } => PathBuf::from(root),
+    })
+}
+
+/// Deletes a volume's data (DESTROY): the ROOT volume's directory, or everything inside the
+/// mount point (the mount point stays, as a disk stays after its volume is destroyed).
+pub(super) fn destroy_volume(work_dir: &Path, disk: &DiskInfo) {
+    let Some(dir) = volume_dir(work_dir, disk) else {
+        return;
+    };
+    match disk.source {
+        DiskSource::Root => {
+            let _ = fs::remove_dir_all(dir);
+        }
+        DiskSource::Mount { .. } => {
+            for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    fs::remove_dir_all(path)
+                } else {
+                    fs::remove_file(path)
+                };
+            }
+        }
+    }
+}
+
+impl LocalEngineConfig {
+    /// Hands out `mounts` to the agents in turn (the first to agent 0, the second to agent 1,
+    /// …, wrapping around).
+    pub fn add_mounts(&mut self, mounts: Vec<MountConfig>) {
+        let count = self.agents.len();
+        if count == 0 {
+            return;
+        }
+        for (index, mount) in mounts.into_iter().enumerate() {
+            self.agents[index % count].mounts.push(mount);
+        }
+    }
+}
+
 fn free_disk_mb(dir: &Path) -> Option<f64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
@@ -99,3 +236,7 @@ fn free_disk_mb(dir: &Path) -> Option<f64> {
     let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
     (rc == 0).then(|| (stat.f_bavail as f64 * stat.f_frsize as f64 / 1_048_576.0).floor())
 }
+
+#[cfg(test)]
+#[path = "agents_tests.rs"]
+mod tests;

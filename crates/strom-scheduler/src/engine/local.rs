@@ -1,5 +1,6 @@
 //! The local engine: an in-process Mesos-like agent (or several virtual agents with zones) on
-//! this machine. It offers the agents' cpus, mem, ROOT disk and port range, keeps a reservation
+//! this machine. It offers the agents' cpus, mem, ROOT disk, MOUNT disks (configured mount
+//! points, see `agents.rs`) and port range, keeps a reservation
 //! ledger, honours RESERVE/CREATE/LAUNCH_GROUP/DESTROY/UNRESERVE, runs tasks as OS processes in
 //! sandbox directories with persistent-volume directories, runs readiness checks, and sends
 //! status updates with uuids, again every [`RESEND_MS`] until acknowledged.
@@ -7,14 +8,15 @@
 //! On-disk format, in the work directory `W`: `W/engine.json` (written to a `.tmp`, fsynced,
 //! renamed) holds the ledger and the task table (task info, sandbox, pid and its start time);
 //! `W/sandboxes/<task id>/` is a task's sandbox (its config files, `stdout`, `stderr`, and a
-//! symlink per volume); `W/volumes/<persistence id>/` a ROOT persistent volume.
+//! symlink per volume); `W/volumes/<persistence id>/` a ROOT persistent volume; a MOUNT
+//! persistent volume is its mount point's directory itself (emptied by DESTROY).
 //!
 //! Restart: a new engine on the same `W` adopts the tasks whose pid is still the process it
 //! started (same start time) and reports the others LOST. Tasks run in their own sessions and
 //! outlive the engine, so a scheduler restart (kill -9 included) does not touch healthy
 //! brokers; only with [`LocalEngineConfig::die_with_engine`] (tests) does the kernel kill them
 //! with the engine thread (`PR_SET_PDEATHSIG`). Not owned here: what to launch (the
-//! scheduler), DRF across several services, MOUNT disks.
+//! scheduler), DRF across several services.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -24,13 +26,14 @@ use std::process::Child;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use super::agents::{AgentConfig, LocalEngineConfig};
+use super::agents::{agent_offer, destroy_volume, volume_dir};
+pub use super::agents::{AgentConfig, LocalEngineConfig, MountConfig};
 use super::checks::{CheckRunner, Health, TaskChecks};
 use super::process;
 use super::sandbox::{self, relative};
 use super::Engine;
 use crate::offer::{Offer, Operation};
-use crate::resources::{DiskSource, Resource, ResourceValue};
+use crate::resources::Resource;
 use crate::scheduler::{Effect, Input};
 use crate::spec::ServiceSpec;
 use crate::task::{TaskInfo, TaskState, TaskStatus};
@@ -160,13 +163,12 @@ impl LocalEngine {
                 if ledger.contains_key(&id) {
                     continue;
                 }
-                if let Some(persistence) = resource
+                if let Some(dir) = resource
                     .disk
                     .as_ref()
-                    .and_then(|d| d.persistence_id.as_ref())
+                    .and_then(|d| volume_dir(&self.config.work_dir, d))
                 {
-                    let _ =
-                        fs::create_dir_all(self.config.work_dir.join("volumes").join(persistence));
+                    let _ = fs::create_dir_all(dir);
                 }
                 ledger.insert(id, resource.clone());
             }
@@ -270,12 +272,8 @@ impl LocalEngine {
     }
 
     fn offer(&mut self, agent: &AgentConfig) -> Offer {
-        let reserved = self
-            .ledger
-            .reserved
-            .get(&agent.id)
-            .cloned()
-            .unwrap_or_default();
+        let empty = BTreeMap::new();
+        let reserved = self.ledger.reserved.get(&agent.id).unwrap_or(&empty);
         let in_use: Vec<Uuid> = self
             .ledger
             .tasks
@@ -283,59 +281,12 @@ impl LocalEngine {
             .filter(|t| t.info.agent_id == agent.id && !t.state.is_terminal())
             .flat_map(|t| t.info.resources.iter().filter_map(Resource::resource_id))
             .collect();
-        let amount = |name: &str| -> f64 {
-            reserved
-                .values()
-                .filter(|r| r.name == name)
-                .map(Resource::amount)
-                .sum()
-        };
-        let reserved_ports: Vec<u16> = reserved
-            .values()
-            .flat_map(|r| match &r.value {
-                ResourceValue::Ranges(ranges) => {
-                    ranges.iter().flat_map(|x| x.begin..=x.end).collect()
-                }
-                ResourceValue::Scalar(_) => Vec::new(),
-            })
-            .collect();
-        let mut free: Vec<(u16, u16)> = Vec::new();
-        for port in agent.ports.0..=agent.ports.1 {
-            if reserved_ports.contains(&port) {
-                continue;
-            }
-            match free.last_mut() {
-                Some(last) if last.1 + 1 == port => last.1 = port,
-                _ => free.push((port, port)),
-            }
-        }
-        let mut resources = vec![
-            Resource::scalar("cpus", (agent.cpus - amount("cpus")).max(0.0)),
-            Resource::scalar("mem", (agent.mem - amount("mem")).max(0.0)),
-            Resource::disk((agent.disk - amount("disk")).max(0.0), DiskSource::Root),
-            Resource::ports(&free),
-        ];
-        resources.extend(
-            reserved
-                .iter()
-                .filter(|(id, _)| !in_use.contains(id))
-                .map(|(_, r)| r.clone()),
-        );
         self.next_offer += 1;
-        Offer {
-            id: format!("{}-offer-{}", agent.id, self.next_offer),
-            agent_id: agent.id.clone(),
-            hostname: agent.hostname.clone(),
-            ip: agent.ip.clone(),
-            zone: agent.zone.clone(),
-            region: None,
-            attributes: BTreeMap::new(),
-            resources,
-        }
+        agent_offer(agent, reserved, &in_use, self.next_offer)
     }
 
     fn apply_operation(&mut self, agent_id: &str, operation: &Operation, now_ms: u64) {
-        let volumes = self.config.work_dir.join("volumes");
+        let work_dir = self.config.work_dir.clone();
         let ledger = self
             .ledger
             .reserved
@@ -352,10 +303,8 @@ impl LocalEngine {
             Operation::Create { volumes: created } => {
                 for r in created {
                     let Some(id) = r.resource_id() else { continue };
-                    if let Some(persistence) =
-                        r.disk.as_ref().and_then(|d| d.persistence_id.as_ref())
-                    {
-                        let _ = fs::create_dir_all(volumes.join(persistence));
+                    if let Some(dir) = r.disk.as_ref().and_then(|d| volume_dir(&work_dir, d)) {
+                        let _ = fs::create_dir_all(dir);
                     }
                     ledger.insert(id, r.clone());
                 }
@@ -364,9 +313,8 @@ impl LocalEngine {
                 for r in destroyed {
                     let Some(id) = r.resource_id() else { continue };
                     if let Some(disk) = ledger.get_mut(&id).and_then(|r| r.disk.as_mut()) {
-                        if let Some(persistence) = disk.persistence_id.take() {
-                            let _ = fs::remove_dir_all(volumes.join(persistence));
-                        }
+                        destroy_volume(&work_dir, disk);
+                        disk.persistence_id = None;
                         disk.container_path = None;
                     }
                 }
@@ -454,11 +402,12 @@ impl LocalEngine {
             sandbox::deliver_secrets(self.config.secrets.as_ref(), &info.secrets, sandbox)?;
         for resource in &info.resources {
             let Some(disk) = &resource.disk else { continue };
-            let (Some(persistence), Some(path)) = (&disk.persistence_id, &disk.container_path)
-            else {
+            let (Some(_), Some(path)) = (&disk.persistence_id, &disk.container_path) else {
                 continue;
             };
-            let volume = self.config.work_dir.join("volumes").join(persistence);
+            let Some(volume) = volume_dir(&self.config.work_dir, disk) else {
+                continue;
+            };
             fs::create_dir_all(&volume)?;
             let link = sandbox.join(relative(path)?);
             if let Some(parent) = link.parent() {

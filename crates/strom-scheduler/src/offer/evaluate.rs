@@ -69,6 +69,22 @@ impl Pool {
         Some(taken)
     }
 
+    /// The size of the largest unreserved MOUNT disk, if any.
+    fn largest_unreserved_mount(&self) -> Option<f64> {
+        self.resources
+            .iter()
+            .filter(|r| {
+                r.name == "disk"
+                    && r.reservation.is_none()
+                    && matches!(
+                        r.disk.as_ref().map(|d| &d.source),
+                        Some(DiskSource::Mount { .. })
+                    )
+            })
+            .map(Resource::amount)
+            .max_by(f64::total_cmp)
+    }
+
     /// Takes a whole unreserved MOUNT disk of at least `size` MB (the smallest that fits).
     fn take_mount(&mut self, size: f64) -> Option<Resource> {
         let index = self
@@ -388,17 +404,26 @@ pub fn evaluate(
                         Some(reserved)
                     }
                     None => {
-                        let source = match volume.volume_type {
-                            VolumeType::Root => Some(DiskSource::Root),
-                            VolumeType::Mount => None,
-                        };
-                        volume_failures.push(format!(
-                            "needs a {} volume of {} MB, the offer has {} MB of unreserved {} disk",
-                            volume.volume_type.as_str(),
-                            volume.size,
-                            pool.unreserved_amount("disk", source.as_ref()),
-                            volume.volume_type.as_str()
-                        ));
+                        volume_failures.push(match volume.volume_type {
+                            VolumeType::Root => format!(
+                                "needs a ROOT volume of {} MB, the offer has {} MB of unreserved \
+                                 ROOT disk",
+                                volume.size,
+                                pool.unreserved_amount("disk", Some(&DiskSource::Root)),
+                            ),
+                            VolumeType::Mount => match pool.largest_unreserved_mount() {
+                                Some(largest) => format!(
+                                    "needs a MOUNT volume of {} MB, the offer's largest \
+                                     unreserved MOUNT disk has {largest} MB",
+                                    volume.size
+                                ),
+                                None => format!(
+                                    "needs a MOUNT volume of {} MB, the offer has no unreserved \
+                                     MOUNT disk",
+                                    volume.size
+                                ),
+                            },
+                        });
                         None
                     }
                 }

@@ -332,3 +332,95 @@ fn zone_rules_make_the_zone_the_broker_rack() {
     let properties = &accepted.unwrap().tasks[0].files["kafka-config/server.properties"];
     assert!(properties.contains("broker.rack=zone-a\n"), "{properties}");
 }
+
+#[test]
+fn a_mount_volume_never_takes_root_disk_and_says_what_mounts_there_are() {
+    let spec = spec(r#"{"brokers":{"disk_type":"MOUNT","disk":5000}}"#);
+    let mount =
+        |size: f64, root: &str| Resource::disk(size, DiskSource::Mount { root: root.into() });
+    let base = || {
+        vec![
+            Resource::scalar("cpus", 4.0),
+            Resource::scalar("mem", 8192.0),
+            Resource::disk(100_000.0, DiskSource::Root),
+            Resource::ports(&[(31000, 31010)]),
+        ]
+    };
+    let volume_stage = |outcome: &crate::offer::OfferOutcome| {
+        outcome
+            .stages
+            .iter()
+            .find(|s| s.stage == "volume")
+            .unwrap()
+            .clone()
+    };
+    let (outcome, accepted) = run(
+        &spec,
+        &[],
+        &requirement(0, None),
+        &offer("o1", "a1", base()),
+    );
+    assert!(accepted.is_none());
+    assert_eq!(
+        volume_stage(&outcome).reason,
+        "needs a MOUNT volume of 5000 MB, the offer has no unreserved MOUNT disk"
+    );
+    let mut resources = base();
+    resources.extend([mount(3000.0, "/mnt/d1"), mount(4000.0, "/mnt/d2")]);
+    let (outcome, accepted) = run(
+        &spec,
+        &[],
+        &requirement(0, None),
+        &offer("o2", "a1", resources),
+    );
+    assert!(accepted.is_none());
+    assert_eq!(
+        volume_stage(&outcome).reason,
+        "needs a MOUNT volume of 5000 MB, the offer's largest unreserved MOUNT disk has 4000 MB"
+    );
+
+    // The volume is reserved and created on the whole disk, and a relaunch in place finds it.
+    let mut resources = base();
+    resources.push(mount(6000.0, "/mnt/d3"));
+    let (outcome, accepted) = run(
+        &spec,
+        &[],
+        &requirement(0, None),
+        &offer("o3", "a1", resources),
+    );
+    assert!(outcome.passed(), "{outcome}");
+    let accepted = accepted.unwrap();
+    let created = accepted
+        .operations
+        .iter()
+        .find_map(|op| match op {
+            Operation::Create { volumes } => Some(volumes[0].clone()),
+            _ => None,
+        })
+        .expect("a CREATE");
+    assert_eq!(created.amount(), 6000.0);
+    let previous = Previous {
+        agent_id: "a1".into(),
+        task_resources: [("broker".to_string(), accepted.tasks[0].resources.clone())].into(),
+    };
+    let mut resources = base();
+    resources.extend(accepted.tasks[0].resources.iter().cloned());
+    let (outcome, again) = run(
+        &spec,
+        &[],
+        &requirement(0, Some(previous)),
+        &offer("o4", "a1", resources),
+    );
+    assert!(outcome.passed(), "{outcome}");
+    let volume = again.unwrap().tasks[0]
+        .resources
+        .iter()
+        .find(|r| r.name == "disk")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        volume.resource_id(),
+        created.resource_id(),
+        "the same MOUNT volume"
+    );
+}
