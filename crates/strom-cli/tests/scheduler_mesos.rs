@@ -4,7 +4,7 @@
 //! with a passing readiness check). The framework id the master assigns is stored and served
 //! by `/v1/state/frameworkId`; the 1-broker deploy completes through ACCEPT and status
 //! updates; a scheduler killed with SIGKILL resubscribes with the stored id, reconciles the
-//! task and launches nothing again.
+//! task and launches nothing again; `pod restart` sends KILL, then REVIVE once it is gone.
 
 mod common;
 
@@ -125,4 +125,25 @@ fn deploys_through_a_mesos_master_and_resubscribes_after_kill_9() {
         "COMPLETE"
     );
     assert_eq!(master.calls_of("ACCEPT").len(), 1, "nothing launched twice");
+
+    // `pod restart` kills the task through the master; once it is gone the scheduler asks for
+    // offers again and relaunches it on the same reservations.
+    let revives = master.calls_of("REVIVE").len();
+    let (status, _) = http(&api, "POST", "/v1/pod/kafka-0/restart");
+    assert_eq!(status, 200);
+    wait_until("KILL", LIMIT, || !master.calls_of("KILL").is_empty());
+    let kill = &master.calls_of("KILL")[0].body["kill"];
+    assert_eq!(kill["task_id"]["value"], task_id.as_str());
+    assert_eq!(kill["agent_id"]["value"], "agent-S7");
+    let killed = json!({"type": "UPDATE", "update": {"status": {
+        "task_id": {"value": task_id}, "agent_id": {"value": "agent-S7"},
+        "state": "TASK_KILLED", "uuid": "dXVpZC0y"}}});
+    assert!(master.send(killed));
+    wait_until("REVIVE", LIMIT, || {
+        master.calls_of("REVIVE").len() > revives
+    });
+    assert!(master
+        .calls_of("ACKNOWLEDGE")
+        .iter()
+        .any(|c| c.body["acknowledge"]["uuid"] == "dXVpZC0y"));
 }

@@ -12,10 +12,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use strom_scheduler::engine::drive_once;
 use strom_scheduler::engine::mesos::session::SessionConfig;
 use strom_scheduler::engine::mesos::wire::FrameworkSettings;
 use strom_scheduler::engine::mesos::{MesosConfig, MesosEngine};
+use strom_scheduler::engine::{drive_once, Engine};
 use strom_scheduler::file_store::FilePersister;
 use strom_scheduler::plan::Status;
 use strom_scheduler::scheduler::{Scheduler, SchedulerConfig};
@@ -43,6 +43,8 @@ struct Service {
     scheduler: Scheduler<FilePersister>,
     engine: MesosEngine,
     started: Instant,
+    /// Whether a round reported the teardown.
+    torn_down: bool,
 }
 
 impl Service {
@@ -81,12 +83,14 @@ impl Service {
             scheduler,
             engine,
             started: Instant::now(),
+            torn_down: false,
         }
     }
 
     fn drive(&mut self) {
         let now_ms = self.started.elapsed().as_millis() as u64;
-        drive_once(&mut self.scheduler, &mut self.engine, now_ms).expect("store works");
+        self.torn_down |=
+            drive_once(&mut self.scheduler, &mut self.engine, now_ms).expect("store works");
     }
 
     /// Drives until `done`, bounded by [`LIMIT`].
@@ -469,4 +473,84 @@ fn a_non_leading_master_redirects_subscription_and_calls_to_the_leader() {
         other.subscribes().is_empty(),
         "no request with an invalid path"
     );
+}
+
+#[test]
+fn uninstall_kills_destroys_unreserves_from_the_offered_reservations_and_tears_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = ScriptedMaster::start(15.0);
+    let mut service = Service::start(dir.path(), &master);
+    let task_id = deploy(&mut service, &master);
+    let accept = master.calls_of("ACCEPT").remove(0).body;
+    let operations = accept["accept"]["operations"].as_array().unwrap().clone();
+
+    let now_ms = service.started.elapsed().as_millis() as u64;
+    let effects = service.scheduler.uninstall(now_ms).unwrap();
+    service.engine.apply(&effects, now_ms);
+    service.until("KILL", |_| !master.calls_of("KILL").is_empty());
+    let kill = master.calls_of("KILL").remove(0).body;
+    assert_eq!(kill["kill"]["task_id"]["value"], task_id.as_str());
+    let killed = json!({"type": "UPDATE", "update": {"status": {
+        "task_id": {"value": task_id}, "agent_id": {"value": "agent-S1"},
+        "state": "TASK_KILLED", "uuid": "a2lsbGVk"}}});
+    assert!(master.send(killed));
+    service.until("REVIVE for the reservations", |_| {
+        !master.calls_of("REVIVE").is_empty()
+    });
+
+    // The master offers the reservations back: what RESERVE reserved (the disk now being the
+    // volume CREATE made), as Mesos offers a framework its own reserved resources.
+    let mut resources: Vec<Value> = operations[0]["reserve"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] != "disk")
+        .cloned()
+        .collect();
+    resources.extend(
+        operations[1]["create"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned(),
+    );
+    let mut back = offer("offer-9");
+    back["offers"]["offers"][0]["resources"] = Value::Array(resources);
+    assert!(master.send(back));
+    service.until("DESTROY and UNRESERVE", |_| {
+        master.calls_of("ACCEPT").len() == 2
+    });
+    let release = master.calls_of("ACCEPT").remove(1).body;
+    let released = release["accept"]["operations"].as_array().unwrap();
+    let kinds: Vec<&str> = released
+        .iter()
+        .map(|o| o["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["DESTROY", "UNRESERVE"], "{release}");
+    assert_eq!(
+        released[0]["destroy"]["volumes"][0]["disk"]["persistence"],
+        operations[1]["create"]["volumes"][0]["disk"]["persistence"]
+    );
+    let unreserved = released[1]["unreserve"]["resources"].as_array().unwrap();
+    assert!(unreserved.iter().all(reserved_by_us));
+    let names: std::collections::BTreeSet<&str> = unreserved
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["cpus", "disk", "mem", "ports"].into_iter().collect()
+    );
+
+    // Done: the driver reports the teardown, and TEARDOWN left before apply returned.
+    service.until("uninstalled", |s| s.torn_down);
+    assert_eq!(
+        master.calls_of("TEARDOWN").len(),
+        1,
+        "sent before apply returned"
+    );
+    assert!(service.scheduler.is_uninstalled());
+    let teardown = master.calls_of("TEARDOWN").remove(0);
+    assert_eq!(teardown.body["framework_id"]["value"], NEW_FRAMEWORK_ID);
+    assert_eq!(teardown.stream_id.as_deref(), Some("stream-1"));
 }

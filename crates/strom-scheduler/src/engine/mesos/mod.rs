@@ -368,9 +368,10 @@ impl Engine for MesosEngine {
         if effects.iter().any(|e| matches!(e, Effect::Teardown)) {
             let (done, flushed) = oneshot::channel();
             if self.calls.send(Outgoing::Flush(done)).is_ok() {
-                let _ = self
-                    .runtime
-                    .block_on(tokio::time::timeout(Duration::from_secs(5), flushed));
+                // The timer must be made inside the runtime.
+                let _ = self.runtime.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(5), flushed).await
+                });
             }
         }
     }

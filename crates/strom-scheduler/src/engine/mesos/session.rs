@@ -92,6 +92,8 @@ pub struct Session {
     want_suppressed: bool,
     revive_wanted: bool,
     sent_suppressed: Option<bool>,
+    /// Whether the last SUBSCRIBE named the role in `suppressed_roles`.
+    subscribed_suppressed: bool,
     last_offer_call_ms: Option<u64>,
     /// What happened, for the shell to log.
     notes: Vec<String>,
@@ -117,6 +119,7 @@ impl Session {
             want_suppressed: false,
             revive_wanted: false,
             sent_suppressed: None,
+            subscribed_suppressed: false,
             last_offer_call_ms: None,
             notes: Vec::new(),
         }
@@ -171,6 +174,7 @@ impl Session {
                     since_ms: now_ms,
                     stream_id: None,
                 };
+                self.subscribed_suppressed = self.want_suppressed;
                 let body = wire::subscribe_json(
                     &self.settings,
                     self.framework_id.as_deref(),
@@ -271,9 +275,12 @@ impl Session {
                 self.untaken = Some(framework_id.clone());
                 self.subscribed_before = true;
                 self.backoff_ms = self.config.backoff_min_ms;
-                // The subscription's suppression is what SUBSCRIBE said; filters start afresh.
-                self.sent_suppressed = Some(self.want_suppressed);
-                self.revive_wanted = false;
+                // The subscription's suppression is what SUBSCRIBE said (a wish that changed
+                // since is sent as a call); a pending REVIVE stays wanted (it clears filters).
+                self.sent_suppressed = Some(self.subscribed_suppressed);
+                if self.subscribed_suppressed && !self.want_suppressed {
+                    self.revive_wanted = true;
+                }
                 self.last_offer_call_ms = None;
                 self.notes
                     .push(format!("subscribed as framework {framework_id}"));
@@ -296,9 +303,11 @@ impl Session {
         }
     }
 
-    fn push_call(&mut self, body: Value, actions: &mut Vec<Action>) {
+    fn push_call(&mut self, mut body: Value, actions: &mut Vec<Action>) {
         match &self.phase {
             Phase::Subscribed { stream_id, .. } if self.untaken.is_none() => {
+                // A held call was built before the master named the framework: name it now.
+                body["framework_id"] = json!({"value": self.framework_id});
                 actions.push(Action::Call {
                     generation: self.generation,
                     stream_id: stream_id.clone(),
