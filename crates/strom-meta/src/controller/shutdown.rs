@@ -9,10 +9,11 @@
 //! shutting-down brokers left out of the ISR, or stays led by the broker (and is reported) when
 //! there is none; a followed partition loses the broker from its ISR unless it is the last
 //! member. Every such write bumps the leader epoch. While a broker is shutting down (until it
-//! registers again or goes away) no election, preferred or not, makes it a leader, it gets no
-//! LeaderAndIsr, and once its request settles it gets StopReplica (without deletion) for every
-//! replicated partition it does not lead, so it stops fetching and cannot be taken back into
-//! an ISR by a leader before it stops. It does not own the broker's side (the retries, then
+//! registers again or goes away) no election, preferred or not, makes it a leader; instead of
+//! LeaderAndIsr for a partition it no longer leads it gets StopReplica (without deletion) right
+//! after the step's LeaderAndIsr and UpdateMetadata, and once its request settles StopReplica
+//! for every replicated partition it does not lead, so it stops serving and fetching them and
+//! cannot be taken back into an ISR by a leader before it stops. It does not own the broker's side (the retries, then
 //! the stop) nor the wire format.
 
 use std::collections::{BTreeMap, BTreeSet};
