@@ -40,9 +40,14 @@ impl BrokerHandle {
         if let Some(node) = self.broker.services.cluster.get() {
             node.controlled_shutdown().await;
         }
+        let stopping = std::time::Instant::now();
         let _ = self.shutdown.send(true);
         self.broker.services.replicas.stop_for_shutdown();
         let _ = self.task.await;
+        tracing::info!(
+            elapsed_ms = stopping.elapsed().as_millis() as u64,
+            "connections and background tasks stopped"
+        );
         let broker = self.broker.clone();
         tokio::task::spawn_blocking(move || broker.shutdown_storage())
             .await

@@ -61,6 +61,10 @@ pub async fn serve(
                 .await
                 .is_err()
             {
+                tracing::warn!(
+                    open = connections.len(),
+                    "connections still busy 5 s after shutdown began; closing them"
+                );
                 connections.abort_all();
             }
         }));

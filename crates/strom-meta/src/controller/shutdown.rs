@@ -9,10 +9,11 @@
 //! shutting-down brokers left out of the ISR, or stays led by the broker (and is reported) when
 //! there is none; a followed partition loses the broker from its ISR unless it is the last
 //! member. Every such write bumps the leader epoch. While a broker is shutting down (until it
-//! registers again or goes away) no election, preferred or not, makes it a leader, it gets no
-//! LeaderAndIsr, and once its request settles it gets StopReplica (without deletion) for every
-//! replicated partition it does not lead, so it stops fetching and cannot be taken back into
-//! an ISR by a leader before it stops. It does not own the broker's side (the retries, then
+//! registers again or goes away) no election, preferred or not, makes it a leader; instead of
+//! LeaderAndIsr for a partition it no longer leads it gets StopReplica (without deletion) right
+//! after the step's LeaderAndIsr and UpdateMetadata, and once its request settles StopReplica
+//! for every replicated partition it does not lead, so it stops serving and fetching them and
+//! cannot be taken back into an ISR by a leader before it stops. It does not own the broker's side (the retries, then
 //! the stop) nor the wire format.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -190,10 +191,37 @@ impl Active {
         }
     }
 
-    /// Leaves shutting-down brokers out of a step's LeaderAndIsr requests.
-    pub(super) fn skip_shutting_down(&self, outbox: &mut Outbox) {
-        outbox
-            .leader_and_isr
-            .retain(|broker, _| !self.is_shutting_down(*broker));
+    /// Takes shutting-down brokers out of a step's LeaderAndIsr requests: a partition such a
+    /// broker still leads keeps its LeaderAndIsr; for the others it gets StopReplica (without
+    /// deletion) instead, returned here to be performed after the step's LeaderAndIsr and
+    /// UpdateMetadata, so it stops serving each partition as soon as the partition moved.
+    pub(super) fn skip_shutting_down(&self, outbox: &mut Outbox) -> Vec<Effect> {
+        let mut stops = Vec::new();
+        for (&broker, partitions) in outbox.leader_and_isr.iter_mut() {
+            if !self.is_shutting_down(broker) {
+                continue;
+            }
+            let led =
+                |p: &TopicPartition| self.states.get(p).is_some_and(|s| s.value.leader == broker);
+            let (kept, stopped): (BTreeSet<TopicPartition>, BTreeSet<TopicPartition>) =
+                std::mem::take(partitions).into_iter().partition(led);
+            *partitions = kept;
+            let topics: BTreeSet<&str> = stopped.iter().map(|p| p.topic.as_str()).collect();
+            for topic in topics {
+                stops.push(Effect::SendStopReplica {
+                    broker,
+                    broker_epoch: self.shutdowns.shutting_down[&broker],
+                    controller_epoch: self.controller_epoch,
+                    topic: topic.to_string(),
+                    partitions: stopped
+                        .iter()
+                        .filter(|p| p.topic == topic)
+                        .cloned()
+                        .collect(),
+                    delete: false,
+                });
+            }
+        }
+        stops
     }
 }

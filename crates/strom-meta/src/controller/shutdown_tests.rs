@@ -82,8 +82,13 @@ fn controlled_shutdown_moves_leadership_and_leaves_the_isrs_then_answers() {
     assert_eq!(answers(&effects), vec![(1, 0, vec![])]);
     assert_eq!(
         stop_replicas(&effects),
-        vec![(1, vec![tp(0), tp(1)], false)],
-        "it stops following, keeping its logs"
+        vec![
+            (1, vec![tp(0)], false),
+            (1, vec![tp(1)], false),
+            (1, vec![tp(0), tp(1)], false)
+        ],
+        "it stops serving each partition once it moved (instead of a LeaderAndIsr), and \
+         every replicated partition it does not lead with the answer, keeping its logs"
     );
     // While it shuts down, a preferred election does not bring leadership back to it.
     let (outcomes, _) = controller

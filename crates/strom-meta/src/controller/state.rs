@@ -152,8 +152,9 @@ impl Controller {
             }
         }
         if let Some(active) = self.active.as_mut() {
-            active.skip_shutting_down(&mut outbox);
+            let stops = active.skip_shutting_down(&mut outbox);
             active.flush(outbox, &mut effects);
+            effects.extend(stops);
             active.answer_shutdowns(&mut effects);
             active.check_invariants();
         }

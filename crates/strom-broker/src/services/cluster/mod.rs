@@ -8,7 +8,8 @@
 //! and the registration, runs for controller and, while this broker is the controller, drives
 //! the pure [`strom_meta::controller::Controller`]. [`admin`] writes topic creations and
 //! deletions to ZooKeeper for CreateTopics/DeleteTopics received by any broker, and hands out
-//! producer ids from ZooKeeper's blocks.
+//! producer ids from ZooKeeper's blocks. [`shutdown`] is controlled shutdown, both the stopping
+//! broker's requests and the controller's end.
 //!
 //! It does not own the partitions (the replica manager applies LeaderAndIsr and StopReplica)
 //! nor decide leaders or ISRs (the controller's state machine does).
