@@ -20,7 +20,9 @@
 //! The client is the `zookeeper-client` crate (async, spawning on tokio); every method must be
 //! called inside a tokio runtime.
 
+mod partitions;
 mod store;
+mod topic_watch;
 mod topics;
 mod watch;
 pub mod znode;

@@ -16,6 +16,7 @@
 pub mod admin;
 mod configs;
 pub mod elect;
+mod partitions;
 pub mod runtime;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
