@@ -244,6 +244,45 @@ fn create_partitions_raw(
     )
 }
 
+/// A DeleteRecords of `topic`-`partition` below `offset` through `raw`: the error code and
+/// the low watermark.
+fn delete_records(raw: &mut RawClient, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    let mut p = DeleteRecordsPartition::default();
+    p.partition_index = partition;
+    p.offset = offset;
+    let mut t = DeleteRecordsTopic::default();
+    t.name = TopicName(topic.to_string().into());
+    t.partitions = vec![p];
+    let mut request = kafka_protocol::messages::DeleteRecordsRequest::default();
+    request.topics = vec![t];
+    request.timeout_ms = 10_000;
+    let answer = raw.send(2, &request);
+    let p = &answer.topics[0].partitions[0];
+    (p.error_code, p.low_watermark)
+}
+
+/// The earliest offset of `topic`-`partition` as the broker at `addr` answers ListOffsets, or
+/// `None` on an error.
+fn earliest(addr: &str, topic: &str, partition: i32) -> Option<i64> {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let mut p = ListOffsetsPartition::default();
+    p.partition_index = partition;
+    p.timestamp = -2;
+    p.current_leader_epoch = -1;
+    let mut t = ListOffsetsTopic::default();
+    t.name = TopicName(topic.to_string().into());
+    t.partitions = vec![p];
+    let mut request = kafka_protocol::messages::ListOffsetsRequest::default();
+    request.replica_id = BrokerId(-1);
+    request.topics = vec![t];
+    let answer = RawClient::connect(addr).send(5, &request);
+    let p = &answer.topics[0].partitions[0];
+    (p.error_code == 0).then_some(p.offset)
+}
+
 /// Runs `strom --json <args>` against `bootstrap` and parses its output.
 fn strom_json(bootstrap: &str, args: &[&str]) -> serde_json::Value {
     let output = Command::new(env!("CARGO_BIN_EXE_strom"))
@@ -338,8 +377,26 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
         produce_to(&cluster, "grow", &all, 4);
         consume_back(&cluster, "grow", &all, 4);
 
-        // A broker down: its partitions are under-replicated, and the CLI says which.
+        // DeleteRecords on the cluster: the leader serves it, a follower refuses it, and the
+        // followers follow the log start offset (seen once a follower leads).
         let victim = 3;
+        let (leader, replicas, _) = cluster.partition("grow", 4);
+        assert_eq!(leader, victim, "partition 4's preferred leader leads");
+        let follower = replicas[1];
+        let refused = delete_records(
+            &mut RawClient::connect(&cluster.addr(follower)),
+            "grow",
+            4,
+            2,
+        );
+        assert_eq!(refused, (6, -1), "DeleteRecords on a follower");
+        let deleted = delete_records(&mut RawClient::connect(&cluster.addr(leader)), "grow", 4, 2);
+        assert_eq!(deleted, (0, 2), "DeleteRecords on the leader");
+        assert_eq!(earliest(&cluster.addr(leader), "grow", 4), Some(2));
+        // Followers fetch at least every replica.fetch.wait.max.ms (500 ms).
+        std::thread::sleep(Duration::from_secs(2));
+
+        // A broker down: its partitions are under-replicated, and the CLI says which.
         cluster.kill(victim);
         cluster.wait_for("broker 3 leaves every ISR", |m| {
             m.brokers.len() == 2
@@ -348,6 +405,12 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
                         .is_some_and(|(leader, _, isr)| leader > 0 && !isr.contains(&victim))
                 })
         });
+        let (new_leader, _, _) = cluster.partition("grow", 4);
+        assert_eq!(
+            earliest(&cluster.addr(new_leader), "grow", 4),
+            Some(2),
+            "the new leader {new_leader} had followed the log start offset"
+        );
         let bootstrap = cluster.addr(1);
         let list = strom_json(&bootstrap, &["partition", "list", "--topic", "grow"]);
         let rows = list["partitions"].as_array().expect("partitions");
