@@ -1,7 +1,7 @@
 //! Topic deletion and partition addition on a 3-broker cluster over a real ZooKeeper (issue 10,
 //! items 5 and 8): DeleteTopics with a replica down deletes every live replica's data at once
-//! while the znodes wait for the missing replica, which deletes its data when it comes back;
-//! the name can then be created again. CreatePartitions with and without an assignment (and
+//! while the znodes wait for the missing replica, which deletes its data when it comes back
+//! (also across a controller failover); the name can then be created again. CreatePartitions with and without an assignment (and
 //! Kafka's refusals), acks=all produce and consume on the new partitions, and `strom partition
 //! list` / `strom cluster info` with an under-replicated partition, checked field by field.
 
@@ -193,12 +193,25 @@ fn a_topic_deleted_while_a_replica_is_down_is_deleted_everywhere() {
             Ok(_) => panic!("recreated while being deleted"),
         }
 
-        // The broker comes back: the controller stops its replicas with delete, then removes
-        // the znodes.
+        // The controller dies with the deletion pending: the next one resumes it from the
+        // mark. The down broker comes back and deletes its replicas, but the znodes wait for
+        // the old controller too (a new controller knows no confirmation of the old one's).
+        cluster.kill(controller);
+        cluster.wait_for("a new controller", |m| {
+            m.controller_id.0 > 0 && m.controller_id.0 != controller
+        });
         cluster.restart(down);
         wait("the returned broker deleted its replicas", || {
             topic_dirs(&cluster, down, "doomed").is_empty()
         });
+        std::thread::sleep(Duration::from_secs(1));
+        let (assignment, marked, _) = znodes(&cluster, "doomed");
+        assert_eq!(
+            (assignment, marked),
+            (Some(2), true),
+            "the znodes wait for the old controller's confirmation"
+        );
+        cluster.restart(controller);
         wait("the topic's znodes are gone", || {
             znodes(&cluster, "doomed") == (None, false, BTreeMap::new())
         });
@@ -442,6 +455,36 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
         if list["reassignments_known"] == false {
             assert!(list["reassignments_note"].as_str().is_some(), "{list}");
         }
+        // The table has Kafka's describe columns, one line per partition.
+        let output = Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args(["-b", &bootstrap, "partition", "list", "--topic", "grow"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let header: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(
+            header,
+            [
+                "TOPIC",
+                "PARTITION",
+                "LEADER",
+                "REPLICAS",
+                "ISR",
+                "OFFLINE",
+                "ADDING",
+                "REMOVING",
+                "STATUS"
+            ],
+            "{text}"
+        );
+        let row: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(row[0..2], ["grow", "0"], "{text}");
+        assert_eq!(row[5], "3", "{text}");
+        assert_eq!(row[8], "under-replicated", "{text}");
+        let rows = lines.iter().filter(|l| l.starts_with("grow ")).count();
+        assert_eq!(rows, 6, "{text}");
         let offline = strom_json(&bootstrap, &["partition", "list", "--offline"]);
         assert_eq!(offline["partitions"], serde_json::json!([]), "{offline}");
         let under = strom_json(&bootstrap, &["partition", "list", "--under-replicated"]);
