@@ -383,14 +383,52 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
             );
         }
         assert_eq!(create_partitions_raw(&mut raw, "absent", 3, None).0, 3);
+        // `strom topic add-partitions` shows the broker's message when it refuses.
+        let refused = Command::new(env!("CARGO_BIN_EXE_strom"))
+            .args([
+                "-b",
+                &cluster.addr(other),
+                "topic",
+                "add-partitions",
+                "grow",
+            ])
+            .args(["--count", "7", "--replica-assignment", "1:2:9"])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("Unknown broker(s) in replica assignment: 9."),
+            "{stderr}"
+        );
         assert_eq!(
             znodes(&cluster, "grow").0,
             Some(6),
             "refusals wrote nothing"
         );
 
+        // 6 -> 7 with the CLI, listing every partition as kafka-topics.sh does (the existing
+        // six are dropped from the request).
+        let grown = strom_json(
+            &cluster.bootstrap(),
+            &[
+                "topic",
+                "add-partitions",
+                "grow",
+                "--count",
+                "7",
+                "--replica-assignment",
+                "1:2:3,1:2:3,1:2:3,1:2:3,1:2:3,1:2:3,2:1:3",
+            ],
+        );
+        assert_eq!(grown["partitions_before"], 6, "{grown}");
+        assert_eq!(grown["partitions"], 7, "{grown}");
+        cluster.wait_for("partition 6 as assigned", |m| {
+            partition_of(m, "grow", 6) == Some((2, vec![2, 1, 3], vec![2, 1, 3]))
+        });
+
         // acks=all (min.insync.replicas=2) to every partition, new ones included, read back.
-        let all: Vec<i32> = (0..6).collect();
+        let all: Vec<i32> = (0..7).collect();
         produce_to(&cluster, "grow", &all, 4);
         consume_back(&cluster, "grow", &all, 4);
 
@@ -417,7 +455,7 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
         cluster.kill(victim);
         cluster.wait_for("broker 3 leaves every ISR", |m| {
             m.brokers.len() == 2
-                && (0..6).all(|p| {
+                && (0..7).all(|p| {
                     partition_of(m, "grow", p)
                         .is_some_and(|(leader, _, isr)| leader > 0 && !isr.contains(&victim))
                 })
@@ -431,7 +469,7 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
         let bootstrap = cluster.addr(1);
         let list = strom_json(&bootstrap, &["partition", "list", "--topic", "grow"]);
         let rows = list["partitions"].as_array().expect("partitions");
-        assert_eq!(rows.len(), 6, "{list}");
+        assert_eq!(rows.len(), 7, "{list}");
         let metadata = cluster.metadata();
         for (p, row) in rows.iter().enumerate() {
             let (leader, replicas, isr) = partition_of(&metadata, "grow", p as i32).unwrap();
@@ -484,7 +522,7 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
         assert_eq!(row[5], "3", "{text}");
         assert_eq!(row[8], "under-replicated", "{text}");
         let rows = lines.iter().filter(|l| l.starts_with("grow ")).count();
-        assert_eq!(rows, 6, "{text}");
+        assert_eq!(rows, 7, "{text}");
         let offline = strom_json(&bootstrap, &["partition", "list", "--offline"]);
         assert_eq!(offline["partitions"], serde_json::json!([]), "{offline}");
         let under = strom_json(&bootstrap, &["partition", "list", "--under-replicated"]);
@@ -494,7 +532,7 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
             .iter()
             .filter(|r| r["topic"] == "grow")
             .count();
-        assert_eq!(under_grow, 6, "{under}");
+        assert_eq!(under_grow, 7, "{under}");
 
         let info = strom_json(&bootstrap, &["cluster", "info"]);
         assert_eq!(info["controller_id"], metadata.controller_id.0, "{info}");
@@ -530,6 +568,6 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
             under["partitions"].as_array().unwrap().len(),
             "{info}"
         );
-        assert!(under_count >= 6, "{info}");
+        assert!(under_count >= 7, "{info}");
     }
 }
