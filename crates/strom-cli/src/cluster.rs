@@ -51,6 +51,10 @@ struct ClusterInfo {
     topics: usize,
     internal_topics: usize,
     partitions: usize,
+    /// How many partitions are under-replicated (`under_replicated.len()`).
+    under_replicated_count: usize,
+    /// How many partitions are offline (`offline.len()`).
+    offline_count: usize,
     /// Partitions whose ISR is smaller than their replica list.
     under_replicated: Vec<PartitionProblem>,
     /// Partitions with no leader.
@@ -86,6 +90,8 @@ fn summarize(metadata: &MetadataResponse) -> ClusterInfo {
         topics: 0,
         internal_topics: 0,
         partitions: 0,
+        under_replicated_count: 0,
+        offline_count: 0,
         under_replicated: Vec::new(),
         offline: Vec::new(),
     };
@@ -124,6 +130,8 @@ fn summarize(metadata: &MetadataResponse) -> ClusterInfo {
         }
     }
     info.brokers = brokers;
+    info.under_replicated_count = info.under_replicated.len();
+    info.offline_count = info.offline.len();
     info
 }
 
@@ -269,5 +277,6 @@ mod tests {
         assert_eq!(info.under_replicated[0].partition, 1);
         assert_eq!(info.offline.len(), 1);
         assert_eq!(info.offline[0].partition, 2);
+        assert_eq!((info.under_replicated_count, info.offline_count), (1, 1));
     }
 }

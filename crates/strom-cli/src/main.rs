@@ -75,7 +75,8 @@ enum Command {
     /// List, describe, find hanging and abort transactions (like `kafka-transactions.sh`).
     #[command(subcommand)]
     Txn(txn::TxnCommand),
-    /// Partition leadership: preferred and unclean leader elections.
+    /// Partitions: list them (leaders, ISR, offline and reassigning replicas), preferred and
+    /// unclean leader elections.
     #[command(subcommand)]
     Partition(partition::PartitionCommand),
     /// Dynamic broker configuration: set, delete and describe with sources.

@@ -2,7 +2,7 @@
 //! (preferred, or unclean with `--unclean`) to the controller Metadata names, asking again
 //! after NOT_CONTROLLER (the controller moved) within `--timeout-ms`, and shows each
 //! partition's result. Exits non-zero when a partition could not be elected (a result other
-//! than NONE or ELECTION_NOT_NEEDED).
+//! than NONE or ELECTION_NOT_NEEDED). `strom partition list` is [`list`].
 
 use std::time::{Duration, Instant};
 
@@ -19,12 +19,17 @@ use crate::client::ClientOptions;
 use crate::output::{print_json, Table};
 use crate::txn::wire::error_name;
 
+mod list;
+
 /// The `partition` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PartitionCommand {
     /// Move leadership back to each partition's preferred (first assigned) replica, or with
     /// `--unclean` give leaderless partitions a live replica outside the ISR.
     ElectLeaders(ElectArgs),
+    /// List partitions with leader, replicas, ISR, offline and reassigning replicas
+    /// (`kafka-topics.sh --describe` columns), optionally only the unhealthy or moving ones.
+    List(list::ListArgs),
 }
 
 /// `partition elect-leaders` arguments.
@@ -60,6 +65,7 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 pub async fn run(options: &ClientOptions, command: PartitionCommand) -> anyhow::Result<()> {
     match command {
         PartitionCommand::ElectLeaders(args) => elect_leaders(options, args).await,
+        PartitionCommand::List(args) => list::list(options, args).await,
     }
 }
 

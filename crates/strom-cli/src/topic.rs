@@ -1,5 +1,6 @@
 //! `strom topic ...`: create, list, describe, alter the configuration of, and delete topics,
-//! through librdkafka's admin client and metadata requests.
+//! through librdkafka's admin client and metadata requests; add partitions with a raw
+//! CreatePartitions (`add_partitions.rs`).
 //!
 //! `describe` reads the partitions from a raw Metadata request (v12: topic id, leader epochs,
 //! offline replicas, which librdkafka's metadata leaves out) so that it also shows a cluster's
@@ -36,7 +37,11 @@ pub enum TopicCommand {
     AlterConfig(AlterConfigArgs),
     /// Delete one or more topics.
     Delete(DeleteArgs),
+    /// Add partitions to a topic, placed by the cluster or by `--replica-assignment`.
+    AddPartitions(add_partitions::AddPartitionsArgs),
 }
+
+mod add_partitions;
 
 /// Arguments of `topic create`.
 #[derive(Debug, Args)]
@@ -104,6 +109,7 @@ pub async fn run(options: &ClientOptions, command: TopicCommand) -> anyhow::Resu
         TopicCommand::Describe(args) => describe(options, args).await,
         TopicCommand::AlterConfig(args) => alter_config(options, args).await,
         TopicCommand::Delete(args) => delete(options, args).await,
+        TopicCommand::AddPartitions(args) => add_partitions::add_partitions(options, args).await,
     }
 }
 

@@ -199,6 +199,17 @@ fn describe_topic(
                 }
                 partition.replica_nodes = brokers(&state.replicas);
                 partition.isr_nodes = brokers(&state.leader_and_isr.isr);
+                // Replicas on brokers that are not alive are offline, as Kafka's controller
+                // tells its brokers.
+                if version >= 5 {
+                    let dead: Vec<i32> = state
+                        .replicas
+                        .iter()
+                        .copied()
+                        .filter(|r| !available.contains(r))
+                        .collect();
+                    partition.offline_replicas = brokers(&dead);
+                }
                 // A partition whose log failed to open at startup is described as Kafka
                 // describes one on a failed log dir: no leader, this broker its offline replica.
                 if offline.contains(&p) {

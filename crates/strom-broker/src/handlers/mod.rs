@@ -50,7 +50,7 @@ pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -
         R::OffsetForLeaderEpoch(r) => ready(ctx.respond(&leader_epoch::handle(services, r))),
         R::CreateTopics(r) => topics::create_topics_reply(services, ctx, r),
         R::DeleteTopics(r) => topics::delete_topics_reply(services, ctx, r),
-        R::CreatePartitions(r) => ready(ctx.respond(&topics::create_partitions(services, r))),
+        R::CreatePartitions(r) => topics::create_partitions_reply(services, ctx, r),
         R::DeleteRecords(r) => ready(ctx.respond(&records::delete_records(services, r))),
         R::DescribeConfigs(r) => ready(ctx.respond(&configs::describe_configs(services, &ctx, r))),
         R::AlterConfigs(r) => ready(ctx.respond(&configs::alter_configs(services, r))),

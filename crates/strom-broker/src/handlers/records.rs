@@ -1,4 +1,9 @@
-//! `DeleteRecords`: raise a partition's log start offset.
+//! `DeleteRecords`: raise a partition's log start offset. In cluster mode only the leader
+//! serves it (a follower answers NOT_LEADER_OR_FOLLOWER, as Kafka's brokers do, and clients
+//! send it to the leader Metadata names); followers raise their own log start offset to the
+//! leader's as they fetch (`services::replica::fetcher`). The answer does not wait for the
+//! followers to follow (Kafka's waits until every in-sync replica's log start offset reaches
+//! it).
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::delete_records_response::{
@@ -24,6 +29,12 @@ pub fn delete_records(services: &Services, request: DeleteRecordsRequest) -> Del
                     result.error_code = services
                         .replicas
                         .absent_partition_error(&name, p.partition_index)
+                }
+                Some(_)
+                    if services.cluster.get().is_some()
+                        && !leads(services, &name, p.partition_index) =>
+                {
+                    result.error_code = E::NotLeaderOrFollower.code();
                 }
                 Some(partition) => {
                     let mut log = partition.log().lock().unwrap();
@@ -51,4 +62,9 @@ pub fn delete_records(services: &Services, request: DeleteRecordsRequest) -> Del
         response.topics.push(topic_result);
     }
     response
+}
+
+/// Whether this broker leads the partition, as the controller last said.
+fn leads(services: &Services, topic: &str, partition: i32) -> bool {
+    services.metadata.leader(topic, partition) == Some(services.metadata.local_broker_id())
 }

@@ -413,11 +413,30 @@ pub fn delete_topics(
     response
 }
 
-/// Handles `CreatePartitions`.
+/// `CreatePartitions`, answered like [`create_topics_reply`].
+pub fn create_partitions_reply(
+    services: &Arc<Services>,
+    ctx: RequestContext,
+    request: CreatePartitionsRequest,
+) -> Reply {
+    if services.cluster.get().is_none() {
+        return Reply::Ready(ctx.respond(&create_partitions(services, request)));
+    }
+    let services = services.clone();
+    Reply::Later(tokio::task::spawn_blocking(move || {
+        ctx.respond(&create_partitions(&services, request))
+    }))
+}
+
+/// Handles `CreatePartitions`: in cluster mode through ZooKeeper (any broker; the controller
+/// gives the new partitions leaders), on a single node by the topic admin.
 pub fn create_partitions(
     services: &Services,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    if let Some(node) = services.cluster.get() {
+        return create_partitions_in_cluster(node, request);
+    }
     let mut response = CreatePartitionsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -449,6 +468,54 @@ pub fn create_partitions(
             ))
         };
         if let Err(e) = outcome {
+            result.error_code = e.code;
+            result.error_message = Some(str_bytes(e.message));
+        }
+        response.results.push(result);
+    }
+    response
+}
+
+/// CreatePartitions through ZooKeeper: each topic's change is written and waited for (within
+/// the request's timeout); a topic named twice is refused as Kafka does.
+fn create_partitions_in_cluster(
+    node: &crate::services::cluster::ClusterNode,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let mut response = CreatePartitionsResponse::default();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for topic in &request.topics {
+        *seen.entry(topic.name.0.to_string()).or_default() += 1;
+    }
+    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let mut result = CreatePartitionsTopicResult::default();
+        result.name = topic.name.clone();
+        let outcome = if seen[&name] > 1 {
+            Err(TopicError::new(
+                E::InvalidRequest.code(),
+                "Duplicate topic in request.",
+            ))
+        } else {
+            let manual = topic.assignments.as_ref().map(|list| {
+                list.iter()
+                    .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            });
+            block_on(node.create_partitions(
+                &name,
+                topic.count,
+                manual,
+                request.validate_only,
+                timeout,
+            ))
+            .map_err(|e| TopicError::new(E::UnknownServerError.code(), e))
+            .and_then(|outcome| outcome)
+        };
+        if let Err(e) = outcome {
+            tracing::info!(topic = %name, code = e.code, message = %e.message,
+                "CreatePartitions refused");
             result.error_code = e.code;
             result.error_message = Some(str_bytes(e.message));
         }

@@ -229,10 +229,18 @@ async fn send_loop(
                 .call_3x(r, UPDATE_METADATA_VERSION, timeout)
                 .await
                 .map(|a| a.error_code),
+            // A partition that failed to stop (or delete) fails the whole answer, so a
+            // deletion does not complete on a replica that still holds its log.
             ControllerRequest::StopReplica { request: r, .. } => peer
                 .call_3x(r, STOP_REPLICA_VERSION, timeout)
                 .await
-                .map(|a| a.error_code),
+                .map(|a| {
+                    let failed = a.partition_errors.iter().map(|p| p.error_code);
+                    std::iter::once(a.error_code)
+                        .chain(failed)
+                        .find(|code| *code != 0)
+                        .unwrap_or(0)
+                }),
         };
         match answer {
             Ok(error_code) => {

@@ -22,6 +22,7 @@
 //! is conditional on the version last read, and a conflict re-reads and decides again.
 
 pub mod assignment;
+pub mod partitions;
 mod state;
 
 #[cfg(test)]

@@ -574,6 +574,12 @@ impl Active {
             .copied()
             .collect();
         self.deleting.insert(topic.clone(), holders.clone());
+        // Brokers forget the topic at once (Kafka's UpdateMetadata with the leader "during
+        // delete"), so DeleteTopics answers while a replica is down; the znodes stay until
+        // every replica has deleted its log.
+        let partitions = self.topic_partitions(&topic);
+        outbox.update_metadata.retain(|p| p.topic != topic);
+        outbox.deleted.extend(partitions);
         self.owed.retain(|p, _| p.topic != topic);
         for partitions in outbox.leader_and_isr.values_mut() {
             partitions.retain(|p| p.topic != topic);
@@ -748,6 +754,10 @@ impl Active {
                 .filter_map(|p| self.info(p))
                 .collect()
         };
+        let partitions: Vec<PartitionInfo> = partitions
+            .into_iter()
+            .filter(|p| !self.deleting.contains_key(&p.partition.topic))
+            .collect();
         let brokers = self.registrations();
         for (&broker, live) in &self.live {
             effects.push(Effect::SendUpdateMetadata {

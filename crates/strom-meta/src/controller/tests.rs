@@ -313,6 +313,17 @@ fn deletion_waits_for_every_replica_even_a_down_one() {
         })
         .collect();
     assert_eq!(stops, vec![1, 2]);
+    // Every live broker forgets the topic at once, before any replica confirmed.
+    let forgotten: Vec<BrokerId> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendUpdateMetadata {
+                broker, deleted, ..
+            } if deleted == &vec![tp(0)] => Some(*broker),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forgotten, vec![1, 2]);
     c.step(Input::StopReplicaDone {
         broker: 1,
         topic: "t".into(),
@@ -332,6 +343,14 @@ fn deletion_waits_for_every_replica_even_a_down_one() {
     assert!(
         writes(&effects).is_empty(),
         "no election for a topic being deleted"
+    );
+    assert!(
+        effects.iter().all(|e| match e {
+            Effect::SendUpdateMetadata { partitions, .. } =>
+                partitions.iter().all(|p| p.partition.topic != "t"),
+            _ => true,
+        }),
+        "a topic being deleted is not sent again: {effects:?}"
     );
     let effects = c.step(Input::StopReplicaDone {
         broker: 3,

@@ -22,7 +22,10 @@
 //! called inside a tokio runtime.
 
 mod broker_configs;
+
+mod partitions;
 mod store;
+mod topic_watch;
 mod topics;
 mod watch;
 pub mod znode;

@@ -37,7 +37,8 @@ pub enum ZkEvent {
     /// A broker registered or went away (children of `/brokers/ids`), or a registration
     /// changed.
     BrokersChanged,
-    /// A topic was created or deleted (children of `/brokers/topics`).
+    /// A topic was created or deleted (children of `/brokers/topics`), or its assignment was
+    /// rewritten (data of `/brokers/topics/<t>`, `topic_watch.rs`).
     TopicsChanged,
     /// A topic was marked for deletion, or a mark removed (children of
     /// `/admin/delete_topics`).
@@ -236,6 +237,7 @@ impl ZkStore {
                 sender.clone(),
             ));
         }
+        super::topic_watch::spawn(Arc::downgrade(&self.client), sender.clone());
         let mut states = self.client.state_watcher();
         tokio::spawn(async move {
             let mut disconnected = false;

@@ -136,10 +136,23 @@ impl ClusterNode {
             topic_id: meta.topic_id,
             partitions,
         };
-        self.store()
-            .create_topic(&name, &assignment, &topic.configs)
-            .await
-            .map_err(zk_failure)?;
+        let store = self.store();
+        match store.create_topic(&name, &assignment, &topic.configs).await {
+            Ok(()) => {}
+            // Kafka's message for a name whose deletion has not finished.
+            Err(ZkError::TopicExists { .. })
+                if store
+                    .topics_marked_for_deletion()
+                    .await
+                    .is_ok_and(|marked| marked.contains(&name)) =>
+            {
+                return Err(TopicError::new(
+                    E::TopicAlreadyExists.code(),
+                    format!("Topic '{name}' is marked for deletion."),
+                ));
+            }
+            Err(error) => return Err(zk_failure(error)),
+        }
         let id = meta.topic_id;
         let shown = self
             .wait_for_metadata(timeout, |cache| {

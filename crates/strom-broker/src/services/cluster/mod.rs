@@ -18,6 +18,7 @@ pub mod admin;
 mod broker_configs;
 mod configs;
 pub mod elect;
+mod partitions;
 pub mod runtime;
 pub mod shutdown;
 

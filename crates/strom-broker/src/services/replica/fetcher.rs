@@ -362,7 +362,7 @@ async fn fetch_once(
     }
     let now = crate::clock::now_ms();
     let mut throttled_bytes = 0u64;
-    let mut appended: Vec<(Arc<Partition>, i64, i64)> = Vec::new();
+    let mut appended: Vec<(Arc<Partition>, i64, i64, i64)> = Vec::new();
     let mut errors = false;
     {
         let mut targets = targets.lock().unwrap();
@@ -410,7 +410,12 @@ async fn fetch_once(
                     },
                     None => log.log_end_offset(),
                 };
-                appended.push((target.partition.clone(), end, p.high_watermark));
+                appended.push((
+                    target.partition.clone(),
+                    end,
+                    p.high_watermark,
+                    p.log_start_offset,
+                ));
             }
         }
     }
@@ -418,10 +423,10 @@ async fn fetch_once(
         .quotas
         .record(Side::Follower, throttled_bytes, now as u64);
     // Group commit: every partition joins the next sync pass before the first wait.
-    for (partition, _, _) in &appended {
+    for (partition, _, _, _) in &appended {
         partition.request_sync();
     }
-    for (partition, end, leader_hw) in appended {
+    for (partition, end, leader_hw, leader_log_start) in appended {
         partition
             .wait_local_durable(end)
             .await
@@ -432,12 +437,22 @@ async fn fetch_once(
             let hw = leader_hw
                 .min(log.log_end_offset())
                 .max(log.log_start_offset());
-            if hw > log.high_watermark() {
+            let moved = if hw > log.high_watermark() {
                 log.set_high_watermark(hw);
                 true
             } else {
                 false
+            };
+            // The leader's log start offset (raised by DeleteRecords or retention) is followed
+            // up to what this replica knows to be committed.
+            let start = leader_log_start.min(log.high_watermark());
+            if start > log.log_start_offset() {
+                if let Err(e) = log.delete_records_before(start) {
+                    tracing::warn!(partition = %partition.topic_partition, error = %e,
+                        "following the leader's log start offset failed");
+                }
             }
+            moved
         };
         if moved {
             partition.wake();
