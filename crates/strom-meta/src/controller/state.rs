@@ -9,6 +9,8 @@ use super::{
 
 #[path = "elect.rs"]
 mod elect;
+#[path = "reassign.rs"]
+pub(super) mod reassign;
 use crate::replication::{
     BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition, Versioned, NO_LEADER,
 };
@@ -51,6 +53,8 @@ struct Active {
     electing: BTreeMap<TopicPartition, bool>,
     /// Elections an admin asked for, applied when the partition is next decided.
     requested: BTreeMap<TopicPartition, ElectionType>,
+    /// Partition reassignments (`reassign.rs`).
+    reassign: reassign::Reassignments,
     /// What this term counted.
     stats: ControllerStats,
 }
@@ -130,10 +134,12 @@ impl Controller {
                 let Some(active) = self.active.as_mut() else {
                     return effects; // a late answer to a resigned controller
                 };
+                active.reassign_answer(&other);
                 active.apply(other, &mut effects, &mut outbox);
             }
         }
-        if let Some(active) = self.active.as_ref() {
+        if let Some(active) = self.active.as_mut() {
+            active.advance_reassignments(&mut effects);
             active.flush(outbox, &mut effects);
             active.check_invariants();
         }
@@ -173,6 +179,7 @@ impl Controller {
             owed: BTreeMap::new(),
             electing: BTreeMap::new(),
             requested: BTreeMap::new(),
+            reassign: reassign::Reassignments::default(),
             stats: ControllerStats::default(),
         };
         for (partition, state) in &active.states {
@@ -321,6 +328,7 @@ impl Active {
                     self.finish_deletion(topic, effects, outbox);
                 }
             }
+            Input::ZnodeReassignment { partitions } => self.znode_reassignment(partitions),
             Input::Elected(_)
             | Input::ControllerChanged { .. }
             | Input::SessionExpired

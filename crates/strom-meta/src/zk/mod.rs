@@ -20,6 +20,7 @@
 //! The client is the `zookeeper-client` crate (async, spawning on tokio); every method must be
 //! called inside a tokio runtime.
 
+mod reassign;
 mod store;
 mod topics;
 mod watch;
@@ -27,6 +28,7 @@ pub mod znode;
 
 use std::time::Duration;
 
+pub use reassign::{decode_reassignment, encode_reassignment, ReassignmentEntry};
 pub use store::{ControllerFence, Election, IsrChange, LiveBroker, ZkStore};
 pub use watch::{SessionEvent, ZkEvent, ZkEvents};
 pub use znode::{ProducerIdBlock, ZnodeError};

@@ -3,7 +3,8 @@
 //! One task per watched path keeps a one-shot ZooKeeper watch armed on it, as Kafka's
 //! controller does: a children watch on `/brokers/ids`, `/brokers/topics`,
 //! `/admin/delete_topics`, `/isr_change_notification` and `/config/changes` (Kafka's brokers'
-//! config change listener), an existence watch on `/controller`.
+//! config change listener), an existence watch on `/controller` and on
+//! `/admin/reassign_partitions`.
 //! When a watch fires the task arms the next one *before* it sends the event, so a receiver
 //! that reads after the event sees every change that did not give it a further event. An event
 //! says *what* changed, not the new content: the receiver reads what it needs, so coalesced or
@@ -49,6 +50,8 @@ pub enum ZkEvent {
     /// A configuration change notification was created or deleted (children of
     /// `/config/changes`).
     ConfigChanged,
+    /// `/admin/reassign_partitions` was created, changed or deleted.
+    ReassignmentChanged,
     /// The session's state changed.
     Session(SessionEvent),
 }
@@ -112,6 +115,11 @@ const WATCHED: &[(&str, Kind, ZkEvent)] = &[
         paths::CONFIG_CHANGES,
         Kind::Children,
         ZkEvent::ConfigChanged,
+    ),
+    (
+        paths::REASSIGN_PARTITIONS,
+        Kind::Existence,
+        ZkEvent::ReassignmentChanged,
     ),
 ];
 

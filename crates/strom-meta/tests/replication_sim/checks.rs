@@ -24,6 +24,10 @@ pub struct Stats {
     pub deletions: u64,
     /// Preferred elections an admin's ElectLeaders started.
     pub preferred_elections: u64,
+    /// Reassignments an admin's AlterPartitionReassignments started, and reassignment steps
+    /// written.
+    pub reassignments: u64,
+    pub reassign_steps: u64,
 }
 
 impl Stats {
@@ -42,6 +46,8 @@ impl Stats {
         self.truncations += other.truncations;
         self.deletions += other.deletions;
         self.preferred_elections += other.preferred_elections;
+        self.reassignments += other.reassignments;
+        self.reassign_steps += other.reassign_steps;
     }
 }
 

@@ -16,6 +16,8 @@
 pub mod admin;
 mod configs;
 pub mod elect;
+mod reads;
+pub mod reassign;
 pub mod runtime;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -61,6 +63,9 @@ pub struct ClusterNode {
     /// ElectLeaders requests for the runtime's controller (`elect.rs`).
     elect_tx: tokio::sync::mpsc::UnboundedSender<elect::ElectCommand>,
     elect_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<elect::ElectCommand>>>,
+    /// Reassignment requests for the runtime's controller (`reassign.rs`).
+    reassign_tx: tokio::sync::mpsc::UnboundedSender<reassign::ReassignCommand>,
+    reassign_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<reassign::ReassignCommand>>>,
 }
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
@@ -118,6 +123,7 @@ impl ClusterNode {
     ) -> ClusterNode {
         metadata.set_brokers(vec![registration.clone()]);
         let (elect_tx, elect_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (reassign_tx, reassign_rx) = tokio::sync::mpsc::unbounded_channel();
         ClusterNode {
             config,
             zk_config,
@@ -135,6 +141,8 @@ impl ClusterNode {
             replicas: std::sync::OnceLock::new(),
             elect_tx,
             elect_rx: Mutex::new(Some(elect_rx)),
+            reassign_tx,
+            reassign_rx: Mutex::new(Some(reassign_rx)),
         }
     }
 

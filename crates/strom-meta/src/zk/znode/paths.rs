@@ -18,6 +18,8 @@ pub const CONFIG_CHANGES: &str = "/config/changes";
 pub const CONFIG_CHANGE_PREFIX: &str = "config_change_";
 /// Parent of the topics marked for deletion.
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
+/// A reassignment asked for by a ZooKeeper-era tool (Kafka's `ReassignPartitionsZNode`).
+pub const REASSIGN_PARTITIONS: &str = "/admin/reassign_partitions";
 /// Parent of the ISR change notifications.
 pub const ISR_CHANGES: &str = "/isr_change_notification";
 /// The prefix of an ISR change notification's sequential name.
