@@ -19,6 +19,7 @@ mod output;
 mod partition;
 mod perf;
 mod produce;
+mod reassign;
 mod service;
 mod topic;
 mod txn;

@@ -25,6 +25,9 @@ pub enum PartitionCommand {
     /// Move leadership back to each partition's preferred (first assigned) replica, or with
     /// `--unclean` give leaderless partitions a live replica outside the ISR.
     ElectLeaders(ElectArgs),
+    /// Move partitions between brokers (Kafka's kafka-reassign-partitions.sh): `--plan FILE`
+    /// with `--execute`/`--verify`/`--cancel`, `--generate`, or `--move-broker N`.
+    Reassign(crate::reassign::ReassignArgs),
 }
 
 /// `partition elect-leaders` arguments.
@@ -60,6 +63,7 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 pub async fn run(options: &ClientOptions, command: PartitionCommand) -> anyhow::Result<()> {
     match command {
         PartitionCommand::ElectLeaders(args) => elect_leaders(options, args).await,
+        PartitionCommand::Reassign(args) => crate::reassign::run(options, args).await,
     }
 }
 

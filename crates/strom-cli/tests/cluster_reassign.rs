@@ -1,0 +1,265 @@
+//! Partition reassignment on a 4-broker cluster with a real ZooKeeper (issue 10, item 1):
+//! `strom partition reassign --plan --execute --wait` under a running acks=all producer moves a
+//! partition off its leader with nothing acknowledged lost and the final replicas and ISR equal
+//! to the target, and the removed replica's data deleted; the ZooKeeper-era
+//! `/admin/reassign_partitions` znode moves a partition and is deleted when done; a move held
+//! back by a stopped target survives a SIGKILL of the controller and completes under the next
+//! one; `--cancel` reverts a move in progress; `--move-broker` drains a broker.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::cluster::{partition_of, TestCluster};
+use common::ledger::Ledger;
+use common::*;
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use strom_meta::replication::TopicPartition;
+use strom_meta::zk::{ZkConfig, ZkStore};
+
+/// `strom -b <bootstrap> --timeout-ms 60000 <args>`: (success, stdout, stderr).
+fn strom(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["-b", bootstrap, "--timeout-ms", "60000"])
+        .args(args)
+        .output()
+        .expect("run strom");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn create(cluster: &TestCluster, topic: &str, assignment: &[&[i32]]) {
+    let admin = admin(&cluster.bootstrap());
+    let new_topic = NewTopic::new(
+        topic,
+        assignment.len() as i32,
+        TopicReplication::Variable(assignment),
+    )
+    .set("min.insync.replicas", "2");
+    for result in client_runtime()
+        .block_on(admin.create_topics(&[new_topic], &AdminOptions::new()))
+        .expect("CreateTopics")
+    {
+        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+    let wanted: Vec<usize> = assignment.iter().map(|r| r.len()).collect();
+    cluster.wait_for("the topic led with full ISRs", |m| {
+        wanted.iter().enumerate().all(|(p, &n)| {
+            partition_of(m, topic, p as i32).is_some_and(|(l, _, isr)| l > 0 && isr.len() == n)
+        })
+    });
+}
+
+fn write_plan(dir: &std::path::Path, name: &str, moves: &[(&str, i32, &[i32])]) -> String {
+    let partitions: Vec<serde_json::Value> = moves
+        .iter()
+        .map(|(t, p, r)| serde_json::json!({"topic": t, "partition": p, "replicas": r}))
+        .collect();
+    let path = dir.join(name);
+    let plan = serde_json::json!({"version": 1, "partitions": partitions});
+    std::fs::write(&path, plan.to_string()).expect("write the plan");
+    path.display().to_string()
+}
+
+/// Waits until `topic`-`partition` has exactly `replicas`, all in the ISR.
+fn wait_moved(cluster: &TestCluster, topic: &str, partition: i32, replicas: &[i32]) {
+    cluster.wait_for(
+        &format!("{topic}-{partition} on {replicas:?}, all in sync"),
+        |m| {
+            partition_of(m, topic, partition).is_some_and(|(l, r, mut isr)| {
+                isr.sort();
+                let mut want = replicas.to_vec();
+                want.sort();
+                l > 0 && r == replicas && isr == want
+            })
+        },
+    );
+}
+
+fn signal(cluster: &mut TestCluster, id: i32, signal: &str) {
+    let pid = cluster.process(id).expect("running").child.id();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+#[test]
+fn reassignment_under_acks_all_load_reaches_the_target_and_loses_nothing() {
+    const TOPIC: &str = "moving";
+    let cluster = TestCluster::start(4, &["replica.lag.time.max.ms=3000"]);
+    create(&cluster, TOPIC, &[&[1, 2, 3]]);
+    let bootstrap = cluster.bootstrap();
+    let ledger = Ledger::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (bootstrap, stop, ledger) = (bootstrap.clone(), stop.clone(), ledger.clone());
+        std::thread::spawn(move || ledger.produce_at(&bootstrap, TOPIC, stop, 0, &[], Some(2_000)))
+    };
+    wait_until("records acknowledged", Duration::from_secs(30), || {
+        ledger.len() > 500
+    });
+    let (leader, _, _) = cluster.partition(TOPIC, 0);
+    assert_eq!(leader, 1, "a new partition is led by its first replica");
+    let dir = tempfile::tempdir().unwrap();
+    // Broker 1, the leader, leaves; broker 4 joins.
+    let plan = write_plan(dir.path(), "plan.json", &[(TOPIC, 0, &[4, 3, 2])]);
+    let started = std::time::Instant::now();
+    let (ok, out, err) = strom(
+        &bootstrap,
+        &[
+            "partition",
+            "reassign",
+            "--plan",
+            &plan,
+            "--execute",
+            "--wait",
+        ],
+    );
+    assert!(ok, "reassign failed: {out}\n{err}");
+    eprintln!("moved in {:?} under load:\n{out}", started.elapsed());
+    assert!(
+        out.contains("\"replicas\":[1,2,3]"),
+        "the current assignment is printed: {out}"
+    );
+    assert!(out.contains("complete"), "{out}");
+    let acked_during = ledger.len();
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+    wait_moved(&cluster, TOPIC, 0, &[4, 3, 2]);
+    let (leader, _, _) = cluster.partition(TOPIC, 0);
+    assert_ne!(leader, 1, "leadership left the removed broker");
+    // The removed replica's data is deleted.
+    let removed = cluster
+        .dir
+        .path()
+        .join("broker-1")
+        .join(format!("{TOPIC}-0"));
+    wait_until("broker 1 deleted its copy", Duration::from_secs(20), || {
+        !removed.exists()
+    });
+    let (ok, out, _) = strom(
+        &bootstrap,
+        &["partition", "reassign", "--plan", &plan, "--verify"],
+    );
+    assert!(ok && out.contains("complete"), "{out}");
+    let verified = cluster.keep_files_if_panics(|| ledger.verify(&bootstrap, TOPIC, &[0]));
+    assert_eq!(verified.acknowledged, ledger.len());
+    assert!(
+        ledger.len() > acked_during,
+        "the producer carried on after the move"
+    );
+    eprintln!(
+        "{} acknowledged records verified after the move",
+        verified.acknowledged
+    );
+}
+
+#[test]
+fn znode_controller_kill_cancel_and_drain() {
+    const TOPIC: &str = "ops";
+    let mut cluster = TestCluster::start(4, &["replica.lag.time.max.ms=3000"]);
+    create(&cluster, TOPIC, &[&[1, 2], &[2, 3]]);
+    let bootstrap = cluster.bootstrap();
+    let runtime = client_runtime();
+    let store = runtime
+        .block_on(ZkStore::connect(&ZkConfig::new(format!(
+            "{}/strom",
+            cluster.zookeeper.connect_string()
+        ))))
+        .expect("connect to ZooKeeper");
+    let dir = tempfile::tempdir().unwrap();
+
+    // 1. The ZooKeeper-era znode.
+    let entry = (TopicPartition::new(TOPIC, 0), vec![3, 4]);
+    assert!(runtime
+        .block_on(store.request_reassignment(&[entry]))
+        .unwrap());
+    wait_moved(&cluster, TOPIC, 0, &[3, 4]);
+    wait_until("the znode deleted", Duration::from_secs(20), || {
+        runtime
+            .block_on(store.reassignment_request())
+            .unwrap()
+            .is_none()
+    });
+
+    // 2. A move held back by a stopped target, the controller killed meanwhile.
+    let controller = cluster.controller();
+    let target = [1, 4].into_iter().find(|&b| b != controller).unwrap();
+    signal(&mut cluster, target, "-STOP");
+    let plan = write_plan(dir.path(), "one.json", &[(TOPIC, 1, &[target, 3])]);
+    let (ok, out, err) = strom(
+        &bootstrap,
+        &["partition", "reassign", "--plan", &plan, "--execute"],
+    );
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, _) = strom(
+        &bootstrap,
+        &[
+            "--json",
+            "partition",
+            "reassign",
+            "--plan",
+            &plan,
+            "--verify",
+        ],
+    );
+    assert!(
+        !ok && out.contains("in progress"),
+        "the move waits for the stopped broker: {out}"
+    );
+    cluster.kill(controller);
+    signal(&mut cluster, target, "-CONT");
+    cluster.wait_for("a new controller", |m| {
+        m.controller_id.0 > 0 && m.controller_id.0 != controller
+    });
+    wait_moved(&cluster, TOPIC, 1, &[target, 3]);
+    cluster.restart(controller);
+
+    // 3. Cancel a move in progress: the replicas go back.
+    let (_, before, _) = cluster.partition(TOPIC, 1);
+    let controller = cluster.controller();
+    let spare = (1..=4)
+        .find(|b| !before.contains(b) && *b != controller)
+        .unwrap();
+    wait_until(
+        "the restarted broker registered",
+        Duration::from_secs(30),
+        || cluster.metadata().brokers.len() == 4,
+    );
+    signal(&mut cluster, spare, "-STOP");
+    let plan = write_plan(dir.path(), "two.json", &[(TOPIC, 1, &[spare, before[1]])]);
+    let (ok, out, err) = strom(
+        &bootstrap,
+        &["partition", "reassign", "--plan", &plan, "--execute"],
+    );
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = strom(
+        &bootstrap,
+        &["partition", "reassign", "--plan", &plan, "--cancel"],
+    );
+    signal(&mut cluster, spare, "-CONT");
+    assert!(ok && out.contains("cancelled"), "{out}\n{err}");
+    wait_moved(&cluster, TOPIC, 1, &before);
+
+    // 4. Drain broker 3.
+    let (ok, out, err) = strom(
+        &bootstrap,
+        &["partition", "reassign", "--move-broker", "3", "--wait"],
+    );
+    assert!(ok, "{out}\n{err}");
+    cluster.wait_for("no replica left on broker 3", |m| {
+        (0..2).all(|p| {
+            partition_of(m, TOPIC, p).is_some_and(|(l, r, isr)| {
+                l > 0 && !r.contains(&3) && r.len() == 2 && isr.len() == 2
+            })
+        })
+    });
+}
