@@ -81,6 +81,18 @@ fn wait_moved(cluster: &TestCluster, topic: &str, partition: i32, replicas: &[i3
     );
 }
 
+/// The bootstrap list without broker `stopped` (a stopped process would hold every client
+/// that tries it first until its timeout).
+fn bootstrap_without(cluster: &TestCluster, stopped: i32) -> String {
+    let addrs: Vec<String> = cluster
+        .live()
+        .into_iter()
+        .filter(|&id| id != stopped)
+        .map(|id| cluster.addr(id))
+        .collect();
+    addrs.join(",")
+}
+
 fn signal(cluster: &mut TestCluster, id: i32, signal: &str) {
     let pid = cluster.process(id).expect("running").child.id();
     let status = std::process::Command::new("kill")
@@ -194,14 +206,15 @@ fn znode_controller_kill_cancel_and_drain() {
     let controller = cluster.controller();
     let target = [1, 4].into_iter().find(|&b| b != controller).unwrap();
     signal(&mut cluster, target, "-STOP");
+    let others = bootstrap_without(&cluster, target);
     let plan = write_plan(dir.path(), "one.json", &[(TOPIC, 1, &[target, 3])]);
     let (ok, out, err) = strom(
-        &bootstrap,
+        &others,
         &["partition", "reassign", "--plan", &plan, "--execute"],
     );
     assert!(ok, "{out}\n{err}");
     let (ok, out, _) = strom(
-        &bootstrap,
+        &others,
         &[
             "--json",
             "partition",
@@ -222,6 +235,9 @@ fn znode_controller_kill_cancel_and_drain() {
     });
     wait_moved(&cluster, TOPIC, 1, &[target, 3]);
     cluster.restart(controller);
+    cluster.wait_for("the restarted broker registered and informed", |m| {
+        m.brokers.len() == 4 && m.controller_id.0 > 0 && partition_of(m, TOPIC, 1).is_some()
+    });
 
     // 3. Cancel a move in progress: the replicas go back.
     let (_, before, _) = cluster.partition(TOPIC, 1);
@@ -229,25 +245,31 @@ fn znode_controller_kill_cancel_and_drain() {
     let spare = (1..=4)
         .find(|b| !before.contains(b) && *b != controller)
         .unwrap();
-    wait_until(
-        "the restarted broker registered",
-        Duration::from_secs(30),
-        || cluster.metadata().brokers.len() == 4,
-    );
     signal(&mut cluster, spare, "-STOP");
+    let others = bootstrap_without(&cluster, spare);
     let plan = write_plan(dir.path(), "two.json", &[(TOPIC, 1, &[spare, before[1]])]);
     let (ok, out, err) = strom(
-        &bootstrap,
+        &others,
         &["partition", "reassign", "--plan", &plan, "--execute"],
     );
     assert!(ok, "{out}\n{err}");
     let (ok, out, err) = strom(
-        &bootstrap,
+        &others,
         &["partition", "reassign", "--plan", &plan, "--cancel"],
     );
     signal(&mut cluster, spare, "-CONT");
     assert!(ok && out.contains("cancelled"), "{out}\n{err}");
-    wait_moved(&cluster, TOPIC, 1, &before);
+    // Back on the original replicas (in Kafka's order: every replica but those being added,
+    // as the moving assignment listed them), all in sync.
+    let mut original = before.clone();
+    original.sort();
+    cluster.wait_for("the cancelled move back on its replicas", |m| {
+        partition_of(m, TOPIC, 1).is_some_and(|(l, mut r, mut isr)| {
+            r.sort();
+            isr.sort();
+            l > 0 && r == original && isr == original
+        })
+    });
 
     // 4. Drain broker 3.
     let (ok, out, err) = strom(
