@@ -285,3 +285,80 @@ fn znode_controller_kill_cancel_and_drain() {
         })
     });
 }
+
+/// An AlterPartitionReassignments request moving `topic`-0 to `target` (`None` cancels).
+fn alter_request(
+    topic: &str,
+    target: Option<&[i32]>,
+    allow_rf_change: bool,
+) -> kafka_protocol::messages::AlterPartitionReassignmentsRequest {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::{AlterPartitionReassignmentsRequest, BrokerId, TopicName};
+    let mut partition = ReassignablePartition::default();
+    partition.replicas = target.map(|t| t.iter().map(|&b| BrokerId(b)).collect());
+    let mut entry = ReassignableTopic::default();
+    entry.name = TopicName(kafka_protocol::protocol::StrBytes::from_string(
+        topic.into(),
+    ));
+    entry.partitions = vec![partition];
+    let mut request = AlterPartitionReassignmentsRequest::default();
+    request.topics = vec![entry];
+    request.allow_replication_factor_change = allow_rf_change;
+    request
+}
+
+fn partition_code(response: &kafka_protocol::messages::AlterPartitionReassignmentsResponse) -> i16 {
+    response.responses[0].partitions[0].error_code
+}
+
+#[test]
+fn single_node_and_non_controller_answers() {
+    // A single node: nothing can move; only itself is a valid target.
+    let broker = TestBroker::start(&[]);
+    create_topic(&broker.bootstrap(), "solo", 1, &[]);
+    let mut raw = RawClient::connect(&broker.bootstrap());
+    let me = raw
+        .send(12, &kafka_protocol::messages::MetadataRequest::default())
+        .brokers[0]
+        .node_id
+        .0;
+    for (target, allow, code) in [
+        (Some(&[me][..]), true, 0),
+        (Some(&[me + 1][..]), true, 39),
+        (None, true, 85),
+        (Some(&[me, me + 1][..]), false, 38),
+    ] {
+        let response = raw.send(1, &alter_request("solo", target, allow));
+        assert_eq!(response.error_code, 0);
+        assert_eq!(partition_code(&response), code, "{target:?} allow={allow}");
+    }
+    let response = raw.send(1, &alter_request("nope", Some(&[me]), true));
+    assert_eq!(partition_code(&response), 3, "unknown partition");
+    let listed = raw.send(
+        0,
+        &kafka_protocol::messages::ListPartitionReassignmentsRequest::default(),
+    );
+    assert_eq!((listed.error_code, listed.topics.len()), (0, 0));
+
+    // A cluster: a broker that is not the controller answers NOT_CONTROLLER (41).
+    let cluster = TestCluster::start(3, &[]);
+    create(&cluster, "c", &[&[1, 2, 3]]);
+    let controller = cluster.controller();
+    let other = (1..=3).find(|&b| b != controller).unwrap();
+    let mut raw = RawClient::connect(&cluster.addr(other));
+    let response = raw.send(1, &alter_request("c", Some(&[3, 2, 1]), true));
+    assert_eq!((response.error_code, partition_code(&response)), (41, 41));
+    let listed = raw.send(
+        0,
+        &kafka_protocol::messages::ListPartitionReassignmentsRequest::default(),
+    );
+    assert_eq!(listed.error_code, 41);
+    let mut raw = RawClient::connect(&cluster.addr(controller));
+    let response = raw.send(1, &alter_request("c", Some(&[3, 2, 1]), true));
+    assert_eq!((response.error_code, partition_code(&response)), (0, 0));
+    let response = raw.send(1, &alter_request("c", Some(&[3, 2, 9]), true));
+    assert_eq!(partition_code(&response), 39, "broker 9 is not registered");
+    wait_moved(&cluster, "c", 0, &[3, 2, 1]);
+}
