@@ -7,7 +7,9 @@
 //! `--wait` show each partition's progress (target replicas in the ISR, the leader's log end
 //! offset and the adding replicas still catching up) from ListPartitionReassignments and
 //! Metadata, and `--cancel` reverts the plan's partitions that are still moving.
-//! Decides nothing about the move itself: the controller does.
+//! `--throttle RATE` sets Kafka's replication throttles for the move (`reassign_throttle.rs`);
+//! `--verify` removes them once every partition is moved. Decides nothing about the move
+//! itself: the controller does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -28,6 +30,9 @@ use strom_broker::interbroker::peer::PeerConnection;
 use strom_meta::controller::assignment::{assign_replicas, PlacementBroker};
 use strom_meta::replication::{BrokerId, TopicPartition};
 use strom_meta::zk::{decode_reassignment, encode_reassignment, ReassignmentEntry};
+
+#[path = "reassign_throttle.rs"]
+mod throttle;
 
 use crate::client::ClientOptions;
 use crate::output::{join_ids, print_json, Table};
@@ -65,6 +70,10 @@ pub struct ReassignArgs {
     /// `--timeout-ms`).
     #[arg(long)]
     wait: bool,
+    /// Limit the copy to RATE bytes/s per broker (Kafka's `*.replication.throttled.rate` and
+    /// `*.replication.throttled.replicas`); `--verify` removes it once the move is done.
+    #[arg(long, value_name = "RATE")]
+    throttle: Option<u64>,
 }
 
 /// One partition's state in `--verify`/`--wait`.
@@ -113,6 +122,11 @@ pub async fn run(options: &ClientOptions, args: ReassignArgs) -> anyhow::Result<
         if left > 0 {
             bail!("{left} partition(s) have not reached their target yet");
         }
+        // As Kafka's tool: once everything is moved, the throttles go.
+        // A cluster without dynamic broker configuration refuses: say so, the move is done.
+        if let Err(error) = throttle::remove(options, &plan).await {
+            eprintln!("warning: could not remove the replication throttles: {error:#}");
+        }
         return Ok(());
     }
     if !args.execute && args.move_broker.is_none() {
@@ -127,6 +141,9 @@ pub async fn run(options: &ClientOptions, args: ReassignArgs) -> anyhow::Result<
         );
         println!("Proposed:");
         println!("{}", String::from_utf8_lossy(&encode_reassignment(&plan)));
+    }
+    if let Some(rate) = args.throttle {
+        throttle::set(options, rate, &current, &plan).await?;
     }
     let requests = plan
         .iter()
