@@ -28,6 +28,9 @@ pub enum PartitionCommand {
     /// Move partitions between brokers (Kafka's kafka-reassign-partitions.sh): `--plan FILE`
     /// with `--execute`/`--verify`/`--cancel`, `--generate`, or `--move-broker N`.
     Reassign(crate::reassign::ReassignArgs),
+    /// List partitions; `--reassigning`: those being moved, with the replicas being added and
+    /// removed (ListPartitionReassignments).
+    List(crate::reassign::ListArgs),
 }
 
 /// `partition elect-leaders` arguments.
@@ -64,6 +67,7 @@ pub async fn run(options: &ClientOptions, command: PartitionCommand) -> anyhow::
     match command {
         PartitionCommand::ElectLeaders(args) => elect_leaders(options, args).await,
         PartitionCommand::Reassign(args) => crate::reassign::run(options, args).await,
+        PartitionCommand::List(args) => crate::reassign::list(options, args).await,
     }
 }
 

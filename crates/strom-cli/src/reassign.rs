@@ -76,6 +76,65 @@ pub struct ReassignArgs {
     throttle: Option<u64>,
 }
 
+/// `partition list` arguments.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only the partitions being reassigned (the one listing implemented so far).
+    #[arg(long, required = true)]
+    reassigning: bool,
+}
+
+/// A partition being moved, as `partition list --reassigning` shows it.
+#[derive(Debug, Serialize)]
+struct MovingRow {
+    topic: String,
+    partition: i32,
+    replicas: Vec<BrokerId>,
+    adding: Vec<BrokerId>,
+    removing: Vec<BrokerId>,
+}
+
+/// `strom partition list --reassigning`: ListPartitionReassignments from the controller.
+pub async fn list(options: &ClientOptions, _args: ListArgs) -> anyhow::Result<()> {
+    let request = ListPartitionReassignmentsRequest::default();
+    let listed = send_to_controller(options, &request, 0, |r| r.error_code).await?;
+    if listed.error_code != 0 {
+        bail!(
+            "the controller refused the listing: {}",
+            error_name(listed.error_code)
+        );
+    }
+    let mut rows: Vec<MovingRow> = listed
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| MovingRow {
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                replicas: p.replicas.iter().map(|r| r.0).collect(),
+                adding: p.adding_replicas.iter().map(|r| r.0).collect(),
+                removing: p.removing_replicas.iter().map(|r| r.0).collect(),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    if options.json {
+        return print_json(&rows);
+    }
+    let mut table = Table::new(&["TOPIC", "PARTITION", "REPLICAS", "ADDING", "REMOVING"]);
+    for r in &rows {
+        table.row(vec![
+            r.topic.clone(),
+            r.partition.to_string(),
+            join_ids(&r.replicas),
+            join_ids(&r.adding),
+            join_ids(&r.removing),
+        ]);
+    }
+    table.print()?;
+    Ok(())
+}
+
 /// One partition's state in `--verify`/`--wait`.
 #[derive(Debug, Serialize)]
 struct ProgressRow {

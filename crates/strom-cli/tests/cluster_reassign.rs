@@ -228,6 +228,15 @@ fn znode_controller_kill_cancel_and_drain() {
         !ok && out.contains("in progress"),
         "the move waits for the stopped broker: {out}"
     );
+    let (ok, out, err) = strom(&others, &["--json", "partition", "list", "--reassigning"]);
+    assert!(ok, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        listed,
+        serde_json::json!([{"topic": TOPIC, "partition": 1, "replicas": [target, 3, 2],
+            "adding": [target], "removing": [2]}]),
+        "the move in progress is listed"
+    );
     cluster.kill(controller);
     signal(&mut cluster, target, "-CONT");
     cluster.wait_for("a new controller", |m| {
