@@ -401,7 +401,9 @@ impl World {
                 for id in alive {
                     self.elect_preferred(id);
                 }
-                if self.now < RUN_UNTIL_MS {
+                // Not in the last moments: an election written then has no time to reach its
+                // leader before the end checks that every leader knows it leads.
+                if self.now < RUN_UNTIL_MS - 1_000 {
                     let delay = 200 + self.below(600);
                     self.schedule(delay, Event::ElectPreferred);
                 }
