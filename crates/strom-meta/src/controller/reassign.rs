@@ -101,6 +101,9 @@ pub(super) struct Reassignments {
     to_stop: Vec<(TopicPartition, BrokerId)>,
     /// The znode lists a partition that could not start: rewrite it without.
     rewrite_znode: bool,
+    /// Removed replicas that were down when their StopReplica(delete) was due: sent when
+    /// they register again (this controller's memory only; after a failover they stay).
+    strays: BTreeSet<(TopicPartition, BrokerId)>,
 }
 
 #[derive(Clone, Debug)]
@@ -257,6 +260,21 @@ impl Active {
                     self.reassign.to_stop.push((partition.clone(), broker));
                 }
             }
+            Input::BrokersChanged { brokers } => {
+                let strays = std::mem::take(&mut self.reassign.strays);
+                for (partition, broker) in strays {
+                    let back = brokers.iter().any(|b| {
+                        b.registration.id == broker
+                            && self.live.get(&broker).map(|l| l.broker_epoch)
+                                != Some(b.broker_epoch)
+                    });
+                    if !back {
+                        self.reassign.strays.insert((partition, broker));
+                    } else if !self.replicas(&partition).contains(&broker) {
+                        self.reassign.to_stop.push((partition, broker));
+                    }
+                }
+            }
             Input::StateWriteConflict { partition } => {
                 if let Some(step) = self.reassign.in_flight.remove(partition) {
                     if let Some(request) = step.request {
@@ -275,7 +293,9 @@ impl Active {
     pub(super) fn advance_reassignments(&mut self, effects: &mut Vec<Effect>) {
         for (partition, broker) in std::mem::take(&mut self.reassign.to_stop) {
             let Some(broker_epoch) = self.live.get(&broker).map(|b| b.broker_epoch) else {
-                continue; // down: it keeps a stray copy, as in Kafka's ZooKeeper mode
+                // Down: deleted when it registers again.
+                self.reassign.strays.insert((partition, broker));
+                continue;
             };
             effects.push(Effect::SendStopReplica {
                 broker,

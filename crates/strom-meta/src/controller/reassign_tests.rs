@@ -361,3 +361,53 @@ fn the_znode_starts_moves_and_is_deleted_when_they_finish() {
         Effect::WriteZnodeReassignment { remaining, .. } if remaining.is_empty()
     )));
 }
+
+#[test]
+fn a_removed_replica_that_was_down_is_deleted_when_it_returns() {
+    let (mut controller, _) = elected(assignment(&[1, 2, 3], &[], &[]), lai(2, 7, &[1, 2, 3]));
+    let (_, effects) = controller
+        .alter_reassignments(vec![(tp(), Some(vec![2, 3, 4]))])
+        .unwrap();
+    step(&effects);
+    controller.step(Input::StateWritten {
+        partition: tp(),
+        version: 6,
+    });
+    // Broker 1 goes down; 4 joins the ISR; the last step cannot reach 1.
+    let live = |ids: &[BrokerId], one_epoch: i64| -> Vec<LiveBroker> {
+        ids.iter()
+            .map(|&id| LiveBroker {
+                registration: BrokerRegistration {
+                    id,
+                    endpoints: Vec::new(),
+                    rack: None,
+                },
+                broker_epoch: if id == 1 {
+                    one_epoch
+                } else {
+                    100 + i64::from(id)
+                },
+            })
+            .collect()
+    };
+    controller.step(Input::BrokersChanged {
+        brokers: live(&[2, 3, 4], 0),
+    });
+    // (The controller drops 1 from the ISR meanwhile.)
+    controller.step(Input::StateWritten {
+        partition: tp(),
+        version: 7,
+    });
+    let effects = isr_grows(&mut controller, lai(2, 8, &[2, 3, 4]), 8);
+    step(&effects);
+    let effects = controller.step(Input::StateWritten {
+        partition: tp(),
+        version: 9,
+    });
+    assert_eq!(receivers(&effects).1, Vec::<BrokerId>::new());
+    // It registers again: its copy is deleted.
+    let effects = controller.step(Input::BrokersChanged {
+        brokers: live(&[1, 2, 3, 4], 500),
+    });
+    assert_eq!(receivers(&effects).1, vec![1]);
+}
