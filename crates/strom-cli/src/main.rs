@@ -20,6 +20,7 @@ mod output;
 mod partition;
 mod perf;
 mod produce;
+mod reassign;
 mod service;
 mod topic;
 mod txn;

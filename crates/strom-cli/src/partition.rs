@@ -27,6 +27,9 @@ pub enum PartitionCommand {
     /// Move leadership back to each partition's preferred (first assigned) replica, or with
     /// `--unclean` give leaderless partitions a live replica outside the ISR.
     ElectLeaders(ElectArgs),
+    /// Move partitions between brokers (Kafka's kafka-reassign-partitions.sh): `--plan FILE`
+    /// with `--execute`/`--verify`/`--cancel`, `--generate`, or `--move-broker N`.
+    Reassign(crate::reassign::ReassignArgs),
     /// List partitions with leader, replicas, ISR, offline and reassigning replicas
     /// (`kafka-topics.sh --describe` columns), optionally only the unhealthy or moving ones.
     List(list::ListArgs),
@@ -65,6 +68,7 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 pub async fn run(options: &ClientOptions, command: PartitionCommand) -> anyhow::Result<()> {
     match command {
         PartitionCommand::ElectLeaders(args) => elect_leaders(options, args).await,
+        PartitionCommand::Reassign(args) => crate::reassign::run(options, args).await,
         PartitionCommand::List(args) => list::list(options, args).await,
     }
 }

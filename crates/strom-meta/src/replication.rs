@@ -98,6 +98,67 @@ pub struct Versioned<T> {
 pub struct TopicAssignment {
     /// The topic's id (Kafka 2.8+ writes it into the znode as `topic_id`).
     pub topic_id: uuid::Uuid,
-    /// Replicas of each partition, the preferred leader first.
+    /// Replicas of each partition, the preferred leader first. While a partition is being
+    /// reassigned this is every replica it has: the target's and the original's.
     pub partitions: BTreeMap<i32, Vec<BrokerId>>,
+    /// Kafka 2.4+'s `adding_replicas`: for each partition being reassigned, the replicas of
+    /// the target that the original lacked (absent when none).
+    pub adding_replicas: BTreeMap<i32, Vec<BrokerId>>,
+    /// Kafka 2.4+'s `removing_replicas`: the original's replicas the target lacks.
+    pub removing_replicas: BTreeMap<i32, Vec<BrokerId>>,
+}
+
+impl TopicAssignment {
+    /// An assignment with no reassignment in progress.
+    pub fn new(topic_id: uuid::Uuid, partitions: BTreeMap<i32, Vec<BrokerId>>) -> TopicAssignment {
+        TopicAssignment {
+            topic_id,
+            partitions,
+            adding_replicas: BTreeMap::new(),
+            removing_replicas: BTreeMap::new(),
+        }
+    }
+
+    /// Whether `partition` is being reassigned (it has replicas being added or removed).
+    pub fn is_reassigning(&self, partition: i32) -> bool {
+        self.adding_replicas
+            .get(&partition)
+            .is_some_and(|r| !r.is_empty())
+            || self
+                .removing_replicas
+                .get(&partition)
+                .is_some_and(|r| !r.is_empty())
+    }
+
+    /// The replicas a reassignment of `partition` moves to (every replica but those being
+    /// removed): its target, or its replicas when none is in progress.
+    pub fn target(&self, partition: i32) -> Vec<BrokerId> {
+        let removing = self.removing_replicas.get(&partition);
+        self.partitions
+            .get(&partition)
+            .map(|replicas| {
+                replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| removing.is_none_or(|x| !x.contains(r)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The replicas `partition` had before its reassignment (every replica but those being
+    /// added).
+    pub fn original(&self, partition: i32) -> Vec<BrokerId> {
+        let adding = self.adding_replicas.get(&partition);
+        self.partitions
+            .get(&partition)
+            .map(|replicas| {
+                replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| adding.is_none_or(|x| !x.contains(r)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }

@@ -42,6 +42,10 @@ fn replication_simulation() {
         "no broker stopped after moving its leadership, or no znode election: {total:?}"
     );
     assert!(
+        total.reassignments > seeds / 2 && total.reassign_steps > total.reassignments,
+        "reassignments were not exercised: {total:?}"
+    );
+    assert!(
         total.isr_conflicts > 0 && total.controller_elections > seeds,
         "{total:?}"
     );

@@ -60,10 +60,10 @@ async fn another_session_deletes_only_the_registration_and_controller_it_names()
         assert!(!prober.delete_controller_if(1).await.unwrap());
 
         // Partition states come with their mzxids, which grow with each write.
-        let assignment = TopicAssignment {
-            topic_id: uuid::Uuid::new_v4(),
-            partitions: BTreeMap::from([(0, vec![1]), (1, vec![1])]),
-        };
+        let assignment = TopicAssignment::new(
+            uuid::Uuid::new_v4(),
+            BTreeMap::from([(0, vec![1]), (1, vec![1])]),
+        );
         prober
             .create_topic("t", &assignment, &BTreeMap::new())
             .await

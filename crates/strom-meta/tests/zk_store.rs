@@ -466,10 +466,10 @@ async fn topics_partition_states_deletion_and_notifications() {
         };
         expect_event(&mut events, ZkEvent::ControllerChanged).await;
 
-        let assignment = TopicAssignment {
-            topic_id: uuid::Uuid::new_v4(),
-            partitions: BTreeMap::from([(0, vec![1, 2, 3]), (1, vec![2, 3, 1])]),
-        };
+        let assignment = TopicAssignment::new(
+            uuid::Uuid::new_v4(),
+            BTreeMap::from([(0, vec![1, 2, 3]), (1, vec![2, 3, 1])]),
+        );
         let config = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
         store
             .create_topic("orders", &assignment, &config)
@@ -712,10 +712,7 @@ fn every_operation_is_send(store: &ZkStore, fence: &ControllerFence) {
         isr: vec![1],
         controller_epoch: 1,
     };
-    let assignment = TopicAssignment {
-        topic_id: uuid::Uuid::nil(),
-        partitions: BTreeMap::new(),
-    };
+    let assignment = TopicAssignment::new(uuid::Uuid::nil(), BTreeMap::new());
     let config = BTreeMap::new();
     send(ZkStore::connect(store.config()));
     send(store.reconnect());

@@ -36,10 +36,8 @@ async fn a_rewritten_assignment_fires_topics_changed() {
         let watcher = connect(chroot.clone()).await;
         let writer = connect(chroot).await;
         let mut events = watcher.watch().await.unwrap();
-        let mut assignment = TopicAssignment {
-            topic_id: uuid::Uuid::new_v4(),
-            partitions: BTreeMap::from([(0, vec![1, 2])]),
-        };
+        let mut assignment =
+            TopicAssignment::new(uuid::Uuid::new_v4(), BTreeMap::from([(0, vec![1, 2])]));
         writer
             .create_topic("grow", &assignment, &BTreeMap::new())
             .await

@@ -18,6 +18,7 @@ pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod producers;
+pub mod reassign;
 pub mod records;
 pub mod topics;
 pub mod txn;
@@ -81,6 +82,12 @@ pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -
         R::ListTransactions(r) => txn::list_transactions(services, ctx, r),
         R::TxnOffsetCommit(r) => txn_offsets::txn_offset_commit(services, ctx, r),
         R::ElectLeaders(r) => elect::elect_leaders(services, ctx, r),
+        R::AlterPartitionReassignments(r) => {
+            reassign::alter_partition_reassignments(services, ctx, r)
+        }
+        R::ListPartitionReassignments(r) => {
+            reassign::list_partition_reassignments(services, ctx, r)
+        }
         R::DescribeProducers(r) => ready(ctx.respond(&producers::describe_producers(services, r))),
         R::ListOffsetsV0(r) => ready(crate::protocol::compat::respond3(
             &ctx,

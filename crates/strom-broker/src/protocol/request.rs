@@ -53,6 +53,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 2),
     (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 /// The version range Strom supports for `key`, if any.
@@ -169,6 +171,8 @@ pub enum RequestBody {
     DescribeTransactions(kafka_protocol::messages::DescribeTransactionsRequest),
     ListTransactions(kafka_protocol::messages::ListTransactionsRequest),
     ElectLeaders(kafka_protocol::messages::ElectLeadersRequest),
+    AlterPartitionReassignments(kafka_protocol::messages::AlterPartitionReassignmentsRequest),
+    ListPartitionReassignments(kafka_protocol::messages::ListPartitionReassignmentsRequest),
     /// ListOffsets v0 (`max_num_offsets`, answered with `old_style_offsets`): the 3.9 type.
     ListOffsetsV0(kafka_protocol_3x::messages::ListOffsetsRequest),
     /// OffsetCommit v0–v1, converted, with v1's commit timestamps.
@@ -228,6 +232,12 @@ impl RequestBody {
             ApiKey::DescribeTransactions => RequestBody::DescribeTransactions(decode(body, v)?),
             ApiKey::ListTransactions => RequestBody::ListTransactions(decode(body, v)?),
             ApiKey::ElectLeaders => RequestBody::ElectLeaders(decode(body, v)?),
+            ApiKey::AlterPartitionReassignments => {
+                RequestBody::AlterPartitionReassignments(decode(body, v)?)
+            }
+            ApiKey::ListPartitionReassignments => {
+                RequestBody::ListPartitionReassignments(decode(body, v)?)
+            }
             other => {
                 return Err(format!(
                     "{other:?} is listed as supported but has no handler"

@@ -12,7 +12,9 @@
 //! ElectLeaders (preferred and unclean elections asked for by an admin); `shutdown.rs` is
 //! controlled shutdown ([`Input::ControlledShutdown`]) and `balance.rs` the automatic leader
 //! balance ([`Input::Tick`]) and `/admin/preferred_replica_election`
-//! ([`Input::PreferredReplicaElection`]). This module does not own reassignment.
+//! ([`Input::PreferredReplicaElection`]); [`Controller::alter_reassignments`] and the
+//! `/admin/reassign_partitions` znode ([`Input::ZnodeReassignment`]) move partitions between
+//! brokers (`reassign.rs`).
 //!
 //! Rules, as Kafka's: a new partition's leader is its first live replica and its ISR the live
 //! replicas; a partition whose leader is gone elects the first live ISR member in assignment
@@ -28,6 +30,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+pub use state::reassign::{PartitionReassignment, ReassignOutcome, ReassignResult};
 pub use state::Controller;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -223,6 +226,13 @@ pub enum Input {
         /// The partitions.
         partitions: Vec<TopicPartition>,
     },
+    /// `/admin/reassign_partitions` as read after its watch fired or after the election: the
+    /// partitions a ZooKeeper-era tool wants moved and their target replicas (empty when the
+    /// znode is absent).
+    ZnodeReassignment {
+        /// Each partition and its target replicas.
+        partitions: Vec<(TopicPartition, Vec<BrokerId>)>,
+    },
 }
 
 /// What the shell must do.
@@ -300,6 +310,31 @@ pub enum Effect {
     DeleteTopicZnodes {
         /// The topic.
         topic: String,
+        /// The `/controller_epoch` version this controller won at.
+        controller_epoch_version: i32,
+    },
+    /// A reassignment step: in one `multi`, check `/controller_epoch` at
+    /// `controller_epoch_version`, set the partition state if its version is still
+    /// `expected_version`, and replace `/brokers/topics/<topic>` with `assignment`. Answered
+    /// as [`Effect::WriteState`] is.
+    WriteStateAndAssignment {
+        /// The partition.
+        partition: TopicPartition,
+        /// The version the state write is conditional on.
+        expected_version: i32,
+        /// The new state.
+        state: LeaderAndIsr,
+        /// The topic's whole assignment after the step (with `adding_replicas` and
+        /// `removing_replicas`).
+        assignment: crate::replication::TopicAssignment,
+        /// The `/controller_epoch` version this controller won at.
+        controller_epoch_version: i32,
+    },
+    /// Rewrite `/admin/reassign_partitions` with the partitions still pending, or delete it
+    /// when `remaining` is empty (checking `/controller_epoch`); nothing to do if it is gone.
+    WriteZnodeReassignment {
+        /// The partitions whose ZooKeeper-requested reassignment has not finished.
+        remaining: Vec<(TopicPartition, Vec<BrokerId>)>,
         /// The `/controller_epoch` version this controller won at.
         controller_epoch_version: i32,
     },

@@ -13,6 +13,9 @@ mod balance;
 mod elect;
 #[path = "shutdown.rs"]
 mod shutdown;
+
+#[path = "reassign.rs"]
+pub(super) mod reassign;
 use crate::replication::{
     BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition, Versioned, NO_LEADER,
 };
@@ -57,6 +60,8 @@ struct Active {
     electing: BTreeMap<TopicPartition, bool>,
     /// Elections an admin asked for, applied when the partition is next decided.
     requested: BTreeMap<TopicPartition, ElectionType>,
+    /// Partition reassignments (`reassign.rs`).
+    reassign: reassign::Reassignments,
     /// What this term counted.
     stats: ControllerStats,
     /// Controlled shutdowns (`shutdown.rs`).
@@ -148,11 +153,13 @@ impl Controller {
                 let Some(active) = self.active.as_mut() else {
                     return effects; // a late answer to a resigned controller
                 };
+                active.reassign_answer(&other);
                 active.apply(other, &mut effects, &mut outbox);
             }
         }
         if let Some(active) = self.active.as_mut() {
             let stops = active.skip_shutting_down(&mut outbox);
+            active.advance_reassignments(&mut effects);
             active.flush(outbox, &mut effects);
             effects.extend(stops);
             active.answer_shutdowns(&mut effects);
@@ -194,6 +201,7 @@ impl Controller {
             owed: BTreeMap::new(),
             electing: BTreeMap::new(),
             requested: BTreeMap::new(),
+            reassign: reassign::Reassignments::default(),
             stats: ControllerStats::default(),
             shutdowns: Default::default(),
             next_balance_check: None,
@@ -348,6 +356,8 @@ impl Active {
                 broker,
                 broker_epoch,
             } => self.controlled_shutdown(broker, broker_epoch, effects),
+
+            Input::ZnodeReassignment { partitions } => self.znode_reassignment(partitions),
             Input::Elected(_)
             | Input::ControllerChanged { .. }
             | Input::SessionExpired

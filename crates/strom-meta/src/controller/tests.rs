@@ -18,14 +18,14 @@ fn broker(id: BrokerId, epoch: i64) -> LiveBroker {
 
 fn topic(replicas: &[&[BrokerId]], unclean: bool) -> TopicInfo {
     TopicInfo {
-        assignment: TopicAssignment {
-            topic_id: uuid::Uuid::from_u128(1),
-            partitions: replicas
+        assignment: TopicAssignment::new(
+            uuid::Uuid::from_u128(1),
+            replicas
                 .iter()
                 .enumerate()
                 .map(|(p, r)| (p as i32, r.to_vec()))
                 .collect(),
-        },
+        ),
         unclean_leader_election: unclean,
     }
 }

@@ -24,6 +24,8 @@
 mod broker_configs;
 
 mod partitions;
+
+mod reassign;
 mod store;
 mod topic_watch;
 mod topics;
@@ -32,6 +34,7 @@ pub mod znode;
 
 use std::time::Duration;
 
+pub use reassign::{decode_reassignment, encode_reassignment, ReassignmentEntry};
 pub use store::{ControllerFence, Election, IsrChange, LiveBroker, ZkStore};
 pub use watch::{SessionEvent, ZkEvent, ZkEvents};
 pub use znode::{ProducerIdBlock, ZnodeError};

@@ -5,6 +5,8 @@
 //! `/admin/delete_topics`, `/isr_change_notification` and `/config/changes` (Kafka's brokers'
 //! config change listener), an existence watch on `/controller` and on
 //! `/admin/preferred_replica_election`.
+
+//! `/admin/reassign_partitions`.
 //! When a watch fires the task arms the next one *before* it sends the event, so a receiver
 //! that reads after the event sees every change that did not give it a further event. An event
 //! says *what* changed, not the new content: the receiver reads what it needs, so coalesced or
@@ -53,6 +55,9 @@ pub enum ZkEvent {
     ConfigChanged,
     /// `/admin/preferred_replica_election` was created, deleted or rewritten.
     PreferredReplicaElection,
+
+    /// `/admin/reassign_partitions` was created, changed or deleted.
+    ReassignmentChanged,
     /// The session's state changed.
     Session(SessionEvent),
 }
@@ -121,6 +126,11 @@ const WATCHED: &[(&str, Kind, ZkEvent)] = &[
         paths::PREFERRED_REPLICA_ELECTION,
         Kind::Existence,
         ZkEvent::PreferredReplicaElection,
+    ),
+    (
+        paths::REASSIGN_PARTITIONS,
+        Kind::Existence,
+        ZkEvent::ReassignmentChanged,
     ),
 ];
 

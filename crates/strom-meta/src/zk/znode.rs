@@ -284,26 +284,28 @@ pub fn decode_controller_epoch(bytes: &[u8]) -> Result<i32, ZnodeError> {
 }
 
 /// Encodes `/brokers/topics/<t>` as Kafka 3.x does (version 3, with the topic id in Kafka's
-/// base64 form and no reassignment in progress).
+/// base64 form and the replicas a reassignment adds and removes, partitions without any left
+/// out).
 pub fn encode_topic_assignment(assignment: &TopicAssignment) -> Vec<u8> {
-    let partitions: Map<String, Value> = assignment
-        .partitions
-        .iter()
-        .map(|(partition, replicas)| (partition.to_string(), Value::from(replicas.clone())))
-        .collect();
+    let map = |replicas: &BTreeMap<i32, Vec<BrokerId>>| -> Map<String, Value> {
+        replicas
+            .iter()
+            .filter(|(_, replicas)| !replicas.is_empty())
+            .map(|(partition, replicas)| (partition.to_string(), Value::from(replicas.clone())))
+            .collect()
+    };
     to_bytes(&json!({
         "version": 3,
         "topic_id": cluster_id_from_uuid(&assignment.topic_id),
-        "partitions": partitions,
-        "adding_replicas": {},
-        "removing_replicas": {},
+        "partitions": map(&assignment.partitions),
+        "adding_replicas": map(&assignment.adding_replicas),
+        "removing_replicas": map(&assignment.removing_replicas),
     }))
 }
 
 /// Decodes `/brokers/topics/<topic>`, versions 1 to 3. A topic created before Kafka 2.8 has no
 /// `topic_id`; it reads as the nil UUID, for the controller to assign one. The replicas being
-/// added or removed by a reassignment are checked but not returned: reassignment is not
-/// supported, and `partitions` already lists every replica of a partition being moved.
+/// added or removed by a reassignment (versions 2+) must be among the partition's replicas.
 pub fn decode_topic_assignment(topic: &str, bytes: &[u8]) -> Result<TopicAssignment, ZnodeError> {
     let path = paths::topic(topic);
     let object = Object::parse(&path, bytes)?;
@@ -320,19 +322,38 @@ pub fn decode_topic_assignment(topic: &str, bytes: &[u8]) -> Result<TopicAssignm
             .ok_or_else(|| error(&path, format!("topic_id {text:?} is not a Kafka Uuid")))?,
     };
     let partitions = replica_map(&path, &object, "partitions")?.unwrap_or_default();
-    for key in ["adding_replicas", "removing_replicas"] {
-        if let Some(moving) = replica_map(&path, &object, key)? {
-            if let Some(partition) = moving.keys().find(|p| !partitions.contains_key(p)) {
+    let mut moving = [BTreeMap::new(), BTreeMap::new()];
+    for (key, out) in ["adding_replicas", "removing_replicas"]
+        .into_iter()
+        .zip(moving.iter_mut())
+    {
+        let Some(map) = replica_map(&path, &object, key)? else {
+            continue;
+        };
+        for (partition, replicas) in map {
+            let Some(all) = partitions.get(&partition) else {
                 return Err(error(
                     &path,
                     format!("{key} names partition {partition}, which the topic lacks"),
                 ));
+            };
+            if let Some(stray) = replicas.iter().find(|r| !all.contains(r)) {
+                return Err(error(
+                    &path,
+                    format!("{key}.{partition} names broker {stray}, not a replica"),
+                ));
+            }
+            if !replicas.is_empty() {
+                out.insert(partition, replicas);
             }
         }
     }
+    let [adding_replicas, removing_replicas] = moving;
     Ok(TopicAssignment {
         topic_id,
         partitions,
+        adding_replicas,
+        removing_replicas,
     })
 }
 

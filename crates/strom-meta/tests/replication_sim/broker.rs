@@ -227,7 +227,7 @@ impl World {
         }
     }
 
-    fn controller_effects(&mut self, id: BrokerId, effects: Vec<controller::Effect>) {
+    pub(super) fn controller_effects(&mut self, id: BrokerId, effects: Vec<controller::Effect>) {
         use controller::Effect as E;
         for effect in effects {
             self.trace(|| format!("  controller {id}: {effect:?}"));
@@ -304,6 +304,32 @@ impl World {
                         epoch_version: controller_epoch_version,
                     };
                     self.zk_op(id, op);
+                }
+                E::WriteStateAndAssignment {
+                    partition,
+                    expected_version,
+                    state,
+                    assignment,
+                    controller_epoch_version,
+                } => {
+                    let op = super::reassign::ReassignOp::Step {
+                        partition,
+                        expected: expected_version,
+                        state,
+                        assignment,
+                        epoch_version: controller_epoch_version,
+                    };
+                    self.zk_op(id, ZkOp::Reassign(op));
+                }
+                E::WriteZnodeReassignment {
+                    remaining,
+                    controller_epoch_version,
+                } => {
+                    let op = super::reassign::ReassignOp::Rewrite {
+                        remaining,
+                        epoch_version: controller_epoch_version,
+                    };
+                    self.zk_op(id, ZkOp::Reassign(op));
                 }
                 E::Resigned => {}
                 E::ControlledShutdownAnswer {
@@ -591,6 +617,7 @@ impl World {
                 for partition in partitions {
                     if delete {
                         self.delete_replica(to, &partition);
+                        self.reassign_strays.remove(&(to, partition));
                     } else {
                         self.stop_replica(to, &partition);
                     }

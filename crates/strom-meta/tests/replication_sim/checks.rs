@@ -30,6 +30,11 @@ pub struct Stats {
     /// with no partition left to move.
     pub controlled_stops: u64,
     pub controlled_clean: u64,
+
+    /// Reassignments an admin's AlterPartitionReassignments started, and reassignment steps
+    /// written.
+    pub reassignments: u64,
+    pub reassign_steps: u64,
 }
 
 impl Stats {
@@ -51,6 +56,9 @@ impl Stats {
         self.preferred_znode_elections += other.preferred_znode_elections;
         self.controlled_stops += other.controlled_stops;
         self.controlled_clean += other.controlled_clean;
+
+        self.reassignments += other.reassignments;
+        self.reassign_steps += other.reassign_steps;
     }
 }
 

@@ -11,6 +11,8 @@ pub mod checks;
 pub mod follower;
 pub mod log;
 pub mod shutdown;
+
+pub mod reassign;
 pub mod zk;
 pub mod zk_ops;
 
@@ -120,6 +122,11 @@ pub enum Event {
         incarnation: u64,
         attempt: u32,
     },
+
+    /// An admin asks for a partition reassignment (`reassign.rs`).
+    Reassign,
+    /// The controller of the moment is killed.
+    KillController,
 }
 
 pub struct World {
@@ -139,6 +146,12 @@ pub struct World {
     /// sessions).
     channel: BTreeMap<(BrokerId, BrokerId), u64>,
     next_payload: u64,
+    /// What each partition's last persisted reassignment request must end in (`None`: any
+    /// replicas), and requests accepted but not written yet (`reassign.rs`).
+    pub reassign_expect: BTreeMap<TopicPartition, Option<Vec<BrokerId>>>,
+    pub reassign_pending: BTreeMap<TopicPartition, Option<Vec<BrokerId>>>,
+    /// Replicas a reassignment removed that have not deleted their copy yet.
+    pub reassign_strays: BTreeSet<(BrokerId, TopicPartition)>,
 }
 
 impl World {
@@ -429,9 +442,21 @@ impl World {
                         self.elect_preferred(id);
                     }
                 }
-                if self.now < RUN_UNTIL_MS {
+                // Not in the last moments: an election written then has no time to reach its
+                // leader before the end checks that every leader knows it leads.
+                if self.now < RUN_UNTIL_MS - 1_000 {
                     let delay = 200 + self.below(600);
                     self.schedule(delay, Event::ElectPreferred);
+                }
+            }
+            Event::Reassign => self.reassign_event(CHAOS_UNTIL_MS - 100),
+            Event::KillController => {
+                if let Some(id) = self.zk.controller().filter(|_| self.now < CHAOS_UNTIL_MS) {
+                    if self.brokers[&id].alive
+                        && self.brokers.values().filter(|b| b.alive).count() > 1
+                    {
+                        self.kill(id);
+                    }
                 }
             }
             Event::CreateTopic { name } => {
@@ -501,7 +526,7 @@ impl World {
         self.schedule(delay, Event::Chaos);
     }
 
-    fn kill(&mut self, id: BrokerId) {
+    pub(super) fn kill(&mut self, id: BrokerId) {
         self.trace(|| format!("chaos: kill {id}"));
         self.checker.stats.kills += 1;
         self.checker.forget_broker(id);
@@ -605,10 +630,10 @@ impl World {
         let assignment = assign_replicas(&brokers, partitions, replication_factor, 0, start, shift)
             .expect("valid placement");
         let info = TopicInfo {
-            assignment: TopicAssignment {
-                topic_id: uuid::Uuid::from_u128(u128::from(self.rng.next_u64()) + 1),
-                partitions: assignment,
-            },
+            assignment: TopicAssignment::new(
+                uuid::Uuid::from_u128(u128::from(self.rng.next_u64()) + 1),
+                assignment,
+            ),
             unclean_leader_election: unclean,
         };
         if unclean {
@@ -625,7 +650,11 @@ impl World {
         );
         for broker in self.brokers.values() {
             let left = broker.logs.keys().chain(broker.replicas.keys());
-            let left: Vec<&TopicPartition> = left.filter(|p| p.topic == topic).collect();
+            // A replica a reassignment removed whose StopReplica(delete) never arrived (it was
+            // down, or restarted first) keeps a stray copy, as in Kafka's ZooKeeper mode.
+            let stray = |p: &TopicPartition| self.reassign_strays.contains(&(broker.id, p.clone()));
+            let left: Vec<&TopicPartition> =
+                left.filter(|p| p.topic == topic && !stray(p)).collect();
             assert!(
                 left.is_empty(),
                 "broker {} still holds {left:?} of deleted topic {topic}",
@@ -682,6 +711,9 @@ pub fn run(seed: u64, trace: bool) -> Stats {
         cut: BTreeMap::new(),
         channel: BTreeMap::new(),
         next_payload: 0,
+        reassign_expect: BTreeMap::new(),
+        reassign_pending: BTreeMap::new(),
+        reassign_strays: BTreeSet::new(),
     };
     let settings = |min_insync_replicas| ReplicaSettings {
         min_insync_replicas,
@@ -706,6 +738,8 @@ pub fn run(seed: u64, trace: bool) -> Stats {
     world.schedule(50, Event::Produce);
     let elect_at = 200 + world.below(600);
     world.schedule(elect_at, Event::ElectPreferred);
+    let reassign_at = 100 + world.below(400);
+    world.schedule(reassign_at, Event::Reassign);
     let create_at = 100 + world.below(1_500);
     world.schedule(create_at, Event::CreateTopic { name: "c".into() });
     let delete = world.below(2) == 0;
@@ -729,6 +763,7 @@ pub fn run(seed: u64, trace: bool) -> Stats {
     }
     world.check_all_leaders();
     world.check_settled();
+    world.check_reassigned();
     if delete {
         world.check_deleted("c");
     }

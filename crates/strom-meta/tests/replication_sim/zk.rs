@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use strom_meta::controller::{ClusterSnapshot, LiveBroker, TopicInfo};
 use strom_meta::replication::{
-    BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition, Versioned,
+    BrokerId, BrokerRegistration, LeaderAndIsr, TopicAssignment, TopicPartition, Versioned,
 };
 
 /// A session id.
@@ -42,6 +42,8 @@ pub struct Zk {
     deleting: BTreeSet<String>,
     /// `/isr_change_notification` entries not yet consumed.
     isr_changes: Vec<TopicPartition>,
+    /// `/admin/reassign_partitions`, when present.
+    pub reassign: Option<Vec<(TopicPartition, Vec<BrokerId>)>>,
 }
 
 /// Which watch fired.
@@ -52,6 +54,7 @@ pub enum Watch {
     IsrChange,
     Controller,
     DeleteTopics,
+    Reassign,
 }
 
 impl Zk {
@@ -159,6 +162,43 @@ impl Zk {
         }
         self.conditional_set(partition, expected, state)
             .map_err(|()| WriteError::Conflict)
+    }
+
+    /// A reassignment step's `multi`: check `/controller_epoch`, set the state conditionally
+    /// and replace the topic's assignment.
+    pub fn controller_write_assigned(
+        &mut self,
+        partition: &TopicPartition,
+        expected: i32,
+        state: LeaderAndIsr,
+        assignment: TopicAssignment,
+        controller_epoch_version: i32,
+    ) -> Result<i32, WriteError> {
+        if self.controller_epoch.1 != controller_epoch_version {
+            return Err(WriteError::ControllerMoved);
+        }
+        let version = self
+            .conditional_set(partition, Some(expected), state)
+            .map_err(|()| WriteError::Conflict)?;
+        if let Some(info) = self.topics.get_mut(&partition.topic) {
+            info.assignment = assignment;
+        }
+        Ok(version)
+    }
+
+    /// The controller rewrites (or, with nothing left, deletes) `/admin/reassign_partitions`.
+    pub fn set_reassign(
+        &mut self,
+        remaining: Vec<(TopicPartition, Vec<BrokerId>)>,
+        controller_epoch_version: i32,
+    ) -> Result<(), WriteError> {
+        if self.controller_epoch.1 != controller_epoch_version {
+            return Err(WriteError::ControllerMoved);
+        }
+        if self.reassign.is_some() {
+            self.reassign = (!remaining.is_empty()).then_some(remaining);
+        }
+        Ok(())
     }
 
     /// A leader's ISR write: a conditional set, then an `/isr_change_notification` entry.

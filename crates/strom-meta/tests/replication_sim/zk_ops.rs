@@ -38,6 +38,8 @@ pub enum ZkOp {
         topic: String,
         epoch_version: i32,
     },
+    /// Reassignment: a step's `multi`, the znode's rewrite, and its read (`reassign.rs`).
+    Reassign(super::reassign::ReassignOp),
 }
 
 /// ZooKeeper's answers, already in the cores' input types where they have one.
@@ -155,6 +157,7 @@ impl World {
                 }
                 Err(_) => ZkReply::Controller(C::ControllerEpochMismatch),
             },
+            ZkOp::Reassign(op) => return self.apply_reassign_op(op),
             ZkOp::TakeIsrChanges => {
                 let partitions = self.zk.take_isr_changes();
                 if partitions.is_empty() {
@@ -165,7 +168,7 @@ impl World {
         })
     }
 
-    fn replicas_of(&self, partition: &TopicPartition) -> Vec<BrokerId> {
+    pub(super) fn replicas_of(&self, partition: &TopicPartition) -> Vec<BrokerId> {
         self.zk
             .topics()
             .get(&partition.topic)
@@ -194,7 +197,8 @@ impl World {
                 );
             }
             ZkReply::Elected(Some(snapshot)) => {
-                self.controller_step(to, controller::Input::Elected(snapshot))
+                self.controller_step(to, controller::Input::Elected(snapshot));
+                self.zk_op(to, ZkOp::Reassign(super::reassign::ReassignOp::Read));
             }
             ZkReply::Elected(None) => {}
             ZkReply::Controller(input) => self.controller_step(to, input),
@@ -217,6 +221,9 @@ impl World {
             Watch::Topics if active => self.zk_op(to, ZkOp::ReadTopics),
             Watch::IsrChange if active => self.zk_op(to, ZkOp::TakeIsrChanges),
             Watch::DeleteTopics if active => self.zk_op(to, ZkOp::ReadDeletions),
+            Watch::Reassign if active => {
+                self.zk_op(to, ZkOp::Reassign(super::reassign::ReassignOp::Read))
+            }
             Watch::Controller => {
                 let controller = self.zk.controller();
                 self.controller_step(to, controller::Input::ControllerChanged { controller });

@@ -132,10 +132,7 @@ impl ClusterNode {
             }
             return Ok(meta);
         }
-        let assignment = TopicAssignment {
-            topic_id: meta.topic_id,
-            partitions,
-        };
+        let assignment = TopicAssignment::new(meta.topic_id, partitions);
         let store = self.store();
         match store.create_topic(&name, &assignment, &topic.configs).await {
             Ok(()) => {}

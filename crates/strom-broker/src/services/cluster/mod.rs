@@ -19,6 +19,9 @@ mod broker_configs;
 mod configs;
 pub mod elect;
 mod partitions;
+
+mod reads;
+pub mod reassign;
 pub mod runtime;
 pub mod shutdown;
 
@@ -70,6 +73,10 @@ pub struct ClusterNode {
     /// ControlledShutdown requests for the runtime's controller (`shutdown.rs`).
     shutdown_tx: tokio::sync::mpsc::UnboundedSender<shutdown::ShutdownCommand>,
     shutdown_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<shutdown::ShutdownCommand>>>,
+
+    /// Reassignment requests for the runtime's controller (`reassign.rs`).
+    reassign_tx: tokio::sync::mpsc::UnboundedSender<reassign::ReassignCommand>,
+    reassign_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<reassign::ReassignCommand>>>,
 }
 
 /// The ZooKeeper settings of a broker in cluster mode (`None` for a single node).
@@ -129,6 +136,8 @@ impl ClusterNode {
         metadata.set_brokers(vec![registration.clone()]);
         let (elect_tx, elect_rx) = tokio::sync::mpsc::unbounded_channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::mpsc::unbounded_channel();
+
+        let (reassign_tx, reassign_rx) = tokio::sync::mpsc::unbounded_channel();
         ClusterNode {
             config,
             live,
@@ -149,6 +158,9 @@ impl ClusterNode {
             elect_rx: Mutex::new(Some(elect_rx)),
             shutdown_tx,
             shutdown_rx: Mutex::new(Some(shutdown_rx)),
+
+            reassign_tx,
+            reassign_rx: Mutex::new(Some(reassign_rx)),
         }
     }
 

@@ -81,9 +81,10 @@ impl ClusterNode {
             if validate_only {
                 return Ok(());
             }
+            // Partitions being reassigned keep their adding/removing replicas.
             let assignment = TopicAssignment {
-                topic_id: current.value.topic_id,
                 partitions: planned,
+                ..current.value.clone()
             };
             match store
                 .set_topic_assignment(topic, &assignment, current.version)

@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use strom_meta::config::{BrokerConfig, TopicConfig};
 use strom_meta::controller::{
     ClusterSnapshot, Controller, Effect, Input, LiveBroker, PartitionInfo, TopicInfo,
 };
@@ -24,6 +23,7 @@ use strom_meta::zk::{ControllerFence, Election, SessionEvent, ZkError, ZkEvent, 
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use super::reads::{read_brokers, read_topics};
 use super::{broker_addr, ClusterNode};
 use crate::interbroker::channel::{
     ChannelEvent, ChannelSettings, ControllerChannel, ControllerRequest,
@@ -79,6 +79,9 @@ struct Runtime {
     elect_rx: mpsc::UnboundedReceiver<super::elect::ElectCommand>,
     /// Controlled shutdowns and the leader balance's tick (`duties.rs`).
     duties: duties::Duties,
+
+    /// Reassignment requests from handlers (`reassign.rs`).
+    reassign_rx: mpsc::UnboundedReceiver<super::reassign::ReassignCommand>,
 }
 
 impl Runtime {
@@ -91,6 +94,8 @@ impl Runtime {
             controller,
             elect_rx: node.take_elect_requests(),
             duties: duties::Duties::new(&node),
+
+            reassign_rx: node.take_reassign_requests(),
             node,
             fence: None,
             channel: None,
@@ -154,6 +159,14 @@ impl Runtime {
                         self.controlled_shutdown(&store, command).await;
                     }
                     _ = self.duties.tick.tick() => self.tick(&store).await,
+
+                    Some(command) = self.reassign_rx.recv() => {
+                        let (effects, reply) = super::reassign::decide(&mut self.controller, command);
+                        self.perform(&store, effects).await;
+                        if let Some(reply) = reply {
+                            reply.send(self.controller.is_active());
+                        }
+                    }
                     Some(gone) = self.gone_rx.recv() => {
                         if let Ok(true) = store.delete_controller_if(gone.controller).await {
                             tracing::warn!(controller = gone.controller,
@@ -286,6 +299,8 @@ impl Runtime {
             }
             ZkEvent::ControllerChanged => self.controller_changed(store).await,
             ZkEvent::PreferredReplicaElection => self.preferred_replica_election(store).await,
+
+            ZkEvent::ReassignmentChanged => self.read_znode_reassignment(store).await,
             ZkEvent::ConfigChanged => {
                 for (topic, unclean) in self.node.apply_config_changes().await {
                     let input = Input::TopicConfigChanged {
@@ -306,11 +321,23 @@ impl Runtime {
                     ZkEvent::ControllerChanged,
                     ZkEvent::ConfigChanged,
                     ZkEvent::PreferredReplicaElection,
+                    ZkEvent::ReassignmentChanged,
                 ] {
                     Box::pin(self.zk_event(store, event)).await;
                 }
             }
             ZkEvent::Session(_) => {}
+        }
+    }
+
+    /// Feeds `/admin/reassign_partitions` to the controller, if active.
+    async fn read_znode_reassignment(&mut self, store: &ZkStore) {
+        if !self.controller.is_active() {
+            return;
+        }
+        if let Some(input) = super::reassign::read_znode(store).await {
+            let effects = self.controller.step(input);
+            self.perform(store, effects).await;
         }
     }
 
@@ -381,6 +408,8 @@ impl Runtime {
                         let effects = self.controller.step(Input::Elected(snapshot));
                         self.perform(store, effects).await;
                         self.preferred_replica_election(store).await;
+
+                        self.read_znode_reassignment(store).await;
                     }
                     Err(error) => {
                         tracing::warn!(%error, "loading the cluster failed; resigning");
@@ -673,6 +702,11 @@ impl Runtime {
                 | Effect::DeletePreferredReplicaElection { .. }) => {
                     Box::pin(self.perform_duty(store, effect)).await
                 }
+                effect @ (Effect::WriteStateAndAssignment { .. }
+                | Effect::WriteZnodeReassignment { .. }) => {
+                    let epoch = self.controller.controller_epoch().unwrap_or_default();
+                    super::reassign::perform(store, epoch, effect).await
+                }
                 Effect::Resigned => {
                     tracing::info!("no longer the controller");
                     self.duties.resigned();
@@ -732,44 +766,4 @@ impl Runtime {
             tracing::debug!(broker, "no channel to broker; request dropped");
         }
     }
-}
-
-/// The registered brokers, as the controller sees them.
-async fn read_brokers(store: &ZkStore) -> Result<Vec<LiveBroker>, ZkError> {
-    Ok(store
-        .brokers()
-        .await?
-        .into_values()
-        .map(|b| LiveBroker {
-            registration: b.registration,
-            broker_epoch: b.broker_epoch,
-        })
-        .collect())
-}
-
-/// Every topic with its assignment and `unclean.leader.election.enable` (its override, else
-/// this broker's default).
-async fn read_topics(
-    store: &ZkStore,
-    config: &BrokerConfig,
-) -> Result<BTreeMap<String, TopicInfo>, ZkError> {
-    let mut topics = BTreeMap::new();
-    for (name, assignment) in store.topic_assignments().await? {
-        let overrides = store.topic_config(&name).await?;
-        let unclean = match TopicConfig::resolve(config, &overrides) {
-            Ok(resolved) => resolved.unclean_leader_election_enable,
-            Err(error) => {
-                tracing::warn!(topic = %name, %error, "topic configuration does not resolve");
-                config.unclean_leader_election_enable
-            }
-        };
-        topics.insert(
-            name,
-            TopicInfo {
-                assignment: assignment.value,
-                unclean_leader_election: unclean,
-            },
-        );
-    }
-    Ok(topics)
 }

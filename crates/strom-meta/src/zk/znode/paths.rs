@@ -22,6 +22,9 @@ pub const CONFIG_CHANGE_PREFIX: &str = "config_change_";
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
 /// A ZooKeeper-era tool's request for preferred leader elections.
 pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
+
+/// A reassignment asked for by a ZooKeeper-era tool (Kafka's `ReassignPartitionsZNode`).
+pub const REASSIGN_PARTITIONS: &str = "/admin/reassign_partitions";
 /// Parent of the ISR change notifications.
 pub const ISR_CHANGES: &str = "/isr_change_notification";
 /// The prefix of an ISR change notification's sequential name.

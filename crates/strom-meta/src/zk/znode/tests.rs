@@ -162,12 +162,18 @@ fn topic_assignment_before_topic_ids_and_during_reassignment() {
     assert!(decoded.topic_id.is_nil());
     assert_eq!(decoded.partitions.len(), 2);
     let moving = r#"{"version":2,"partitions":{"0":[1,2,3]},"adding_replicas":{"0":[3]},"removing_replicas":{"0":[1]}}"#;
-    assert_eq!(
-        decode_topic_assignment("m", moving.as_bytes())
-            .unwrap()
-            .partitions[&0],
-        vec![1, 2, 3]
-    );
+    let decoded = decode_topic_assignment("m", moving.as_bytes()).unwrap();
+    assert_eq!(decoded.partitions[&0], vec![1, 2, 3]);
+    assert_eq!(decoded.adding_replicas[&0], vec![3]);
+    assert_eq!(decoded.removing_replicas[&0], vec![1]);
+    assert!(decoded.is_reassigning(0));
+    assert_eq!(decoded.target(0), vec![2, 3]);
+    assert_eq!(decoded.original(0), vec![1, 2]);
+    let encoded = encode_topic_assignment(&decoded);
+    assert_eq!(decode_topic_assignment("m", &encoded).unwrap(), decoded);
+    let outside = r#"{"version":2,"partitions":{"0":[1,2]},"adding_replicas":{"0":[3]}}"#;
+    let err = decode_topic_assignment("m", outside.as_bytes()).unwrap_err();
+    assert!(err.reason.contains("broker 3"), "{err}");
     let stray = r#"{"version":2,"partitions":{"0":[1]},"adding_replicas":{"5":[3]}}"#;
     let err = decode_topic_assignment("m", stray.as_bytes()).unwrap_err();
     assert!(err.reason.contains("partition 5"), "{err}");
