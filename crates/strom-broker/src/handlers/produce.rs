@@ -269,54 +269,59 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: ProduceReq
 fn answer_after_verification(
     ctx: RequestContext,
     acks: i16,
-    mut response: ProduceResponse,
-    mut to_sync: Vec<ToSync>,
+    response: ProduceResponse,
+    to_sync: Vec<ToSync>,
     waiting: Vec<Waiting>,
 ) -> Reply {
-    let task = tokio::spawn(async move {
-        for (t, index, partition, bytes, task) in waiting {
-            let slot = &mut response.responses[t].partition_responses[index];
-            let result = match task.await {
-                Ok(Ok(info)) => Ok(info),
-                Ok(Err(verify::Refused::Append(error))) => Err(error),
-                Ok(Err(verify::Refused::Unverified(code))) => {
-                    partition.counters.produce_failed();
-                    let (code, message) = verify::produce_error(code, ctx.version);
-                    tracing::info!(client = %ctx.client_id, partition = %partition.topic_partition, code, "transactional produce not verified by the coordinator");
-                    slot.error_code = code;
-                    if ctx.version >= 8 {
-                        slot.error_message = message.map(str_bytes);
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a verified append failed");
-                    slot.error_code = E::UnknownServerError.code();
-                    continue;
-                }
-            };
-            if let Some(end) = record_append(&ctx, &partition, bytes, result, slot) {
-                to_sync.push((t, index, partition, end));
-            }
-        }
-        if acks == 0 {
-            advance_unanswered(to_sync).await;
-            return None;
-        }
-        acknowledge(&ctx, acks, &mut response, to_sync).await;
-        Some(super::legacy::produce_response(&ctx, &response))
-    });
+    let task = tokio::spawn(finish_waiting(ctx, acks, response, to_sync, waiting));
     if acks == 0 {
         // Nothing is answered; the task still runs to the end.
         drop(task);
         return Reply::Nothing;
     }
-    Reply::Later(tokio::spawn(async move {
-        match task.await {
-            Ok(Some(frame)) => frame,
-            _ => panic!("a produce waiting for verification ended without its response"),
+    Reply::Later(task)
+}
+
+/// The task of [`answer_after_verification`]: the encoded response (empty for acks=0, which
+/// is not sent).
+async fn finish_waiting(
+    ctx: RequestContext,
+    acks: i16,
+    mut response: ProduceResponse,
+    mut to_sync: Vec<ToSync>,
+    waiting: Vec<Waiting>,
+) -> bytes::Bytes {
+    for (t, index, partition, bytes, task) in waiting {
+        let slot = &mut response.responses[t].partition_responses[index];
+        let result = match task.await {
+            Ok(Ok(info)) => Ok(info),
+            Ok(Err(verify::Refused::Append(error))) => Err(error),
+            Ok(Err(verify::Refused::Unverified(code))) => {
+                partition.counters.produce_failed();
+                let (code, message) = verify::produce_error(code, ctx.version);
+                tracing::info!(client = %ctx.client_id, partition = %partition.topic_partition, code, "transactional produce not verified by the coordinator");
+                slot.error_code = code;
+                if ctx.version >= 8 {
+                    slot.error_message = message.map(str_bytes);
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a verified append failed");
+                slot.error_code = E::UnknownServerError.code();
+                continue;
+            }
+        };
+        if let Some(end) = record_append(&ctx, &partition, bytes, result, slot) {
+            to_sync.push((t, index, partition, end));
         }
-    }))
+    }
+    if acks == 0 {
+        advance_unanswered(to_sync).await;
+        return bytes::Bytes::new();
+    }
+    acknowledge(&ctx, acks, &mut response, to_sync).await;
+    super::legacy::produce_response(&ctx, &response)
 }
 
 /// acks=0: no response, but the high watermark still has to move, which in durable mode
