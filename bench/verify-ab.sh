@@ -23,11 +23,11 @@ rm -rf $DIR && mkdir -p $DIR
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 run() { # ROUND BUILD BINARY
   rm -rf $DIR/data
-  RUST_LOG=warn,strom_broker::broker=info $3 broker --set listeners=PLAINTEXT://127.0.0.1:0 \
+  RUST_LOG=info $3 broker --set listeners=PLAINTEXT://127.0.0.1:0 \
     --set strom.metrics.listener= --set log.dirs=$DIR/data > $DIR/broker.log 2>&1 &
   local pid=$! port=
   for _ in $(seq 100); do
-    port=$(grep -o 'addresses=\[127.0.0.1:[0-9]*' $DIR/broker.log | head -1 | cut -d: -f2)
+    port=$(grep -o 'listeners=\[127.0.0.1:[0-9]*' $DIR/broker.log | head -1 | cut -d: -f2)
     [ -n "$port" ] && break
     sleep 0.1
   done
