@@ -32,11 +32,13 @@ impl Drop for Running {
     }
 }
 
+/// A broker with KIP-890's verification off: only then can a transactional batch the
+/// coordinator never heard of open a hanging transaction (`produce_hanging`), as on Kafka.
 fn start_broker(dir: &tempfile::TempDir) -> Running {
     Running(spawn_broker_process(
         &dir.path().join("data"),
         &dir.path().join("broker.log"),
-        &[],
+        &["transaction.partition.verification.enable=false"],
     ))
 }
 

@@ -24,6 +24,11 @@ use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
+/// The raw transactional batches here come from a producer id the transaction coordinator
+/// never saw (InitProducerId without a transactional id): a broker accepts them only with
+/// KIP-890's verification off, as Kafka does (`tests/txn_verify.rs` covers it on).
+const UNVERIFIED: &str = "transaction.partition.verification.enable=false";
+
 /// Kills the broker process when the test ends, also on a failed assertion.
 struct Running(BrokerProcess);
 
@@ -179,7 +184,7 @@ fn an_open_transaction_holds_read_committed_consumers_at_its_first_offset() {
     let broker = Running(spawn_broker_process(
         &dir.path().join("data"),
         &dir.path().join("broker.log"),
-        &[],
+        &[UNVERIFIED],
     ));
     let bootstrap = broker.0.bootstrap();
     create_topic(&bootstrap, "txn-read", 1, &[]);
@@ -287,7 +292,7 @@ fn an_open_transaction_holds_read_committed_consumers_at_its_first_offset() {
 /// Fetch answers, and reads the committed one's; a read_uncommitted consumer reads both.
 #[test]
 fn read_committed_consumers_skip_aborted_transactions() {
-    let broker = common::TestBroker::start(&[]);
+    let broker = common::TestBroker::start(&[UNVERIFIED]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "txn-abort", 1, &[]);
     let partition = broker

@@ -127,6 +127,15 @@ pub enum AppendError {
         /// The batch's epoch.
         got: i16,
     },
+    /// A transactional batch would open its producer's transaction without the verification
+    /// guard KIP-890 asks for (the coordinator did not confirm the partition is in the
+    /// transaction, or a marker ended it meanwhile): `INVALID_TXN_STATE` (48). Nothing is
+    /// appended.
+    #[error("producer {producer_id}: record was not part of an ongoing transaction")]
+    InvalidTxnState {
+        /// The producer id of the batch.
+        producer_id: i64,
+    },
     /// The caller appended as leader with an epoch older than one the log already holds (a
     /// fenced leader): `NOT_LEADER_OR_FOLLOWER` (6). Nothing is appended.
     #[error("leader epoch {epoch} is older than the log's latest leader epoch {latest}")]

@@ -125,6 +125,8 @@ pub struct Log {
     /// Compaction has cleaned every segment below this offset; kept across restarts in
     /// `cleaner-offset-checkpoint` by the manager.
     cleaned_up_to: i64,
+    /// KIP-890 verification guards handed out to the broker ([`verification`]).
+    guards: verification::Guards,
 }
 
 impl Log {
@@ -221,6 +223,7 @@ impl Log {
             first_unflushed_ms: None,
             recovery_stats: stats,
             cleaned_up_to: log_start_offset,
+            guards: Default::default(),
         };
         log.load_producer_state()?;
         if log.recovery_stats.segments_recovered > 0 {
@@ -288,6 +291,20 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
+        self.append_verified(records, leader_epoch, now_ms, Verification::Off)
+    }
+
+    /// [`Log::append`] with KIP-890's check: under [`Verification::Required`], a transactional
+    /// batch that would open its producer's transaction must carry the producer's current
+    /// guard ([`Log::verification_guard`]), else it is refused with
+    /// [`AppendError::InvalidTxnState`] and nothing is written. Other batches pay one bit test.
+    pub fn append_verified(
+        &mut self,
+        records: Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+        verification: Verification,
+    ) -> Result<AppendInfo, AppendError> {
         self.check_leader_epoch(leader_epoch)?;
         let headers = validate_batches(&records)?;
         let header = match headers[..] {
@@ -342,6 +359,10 @@ impl Log {
                     duplicate: true,
                 });
             }
+            if header.is_transactional() {
+                self.guards
+                    .check(&self.producer_state, &header, verification)?;
+            }
         }
         let base_offset = self.log_end_offset();
         // Only the batch header changes. baseOffset and partitionLeaderEpoch are outside the
@@ -377,6 +398,10 @@ impl Log {
         assert_eq!(header.base_offset, base_offset);
         assert_eq!(header.total_len(), crate::BATCH_HEADER_LEN + tail.len());
         self.write_leader_batch(&header, &head, &tail, leader_epoch, now_ms)?;
+        if header.is_transactional() {
+            // The transaction is open now: its next batches need no guard.
+            self.guards.clear(header.producer_id);
+        }
         if self.flush_due(now_ms) {
             self.flush()?;
         }
@@ -629,6 +654,27 @@ impl Log {
     pub fn producer_state(&self) -> &ProducerState {
         &self.producer_state
     }
+
+    /// KIP-890: the guard a leader asks the coordinator to back before appending the first
+    /// transactional batch of `(producer_id, producer_epoch)` here, or `None` when that
+    /// producer's transaction is already open on this partition at that epoch (its batches
+    /// need no verification). See [`verification`].
+    pub fn verification_guard(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Option<VerificationGuard> {
+        if verification::has_ongoing_transaction(&self.producer_state, producer_id, producer_epoch)
+        {
+            return None;
+        }
+        Some(self.guards.guard(producer_id, producer_epoch))
+    }
+
+    /// Whether `(producer_id, producer_epoch)` has an open transaction on this partition.
+    pub fn has_ongoing_transaction(&self, producer_id: i64, producer_epoch: i16) -> bool {
+        verification::has_ongoing_transaction(&self.producer_state, producer_id, producer_epoch)
+    }
 }
 
 /// Lists the segment base offsets of `dir` (ascending) and removes leftovers: temporary files,
@@ -684,6 +730,8 @@ mod legacy;
 mod maintenance;
 mod replication;
 mod transactions;
+pub mod verification;
 
 pub use compaction::{Compacted, CompactionPlan, CompactionStats, STAGING_DIR};
 pub use replication::TruncationPoint;
+pub use verification::{Verification, VerificationGuard};

@@ -98,6 +98,8 @@ impl Log {
         now_ms: i64,
     ) -> Result<i64, FollowerAppendError> {
         let (batches, restart) = self.check_follower_batches(records)?;
+        // Guards are a leader's; a follower holds none (this drops those of a past leadership).
+        self.guards.clear_all();
         if let Some(base_offset) = restart {
             self.truncate_fully_and_start_at(base_offset)?;
         }
@@ -292,6 +294,7 @@ impl Log {
             return Ok(self.truncate_fully_steps(offset, proceed)?.map(|()| true));
         }
         tracing::info!(dir = %self.dir.display(), offset, log_end_offset = end, "truncating log");
+        self.guards.clear_all();
         if !proceed() {
             return Ok(None);
         }
@@ -353,6 +356,7 @@ impl Log {
         assert!(offset >= 0, "restarting a log at {offset}");
         tracing::info!(dir = %self.dir.display(), offset, log_end_offset = self.log_end_offset(),
             "emptying log and restarting it");
+        self.guards.clear_all();
         if !proceed() {
             return Ok(None);
         }

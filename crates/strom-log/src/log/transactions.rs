@@ -43,6 +43,9 @@ impl Log {
     ) -> Result<AppendInfo, AppendError> {
         self.check_leader_epoch(leader_epoch)?;
         self.producer_state.check_marker(marker)?;
+        // A confirmation the coordinator gave before this marker may be about the transaction
+        // the marker ends: the producer's next first batch is verified again.
+        self.guards.clear(marker.producer_id);
         let mut batch = marker_batch(marker, now_ms);
         let base_offset = self.log_end_offset();
         assign_offset(&mut batch, base_offset, leader_epoch);

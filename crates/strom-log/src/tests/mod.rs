@@ -15,6 +15,7 @@ mod replication;
 mod transactions;
 mod truncation;
 mod validation;
+mod verification;
 
 use bytes::Bytes;
 

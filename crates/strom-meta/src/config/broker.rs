@@ -320,6 +320,8 @@ impl BrokerConfig {
                 remove_expired_interval_ms: i64::from(
                     read.int("transaction.remove.expired.transaction.cleanup.interval.ms"),
                 ),
+                partition_verification_enable: read
+                    .boolean("transaction.partition.verification.enable"),
             },
             cluster: ClusterSettings {
                 zookeeper_connect: read
@@ -780,4 +782,6 @@ pub struct TransactionSettings {
     pub abort_timed_out_interval_ms: i64,
     /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
     pub remove_expired_interval_ms: i64,
+    /// `transaction.partition.verification.enable` (KIP-890).
+    pub partition_verification_enable: bool,
 }

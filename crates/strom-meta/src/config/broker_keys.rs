@@ -266,6 +266,10 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("transaction.max.timeout.ms", Int, Some("900000"), Rule::AtLeast(1),
         "The largest transaction.timeout.ms a producer may ask for; InitProducerId with a larger \
          one is refused with INVALID_TRANSACTION_TIMEOUT."),
+    key("transaction.partition.verification.enable", Boolean, Some("true"), Rule::Any,
+        "KIP-890: a partition leader asks the transaction coordinator whether the partition is \
+         in the producer's ongoing transaction before appending the transaction's first batch \
+         there, so a late or stray transactional batch cannot open a transaction nobody ends."),
     key("transaction.remove.expired.transaction.cleanup.interval.ms", Int, Some("3600000"),
         Rule::AtLeast(1),
         "How often the transaction coordinator removes transactional ids idle for longer than \

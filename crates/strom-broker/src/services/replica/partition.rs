@@ -56,6 +56,9 @@ pub struct Partition {
     pub counters: Arc<crate::metrics::TopicCounters>,
     /// Records behind the leader's high watermark at the last follower fetch (-1: none yet).
     follower_lag: AtomicI64,
+    /// Transactional batches waiting for KIP-890 verification, in arrival order per producer
+    /// (`services::txn::verify`). Lock order: before the log's mutex.
+    pub(crate) verifying: crate::services::txn::verify::Waiting,
 }
 
 impl Partition {
@@ -90,6 +93,7 @@ impl Partition {
             replication: Mutex::new(None),
             counters,
             follower_lag: AtomicI64::new(-1),
+            verifying: Default::default(),
         }
     }
 
@@ -140,7 +144,20 @@ impl Partition {
     /// new end at once; in durable mode the caller follows with
     /// [`Partition::wait_high_watermark`].
     pub fn append(&self, records: bytes::Bytes, now_ms: i64) -> Result<AppendInfo, AppendError> {
-        let info = self.append_as_leader(|log, epoch| log.append(records, epoch, now_ms))?;
+        self.append_produce(records, now_ms, strom_log::log::Verification::Off)
+    }
+
+    /// [`Partition::append`] of a client's produce, with KIP-890's check of transactional
+    /// batches ([`strom_log::Log::append_verified`]).
+    pub fn append_produce(
+        &self,
+        records: bytes::Bytes,
+        now_ms: i64,
+        verification: strom_log::log::Verification,
+    ) -> Result<AppendInfo, AppendError> {
+        let info = self.append_as_leader(|log, epoch| {
+            log.append_verified(records, epoch, now_ms, verification)
+        })?;
         if (!self.durable.load(Ordering::Relaxed) || self.is_replicated()) && !info.duplicate {
             // Relaxed: the high watermark moved. Replicated: followers long-poll for the log
             // end, which just moved.

@@ -31,22 +31,32 @@ const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 /// How long a marker request may take before its partitions are retried.
 const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Kept connections to the other brokers, one per broker, opened on first use.
+/// Kept connections to the other brokers, one per broker, opened on first use. The
+/// coordinator's markers use one; a leader's KIP-890 verifications another
+/// ([`super::verify`]), so a verification never waits behind a marker's replication.
 pub struct MarkerChannel {
     local: BrokerId,
+    /// What the connections carry, for their client id and logs.
+    purpose: &'static str,
     peers: Mutex<HashMap<BrokerId, PeerConnection>>,
 }
 
 impl MarkerChannel {
-    /// A channel of broker `local`.
-    pub fn new(local: BrokerId) -> MarkerChannel {
+    /// A channel of broker `local` for `purpose` (`txn-markers`, `txn-verify`).
+    pub fn new(local: BrokerId, purpose: &'static str) -> MarkerChannel {
         MarkerChannel {
             local,
+            purpose,
             peers: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn connection(&self, services: &Services, broker: BrokerId) -> Option<PeerConnection> {
+    /// The kept connection to `broker`, opened (again) if there is none or it closed.
+    pub(crate) async fn connection(
+        &self,
+        services: &Services,
+        broker: BrokerId,
+    ) -> Option<PeerConnection> {
         if let Some(peer) = self.peers.lock().unwrap().get(&broker) {
             if !peer.is_closed() {
                 return Some(peer.clone());
@@ -54,14 +64,14 @@ impl MarkerChannel {
         }
         let registration = services.metadata.broker(broker)?;
         let addr = crate::services::cluster::broker_addr(&services.config, &registration)?;
-        let client_id = format!("strom-broker-{}-txn-markers", self.local);
+        let client_id = format!("strom-broker-{}-{}", self.local, self.purpose);
         match PeerConnection::connect(&addr, &client_id, Duration::from_secs(5)).await {
             Ok(peer) => {
                 self.peers.lock().unwrap().insert(broker, peer.clone());
                 Some(peer)
             }
             Err(e) => {
-                tracing::info!(broker, error = %e, "cannot reach a partition leader for markers");
+                tracing::info!(broker, purpose = self.purpose, error = %e, "cannot reach a broker");
                 None
             }
         }

@@ -20,12 +20,14 @@
 //! under the partition's own lock, or a task that steps the core again when it completes.
 
 pub mod markers;
+pub mod verify;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use strom_log::log::Verification;
 use strom_log::records::encode_batch;
 use strom_meta::txn::{
     AppendOutcome, Effect, Input, RequestToken, Response, TxnConfig, TxnCoordinator, TxnDescription,
@@ -54,6 +56,10 @@ pub struct TxnService {
     wake: tokio::sync::Notify,
     /// Connections to other brokers for WriteTxnMarkers.
     pub(crate) channel: markers::MarkerChannel,
+    /// Connections to other brokers' coordinators for KIP-890 verifications.
+    pub(crate) verify_channel: markers::MarkerChannel,
+    /// `transaction.partition.verification.enable`.
+    verification_enabled: bool,
 }
 
 impl TxnService {
@@ -77,7 +83,19 @@ impl TxnService {
             config: txn_config,
             clustered: config.cluster.zookeeper_connect.is_some(),
             wake: tokio::sync::Notify::new(),
-            channel: markers::MarkerChannel::new(config.broker_id),
+            channel: markers::MarkerChannel::new(config.broker_id, "txn-markers"),
+            verify_channel: markers::MarkerChannel::new(config.broker_id, "txn-verify"),
+            verification_enabled: settings.partition_verification_enable,
+        }
+    }
+
+    /// What a produce append checks (KIP-890): [`Verification::Required`] while
+    /// `transaction.partition.verification.enable` is on, else [`Verification::Off`].
+    pub fn produce_verification(&self) -> Verification {
+        if self.verification_enabled {
+            Verification::Required(None)
+        } else {
+            Verification::Off
         }
     }
 
