@@ -3,8 +3,8 @@
 //! imbalance is the share of the partitions whose preferred replica (the first assigned) it is
 //! but which another broker leads (or nobody does); for a broker above
 //! `leader.imbalance.per.broker.percentage`, preferred elections are started for those of its
-//! partitions whose preferred replica is live, in the ISR and not shutting down, through the
-//! same path as ElectLeaders. The first check comes one interval after the election. Also the
+//! partitions whose preferred replica is live, in the ISR and not shutting down and that are
+//! not being reassigned, through the same path as ElectLeaders. The first check comes one interval after the election. Also the
 //! ZooKeeper era's `/admin/preferred_replica_election` request, whose partitions get preferred
 //! elections before the znode is deleted. A child of `state` (it reads `Active`).
 
@@ -120,6 +120,13 @@ impl Active {
         self.all_partitions()
             .into_iter()
             .filter(|p| !self.deleting.contains_key(&p.topic))
+            // As Kafka's check: a partition being reassigned is left to the reassignment.
+            .filter(|p| {
+                !self
+                    .topics
+                    .get(&p.topic)
+                    .is_some_and(|t| t.assignment.is_reassigning(p.partition))
+            })
             .filter(|p| {
                 let replicas = self.replicas(p);
                 let Some(&preferred) = replicas.first() else {

@@ -411,3 +411,41 @@ fn a_removed_replica_that_was_down_is_deleted_when_it_returns() {
     });
     assert_eq!(receivers(&effects).1, vec![1]);
 }
+
+/// Kafka's balance check leaves a partition being reassigned to the reassignment: its
+/// preferred replica (the target's first) does not take over mid-move, and does once the
+/// partition is no longer moving.
+#[test]
+fn the_balance_check_skips_a_partition_being_reassigned() {
+    let balance = crate::config::LeaderBalanceSettings {
+        enable: true,
+        imbalance_percentage: 0,
+        check_interval_ms: 1_000,
+    };
+    let elections = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::WriteState { .. }))
+            .count()
+    };
+    // Moving 1 → 4: replicas [2, 3, 4, 1], broker 2 preferred, in the ISR, not leading.
+    let (mut controller, effects) =
+        elected(assignment(&[2, 3, 4, 1], &[4], &[1]), lai(1, 8, &[1, 2, 3]));
+    let _ = step(&effects);
+    controller.step(Input::StateWritten {
+        partition: tp(),
+        version: 6,
+    });
+    controller.set_leader_balance(balance);
+    controller.step(Input::Tick { now_ms: 0 });
+    let effects = controller.step(Input::Tick { now_ms: 1_000 });
+    assert_eq!(elections(&effects), 0, "mid-move: {effects:?}");
+    no_step(&effects);
+
+    // The same partition not moving: the check elects broker 2.
+    let (mut controller, _) = elected(assignment(&[2, 3, 1], &[], &[]), lai(1, 8, &[1, 2, 3]));
+    controller.set_leader_balance(balance);
+    controller.step(Input::Tick { now_ms: 0 });
+    let effects = controller.step(Input::Tick { now_ms: 1_000 });
+    assert_eq!(elections(&effects), 1, "not moving: {effects:?}");
+}
