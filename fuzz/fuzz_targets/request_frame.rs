@@ -39,15 +39,18 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(&data[4..8], &correlation_id.to_be_bytes());
         }
         Ok(Decoded::InterBroker(request)) => {
-            // A controller request: only keys 4-6 at the versions Strom brokers speak, and
-            // reading it into a command (what the handler does next) must not panic either.
+            // A controller request (keys 4-6) or ControlledShutdown (7) at the versions Strom
+            // brokers speak, and reading it into a command (what the handler does next) must not
+            // panic either.
             use strom_broker::interbroker as ib;
             use strom_broker::protocol::interbroker::InterBrokerBody as B;
-            assert!((4..=6).contains(&request.key), "key {}", request.key);
+            assert!((4..=7).contains(&request.key), "key {}", request.key);
             match &request.body {
                 B::LeaderAndIsr(body) => drop(ib::leader_and_isr_command(body, request.version)),
                 B::StopReplica(body) => drop(ib::stop_replica_command(body, request.version)),
                 B::UpdateMetadata(body) => drop(ib::update_metadata_command(body, request.version)),
+                // The handler reads the broker id and epoch and asks the controller.
+                B::ControlledShutdown(body) => drop((body.broker_id.0, body.broker_epoch)),
             }
         }
         // The refusal is logged by the broker, so formatting it must not panic either.
