@@ -449,3 +449,37 @@ fn the_balance_check_skips_a_partition_being_reassigned() {
     let effects = controller.step(Input::Tick { now_ms: 1_000 });
     assert_eq!(elections(&effects), 1, "not moving: {effects:?}");
 }
+
+/// A topic re-read (every topic znode write fires a watch) takes only the partitions the
+/// controller did not have, as Kafka's partition modification handling does: an existing
+/// partition keeps the controller's assignment, so a read racing with a reassignment step
+/// cannot roll the move back; an added partition gets its state written.
+#[test]
+fn a_topic_reread_takes_added_partitions_and_keeps_existing_assignments() {
+    let (mut controller, _) = elected(assignment(&[2, 3, 1], &[], &[]), lai(2, 8, &[1, 2, 3]));
+    let mut read = assignment(&[4, 3], &[], &[]);
+    read.partitions.insert(1, vec![3, 4]);
+    let effects = controller.step(Input::TopicsChanged {
+        topics: BTreeMap::from([(
+            "t".to_string(),
+            TopicInfo {
+                assignment: read,
+                unclean_leader_election: false,
+            },
+        )]),
+    });
+    let written: Vec<&TopicPartition> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::WriteState { partition, .. } => Some(partition),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written, [&TopicPartition::new("t", 1)], "{effects:?}");
+    assert!(
+        !effects.iter().any(|e| matches!(e,
+            Effect::SendLeaderAndIsr { partitions, .. }
+                if partitions.iter().any(|p| p.partition == tp()))),
+        "t-0 keeps its assignment: {effects:?}"
+    );
+}
