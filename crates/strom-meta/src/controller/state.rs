@@ -16,6 +16,8 @@ mod shutdown;
 
 #[path = "reassign.rs"]
 pub(super) mod reassign;
+#[path = "topics_read.rs"]
+mod topics_read;
 use crate::replication::{
     BrokerId, BrokerRegistration, LeaderAndIsr, TopicPartition, Versioned, NO_LEADER,
 };
@@ -235,53 +237,10 @@ impl Controller {
 }
 
 impl Active {
-    /// A topic as just read from ZooKeeper, merged as Kafka's controller takes a partition
-    /// modification: of a topic it knows (same id), only the partitions it did not have are
-    /// new; existing partitions keep the controller's own assignment, which it writes itself
-    /// (reassignment steps) and which a read racing with those writes must not roll back.
-    fn with_added_partitions(&self, topic: &str, read: TopicInfo) -> TopicInfo {
-        let Some(known) = self
-            .topics
-            .get(topic)
-            .filter(|t| t.assignment.topic_id == read.assignment.topic_id)
-        else {
-            return read;
-        };
-        let mut merged = known.clone();
-        for (partition, replicas) in read.assignment.partitions {
-            merged
-                .assignment
-                .partitions
-                .entry(partition)
-                .or_insert(replicas);
-        }
-        merged.unclean_leader_election = read.unclean_leader_election;
-        merged
-    }
-
     fn apply(&mut self, input: Input, effects: &mut Vec<Effect>, outbox: &mut Outbox) {
         match input {
             Input::BrokersChanged { brokers } => self.brokers_changed(brokers, effects, outbox),
-            Input::TopicsChanged { topics } => {
-                let known: BTreeSet<String> = self.topics.keys().cloned().collect();
-                self.topics
-                    .retain(|t, _| topics.contains_key(t) || self.deleting.contains_key(t));
-                for (topic, info) in topics {
-                    if self.deleted_ids.contains(&info.assignment.topic_id) {
-                        continue;
-                    }
-                    let info = self.with_added_partitions(&topic, info);
-                    let changed = self.topics.get(&topic) != Some(&info);
-                    self.topics.insert(topic.clone(), info);
-                    if changed || !known.contains(&topic) {
-                        for partition in self.topic_partitions(&topic) {
-                            self.reconcile(&partition, effects);
-                        }
-                    }
-                }
-                self.states
-                    .retain(|p, _| self.topics.contains_key(&p.topic));
-            }
+            Input::TopicsChanged { topics } => self.topics_changed(topics, effects),
             Input::TopicConfigChanged {
                 topic,
                 unclean_leader_election,
