@@ -4,16 +4,13 @@
 //! partition's result. Exits non-zero when a partition could not be elected (a result other
 //! than NONE or ELECTION_NOT_NEEDED). `strom partition list` is [`list`].
 
-use std::time::{Duration, Instant};
-
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
-use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
+use kafka_protocol::messages::{ElectLeadersRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
-use strom_broker::interbroker::peer::PeerConnection;
 
 use crate::client::ClientOptions;
 use crate::output::{print_json, Table};
@@ -61,9 +58,6 @@ struct ElectionRow {
     message: Option<String>,
 }
 
-/// How long to wait before asking again after NOT_CONTROLLER.
-const RETRY_BACKOFF: Duration = Duration::from_millis(200);
-
 /// Runs one `partition` subcommand.
 pub async fn run(options: &ClientOptions, command: PartitionCommand) -> anyhow::Result<()> {
     match command {
@@ -104,7 +98,9 @@ async fn elect_leaders(options: &ClientOptions, args: ElectArgs) -> anyhow::Resu
         entry.partitions = partitions;
         request.topic_partitions = Some(vec![entry]);
     }
-    let response = send_to_controller(options, &request).await?;
+    // ElectLeaders v2, sent to the controller Metadata names (retried after NOT_CONTROLLER).
+    let response =
+        crate::reassign::send_to_controller(options, &request, 2, |r| r.error_code).await?;
     if response.error_code != 0 {
         bail!(
             "the controller refused the election: {}",
@@ -147,47 +143,4 @@ async fn elect_leaders(options: &ClientOptions, args: ElectArgs) -> anyhow::Resu
         bail!("{failed} partition(s) could not be elected");
     }
     Ok(())
-}
-
-/// Sends `request` to the controller, asking Metadata again after NOT_CONTROLLER or a lost
-/// connection, until the request timeout.
-async fn send_to_controller(
-    options: &ClientOptions,
-    request: &ElectLeadersRequest,
-) -> anyhow::Result<ElectLeadersResponse> {
-    let started = Instant::now();
-    let timeout = options.timeout();
-    loop {
-        let metadata = options.raw_metadata_async(Some(&[])).await?;
-        let controller = metadata.controller_id.0;
-        let attempt = async {
-            let broker = metadata
-                .brokers
-                .iter()
-                .find(|b| b.node_id.0 == controller)
-                .ok_or_else(|| anyhow!("the cluster names no controller now"))?;
-            let address = format!("{}:{}", broker.host, broker.port);
-            let peer = PeerConnection::connect(&address, "strom-cli", timeout)
-                .await
-                .with_context(|| {
-                    format!("could not connect to controller {controller} at {address}")
-                })?;
-            // The election's own timeout, plus time for the answer to travel.
-            let answer = peer
-                .call(request, 2, timeout + Duration::from_secs(5))
-                .await
-                .with_context(|| format!("controller {controller} ({address}) did not answer"));
-            peer.close();
-            answer
-        }
-        .await;
-        let retry = match &attempt {
-            Ok(response) => response.error_code == ResponseError::NotController.code(),
-            Err(_) => true,
-        };
-        if !retry || started.elapsed() >= timeout {
-            return attempt;
-        }
-        tokio::time::sleep(RETRY_BACKOFF).await;
-    }
 }
