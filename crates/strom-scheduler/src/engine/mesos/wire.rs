@@ -317,7 +317,9 @@ fn parse_resource(resource: &Value) -> Option<Resource> {
             })
         }
     };
-    let disk = match resource.get("disk") {
+    // Mesos accepts DiskInfo only on `disk` resources; one on any other resource is ignored,
+    // so that what we decode is what we would send back.
+    let disk = match resource.get("disk").filter(|_| name == "disk") {
         Some(disk) => Some(DiskInfo {
             source: match disk.pointer("/source/type").and_then(Value::as_str) {
                 Some("MOUNT") => DiskSource::Mount {

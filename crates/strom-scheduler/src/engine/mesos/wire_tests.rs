@@ -159,3 +159,27 @@ fn files_are_written_by_the_command_with_safe_quoting() {
     assert_eq!(written, "x='1'\n$HOME `id`");
     assert!(command.ends_with("exec run"));
 }
+
+#[test]
+fn disk_info_counts_only_on_disk_resources() {
+    // Found by the mesos_events fuzz target: `disk: {}` on a resource not named "disk" was
+    // kept as a ROOT DiskInfo that resource_json then left out, so the offer did not survive
+    // its own round trip.
+    let odd = json!({"name": "di3k", "type": "SCALAR", "scalar": {"value": 50.0}, "disk": {}});
+    let parsed = parse_resource(&odd).unwrap();
+    assert_eq!(parsed.disk, None);
+    assert_eq!(
+        parse_resource(&resource_json(&parsed, "r")).as_ref(),
+        Some(&parsed)
+    );
+    let root = json!({"name": "disk", "type": "SCALAR", "scalar": {"value": 50.0}, "disk": {}});
+    let parsed = parse_resource(&root).unwrap();
+    assert_eq!(
+        parsed.disk.as_ref().map(|d| &d.source),
+        Some(&DiskSource::Root)
+    );
+    assert_eq!(
+        parse_resource(&resource_json(&parsed, "r")).as_ref(),
+        Some(&parsed)
+    );
+}
