@@ -448,13 +448,25 @@ impl Target {
         } else if let Some(text) = &args.to_datetime {
             Target::Timestamp(parse_utc_datetime(text).map_err(|error| {
                 anyhow::anyhow!(
-                    "--to-datetime {text:?}: {error} (expected YYYY-MM-DDTHH:MM:SS[.mmm]Z, UTC)"
+                    "--to-datetime {text:?}: {error} (expected YYYY-MM-DDTHH:MM:SS[.mmm]Z or \
+                     an offset such as +02:00)"
                 )
             })?)
+        } else if let Some(text) = &args.by_duration {
+            let ago = parse_duration_ms(text).map_err(|error| {
+                anyhow::anyhow!("--by-duration {text:?}: {error} (expected e.g. PT1H30M or 1h30m)")
+            })?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            Target::Timestamp(now.saturating_sub(ago).max(0))
         } else if let Some(shift) = args.shift_by {
             Target::ShiftBy(shift)
         } else {
-            bail!("give one of --to-earliest, --to-latest, --to-offset, --to-datetime, --shift-by")
+            bail!(
+                "give one of --to-earliest, --to-latest, --to-offset, --to-datetime, \
+                 --by-duration, --shift-by"
+            )
         })
     }
 }
@@ -736,7 +748,7 @@ fn commit_failure(group: &str, error: KafkaError) -> anyhow::Error {
 }
 
 mod parse;
-pub use parse::{decode_assignment, parse_utc_datetime};
+pub use parse::{decode_assignment, parse_duration_ms, parse_utc_datetime};
 
 #[cfg(test)]
 mod tests;

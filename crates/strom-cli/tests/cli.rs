@@ -452,6 +452,34 @@ fn group_commands_list_describe_reset_and_delete() {
         None,
     );
     assert_eq!(described_offsets(&b, "cli-g"), vec![Some(5), Some(5)]);
+    // A time after every record: the log end; one hour back: every record is newer, so the
+    // first offset.
+    for (flag, value, expected) in [
+        ("--to-datetime", "2099-01-01T00:00:00+01:00", 10),
+        ("--by-duration", "PT1H", 0),
+    ] {
+        ok(
+            &[
+                "-b",
+                &b,
+                "group",
+                "reset-offsets",
+                "cli-g",
+                "--topic",
+                "gt",
+                flag,
+                value,
+                "--execute",
+            ],
+            None,
+        );
+        let expected = Some(expected);
+        assert_eq!(
+            described_offsets(&b, "cli-g"),
+            vec![expected, expected],
+            "{flag}"
+        );
+    }
 
     ok(&["-b", &b, "group", "delete", "cli-g"], None);
     let listed = ok(&["-b", &b, "group", "list"], None);

@@ -74,10 +74,15 @@ pub struct TargetArgs {
     /// This offset in each partition.
     #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
     pub to_offset: Option<i64>,
-    /// The first record at or after this UTC time, YYYY-MM-DDTHH:MM:SS[.mmm]Z; the log end
-    /// offset where no record is that recent.
+    /// The first record at or after this time, RFC 3339 with an offset
+    /// (YYYY-MM-DDTHH:MM:SS[.mmm]Z or …+HH:MM); the log end offset where no record is that
+    /// recent.
     #[arg(long, value_name = "DATETIME")]
     pub to_datetime: Option<String>,
+    /// The first record at or after now minus this duration (ISO 8601 as Kafka takes it,
+    /// PT1H30M or P1DT2H, or 1h 30m); the log end offset where no record is that recent.
+    #[arg(long, value_name = "DURATION")]
+    pub by_duration: Option<String>,
     /// The committed offset plus N (N may be negative). Like Kafka, this fails when a chosen
     /// partition has no committed offset: give --partition or use another target.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]

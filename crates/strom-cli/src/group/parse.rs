@@ -103,102 +103,38 @@ pub fn decode_assignment(bytes: &[u8]) -> Result<Assignment, String> {
     })
 }
 
-/// Parses a UTC time `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (a lower-case `t`/`z` and a space for
-/// `T` are accepted) into milliseconds since the Unix epoch. The fraction may have 1 to 9
-/// digits and is truncated to milliseconds. Times before 1970 are refused, since ListOffsets
-/// reads negative timestamps as "earliest"/"latest".
+/// Parses an RFC 3339 time with its offset (`2024-01-01T00:00:00Z`, `…T02:00:00+02:00`, a
+/// fraction of up to 9 digits, a space for `T`), as Kafka's `--to-datetime` takes it, into
+/// milliseconds since the Unix epoch (the fraction truncated). A time without an offset is
+/// refused rather than read in some local zone. Times before 1970 are refused, since
+/// ListOffsets reads negative timestamps as "earliest"/"latest".
 pub fn parse_utc_datetime(text: &str) -> Result<i64, String> {
-    let bytes = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>, what: &str| -> Result<i64, String> {
-        let field = bytes
-            .get(range)
-            .filter(|field| !field.is_empty() && field.iter().all(u8::is_ascii_digit))
-            .ok_or_else(|| format!("the {what} is not a number where expected"))?;
-        Ok(field.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-    };
-    let separator = |index: usize, allowed: &[u8], what: &str| -> Result<(), String> {
-        match bytes.get(index) {
-            Some(b) if allowed.contains(b) => Ok(()),
-            _ => Err(format!("expected {what} at position {}", index + 1)),
-        }
-    };
-    let year = digits(0..4, "year")?;
-    separator(4, b"-", "'-'")?;
-    let month = digits(5..7, "month")?;
-    separator(7, b"-", "'-'")?;
-    let day = digits(8..10, "day")?;
-    separator(10, b"Tt ", "'T'")?;
-    let hour = digits(11..13, "hour")?;
-    separator(13, b":", "':'")?;
-    let minute = digits(14..16, "minute")?;
-    separator(16, b":", "':'")?;
-    let second = digits(17..19, "second")?;
-    let mut index = 19;
-    let mut millis = 0;
-    if bytes.get(index) == Some(&b'.') {
-        let start = index + 1;
-        let mut end = start;
-        while bytes.get(end).is_some_and(u8::is_ascii_digit) {
-            end += 1;
-        }
-        let length = end - start;
-        if !(1..=9).contains(&length) {
-            return Err("the fraction of a second must have 1 to 9 digits".to_owned());
-        }
-        for position in 0..3 {
-            millis *= 10;
-            if position < length {
-                millis += i64::from(bytes[start + position] - b'0');
-            }
-        }
-        index = end;
-    }
-    separator(index, b"Zz", "'Z' (the time must be UTC)")?;
-    if index + 1 != bytes.len() {
-        return Err("unexpected text after 'Z'".to_owned());
-    }
-    if !(1..=12).contains(&month) {
-        return Err(format!("month {month} is out of range"));
-    }
-    if day < 1 || day > days_in_month(year, month) {
-        return Err(format!(
-            "day {day} is out of range for {year:04}-{month:02}"
-        ));
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err(format!(
-            "time {hour:02}:{minute:02}:{second:02} is out of range"
-        ));
-    }
-    if year < 1970 {
+    let time: jiff::Timestamp = text
+        .parse()
+        .map_err(|error: jiff::Error| error.to_string())?;
+    let millis = time.as_millisecond();
+    if millis < 0 {
         return Err("times before 1970-01-01T00:00:00Z are not supported".to_owned());
     }
-    let days = days_since_epoch(year, month, day);
-    Ok(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+    Ok(millis)
 }
 
-fn is_leap_year(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        _ => 0,
+/// Parses a duration as Kafka's `--by-duration` takes it (ISO 8601, `PT1H30M`, `P1DT2H`) or
+/// in a friendly form (`1h 30m`, `2 days`), into milliseconds. Days are 24 hours; years and
+/// months are refused (their length depends on the date).
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let span: jiff::Span = text
+        .trim()
+        .parse()
+        .map_err(|error: jiff::Error| error.to_string())?;
+    if span.get_years() != 0 || span.get_months() != 0 {
+        return Err("years and months have no fixed length: use days (P30D, 30d)".to_owned());
     }
-}
-
-/// Days from 1970-01-01 to the given date of the proleptic Gregorian calendar (Howard
-/// Hinnant's `days_from_civil`).
-fn days_since_epoch(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12; // March is 0
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|error| error.to_string())?;
+    if duration.is_negative() {
+        return Err("the duration must not be negative".to_owned());
+    }
+    i64::try_from(duration.as_millis()).map_err(|_| "the duration is too long".to_owned())
 }

@@ -113,6 +113,33 @@ fn datetimes_parse_to_epoch_milliseconds() {
         parse_utc_datetime("2024-01-01 00:00:01Z"),
         Ok(1_704_067_201_000)
     );
+    // RFC 3339's leap second reads as the second before it.
+    assert_eq!(
+        parse_utc_datetime("2016-12-31T23:59:60Z"),
+        parse_utc_datetime("2016-12-31T23:59:59Z")
+    );
+    // An offset is applied, as Kafka's --to-datetime does.
+    assert_eq!(
+        parse_utc_datetime("2024-01-01T02:00:00+02:00"),
+        Ok(1_704_067_200_000)
+    );
+}
+
+#[test]
+fn durations_parse_to_milliseconds() {
+    for (text, ms) in [
+        ("PT1H30M", 5_400_000),
+        ("P1DT2H", 93_600_000),
+        ("PT0.5S", 500),
+        ("1h 30m", 5_400_000),
+        ("2 days", 172_800_000),
+        ("P7D", 604_800_000),
+    ] {
+        assert_eq!(parse_duration_ms(text), Ok(ms), "{text}");
+    }
+    for bad in ["", "P1M", "1 year", "-PT1H", "soon", "PT"] {
+        assert!(parse_duration_ms(bad).is_err(), "{bad:?} was accepted");
+    }
 }
 
 #[test]
@@ -121,7 +148,6 @@ fn bad_datetimes_are_refused() {
         "",
         "2024-01-01",
         "2024-01-01T00:00:00",
-        "2024-01-01T00:00:00+01:00",
         "2024-01-01T00:00:00ZZ",
         "2024-13-01T00:00:00Z",
         "2023-02-29T00:00:00Z",
@@ -130,7 +156,6 @@ fn bad_datetimes_are_refused() {
         "2024-01-00T00:00:00Z",
         "2024-01-01T24:00:00Z",
         "2024-01-01T00:60:00Z",
-        "2024-01-01T00:00:60Z",
         "2024-01-01T00:00:00.Z",
         "2024-01-01T00:00:00.1234567890Z",
         "1969-12-31T23:59:59Z",
