@@ -16,10 +16,11 @@ use strom_meta::{FileStore, MetadataStore};
 
 use crate::metrics::Metrics;
 use crate::services::coordinator::GroupCoordinator;
+use crate::services::log_config::log_config;
 use crate::services::metadata_cache::MetadataCache;
 use crate::services::producer_ids::ProducerIdAllocator;
 use crate::services::replica::ReplicaManager;
-use crate::services::topics::{log_config, TopicAdmin};
+use crate::services::topics::TopicAdmin;
 use crate::services::Services;
 
 /// Why the broker could not start.

@@ -19,7 +19,9 @@ pub const LOG_OVERHEAD: usize = 12;
 /// The only record format this engine stores.
 pub const CURRENT_MAGIC: i8 = 2;
 
-use crate::compression::{decompress_records, DecompressError, MAX_DECOMPRESSED_BYTES};
+use std::borrow::Cow;
+
+use crate::compression::{decompress, DecompressError, MAX_DECOMPRESSED_BYTES};
 
 const BATCH_LENGTH_OFFSET: usize = 8;
 const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
@@ -457,6 +459,24 @@ pub(crate) fn read_varlong(buf: &[u8], at: &mut usize, max_bytes: usize) -> Opti
         }
     }
     None
+}
+
+/// The records section of one batch (`batch` starts with its header and holds at least the
+/// whole batch), inflated if the batch is compressed; borrowed as is if it is not.
+pub fn decompress_records<'a>(
+    batch: &'a [u8],
+    header: &BatchHeader,
+    limit: usize,
+) -> Result<Cow<'a, [u8]>, DecompressError> {
+    let end = header
+        .total_len()
+        .min(batch.len())
+        .max(BATCH_HEADER_LEN.min(batch.len()));
+    let records = &batch[BATCH_HEADER_LEN.min(end)..end];
+    match header.compression() {
+        0 => Ok(Cow::Borrowed(records)),
+        codec => decompress(codec, records, limit).map(Cow::Owned),
+    }
 }
 
 /// Lists `(offset, timestamp)` of every record of a batch (`batch` is exactly one batch, header

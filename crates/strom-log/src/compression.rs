@@ -13,15 +13,15 @@
 //! | 3 lz4 | LZ4 frame format (concatenated frames allowed) |
 //! | 4 zstd | zstd frames |
 //!
+//! It knows codecs, not batches: finding a batch's records section and its codec is
+//! [`crate::batch::decompress_records`]'s.
+//!
 //! Client bytes are untrusted (the broker stores compressed batches without inflating them), so
 //! output is capped: [`decompress`] stops and returns [`DecompressError::TooLarge`] as soon as
 //! the output would pass the cap, before allocating past it. A decompression bomb is an error,
 //! never an out-of-memory; malformed input is an error, never a panic.
 
-use std::borrow::Cow;
 use std::io::Read;
-
-use crate::batch::{BatchHeader, BATCH_HEADER_LEN};
 
 /// Largest records section a timestamp lookup inflates: 64 MiB, well above any batch a producer
 /// sends under Kafka's limits (`message.max.bytes` bounds the compressed size, and producers
@@ -94,24 +94,6 @@ pub fn decompress(codec: u8, data: &[u8], limit: usize) -> Result<Vec<u8>, Decom
             read_capped("zstd", decoder, limit)
         }
         other => Err(DecompressError::UnknownCodec(other)),
-    }
-}
-
-/// The records section of one batch (`batch` starts with its header and holds at least the
-/// whole batch), inflated if the batch is compressed; borrowed as is if it is not.
-pub fn decompress_records<'a>(
-    batch: &'a [u8],
-    header: &BatchHeader,
-    limit: usize,
-) -> Result<Cow<'a, [u8]>, DecompressError> {
-    let end = header
-        .total_len()
-        .min(batch.len())
-        .max(BATCH_HEADER_LEN.min(batch.len()));
-    let records = &batch[BATCH_HEADER_LEN.min(end)..end];
-    match header.compression() {
-        0 => Ok(Cow::Borrowed(records)),
-        codec => decompress(codec, records, limit).map(Cow::Owned),
     }
 }
 

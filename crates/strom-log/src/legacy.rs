@@ -21,10 +21,10 @@
 
 use bytes::Bytes;
 
+use crate::batch::decompress_records;
 use crate::batch::{for_each_record, BatchHeader, BATCH_HEADER_LEN, LOG_OVERHEAD};
 use crate::compression::{
-    codec_name, compress, decompress, decompress_records, set_lz4_header_checksum,
-    MAX_DECOMPRESSED_BYTES,
+    codec_name, compress, decompress, set_lz4_header_checksum, MAX_DECOMPRESSED_BYTES,
 };
 
 /// Header of a v0 message after the log overhead: crc, magic, attributes, key and value lengths.

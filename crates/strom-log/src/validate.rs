@@ -24,8 +24,8 @@
 
 use std::path::Path;
 
-use crate::batch::{read_varlong, BatchError, BatchHeader, BATCH_HEADER_LEN};
-use crate::compression::{decompress_records, MAX_DECOMPRESSED_BYTES};
+use crate::batch::{decompress_records, read_varlong, BatchError, BatchHeader, BATCH_HEADER_LEN};
+use crate::compression::MAX_DECOMPRESSED_BYTES;
 use crate::config::LogConfig;
 use crate::error::{AppendError, RecordError};
 

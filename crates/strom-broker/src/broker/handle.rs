@@ -250,7 +250,7 @@ fn replication_context(
             Arc::new(move || node.store()),
         )),
         services.metadata.clone(),
-        Box::new(move |topic| crate::services::topics::log_config(&log_resolve(topic))),
+        Box::new(move |topic| crate::services::log_config::log_config(&log_resolve(topic))),
         Box::new(move |topic| strom_meta::replica::ReplicaSettings {
             min_insync_replicas: resolve(topic).min_insync_replicas.max(1) as usize,
             replica_lag_time_max_ms: lag_ms.max(1) as u64,

@@ -5,9 +5,11 @@
 //!   asked) synonyms in Kafka's order; of the empty name, only the cluster defaults set; of
 //!   another id, INVALID_REQUEST (clients send a broker's resource to that broker).
 //! - AlterConfigs replaces the entity's whole dynamic level; IncrementalAlterConfigs applies
-//!   SET/DELETE/APPEND/SUBTRACT to it. Read-only keys, bad values and configurations that no
-//!   longer resolve are refused with INVALID_REQUEST and Kafka's message, "Invalid config
-//!   value for resource ConfigResource(type=BROKER, name='<n>'): …". The level is stored in
+//!   SET/DELETE/APPEND/SUBTRACT to it (the rules shared with topics, including APPEND or
+//!   SUBTRACT of a non-list key answered INVALID_CONFIG, are in [`super::config_ops`]).
+//!   Read-only keys, bad values and configurations that no longer resolve are refused with
+//!   INVALID_REQUEST and Kafka's message, "Invalid config value for resource
+//!   ConfigResource(type=BROKER, name='<n>'): …". The level is stored in
 //!   ZooKeeper on a cluster (any broker may write any broker's level) and in the metadata
 //!   file on a single node, and applied without a restart.
 
@@ -19,6 +21,7 @@ use strom_meta::config::broker_keys::{broker_key, canonical_broker_key};
 use strom_meta::config::dynamic::{check_update, DEFAULT_ENTITY};
 use strom_meta::config::{ConfigEntry, ConfigType};
 
+use super::config_ops::{apply_operations, ConfigOp, ListKey};
 use crate::services::topics::TopicError;
 use crate::services::Services;
 
@@ -90,68 +93,28 @@ pub(super) fn incremental(
 ) -> Result<(), TopicError> {
     let entity = entity(name)?;
     let mut level = current_level(services, &entity)?;
-    let mut touched = std::collections::HashSet::new();
-    for op in operations {
-        let given = op.name.to_string();
-        let key = canonical_broker_key(&given).to_string();
-        if !touched.insert(key.clone()) {
-            return Err(TopicError::new(
-                E::InvalidRequest.code(),
-                format!("Error due to duplicate config keys: {given}"),
-            ));
+    let ops: Vec<ConfigOp> = operations
+        .iter()
+        .map(|op| {
+            let given = op.name.to_string();
+            ConfigOp {
+                key: canonical_broker_key(&given).to_string(),
+                given,
+                operation: op.config_operation,
+                value: op.value.as_ref().map(|v| v.to_string()),
+            }
+        })
+        .collect();
+    apply_operations(&mut level, &ops, |key| {
+        match broker_key(key).filter(|spec| spec.config_type == ConfigType::List) {
+            Some(spec) => ListKey::List {
+                inherited: spec.default.unwrap_or_default().to_string(),
+            },
+            None => ListKey::NotAList,
         }
-        let value = op.value.as_ref().map(|v| v.to_string());
-        match op.config_operation {
-            0 => {
-                let value = value.ok_or_else(|| {
-                    TopicError::new(
-                        E::InvalidRequest.code(),
-                        format!("SET of '{given}' without a value"),
-                    )
-                })?;
-                level.insert(key, value);
-            }
-            1 => {
-                level.remove(&key);
-            }
-            2 | 3 => {
-                let spec = broker_key(&key).filter(|s| s.config_type == ConfigType::List);
-                let Some(spec) = spec else {
-                    return Err(invalid(name, format!("APPEND and SUBTRACT apply only to list configurations; '{given}' is not one")));
-                };
-                let current = level
-                    .get(&key)
-                    .cloned()
-                    .or_else(|| spec.default.map(String::from))
-                    .unwrap_or_default();
-                let mut items: Vec<String> = split(&current);
-                for item in split(&value.unwrap_or_default()) {
-                    if op.config_operation == 2 && !items.contains(&item) {
-                        items.push(item);
-                    } else if op.config_operation == 3 {
-                        items.retain(|i| *i != item);
-                    }
-                }
-                level.insert(key, items.join(","));
-            }
-            other => {
-                return Err(TopicError::new(
-                    E::InvalidRequest.code(),
-                    format!("unknown configuration operation {other} for '{given}'"),
-                ));
-            }
-        }
-    }
+    })?;
     let level = check_update(&level).map_err(|e| invalid(name, e))?;
     store(services, name, &entity, level, validate_only)
-}
-
-fn split(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
 }
 
 /// The stored dynamic level of `entity`.

@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 };
 use strom_meta::config::{ConfigEntry, ConfigType, TopicConfig};
 
+use super::config_ops::{apply_operations, ConfigOp, ListKey};
 use super::str_bytes;
 use crate::protocol::request::RequestContext;
 use crate::services::topics::TopicError;
@@ -231,6 +232,8 @@ fn unsupported_resource(resource_type: i8) -> TopicError {
     )
 }
 
+/// The overrides of `topic` after the operations (names are topic keys as sent; an unknown
+/// one is INVALID_CONFIG).
 fn incremental(
     services: &Services,
     topic: &str,
@@ -248,85 +251,37 @@ fn incremental(
                 format!("topic '{topic}' does not exist"),
             )
         })?;
-    let mut touched = std::collections::HashSet::new();
+    let mut ops = Vec::with_capacity(operations.len());
     for op in operations {
         let key = op.name.to_string();
-        if !touched.insert(key.clone()) {
-            return Err(TopicError::new(
-                E::InvalidRequest.code(),
-                format!("configuration '{key}' appears more than once"),
-            ));
-        }
         if !TopicConfig::is_known_key(&key) {
             return Err(TopicError::new(
                 E::InvalidConfig.code(),
                 format!("unknown topic configuration '{key}'"),
             ));
         }
-        let value = op.value.as_ref().map(|v| v.to_string());
-        match op.config_operation {
-            0 => {
-                let value = value.ok_or_else(|| {
-                    TopicError::new(
-                        E::InvalidRequest.code(),
-                        format!("SET of '{key}' without a value"),
-                    )
-                })?;
-                configs.insert(key, value);
-            }
-            1 => {
-                configs.remove(&key);
-            }
-            2 | 3 => {
-                let current = TopicConfig::describe(
-                    &services.live.current(),
-                    &configs,
-                    Some(std::slice::from_ref(&key)),
-                    false,
-                    false,
-                );
-                let entry = current.into_iter().next().ok_or_else(|| {
-                    TopicError::new(
-                        E::InvalidConfig.code(),
-                        format!("unknown topic configuration '{key}'"),
-                    )
-                })?;
-                if entry.config_type != ConfigType::List {
-                    return Err(TopicError::new(E::InvalidConfig.code(), format!("APPEND and SUBTRACT apply only to list configurations; '{key}' is not one")));
-                }
-                let mut items: Vec<String> = entry
-                    .value
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect();
-                let given: Vec<String> = value
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect();
-                if op.config_operation == 2 {
-                    for g in given {
-                        if !items.contains(&g) {
-                            items.push(g);
-                        }
-                    }
-                } else {
-                    items.retain(|i| !given.contains(i));
-                }
-                configs.insert(key, items.join(","));
-            }
-            other => {
-                return Err(TopicError::new(
-                    E::InvalidRequest.code(),
-                    format!("unknown configuration operation {other} for '{key}'"),
-                ));
-            }
-        }
+        ops.push(ConfigOp::new(
+            &key,
+            op.config_operation,
+            op.value.as_deref(),
+        ));
     }
+    let broker = services.live.current();
+    let no_overrides = BTreeMap::new();
+    apply_operations(&mut configs, &ops, |key| {
+        let inherited = TopicConfig::describe(
+            &broker,
+            &no_overrides,
+            Some(std::slice::from_ref(&key.to_string())),
+            false,
+            false,
+        );
+        match inherited.into_iter().next() {
+            Some(entry) if entry.config_type == ConfigType::List => ListKey::List {
+                inherited: entry.value.unwrap_or_default(),
+            },
+            _ => ListKey::NotAList,
+        }
+    })?;
     Ok(configs)
 }

@@ -5,6 +5,7 @@ pub mod api_versions;
 pub mod authorized;
 pub mod broker_configs;
 pub mod cluster;
+mod config_ops;
 pub mod configs;
 pub mod elect;
 pub mod fetch;

@@ -6,8 +6,11 @@
 //! The connection layer decodes with it and the handlers answer with it; it imports nothing of
 //! the broker above it.
 
-pub mod compat;
 pub mod frame;
 pub mod interbroker;
 pub mod legacy;
 pub mod request;
+
+/// The versions Kafka 4 removed: a child of [`request`], whose decoding and encoding it
+/// completes; re-exported here under its old path.
+pub use request::compat;

@@ -5,6 +5,8 @@
 //! `ApiVersions` request of a newer version gets an `UNSUPPORTED_VERSION` answer in version 0
 //! (so the client can retry with a version it shares), anything else closes the connection.
 
+pub mod compat;
+
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};

@@ -99,7 +99,7 @@ pub fn apply(config: &BrokerConfig, metadata: &MetadataCache, replicas: &Replica
             TopicConfig::resolve(config, &Default::default())
         });
         if let Ok(resolved) = resolved {
-            partition.update_config(crate::services::topics::log_config(&resolved));
+            partition.update_config(crate::services::log_config::log_config(&resolved));
         }
         topics.insert(topic);
     }

@@ -23,6 +23,7 @@ pub mod cluster;
 pub mod coordinator;
 pub mod group;
 pub mod live_config;
+pub mod log_config;
 pub mod metadata_cache;
 pub mod producer_ids;
 pub mod replica;

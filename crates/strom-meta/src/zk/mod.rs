@@ -27,7 +27,6 @@ mod partitions;
 
 mod reassign;
 mod store;
-mod topic_watch;
 mod topics;
 mod watch;
 pub mod znode;

@@ -23,6 +23,8 @@
 //! everything again anyway (cheap, and safe against any event lost in the gap); after
 //! [`SessionEvent::Expired`] no more events come and the store is dead.
 
+mod topic_watch;
+
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -40,7 +42,7 @@ pub enum ZkEvent {
     /// changed.
     BrokersChanged,
     /// A topic was created or deleted (children of `/brokers/topics`), or its assignment was
-    /// rewritten (data of `/brokers/topics/<t>`, `topic_watch.rs`).
+    /// rewritten (data of `/brokers/topics/<t>`, [`topic_watch`], a child of this module).
     TopicsChanged,
     /// A topic was marked for deletion, or a mark removed (children of
     /// `/admin/delete_topics`).
@@ -247,7 +249,7 @@ impl ZkStore {
                 sender.clone(),
             ));
         }
-        super::topic_watch::spawn(Arc::downgrade(&self.client), sender.clone());
+        topic_watch::spawn(Arc::downgrade(&self.client), sender.clone());
         let mut states = self.client.state_watcher();
         tokio::spawn(async move {
             let mut disconnected = false;

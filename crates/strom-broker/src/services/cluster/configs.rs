@@ -121,7 +121,7 @@ impl ClusterNode {
         let Some(replicas) = self.replicas.get().and_then(Weak::upgrade) else {
             return true;
         };
-        let log_config = crate::services::topics::log_config(&self.resolve(topic, configs));
+        let log_config = crate::services::log_config::log_config(&self.resolve(topic, configs));
         for partition in replicas.all_partitions() {
             if partition.topic_partition.topic == topic {
                 partition.update_config(log_config.clone());

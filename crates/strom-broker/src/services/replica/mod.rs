@@ -19,6 +19,7 @@ pub mod read_replica;
 pub mod replication;
 pub mod scan;
 pub mod sync;
+pub mod verifying;
 pub mod watermark;
 
 use std::collections::HashMap;

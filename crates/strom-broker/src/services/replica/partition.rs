@@ -57,8 +57,8 @@ pub struct Partition {
     /// Records behind the leader's high watermark at the last follower fetch (-1: none yet).
     follower_lag: AtomicI64,
     /// Transactional batches waiting for KIP-890 verification, in arrival order per producer
-    /// (`services::txn::verify`). Lock order: before the log's mutex.
-    pub(crate) verifying: crate::services::txn::verify::Waiting,
+    /// ([`super::verifying`]). Lock order: before the log's mutex.
+    pub(crate) verifying: super::verifying::Waiting,
 }
 
 impl Partition {

@@ -19,8 +19,7 @@
 //! partition, over a kept connection per broker ([`super::markers::MarkerChannel`]).
 //! Error codes follow Kafka 4: see [`produce_error`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,14 +28,15 @@ use kafka_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, ProducerId, TopicName, TransactionalId};
-use strom_log::log::{Verification, VerificationGuard};
+use strom_log::log::Verification;
 use strom_log::{AppendError, AppendInfo};
 use strom_meta::replication::TopicPartition;
 use strom_meta::txn::{Input, Response};
-use tokio::sync::oneshot;
 
 use super::TXN_TOPIC;
 use crate::services::replica::partition::Partition;
+use crate::services::replica::verifying::Verdict;
+pub use crate::services::replica::verifying::{Ticket, Waiting};
 use crate::services::Services;
 
 /// The AddPartitionsToTxn version a leader sends the coordinator (the first batched one).
@@ -70,39 +70,6 @@ pub fn transactional_producer(records: &[u8]) -> Option<(i64, i16)> {
     (producer_id >= 0).then_some((producer_id, epoch))
 }
 
-/// What the coordinator said for one producer and epoch: the guard to append with (`None`:
-/// the transaction was already open), or the coordinator's error code.
-#[derive(Clone, Copy, Debug)]
-struct Verdict {
-    producer_epoch: i16,
-    outcome: Result<Option<VerificationGuard>, i16>,
-}
-
-/// One producer's chain of batches waiting on a partition.
-struct Chain {
-    /// The last ticket handed out; the chain is removed when that one finishes.
-    last: u64,
-    /// The verdict of the last ticket, once it has appended.
-    tail: Option<oneshot::Receiver<Verdict>>,
-}
-
-/// The batches of a partition waiting for verification, per producer (see the module
-/// documentation).
-#[derive(Default)]
-pub struct Waiting {
-    chains: Mutex<HashMap<i64, Chain>>,
-    next_ticket: std::sync::atomic::AtomicU64,
-}
-
-/// A batch's place in its producer's chain.
-pub struct Ticket {
-    producer_id: i64,
-    producer_epoch: i16,
-    number: u64,
-    previous: Option<oneshot::Receiver<Verdict>>,
-    done: oneshot::Sender<Verdict>,
-}
-
 /// How a produce's batch goes to the log.
 pub enum Admission {
     /// Append now, with this check.
@@ -122,36 +89,21 @@ pub fn admit(partition: &Partition, records: &[u8], verification: Verification) 
     let Some((producer_id, producer_epoch)) = transactional_producer(records) else {
         return Admission::Now(verification);
     };
-    let waiting = &partition.verifying;
-    let mut chains = waiting.chains.lock().unwrap();
-    if !chains.contains_key(&producer_id)
-        && partition
+    // The chains' lock is taken before the log's: a producer with batches already waiting
+    // waits behind them even if its transaction is open by now. The log checks again under
+    // its lock when it appends: a marker in between makes the append fail with
+    // INVALID_TXN_STATE rather than open a new transaction.
+    let ticket = partition.verifying.ticket(producer_id, producer_epoch, || {
+        partition
             .log()
             .lock()
             .unwrap()
             .has_ongoing_transaction(producer_id, producer_epoch)
-    {
-        // The log checks again under its lock when it appends: a marker in between makes
-        // the append fail with INVALID_TXN_STATE rather than open a new transaction.
-        return Admission::Now(verification);
-    }
-    let number = waiting
-        .next_ticket
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (done, verdict) = oneshot::channel();
-    let chain = chains.entry(producer_id).or_insert(Chain {
-        last: number,
-        tail: None,
     });
-    chain.last = number;
-    let previous = chain.tail.replace(verdict);
-    Admission::Wait(Ticket {
-        producer_id,
-        producer_epoch,
-        number,
-        previous,
-        done,
-    })
+    match ticket {
+        Some(ticket) => Admission::Wait(ticket),
+        None => Admission::Now(verification),
+    }
 }
 
 /// Why a waiting batch was not appended.
@@ -228,10 +180,7 @@ pub async fn verify_and_append(
         Err(code) => Err(Refused::Unverified(code)),
     };
     let _ = done.send(verdict);
-    let mut chains = partition.verifying.chains.lock().unwrap();
-    if chains.get(&producer_id).is_some_and(|c| c.last == number) {
-        chains.remove(&producer_id);
-    }
+    partition.verifying.finish(producer_id, number);
     result
 }
 

@@ -18,9 +18,9 @@ use crate::interbroker::peer::PeerConnection;
 use crate::interbroker::{
     ControllerHeader, LeaderAddress, LeaderAndIsrCommand, PartitionCommand, StopReplicaCommand,
 };
+use crate::services::log_config::log_config;
 use crate::services::replica::cluster::ReplicationContext;
 use crate::services::replica::replication::MemoryIsrWriter;
-use crate::services::topics::log_config;
 use crate::{BrokerConfig, BrokerHandle};
 
 const TOPIC: &str = "r";

@@ -16,8 +16,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use zookeeper_client::{Client, Error as ClientError, EventType};
 
-use super::watch::ZkEvent;
-use super::znode::paths;
+use super::ZkEvent;
+use crate::zk::znode::paths;
 
 /// How long a task waits before trying again after a failure other than the end of the
 /// session (a lost connection).

@@ -26,7 +26,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use kafka_protocol_3x::messages as k3;
 use kafka_protocol_3x::protocol::{Decodable as Decodable3, Encodable as Encodable3};
 
-use crate::protocol::request::{RequestBody, RequestContext};
+use super::{RequestBody, RequestContext};
 
 /// The lowest version of `api` the 0.18 crate (Kafka 4.1's specs) can decode and encode; below
 /// it, a request goes through this module.
@@ -332,7 +332,7 @@ mod tests {
             other => panic!("{other:?}"),
         };
         match decode(include_bytes!(
-            "../../../../fuzz/seeds/request_frame/list_offsets_v0"
+            "../../../../../fuzz/seeds/request_frame/list_offsets_v0"
         )) {
             RequestBody::ListOffsetsV0(r) => {
                 let p = &r.topics[0].partitions[0];
@@ -341,7 +341,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match decode(include_bytes!(
-            "../../../../fuzz/seeds/request_frame/offset_commit_v1"
+            "../../../../../fuzz/seeds/request_frame/offset_commit_v1"
         )) {
             RequestBody::OffsetCommitV0V1(c) => {
                 assert_eq!(c.commit_timestamps, vec![1_700_000_000_000]);
@@ -351,7 +351,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match decode(include_bytes!(
-            "../../../../fuzz/seeds/request_frame/describe_configs_v0"
+            "../../../../../fuzz/seeds/request_frame/describe_configs_v0"
         )) {
             RequestBody::DescribeConfigs(r) => {
                 assert_eq!(r.resources[0].resource_name.as_str(), "events");
