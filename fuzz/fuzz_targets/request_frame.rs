@@ -1,6 +1,7 @@
 //! Arbitrary bytes as one request frame (the bytes after the 4-byte size prefix), decoded the
 //! way the broker decodes every frame it reads: version checks, header, body. Whatever a
-//! client sends must give a request or a `Refusal`, never a panic or an abort. Controller
+//! client sends must give a request or a `Refusal`, never a panic or an abort (every API of
+//! `SUPPORTED`, DescribeLogDirs v0-4 included; seeds for it are in fuzz/seeds). Controller
 //! requests (LeaderAndIsr, StopReplica, UpdateMetadata) are also read into their commands.
 #![no_main]
 

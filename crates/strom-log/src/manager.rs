@@ -387,6 +387,15 @@ impl LogManager {
             .collect()
     }
 
+    /// Every log with the index (in [`LogManager::log_dirs`]) of the log dir holding it, in
+    /// topic-partition order: what DescribeLogDirs reports per log dir.
+    pub fn all_by_dir(&self) -> Vec<(usize, TopicPartition, SharedLog)> {
+        self.logs()
+            .iter()
+            .map(|(tp, e)| (e.dir_index, tp.clone(), Arc::clone(&e.log)))
+            .collect()
+    }
+
     /// Deletes the partition's log and directory (also of an offline partition). Holders of its
     /// [`SharedLog`] must drop it.
     pub fn delete(&self, tp: &TopicPartition) -> Result<(), LogError> {

@@ -14,6 +14,7 @@ pub mod interbroker;
 pub mod leader_epoch;
 pub mod legacy;
 pub mod list_offsets;
+pub mod log_dirs;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
@@ -89,6 +90,7 @@ pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -
         R::ListPartitionReassignments(r) => {
             reassign::list_partition_reassignments(services, ctx, r)
         }
+        R::DescribeLogDirs(r) => ready(ctx.respond(&log_dirs::describe_log_dirs(services, r))),
         R::DescribeProducers(r) => ready(ctx.respond(&producers::describe_producers(services, r))),
         R::ListOffsetsV0(r) => ready(crate::protocol::compat::respond3(
             &ctx,

@@ -32,6 +32,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeLogDirs, 0, 4),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::FindCoordinator, 0, 6),
@@ -150,6 +151,7 @@ pub enum RequestBody {
     DescribeConfigs(DescribeConfigsRequest),
     AlterConfigs(AlterConfigsRequest),
     CreatePartitions(CreatePartitionsRequest),
+    DescribeLogDirs(kafka_protocol::messages::DescribeLogDirsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
     FindCoordinator(kafka_protocol::messages::FindCoordinatorRequest),
@@ -209,6 +211,7 @@ impl RequestBody {
             ApiKey::DescribeConfigs => RequestBody::DescribeConfigs(decode(body, v)?),
             ApiKey::AlterConfigs => RequestBody::AlterConfigs(decode(body, v)?),
             ApiKey::CreatePartitions => RequestBody::CreatePartitions(decode(body, v)?),
+            ApiKey::DescribeLogDirs => RequestBody::DescribeLogDirs(decode(body, v)?),
             ApiKey::IncrementalAlterConfigs => {
                 RequestBody::IncrementalAlterConfigs(decode(body, v)?)
             }

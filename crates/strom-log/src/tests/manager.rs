@@ -124,6 +124,14 @@ fn placement_delete_and_leftovers() {
         .filter(|e| e.as_ref().unwrap().path().is_dir())
         .count();
     assert_eq!(in_one, 2, "partitions spread over the log dirs");
+    // Each log is reported with the log dir its directory is in.
+    let by_dir = manager.all_by_dir();
+    assert_eq!(by_dir.len(), 4);
+    for (index, tp, log) in &by_dir {
+        let parent = log.lock().unwrap().dir().parent().unwrap().to_path_buf();
+        assert_eq!(parent, dirs[*index], "{tp}");
+    }
+    assert_eq!(by_dir.iter().filter(|(i, _, _)| *i == 0).count(), 2);
     let tp = TopicPartition::new("t", 0);
     let path = manager
         .get(&tp)

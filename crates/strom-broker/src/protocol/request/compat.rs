@@ -43,6 +43,7 @@ const CONVERTED: &[ApiKey] = &[
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
     ApiKey::DescribeConfigs,
+    ApiKey::DescribeLogDirs,
 ];
 
 /// True if requests of `api` at `version` (and their responses) are converted by this module.
@@ -96,6 +97,11 @@ pub fn decode_request(api: ApiKey, body: &mut Bytes, version: i16) -> Result<Req
             k3::DescribeConfigsRequest,
             _,
         >(body, version, bridge)?),
+        // v0 is v1 on the wire (v1 only changed when a throttled response is sent).
+        ApiKey::DescribeLogDirs => RequestBody::DescribeLogDirs(transcode::<
+            k3::DescribeLogDirsRequest,
+            _,
+        >(body, version, bridge)?),
         other => return Err(format!("{other:?} v{version} has no conversion")),
     })
 }
@@ -126,6 +132,9 @@ pub fn encode_response_body<R: Encodable>(
             let mut response = k3::DescribeConfigsResponse::decode(&mut at_bridge, bridge)?;
             fix_describe_configs(&mut response);
             encode3(&response, version)
+        }
+        ApiKey::DescribeLogDirs => {
+            reencode::<k3::DescribeLogDirsResponse>(&mut at_bridge, bridge, version)
         }
         other => anyhow::bail!("{other:?} v{version} has no response conversion"),
     }
@@ -221,6 +230,9 @@ mod tests {
         assert_eq!(bridge_version(ApiKey::CreateTopics), 2);
         assert_eq!(bridge_version(ApiKey::DeleteTopics), 1);
         assert_eq!(bridge_version(ApiKey::DescribeConfigs), 1);
+        assert_eq!(bridge_version(ApiKey::DescribeLogDirs), 1);
+        assert!(is_legacy(ApiKey::DescribeLogDirs, 0));
+        assert!(!is_legacy(ApiKey::DescribeLogDirs, 1));
         assert!(is_legacy(ApiKey::OffsetCommit, 1));
         assert!(!is_legacy(ApiKey::OffsetCommit, 2));
         assert!(!is_legacy(ApiKey::Metadata, 0));
