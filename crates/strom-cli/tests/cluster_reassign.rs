@@ -5,7 +5,8 @@
 //! `/admin/reassign_partitions` znode moves a partition and is deleted when done; a move held
 //! back by a stopped target survives a SIGKILL of the controller and completes under the next
 //! one; `--cancel` reverts a move in progress; `--move-broker` drains a broker; `--throttle`
-//! sets Kafka's replication throttles and `--verify` lifts them.
+//! sets Kafka's replication throttles, the copy keeps to them, CreatePartitions waits for the
+//! move to end, and `--verify` lifts them.
 
 mod common;
 
@@ -409,32 +410,113 @@ fn described(
         .and_then(|e| Some((e.value?, e.source)))
 }
 
-/// `--throttle RATE`: the move's replication throttles are set as Kafka's tool sets them (the
-/// rates on every broker involved, the replica lists on the topic) before the move starts, and
-/// `--verify` removes all of them once the move is done.
+/// Bytes of records in broker `id`'s copy of `topic`-0 (its segment files).
+fn copied(cluster: &TestCluster, id: i32, topic: &str) -> u64 {
+    let partition = cluster
+        .dir
+        .path()
+        .join(format!("broker-{id}"))
+        .join(format!("{topic}-0"));
+    std::fs::read_dir(&partition)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+                .map(|e| e.metadata().map_or(0, |m| m.len()))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Samples (seconds since `started`, bytes) of broker `id`'s copy of `topic`-0 every 50 ms
+/// until it holds `total` bytes; panics after `limit`. `during` runs once, at the first
+/// sample that shows the copy under way.
+fn watch_copy(
+    cluster: &TestCluster,
+    id: i32,
+    topic: &str,
+    total: u64,
+    started: std::time::Instant,
+    limit: Duration,
+    mut during: impl FnMut(),
+) -> Vec<(f64, u64)> {
+    let mut samples = Vec::new();
+    let mut ran = false;
+    loop {
+        let bytes = copied(cluster, id, topic);
+        samples.push((started.elapsed().as_secs_f64(), bytes));
+        if bytes >= total {
+            return samples;
+        }
+        if bytes > 0 && !ran {
+            during();
+            ran = true;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "broker {id} copied {bytes} of {total} bytes in {limit:?}: {samples:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A CreatePartitions of `topic` to `count` partitions: the error code and message.
+fn create_partitions(addr: &str, topic: &str, count: i32) -> (i16, Option<String>) {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::{CreatePartitionsRequest, TopicName};
+    let mut entry = CreatePartitionsTopic::default();
+    entry.name = TopicName(topic.to_string().into());
+    entry.count = count;
+    entry.assignments = None;
+    let mut request = CreatePartitionsRequest::default();
+    request.topics = vec![entry];
+    request.timeout_ms = 8_000;
+    let answer = RawClient::connect(addr).send(1, &request);
+    let result = &answer.results[0];
+    (
+        result.error_code,
+        result.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// `--throttle RATE` holds: the move's replication throttles are set as Kafka's tool sets them
+/// (the rates on every broker involved, the replica lists on the topic) before the move starts;
+/// the added replica's copy of a 7 MB backlog never runs ahead of the throttle (at every 50 ms
+/// sample, at most 1.15 × RATE × t plus one fetch's `replica.fetch.max.bytes`) and still comes
+/// near it; CreatePartitions of the topic meanwhile is refused REASSIGNMENT_IN_PROGRESS (60);
+/// `--verify` removes every throttle once the move is done; and the same copy without a
+/// throttle (moving back) is several times faster.
 #[test]
-fn a_throttled_reassignment_sets_kafkas_throttles_and_verify_lifts_them() {
+fn a_throttled_reassignment_holds_the_rate_and_verify_lifts_it() {
     use rdkafka::admin::{ConfigSource, ResourceSpecifier};
     use rdkafka::producer::FutureRecord;
     const TOPIC: &str = "throttled";
-    const RATE: u64 = 400_000;
-    const BYTES: usize = 2_400_000;
-    let cluster = TestCluster::start(3, &[]);
+    const RATE: u64 = 1_000_000;
+    const FETCH_MAX: u64 = 1 << 20;
+    const RECORDS: usize = 700;
+    let cluster = TestCluster::start(
+        3,
+        &[
+            "replica.fetch.max.bytes=1048576",
+            "replica.fetch.backoff.ms=200",
+        ],
+    );
     create(&cluster, TOPIC, &[&[1, 2]]);
     let bootstrap = cluster.bootstrap();
     let producer = producer(&bootstrap, &[("acks", "all"), ("linger.ms", "5")]);
     client_runtime().block_on(async {
-        for i in 0..(BYTES / 10_000) as u64 {
+        let mut sends = Vec::new();
+        for i in 0..RECORDS as u64 {
             let value = payload(i, 10_000);
-            producer
-                .send(
-                    FutureRecord::<(), [u8]>::to(TOPIC).payload(&value),
-                    Duration::from_secs(30),
-                )
-                .await
-                .expect("acknowledged");
+            let queued = producer.send_result(FutureRecord::<(), [u8]>::to(TOPIC).payload(&value));
+            sends.push(queued.map_err(|(e, _)| e).expect("queued"));
+        }
+        for send in sends {
+            send.await.expect("delivered").expect("acknowledged");
         }
     });
+    let total = copied(&cluster, 1, TOPIC);
+    assert!(total > 7_000_000, "backlog {total}");
     let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path(), "plan.json", &[(TOPIC, 0, &[1, 3])]);
     let started = std::time::Instant::now();
@@ -451,6 +533,44 @@ fn a_throttled_reassignment_sets_kafkas_throttles_and_verify_lifts_them() {
         ],
     );
     assert!(ok, "reassign failed: {out}\n{err}");
+    let mut refused = None;
+    let samples = watch_copy(
+        &cluster,
+        3,
+        TOPIC,
+        total,
+        started,
+        Duration::from_secs(25),
+        || refused = Some(create_partitions(&cluster.addr(2), TOPIC, 2)),
+    );
+    let throttled_s = samples.last().unwrap().0;
+    eprintln!(
+        "{total} bytes copied at a {RATE} B/s throttle in {throttled_s:.2} s: {:.0} B/s",
+        total as f64 / throttled_s
+    );
+    let closest = samples
+        .iter()
+        .map(|&(t, bytes)| (bytes as f64 - FETCH_MAX as f64) / (RATE as f64 * t))
+        .fold(f64::MIN, f64::max);
+    eprintln!("closest sample: (bytes - one fetch) / (rate × t) = {closest:.3}");
+    for &(t, bytes) in &samples {
+        let allowed = 1.15 * RATE as f64 * t + FETCH_MAX as f64;
+        assert!(
+            bytes as f64 <= allowed,
+            "{bytes} B copied {t:.2} s after the move began, over {allowed:.0}: {samples:?}"
+        );
+    }
+    assert!(
+        total as f64 / throttled_s > 0.6 * RATE as f64,
+        "the throttle held the copy far below its rate: {samples:?}"
+    );
+    let (code, message) = refused.expect("the copy was seen under way");
+    assert_eq!(code, 60, "CreatePartitions during the move: {message:?}");
+    assert_eq!(
+        message.as_deref(),
+        Some("A partition reassignment is in progress for the topic 'throttled'.")
+    );
+
     let rate = RATE.to_string();
     for id in 1..=3 {
         for key in [
@@ -481,13 +601,6 @@ fn a_throttled_reassignment_sets_kafkas_throttles_and_verify_lifts_them() {
         "the added replica fetches throttled"
     );
     wait_moved(&cluster, TOPIC, 0, &[1, 3]);
-    // Not asserted: how long the copy took. A backlog this small fits in the first fetches,
-    // before the windowed rate binds (first run: 2.4 MB in 0.9 s at 400 kB/s); the rate
-    // itself is held in `cluster_dynamic_config.rs` with a 20 MB backlog.
-    eprintln!(
-        "{BYTES} bytes moved at a {RATE} B/s throttle in {:?}",
-        started.elapsed()
-    );
     let (ok, out, _) = strom(
         &bootstrap,
         &["partition", "reassign", "--plan", &plan, "--verify"],
@@ -516,4 +629,40 @@ fn a_throttled_reassignment_sets_kafkas_throttles_and_verify_lifts_them() {
             "{key} still set: {left:?}"
         );
     }
+
+    // The same copy unthrottled: back onto broker 2 (whose replica the move deleted).
+    let back = write_plan(dir.path(), "back.json", &[(TOPIC, 0, &[1, 2])]);
+    wait_until(
+        "broker 2's old copy deleted",
+        Duration::from_secs(10),
+        || copied(&cluster, 2, TOPIC) == 0,
+    );
+    let started = std::time::Instant::now();
+    let (ok, out, err) = strom(
+        &bootstrap,
+        &["partition", "reassign", "--plan", &back, "--execute"],
+    );
+    assert!(ok, "reassign back failed: {out}\n{err}");
+    let samples = watch_copy(
+        &cluster,
+        2,
+        TOPIC,
+        total,
+        started,
+        Duration::from_secs(20),
+        || {},
+    );
+    let free_s = samples.last().unwrap().0;
+    eprintln!("the same copy unthrottled: {free_s:.2} s");
+    assert!(
+        free_s * 3.0 < throttled_s,
+        "unthrottled {free_s:.2} s is not clearly faster than throttled {throttled_s:.2} s"
+    );
+    wait_moved(&cluster, TOPIC, 0, &[1, 2]);
+    let (code, message) = create_partitions(&cluster.addr(2), TOPIC, 2);
+    assert_eq!(
+        (code, message),
+        (0, None),
+        "CreatePartitions once no move is left"
+    );
 }

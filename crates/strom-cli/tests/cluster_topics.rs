@@ -261,9 +261,15 @@ fn create_partitions_raw(
     )
 }
 
-/// A DeleteRecords of `topic`-`partition` below `offset` through `raw`: the error code and
-/// the low watermark.
-fn delete_records(raw: &mut RawClient, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
+/// A DeleteRecords of `topic`-`partition` below `offset` through `raw` with `timeout_ms`: the
+/// error code and the low watermark.
+fn delete_records(
+    raw: &mut RawClient,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    timeout_ms: i32,
+) -> (i16, i64) {
     use kafka_protocol::messages::delete_records_request::{
         DeleteRecordsPartition, DeleteRecordsTopic,
     };
@@ -275,10 +281,25 @@ fn delete_records(raw: &mut RawClient, topic: &str, partition: i32, offset: i64)
     t.partitions = vec![p];
     let mut request = kafka_protocol::messages::DeleteRecordsRequest::default();
     request.topics = vec![t];
-    request.timeout_ms = 10_000;
+    request.timeout_ms = timeout_ms;
     let answer = raw.send(2, &request);
     let p = &answer.topics[0].partitions[0];
     (p.error_code, p.low_watermark)
+}
+
+/// The log start offset of `topic`-`partition` on the replica at `addr`, as a consumer's
+/// Fetch v12 (which followers serve) from offset 0 reports it.
+fn follower_log_start(addr: &str, topic: &str, partition: i32) -> i64 {
+    let mut request = fetch_request(topic, 0);
+    request.topics[0].partitions[0].partition = partition;
+    let answer = RawClient::connect(addr).send(12, &request);
+    let p = &answer.responses[0].partitions[0];
+    assert!(
+        p.error_code == 0 || p.error_code == 1,
+        "fetch from {addr}: error {}",
+        p.error_code
+    );
+    p.log_start_offset
 }
 
 /// The earliest offset of `topic`-`partition` as the broker at `addr` answers ListOffsets, or
@@ -433,7 +454,8 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
         consume_back(&cluster, "grow", &all, 4);
 
         // DeleteRecords on the cluster: the leader serves it, a follower refuses it, and the
-        // followers follow the log start offset (seen once a follower leads).
+        // answer waits until every live replica's log start offset reached the offset (read on
+        // each follower at once, and again once a follower leads).
         let victim = 3;
         let (leader, replicas, _) = cluster.partition("grow", 4);
         assert_eq!(leader, victim, "partition 4's preferred leader leads");
@@ -443,13 +465,55 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
             "grow",
             4,
             2,
+            10_000,
         );
         assert_eq!(refused, (6, -1), "DeleteRecords on a follower");
-        let deleted = delete_records(&mut RawClient::connect(&cluster.addr(leader)), "grow", 4, 2);
+        let deleted = delete_records(
+            &mut RawClient::connect(&cluster.addr(leader)),
+            "grow",
+            4,
+            2,
+            8_000,
+        );
         assert_eq!(deleted, (0, 2), "DeleteRecords on the leader");
         assert_eq!(earliest(&cluster.addr(leader), "grow", 4), Some(2));
-        // Followers fetch at least every replica.fetch.wait.max.ms (500 ms).
-        std::thread::sleep(Duration::from_secs(2));
+        for &id in replicas.iter().filter(|&&id| id != leader) {
+            assert!(
+                follower_log_start(&cluster.addr(id), "grow", 4) >= 2,
+                "broker {id} followed before DeleteRecords answered"
+            );
+        }
+        // A follower that cannot follow (stopped, still registered) holds the answer until
+        // the request's timeout: REQUEST_TIMED_OUT with the low watermark reached.
+        let stopped = follower;
+        let pid = cluster.process(stopped).expect("running").child.id() as i32;
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        let started = Instant::now();
+        let timed_out = delete_records(
+            &mut RawClient::connect(&cluster.addr(leader)),
+            "grow",
+            4,
+            3,
+            1_500,
+        );
+        let waited = started.elapsed();
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+        assert_eq!(timed_out, (7, 2), "a stopped follower holds DeleteRecords");
+        assert!(
+            waited >= Duration::from_millis(1_400),
+            "answered after {waited:?}, before the request's timeout"
+        );
+        let deleted = delete_records(
+            &mut RawClient::connect(&cluster.addr(leader)),
+            "grow",
+            4,
+            3,
+            8_000,
+        );
+        assert_eq!(deleted, (0, 3), "the follower follows once it runs again");
+        for &id in replicas.iter().filter(|&&id| id != leader) {
+            assert!(follower_log_start(&cluster.addr(id), "grow", 4) >= 3);
+        }
 
         // A broker down: its partitions are under-replicated, and the CLI says which.
         cluster.kill(victim);
@@ -463,7 +527,7 @@ fn partitions_are_added_with_and_without_an_assignment_and_listed() {
         let (new_leader, _, _) = cluster.partition("grow", 4);
         assert_eq!(
             earliest(&cluster.addr(new_leader), "grow", 4),
-            Some(2),
+            Some(3),
             "the new leader {new_leader} had followed the log start offset"
         );
         let bootstrap = cluster.addr(1);

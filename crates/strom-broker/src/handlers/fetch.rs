@@ -140,6 +140,9 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                     if !effects.is_empty() {
                         isr_writes.push((partition.clone(), effects));
                     }
+                    if code == 0 {
+                        partition.record_follower_log_start(replica_id, p.log_start_offset);
+                    }
                     code
                 }
                 Some(partition) => match partition.leader_epoch_error(p.current_leader_epoch) {
@@ -198,8 +201,9 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
         let over = || holds && quotas.is_exceeded(Side::Leader, crate::clock::now_ms() as u64);
         let deadline = tokio::time::Instant::now() + max_wait;
         let notify = Arc::new(Notify::new());
-        // A follower's fetch also answers once a high watermark moves past what it was told.
-        let mut told_high_watermarks: Option<Vec<i64>> = None;
+        // A follower's fetch also answers once a high watermark or log start offset moves past
+        // what it was told (a DeleteRecords waits for the followers to follow the log start).
+        let mut told_high_watermarks: Option<Vec<(i64, i64)>> = None;
         loop {
             for w in &wanted {
                 if let (0, Some(partition)) = (w.error, &w.partition) {
@@ -220,7 +224,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
             let moved = high_watermarks
                 .iter()
                 .zip(told.iter())
-                .any(|(now, told)| now > told);
+                .any(|(now, told)| now.0 > told.0 || now.1 > told.1);
             if read.bytes >= min_bytes
                 || read.errors
                 || read.redirected
@@ -269,13 +273,20 @@ struct Read {
     redirected: bool,
 }
 
-/// The high watermark each partition of a follower's fetch carries (-1 for a consumer's).
-fn follower_high_watermarks(wanted: &[Wanted], read: &Read) -> Vec<i64> {
+/// The high watermark and log start offset each partition of a follower's fetch carries
+/// ((-1, -1) for a consumer's).
+fn follower_high_watermarks(wanted: &[Wanted], read: &Read) -> Vec<(i64, i64)> {
     let partitions = read.response.responses.iter().flat_map(|t| &t.partitions);
     wanted
         .iter()
         .zip(partitions)
-        .map(|(w, data)| if w.follower { data.high_watermark } else { -1 })
+        .map(|(w, data)| {
+            if w.follower {
+                (data.high_watermark, data.log_start_offset)
+            } else {
+                (-1, -1)
+            }
+        })
         .collect()
 }
 

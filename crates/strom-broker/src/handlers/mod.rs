@@ -54,7 +54,7 @@ pub fn route(services: &Arc<Services>, ctx: RequestContext, body: RequestBody) -
         R::CreateTopics(r) => topics::create_topics_reply(services, ctx, r),
         R::DeleteTopics(r) => topics::delete_topics_reply(services, ctx, r),
         R::CreatePartitions(r) => topics::create_partitions_reply(services, ctx, r),
-        R::DeleteRecords(r) => ready(ctx.respond(&records::delete_records(services, r))),
+        R::DeleteRecords(r) => records::delete_records_reply(services, ctx, r),
         R::DescribeConfigs(r) => ready(ctx.respond(&configs::describe_configs(services, &ctx, r))),
         R::AlterConfigs(r) => ready(ctx.respond(&configs::alter_configs(services, r))),
         R::IncrementalAlterConfigs(r) => {

@@ -1,6 +1,7 @@
 //! CreatePartitions in cluster mode, through any broker: read `/brokers/topics/<t>` with its
 //! version, decide the new assignment ([`strom_meta::controller::partitions`]: Kafka's checks,
-//! placement continuing partition 0's spread, or the request's manual assignment), write it
+//! placement continuing partition 0's spread, or the request's manual assignment; refused with
+//! REASSIGNMENT_IN_PROGRESS while a partition of the topic is being reassigned), write it
 //! conditionally (a concurrent writer makes it read and decide again), and answer once this
 //! broker's metadata cache shows every new partition with a leader, bounded by the request's
 //! timeout. The controller's data watch on the znode does the rest (new partitions get a state,
@@ -71,6 +72,19 @@ impl ClusterNode {
                     format!("The topic '{topic}' is queued for deletion."),
                 ));
             }
+            // Kafka refuses to grow a topic while any of its partitions is being reassigned:
+            // the controller's next reassignment step would race with the new assignment.
+            if current
+                .value
+                .partitions
+                .keys()
+                .any(|&p| current.value.is_reassigning(p))
+            {
+                return Err(TopicError::new(
+                    E::ReassignmentInProgress.code(),
+                    format!("A partition reassignment is in progress for the topic '{topic}'."),
+                ));
+            }
             let planned = plan_new_partitions(
                 &current.value.partitions,
                 count,
@@ -81,7 +95,6 @@ impl ClusterNode {
             if validate_only {
                 return Ok(());
             }
-            // Partitions being reassigned keep their adding/removing replicas.
             let assignment = TopicAssignment {
                 partitions: planned,
                 ..current.value.clone()

@@ -334,14 +334,18 @@ async fn fetch_once(
         if !target.truncated || (hold && throttled.contains(tp)) {
             continue;
         }
-        let log_end = target.partition.log().lock().unwrap().log_end_offset();
+        let (log_start, log_end) = {
+            let log = target.partition.log().lock().unwrap();
+            (log.log_start_offset(), log.log_end_offset())
+        };
         let mut topic = FetchTopic::default();
         topic.topic = TopicName(StrBytes::from_string(tp.topic.clone()));
         let mut p = FetchPartition::default();
         p.partition = tp.partition;
         p.current_leader_epoch = target.leader_epoch;
         p.fetch_offset = log_end;
-        p.log_start_offset = -1;
+        // The leader's low watermark (what DeleteRecords waits for) is built from these.
+        p.log_start_offset = log_start;
         p.last_fetched_epoch = -1;
         p.partition_max_bytes = settings.max_bytes;
         topic.partitions.push(p);

@@ -9,10 +9,12 @@
 //! (that is [`crate::services::metadata_cache`]). For partitions a LeaderAndIsr made
 //! replicated ([`cluster`]), it also runs the data path of replication: the leader's replica
 //! state and high watermark ([`replication`]) and the follower's fetchers ([`fetcher`]),
-//! with the replication throttles ([`quota`]).
+//! with the replication throttles ([`quota`]) and the leader's low watermark
+//! ([`low_watermark`], what DeleteRecords waits for).
 
 pub mod cluster;
 pub mod fetcher;
+pub mod low_watermark;
 pub mod partition;
 pub mod quota;
 pub mod read_replica;

@@ -59,6 +59,8 @@ pub struct Partition {
     /// Transactional batches waiting for KIP-890 verification, in arrival order per producer
     /// ([`super::verifying`]). Lock order: before the log's mutex.
     pub(crate) verifying: super::verifying::Waiting,
+    /// What each follower last reported as its log start offset ([`super::low_watermark`]).
+    pub(crate) follower_log_starts: super::low_watermark::FollowerLogStarts,
 }
 
 impl Partition {
@@ -94,6 +96,7 @@ impl Partition {
             counters,
             follower_lag: AtomicI64::new(-1),
             verifying: Default::default(),
+            follower_log_starts: Default::default(),
         }
     }
 
