@@ -187,6 +187,14 @@ pub enum Input {
         /// The znode's new version.
         version: i32,
     },
+    /// Several [`Effect::WriteState`]s succeeded (a shell that wrote them together, as a new
+    /// topic's states are): the same as a [`Input::StateWritten`] for each, in order, in one
+    /// step, so the brokers get one LeaderAndIsr and one UpdateMetadata each for all of them
+    /// (Kafka's controller batches a new topic's partitions the same way).
+    StatesWritten {
+        /// Each partition and its znode's new version.
+        written: Vec<(TopicPartition, i32)>,
+    },
     /// [`Effect::WriteState`] failed its version condition on the partition state.
     StateWriteConflict {
         /// The partition.
@@ -233,6 +241,20 @@ pub enum Input {
         /// Each partition and its target replicas.
         partitions: Vec<(TopicPartition, Vec<BrokerId>)>,
     },
+}
+
+impl Input {
+    /// The inputs this one stands for: each partition of an [`Input::StatesWritten`] as its
+    /// own [`Input::StateWritten`], any other input as itself.
+    fn one_by_one(self) -> Vec<Input> {
+        match self {
+            Input::StatesWritten { written } => written
+                .into_iter()
+                .map(|(partition, version)| Input::StateWritten { partition, version })
+                .collect(),
+            other => vec![other],
+        }
+    }
 }
 
 /// What the shell must do.

@@ -155,8 +155,10 @@ impl Controller {
                 let Some(active) = self.active.as_mut() else {
                     return effects; // a late answer to a resigned controller
                 };
-                active.reassign_answer(&other);
-                active.apply(other, &mut effects, &mut outbox);
+                for one in other.one_by_one() {
+                    active.reassign_answer(&one);
+                    active.apply(one, &mut effects, &mut outbox);
+                }
             }
         }
         if let Some(active) = self.active.as_mut() {
@@ -347,6 +349,7 @@ impl Active {
             | Input::SessionExpired
             | Input::ControllerEpochMismatch
             | Input::Tick { .. }
+            | Input::StatesWritten { .. }
             | Input::PreferredReplicaElection { .. } => unreachable!("handled by Controller::step"),
         }
     }

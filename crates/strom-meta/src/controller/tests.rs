@@ -698,3 +698,40 @@ fn unclean_election_elects_a_live_replica_outside_the_isr() {
 
 #[path = "shutdown_tests.rs"]
 mod shutdown_tests;
+
+#[test]
+fn a_new_topics_states_written_together_reach_each_broker_in_one_request() {
+    let (mut c, _) = elected(&[1, 2, 3], topic(&[], false), &[]);
+    let replicas: Vec<&[BrokerId]> = (0..1_000).map(|_| &[1, 2, 3][..]).collect();
+    let effects = c.step(Input::TopicsChanged {
+        topics: BTreeMap::from([("t".into(), topic(&replicas, false))]),
+    });
+    let written: Vec<(TopicPartition, i32)> = writes(&effects)
+        .into_iter()
+        .map(|(partition, expected, _)| {
+            assert_eq!(expected, None, "a new partition's state is created");
+            (partition, 0)
+        })
+        .collect();
+    assert_eq!(written.len(), 1_000);
+    let effects = c.step(Input::StatesWritten { written });
+    assert_eq!(leader_and_isr_receivers(&effects), vec![1, 2, 3]);
+    for effect in &effects {
+        match effect {
+            Effect::SendLeaderAndIsr { partitions, .. }
+            | Effect::SendUpdateMetadata { partitions, .. } => {
+                assert_eq!(partitions.len(), 1_000, "every partition in one request");
+            }
+            other => panic!("unexpected effect {other:?}"),
+        }
+    }
+    let update_metadata = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::SendUpdateMetadata { .. }))
+        .count();
+    assert_eq!(update_metadata, 3);
+    assert!(
+        (0..1_000).all(|p| c.state(&tp(p)).is_some()),
+        "every state is the controller's now"
+    );
+}

@@ -13,6 +13,11 @@ use super::znode::{self, paths};
 use super::{client_error, ZkError};
 use crate::replication::{LeaderAndIsr, TopicAssignment, TopicPartition, Versioned};
 
+/// The most partitions whose states one `multi` of [`ZkStore::create_partition_states`]
+/// creates: two creates each, at most ~700 bytes with a 249-character topic name, so a request
+/// stays well under ZooKeeper's default `jute.maxbuffer` of 1 MiB.
+pub const PARTITION_STATES_PER_MULTI: usize = 500;
+
 fn check_topic(topic: &str) -> Result<(), ZkError> {
     crate::validate_topic_name(topic).map_err(|reason| ZkError::InvalidTopic { reason })
 }
@@ -219,7 +224,10 @@ impl ZkStore {
 
     /// Creates the initial state of each of a topic's partitions
     /// (`/brokers/topics/<t>/partitions/<p>/state`), fenced by the controller epoch. Returns
-    /// each state's znode version.
+    /// each state's znode version. The creates go in `multi`s of at most
+    /// [`PARTITION_STATES_PER_MULTI`] partitions, each with its own epoch check, because
+    /// ZooKeeper drops the session of a request over `jute.maxbuffer` (1 MiB by default,
+    /// about 3,700 partitions' states); a failed `multi` leaves the ones before it written.
     pub async fn create_partition_states(
         &self,
         topic: &str,
@@ -229,12 +237,29 @@ impl ZkStore {
         let parent = paths::topic_partitions(topic);
         created_or_exists(self.client.create(&parent, &[], &persistent()).await)
             .map_err(client_error("create", &parent))?;
+        let states: Vec<(&i32, &LeaderAndIsr)> = states.iter().collect();
+        let mut versions = BTreeMap::new();
+        for chunk in states.chunks(PARTITION_STATES_PER_MULTI) {
+            self.create_partition_states_once(topic, chunk, fence, &mut versions)
+                .await?;
+        }
+        Ok(versions)
+    }
+
+    /// One `multi` of [`ZkStore::create_partition_states`].
+    async fn create_partition_states_once(
+        &self,
+        topic: &str,
+        states: &[(&i32, &LeaderAndIsr)],
+        fence: &ControllerFence,
+        versions: &mut BTreeMap<i32, i32>,
+    ) -> Result<(), ZkError> {
         let mut multi = self.client.new_multi_writer();
         multi
             .add_check_version(paths::CONTROLLER_EPOCH, fence.epoch_zk_version)
             .map_err(client_error("multi", paths::CONTROLLER_EPOCH))?;
         for (partition, state) in states {
-            let tp = TopicPartition::new(topic, *partition);
+            let tp = TopicPartition::new(topic, **partition);
             let partition_path = paths::partition(&tp);
             let state_path = paths::partition_state(&tp);
             multi
@@ -248,20 +273,20 @@ impl ZkStore {
                 )
                 .map_err(client_error("multi", &state_path))?;
         }
+        let parent = paths::topic_partitions(topic);
         let results = multi
             .commit()
             .await
             .map_err(|e| fenced_error(fence, &parent, "create", e))?;
-        let mut versions = BTreeMap::new();
         // Results: the check, then a partition node and its state per partition.
-        for (partition, result) in states.keys().zip(results.iter().skip(2).step_by(2)) {
+        for ((partition, _), result) in states.iter().zip(results.iter().skip(2).step_by(2)) {
             let version = match result {
                 MultiWriteResult::Create { stat, .. } if stat.version >= 0 => stat.version,
                 _ => 0,
             };
-            versions.insert(*partition, version);
+            versions.insert(**partition, version);
         }
-        Ok(versions)
+        Ok(())
     }
 
     /// One partition's state and its znode version.
