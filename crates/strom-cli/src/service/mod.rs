@@ -503,8 +503,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let engine = match (args.engine, &args.master) {
         (engines::EngineKind::Mesos, Some(master)) => {
-            if secret_access(&args, scheduler.spec())?.is_some() {
-                bail!("brokers.secrets: the Mesos engine does not deliver secrets (the local engine does)");
+            // Tasks get their secrets by reference from the agents' secret resolver (DC/OS's
+            // way); the engine checks the namespace rule and never reads a value.
+            if args.secret_store.is_some() {
+                eprintln!("warning: --secret-store is not used with --engine mesos: the agents' secret resolver reads the secrets");
             }
             // The master assigns the framework id at the first subscription; the driver stores
             // it before any call, and every later subscription uses the stored one.
