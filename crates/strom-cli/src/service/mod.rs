@@ -466,9 +466,27 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             && !options_uri
             && matches!(args.engine, engines::EngineKind::Local) =>
         {
-            base_env.insert("EMBEDDED_ZOOKEEPER".into(), "true".into());
-            base_env.insert("ZOOKEEPER_PORT".into(), ports.0.to_string());
-            let uri = format!("127.0.0.1:{}{}", ports.0, service_root(&probe.spec.name));
+            // Server i of an ensemble takes the first ports of agent i's share of the range
+            // (`LocalEngineConfig::this_machine` splits it evenly), so the servers spread one
+            // per agent on ports every zoo.cfg can name in advance (spec/ensemble.rs).
+            let agents = args.agents.max(1);
+            let span = (u32::from(ports.1) - u32::from(ports.0) + 1) / agents as u32;
+            for (name, value) in [
+                ("EMBEDDED_ZOOKEEPER", "true".to_string()),
+                ("ZOOKEEPER_PORT", ports.0.to_string()),
+                ("ZOOKEEPER_PORT_STRIDE", span.to_string()),
+                ("ZOOKEEPER_AGENTS", agents.to_string()),
+                ("ZOOKEEPER_HOST", "127.0.0.1".to_string()),
+                ("ZOOKEEPER_CHROOT", service_root(&probe.spec.name)),
+            ] {
+                base_env.insert(name.into(), value);
+            }
+            let uri = render_kafka_service(&options, &base_env)
+                .map_err(|error| anyhow!("the service spec was refused: {error}"))?
+                .env
+                .get("KAFKA_ZOOKEEPER_URI")
+                .cloned()
+                .unwrap_or_default();
             eprintln!("no ZooKeeper configured: the service runs its own, brokers use {uri}");
             uri
         }
