@@ -83,8 +83,11 @@ fn ensemble_ready(ensemble: &str, index: usize, timeout_ms: u64) -> anyhow::Resu
     let mut serving = 0;
     let mut leaders = Vec::new();
     let mut seen = Vec::new();
+    // Each server gets a share of the check's time, so one that hangs cannot time the whole
+    // check out.
+    let each_ms = (timeout_ms / servers.len() as u64).max(100);
     for server in &servers {
-        let answer = four_letter_word(server, timeout_ms, "srvr").unwrap_or_default();
+        let answer = four_letter_word(server, each_ms, "srvr").unwrap_or_default();
         let mode = mode(&answer).unwrap_or("not serving").to_string();
         if mode == "leader" {
             leaders.push(*server);
