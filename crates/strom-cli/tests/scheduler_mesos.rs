@@ -53,7 +53,9 @@ fn running(task_id: &str, uuid: Option<&str>) -> Value {
 fn deploys_through_a_mesos_master_and_resubscribes_after_kill_9() {
     let master = ScriptedMaster::start(15.0);
     let dir = tempfile::tempdir().unwrap();
-    let options = r#"{"brokers":{"count":1,"cpus":0.5,"mem":512,"disk":100}}"#;
+    // A secret by reference: no --secret-store with Mesos (the agents resolve it).
+    let options = r#"{"brokers":{"count":1,"cpus":0.5,"mem":512,"disk":100,
+        "secrets":{"sasl":{"secret":"kafka/sasl","env_key":"SASL_PASSWORD"}}}}"#;
     let mut service = Service::new(dir.path(), options);
     service.extra_args = vec![
         "--engine".into(),
@@ -85,6 +87,18 @@ fn deploys_through_a_mesos_master_and_resubscribes_after_kill_9() {
     let task_id = task["task_id"]["value"].as_str().unwrap().to_string();
     let command = task["command"]["value"].as_str().unwrap();
     assert!(command.contains("broker --config"), "{command}");
+    let variables = task["command"]["environment"]["variables"]
+        .as_array()
+        .unwrap();
+    let secret = variables
+        .iter()
+        .find(|v| v["name"] == "SASL_PASSWORD")
+        .expect("the secret variable");
+    assert_eq!(
+        secret,
+        &json!({"name": "SASL_PASSWORD", "type": "SECRET",
+                "secret": {"type": "REFERENCE", "reference": {"name": "kafka/sasl"}}})
+    );
 
     assert!(master.send(running(&task_id, Some("dXVpZC0x"))));
     wait_until("deploy COMPLETE", LIMIT, || {

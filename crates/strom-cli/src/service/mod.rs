@@ -466,9 +466,27 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             && !options_uri
             && matches!(args.engine, engines::EngineKind::Local) =>
         {
-            base_env.insert("EMBEDDED_ZOOKEEPER".into(), "true".into());
-            base_env.insert("ZOOKEEPER_PORT".into(), ports.0.to_string());
-            let uri = format!("127.0.0.1:{}{}", ports.0, service_root(&probe.spec.name));
+            // Server i of an ensemble takes the first ports of agent i's share of the range
+            // (`LocalEngineConfig::this_machine` splits it evenly), so the servers spread one
+            // per agent on ports every zoo.cfg can name in advance (spec/ensemble.rs).
+            let agents = args.agents.max(1);
+            let span = (u32::from(ports.1) - u32::from(ports.0) + 1) / agents as u32;
+            for (name, value) in [
+                ("EMBEDDED_ZOOKEEPER", "true".to_string()),
+                ("ZOOKEEPER_PORT", ports.0.to_string()),
+                ("ZOOKEEPER_PORT_STRIDE", span.to_string()),
+                ("ZOOKEEPER_AGENTS", agents.to_string()),
+                ("ZOOKEEPER_HOST", "127.0.0.1".to_string()),
+                ("ZOOKEEPER_CHROOT", service_root(&probe.spec.name)),
+            ] {
+                base_env.insert(name.into(), value);
+            }
+            let uri = render_kafka_service(&options, &base_env)
+                .map_err(|error| anyhow!("the service spec was refused: {error}"))?
+                .env
+                .get("KAFKA_ZOOKEEPER_URI")
+                .cloned()
+                .unwrap_or_default();
             eprintln!("no ZooKeeper configured: the service runs its own, brokers use {uri}");
             uri
         }
@@ -503,8 +521,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let engine = match (args.engine, &args.master) {
         (engines::EngineKind::Mesos, Some(master)) => {
-            if secret_access(&args, scheduler.spec())?.is_some() {
-                bail!("brokers.secrets: the Mesos engine does not deliver secrets (the local engine does)");
+            // Tasks get their secrets by reference from the agents' secret resolver (DC/OS's
+            // way); the engine checks the namespace rule and never reads a value.
+            if args.secret_store.is_some() {
+                eprintln!("warning: --secret-store is not used with --engine mesos: the agents' secret resolver reads the secrets");
             }
             // The master assigns the framework id at the first subscription; the driver stores
             // it before any call, and every later subscription uses the stored one.

@@ -49,7 +49,32 @@ pub fn default_validators() -> Vec<Box<dyn ConfigValidator>> {
         Box::new(RegionCannotChange),
         Box::new(TaskVolumesCannotChange),
         Box::new(ZoneRulesCannotChange),
+        Box::new(ZooKeeperEnsembleCannotResize),
     ]
+}
+
+/// Kafka's embedded ZooKeeper (pod `zookeeper`): its server count is fixed at install. Every
+/// server's zoo.cfg lists the whole ensemble, so growing or shrinking it would need
+/// ZooKeeper's dynamic reconfiguration or a careful restart of all servers, which this
+/// scheduler does not do.
+pub struct ZooKeeperEnsembleCannotResize;
+
+impl ConfigValidator for ZooKeeperEnsembleCannotResize {
+    fn validate(&self, old: Option<&ServiceSpec>, new: &ServiceSpec) -> Vec<ValidationError> {
+        let count = |spec: &ServiceSpec| spec.pod("zookeeper").map(|p| p.count);
+        match (old.and_then(count), count(new)) {
+            (Some(before), Some(after)) if before != after => vec![error(
+                "ZooKeeperEnsembleCannotResize",
+                "pods.zookeeper.count",
+                after,
+                format!(
+                    "The embedded ZooKeeper ensemble has {before} servers and cannot be resized \
+                     (zookeeper.count); keep {before}"
+                ),
+            )],
+            _ => Vec::new(),
+        }
+    }
 }
 
 fn error(

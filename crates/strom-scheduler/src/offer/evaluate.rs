@@ -289,12 +289,20 @@ pub fn evaluate(
             .map(|resources| resources.iter().filter(|r| r.name == "ports").collect())
             .unwrap_or_default();
         for (index, (port_name, port_spec)) in task.ports.iter().enumerate() {
+            let wanted = match port_spec.wanted(instance.index) {
+                Ok(wanted) => wanted,
+                Err(port) => {
+                    port_failures.push(format!(
+                        "{task_name} needs port {port} ({port_name}), which does not exist"
+                    ));
+                    continue;
+                }
+            };
             let reused = previous_ports
                 .get(index)
                 .filter(|r| match &r.value {
                     ResourceValue::Ranges(ranges) => {
-                        ranges.len() == 1
-                            && (port_spec.port == 0 || ranges[0].begin == port_spec.port)
+                        ranges.len() == 1 && wanted.is_none_or(|port| ranges[0].begin == port)
                     }
                     ResourceValue::Scalar(_) => false,
                 })
@@ -302,24 +310,20 @@ pub fn evaluate(
                 .and_then(|id| pool.take_reserved(id));
             let taken = match reused {
                 Some(resource) => Some(resource),
-                None => {
-                    let wanted = (port_spec.port != 0).then_some(port_spec.port);
-                    match pool.take_port(wanted) {
-                        Some(port) => {
-                            let reserved =
-                                Resource::ports(&[(port, port)]).reserved(reservation(ids));
-                            to_reserve.push(reserved.clone());
-                            Some(reserved)
-                        }
-                        None => {
-                            port_failures.push(match wanted {
+                None => match pool.take_port(wanted) {
+                    Some(port) => {
+                        let reserved = Resource::ports(&[(port, port)]).reserved(reservation(ids));
+                        to_reserve.push(reserved.clone());
+                        Some(reserved)
+                    }
+                    None => {
+                        port_failures.push(match wanted {
                                 Some(port) => format!("{task_name} needs port {port} ({port_name}), which the offer lacks"),
                                 None => format!("{task_name} needs a port ({port_name}), the offer has none free"),
                             });
-                            None
-                        }
+                        None
                     }
-                }
+                },
             };
             if let Some(resource) = taken {
                 if let ResourceValue::Ranges(ranges) = &resource.value {

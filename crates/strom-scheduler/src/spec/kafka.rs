@@ -41,7 +41,8 @@ pub fn render_kafka_service(
     options_json: &str,
     base_env: &BTreeMap<String, String>,
 ) -> Result<RenderedService, SpecError> {
-    let env = options::scheduler_env(options_json, base_env, SERVER_PROPERTIES)?;
+    let mut env = options::scheduler_env(options_json, base_env, SERVER_PROPERTIES)?;
+    super::ensemble::apply(&mut env)?;
     let spec = render_service(SVC_YML, &env, &template_source)?;
     Ok(RenderedService { spec, env })
 }

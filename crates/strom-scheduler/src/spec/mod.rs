@@ -5,6 +5,7 @@
 //! and the checks a spec must pass on its own (every error names the key). It does not know
 //! about a previous spec (that is `validate`) or about offers (that is `offer`).
 
+pub mod ensemble;
 pub mod kafka;
 pub mod options;
 pub mod ordered;
@@ -222,6 +223,27 @@ pub struct PortSpec {
     /// A stable virtual address for the port across instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip: Option<VipSpec>,
+    /// Not in the SDK: with a fixed `port`, instance `i` asks for `port + i × stride` (0: every
+    /// instance the same port). The embedded ZooKeeper ensemble uses it so that every server's
+    /// ports are known before any launches (each zoo.cfg names them all).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stride: u16,
+}
+
+fn is_zero(value: &u16) -> bool {
+    *value == 0
+}
+
+impl PortSpec {
+    /// The port instance `index` asks for: `None` for any port, or a fixed one (`Err` with the
+    /// port that does not exist when `port + index × stride` passes 65535).
+    pub fn wanted(&self, index: u32) -> Result<Option<u16>, u64> {
+        if self.port == 0 {
+            return Ok(None);
+        }
+        let port = u64::from(self.port) + u64::from(index) * u64::from(self.stride);
+        u16::try_from(port).map(Some).map_err(|_| port)
+    }
 }
 
 /// A virtual IP (`<prefix>.<service>.l4lb…:<port>` on DC/OS).

@@ -60,6 +60,7 @@ const KEYS: &[OptionKey] = &[
     key("brokers.secrets", "BROKER_SECRETS", Some("{}")),
     // The embedded ZooKeeper's resources (it runs only when `EMBEDDED_ZOOKEEPER` is set, by
     // `strom scheduler run` when no ZooKeeper is configured; `ZOOKEEPER_PORT` comes with it).
+    key("zookeeper.count", "ZOOKEEPER_COUNT", Some("1")),
     key("zookeeper.cpus", "ZOOKEEPER_CPUS", Some("0.5")),
     key("zookeeper.mem", "ZOOKEEPER_MEM", Some("512")),
     key("zookeeper.heap_mb", "ZOOKEEPER_HEAP_MB", Some("256")),

@@ -363,3 +363,102 @@ fn the_embedded_zookeeper_pod_deploys_first_and_renders_its_config() {
         assert!(zoo_cfg.lines().any(|l| l == line), "{line}: {zoo_cfg}");
     }
 }
+
+#[test]
+fn a_three_server_ensemble_spreads_over_agents_on_fixed_ports() {
+    let mut env = base_env();
+    for (name, value) in [
+        ("EMBEDDED_ZOOKEEPER", "true"),
+        ("ZOOKEEPER_PORT", "10000"),
+        ("ZOOKEEPER_PORT_STRIDE", "200"),
+        ("ZOOKEEPER_AGENTS", "3"),
+        ("ZOOKEEPER_CHROOT", "/dcos-service-kafka"),
+    ] {
+        env.insert(name.into(), value.into());
+    }
+    let rendered = render_kafka_service(r#"{"zookeeper": {"count": 3}}"#, &env).unwrap();
+    let spec = rendered.spec;
+    let pod = spec.pod("zookeeper").unwrap();
+    assert_eq!(pod.count, 3);
+    assert_eq!(
+        pod.placement.as_deref(),
+        Some(crate::spec::ensemble::PLACEMENT)
+    );
+    let server = pod.tasks.get("server").unwrap();
+    assert!(
+        server
+            .cmd
+            .starts_with("echo $((POD_INSTANCE_INDEX + 1)) > zookeeper-data/myid && exec java"),
+        "{}",
+        server.cmd
+    );
+    let ports: Vec<(&str, u16, u16)> = server
+        .ports
+        .iter()
+        .map(|(name, p)| (name, p.port, p.stride))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            ("zookeeper", 10000, 200),
+            ("quorum", 10001, 200),
+            ("election", 10002, 200)
+        ]
+    );
+    let election = server.ports.get("election").unwrap();
+    assert_eq!(election.wanted(2), Ok(Some(10402)));
+    let broker = spec.pod("kafka").unwrap().tasks.get("broker").unwrap();
+    assert_eq!(
+        broker.env["KAFKA_ZOOKEEPER_URI"],
+        "127.0.0.1:10000,127.0.0.1:10200,127.0.0.1:10400/dcos-service-kafka"
+    );
+    let readiness = &server.readiness_check.as_ref().unwrap().cmd;
+    assert!(
+        readiness.ends_with(r#"--ensemble "$ZOOKEEPER_CONNECT" --index "$POD_INSTANCE_INDEX""#),
+        "{readiness}"
+    );
+    assert!(server
+        .health_check
+        .as_ref()
+        .unwrap()
+        .cmd
+        .ends_with("--listening"));
+    // The zoo.cfg of server 2 (index 1), as the engine renders it at launch.
+    let mut task_env = server.env.clone();
+    task_env.insert("ZOOKEEPER_CLIENT_PORT".into(), "10200".into());
+    task_env.insert("TASK_IP".into(), "127.0.0.1".into());
+    let template = &server.configs.get("zoo-cfg").unwrap().content;
+    let zoo_cfg = crate::spec::render::render("zoo.cfg", template, &task_env).unwrap();
+    for line in [
+        "clientPort=10200",
+        "initLimit=10",
+        "server.1=127.0.0.1:10001:10002",
+        "server.2=127.0.0.1:10201:10202",
+        "server.3=127.0.0.1:10401:10402",
+    ] {
+        assert!(zoo_cfg.lines().any(|l| l == line), "{line}: {zoo_cfg}");
+    }
+    // An update may not resize it (417 naming the field).
+    let five = {
+        let mut env = env.clone();
+        env.insert("ZOOKEEPER_AGENTS".into(), "5".into());
+        render_kafka_service(r#"{"zookeeper": {"count": 5}}"#, &env)
+            .unwrap()
+            .spec
+    };
+    use crate::config::validate::ConfigValidator;
+    let errors =
+        crate::config::validate::ZooKeeperEnsembleCannotResize.validate(Some(&spec), &five);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "pods.zookeeper.count");
+    assert!(errors[0].message.contains("has 3 servers"), "{}", errors[0]);
+    // More servers than agents: refused, naming the key, the value and the rule.
+    let error = render_kafka_service(r#"{"zookeeper": {"count": 5}}"#, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("zookeeper.count: 5: more servers than agents (3)"),
+        "{error}"
+    );
+    assert!(error.contains(r#"[["hostname","MAX_PER","1"]]"#), "{error}");
+}

@@ -14,6 +14,7 @@
 //! masters only; a 307 from a non-leading master is followed.
 
 pub mod recordio;
+pub mod secrets;
 pub mod session;
 pub mod wire;
 
@@ -33,7 +34,7 @@ use self::wire::{Event, FrameworkSettings, TaskChecks};
 use super::Engine;
 use crate::scheduler::{Effect, Input};
 use crate::spec::ServiceSpec;
-use crate::task::{TaskInfo, TaskState};
+use crate::task::{TaskInfo, TaskState, TaskStatus};
 
 /// The scheduler endpoint under the master's URL.
 pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
@@ -138,6 +139,9 @@ pub struct MesosEngine {
     checks: BTreeMap<(String, String), TaskChecks>,
     /// Task ids whose readiness check has passed.
     ready: BTreeMap<String, bool>,
+    /// TASK_ERROR statuses of launches refused before they left (a secret outside the
+    /// service's namespace), handed over at the next poll.
+    refused: Vec<TaskStatus>,
 }
 
 impl MesosEngine {
@@ -169,6 +173,7 @@ impl MesosEngine {
             max_record_bytes: config.max_record_bytes,
             checks: BTreeMap::new(),
             ready: BTreeMap::new(),
+            refused: Vec::new(),
         })
     }
 
@@ -301,7 +306,7 @@ impl MesosEngine {
 
 impl Engine for MesosEngine {
     fn poll(&mut self, now_ms: u64) -> Vec<Input> {
-        let mut inputs = Vec::new();
+        let mut inputs: Vec<Input> = self.refused.drain(..).map(Input::Status).collect();
         let mut actions = Vec::new();
         while let Ok(report) = self.reports.try_recv() {
             match report {
@@ -356,6 +361,14 @@ impl Engine for MesosEngine {
     }
 
     fn apply(&mut self, effects: &[Effect], now_ms: u64) {
+        // The namespace rule again, before a launch leaves: the agents' secret resolver
+        // serves whoever asks, so the scheduler is where a service is kept to its own secrets.
+        let (effects, refused) = secrets::refuse_forbidden(self.session.service_name(), effects);
+        for status in &refused {
+            eprintln!("mesos engine: {}: {}", status.task_id, status.message);
+        }
+        self.refused.extend(refused);
+        let effects = effects.as_slice();
         let checks = &self.checks;
         let lookup = |info: &TaskInfo| {
             checks

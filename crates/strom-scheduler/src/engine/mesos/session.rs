@@ -125,6 +125,11 @@ impl Session {
         }
     }
 
+    /// The framework's name: the service, whose namespace its secrets must be in.
+    pub fn service_name(&self) -> &str {
+        &self.settings.name
+    }
+
     /// The framework id (stored, or assigned by the master).
     pub fn framework_id(&self) -> Option<&str> {
         self.framework_id.as_deref()

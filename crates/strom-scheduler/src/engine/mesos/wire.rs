@@ -514,27 +514,36 @@ pub fn launch_group_json(
                 .iter()
                 .map(|(name, value)| json!({"name": name, "value": value}))
                 .collect::<Vec<_>>()});
+            // Secrets go by reference (the agent resolves them), to the task's command only.
+            let mut command_env = env.clone();
+            if let Some(variables) = command_env["variables"].as_array_mut() {
+                variables.extend(super::secrets::env_variables(&info.secrets));
+            }
             let mut task = json!({
                 "name": info.name,
                 "task_id": {"value": info.task_id},
                 "agent_id": {"value": info.agent_id},
                 "resources": resources_json(resources, role),
-                "command": {"value": task_command(info), "shell": true, "environment": env},
+                "command": {"value": task_command(info), "shell": true, "environment": command_env},
                 "labels": {"labels": [
                     {"key": "goal_state", "value": format!("{:?}", info.goal).to_uppercase()},
                     {"key": "target_configuration", "value": info.config_id.to_string()},
                 ]},
             });
-            if !volumes.is_empty() {
-                task["container"] = json!({
-                    "type": "MESOS",
-                    "volumes": volumes.iter().map(|path| json!({
+            let mut container_volumes: Vec<Value> = volumes
+                .iter()
+                .map(|path| {
+                    json!({
                         "mode": "RW",
                         "container_path": path,
                         "source": {"type": "SANDBOX_PATH",
                                    "sandbox_path": {"type": "PARENT", "path": path}},
-                    })).collect::<Vec<_>>(),
-                });
+                    })
+                })
+                .collect();
+            container_volumes.extend(super::secrets::volumes(&info.secrets));
+            if !container_volumes.is_empty() {
+                task["container"] = json!({"type": "MESOS", "volumes": container_volumes});
             }
             let checks = checks(info);
             if let Some(check) = &checks.readiness {
