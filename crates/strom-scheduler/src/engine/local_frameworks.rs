@@ -99,24 +99,6 @@ impl LocalEngine {
             .collect()
     }
 
-    /// Every framework's dominant share of the agents' cpus, mem and disk (live tasks and
-    /// outstanding offers), for tests and the benchmark.
-    pub fn shares(&self) -> BTreeMap<String, f64> {
-        let totals = self.totals();
-        let allocations = self.allocations();
-        let mut sorter = crate::drf::DrfSorter::new(totals);
-        for name in self.frameworks.keys() {
-            sorter.add_client(name, "-");
-            for amounts in allocations.get(name).into_iter().flatten() {
-                sorter.allocated(name, amounts).expect("added");
-            }
-        }
-        self.frameworks
-            .keys()
-            .map(|name| (name.clone(), sorter.share(name).unwrap_or(0.0)))
-            .collect()
-    }
-
     fn totals(&self) -> Amounts {
         let mut totals = Amounts::new();
         for agent in &self.config.agents {
