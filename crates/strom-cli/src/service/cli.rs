@@ -32,6 +32,10 @@ pub struct ApiArgs {
     /// How long one call may take, milliseconds (and `uninstall`'s wait, ×30).
     #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
     api_timeout_ms: u64,
+    /// Which service of a scheduler running several (`strom scheduler run --services`): its
+    /// routes are `/service/<NAME>/v1/…` (as `dcos kafka --name`) [env: STROM_SERVICE_NAME].
+    #[arg(long = "name", id = "service_name", global = true, value_name = "NAME")]
+    name: Option<String>,
 }
 
 impl ApiArgs {
@@ -52,7 +56,20 @@ impl ApiArgs {
             .clone()
             .or_else(|| std::env::var("STROM_SCHEDULER_TOKEN").ok())
             .filter(|t| !t.is_empty());
-        SchedulerClient::new(&api, token, Duration::from_millis(self.api_timeout_ms))
+        let mut client =
+            SchedulerClient::new(&api, token, Duration::from_millis(self.api_timeout_ms))?;
+        let name = self
+            .name
+            .clone()
+            .or_else(|| std::env::var("STROM_SERVICE_NAME").ok())
+            .filter(|n| !n.is_empty());
+        if let Some(name) = name {
+            if name.contains('/') || name.contains('?') || name.contains(' ') {
+                bail!("--name {name:?}: a service name has no '/', '?' or space");
+            }
+            client.prefix = format!("/service/{name}");
+        }
+        Ok(client)
     }
 }
 
@@ -445,9 +462,14 @@ pub fn uninstall(api: &ApiArgs, json: bool) -> anyhow::Result<()> {
     send(&client, "POST", "/v1/uninstall", None, json)?;
     let deadline = Instant::now() + Duration::from_millis(api.api_timeout_ms.saturating_mul(30));
     while Instant::now() < deadline {
-        if client.call("GET", "/v1/health", None).is_err() {
+        // One service alone: its scheduler exits. One of several: its routes answer 404.
+        let gone = match client.call("GET", "/v1/health", None) {
+            Err(_) => true,
+            Ok(answer) => answer.status == 404 && !client.prefix.is_empty(),
+        };
+        if gone {
             if !json {
-                println!("the service is uninstalled and its scheduler has exited");
+                println!("the service is uninstalled");
             }
             return Ok(());
         }

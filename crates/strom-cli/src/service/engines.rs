@@ -2,7 +2,7 @@
 //! Mesos engine (`--engine mesos --master http://host:port`). One type for the driver thread
 //! and the API handlers; the scheduling code is the same for both.
 
-use strom_scheduler::engine::local::LocalEngine;
+use strom_scheduler::engine::local::{FrameworkHandle, LocalEngine};
 use strom_scheduler::engine::mesos::MesosEngine;
 use strom_scheduler::engine::Engine;
 use strom_scheduler::scheduler::{Effect, Input};
@@ -24,6 +24,8 @@ pub enum ServiceEngine {
     Local(LocalEngine),
     /// See [`MesosEngine`].
     Mesos(MesosEngine),
+    /// One of several services on a shared local engine (`--services`).
+    Shared(FrameworkHandle),
 }
 
 impl ServiceEngine {
@@ -32,6 +34,10 @@ impl ServiceEngine {
         match self {
             ServiceEngine::Local(engine) => engine.set_spec(spec),
             ServiceEngine::Mesos(engine) => engine.set_spec(spec),
+            ServiceEngine::Shared(handle) => {
+                let name = handle.name().to_string();
+                handle.engine().set_framework_spec(&name, spec);
+            }
         }
     }
 }
@@ -41,6 +47,7 @@ impl Engine for ServiceEngine {
         match self {
             ServiceEngine::Local(engine) => engine.poll(now_ms),
             ServiceEngine::Mesos(engine) => engine.poll(now_ms),
+            ServiceEngine::Shared(handle) => handle.poll(now_ms),
         }
     }
 
@@ -48,6 +55,7 @@ impl Engine for ServiceEngine {
         match self {
             ServiceEngine::Local(engine) => engine.apply(effects, now_ms),
             ServiceEngine::Mesos(engine) => engine.apply(effects, now_ms),
+            ServiceEngine::Shared(handle) => handle.apply(effects, now_ms),
         }
     }
 
@@ -55,6 +63,7 @@ impl Engine for ServiceEngine {
         match self {
             ServiceEngine::Local(engine) => engine.take_subscribed(now_ms),
             ServiceEngine::Mesos(engine) => engine.take_subscribed(now_ms),
+            ServiceEngine::Shared(handle) => handle.take_subscribed(now_ms),
         }
     }
 }

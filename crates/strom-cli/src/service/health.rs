@@ -75,6 +75,9 @@ pub(crate) fn report_forever(core: Arc<Mutex<Core>>) {
         std::thread::sleep(HEALTH_INTERVAL);
         let (addresses, observed_at_ms) = {
             let core = core.lock().unwrap_or_else(|p| p.into_inner());
+            if core.removed {
+                return;
+            }
             (running_broker_addresses(&core), core.now_ms())
         };
         if addresses.is_empty() {

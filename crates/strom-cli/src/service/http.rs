@@ -36,6 +36,9 @@ pub(crate) struct SchedulerClient {
     pub address: String,
     pub token: Option<String>,
     pub timeout: Duration,
+    /// Put before every path: `/service/<name>` for one of several services (`--name`, as
+    /// DC/OS's Admin Router routed `/service/<name>/…`), else empty.
+    pub prefix: String,
 }
 
 impl SchedulerClient {
@@ -53,6 +56,7 @@ impl SchedulerClient {
             address,
             token,
             timeout,
+            prefix: String::new(),
         })
     }
 
@@ -80,6 +84,7 @@ impl SchedulerClient {
             .as_ref()
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
+        let path = format!("{}{path}", self.prefix);
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",

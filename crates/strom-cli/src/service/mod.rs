@@ -17,6 +17,7 @@ mod engines;
 mod health;
 mod http;
 mod metrics;
+mod multi;
 pub mod probe;
 mod probe_zookeeper;
 mod secret;
@@ -132,6 +133,13 @@ pub struct RunArgs {
     /// The service name (`service.name` of the options).
     #[arg(long, default_value = "kafka")]
     pub service: String,
+    /// Several services on one local engine: a JSON list of `{"name": N, "options": FILE or
+    /// {…}, "role": R, "weight": W}` (`role` defaults to `<name>-role`, `weight` — the role's
+    /// DRF weight — to 1). Each service gets its state store in `<state-dir>/services/<name>`,
+    /// its framework id and its routes under `/service/<name>/v1/…`; the engine offers the
+    /// agents in DRF order. Replaces `--service`/`--options`.
+    #[arg(long, value_name = "FILE", conflicts_with = "options")]
+    pub services: Option<PathBuf>,
     /// Options JSON in the DC/OS package style (`{"brokers":{…},"kafka":{…}}`).
     #[arg(long, value_name = "FILE")]
     pub options: Option<PathBuf>,
@@ -288,6 +296,8 @@ pub(crate) struct Core {
     pub offer_timer: metrics::OfferTimer,
     pub engine: engines::ServiceEngine,
     pub started: Instant,
+    /// The service was uninstalled while others go on (`--services`): its routes answer 404.
+    pub removed: bool,
 }
 
 impl Core {
@@ -368,9 +378,14 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Opens the state store: ZooKeeper when `zookeeper` is set, else files in the state directory.
-fn open_store(args: &RunArgs, service: &str, zookeeper: Option<&str>) -> anyhow::Result<Store> {
+fn open_store(
+    args: &RunArgs,
+    dir: &Path,
+    service: &str,
+    zookeeper: Option<&str>,
+) -> anyhow::Result<Store> {
     let Some(connect) = zookeeper else {
-        return Ok(Box::new(FilePersister::open(&args.state_dir)?));
+        return Ok(Box::new(FilePersister::open(dir)?));
     };
     let mut config = ZkPersisterConfig::new(connect, service);
     config.session_timeout_ms = args.zk_session_timeout_ms;
@@ -420,16 +435,28 @@ fn secret_access(
     }))
 }
 
-fn run(args: RunArgs) -> anyhow::Result<()> {
-    let token = std::env::var("STROM_SCHEDULER_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    // Refused before anything starts (no store lock taken, no task launched).
-    if args.api_auth == api::ApiAuth::All && token.is_none() {
-        bail!("--api-auth all needs STROM_SCHEDULER_TOKEN");
-    }
+/// One service's scheduler, opened and ready to drive.
+pub(crate) struct OpenedService {
+    pub scheduler: Scheduler<Store>,
+    /// See [`Core::base_env`].
+    pub base_env: BTreeMap<String, String>,
+    /// The role its reservations are made for.
+    pub role: String,
+}
+
+/// Renders service `name`'s spec from `options` (normalized JSON), opens its state store (files
+/// in `store_dir`, or ZooKeeper) and its scheduler; `embedded_zookeeper` allows the service
+/// its own ZooKeeper task when none is configured; `role` replaces the default
+/// `<name>-role`.
+pub(crate) fn open_service(
+    args: &RunArgs,
+    name: &str,
+    options: String,
+    store_dir: &Path,
+    embedded_zookeeper: bool,
+    role: Option<String>,
+) -> anyhow::Result<OpenedService> {
     let strom_bin = std::env::current_exe().context("cannot find the strom binary's path")?;
-    let options = options_json(&args)?;
     let mut base_env = BTreeMap::new();
     base_env.insert("STROM_BIN".to_string(), strom_bin.display().to_string());
     // A first rendering without the brokers' ZooKeeper finds the service's name and its
@@ -437,7 +464,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut probe_env = base_env.clone();
     probe_env.insert("KAFKA_ZOOKEEPER_URI".into(), String::new());
     let probe = render_kafka_service(&options, &probe_env)
-        .map_err(|error| anyhow!("the service spec was refused: {error}"))?;
+        .map_err(|error| anyhow!("{name}: the service spec was refused: {error}"))?;
     let zookeeper = args
         .zookeeper
         .clone()
@@ -463,6 +490,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(uri) => uri,
         // Only the local engine: on Mesos, tasks run on other machines than this one.
         None if args.embedded_zookeeper
+            && embedded_zookeeper
             && !options_uri
             && matches!(args.engine, engines::EngineKind::Local) =>
         {
@@ -493,9 +521,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None => String::new(),
     };
     base_env.insert("KAFKA_ZOOKEEPER_URI".to_string(), brokers_zookeeper);
-    std::fs::create_dir_all(&args.state_dir)
-        .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
-    let store = open_store(&args, &probe.spec.name, zookeeper.as_deref())?;
+    std::fs::create_dir_all(store_dir)
+        .with_context(|| format!("cannot create {}", store_dir.display()))?;
+    let store = open_store(args, store_dir, &probe.spec.name, zookeeper.as_deref())?;
     // Started again with the options of the previous start: the target's options stand (an
     // update through the API is not rolled back); other options are an update.
     let stored = |key: &str| -> anyhow::Result<Option<String>> {
@@ -507,8 +535,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => options.clone(),
     };
     let rendered = render_kafka_service(&candidate_options, &base_env)
-        .map_err(|error| anyhow!("the service spec was refused: {error}"))?;
-    let config = SchedulerConfig::for_service(&rendered.spec.name);
+        .map_err(|error| anyhow!("{name}: the service spec was refused: {error}"))?;
+    let mut config = SchedulerConfig::for_service(&rendered.spec.name);
+    if let Some(role) = role {
+        config.role = role;
+    }
     let role = config.role.clone();
     let (mut scheduler, outcome) =
         Scheduler::new(store, &rendered.spec, config, Box::new(uuid::Uuid::new_v4))?;
@@ -517,8 +548,40 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         scheduler.set_property(LAUNCH_OPTIONS_PROPERTY, options.as_bytes())?;
     }
     for error in &outcome.errors {
-        eprintln!("warning: the new spec was refused, the stored target stays: {error}");
+        eprintln!("warning: {name}: the new spec was refused, the stored target stays: {error}");
     }
+    Ok(OpenedService {
+        scheduler,
+        base_env,
+        role,
+    })
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    if let Some(file) = args.services.clone() {
+        return multi::run(args, &file);
+    }
+    let token = std::env::var("STROM_SCHEDULER_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    // Refused before anything starts (no store lock taken, no task launched).
+    if args.api_auth == api::ApiAuth::All && token.is_none() {
+        bail!("--api-auth all needs STROM_SCHEDULER_TOKEN");
+    }
+    let options = options_json(&args)?;
+    let ports = parse_ports(&args.ports)?;
+    let OpenedService {
+        mut scheduler,
+        base_env,
+        role,
+    } = open_service(
+        &args,
+        &args.service,
+        options,
+        &args.state_dir.clone(),
+        true,
+        None,
+    )?;
     let engine = match (args.engine, &args.master) {
         (engines::EngineKind::Mesos, Some(master)) => {
             // Tasks get their secrets by reference from the agents' secret resolver (DC/OS's
@@ -573,6 +636,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             engines::ServiceEngine::Local(engine)
         }
     };
+    let name = scheduler.spec().name.trim_start_matches('/').to_string();
     let core = Arc::new(Mutex::new(Core {
         scheduler,
         base_env,
@@ -580,21 +644,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         offer_timer: metrics::OfferTimer::new(),
         engine,
         started: Instant::now(),
+        removed: false,
     }));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(&args.api))
-        .with_context(|| format!("cannot listen on {}", args.api))?;
-    let address = listener.local_addr()?;
-    write_atomically(&args.state_dir.join("api-address"), &address.to_string())
-        .context("cannot write api-address")?;
-    println!("scheduler API listening on http://{address}");
-
+    let (runtime, listener) = listen(&args)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<String>();
     // SDK_UNINSTALL (as on DC/OS): uninstall the service, then exit.
     let uninstall = std::env::var("SDK_UNINSTALL").is_ok_and(|v| !v.is_empty());
@@ -608,7 +661,49 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("cluster-health".into())
         .spawn(move || health::report_forever(health_core))?;
-    let router = api::router(Arc::clone(&core), token, args.api_auth);
+    let router = api::services_router(&[(name, Arc::clone(&core))], token, args.api_auth);
+    let failure = serve(&runtime, listener, router, stop_rx)?;
+    // Release the store's lock now (the ZooKeeper store's lock node would otherwise outlive
+    // the process until its session expires).
+    core.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .scheduler
+        .persister()
+        .close();
+    match failure {
+        Some(reason) => Err(anyhow!(reason)),
+        None => Ok(()),
+    }
+}
+
+/// Starts the API's runtime and binds `--api`; the bound address is printed and written to
+/// `<state-dir>/api-address`.
+pub(crate) fn listen(
+    args: &RunArgs,
+) -> anyhow::Result<(tokio::runtime::Runtime, tokio::net::TcpListener)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(&args.api))
+        .with_context(|| format!("cannot listen on {}", args.api))?;
+    let address = listener.local_addr()?;
+    write_atomically(&args.state_dir.join("api-address"), &address.to_string())
+        .context("cannot write api-address")?;
+    println!("scheduler API listening on http://{address}");
+    Ok((runtime, listener))
+}
+
+/// Serves `router` until the driver sends a stop reason, SIGINT or SIGTERM; returns the
+/// reason when it was a state store failure.
+pub(crate) fn serve(
+    runtime: &tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    stop_rx: tokio::sync::oneshot::Receiver<String>,
+) -> anyhow::Result<Option<String>> {
     let failure = Arc::new(Mutex::new(None::<String>));
     let failure_seen = Arc::clone(&failure);
     runtime.block_on(async move {
@@ -629,22 +724,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .with_graceful_shutdown(shutdown)
             .await
     })?;
-    // Release the store's lock now (the ZooKeeper store's lock node would otherwise outlive
-    // the process until its session expires).
-    core.lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .scheduler
-        .persister()
-        .close();
     let failure = failure.lock().expect("failure lock").take();
-    match failure {
-        Some(reason) => Err(anyhow!(reason)),
-        None => Ok(()),
-    }
+    Ok(failure)
 }
 
 /// How a stop reason for a failed state store begins (the process then exits 2).
-const STORE_FAILED: &str = "the state store failed";
+pub(crate) const STORE_FAILED: &str = "the state store failed";
 
 async fn terminate() {
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -113,11 +113,13 @@ pub struct MountConfig {
 
 /// The offer `agent` makes (pure): its unreserved cpus, mem, ROOT disk and ports (what
 /// `reserved` does not hold), each MOUNT disk no reservation holds (whole), and the reserved
-/// resources no live task uses (`in_use`), so a relaunch in place finds them.
+/// resources no live task uses (`in_use`), so a relaunch in place finds them — of `role` only
+/// when it is set (a framework is offered its own role's reservations, as in Mesos).
 pub(super) fn agent_offer(
     agent: &AgentConfig,
     reserved: &BTreeMap<Uuid, Resource>,
     in_use: &[Uuid],
+    role: Option<&str>,
     offer_number: u64,
 ) -> Offer {
     let amount = |name: &str| -> f64 {
@@ -167,6 +169,9 @@ pub(super) fn agent_offer(
         reserved
             .iter()
             .filter(|(id, _)| !in_use.contains(id))
+            .filter(|(_, r)| {
+                role.is_none_or(|role| r.reservation.as_ref().is_some_and(|x| x.role == role))
+            })
             .map(|(_, r)| r.clone()),
     );
     Offer {

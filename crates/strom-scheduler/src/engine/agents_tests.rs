@@ -53,7 +53,7 @@ fn reservation(id: Uuid) -> Reservation {
 
 #[test]
 fn an_agent_offers_each_free_mount_whole_beside_its_root_disk() {
-    let offer = agent_offer(&agent(), &BTreeMap::new(), &[], 7);
+    let offer = agent_offer(&agent(), &BTreeMap::new(), &[], None, 7);
     assert_eq!(offer.id, "a0-offer-7");
     assert_eq!(
         disks(&offer),
@@ -75,7 +75,7 @@ fn a_reserved_mount_is_offered_only_as_its_reservation_and_leaves_the_root_disk_
     let reserved: BTreeMap<Uuid, Resource> = [(id, volume), (root_id, root)].into();
 
     // In use by a live task: neither the mount nor its reservation is offered.
-    let offer = agent_offer(&agent(), &reserved, &[id, root_id], 1);
+    let offer = agent_offer(&agent(), &reserved, &[id, root_id], None, 1);
     assert_eq!(
         disks(&offer),
         [
@@ -86,7 +86,7 @@ fn a_reserved_mount_is_offered_only_as_its_reservation_and_leaves_the_root_disk_
     );
     // Its task is gone: the reservation (with the volume) comes back for a relaunch in place,
     // and the mount is still not offered unreserved.
-    let offer = agent_offer(&agent(), &reserved, &[], 2);
+    let offer = agent_offer(&agent(), &reserved, &[], None, 2);
     assert_eq!(
         disks(&offer),
         [

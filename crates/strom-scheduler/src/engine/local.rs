@@ -15,8 +15,13 @@
 //! started (same start time) and reports the others LOST. Tasks run in their own sessions and
 //! outlive the engine, so a scheduler restart (kill -9 included) does not touch healthy
 //! brokers; only with [`LocalEngineConfig::die_with_engine`] (tests) does the kernel kill them
-//! with the engine thread (`PR_SET_PDEATHSIG`). Not owned here: what to launch (the
-//! scheduler), DRF across several services.
+//! with the engine thread (`PR_SET_PDEATHSIG`).
+//!
+//! Several services: every task, update, offer and filter belongs to a framework (one per
+//! service; `local_frameworks.rs`), and the offers of the agents go out in DRF order
+//! (`allocator.rs`). Used through [`Engine`](super::Engine) directly, the engine serves the one framework
+//! [`SOLE`], to which every reservation is offered. Not owned here: what to launch (the
+//! scheduler).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,22 +33,49 @@ use uuid::Uuid;
 
 use super::agents::{agent_offer, destroy_volume, volume_dir};
 pub use super::agents::{AgentConfig, LocalEngineConfig, MountConfig};
+use super::allocator::FrameworkOffers;
 use super::checks::{CheckRunner, Health, TaskChecks};
 use super::process;
 use super::sandbox::{self, relative};
-use super::Engine;
 use crate::offer::{Offer, Operation};
 use crate::resources::Resource;
-use crate::scheduler::{Effect, Input};
 use crate::spec::ServiceSpec;
 use crate::task::{TaskInfo, TaskState, TaskStatus};
 
 /// How long an unacknowledged status update waits before it is sent again.
 pub const RESEND_MS: u64 = 2_000;
 
+/// The framework of an engine used through [`Engine`] alone (one service; also the framework
+/// of tasks recorded before engines served several).
+pub const SOLE: &str = "";
+
+#[path = "local_frameworks.rs"]
+mod frameworks;
+pub use frameworks::FrameworkHandle;
+
+/// What the engine keeps per framework besides its tasks.
+#[derive(Default)]
+struct Framework {
+    offers: FrameworkOffers,
+    /// Status updates not yet polled.
+    outbox: Vec<TaskStatus>,
+    /// Offers made and not yet polled.
+    offered: Vec<Offer>,
+    /// Readiness and health checks and kill grace periods by (pod, task), from its spec.
+    checks: BTreeMap<(String, String), TaskChecks>,
+    /// Where its tasks' secrets come from.
+    secrets: Option<super::EngineSecrets>,
+    /// Known to the engine's owner (offers go only to registered frameworks; a framework
+    /// only seen in the task table of a previous run gets none).
+    registered: bool,
+}
+
 /// A task as the engine records it (persisted).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct LocalTask {
+    /// The framework (service) the task belongs to; [`SOLE`] in older ledgers.
+    #[serde(default)]
+    framework: String,
     info: TaskInfo,
     sandbox: PathBuf,
     pid: Option<u32>,
@@ -70,13 +102,13 @@ pub struct LocalEngine {
     children: BTreeMap<String, Child>,
     readiness: BTreeMap<String, CheckRunner>,
     health: BTreeMap<String, Health>,
-    checks: BTreeMap<(String, String), TaskChecks>,
+    frameworks: BTreeMap<String, Framework>,
+    /// DRF weights by role (Mesos's `--weights`; 1 when absent).
+    weights: BTreeMap<String, f64>,
     /// Unacknowledged updates by task id: the update and when it was last sent.
     unacked: BTreeMap<String, (TaskStatus, u64)>,
-    outbox: Vec<TaskStatus>,
-    offers: BTreeMap<String, String>,
-    refused_until_ms: BTreeMap<String, u64>,
-    suppressed: bool,
+    /// Outstanding offers: offer id → (agent id, framework).
+    offers: BTreeMap<String, frameworks::Outstanding>,
     next_offer: u64,
     /// The ledger as last written.
     saved: Vec<u8>,
@@ -97,18 +129,21 @@ impl LocalEngine {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ledger::default(),
             Err(error) => return Err(error),
         };
+        let sole = Framework {
+            secrets: config.secrets.take(),
+            registered: true,
+            ..Framework::default()
+        };
         let mut engine = LocalEngine {
             config,
             ledger,
             children: BTreeMap::new(),
             readiness: BTreeMap::new(),
             health: BTreeMap::new(),
-            checks: BTreeMap::new(),
+            frameworks: [(SOLE.to_string(), sole)].into_iter().collect(),
+            weights: BTreeMap::new(),
             unacked: BTreeMap::new(),
-            outbox: Vec::new(),
             offers: BTreeMap::new(),
-            refused_until_ms: BTreeMap::new(),
-            suppressed: false,
             next_offer: 0,
             saved: Vec::new(),
         };
@@ -178,10 +213,16 @@ impl LocalEngine {
 
     /// Learns readiness checks and kill grace periods from the target spec.
     pub fn set_spec(&mut self, spec: &ServiceSpec) {
-        self.checks.clear();
+        self.set_framework_spec(SOLE, spec);
+    }
+
+    /// [`LocalEngine::set_spec`] for one framework.
+    pub fn set_framework_spec(&mut self, framework: &str, spec: &ServiceSpec) {
+        let checks = &mut self.framework_mut(framework).checks;
+        checks.clear();
         for (pod_name, pod) in spec.pods.iter() {
             for (task_name, task) in pod.tasks.iter() {
-                self.checks.insert(
+                checks.insert(
                     (pod_name.to_string(), task_name.to_string()),
                     TaskChecks {
                         readiness: task.readiness_check.clone(),
@@ -199,7 +240,7 @@ impl LocalEngine {
         self.ledger
             .tasks
             .values()
-            .filter(|t| !t.state.is_terminal())
+            .filter(|t| !t.state.is_terminal() && t.framework == SOLE)
             .filter_map(|t| Some((t.info.name.clone(), t.pid?)))
             .collect()
     }
@@ -209,7 +250,7 @@ impl LocalEngine {
         self.ledger
             .tasks
             .values()
-            .find(|t| t.info.name == name && !t.state.is_terminal())
+            .find(|t| t.info.name == name && !t.state.is_terminal() && t.framework == SOLE)
             .map(|t| t.sandbox.as_path())
     }
 
@@ -248,6 +289,7 @@ impl LocalEngine {
         let Some(task) = self.ledger.tasks.get_mut(task_id) else {
             return;
         };
+        let framework = task.framework.clone();
         task.state = state;
         task.ready = ready;
         if state.is_terminal() {
@@ -263,7 +305,7 @@ impl LocalEngine {
         };
         self.unacked
             .insert(task_id.to_string(), (status.clone(), now_ms));
-        self.outbox.push(status);
+        self.framework_mut(&framework).outbox.push(status);
         if state.is_terminal() {
             self.children.remove(task_id);
             self.readiness.remove(task_id);
@@ -271,7 +313,14 @@ impl LocalEngine {
         }
     }
 
-    fn offer(&mut self, agent: &AgentConfig) -> Offer {
+    /// The offer of `agent` to a framework of `role` (`None`: every reservation).
+    fn offer(&mut self, agent: &AgentConfig, role: Option<&str>) -> Offer {
+        self.next_offer += 1;
+        self.offer_of(agent, role, self.next_offer)
+    }
+
+    /// [`LocalEngine::offer`] with a given offer number (nothing recorded).
+    fn offer_of(&self, agent: &AgentConfig, role: Option<&str>, number: u64) -> Offer {
         let empty = BTreeMap::new();
         let reserved = self.ledger.reserved.get(&agent.id).unwrap_or(&empty);
         let in_use: Vec<Uuid> = self
@@ -281,11 +330,16 @@ impl LocalEngine {
             .filter(|t| t.info.agent_id == agent.id && !t.state.is_terminal())
             .flat_map(|t| t.info.resources.iter().filter_map(Resource::resource_id))
             .collect();
-        self.next_offer += 1;
-        agent_offer(agent, reserved, &in_use, self.next_offer)
+        agent_offer(agent, reserved, &in_use, role, number)
     }
 
-    fn apply_operation(&mut self, agent_id: &str, operation: &Operation, now_ms: u64) {
+    fn apply_operation(
+        &mut self,
+        framework: &str,
+        agent_id: &str,
+        operation: &Operation,
+        now_ms: u64,
+    ) {
         let work_dir = self.config.work_dir.clone();
         let ledger = self
             .ledger
@@ -328,17 +382,18 @@ impl LocalEngine {
             }
             Operation::LaunchGroup { tasks } => {
                 for info in tasks {
-                    self.launch(info, now_ms);
+                    self.launch(framework, info, now_ms);
                 }
             }
         }
     }
 
-    fn launch(&mut self, info: &TaskInfo, now_ms: u64) {
+    fn launch(&mut self, framework: &str, info: &TaskInfo, now_ms: u64) {
         let sandbox = self.config.work_dir.join("sandboxes").join(&info.task_id);
         self.ledger.tasks.insert(
             info.task_id.clone(),
             LocalTask {
+                framework: framework.to_string(),
                 info: info.clone(),
                 sandbox: sandbox.clone(),
                 pid: None,
@@ -362,7 +417,7 @@ impl LocalEngine {
         // Recorded (with the reservations of this accept) before the process exists, so an
         // engine killed in between finds the task and looks for its process on restart.
         self.save();
-        match self.prepare_and_spawn(info, &sandbox) {
+        match self.prepare_and_spawn(framework, info, &sandbox) {
             Ok(child) => {
                 let pid = child.id();
                 let task = self.ledger.tasks.get_mut(&info.task_id).expect("inserted");
@@ -395,11 +450,19 @@ impl LocalEngine {
         env
     }
 
-    fn prepare_and_spawn(&self, info: &TaskInfo, sandbox: &Path) -> std::io::Result<Child> {
+    fn prepare_and_spawn(
+        &self,
+        framework: &str,
+        info: &TaskInfo,
+        sandbox: &Path,
+    ) -> std::io::Result<Child> {
         fs::create_dir_all(sandbox)?;
         sandbox::write_config_files(&info.files, sandbox)?;
-        let secret_env =
-            sandbox::deliver_secrets(self.config.secrets.as_ref(), &info.secrets, sandbox)?;
+        let secrets = self
+            .frameworks
+            .get(framework)
+            .and_then(|f| f.secrets.as_ref());
+        let secret_env = sandbox::deliver_secrets(secrets, &info.secrets, sandbox)?;
         for resource in &info.resources {
             let Some(disk) = &resource.disk else { continue };
             let (Some(_), Some(path)) = (&disk.persistence_id, &disk.container_path) else {
@@ -463,7 +526,12 @@ impl LocalEngine {
             let Some(pid) = task.pid else { continue };
             let killing = task.killing_since_ms;
             let key = (task.info.instance.pod.clone(), task.info.task.clone());
-            let checks = self.checks.get(&key).cloned().unwrap_or_default();
+            let checks = self
+                .frameworks
+                .get(&task.framework)
+                .and_then(|f| f.checks.get(&key))
+                .cloned()
+                .unwrap_or_default();
             let exit = match self.children.get_mut(&id) {
                 Some(child) => match child.try_wait() {
                     Ok(Some(status)) => Some(Some(status)),
@@ -557,133 +625,5 @@ impl LocalEngine {
             let message = format!("health check failed {failures} times in a row");
             self.update(id, TaskState::Failed, false, &message, now_ms);
         }
-    }
-
-    fn answer_reconcile(&mut self, tasks: &[(String, String)]) {
-        for (task_id, agent_id) in tasks {
-            let (state, ready, message) = match self.ledger.tasks.get(task_id) {
-                Some(task) => (task.state, task.ready, "reconciled"),
-                None => (TaskState::Lost, false, "unknown to the local engine"),
-            };
-            self.outbox.push(TaskStatus {
-                task_id: task_id.clone(),
-                agent_id: agent_id.clone(),
-                state,
-                message: message.into(),
-                ready,
-                uuid: None,
-            });
-        }
-    }
-}
-
-impl Engine for LocalEngine {
-    fn poll(&mut self, now_ms: u64) -> Vec<Input> {
-        self.watch(now_ms);
-        for (status, sent_ms) in self.unacked.values_mut() {
-            if now_ms >= *sent_ms + RESEND_MS {
-                *sent_ms = now_ms;
-                self.outbox.push(status.clone());
-            }
-        }
-        self.save();
-        let mut inputs: Vec<Input> = self.outbox.drain(..).map(Input::Status).collect();
-        if !self.suppressed {
-            let agents: Vec<AgentConfig> = self
-                .config
-                .agents
-                .iter()
-                .filter(|a| !self.offers.values().any(|agent| *agent == a.id))
-                .filter(|a| {
-                    self.refused_until_ms
-                        .get(&a.id)
-                        .is_none_or(|&t| now_ms >= t)
-                })
-                .cloned()
-                .collect();
-            let offers: Vec<Offer> = agents.iter().map(|a| self.offer(a)).collect();
-            for offer in &offers {
-                self.offers.insert(offer.id.clone(), offer.agent_id.clone());
-            }
-            if !offers.is_empty() {
-                inputs.push(Input::Offers(offers));
-            }
-        }
-        inputs
-    }
-
-    fn apply(&mut self, effects: &[Effect], now_ms: u64) {
-        for effect in effects {
-            match effect {
-                Effect::Accept {
-                    offer_id,
-                    agent_id,
-                    operations,
-                } => {
-                    if self.offers.remove(offer_id).is_none() {
-                        // A stale offer: Mesos drops its launches.
-                        for operation in operations {
-                            if let Operation::LaunchGroup { tasks } = operation {
-                                for info in tasks {
-                                    self.outbox.push(TaskStatus {
-                                        task_id: info.task_id.clone(),
-                                        agent_id: agent_id.clone(),
-                                        state: TaskState::Dropped,
-                                        message: format!("offer {offer_id} is no longer valid"),
-                                        ready: false,
-                                        uuid: None,
-                                    });
-                                }
-                            }
-                        }
-                        continue;
-                    }
-                    for operation in operations {
-                        self.apply_operation(agent_id, operation, now_ms);
-                    }
-                }
-                Effect::Decline {
-                    offer_id,
-                    refuse_seconds,
-                } => {
-                    if let Some(agent) = self.offers.remove(offer_id) {
-                        // Offers come back at least every second while work may be pending.
-                        let refuse_ms = (refuse_seconds * 1000).min(1_000);
-                        self.refused_until_ms.insert(agent, now_ms + refuse_ms);
-                    }
-                }
-                Effect::Kill { task_id, .. } => self.kill(task_id, now_ms),
-                Effect::Acknowledge { task_id, uuid, .. } => {
-                    let acked = self
-                        .unacked
-                        .get(task_id)
-                        .is_some_and(|(s, _)| s.uuid.as_deref() == Some(uuid.as_str()));
-                    if acked {
-                        self.unacked.remove(task_id);
-                        if self
-                            .ledger
-                            .tasks
-                            .get(task_id)
-                            .is_some_and(|t| t.state.is_terminal())
-                        {
-                            self.ledger.tasks.remove(task_id);
-                        }
-                    }
-                }
-                Effect::Revive => {
-                    self.suppressed = false;
-                    self.refused_until_ms.clear();
-                }
-                Effect::Suppress => self.suppressed = true,
-                Effect::Reconcile { tasks } => self.answer_reconcile(tasks),
-                Effect::Teardown => {
-                    let ids: Vec<String> = self.ledger.tasks.keys().cloned().collect();
-                    for id in ids {
-                        self.kill(&id, now_ms);
-                    }
-                }
-            }
-        }
-        self.save();
     }
 }

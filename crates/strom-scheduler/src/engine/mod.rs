@@ -8,6 +8,7 @@
 //! ([`mesos::MesosEngine`]) speaks the v1 scheduler API behind the same trait. [`drive_once`] is the whole driver loop body.
 
 mod agents;
+pub mod allocator;
 mod checks;
 pub mod local;
 pub mod mesos;

@@ -92,6 +92,42 @@ async fn require_token(
     }
 }
 
+/// Refuses every call to a service uninstalled while others go on.
+async fn refuse_removed(
+    State(api): State<Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let removed = api.lock().removed;
+    if removed {
+        return message(StatusCode::NOT_FOUND, "the service was uninstalled");
+    }
+    next.run(request).await
+}
+
+/// The routes of every service under `/service/<name>` (as DC/OS's Admin Router put them);
+/// when there is one service, at `/` as well.
+pub(super) fn services_router(
+    services: &[(String, Arc<Mutex<Core>>)],
+    token: Option<String>,
+    auth: ApiAuth,
+) -> Router {
+    let mut all = Router::new();
+    for (name, core) in services {
+        let api = Api {
+            core: Arc::clone(core),
+            token: token.clone(),
+        };
+        let service = router(Arc::clone(core), token.clone(), auth)
+            .layer(axum::middleware::from_fn_with_state(api, refuse_removed));
+        all = all.nest(&format!("/service/{name}"), service);
+    }
+    if let [(_, core)] = services {
+        all = all.merge(router(Arc::clone(core), token, auth));
+    }
+    all
+}
+
 /// The API's routes over the shared core.
 pub(super) fn router(core: Arc<Mutex<Core>>, token: Option<String>, auth: ApiAuth) -> Router {
     let api = Api { core, token };
