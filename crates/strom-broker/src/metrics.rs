@@ -18,8 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::http::{header, StatusCode};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -495,57 +498,31 @@ fn process_metrics(out: &mut String, started_unix_s: f64) {
     let _ = writeln!(out, "process_start_time_seconds {started_unix_s}");
 }
 
-/// The largest request head the endpoint reads; more is answered 431 and closed.
+/// The largest request head the endpoint reads (hyper's smallest buffer); more is answered 431.
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
-/// What a request head asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Route {
-    /// `GET /metrics` (or `HEAD`).
-    Metrics {
-        /// True for `HEAD`: headers only.
-        head_only: bool,
-    },
-    /// Another path: 404.
-    NotFound,
-    /// Another method: 405.
-    MethodNotAllowed,
-    /// Not an HTTP request line: 400.
-    BadRequest,
-}
-
-/// Reads the request line of an HTTP/1.x request head.
-pub fn route(head: &[u8]) -> Route {
-    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let Ok(line) = std::str::from_utf8(line) else {
-        return Route::BadRequest;
-    };
-    let mut parts = line.trim_end_matches('\r').split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Route::BadRequest;
-    };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return Route::BadRequest;
-    }
-    let path = target.split('?').next().unwrap_or_default();
-    match (method, path) {
-        ("GET", "/metrics") => Route::Metrics { head_only: false },
-        ("HEAD", "/metrics") => Route::Metrics { head_only: true },
-        ("GET" | "HEAD", _) => Route::NotFound,
-        _ => Route::MethodNotAllowed,
-    }
-}
-
-/// Serves `GET /metrics` on `listener` until `shutdown` becomes true. One request per
-/// connection (`Connection: close`); a client gets 10 s to send its request head.
+/// Serves `GET /metrics` (and `HEAD`) on `listener` until `shutdown` becomes true: axum routes,
+/// hyper's HTTP/1 server parses. Another path is 404, another method 405 (with `Allow`), a
+/// malformed request 400, a head over [`MAX_REQUEST_HEAD`] 431. One request per connection
+/// (`Connection: close`, as Prometheus does not need more); a client gets 10 s to send its head.
 pub async fn serve(
     metrics: Arc<Metrics>,
     gauges: Arc<dyn Gauges>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let scrape = move || {
+        let (metrics, gauges) = (metrics.clone(), gauges.clone());
+        async move {
+            let body = tokio::task::spawn_blocking(move || render(&metrics, gauges.as_ref()))
+                .await
+                .unwrap_or_default();
+            ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], body)
+        }
+    };
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "try /metrics\n") });
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -553,9 +530,15 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                let (metrics, gauges) = (metrics.clone(), gauges.clone());
+                let service = TowerToHyperService::new(app.clone());
+                let connection = http1::Builder::new()
+                    .max_buf_size(MAX_REQUEST_HEAD)
+                    .keep_alive(false)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .serve_connection(TokioIo::new(stream), service);
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), answer(metrics, gauges, stream)).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(30), connection).await;
                 });
             }
             _ = shutdown.changed() => return,
@@ -563,102 +546,12 @@ pub async fn serve(
     }
 }
 
-async fn answer(
-    metrics: Arc<Metrics>,
-    gauges: Arc<dyn Gauges>,
-    mut stream: tokio::net::TcpStream,
-) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        if head.len() > MAX_REQUEST_HEAD {
-            return respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "",
-                false,
-            )
-            .await;
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        head.extend_from_slice(&chunk[..n]);
-    }
-    match route(&head) {
-        Route::Metrics { head_only } => {
-            let body = tokio::task::spawn_blocking(move || render(&metrics, gauges.as_ref()))
-                .await
-                .unwrap_or_default();
-            respond(&mut stream, "200 OK", &body, head_only).await
-        }
-        Route::NotFound => respond(&mut stream, "404 Not Found", "try /metrics\n", false).await,
-        Route::MethodNotAllowed => {
-            respond(
-                &mut stream,
-                "405 Method Not Allowed",
-                "GET /metrics\n",
-                false,
-            )
-            .await
-        }
-        Route::BadRequest => respond(&mut stream, "400 Bad Request", "", false).await,
-    }
-}
-
-async fn respond(
-    stream: &mut tokio::net::TcpStream,
-    status: &str,
-    body: &str,
-    head_only: bool,
-) -> std::io::Result<()> {
-    let header = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(header.as_bytes()).await?;
-    if !head_only {
-        stream.write_all(body.as_bytes()).await?;
-    }
-    stream.shutdown().await
-}
+/// The content type of Prometheus's text exposition format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes() {
-        assert_eq!(
-            route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Route::Metrics { head_only: false }
-        );
-        assert_eq!(
-            route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"),
-            Route::Metrics { head_only: false }
-        );
-        assert_eq!(
-            route(b"HEAD /metrics HTTP/1.1\r\n\r\n"),
-            Route::Metrics { head_only: true }
-        );
-        assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::NotFound);
-        assert_eq!(
-            route(b"POST /metrics HTTP/1.1\r\n\r\n"),
-            Route::MethodNotAllowed
-        );
-        for bad in [
-            &b""[..],
-            b"\r\n\r\n",
-            b"GET /metrics\r\n\r\n",
-            b"GET metrics HTTP/1.1\r\n\r\n",
-            b"GET /metrics HTTP/2 extra\r\n\r\n",
-            b"\xff\xfe /metrics HTTP/1.1\r\n\r\n",
-        ] {
-            assert_eq!(route(bad), Route::BadRequest, "{bad:?}");
-        }
-    }
 
     #[test]
     fn label_values_are_escaped() {
