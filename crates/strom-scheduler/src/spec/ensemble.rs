@@ -60,11 +60,12 @@ pub fn apply(env: &mut BTreeMap<String, String>) -> Result<(), SpecError> {
     {
         return Ok(());
     }
-    let port: u32 = number(env, "ZOOKEEPER_PORT").unwrap_or(0);
-    let stride: u32 = if count == 1 {
+    // Ports as u16 (anything else is unset), so the arithmetic below cannot overflow.
+    let port = u32::from(number::<u16>(env, "ZOOKEEPER_PORT").unwrap_or(0));
+    let stride = if count == 1 {
         0
     } else {
-        number(env, "ZOOKEEPER_PORT_STRIDE").unwrap_or(0)
+        u32::from(number::<u16>(env, "ZOOKEEPER_PORT_STRIDE").unwrap_or(0))
     };
     let agents: u32 = number(env, "ZOOKEEPER_AGENTS").unwrap_or(1);
     if count > agents {
@@ -188,6 +189,14 @@ mod tests {
                 assert!(error.contains(PLACEMENT), "{error}");
             }
         }
+        // Ports that are no ports are treated as unset: refused, never an overflow.
+        let mut huge = env("3", "3");
+        huge.insert("ZOOKEEPER_PORT".into(), "4294967295".into());
+        assert!(apply(&mut huge).is_err());
+        let mut high = env("5", "5");
+        high.insert("ZOOKEEPER_PORT".into(), "65500".into());
+        let error = apply(&mut high).unwrap_err().to_string();
+        assert!(error.contains("does not exist"), "{error}");
         // Not embedded: the count is still checked, nothing is derived.
         let mut outside = env("3", "1");
         outside.remove("EMBEDDED_ZOOKEEPER");
