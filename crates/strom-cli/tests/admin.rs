@@ -635,7 +635,8 @@ fn prometheus_metrics_count_produce_fetch_and_syncs() {
     );
     assert_eq!(
         http_get(addr, "GET /metrics HTTP/1.0\r\n\r\n").0,
-        "HTTP/1.1 200 OK"
+        "HTTP/1.0 200 OK",
+        "an HTTP/1.0 client is answered in its version"
     );
 }
 
