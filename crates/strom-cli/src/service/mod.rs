@@ -456,7 +456,12 @@ pub(crate) fn open_service(
     embedded_zookeeper: bool,
     role: Option<String>,
 ) -> anyhow::Result<OpenedService> {
-    let strom_bin = std::env::current_exe().context("cannot find the strom binary's path")?;
+    // The binary the tasks run (`STROM_BIN` in svc.yml): this one, or `STROM_TASK_BIN` (the
+    // benchmark runs release brokers under a debug scheduler).
+    let strom_bin = match std::env::var_os("STROM_TASK_BIN").filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe().context("cannot find the strom binary's path")?,
+    };
     let mut base_env = BTreeMap::new();
     base_env.insert("STROM_BIN".to_string(), strom_bin.display().to_string());
     // A first rendering without the brokers' ZooKeeper finds the service's name and its

@@ -81,6 +81,8 @@ pub struct Service {
     pub scheduler: Option<Child>,
     /// More arguments for `strom scheduler run` (`--zookeeper …`).
     pub extra_args: Vec<String>,
+    /// Run the services of this file (`--services`) instead of `--service kafka --options`.
+    pub services_file: Option<PathBuf>,
     /// Brokers die with the scheduler (for tests that never restart it: nothing outlives a
     /// test killed by a timeout).
     pub die_with_scheduler: bool,
@@ -119,6 +121,7 @@ impl Service {
             die_with_scheduler: false,
             embedded_zookeeper: false,
             extra_args: Vec::new(),
+            services_file: None,
             _ports_lock: ports_lock,
         }
     }
@@ -133,10 +136,15 @@ impl Service {
 
     pub fn start_with_env(&mut self, env: &[(&str, &str)]) -> String {
         let _ = std::fs::remove_file(self.dir.join("state/api-address"));
-        let child = Command::new(env!("CARGO_BIN_EXE_strom"))
-            .envs(env.iter().copied())
-            .args(["scheduler", "run", "--service", "kafka", "--options"])
-            .arg(&self.options)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strom"));
+        command.envs(env.iter().copied()).args(["scheduler", "run"]);
+        match &self.services_file {
+            Some(file) => command.arg("--services").arg(file),
+            None => command
+                .args(["--service", "kafka", "--options"])
+                .arg(&self.options),
+        };
+        let child = command
             .arg("--state-dir")
             .arg(self.dir.join("state"))
             .args([

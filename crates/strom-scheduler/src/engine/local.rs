@@ -110,6 +110,9 @@ pub struct LocalEngine {
     /// Outstanding offers: offer id → (agent id, framework).
     offers: BTreeMap<String, frameworks::Outstanding>,
     next_offer: u64,
+    /// Status updates made so far (a round writes the ledger only when this moved: with 50
+    /// services, serializing it on every call cost more than everything else).
+    updates: u64,
     /// The ledger as last written.
     saved: Vec<u8>,
 }
@@ -145,6 +148,7 @@ impl LocalEngine {
             unacked: BTreeMap::new(),
             offers: BTreeMap::new(),
             next_offer: 0,
+            updates: 0,
             saved: Vec::new(),
         };
         let ids: Vec<String> = engine.ledger.tasks.keys().cloned().collect();
@@ -290,6 +294,7 @@ impl LocalEngine {
             return;
         };
         let framework = task.framework.clone();
+        self.updates += 1;
         task.state = state;
         task.ready = ready;
         if state.is_terminal() {

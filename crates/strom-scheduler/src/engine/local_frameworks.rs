@@ -136,6 +136,7 @@ impl LocalEngine {
     /// One engine round: reaps exited tasks and runs checks, queues updates due to be sent
     /// again, and offers every agent without an outstanding offer to the framework DRF picks.
     pub fn round(&mut self, now_ms: u64) {
+        let updates = self.updates;
         self.watch(now_ms);
         let due: Vec<(String, TaskStatus)> = self
             .unacked
@@ -154,7 +155,9 @@ impl LocalEngine {
                 .map_or(SOLE.to_string(), |t| t.framework.clone());
             self.framework_mut(&framework).outbox.push(status);
         }
-        self.save();
+        if self.updates != updates {
+            self.save();
+        }
         self.make_offers(now_ms);
     }
 
@@ -326,7 +329,9 @@ impl LocalEngine {
                 }
             }
         }
-        self.save();
+        if !effects.is_empty() {
+            self.save();
+        }
     }
 
     fn answer_reconcile(&mut self, framework: &str, tasks: &[(String, String)]) {
