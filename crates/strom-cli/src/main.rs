@@ -2,7 +2,7 @@
 //!
 //! `strom broker` runs a broker from `strom-broker`; `strom scheduler run` the service
 //! scheduler of `strom-scheduler` with the local engine and its HTTP API (`service/`). The client commands (`topic`, `produce`,
-//! `consume`, `group`, `txn`, `config`, `cluster`, `perf`) talk to any Kafka-compatible cluster through librdkafka; they
+//! `consume`, `group`, `txn`, `config`, `cluster`, `log-dirs`, `perf`) talk to any Kafka-compatible cluster through librdkafka; they
 //! live in this crate's modules for now because they are thin uses of that client, not domain
 //! logic.
 //!
@@ -15,6 +15,7 @@ mod config;
 mod consume;
 mod format;
 mod group;
+mod log_dirs;
 mod native;
 mod output;
 mod partition;
@@ -80,6 +81,10 @@ enum Command {
     /// unclean leader elections.
     #[command(subcommand)]
     Partition(partition::PartitionCommand),
+    /// Each broker's log dirs and the size of every replica in them (like
+    /// `kafka-log-dirs.sh --describe`).
+    #[command(subcommand)]
+    LogDirs(log_dirs::LogDirsCommand),
     /// Dynamic broker configuration: set, delete and describe with sources.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -149,6 +154,7 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
         Command::Txn(command) => runtime()?.block_on(txn::run(&options, command)),
         Command::Partition(command) => runtime()?.block_on(partition::run(&options, command)),
         Command::Config(command) => runtime()?.block_on(config::run(&options, command)),
+        Command::LogDirs(command) => runtime()?.block_on(log_dirs::run(&options, command)),
     }
 }
 
@@ -438,6 +444,22 @@ mod tests {
             (args.rate, args.duration, args.record_size),
             (10, 2.5, 1024)
         );
+    }
+
+    #[test]
+    fn log_dirs_describe_takes_brokers_and_topics() {
+        let cli = Cli::try_parse_from([
+            "strom", "-b", "h:1", "log-dirs", "describe", "--broker", "1,2", "--broker", "3",
+            "--topic", "t",
+        ])
+        .unwrap();
+        assert_eq!(brokers_or_default(cli.brokers), "h:1");
+        let Command::LogDirs(command) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        let text = format!("{command:?}");
+        assert!(text.contains("broker_ids: [1, 2, 3]"), "{text}");
+        assert!(text.contains("topics: [\"t\"]"), "{text}");
     }
 
     #[test]

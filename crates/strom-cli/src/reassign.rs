@@ -4,9 +4,9 @@
 //! builds one that moves every replica off broker N (each to the least-loaded other broker not
 //! already a replica) and executes it, `--execute` sends it as AlterPartitionReassignments to
 //! the controller (printing the current assignment first, to roll back with), `--verify` and
-//! `--wait` show each partition's progress (target replicas in the ISR, the leader's log end
-//! offset and the adding replicas still catching up) from ListPartitionReassignments and
-//! Metadata, and `--cancel` reverts the plan's partitions that are still moving.
+//! `--wait` show each partition's progress (target replicas in the ISR, the adding replicas
+//! still catching up, and bytes copied / to copy per replica from DescribeLogDirs;
+//! `reassign_progress.rs`), and `--cancel` reverts the plan's partitions that are still moving.
 //! `--throttle RATE` sets Kafka's replication throttles for the move (`reassign_throttle.rs`);
 //! `--verify` removes them once every partition is moved. Decides nothing about the move
 //! itself: the controller does.
@@ -21,22 +21,23 @@ use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
 use kafka_protocol::messages::{
-    AlterPartitionReassignmentsRequest, BrokerId as Id, ListPartitionReassignmentsRequest,
-    MetadataResponse, TopicName,
+    AlterPartitionReassignmentsRequest, BrokerId as Id, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
-use serde::Serialize;
 use strom_broker::interbroker::peer::PeerConnection;
 use strom_meta::controller::assignment::{assign_replicas, PlacementBroker};
 use strom_meta::replication::{BrokerId, TopicPartition};
 use strom_meta::zk::{decode_reassignment, encode_reassignment, ReassignmentEntry};
 
+#[path = "reassign_progress.rs"]
+mod progress;
 #[path = "reassign_throttle.rs"]
 mod throttle;
 
 use crate::client::ClientOptions;
 use crate::output::{join_ids, print_json, Table};
 use crate::txn::wire::error_name;
+use progress::{describe_copies, progress, show};
 
 /// `partition reassign` arguments.
 #[derive(Debug, Args)]
@@ -74,23 +75,6 @@ pub struct ReassignArgs {
     /// `*.replication.throttled.replicas`); `--verify` removes it once the move is done.
     #[arg(long, value_name = "RATE")]
     throttle: Option<u64>,
-}
-
-/// One partition's state in `--verify`/`--wait`.
-#[derive(Debug, Serialize)]
-struct ProgressRow {
-    topic: String,
-    partition: i32,
-    target: Vec<BrokerId>,
-    replicas: Vec<BrokerId>,
-    isr: Vec<BrokerId>,
-    adding: Vec<BrokerId>,
-    removing: Vec<BrokerId>,
-    leader: BrokerId,
-    /// Target replicas in the ISR / target replicas.
-    in_sync: String,
-    /// `in progress`, `complete` or `different` (the replicas are neither target nor moving).
-    status: String,
 }
 
 /// Runs `partition reassign`.
@@ -165,12 +149,13 @@ pub async fn run(options: &ClientOptions, args: ReassignArgs) -> anyhow::Result<
             if !options.json {
                 for r in rows.iter().filter(|r| r.status != "complete") {
                     eprintln!(
-                        "{}-{}: {} of the target in the ISR, adding {} (leader {})",
+                        "{}-{}: {} of the target in the ISR, adding {} (leader {}), copied {}",
                         r.topic,
                         r.partition,
                         r.in_sync,
                         join_ids(&r.adding),
-                        r.leader
+                        r.leader,
+                        describe_copies(&r.copies)
                     );
                 }
             }
@@ -414,99 +399,6 @@ async fn alter(
     if failed > 0 {
         bail!("{failed} partition(s) were refused");
     }
-    Ok(())
-}
-
-/// Each plan partition's progress: ListPartitionReassignments from the controller, replicas
-/// and ISR from Metadata.
-async fn progress(
-    options: &ClientOptions,
-    plan: &[ReassignmentEntry],
-) -> anyhow::Result<Vec<ProgressRow>> {
-    let request = ListPartitionReassignmentsRequest::default();
-    let listed = send_to_controller(options, &request, 0, |r| r.error_code).await?;
-    if listed.error_code != 0 {
-        bail!(
-            "the controller refused the listing: {}",
-            error_name(listed.error_code)
-        );
-    }
-    let mut moving: BTreeMap<TopicPartition, (Vec<BrokerId>, Vec<BrokerId>)> = BTreeMap::new();
-    for topic in &listed.topics {
-        for p in &topic.partitions {
-            moving.insert(
-                TopicPartition::new(topic.name.0.as_str(), p.partition_index),
-                (
-                    p.adding_replicas.iter().map(|r| r.0).collect(),
-                    p.removing_replicas.iter().map(|r| r.0).collect(),
-                ),
-            );
-        }
-    }
-    let topics: Vec<String> = plan
-        .iter()
-        .map(|(tp, _)| tp.topic.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let known = assignments(&options.raw_metadata_async(Some(&topics)).await?);
-    let mut rows = Vec::new();
-    for (tp, target) in plan {
-        let (replicas, isr, leader) = known.get(tp).cloned().unwrap_or_default();
-        let (adding, removing) = moving.get(tp).cloned().unwrap_or_default();
-        let in_isr = target.iter().filter(|r| isr.contains(r)).count();
-        let status = if moving.contains_key(tp) {
-            "in progress"
-        } else if &replicas == target {
-            "complete"
-        } else {
-            "different"
-        };
-        rows.push(ProgressRow {
-            topic: tp.topic.clone(),
-            partition: tp.partition,
-            target: target.clone(),
-            replicas,
-            isr,
-            adding,
-            removing,
-            leader,
-            in_sync: format!("{in_isr}/{}", target.len()),
-            status: status.to_string(),
-        });
-    }
-    Ok(rows)
-}
-
-fn show(options: &ClientOptions, rows: &[ProgressRow]) -> anyhow::Result<()> {
-    if options.json {
-        return print_json(&rows);
-    }
-    let mut table = Table::new(&[
-        "TOPIC",
-        "PARTITION",
-        "TARGET",
-        "REPLICAS",
-        "ISR",
-        "ADDING",
-        "REMOVING",
-        "IN_SYNC",
-        "STATUS",
-    ]);
-    for r in rows {
-        table.row(vec![
-            r.topic.clone(),
-            r.partition.to_string(),
-            join_ids(&r.target),
-            join_ids(&r.replicas),
-            join_ids(&r.isr),
-            join_ids(&r.adding),
-            join_ids(&r.removing),
-            r.in_sync.clone(),
-            r.status.clone(),
-        ]);
-    }
-    table.print()?;
     Ok(())
 }
 
