@@ -34,6 +34,8 @@ use crate::interbroker::{
     LeaderAddress, PartitionCommand,
 };
 
+#[path = "create_states.rs"]
+mod create_states;
 #[path = "duties.rs"]
 mod duties;
 #[path = "retry.rs"]
@@ -566,6 +568,20 @@ impl Runtime {
     async fn perform(&mut self, store: &ZkStore, effects: Vec<Effect>) {
         let mut queue: std::collections::VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
+            if let Effect::WriteState {
+                expected_version: None,
+                controller_epoch_version,
+                ..
+            } = effect
+            {
+                let epoch = self.controller.controller_epoch().unwrap_or_default();
+                if create_states::is_create(queue.front(), controller_epoch_version) {
+                    for input in create_states::perform(store, epoch, effect, &mut queue).await {
+                        queue.extend(self.controller.step(input));
+                    }
+                    continue;
+                }
+            }
             let input = match effect {
                 Effect::WriteState {
                     partition,

@@ -56,6 +56,11 @@ pub struct ReplicaManager {
     cluster: std::sync::OnceLock<cluster::ClusterState>,
     /// The replication throttles, configured from the live broker configuration.
     pub quotas: Arc<quota::ReplicationQuotas>,
+    /// Held for the whole of a LeaderAndIsr or StopReplica (Kafka's `replicaStateChangeLock`):
+    /// the controller resends a request that outlasted its timeout on a new connection, and
+    /// the copy must not run beside the original (a log created but not yet served by one
+    /// would be served twice, or its creation fail, by the other).
+    state_change: std::sync::Mutex<()>,
 }
 
 impl ReplicaManager {
@@ -89,6 +94,7 @@ impl ReplicaManager {
             sync,
             cluster: std::sync::OnceLock::new(),
             quotas: Arc::default(),
+            state_change: std::sync::Mutex::new(()),
         }
     }
 

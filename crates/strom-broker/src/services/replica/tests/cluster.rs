@@ -575,3 +575,55 @@ async fn a_leader_fenced_in_zookeeper_acknowledges_nothing_and_stale_requests_ch
         "broker 2 still leads"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_and_isr_creates_and_serves_every_new_partition_it_names() {
+    let cluster = start_cluster(1).await;
+    let address = cluster.broker(1).addr();
+    let partitions: Vec<PartitionCommand> = (0..300)
+        .map(|p| PartitionCommand {
+            info: PartitionInfo {
+                partition: TopicPartition::new("fresh", p),
+                state: Versioned {
+                    value: LeaderAndIsr {
+                        leader: 1,
+                        leader_epoch: 0,
+                        isr: vec![1],
+                        controller_epoch: 1,
+                    },
+                    version: 0,
+                },
+                // Partition 299 has no replica here: it is not created.
+                replicas: if p == 299 { vec![2] } else { vec![1] },
+            },
+            topic_id: uuid::Uuid::nil(),
+            is_new: true,
+        })
+        .collect();
+    let command = LeaderAndIsrCommand {
+        header: ControllerHeader {
+            controller_id: 1,
+            controller_epoch: 1,
+            broker_epoch: -1,
+        },
+        partitions,
+        leaders: vec![LeaderAddress {
+            id: 1,
+            host: address.ip().to_string(),
+            port: address.port(),
+        }],
+    };
+    let replicas = &cluster.broker(1).broker.services.replicas;
+    let codes = replicas.apply_leader_and_isr(&command);
+    assert_eq!(codes.len(), 300);
+    assert!(codes[..299].iter().all(|c| *c == 0), "{codes:?}");
+    assert_eq!(codes[299], 3, "UNKNOWN_TOPIC_OR_PARTITION: no replica here");
+    for p in 0..299 {
+        let partition = replicas.partition("fresh", p).expect("hosted");
+        assert!(partition.is_replicated(), "fresh-{p} leads");
+    }
+    assert!(replicas.partition("fresh", 299).is_none());
+    // Sent again (the controller retries), it changes nothing and creates nothing twice.
+    let again = replicas.apply_leader_and_isr(&command);
+    assert!(again[..299].iter().all(|c| *c == 0), "{again:?}");
+}
