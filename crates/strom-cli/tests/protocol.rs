@@ -1250,6 +1250,7 @@ fn removed_versions_answer_at_every_advertised_version() {
         ApiKey::CreateTopics,
         ApiKey::DeleteTopics,
         ApiKey::DescribeConfigs,
+        ApiKey::DescribeLogDirs,
     ];
     for &(api, min, _) in strom_broker::protocol::request::SUPPORTED {
         if min < api.valid_versions().min && !matches!(api, ApiKey::Produce | ApiKey::Fetch) {
@@ -1267,6 +1268,7 @@ fn removed_versions_answer_at_every_advertised_version() {
     assert_eq!(old(ApiKey::CreateTopics), 0..2);
     assert_eq!(old(ApiKey::DeleteTopics), 0..1);
     assert_eq!(old(ApiKey::DescribeConfigs), 0..1);
+    assert_eq!(old(ApiKey::DescribeLogDirs), 0..1);
 
     let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
     let bootstrap = broker.bootstrap();
@@ -1357,6 +1359,29 @@ fn removed_versions_answer_at_every_advertised_version() {
             ],
             "DeleteTopics v{v}"
         );
+    }
+    for v in old(ApiKey::DescribeLogDirs) {
+        // Every replica (a null topic list): the topic's two partitions, each holding bytes.
+        let mut request = k3::DescribeLogDirsRequest::default();
+        request.topics = None;
+        let response = raw.send3(v, &request);
+        assert_eq!(
+            response.results.len(),
+            1,
+            "DescribeLogDirs v{v}: one log dir"
+        );
+        let dir = &response.results[0];
+        assert_eq!(dir.error_code, 0, "DescribeLogDirs v{v}");
+        let mut sizes: Vec<(i32, bool)> = dir
+            .topics
+            .iter()
+            .filter(|t| t.name.as_str() == "old")
+            .flat_map(|t| &t.partitions)
+            .map(|p| (p.partition_index, p.partition_size > 0))
+            .collect();
+        sizes.sort();
+        // The three batches went to partition 0; partition 1 is empty.
+        assert_eq!(sizes, vec![(0, true), (1, false)], "DescribeLogDirs v{v}");
     }
     for v in old(ApiKey::DescribeConfigs) {
         let mut r = k3::describe_configs_request::DescribeConfigsResource::default();

@@ -178,7 +178,11 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                 error,
                 index: p.partition,
                 fetch_offset: p.fetch_offset,
-                max_bytes: p.partition_max_bytes.max(0) as usize,
+                // A throttled follower gets at most the leader throttle's burst at a time.
+                max_bytes: match throttle.and(services.replicas.quotas.burst(Side::Leader)) {
+                    Some(burst) => burst.min(p.partition_max_bytes.max(0) as usize),
+                    None => p.partition_max_bytes.max(0) as usize,
+                },
                 follower: replica_id >= 0,
                 preferred_read_replica,
             });

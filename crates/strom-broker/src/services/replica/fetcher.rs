@@ -347,7 +347,12 @@ async fn fetch_once(
         // The leader's low watermark (what DeleteRecords waits for) is built from these.
         p.log_start_offset = log_start;
         p.last_fetched_epoch = -1;
-        p.partition_max_bytes = settings.max_bytes;
+        p.partition_max_bytes = match settings.quotas.burst(Side::Follower) {
+            Some(burst) if throttled.contains(tp) => settings
+                .max_bytes
+                .min(i32::try_from(burst).unwrap_or(i32::MAX)),
+            _ => settings.max_bytes,
+        };
         topic.partitions.push(p);
         request.topics.push(topic);
         asked.push((tp.clone(), target.leader_epoch));

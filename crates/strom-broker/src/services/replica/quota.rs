@@ -155,11 +155,23 @@ impl RateQuota {
         total as f64 * 1000.0 / elapsed as f64
     }
 
+    /// The most bytes one throttled partition should carry in one fetch: a tenth of a
+    /// second at the bound (at least [`MIN_THROTTLED_FETCH`]; a fetch still returns one whole
+    /// batch, as KIP-74 says), so a first fetch cannot carry seconds of the bound at once;
+    /// `None` when unbounded.
+    pub fn burst(&self) -> Option<usize> {
+        self.bound
+            .map(|bound| ((bound / 10.0) as usize).max(MIN_THROTTLED_FETCH))
+    }
+
     /// True if bounded and the bytes recorded are not yet paid for at `now_ms`.
     pub fn is_exceeded(&self, now_ms: u64) -> bool {
         self.bound.is_some() && self.paid_until_ms.is_some_and(|paid| paid > now_ms as f64)
     }
 }
+
+/// The smallest per-partition fetch size of a throttled replica (see [`RateQuota::burst`]).
+pub const MIN_THROTTLED_FETCH: usize = 16 * 1024;
 
 /// The broker's two replication quotas.
 pub struct ReplicationQuotas {
@@ -209,6 +221,11 @@ impl ReplicationQuotas {
     /// True if `side` is bounded and over its bound at `now_ms`.
     pub fn is_exceeded(&self, side: Side, now_ms: u64) -> bool {
         self.quota(side).lock().unwrap().is_exceeded(now_ms)
+    }
+
+    /// The per-partition fetch size of a replica throttled on `side` ([`RateQuota::burst`]).
+    pub fn burst(&self, side: Side) -> Option<usize> {
+        self.quota(side).lock().unwrap().burst()
     }
 
     /// Counts `bytes` of throttled replicas on `side`.
@@ -269,6 +286,18 @@ pub fn leader_throttle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A throttled fetch carries a tenth of a second at the bound, never less than 16 KiB;
+    /// an unbounded quota sets no size.
+    #[test]
+    fn a_throttled_fetch_carries_a_tenth_of_a_second() {
+        assert_eq!(RateQuota::new(i64::MAX, 11, 1000).burst(), None);
+        assert_eq!(RateQuota::new(1_000_000, 11, 1000).burst(), Some(100_000));
+        assert_eq!(
+            RateQuota::new(1_000, 11, 1000).burst(),
+            Some(MIN_THROTTLED_FETCH)
+        );
+    }
 
     #[test]
     fn unbounded_is_never_exceeded() {
