@@ -134,33 +134,9 @@ impl ZkStore {
         remaining: &[ReassignmentEntry],
         fence: &ControllerFence,
     ) -> Result<(), ZkError> {
-        let path = paths::REASSIGN_PARTITIONS;
-        let exists = self
-            .client
-            .check_stat(path)
+        let data = (!remaining.is_empty()).then(|| encode_reassignment(remaining));
+        self.fenced_set_or_delete(paths::REASSIGN_PARTITIONS, data.as_deref(), fence)
             .await
-            .map_err(client_error("exists", path))?;
-        if exists.is_none() {
-            return Ok(());
-        }
-        let mut multi = self.client.new_multi_writer();
-        multi
-            .add_check_version(paths::CONTROLLER_EPOCH, fence.epoch_zk_version)
-            .map_err(client_error("multi", paths::CONTROLLER_EPOCH))?;
-        if remaining.is_empty() {
-            multi.add_delete(path, None)
-        } else {
-            multi.add_set_data(path, &encode_reassignment(remaining), None)
-        }
-        .map_err(client_error("multi", path))?;
-        match multi.commit().await {
-            Ok(_) => Ok(()),
-            Err(zookeeper_client::MultiWriteError::OperationFailed {
-                index: 1,
-                source: ClientError::NoNode,
-            }) => Ok(()),
-            Err(e) => Err(fenced_error(fence, path, "multi", e)),
-        }
     }
 
     /// The controller's reassignment step: in one `multi`, a check of `/controller_epoch`,

@@ -570,7 +570,19 @@ impl ZkStore {
         &self,
         fence: &ControllerFence,
     ) -> Result<(), ZkError> {
-        let path = paths::PREFERRED_REPLICA_ELECTION;
+        self.fenced_set_or_delete(paths::PREFERRED_REPLICA_ELECTION, None, fence)
+            .await
+    }
+
+    /// The controller's write of an admin znode it has acted on: if `path` exists, one `multi`
+    /// of a check that `/controller_epoch` is still at the fence's version and either a set of
+    /// `data` or (`None`) a delete. A znode gone meanwhile is not an error.
+    pub(super) async fn fenced_set_or_delete(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        fence: &ControllerFence,
+    ) -> Result<(), ZkError> {
         let exists = self
             .client
             .check_stat(path)
@@ -583,14 +595,19 @@ impl ZkStore {
         multi
             .add_check_version(paths::CONTROLLER_EPOCH, fence.epoch_zk_version)
             .map_err(client_error("multi", paths::CONTROLLER_EPOCH))?;
-        multi
-            .add_delete(path, None)
-            .map_err(client_error("multi", path))?;
-        multi
-            .commit()
-            .await
-            .map(drop)
-            .map_err(|e| fenced_error(fence, path, "delete", e))
+        match data {
+            Some(data) => multi.add_set_data(path, data, None),
+            None => multi.add_delete(path, None),
+        }
+        .map_err(client_error("multi", path))?;
+        match multi.commit().await {
+            Ok(_) => Ok(()),
+            Err(zookeeper_client::MultiWriteError::OperationFailed {
+                index: 1,
+                source: ClientError::NoNode,
+            }) => Ok(()),
+            Err(e) => Err(fenced_error(fence, path, "multi", e)),
+        }
     }
 
     /// Announces that the ISR of `partitions` changed: a sequential
