@@ -333,7 +333,9 @@ fn scenario(coordinator_addr: &str, leader_addr: &str, topic: &str, partition: i
         latest(&mut leader, topic, partition, true) == 6
             && latest(&mut leader, topic, partition, false) == 6
     });
-    let late = produce(
+    // The marker can be on the log before the coordinator has completed the abort; until
+    // then it answers CONCURRENT_TRANSACTIONS (19), which a client retries: so does this.
+    let mut late = produce(
         &mut leader,
         9,
         Some(ID),
@@ -341,6 +343,20 @@ fn scenario(coordinator_addr: &str, leader_addr: &str, topic: &str, partition: i
         partition,
         batch(producer, 5, 2),
     );
+    for _ in 0..50 {
+        if late.error_code != 19 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        late = produce(
+            &mut leader,
+            9,
+            Some(ID),
+            topic,
+            partition,
+            batch(producer, 5, 2),
+        );
+    }
     assert_eq!(
         (late.error_code, late.base_offset),
         (INVALID_TXN_STATE, -1),
