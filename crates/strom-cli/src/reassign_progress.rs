@@ -11,6 +11,7 @@
 //! A percentage is rounded down, so 100 % means every byte is there.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use anyhow::bail;
 use kafka_protocol::messages::ListPartitionReassignmentsRequest;
@@ -83,7 +84,26 @@ pub(super) fn copy_brokers(
 
 /// Each plan partition's progress: ListPartitionReassignments from the controller, replicas
 /// and ISR from Metadata, log sizes from DescribeLogDirs on the leaders and copying brokers.
+///
+/// The controller forgets a finished move before every broker has its UpdateMetadata, so for
+/// a moment a partition can be listed as not moving while the metadata still shows the
+/// moving replicas: a "different" row is read again (up to 2 s) before it is believed.
 pub(super) async fn progress(
+    options: &ClientOptions,
+    plan: &[ReassignmentEntry],
+) -> anyhow::Result<Vec<ProgressRow>> {
+    let mut rows = progress_once(options, plan).await?;
+    for _ in 0..20 {
+        if rows.iter().all(|r| r.status != "different") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rows = progress_once(options, plan).await?;
+    }
+    Ok(rows)
+}
+
+async fn progress_once(
     options: &ClientOptions,
     plan: &[ReassignmentEntry],
 ) -> anyhow::Result<Vec<ProgressRow>> {
