@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::cluster::{partition_of, TestCluster};
+use common::cluster::{leader_epoch_of, partition_of, TestCluster};
 use common::ledger::Ledger;
 use common::*;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
@@ -22,12 +22,14 @@ use strom_meta::replication::TopicPartition;
 use strom_meta::zk::{ZkConfig, ZkStore};
 
 /// `strom -b <bootstrap> --timeout-ms 60000 <args>`: (success, stdout, stderr).
+/// Runs the CLI against `bootstrap`; a request may take 60 s unless `args` set `--timeout-ms`.
 fn strom(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-        .args(["-b", bootstrap, "--timeout-ms", "60000"])
-        .args(args)
-        .output()
-        .expect("run strom");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_strom"));
+    command.args(["-b", bootstrap]);
+    if !args.contains(&"--timeout-ms") {
+        command.args(["--timeout-ms", "60000"]);
+    }
+    let output = command.args(args).output().expect("run strom");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -215,10 +217,12 @@ fn znode_controller_kill_cancel_and_drain() {
         &["partition", "reassign", "--plan", &plan, "--execute"],
     );
     assert!(ok, "{out}\n{err}");
-    let (ok, out, _) = strom(
+    let (ok, out, err) = strom(
         &others,
         &[
             "--json",
+            "--timeout-ms",
+            "2000",
             "partition",
             "reassign",
             "--plan",
@@ -228,9 +232,19 @@ fn znode_controller_kill_cancel_and_drain() {
     );
     assert!(
         !ok && out.contains("in progress"),
-        "the move waits for the stopped broker: {out}"
+        "the move waits for the stopped broker: {out}\n{err}"
     );
-    let (ok, out, err) = strom(&others, &["--json", "partition", "list", "--reassigning"]);
+    let (ok, out, err) = strom(
+        &others,
+        &[
+            "--json",
+            "--timeout-ms",
+            "2000",
+            "partition",
+            "list",
+            "--reassigning",
+        ],
+    );
     assert!(ok, "{err}");
     let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(listed["reassignments_known"], true, "{listed}");
@@ -265,6 +279,7 @@ fn znode_controller_kill_cancel_and_drain() {
 
     // 3. Cancel a move in progress: the replicas go back.
     let (_, before, _) = cluster.partition(TOPIC, 1);
+    let epoch_before = leader_epoch_of(&cluster.metadata(), TOPIC, 1).expect("partition 1");
     let controller = cluster.controller();
     let spare = (1..=4)
         .find(|b| !before.contains(b) && *b != controller)
@@ -284,14 +299,17 @@ fn znode_controller_kill_cancel_and_drain() {
     signal(&mut cluster, spare, "-CONT");
     assert!(ok && out.contains("cancelled"), "{out}\n{err}");
     // Back on the original replicas (in Kafka's order: every replica but those being added,
-    // as the moving assignment listed them), all in sync.
+    // as the moving assignment listed them), all in sync. The spare, just resumed, may still
+    // answer from before the move until it reads the controller's queued requests: only a
+    // leader epoch past the one before the move shows the cancellation itself.
     let mut original = before.clone();
     original.sort();
     cluster.wait_for("the cancelled move back on its replicas", |m| {
+        let epoch = leader_epoch_of(m, TOPIC, 1).unwrap_or(-1);
         partition_of(m, TOPIC, 1).is_some_and(|(l, mut r, mut isr)| {
             r.sort();
             isr.sort();
-            l > 0 && r == original && isr == original
+            l > 0 && r == original && isr == original && epoch > epoch_before
         })
     });
 
@@ -301,10 +319,13 @@ fn znode_controller_kill_cancel_and_drain() {
         &["partition", "reassign", "--move-broker", "3", "--wait"],
     );
     assert!(ok, "{out}\n{err}");
-    cluster.wait_for("no replica left on broker 3", |m| {
-        (0..2).all(|p| {
-            partition_of(m, TOPIC, p).is_some_and(|(l, r, isr)| {
-                l > 0 && !r.contains(&3) && r.len() == 2 && isr.len() == 2
+    eprintln!("drained broker 3:\n{out}\n{err}");
+    cluster.keep_files_if_panics(|| {
+        cluster.wait_for("no replica left on broker 3", |m| {
+            (0..2).all(|p| {
+                partition_of(m, TOPIC, p).is_some_and(|(l, r, isr)| {
+                    l > 0 && !r.contains(&3) && r.len() == 2 && isr.len() == 2
+                })
             })
         })
     });

@@ -286,6 +286,18 @@ pub fn partition_of(
     ))
 }
 
+/// The leader epoch of `topic`'s `partition` in `metadata`.
+pub fn leader_epoch_of(metadata: &MetadataResponse, topic: &str, partition: i32) -> Option<i32> {
+    metadata
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic))?
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)
+        .map(|p| p.leader_epoch)
+}
+
 impl Drop for TestCluster {
     /// Kills the brokers before ZooKeeper goes, so none is left running (or waiting for a
     /// ZooKeeper that is gone) after the test.
