@@ -660,6 +660,70 @@ async fn topics_partition_states_deletion_and_notifications() {
     .await;
 }
 
+/// A topic whose znodes are more than one multi can delete goes in several, all fenced: a
+/// stale controller deletes nothing, the current one everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_of_more_znodes_than_one_multi_is_deleted_whole() {
+    let server = ZooKeeper::start();
+    bounded(async {
+        let url = format!("{}/strom", server.connect_string());
+        let store = connect(url.clone()).await;
+        let Election::Won(stale) = store.elect_controller(1, 0).await.unwrap() else {
+            panic!("lost an uncontested election")
+        };
+        // 2,400 partitions of a 240-character name: 4,800 partition and state znodes whose
+        // deletes (~1.3 MB) exceed ZooKeeper's 1 MiB request limit in one multi.
+        let topic = "w".repeat(240);
+        let topic = topic.as_str();
+        let partitions = 2_400;
+        let assignment = TopicAssignment::new(
+            uuid::Uuid::new_v4(),
+            (0..partitions).map(|p| (p, vec![1])).collect(),
+        );
+        store
+            .create_topic(topic, &assignment, &BTreeMap::new())
+            .await
+            .unwrap();
+        let states: BTreeMap<i32, LeaderAndIsr> = (0..partitions)
+            .map(|p| {
+                let state = LeaderAndIsr {
+                    leader: 1,
+                    leader_epoch: 0,
+                    isr: vec![1],
+                    controller_epoch: stale.epoch,
+                };
+                (p, state)
+            })
+            .collect();
+        store
+            .create_partition_states(topic, &states, &stale)
+            .await
+            .unwrap();
+        store.mark_topic_for_deletion(topic).await.unwrap();
+        store.resign_controller(&stale).await.unwrap();
+        let other = connect(url).await;
+        let Election::Won(fence) = other.elect_controller(2, 0).await.unwrap() else {
+            panic!("lost an uncontested election")
+        };
+        let refused = store.delete_topic(topic, &stale).await.unwrap_err();
+        assert!(
+            matches!(refused, ZkError::ControllerMoved { .. }),
+            "{refused}"
+        );
+        assert_eq!(
+            store.partition_states(topic).await.unwrap().len(),
+            partitions as usize,
+            "a stale controller deletes nothing"
+        );
+        other.delete_topic(topic, &fence).await.unwrap();
+        assert!(store.topics().await.unwrap().is_empty());
+        assert!(store.topics_marked_for_deletion().await.unwrap().is_empty());
+        assert!(store.partition_states(topic).await.unwrap().is_empty());
+        assert!(store.all_partition_states().await.unwrap().is_empty());
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_id_blocks_are_unique_across_concurrent_allocators() {
     let server = ZooKeeper::start();

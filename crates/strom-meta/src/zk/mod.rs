@@ -35,7 +35,7 @@ use std::time::Duration;
 
 pub use reassign::{decode_reassignment, encode_reassignment, ReassignmentEntry};
 pub use store::{ControllerFence, Election, IsrChange, LiveBroker, ZkStore};
-pub use topics::PARTITION_STATES_PER_MULTI;
+pub use topics::{PARTITION_STATES_PER_MULTI, ZNODES_DELETED_PER_MULTI};
 pub use watch::{SessionEvent, ZkEvent, ZkEvents};
 pub use znode::{ProducerIdBlock, ZnodeError};
 

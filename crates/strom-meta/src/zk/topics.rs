@@ -18,6 +18,10 @@ use crate::replication::{LeaderAndIsr, TopicAssignment, TopicPartition, Versione
 /// stays well under ZooKeeper's default `jute.maxbuffer` of 1 MiB.
 pub const PARTITION_STATES_PER_MULTI: usize = 500;
 
+/// The most znodes one `multi` of [`ZkStore::delete_topic`] deletes: a delete is its path and
+/// a version, so 1,000 of them with 249-character topic names stay under ~300 KiB.
+pub const ZNODES_DELETED_PER_MULTI: usize = 1_000;
+
 fn check_topic(topic: &str) -> Result<(), ZkError> {
     crate::validate_topic_name(topic).map_err(|reason| ZkError::InvalidTopic { reason })
 }
@@ -485,8 +489,12 @@ impl ZkStore {
     }
 
     /// The controller's last step of a deletion: removes the topic's assignment, partitions
-    /// and states, configuration and deletion mark in one multi-op fenced by the controller
-    /// epoch (the replicas' logs are deleted before this, by the brokers).
+    /// and states, configuration and deletion mark (the replicas' logs are deleted before this,
+    /// by the brokers). The znodes go children first, in multi-ops of at most
+    /// [`ZNODES_DELETED_PER_MULTI`] deletes each fenced by the controller epoch, so a topic of
+    /// any partition count fits ZooKeeper's request limit; the deletion mark goes in the last
+    /// one. A controller that fails part way leaves the mark and the topic znode, and the next
+    /// controller's deletion removes what is left.
     pub async fn delete_topic(&self, topic: &str, fence: &ControllerFence) -> Result<(), ZkError> {
         check_topic(topic)?;
         let topic_path = paths::topic(topic);
@@ -496,12 +504,12 @@ impl ZkStore {
             Ok(children) => {
                 for child in children {
                     let partition_path = format!("{partitions_path}/{child}");
-                    let states = self
-                        .client
-                        .list_children(&partition_path)
-                        .await
-                        .map_err(client_error("list", &partition_path))?;
-                    doomed.extend(states.iter().map(|name| format!("{partition_path}/{name}")));
+                    match self.client.list_children(&partition_path).await {
+                        Ok(states) => doomed
+                            .extend(states.iter().map(|name| format!("{partition_path}/{name}"))),
+                        Err(ClientError::NoNode) => continue,
+                        Err(e) => return Err(client_error("list", &partition_path)(e)),
+                    }
                     doomed.push(partition_path);
                 }
                 doomed.push(partitions_path);
@@ -523,20 +531,23 @@ impl ZkStore {
                 doomed.push(path);
             }
         }
-        let mut multi = self.client.new_multi_writer();
-        multi
-            .add_check_version(paths::CONTROLLER_EPOCH, fence.epoch_zk_version)
-            .map_err(client_error("multi", paths::CONTROLLER_EPOCH))?;
-        for path in &doomed {
+        for chunk in doomed.chunks(ZNODES_DELETED_PER_MULTI) {
+            let mut multi = self.client.new_multi_writer();
             multi
-                .add_delete(path, None)
-                .map_err(client_error("multi", path))?;
+                .add_check_version(paths::CONTROLLER_EPOCH, fence.epoch_zk_version)
+                .map_err(client_error("multi", paths::CONTROLLER_EPOCH))?;
+            for path in chunk {
+                multi
+                    .add_delete(path, None)
+                    .map_err(client_error("multi", path))?;
+            }
+            multi
+                .commit()
+                .await
+                .map(drop)
+                .map_err(|e| fenced_error(fence, &topic_path, "delete", e))?;
         }
-        multi
-            .commit()
-            .await
-            .map(drop)
-            .map_err(|e| fenced_error(fence, &topic_path, "delete", e))
+        Ok(())
     }
 
     /// The partitions `/admin/preferred_replica_election` asks preferred elections for, if it
