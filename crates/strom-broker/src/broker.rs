@@ -179,6 +179,10 @@ impl Broker {
             "logs loaded"
         );
         let txn = crate::services::txn::TxnService::new(&config);
+        let fetch_sessions = crate::services::fetch_sessions::FetchSessions::new(
+            config.max_incremental_fetch_session_cache_slots.max(0) as usize,
+            crate::clock::now_ms() as u64,
+        );
         Ok(Broker {
             services: Arc::new(Services {
                 config,
@@ -189,6 +193,7 @@ impl Broker {
                 groups,
                 txn,
                 producer_ids,
+                fetch_sessions,
                 metrics,
                 cluster: std::sync::OnceLock::new(),
             }),

@@ -225,6 +225,8 @@ pub trait Gauges: Send + Sync {
     fn group_states(&self) -> Vec<String>;
     /// The controller's gauges and counts.
     fn controller(&self) -> ControllerGauges;
+    /// The fetch session cache: sessions, partitions cached, evictions so far.
+    fn fetch_sessions(&self) -> crate::services::fetch_sessions::SessionGauges;
 }
 
 /// The Prometheus text exposition (version 0.0.4) of the broker's metrics.
@@ -444,6 +446,31 @@ pub fn render(m: &Metrics, gauges: &dyn Gauges) -> String {
             out,
             "kafka_coordinator_group_groupmetadatamanager_numgroups{{state=\"{state}\"}} {count}"
         );
+    }
+
+    let sessions = gauges.fetch_sessions();
+    for (name, kind, help, value) in [
+        (
+            "kafka_server_fetchsessioncache_numincrementalfetchsessions",
+            "gauge",
+            "Fetch sessions (KIP-227) the broker holds.",
+            sessions.sessions as u64,
+        ),
+        (
+            "kafka_server_fetchsessioncache_numincrementalfetchpartitionscached",
+            "gauge",
+            "Partitions held by all fetch sessions.",
+            sessions.partitions as u64,
+        ),
+        (
+            "kafka_server_fetchsessioncache_incrementalfetchsessionevictions_total",
+            "counter",
+            "Fetch sessions evicted to make room for new ones.",
+            sessions.evictions,
+        ),
+    ] {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
     }
 
     process_metrics(&mut out, m.started_unix_s);

@@ -465,22 +465,6 @@ fn list_offsets_earliest_latest_timestamp_max() {
 }
 
 /// GET `path` from the metrics endpoint; (status line, body).
-fn http_get(addr: std::net::SocketAddr, request: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (
-        head.lines().next().unwrap_or_default().to_string(),
-        body.to_string(),
-    )
-}
-
 /// The value of the sample `name{labels}` (labels exactly as rendered), if present.
 fn sample(body: &str, series: &str) -> Option<f64> {
     body.lines()

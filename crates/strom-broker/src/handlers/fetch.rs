@@ -18,8 +18,10 @@
 //! ([`crate::services::replica::read_replica`]). A follower fetch waiting for data also answers
 //! when the high watermark moves, so followers learn it without waiting for new records.
 //!
-//! Strom creates no fetch sessions: every response carries session id 0, which tells a client
-//! that wanted one (the Java client) to keep sending full requests.
+//! Fetch sessions (KIP-227, v7+; [`crate::services::fetch_sessions`]): a full fetch with epoch 0
+//! opens one, an incremental fetch reads every partition of its session and answers only
+//! those with something new; followers use them, so thousands of idle partitions cost a
+//! leader and its followers little per fetch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,7 @@ use tokio::sync::Notify;
 use crate::protocol::frame::Reply;
 use crate::protocol::frame::{Frame, Part};
 use crate::protocol::request::RequestContext;
+use crate::services::fetch_sessions::SessionFetch;
 use crate::services::replica::partition::Partition;
 use crate::services::replica::quota::{leader_throttle, ReplicationQuotas, Side};
 use crate::services::Services;
@@ -60,16 +63,24 @@ struct Wanted {
 /// Handles `Fetch`.
 pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchRequest) -> Reply {
     let mut skeleton = FetchResponse::default();
-    if request.session_epoch > 0 {
-        // An incremental fetch on a session Strom never created.
-        skeleton.error_code = E::FetchSessionIdNotFound.code();
-        return Reply::Ready(ctx.respond(&skeleton));
-    }
     // A follower names itself: `replica_id` up to v14, `ReplicaState` from v15.
     let replica_id = if ctx.version >= 15 {
         request.replica_state.replica_id.0
     } else {
         request.replica_id.0
+    };
+    // The partitions to read: the request's, or its whole fetch session's.
+    let session = match services.fetch_sessions.begin(
+        &request,
+        ctx.version,
+        replica_id,
+        crate::clock::now_ms(),
+    ) {
+        Ok(session) => session,
+        Err(code) => {
+            skeleton.error_code = code;
+            return Reply::Ready(ctx.respond(&skeleton));
+        }
     };
     let mut wanted = Vec::new();
     let mut isr_writes = Vec::new();
@@ -88,7 +99,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                 .collect()
         });
     let local_id = services.metadata.local_broker_id();
-    for (topic_index, topic) in request.topics.iter().enumerate() {
+    for (topic_index, topic) in session.topics.iter().enumerate() {
         let resolved_name = if ctx.version >= 13 {
             services
                 .metadata
@@ -201,6 +212,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
     }
     let quotas = services.replicas.quotas.clone();
     let holds = wanted.iter().any(|w| w.throttle == Some(true));
+    let services = services.clone();
     Reply::LaterFrame(tokio::spawn(async move {
         let over = || holds && quotas.is_exceeded(Side::Leader, crate::clock::now_ms() as u64);
         let deadline = tokio::time::Instant::now() + max_wait;
@@ -237,7 +249,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                 || wanted.is_empty()
             {
                 count(&wanted, &read, &quotas);
-                return encode_response(&ctx, read.response, read.files);
+                return answer(&services, &session, &ctx, read);
             }
             if tokio::time::timeout_at(deadline, notify.notified())
                 .await
@@ -252,10 +264,24 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                     over(),
                 );
                 count(&wanted, &read, &quotas);
-                return encode_response(&ctx, read.response, read.files);
+                return answer(&services, &session, &ctx, read);
             }
         }
     }))
+}
+
+/// The frame answering a fetch: what an incremental fetch's client already knows left out
+/// (and the session's state updated), then encoded.
+fn answer(
+    services: &Services,
+    session: &SessionFetch,
+    ctx: &RequestContext,
+    mut read: Read,
+) -> Frame {
+    services
+        .fetch_sessions
+        .finish(session, &mut read.response, &mut read.files);
+    encode_response(ctx, read.response, read.files)
 }
 
 /// Record data at least this large is sent from the segment file with `sendfile`; smaller

@@ -21,6 +21,7 @@
 pub mod background;
 pub mod cluster;
 pub mod coordinator;
+pub mod fetch_sessions;
 pub mod group;
 pub mod live_config;
 pub mod log_config;
@@ -63,6 +64,8 @@ pub struct Services {
     pub txn: txn::TxnService,
     /// Counters for the Prometheus endpoint.
     pub metrics: Arc<Metrics>,
+    /// Fetch sessions (KIP-227).
+    pub fetch_sessions: fetch_sessions::FetchSessions,
     /// Cluster mode's node (set once at start when `zookeeper.connect` is set; empty on a
     /// single node).
     pub cluster: std::sync::OnceLock<Arc<cluster::ClusterNode>>,
@@ -143,6 +146,10 @@ impl Gauges for Services {
             offline_partitions: offline as u64,
             ..ControllerGauges::default()
         }
+    }
+
+    fn fetch_sessions(&self) -> fetch_sessions::SessionGauges {
+        self.fetch_sessions.gauges()
     }
 
     fn group_states(&self) -> Vec<String> {

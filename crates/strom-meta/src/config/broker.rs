@@ -118,6 +118,8 @@ pub struct BrokerConfig {
     pub num_network_threads: i32,
     /// `num.io.threads`; accepted for compatibility.
     pub num_io_threads: i32,
+    /// `max.incremental.fetch.session.cache.slots`: the fetch sessions kept.
+    pub max_incremental_fetch_session_cache_slots: i32,
     /// `cluster.id`, overriding the stored or generated cluster id.
     pub cluster_id: Option<String>,
     /// `offsets.topic.num.partitions`; 50 like Kafka.
@@ -292,6 +294,8 @@ impl BrokerConfig {
             num_recovery_threads_per_data_dir: read.int("num.recovery.threads.per.data.dir"),
             num_network_threads: read.int("num.network.threads"),
             num_io_threads: read.int("num.io.threads"),
+            max_incremental_fetch_session_cache_slots: read
+                .int("max.incremental.fetch.session.cache.slots"),
             cluster_id: read.optional_text("cluster.id"),
             offsets_topic_num_partitions: read.int("offsets.topic.num.partitions"),
             offsets_retention_minutes: read.long("offsets.retention.minutes"),

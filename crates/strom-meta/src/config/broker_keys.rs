@@ -196,6 +196,8 @@ pub static BROKER_KEYS: &[KeySpec] = &[
     key("log.segment.delete.delay.ms", Long, Some("60000"), Rule::AtLeast(0),
         "How long a deleted segment's files linger before removal; the default for the topic \
          key file.delete.delay.ms."),
+    key("max.incremental.fetch.session.cache.slots", Int, Some("1000"), Rule::AtLeast(0),
+        "The fetch sessions (KIP-227) the broker keeps; 0 answers every fetch without one."),
     key("message.max.bytes", Int, Some("1048588"), Rule::AtLeast(0),
         "The largest record batch the broker accepts; the default for the topic key \
          max.message.bytes."),
