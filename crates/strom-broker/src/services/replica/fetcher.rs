@@ -7,7 +7,10 @@
 //! `replica_id` and the partition's `current_leader_epoch`, appends the batches exactly as the
 //! leader stored them (`append_as_follower`), and makes them durable through the broker's
 //! sync driver (one group commit over the partitions of a response) *before* the next fetch
-//! reports the new offset: a fetch offset acknowledges only what is on disk. The follower's
+//! reports the new offset: a fetch offset acknowledges only what is on disk. Fetches go in a
+//! fetch session with the leader ([`super::fetch_session`], KIP-227): after the first, each
+//! names only the partitions whose offset, log start or epoch moved, and the leader answers
+//! only those with something new, so idle partitions cost almost nothing. The follower's
 //! high watermark is the smaller of the leader's and its own log end. On any error the
 //! fetcher backs off (`replica.fetch.backoff.ms`) and reconnects. Partitions the follower
 //! throttle names are left out of a fetch while its rate is over the bound
@@ -17,12 +20,11 @@
 //! from its fetcher waits for an append in progress, so once `remove` returns the fetcher never
 //! writes to that log again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError as E;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
@@ -33,6 +35,7 @@ use kafka_protocol::protocol::StrBytes;
 use strom_log::TopicPartition;
 use strom_meta::replication::BrokerId;
 
+use super::fetch_session::{FollowerSession, PartitionFetch};
 use super::partition::Partition;
 use super::quota::{is_throttled, ReplicationQuotas, Side};
 use crate::interbroker::peer::{probe, PeerConnection, PeerError, Probe};
@@ -165,6 +168,7 @@ impl Drop for Fetchers {
 async fn run(address: String, targets: Targets, settings: Settings) {
     let client_id = format!("strom-broker-{}-fetcher", settings.local);
     let mut connection: Option<PeerConnection> = None;
+    let mut session = FollowerSession::default();
     loop {
         {
             let mut targets = targets.lock().unwrap();
@@ -198,10 +202,11 @@ async fn run(address: String, targets: Targets, settings: Settings) {
             }
         };
         let outcome = match truncate(&peer, &targets, &settings).await {
-            Ok(()) => fetch_once(&peer, &targets, &settings).await,
+            Ok(()) => fetch_once(&peer, &targets, &settings, &mut session).await,
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {
+            session.reset();
             tracing::debug!(leader = %address, error = %e, "fetcher backs off");
             leader_gone_check(&address, &settings).await;
             tokio::time::sleep(settings.backoff).await;
@@ -297,21 +302,21 @@ async fn truncate(
     Ok(())
 }
 
-/// One fetch from the leader for every truncated partition; its data appended and synced.
+/// One fetch from the leader for every truncated partition, in the fetcher's fetch session
+/// (only the partitions whose fetch state changed are named); its data appended and synced.
 async fn fetch_once(
     peer: &PeerConnection,
     targets: &Targets,
     settings: &Settings,
+    session: &mut FollowerSession,
 ) -> Result<(), String> {
     let mut request = FetchRequest::default();
     request.replica_id = WireBrokerId(settings.local);
     request.max_wait_ms = settings.wait_max_ms;
     request.min_bytes = 1;
     request.max_bytes = RESPONSE_MAX_BYTES;
-    request.session_epoch = -1;
-    let mut asked = Vec::new();
     // Throttled replicas: those the follower throttle names, when it has a bound.
-    let throttled: Vec<TopicPartition> = if settings.quotas.is_bounded(Side::Follower) {
+    let throttled: HashSet<TopicPartition> = if settings.quotas.is_bounded(Side::Follower) {
         let followed: Vec<TopicPartition> = targets.lock().unwrap().keys().cloned().collect();
         let cluster = settings.metadata.cluster();
         let topics = &cluster.topics;
@@ -324,12 +329,13 @@ async fn fetch_once(
             })
             .collect()
     } else {
-        Vec::new()
+        HashSet::new()
     };
     let hold = !throttled.is_empty()
         && settings
             .quotas
             .is_exceeded(Side::Follower, crate::clock::now_ms() as u64);
+    let mut wanted = Vec::new();
     for (tp, target) in targets.lock().unwrap().iter() {
         if !target.truncated || (hold && throttled.contains(tp)) {
             continue;
@@ -338,37 +344,52 @@ async fn fetch_once(
             let log = target.partition.log().lock().unwrap();
             (log.log_start_offset(), log.log_end_offset())
         };
-        let mut topic = FetchTopic::default();
-        topic.topic = TopicName(StrBytes::from_string(tp.topic.clone()));
-        let mut p = FetchPartition::default();
-        p.partition = tp.partition;
-        p.current_leader_epoch = target.leader_epoch;
-        p.fetch_offset = log_end;
-        // The leader's low watermark (what DeleteRecords waits for) is built from these.
-        p.log_start_offset = log_start;
-        p.last_fetched_epoch = -1;
-        p.partition_max_bytes = match settings.quotas.burst(Side::Follower) {
-            Some(burst) if throttled.contains(tp) => settings
-                .max_bytes
-                .min(i32::try_from(burst).unwrap_or(i32::MAX)),
-            _ => settings.max_bytes,
+        let fetch = PartitionFetch {
+            fetch_offset: log_end,
+            // The leader's low watermark (what DeleteRecords waits for) is built from these.
+            log_start_offset: log_start,
+            leader_epoch: target.leader_epoch,
+            max_bytes: match settings.quotas.burst(Side::Follower) {
+                Some(burst) if throttled.contains(tp) => settings
+                    .max_bytes
+                    .min(i32::try_from(burst).unwrap_or(i32::MAX)),
+                _ => settings.max_bytes,
+            },
         };
-        topic.partitions.push(p);
-        request.topics.push(topic);
-        asked.push((tp.clone(), target.leader_epoch));
+        wanted.push((tp.clone(), fetch));
     }
-    if asked.is_empty() {
+    if wanted.is_empty() {
         tokio::time::sleep(settings.backoff).await;
         return Ok(());
     }
+    wanted.sort_by(|a, b| a.0.cmp(&b.0));
+    let asked: HashMap<TopicPartition, i32> = wanted
+        .iter()
+        .map(|(tp, fetch)| (tp.clone(), fetch.leader_epoch))
+        .collect();
+    let exchange = session.request(&wanted);
+    exchange.fill(&mut request);
     let timeout = Duration::from_millis(settings.wait_max_ms.max(0) as u64 + 10_000);
     let response = peer
         .call(&request, FETCH_VERSION, timeout)
         .await
         .map_err(|e| e.to_string())?;
     if response.error_code != 0 {
+        // A session the leader lost or no longer matches: start over with a full fetch.
+        let session_error = [
+            E::FetchSessionIdNotFound.code(),
+            E::InvalidFetchSessionEpoch.code(),
+            E::FetchSessionTopicIdError.code(),
+        ]
+        .contains(&response.error_code);
+        session.reset();
+        if session_error {
+            tracing::debug!(error = response.error_code, "fetch session reset");
+            return Ok(());
+        }
         return Err(format!("fetch refused with error {}", response.error_code));
     }
+    session.answered(exchange, response.session_id);
     let now = crate::clock::now_ms();
     let mut throttled_bytes = 0u64;
     let mut appended: Vec<(Arc<Partition>, i64, i64, i64)> = Vec::new();
@@ -381,10 +402,7 @@ async fn fetch_once(
                 let Some(target) = targets.get_mut(&tp) else {
                     continue;
                 };
-                if !asked
-                    .iter()
-                    .any(|(a, e)| a == &tp && *e == target.leader_epoch)
-                {
+                if asked.get(&tp) != Some(&target.leader_epoch) {
                     continue;
                 }
                 if p.error_code == E::OffsetOutOfRange.code() {

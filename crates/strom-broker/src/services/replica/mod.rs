@@ -13,6 +13,7 @@
 //! ([`low_watermark`], what DeleteRecords waits for).
 
 pub mod cluster;
+pub mod fetch_session;
 pub mod fetcher;
 pub mod low_watermark;
 pub mod partition;
