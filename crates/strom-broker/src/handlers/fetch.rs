@@ -99,6 +99,8 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                 .collect()
         });
     let local_id = services.metadata.local_broker_id();
+    // An incremental fetch reuses the partitions its session resolved last time.
+    let mut cached = session.resolved.iter();
     for (topic_index, topic) in session.topics.iter().enumerate() {
         let resolved_name = if ctx.version >= 13 {
             services
@@ -133,9 +135,12 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
         }
         skeleton.responses.push(topic_response);
         for p in &topic.partitions {
-            let partition = resolved_name
-                .as_deref()
-                .and_then(|name| services.replicas.partition(name, p.partition));
+            let partition = match cached.next() {
+                Some(Some(partition)) if !partition.is_deleted() => Some(partition.clone()),
+                _ => resolved_name
+                    .as_deref()
+                    .and_then(|name| services.replicas.partition(name, p.partition)),
+            };
             let error = match &partition {
                 _ if resolved_name.is_none() => E::UnknownTopicId.code(),
                 None => services
@@ -249,7 +254,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                 || wanted.is_empty()
             {
                 count(&wanted, &read, &quotas);
-                return answer(&services, &session, &ctx, read);
+                return answer(&services, &session, &ctx, &wanted, read);
             }
             if tokio::time::timeout_at(deadline, notify.notified())
                 .await
@@ -264,7 +269,7 @@ pub fn handle(services: &Arc<Services>, ctx: RequestContext, request: FetchReque
                     over(),
                 );
                 count(&wanted, &read, &quotas);
-                return answer(&services, &session, &ctx, read);
+                return answer(&services, &session, &ctx, &wanted, read);
             }
         }
     }))
@@ -276,11 +281,13 @@ fn answer(
     services: &Services,
     session: &SessionFetch,
     ctx: &RequestContext,
+    wanted: &[Wanted],
     mut read: Read,
 ) -> Frame {
+    let resolved = wanted.iter().map(|w| w.partition.clone()).collect();
     services
         .fetch_sessions
-        .finish(session, &mut read.response, &mut read.files);
+        .finish(session, &mut read.response, &mut read.files, resolved);
     encode_response(ctx, read.response, read.files)
 }
 

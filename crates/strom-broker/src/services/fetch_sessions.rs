@@ -25,7 +25,7 @@
 //! comes in as `now_ms` and session ids from a seeded generator.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -33,6 +33,8 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use uuid::Uuid;
+
+use crate::services::replica::partition::Partition;
 
 /// Kafka's `max.incremental.fetch.session.cache.slots` default.
 pub const DEFAULT_SLOTS: usize = 1_000;
@@ -50,6 +52,8 @@ pub struct SessionKey {
 
 struct CachedPartition {
     key: SessionKey,
+    /// The hosted partition it resolved to at the last fetch (dropped when deleted).
+    partition: Option<Arc<Partition>>,
     /// The fetch state the client last sent for it.
     fetch: FetchPartition,
     /// What the last response carrying it told: high watermark, last stable offset, log
@@ -84,6 +88,7 @@ impl Session {
                 self.index.insert(key.clone(), self.partitions.len());
                 self.partitions.push(CachedPartition {
                     key,
+                    partition: None,
                     fetch,
                     told: (i64::MIN, i64::MIN, i64::MIN),
                 });
@@ -119,6 +124,9 @@ impl Session {
 pub struct SessionFetch {
     /// Every partition the fetch reads: the request's, or the whole session's.
     pub topics: Vec<FetchTopic>,
+    /// Per partition of `topics`, in order, the hosted partition it resolved to at the
+    /// session's last fetch, if any (none outside a session).
+    pub resolved: Vec<Option<Arc<Partition>>>,
     /// The session id the response carries (0: none).
     pub session_id: i32,
     /// True for an incremental fetch: the response carries only what changed.
@@ -132,6 +140,7 @@ impl SessionFetch {
     pub fn sessionless(topics: Vec<FetchTopic>) -> SessionFetch {
         SessionFetch {
             topics,
+            resolved: Vec::new(),
             session_id: 0,
             incremental: false,
             epoch_after: 0,
@@ -237,6 +246,7 @@ impl FetchSessions {
             };
             return Ok(SessionFetch {
                 topics,
+                resolved: Vec::new(),
                 session_id: new_id,
                 incremental: false,
                 epoch_after: 1,
@@ -286,6 +296,11 @@ impl FetchSessions {
         session.last_used_ms = now_ms;
         Ok(SessionFetch {
             topics: session.topics(),
+            resolved: session
+                .partitions
+                .iter()
+                .map(|p| p.partition.clone())
+                .collect(),
             session_id: id,
             incremental: true,
             epoch_after: session.epoch,
@@ -293,14 +308,16 @@ impl FetchSessions {
     }
 
     /// Records what `response` (the answer to `fetch`, partitions in the order of
-    /// `fetch.topics`) tells, and for an incremental fetch keeps only the partitions with
-    /// something new, with their entries of `files` (one per partition, in order; `Some`
-    /// when the partition's records are sent from a file rather than held in `records`).
+    /// `fetch.topics`) tells and the partitions they `resolved` to, and for an incremental
+    /// fetch keeps only the partitions with something new, with their entries of `files`
+    /// (one per partition, in order; `Some` when the partition's records are sent from a file
+    /// rather than held in `records`).
     pub fn finish<T>(
         &self,
         fetch: &SessionFetch,
         response: &mut FetchResponse,
         files: &mut Vec<Option<T>>,
+        resolved: Vec<Option<Arc<Partition>>>,
     ) {
         response.session_id = fetch.session_id;
         if fetch.session_id == 0 {
@@ -309,52 +326,34 @@ impl FetchSessions {
         let mut keep = Vec::with_capacity(files.len());
         {
             let mut inner = self.inner.lock().unwrap();
+            // The response's partitions are the session's, in its order, unless the session
+            // was closed or used again meanwhile: then everything read is answered.
+            let count: usize = response.responses.iter().map(|t| t.partitions.len()).sum();
             let Some(session) = inner
                 .sessions
                 .get_mut(&fetch.session_id)
-                .filter(|s| s.epoch == fetch.epoch_after)
+                .filter(|s| s.epoch == fetch.epoch_after && s.partitions.len() == count)
             else {
-                // Closed or used again meanwhile: answer everything read.
                 return;
             };
-            let topic_ids = session.topic_ids;
-            let mut served = vec![false; session.partitions.len()];
-            let mut n = 0;
-            for topic in &response.responses {
-                for p in &topic.partitions {
-                    let has_records = files.get(n).is_some_and(Option::is_some)
-                        || p.records.as_ref().is_some_and(|r| !r.is_empty());
-                    n += 1;
-                    let key = SessionKey {
-                        topic: if topic_ids {
-                            String::new()
-                        } else {
-                            topic.topic.0.to_string()
-                        },
-                        topic_id: if topic_ids {
-                            topic.topic_id
-                        } else {
-                            Uuid::nil()
-                        },
-                        partition: p.partition_index,
-                    };
-                    let Some(&i) = session.index.get(&key) else {
-                        keep.push(true);
-                        continue;
-                    };
-                    let told = (p.high_watermark, p.last_stable_offset, p.log_start_offset);
-                    let cached = &mut session.partitions[i];
-                    let changed = cached.told != told;
-                    cached.told = told;
-                    keep.push(
-                        !fetch.incremental
-                            || changed
-                            || has_records
-                            || p.error_code != 0
-                            || p.preferred_read_replica.0 >= 0,
-                    );
-                    served[i] |= has_records;
-                }
+            let mut served = vec![false; count];
+            let mut resolved = resolved.into_iter();
+            let answered = response.responses.iter().flat_map(|t| &t.partitions);
+            for (i, (p, cached)) in answered.zip(session.partitions.iter_mut()).enumerate() {
+                let has_records = files.get(i).is_some_and(Option::is_some)
+                    || p.records.as_ref().is_some_and(|r| !r.is_empty());
+                let told = (p.high_watermark, p.last_stable_offset, p.log_start_offset);
+                let changed = cached.told != told;
+                cached.told = told;
+                cached.partition = resolved.next().flatten().filter(|p| !p.is_deleted());
+                keep.push(
+                    !fetch.incremental
+                        || changed
+                        || has_records
+                        || p.error_code != 0
+                        || p.preferred_read_replica.0 >= 0,
+                );
+                served[i] = has_records;
             }
             if served.iter().any(|&s| s) {
                 let (back, front): (Vec<_>, Vec<_>) = std::mem::take(&mut session.partitions)

@@ -122,20 +122,32 @@ impl FollowerSession {
                 forget: Vec::new(),
             };
         }
-        let send = wanted
-            .iter()
-            .filter(|(tp, fetch)| self.sent.get(tp) != Some(fetch))
-            .cloned()
-            .collect();
-        let keys: std::collections::HashSet<&TopicPartition> =
-            wanted.iter().map(|(tp, _)| tp).collect();
-        let mut forget: Vec<TopicPartition> = self
-            .sent
-            .keys()
-            .filter(|tp| !keys.contains(tp))
-            .cloned()
-            .collect();
-        forget.sort();
+        let mut send = Vec::new();
+        let mut held = 0;
+        for (tp, fetch) in wanted {
+            match self.sent.get(tp) {
+                Some(sent) => {
+                    held += 1;
+                    if sent != fetch {
+                        send.push((tp.clone(), *fetch));
+                    }
+                }
+                None => send.push((tp.clone(), *fetch)),
+            }
+        }
+        // Only when the session holds partitions no longer wanted are they looked for.
+        let mut forget = Vec::new();
+        if held < self.sent.len() {
+            let keys: std::collections::HashSet<&TopicPartition> =
+                wanted.iter().map(|(tp, _)| tp).collect();
+            forget = self
+                .sent
+                .keys()
+                .filter(|tp| !keys.contains(tp))
+                .cloned()
+                .collect();
+            forget.sort();
+        }
         SessionRequest {
             session_id: self.id,
             epoch: self.epoch,
@@ -147,12 +159,9 @@ impl FollowerSession {
     /// The leader answered `request` without a top-level error, with `session_id`.
     pub fn answered(&mut self, request: SessionRequest, session_id: i32) {
         if request.full() {
+            // Without a session (id 0) `sent` still holds what this fetch asked for.
             self.closing = 0;
             self.sent.clear();
-            if session_id == 0 {
-                self.id = 0;
-                return;
-            }
             self.id = session_id;
             self.epoch = 1;
         } else {
@@ -178,6 +187,12 @@ impl FollowerSession {
     /// The session id held (0: none).
     pub fn id(&self) -> i32 {
         self.id
+    }
+
+    /// The leader epoch the last answered fetch gave for `tp` (the leader answers a
+    /// partition of the session as of that fetch).
+    pub fn sent_leader_epoch(&self, tp: &TopicPartition) -> Option<i32> {
+        self.sent.get(tp).map(|fetch| fetch.leader_epoch)
     }
 }
 

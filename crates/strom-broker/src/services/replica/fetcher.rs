@@ -362,11 +362,6 @@ async fn fetch_once(
         tokio::time::sleep(settings.backoff).await;
         return Ok(());
     }
-    wanted.sort_by(|a, b| a.0.cmp(&b.0));
-    let asked: HashMap<TopicPartition, i32> = wanted
-        .iter()
-        .map(|(tp, fetch)| (tp.clone(), fetch.leader_epoch))
-        .collect();
     let exchange = session.request(&wanted);
     exchange.fill(&mut request);
     let timeout = Duration::from_millis(settings.wait_max_ms.max(0) as u64 + 10_000);
@@ -402,7 +397,8 @@ async fn fetch_once(
                 let Some(target) = targets.get_mut(&tp) else {
                     continue;
                 };
-                if asked.get(&tp) != Some(&target.leader_epoch) {
+                // Answered for the epoch it was asked in, not an older one.
+                if session.sent_leader_epoch(&tp) != Some(target.leader_epoch) {
                     continue;
                 }
                 if p.error_code == E::OffsetOutOfRange.code() {

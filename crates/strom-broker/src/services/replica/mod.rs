@@ -163,10 +163,16 @@ impl ReplicaManager {
             self.metrics.clone(),
             self.sync.clone(),
         ));
-        self.partitions
+        let replaced = self
+            .partitions
             .write()
             .unwrap()
             .insert(tp, partition.clone());
+        // Whoever holds the partition it replaced (a fetch session, a parked fetch) must not
+        // use it again.
+        if let Some(old) = replaced {
+            old.mark_deleted();
+        }
         partition
     }
 

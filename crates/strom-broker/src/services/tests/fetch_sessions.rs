@@ -83,7 +83,7 @@ fn a_session_answers_only_what_changed_and_follows_its_epochs() {
     assert!(full.session_id > 0 && !full.incremental);
     let mut response = answer(&full, 10, &[]);
     let mut files: Vec<Option<()>> = vec![None; 3];
-    sessions.finish(&full, &mut response, &mut files);
+    sessions.finish(&full, &mut response, &mut files, Vec::new());
     assert_eq!(response.session_id, full.session_id);
     assert_eq!(
         answered(&response),
@@ -101,7 +101,7 @@ fn a_session_answers_only_what_changed_and_follows_its_epochs() {
     );
     let mut response = answer(&next, 10, &[]);
     let mut files: Vec<Option<()>> = vec![None; 3];
-    sessions.finish(&next, &mut response, &mut files);
+    sessions.finish(&next, &mut response, &mut files, Vec::new());
     assert!(response.responses.is_empty(), "{response:?}");
     assert!(files.is_empty());
 
@@ -113,7 +113,7 @@ fn a_session_answers_only_what_changed_and_follows_its_epochs() {
     let mut response = answer(&next, 10, &[]);
     response.responses[1].partitions[0].high_watermark = 11;
     let mut files = vec![Some(()), None, None];
-    sessions.finish(&next, &mut response, &mut files);
+    sessions.finish(&next, &mut response, &mut files, Vec::new());
     assert_eq!(answered(&response), vec![0, 0]);
     assert_eq!(response.responses[0].topic.0.as_str(), "t");
     assert_eq!(files, vec![Some(()), None]);
@@ -169,7 +169,7 @@ fn old_versions_and_final_epochs_have_no_session() {
     assert_eq!(fetch.session_id, 0);
     let mut response = answer(&fetch, 1, &[]);
     let mut files: Vec<Option<()>> = vec![None];
-    sessions.finish(&fetch, &mut response, &mut files);
+    sessions.finish(&fetch, &mut response, &mut files, Vec::new());
     assert_eq!((response.session_id, answered(&response)), (0, vec![0]));
     assert_eq!(sessions.gauges(), SessionGauges::default());
 }

@@ -259,7 +259,7 @@ impl Sim {
         let mut files: Vec<Option<()>> = vec![None; read.len()];
         self.leader
             .sessions
-            .finish(&fetch, &mut response, &mut files);
+            .finish(&fetch, &mut response, &mut files, Vec::new());
         assert_eq!(
             files.len(),
             response
