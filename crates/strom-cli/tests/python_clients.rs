@@ -1,7 +1,8 @@
 //! Unmodified Python Kafka clients against Strom: kafka-python, confluent-kafka (librdkafka)
 //! and aiokafka each create topics, produce with every codec they support and acks 0/1/all
 //! (and idempotently), read everything back with manual assignment, and check ListOffsets and
-//! DescribeConfigs. The work is in `tests/python/clients_roundtrip.py`; `./scripts/test`
+//! DescribeConfigs. The work is in `tests/python/clients_roundtrip.py` (and a fetch-session tail in
+//! `tests/python/session_tail.py`); `./scripts/test`
 //! installs the packages (`tests/python/requirements.txt`). Without them these tests fail and
 //! say so.
 
@@ -74,4 +75,34 @@ fn confluent_kafka_round_trip() {
 #[test]
 fn aiokafka_round_trip() {
     round_trip("aiokafka", "aiokafka");
+}
+
+/// kafka-python (2.1+ fetches in KIP-227 sessions by default) tails busy and idle partitions:
+/// every record once, in order, and the broker holds its session
+/// (`tests/python/session_tail.py`).
+#[test]
+fn kafka_python_tails_partitions_in_a_fetch_session() {
+    require_module("kafka-python", "kafka");
+    let broker = TestBroker::start(&[]);
+    let metrics = broker
+        .handle
+        .as_ref()
+        .unwrap()
+        .metrics_addr
+        .expect("metrics on");
+    let script = workspace_root().join("tests/python/session_tail.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([broker.bootstrap(), metrics.to_string()])
+        .env("PYTHONUNBUFFERED", "1")
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("tail matched"),
+        "{} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        script.display(),
+        out.status
+    );
 }
