@@ -1,6 +1,8 @@
 use kafka_protocol::messages::fetch_request::ForgottenTopic;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::BrokerId;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
 
 use super::*;
 
@@ -211,4 +213,83 @@ fn a_full_cache_evicts_idle_sessions_then_consumers_for_followers() {
     assert!(!alive(c, 1, 200_000) && alive(d, 1, 200_000));
     assert_eq!(sessions.gauges().sessions, 2);
     assert_eq!(sessions.gauges().evictions, 3);
+}
+
+/// Hostile sequences of fetches (any session id and epoch, versions 7–17, topics by name or
+/// id, duplicate partitions, forgetting what the session never held) against a small cache:
+/// only Kafka's three session errors, and every answer keeps its partitions and file entries
+/// aligned and within what was read. `STROM_FETCH_SESSION_HOSTILE_SEED` replays one seed.
+#[test]
+fn hostile_fetch_sequences_get_session_errors_never_a_panic() {
+    let seeds: Vec<u64> = match std::env::var("STROM_FETCH_SESSION_HOSTILE_SEED") {
+        Ok(seed) => vec![seed.parse().expect("a u64")],
+        Err(_) => (0..200).collect(),
+    };
+    let ids = [Uuid::nil(), Uuid::from_u128(1), Uuid::from_u128(2)];
+    for seed in seeds {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let sessions = FetchSessions::new(3, seed);
+        let mut known = vec![0i32];
+        let mut roll = |n: u32| rng.next_u32() % n;
+        for step in 0..300 {
+            let version = 7 + roll(11) as i16;
+            let mut request = FetchRequest::default();
+            request.session_id = match roll(4) {
+                0 => 0,
+                1 => roll(1000) as i32 - 500,
+                _ => known[roll(known.len() as u32) as usize],
+            };
+            request.session_epoch = roll(6) as i32 - 1;
+            for _ in 0..roll(4) {
+                let mut topic = FetchTopic::default();
+                topic.topic = TopicName(["a", "b", ""][roll(3) as usize].to_string().into());
+                topic.topic_id = ids[roll(3) as usize];
+                for _ in 0..roll(4) {
+                    topic
+                        .partitions
+                        .push(partition(roll(5) as i32 - 1, roll(100) as i64 - 1));
+                }
+                request.topics.push(topic);
+            }
+            for _ in 0..roll(3) {
+                let mut gone = ForgottenTopic::default();
+                gone.topic = TopicName(["a", "b"][roll(2) as usize].to_string().into());
+                gone.topic_id = ids[roll(3) as usize];
+                gone.partitions = (0..roll(3)).map(|_| roll(5) as i32 - 1).collect();
+                request.forgotten_topics_data.push(gone);
+            }
+            let fetch = match sessions.begin(&request, version, roll(3) as i32 - 1, step * 1000) {
+                Ok(fetch) => fetch,
+                Err(code) => {
+                    assert!(
+                        [
+                            E::FetchSessionIdNotFound.code(),
+                            E::InvalidFetchSessionEpoch.code(),
+                            E::FetchSessionTopicIdError.code()
+                        ]
+                        .contains(&code),
+                        "seed {seed} step {step}: error {code}"
+                    );
+                    continue;
+                }
+            };
+            if fetch.session_id != 0 && !known.contains(&fetch.session_id) {
+                known.push(fetch.session_id);
+            }
+            let read: usize = fetch.topics.iter().map(|t| t.partitions.len()).sum();
+            let with_records: Vec<i32> = (0..roll(3)).map(|_| roll(5) as i32 - 1).collect();
+            let mut response = answer(&fetch, roll(3) as i64, &with_records);
+            let mut files: Vec<Option<u8>> =
+                (0..read).map(|_| (roll(4) == 0).then_some(7)).collect();
+            sessions.finish(&fetch, &mut response, &mut files, Vec::new());
+            let answered: usize = response.responses.iter().map(|t| t.partitions.len()).sum();
+            assert_eq!(answered, files.len(), "seed {seed} step {step}");
+            assert!(answered <= read, "seed {seed} step {step}");
+            if fetch.incremental {
+                assert!(response.responses.iter().all(|t| !t.partitions.is_empty()));
+            } else {
+                assert_eq!(answered, read, "a full fetch answers all: seed {seed}");
+            }
+        }
+    }
 }
