@@ -226,7 +226,15 @@ pub trait Gauges: Send + Sync {
     /// The controller's gauges and counts.
     fn controller(&self) -> ControllerGauges;
     /// The fetch session cache: sessions, partitions cached, evictions so far.
-    fn fetch_sessions(&self) -> crate::services::fetch_sessions::SessionGauges;
+    fn fetch_sessions(&self) -> SessionGauges;
+}
+
+/// The fetch session cache's counts (`services::fetch_sessions`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SessionGauges {
+    pub sessions: usize,
+    pub partitions: usize,
+    pub evictions: u64,
 }
 
 /// The Prometheus text exposition (version 0.0.4) of the broker's metrics.

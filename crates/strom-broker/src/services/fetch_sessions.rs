@@ -34,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use uuid::Uuid;
 
+pub use crate::metrics::SessionGauges;
 use crate::services::replica::partition::Partition;
 
 /// Kafka's `max.incremental.fetch.session.cache.slots` default.
@@ -146,14 +147,6 @@ impl SessionFetch {
             epoch_after: 0,
         }
     }
-}
-
-/// Counts for the metrics.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SessionGauges {
-    pub sessions: usize,
-    pub partitions: usize,
-    pub evictions: u64,
 }
 
 /// The broker's fetch session cache.
