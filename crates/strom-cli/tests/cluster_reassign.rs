@@ -22,16 +22,7 @@ use strom_meta::zk::{ZkConfig, ZkStore};
 
 /// `strom -b <bootstrap> --timeout-ms 60000 <args>`: (success, stdout, stderr).
 fn strom(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-        .args(["-b", bootstrap, "--timeout-ms", "60000"])
-        .args(args)
-        .output()
-        .expect("run strom");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    run_strom(bootstrap, 60_000, args)
 }
 
 fn create(cluster: &TestCluster, topic: &str, assignment: &[&[i32]]) {
@@ -42,12 +33,7 @@ fn create(cluster: &TestCluster, topic: &str, assignment: &[&[i32]]) {
         TopicReplication::Variable(assignment),
     )
     .set("min.insync.replicas", "2");
-    for result in client_runtime()
-        .block_on(admin.create_topics(&[new_topic], &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
+    cluster.create_topics(&[new_topic]);
     let wanted: Vec<usize> = assignment.iter().map(|r| r.len()).collect();
     cluster.wait_for("the topic led with full ISRs", |m| {
         wanted.iter().enumerate().all(|(p, &n)| {
