@@ -229,12 +229,7 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
         NewTopic::new(TOPIC, 1, TopicReplication::Variable(assignment)),
         NewTopic::new("free", 1, TopicReplication::Variable(assignment)),
     ];
-    for result in client_runtime()
-        .block_on(admin.create_topics(&topics, &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
+    cluster.create_topics(&topics);
     cluster.wait_for("led by 1 with a full ISR", |m| {
         partition_of(m, TOPIC, 0).is_some_and(|(l, _, isr)| l == 1 && isr.len() == 2)
     });
@@ -368,31 +363,8 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
 #[test]
 fn a_dynamic_unclean_default_elects_an_offline_partition() {
     let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
+    let (first, second) = cluster.offline_with_replica_outside_isr("offline");
     let controller = cluster.controller();
-    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
-    let (first, second) = (others[0], others[1]);
-    let admin = admin(&cluster.bootstrap());
-    let assignment: &[&[i32]] = &[&[first, second]];
-    let topic = NewTopic::new("offline", 1, TopicReplication::Variable(assignment));
-    for result in client_runtime()
-        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
-    cluster.wait_for("the topic led with a full ISR", |m| {
-        partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l == first && isr.len() == 2)
-    });
-    cluster.kill(second);
-    cluster.wait_for("the ISR shrunk to the leader", |m| {
-        partition_of(m, "offline", 0).is_some_and(|(_, _, isr)| isr == vec![first])
-    });
-    cluster.kill(first);
-    cluster.restart(second);
-    cluster.wait_for("offline with the returned replica outside the ISR", |m| {
-        m.brokers.len() == 2
-            && partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l < 0 && isr == vec![first])
-    });
     // Still offline a moment later: nothing elects it without the new default.
     std::thread::sleep(Duration::from_millis(500));
     assert!(partition_of(&cluster.metadata(), "offline", 0).is_some_and(|(l, _, _)| l < 0));

@@ -18,16 +18,7 @@ const TOPIC: &str = "elect";
 
 /// `strom -b <bootstrap> <args>`: (success, stdout, stderr).
 fn strom(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strom"))
-        .args(["-b", bootstrap, "--timeout-ms", "10000"])
-        .args(args)
-        .output()
-        .expect("run strom");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    run_strom(bootstrap, 10_000, args)
 }
 
 fn leader_epoch(metadata: &MetadataResponse) -> i32 {
@@ -44,12 +35,7 @@ fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
     let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
     let admin = admin(&cluster.bootstrap());
     let topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(3));
-    for result in client_runtime()
-        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
+    cluster.create_topics(&[topic]);
     cluster.wait_for("the topic led with a full ISR", |m| {
         partition_of(m, TOPIC, 0).is_some_and(|(leader, _, isr)| leader >= 0 && isr.len() == 3)
     });
@@ -147,32 +133,7 @@ fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
 #[test]
 fn unclean_election_gives_an_offline_partition_a_replica_outside_the_isr() {
     let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
-    let controller = cluster.controller();
-    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
-    let (first, second) = (others[0], others[1]);
-    let admin = admin(&cluster.bootstrap());
-    let assignment: &[&[i32]] = &[&[first, second]];
-    let topic = NewTopic::new("offline", 1, TopicReplication::Variable(assignment));
-    for result in client_runtime()
-        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
-    cluster.wait_for("the topic led with a full ISR", |m| {
-        partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l == first && isr.len() == 2)
-    });
-    // The second replica leaves the ISR, then the leader dies: offline, ISR [first].
-    cluster.kill(second);
-    cluster.wait_for("the ISR shrunk to the leader", |m| {
-        partition_of(m, "offline", 0).is_some_and(|(_, _, isr)| isr == vec![first])
-    });
-    cluster.kill(first);
-    cluster.restart(second);
-    cluster.wait_for("offline with the returned replica outside the ISR", |m| {
-        m.brokers.len() == 2
-            && partition_of(m, "offline", 0).is_some_and(|(l, _, isr)| l < 0 && isr == vec![first])
-    });
+    let (first, second) = cluster.offline_with_replica_outside_isr("offline");
     let args = ["partition", "elect-leaders", "--topic", "offline"];
     let (ok, out, _) = strom(&cluster.bootstrap(), &args);
     assert!(!ok, "a preferred election of a dead replica fails: {out}");

@@ -25,43 +25,12 @@ fn create_replicated(
     for (key, value) in configs {
         topic = topic.set(key, value);
     }
-    for result in client_runtime()
-        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
-}
-
-/// Broker `id`'s metrics endpoint, from its "broker started" log line.
-fn metrics_addr(cluster: &mut TestCluster, id: i32) -> std::net::SocketAddr {
-    let line = cluster
-        .process(id)
-        .and_then(|p| p.log_line("broker started"))
-        .unwrap_or_else(|| panic!("broker {id} is not running"));
-    let after = &line[line.find("metrics=Some(").expect("metrics on") + "metrics=Some(".len()..];
-    after[..after.find(')').unwrap()].parse().unwrap()
+    cluster.create_topics(&[topic]);
 }
 
 /// `GET /metrics` of broker `id` (empty if it does not answer).
 fn scrape(cluster: &mut TestCluster, id: i32) -> String {
-    use std::io::{Read, Write};
-    let addr = metrics_addr(cluster, id);
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return String::new();
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: strom\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
+    cluster.scrape_metrics(id).unwrap_or_default()
 }
 
 /// The value of `series` (name and labels exactly as rendered) in a scrape.
@@ -273,12 +242,7 @@ fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_ele
         let assignment: &[&[i32]] = &[&[leader, follower]];
         let new = NewTopic::new(topic, 1, TopicReplication::Variable(assignment))
             .set("unclean.leader.election.enable", unclean);
-        for result in client_runtime()
-            .block_on(admin.create_topics(&[new], &AdminOptions::new()))
-            .expect("CreateTopics")
-        {
-            result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-        }
+        cluster.create_topics(&[new]);
     }
     cluster.wait_for("both topics led with a full ISR", |m| {
         ["clean", "unclean"].iter().all(|t| {
@@ -437,12 +401,7 @@ fn a_leader_whose_session_expired_acknowledges_no_acks_all_produce() {
     let assignment: &[&[i32]] = &[&[stale, survivor, controller]];
     let new = NewTopic::new("fenced", 1, TopicReplication::Variable(assignment))
         .set("min.insync.replicas", "2");
-    for result in client_runtime()
-        .block_on(admin.create_topics(&[new], &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
+    cluster.create_topics(&[new]);
     cluster.wait_for("the topic led by its first replica with a full ISR", |m| {
         partition_of(m, "fenced", 0).is_some_and(|(l, _, isr)| l == stale && isr.len() == 3)
     });
@@ -528,12 +487,7 @@ fn a_leader_whose_session_expired_acknowledges_no_acks_all_produce() {
     // partition it leads is killed and restarted, and the leader adds it back to the ISR.
     let assignment: &[&[i32]] = &[&[stale, survivor]];
     let new = NewTopic::new("after-expiry", 1, TopicReplication::Variable(assignment));
-    for result in client_runtime()
-        .block_on(admin.create_topics(&[new], &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
+    cluster.create_topics(&[new]);
     cluster.wait_for("the new topic led by the broker that expired", |m| {
         partition_of(m, "after-expiry", 0).is_some_and(|(l, _, isr)| l == stale && isr.len() == 2)
     });

@@ -36,45 +36,15 @@ fn rack_of(id: i32, racks: i32) -> String {
     format!("rack-{}", ["a", "b", "c"][((id - 1) % racks) as usize])
 }
 
-/// Broker `id`'s metrics endpoint, from its "broker started" log line.
-fn metrics_addr(cluster: &mut TestCluster, id: i32) -> std::net::SocketAddr {
-    let line = cluster
-        .process(id)
-        .and_then(|p| p.log_line("broker started"))
-        .unwrap_or_else(|| panic!("broker {id} is not running"));
-    let after = &line[line.find("metrics=Some(").expect("metrics on") + "metrics=Some(".len()..];
-    after[..after.find(')').unwrap()].parse().unwrap()
-}
-
 /// The value of `series` (name and labels as rendered) in broker `id`'s `GET /metrics`, 0 when
 /// it is absent.
 fn metric(cluster: &mut TestCluster, id: i32, series: &str) -> f64 {
-    use std::io::{Read, Write};
-    let addr = metrics_addr(cluster, id);
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .unwrap_or_else(|e| panic!("broker {id}'s metrics endpoint: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: strom\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
+    cluster
+        .scrape_metrics(id)
+        .unwrap_or_else(|e| panic!("broker {id}'s metrics endpoint: {e}"))
         .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
-}
-
-fn create(cluster: &TestCluster, topic: NewTopic<'_>) {
-    let admin = admin(&cluster.bootstrap());
-    for result in client_runtime()
-        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
 }
 
 /// Runs `tests/python/rack_consumer.py` for partition 0 of `topic` in `rack`, expecting
@@ -147,10 +117,11 @@ fn a_consumer_reads_from_the_in_sync_follower_in_its_rack() {
     let bootstrap = cluster.bootstrap();
     // Broker 1 (rack-a) leads; brokers 2 (rack-b) and 3 (rack-c) follow.
     let replicas: &[&[i32]] = &[&[1, 2, 3]];
-    create(
-        &cluster,
-        NewTopic::new(TOPIC, 1, TopicReplication::Variable(replicas)),
-    );
+    cluster.create_topics(&[NewTopic::new(
+        TOPIC,
+        1,
+        TopicReplication::Variable(replicas),
+    )]);
     cluster.wait_for("broker 1 leads with a full ISR", |m| {
         partition_of(m, TOPIC, 0).is_some_and(|(l, _, isr)| l == 1 && isr.len() == 3)
     });
@@ -268,10 +239,11 @@ fn a_consumer_whose_rack_replica_dies_goes_back_to_the_leader() {
     });
     let bootstrap = cluster.bootstrap();
     let replicas: &[&[i32]] = &[&[1, 2, 3]];
-    create(
-        &cluster,
-        NewTopic::new(TOPIC, 1, TopicReplication::Variable(replicas)),
-    );
+    cluster.create_topics(&[NewTopic::new(
+        TOPIC,
+        1,
+        TopicReplication::Variable(replicas),
+    )]);
     cluster.wait_for("broker 1 leads with a full ISR", |m| {
         partition_of(m, TOPIC, 0).is_some_and(|(l, _, isr)| l == 1 && isr.len() == 3)
     });
@@ -324,10 +296,9 @@ fn losing_a_whole_rack_keeps_every_partition_writable_and_loses_nothing() {
         ]
     });
     let bootstrap = cluster.bootstrap();
-    create(
-        &cluster,
-        NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))
-            .set("min.insync.replicas", "2"),
+    cluster.create_topics(
+        &[NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))
+            .set("min.insync.replicas", "2")],
     );
     let all: Vec<i32> = (1..=6).collect();
     cluster.wait_for("every partition led with a full ISR", |m| {

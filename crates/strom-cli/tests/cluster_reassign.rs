@@ -21,20 +21,9 @@ use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use strom_meta::replication::TopicPartition;
 use strom_meta::zk::{ZkConfig, ZkStore};
 
-/// `strom -b <bootstrap> --timeout-ms 60000 <args>`: (success, stdout, stderr).
 /// Runs the CLI against `bootstrap`; a request may take 60 s unless `args` set `--timeout-ms`.
 fn strom(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_strom"));
-    command.args(["-b", bootstrap]);
-    if !args.contains(&"--timeout-ms") {
-        command.args(["--timeout-ms", "60000"]);
-    }
-    let output = command.args(args).output().expect("run strom");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    run_strom(bootstrap, 60_000, args)
 }
 
 fn create(cluster: &TestCluster, topic: &str, assignment: &[&[i32]]) {
@@ -45,12 +34,7 @@ fn create(cluster: &TestCluster, topic: &str, assignment: &[&[i32]]) {
         TopicReplication::Variable(assignment),
     )
     .set("min.insync.replicas", "2");
-    for result in client_runtime()
-        .block_on(admin.create_topics(&[new_topic], &AdminOptions::new()))
-        .expect("CreateTopics")
-    {
-        result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
-    }
+    cluster.create_topics(&[new_topic]);
     let wanted: Vec<usize> = assignment.iter().map(|r| r.len()).collect();
     cluster.wait_for("the topic led with full ISRs", |m| {
         wanted.iter().enumerate().all(|(p, &n)| {

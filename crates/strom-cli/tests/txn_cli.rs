@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use common::txn::{self, Running};
 use common::{client_config, create_topic, spawn_broker_process, BrokerProcess, RawClient};
 use kafka_protocol::messages as km;
 use kafka_protocol::records::{
@@ -21,16 +22,6 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
-
-/// Kills the broker process when the test ends, also on a failed assertion.
-struct Running(BrokerProcess);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.child.kill();
-        let _ = self.0.child.wait();
-    }
-}
 
 /// A broker with KIP-890's verification off: only then can a transactional batch the
 /// coordinator never heard of open a hanging transaction (`produce_hanging`), as on Kafka.
@@ -299,30 +290,7 @@ fn on_a_fresh_broker_list_is_empty_and_describe_says_not_found() {
 
 /// A transactional batch of `count` records for `(producer id, epoch)`, sequences from 0.
 fn transactional_batch(producer: (i64, i16), count: usize) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: true,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: producer.0,
-            producer_epoch: producer.1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(format!("hanging-{i}"))),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    buf.freeze()
+    txn::transactional_batch(producer, 0, count, |i| format!("hanging-{i}"))
 }
 
 /// Opens a transaction the coordinator never hears of: a producer id from InitProducerId

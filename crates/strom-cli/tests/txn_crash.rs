@@ -11,6 +11,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::txn::Running;
 use common::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng as _, SeedableRng as _};
@@ -28,16 +29,6 @@ fn seed() -> u64 {
                 .unwrap()
                 .as_millis() as u64
         })
-}
-
-/// Kills the broker process when the test ends, however it ends.
-struct Running(BrokerProcess);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.child.kill();
-        let _ = self.0.child.wait();
-    }
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use common::txn::{self, init_producer_id, Running};
 use common::{
     client_config, create_topic, spawn_broker_process, wait_until, BrokerProcess, RawClient,
 };
@@ -29,57 +30,11 @@ use rdkafka::{Offset, TopicPartitionList};
 /// KIP-890's verification off, as Kafka does (`tests/txn_verify.rs` covers it on).
 const UNVERIFIED: &str = "transaction.partition.verification.enable=false";
 
-/// Kills the broker process when the test ends, also on a failed assertion.
-struct Running(BrokerProcess);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.child.kill();
-        let _ = self.0.child.wait();
-    }
-}
-
 /// A transactional batch of `count` records for `(producer id, epoch)` from `base_sequence`.
 fn transactional_batch(producer: (i64, i16), base_sequence: i32, count: usize) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: true,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: producer.0,
-            producer_epoch: producer.1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: base_sequence + i as i32,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(format!("in-transaction-{i}"))),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
-}
-
-fn init_producer_id(raw: &mut RawClient) -> (i64, i16) {
-    let mut request = km::InitProducerIdRequest::default();
-    request.transactional_id = None;
-    request.transaction_timeout_ms = 60_000;
-    request.producer_id = km::ProducerId(-1);
-    request.producer_epoch = -1;
-    let response = raw.send(4, &request);
-    assert_eq!(response.error_code, 0);
-    (response.producer_id.0, response.producer_epoch)
+    txn::transactional_batch(producer, base_sequence, count, |i| {
+        format!("in-transaction-{i}")
+    })
 }
 
 /// Produces `records` to partition 0 of `topic` as transactional id `raw-txn` would (Produce

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use common::cluster::TestCluster;
+use common::txn::{transactional_batch, Running};
 use common::{create_topic, spawn_broker_process, wait_until, BrokerProcess, RawClient};
 use kafka_protocol::messages as km;
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
@@ -29,42 +30,11 @@ const TRANSACTION_ABORTABLE: i16 = 120;
 /// Codes a coordinator answers while it loads or the topic is being created: retried.
 const RETRIABLE: [i16; 4] = [14, 15, 16, 51];
 
-/// Kills the broker process when the test ends, also on a failed assertion.
-struct Running(BrokerProcess);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.child.kill();
-        let _ = self.0.child.wait();
-    }
-}
-
 /// A transactional batch of `count` records for `(producer id, epoch)` from `base_sequence`.
 fn batch(producer: (i64, i16), base_sequence: i32, count: usize) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: true,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: producer.0,
-            producer_epoch: producer.1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: base_sequence + i as i32,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(format!("verified-{base_sequence}-{i}"))),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    buf.freeze()
+    transactional_batch(producer, base_sequence, count, |i| {
+        format!("verified-{base_sequence}-{i}")
+    })
 }
 
 /// Retries `call` while it answers a coordinator-not-ready code, for at most 30 s.

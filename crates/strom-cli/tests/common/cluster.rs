@@ -9,13 +9,14 @@
 //!
 //! Keep the value on the thread that created it: the ZooKeeper JVM dies with that thread.
 
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 
-use super::{record_batch, spawn_broker_process, BrokerProcess, RawClient};
+use super::{admin, client_runtime, record_batch, spawn_broker_process, BrokerProcess, RawClient};
 use strom_testkit::zookeeper::ZooKeeper;
 
 /// A ZooKeeper server and its brokers.
@@ -262,6 +263,80 @@ impl TestCluster {
     pub fn partition(&self, topic: &str, partition: i32) -> (i32, Vec<i32>, Vec<i32>) {
         partition_of(&self.metadata(), topic, partition)
             .unwrap_or_else(|| panic!("{topic}-{partition} is not in the metadata"))
+    }
+
+    /// Creates `topics` through the cluster's admin API (librdkafka); a topic refused fails
+    /// the test with its error.
+    pub fn create_topics(&self, topics: &[NewTopic<'_>]) {
+        let admin = admin(&self.bootstrap());
+        for result in client_runtime()
+            .block_on(admin.create_topics(topics, &AdminOptions::new()))
+            .expect("CreateTopics")
+        {
+            result.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+        }
+    }
+
+    /// Broker `id`'s metrics endpoint, from its "broker started" log line.
+    pub fn metrics_addr(&mut self, id: i32) -> SocketAddr {
+        let line = self
+            .process(id)
+            .and_then(|p| p.log_line("broker started"))
+            .unwrap_or_else(|| panic!("broker {id} is not running"));
+        let after =
+            &line[line.find("metrics=Some(").expect("metrics on") + "metrics=Some(".len()..];
+        after[..after.find(')').unwrap()].parse().unwrap()
+    }
+
+    /// The body of broker `id`'s `GET /metrics`, or the error connecting to it.
+    pub fn scrape_metrics(&mut self, id: i32) -> std::io::Result<String> {
+        use std::io::{Read, Write};
+        let addr = self.metrics_addr(id);
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: strom\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        Ok(response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default())
+    }
+
+    /// Makes `topic` (one partition) offline with a returned replica outside its ISR: on the
+    /// two brokers that are not the controller, `first` leading and `second` following, kills
+    /// `second` until the ISR is `[first]`, then kills `first` and restarts `second`. Returns
+    /// `(first, second)`; `first` stays down. The cluster needs 3 brokers and a short
+    /// `replica.lag.time.max.ms`.
+    pub fn offline_with_replica_outside_isr(&mut self, topic: &str) -> (i32, i32) {
+        let controller = self.controller();
+        let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+        let (first, second) = (others[0], others[1]);
+        let assignment: &[&[i32]] = &[&[first, second]];
+        self.create_topics(&[NewTopic::new(
+            topic,
+            1,
+            TopicReplication::Variable(assignment),
+        )]);
+        self.wait_for("the topic led with a full ISR", |m| {
+            partition_of(m, topic, 0).is_some_and(|(l, _, isr)| l == first && isr.len() == 2)
+        });
+        // The second replica leaves the ISR, then the leader dies: offline, ISR [first].
+        self.kill(second);
+        self.wait_for("the ISR shrunk to the leader", |m| {
+            partition_of(m, topic, 0).is_some_and(|(_, _, isr)| isr == vec![first])
+        });
+        self.kill(first);
+        self.restart(second);
+        self.wait_for("offline with the returned replica outside the ISR", |m| {
+            m.brokers.len() == 2
+                && partition_of(m, topic, 0).is_some_and(|(l, _, isr)| l < 0 && isr == vec![first])
+        });
+        (first, second)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod eos;
 pub mod ledger;
 pub mod python;
 pub mod service;
+pub mod txn;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -27,6 +28,22 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
+
+/// Runs `strom -b <bootstrap> --timeout-ms <timeout_ms> <args>`: (success, stdout, stderr).
+pub fn run_strom(bootstrap: &str, timeout_ms: u64, args: &[&str]) -> (bool, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_strom"));
+    command.args(["-b", bootstrap]);
+    // A `--timeout-ms` among `args` (one slow call) takes the place of `timeout_ms`.
+    if !args.contains(&"--timeout-ms") {
+        command.args(["--timeout-ms", &timeout_ms.to_string()]);
+    }
+    let output = command.args(args).output().expect("run strom");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
 
 /// A broker running in this process on its own tokio runtime.
 pub struct TestBroker {

@@ -1,4 +1,5 @@
-//! Tests of the group core: hand-written scenarios (`scenarios`), the offset table
+//! Tests of the group core: hand-written scenarios (`scenarios`, with static membership in
+//! `static_members` and commits, snapshots and limits in `persistence`), the offset table
 //! (`offsets`), a seeded simulation of real-looking consumers (`simulation`), and a seeded
 //! simulation of pipelined commits whose writes complete in random order (`commit_order`), and
 //! offsets committed inside transactions (`txn_offsets`).
@@ -8,8 +9,10 @@
 
 mod commit_order;
 mod offsets;
+mod persistence;
 mod scenarios;
 mod simulation;
+mod static_members;
 mod txn_offsets;
 
 use bytes::Bytes;
@@ -214,4 +217,16 @@ pub(super) fn sync_result(effects: &[Effect], token: u64) -> &SyncResult {
             _ => None,
         })
         .unwrap_or_else(|| panic!("no sync answer for token {token} in {effects:?}"))
+}
+
+/// True for the effect that asks the shell to persist the group.
+pub(super) fn is_persist(effect: &Effect) -> bool {
+    matches!(effect, Effect::Persist)
+}
+
+/// A consumer's JoinGroup as static member `instance` (KIP-345).
+pub(super) fn static_consumer(instance: &str) -> JoinRequest {
+    let mut request = consumer(&format!("client-{instance}"));
+    request.group_instance_id = Some(instance.to_string());
+    request
 }
