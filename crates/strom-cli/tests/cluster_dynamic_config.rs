@@ -17,7 +17,7 @@ use common::*;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::DescribeConfigsRequest;
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::producer::FutureRecord;
 
 /// Kafka's DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG and DEFAULT_CONFIG codes.
@@ -222,7 +222,6 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
             "replica.lag.time.max.ms=5000",
         ],
     );
-    let admin = admin(&cluster.bootstrap());
     let assignment: &[&[i32]] = &[&[1, 2]];
     // `free` has no throttled replicas: it must flow while `TOPIC` is held back.
     let topics = [
@@ -363,7 +362,7 @@ fn a_throttled_follower_catches_up_at_the_throttled_rate() {
 #[test]
 fn a_dynamic_unclean_default_elects_an_offline_partition() {
     let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
-    let (first, second) = cluster.offline_with_replica_outside_isr("offline");
+    let (_, second) = cluster.offline_with_replica_outside_isr("offline");
     let controller = cluster.controller();
     // Still offline a moment later: nothing elects it without the new default.
     std::thread::sleep(Duration::from_millis(500));

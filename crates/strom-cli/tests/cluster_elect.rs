@@ -12,7 +12,7 @@ use common::*;
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::{ElectLeadersRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{NewTopic, TopicReplication};
 
 const TOPIC: &str = "elect";
 
@@ -33,7 +33,6 @@ fn leader_epoch(metadata: &MetadataResponse) -> i32 {
 #[test]
 fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
     let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
-    let admin = admin(&cluster.bootstrap());
     let topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(3));
     cluster.create_topics(&[topic]);
     cluster.wait_for("the topic led with a full ISR", |m| {
@@ -133,7 +132,7 @@ fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
 #[test]
 fn unclean_election_gives_an_offline_partition_a_replica_outside_the_isr() {
     let mut cluster = TestCluster::start(3, &["replica.lag.time.max.ms=3000"]);
-    let (first, second) = cluster.offline_with_replica_outside_isr("offline");
+    let (_, second) = cluster.offline_with_replica_outside_isr("offline");
     let args = ["partition", "elect-leaders", "--topic", "offline"];
     let (ok, out, _) = strom(&cluster.bootstrap(), &args);
     assert!(!ok, "a preferred election of a dead replica fails: {out}");

@@ -20,7 +20,6 @@ fn create_replicated(
     replication: i32,
     configs: &[(&str, &str)],
 ) {
-    let admin = admin(&cluster.bootstrap());
     let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
     for (key, value) in configs {
         topic = topic.set(key, value);
@@ -238,7 +237,6 @@ fn an_isr_without_live_members_stays_offline_unless_the_topic_allows_unclean_ele
     let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
     let (leader, follower) = (others[0], others[1]);
     for (topic, unclean) in [("clean", "false"), ("unclean", "true")] {
-        let admin = admin(&cluster.bootstrap());
         let assignment: &[&[i32]] = &[&[leader, follower]];
         let new = NewTopic::new(topic, 1, TopicReplication::Variable(assignment))
             .set("unclean.leader.election.enable", unclean);
@@ -397,7 +395,6 @@ fn a_leader_whose_session_expired_acknowledges_no_acks_all_produce() {
     let controller = cluster.controller();
     let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
     let (stale, survivor) = (others[0], others[1]);
-    let admin = admin(&cluster.bootstrap());
     let assignment: &[&[i32]] = &[&[stale, survivor, controller]];
     let new = NewTopic::new("fenced", 1, TopicReplication::Variable(assignment))
         .set("min.insync.replicas", "2");

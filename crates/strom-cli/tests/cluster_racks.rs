@@ -26,7 +26,7 @@ use common::cluster::{partition_of, TestCluster};
 use common::ledger::{self, Ledger};
 use common::*;
 use kafka_protocol::messages::MetadataResponse;
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::producer::FutureRecord;
 
 const RACK_AWARE_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";

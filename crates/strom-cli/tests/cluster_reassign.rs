@@ -27,7 +27,6 @@ fn strom(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
 }
 
 fn create(cluster: &TestCluster, topic: &str, assignment: &[&[i32]]) {
-    let admin = admin(&cluster.bootstrap());
     let new_topic = NewTopic::new(
         topic,
         assignment.len() as i32,

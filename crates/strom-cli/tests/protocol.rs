@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use kafka_protocol::messages::{self as km, ApiKey};
+use removed_versions::{offset_commit_old, offset_fetch_v0};
 
 /// Every API and group API at every supported version.
 #[path = "protocol/versions.rs"]
@@ -491,7 +492,6 @@ fn topic_ids_in_metadata_and_fetch() {
     );
 }
 
-
 /// Fetch responses carry large record ranges straight from the segment file (`sendfile`) and
 /// small ones from memory. At every Fetch version, a response mixing both — big batches in
 /// partition 0, one small batch in partition 1 — holds exactly the stored bytes, in order.
@@ -725,7 +725,6 @@ fn authorized_operations_are_kafkas_bitfields_when_asked_for() {
         }
     }
 }
-
 
 /// A Metadata request that auto-creates `__consumer_offsets` (Burrow 1.2 asks for it before any
 /// group exists) creates it as the coordinator would, with `offsets.topic.num.partitions`

@@ -11,15 +11,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::txn::{self, init_producer_id, Running};
-use common::{
-    client_config, create_topic, spawn_broker_process, wait_until, BrokerProcess, RawClient,
-};
+use common::{client_config, create_topic, spawn_broker_process, wait_until, RawClient};
 use kafka_protocol::messages as km;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;

@@ -13,16 +13,13 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::cluster::TestCluster;
 use common::txn::{transactional_batch, Running};
-use common::{create_topic, spawn_broker_process, wait_until, BrokerProcess, RawClient};
+use common::{create_topic, spawn_broker_process, wait_until, RawClient};
 use kafka_protocol::messages as km;
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 const INVALID_TXN_STATE: i16 = 48;
 const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;

@@ -34,7 +34,7 @@ fn list_offsets_v0(
 }
 
 /// OffsetCommit v0/v1 of `(partition, offset, commit timestamp)` for one topic: the error codes.
-fn offset_commit_old(
+pub(crate) fn offset_commit_old(
     raw: &mut RawClient,
     version: i16,
     group: &str,
@@ -70,7 +70,7 @@ fn offset_commit_old(
 }
 
 /// OffsetFetch v0 of `partitions`: (partition, offset, metadata, error) each.
-fn offset_fetch_v0(
+pub(crate) fn offset_fetch_v0(
     raw: &mut RawClient,
     group: &str,
     topic: &str,

@@ -4,11 +4,9 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
 
-use super::{
-    consumer, is_persist, join_result, rejoin, static_consumer, sync_result, Harness, REBALANCE_MS,
-    SESSION_MS,
-};
-use crate::services::group::{Effect, Group, GroupConfig, GroupState, JoinRequest, SyncRequest};
+use super::static_members::static_pair;
+use super::{consumer, join_result, rejoin, static_consumer, Harness, SESSION_MS};
+use crate::services::group::{Effect, Group, GroupConfig, GroupState};
 
 #[test]
 fn validate_commit_rules() {

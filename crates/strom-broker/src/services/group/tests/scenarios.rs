@@ -6,10 +6,9 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
 
 use super::{
-    consumer, is_persist, join_result, rejoin, static_consumer, sync_result, Harness, REBALANCE_MS,
-    SESSION_MS,
+    consumer, is_persist, join_result, rejoin, sync_result, Harness, REBALANCE_MS, SESSION_MS,
 };
-use crate::services::group::{Effect, Group, GroupConfig, GroupState, JoinRequest, SyncRequest};
+use crate::services::group::{Effect, GroupConfig, GroupState, JoinRequest, SyncRequest};
 
 #[test]
 fn single_member_join_sync_stable() {

@@ -5,13 +5,13 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError as E;
 
 use super::{
-    consumer, is_persist, join_result, rejoin, static_consumer, sync_result, Harness, REBALANCE_MS,
+    is_persist, join_result, rejoin, static_consumer, sync_result, Harness, REBALANCE_MS,
     SESSION_MS,
 };
-use crate::services::group::{Effect, Group, GroupConfig, GroupState, JoinRequest, SyncRequest};
+use crate::services::group::{Effect, GroupState, SyncRequest};
 
 /// Two static members, Stable at generation 1; returns (member ids, assignments).
-fn static_pair(h: &mut Harness) -> Vec<String> {
+pub(super) fn static_pair(h: &mut Harness) -> Vec<String> {
     let (a, _) = h.join(static_consumer("s0"));
     let (b, _) = h.join(static_consumer("s1"));
     let effects = h.finish_join();
