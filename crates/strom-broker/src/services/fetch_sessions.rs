@@ -161,18 +161,15 @@ struct Inner {
     evictions: u64,
 }
 
-fn key(topic: &FetchTopic, partition: i32, topic_ids: bool) -> SessionKey {
+/// A partition's key: its topic's name up to Fetch v12, its topic id from v13.
+fn key(name: &TopicName, id: Uuid, partition: i32, topic_ids: bool) -> SessionKey {
     SessionKey {
         topic: if topic_ids {
             String::new()
         } else {
-            topic.topic.0.to_string()
+            name.0.to_string()
         },
-        topic_id: if topic_ids {
-            topic.topic_id
-        } else {
-            Uuid::nil()
-        },
+        topic_id: if topic_ids { id } else { Uuid::nil() },
         partition,
     }
 }
@@ -230,7 +227,10 @@ impl FetchSessions {
             };
             for topic in &request.topics {
                 for p in &topic.partitions {
-                    session.upsert(key(topic, p.partition, topic_ids), p.clone());
+                    session.upsert(
+                        key(&topic.topic, topic.topic_id, p.partition, topic_ids),
+                        p.clone(),
+                    );
                 }
             }
             let topics = session.topics();
@@ -257,19 +257,7 @@ impl FetchSessions {
         let mut forgotten = false;
         for topic in &request.forgotten_topics_data {
             for &partition in &topic.partitions {
-                let key = SessionKey {
-                    topic: if topic_ids {
-                        String::new()
-                    } else {
-                        topic.topic.0.to_string()
-                    },
-                    topic_id: if topic_ids {
-                        topic.topic_id
-                    } else {
-                        Uuid::nil()
-                    },
-                    partition,
-                };
+                let key = key(&topic.topic, topic.topic_id, partition, topic_ids);
                 if session.index.remove(&key).is_some() {
                     forgotten = true;
                 }
@@ -282,7 +270,10 @@ impl FetchSessions {
         }
         for topic in &request.topics {
             for p in &topic.partitions {
-                session.upsert(key(topic, p.partition, topic_ids), p.clone());
+                session.upsert(
+                    key(&topic.topic, topic.topic_id, p.partition, topic_ids),
+                    p.clone(),
+                );
             }
         }
         session.epoch = next_epoch(epoch);
