@@ -113,33 +113,33 @@ fn next_epoch(epoch: i32) -> i32 {
 
 impl FollowerSession {
     /// The fetch for `wanted` (every partition to fetch now, in order).
-    pub fn request(&self, wanted: &[(TopicPartition, PartitionFetch)]) -> SessionRequest {
+    pub fn request(&self, wanted: &[(&TopicPartition, PartitionFetch)]) -> SessionRequest {
         if self.id == 0 {
             return SessionRequest {
                 session_id: self.closing,
                 epoch: 0,
-                send: wanted.to_vec(),
+                send: wanted.iter().map(|(tp, f)| ((*tp).clone(), *f)).collect(),
                 forget: Vec::new(),
             };
         }
         let mut send = Vec::new();
         let mut held = 0;
-        for (tp, fetch) in wanted {
+        for &(tp, fetch) in wanted {
             match self.sent.get(tp) {
                 Some(sent) => {
                     held += 1;
-                    if sent != fetch {
-                        send.push((tp.clone(), *fetch));
+                    if *sent != fetch {
+                        send.push((tp.clone(), fetch));
                     }
                 }
-                None => send.push((tp.clone(), *fetch)),
+                None => send.push((tp.clone(), fetch)),
             }
         }
         // Only when the session holds partitions no longer wanted are they looked for.
         let mut forget = Vec::new();
         if held < self.sent.len() {
             let keys: std::collections::HashSet<&TopicPartition> =
-                wanted.iter().map(|(tp, _)| tp).collect();
+                wanted.iter().map(|&(tp, _)| tp).collect();
             forget = self
                 .sent
                 .keys()

@@ -335,34 +335,39 @@ async fn fetch_once(
         && settings
             .quotas
             .is_exceeded(Side::Follower, crate::clock::now_ms() as u64);
-    let mut wanted = Vec::new();
-    for (tp, target) in targets.lock().unwrap().iter() {
-        if !target.truncated || (hold && throttled.contains(tp)) {
-            continue;
+    // The fetch is decided under the targets' lock, naming the partitions by reference: only
+    // those the session must be told of are copied into the request.
+    let exchange = {
+        let targets = targets.lock().unwrap();
+        let mut wanted = Vec::with_capacity(targets.len());
+        for (tp, target) in targets.iter() {
+            if !target.truncated || (hold && throttled.contains(tp)) {
+                continue;
+            }
+            let (log_start, log_end) = {
+                let log = target.partition.log().lock().unwrap();
+                (log.log_start_offset(), log.log_end_offset())
+            };
+            let fetch = PartitionFetch {
+                fetch_offset: log_end,
+                // The leader's low watermark (what DeleteRecords waits for) is built from these.
+                log_start_offset: log_start,
+                leader_epoch: target.leader_epoch,
+                max_bytes: match settings.quotas.burst(Side::Follower) {
+                    Some(burst) if throttled.contains(tp) => settings
+                        .max_bytes
+                        .min(i32::try_from(burst).unwrap_or(i32::MAX)),
+                    _ => settings.max_bytes,
+                },
+            };
+            wanted.push((tp, fetch));
         }
-        let (log_start, log_end) = {
-            let log = target.partition.log().lock().unwrap();
-            (log.log_start_offset(), log.log_end_offset())
-        };
-        let fetch = PartitionFetch {
-            fetch_offset: log_end,
-            // The leader's low watermark (what DeleteRecords waits for) is built from these.
-            log_start_offset: log_start,
-            leader_epoch: target.leader_epoch,
-            max_bytes: match settings.quotas.burst(Side::Follower) {
-                Some(burst) if throttled.contains(tp) => settings
-                    .max_bytes
-                    .min(i32::try_from(burst).unwrap_or(i32::MAX)),
-                _ => settings.max_bytes,
-            },
-        };
-        wanted.push((tp.clone(), fetch));
-    }
-    if wanted.is_empty() {
+        (!wanted.is_empty()).then(|| session.request(&wanted))
+    };
+    let Some(exchange) = exchange else {
         tokio::time::sleep(settings.backoff).await;
         return Ok(());
-    }
-    let exchange = session.request(&wanted);
+    };
     exchange.fill(&mut request);
     let timeout = Duration::from_millis(settings.wait_max_ms.max(0) as u64 + 10_000);
     let response = peer

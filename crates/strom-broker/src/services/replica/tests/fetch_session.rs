@@ -22,6 +22,11 @@ use crate::services::fetch_sessions::FetchSessions;
 const SEEDS: u64 = 300;
 const STEPS: usize = 400;
 
+/// `wanted` as the fetcher hands it over: partitions by reference.
+fn by_ref(wanted: &[(TopicPartition, PartitionFetch)]) -> Vec<(&TopicPartition, PartitionFetch)> {
+    wanted.iter().map(|(tp, fetch)| (tp, *fetch)).collect()
+}
+
 fn tp(topic: &str, partition: i32) -> TopicPartition {
     TopicPartition::new(topic, partition)
 }
@@ -36,13 +41,13 @@ fn an_unchanged_partition_is_not_sent_again_and_a_failure_starts_over() {
         max_bytes: 100,
     };
     let wanted = vec![(tp("a", 0), fetch(5)), (tp("a", 1), fetch(7))];
-    let first = session.request(&wanted);
+    let first = session.request(&by_ref(&wanted));
     assert_eq!((first.session_id, first.epoch, first.send.len()), (0, 0, 2));
     session.answered(first, 42);
     assert_eq!(session.id(), 42);
 
     let wanted = vec![(tp("a", 0), fetch(6)), (tp("b", 0), fetch(0))];
-    let next = session.request(&wanted);
+    let next = session.request(&by_ref(&wanted));
     assert_eq!((next.session_id, next.epoch), (42, 1));
     assert_eq!(next.send, wanted, "a-0 moved, b-0 is new");
     assert_eq!(next.forget, vec![tp("a", 1)]);
@@ -51,11 +56,11 @@ fn an_unchanged_partition_is_not_sent_again_and_a_failure_starts_over() {
     assert_eq!(request.topics.len(), 2, "grouped by topic");
     assert_eq!(request.forgotten_topics_data[0].partitions, vec![1]);
     session.answered(next, 42);
-    assert!(session.request(&wanted).send.is_empty());
-    assert_eq!(session.request(&wanted).epoch, 2);
+    assert!(session.request(&by_ref(&wanted)).send.is_empty());
+    assert_eq!(session.request(&by_ref(&wanted)).epoch, 2);
 
     session.reset();
-    let again = session.request(&wanted);
+    let again = session.request(&by_ref(&wanted));
     assert_eq!(
         (again.session_id, again.epoch),
         (42, 0),
@@ -64,7 +69,7 @@ fn an_unchanged_partition_is_not_sent_again_and_a_failure_starts_over() {
     assert_eq!(again.send, wanted);
     session.answered(again, 0);
     assert_eq!(
-        session.request(&wanted).session_id,
+        session.request(&by_ref(&wanted)).session_id,
         0,
         "no session granted: full"
     );
@@ -273,7 +278,7 @@ impl Sim {
 
     fn exchange(&mut self) {
         let wanted = self.wanted();
-        let session = self.follower.request(&wanted);
+        let session = self.follower.request(&by_ref(&wanted));
         let mut request = FetchRequest::default();
         request.replica_id = BrokerId(2);
         session.fill(&mut request);
