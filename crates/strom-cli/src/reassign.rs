@@ -197,17 +197,20 @@ fn assignments(
     out
 }
 
+/// The topics a plan names, each once, sorted.
+fn plan_topics(plan: &[ReassignmentEntry]) -> Vec<String> {
+    plan.iter()
+        .map(|(tp, _)| tp.topic.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 async fn current_assignment(
     options: &ClientOptions,
     plan: &[ReassignmentEntry],
 ) -> anyhow::Result<Vec<ReassignmentEntry>> {
-    let topics: Vec<String> = plan
-        .iter()
-        .map(|(tp, _)| tp.topic.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let known = assignments(&options.raw_metadata_async(Some(&topics)).await?);
+    let known = assignments(&options.raw_metadata_async(Some(&plan_topics(plan))).await?);
     plan.iter()
         .map(|(tp, _)| {
             let (replicas, _, _) = known

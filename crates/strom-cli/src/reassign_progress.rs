@@ -127,13 +127,9 @@ async fn progress_once(
             );
         }
     }
-    let topics: Vec<String> = plan
-        .iter()
-        .map(|(tp, _)| tp.topic.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let metadata = options.raw_metadata_async(Some(&topics)).await?;
+    let metadata = options
+        .raw_metadata_async(Some(&super::plan_topics(plan)))
+        .await?;
     let known = super::assignments(&metadata);
     let mut rows = Vec::new();
     for (tp, target) in plan {
