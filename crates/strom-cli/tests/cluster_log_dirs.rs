@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::cluster::{partition_of, TestCluster};
+use common::cluster::{partition_of, write_plan, TestCluster};
 use common::*;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
@@ -275,11 +275,7 @@ fn replicas_agree_and_reassignment_progress_rises_to_100_percent() {
 
     // Move the replica on 2 to 3, throttled so the copy takes several seconds.
     let dir = tempfile::tempdir().unwrap();
-    let plan = dir.path().join("plan.json");
-    let moves = serde_json::json!({"version": 1,
-        "partitions": [{"topic": TOPIC, "partition": 0, "replicas": [1, 3]}]});
-    std::fs::write(&plan, moves.to_string()).unwrap();
-    let plan = plan.display().to_string();
+    let plan = write_plan(dir.path(), "plan.json", &[(TOPIC, 0, &[1, 3])]);
     let (ok, out, err) = strom(
         &bootstrap,
         &[

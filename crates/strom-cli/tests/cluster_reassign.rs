@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::cluster::{leader_epoch_of, partition_of, TestCluster};
+use common::cluster::{leader_epoch_of, partition_of, write_plan, TestCluster};
 use common::ledger::Ledger;
 use common::*;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
@@ -40,17 +40,6 @@ fn create(cluster: &TestCluster, topic: &str, assignment: &[&[i32]]) {
             partition_of(m, topic, p as i32).is_some_and(|(l, _, isr)| l > 0 && isr.len() == n)
         })
     });
-}
-
-fn write_plan(dir: &std::path::Path, name: &str, moves: &[(&str, i32, &[i32])]) -> String {
-    let partitions: Vec<serde_json::Value> = moves
-        .iter()
-        .map(|(t, p, r)| serde_json::json!({"topic": t, "partition": p, "replicas": r}))
-        .collect();
-    let path = dir.join(name);
-    let plan = serde_json::json!({"version": 1, "partitions": partitions});
-    std::fs::write(&path, plan.to_string()).expect("write the plan");
-    path.display().to_string()
 }
 
 /// Waits until `topic`-`partition` has exactly `replicas`, all in the ISR.

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cluster::produce_acks_all_to;
 use common::*;
 use kafka_protocol::error::ResponseError as E;
 use kafka_protocol::messages::{self as km, TopicName};
@@ -13,21 +14,8 @@ use kafka_protocol::messages::{self as km, TopicName};
 const PARTITIONS: i32 = 200;
 
 fn produce_to(raw: &mut RawClient, topic: &str, partition: i32, value: &[u8]) {
-    let mut data = km::produce_request::PartitionProduceData::default();
-    data.index = partition;
-    data.records = Some(record_batch(&[(None, value)], -1, -1, -1, 1));
-    let mut t = km::produce_request::TopicProduceData::default();
-    t.name = TopicName(topic.to_string().into());
-    t.partition_data = vec![data];
-    let mut request = km::ProduceRequest::default();
-    request.acks = -1;
-    request.timeout_ms = 10_000;
-    request.topic_data = vec![t];
-    let response = raw.send(9, &request);
-    assert_eq!(
-        response.responses[0].partition_responses[0].error_code, 0,
-        "produce to {topic}-{partition}"
-    );
+    let code = produce_acks_all_to(raw, topic, partition, value);
+    assert_eq!(code, 0, "produce to {topic}-{partition}");
 }
 
 /// A fetch of `partitions` of `topic` (each from `offset`) in session `id` at `epoch`.

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::txn::init_producer_id;
 use common::*;
 use kafka_protocol::messages::{self as km, ApiKey};
 use removed_versions::{offset_commit_old, offset_fetch_v0};
@@ -323,17 +324,6 @@ fn empty_fetch_waits_for_max_wait_and_returns_when_data_arrives() {
         waited < Duration::from_secs(10),
         "the parked fetch was answered when data arrived ({waited:?})"
     );
-}
-
-fn init_producer_id(raw: &mut RawClient) -> (i64, i16) {
-    let mut request = km::InitProducerIdRequest::default();
-    request.transactional_id = None;
-    request.transaction_timeout_ms = 60_000;
-    request.producer_id = km::ProducerId(-1);
-    request.producer_epoch = -1;
-    let response = raw.send(4, &request);
-    assert_eq!(response.error_code, 0);
-    (response.producer_id.0, response.producer_epoch)
 }
 
 #[test]

@@ -295,14 +295,8 @@ fn transactional_batch(producer: (i64, i16), count: usize) -> Bytes {
 /// AddPartitionsToTxn, at the epoch InitProducerId gave plus `epoch_bump`. Returns the
 /// producer id and the batch's base offset.
 fn produce_hanging(raw: &mut RawClient, topic: &str, epoch_bump: i16) -> (i64, i64) {
-    let mut init = km::InitProducerIdRequest::default();
-    init.transactional_id = None;
-    init.transaction_timeout_ms = 60_000;
-    init.producer_id = km::ProducerId(-1);
-    init.producer_epoch = -1;
-    let answer = raw.send(4, &init);
-    assert_eq!(answer.error_code, 0);
-    let producer = (answer.producer_id.0, answer.producer_epoch + epoch_bump);
+    let (id, epoch) = txn::init_producer_id(raw);
+    let producer = (id, epoch + epoch_bump);
     let mut data = km::produce_request::PartitionProduceData::default();
     data.index = 0;
     data.records = Some(transactional_batch(producer, 3));

@@ -373,6 +373,19 @@ pub fn leader_epoch_of(metadata: &MetadataResponse, topic: &str, partition: i32)
         .map(|p| p.leader_epoch)
 }
 
+/// Writes a reassignment plan file (Kafka's JSON: `{"version": 1, "partitions": [...]}`) named
+/// `name` in `dir` moving each `(topic, partition)` to its replicas; its path.
+pub fn write_plan(dir: &std::path::Path, name: &str, moves: &[(&str, i32, &[i32])]) -> String {
+    let partitions: Vec<serde_json::Value> = moves
+        .iter()
+        .map(|(t, p, r)| serde_json::json!({"topic": t, "partition": p, "replicas": r}))
+        .collect();
+    let path = dir.join(name);
+    let plan = serde_json::json!({"version": 1, "partitions": partitions});
+    std::fs::write(&path, plan.to_string()).expect("write the plan");
+    path.display().to_string()
+}
+
 impl Drop for TestCluster {
     /// Kills the brokers before ZooKeeper goes, so none is left running (or waiting for a
     /// ZooKeeper that is gone) after the test.
@@ -387,10 +400,16 @@ impl Drop for TestCluster {
 /// One acks=all Produce (v9) of a single record `value` to `topic`-0 over `raw`; the
 /// partition's error code.
 pub fn produce_acks_all(raw: &mut RawClient, topic: &str, value: &[u8]) -> i16 {
+    produce_acks_all_to(raw, topic, 0, value)
+}
+
+/// One acks=all Produce (v9) of a single record `value` to `topic`-`index` over `raw`; the
+/// partition's error code.
+pub fn produce_acks_all_to(raw: &mut RawClient, topic: &str, index: i32, value: &[u8]) -> i16 {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ProduceRequest, TopicName};
     let mut partition = PartitionProduceData::default();
-    partition.index = 0;
+    partition.index = index;
     partition.records = Some(record_batch(&[(None, value)], -1, -1, -1, 1));
     let mut data = TopicProduceData::default();
     data.name = TopicName(kafka_protocol::protocol::StrBytes::from_string(
