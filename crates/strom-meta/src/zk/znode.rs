@@ -322,6 +322,12 @@ pub fn decode_topic_assignment(topic: &str, bytes: &[u8]) -> Result<TopicAssignm
             .ok_or_else(|| error(&path, format!("topic_id {text:?} is not a Kafka Uuid")))?,
     };
     let partitions = replica_map(&path, &object, "partitions")?.unwrap_or_default();
+    if let Some((partition, _)) = partitions.iter().find(|(_, replicas)| replicas.is_empty()) {
+        return Err(error(
+            &path,
+            format!("partitions.{partition} has no replicas; every partition needs one"),
+        ));
+    }
     let mut moving = [BTreeMap::new(), BTreeMap::new()];
     for (key, out) in ["adding_replicas", "removing_replicas"]
         .into_iter()

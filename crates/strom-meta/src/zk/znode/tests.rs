@@ -177,6 +177,11 @@ fn topic_assignment_before_topic_ids_and_during_reassignment() {
     let stray = r#"{"version":2,"partitions":{"0":[1]},"adding_replicas":{"5":[3]}}"#;
     let err = decode_topic_assignment("m", stray.as_bytes()).unwrap_err();
     assert!(err.reason.contains("partition 5"), "{err}");
+    // Found by the znode_json fuzz target: a partition without replicas used to decode, then
+    // vanish when written back.
+    let empty = r#"{"partitions":{"0":[]},"replicas":{},"version":3}"#;
+    let err = decode_topic_assignment("m", empty.as_bytes()).unwrap_err();
+    assert!(err.reason.contains("partitions.0 has no replicas"), "{err}");
 }
 
 #[test]
