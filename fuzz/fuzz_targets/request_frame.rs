@@ -51,7 +51,9 @@ fuzz_target!(|data: &[u8]| {
                 B::StopReplica(body) => drop(ib::stop_replica_command(body, request.version)),
                 B::UpdateMetadata(body) => drop(ib::update_metadata_command(body, request.version)),
                 // The handler reads the broker id and epoch and asks the controller.
-                B::ControlledShutdown(body) => drop((body.broker_id.0, body.broker_epoch)),
+                B::ControlledShutdown(body) => {
+                    std::hint::black_box((body.broker_id.0, body.broker_epoch));
+                }
             }
         }
         // The refusal is logged by the broker, so formatting it must not panic either.
