@@ -132,6 +132,9 @@ pub fn decode_broker(id: BrokerId, bytes: &[u8]) -> Result<BrokerZnode, ZnodeErr
     let endpoints = match version {
         1 => {
             let host = object.string("host")?;
+            if !host_is_plain(&host) {
+                return Err(error(&path, format!("host {host:?} has a bracket in it")));
+            }
             let port = port(&path, object.i64("port")?)?;
             vec![Endpoint {
                 listener: "PLAINTEXT".into(),
@@ -192,6 +195,12 @@ pub fn decode_broker(id: BrokerId, bytes: &[u8]) -> Result<BrokerZnode, ZnodeErr
 }
 
 /// The security protocols a listener may be named after when no map says otherwise.
+/// A host name or IP address, without the brackets an IPv6 address wears in an endpoint (as
+/// Kafka's endpoint pattern, which has no bracket inside the host).
+fn host_is_plain(host: &str) -> bool {
+    !host.contains(['[', ']'])
+}
+
 const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
 
 fn parse_endpoint(
@@ -209,6 +218,9 @@ fn parse_endpoint(
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
+    if !host_is_plain(host) {
+        return Err(bad("a bracket inside the host"));
+    }
     let port_number: i64 = port_text
         .parse()
         .map_err(|_| bad("the port is not a number"))?;

@@ -112,6 +112,16 @@ fn broker_versions_1_to_4() {
     assert_eq!(decoded.registration.endpoints[0].host, "::1");
     assert_eq!(decoded.registration.rack.as_deref(), Some("dc1"));
     assert_eq!(decoded.jmx_port, 9999);
+
+    // Brackets belong around an IPv6 address only; `[x]` would lose them when written back.
+    for bracketed in [
+        r#"{"version":1,"host":"[]","port":0}"#,
+        r#"{"version":5,"endpoints":["PLAINTEXT://[[]]:0"]}"#,
+        r#"{"version":5,"endpoints":["PLAINTEXT://a]:1"]}"#,
+    ] {
+        let err = decode_broker(7, bracketed.as_bytes()).unwrap_err();
+        assert!(err.reason.contains("bracket"), "{bracketed}: {err}");
+    }
 }
 
 #[test]
