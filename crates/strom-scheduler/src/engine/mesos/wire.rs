@@ -261,6 +261,12 @@ fn attribute_text(attribute: &Value) -> Option<String> {
     Some(format!("{{{}}}", items.join(",")))
 }
 
+/// The largest scalar amount taken from an offer. Mesos keeps scalars as fixed-point numbers
+/// with three decimals; up to here `fixed` gives the same f64 however the amount was printed
+/// and read back (beyond 2^52 thousandths it no longer rounds, and beyond 1.8e305 it
+/// overflows). 10^12 MB is an exabyte.
+const MAX_SCALAR: f64 = 1e12;
+
 /// One offered resource in the core's model, or `None` for what the scheduler cannot use:
 /// SET/TEXT values, revocable resources, and reservations that are not dynamic reservations
 /// labelled with a `resource_id` (static or other frameworks' reservations).
@@ -272,7 +278,7 @@ fn parse_resource(resource: &Value) -> Option<Resource> {
     let value = match resource.get("type")?.as_str()? {
         "SCALAR" => {
             let amount = resource.pointer("/scalar/value")?.as_f64()?;
-            if !amount.is_finite() || amount < 0.0 {
+            if !(0.0..=MAX_SCALAR).contains(&amount) {
                 return None;
             }
             ResourceValue::Scalar(crate::resources::fixed(amount))

@@ -64,6 +64,20 @@ fn offers_keep_our_reservations_and_drop_what_we_cannot_use() {
 }
 
 #[test]
+fn scalars_beyond_what_rounds_to_thousandths_are_not_taken() {
+    let scalar = |value: f64| json!({"name": "mem", "type": "SCALAR", "scalar": {"value": value}});
+    // 1e306 * 1000 overflows to infinity, which JSON writes as null: found by mesos_events.
+    for refused in [1e306, 1e13, -1.0] {
+        assert_eq!(parse_resource(&scalar(refused)), None, "{refused}");
+    }
+    for amount in [1e12, 123_456_789.123, 0.001, 0.0] {
+        let parsed = parse_resource(&scalar(amount)).unwrap();
+        let again = parse_resource(&resource_json(&parsed, "r")).unwrap();
+        assert_eq!(again, parsed, "{amount}");
+    }
+}
+
+#[test]
 fn updates_subscribed_and_errors() {
     let update = json!({"type": "UPDATE", "update": {"status": {
         "task_id": {"value": "kafka-0-broker__x"}, "agent_id": {"value": "a"},
