@@ -408,7 +408,11 @@ pub fn encode_message_set(
     }
     let mut inner = Vec::new();
     for &(offset, timestamp, key, value) in records {
-        let inner_offset = if magic == 0 { offset } else { offset - first.0 };
+        let inner_offset = if magic == 0 {
+            offset
+        } else {
+            offset.wrapping_sub(first.0)
+        };
         put_message(
             &mut inner,
             inner_offset,

@@ -413,3 +413,19 @@ proptest! {
         let _ = down_convert(&data, 1, 0, 1000);
     }
 }
+
+/// A snappy batch whose base offset is i64::MAX: the second record's offset wraps to i64::MIN
+/// (as Java's longs do), and so must the wrapper's relative offsets, where a subtraction used
+/// to overflow (found by reading what the message_set target could reach).
+#[test]
+fn down_convert_wraps_relative_offsets_instead_of_overflowing() {
+    let values = vec![b"a".to_vec(), b"b".to_vec()];
+    let mut stored = crate::batch::test_builder::TestBatch::new(0, values).encode_raw_snappy();
+    stored[..8].copy_from_slice(&i64::MAX.to_be_bytes());
+    let converted = down_convert(&stored, 1, 0, 1 << 16).unwrap();
+    // One snappy wrapper (magic 1) at the last record's offset, holding both records.
+    assert_eq!(converted[..8], i64::MIN.to_be_bytes());
+    assert_eq!(converted[16], 1, "magic of the wrapper");
+    let set = decode_message_set(&Bytes::from(converted), MAX_DECOMPRESSED_BYTES).unwrap();
+    assert_eq!(set.records.len(), 2);
+}
