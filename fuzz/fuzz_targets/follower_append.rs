@@ -91,15 +91,16 @@ fn fix(blob: &mut [u8], log: &Log) {
         let total = length as usize + LOG_OVERHEAD;
         let gap = i64::from(batch[7] % 4);
         let delta = i32::from_be_bytes(batch[23..27].try_into().unwrap()).clamp(0, 1000);
-        epoch += i32::from(batch[15] % 2);
-        let base = next + gap;
+        epoch = epoch.saturating_add(i32::from(batch[15] % 2));
+        let base = next.saturating_add(gap);
         batch[0..8].copy_from_slice(&base.to_be_bytes());
         batch[8..12].copy_from_slice(&length.to_be_bytes());
         batch[12..16].copy_from_slice(&epoch.to_be_bytes());
         batch[16] = 2;
         batch[23..27].copy_from_slice(&delta.to_be_bytes());
         seal(&mut batch[..total]);
-        next = base + i64::from(delta) + 1;
+        // Near i64::MAX the offsets saturate, and the follower must refuse the batch.
+        next = base.saturating_add(i64::from(delta) + 1);
         position += total;
     }
 }
@@ -227,21 +228,24 @@ fuzz_target!(|data: &[u8]| {
             }
             2 => {
                 let end = log.log_end_offset() as u64;
-                let target = (number(payload) % (end + 3)) as i64;
+                let target = (number(payload) % (end + 3)).min(i64::MAX as u64) as i64;
                 log.truncate_to(target).expect("truncation works");
                 assert!(log.log_end_offset() <= target.max(end as i64));
                 check(&log);
             }
             3 => {
                 let end = log.log_end_offset() as u64;
-                let offset = (number(payload) % (end + 64)) as i64;
+                let offset = (number(payload) % (end + 64)).min(i64::MAX as u64) as i64;
                 log.truncate_fully_and_start_at(offset)
                     .expect("restart works");
                 assert_eq!(log.log_end_offset(), offset);
                 assert!(stored(&log).is_empty());
             }
             4 => {
-                let epoch = log.latest_leader_epoch().unwrap_or(0) + i32::from(len % 2);
+                let epoch = log
+                    .latest_leader_epoch()
+                    .unwrap_or(0)
+                    .saturating_add(i32::from(len % 2));
                 let sequence = number(payload) as i32 & 0xff;
                 let _ = log.append(produced_batch(*len, 5, sequence).into(), epoch, now);
                 check(&log);

@@ -365,6 +365,7 @@ impl Log {
             }
         }
         let base_offset = self.log_end_offset();
+        check_offset_room(base_offset, header.last_offset_delta)?;
         // Only the batch header changes. baseOffset and partitionLeaderEpoch are outside the
         // CRC, so the header is rewritten in a small copy and the records are written straight
         // from the request's buffer. LogAppendTime and a corrected maxTimestamp change
@@ -723,6 +724,22 @@ pub(crate) fn delete_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:x}{:04x}-delete", std::process::id(), n)
+}
+
+/// Refuses a batch whose last offset would reach `i64::MAX` (the log's end offset is one past
+/// it), before anything is written: only a follower fed a forged base offset can bring a log
+/// there.
+pub(crate) fn check_offset_room(
+    base_offset: i64,
+    last_offset_delta: i32,
+) -> Result<(), AppendError> {
+    match base_offset.checked_add(i64::from(last_offset_delta.max(0))) {
+        Some(last) if last < i64::MAX => Ok(()),
+        _ => Err(AppendError::InvalidRecord(format!(
+            "the log's end offset {base_offset} leaves no room for a batch of {} offsets",
+            i64::from(last_offset_delta) + 1
+        ))),
+    }
 }
 
 mod compaction;

@@ -384,3 +384,28 @@ fn replication_figures() {
         reopened.recovery_stats().bytes_reread
     );
 }
+
+#[test]
+fn a_log_near_the_largest_offset_refuses_what_would_pass_it() {
+    // A follower can be brought next to i64::MAX by a forged base offset; a later leader
+    // append or marker must be refused before anything is written, not overflow.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(&dir, "t-0");
+    let end = log
+        .append_as_follower(&stored_batch(i64::MAX - 3, 0, 1, 10, 0, 0, None), 0)
+        .unwrap();
+    assert_eq!(end, i64::MAX - 2);
+    let err = log.append(batch(3, 10, 0, 0), 1, 0).unwrap_err();
+    assert!(
+        matches!(err, AppendError::InvalidRecord(ref m) if m.contains("no room")),
+        "{err}"
+    );
+    assert_eq!(log.log_end_offset(), i64::MAX - 2);
+    // The last offset a batch may take is i64::MAX - 1; the end offset is then i64::MAX.
+    log.append(batch(2, 10, 0, 0), 1, 0).unwrap();
+    assert_eq!(log.log_end_offset(), i64::MAX);
+    let err = log.append(batch(1, 10, 0, 0), 1, 0).unwrap_err();
+    assert!(matches!(err, AppendError::InvalidRecord(_)), "{err}");
+    assert_eq!(log.log_end_offset(), i64::MAX);
+    assert_eq!(read_all(&log).len(), 2);
+}
