@@ -318,7 +318,7 @@ fn decode_header(frame: &mut Bytes) -> Result<Decoded<RequestContext>, Refusal> 
         .as_ref()
         .map(|c| c.to_string())
         .unwrap_or_default();
-    if version < min {
+    if version < min || version > max {
         return Err(Refusal::UnsupportedVersion {
             api,
             version,
@@ -466,13 +466,13 @@ mod tests {
         ));
         // Every API starts at Kafka 3.9's floor (0 for all of them) and ends at Kafka 4.1's
         // newest version, which is also the protocol crate's: a version above is refused
-        // (the header of a version the crate does not know does not decode).
+        // as unsupported, naming the range.
         let (_, max) = supported_range(ApiKey::ListOffsets).unwrap();
         let refused = decode_request(frame(ApiKey::ListOffsets, max + 1, &[]));
         assert!(
             matches!(
                 refused,
-                Err(Refusal::UnsupportedVersion { .. } | Refusal::Malformed { .. })
+                Err(Refusal::UnsupportedVersion { version, max: m, .. }) if version == max + 1 && m == max
             ),
             "{refused:?}"
         );
