@@ -4,10 +4,8 @@
 //!
 //! Checkpoint format (Kafka's `CheckpointFile`, text): a version line `0`, a line with the
 //! number of entries, then one `topic partition offset` line per partition. Files are replaced
-//! atomically: written to `<name>.tmp`, fsynced, renamed over the old file (or, for the
-//! checkpoint files rewritten every second, exchanged with it, keeping the `.tmp` as the next
-//! write's spare), and the directory is fsynced, so a crash leaves either the old or the new
-//! content.
+//! atomically: written to `<name>.tmp`, fsynced, renamed over the old file, and the directory is
+//! fsynced, so a crash leaves either the old or the new content.
 
 use std::collections::BTreeMap;
 use std::fmt;
