@@ -67,76 +67,15 @@ pub fn fsync_dir(dir: &Path) -> Result<(), LogError> {
 
 /// Replaces `path` with `content` atomically and durably (tmp file, fsync, rename, dir fsync).
 pub fn write_atomically(path: &Path, content: &[u8]) -> Result<(), LogError> {
-    let tmp = tmp_path(path);
+    let mut tmp_name = path.file_name().expect("file path").to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     let mut file = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
     file.write_all(content)
         .and_then(|()| file.sync_all())
         .map_err(|e| LogError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| LogError::io(path, e))?;
     fsync_dir(path.parent().expect("file in a directory"))
-}
-
-/// Replaces `path` with `content` atomically and durably, as [`write_atomically`] does, but
-/// without a new inode each time: the content goes into `<name>.tmp` kept from the last
-/// replacement (rewritten in place, fsynced), which then trades places with `path` in one
-/// `renameat2(RENAME_EXCHANGE)`; the directory is fsynced. The old content stays in the
-/// `.tmp` file until the next replacement. For files replaced every second: on ext4 a file
-/// created and deleted each time sends inode allocation past the recently deleted inodes, a
-/// scan that cost 23 % of a busy broker's CPU. Where the file does not exist yet or the file
-/// system cannot exchange, a plain rename does it.
-pub fn replace_in_place(path: &Path, content: &[u8]) -> Result<(), LogError> {
-    use std::os::unix::fs::FileExt;
-    let tmp = tmp_path(path);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&tmp)
-        .map_err(|e| LogError::io(&tmp, e))?;
-    file.write_all_at(content, 0)
-        .and_then(|()| file.set_len(content.len() as u64))
-        .and_then(|()| file.sync_all())
-        .map_err(|e| LogError::io(&tmp, e))?;
-    drop(file);
-    if !exchange(&tmp, path).map_err(|e| LogError::io(path, e))? {
-        std::fs::rename(&tmp, path).map_err(|e| LogError::io(path, e))?;
-    }
-    fsync_dir(path.parent().expect("file in a directory"))
-}
-
-/// Swaps the names `a` and `b` atomically; `Ok(false)` when `b` does not exist or the file
-/// system (or kernel) has no exchange, for the caller to rename instead.
-fn exchange(a: &Path, b: &Path) -> io::Result<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the path"))
-    };
-    let (a, b) = (c(a)?, c(b)?);
-    // SAFETY: both arguments are NUL-terminated paths that outlive the call.
-    let status = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if status == 0 {
-        return Ok(true);
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        Some(libc::ENOENT | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Ok(false),
-        _ => Err(error),
-    }
-}
-
-fn tmp_path(path: &Path) -> std::path::PathBuf {
-    let mut tmp_name = path.file_name().expect("file path").to_os_string();
-    tmp_name.push(".tmp");
-    path.with_file_name(tmp_name)
 }
 
 /// Writes an offset checkpoint file.
@@ -254,37 +193,6 @@ mod tests {
         ));
         std::fs::write(&path, "1\n0\n").unwrap();
         assert!(read_checkpoint(&path).is_err());
-    }
-
-    #[test]
-    fn replacing_in_place_keeps_two_inodes_and_survives_a_torn_spare() {
-        use std::os::unix::fs::MetadataExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("replication-offset-checkpoint");
-        let tmp = dir.path().join("replication-offset-checkpoint.tmp");
-        let inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
-        replace_in_place(&path, b"first, and long\n").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"first, and long\n");
-        assert!(!tmp.exists(), "the first write renames");
-        replace_in_place(&path, b"second\n").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"second\n");
-        assert_eq!(std::fs::read(&tmp).unwrap(), b"first, and long\n");
-        let inodes = [inode(&path), inode(&tmp)];
-        for round in 0..4 {
-            let text = format!("round {round}\n");
-            replace_in_place(&path, text.as_bytes()).unwrap();
-            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
-            let mut now = [inode(&path), inode(&tmp)];
-            now.sort_unstable();
-            let mut before = inodes;
-            before.sort_unstable();
-            assert_eq!(now, before, "no new inode in round {round}");
-        }
-        // A crash while the spare was being rewritten leaves the file itself whole.
-        std::fs::write(&tmp, b"torn garb").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "round 3\n");
-        replace_in_place(&path, b"after\n").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"after\n");
     }
 
     #[test]

@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::checkpoint::{
-    checkpoint_text, fsync_dir, parse_properties, read_checkpoint, replace_in_place,
-    write_atomically, TopicPartition,
+    checkpoint_text, fsync_dir, parse_properties, read_checkpoint, write_atomically, TopicPartition,
 };
 use crate::config::LogConfig;
 use crate::error::LogError;
@@ -464,7 +463,7 @@ impl LogManager {
                 }
                 // Forgotten first: if the write fails, the next checkpoint writes the file.
                 written.remove(&path);
-                replace_in_place(&path, text.as_bytes())?;
+                write_atomically(&path, text.as_bytes())?;
                 written.insert(path, text);
             }
         }
