@@ -365,7 +365,6 @@ impl Log {
             }
         }
         let base_offset = self.log_end_offset();
-        check_offset_room(base_offset, header.last_offset_delta)?;
         // Only the batch header changes. baseOffset and partitionLeaderEpoch are outside the
         // CRC, so the header is rewritten in a small copy and the records are written straight
         // from the request's buffer. LogAppendTime and a corrected maxTimestamp change
@@ -439,6 +438,18 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<(), AppendError> {
+        // The last offset a batch may take is i64::MAX - 1 (the end offset is one past it);
+        // only a follower fed a forged base offset can bring a log this far.
+        let last = header
+            .base_offset
+            .checked_add(i64::from(header.last_offset_delta.max(0)));
+        if last.is_none_or(|last| last == i64::MAX) {
+            return Err(AppendError::InvalidRecord(format!(
+                "the log's end offset {} leaves no room for a batch of {} offsets",
+                header.base_offset,
+                i64::from(header.last_offset_delta) + 1
+            )));
+        }
         if self.active().should_roll(
             header.total_len(),
             header.last_offset(),
@@ -724,22 +735,6 @@ pub(crate) fn delete_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:x}{:04x}-delete", std::process::id(), n)
-}
-
-/// Refuses a batch whose last offset would reach `i64::MAX` (the log's end offset is one past
-/// it), before anything is written: only a follower fed a forged base offset can bring a log
-/// there.
-pub(crate) fn check_offset_room(
-    base_offset: i64,
-    last_offset_delta: i32,
-) -> Result<(), AppendError> {
-    match base_offset.checked_add(i64::from(last_offset_delta.max(0))) {
-        Some(last) if last < i64::MAX => Ok(()),
-        _ => Err(AppendError::InvalidRecord(format!(
-            "the log's end offset {base_offset} leaves no room for a batch of {} offsets",
-            i64::from(last_offset_delta) + 1
-        ))),
-    }
 }
 
 mod compaction;
