@@ -34,7 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use uuid::Uuid;
 
-pub use crate::metrics::SessionGauges;
+use crate::metrics::SessionGauges;
 use crate::services::replica::partition::Partition;
 
 /// Kafka's `max.incremental.fetch.session.cache.slots` default.

@@ -148,7 +148,7 @@ impl Gauges for Services {
         }
     }
 
-    fn fetch_sessions(&self) -> fetch_sessions::SessionGauges {
+    fn fetch_sessions(&self) -> crate::metrics::SessionGauges {
         self.fetch_sessions.gauges()
     }
 

@@ -335,6 +335,13 @@ async fn fetch_once(
         && settings
             .quotas
             .is_exceeded(Side::Follower, crate::clock::now_ms() as u64);
+    // A throttled partition asks for at most the quota's burst; read once per fetch.
+    let throttled_max_bytes = match settings.quotas.burst(Side::Follower) {
+        Some(burst) => settings
+            .max_bytes
+            .min(i32::try_from(burst).unwrap_or(i32::MAX)),
+        None => settings.max_bytes,
+    };
     // The fetch is decided under the targets' lock, naming the partitions by reference: only
     // those the session must be told of are copied into the request.
     let exchange = {
@@ -353,11 +360,10 @@ async fn fetch_once(
                 // The leader's low watermark (what DeleteRecords waits for) is built from these.
                 log_start_offset: log_start,
                 leader_epoch: target.leader_epoch,
-                max_bytes: match settings.quotas.burst(Side::Follower) {
-                    Some(burst) if throttled.contains(tp) => settings
-                        .max_bytes
-                        .min(i32::try_from(burst).unwrap_or(i32::MAX)),
-                    _ => settings.max_bytes,
+                max_bytes: if throttled.contains(tp) {
+                    throttled_max_bytes
+                } else {
+                    settings.max_bytes
                 },
             };
             wanted.push((tp, fetch));
