@@ -196,28 +196,11 @@ fn transactional_offsets_count_only_once_their_transaction_commits() {
 /// accepted, as Kafka accepts it in any state but Dead.
 #[test]
 fn a_members_commit_is_checked_against_its_generation() {
-    use bytes::Bytes;
     let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "in", 2, &[]);
     let mut raw = RawClient::connect(&bootstrap);
-    let mut join = km::JoinGroupRequest::default();
-    join.group_id = km::GroupId("live".to_string().into());
-    join.session_timeout_ms = 30_000;
-    join.protocol_type = "consumer".to_string().into();
-    let mut protocol = km::join_group_request::JoinGroupRequestProtocol::default();
-    protocol.name = "range".to_string().into();
-    protocol.metadata = Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    join.protocols = vec![protocol];
-    let joined = raw.send(0, &join);
-    assert_eq!(joined.error_code, 0);
-    let member = joined.member_id.to_string();
-    let generation = joined.generation_id;
-    let mut sync = km::SyncGroupRequest::default();
-    sync.group_id = km::GroupId("live".to_string().into());
-    sync.member_id = member.clone().into();
-    sync.generation_id = generation;
-    assert_eq!(raw.send(0, &sync).error_code, 0);
+    let (member, generation) = join_and_sync_v0(&mut raw, "live");
 
     let offsets = [(0, 3, "")];
     let mut commit = |who: (&str, &str, i32), version| {

@@ -626,3 +626,28 @@ pub fn http_get(addr: std::net::SocketAddr, request: &str) -> (String, String) {
         body.to_string(),
     )
 }
+
+/// Joins `group` as its only member with JoinGroup and SyncGroup v0 on the raw protocol (a
+/// `range` consumer with empty subscription metadata, a 30 s session, no assignment sent);
+/// returns the member id and generation.
+pub fn join_and_sync_v0(raw: &mut RawClient, group: &str) -> (String, i32) {
+    use kafka_protocol::messages as km;
+    let mut join = km::JoinGroupRequest::default();
+    join.group_id = km::GroupId(group.to_string().into());
+    join.session_timeout_ms = 30_000;
+    join.protocol_type = "consumer".to_string().into();
+    let mut protocol = km::join_group_request::JoinGroupRequestProtocol::default();
+    protocol.name = "range".to_string().into();
+    protocol.metadata = Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    join.protocols = vec![protocol];
+    let joined = raw.send(0, &join);
+    assert_eq!(joined.error_code, 0, "JoinGroup v0 of {group}");
+    let member = joined.member_id.to_string();
+    let generation = joined.generation_id;
+    let mut sync = km::SyncGroupRequest::default();
+    sync.group_id = km::GroupId(group.to_string().into());
+    sync.member_id = member.clone().into();
+    sync.generation_id = generation;
+    assert_eq!(raw.send(0, &sync).error_code, 0, "SyncGroup v0 of {group}");
+    (member, generation)
+}

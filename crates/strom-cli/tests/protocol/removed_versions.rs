@@ -381,23 +381,7 @@ fn offset_commit_v0_v1_and_offset_fetch_v0() {
     );
 
     // v1 in a live group: its generation and member id are checked.
-    let mut join = km::JoinGroupRequest::default();
-    join.group_id = km::GroupId("g1".to_string().into());
-    join.session_timeout_ms = 30_000;
-    join.protocol_type = "consumer".to_string().into();
-    let mut protocol = km::join_group_request::JoinGroupRequestProtocol::default();
-    protocol.name = "range".to_string().into();
-    protocol.metadata = Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    join.protocols = vec![protocol];
-    let joined = raw.send(0, &join);
-    assert_eq!(joined.error_code, 0);
-    let member = joined.member_id.to_string();
-    let generation = joined.generation_id;
-    let mut sync = km::SyncGroupRequest::default();
-    sync.group_id = km::GroupId("g1".to_string().into());
-    sync.member_id = member.clone().into();
-    sync.generation_id = generation;
-    assert_eq!(raw.send(0, &sync).error_code, 0);
+    let (member, generation) = join_and_sync_v0(&mut raw, "g1");
     assert_eq!(
         offset_commit_old(
             &mut raw,
